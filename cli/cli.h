@@ -1,0 +1,66 @@
+/* cli.h - what the subcommands share: messages, JSON output, mapped files. */
+#ifndef NNZ_CLI_CLI_H
+#define NNZ_CLI_CLI_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "nnz.h"
+
+#define NNZIP_VERSION NNZ_RUNTIME_VERSION
+
+/* Global switches every subcommand honours. */
+typedef struct cli_opts {
+    int quiet;   /* no messages but errors */
+    int verbose; /* per-tensor detail */
+} cli_opts;
+extern cli_opts g_cli;
+
+/* Print `nnzip: MESSAGE` on stderr; return the error's exit code. */
+int cli_report(const nnz_error *e);
+/* A usage error: message, a hint to --help, exit code 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A note on stderr unless --quiet. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a JSON document on stdout (one line per document, fixed key order
+ * as built) and free it. */
+void cli_print_json(cJSON *doc);
+
+/* A read-only file image: mapped when it is a regular file. */
+typedef struct cli_file {
+    const uint8_t *data;
+    size_t size;
+    int mapped;
+} cli_file;
+int cli_file_open(cli_file *f, const char *path, nnz_error *e);
+void cli_file_close(cli_file *f);
+
+/* Is this a .nnz blob (by its magic)? */
+int cli_is_blob(const uint8_t *data, size_t size);
+
+/* Turn a failed nnz_open of `data` into a message; returns -1. */
+int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, nnz_status st);
+/* Open a blob file into `b`; a runtime status becomes a message. */
+int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e);
+
+/* Load an ONNX model from an opened file (external data resolved beside
+ * `path`). */
+struct nnz_model;
+int cli_model_from_file(const cli_file *f, const char *path, struct nnz_model **m, nnz_error *e);
+/* Load an ONNX model by path. */
+int cli_model_load(const char *path, struct nnz_model **m, nnz_error *e);
+
+/* Parse a non-negative number; -1 if `s` is not one. */
+int cli_parse_double(const char *s, double *v);
+
+/* Subcommands: argc/argv start at the subcommand's name. */
+int cmd_info(int argc, char **argv);
+int cmd_compress(int argc, char **argv);
+int cmd_decompress(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif

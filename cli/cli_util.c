@@ -1,0 +1,154 @@
+/* cli_util.c - see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "model.h"
+
+cli_opts g_cli;
+
+int cli_report(const nnz_error *e)
+{
+    fprintf(stderr, "nnzip: %s\n", e->msg);
+    return e->code ? e->code : NNZ_EXIT_INTERNAL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "nnzip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'nnzip %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return NNZ_EXIT_USAGE;
+}
+
+void cli_note(const char *fmt, ...)
+{
+    if (g_cli.quiet)
+        return;
+    va_list ap;
+    fprintf(stderr, "nnzip: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_print_json(cJSON *doc)
+{
+    char *s = cJSON_PrintUnformatted(doc);
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    cJSON_Delete(doc);
+}
+
+int cli_file_open(cli_file *f, const char *path, nnz_error *e)
+{
+    memset(f, 0, sizeof *f);
+    if (strcmp(path, "-") != 0) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            close(fd);
+            if (p != MAP_FAILED) {
+                f->data = p;
+                f->size = (size_t)st.st_size;
+                f->mapped = 1;
+                return 0;
+            }
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+    uint8_t *data;
+    if (nnz_read_file(path, &data, &f->size, e) != 0)
+        return -1;
+    f->data = data;
+    return 0;
+}
+
+void cli_file_close(cli_file *f)
+{
+    if (f->mapped)
+        munmap((void *)f->data, f->size);
+    else
+        free((void *)f->data);
+    memset(f, 0, sizeof *f);
+}
+
+int cli_is_blob(const uint8_t *data, size_t size)
+{
+    return size >= 4 && memcmp(data, "NNZB", 4) == 0;
+}
+
+int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, nnz_status st)
+{
+    if (st == NNZ_E_VERSION) {
+        unsigned major = (unsigned)(data[8] | data[9] << 8);
+        unsigned minor = (unsigned)(data[10] | data[11] << 8);
+        return nnz_fail(e, NNZ_EXIT_INPUT,
+                        "%s: blob format version %u.%u is newer than this nnzip reads "
+                        "(%d.x and older); upgrade nnzip", path, major, minor, NNZ_FORMAT_MAJOR);
+    }
+    return nnz_fail(e, NNZ_EXIT_INPUT, "%s: %s (status %d)", path, nnz_strerror(st), (int)st);
+}
+
+int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e)
+{
+    if (cli_file_open(f, path, e) != 0)
+        return -1;
+    nnz_status st = nnz_open(b, f->data, f->size, flags);
+    if (st == NNZ_OK)
+        return 0;
+    cli_blob_error(e, path, f->data, st);
+    cli_file_close(f);
+    return -1;
+}
+
+int cli_parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (errno || end == s || *end || !(x >= 0) || x > 1e300)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+int cli_model_from_file(const cli_file *f, const char *path, nnz_model **m, nnz_error *e)
+{
+    char *dir = strcmp(path, "-") == 0 ? NULL : nnz_path_dir(path, e);
+    if (strcmp(path, "-") != 0 && !dir)
+        return -1;
+    int rc = nnz_model_load_bytes(f->data, f->size, path, dir, m, e);
+    free(dir);
+    if (rc != 0)
+        return nnz_wrap(e, "%s: ", path);
+    return 0;
+}
+
+int cli_model_load(const char *path, nnz_model **m, nnz_error *e)
+{
+    cli_file f;
+    if (cli_file_open(&f, path, e) != 0)
+        return -1;
+    int rc = cli_model_from_file(&f, path, m, e);
+    cli_file_close(&f);
+    return rc;
+}

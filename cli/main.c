@@ -1,0 +1,65 @@
+/* main.c - the nnzip command: global options and subcommand dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    { "compress", cmd_compress, "compress an ONNX model into an .nnz blob" },
+    { "decompress", cmd_decompress, "rebuild the ONNX model from an .nnz blob" },
+    { "info", cmd_info, "describe an ONNX model or an .nnz blob" },
+    { "verify", cmd_verify, "check a blob against its model; non-zero exit on failure" },
+    { "convert", cmd_convert, "rewrite an ONNX model (inline or external weights)" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: nnzip [--quiet] [-v] COMMAND [ARGS]\n\n"
+               "Compress trained ONNX models into compact .nnz blobs.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'nnzip COMMAND --help' describes a command.\n\n"
+               "Exit status:\n"
+               "  0  success\n"
+               "  1  verify ran and a check failed\n"
+               "  2  usage error: bad command line, option or pipeline\n"
+               "  3  bad input: unreadable, malformed, or over a limit\n"
+               "  4  output could not be written\n"
+               "  5  internal error or out of memory\n");
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("nnzip %s (blob format %d.%d)\n", NNZIP_VERSION, NNZ_FORMAT_MAJOR,
+                   NNZ_FORMAT_MINOR);
+            return 0;
+        }
+        if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
+            g_cli.quiet = 1;
+        else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
+            g_cli.verbose = 1;
+        else
+            return cli_usage(NULL, "unknown option '%s'", a);
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(argv[i], commands[k].name) == 0)
+            return commands[k].run(argc - i, argv + i);
+    return cli_usage(NULL, "unknown command '%s' (commands: compress, decompress, info, "
+                           "verify, convert)", argv[i]);
+}

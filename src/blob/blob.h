@@ -1,0 +1,54 @@
+/* blob.h - writing .nnz blobs (docs/FORMAT.md). The reader is the runtime. */
+#ifndef NNZ_BLOB_BLOB_H
+#define NNZ_BLOB_BLOB_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model.h"
+
+/* Tensors smaller than this stay inside the graph section as they are: a
+ * directory entry and its alignment would cost more than they hold. */
+#define NNZ_BLOB_MIN_ENTRY_BYTES 64u
+
+/* One tensor's encoded form, made by an encoder callback. */
+typedef struct nnz_encoded {
+    uint8_t encoding;      /* NNZ_ENC_* */
+    uint8_t version;
+    uint8_t *params;       /* malloc'ed, may be NULL */
+    size_t params_len;
+    uint8_t *payload;      /* malloc'ed; NULL with encoding RAW: the tensor's data */
+    size_t payload_len;
+} nnz_encoded;
+
+void nnz_encoded_free(nnz_encoded *x);
+
+typedef struct nnz_blob_writer {
+    /* Encode tensor `index`; NULL encodes every tensor RAW. Called once per
+     * blob tensor, in graph order, so a caller can stream. */
+    int (*encode)(void *ctx, nnz_model *m, size_t index, nnz_encoded *out, nnz_error *e);
+    /* Bytes of the metadata section (JSON), called after every tensor was
+     * encoded; the writer frees the result. NULL: no metadata. */
+    char *(*metadata)(void *ctx, nnz_error *e);
+    void *ctx;
+} nnz_blob_writer;
+
+/* What the writer produced, for reports. */
+typedef struct nnz_blob_stats {
+    uint64_t blob_bytes;
+    uint64_t graph_bytes;
+    uint64_t directory_bytes;
+    uint64_t metadata_bytes;
+    uint64_t payload_bytes;   /* including alignment padding */
+    uint64_t padding_bytes;
+    size_t entries;
+    /* per model tensor: bytes of its payload + directory entry, 0 if inline */
+    uint64_t *tensor_bytes;   /* m->ntensors, malloc'ed; caller frees */
+    uint8_t *is_entry;        /* m->ntensors, malloc'ed; caller frees */
+} nnz_blob_stats;
+
+/* Write the blob of `m` to `f` (which must be seekable). */
+int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *stats,
+                   nnz_error *e);
+
+#endif

@@ -1,0 +1,250 @@
+/* save.c - see save.h. */
+#include "save.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+typedef struct sink {
+    ProtobufCBuffer base;
+    nnz_model *m;
+    FILE *f;              /* write here ... */
+    uint8_t *mem;         /* ... or grow this */
+    size_t len, cap;
+    uint64_t pos;
+    const uint8_t *entry; /* skeleton: tensors to leave out */
+    uint64_t *holes;
+    int failed;
+    nnz_error *e;
+} sink;
+
+/* The tensor whose `tag` is at p, or NULL. */
+static nnz_tensor *tagged_tensor(nnz_model *m, const uint8_t *p)
+{
+    const uint8_t *base = (const uint8_t *)m->tensors;
+    if (!m->ntensors || p < base || p >= base + m->ntensors * sizeof(nnz_tensor))
+        return NULL;
+    size_t i = (size_t)(p - base) / sizeof(nnz_tensor);
+    return &m->tensors[i].tag == p ? &m->tensors[i] : NULL;
+}
+
+static void emit(sink *s, const void *data, size_t len)
+{
+    if (s->failed || len == 0)
+        return;
+    if (s->f) {
+        if (fwrite(data, 1, len, s->f) != len) {
+            s->failed = 1;
+            nnz_fail(s->e, NNZ_EXIT_OUTPUT, "write failed: %s", strerror(errno));
+        }
+    } else {
+        if (s->cap - s->len < len) {
+            size_t cap = s->cap ? s->cap : 4096;
+            while (cap - s->len < len)
+                cap *= 2;
+            uint8_t *p = nnz_realloc(s->mem, cap, s->e);
+            if (!p) {
+                s->failed = 1;
+                return;
+            }
+            s->mem = p;
+            s->cap = cap;
+        }
+        memcpy(s->mem + s->len, data, len);
+        s->len += len;
+    }
+    s->pos += len;
+}
+
+static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+    sink *s = (sink *)b;
+    nnz_tensor *t = tagged_tensor(s->m, data);
+    if (!t) {
+        emit(s, data, len);
+        return;
+    }
+    size_t i = (size_t)(t - s->m->tensors);
+    if (s->entry && s->entry[i]) {
+        s->holes[i] = s->pos;
+        return;
+    }
+    /* data still in an external file: copy it through */
+    uint8_t buf[1 << 16];
+    for (uint64_t off = 0; off < len && !s->failed; off += sizeof buf) {
+        size_t n = len - off < sizeof buf ? (size_t)(len - off) : sizeof buf;
+        if (nnz_tensor_read_deferred(t, off, buf, n, s->e) != 0)
+            s->failed = 1;
+        else
+            emit(s, buf, n);
+    }
+}
+
+static int pack(nnz_model *m, sink *s)
+{
+    s->base.append = sink_append;
+    s->m = m;
+    protobuf_c_message_pack_to_buffer(&m->proto->base, &s->base);
+    return s->failed ? -1 : 0;
+}
+
+int nnz_model_write(nnz_model *m, FILE *f, nnz_error *e)
+{
+    sink s = { .f = f, .e = e };
+    return pack(m, &s);
+}
+
+int nnz_model_skeleton(nnz_model *m, const uint8_t *entry, uint8_t **bytes, size_t *len,
+                       uint64_t *holes, nnz_error *e)
+{
+    /* Point each entry's data at its tag so the sink can tell it apart. */
+    uint8_t **saved = nnz_calloc(m->ntensors, sizeof *saved, e);
+    if (!saved)
+        return -1;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        holes[i] = UINT64_MAX;
+        if (entry[i]) {
+            saved[i] = m->tensors[i].proto->raw_data.data;
+            m->tensors[i].proto->raw_data.data = &m->tensors[i].tag;
+        }
+    }
+    sink s = { .entry = entry, .holes = holes, .e = e };
+    int rc = pack(m, &s);
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (entry[i])
+            m->tensors[i].proto->raw_data.data = saved[i];
+    free(saved);
+    if (rc == 0)
+        for (size_t i = 0; i < m->ntensors; i++)
+            if (entry[i] && holes[i] == UINT64_MAX)
+                rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s' was not found while packing",
+                              m->tensors[i].name);
+    if (rc != 0) {
+        free(s.mem);
+        return -1;
+    }
+    *bytes = s.mem;
+    *len = s.len;
+    return 0;
+}
+
+/* ---- external data on save --------------------------------------------- */
+
+#define EXTERNAL_MIN_BYTES 1024u
+#define EXTERNAL_ALIGN 64u
+
+typedef struct ext_saved {
+    Onnx__StringStringEntryProto entries[3], *ptrs[3];
+    char offset[24], length[24];
+    ProtobufCBinaryData raw;
+    protobuf_c_boolean has_raw;
+} ext_saved;
+
+static int write_tensor_bytes(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e)
+{
+    sink s = { .f = f, .e = e, .m = m };
+    sink_append(&s.base, t->nbytes, t->proto->raw_data.data);
+    return s.failed ? -1 : 0;
+}
+
+int nnz_model_save(nnz_model *m, const char *path, const char *input, nnz_external_mode ext,
+                   nnz_error *e)
+{
+    int external = ext == NNZ_EXTERNAL_ALWAYS;
+    if (ext == NNZ_EXTERNAL_AUTO)
+        external = protobuf_c_message_get_packed_size(&m->proto->base) > NNZ_PROTOBUF_LIMIT;
+    nnz_out out, data_out;
+    memset(&data_out, 0, sizeof data_out);
+    if (nnz_out_open(&out, path, input, 1, e) != 0)
+        return -1;
+    if (!external) {
+        if (nnz_model_write(m, out.f, e) != 0) {
+            nnz_out_abort(&out);
+            return nnz_wrap(e, "%s: ", path);
+        }
+        return nnz_out_commit(&out, e);
+    }
+    if (strcmp(path, "-") == 0) {
+        nnz_out_abort(&out);
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "the model needs external data, which cannot go to stdout; give -o FILE");
+    }
+    /* Weights go to PATH.data (written first), the graph refers to them. */
+    size_t pl = strlen(path);
+    char *data_path = nnz_malloc(pl + 6, e);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    ext_saved *sv = nnz_calloc(m->ntensors, sizeof *sv, e);
+    int rc = -1;
+    if (!data_path || !sv)
+        goto done;
+    snprintf(data_path, pl + 6, "%s.data", path);
+    if (nnz_out_open(&data_out, data_path, input, 1, e) != 0)
+        goto done;
+    uint64_t off = 0;
+    size_t nmoved = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        nnz_tensor *t = &m->tensors[i];
+        if (t->nbytes < EXTERNAL_MIN_BYTES)
+            continue;
+        static const uint8_t zeros[EXTERNAL_ALIGN];
+        size_t pad = (size_t)((EXTERNAL_ALIGN - off % EXTERNAL_ALIGN) % EXTERNAL_ALIGN);
+        if (fwrite(zeros, 1, pad, data_out.f) != pad) {
+            nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", data_path, strerror(errno));
+            goto restore;
+        }
+        off += pad;
+        if (write_tensor_bytes(m, t, data_out.f, e) != 0)
+            goto restore;
+        ext_saved *x = &sv[i];
+        Onnx__TensorProto *p = t->proto;
+        snprintf(x->offset, sizeof x->offset, "%llu", (unsigned long long)off);
+        snprintf(x->length, sizeof x->length, "%zu", t->nbytes);
+        const char *kv[3][2] = { { "location", base }, { "offset", x->offset },
+                                 { "length", x->length } };
+        for (int k = 0; k < 3; k++) {
+            onnx__string_string_entry_proto__init(&x->entries[k]);
+            x->entries[k].key = (char *)kv[k][0];
+            x->entries[k].value = (char *)kv[k][1];
+            x->ptrs[k] = &x->entries[k];
+        }
+        x->raw = p->raw_data;
+        x->has_raw = p->has_raw_data;
+        p->has_raw_data = 0;
+        p->raw_data.data = NULL;
+        p->raw_data.len = 0;
+        p->n_external_data = 3;
+        p->external_data = x->ptrs;
+        p->has_data_location = 1;
+        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+        off += t->nbytes;
+        nmoved = i + 1;
+    }
+    if (nnz_model_write(m, out.f, e) == 0 && nnz_out_commit(&data_out, e) == 0 &&
+        nnz_out_commit(&out, e) == 0)
+        rc = 0;
+restore:
+    for (size_t i = 0; i < nmoved; i++) {
+        ext_saved *x = &sv[i];
+        Onnx__TensorProto *p = m->tensors[i].proto;
+        if (!p->external_data || p->external_data != x->ptrs)
+            continue;
+        p->n_external_data = 0;
+        p->external_data = NULL;
+        p->has_data_location = 0;
+        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
+        p->raw_data = x->raw;
+        p->has_raw_data = x->has_raw;
+    }
+done:
+    if (rc != 0) {
+        nnz_out_abort(&data_out);
+        nnz_out_abort(&out);
+        nnz_wrap(e, "%s: ", path);
+    }
+    free(sv);
+    free(data_path);
+    return rc;
+}
