@@ -48,6 +48,7 @@ CLI_SRCS := $(wildcard cli/*.c)
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
 GEN_H := $(BUILD)/gen/onnx.pb-c.h
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_UTIL_SRCS := $(wildcard tests/unit/util_*.c)
 
 objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 LIB_OBJS = $(call objs,$(1),$(LIB_SRCS)) $(BUILD)/$(1)/gen/onnx.pb-c.o
@@ -63,7 +64,7 @@ define variant
 $(BUILD)/$(1)/%.o: %.c | $(GEN_H)
 	@mkdir -p $$(@D)
 	@$(if $(Q),echo "  CC    $$@")
-	$(Q)$(CC) $(TOOL_CFLAGS) $(2) -MMD -MP -c $$< -o $$@
+	$(Q)$(CC) $$(TOOL_CFLAGS) $(2) -MMD -MP -c $$< -o $$@
 $(BUILD)/$(1)/runtime/%.o: runtime/%.c
 	@mkdir -p $$(@D)
 	@$(if $(Q),echo "  CC    $$@")
@@ -76,7 +77,7 @@ $(BUILD)/$(1)/libnnzip.a: $(call LIB_OBJS,$(1))
 $(BUILD)/$(1)/nnzip: $(call objs,$(1),$(CLI_SRCS)) $(BUILD)/$(1)/libnnzip.a
 	@$(if $(Q),echo "  LD    $$@")
 	$(Q)$(CC) $(2) -o $$@ $$^ $(PKG_LIBS)
-$(BUILD)/$(1)/tests/unit/%: $(BUILD)/$(1)/tests/unit/%.o $(BUILD)/$(1)/libnnzip.a
+$(BUILD)/$(1)/tests/unit/%: $(BUILD)/$(1)/tests/unit/%.o $(call objs,$(1),$(UNIT_UTIL_SRCS)) $(BUILD)/$(1)/libnnzip.a
 	$(Q)$(CC) $(2) -o $$@ $$^ $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/$(1)/tests/unit/%.o: TOOL_CFLAGS += $(CMOCKA_CFLAGS) -Wno-unused-parameter
 endef
@@ -87,6 +88,8 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/$(1)/tests/unit/%,$(UNIT_SRCS))
 
 $(BUILD)/nnzip: $(BUILD)/obj/nnzip
 	$(Q)cp $< $@
+
+.SECONDARY:
 
 # ---- main targets -----------------------------------------------------------------
 .PHONY: all deps test-deps run test unit bench fuzz size examples install uninstall \
@@ -117,7 +120,91 @@ test: test-deps
 
 unit: $(call UNIT_BINS,obj) $(call UNIT_BINS,asan)
 
+# ---- examples: apps that embed the runtime's two files ----------------------
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(NNZ_RUNTIME_SRCS) $(NNZ_RUNTIME_HDRS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(NNZ_RUNTIME_WARN) -O2 -I$(NNZ_RUNTIME_DIR) -o $@ $< $(NNZ_RUNTIME_SRCS)
+
+# ---- fuzzing ------------------------------------------------------------------
+# One libFuzzer harness per entry point in tests/fuzz/fuzz_*.c. `make fuzz`
+# runs each for FUZZ_SECONDS with clang; `fuzz-replay` builds plain-main
+# replayers (gcc, ASan + UBSan) that `make test` runs over the seeds and the
+# committed corpus and regression files.
+FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CC ?= clang
+FUZZ_LIB_SRCS = $(filter-out runtime/%,$(LIB_SRCS)) $(GEN_C)
+# the runtime harness needs only the runtime; the others link the tool
+fuzz_srcs = $(if $(filter runtime,$(1)),$(NNZ_RUNTIME_SRCS),$(LIB_SRCS) $(GEN_C))
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(GEN_C)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(INCLUDES) \
+	    $(PKG_CFLAGS) -o $@ $< $(call fuzz_srcs,$*) $(if $(filter runtime,$*),,$(PKG_LIBS))
+$(BUILD)/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_SRCS) $(GEN_C)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(SAN_FLAGS) -std=c11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS) -o $@ \
+	    $< tests/fuzz/replay.c $(call fuzz_srcs,$*) $(if $(filter runtime,$*),,$(PKG_LIBS))
+.PHONY: fuzz-replay fuzz-seeds
+fuzz-replay: $(patsubst %,$(BUILD)/asan/fuzz/replay_%,$(FUZZERS))
+fuzz-seeds: all fixtures
+	$(Q)scripts/fuzz-seeds.sh $(BUILD)
+fuzz: fuzz-seeds $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
+	$(Q)for f in $(FUZZERS); do \
+	    mkdir -p $(BUILD)/fuzz/work_$$f tests/fuzz/corpus/$$f; \
+	    echo "fuzz_$$f: $(FUZZ_SECONDS) s"; \
+	    $(BUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=tests/fuzz/regress/$$f- $(BUILD)/fuzz/work_$$f \
+	        tests/fuzz/corpus/$$f $(BUILD)/fuzz/seeds_$$f 2>&1 | \
+	        grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)|cov:|ERROR|SUMMARY" | tail -n 6; \
+	done
+
+# ---- code size of the runtime on a Cortex-M4 ----------------------------------
+size:
+	$(Q)scripts/deps.sh size
+	@mkdir -p $(BUILD)/m4
+	$(Q)arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os -ffunction-sections -fdata-sections \
+	    $(NNZ_RUNTIME_WARN) -c $(NNZ_RUNTIME_SRCS) -o $(BUILD)/m4/nnz.o
+	@echo "runtime for Cortex-M4 (-Os -mthumb), budget 8192 bytes of .text:"
+	$(Q)arm-none-eabi-size -A $(BUILD)/m4/nnz.o | awk '$$1 ~ /^\.(text|rodata|data|bss)/ \
+	    { split($$1, a, "."); s[a[2]] += $$2 } END { printf "  .text %d (code %d + rodata %d)  .data %d  .bss %d\n", \
+	    s["text"] + s["rodata"], s["text"], s["rodata"], s["data"], s["bss"] }'
+
+# ---- benchmarks ----------------------------------------------------------------
+bench: all fixtures
+	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) bench/bench.sh
+
+# ---- install --------------------------------------------------------------------
+VERSION := $(shell sed -n 's/^\#define NNZ_RUNTIME_VERSION "\(.*\)"/\1/p' runtime/nnz.h)
+$(BUILD)/obj/libnnz.a: $(BUILD)/obj/runtime/nnz.o
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/nnz.pc: runtime/nnz.pc.in runtime/nnz.h
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' $< >$@
+install: all $(BUILD)/obj/libnnz.a $(BUILD)/nnz.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/nnzip/runtime
+	install -m 755 $(BUILD)/nnzip $(DESTDIR)$(BINDIR)/nnzip
+	install -m 644 runtime/nnz.h $(DESTDIR)$(INCLUDEDIR)/nnz.h
+	install -m 644 $(BUILD)/obj/libnnz.a $(DESTDIR)$(LIBDIR)/libnnz.a
+	install -m 644 $(BUILD)/nnz.pc $(DESTDIR)$(PKGCONFIGDIR)/nnz.pc
+	install -m 644 runtime/nnz.c runtime/nnz.h $(DESTDIR)$(PREFIX)/share/nnzip/runtime/
+	$(if $(wildcard docs/nnzip.1),install -m 644 docs/nnzip.1 $(DESTDIR)$(MANDIR)/man1/nnzip.1)
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/nnzip $(DESTDIR)$(INCLUDEDIR)/nnz.h $(DESTDIR)$(LIBDIR)/libnnz.a \
+	    $(DESTDIR)$(PKGCONFIGDIR)/nnz.pc $(DESTDIR)$(MANDIR)/man1/nnzip.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/nnzip
+# install into a scratch DESTDIR and build the example against it with pkg-config
+test-install:
+	$(Q)rm -rf $(BUILD)/stage && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/stage PREFIX=/usr >/dev/null
+	$(Q)PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(BUILD)/stage PKG_CONFIG_LIBDIR=$(CURDIR)/$(BUILD)/stage/usr/lib/pkgconfig \
+	    sh -c '$(CC) -std=c99 examples/nnz_dump.c $$(pkg-config --cflags --libs nnz) -o $(BUILD)/stage/nnz_dump'
+	$(Q)$(BUILD)/stage/usr/bin/nnzip --version >/dev/null && echo "test-install: ok"
+
 clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# `make print-VAR` shows a variable (the tests read the runtime's flags so).
+print-%:
+	@echo '$($*)'

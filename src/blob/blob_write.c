@@ -35,7 +35,7 @@ typedef struct buf {
 
 static void buf_put(buf *b, const void *data, size_t n)
 {
-    if (b->failed)
+    if (b->failed || n == 0)
         return;
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 256;

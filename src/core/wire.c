@@ -109,7 +109,7 @@ static int check_message(walk *w, const uint8_t *p, const uint8_t *end,
             if (repeated)
                 w->mem += sizeof(void *);
             if (check_message(w, p, p + len, f->descriptor, depth + 1) != 0)
-                return nnz_wrap(w->e, "%s.%s: ", desc->name, f->name);
+                return -1; /* the innermost message names itself */
             p += len;
         } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES) {
             if (wt != 2)

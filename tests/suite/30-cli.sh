@@ -1,0 +1,68 @@
+# 30-cli.sh - the command line: help, exit codes, messages, stdin/stdout,
+# atomic outputs, determinism. Runs the sanitizer build.
+group "command line"
+N=$NNZIP_SAN
+M=$FIX/digits_mlp.onnx
+W=$T/cli
+mkdir -p "$W"
+
+expect "nnzip --help exits 0 and lists the exit codes" 0 "" sh -c "$N --help | grep -q 'verify ran and a check failed'"
+expect "nnzip --version names the version" 0 "" sh -c "$N --version | grep -Eq '^nnzip [0-9]+\.[0-9]+\.[0-9]+ \(blob format 1\.0\)'"
+expect "nnzip without a command is a usage error" 2 "Usage: nnzip" $N
+expect "an unknown command is a usage error" 2 "unknown command 'bogus'" $N bogus
+expect "an unknown global option is a usage error" 2 "unknown option '--bogus'" $N --bogus info x
+for c in compress decompress info verify convert; do
+    expect "nnzip $c --help exits 0" 0 "" sh -c "$N $c --help | grep -q '^Usage: nnzip $c'"
+    expect "nnzip $c with an unknown option is a usage error" 2 "Try 'nnzip $c --help'" $N $c --nope
+done
+expect "compress without -o is a usage error" 2 "missing -o" $N compress "$M"
+expect "compress of a missing file is bad input" 3 "nnzip: $W/missing.onnx: cannot open: No such file" $N compress "$W/missing.onnx" -o "$W/x.nnz"
+expect "compress of a directory is bad input" 3 "is a directory" $N compress "$W" -o "$W/x.nnz"
+: >"$W/empty.onnx"
+expect "compress of an empty file is bad input" 3 "file is empty" $N compress "$W/empty.onnx" -o "$W/x.nnz"
+head -c 3000 /dev/urandom >"$W/noise.onnx"
+expect "compress of random bytes is bad input" 3 "not a valid ONNX model|not an ONNX model" $N compress "$W/noise.onnx" -o "$W/x.nnz"
+check "no output is left behind by a failed compress" test ! -e "$W/x.nnz"
+cp "$M" "$W/m.onnx"
+expect "compress refuses to overwrite its input" 2 "would overwrite the input" $N compress "$W/m.onnx" -o "$W/m.onnx"
+check "the input is untouched" cmp "$M" "$W/m.onnx"
+expect "compress into a missing folder is an output error" 4 "cannot create output" $N compress "$M" -o "$W/no/such/dir/x.nnz"
+expect "--json and -o - together are a usage error" 2 "both write to stdout" $N compress "$M" -o - --json
+
+# the main path
+expect "compress writes a blob" 0 "-> $W/m.nnz: [0-9]+ -> [0-9]+ bytes" $N compress "$M" -o "$W/m.nnz"
+check "compress is deterministic" sh -c "$N -q compress '$M' -o '$W/m2.nnz' && cmp '$W/m.nnz' '$W/m2.nnz'"
+expect "verify of a lossless blob passes with error 0" 0 "verify $W/m.nnz: OK; .*overall rel_l2 0," $N verify "$M" "$W/m.nnz" --max-rel-error 0
+expect "decompress rebuilds a model" 0 "tensors decoded" $N decompress "$W/m.nnz" -o "$W/back.onnx"
+check "decompress gives the bytes convert gives" sh -c "$N convert '$M' -o '$W/conv.onnx' && cmp '$W/conv.onnx' '$W/back.onnx'"
+check "stdin to stdout works both ways" sh -c "cat '$M' | $N -q compress - -o - > '$W/pipe.nnz' && cat '$W/pipe.nnz' | $N -q decompress - -o - > '$W/pipe.onnx' && cmp '$W/pipe.onnx' '$W/back.onnx'"
+check "a blob from stdin is the same blob" sh -c "cmp '$W/pipe.nnz' '$W/m.nnz' || $N info --json '$W/pipe.nnz' >/dev/null"
+expect "verify against another model fails with 1" 1 "made from another model" $N verify "$FIX/digits_cnn.onnx" "$W/m.nnz"
+
+# JSON everywhere, parsed by a real JSON parser
+for cmd in "info $M" "info $W/m.nnz" "compress $M -o $W/j.nnz" "decompress $W/m.nnz -o $W/j.onnx" "verify $M $W/m.nnz"; do
+    check "--json output of '$(echo $cmd | cut -d' ' -f1)' parses ($(basename $(echo $cmd | cut -d' ' -f2)))" \
+        sh -c "$N -q $cmd --json > '$W/doc.json' && $PYTHON -c 'import json,sys; json.load(open(sys.argv[1]))' '$W/doc.json'"
+done
+
+# a broken blob: every failure is clean, and leaves nothing behind
+cp "$W/m.nnz" "$W/trunc.nnz"
+truncate -s 1000 "$W/trunc.nnz"
+expect "decompress of a truncated blob is bad input" 3 "blob is truncated" $N decompress "$W/trunc.nnz" -o "$W/t.onnx"
+check "no output is left behind by a failed decompress" test ! -e "$W/t.onnx"
+echo "precious" >"$W/keep.onnx"
+expect "a failed decompress leaves an existing output as it was" 3 "" $N decompress "$W/trunc.nnz" -o "$W/keep.onnx"
+check "the existing output kept its bytes" grep -q precious "$W/keep.onnx"
+check "no temporary file is left in the folder" sh -c "! ls -a '$W' | grep -q nnzip-tmp"
+cp "$W/m.nnz" "$W/flip.nnz"
+printf '\001' | dd of="$W/flip.nnz" bs=1 seek=3000 conv=notrunc 2>/dev/null
+expect "verify of a corrupted blob fails with 1" 1 "checksum mismatch" $N verify "$M" "$W/flip.nnz"
+expect "info of a corrupted blob is bad input" 3 "checksum mismatch" $N info "$W/flip.nnz"
+$PYTHON - "$W/m.nnz" "$W/future.nnz" <<'PY'
+import sys, struct, zlib
+b = bytearray(open(sys.argv[1], 'rb').read())
+b[8:10] = struct.pack('<H', 2)                       # a newer major version
+b[60:64] = struct.pack('<I', zlib.crc32(bytes(b[:60])))
+open(sys.argv[2], 'wb').write(b)
+PY
+expect "a newer major version names both versions" 3 "format version 2\.0 is newer than this nnzip reads \(1\.x" $N decompress "$W/future.nnz" -o "$W/f.onnx"

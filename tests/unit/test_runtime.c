@@ -1,0 +1,476 @@
+/* test_runtime.c - the decoder runtime: checksums, half floats, opening and
+ * decoding blobs, and refusing every malformed blob with the right status. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "nnz.h"
+#include "save.h"
+#include "util_blob.h"
+
+/* ---- CRC and half floats ------------------------------------------------- */
+
+static void crc32_matches_the_check_value_and_zlib(void **state)
+{
+    assert_int_equal(nnz_crc32(0, "123456789", 9), 0xCBF43926u);
+    uint8_t buf[4099];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 7919u >> 3);
+    uint32_t whole = nnz_crc32(0, buf, sizeof buf);
+    assert_int_equal(whole, (uint32_t)crc32(0, buf, sizeof buf));
+    assert_int_equal(nnz_crc32(nnz_crc32(0, buf, 1000), buf + 1000, sizeof buf - 1000), whole);
+    assert_int_equal(nnz_crc32(0, buf, 0), 0);
+}
+
+static void every_half_value_round_trips_through_float(void **state)
+{
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = nnz_half_to_float((uint16_t)h);
+        uint16_t back = nnz_float_to_half(f);
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) {
+            assert_true(isnan(f));
+            assert_true((back & 0x7c00) == 0x7c00 && (back & 0x3ff));
+        } else {
+            assert_int_equal(back, h);
+        }
+    }
+}
+
+static void float_to_half_rounds_ties_to_even(void **state)
+{
+    /* Between consecutive positive finite halves a and a+1 the exact
+     * midpoint goes to the even one; a hair either side goes to the nearer. */
+    for (uint32_t h = 0; h < 0x7bff; h++) {
+        float lo = nnz_half_to_float((uint16_t)h), hi = nnz_half_to_float((uint16_t)(h + 1));
+        float mid = (lo + hi) / 2; /* exact: halves have 11 significant bits */
+        uint16_t even = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
+        assert_int_equal(nnz_float_to_half(mid), even);
+        assert_int_equal(nnz_float_to_half(nextafterf(mid, 0)), h);
+        assert_int_equal(nnz_float_to_half(nextafterf(mid, INFINITY)), h + 1);
+        assert_int_equal(nnz_float_to_half(-mid), even | 0x8000);
+    }
+    assert_int_equal(nnz_float_to_half(65504.0f), 0x7bff);
+    assert_int_equal(nnz_float_to_half(65519.0f), 0x7bff);
+    assert_int_equal(nnz_float_to_half(65520.0f), 0x7c00); /* the tie rounds up to inf */
+    assert_int_equal(nnz_float_to_half(1e10f), 0x7c00);
+    assert_int_equal(nnz_float_to_half(1e-10f), 0);
+}
+
+static void bfloat16_keeps_the_top_half_and_rounds_to_even(void **state)
+{
+    assert_int_equal(nnz_float_to_bf16(1.0f), 0x3f80);
+    assert_true(nnz_bf16_to_float(0x3f80) == 1.0f);
+    /* 1 + 2^-8 is the midpoint between 1 and 1 + 2^-7: goes to 1 (even) */
+    assert_int_equal(nnz_float_to_bf16(1.0f + 1.0f / 256), 0x3f80);
+    assert_int_equal(nnz_float_to_bf16(1.0f + 3.0f / 256), 0x3f82);
+    assert_true(isnan(nnz_bf16_to_float(nnz_float_to_bf16(NAN))));
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = nnz_bf16_to_float((uint16_t)h);
+        if (!isnan(f))
+            assert_int_equal(nnz_float_to_bf16(f), h);
+    }
+}
+
+static void every_status_has_a_message(void **state)
+{
+    const int all[] = { NNZ_OK, NNZ_E_TRUNCATED, NNZ_E_MAGIC, NNZ_E_VERSION, NNZ_E_CHECKSUM,
+                        NNZ_E_CORRUPT, NNZ_E_ENCODING, NNZ_E_OVERFLOW, NNZ_E_ARGUMENT,
+                        NNZ_E_INDEX, NNZ_E_NOT_FOUND, NNZ_E_OUTPUT_SMALL,
+                        NNZ_E_SCRATCH_SMALL, NNZ_E_OUT_TYPE, NNZ_E_WRITE };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        assert_string_not_equal(nnz_strerror(all[i]), "unknown status");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(nnz_strerror(all[i]), nnz_strerror(all[j]));
+    }
+    assert_string_equal(nnz_strerror(12345), "unknown status");
+}
+
+/* ---- a good blob ------------------------------------------------------- */
+
+typedef struct fixture {
+    uint8_t *model;
+    size_t model_len;
+    nnz_model *m;
+    uint8_t *blob;
+    size_t blob_len;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->model = tu_model_bytes(3, 8, &f->model_len);
+    f->m = tu_load(f->model, f->model_len);
+    f->blob = tu_blob(f->m, &f->blob_len);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    nnz_model_free(f->m);
+    free(f->model);
+    free(f->blob);
+    free(f);
+    return 0;
+}
+
+static void a_lossless_blob_decodes_every_tensor_exactly(void **state)
+{
+    fixture *f = *state;
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, f->blob, f->blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_tensor_count(&b), 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        nnz_tensor_info info;
+        assert_int_equal(nnz_tensor_info_get(&b, i, &info), NNZ_OK);
+        char want[8];
+        snprintf(want, sizeof want, "w%u", i);
+        assert_string_equal(info.name, want);
+        assert_int_equal(info.dtype, 1);
+        assert_int_equal(info.ndims, 2);
+        assert_int_equal(info.count, 64);
+        assert_int_equal(info.encoding, NNZ_ENC_RAW);
+        assert_int_equal(info.payload_offset % 64, 0);
+        uint32_t idx;
+        assert_int_equal(nnz_find(&b, want, &idx), NNZ_OK);
+        assert_int_equal(idx, i);
+
+        size_t out_size, scratch;
+        assert_int_equal(nnz_decode_sizes(&b, i, NNZ_OUT_F32, &out_size, &scratch), NNZ_OK);
+        assert_int_equal(out_size, 256);
+        float out[64];
+        uint16_t half[64];
+        assert_int_equal(nnz_decode(&b, i, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_OK);
+        assert_int_equal(nnz_decode(&b, i, NNZ_OUT_F16, half, sizeof half, NULL, 0), NNZ_OK);
+        const float *ref = (const float *)f->m->tensors[i].proto->raw_data.data;
+        assert_memory_equal(out, ref, sizeof out);
+        for (int k = 0; k < 64; k++)
+            assert_int_equal(half[k], nnz_float_to_half(ref[k]));
+    }
+}
+
+static int to_buffer(void *ctx, const void *data, size_t size)
+{
+    uint8_t **p = ctx;
+    memcpy(*p, data, size);
+    *p += size;
+    return 0;
+}
+
+static void rebuilding_gives_the_bytes_the_tool_saves(void **state)
+{
+    fixture *f = *state;
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, f->blob, f->blob_len, 0), NNZ_OK);
+    uint64_t size;
+    size_t work;
+    assert_int_equal(nnz_rebuild_sizes(&b, &size, &work), NNZ_OK);
+    uint8_t *out = malloc((size_t)size), *p = out;
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &p, NULL, 0), NNZ_OK);
+    assert_int_equal(p - out, size);
+
+    char *saved;
+    size_t saved_len;
+    FILE *mf = open_memstream(&saved, &saved_len);
+    nnz_error e = { 0 };
+    assert_int_equal(nnz_model_write(f->m, mf, &e), 0);
+    fclose(mf);
+    assert_int_equal(saved_len, size);
+    assert_memory_equal(saved, out, saved_len);
+    free(saved);
+    free(out);
+}
+
+static void caller_mistakes_get_their_own_status(void **state)
+{
+    fixture *f = *state;
+    nnz_blob b;
+    float out[64];
+    uint32_t idx;
+    assert_int_equal(nnz_open(NULL, f->blob, f->blob_len, 0), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_open(&b, NULL, 10, 0), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_open(&b, f->blob, f->blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_F32, out, sizeof out - 1, NULL, 0),
+                     NNZ_E_OUTPUT_SMALL);
+    assert_int_equal(nnz_decode(&b, 3, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_E_INDEX);
+    assert_int_equal(nnz_decode(&b, 0, 7, out, sizeof out, NULL, 0), NNZ_E_OUT_TYPE);
+    assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_F32, NULL, sizeof out, NULL, 0), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_find(&b, "nope", &idx), NNZ_E_NOT_FOUND);
+    nnz_tensor_info info;
+    assert_int_equal(nnz_tensor_info_get(&b, 99, &info), NNZ_E_INDEX);
+    assert_int_equal(nnz_rebuild(&b, NULL, NULL, NULL, 0), NNZ_E_ARGUMENT);
+}
+
+static int failing_writer(void *ctx, const void *data, size_t size)
+{
+    (void)ctx; (void)data; (void)size;
+    return -1;
+}
+
+static void a_failing_write_callback_stops_the_rebuild(void **state)
+{
+    fixture *f = *state;
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, f->blob, f->blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_rebuild(&b, failing_writer, NULL, NULL, 0), NNZ_E_WRITE);
+}
+
+static void every_truncation_is_refused(void **state)
+{
+    fixture *f = *state;
+    nnz_blob b;
+    for (size_t n = 0; n < f->blob_len; n++) {
+        uint8_t *copy = malloc(n ? n : 1); /* exact size so ASan sees any overread */
+        memcpy(copy, f->blob, n);
+        nnz_status st = nnz_open(&b, copy, n, 0);
+        assert_int_equal(st, NNZ_E_TRUNCATED);
+        free(copy);
+    }
+}
+
+/* ---- malformed blobs, one mutation each -------------------------------- */
+
+typedef struct mutation {
+    const char *why;
+    /* change the blob in place (may shrink *len); return 1 to re-seal CRCs */
+    int (*apply)(uint8_t *blob, size_t *len);
+    nnz_status open_status;
+    unsigned flags;
+} mutation;
+
+static int bad_magic(uint8_t *b, size_t *n) { (void)n; b[3] = 'X'; return 0; }
+static int newer_major(uint8_t *b, size_t *n) { (void)n; b[8] = NNZ_FORMAT_MAJOR + 1; return 0; }
+static int major_zero(uint8_t *b, size_t *n) { (void)n; b[8] = 0; b[9] = 0; return 1; }
+static int header_bit_flip(uint8_t *b, size_t *n) { (void)n; b[20] ^= 1; return 0; }
+static int reserved_set(uint8_t *b, size_t *n) { (void)n; b[45] = 1; return 1; }
+static int flags_set(uint8_t *b, size_t *n) { (void)n; b[12] = 1; return 1; }
+static int file_size_too_big(uint8_t *b, size_t *n) { tu_put64(b + 16, *n + 1); return 1; }
+static int no_sections(uint8_t *b, size_t *n) { (void)n; tu_put32(b + 24, 0); return 1; }
+static int too_many_sections(uint8_t *b, size_t *n) { (void)n; tu_put32(b + 24, 65); return 1; }
+static int table_offset_moved(uint8_t *b, size_t *n) { (void)n; tu_put64(b + 32, 96); return 1; }
+static int table_crc_wrong(uint8_t *b, size_t *n) { (void)n; b[64 + 4] ^= 0; b[28] ^= 0x10; tu_put32(b + 60, nnz_crc32(0, b, 60)); return 0; }
+
+static void flip_in(uint8_t *b, uint32_t type)
+{
+    uint64_t off, len;
+    tu_section(b, type, &off, &len);
+    b[off + len / 2] ^= 0x40;
+}
+static int graph_bit_flip(uint8_t *b, size_t *n) { (void)n; flip_in(b, 2); return 0; }
+static int payload_bit_flip(uint8_t *b, size_t *n) { (void)n; flip_in(b, 3); return 0; }
+static int directory_bit_flip(uint8_t *b, size_t *n) { (void)n; flip_in(b, 1); return 0; }
+static int metadata_bit_flip(uint8_t *b, size_t *n) { (void)n; flip_in(b, 4); return 0; }
+static int section_crc_wrong(uint8_t *b, size_t *n) { (void)n; b[64 + 24] ^= 1; tu_put32(b + 28, nnz_crc32(0, b + 64, 32 * tu_get32(b + 24))); tu_put32(b + 60, nnz_crc32(0, b, 60)); return 0; }
+
+static int sections_overlap(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t off, len;
+    size_t t = tu_section(b, 1, &off, &len);
+    tu_put64(b + t + 8, off - 8); /* the directory now starts inside the payload */
+    return 1;
+}
+static int section_past_end(uint8_t *b, size_t *n)
+{
+    uint64_t off, len;
+    size_t t = tu_section(b, 4, &off, &len);
+    tu_put64(b + t + 16, *n - off + 1);
+    return 1;
+}
+static int payload_misaligned(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t off, len;
+    size_t t = tu_section(b, 3, &off, &len);
+    tu_put64(b + t + 8, off + 1);
+    tu_put64(b + t + 16, len - 1);
+    return 1;
+}
+static int section_type_twice(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t off, len;
+    size_t t = tu_section(b, 4, &off, &len);
+    tu_put32(b + t, 2); /* metadata claims to be a second graph */
+    return 1;
+}
+static int section_missing(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t off, len;
+    size_t t = tu_section(b, 2, &off, &len);
+    tu_put32(b + t, 99); /* the graph becomes an unknown (skipped) type */
+    return 1;
+}
+static int unknown_section_type(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t off, len;
+    size_t t = tu_section(b, 4, &off, &len);
+    tu_put32(b + t, 77); /* metadata becomes a section of a later version */
+    return 1;
+}
+static int section_flags_set(uint8_t *b, size_t *n) { (void)n; b[64 + 4] = 1; return 1; }
+
+/* Directory mutations: rewrite the first entry's fields by walking it. */
+static uint8_t *dir_of(uint8_t *b, uint64_t *len)
+{
+    uint64_t off;
+    tu_section(b, 1, &off, len);
+    return b + off;
+}
+static int dir_count_huge(uint8_t *b, size_t *n) { (void)n; uint64_t l; tu_put32(dir_of(b, &l), 0x40000000u); return 1; }
+static int entry_offset_past_dir(uint8_t *b, size_t *n) { (void)n; uint64_t l; uint8_t *d = dir_of(b, &l); tu_put32(d + 4, (uint32_t)l + 1); return 1; }
+/* first entry: varint name_len (1 byte: "w0"), name, NUL, dtype, ndims, dims... */
+static uint8_t *entry0(uint8_t *b)
+{
+    uint64_t l;
+    uint8_t *d = dir_of(b, &l);
+    return d + tu_get32(d + 4);
+}
+static int name_not_terminated(uint8_t *b, size_t *n) { (void)n; entry0(b)[3] = 'x'; return 1; }
+static int name_with_nul(uint8_t *b, size_t *n) { (void)n; entry0(b)[2] = 0; return 1; }
+static int dtype_string(uint8_t *b, size_t *n) { (void)n; entry0(b)[4] = 8; return 1; }
+static int dtype_unknown(uint8_t *b, size_t *n) { (void)n; entry0(b)[4] = 200; return 1; }
+static int too_many_dims(uint8_t *b, size_t *n) { (void)n; entry0(b)[5] = 33; return 1; }
+static int location_invalid(uint8_t *b, size_t *n) { (void)n; entry0(b)[8] = 2; return 1; }
+/* entry: [0]=2 'w''0' 0 | [4] dtype [5] ndims=2 [6] 8 [7] 8 [8] loc [9..] varints */
+static int raw_length_wrong(uint8_t *b, size_t *n) { (void)n; entry0(b)[6] = 9; return 1; }
+static int graph_offsets_not_increasing(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint64_t l;
+    uint8_t *d = dir_of(b, &l);
+    uint8_t *e1 = d + tu_get32(d + 8);
+    e1[9] = entry0(b)[9]; /* second hole at the first one's offset (same varint width) */
+    e1[10] = entry0(b)[10];
+    return 1;
+}
+static int encoding_unknown(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint8_t *e = entry0(b);
+    size_t i = 9; /* skip graph_offset, payload_offset, payload_length varints */
+    for (int k = 0; k < 3; k++)
+        while (e[i++] & 0x80)
+            ;
+    e[i] = 250;
+    return 1;
+}
+static int raw_version_wrong(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint8_t *e = entry0(b);
+    size_t i = 9;
+    for (int k = 0; k < 3; k++)
+        while (e[i++] & 0x80)
+            ;
+    e[i + 1] = 9;
+    return 1;
+}
+
+static const mutation mutations[] = {
+    { "magic is not NNZB", bad_magic, NNZ_E_MAGIC, 0 },
+    { "major version newer than the runtime", newer_major, NNZ_E_VERSION, 0 },
+    { "major version 0", major_zero, NNZ_E_CORRUPT, 0 },
+    { "a header bit flipped", header_bit_flip, NNZ_E_CHECKSUM, 0 },
+    { "a reserved header byte set", reserved_set, NNZ_E_CORRUPT, 0 },
+    { "an undefined header flag set", flags_set, NNZ_E_CORRUPT, 0 },
+    { "file_size larger than the bytes given", file_size_too_big, NNZ_E_TRUNCATED, 0 },
+    { "no sections", no_sections, NNZ_E_CORRUPT, 0 },
+    { "65 sections", too_many_sections, NNZ_E_CORRUPT, 0 },
+    { "section table not at 64", table_offset_moved, NNZ_E_CORRUPT, 0 },
+    { "table CRC wrong", table_crc_wrong, NNZ_E_CHECKSUM, 0 },
+    { "graph bit flipped", graph_bit_flip, NNZ_E_CHECKSUM, 0 },
+    { "payload bit flipped", payload_bit_flip, NNZ_E_CHECKSUM, 0 },
+    { "payload bit flipped, payload CRC skipped on request", payload_bit_flip, NNZ_OK,
+      NNZ_OPEN_SKIP_PAYLOAD_CRC },
+    { "directory bit flipped", directory_bit_flip, NNZ_E_CHECKSUM, 0 },
+    { "metadata bit flipped", metadata_bit_flip, NNZ_E_CHECKSUM, 0 },
+    { "a section's CRC wrong", section_crc_wrong, NNZ_E_CHECKSUM, 0 },
+    { "sections overlap", sections_overlap, NNZ_E_CORRUPT, 0 },
+    { "a section runs past the end", section_past_end, NNZ_E_TRUNCATED, 0 },
+    { "payload section not 64-byte aligned", payload_misaligned, NNZ_E_CORRUPT, 0 },
+    { "a section type appears twice", section_type_twice, NNZ_E_CORRUPT, 0 },
+    { "the graph section is missing", section_missing, NNZ_E_CORRUPT, 0 },
+    { "an unknown section type is skipped", unknown_section_type, NNZ_OK, 0 },
+    { "a section's flags set", section_flags_set, NNZ_E_CORRUPT, 0 },
+    { "directory count larger than the directory", dir_count_huge, NNZ_E_CORRUPT, 0 },
+    { "entry offset past the directory", entry_offset_past_dir, NNZ_E_CORRUPT, 0 },
+    { "name not followed by NUL", name_not_terminated, NNZ_E_CORRUPT, 0 },
+    { "name containing NUL", name_with_nul, NNZ_E_CORRUPT, 0 },
+    { "dtype string", dtype_string, NNZ_E_CORRUPT, 0 },
+    { "dtype unknown", dtype_unknown, NNZ_E_CORRUPT, 0 },
+    { "33 dims", too_many_dims, NNZ_E_CORRUPT, 0 },
+    { "location 2", location_invalid, NNZ_E_CORRUPT, 0 },
+    { "raw payload length differs from the decoded size", raw_length_wrong, NNZ_E_CORRUPT, 0 },
+    { "graph offsets not increasing", graph_offsets_not_increasing, NNZ_E_CORRUPT, 0 },
+    { "raw encoding version unknown", raw_version_wrong, NNZ_E_CORRUPT, 0 },
+    { "unknown encoding still opens", encoding_unknown, NNZ_OK, 0 },
+};
+
+static void every_malformed_blob_gets_its_status(void **state)
+{
+    fixture *f = *state;
+    for (size_t i = 0; i < sizeof mutations / sizeof mutations[0]; i++) {
+        const mutation *mu = &mutations[i];
+        size_t n = f->blob_len;
+        uint8_t *copy = malloc(n);
+        memcpy(copy, f->blob, n);
+        if (mu->apply(copy, &n))
+            tu_fix_crcs(copy, n);
+        nnz_blob b;
+        nnz_status st = nnz_open(&b, copy, n, mu->flags);
+        if (st != mu->open_status)
+            fail_msg("%s: nnz_open returned %d (%s), expected %d (%s)", mu->why, st,
+                     nnz_strerror(st), mu->open_status, nnz_strerror(mu->open_status));
+        free(copy);
+    }
+}
+
+static void a_tensor_with_an_unknown_encoding_fails_alone(void **state)
+{
+    fixture *f = *state;
+    size_t n = f->blob_len;
+    uint8_t *copy = malloc(n);
+    memcpy(copy, f->blob, n);
+    encoding_unknown(copy, &n);
+    tu_fix_crcs(copy, n);
+    nnz_blob b;
+    float out[64];
+    assert_int_equal(nnz_open(&b, copy, n, 0), NNZ_OK);
+    assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_E_ENCODING);
+    assert_int_equal(nnz_decode(&b, 1, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_OK);
+    uint64_t size;
+    size_t work;
+    assert_int_equal(nnz_rebuild_sizes(&b, &size, &work), NNZ_E_ENCODING);
+    free(copy);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(crc32_matches_the_check_value_and_zlib),
+        cmocka_unit_test(every_half_value_round_trips_through_float),
+        cmocka_unit_test(float_to_half_rounds_ties_to_even),
+        cmocka_unit_test(bfloat16_keeps_the_top_half_and_rounds_to_even),
+        cmocka_unit_test(every_status_has_a_message),
+        cmocka_unit_test_setup_teardown(a_lossless_blob_decodes_every_tensor_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(rebuilding_gives_the_bytes_the_tool_saves, setup, teardown),
+        cmocka_unit_test_setup_teardown(caller_mistakes_get_their_own_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failing_write_callback_stops_the_rebuild, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_malformed_blob_gets_its_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_tensor_with_an_unknown_encoding_fails_alone, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
+}

@@ -1,0 +1,35 @@
+/* util_blob.h - helpers the unit tests share: small ONNX models built in
+ * memory, blobs written from them, and re-sealing mutated blobs. */
+#ifndef NNZ_TESTS_UTIL_BLOB_H
+#define NNZ_TESTS_UTIL_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+/* A model with one MatMul per weight: input [1, k] x W_i [k, k]. Weights
+ * named "w0", "w1", ... of k*k floats, values from a fixed pattern;
+ * extra[i] is added to weight i's values when given. */
+uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
+
+/* Load `bytes` as a model (no external data). Fails the test on error. */
+nnz_model *tu_load(const uint8_t *bytes, size_t len);
+
+/* Write a lossless blob of the model; returns malloc'ed bytes. */
+uint8_t *tu_blob(nnz_model *m, size_t *len);
+
+/* Recompute every CRC of a (mutated) blob so deeper checks are reached. */
+void tu_fix_crcs(uint8_t *blob, size_t len);
+
+/* Little-endian helpers. */
+void tu_put32(uint8_t *p, uint32_t v);
+void tu_put64(uint8_t *p, uint64_t v);
+uint32_t tu_get32(const uint8_t *p);
+uint64_t tu_get64(const uint8_t *p);
+
+/* Offset and length of the first section of `type` (1 dir, 2 graph,
+ * 3 payload, 4 metadata); returns the table entry's offset. */
+size_t tu_section(const uint8_t *blob, uint32_t type, uint64_t *off, uint64_t *len);
+
+#endif
