@@ -87,7 +87,7 @@ $(eval $(call variant,asan,$(SAN_FLAGS)))
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/$(1)/tests/unit/%,$(UNIT_SRCS))
 
 $(BUILD)/nnzip: $(BUILD)/obj/nnzip
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 .SECONDARY:
 

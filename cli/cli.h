@@ -53,6 +53,14 @@ int cli_model_from_file(const cli_file *f, const char *path, struct nnz_model **
 /* Load an ONNX model by path. */
 int cli_model_load(const char *path, struct nnz_model **m, nnz_error *e);
 
+/* Rebuild the model bytes of an opened blob through the runtime, checked
+ * to be a valid ModelProto; the caller frees *bytes. */
+int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *len, nnz_error *e);
+/* Write the ONNX model in a blob file to `onnx_path` (float weights, or
+ * QDQ with `qdq`); `input` is never overwritten. */
+int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char *input, int qdq,
+                       nnz_error *e);
+
 /* Parse a non-negative number; -1 if `s` is not one. */
 int cli_parse_double(const char *s, double *v);
 

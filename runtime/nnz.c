@@ -249,25 +249,287 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
+    /* blocks: coded encodings give their size in their second params byte */
+    info->block_elems = count;
+    if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2 &&
+        pp[1] > 0 && pp[1] < 32 && ((uint64_t)1 << pp[1]) < count)
+        info->block_elems = (uint64_t)1 << pp[1];
+    info->nblocks = info->block_elems ? (count + info->block_elems - 1) / info->block_elems : 1;
     params->p = pp ? pp : r.p;
     params->end = params->p + (size_t)params_len;
     params->bad = 0;
     return NNZ_OK;
 }
 
-/* Checks of an encoding's parameters that need no output buffer. */
-static nnz_status check_encoding(const nnz_tensor_info *info, const rd *params)
+/* The graph bytes right before a hole must be the header of the raw_data
+ * field the decoded bytes fill: tag 0x4A, then varint(decoded_size). This
+ * ties the directory to the graph: a hole in the wrong place or of the
+ * wrong size is refused. */
+static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 {
+    uint8_t head[11];
+    unsigned n = 0;
+    uint64_t v = info->decoded_size;
+    head[n++] = 0x4a;
+    do {
+        head[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    if (info->graph_offset < n ||
+        memcmp(b->graph + (size_t)info->graph_offset - n, head, n) != 0)
+        return NNZ_E_CORRUPT;
+    return NNZ_OK;
+}
+
+/* ---- coded encodings: parameters --------------------------------------- */
+
+enum { DT_INT_MAX_SIZE = 4 };
+
+/* One stream of symbols: where its bytes are and how they are coded. */
+typedef struct stream {
+    unsigned coding, width;
+    const uint8_t *data, *end; /* data: after the Huffman table */
+    unsigned maxlen;           /* Huffman: longest code; 0 = one symbol */
+    uint32_t single;           /* the symbol when maxlen = 0 */
+    const uint8_t *syms;       /* canonical symbol list, width bits each */
+    uint32_t count[NNZ_HUFF_MAX_LEN + 1];
+} stream;
+
+/* A dense, sparse or hashed tensor's parameters, parsed and checked. */
+typedef struct coded {
+    unsigned enc, kind, block_log2, nstreams;
+    uint64_t nchan, inner;             /* affine */
+    const uint8_t *scales, *zps;
+    uint64_t ncb;                      /* codebook */
+    const uint8_t *cb;
+    uint64_t offset;                   /* integer */
+    uint64_t nnz, escape;              /* sparse */
+    uint64_t k;                        /* hashed */
+    uint32_t seed;
+    unsigned sign;
+    uint64_t nblocks, block_elems;
+    const uint8_t *index;              /* block index */
+    unsigned index_stride;             /* u32 per index entry */
+    stream st[2];                      /* sparse: positions, values */
+} coded;
+
+static int is_float_type(int dtype)
+{
+    return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
+}
+
+/* Integer types the `integer` value map can write. */
+static int is_small_int_type(int dtype)
+{
+    return dtype == 2 || dtype == 3 || dtype == 4 || dtype == 5 || dtype == 6 ||
+           dtype == 9 || dtype == 12;
+}
+
+/* Read `width` bits at bit offset `bit` of `p`, most significant first. */
+static uint32_t bits_at(const uint8_t *p, uint64_t bit, unsigned width)
+{
+    uint64_t v = 0;
+    const uint8_t *q = p + (size_t)(bit >> 3);
+    unsigned skip = (unsigned)(bit & 7), nbytes = (skip + width + 7) >> 3, i;
+    for (i = 0; i < nbytes; i++)
+        v = v << 8 | q[i];
+    v >>= nbytes * 8 - skip - width;
+    return (uint32_t)(v & (width == 32 ? 0xffffffffu : (1u << width) - 1));
+}
+
+/* Parse a stream's Huffman table (if any) from its bytes. */
+static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len)
+{
+    rd r = { p, p + (size_t)len, 0 };
+    if (s->coding == NNZ_CODING_PACKED) {
+        if (s->width < 1 || s->width > 32)
+            return NNZ_E_CORRUPT;
+    } else if (s->coding == NNZ_CODING_HUFFMAN) {
+        if (s->width < 1 || s->width > NNZ_HUFF_MAX_LEN)
+            return NNZ_E_CORRUPT;
+        s->maxlen = rd_u8(&r);
+        if (r.bad || s->maxlen > NNZ_HUFF_MAX_LEN)
+            return NNZ_E_CORRUPT;
+        uint64_t n = 1;
+        if (s->maxlen > 0) {
+            /* Kraft sum, scaled by 2^maxlen: exactly 1 for a complete code */
+            uint64_t kraft = 0;
+            n = 0;
+            for (unsigned l = 1; l <= s->maxlen; l++) {
+                uint64_t c = rd_varint(&r);
+                if (c > (1u << s->width))
+                    return NNZ_E_CORRUPT;
+                s->count[l] = (uint32_t)c;
+                n += c;
+                kraft += c << (s->maxlen - l);
+            }
+            if (r.bad || kraft != (1u << s->maxlen) || n < 2)
+                return NNZ_E_CORRUPT; /* over-subscribed or incomplete */
+        }
+        s->syms = rd_bytes(&r, (n * s->width + 7) / 8);
+        if (r.bad)
+            return NNZ_E_CORRUPT;
+        if (s->maxlen == 0)
+            s->single = bits_at(s->syms, 0, s->width);
+    } else {
+        return NNZ_E_CORRUPT;
+    }
+    s->data = r.p;
+    s->end = r.end;
+    return NNZ_OK;
+}
+
+/* Block b's byte range in stream s. */
+static void block_range(const coded *c, unsigned s, uint64_t b, const uint8_t **from,
+                        const uint8_t **to)
+{
+    const stream *st = &c->st[s];
+    uint64_t len = (uint64_t)(st->end - st->data), lo = 0, hi = len;
+    if (b > 0)
+        lo = le32(c->index + ((size_t)(b - 1) * c->index_stride + s) * 4);
+    if (b + 1 < c->nblocks)
+        hi = le32(c->index + ((size_t)b * c->index_stride + s) * 4);
+    *from = st->data + (size_t)lo;
+    *to = st->data + (size_t)hi;
+}
+
+/* Non-zero elements before block b (sparse). */
+static uint64_t nnz_before(const coded *c, uint64_t b)
+{
+    if (b == 0)
+        return 0;
+    if (b >= c->nblocks)
+        return c->nnz;
+    return le32(c->index + ((size_t)(b - 1) * c->index_stride + c->nstreams) * 4);
+}
+
+static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c)
+{
+    memset(c, 0, sizeof *c);
+    c->enc = (unsigned)info->encoding;
+    c->kind = rd_u8(r);
+    c->block_log2 = rd_u8(r);
+    if (r->bad || info->encoding_version != 1 || c->kind > NNZ_VAL_INT || c->block_log2 > 31 ||
+        (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0))
+        return NNZ_E_CORRUPT;
+    if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
+        return NNZ_E_CORRUPT;
+    switch (c->kind) {
+    case NNZ_VAL_AFFINE:
+        c->nchan = rd_varint(r);
+        c->inner = rd_varint(r);
+        if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
+            (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
+            return NNZ_E_CORRUPT;
+        c->scales = rd_bytes(r, c->nchan * 4);
+        c->zps = rd_bytes(r, c->nchan * 4);
+        break;
+    case NNZ_VAL_CODEBOOK:
+        c->ncb = rd_varint(r);
+        if (r->bad || c->ncb == 0 || c->ncb > 65536)
+            return NNZ_E_CORRUPT;
+        c->cb = rd_bytes(r, c->ncb * 4);
+        break;
+    case NNZ_VAL_INT:
+        c->offset = rd_varint(r);
+        break;
+    default:
+        break;
+    }
+    uint64_t nsym = info->count; /* symbols in the values stream */
+    c->nstreams = 1;
+    if (c->enc == NNZ_ENC_SPARSE) {
+        c->nnz = rd_varint(r);
+        c->escape = rd_varint(r);
+        if (c->nnz > info->count || c->escape == 0)
+            return NNZ_E_CORRUPT;
+        c->nstreams = 2;
+        nsym = c->nnz;
+    } else if (c->enc == NNZ_ENC_HASHED) {
+        c->k = rd_varint(r);
+        const uint8_t *seed = rd_bytes(r, 4);
+        c->sign = rd_u8(r);
+        if (r->bad || c->k == 0 || c->k > info->count || c->sign > 1)
+            return NNZ_E_CORRUPT;
+        c->seed = le32(seed);
+        nsym = c->k;
+    }
+    uint64_t lens[2];
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        c->st[s].coding = rd_u8(r);
+        c->st[s].width = rd_u8(r);
+        lens[s] = rd_varint(r);
+    }
+    if (r->bad || r->p != r->end)
+        return NNZ_E_CORRUPT;
+    /* widths the value map needs */
+    unsigned vw = c->st[c->nstreams - 1].width;
+    if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
+        ((c->kind == NNZ_VAL_F16 || c->kind == NNZ_VAL_BF16) && vw != 16))
+        return NNZ_E_CORRUPT;
+
+    /* blocks and the payload's parts */
+    c->block_elems = c->block_log2 ? (uint64_t)1 << c->block_log2 : info->count;
+    c->nblocks = c->block_elems ? (info->count + c->block_elems - 1) / c->block_elems : 1;
+    if (c->nblocks == 0)
+        c->nblocks = 1;
+    c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
+    uint64_t index_len = c->nblocks - 1;
+    if (index_len > info->payload_size / 4 / c->index_stride)
+        return NNZ_E_CORRUPT;
+    index_len *= 4u * c->index_stride;
+    rd p = { b->data + info->payload_offset,
+             b->data + info->payload_offset + (size_t)info->payload_size, 0 };
+    c->index = rd_bytes(&p, index_len);
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        const uint8_t *at = rd_bytes(&p, lens[s]);
+        if (p.bad)
+            return NNZ_E_CORRUPT;
+        nnz_status st = parse_stream(&c->st[s], at, lens[s]);
+        if (st != NNZ_OK)
+            return st;
+    }
+    if (p.bad || p.p != p.end)
+        return NNZ_E_CORRUPT;
+    /* the index: offsets inside each stream and never decreasing */
+    for (uint64_t blk = 0; blk < c->nblocks; blk++) {
+        for (unsigned s = 0; s < c->nstreams; s++) {
+            const uint8_t *from, *to;
+            block_range(c, s, blk, &from, &to);
+            if (from > to || to > c->st[s].end)
+                return NNZ_E_CORRUPT;
+        }
+        if (c->enc == NNZ_ENC_SPARSE && nnz_before(c, blk) > nnz_before(c, blk + 1))
+            return NNZ_E_CORRUPT;
+    }
+    /* a hashed packed stream is read in place: all K symbols must be there */
+    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
+        (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
+        return NNZ_E_CORRUPT;
+    return NNZ_OK;
+}
+
+/* Checks of an encoding's parameters that need no output buffer. */
+static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
+{
+    coded c;
     switch (info->encoding) {
     case NNZ_ENC_RAW:
         if (info->encoding_version != 1 || params->p != params->end ||
             info->payload_size != info->decoded_size)
             return NNZ_E_CORRUPT;
         return NNZ_OK;
+    case NNZ_ENC_DENSE:
+    case NNZ_ENC_SPARSE:
+    case NNZ_ENC_HASHED: {
+        rd r = *params;
+        return parse_coded(b, info, &r, &c);
+    }
     default:
         return NNZ_E_ENCODING;
     }
 }
+
 
 nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
 {
@@ -367,8 +629,10 @@ nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
             prev_graph = info.graph_offset;
             prev_payload_end = poff + info.payload_size;
         }
+        if (st == NNZ_OK)
+            st = check_hole(b, &info);
         if (st == NNZ_OK) {
-            st = check_encoding(&info, &params);
+            st = check_encoding(b, &info, &params);
             if (st == NNZ_E_ENCODING)
                 st = NNZ_OK; /* opened; that tensor alone will not decode */
         }
@@ -423,11 +687,43 @@ static unsigned out_elem_size(int dtype, int out_type)
     case NNZ_OUT_NATIVE: return dtype_size(dtype);
     case NNZ_OUT_F32:
     case NNZ_OUT_F16:
-        if (dtype != DT_FLOAT && dtype != DT_FLOAT16 && dtype != DT_BFLOAT16)
+        if (!is_float_type(dtype))
             return 0;
         return out_type == NNZ_OUT_F32 ? 4 : 2;
+    case NNZ_OUT_I8: return 1;
     default: return 0;
     }
+}
+
+/* NNZ_OUT_I8 needs an affine map whose symbols minus zero points fit int8. */
+static int i8_ok(const coded *c)
+{
+    unsigned w = c->st[c->nstreams - 1].width;
+    if (c->kind != NNZ_VAL_AFFINE || w > 8)
+        return 0;
+    for (uint64_t ch = 0; ch < c->nchan; ch++) {
+        uint32_t zp = le32(c->zps + (size_t)ch * 4);
+        if (zp > 128 || (1u << w) - 1 > zp + 127)
+            return 0;
+    }
+    return 1;
+}
+
+/* Scratch bytes a tensor needs: Huffman tables, and buckets of a hashed
+ * Huffman stream. The +64 lets the decoder align the caller's pointer. */
+static nnz_status scratch_needed(const coded *c, size_t *need)
+{
+    size_t n = 0;
+    for (unsigned s = 0; s < c->nstreams; s++)
+        if (c->st[s].coding == NNZ_CODING_HUFFMAN)
+            n += ((size_t)4 << NNZ_HUFF_FAST_BITS);
+    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_HUFFMAN) {
+        if (c->k > ((size_t)-1 - n - 64) / 4)
+            return NNZ_E_OVERFLOW;
+        n += (size_t)c->k * 4;
+    }
+    *need = n ? n + 64 : 0;
+    return NNZ_OK;
 }
 
 nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
@@ -435,33 +731,39 @@ nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
 {
     nnz_tensor_info info;
     rd params;
+    coded c;
     if (!b || !out_size || !scratch_size || !b->data)
         return NNZ_E_ARGUMENT;
     nnz_status st = parse_entry(b, index, &info, &params);
     if (st != NNZ_OK)
         return st;
-    if ((st = check_encoding(&info, &params)) != NNZ_OK)
+    if ((st = check_encoding(b, &info, &params)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info.dtype, out_type);
-    if (es == 0)
+    if (es == 0 || (info.encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
+                    !is_float_type(info.dtype)))
         return NNZ_E_OUT_TYPE;
     if (info.count > (uint64_t)SIZE_MAX / es)
         return NNZ_E_OVERFLOW;
     *out_size = (size_t)info.count * es;
     *scratch_size = 0;
-    return NNZ_OK;
+    if (info.encoding == NNZ_ENC_RAW)
+        return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
+    parse_coded(b, &info, &params, &c); /* checked just above */
+    if (out_type == NNZ_OUT_I8 && !i8_ok(&c))
+        return NNZ_E_OUT_TYPE;
+    return scratch_needed(&c, scratch_size);
 }
 
 /* Store element i of a float-typed decode. */
 static void put_float(void *out, size_t i, int out_type, int dtype, float v)
 {
     if (out_type == NNZ_OUT_NATIVE)
-        out_type = dtype == DT_FLOAT ? NNZ_OUT_F32 : NNZ_OUT_F16;
+        out_type = dtype == DT_FLOAT ? NNZ_OUT_F32 : dtype == DT_FLOAT16 ? NNZ_OUT_F16 : 3;
     if (out_type == NNZ_OUT_F32) {
         memcpy((uint8_t *)out + 4 * i, &v, 4);
     } else {
-        uint16_t hv = dtype == DT_BFLOAT16 && out_type != NNZ_OUT_F16 ? nnz_float_to_bf16(v)
-                                                                      : nnz_float_to_half(v);
+        uint16_t hv = out_type == NNZ_OUT_F16 ? nnz_float_to_half(v) : nnz_float_to_bf16(v);
         memcpy((uint8_t *)out + 2 * i, &hv, 2);
     }
 }
@@ -475,30 +777,377 @@ static float get_raw_float(const uint8_t *p, size_t i, int dtype)
     return dtype == DT_FLOAT16 ? nnz_half_to_float(h) : nnz_bf16_to_float(h);
 }
 
-static nnz_status decode_raw(const nnz_blob *b, const nnz_tensor_info *info, int out_type,
-                             void *out)
+static void swap_elems(uint8_t *o, size_t n, unsigned es)
 {
-    const uint8_t *src = b->data + info->payload_offset;
-    size_t n = (size_t)info->count;
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < es / 2; k++) {
+            uint8_t t = o[i * es + k];
+            o[i * es + k] = o[i * es + es - 1 - k];
+            o[i * es + es - 1 - k] = t;
+        }
+}
+
+/* Raw tensors: elements [first, first + n). */
+static nnz_status decode_raw(const nnz_blob *b, const nnz_tensor_info *info, int out_type,
+                             uint64_t first, size_t n, void *out)
+{
     unsigned es = dtype_size(info->dtype);
-    int bf16_as_half = info->dtype == DT_BFLOAT16 && out_type == NNZ_OUT_F16;
+    const uint8_t *src = b->data + info->payload_offset + (size_t)first * es;
     if (out_type == NNZ_OUT_NATIVE || (out_type == NNZ_OUT_F32 && info->dtype == DT_FLOAT) ||
         (out_type == NNZ_OUT_F16 && info->dtype == DT_FLOAT16)) {
-        memcpy(out, src, (size_t)info->decoded_size);
-        if (!host_is_little_endian() && es > 1) {
-            uint8_t *o = (uint8_t *)out;
-            for (size_t i = 0; i < n; i++)
-                for (unsigned k = 0; k < es / 2; k++) {
-                    uint8_t t = o[i * es + k];
-                    o[i * es + k] = o[i * es + es - 1 - k];
-                    o[i * es + es - 1 - k] = t;
-                }
-        }
+        memcpy(out, src, n * es);
+        if (!host_is_little_endian() && es > 1)
+            swap_elems((uint8_t *)out, n, es);
         return NNZ_OK;
     }
     for (size_t i = 0; i < n; i++)
-        put_float(out, i, bf16_as_half ? NNZ_OUT_F16 : out_type, info->dtype,
-                  get_raw_float(src, i, info->dtype));
+        put_float(out, i, out_type, info->dtype, get_raw_float(src, i, info->dtype));
+    return NNZ_OK;
+}
+
+/* A bit reader over one block: most significant bit first; past the end
+ * it feeds zero bits and counts them, so running over is seen afterwards. */
+typedef struct bitrd {
+    const uint8_t *p, *end;
+    uint64_t buf; /* next bits, left-aligned */
+    unsigned n;   /* valid bits in buf */
+    unsigned over; /* zero bits fed past the end */
+} bitrd;
+
+static void br_fill(bitrd *r)
+{
+    while (r->n <= 56) {
+        uint64_t byte = 0;
+        if (r->p < r->end)
+            byte = *r->p++;
+        else
+            r->over += 8;
+        r->buf |= byte << (56 - r->n);
+        r->n += 8;
+    }
+}
+
+static uint32_t br_get(bitrd *r, unsigned w)
+{
+    br_fill(r);
+    uint32_t v = (uint32_t)(r->buf >> (64 - w));
+    r->buf <<= w;
+    r->n -= w;
+    return v;
+}
+
+/* Did the reader consume bits that were not there? */
+static int br_overrun(const bitrd *r) { return r->over > r->n; }
+
+/* A stream being read: its bit reader and Huffman tables. */
+typedef struct sym_rd {
+    const stream *s;
+    bitrd r;
+    uint32_t *fast;               /* 2^NNZ_HUFF_FAST_BITS entries: symbol | length << 24 */
+    unsigned fast_bits;
+    uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
+} sym_rd;
+
+/* Build the decoding tables of a Huffman stream in `fast`. */
+static void huff_tables(sym_rd *d, uint32_t *fast)
+{
+    const stream *s = d->s;
+    uint32_t code = 0, k = 0;
+    d->fast = fast;
+    d->fast_bits = s->maxlen < NNZ_HUFF_FAST_BITS ? s->maxlen : NNZ_HUFF_FAST_BITS;
+    memset(fast, 0, (size_t)4 << d->fast_bits);
+    for (unsigned l = 1; l <= s->maxlen; l++) {
+        d->first[l] = code;
+        d->offset[l] = k;
+        for (uint32_t j = 0; j < s->count[l]; j++, k++, code++)
+            if (l <= d->fast_bits) {
+                uint32_t sym = bits_at(s->syms, (uint64_t)k * s->width, s->width);
+                uint32_t lo = code << (d->fast_bits - l), hi = (code + 1) << (d->fast_bits - l);
+                for (uint32_t e = lo; e < hi; e++)
+                    fast[e] = sym | (uint32_t)l << 24;
+            }
+        code <<= 1;
+    }
+}
+
+static uint32_t sym_get(sym_rd *d)
+{
+    const stream *s = d->s;
+    if (s->coding == NNZ_CODING_PACKED)
+        return br_get(&d->r, s->width);
+    if (s->maxlen == 0)
+        return s->single;
+    bitrd *r = &d->r;
+    br_fill(r);
+    uint32_t e = d->fast[r->buf >> (64 - d->fast_bits)];
+    unsigned len = e >> 24;
+    if (len) {
+        r->buf <<= len;
+        r->n -= len;
+        return e & 0xffffffu;
+    }
+    for (len = d->fast_bits + 1; len <= s->maxlen; len++) {
+        uint32_t code = (uint32_t)(r->buf >> (64 - len));
+        if (code - d->first[len] < s->count[len]) {
+            r->buf <<= len;
+            r->n -= len;
+            return bits_at(s->syms, (uint64_t)(d->offset[len] + code - d->first[len]) * s->width,
+                           s->width);
+        }
+    }
+    return 0; /* unreachable for a complete code, which parse_stream checked */
+}
+
+/* The value map, as one float (kinds 0-4). */
+typedef struct vmap {
+    const coded *c;
+    uint64_t chan_lo, chan_hi; /* elements [lo, hi) share the cached channel */
+    float scale;
+    int64_t zp;
+} vmap;
+
+static float map_value(vmap *m, uint32_t v, uint64_t i, int *bad)
+{
+    const coded *c = m->c;
+    switch (c->kind) {
+    case NNZ_VAL_F32: return bits_f32(v);
+    case NNZ_VAL_F16: return nnz_half_to_float((uint16_t)v);
+    case NNZ_VAL_BF16: return nnz_bf16_to_float((uint16_t)v);
+    case NNZ_VAL_AFFINE:
+        if (i < m->chan_lo || i >= m->chan_hi) {
+            uint64_t q = i / c->inner, ch = q % c->nchan;
+            m->chan_lo = q * c->inner;
+            m->chan_hi = m->chan_lo + c->inner;
+            m->scale = bits_f32(le32(c->scales + (size_t)ch * 4));
+            m->zp = (int64_t)le32(c->zps + (size_t)ch * 4);
+        }
+        return m->scale * (float)((int64_t)v - m->zp);
+    default: /* codebook */
+        if (v >= c->ncb) {
+            *bad = 1;
+            return 0;
+        }
+        return bits_f32(le32(c->cb + (size_t)v * 4));
+    }
+}
+
+/* Store element `at` of the output: a mapped value, or an integer. */
+static void put_value(const coded *c, vmap *m, const nnz_tensor_info *info, int out_type,
+                      void *out, size_t at, uint32_t v, uint64_t i, int negate, int *bad)
+{
+    if (out_type == NNZ_OUT_I8) { /* checked by i8_ok: fits, but -(-128) saturates */
+        map_value(m, v, i, bad); /* caches the channel's zero point */
+        int64_t q = (int64_t)v - m->zp;
+        int8_t t = (int8_t)(negate ? (q == -128 ? 127 : -q) : q);
+        memcpy((uint8_t *)out + at, &t, 1);
+        return;
+    }
+    if (c->kind == NNZ_VAL_INT) {
+        uint64_t x = (uint64_t)v - c->offset; /* two's complement, truncated below */
+        unsigned es = dtype_size(info->dtype);
+        uint8_t *o = (uint8_t *)out + at * es;
+        if (es == 1) {
+            uint8_t t = (uint8_t)x;
+            memcpy(o, &t, 1);
+        } else if (es == 2) {
+            uint16_t t = (uint16_t)x;
+            memcpy(o, &t, 2);
+        } else {
+            uint32_t t = (uint32_t)x;
+            memcpy(o, &t, 4);
+        }
+        return;
+    }
+    float f = map_value(m, v, i, bad);
+    put_float(out, at, out_type, info->dtype, negate ? -f : f);
+}
+
+/* Zero elements [0, n) of the output (sparse blocks start all zero). */
+static void put_zeros(const coded *c, const nnz_tensor_info *info, int out_type, void *out,
+                      size_t n)
+{
+    (void)c;
+    memset(out, 0, n * out_elem_size(info->dtype, out_type));
+}
+
+static uint32_t *align4(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return (uint32_t *)(void *)((a + 3) & ~(uintptr_t)3);
+}
+
+static uint32_t rotl32(uint32_t x, unsigned r) { return x << r | x >> (32 - r); }
+
+uint32_t nnz_hash_index(uint64_t index, uint32_t seed)
+{
+    const uint32_t p2 = 2246822519u, p3 = 3266489917u, p4 = 668265263u, p5 = 374761393u;
+    uint32_t h = seed + p5 + 8u;
+    h = rotl32(h + (uint32_t)index * p3, 17) * p4;
+    h = rotl32(h + (uint32_t)(index >> 32) * p3, 17) * p4;
+    h ^= h >> 15;
+    h *= p2;
+    h ^= h >> 13;
+    h *= p3;
+    h ^= h >> 16;
+    return h;
+}
+
+uint64_t nnz_hash_bucket(uint64_t index, uint32_t seed, uint64_t k)
+{
+    return ((uint64_t)nnz_hash_index(index, seed) * k) >> 32;
+}
+
+int nnz_hash_sign(uint64_t index, uint32_t seed)
+{
+    return (nnz_hash_index(index, seed + 0x9E3779B9u) >> 31) ? -1 : 1;
+}
+
+/* Decode block `blk` of a coded tensor into `out` (its first element at 0). */
+static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, uint64_t blk,
+                                     int out_type, void *out, void *scratch)
+{
+    uint64_t first = blk * c->block_elems, end = first + c->block_elems;
+    if (end > info->count || end < first)
+        end = info->count;
+    size_t n = (size_t)(end - first);
+    vmap m = { c, 1, 0, 0, 0 };
+    sym_rd rd_[2];
+    int bad = 0;
+    uint32_t *tables = align4(scratch);
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        sym_rd *d = &rd_[s];
+        memset(d, 0, sizeof *d);
+        d->s = &c->st[s];
+        if (c->enc == NNZ_ENC_HASHED) { /* one unsplit stream */
+            d->r.p = c->st[s].data;
+            d->r.end = c->st[s].end;
+        } else {
+            block_range(c, s, blk, &d->r.p, &d->r.end);
+        }
+        if (d->s->coding == NNZ_CODING_HUFFMAN && d->s->maxlen > 0) {
+            huff_tables(d, tables);
+            tables += (size_t)1 << NNZ_HUFF_FAST_BITS;
+        }
+    }
+    if (c->enc == NNZ_ENC_DENSE) {
+        sym_rd *d = &rd_[0];
+        for (size_t k = 0; k < n && !bad; k++)
+            put_value(c, &m, info, out_type, out, k, sym_get(d), first + k, 0, &bad);
+        if (br_overrun(&d->r))
+            bad = 1;
+    } else if (c->enc == NNZ_ENC_SPARSE) {
+        sym_rd *pos = &rd_[0], *val = &rd_[1];
+        uint64_t survivors = nnz_before(c, blk + 1) - nnz_before(c, blk), cur = first;
+        put_zeros(c, info, out_type, out, n);
+        while (survivors && !bad) {
+            uint64_t g = sym_get(pos);
+            if (br_overrun(&pos->r))
+                bad = 1;
+            else if (g == c->escape)
+                cur += g;
+            else {
+                uint64_t at = cur + g;
+                if (at >= end || at < cur) {
+                    bad = 1;
+                    break;
+                }
+                put_value(c, &m, info, out_type, out, (size_t)(at - first), sym_get(val), at,
+                          0, &bad);
+                cur = at + 1;
+                survivors--;
+            }
+            if (cur > end)
+                bad = 1;
+        }
+        if (br_overrun(&pos->r) || br_overrun(&val->r))
+            bad = 1;
+    } else { /* hashed */
+        sym_rd *d = &rd_[0];
+        uint32_t *buckets = NULL;
+        if (d->s->coding == NNZ_CODING_HUFFMAN) { /* decode the K symbols once */
+            buckets = tables;
+            for (uint64_t k = 0; k < c->k; k++)
+                buckets[k] = sym_get(d);
+            if (br_overrun(&d->r))
+                bad = 1;
+        }
+        for (size_t k = 0; k < n && !bad; k++) {
+            uint64_t i = first + k;
+            uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
+            uint32_t v = buckets ? buckets[bk]
+                                 : bits_at(d->s->data, bk * d->s->width, d->s->width);
+            int neg = c->sign && nnz_hash_sign(i, c->seed) < 0;
+            put_value(c, &m, info, out_type, out, k, v, i, neg, &bad);
+        }
+    }
+    return bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
+{
+    nnz_tensor_info info;
+    rd params;
+    coded c;
+    if (!b || !b->data || !map)
+        return NNZ_E_ARGUMENT;
+    memset(map, 0, sizeof *map);
+    map->kind = -1;
+    nnz_status st = parse_entry(b, index, &info, &params);
+    if (st != NNZ_OK || info.encoding == NNZ_ENC_RAW)
+        return st;
+    if ((st = check_encoding(b, &info, &params)) != NNZ_OK)
+        return st;
+    parse_coded(b, &info, &params, &c);
+    map->kind = (int)c.kind;
+    map->width = c.st[c.nstreams - 1].width;
+    map->nchan = c.nchan;
+    map->inner = c.inner;
+    map->scales = c.scales;
+    map->zero_points = c.zps;
+    map->ncodebook = c.ncb;
+    map->codebook = c.cb;
+    map->int_offset = c.offset;
+    return NNZ_OK;
+}
+
+/* Shared by nnz_decode and nnz_decode_block. */
+static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
+                                uint64_t nblocks, int out_type, void *out, size_t out_size,
+                                void *scratch, size_t scratch_size)
+{
+    nnz_tensor_info info;
+    rd params;
+    coded c;
+    size_t need_out, need_scratch;
+    if (!b || !b->data || (!out && out_size))
+        return NNZ_E_ARGUMENT;
+    nnz_status st = nnz_decode_sizes(b, index, out_type, &need_out, &need_scratch);
+    if (st != NNZ_OK)
+        return st;
+    if ((st = parse_entry(b, index, &info, &params)) != NNZ_OK)
+        return st;
+    if (block >= info.nblocks || nblocks > info.nblocks - block)
+        return NNZ_E_INDEX;
+    unsigned es = out_elem_size(info.dtype, out_type);
+    uint64_t first = block * info.block_elems;
+    uint64_t n = nblocks * info.block_elems;
+    if (n > info.count - first)
+        n = info.count - first;
+    if ((uint64_t)out_size < n * es)
+        return NNZ_E_OUTPUT_SMALL;
+    if (scratch_size < need_scratch || (need_scratch && !scratch))
+        return NNZ_E_SCRATCH_SMALL;
+    if (n == 0)
+        return NNZ_OK;
+    if (info.encoding == NNZ_ENC_RAW)
+        return decode_raw(b, &info, out_type, first, (size_t)n, out);
+    parse_coded(b, &info, &params, &c); /* checked by nnz_decode_sizes */
+    for (uint64_t k = 0; k < nblocks; k++) {
+        st = decode_coded_block(&info, &c, block + k, out_type,
+                                (uint8_t *)out + (size_t)(k * info.block_elems) * es, scratch);
+        if (st != NNZ_OK)
+            return st;
+    }
     return NNZ_OK;
 }
 
@@ -506,30 +1155,27 @@ nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out
                       size_t out_size, void *scratch, size_t scratch_size)
 {
     nnz_tensor_info info;
-    rd params;
-    size_t need_out, need_scratch;
-    if (!b || !b->data || (!out && out_size))
-        return NNZ_E_ARGUMENT;
-    nnz_status st = nnz_decode_sizes(b, index, out_type, &need_out, &need_scratch);
+    nnz_status st = nnz_tensor_info_get(b, index, &info);
     if (st != NNZ_OK)
         return st;
-    if (out_size < need_out)
-        return NNZ_E_OUTPUT_SMALL;
-    if (scratch_size < need_scratch || (need_scratch && !scratch))
-        return NNZ_E_SCRATCH_SMALL;
-    if ((st = parse_entry(b, index, &info, &params)) != NNZ_OK)
-        return st;
-    if (need_out == 0)
-        return NNZ_OK;
-    switch (info.encoding) {
-    case NNZ_ENC_RAW:
-        return decode_raw(b, &info, out_type, out);
-    default:
-        return NNZ_E_ENCODING;
-    }
+    return decode_blocks(b, index, 0, info.nblocks, out_type, out, out_size, scratch,
+                         scratch_size);
+}
+
+nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, int out_type,
+                            void *out, size_t out_size, void *scratch, size_t scratch_size)
+{
+    return decode_blocks(b, index, block, 1, out_type, out, out_size, scratch, scratch_size);
 }
 
 /* ---- rebuilding the model ---------------------------------------------- */
+
+/* RAW tensors on a little-endian host go straight from the blob; the rest
+ * are decoded a block at a time into `work`. */
+static int rebuild_direct(const nnz_tensor_info *info)
+{
+    return info->encoding == NNZ_ENC_RAW && host_is_little_endian();
+}
 
 nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
 {
@@ -539,9 +1185,8 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
     size_t work = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
-        rd params;
         size_t out, scratch;
-        nnz_status st = parse_entry(b, i, &info, &params);
+        nnz_status st = nnz_tensor_info_get(b, i, &info);
         if (st == NNZ_OK)
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
         if (st != NNZ_OK)
@@ -549,13 +1194,14 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
         if (info.decoded_size > UINT64_MAX - total)
             return NNZ_E_OVERFLOW;
         total += info.decoded_size;
-        /* RAW bytes go straight from the blob; others through `work`. */
-        int direct = info.encoding == NNZ_ENC_RAW && host_is_little_endian();
-        size_t need = direct ? 0 : out + scratch;
-        if (!direct && need < out)
-            return NNZ_E_OVERFLOW;
-        if (need > work)
-            work = need;
+        if (!rebuild_direct(&info)) {
+            uint64_t block_bytes = info.block_elems * dtype_size(info.dtype);
+            if (block_bytes > (uint64_t)(SIZE_MAX - scratch - 8))
+                return NNZ_E_OVERFLOW;
+            size_t need = (size_t)block_bytes + 8 + scratch;
+            if (need > work)
+                work = need;
+        }
     }
     *model_size = total;
     *work_size = work;
@@ -577,8 +1223,7 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
     size_t pos = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
-        rd params;
-        if ((st = parse_entry(b, i, &info, &params)) != NNZ_OK)
+        if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
             return st;
         size_t hole = (size_t)info.graph_offset;
         if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
@@ -586,7 +1231,7 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         pos = hole;
         if (info.decoded_size == 0)
             continue;
-        if (info.encoding == NNZ_ENC_RAW && host_is_little_endian()) {
+        if (rebuild_direct(&info)) {
             if (write(ctx, b->data + info.payload_offset, (size_t)info.decoded_size) != 0)
                 return NNZ_E_WRITE;
             continue;
@@ -594,22 +1239,25 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         size_t out, scratch;
         if ((st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch)) != NNZ_OK)
             return st;
+        unsigned es = dtype_size(info.dtype);
+        size_t block_bytes = (size_t)info.block_elems * es;
         uint8_t *o = (uint8_t *)work;
-        if ((st = nnz_decode(b, i, NNZ_OUT_NATIVE, o, out, o + out, scratch)) != NNZ_OK)
-            return st;
-        if (!host_is_little_endian()) { /* ONNX raw_data is little-endian */
-            unsigned es = dtype_size(info.dtype);
-            for (size_t k = 0; k < out; k += es)
-                for (unsigned j = 0; j < es / 2; j++) {
-                    uint8_t t = o[k + j];
-                    o[k + j] = o[k + es - 1 - j];
-                    o[k + es - 1 - j] = t;
-                }
+        for (uint64_t blk = 0; blk < info.nblocks; blk++) {
+            uint64_t first = blk * info.block_elems, n = info.count - first;
+            if (n > info.block_elems)
+                n = info.block_elems;
+            st = nnz_decode_block(b, i, blk, NNZ_OUT_NATIVE, o, block_bytes, o + block_bytes + 8,
+                                  work_size - block_bytes - 8);
+            if (st != NNZ_OK)
+                return st;
+            if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
+                swap_elems(o, (size_t)n, es);
+            if (write(ctx, o, (size_t)n * es) != 0)
+                return NNZ_E_WRITE;
         }
-        if (write(ctx, o, out) != 0)
-            return NNZ_E_WRITE;
     }
     if (b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
         return NNZ_E_WRITE;
     return NNZ_OK;
 }
+

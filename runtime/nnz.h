@@ -68,7 +68,9 @@ const char *nnz_strerror(int status);
 enum {
     NNZ_OUT_NATIVE = 0,  /* the tensor's own ONNX type (info.dtype) */
     NNZ_OUT_F32 = 1,     /* float32, for float16/bfloat16/float tensors */
-    NNZ_OUT_F16 = 2      /* IEEE half, round to nearest even */
+    NNZ_OUT_F16 = 2,     /* IEEE half, round to nearest even */
+    NNZ_OUT_I8 = 3       /* affine tensors of at most 8 bits: int8 symbol - zero point,
+                            to multiply by the channel's scale (nnz_value_map_get) */
 };
 
 /* Where a tensor goes back in the model. */
@@ -115,13 +117,49 @@ typedef struct nnz_tensor_info {
     uint64_t payload_offset; /* from the start of the blob */
     uint64_t payload_size;
     uint64_t graph_offset;   /* where its bytes go in the rebuilt graph */
+    uint64_t block_elems;    /* elements per block (nnz_decode_block) */
+    uint64_t nblocks;        /* blocks; the last may be shorter */
 } nnz_tensor_info;
 
 /* Tensor encodings: append-only; a retired id stays reserved. Each carries
  * its own version byte (docs/FORMAT.md). */
 enum {
-    NNZ_ENC_RAW = 0          /* the decoded bytes as stored */
+    NNZ_ENC_RAW = 0,         /* the decoded bytes as stored */
+    NNZ_ENC_DENSE = 1,       /* a symbol per element through a value map */
+    NNZ_ENC_SPARSE = 2,      /* positions and symbols of the non-zero elements */
+    NNZ_ENC_HASHED = 3       /* K bucket symbols shared through a hash */
 };
+
+/* Value maps of the dense, sparse and hashed encodings. */
+enum {
+    NNZ_VAL_F32 = 0,         /* symbol = IEEE float32 bits */
+    NNZ_VAL_F16 = 1,         /* symbol = IEEE half bits */
+    NNZ_VAL_BF16 = 2,        /* symbol = bfloat16 bits */
+    NNZ_VAL_AFFINE = 3,      /* scale[c] * (symbol - zero_point[c]) */
+    NNZ_VAL_CODEBOOK = 4,    /* codebook[symbol] */
+    NNZ_VAL_INT = 5          /* symbol - offset, an integer tensor */
+};
+
+/* Symbol stream codings. */
+enum { NNZ_CODING_PACKED = 0, NNZ_CODING_HUFFMAN = 1 };
+
+/* How a dense, sparse or hashed tensor maps symbols to values: what an app
+ * running integer kernels needs beside NNZ_OUT_I8 codes. Pointers are into
+ * the blob; arrays are little-endian. */
+typedef struct nnz_value_map {
+    int kind;                    /* NNZ_VAL_*, or -1 for a raw tensor */
+    unsigned width;              /* bits of a symbol */
+    uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
+    const uint8_t *scales;       /* affine: nchan float32 */
+    const uint8_t *zero_points;  /* affine: nchan uint32 */
+    uint64_t ncodebook;          /* codebook: entries */
+    const uint8_t *codebook;     /* codebook: ncodebook float32 */
+    uint64_t int_offset;         /* integer: value = symbol - offset */
+} nnz_value_map;
+
+/* Huffman decoding tables: 2^NNZ_HUFF_FAST_BITS entries per stream. */
+#define NNZ_HUFF_MAX_LEN 16
+#define NNZ_HUFF_FAST_BITS 10
 
 /* Open a blob: checks the header, section table, directory, graph and (by
  * default) every checksum. */
@@ -144,6 +182,24 @@ nnz_status nnz_decode_sizes(const nnz_blob *blob, uint32_t index, int out_type,
  * nnz_decode_sizes says) using `scratch`. */
 nnz_status nnz_decode(const nnz_blob *blob, uint32_t index, int out_type, void *out,
                       size_t out_size, void *scratch, size_t scratch_size);
+
+/* The value map of tensor `index` (kind -1 for raw tensors). */
+nnz_status nnz_value_map_get(const nnz_blob *blob, uint32_t index, nnz_value_map *map);
+
+/* Decode block `block` (0 <= block < info.nblocks): elements
+ * [block * block_elems, min(count, (block + 1) * block_elems)) into `out`,
+ * which needs room for block_elems elements. Lets a small device decode a
+ * large tensor piece by piece, or several cores decode blocks at once. */
+nnz_status nnz_decode_block(const nnz_blob *blob, uint32_t index, uint64_t block,
+                            int out_type, void *out, size_t out_size, void *scratch,
+                            size_t scratch_size);
+
+/* The hash of hashed tensors (docs/FORMAT.md), shared with the tool:
+ * xxHash32 of the 8 little-endian bytes of `index` with `seed`; the bucket
+ * of element `index` among `k`; and its sign, -1 or +1. */
+uint32_t nnz_hash_index(uint64_t index, uint32_t seed);
+uint64_t nnz_hash_bucket(uint64_t index, uint32_t seed, uint64_t k);
+int nnz_hash_sign(uint64_t index, uint32_t seed);
 
 /* The metadata section: UTF-8 JSON written by the tool (may be empty). */
 nnz_status nnz_metadata(const nnz_blob *blob, const char **text, size_t *size);

@@ -30,6 +30,9 @@ typedef struct nnz_blob_writer {
     /* Bytes of the metadata section (JSON), called after every tensor was
      * encoded; the writer frees the result. NULL: no metadata. */
     char *(*metadata)(void *ctx, nnz_error *e);
+    /* Must tensor i be a directory entry even when small (a pass changed
+     * it)? NULL: only the size rule. */
+    int (*force_entry)(void *ctx, const nnz_model *m, size_t i);
     void *ctx;
 } nnz_blob_writer;
 

@@ -170,7 +170,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     if (!entry || !holes || !tbytes || !order || !starts)
         goto done;
     for (size_t i = 0; i < n; i++)
-        entry[i] = m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES;
+        entry[i] = m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES ||
+                   (m->tensors[i].nbytes > 0 && w && w->force_entry && w->force_entry(w->ctx, m, i));
     if (nnz_model_skeleton(m, entry, &graph, &graph_len, holes, e) != 0)
         goto done;
     for (size_t i = 0; i < n; i++)

@@ -492,7 +492,7 @@ void nnz_model_free(nnz_model *m)
 
 int nnz_tensor_is_deferred(const nnz_tensor *t)
 {
-    return t->proto->raw_data.data == &t->tag;
+    return t->proto && t->proto->raw_data.data == &t->tag;
 }
 
 int nnz_tensor_read_deferred(const nnz_tensor *t, uint64_t off, void *buf, size_t len,

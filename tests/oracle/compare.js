@@ -172,7 +172,8 @@ function validateSpec(name, s, source) {
 // ---------------------------------------------------------------------------
 // Element types: how each ONNX type is held in onnxruntime-node.
 
-const DTYPES = {
+// Null prototype: a spec's "dtype": "constructor" must not look like a type.
+const DTYPES = Object.assign(Object.create(null), {
   float32: { array: Float32Array, kind: 'float' },
   float64: { array: Float64Array, kind: 'float' },
   float16: { array: Uint16Array, kind: 'float' }, // IEEE half bits
@@ -185,7 +186,7 @@ const DTYPES = {
   int64: { array: BigInt64Array, kind: 'int' },
   uint64: { array: BigUint64Array, kind: 'int' },
   bool: { array: Uint8Array, kind: 'bool' },
-};
+});
 
 function isFloatType(t) {
   return DTYPES[t] !== undefined && DTYPES[t].kind === 'float';
@@ -256,9 +257,7 @@ function toNumbers(tensor) {
   const out = new Float64Array(n);
   if (tensor.type === 'float16' && data instanceof Uint16Array) {
     for (let i = 0; i < n; i++) out[i] = halfBitsToFloat(data[i]);
-  } else if (typeof data[0] === 'bigint') {
-    for (let i = 0; i < n; i++) out[i] = Number(data[i]);
-  } else {
+  } else { // Number() also converts int64 BigInts (exact below 2^53)
     for (let i = 0; i < n; i++) out[i] = Number(data[i]);
   }
   return out;
@@ -373,13 +372,14 @@ function describePlan(p) {
 function generateValues(plan, seed, batch) {
   const { dims, dtype, spec } = plan;
   const n = product(dims);
-  if (spec.value !== undefined) return constantValues(plan, n);
-  if (spec.fill !== undefined) return new Float64Array(n).fill(spec.fill);
+  if (spec.value !== undefined) return representable(constantValues(plan, n), dtype);
+  if (spec.fill !== undefined) return representable(new Float64Array(n).fill(spec.fill), dtype);
   const rng = makeRng(hashString(`${seed}:${batch}:${plan.name}`));
   const range = spec.range || defaultRange(dtype);
   const dist = spec.dist || 'uniform';
   let values;
-  if (dist === 'uniform' || dist === 'noise' || !isFloatType(dtype) && dist !== 'smooth') {
+  // Picture-like dists make no sense for integer inputs (token ids, indices): uniform.
+  if (dist === 'uniform' || dist === 'noise' || (!isFloatType(dtype) && dist !== 'smooth')) {
     values = uniformValues(n, range, dtype, rng);
   } else if (dist === 'smooth') {
     values = smoothValues(dims, range, rng);
@@ -388,7 +388,17 @@ function generateValues(plan, seed, batch) {
     values = layout ? imageValues(dist, dims, layout, range, rng) : smoothValues(dims, range, rng);
   }
   if (spec.channel_fill) applyChannelFill(values, dims, spec);
-  if (!isFloatType(dtype)) for (let i = 0; i < n; i++) values[i] = Math.round(values[i]);
+  return representable(values, dtype);
+}
+
+// Round the values to what the reference input type can hold, so a test model
+// whose input is wider (float32 where the reference has float16) is fed
+// exactly the same numbers rather than the unrounded draw.
+function representable(values, dtype) {
+  const n = values.length;
+  if (dtype === 'float16') for (let i = 0; i < n; i++) values[i] = halfBitsToFloat(floatToHalfBits(values[i]));
+  else if (dtype === 'float32') for (let i = 0; i < n; i++) values[i] = Math.fround(values[i]);
+  else if (!isFloatType(dtype)) for (let i = 0; i < n; i++) values[i] = Math.round(values[i]);
   return values;
 }
 
@@ -650,11 +660,11 @@ function sessionOptions(opts) {
 }
 
 async function createSession(label, file, opts) {
-  if (!fs.existsSync(file)) throw new ModelError(`${label} model ${file}: no such file`);
+  if (!fs.existsSync(file)) throw new ModelError(`${label} ${file}: no such file`);
   try {
     return await ort.InferenceSession.create(file, sessionOptions(opts));
   } catch (e) {
-    throw new ModelError(`${label} model ${file} failed to load: ${firstLine(e)}`);
+    throw new ModelError(`${label} ${file} failed to load: ${firstLine(e)}`);
   }
 }
 
@@ -662,7 +672,7 @@ async function runSession(label, file, session, feeds) {
   try {
     return await session.run(feeds);
   } catch (e) {
-    throw new ModelError(`${label} model ${file} failed to run: ${firstLine(e)}`);
+    throw new ModelError(`${label} ${file} failed to run: ${firstLine(e)}`);
   }
 }
 
@@ -679,10 +689,10 @@ function feedsFor(session, plans, valuesByName, label, file) {
   const feeds = {};
   for (const name of session.inputNames) {
     const p = byName[name];
-    if (!p) throw new ModelError(`${label} model ${file} needs input '${name}', which the reference model lacks`);
+    if (!p) throw new ModelError(`${label} ${file} needs input '${name}', which the reference model lacks`);
     const m = meta[name];
     const dtype = p.spec.dtype || (m && m.isTensor && m.type) || p.dtype;
-    if (!DTYPES[dtype]) throw new ModelError(`${label} model ${file}: input '${name}' has unsupported type ${dtype}`);
+    if (!DTYPES[dtype]) throw new ModelError(`${label} ${file}: input '${name}' has unsupported type ${dtype}`);
     feeds[name] = new ort.Tensor(dtype, materialize(valuesByName[name], dtype), p.dims);
   }
   return feeds;
@@ -946,10 +956,10 @@ async function runBoth(ctx, plans, values) {
   const { opts, refSession, testSession } = ctx;
   const ref = opts.positional[0];
   const test = opts.positional[1];
-  const refFeeds = feedsFor(refSession, plans, values, 'reference', ref);
-  const testFeeds = feedsFor(testSession, plans, values, 'test', test);
-  const refOut = await runSession('reference', ref, refSession, refFeeds);
-  const testOut = await runSession('test', test, testSession, testFeeds);
+  const refFeeds = feedsFor(refSession, plans, values, 'reference model', ref);
+  const testFeeds = feedsFor(testSession, plans, values, 'test model', test);
+  const refOut = await runSession('reference model', ref, refSession, refFeeds);
+  const testOut = await runSession('test model', test, testSession, testFeeds);
   return [refOut, testOut];
 }
 
@@ -970,8 +980,8 @@ async function compareMode(opts) {
   const ds = opts.dataset ? loadDataset(opts.dataset) : null;
   loadOrt();
   const [ref, test] = opts.positional;
-  const refSession = await createSession('reference', ref, opts);
-  const testSession = await createSession('test', test, opts);
+  const refSession = await createSession('reference model', ref, opts);
+  const testSession = await createSession('test model', test, opts);
   const plans = planInputs(refSession, specs);
   if (ds && !plans.length) throw new UsageError('--dataset: the reference model has no inputs');
   const ctx = { opts, refSession, testSession, plans };
@@ -1034,9 +1044,10 @@ async function runMode(opts) {
 // ---------------------------------------------------------------------------
 // Printing
 
-// JSON cannot hold NaN or +-Infinity: they become null (see README).
+// JSON cannot hold NaN or +-Infinity: they become null (see README). One
+// line, no spaces, so scripts can grep for '"all_bit_identical":true'.
 function toJson(doc) {
-  return JSON.stringify(doc, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+  return JSON.stringify(doc, (k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v));
 }
 
 function fmt(v) {

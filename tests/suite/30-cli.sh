@@ -33,7 +33,7 @@ expect "--json and -o - together are a usage error" 2 "both write to stdout" $N 
 expect "compress writes a blob" 0 "-> $W/m.nnz: [0-9]+ -> [0-9]+ bytes" $N compress "$M" -o "$W/m.nnz"
 check "compress is deterministic" sh -c "$N -q compress '$M' -o '$W/m2.nnz' && cmp '$W/m.nnz' '$W/m2.nnz'"
 expect "verify of a lossless blob passes with error 0" 0 "verify $W/m.nnz: OK; .*overall rel_l2 0," $N verify "$M" "$W/m.nnz" --max-rel-error 0
-expect "decompress rebuilds a model" 0 "tensors decoded" $N decompress "$W/m.nnz" -o "$W/back.onnx"
+expect "decompress rebuilds a model" 0 "-> $W/back.onnx: rebuilt" $N decompress "$W/m.nnz" -o "$W/back.onnx"
 check "decompress gives the bytes convert gives" sh -c "$N convert '$M' -o '$W/conv.onnx' && cmp '$W/conv.onnx' '$W/back.onnx'"
 check "stdin to stdout works both ways" sh -c "cat '$M' | $N -q compress - -o - > '$W/pipe.nnz' && cat '$W/pipe.nnz' | $N -q decompress - -o - > '$W/pipe.onnx' && cmp '$W/pipe.onnx' '$W/back.onnx'"
 check "a blob from stdin is the same blob" sh -c "cmp '$W/pipe.nnz' '$W/m.nnz' || $N info --json '$W/pipe.nnz' >/dev/null"

@@ -355,6 +355,12 @@ static int graph_offsets_not_increasing(uint8_t *b, size_t *n)
     e1[10] = entry0(b)[10];
     return 1;
 }
+static int hole_moved(uint8_t *b, size_t *n)
+{
+    (void)n;
+    entry0(b)[9]++; /* graph_offset one byte later: no raw_data header before it */
+    return 1;
+}
 static int encoding_unknown(uint8_t *b, size_t *n)
 {
     (void)n;
@@ -414,6 +420,7 @@ static const mutation mutations[] = {
     { "location 2", location_invalid, NNZ_E_CORRUPT, 0 },
     { "raw payload length differs from the decoded size", raw_length_wrong, NNZ_E_CORRUPT, 0 },
     { "graph offsets not increasing", graph_offsets_not_increasing, NNZ_E_CORRUPT, 0 },
+    { "a hole not right after a raw_data header", hole_moved, NNZ_E_CORRUPT, 0 },
     { "raw encoding version unknown", raw_version_wrong, NNZ_E_CORRUPT, 0 },
     { "unknown encoding still opens", encoding_unknown, NNZ_OK, 0 },
 };

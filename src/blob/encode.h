@@ -1,0 +1,23 @@
+/* encode.h - turning a tensor's pass state into its blob encoding: picks the
+ * layout (dense or sparse; hashed when hashnet ran) and, for each symbol
+ * stream, packed bits or Huffman, whichever is smaller, and writes the
+ * parameters and payload of docs/FORMAT.md. */
+#ifndef NNZ_BLOB_ENCODE_H
+#define NNZ_BLOB_ENCODE_H
+
+#include <cjson/cJSON.h>
+
+#include "blob.h"
+#include "state.h"
+
+/* Default block: 2^16 elements. Small enough that a device (or the rebuild)
+ * decodes a big tensor in 256 KiB pieces, large enough that the index costs
+ * nothing (4 bytes a stream a block). */
+#define NNZ_DEFAULT_BLOCK_LOG2 16
+
+/* Encode `st` (tensor t's state) into `out`; describe the choice in `rep`
+ * (the tensor's report object, may be NULL). */
+int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_encoded *out,
+                      nnz_error *e);
+
+#endif

@@ -1,0 +1,359 @@
+/* pipeline.c - parsing pipelines, the composition rules, and running the
+ * stages on each tensor (see pass.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pass.h"
+
+/* ---- the composition table ---------------------------------------------- */
+
+/* May `then` come (anywhere) after `first`? The one table of these rules;
+ * docs/pipelines.md shows it. Pairs not listed are allowed. */
+static const struct order_rule {
+    const char *first, *then, *why;
+} refused[] = {
+    { "prune", "decompose",
+      "a low-rank factorisation replaces the pruned matrix and loses its zeros; "
+      "decompose first, then prune the factors" },
+    { "hashnet", "decompose", "decompose works on the original float weights; put it first" },
+    { "quantize", "decompose", "decompose works on float weights; decompose first, then quantize" },
+    { "prune", "hashnet",
+      "hashing shares each bucket among many weights, so the pruned zeros are lost; "
+      "use one of prune or hashnet" },
+    { "hashnet", "prune",
+      "zeroing one weight would change a bucket shared with many others; "
+      "use one of prune or hashnet" },
+    { "quantize", "prune", "prune works on float weights; prune first, then quantize" },
+    { "quantize", "hashnet", "hashnet works on float weights; hash first, then quantize the buckets" },
+    { "huffman", "decompose", "huffman is the last, lossless step; nothing may follow it" },
+    { "huffman", "prune", "huffman is the last, lossless step; nothing may follow it" },
+    { "huffman", "hashnet", "huffman is the last, lossless step; nothing may follow it" },
+    { "huffman", "quantize", "huffman is the last, lossless step; nothing may follow it" },
+};
+
+static const char *refusal(const char *first, const char *then)
+{
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        if (strcmp(refused[i].first, first) == 0 && strcmp(refused[i].then, then) == 0)
+            return refused[i].why;
+    return NULL;
+}
+
+/* ---- parsing -------------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int push(char ***list, const char *v, nnz_error *e)
+{
+    size_t n = 0;
+    while (*list && (*list)[n])
+        n++;
+    char **l = nnz_realloc(*list, (n + 2) * sizeof *l, e);
+    if (!l)
+        return -1;
+    *list = l;
+    if (!(l[n] = nnz_strdup(v, e)))
+        return -1;
+    l[n + 1] = NULL;
+    return 0;
+}
+
+static void free_list(char **l)
+{
+    for (size_t i = 0; l && l[i]; i++)
+        free(l[i]);
+    free(l);
+}
+
+static void list_passes(char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; nnz_passes[i] && at < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", nnz_passes[i]->name);
+}
+
+/* Parse one stage "name:k=v,k=v" (modifies `s`). */
+static int parse_stage(char *s, nnz_stage *st, nnz_error *e)
+{
+    char *colon = strchr(s, ':');
+    if (colon)
+        *colon = '\0';
+    char *name = trim(s);
+    st->pass = nnz_pass_find(name);
+    if (!st->pass) {
+        char names[256];
+        list_passes(names, sizeof names);
+        return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", name, names);
+    }
+    nnz_kv kv[64];
+    size_t n = 0;
+    if (colon) {
+        char *save = NULL;
+        for (char *tok = strtok_r(colon + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            tok = trim(tok);
+            if (!*tok)
+                continue;
+            if (n == 64)
+                return nnz_fail(e, NNZ_EXIT_USAGE, "%s: too many options", name);
+            char *eq = strchr(tok, '=');
+            if (eq) {
+                *eq = '\0';
+                kv[n].key = trim(tok);
+                kv[n].value = trim(eq + 1);
+            } else {
+                kv[n].key = tok;
+                kv[n].value = NULL;
+            }
+            n++;
+        }
+    }
+    /* the keys every pass takes: which tensors it touches */
+    size_t m = 0;
+    long min = -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((strcmp(kv[i].key, "only") == 0 || strcmp(kv[i].key, "skip") == 0) && kv[i].value &&
+            *kv[i].value) {
+            if (push(kv[i].key[0] == 'o' ? &st->only : &st->skip, kv[i].value, e) != 0)
+                return -1;
+        } else if (strcmp(kv[i].key, "min-elements") == 0) {
+            if (nnz_opt_int(name, &kv[i], 1, 1L << 40, &min, e) != 0)
+                return -1;
+        } else {
+            kv[m++] = kv[i];
+        }
+    }
+    st->min_elements = min > 0 ? (size_t)min : 0;
+    if (st->pass->parse(kv, m, &st->opts, e) != 0)
+        return -1;
+    return 0;
+}
+
+void nnz_pipeline_free(nnz_pipeline *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        nnz_stage *st = &p->stages[i];
+        if (st->pass && st->pass->free_opts && st->opts)
+            st->pass->free_opts(st->opts);
+        free_list(st->only);
+        free_list(st->skip);
+        free(st->selected);
+    }
+    free(p->stages);
+    free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e)
+{
+    memset(p, 0, sizeof *p);
+    p->text = nnz_strdup(text ? text : "", e);
+    char *copy = nnz_strdup(text ? text : "", e);
+    if (!p->text || !copy) {
+        free(copy);
+        nnz_pipeline_free(p);
+        return -1;
+    }
+    char *save = NULL;
+    int rc = 0;
+    for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
+         part = strtok_r(NULL, "|", &save)) {
+        if (!*trim(part))
+            continue;
+        nnz_stage *s = nnz_realloc(p->stages, (p->n + 1) * sizeof *s, e);
+        if (!s) {
+            rc = -1;
+            break;
+        }
+        p->stages = s;
+        memset(&s[p->n], 0, sizeof *s);
+        p->n++;
+        rc = parse_stage(part, &s[p->n - 1], e);
+    }
+    free(copy);
+    if (rc != 0) {
+        nnz_pipeline_free(p);
+        return nnz_wrap(e, "pipeline '%s': ", text);
+    }
+    /* the order (the composition table) */
+    int quantized = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const char *name = p->stages[i].pass->name;
+        for (size_t j = 0; j < i; j++) {
+            const char *before = p->stages[j].pass->name;
+            const char *why = strcmp(before, name) == 0 ? "each pass may appear once"
+                                                        : refusal(before, name);
+            if (why) {
+                nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s", text,
+                         name, before, why);
+                nnz_pipeline_free(p);
+                return -1;
+            }
+        }
+        if (strcmp(name, "quantize") == 0)
+            quantized = 1;
+        if (strcmp(name, "huffman") == 0 && !quantized) {
+            nnz_fail(e, NNZ_EXIT_USAGE,
+                     "pipeline '%s': huffman codes the integer codes a quantizer makes, and "
+                     "nothing is quantized before it; use e.g. 'quantize:bits=8 | huffman'", text);
+            nnz_pipeline_free(p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- running ----------------------------------------------------------------- */
+
+int nnz_tensor_is_weight(const nnz_tensor *t)
+{
+    static const struct { const char *op; unsigned slots; /* bit k: input k */ } ops[] = {
+        { "Conv", 1u << 1 }, { "ConvTranspose", 1u << 1 }, { "Gemm", 3u },
+        { "MatMul", 3u },    { "Gather", 1u << 0 },        { "LSTM", 3u << 1 },
+        { "GRU", 3u << 1 },  { "RNN", 3u << 1 },
+    };
+    if (!nnz_dtype_is_float(t->dtype) || !t->consumer || !t->consumer->op_type)
+        return 0;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(t->consumer->op_type, ops[i].op) == 0)
+            return t->consumer_slot < 32 && (ops[i].slots >> t->consumer_slot & 1);
+    return 0;
+}
+
+static int matches(char **globs, const char *name)
+{
+    for (size_t i = 0; globs && globs[i]; i++)
+        if (fnmatch(globs[i], name, 0) == 0)
+            return 1;
+    return 0;
+}
+
+int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e)
+{
+    cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
+    cJSON_AddArrayToObject(report, "warnings");
+    for (size_t i = 0; i < m->ntensors; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", m->tensors[i].name);
+        cJSON_AddItemToArray(tensors, o);
+    }
+    for (size_t s = 0; s < p->n; s++) {
+        nnz_stage *st = &p->stages[s];
+        st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
+        if (!st->selected)
+            return -1;
+        for (size_t i = 0; i < m->ntensors; i++) {
+            const nnz_tensor *t = &m->tensors[i];
+            int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
+            if (st->only)
+                sel = sel && matches(st->only, t->name);
+            if (matches(st->skip, t->name) || t->count < st->min_elements)
+                sel = 0;
+            st->selected[i] = (uint8_t)sel;
+        }
+        if (st->pass->prepare && st->pass->prepare(m, st->opts, st->selected, report, e) != 0)
+            return nnz_wrap(e, "%s: ", st->pass->name);
+    }
+    return 0;
+}
+
+int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *report,
+                            nnz_state **state, nnz_error *e)
+{
+    nnz_tensor *t = &m->tensors[i];
+    cJSON *rep = cJSON_GetArrayItem(cJSON_GetObjectItem(report, "tensors"), (int)i);
+    *state = NULL;
+    for (size_t s = 0; s < p->n; s++) {
+        nnz_stage *st = &p->stages[s];
+        if (!st->selected || !st->selected[i])
+            continue;
+        if (!*state && !(*state = nnz_state_new(m, t, e)))
+            return nnz_wrap(e, "tensor '%s': ", t->name);
+        if (st->pass->run(m, t, *state, st->opts, rep, e) != 0) {
+            nnz_state_free(*state);
+            *state = NULL;
+            return nnz_wrap(e, "%s: tensor '%s': ", st->pass->name, t->name);
+        }
+    }
+    return 0;
+}
+
+/* ---- option helpers -------------------------------------------------------------- */
+
+int nnz_opt_double(const char *pass, const nnz_kv *kv, double lo, double hi, double *out,
+                   nnz_error *e)
+{
+    char *end;
+    errno = 0;
+    double v = kv->value ? strtod(kv->value, &end) : NAN;
+    if (!kv->value || errno || end == kv->value || *end || !(v >= lo && v <= hi))
+        return nnz_fail(e, NNZ_EXIT_USAGE, "%s: %s=%s: expected a number in [%g, %g]", pass,
+                        kv->key, kv->value ? kv->value : "(missing)", lo, hi);
+    *out = v;
+    return 0;
+}
+
+int nnz_opt_int(const char *pass, const nnz_kv *kv, long lo, long hi, long *out, nnz_error *e)
+{
+    char *end;
+    errno = 0;
+    long v = kv->value ? strtol(kv->value, &end, 10) : 0;
+    if (!kv->value || errno || end == kv->value || *end || v < lo || v > hi)
+        return nnz_fail(e, NNZ_EXIT_USAGE, "%s: %s=%s: expected an integer in %ld..%ld", pass,
+                        kv->key, kv->value ? kv->value : "(missing)", lo, hi);
+    *out = v;
+    return 0;
+}
+
+int nnz_opt_choice(const char *pass, const nnz_kv *kv, const char *choices, int *out,
+                   nnz_error *e)
+{
+    const char *c = choices;
+    for (int i = 0; kv->value && *c; i++) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (strlen(kv->value) == len && strncmp(kv->value, c, len) == 0) {
+            *out = i;
+            return 0;
+        }
+        if (!bar)
+            break;
+        c = bar + 1;
+    }
+    return nnz_fail(e, NNZ_EXIT_USAGE, "%s: %s=%s: expected one of %s", pass, kv->key,
+                    kv->value ? kv->value : "(missing)", choices);
+}
+
+int nnz_opt_unknown(const nnz_pass *pass, const nnz_kv *kv, nnz_error *e)
+{
+    return nnz_fail(e, NNZ_EXIT_USAGE, "%s: unknown option '%s'%s (valid: %s; and for every "
+                    "pass only=GLOB, skip=GLOB, min-elements=N)", pass->name, kv->key,
+                    kv->value ? "" : " (a flag)", pass->options);
+}
+
+void nnz_report_warn(cJSON *rep, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    cJSON *w = cJSON_GetObjectItem(rep, "warnings");
+    if (!w)
+        w = cJSON_AddArrayToObject(rep, "warnings");
+    cJSON_AddItemToArray(w, cJSON_CreateString(buf));
+}

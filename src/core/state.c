@@ -1,0 +1,114 @@
+/* state.c - see state.h. */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnz.h"
+
+nnz_state *nnz_state_new(nnz_model *m, nnz_tensor *t, nnz_error *e)
+{
+    nnz_state *s = nnz_calloc(1, sizeof *s, e);
+    if (!s)
+        return NULL;
+    s->n = t->count;
+    s->kind = NNZ_VAL_F32;
+    s->bits = 32;
+    s->axis = -1;
+    if (nnz_dtype_is_float(t->dtype)) {
+        s->orig = nnz_tensor_floats(m, t, e);
+        s->values = s->orig ? nnz_malloc(t->count * sizeof(float), e) : NULL;
+        if (!s->values) {
+            nnz_state_free(s);
+            return NULL;
+        }
+        memcpy(s->values, s->orig, t->count * sizeof(float));
+        if (t->dtype != NNZ_DT_FLOAT) { /* a half tensor is stored as halves already */
+            s->kind = t->dtype == NNZ_DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
+            s->bits = 16;
+            s->codes = nnz_malloc(t->count * sizeof *s->codes, e);
+            const uint8_t *d = nnz_tensor_data(m, t, e);
+            if (!s->codes || !d) {
+                nnz_state_free(s);
+                return NULL;
+            }
+            for (size_t i = 0; i < t->count; i++)
+                s->codes[i] = (uint32_t)(d[2 * i] | d[2 * i + 1] << 8);
+        }
+        return s;
+    }
+    if (t->dtype == NNZ_DT_INT8 || t->dtype == NNZ_DT_UINT8) {
+        /* integer codes of an already quantized model: kept exact */
+        const uint8_t *d = nnz_tensor_data(m, t, e);
+        s->codes = d ? nnz_malloc(t->count * sizeof *s->codes, e) : NULL;
+        if (!s->codes) {
+            nnz_state_free(s);
+            return NULL;
+        }
+        s->kind = NNZ_VAL_INT;
+        s->bits = 8;
+        s->int_offset = t->dtype == NNZ_DT_INT8 ? 128 : 0;
+        for (size_t i = 0; i < t->count; i++)
+            s->codes[i] = t->dtype == NNZ_DT_INT8 ? (uint32_t)((int8_t)d[i] + 128) : d[i];
+        return s;
+    }
+    nnz_state_free(s);
+    nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s' (%s) has no pass state", t->name,
+             nnz_dtype_name(t->dtype));
+    return NULL;
+}
+
+void nnz_state_free(nnz_state *s)
+{
+    if (!s)
+        return;
+    free(s->orig);
+    free(s->values);
+    free(s->buckets);
+    free(s->codes);
+    free(s->scale);
+    free(s->zero_point);
+    free(s->codebook);
+    free(s);
+}
+
+float nnz_state_map(const nnz_state *s, uint32_t code, size_t i)
+{
+    switch (s->kind) {
+    case NNZ_VAL_AFFINE: {
+        size_t c = s->nchan > 1 ? (i / s->inner) % s->nchan : 0;
+        return s->scale[c] * (float)((int64_t)code - (int64_t)s->zero_point[c]);
+    }
+    case NNZ_VAL_CODEBOOK:
+        return s->codebook[code];
+    case NNZ_VAL_F16:
+        return nnz_half_to_float((uint16_t)code);
+    case NNZ_VAL_BF16:
+        return nnz_bf16_to_float((uint16_t)code);
+    case NNZ_VAL_INT:
+        return (float)((int64_t)code - s->int_offset);
+    default: {
+        float f;
+        memcpy(&f, &code, 4);
+        return f;
+    }
+    }
+}
+
+void nnz_state_reconstruct(nnz_state *s)
+{
+    if (s->kind == NNZ_VAL_INT || !s->values)
+        return;
+    if (s->hashed) {
+        for (size_t i = 0; i < s->n; i++) {
+            size_t b = (size_t)nnz_hash_bucket(i, s->seed, s->nbuckets);
+            /* a hashed affine map has one channel: index 0 */
+            float v = s->codes ? nnz_state_map(s, s->codes[b], 0) : s->buckets[b];
+            s->values[i] = s->sign && nnz_hash_sign(i, s->seed) < 0 ? -v : v;
+        }
+        return;
+    }
+    if (s->codes)
+        for (size_t i = 0; i < s->n; i++)
+            s->values[i] = nnz_state_map(s, s->codes[i], i);
+}
