@@ -384,6 +384,60 @@ static int find_consumers(loader *L, const Onnx__GraphProto *g, nnz_strmap *by_n
     return 0;
 }
 
+/* Find every weight tensor of m->proto and what reads it. */
+static int index_tensors(nnz_model *m, nnz_error *e)
+{
+    loader L = { .m = m, .e = e };
+    if (nnz_strmap_init(&L.names, 64, e) != 0 || walk_graph(&L, m->proto->graph, 0) != 0) {
+        nnz_strmap_free(&L.names);
+        return -1;
+    }
+    /* Consumers are found by the names nodes use, not the unique names. */
+    nnz_strmap by_name = { 0 };
+    int rc = nnz_strmap_init(&by_name, m->ntensors, e);
+    for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
+        size_t seen;
+        if (!nnz_strmap_get(&by_name, m->tensors[i].onnx_name, &seen))
+            rc = nnz_strmap_put(&by_name, m->tensors[i].onnx_name, i, e);
+    }
+    if (rc == 0)
+        find_consumers(&L, m->proto->graph, &by_name);
+    nnz_strmap_free(&by_name);
+    nnz_strmap_free(&L.names);
+    return rc;
+}
+
+int nnz_model_rescan(nnz_model *m, nnz_error *e)
+{
+    nnz_tensor *old = m->tensors;
+    size_t nold = m->ntensors;
+    m->tensors = NULL;
+    m->ntensors = 0;
+    int rc = index_tensors(m, e);
+    /* data still in external files keeps its source; the proto is the key */
+    for (size_t i = 0; i < m->ntensors; i++) {
+        nnz_tensor *t = &m->tensors[i];
+        for (size_t k = 0; k < nold; k++)
+            if (old[k].proto == t->proto) {
+                t->storage = old[k].storage;
+                t->stored_bytes = old[k].stored_bytes;
+                if (old[k].ext_path && t->proto->raw_data.data == &old[k].tag) {
+                    t->ext_path = old[k].ext_path;
+                    t->ext_offset = old[k].ext_offset;
+                    old[k].ext_path = NULL;
+                    t->proto->raw_data.data = &t->tag;
+                }
+                break;
+            }
+    }
+    for (size_t k = 0; k < nold; k++) {
+        free(old[k].name);
+        free(old[k].ext_path);
+    }
+    free(old);
+    return rc;
+}
+
 int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
                          const char *dir, nnz_model **out, nnz_error *e)
 {
@@ -422,25 +476,7 @@ int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
         nnz_model_free(m);
         return nnz_fail(e, NNZ_EXIT_INPUT, "not an ONNX model: ir_version is missing");
     }
-    loader L = { .m = m, .e = e };
-    if (nnz_strmap_init(&L.names, 64, e) != 0 || walk_graph(&L, m->proto->graph, 0) != 0) {
-        nnz_strmap_free(&L.names);
-        nnz_model_free(m);
-        return -1;
-    }
-    /* Consumers are found by the names nodes use, not the unique names. */
-    nnz_strmap by_name = { 0 };
-    int rc = nnz_strmap_init(&by_name, m->ntensors, e);
-    for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
-        size_t seen;
-        if (!nnz_strmap_get(&by_name, m->tensors[i].onnx_name, &seen))
-            rc = nnz_strmap_put(&by_name, m->tensors[i].onnx_name, i, e);
-    }
-    if (rc == 0)
-        find_consumers(&L, m->proto->graph, &by_name);
-    nnz_strmap_free(&by_name);
-    nnz_strmap_free(&L.names);
-    if (rc != 0) {
+    if (index_tensors(m, e) != 0) {
         nnz_model_free(m);
         return -1;
     }

@@ -85,6 +85,10 @@ int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
                          const char *dir, nnz_model **out, nnz_error *e);
 void nnz_model_free(nnz_model *m);
 
+/* Find the weight tensors again after the graph was edited (nodes or
+ * initializers added or removed). Tensors keep their data. */
+int nnz_model_rescan(nnz_model *m, nnz_error *e);
+
 /* Make the tensor's data present in proto->raw_data (reading external data
  * if needed). Returns its bytes. */
 const uint8_t *nnz_tensor_data(nnz_model *m, nnz_tensor *t, nnz_error *e);

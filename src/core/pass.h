@@ -33,11 +33,15 @@ typedef struct nnz_pass {
      * Conv, ConvTranspose, Gemm, MatMul, Gather, LSTM, GRU, RNN. */
     int (*selects)(const nnz_tensor *t, const void *opts);
     /* Work over the whole model before tensors are processed (a global
-     * threshold, a graph rewrite); `selected[i]` says which tensors this
-     * stage touches. NULL: none. */
+     * threshold, a graph rewrite, which must call nnz_model_rescan);
+     * `selected[i]` says which tensors this stage touches now. Model-wide
+     * findings go into `report` under the pass's name. NULL: none. After
+     * every prepare, selections are computed again on the final tensors;
+     * keep per-tensor results by tensor name or proto, not index. */
     int (*prepare)(nnz_model *m, void *opts, const uint8_t *selected, cJSON *report,
                    nnz_error *e);
-    /* Refine one tensor's state. `rep` is the tensor's report object. */
+    /* Refine one tensor's state. `rep` is the tensor's report object.
+     * NULL for a pass that works in prepare only. */
     int (*run)(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *opts, cJSON *rep,
                nnz_error *e);
     void (*free_opts)(void *opts);
@@ -69,9 +73,9 @@ typedef struct nnz_pipeline {
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e);
 void nnz_pipeline_free(nnz_pipeline *p);
 
-/* Decide which tensors each stage touches and run the stages' model-wide
- * steps. `report` gets a "tensors" array (one object per model tensor, in
- * model order, created here) and a "warnings" array. */
+/* Run the stages' model-wide steps in order, then decide which tensors each
+ * stage touches. `report` gets a "warnings" array, whatever the prepares
+ * add, and a "tensors" array (one object per model tensor, in model order). */
 int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e);
 
 /* Run every stage on tensor i. *state is NULL when no stage touched it. */

@@ -242,31 +242,44 @@ static int matches(char **globs, const char *name)
     return 0;
 }
 
+static int select_tensors(nnz_stage *st, const nnz_model *m, nnz_error *e)
+{
+    free(st->selected);
+    st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
+    if (!st->selected)
+        return -1;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const nnz_tensor *t = &m->tensors[i];
+        int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
+        if (st->only)
+            sel = sel && matches(st->only, t->name);
+        if (matches(st->skip, t->name) || t->count < st->min_elements)
+            sel = 0;
+        st->selected[i] = (uint8_t)sel;
+    }
+    return 0;
+}
+
 int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e)
 {
-    cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     cJSON_AddArrayToObject(report, "warnings");
+    /* model-wide steps, in order; a stage sees the graph its predecessors left */
+    for (size_t s = 0; s < p->n; s++) {
+        nnz_stage *st = &p->stages[s];
+        if (select_tensors(st, m, e) != 0)
+            return -1;
+        if (st->pass->prepare && st->pass->prepare(m, st->opts, st->selected, report, e) != 0)
+            return nnz_wrap(e, "%s: ", st->pass->name);
+    }
+    /* the tensors as they are now, for the per-tensor runs */
+    for (size_t s = 0; s < p->n; s++)
+        if (select_tensors(&p->stages[s], m, e) != 0)
+            return -1;
+    cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", m->tensors[i].name);
         cJSON_AddItemToArray(tensors, o);
-    }
-    for (size_t s = 0; s < p->n; s++) {
-        nnz_stage *st = &p->stages[s];
-        st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
-        if (!st->selected)
-            return -1;
-        for (size_t i = 0; i < m->ntensors; i++) {
-            const nnz_tensor *t = &m->tensors[i];
-            int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
-            if (st->only)
-                sel = sel && matches(st->only, t->name);
-            if (matches(st->skip, t->name) || t->count < st->min_elements)
-                sel = 0;
-            st->selected[i] = (uint8_t)sel;
-        }
-        if (st->pass->prepare && st->pass->prepare(m, st->opts, st->selected, report, e) != 0)
-            return nnz_wrap(e, "%s: ", st->pass->name);
     }
     return 0;
 }
@@ -279,7 +292,7 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
     *state = NULL;
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
-        if (!st->selected || !st->selected[i])
+        if (!st->selected || !st->selected[i] || !st->pass->run)
             continue;
         if (!*state && !(*state = nnz_state_new(m, t, e)))
             return nnz_wrap(e, "tensor '%s': ", t->name);

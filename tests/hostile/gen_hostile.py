@@ -625,7 +625,7 @@ def blob_cases(s, nnzip):
                code, regex, why)
 
     s.info("blob_base", "blob_base.nnz", 0, "-", "the unmodified blob the others derive from")
-    decompress("blob_base_decompress", "blob_base.nnz", 0, r"3 tensors decoded",
+    decompress("blob_base_decompress", "blob_base.nnz", 0, r"blob_base\.nnz -> .*blob_base\.out\.onnx",
                "the unmodified blob decompresses (so each failure below is the mutation's)")
 
     # control: a consistent edit made by this script (W2's payload moved 64
@@ -637,7 +637,8 @@ def blob_cases(s, nnzip):
     x.set_section(SEC_PAYLOAD, pay[:e["payload_offset"]] + bytes(64) + pay[e["payload_offset"]:])
     e["payload_offset"] += 64
     s.write("b_control_moved.nnz", x.write())
-    decompress("b_control_moved", "b_control_moved.nnz", 0, r"3 tensors decoded",
+    decompress("b_control_moved", "b_control_moved.nnz", 0,
+               r"b_control_moved\.nnz -> .*b_control_moved\.out\.onnx",
                "control: W2's payload moved 64 bytes later with every offset and CRC fixed is "
                "still valid")
 
