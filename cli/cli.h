@@ -41,8 +41,11 @@ void cli_file_close(cli_file *f);
 /* Is this a .nnz blob (by its magic)? */
 int cli_is_blob(const uint8_t *data, size_t size);
 
+/* A runtime status in words for people (longer than nnz_strerror's). */
+const char *cli_status_msg(nnz_status st);
 /* Turn a failed nnz_open of `data` into a message; returns -1. */
-int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, nnz_status st);
+int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, const nnz_blob *b,
+                   nnz_status st);
 /* Open a blob file into `b`; a runtime status becomes a message. */
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e);
 

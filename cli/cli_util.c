@@ -96,7 +96,25 @@ int cli_is_blob(const uint8_t *data, size_t size)
     return size >= 4 && memcmp(data, "NNZB", 4) == 0;
 }
 
-int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, nnz_status st)
+const char *cli_status_msg(nnz_status st)
+{
+    /* the runtime's messages are terse for small devices; say more here */
+    static const struct { nnz_status st; const char *msg; } longer[] = {
+        { NNZ_E_TRUNCATED, "blob is truncated: it ends before what its header describes" },
+        { NNZ_E_MAGIC, "not an .nnz blob (it does not start with the NNZB magic)" },
+        { NNZ_E_CHECKSUM, "checksum mismatch: the blob is corrupt" },
+        { NNZ_E_CORRUPT, "blob is malformed: a field is out of range or inconsistent" },
+        { NNZ_E_ENCODING, "a tensor uses an encoding this nnzip does not know" },
+        { NNZ_E_OVERFLOW, "a size in the blob overflows" },
+    };
+    for (size_t i = 0; i < sizeof longer / sizeof longer[0]; i++)
+        if (longer[i].st == st)
+            return longer[i].msg;
+    return nnz_strerror(st);
+}
+
+int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, const nnz_blob *b,
+                   nnz_status st)
 {
     if (st == NNZ_E_VERSION) {
         unsigned major = (unsigned)(data[8] | data[9] << 8);
@@ -105,7 +123,16 @@ int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, nnz_stat
                         "%s: blob format version %u.%u is newer than this nnzip reads "
                         "(%d.x and older); upgrade nnzip", path, major, minor, NNZ_FORMAT_MAJOR);
     }
-    return nnz_fail(e, NNZ_EXIT_INPUT, "%s: %s (status %d)", path, nnz_strerror(st), (int)st);
+    const char *msg = cli_status_msg(st);
+    static const char *where[] = { "in the header", "in section", "in the directory",
+                                   "in the directory entry of tensor" };
+    char at[64] = "";
+    if (b->fail_at == NNZ_AT_SECTION || b->fail_at == NNZ_AT_TENSOR)
+        snprintf(at, sizeof at, "%s %u", where[b->fail_at], b->fail_index);
+    else if (b->fail_at < 4)
+        snprintf(at, sizeof at, "%s", where[b->fail_at]);
+    return nnz_fail(e, NNZ_EXIT_INPUT, "%s: %s, %s (status %d; docs/FORMAT.md lists each check)",
+                    path, msg, at, (int)st);
 }
 
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e)
@@ -115,7 +142,7 @@ int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nn
     nnz_status st = nnz_open(b, f->data, f->size, flags);
     if (st == NNZ_OK)
         return 0;
-    cli_blob_error(e, path, f->data, st);
+    cli_blob_error(e, path, f->data, b, st);
     cli_file_close(f);
     return -1;
 }

@@ -444,7 +444,7 @@ int cmd_info(int argc, char **argv)
         nnz_blob b;
         nnz_status st = nnz_open(&b, f.data, f.size, 0);
         if (st != NNZ_OK) {
-            cli_blob_error(&e, path, f.data, st);
+            cli_blob_error(&e, path, f.data, &b, st);
             cli_file_close(&f);
             return cli_report(&e);
         }

@@ -129,7 +129,7 @@ int cmd_verify(int argc, char **argv)
     const char *pipeline = "";
     cJSON *meta = NULL;
     if (st != NNZ_OK) {
-        snprintf(msg, sizeof msg, "blob does not open: %s (status %d)", nnz_strerror(st), (int)st);
+        snprintf(msg, sizeof msg, "blob does not open: %s (status %d)", cli_status_msg(st), (int)st);
         fail_doc(doc, msg);
         integrity = 0;
     } else {
@@ -169,7 +169,7 @@ int cmd_verify(int argc, char **argv)
         free(work);
         if (st != NNZ_OK) {
             snprintf(msg, sizeof msg, "a tensor does not decode: %s (status %d)",
-                     nnz_strerror(st), (int)st);
+                     cli_status_msg(st), (int)st);
             fail_doc(doc, msg);
             integrity = 0;
         } else if (nnz_model_load_bytes(sink.p, sink.len, bpath, NULL, &back, &e) != 0) {

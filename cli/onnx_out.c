@@ -46,7 +46,7 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
     if (st != NNZ_OK) {
         free(mo.p);
         return nnz_fail(e, NNZ_EXIT_INPUT, "%s: cannot rebuild the model: %s (status %d)", name,
-                        nnz_strerror(st), (int)st);
+                        cli_status_msg(st), (int)st);
     }
     /* The runtime does not parse protobuf; check that what it built is one,
      * so a blob whose graph and directory disagree is caught here. */

@@ -491,17 +491,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (p.bad || p.p != p.end)
         return NNZ_E_CORRUPT;
-    /* the index: offsets inside each stream and never decreasing */
-    for (uint64_t blk = 0; blk < c->nblocks; blk++) {
-        for (unsigned s = 0; s < c->nstreams; s++) {
-            const uint8_t *from, *to;
-            block_range(c, s, blk, &from, &to);
-            if (from > to || to > c->st[s].end)
-                return NNZ_E_CORRUPT;
-        }
-        if (c->enc == NNZ_ENC_SPARSE && nnz_before(c, blk) > nnz_before(c, blk + 1))
-            return NNZ_E_CORRUPT;
-    }
+    /* the block index is checked block by block where it is used */
     /* a hashed packed stream is read in place: all K symbols must be there */
     if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
         (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
@@ -531,11 +521,9 @@ static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info,
 }
 
 
-nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
+static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsigned flags,
+                               uint32_t *at, uint32_t *index)
 {
-    if (!b || !data)
-        return NNZ_E_ARGUMENT;
-    memset(b, 0, sizeof *b);
     const uint8_t *h = (const uint8_t *)data;
     if (size < sizeof MAGIC)
         return NNZ_E_TRUNCATED;
@@ -569,7 +557,9 @@ nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
         return NNZ_E_CHECKSUM;
 
     uint64_t prev_end = table_end;
+    *at = NNZ_AT_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
+        *index = i;
         const uint8_t *s = h + table_off + (size_t)i * SECTION_ENTRY_SIZE;
         uint32_t type = le32(s), sflags = le32(s + 4), crc = le32(s + 24);
         uint64_t off = le64(s + 8), len = le64(s + 16);
@@ -605,6 +595,7 @@ nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
         return NNZ_E_CORRUPT;
 
     /* Directory: u32 count, u32 offset per entry, then the entries. */
+    *at = NNZ_AT_DIRECTORY;
     if (b->dir_size < 4)
         return NNZ_E_CORRUPT;
     uint32_t n = le32(b->dir);
@@ -618,8 +609,10 @@ nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
 
     /* Every entry is checked now, so later calls fail only on what they add. */
     uint64_t prev_graph = 0, prev_payload_end = 0;
+    *at = NNZ_AT_TENSOR;
     for (uint32_t i = 0; i < n; i++) {
         nnz_tensor_info info;
+        *index = i;
         rd params;
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
@@ -636,12 +629,25 @@ nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
             if (st == NNZ_E_ENCODING)
                 st = NNZ_OK; /* opened; that tensor alone will not decode */
         }
-        if (st != NNZ_OK) {
-            memset(b, 0, sizeof *b);
+        if (st != NNZ_OK)
             return st;
-        }
     }
     return NNZ_OK;
+}
+
+nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
+{
+    uint32_t at = NNZ_AT_HEADER, index = 0;
+    if (!b || !data)
+        return NNZ_E_ARGUMENT;
+    memset(b, 0, sizeof *b);
+    nnz_status st = open_checked(b, data, size, flags, &at, &index);
+    if (st != NNZ_OK) {
+        memset(b, 0, sizeof *b);
+        b->fail_at = at;
+        b->fail_index = index;
+    }
+    return st;
 }
 
 uint32_t nnz_tensor_count(const nnz_blob *b) { return b ? b->ntensors : 0; }
@@ -726,33 +732,43 @@ static nnz_status scratch_needed(const coded *c, size_t *need)
     return NNZ_OK;
 }
 
+/* Everything a decode call checks first: the entry, its encoding, the
+ * output type, and the sizes it needs. */
+static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_tensor_info *info,
+                        coded *c, size_t *out_size, size_t *scratch_size)
+{
+    rd params;
+    if (!b || !b->data)
+        return NNZ_E_ARGUMENT;
+    nnz_status st = parse_entry(b, index, info, &params);
+    if (st != NNZ_OK)
+        return st;
+    if ((st = check_encoding(b, info, &params)) != NNZ_OK)
+        return st;
+    unsigned es = out_elem_size(info->dtype, out_type);
+    if (es == 0 || (info->encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
+                    !is_float_type(info->dtype)))
+        return NNZ_E_OUT_TYPE;
+    if (info->count > (uint64_t)SIZE_MAX / es)
+        return NNZ_E_OVERFLOW;
+    *out_size = (size_t)info->count * es;
+    *scratch_size = 0;
+    if (info->encoding == NNZ_ENC_RAW)
+        return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
+    parse_coded(b, info, &params, c); /* check_encoding ran it */
+    if (out_type == NNZ_OUT_I8 && !i8_ok(c))
+        return NNZ_E_OUT_TYPE;
+    return scratch_needed(c, scratch_size);
+}
+
 nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
                             size_t *out_size, size_t *scratch_size)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
-    if (!b || !out_size || !scratch_size || !b->data)
+    if (!out_size || !scratch_size)
         return NNZ_E_ARGUMENT;
-    nnz_status st = parse_entry(b, index, &info, &params);
-    if (st != NNZ_OK)
-        return st;
-    if ((st = check_encoding(b, &info, &params)) != NNZ_OK)
-        return st;
-    unsigned es = out_elem_size(info.dtype, out_type);
-    if (es == 0 || (info.encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
-                    !is_float_type(info.dtype)))
-        return NNZ_E_OUT_TYPE;
-    if (info.count > (uint64_t)SIZE_MAX / es)
-        return NNZ_E_OVERFLOW;
-    *out_size = (size_t)info.count * es;
-    *scratch_size = 0;
-    if (info.encoding == NNZ_ENC_RAW)
-        return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
-    parse_coded(b, &info, &params, &c); /* checked just above */
-    if (out_type == NNZ_OUT_I8 && !i8_ok(&c))
-        return NNZ_E_OUT_TYPE;
-    return scratch_needed(&c, scratch_size);
+    return setup(b, index, out_type, &info, &c, out_size, scratch_size);
 }
 
 /* Store element i of a float-typed decode. */
@@ -1023,6 +1039,8 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             d->r.end = c->st[s].end;
         } else {
             block_range(c, s, blk, &d->r.p, &d->r.end);
+            if (d->r.p > d->r.end || d->r.end > c->st[s].end)
+                return NNZ_E_CORRUPT;
         }
         if (d->s->coding == NNZ_CODING_HUFFMAN && d->s->maxlen > 0) {
             huff_tables(d, tables);
@@ -1037,7 +1055,10 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             bad = 1;
     } else if (c->enc == NNZ_ENC_SPARSE) {
         sym_rd *pos = &rd_[0], *val = &rd_[1];
-        uint64_t survivors = nnz_before(c, blk + 1) - nnz_before(c, blk), cur = first;
+        uint64_t lo = nnz_before(c, blk), hi = nnz_before(c, blk + 1), cur = first;
+        if (lo > hi || hi > c->nnz)
+            return NNZ_E_CORRUPT;
+        uint64_t survivors = hi - lo;
         put_zeros(c, info, out_type, out, n);
         while (survivors && !bad) {
             uint64_t g = sym_get(pos);
@@ -1116,15 +1137,12 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
                                 void *scratch, size_t scratch_size)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
     size_t need_out, need_scratch;
-    if (!b || !b->data || (!out && out_size))
+    if (!out && out_size)
         return NNZ_E_ARGUMENT;
-    nnz_status st = nnz_decode_sizes(b, index, out_type, &need_out, &need_scratch);
+    nnz_status st = setup(b, index, out_type, &info, &c, &need_out, &need_scratch);
     if (st != NNZ_OK)
-        return st;
-    if ((st = parse_entry(b, index, &info, &params)) != NNZ_OK)
         return st;
     if (block >= info.nblocks || nblocks > info.nblocks - block)
         return NNZ_E_INDEX;
@@ -1141,14 +1159,10 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         return NNZ_OK;
     if (info.encoding == NNZ_ENC_RAW)
         return decode_raw(b, &info, out_type, first, (size_t)n, out);
-    parse_coded(b, &info, &params, &c); /* checked by nnz_decode_sizes */
-    for (uint64_t k = 0; k < nblocks; k++) {
+    for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
         st = decode_coded_block(&info, &c, block + k, out_type,
                                 (uint8_t *)out + (size_t)(k * info.block_elems) * es, scratch);
-        if (st != NNZ_OK)
-            return st;
-    }
-    return NNZ_OK;
+    return st;
 }
 
 nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out,

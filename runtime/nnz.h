@@ -38,21 +38,21 @@ extern "C" {
 #define NNZ_STATUS_LIST(X)                                                        \
     X(NNZ_OK, 0, "ok")                                                            \
     /* the blob is bad */                                                         \
-    X(NNZ_E_TRUNCATED, -1, "blob is truncated")                                   \
-    X(NNZ_E_MAGIC, -2, "not an .nnz blob (bad magic)")                            \
-    X(NNZ_E_VERSION, -3, "blob format version is newer than this runtime")       \
-    X(NNZ_E_CHECKSUM, -4, "checksum mismatch: the blob is corrupt")               \
-    X(NNZ_E_CORRUPT, -5, "blob is malformed (a field is out of range)")           \
-    X(NNZ_E_ENCODING, -6, "tensor uses an encoding this runtime does not know")   \
-    X(NNZ_E_OVERFLOW, -7, "a size in the blob overflows")                         \
+    X(NNZ_E_TRUNCATED, -1, "blob truncated")                                      \
+    X(NNZ_E_MAGIC, -2, "not an nnz blob")                                         \
+    X(NNZ_E_VERSION, -3, "newer blob format")                                     \
+    X(NNZ_E_CHECKSUM, -4, "checksum mismatch")                                    \
+    X(NNZ_E_CORRUPT, -5, "malformed blob")                                        \
+    X(NNZ_E_ENCODING, -6, "unknown encoding")                                     \
+    X(NNZ_E_OVERFLOW, -7, "size overflow")                                        \
     /* the caller is wrong */                                                     \
-    X(NNZ_E_ARGUMENT, -20, "invalid argument")                                    \
-    X(NNZ_E_INDEX, -21, "tensor index out of range")                              \
-    X(NNZ_E_NOT_FOUND, -22, "no tensor with that name")                           \
-    X(NNZ_E_OUTPUT_SMALL, -23, "output buffer too small")                         \
-    X(NNZ_E_SCRATCH_SMALL, -24, "scratch buffer too small")                       \
-    X(NNZ_E_OUT_TYPE, -25, "tensor cannot be decoded to that output type")        \
-    X(NNZ_E_WRITE, -26, "the write callback reported an error")
+    X(NNZ_E_ARGUMENT, -20, "bad argument")                                        \
+    X(NNZ_E_INDEX, -21, "index out of range")                                     \
+    X(NNZ_E_NOT_FOUND, -22, "no such tensor")                                     \
+    X(NNZ_E_OUTPUT_SMALL, -23, "output too small")                                \
+    X(NNZ_E_SCRATCH_SMALL, -24, "scratch too small")                              \
+    X(NNZ_E_OUT_TYPE, -25, "bad output type")                                     \
+    X(NNZ_E_WRITE, -26, "write failed")
 
 typedef enum nnz_status {
 #define NNZ_X_ENUM(name, value, msg) name = value,
@@ -61,7 +61,8 @@ typedef enum nnz_status {
     NNZ_STATUS_END_ = 1
 } nnz_status;
 
-/* A short English message for a status; never NULL. */
+/* A short English message for a status; never NULL. Terse on purpose:
+ * each byte is flash on a small device. docs/embedding.md explains each. */
 const char *nnz_strerror(int status);
 
 /* Output element types for nnz_decode. */
@@ -102,7 +103,13 @@ typedef struct nnz_blob {
     size_t payload_size;
     const uint8_t *meta;    /* metadata section (may be NULL) */
     size_t meta_size;
+    /* after a failed nnz_open: where the check failed (NNZ_AT_*) and which
+     * section (table index) or tensor (directory index) */
+    uint32_t fail_at, fail_index;
 } nnz_blob;
+
+/* Where a failed nnz_open found the blob bad. */
+enum { NNZ_AT_HEADER = 0, NNZ_AT_SECTION = 1, NNZ_AT_DIRECTORY = 2, NNZ_AT_TENSOR = 3 };
 
 typedef struct nnz_tensor_info {
     const char *name;        /* NUL-terminated, inside the blob */

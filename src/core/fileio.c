@@ -10,6 +10,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Input that is not a regular file (a pipe, stdin) has no size to check
+ * up front; past this it is refused rather than read until memory ends.
+ * Bigger models are files (with external data). */
+#define MAX_STREAM_BYTES (4ull << 30)
+
 static int read_stream(FILE *f, const char *path, uint8_t **data, size_t *len, nnz_error *e)
 {
     size_t cap = 1 << 16, n = 0;
@@ -18,6 +23,12 @@ static int read_stream(FILE *f, const char *path, uint8_t **data, size_t *len, n
         return -1;
     for (;;) {
         if (n == cap) {
+            if (cap >= MAX_STREAM_BYTES) {
+                free(buf);
+                return nnz_fail(e, NNZ_EXIT_INPUT, "%s: more than %llu GiB from a stream "
+                                "(limit); give a larger model as a file", path,
+                                MAX_STREAM_BYTES >> 30);
+            }
             uint8_t *b = nnz_realloc(buf, cap * 2, e);
             if (!b) {
                 free(buf);

@@ -211,7 +211,7 @@ static int resolve_external(loader *L, nnz_tensor *t)
  * represent (strings, 4-bit types, segments) are left in the graph as they
  * are, untouched. */
 static int add_tensor(loader *L, Onnx__TensorProto *p, const char *name,
-                      int loc, int depth, const Onnx__GraphProto *graph)
+                      int loc, int depth, const Onnx__GraphProto *graph, nnz_strmap *scope)
 {
     const char *graph_name = graph->name ? graph->name : "";
     nnz_error *e = L->e;
@@ -263,11 +263,14 @@ static int add_tensor(loader *L, Onnx__TensorProto *p, const char *name,
     t->count = count;
     t->nbytes = nbytes;
 
-    /* A unique name: a subgraph may reuse a name of another scope. */
+    /* Names are unique in a graph; a subgraph may reuse a name of another
+     * scope, and then gets a unique "~k" name in the blob. */
     size_t prev;
-    if (nnz_strmap_get(&L->names, name, &prev) && m->tensors[prev].graph == graph)
+    if (nnz_strmap_get(scope, name, &prev))
         return nnz_fail(e, NNZ_EXIT_INPUT, "graph '%s': tensor '%s' is defined twice",
                         graph->name ? graph->name : "", name);
+    if (nnz_strmap_put(scope, name, 0, e) != 0)
+        return -1;
     char *uniq = nnz_strdup(name, e);
     for (int k = 2; uniq && nnz_strmap_get(&L->names, uniq, &prev); k++) {
         size_t n = strlen(name) + 16;
@@ -329,14 +332,26 @@ static int is_constant_node(const Onnx__NodeProto *n)
            (!n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0);
 }
 
+static int walk_graph_in(loader *L, Onnx__GraphProto *g, int depth, nnz_strmap *scope);
+
 static int walk_graph(loader *L, Onnx__GraphProto *g, int depth)
 {
     if (depth > NNZ_MAX_GRAPH_DEPTH)
         return nnz_fail(L->e, NNZ_EXIT_INPUT, "subgraphs nested more than %d deep (limit)",
                         NNZ_MAX_GRAPH_DEPTH);
+    nnz_strmap scope; /* the names this graph defines */
+    if (nnz_strmap_init(&scope, g->n_initializer + 16, L->e) != 0)
+        return -1;
+    int rc = walk_graph_in(L, g, depth, &scope);
+    nnz_strmap_free(&scope);
+    return rc;
+}
+
+static int walk_graph_in(loader *L, Onnx__GraphProto *g, int depth, nnz_strmap *scope)
+{
     for (size_t i = 0; i < g->n_initializer; i++)
         if (add_tensor(L, g->initializer[i], g->initializer[i]->name,
-                       NNZ_LOC_INITIALIZER, depth, g) != 0)
+                       NNZ_LOC_INITIALIZER, depth, g, scope) != 0)
             return -1;
     for (size_t i = 0; i < g->n_node; i++) {
         Onnx__NodeProto *n = g->node[i];
@@ -344,7 +359,7 @@ static int walk_graph(loader *L, Onnx__GraphProto *g, int depth)
             Onnx__AttributeProto *at = n->attribute[a];
             if (is_constant_node(n) && at->t && at->name && strcmp(at->name, "value") == 0) {
                 const char *name = n->n_output ? n->output[0] : NULL;
-                if (add_tensor(L, at->t, name, NNZ_LOC_CONSTANT, depth, g) != 0)
+                if (add_tensor(L, at->t, name, NNZ_LOC_CONSTANT, depth, g, scope) != 0)
                     return -1;
             }
             if (at->g && walk_graph(L, at->g, depth + 1) != 0)

@@ -51,6 +51,10 @@ static int check_message(walk *w, const uint8_t *p, const uint8_t *end,
                         "needs far fewer)", NNZ_MAX_MESSAGE_DEPTH);
     w->mem += desc->sizeof_message + ALLOC_OVERHEAD;
     const uint8_t *start = p;
+    /* singular message fields seen: protobuf-c merges a repeat into the
+     * first, copying again each time, so thousands of repeats take
+     * quadratic time; no ONNX writer repeats one */
+    uint64_t seen_once = 0;
     while (p < end) {
         size_t at = (size_t)(p - start);
         uint64_t tag;
@@ -102,6 +106,14 @@ static int check_message(walk *w, const uint8_t *p, const uint8_t *end,
         }
         int repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
         if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            size_t fi = (size_t)(f - desc->fields);
+            if (!repeated && fi < 64) {
+                if (seen_once >> fi & 1)
+                    return nnz_fail(w->e, NNZ_EXIT_INPUT,
+                                    "%s.%s appears more than once (a single message field; "
+                                    "ONNX writers store it once)", desc->name, f->name);
+                seen_once |= (uint64_t)1 << fi;
+            }
             if (wt != 2)
                 return nnz_fail(w->e, NNZ_EXIT_INPUT,
                                 "%s.%s has wire type %u, expected a length-delimited message",
