@@ -114,9 +114,18 @@ run: deps
 
 # The README's second command.
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all fixtures examples \
+	$(Q)$(MAKE) --no-print-directory all fixtures examples corpus \
 	    $(call UNIT_BINS,obj) $(call UNIT_BINS,asan) $(BUILD)/asan/nnzip fuzz-replay
 	$(Q)BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh
+
+# The shared corpus of real models (../shared/corpus), cached in .corpus/.
+# Without network the corpus tests say they were skipped.
+CORPUS_FETCH := ../shared/corpus/fetch.sh
+.PHONY: corpus
+corpus:
+	$(Q)if [ -f $(CORPUS_FETCH) ]; then bash $(CORPUS_FETCH) .corpus >/dev/null || \
+	    echo "corpus: fetch failed; corpus tests will be skipped"; \
+	    else echo "corpus: $(CORPUS_FETCH) not found; corpus tests will be skipped"; fi
 
 unit: $(call UNIT_BINS,obj) $(call UNIT_BINS,asan)
 

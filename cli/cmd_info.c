@@ -286,12 +286,16 @@ static void info_model_text(const cJSON *o)
 
 /* ---- blobs -------------------------------------------------------------- */
 
-const char *info_encoding_name(int enc)
+static const char *encoding_name(int enc)
 {
-    switch (enc) {
-    case NNZ_ENC_RAW: return "raw";
-    default: return "unknown";
-    }
+    static const char *names[] = { "raw", "dense", "sparse", "hashed" };
+    return enc >= 0 && enc <= NNZ_ENC_HASHED ? names[enc] : "unknown";
+}
+
+static const char *value_map_name(int kind)
+{
+    static const char *names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
+    return kind >= 0 && kind <= NNZ_VAL_INT ? names[kind] : "none";
 }
 
 cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
@@ -329,8 +333,20 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         for (int d = 0; d < ti.ndims; d++)
             cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)ti.dims[d]));
         cJSON_AddNumberToObject(x, "elements", (double)ti.count);
-        cJSON_AddStringToObject(x, "encoding", info_encoding_name(ti.encoding));
+        cJSON_AddStringToObject(x, "encoding", encoding_name(ti.encoding));
         cJSON_AddNumberToObject(x, "encoding_version", ti.encoding_version);
+        nnz_value_map vm;
+        if (nnz_value_map_get(b, i, &vm) == NNZ_OK && vm.kind >= 0) {
+            cJSON_AddStringToObject(x, "value_map", value_map_name(vm.kind));
+            cJSON_AddNumberToObject(x, "symbol_bits", vm.width);
+            if (vm.kind == NNZ_VAL_AFFINE)
+                cJSON_AddNumberToObject(x, "channels", (double)vm.nchan);
+            if (vm.kind == NNZ_VAL_CODEBOOK)
+                cJSON_AddNumberToObject(x, "centroids", (double)vm.ncodebook);
+        } else {
+            cJSON_AddStringToObject(x, "value_map", "none");
+        }
+        cJSON_AddNumberToObject(x, "blocks", (double)ti.nblocks);
         cJSON_AddNumberToObject(x, "payload_bytes", (double)ti.payload_size);
         cJSON_AddNumberToObject(x, "decoded_bytes", (double)ti.decoded_size);
         cJSON_AddNumberToObject(x, "bits_per_weight",
@@ -391,15 +407,18 @@ static void info_blob_text(const cJSON *o)
            cJSON_GetObjectItem(tot, "parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "payload_bytes")->valuedouble,
            cJSON_GetObjectItem(tot, "decoded_bytes")->valuedouble);
-    printf("  %-40s %-8s %-18s %-10s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",
+    printf("  %-40s %-8s %-18s %-16s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",
            "payload", "decoded", "bits/w");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))
     {
+        char enc[48];
+        const char *vm = cJSON_GetObjectItem(x, "value_map")->valuestring;
         print_dims(cJSON_GetObjectItem(x, "dims"), dims, sizeof dims);
-        printf("  %-40s %-8s %-18s %-10s %10.0f %10.0f %6.2f\n",
+        snprintf(enc, sizeof enc, "%s%s%s", cJSON_GetObjectItem(x, "encoding")->valuestring,
+                 strcmp(vm, "none") ? "/" : "", strcmp(vm, "none") ? vm : "");
+        printf("  %-40s %-8s %-18s %-16s %10.0f %10.0f %6.2f\n",
                cJSON_GetObjectItem(x, "name")->valuestring,
-               cJSON_GetObjectItem(x, "dtype")->valuestring, dims,
-               cJSON_GetObjectItem(x, "encoding")->valuestring,
+               cJSON_GetObjectItem(x, "dtype")->valuestring, dims, enc,
                cJSON_GetObjectItem(x, "payload_bytes")->valuedouble,
                cJSON_GetObjectItem(x, "decoded_bytes")->valuedouble,
                cJSON_GetObjectItem(x, "bits_per_weight")->valuedouble);

@@ -300,6 +300,7 @@ typedef struct coded {
     unsigned enc, kind, block_log2, nstreams;
     uint64_t nchan, inner;             /* affine */
     const uint8_t *scales, *zps;
+    unsigned zp_stride;                /* 4, or 0: one zero point for all */
     uint64_t ncb;                      /* codebook */
     const uint8_t *cb;
     uint64_t offset;                   /* integer */
@@ -422,7 +423,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
             return NNZ_E_CORRUPT;
         c->scales = rd_bytes(r, c->nchan * 4);
-        c->zps = rd_bytes(r, c->nchan * 4);
+        c->zp_stride = rd_u8(r) ? 0 : 4;
+        c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
         break;
     case NNZ_VAL_CODEBOOK:
         c->ncb = rd_varint(r);
@@ -708,7 +710,7 @@ static int i8_ok(const coded *c)
     if (c->kind != NNZ_VAL_AFFINE || w > 8)
         return 0;
     for (uint64_t ch = 0; ch < c->nchan; ch++) {
-        uint32_t zp = le32(c->zps + (size_t)ch * 4);
+        uint32_t zp = le32(c->zps + (size_t)ch * c->zp_stride);
         if (zp > 128 || (1u << w) - 1 > zp + 127)
             return 0;
     }
@@ -935,7 +937,7 @@ static float map_value(vmap *m, uint32_t v, uint64_t i, int *bad)
             m->chan_lo = q * c->inner;
             m->chan_hi = m->chan_lo + c->inner;
             m->scale = bits_f32(le32(c->scales + (size_t)ch * 4));
-            m->zp = (int64_t)le32(c->zps + (size_t)ch * 4);
+            m->zp = (int64_t)le32(c->zps + (size_t)ch * c->zp_stride);
         }
         return m->scale * (float)((int64_t)v - m->zp);
     default: /* codebook */
@@ -1125,6 +1127,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->inner = c.inner;
     map->scales = c.scales;
     map->zero_points = c.zps;
+    map->zero_point_stride = c.zp_stride;
     map->ncodebook = c.ncb;
     map->codebook = c.cb;
     map->int_offset = c.offset;

@@ -158,7 +158,8 @@ typedef struct nnz_value_map {
     unsigned width;              /* bits of a symbol */
     uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
     const uint8_t *scales;       /* affine: nchan float32 */
-    const uint8_t *zero_points;  /* affine: nchan uint32 */
+    const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
+    unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
     uint64_t ncodebook;          /* codebook: entries */
     const uint8_t *codebook;     /* codebook: ncodebook float32 */
     uint64_t int_offset;         /* integer: value = symbol - offset */

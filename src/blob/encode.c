@@ -254,8 +254,14 @@ static void put_value_map(nnz_bitw *w, const nnz_state *st)
         put_varint(w, st->inner);
         for (size_t c = 0; c < st->nchan; c++)
             put_le32(w, f32_bits(st->scale[c]));
-        for (size_t c = 0; c < st->nchan; c++)
-            put_le32(w, st->zero_point[c]);
+        {
+            int shared = 1; /* symmetric steps share their zero point */
+            for (size_t c = 1; c < st->nchan; c++)
+                shared &= st->zero_point[c] == st->zero_point[0];
+            put_u8(w, (unsigned)shared);
+            for (size_t c = 0; c < (shared ? 1 : st->nchan); c++)
+                put_le32(w, st->zero_point[c]);
+        }
         break;
     case NNZ_VAL_CODEBOOK:
         put_varint(w, st->ncodebook);

@@ -141,7 +141,7 @@ static int to_dq(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const flo
     /* int8 around a zero point of 2^(width-1) everywhere; else uint8 */
     int sym = 1;
     for (uint64_t c = 0; c < vm->nchan; c++)
-        sym &= le_u32(vm->zero_points + 4 * c) == (1u << (vm->width - 1));
+        sym &= le_u32(vm->zero_points + vm->zero_point_stride * c) == (1u << (vm->width - 1));
     uint8_t *q = nnz_malloc(t->count ? t->count : 1, e);
     uint8_t *zp = nnz_malloc((size_t)vm->nchan, e);
     float *sc = nnz_malloc((size_t)vm->nchan * sizeof *sc, e);
@@ -153,13 +153,13 @@ static int to_dq(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const flo
     }
     for (uint64_t c = 0; c < vm->nchan; c++) {
         sc[c] = le_f32(vm->scales + 4 * c);
-        uint32_t z = le_u32(vm->zero_points + 4 * c);
+        uint32_t z = le_u32(vm->zero_points + vm->zero_point_stride * c);
         zp[c] = sym ? 0 : (uint8_t)z;
     }
     for (size_t i = 0; i < t->count; i++) {
         size_t c = vm->nchan > 1 ? (size_t)((i / vm->inner) % vm->nchan) : 0;
         /* exact: w = scale * (code - zp) with |code - zp| < 2^8 */
-        long code = lroundf(w[i] / sc[c]) + (long)le_u32(vm->zero_points + 4 * c);
+        long code = lroundf(w[i] / sc[c]) + (long)le_u32(vm->zero_points + vm->zero_point_stride * c);
         q[i] = sym ? (uint8_t)(int8_t)(code - (1L << (vm->width - 1))) : (uint8_t)code;
     }
     int64_t cdim = (int64_t)vm->nchan;
