@@ -260,7 +260,14 @@ int cmd_compress(int argc, char **argv)
         case 'x': onnx_out = optarg; break;
         case 'Q': qdq = 1; break;
         case 'j': json = 1; break;
-        case 'h': fputs(compress_help, stdout); return 0;
+        case 'h':
+            fputs(compress_help, stdout);
+            printf("\nPasses (docs/passes/NAME.md; every pass also takes only=GLOB, skip=GLOB,\n"
+                   "min-elements=N to choose tensors):\n");
+            for (size_t i = 0; nnz_passes[i]; i++)
+                printf("  %-10s %s\n  %-10s options: %s\n", nnz_passes[i]->name,
+                       nnz_passes[i]->help, "", nnz_passes[i]->options);
+            return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
         default: return cli_usage("compress", "unknown option");
