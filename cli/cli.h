@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 #include "nnz.h"
@@ -63,6 +64,14 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
  * QDQ with `qdq`); `input` is never overwritten. */
 int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char *input, int qdq,
                        nnz_error *e);
+
+/* Compress a loaded model through pipeline p into the seekable stream f
+ * (the blob); *report gets compress's JSON report (docs/cli.md). With
+ * `external` (or a model past 2 GiB) the rebuilt model's large weights go
+ * to an external data file. */
+struct nnz_pipeline;
+int cli_compress(struct nnz_model *m, struct nnz_pipeline *p, FILE *f, const char *in,
+                 const char *out, int external, cJSON **report, nnz_error *e);
 
 /* Parse a non-negative number; -1 if `s` is not one. */
 int cli_parse_double(const char *s, double *v);

@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "metrics.h"
 #include "model.h"
+#include "blob.h"
 #include "save.h"
 
 static const char verify_help[] =
@@ -25,21 +26,6 @@ static const char verify_help[] =
     "  -v, --verbose       a line per tensor\n"
     "  -h, --help\n\n"
     "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable input.\n";
-
-typedef struct mem_sink {
-    uint8_t *p;
-    size_t len, cap;
-} mem_sink;
-
-static int write_mem(void *ctx, const void *data, size_t size)
-{
-    mem_sink *s = ctx;
-    if (s->cap - s->len < size)
-        return -1;
-    memcpy(s->p + s->len, data, size);
-    s->len += size;
-    return 0;
-}
 
 /* The model's graph with every tensor's data left out: two models with the
  * same skeleton differ at most in weight values. */
@@ -116,8 +102,6 @@ int cmd_verify(int argc, char **argv)
 
     cli_file f;
     nnz_blob b;
-    nnz_model *back = NULL;
-    mem_sink sink = { 0 };
     int integrity = 1;
     if (cli_file_open(&f, bpath, &e) != 0) {
         nnz_model_free(orig);
@@ -128,8 +112,11 @@ int cmd_verify(int argc, char **argv)
     nnz_status st = nnz_open(&b, f.data, f.size, 0);
     const char *pipeline = "";
     cJSON *meta = NULL;
-    if (st != NNZ_OK) {
-        snprintf(msg, sizeof msg, "blob does not open: %s (status %d)", cli_status_msg(st), (int)st);
+    int opened = st == NNZ_OK, external = 0;
+    if (!opened) {
+        nnz_error why = { 0 };
+        cli_blob_error(&why, bpath, f.data, &b, st);
+        snprintf(msg, sizeof msg, "blob does not open: %s", why.msg);
         fail_doc(doc, msg);
         integrity = 0;
     } else {
@@ -147,84 +134,83 @@ int cmd_verify(int argc, char **argv)
             fail_doc(doc, msg);
             integrity = 0;
         }
-        uint64_t size;
-        size_t work_size;
-        void *work = NULL;
-        st = nnz_rebuild_sizes(&b, &size, &work_size);
-        if (st == NNZ_OK && (size > SIZE_MAX || !(sink.p = malloc((size_t)size + 1)) ||
-                             (work_size && !(work = malloc(work_size))))) {
-            free(sink.p);
-            free(work);
-            nnz_model_free(orig);
-            cli_file_close(&f);
-            cJSON_Delete(doc);
-            cJSON_Delete(ts);
-            cJSON_Delete(meta);
-            nnz_fail(&e, NNZ_EXIT_INTERNAL, "out of memory rebuilding %s", bpath);
-            return cli_report(&e);
-        }
-        sink.cap = (size_t)size;
-        if (st == NNZ_OK)
-            st = nnz_rebuild(&b, write_mem, &sink, work, work_size);
-        free(work);
-        if (st != NNZ_OK) {
-            snprintf(msg, sizeof msg, "a tensor does not decode: %s (status %d)",
-                     cli_status_msg(st), (int)st);
-            fail_doc(doc, msg);
-            integrity = 0;
-        } else if (nnz_model_load_bytes(sink.p, sink.len, bpath, NULL, &back, &e) != 0) {
-            snprintf(msg, sizeof msg, "rebuilt model does not load: %s", e.msg);
-            fail_doc(doc, msg);
-            integrity = 0;
+        for (uint32_t i = 0; i < nnz_tensor_count(&b); i++) {
+            nnz_tensor_info info;
+            if (nnz_tensor_info_get(&b, i, &info) == NNZ_OK && (info.location & NNZ_LOC_EXTERNAL))
+                external = 1;
         }
     }
-    if (back && !pipeline_rewrites_graph(pipeline)) {
-        uint8_t *s1 = NULL, *s2 = NULL;
-        size_t l1 = 0, l2 = 0;
-        if (skeleton_of(orig, &s1, &l1, &e) != 0 || skeleton_of(back, &s2, &l2, &e) != 0 ||
-            l1 != l2 || memcmp(s1, s2, l1) != 0) {
-            fail_doc(doc, "graph differs from the model's graph");
+    /* the graph: rebuilt by the runtime, equal to the model's but for weights
+     * (a graph rewritten by decompose, or with external data, is not compared) */
+    if (opened && !external && !pipeline_rewrites_graph(pipeline)) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        nnz_model *back = NULL;
+        nnz_error why = { 0 };
+        if (cli_rebuild(&b, bpath, &bytes, &len, &why) != 0 ||
+            nnz_model_load_bytes(bytes, len, bpath, NULL, &back, &why) != 0) {
+            snprintf(msg, sizeof msg, "the rebuilt model does not load: %s", why.msg);
+            fail_doc(doc, msg);
             integrity = 0;
+        } else {
+            uint8_t *s1 = NULL, *s2 = NULL;
+            size_t l1 = 0, l2 = 0;
+            if (skeleton_of(orig, &s1, &l1, &e) != 0 || skeleton_of(back, &s2, &l2, &e) != 0 ||
+                l1 != l2 || memcmp(s1, s2, l1) != 0) {
+                fail_doc(doc, "graph differs from the model's graph");
+                integrity = 0;
+            }
+            free(s1);
+            free(s2);
         }
-        free(s1);
-        free(s2);
+        nnz_model_free(back);
+        free(bytes);
     }
-    /* weights */
+    /* the weights, one at a time, decoded as a device would */
     nnz_err_stats all = { 0 };
     double worst = 0;
     const char *worst_name = "";
     int over = 0;
-    for (size_t i = 0; back && i < orig->ntensors; i++) {
-        nnz_tensor *t = &orig->tensors[i];
-        nnz_tensor *u = nnz_model_find(back, t->name);
-        if (!u) {
-            if (pipeline_rewrites_graph(pipeline))
-                continue; /* replaced by its factors */
-            snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
-            fail_doc(doc, msg);
-            integrity = 0;
-            continue;
-        }
+    for (uint32_t i = 0; opened && i < nnz_tensor_count(&b); i++) {
+        nnz_tensor_info info;
+        nnz_tensor_info_get(&b, i, &info);
+        nnz_tensor *t = nnz_model_find(orig, info.name);
+        if (!t)
+            continue; /* a tensor the pipeline made (decompose's factors) */
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", t->name);
         nnz_err_stats s = { 0 };
-        if (u->dtype != t->dtype || u->count != t->count) {
-            snprintf(msg, sizeof msg, "tensor '%s' changed type or shape", t->name);
+        int is_float = nnz_dtype_is_float(t->dtype);
+        size_t osz = 0, ssz = 0;
+        void *out = NULL, *scratch = NULL;
+        st = info.dtype != t->dtype || info.count != t->count
+                 ? NNZ_E_CORRUPT
+                 : nnz_decode_sizes(&b, i, is_float ? NNZ_OUT_F32 : NNZ_OUT_NATIVE, &osz, &ssz);
+        if (st == NNZ_OK && (!(out = malloc(osz ? osz : 1)) || !(scratch = malloc(ssz ? ssz : 1))))
+            st = NNZ_E_ARGUMENT;
+        if (st == NNZ_OK)
+            st = nnz_decode(&b, i, is_float ? NNZ_OUT_F32 : NNZ_OUT_NATIVE, out, osz, scratch, ssz);
+        if (st != NNZ_OK) {
+            snprintf(msg, sizeof msg, "tensor '%s' does not decode to its %s %s: %s", t->name,
+                     nnz_dtype_name(t->dtype), info.dtype != t->dtype || info.count != t->count
+                                                   ? "type and shape"
+                                                   : "values",
+                     cli_status_msg(st));
             fail_doc(doc, msg);
             integrity = 0;
-        } else if (nnz_dtype_is_float(t->dtype)) {
-            float *a = nnz_tensor_floats(orig, t, &e), *bb = nnz_tensor_floats(back, u, &e);
-            if (a && bb)
-                nnz_err_compute(a, bb, t->count, &s);
+            s.rel_l2 = INFINITY;
+        } else if (is_float) {
+            float *a = nnz_tensor_floats(orig, t, &e);
+            if (a)
+                nnz_err_compute(a, out, t->count, &s);
             free(a);
-            free(bb);
             all.sum_sq_ref += s.sum_sq_ref;
             all.sum_sq_err += s.sum_sq_err;
             if (s.max_abs > all.max_abs)
                 all.max_abs = s.max_abs;
         } else {
-            const uint8_t *a = nnz_tensor_data(orig, t, &e), *bb = nnz_tensor_data(back, u, &e);
-            if (!a || !bb || memcmp(a, bb, t->nbytes) != 0) {
+            const uint8_t *a = nnz_tensor_data(orig, t, &e);
+            if (!a || memcmp(a, out, t->nbytes) != 0) {
                 s.rel_l2 = INFINITY;
                 snprintf(msg, sizeof msg, "%s tensor '%s' differs (integer data must be exact)",
                          nnz_dtype_name(t->dtype), t->name);
@@ -233,6 +219,9 @@ int cmd_verify(int argc, char **argv)
                 s.sqnr_db = INFINITY;
             }
         }
+        free(out);
+        free(scratch);
+        nnz_tensor_release(t);
         int ok = !(s.rel_l2 > limit);
         if (!ok)
             over++;
@@ -245,6 +234,22 @@ int cmd_verify(int argc, char **argv)
         cJSON_AddNumberToObject(x, "sqnr_db", s.sqnr_db);
         cJSON_AddBoolToObject(x, "ok", ok);
         cJSON_AddItemToArray(ts, x);
+    }
+    /* weights of the model the blob has no entry for: replaced by factors
+     * when the pipeline rewrote the graph, else missing */
+    cJSON *replaced = cJSON_CreateArray();
+    for (size_t k = 0; opened && k < orig->ntensors; k++) {
+        const nnz_tensor *t = &orig->tensors[k];
+        uint32_t idx;
+        if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
+            continue; /* small tensors stay in the graph, compared with it */
+        if (pipeline_rewrites_graph(pipeline)) {
+            cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
+        } else {
+            snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
+            fail_doc(doc, msg);
+            integrity = 0;
+        }
     }
     nnz_err_finish(&all);
     if (over) {
@@ -261,6 +266,10 @@ int cmd_verify(int argc, char **argv)
     cJSON_AddStringToObject(wj, "name", worst_name);
     cJSON_AddNumberToObject(wj, "rel_l2", worst);
     cJSON_AddItemToObject(doc, "tensors", ts);
+    /* decompose: weights now computed from factors, not compared here (the
+     * compress report has each layer's weight-space error) */
+    int nrep = cJSON_GetArraySize(replaced);
+    cJSON_AddItemToObject(doc, "replaced_by_factors", replaced);
 
     int ok = cJSON_IsTrue(cJSON_GetObjectItem(doc, "ok"));
     if (!g_cli.quiet) {
@@ -274,17 +283,20 @@ int cmd_verify(int argc, char **argv)
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
             fprintf(stderr, "nnzip: %s: %s\n", bpath, x->valuestring);
-        fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')\n",
-                bpath, ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst, worst_name);
+        char rep[160] = "";
+        if (nrep)
+            snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
+                     "error is in the compress report)", nrep);
+        fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
+                bpath, ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst, worst_name,
+                rep);
     }
     if (json)
         cli_print_json(doc);
     else
         cJSON_Delete(doc);
     cJSON_Delete(meta);
-    nnz_model_free(back);
     nnz_model_free(orig);
-    free(sink.p);
     cli_file_close(&f);
     return ok ? 0 : NNZ_EXIT_VERIFY;
 }

@@ -1,4 +1,5 @@
 /* main.c - the nnzip command: global options and subcommand dispatch. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Past a file size limit (ulimit -f) a write should fail with EFBIG and
+     * a message, not kill the process with SIGXFSZ and leave a temp file. */
+    signal(SIGXFSZ, SIG_IGN);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];

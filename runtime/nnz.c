@@ -234,7 +234,7 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
     info->decoded_size = count * es;
 
     info->location = (int)rd_u8(&r);
-    if ((info->location & 0x7f) > NNZ_LOC_CONSTANT)
+    if ((info->location & 0x3f) > NNZ_LOC_CONSTANT)
         return NNZ_E_CORRUPT;
     info->graph_offset = rd_varint(&r);
     uint64_t poff = rd_varint(&r), plen = rd_varint(&r);
@@ -244,7 +244,8 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
     const uint8_t *pp = rd_bytes(&r, params_len);
     if (r.bad)
         return NNZ_E_CORRUPT;
-    if (info->graph_offset > b->graph_size || poff % PAYLOAD_ALIGN != 0 ||
+    if ((!(info->location & NNZ_LOC_EXTERNAL) && info->graph_offset > b->graph_size) ||
+        poff % PAYLOAD_ALIGN != 0 ||
         poff > b->payload_size || plen > b->payload_size - poff)
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
@@ -610,7 +611,9 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     b->minor = (uint16_t)minor;
 
     /* Every entry is checked now, so later calls fail only on what they add. */
-    uint64_t prev_graph = 0, prev_payload_end = 0;
+    /* graph holes, and external data, each in increasing order */
+    uint64_t prev_graph = 0, prev_payload_end = 0, ext_end = 0;
+    int any_hole = 0;
     *at = NNZ_AT_TENSOR;
     for (uint32_t i = 0; i < n; i++) {
         nnz_tensor_info info;
@@ -619,13 +622,23 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if ((i > 0 && info.graph_offset <= prev_graph) || poff < prev_payload_end)
-                st = NNZ_E_CORRUPT; /* holes in order; payloads apart */
-            prev_graph = info.graph_offset;
+            if (poff < prev_payload_end)
+                st = NNZ_E_CORRUPT; /* payloads apart, in order */
             prev_payload_end = poff + info.payload_size;
+            if (info.location & NNZ_LOC_EXTERNAL) {
+                if (info.graph_offset < ext_end ||
+                    info.decoded_size > UINT64_MAX - info.graph_offset)
+                    st = NNZ_E_CORRUPT;
+                ext_end = info.graph_offset + info.decoded_size;
+            } else {
+                if (any_hole && info.graph_offset <= prev_graph)
+                    st = NNZ_E_CORRUPT;
+                prev_graph = info.graph_offset;
+                any_hole = 1;
+                if (st == NNZ_OK)
+                    st = check_hole(b, &info);
+            }
         }
-        if (st == NNZ_OK)
-            st = check_hole(b, &info);
         if (st == NNZ_OK) {
             st = check_encoding(b, &info, &params);
             if (st == NNZ_E_ENCODING)
@@ -1208,6 +1221,8 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
         if (st != NNZ_OK)
             return st;
+        if (info.location & NNZ_LOC_EXTERNAL)
+            continue;
         if (info.decoded_size > UINT64_MAX - total)
             return NNZ_E_OVERFLOW;
         total += info.decoded_size;
@@ -1242,6 +1257,8 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         nnz_tensor_info info;
         if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
             return st;
+        if (info.location & NNZ_LOC_EXTERNAL)
+            continue;
         size_t hole = (size_t)info.graph_offset;
         if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
             return NNZ_E_WRITE;

@@ -78,6 +78,8 @@ enum {
 enum {
     NNZ_LOC_INITIALIZER = 0,
     NNZ_LOC_CONSTANT = 1,
+    NNZ_LOC_EXTERNAL = 0x40, /* flag: its bytes go to the model's external data file,
+                                at graph_offset there, not into the graph */
     NNZ_LOC_SUBGRAPH = 0x80  /* flag: inside an If/Loop/Scan body */
 };
 
@@ -223,7 +225,10 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *blob, uint64_t *model_size,
                              size_t *work_size);
 
 /* Stream the complete ONNX model (graph with every tensor decoded to its
- * native type) through `write`. */
+ * native type) through `write`. Tensors flagged NNZ_LOC_EXTERNAL are not
+ * part of it: the model refers to them in an external data file, which the
+ * app writes from nnz_decode_block output at each one's graph_offset
+ * (docs/FORMAT.md); model_size counts the graph and inline tensors only. */
 nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void *work,
                        size_t work_size);
 

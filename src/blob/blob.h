@@ -33,6 +33,9 @@ typedef struct nnz_blob_writer {
     /* Must tensor i be a directory entry even when small (a pass changed
      * it)? NULL: only the size rule. */
     int (*force_entry)(void *ctx, const nnz_model *m, size_t i);
+    /* Non-NULL: tensors of NNZ_EXTERNAL_MIN_BYTES or more are external
+     * (docs/FORMAT.md): the rebuilt model refers to them in this file. */
+    const char *external;
     void *ctx;
 } nnz_blob_writer;
 

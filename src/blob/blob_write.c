@@ -125,16 +125,21 @@ typedef struct section {
 
 /* ---- the writer --------------------------------------------------------- */
 
+/* Directory order: graph entries by hole, then external ones by offset. */
 static const uint64_t *sort_holes; /* qsort has no context argument */
+static const uint8_t *sort_ext;
 static int by_hole(const void *a, const void *b)
 {
-    uint64_t x = sort_holes[*(const size_t *)a], y = sort_holes[*(const size_t *)b];
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    if (sort_ext[i] != sort_ext[j])
+        return sort_ext[i] ? 1 : -1;
+    uint64_t x = sort_holes[i], y = sort_holes[j];
     return x < y ? -1 : x > y;
 }
 
 /* Append tensor t's directory entry (docs/FORMAT.md, directory). */
-static void dir_entry(buf *d, const nnz_tensor *t, uint64_t hole, uint64_t poff, uint64_t plen,
-                      const nnz_encoded *x)
+static void dir_entry(buf *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
+                      uint64_t plen, const nnz_encoded *x)
 {
     size_t name_len = strlen(t->name);
     buf_varint(d, name_len);
@@ -143,7 +148,8 @@ static void dir_entry(buf *d, const nnz_tensor *t, uint64_t hole, uint64_t poff,
     buf_u8(d, (unsigned)t->ndims);
     for (int k = 0; k < t->ndims; k++)
         buf_varint(d, (uint64_t)t->dims[k]);
-    buf_u8(d, (unsigned)t->loc | (t->graph_depth > 0 ? NNZ_LOC_SUBGRAPH : 0));
+    buf_u8(d, (unsigned)t->loc | (t->graph_depth > 0 ? NNZ_LOC_SUBGRAPH : 0) |
+                  (ext ? NNZ_LOC_EXTERNAL : 0));
     buf_varint(d, hole);
     buf_varint(d, poff);
     buf_varint(d, plen);
@@ -158,7 +164,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
 {
     memset(st, 0, sizeof *st);
     size_t n = m->ntensors, nent = 0, graph_len = 0;
-    uint8_t *entry = nnz_calloc(n, 1, e);
+    uint8_t *entry = nnz_calloc(n, 1, e), *ext = nnz_calloc(n, 1, e), *hole_entry = nnz_calloc(n, 1, e);
     uint64_t *holes = nnz_calloc(n, sizeof *holes, e);
     uint64_t *tbytes = nnz_calloc(n, sizeof *tbytes, e);
     size_t *order = nnz_calloc(n, sizeof *order, e);
@@ -167,17 +173,37 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     buf entries = { 0 };
     char *meta = NULL;
     int rc = -1;
-    if (!entry || !holes || !tbytes || !order || !starts)
+    if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts)
         goto done;
     for (size_t i = 0; i < n; i++)
         entry[i] = m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES ||
                    (m->tensors[i].nbytes > 0 && w && w->force_entry && w->force_entry(w->ctx, m, i));
-    if (nnz_model_skeleton(m, entry, &graph, &graph_len, holes, e) != 0)
+    uint64_t *ext_off = nnz_calloc(n, sizeof *ext_off, e);
+    if (!ext_off)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        ext[i] = w && w->external && entry[i] && m->tensors[i].nbytes >= NNZ_EXTERNAL_MIN_BYTES;
+        hole_entry[i] = entry[i] && !ext[i];
+    }
+    /* external tensors are in external-data form while the graph is packed */
+    nnz_ext_plan plan = { 0 };
+    int packed = w && w->external ? nnz_model_externalize(m, ext, w->external, ext_off, &plan, e)
+                                  : 0;
+    if (packed == 0)
+        packed = nnz_model_skeleton(m, hole_entry, &graph, &graph_len, holes, e);
+    if (w && w->external)
+        nnz_model_internalize(m, &plan);
+    for (size_t i = 0; i < n; i++)
+        if (ext[i])
+            holes[i] = ext_off[i];
+    free(ext_off);
+    if (packed != 0)
         goto done;
     for (size_t i = 0; i < n; i++)
         if (entry[i])
             order[nent++] = i;
     sort_holes = holes;
+    sort_ext = ext;
     qsort(order, nent, sizeof *order, by_hole);
 
     enum { NSEC = 4 };
@@ -221,7 +247,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             goto done;
         }
         starts[k] = entries.len;
-        dir_entry(&entries, t, holes[i], poff, plen, &x);
+        dir_entry(&entries, t, ext[i], holes[i], poff, plen, &x);
         nnz_encoded_free(&x);
         tbytes[i] = plen + (entries.len - starts[k]) + 4;
     }
@@ -300,6 +326,8 @@ done:
     free(starts);
     free(holes);
     free(entry);
+    free(ext);
+    free(hole_entry);
     free(tbytes);
     free(entries.p);
     return rc;

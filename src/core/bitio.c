@@ -20,20 +20,20 @@ static void reserve(nnz_bitw *w, size_t more)
     w->cap = cap;
 }
 
-void nnz_bitw_put(nnz_bitw *w, uint32_t v, unsigned width)
+void nnz_bitw_spill(nnz_bitw *w)
 {
-    uint64_t mask = width == 32 ? 0xffffffffu : (1u << width) - 1;
-    w->acc = w->acc << width | (v & mask);
-    w->nacc += width;
-    if (w->nacc >= 32) {
-        reserve(w, 8);
-        while (w->nacc >= 8 && !w->failed) {
-            w->buf[w->len++] = (uint8_t)(w->acc >> (w->nacc - 8));
-            w->nacc -= 8;
-        }
-        if (w->failed)
-            w->nacc = 0;
+    reserve(w, 4);
+    if (w->failed) {
+        w->nacc = 0;
+        return;
     }
+    w->nacc -= 32;
+    uint32_t out = (uint32_t)(w->acc >> w->nacc);
+    w->buf[w->len] = (uint8_t)(out >> 24);
+    w->buf[w->len + 1] = (uint8_t)(out >> 16);
+    w->buf[w->len + 2] = (uint8_t)(out >> 8);
+    w->buf[w->len + 3] = (uint8_t)out;
+    w->len += 4;
 }
 
 void nnz_bitw_align(nnz_bitw *w)

@@ -14,8 +14,19 @@ typedef struct nnz_bitw {
     int failed;        /* out of memory (sticky) */
 } nnz_bitw;
 
-/* Write the low `width` bits of v (width 1..32). */
-void nnz_bitw_put(nnz_bitw *w, uint32_t v, unsigned width);
+/* Move 32 pending bits to the buffer (nnz_bitw_put's slow half). */
+void nnz_bitw_spill(nnz_bitw *w);
+
+/* Write the low `width` bits of v (width 1..32). Inline: encoders call it
+ * once per symbol. acc keeps fewer than 32 pending bits between calls. */
+static inline void nnz_bitw_put(nnz_bitw *w, uint32_t v, unsigned width)
+{
+    uint64_t mask = width == 32 ? 0xffffffffu : (1u << width) - 1;
+    w->acc = w->acc << width | (v & mask);
+    w->nacc += width;
+    if (w->nacc >= 32)
+        nnz_bitw_spill(w);
+}
 /* Pad with zero bits to a byte boundary; buf/len then hold everything
  * written (call it before reading them). */
 void nnz_bitw_align(nnz_bitw *w);

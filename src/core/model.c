@@ -588,6 +588,14 @@ const uint8_t *nnz_tensor_data(nnz_model *m, nnz_tensor *t, nnz_error *e)
     return buf;
 }
 
+void nnz_tensor_release(nnz_tensor *t)
+{
+    if (t->ext_path && t->proto && t->proto->raw_data.data != &t->tag) {
+        free(t->proto->raw_data.data);
+        t->proto->raw_data.data = &t->tag;
+    }
+}
+
 void nnz_tensor_set_data(nnz_tensor *t, uint8_t *bytes, size_t len)
 {
     Onnx__TensorProto *p = t->proto;
@@ -645,8 +653,14 @@ int nnz_tensor_channel_axis(const nnz_tensor *t)
     int slot = t->consumer_slot;
     if (strcmp(op, "Conv") == 0 && slot == 1)
         return 0;
-    if (strcmp(op, "ConvTranspose") == 0 && slot == 1)
-        return t->ndims >= 2 ? 1 : -1; /* weight is (C_in, C_out/group, k...) */
+    if (strcmp(op, "ConvTranspose") == 0 && slot == 1) {
+        /* weight is (C_in, C_out/group, k...): output channels on axis 1,
+         * except depthwise (C_out/group = 1), where input channel c makes
+         * output channel c alone, so axis 0 is the per-output-channel one */
+        if (t->ndims < 2)
+            return -1;
+        return t->dims[1] == 1 && int_attr(n, "group", 1) > 1 ? 0 : 1;
+    }
     if (strcmp(op, "Gemm") == 0 && slot == 1 && t->ndims == 2)
         return int_attr(n, "transB", 0) ? 0 : 1;
     if (strcmp(op, "Gemm") == 0 && slot == 0 && t->ndims == 2)

@@ -92,6 +92,9 @@ int nnz_model_rescan(nnz_model *m, nnz_error *e);
 /* Make the tensor's data present in proto->raw_data (reading external data
  * if needed). Returns its bytes. */
 const uint8_t *nnz_tensor_data(nnz_model *m, nnz_tensor *t, nnz_error *e);
+/* Let go of data read from an external file (it is read again if needed):
+ * compress calls it after each tensor so memory stays bounded. */
+void nnz_tensor_release(nnz_tensor *t);
 /* Replace the tensor's data with `bytes` (malloc'ed, taken over), `len`
  * bytes in the tensor's dtype. */
 void nnz_tensor_set_data(nnz_tensor *t, uint8_t *bytes, size_t len);

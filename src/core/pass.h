@@ -32,6 +32,13 @@ typedef struct nnz_pass {
     /* Does this pass touch tensor t by default? NULL: float weights of
      * Conv, ConvTranspose, Gemm, MatMul, Gather, LSTM, GRU, RNN. */
     int (*selects)(const nnz_tensor *t, const void *opts);
+    /* May `only=` name tensor t though `selects` leaves it out (a bias, a
+     * norm scale, a tensor below the floor)? NULL: only= narrows the default
+     * selection and nothing more. */
+    int (*may_name)(const nnz_tensor *t, const void *opts);
+    /* The default floor: tensors with fewer elements are left alone unless
+     * min-elements= (or only=, with may_name) says otherwise. 0: none. */
+    size_t min_elements;
     /* Work over the whole model before tensors are processed (a global
      * threshold, a graph rewrite, which must call nnz_model_rescan);
      * `selected[i]` says which tensors this stage touches now. Model-wide
@@ -53,18 +60,33 @@ const nnz_pass *nnz_pass_find(const char *name);
 
 /* ---- pipelines ----------------------------------------------------------- */
 
+/* Options for the tensors whose names match `glob` (a per-layer override
+ * from a config file): the stage's options with these keys replaced. */
+typedef struct nnz_override {
+    char *glob;
+    int disabled;              /* the stage leaves these tensors alone */
+    nnz_kv *kv;                /* the override's own keys, as given */
+    size_t nkv;
+    void *opts;                /* parsed: stage keys + these */
+} nnz_override;
+
 typedef struct nnz_stage {
     const nnz_pass *pass;
     void *opts;
+    nnz_kv *kv;                /* every option as given (owned), for --print-config */
+    size_t nkv;
     char **only, **skip;       /* name globs (NULL-terminated lists) */
     size_t min_elements;
+    nnz_override *ov;          /* per-layer overrides, first match wins */
+    size_t nov;
     uint8_t *selected;         /* per model tensor, after nnz_pipeline_prepare */
 } nnz_stage;
 
 typedef struct nnz_pipeline {
     nnz_stage *stages;
     size_t n;
-    char *text;                /* the pipeline as given, for metadata */
+    char **skip;               /* tensors no stage touches (config "skip") */
+    char *text;                /* the pipeline as a string, for metadata */
 } nnz_pipeline;
 
 /* Parse "prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman" and check
@@ -72,6 +94,26 @@ typedef struct nnz_pipeline {
  * would be right. An empty string is the lossless pipeline. */
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e);
 void nnz_pipeline_free(nnz_pipeline *p);
+
+/* Append a stage to `p` from its pass name and options (used by the text
+ * and the JSON config parsers). Does not check the order. */
+int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,
+                           nnz_error *e);
+/* Check the stages' order against the composition table; `label` names
+ * the pipeline in messages. */
+int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e);
+/* Add a per-layer override to the stage running `pass`. kv NULL and
+ * disabled: the stage skips the matching tensors. */
+int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glob,
+                              const nnz_kv *kv, size_t n, int disabled, nnz_error *e);
+/* The options tensor t gets from stage st (overrides applied); NULL when
+ * an override disables the stage for it. */
+const void *nnz_stage_opts_for(const nnz_stage *st, const nnz_tensor *t);
+/* The effective configuration as JSON (docs/config.md): what --config
+ * takes, so a run can be reproduced from its own report. */
+cJSON *nnz_pipeline_to_json(const nnz_pipeline *p);
+/* Read a JSON config file (docs/config.md) into `p`. */
+int nnz_config_load(const char *path, nnz_pipeline *p, nnz_error *e);
 
 /* Run the stages' model-wide steps in order, then decide which tensors each
  * stage touches. `report` gets a "warnings" array, whatever the prepares

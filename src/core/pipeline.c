@@ -87,19 +87,132 @@ static void list_passes(char *buf, size_t n)
         at += (size_t)snprintf(buf + at, n - at, "%s%s", i ? ", " : "", nnz_passes[i]->name);
 }
 
+static void free_kv(nnz_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static nnz_kv *copy_kv(const nnz_kv *kv, size_t n, nnz_error *e)
+{
+    nnz_kv *c = nnz_calloc(n ? n : 1, sizeof *c, e);
+    for (size_t i = 0; c && i < n; i++) {
+        c[i].key = nnz_strdup(kv[i].key, e);
+        c[i].value = kv[i].value ? nnz_strdup(kv[i].value, e) : NULL;
+        if (!c[i].key || (kv[i].value && !c[i].value)) {
+            free_kv(c, i + 1);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+/* Parse options for a stage: the common keys go to the stage, the rest to
+ * the pass. `opts` receives the pass's parsed options. */
+static int parse_options(nnz_stage *st, const nnz_kv *kv, size_t n, void **opts, nnz_error *e)
+{
+    nnz_kv rest[64];
+    size_t m = 0;
+    long min = -1;
+    if (n > 64)
+        return nnz_fail(e, NNZ_EXIT_USAGE, "%s: too many options", st->pass->name);
+    for (size_t i = 0; i < n; i++) {
+        if ((strcmp(kv[i].key, "only") == 0 || strcmp(kv[i].key, "skip") == 0) && kv[i].value &&
+            *kv[i].value) {
+            if (push(kv[i].key[0] == 'o' ? &st->only : &st->skip, kv[i].value, e) != 0)
+                return -1;
+        } else if (strcmp(kv[i].key, "min-elements") == 0) {
+            if (nnz_opt_int(st->pass->name, &kv[i], 1, 1L << 40, &min, e) != 0)
+                return -1;
+        } else {
+            rest[m++] = kv[i];
+        }
+    }
+    st->min_elements = min > 0 ? (size_t)min : st->pass->min_elements;
+    return st->pass->parse(rest, m, opts, e);
+}
+
+int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,
+                           nnz_error *e)
+{
+    const nnz_pass *ps = nnz_pass_find(pass);
+    if (!ps) {
+        char names[256];
+        list_passes(names, sizeof names);
+        return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", pass, names);
+    }
+    nnz_stage *s = nnz_realloc(p->stages, (p->n + 1) * sizeof *s, e);
+    if (!s)
+        return -1;
+    p->stages = s;
+    nnz_stage *st = &s[p->n++];
+    memset(st, 0, sizeof *st);
+    st->pass = ps;
+    st->kv = copy_kv(kv, n, e);
+    if (!st->kv)
+        return -1;
+    st->nkv = n;
+    return parse_options(st, kv, n, &st->opts, e);
+}
+
+int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glob,
+                              const nnz_kv *kv, size_t n, int disabled, nnz_error *e)
+{
+    nnz_stage *st = NULL;
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->stages[i].pass->name, pass) == 0)
+            st = &p->stages[i];
+    if (!st)
+        return nnz_fail(e, NNZ_EXIT_USAGE, "'%s' overrides pass '%s', which the pipeline does "
+                        "not run", glob, pass);
+    nnz_override *ov = nnz_realloc(st->ov, (st->nov + 1) * sizeof *ov, e);
+    if (!ov)
+        return -1;
+    st->ov = ov;
+    ov = &st->ov[st->nov++];
+    memset(ov, 0, sizeof *ov);
+    ov->glob = nnz_strdup(glob, e);
+    ov->disabled = disabled;
+    ov->kv = copy_kv(kv, n, e);
+    ov->nkv = n;
+    if (!ov->glob || !ov->kv)
+        return -1;
+    if (disabled)
+        return 0;
+    /* the stage's keys, then the override's: the pass's parse keeps the last */
+    nnz_kv merged[128];
+    size_t m = 0;
+    for (size_t i = 0; i < st->nkv && m < 64; i++)
+        if (strcmp(st->kv[i].key, "only") && strcmp(st->kv[i].key, "skip") &&
+            strcmp(st->kv[i].key, "min-elements"))
+            merged[m++] = st->kv[i];
+    for (size_t i = 0; i < n && m < 128; i++) {
+        if (strcmp(kv[i].key, "only") == 0 || strcmp(kv[i].key, "skip") == 0 ||
+            strcmp(kv[i].key, "min-elements") == 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE, "'%s': %s: '%s' chooses tensors for the whole "
+                            "pass; per layer, the glob does that", glob, pass, kv[i].key);
+        for (size_t k = 0; k < m; k++) /* an overridden key replaces the stage's */
+            if (strcmp(merged[k].key, kv[i].key) == 0) {
+                merged[k] = merged[--m];
+                break;
+            }
+        merged[m++] = kv[i];
+    }
+    if (st->pass->parse(merged, m, &ov->opts, e) != 0)
+        return nnz_wrap(e, "'%s': ", glob);
+    return 0;
+}
+
 /* Parse one stage "name:k=v,k=v" (modifies `s`). */
-static int parse_stage(char *s, nnz_stage *st, nnz_error *e)
+static int parse_stage(nnz_pipeline *p, char *s, nnz_error *e)
 {
     char *colon = strchr(s, ':');
     if (colon)
         *colon = '\0';
     char *name = trim(s);
-    st->pass = nnz_pass_find(name);
-    if (!st->pass) {
-        char names[256];
-        list_passes(names, sizeof names);
-        return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", name, names);
-    }
     nnz_kv kv[64];
     size_t n = 0;
     if (colon) {
@@ -122,25 +235,7 @@ static int parse_stage(char *s, nnz_stage *st, nnz_error *e)
             n++;
         }
     }
-    /* the keys every pass takes: which tensors it touches */
-    size_t m = 0;
-    long min = -1;
-    for (size_t i = 0; i < n; i++) {
-        if ((strcmp(kv[i].key, "only") == 0 || strcmp(kv[i].key, "skip") == 0) && kv[i].value &&
-            *kv[i].value) {
-            if (push(kv[i].key[0] == 'o' ? &st->only : &st->skip, kv[i].value, e) != 0)
-                return -1;
-        } else if (strcmp(kv[i].key, "min-elements") == 0) {
-            if (nnz_opt_int(name, &kv[i], 1, 1L << 40, &min, e) != 0)
-                return -1;
-        } else {
-            kv[m++] = kv[i];
-        }
-    }
-    st->min_elements = min > 0 ? (size_t)min : 0;
-    if (st->pass->parse(kv, m, &st->opts, e) != 0)
-        return -1;
-    return 0;
+    return nnz_pipeline_add_stage(p, name, kv, n, e);
 }
 
 void nnz_pipeline_free(nnz_pipeline *p)
@@ -149,13 +244,46 @@ void nnz_pipeline_free(nnz_pipeline *p)
         nnz_stage *st = &p->stages[i];
         if (st->pass && st->pass->free_opts && st->opts)
             st->pass->free_opts(st->opts);
+        for (size_t k = 0; k < st->nov; k++) {
+            if (st->ov[k].opts && st->pass->free_opts)
+                st->pass->free_opts(st->ov[k].opts);
+            free(st->ov[k].glob);
+            free_kv(st->ov[k].kv, st->ov[k].nkv);
+        }
+        free(st->ov);
+        free_kv(st->kv, st->nkv);
         free_list(st->only);
         free_list(st->skip);
         free(st->selected);
     }
     free(p->stages);
+    free_list(p->skip);
     free(p->text);
     memset(p, 0, sizeof *p);
+}
+
+int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
+{
+    int quantized = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const char *name = p->stages[i].pass->name;
+        for (size_t j = 0; j < i; j++) {
+            const char *before = p->stages[j].pass->name;
+            const char *why = strcmp(before, name) == 0 ? "each pass may appear once"
+                                                        : refusal(before, name);
+            if (why)
+                return nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s",
+                                label, name, before, why);
+        }
+        if (strcmp(name, "quantize") == 0)
+            quantized = 1;
+        if (strcmp(name, "huffman") == 0 && !quantized)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "pipeline '%s': huffman codes the integer codes a quantizer makes, "
+                            "and nothing is quantized before it; use e.g. 'quantize:bits=8 | "
+                            "huffman'", label);
+    }
+    return 0;
 }
 
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e)
@@ -171,50 +299,92 @@ int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e)
     char *save = NULL;
     int rc = 0;
     for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
-         part = strtok_r(NULL, "|", &save)) {
-        if (!*trim(part))
-            continue;
-        nnz_stage *s = nnz_realloc(p->stages, (p->n + 1) * sizeof *s, e);
-        if (!s) {
-            rc = -1;
-            break;
-        }
-        p->stages = s;
-        memset(&s[p->n], 0, sizeof *s);
-        p->n++;
-        rc = parse_stage(part, &s[p->n - 1], e);
-    }
+         part = strtok_r(NULL, "|", &save))
+        if (*trim(part))
+            rc = parse_stage(p, part, e);
     free(copy);
     if (rc != 0) {
         nnz_pipeline_free(p);
         return nnz_wrap(e, "pipeline '%s': ", text);
     }
-    /* the order (the composition table) */
-    int quantized = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        const char *name = p->stages[i].pass->name;
-        for (size_t j = 0; j < i; j++) {
-            const char *before = p->stages[j].pass->name;
-            const char *why = strcmp(before, name) == 0 ? "each pass may appear once"
-                                                        : refusal(before, name);
-            if (why) {
-                nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s", text,
-                         name, before, why);
-                nnz_pipeline_free(p);
-                return -1;
-            }
-        }
-        if (strcmp(name, "quantize") == 0)
-            quantized = 1;
-        if (strcmp(name, "huffman") == 0 && !quantized) {
-            nnz_fail(e, NNZ_EXIT_USAGE,
-                     "pipeline '%s': huffman codes the integer codes a quantizer makes, and "
-                     "nothing is quantized before it; use e.g. 'quantize:bits=8 | huffman'", text);
-            nnz_pipeline_free(p);
-            return -1;
-        }
+    if (nnz_pipeline_check(p, text, e) != 0) {
+        nnz_pipeline_free(p);
+        return -1;
     }
     return 0;
+}
+
+static int matches(char **globs, const char *name);
+
+const void *nnz_stage_opts_for(const nnz_stage *st, const nnz_tensor *t)
+{
+    for (size_t k = 0; k < st->nov; k++)
+        if (fnmatch(st->ov[k].glob, t->name, 0) == 0)
+            return st->ov[k].disabled ? NULL : st->ov[k].opts;
+    return st->opts;
+}
+
+static cJSON *kv_json(const nnz_kv *kv, size_t n, cJSON *o)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        double v = kv[i].value ? strtod(kv[i].value, &end) : 0;
+        cJSON_DeleteItemFromObject(o, kv[i].key); /* a repeated key: the last counts */
+        if (!kv[i].value)
+            cJSON_AddTrueToObject(o, kv[i].key);
+        else if (*kv[i].value && !*end && isfinite(v))
+            cJSON_AddNumberToObject(o, kv[i].key, v);
+        else
+            cJSON_AddStringToObject(o, kv[i].key, kv[i].value);
+    }
+    return o;
+}
+
+cJSON *nnz_pipeline_to_json(const nnz_pipeline *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *pl = cJSON_AddArrayToObject(o, "pipeline");
+    cJSON *layers = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        const nnz_stage *st = &p->stages[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "pass", st->pass->name);
+        cJSON *onl = NULL, *skp = NULL;
+        for (size_t k = 0; k < st->nkv; k++) { /* globs are lists in JSON */
+            if (strcmp(st->kv[k].key, "only") == 0 || strcmp(st->kv[k].key, "skip") == 0) {
+                cJSON **l = st->kv[k].key[0] == 'o' ? &onl : &skp;
+                if (!*l)
+                    *l = cJSON_CreateArray();
+                cJSON_AddItemToArray(*l, cJSON_CreateString(st->kv[k].value ? st->kv[k].value : ""));
+            } else {
+                kv_json(&st->kv[k], 1, x);
+            }
+        }
+        if (onl)
+            cJSON_AddItemToObject(x, "only", onl);
+        if (skp)
+            cJSON_AddItemToObject(x, "skip", skp);
+        cJSON_AddItemToArray(pl, x);
+        for (size_t k = 0; k < st->nov; k++) {
+            if (!layers)
+                layers = cJSON_CreateObject();
+            cJSON *l = cJSON_GetObjectItem(layers, st->ov[k].glob);
+            if (!l)
+                l = cJSON_AddObjectToObject(layers, st->ov[k].glob);
+            if (st->ov[k].disabled)
+                cJSON_AddNullToObject(l, st->pass->name);
+            else
+                kv_json(st->ov[k].kv, st->ov[k].nkv, cJSON_AddObjectToObject(l, st->pass->name));
+        }
+    }
+    if (p->skip) {
+        cJSON *sk = cJSON_AddArrayToObject(o, "skip");
+        for (size_t i = 0; p->skip[i]; i++)
+            cJSON_AddItemToArray(sk, cJSON_CreateString(p->skip[i]));
+    }
+    if (layers)
+        cJSON_AddItemToObject(o, "layers", layers);
+    return o;
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -242,7 +412,7 @@ static int matches(char **globs, const char *name)
     return 0;
 }
 
-static int select_tensors(nnz_stage *st, const nnz_model *m, nnz_error *e)
+static int select_tensors(nnz_stage *st, char **skip_all, const nnz_model *m, nnz_error *e)
 {
     free(st->selected);
     st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
@@ -251,9 +421,14 @@ static int select_tensors(nnz_stage *st, const nnz_model *m, nnz_error *e)
     for (size_t i = 0; i < m->ntensors; i++) {
         const nnz_tensor *t = &m->tensors[i];
         int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
-        if (st->only)
-            sel = sel && matches(st->only, t->name);
-        if (matches(st->skip, t->name) || t->count < st->min_elements)
+        int named = 0;
+        if (st->only) {
+            named = matches(st->only, t->name) && st->pass->may_name &&
+                    st->pass->may_name(t, st->opts);
+            sel = (sel && matches(st->only, t->name)) || named;
+        }
+        if (matches(st->skip, t->name) || matches(skip_all, t->name) ||
+            (t->count < st->min_elements && !named))
             sel = 0;
         st->selected[i] = (uint8_t)sel;
     }
@@ -266,14 +441,14 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     /* model-wide steps, in order; a stage sees the graph its predecessors left */
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
-        if (select_tensors(st, m, e) != 0)
+        if (select_tensors(st, p->skip, m, e) != 0)
             return -1;
         if (st->pass->prepare && st->pass->prepare(m, st->opts, st->selected, report, e) != 0)
             return nnz_wrap(e, "%s: ", st->pass->name);
     }
     /* the tensors as they are now, for the per-tensor runs */
     for (size_t s = 0; s < p->n; s++)
-        if (select_tensors(&p->stages[s], m, e) != 0)
+        if (select_tensors(&p->stages[s], p->skip, m, e) != 0)
             return -1;
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {
@@ -294,9 +469,12 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
         nnz_stage *st = &p->stages[s];
         if (!st->selected || !st->selected[i] || !st->pass->run)
             continue;
+        const void *opts = nnz_stage_opts_for(st, t);
+        if (!opts)
+            continue; /* a per-layer override turned the stage off here */
         if (!*state && !(*state = nnz_state_new(m, t, e)))
             return nnz_wrap(e, "tensor '%s': ", t->name);
-        if (st->pass->run(m, t, *state, st->opts, rep, e) != 0) {
+        if (st->pass->run(m, t, *state, opts, rep, e) != 0) {
             nnz_state_free(*state);
             *state = NULL;
             return nnz_wrap(e, "%s: tensor '%s': ", st->pass->name, t->name);

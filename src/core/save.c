@@ -130,19 +130,83 @@ int nnz_model_skeleton(nnz_model *m, const uint8_t *entry, uint8_t **bytes, size
     return 0;
 }
 
-/* ---- external data on save --------------------------------------------- */
+/* ---- external data ------------------------------------------------------ */
 
-#define EXTERNAL_MIN_BYTES 1024u
 #define EXTERNAL_ALIGN 64u
 
-typedef struct ext_saved {
+struct nnz_ext_saved {
     Onnx__StringStringEntryProto entries[3], *ptrs[3];
     char offset[24], length[24];
     ProtobufCBinaryData raw;
     protobuf_c_boolean has_raw;
-} ext_saved;
+    int moved;
+};
 
-static int write_tensor_bytes(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e)
+int nnz_model_externalize(nnz_model *m, const uint8_t *move, const char *location,
+                          uint64_t *offsets, nnz_ext_plan *plan, nnz_error *e)
+{
+    plan->saved = nnz_calloc(m->ntensors ? m->ntensors : 1, sizeof *plan->saved, e);
+    plan->location = nnz_strdup(location, e);
+    plan->end = 0;
+    if (!plan->saved || !plan->location) {
+        nnz_model_internalize(m, plan);
+        return -1;
+    }
+    uint64_t off = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        if (!move[i])
+            continue;
+        nnz_tensor *t = &m->tensors[i];
+        struct nnz_ext_saved *x = &plan->saved[i];
+        Onnx__TensorProto *p = t->proto;
+        off += (EXTERNAL_ALIGN - off % EXTERNAL_ALIGN) % EXTERNAL_ALIGN;
+        offsets[i] = off;
+        snprintf(x->offset, sizeof x->offset, "%llu", (unsigned long long)off);
+        snprintf(x->length, sizeof x->length, "%zu", t->nbytes);
+        const char *kv[3][2] = { { "location", plan->location }, { "offset", x->offset },
+                                 { "length", x->length } };
+        for (int k = 0; k < 3; k++) {
+            onnx__string_string_entry_proto__init(&x->entries[k]);
+            x->entries[k].key = (char *)kv[k][0];
+            x->entries[k].value = (char *)kv[k][1];
+            x->ptrs[k] = &x->entries[k];
+        }
+        x->raw = p->raw_data;
+        x->has_raw = p->has_raw_data;
+        x->moved = 1;
+        p->has_raw_data = 0;
+        p->raw_data.data = NULL;
+        p->raw_data.len = 0;
+        p->n_external_data = 3;
+        p->external_data = x->ptrs;
+        p->has_data_location = 1;
+        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+        off += t->nbytes;
+    }
+    plan->end = off;
+    return 0;
+}
+
+void nnz_model_internalize(nnz_model *m, nnz_ext_plan *plan)
+{
+    for (size_t i = 0; plan->saved && i < m->ntensors; i++) {
+        struct nnz_ext_saved *x = &plan->saved[i];
+        Onnx__TensorProto *p = m->tensors[i].proto;
+        if (!x->moved || !p)
+            continue;
+        p->n_external_data = 0;
+        p->external_data = NULL;
+        p->has_data_location = 0;
+        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
+        p->raw_data = x->raw;
+        p->has_raw_data = x->has_raw;
+    }
+    free(plan->saved);
+    free(plan->location);
+    memset(plan, 0, sizeof *plan);
+}
+
+int nnz_tensor_write(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e)
 {
     sink s = { .f = f, .e = e, .m = m };
     sink_append(&s.base, t->nbytes, t->proto->raw_data.data);
@@ -171,72 +235,42 @@ int nnz_model_save(nnz_model *m, const char *path, const char *input, nnz_extern
         return nnz_fail(e, NNZ_EXIT_USAGE,
                         "the model needs external data, which cannot go to stdout; give -o FILE");
     }
-    /* Weights go to PATH.data (written first), the graph refers to them. */
+    /* Weights of 1 KiB or more go to PATH.data (written first). */
     size_t pl = strlen(path);
     char *data_path = nnz_malloc(pl + 6, e);
     const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    ext_saved *sv = nnz_calloc(m->ntensors, sizeof *sv, e);
+    uint8_t *move = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
+    uint64_t *offsets = nnz_calloc(m->ntensors ? m->ntensors : 1, sizeof *offsets, e);
+    nnz_ext_plan plan = { 0 };
     int rc = -1;
-    if (!data_path || !sv)
+    if (!data_path || !move || !offsets)
         goto done;
     snprintf(data_path, pl + 6, "%s.data", path);
+    for (size_t i = 0; i < m->ntensors; i++)
+        move[i] = m->tensors[i].nbytes >= NNZ_EXTERNAL_MIN_BYTES;
     if (nnz_out_open(&data_out, data_path, input, 1, e) != 0)
         goto done;
-    uint64_t off = 0;
-    size_t nmoved = 0;
-    for (size_t i = 0; i < m->ntensors; i++) {
-        nnz_tensor *t = &m->tensors[i];
-        if (t->nbytes < EXTERNAL_MIN_BYTES)
+    /* the data file, in the order of the offsets */
+    uint64_t at = 0;
+    int bad = 0;
+    for (size_t i = 0; i < m->ntensors && !bad; i++) {
+        if (!move[i])
             continue;
         static const uint8_t zeros[EXTERNAL_ALIGN];
-        size_t pad = (size_t)((EXTERNAL_ALIGN - off % EXTERNAL_ALIGN) % EXTERNAL_ALIGN);
+        size_t pad = (size_t)((EXTERNAL_ALIGN - at % EXTERNAL_ALIGN) % EXTERNAL_ALIGN);
         if (fwrite(zeros, 1, pad, data_out.f) != pad) {
             nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", data_path, strerror(errno));
-            goto restore;
+            bad = 1;
+        } else if (nnz_tensor_write(m, &m->tensors[i], data_out.f, e) != 0) {
+            bad = 1;
         }
-        off += pad;
-        if (write_tensor_bytes(m, t, data_out.f, e) != 0)
-            goto restore;
-        ext_saved *x = &sv[i];
-        Onnx__TensorProto *p = t->proto;
-        snprintf(x->offset, sizeof x->offset, "%llu", (unsigned long long)off);
-        snprintf(x->length, sizeof x->length, "%zu", t->nbytes);
-        const char *kv[3][2] = { { "location", base }, { "offset", x->offset },
-                                 { "length", x->length } };
-        for (int k = 0; k < 3; k++) {
-            onnx__string_string_entry_proto__init(&x->entries[k]);
-            x->entries[k].key = (char *)kv[k][0];
-            x->entries[k].value = (char *)kv[k][1];
-            x->ptrs[k] = &x->entries[k];
-        }
-        x->raw = p->raw_data;
-        x->has_raw = p->has_raw_data;
-        p->has_raw_data = 0;
-        p->raw_data.data = NULL;
-        p->raw_data.len = 0;
-        p->n_external_data = 3;
-        p->external_data = x->ptrs;
-        p->has_data_location = 1;
-        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
-        off += t->nbytes;
-        nmoved = i + 1;
+        at += pad + m->tensors[i].nbytes;
     }
-    if (nnz_model_write(m, out.f, e) == 0 && nnz_out_commit(&data_out, e) == 0 &&
-        nnz_out_commit(&out, e) == 0)
-        rc = 0;
-restore:
-    for (size_t i = 0; i < nmoved; i++) {
-        ext_saved *x = &sv[i];
-        Onnx__TensorProto *p = m->tensors[i].proto;
-        if (!p->external_data || p->external_data != x->ptrs)
-            continue;
-        p->n_external_data = 0;
-        p->external_data = NULL;
-        p->has_data_location = 0;
-        p->data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT;
-        p->raw_data = x->raw;
-        p->has_raw_data = x->has_raw;
+    if (!bad && nnz_model_externalize(m, move, slash ? slash + 1 : path, offsets, &plan, e) == 0) {
+        if (nnz_model_write(m, out.f, e) == 0 && nnz_out_commit(&data_out, e) == 0 &&
+            nnz_out_commit(&out, e) == 0)
+            rc = 0;
+        nnz_model_internalize(m, &plan);
     }
 done:
     if (rc != 0) {
@@ -244,7 +278,8 @@ done:
         nnz_out_abort(&out);
         nnz_wrap(e, "%s: ", path);
     }
-    free(sv);
+    free(move);
+    free(offsets);
     free(data_path);
     return rc;
 }

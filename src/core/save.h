@@ -28,6 +28,27 @@ typedef enum {
 int nnz_model_save(nnz_model *m, const char *path, const char *input,
                    nnz_external_mode ext, nnz_error *e);
 
+/* Tensors of at least this many bytes go to external data files. */
+#define NNZ_EXTERNAL_MIN_BYTES 1024u
+
+/* Tensors turned into external-data form for a while (restore with
+ * nnz_model_internalize). */
+typedef struct nnz_ext_plan {
+    struct nnz_ext_saved *saved;
+    char *location;
+    uint64_t end;      /* bytes of the external file */
+} nnz_ext_plan;
+
+/* Put every tensor i with move[i] in external-data form: its TensorProto
+ * refers to `location` at offsets[i] (packed in tensor order, 64-byte
+ * aligned) instead of holding raw_data. The data itself is not written. */
+int nnz_model_externalize(nnz_model *m, const uint8_t *move, const char *location,
+                          uint64_t *offsets, nnz_ext_plan *plan, nnz_error *e);
+void nnz_model_internalize(nnz_model *m, nnz_ext_plan *plan);
+
+/* Write a tensor's data bytes (from memory or its external file). */
+int nnz_tensor_write(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e);
+
 /* Pack the model to an open stream. */
 int nnz_model_write(nnz_model *m, FILE *f, nnz_error *e);
 

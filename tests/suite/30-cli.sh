@@ -66,3 +66,36 @@ b[60:64] = struct.pack('<I', zlib.crc32(bytes(b[:60])))
 open(sys.argv[2], 'wb').write(b)
 PY
 expect "a newer major version names both versions" 3 "format version 2\.0 is newer than this nnzip reads \(1\.x" $N decompress "$W/future.nnz" -o "$W/f.onnx"
+
+# configuration files
+cat >"$W/cfg.json" <<'JSON'
+{"pipeline": [{"pass": "quantize", "bits": 4}, {"pass": "huffman"}],
+ "skip": ["fc3.*"],
+ "layers": {"fc1.*": {"quantize": {"bits": 8}}, "fc2.weight": {"quantize": null}}}
+JSON
+expect "compress --config runs the configured pipeline" 0 "" $N -q compress "$M" -o "$W/cfg.nnz" --config "$W/cfg.json" --json
+check "per-layer overrides apply: fc1 at 8 bits, fc2 left float, fc3 skipped" $PYTHON -c '
+import json, sys
+r = {t["name"]: t for t in json.load(open(sys.argv[1]))["tensors"]}
+assert r["fc1.weight"]["quantize"]["bits"] == 8, r["fc1.weight"].get("quantize")
+assert "quantize" not in r["fc2.weight"] and r["fc2.weight"]["encoding"]["layout"] == "raw"
+assert "quantize" not in r["fc3.weight"]
+' "$T/out"
+check "the report carries the effective config" $PYTHON -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["config"]
+assert [s["pass"] for s in c["pipeline"]] == ["quantize", "huffman"] and c["skip"] == ["fc3.*"]
+assert c["layers"]["fc2.weight"]["quantize"] is None
+' "$T/out"
+check "--print-config output reproduces the same blob" sh -c "$N compress --config '$W/cfg.json' --print-config > '$W/cfg2.json' && $N -q compress '$M' -o '$W/cfg2.nnz' --config '$W/cfg2.json' && cmp '$W/cfg.nnz' '$W/cfg2.nnz'"
+check "-p and its --print-config give the same blob" sh -c "$N compress -p 'quantize:bits=6,only=fc*|huffman' --print-config > '$W/cfg3.json' && $N -q compress '$M' -o '$W/p1.nnz' -p 'quantize:bits=6,only=fc*|huffman' && $N -q compress '$M' -o '$W/p2.nnz' --config '$W/cfg3.json' && $N info --json '$W/p1.nnz' | grep -o '\"payload_bytes\":[0-9]*' > '$W/a' && $N info --json '$W/p2.nnz' | grep -o '\"payload_bytes\":[0-9]*' > '$W/b' && cmp '$W/a' '$W/b'"
+echo '{"pipeline": [{"pass": "quantize", "bitz": 4}]}' >"$W/bad1.json"
+expect "an unknown option in a config names the key and where" 2 "bad1.json: pipeline\[0\]: quantize: unknown option 'bitz'" $N compress "$M" -o "$W/bad.nnz" --config "$W/bad1.json"
+echo '{"pipeline": [{"pass": "quantize"}], "layers": {"fc*": {"quantize": {"bits": 99}}}}' >"$W/bad2.json"
+expect "a bad override value names the layer glob" 2 "layers.\"fc\*\".quantize: 'fc\*': quantize: bits=99" $N compress "$M" -o "$W/bad.nnz" --config "$W/bad2.json"
+echo '{"pipeline": [], "layerz": {}}' >"$W/bad3.json"
+expect "an unknown top-level key is refused" 2 "unknown key 'layerz' at the top" $N compress "$M" -o "$W/bad.nnz" --config "$W/bad3.json"
+printf '{"pipeline": [\n  {"pass": "quantize",,}]}' >"$W/bad4.json"
+expect "invalid JSON gives line and column" 2 "bad4.json:2:[0-9]+: not valid JSON" $N compress "$M" -o "$W/bad.nnz" --config "$W/bad4.json"
+check "no blob was written by the refused configs" test ! -e "$W/bad.nnz"
+expect "-p and --config together are a usage error" 2 "use one" $N compress "$M" -o "$W/bad.nnz" -p quantize --config "$W/cfg.json"

@@ -1,0 +1,224 @@
+/* compress_run.c - compressing a loaded model through a pipeline into a
+ * blob, with the report: what `compress` does, and what `sweep` does for
+ * each point of its grid. Tensors stream through: each is run through every
+ * pass, encoded, written, and its working state freed before the next. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "cli.h"
+#include "encode.h"
+#include "metrics.h"
+#include "model.h"
+#include "pass.h"
+#include "save.h"
+
+typedef struct compress_ctx {
+    nnz_model *m;
+    nnz_pipeline *p;
+    cJSON *report;    /* {"tensors": [...], "warnings": [...]} */
+    nnz_err_stats all;
+    const char *external; /* the rebuilt model's external data file, or NULL */
+} compress_ctx;
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static cJSON *tensor_rep(compress_ctx *c, size_t i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(c->report, "tensors"), (int)i);
+}
+
+static int selected_anywhere(const nnz_pipeline *p, size_t i)
+{
+    for (size_t s = 0; s < p->n; s++)
+        if (p->stages[s].selected && p->stages[s].selected[i])
+            return 1;
+    return 0;
+}
+
+static int force_entry(void *vctx, const nnz_model *m, size_t i)
+{
+    (void)m;
+    return selected_anywhere(((compress_ctx *)vctx)->p, i);
+}
+
+/* Run the pipeline on tensor i and encode the result. */
+static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
+{
+    compress_ctx *c = vctx;
+    nnz_state *st;
+    cJSON *rep = tensor_rep(c, i);
+    if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0)
+        return -1;
+    if (!st)
+        return 0; /* raw: the writer copies the data */
+    nnz_err_stats s;
+    if (st->orig) {
+        nnz_err_compute(st->orig, st->values, st->n, &s);
+        c->all.sum_sq_ref += s.sum_sq_ref;
+        c->all.sum_sq_err += s.sum_sq_err;
+        if (s.max_abs > c->all.max_abs)
+            c->all.max_abs = s.max_abs;
+        cJSON_AddNumberToObject(rep, "rel_l2", s.rel_l2);
+        cJSON_AddNumberToObject(rep, "max_abs", s.max_abs);
+        cJSON_AddNumberToObject(rep, "sqnr_db", s.sqnr_db);
+        size_t zeros = 0;
+        for (size_t k = 0; k < st->n; k++)
+            zeros += st->values[k] == 0;
+        cJSON_AddNumberToObject(rep, "sparsity", st->n ? (double)zeros / (double)st->n : 0);
+    }
+    int rc = nnz_encode_tensor(&m->tensors[i], st, rep, out, e);
+    nnz_state_free(st);
+    nnz_tensor_release(&m->tensors[i]);
+    return rc;
+}
+
+static char *make_metadata(void *vctx, nnz_error *e)
+{
+    compress_ctx *c = vctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "tool", "nnzip " NNZIP_VERSION);
+    cJSON_AddStringToObject(o, "pipeline", c->p->text);
+    cJSON *src = cJSON_AddObjectToObject(o, "source");
+    cJSON_AddStringToObject(src, "name", base_name(c->m->path));
+    cJSON_AddNumberToObject(src, "bytes", (double)c->m->file_size);
+    cJSON_AddStringToObject(src, "sha256", c->m->sha256);
+    if (c->external)
+        cJSON_AddStringToObject(o, "external_data", c->external);
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    const cJSON *x;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(c->report, "tensors"))
+    {
+        if (!cJSON_GetObjectItem(x, "rel_l2"))
+            continue;
+        cJSON *y = cJSON_CreateObject();
+        const cJSON *enc = cJSON_GetObjectItem(x, "encoding");
+        cJSON_AddStringToObject(y, "name", cJSON_GetObjectItem(x, "name")->valuestring);
+        cJSON_AddStringToObject(y, "encoding",
+                                cJSON_GetStringValue(cJSON_GetObjectItem(enc, "layout")) ?: "raw");
+        cJSON_AddNumberToObject(y, "rel_l2", cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_l2")));
+        cJSON_AddNumberToObject(y, "max_abs", cJSON_GetNumberValue(cJSON_GetObjectItem(x, "max_abs")));
+        cJSON_AddNumberToObject(y, "sqnr_db", cJSON_GetNumberValue(cJSON_GetObjectItem(x, "sqnr_db")));
+        cJSON_AddItemToArray(ts, y);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory writing metadata");
+    return s;
+}
+
+/* Fill the report with sizes, now that the blob is written. */
+static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
+                            const nnz_blob_stats *st)
+{
+    nnz_model *m = c->m;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "input", in);
+    cJSON_AddStringToObject(o, "output", outp);
+    cJSON_AddStringToObject(o, "pipeline", c->p->text);
+    cJSON_AddNumberToObject(o, "input_bytes", (double)m->file_size);
+    cJSON_AddNumberToObject(o, "output_bytes", (double)st->blob_bytes);
+    cJSON_AddNumberToObject(o, "ratio", (double)m->file_size / (double)st->blob_bytes);
+    uint64_t before = 0, after = 0, params = 0;
+    cJSON *ts = cJSON_CreateArray();
+    cJSON *reps = cJSON_GetObjectItem(c->report, "tensors");
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const nnz_tensor *t = &m->tensors[i];
+        if (!st->is_entry[i])
+            continue;
+        cJSON *x = cJSON_Duplicate(cJSON_GetArrayItem(reps, (int)i), 1);
+        const char *layout = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "encoding"), "layout"));
+        cJSON_AddStringToObject(x, "dtype", nnz_dtype_name(t->dtype));
+        cJSON_AddNumberToObject(x, "elements", (double)t->count);
+        cJSON_AddNumberToObject(x, "bytes_before", (double)t->nbytes);
+        cJSON_AddNumberToObject(x, "bytes_after", (double)st->tensor_bytes[i]);
+        cJSON_AddNumberToObject(x, "bits_per_weight",
+                                t->count ? 8.0 * (double)st->tensor_bytes[i] / (double)t->count : 0);
+        if (!cJSON_GetObjectItem(x, "rel_l2")) {
+            cJSON_AddNumberToObject(x, "rel_l2", 0);
+            cJSON_AddNumberToObject(x, "max_abs", 0);
+            cJSON_AddNullToObject(x, "sqnr_db");
+        }
+        if (!layout) {
+            cJSON_DeleteItemFromObject(x, "encoding");
+            cJSON *enc = cJSON_AddObjectToObject(x, "encoding");
+            cJSON_AddStringToObject(enc, "layout", "raw");
+        }
+        cJSON_AddItemToArray(ts, x);
+        before += t->nbytes;
+        after += st->tensor_bytes[i];
+        params += t->count;
+    }
+    nnz_err_finish(&c->all);
+    cJSON *w = cJSON_AddObjectToObject(o, "weights");
+    cJSON_AddNumberToObject(w, "tensors", (double)st->entries);
+    cJSON_AddNumberToObject(w, "parameters", (double)params);
+    cJSON_AddNumberToObject(w, "bytes_before", (double)before);
+    cJSON_AddNumberToObject(w, "bytes_after", (double)after);
+    cJSON_AddNumberToObject(w, "bits_per_weight", params ? 8.0 * (double)after / (double)params : 0);
+    cJSON_AddNumberToObject(w, "rel_l2", c->all.rel_l2);
+    cJSON_AddNumberToObject(w, "max_abs", c->all.max_abs);
+    cJSON_AddNumberToObject(w, "sqnr_db", c->all.sqnr_db);
+    cJSON *b = cJSON_AddObjectToObject(o, "blob");
+    cJSON_AddNumberToObject(b, "graph_bytes", (double)st->graph_bytes);
+    cJSON_AddNumberToObject(b, "payload_bytes", (double)st->payload_bytes);
+    cJSON_AddNumberToObject(b, "padding_bytes", (double)st->padding_bytes);
+    cJSON_AddNumberToObject(b, "directory_bytes", (double)st->directory_bytes);
+    cJSON_AddNumberToObject(b, "metadata_bytes", (double)st->metadata_bytes);
+    cJSON_AddItemToObject(o, "tensors", ts);
+    cJSON *warn = cJSON_CreateArray();
+    const cJSON *x;
+    cJSON_ArrayForEach(x, ts)
+    {
+        const cJSON *wl = cJSON_GetObjectItem(x, "warnings"), *y;
+        cJSON_ArrayForEach(y, wl)
+        {
+            char buf[700];
+            snprintf(buf, sizeof buf, "tensor '%s': %s", cJSON_GetObjectItem(x, "name")->valuestring,
+                     y->valuestring);
+            cJSON_AddItemToArray(warn, cJSON_CreateString(buf));
+        }
+    }
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(c->report, "warnings"))
+        cJSON_AddItemToArray(warn, cJSON_CreateString(x->valuestring));
+    cJSON_AddItemToObject(o, "warnings", warn);
+    return o;
+}
+
+int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const char *outp,
+                 int external, cJSON **report, nnz_error *e)
+{
+    /* A model past protobuf's 2 GiB limit can only be rebuilt with its
+     * weights in an external file, named after the source model. */
+    char ext_name[512];
+    if (!external)
+        external = protobuf_c_message_get_packed_size(&m->proto->base) > NNZ_PROTOBUF_LIMIT;
+    snprintf(ext_name, sizeof ext_name, "%s.data",
+             strcmp(in, "-") == 0 ? "model.onnx" : base_name(in));
+    compress_ctx ctx = { .m = m, .p = p, .report = cJSON_CreateObject(),
+                         .external = external ? ext_name : NULL };
+    nnz_blob_writer w = { .encode = encode, .metadata = make_metadata,
+                          .force_entry = force_entry, .external = ctx.external, .ctx = &ctx };
+    nnz_blob_stats st;
+    *report = NULL;
+    if (nnz_pipeline_prepare(p, m, ctx.report, e) != 0 || nnz_blob_write(m, &w, f, &st, e) != 0) {
+        cJSON_Delete(ctx.report);
+        return nnz_wrap(e, "%s: ", in);
+    }
+    *report = finish_report(&ctx, in, outp, &st);
+    cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
+    cJSON *dec = cJSON_GetObjectItem(ctx.report, "decompose");
+    if (dec)
+        cJSON_AddItemToObject(*report, "decompose", cJSON_Duplicate(dec, 1));
+    free(st.tensor_bytes);
+    free(st.is_entry);
+    cJSON_Delete(ctx.report);
+    return 0;
+}
