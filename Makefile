@@ -146,11 +146,12 @@ FUZZ_CC ?= clang
 FUZZ_LIB_SRCS = $(filter-out runtime/%,$(LIB_SRCS)) $(GEN_C)
 # the runtime harness needs only the runtime; the others link the tool
 fuzz_srcs = $(if $(filter runtime,$(1)),$(NNZ_RUNTIME_SRCS),$(LIB_SRCS) $(GEN_C))
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(GEN_C)
+ALL_HDRS = $(wildcard src/*/*.h runtime/*.h cli/*.h) $(GEN_H)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(GEN_C) $(ALL_HDRS)
 	@mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE $(INCLUDES) \
 	    $(PKG_CFLAGS) -o $@ $< $(call fuzz_srcs,$*) $(if $(filter runtime,$*),,$(PKG_LIBS))
-$(BUILD)/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_SRCS) $(GEN_C)
+$(BUILD)/asan/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_SRCS) $(GEN_C) $(ALL_HDRS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(SAN_FLAGS) -std=c11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS) -o $@ \
 	    $< tests/fuzz/replay.c $(call fuzz_srcs,$*) $(if $(filter runtime,$*),,$(PKG_LIBS))

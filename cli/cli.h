@@ -38,6 +38,9 @@ typedef struct cli_file {
 } cli_file;
 int cli_file_open(cli_file *f, const char *path, nnz_error *e);
 void cli_file_close(cli_file *f);
+/* Let the kernel drop the pages of a mapped file read so far (they are read
+ * again if touched): keeps memory bounded while a large blob streams by. */
+void cli_file_drop(const cli_file *f);
 
 /* Is this a .nnz blob (by its magic)? */
 int cli_is_blob(const uint8_t *data, size_t size);
@@ -47,6 +50,9 @@ const char *cli_status_msg(nnz_status st);
 /* Turn a failed nnz_open of `data` into a message; returns -1. */
 int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, const nnz_blob *b,
                    nnz_status st);
+/* nnz_open on an opened file, checking a mapped payload's CRC in pieces
+ * so memory stays bounded. */
+nnz_status cli_blob_check(const cli_file *f, nnz_blob *b, unsigned flags);
 /* Open a blob file into `b`; a runtime status becomes a message. */
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e);
 
@@ -61,17 +67,29 @@ int cli_model_load(const char *path, struct nnz_model **m, nnz_error *e);
  * to be a valid ModelProto; the caller frees *bytes. */
 int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *len, nnz_error *e);
 /* Write the ONNX model in a blob file to `onnx_path` (float weights, or
- * QDQ with `qdq`); `input` is never overwritten. */
+ * QDQ with `qdq`); `input` is never overwritten. With `qdq`, `qdq_report`
+ * (an array, may be NULL) gets what each compressed tensor became. */
 int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char *input, int qdq,
-                       nnz_error *e);
+                       cJSON *qdq_report, nnz_error *e);
+/* Print a QDQ report on stderr: a summary line, a warning for each reason
+ * a tensor was not given its quantized form, and with -v a line a tensor. */
+void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq_report);
 
 /* Compress a loaded model through pipeline p into the seekable stream f
  * (the blob); *report gets compress's JSON report (docs/cli.md). With
  * `external` (or a model past 2 GiB) the rebuilt model's large weights go
- * to an external data file. */
+ * to an external data file. With target_rel_error > 0 (and an empty p),
+ * each weight gets the smallest of a built-in set of pipelines that keeps
+ * its relative L2 error within the target. */
 struct nnz_pipeline;
 int cli_compress(struct nnz_model *m, struct nnz_pipeline *p, FILE *f, const char *in,
-                 const char *out, int external, cJSON **report, nnz_error *e);
+                 const char *out, int external, double target_rel_error, cJSON **report,
+                 nnz_error *e);
+
+/* Run the user's evaluation command `tmpl` with {onnx} replaced by the
+ * (shell-quoted) model path; *metric is the last number it prints. A
+ * command that fails or prints no number: NNZ_EXIT_VERIFY. */
+int cli_eval(const char *tmpl, const char *onnx_path, double *metric, nnz_error *e);
 
 /* Parse a non-negative number; -1 if `s` is not one. */
 int cli_parse_double(const char *s, double *v);
@@ -82,5 +100,7 @@ int cmd_compress(int argc, char **argv);
 int cmd_decompress(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_completion(int argc, char **argv);
 
 #endif

@@ -82,6 +82,13 @@ int cli_file_open(cli_file *f, const char *path, nnz_error *e)
     return 0;
 }
 
+void cli_file_drop(const cli_file *f)
+{
+    /* a private read-only mapping: dropped pages are read again on use */
+    if (f->mapped)
+        madvise((void *)f->data, f->size, MADV_DONTNEED);
+}
+
 void cli_file_close(cli_file *f)
 {
     if (f->mapped)
@@ -135,11 +142,37 @@ int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, const nn
                     path, msg, at, (int)st);
 }
 
+nnz_status cli_blob_check(const cli_file *f, nnz_blob *b, unsigned flags)
+{
+    /* A large mapped payload is checked here in pieces, each let go after,
+     * so memory stays bounded; nnz_open checks everything else. */
+    int chunked = f->mapped && !(flags & NNZ_OPEN_SKIP_PAYLOAD_CRC);
+    nnz_status st = nnz_open(b, f->data, f->size, flags | (chunked ? NNZ_OPEN_SKIP_PAYLOAD_CRC : 0));
+    if (st == NNZ_OK && chunked) {
+        uint32_t crc = 0;
+        const size_t piece = 64u << 20;
+        for (size_t at = 0; at < b->payload_size; at += piece) {
+            size_t n = b->payload_size - at < piece ? b->payload_size - at : piece;
+            crc = nnz_crc32(crc, b->payload + at, n);
+            cli_file_drop(f);
+        }
+        if (crc != b->payload_crc) {
+            memset(b, 0, sizeof *b);
+            b->fail_at = NNZ_AT_SECTION;
+            st = NNZ_E_CHECKSUM;
+            for (uint32_t i = 0; i < 64 && 64 + 32 * (size_t)(i + 1) <= f->size; i++)
+                if (f->data[64 + 32 * i] == 3) /* the payload's entry in the table */
+                    b->fail_index = i;
+        }
+    }
+    return st;
+}
+
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e)
 {
     if (cli_file_open(f, path, e) != 0)
         return -1;
-    nnz_status st = nnz_open(b, f->data, f->size, flags);
+    nnz_status st = cli_blob_check(f, b, flags);
     if (st == NNZ_OK)
         return 0;
     cli_blob_error(e, path, f->data, b, st);

@@ -21,6 +21,8 @@ static const char compress_help[] =
     "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman'\n"
     "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
+    "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
+    "                         whose relative L2 error stays within X (docs/cli.md)\n"
     "  --onnx-out FILE        also write the rebuilt ONNX model (float weights)\n"
     "  --external-data        the rebuilt model keeps weights of 1 KiB or more in an\n"
     "                         external file (automatic past protobuf's 2 GiB limit)\n"
@@ -76,6 +78,7 @@ int cmd_compress(int argc, char **argv)
                                            { "config", required_argument, NULL, 'c' },
                                            { "print-config", no_argument, NULL, 'P' },
                                            { "external-data", no_argument, NULL, 'X' },
+                                           { "target-rel-error", required_argument, NULL, 'T' },
                                            { "json", no_argument, NULL, 'j' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
@@ -83,6 +86,7 @@ int cmd_compress(int argc, char **argv)
                                            { 0, 0, 0, 0 } };
     const char *outp = NULL, *pipeline = NULL, *onnx_out = NULL, *config = NULL;
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
+    double target = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:p:hqv", opts, NULL)) != -1) {
         switch (c) {
@@ -93,6 +97,11 @@ int cmd_compress(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'P': print_config = 1; break;
         case 'X': external = 1; break;
+        case 'T':
+            if (cli_parse_double(optarg, &target) != 0 || !(target > 0 && target < 1))
+                return cli_usage("compress", "--target-rel-error '%s': expected a number in "
+                                 "(0, 1), e.g. 0.01", optarg);
+            break;
         case 'j': json = 1; break;
         case 'h':
             fputs(compress_help, stdout);
@@ -107,8 +116,9 @@ int cmd_compress(int argc, char **argv)
         default: return cli_usage("compress", "unknown option");
         }
     }
-    if (pipeline && config)
-        return cli_usage("compress", "-p and --config both give the pipeline; use one");
+    if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
+        return cli_usage("compress", "-p, --config and --target-rel-error each choose the "
+                         "pipeline; use one");
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
@@ -144,7 +154,7 @@ int cmd_compress(int argc, char **argv)
     nnz_out out;
     cJSON *rep = NULL;
     int rc = nnz_out_open(&out, outp, in, 1, &e);
-    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, &rep, &e) != 0) {
+    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;
     } else if (rc == 0 && nnz_out_commit(&out, &e) != 0) {
@@ -156,12 +166,15 @@ int cmd_compress(int argc, char **argv)
         cJSON_Delete(rep);
         return cli_report(&e);
     }
-    if (onnx_out && cli_onnx_from_blob(outp, onnx_out, in, qdq, &e) != 0) {
+    cJSON *qdq_rep = qdq ? cJSON_AddArrayToObject(rep, "qdq_tensors") : NULL;
+    if (onnx_out && cli_onnx_from_blob(outp, onnx_out, in, qdq, qdq_rep, &e) != 0) {
         cJSON_Delete(rep);
         return cli_report(&e);
     }
     if (!g_cli.quiet)
         report_text(rep);
+    if (!g_cli.quiet && qdq_rep)
+        cli_qdq_report_text(onnx_out, qdq_rep);
     if (json)
         cli_print_json(rep);
     else

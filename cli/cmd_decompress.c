@@ -52,18 +52,26 @@ int cmd_decompress(int argc, char **argv)
     const char *in = argv[optind];
     nnz_error e = { 0 };
     cJSON *o = cJSON_CreateObject();
-    if (cli_onnx_from_blob(in, outp, in, qdq, &e) != 0) {
+    cJSON *qdq_rep = qdq ? cJSON_CreateArray() : NULL;
+    if (cli_onnx_from_blob(in, outp, in, qdq, qdq_rep, &e) != 0) {
+        cJSON_Delete(qdq_rep);
         cJSON_Delete(o);
         return cli_report(&e);
     }
-    if (!g_cli.quiet)
+    if (!g_cli.quiet) {
         fprintf(stderr, "nnzip: %s -> %s: rebuilt%s\n", in, outp, qdq ? " (QDQ)" : "");
+        if (qdq_rep)
+            cli_qdq_report_text(outp, qdq_rep);
+    }
     if (json) {
         cJSON_AddStringToObject(o, "input", in);
         cJSON_AddStringToObject(o, "output", outp);
         cJSON_AddBoolToObject(o, "qdq", qdq);
+        if (qdq_rep)
+            cJSON_AddItemToObject(o, "qdq_tensors", qdq_rep);
         cli_print_json(o);
     } else {
+        cJSON_Delete(qdq_rep);
         cJSON_Delete(o);
     }
     return 0;

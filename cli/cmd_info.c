@@ -461,7 +461,7 @@ int cmd_info(int argc, char **argv)
     cJSON *doc;
     if (cli_is_blob(f.data, f.size)) {
         nnz_blob b;
-        nnz_status st = nnz_open(&b, f.data, f.size, 0);
+        nnz_status st = cli_blob_check(&f, &b, 0);
         if (st != NNZ_OK) {
             cli_blob_error(&e, path, f.data, &b, st);
             cli_file_close(&f);

@@ -21,27 +21,65 @@ static const char verify_help[] =
     "relative L2 error of each weight tensor is at most --max-rel-error.\n\n"
     "  --max-rel-error X   fail when a tensor's relative L2 error exceeds X\n"
     "                      (default: no limit; integrity is always checked)\n"
+    "  --eval 'CMD {onnx}' run CMD on the rebuilt model ({onnx}: its path); the\n"
+    "                      metric is the last number CMD prints on stdout\n"
+    "  --min-metric X      fail when the metric is below X (e.g. accuracy)\n"
+    "  --max-metric X      fail when the metric is above X (e.g. an error)\n"
     "  --json              a JSON report on stdout (fields: docs/cli.md)\n"
     "  -q, --quiet         no report on stderr\n"
     "  -v, --verbose       a line per tensor\n"
     "  -h, --help\n\n"
     "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable input.\n";
 
-/* The model's graph with every tensor's data left out: two models with the
- * same skeleton differ at most in weight values. */
-static int skeleton_of(nnz_model *m, uint8_t **bytes, size_t *len, nnz_error *e)
+/* Does the blob's graph section hold exactly the model's graph? Packed the
+ * way compress packs it (the blob's tensors left out, external ones in
+ * external form), the bytes and every hole must agree with the blob. */
+static int graph_matches(nnz_model *m, const nnz_blob *b, const char *ext_name, nnz_error *e)
 {
-    uint8_t *all = nnz_malloc(m->ntensors, e);
-    uint64_t *holes = nnz_calloc(m->ntensors, sizeof *holes, e);
-    int rc = -1;
-    if (all && holes) {
-        for (size_t i = 0; i < m->ntensors; i++)
-            all[i] = m->tensors[i].nbytes > 0;
-        rc = nnz_model_skeleton(m, all, bytes, len, holes, e);
+    size_t n = m->ntensors;
+    uint8_t *hole = nnz_calloc(n ? n : 1, 1, e), *ext = nnz_calloc(n ? n : 1, 1, e);
+    uint64_t *holes = nnz_calloc(n ? n : 1, sizeof *holes, e);
+    uint64_t *ext_off = nnz_calloc(n ? n : 1, sizeof *ext_off, e);
+    uint32_t *index = nnz_calloc(n ? n : 1, sizeof *index, e);
+    uint8_t *graph = NULL;
+    size_t len = 0;
+    int match = 0, any_ext = 0;
+    if (!hole || !ext || !holes || !ext_off || !index)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        nnz_tensor_info info;
+        if (nnz_find(b, m->tensors[i].name, &index[i]) != NNZ_OK)
+            continue;
+        nnz_tensor_info_get(b, index[i], &info);
+        if (info.location & NNZ_LOC_EXTERNAL)
+            ext[i] = any_ext = 1;
+        else
+            hole[i] = 1;
     }
-    free(all);
+    nnz_ext_plan plan = { 0 };
+    if (any_ext && (!ext_name || nnz_model_externalize(m, ext, ext_name, ext_off, &plan, e) != 0))
+        goto done;
+    int rc = nnz_model_skeleton(m, hole, &graph, &len, holes, e);
+    if (any_ext)
+        nnz_model_internalize(m, &plan);
+    if (rc != 0 || len != b->graph_size || memcmp(graph, b->graph, len) != 0)
+        goto done;
+    match = 1;
+    for (size_t i = 0; i < n && match; i++) {
+        nnz_tensor_info info;
+        if (!hole[i] && !ext[i])
+            continue;
+        nnz_tensor_info_get(b, index[i], &info);
+        match = info.graph_offset == (ext[i] ? ext_off[i] : holes[i]);
+    }
+done:
+    free(hole);
+    free(ext);
     free(holes);
-    return rc;
+    free(ext_off);
+    free(index);
+    free(graph);
+    return match;
 }
 
 static cJSON *fail_doc(cJSON *doc, const char *what)
@@ -59,12 +97,16 @@ static int pipeline_rewrites_graph(const char *pipeline)
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = { { "max-rel-error", required_argument, NULL, 'm' },
+                                           { "eval", required_argument, NULL, 'E' },
+                                           { "min-metric", required_argument, NULL, 'a' },
+                                           { "max-metric", required_argument, NULL, 'b' },
                                            { "json", no_argument, NULL, 'j' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
                                            { 0, 0, 0, 0 } };
-    double limit = INFINITY;
+    double limit = INFINITY, min_metric = -INFINITY, max_metric = INFINITY;
+    const char *eval = NULL;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
@@ -73,6 +115,17 @@ int cmd_verify(int argc, char **argv)
             if (cli_parse_double(optarg, &limit) != 0)
                 return cli_usage("verify", "--max-rel-error '%s': expected a number >= 0", optarg);
             break;
+        case 'E': eval = optarg; break;
+        case 'a':
+        case 'b': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || !isfinite(v))
+                return cli_usage("verify", "--%s '%s': expected a number",
+                                 c == 'a' ? "min-metric" : "max-metric", optarg);
+            *(c == 'a' ? &min_metric : &max_metric) = v;
+            break;
+        }
         case 'j': json = 1; break;
         case 'h': fputs(verify_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
@@ -82,6 +135,8 @@ int cmd_verify(int argc, char **argv)
     }
     if (optind != argc - 2)
         return cli_usage("verify", "expected MODEL.onnx and IN.nnz");
+    if (!eval && (isfinite(min_metric) || isfinite(max_metric)))
+        return cli_usage("verify", "--min-metric and --max-metric need --eval 'CMD {onnx}'");
     const char *mpath = argv[optind], *bpath = argv[optind + 1];
     nnz_error e = { 0 };
     nnz_model *orig;
@@ -109,10 +164,10 @@ int cmd_verify(int argc, char **argv)
         cJSON_Delete(ts);
         return cli_report(&e);
     }
-    nnz_status st = nnz_open(&b, f.data, f.size, 0);
+    nnz_status st = cli_blob_check(&f, &b, 0);
     const char *pipeline = "";
     cJSON *meta = NULL;
-    int opened = st == NNZ_OK, external = 0;
+    int opened = st == NNZ_OK;
     if (!opened) {
         nnz_error why = { 0 };
         cli_blob_error(&why, bpath, f.data, &b, st);
@@ -134,37 +189,14 @@ int cmd_verify(int argc, char **argv)
             fail_doc(doc, msg);
             integrity = 0;
         }
-        for (uint32_t i = 0; i < nnz_tensor_count(&b); i++) {
-            nnz_tensor_info info;
-            if (nnz_tensor_info_get(&b, i, &info) == NNZ_OK && (info.location & NNZ_LOC_EXTERNAL))
-                external = 1;
-        }
     }
-    /* the graph: rebuilt by the runtime, equal to the model's but for weights
-     * (a graph rewritten by decompose, or with external data, is not compared) */
-    if (opened && !external && !pipeline_rewrites_graph(pipeline)) {
-        uint8_t *bytes = NULL;
-        size_t len = 0;
-        nnz_model *back = NULL;
-        nnz_error why = { 0 };
-        if (cli_rebuild(&b, bpath, &bytes, &len, &why) != 0 ||
-            nnz_model_load_bytes(bytes, len, bpath, NULL, &back, &why) != 0) {
-            snprintf(msg, sizeof msg, "the rebuilt model does not load: %s", why.msg);
-            fail_doc(doc, msg);
-            integrity = 0;
-        } else {
-            uint8_t *s1 = NULL, *s2 = NULL;
-            size_t l1 = 0, l2 = 0;
-            if (skeleton_of(orig, &s1, &l1, &e) != 0 || skeleton_of(back, &s2, &l2, &e) != 0 ||
-                l1 != l2 || memcmp(s1, s2, l1) != 0) {
-                fail_doc(doc, "graph differs from the model's graph");
-                integrity = 0;
-            }
-            free(s1);
-            free(s2);
-        }
-        nnz_model_free(back);
-        free(bytes);
+    /* the graph: the model's own, byte for byte (a graph rewritten by
+     * decompose is not compared) */
+    if (opened && !pipeline_rewrites_graph(pipeline) &&
+        !graph_matches(orig, &b, cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data")),
+                       &e)) {
+        fail_doc(doc, "graph differs from the model's graph");
+        integrity = 0;
     }
     /* the weights, one at a time, decoded as a device would */
     nnz_err_stats all = { 0 };
@@ -222,6 +254,7 @@ int cmd_verify(int argc, char **argv)
         free(out);
         free(scratch);
         nnz_tensor_release(t);
+        cli_file_drop(&f);
         int ok = !(s.rel_l2 > limit);
         if (!ok)
             over++;
@@ -250,6 +283,32 @@ int cmd_verify(int argc, char **argv)
             fail_doc(doc, msg);
             integrity = 0;
         }
+    }
+    /* the user's own metric, on the model as decompress rebuilds it */
+    if (eval && opened && integrity) {
+        char dir[] = "/tmp/nnzip-verify.XXXXXX", path[64];
+        double metric = NAN;
+        nnz_error why = { 0 };
+        if (!mkdtemp(dir)) {
+            snprintf(msg, sizeof msg, "--eval: cannot make a temporary folder");
+            fail_doc(doc, msg);
+        } else {
+            snprintf(path, sizeof path, "%s/model.onnx", dir);
+            if (cli_onnx_from_blob(bpath, path, bpath, 0, NULL, &why) != 0 ||
+                cli_eval(eval, path, &metric, &why) != 0) {
+                snprintf(msg, sizeof msg, "%s", why.msg);
+                fail_doc(doc, msg);
+            } else if (metric < min_metric || metric > max_metric) {
+                snprintf(msg, sizeof msg, "metric %g is outside [%g, %g]", metric, min_metric,
+                         max_metric);
+                fail_doc(doc, msg);
+            }
+            char cmd[128];
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+            if (system(cmd) != 0)
+                cli_note("could not remove %s", dir);
+        }
+        cJSON_AddNumberToObject(doc, "metric", metric);
     }
     nnz_err_finish(&all);
     if (over) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "blob.h"
 #include "cli.h"
@@ -21,7 +23,31 @@ typedef struct compress_ctx {
     cJSON *report;    /* {"tensors": [...], "warnings": [...]} */
     nnz_err_stats all;
     const char *external; /* the rebuilt model's external data file, or NULL */
+    /* --target-rel-error: candidate pipelines tried per tensor */
+    double target;
+    /* the progress line (stderr a terminal, no --quiet) */
+    int progress;
+    size_t done, total;
+    uint64_t bytes_done, bytes_total;
+    double start, shown;
+    nnz_pipeline *cands;
+    cJSON **cand_reports;
+    size_t ncands;
 } compress_ctx;
+
+/* The built-in search of --target-rel-error (docs/cli.md): per tensor, the
+ * smallest encoding among these that keeps its relative L2 error within
+ * the target. %g is the target. */
+static const char *const target_candidates[] = {
+    "quantize:max-rel-error=%g | huffman",
+    "quantize:bits=2 | huffman", "quantize:bits=3 | huffman", "quantize:bits=4 | huffman",
+    "quantize:bits=5 | huffman", "quantize:bits=6 | huffman", "quantize:bits=7 | huffman",
+    "quantize:bits=8 | huffman", "quantize:bits=10 | huffman", "quantize:bits=12 | huffman",
+    "quantize:kmeans,bits=2 | huffman", "quantize:kmeans,bits=3 | huffman",
+    "quantize:kmeans,bits=4 | huffman", "quantize:kmeans,bits=5 | huffman",
+    "quantize:kmeans,bits=6 | huffman", "quantize:fp16 | huffman",
+    "prune:sparsity=auto,max-rel-error=%g | quantize:max-rel-error=%g | huffman",
+};
 
 static const char *base_name(const char *p)
 {
@@ -49,13 +75,108 @@ static int force_entry(void *vctx, const nnz_model *m, size_t i)
 }
 
 /* Run the pipeline on tensor i and encode the result. */
+/* --target-rel-error: run every candidate on tensor i, keep the smallest
+ * encoding within the target. *st gets its state (NULL: none fits; the
+ * tensor stays as it is). */
+static int search_tensor(compress_ctx *c, nnz_model *m, size_t i, nnz_state **best_st,
+                         nnz_encoded *best, nnz_error *e)
+{
+    cJSON *rep = tensor_rep(c, i), *tried = NULL;
+    size_t best_bytes = SIZE_MAX;
+    int chosen = -1;
+    *best_st = NULL;
+    for (size_t k = 0; k < c->ncands; k++) {
+        nnz_state *st;
+        nnz_error ce = { 0 };
+        if (nnz_pipeline_run_tensor(&c->cands[k], m, i, c->cand_reports[k], &st, &ce) != 0)
+            continue; /* e.g. k-means on too few distinct values */
+        if (!st)
+            return 0; /* not a weight any candidate touches */
+        if (!tried)
+            tried = cJSON_AddArrayToObject(rep, "target_search");
+        nnz_err_stats s;
+        nnz_err_compute(st->orig, st->values, st->n, &s);
+        nnz_encoded x;
+        size_t bytes = SIZE_MAX;
+        if (s.rel_l2 <= c->target && nnz_encode_tensor(&m->tensors[i], st, NULL, &x, &ce) == 0)
+            bytes = x.params_len + (x.payload ? x.payload_len : m->tensors[i].nbytes);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "pipeline", c->cands[k].text);
+        cJSON_AddNumberToObject(o, "rel_l2", s.rel_l2);
+        if (bytes != SIZE_MAX)
+            cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+        else
+            cJSON_AddNullToObject(o, "bytes");
+        cJSON_AddItemToArray(tried, o);
+        if (bytes < best_bytes) {
+            best_bytes = bytes;
+            chosen = (int)k;
+            nnz_encoded_free(best);
+            nnz_state_free(*best_st);
+            *best = x;
+            *best_st = st;
+        } else {
+            if (bytes != SIZE_MAX)
+                nnz_encoded_free(&x);
+            nnz_state_free(st);
+        }
+    }
+    if (chosen >= 0) {
+        /* the chosen candidate's own report (what quantize did, ...) */
+        const cJSON *src = cJSON_GetArrayItem(cJSON_GetObjectItem(c->cand_reports[chosen], "tensors"),
+                                              (int)i), *f;
+        cJSON_ArrayForEach(f, src)
+            if (strcmp(f->string, "name") != 0)
+                cJSON_AddItemToObject(rep, f->string, cJSON_Duplicate(f, 1));
+        cJSON_AddStringToObject(rep, "target_choice", c->cands[chosen].text);
+        nnz_encoded_free(best); /* encoded again below, with the report */
+    } else if (tried) {
+        cJSON_AddStringToObject(rep, "target_choice", "none within the target: kept as it is");
+    }
+    (void)e;
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* "nnzip: tensor 12/40 conv3.weight  84 MB/s  ETA 3 s", at most 10 a second. */
+static void show_progress(compress_ctx *c, const nnz_tensor *t)
+{
+    double t1 = now();
+    if (!c->progress || (t1 - c->shown < 0.1 && c->done < c->total))
+        return;
+    c->shown = t1;
+    if (c->done > c->total) /* small tensors a pass touched are entries too */
+        c->total = c->done;
+    double rate = c->bytes_done / 1e6 / (t1 - c->start + 1e-9);
+    double eta = rate > 0 ? (double)(c->bytes_total - c->bytes_done) / 1e6 / rate : 0;
+    fprintf(stderr, "\rnnzip: tensor %zu/%zu %-32.32s %7.1f MB/s  ETA %4.0f s\033[K", c->done,
+            c->total, t->name, rate, eta);
+    if (c->done >= c->total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
 static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
 {
     compress_ctx *c = vctx;
+    c->done++;
+    c->bytes_done += m->tensors[i].nbytes;
+    show_progress(c, &m->tensors[i]);
     nnz_state *st;
     cJSON *rep = tensor_rep(c, i);
-    if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0)
+    if (c->ncands) {
+        nnz_encoded tmp = { 0 };
+        if (search_tensor(c, m, i, &st, &tmp, e) != 0)
+            return -1;
+    } else if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0) {
         return -1;
+    }
     if (!st)
         return 0; /* raw: the writer copies the data */
     nnz_err_stats s;
@@ -192,8 +313,45 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     return o;
 }
 
+/* Parse and prepare the --target-rel-error candidates. */
+static int prepare_candidates(compress_ctx *c, nnz_model *m, nnz_error *e)
+{
+    size_t n = sizeof target_candidates / sizeof target_candidates[0];
+    c->cands = nnz_calloc(n, sizeof *c->cands, e);
+    c->cand_reports = nnz_calloc(n, sizeof *c->cand_reports, e);
+    if (!c->cands || !c->cand_reports)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        char text[256];
+        double half = c->target / 1.41421356; /* two errors of t/sqrt(2) add up to t */
+        if (strstr(target_candidates[k], "prune"))
+            snprintf(text, sizeof text, target_candidates[k], half, half);
+        else
+            snprintf(text, sizeof text, target_candidates[k], c->target);
+        nnz_error ce = { 0 };
+        nnz_pipeline *p = &c->cands[c->ncands];
+        if (nnz_pipeline_parse(text, p, &ce) != 0)
+            continue; /* a pass this build lacks */
+        c->cand_reports[c->ncands] = cJSON_CreateObject();
+        if (nnz_pipeline_prepare(p, m, c->cand_reports[c->ncands], e) != 0)
+            return -1;
+        c->ncands++;
+    }
+    return 0;
+}
+
+static void free_candidates(compress_ctx *c)
+{
+    for (size_t k = 0; k < c->ncands; k++) {
+        nnz_pipeline_free(&c->cands[k]);
+        cJSON_Delete(c->cand_reports[k]);
+    }
+    free(c->cands);
+    free(c->cand_reports);
+}
+
 int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const char *outp,
-                 int external, cJSON **report, nnz_error *e)
+                 int external, double target, cJSON **report, nnz_error *e)
 {
     /* A model past protobuf's 2 GiB limit can only be rebuilt with its
      * weights in an external file, named after the source model. */
@@ -203,15 +361,25 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     snprintf(ext_name, sizeof ext_name, "%s.data",
              strcmp(in, "-") == 0 ? "model.onnx" : base_name(in));
     compress_ctx ctx = { .m = m, .p = p, .report = cJSON_CreateObject(),
-                         .external = external ? ext_name : NULL };
+                         .external = external ? ext_name : NULL, .target = target,
+                         .progress = !g_cli.quiet && isatty(STDERR_FILENO), .start = now() };
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES) {
+            ctx.total++;
+            ctx.bytes_total += m->tensors[i].nbytes;
+        }
     nnz_blob_writer w = { .encode = encode, .metadata = make_metadata,
                           .force_entry = force_entry, .external = ctx.external, .ctx = &ctx };
     nnz_blob_stats st;
     *report = NULL;
-    if (nnz_pipeline_prepare(p, m, ctx.report, e) != 0 || nnz_blob_write(m, &w, f, &st, e) != 0) {
+    if (nnz_pipeline_prepare(p, m, ctx.report, e) != 0 ||
+        (target > 0 && prepare_candidates(&ctx, m, e) != 0) ||
+        nnz_blob_write(m, &w, f, &st, e) != 0) {
+        free_candidates(&ctx);
         cJSON_Delete(ctx.report);
         return nnz_wrap(e, "%s: ", in);
     }
+    free_candidates(&ctx);
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
     cJSON *dec = cJSON_GetObjectItem(ctx.report, "decompose");

@@ -15,6 +15,8 @@ static const struct {
     { "info", cmd_info, "describe an ONNX model or an .nnz blob" },
     { "verify", cmd_verify, "check a blob against its model; non-zero exit on failure" },
     { "convert", cmd_convert, "rewrite an ONNX model (inline or external weights)" },
+    { "sweep", cmd_sweep, "compress with every pipeline of a grid: size vs error, Pareto frontier" },
+    { "completion", cmd_completion, "print a bash completion script" },
 };
 
 static void usage(FILE *f)
@@ -64,6 +66,9 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(argv[i], commands[k].name) == 0)
             return commands[k].run(argc - i, argv + i);
-    return cli_usage(NULL, "unknown command '%s' (commands: compress, decompress, info, "
-                           "verify, convert)", argv[i]);
+    char names[256] = "";
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? ", " : "",
+                 commands[k].name);
+    return cli_usage(NULL, "unknown command '%s' (commands: %s)", argv[i], names);
 }

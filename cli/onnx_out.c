@@ -1,7 +1,9 @@
 /* onnx_out.c - writing the ONNX model a blob holds: rebuilt by the runtime
  * (the decoder devices run), checked to be a valid protobuf, and, with
  * --qdq, rewritten so quantized weights stay quantized in the model. */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "cli.h"
@@ -85,7 +87,8 @@ static char *external_name(const nnz_blob *b, const char *blob_path, nnz_error *
 
 /* Write the external tensors of `b` into the file `path`, each at its
  * offset, decoded a block at a time. */
-static int write_external(const nnz_blob *b, const char *path, const char *input, nnz_error *e)
+static int write_external(const nnz_blob *b, const cli_file *f, const char *path,
+                          const char *input, nnz_error *e)
 {
     nnz_out out;
     if (nnz_out_open(&out, path, input, 1, e) != 0)
@@ -130,6 +133,7 @@ static int write_external(const nnz_blob *b, const char *path, const char *input
                 rc = -1;
         }
         at = info.graph_offset + info.decoded_size;
+        cli_file_drop(f); /* this tensor's payload is done with */
     }
     free(buf);
     free(scratch);
@@ -152,17 +156,80 @@ static int has_external(const nnz_blob *b)
     return 0;
 }
 
+typedef struct file_sink {
+    FILE *f;
+    const cli_file *blob;
+    uint64_t since_drop;
+} file_sink;
+
+/* Write, and every 64 MiB let go of the blob pages read so far. */
+static int write_file(void *ctx, const void *data, size_t size)
+{
+    file_sink *s = ctx;
+    if (fwrite(data, 1, size, s->f) != size)
+        return -1;
+    if ((s->since_drop += size) >= (64u << 20)) {
+        cli_file_drop(s->blob);
+        s->since_drop = 0;
+    }
+    return 0;
+}
+
+/* Stream the rebuilt model into `out` (a temporary file), then check it is a
+ * valid ModelProto by mapping what was written: memory stays bounded by a
+ * block, whatever the model's size. */
+static int stream_model(const nnz_blob *b, const cli_file *f, nnz_out *out, const char *name,
+                        nnz_error *e)
+{
+    uint64_t model_size;
+    size_t work_size;
+    void *work = NULL;
+    nnz_status st = nnz_rebuild_sizes(b, &model_size, &work_size);
+    if (st == NNZ_OK && work_size && !(work = malloc(work_size)))
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (%zu bytes of work memory)",
+                        work_size);
+    file_sink sink = { out->f, f, 0 };
+    if (st == NNZ_OK)
+        st = nnz_rebuild(b, write_file, &sink, work, work_size);
+    free(work);
+    cli_file_drop(f);
+    if (st == NNZ_E_WRITE)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(errno));
+    if (st != NNZ_OK)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: cannot rebuild the model: %s (status %d)", name,
+                        cli_status_msg(st), (int)st);
+    if (fflush(out->f) != 0)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(errno));
+    /* The runtime does not parse protobuf; check what it built is one, so a
+     * blob whose graph and directory disagree is caught before it lands. */
+    int rc = 0;
+    if (model_size > 0) {
+        void *p = mmap(NULL, (size_t)model_size, PROT_READ, MAP_SHARED, fileno(out->f), 0);
+        if (p == MAP_FAILED)
+            return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot read back the output: %s", name,
+                            strerror(errno));
+        uint64_t mem;
+        if (nnz_wire_check(p, (size_t)model_size, &onnx__model_proto__descriptor, &mem, e) != 0) {
+            nnz_wrap(e, "%s: the rebuilt model is not valid ONNX (graph and directory disagree): ",
+                     name);
+            e->code = NNZ_EXIT_INPUT;
+            rc = -1;
+        }
+        munmap(p, (size_t)model_size);
+    }
+    return rc;
+}
+
 int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char *input,
-                       int qdq, nnz_error *e)
+                       int qdq, cJSON *qdq_report, nnz_error *e)
 {
     cli_file f;
     nnz_blob b;
     if (cli_blob_open(&f, &b, blob_path, 0, e) != 0)
         return -1;
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    int rc = cli_rebuild(&b, blob_path, &bytes, &len, e);
-    if (rc == 0 && has_external(&b)) {
+    cli_file_drop(&f); /* nnz_open read every page for the checksums */
+    int rc = 0;
+    if (has_external(&b)) {
         /* the weights first, so the model never refers to a missing file */
         char *name = NULL, *dir = NULL, *path = NULL;
         if (qdq)
@@ -176,7 +243,7 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
             rc = -1;
         else {
             sprintf(path, "%s/%s", dir, name);
-            rc = write_external(&b, path, input, e);
+            rc = write_external(&b, &f, path, input, e);
         }
         free(name);
         free(dir);
@@ -185,23 +252,69 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
     if (rc == 0 && !qdq) {
         nnz_out out;
         rc = nnz_out_open(&out, onnx_path, input, 1, e);
-        if (rc == 0 && fwrite(bytes, 1, len, out.f) != len) {
+        if (rc == 0 && stream_model(&b, &f, &out, blob_path, e) != 0) {
             nnz_out_abort(&out);
-            rc = nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed", onnx_path);
-        }
-        if (rc == 0)
+            rc = -1;
+        } else if (rc == 0) {
             rc = nnz_out_commit(&out, e);
+        }
     } else if (rc == 0) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
         nnz_model *m;
-        rc = nnz_model_load_bytes(bytes, len, blob_path, NULL, &m, e);
+        rc = cli_rebuild(&b, blob_path, &bytes, &len, e);
+        if (rc == 0)
+            rc = nnz_model_load_bytes(bytes, len, blob_path, NULL, &m, e);
+        free(bytes);
         if (rc == 0) {
-            rc = nnz_qdq_rewrite(m, &b, NULL, e);
+            rc = nnz_qdq_rewrite(m, &b, qdq_report, e);
             if (rc == 0)
                 rc = nnz_model_save(m, onnx_path, input, NNZ_EXTERNAL_AUTO, e);
             nnz_model_free(m);
         }
     }
-    free(bytes);
     cli_file_close(&f);
     return rc;
+}
+
+void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq)
+{
+    static const char *const forms[] = { "DequantizeLinear", "Cast+Mul", "Gather", "Cast",
+                                         "float" };
+    size_t count[5] = { 0 };
+    const cJSON *x;
+    cJSON_ArrayForEach(x, qdq)
+    {
+        const char *as = cJSON_GetStringValue(cJSON_GetObjectItem(x, "as"));
+        for (size_t k = 0; as && k < 5; k++)
+            count[k] += strcmp(as, forms[k]) == 0;
+        if (g_cli.verbose) {
+            const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(x, "note"));
+            fprintf(stderr, "  %-40s %-16s%s%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")),
+                    as ? as : "?", note ? " " : "", note ? note : "");
+        }
+    }
+    /* one warning per distinct reason, with how many tensors and one name */
+    int n = cJSON_GetArraySize(qdq);
+    for (int i = 0; i < n; i++) {
+        const cJSON *a = cJSON_GetArrayItem(qdq, i);
+        const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(a, "note"));
+        if (!note)
+            continue;
+        int seen = 0, same = 0;
+        for (int j = 0; j < n; j++) {
+            const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(qdq, j), "note"));
+            if (o && strcmp(o, note) == 0) {
+                seen |= j < i;
+                same++;
+            }
+        }
+        if (!seen)
+            fprintf(stderr, "nnzip: warning: --qdq: %d tensor%s (e.g. '%s'): %s\n", same,
+                    same == 1 ? "" : "s",
+                    cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), note);
+    }
+    fprintf(stderr, "nnzip: %s: QDQ: %zu DequantizeLinear, %zu Cast+Mul, %zu Gather (k-means), "
+            "%zu Cast (fp16/bf16), %zu kept as float\n", onnx_path, count[0], count[1], count[2],
+            count[3], count[4]);
 }

@@ -24,13 +24,18 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
 
 const char *nnz_strerror(int status)
 {
-    switch (status) {
-#define NNZ_X_CASE(name, value, msg) case value: return msg;
-        NNZ_STATUS_LIST(NNZ_X_CASE)
-#undef NNZ_X_CASE
-    default:
-        return "unknown status";
-    }
+    /* the messages end to end, and their statuses: a switch would add a
+     * table of pointers, 4 bytes a status, on small cores */
+#define NNZ_X_MSG(name, value, msg) msg "\0"
+#define NNZ_X_VAL(name, value, msg) value,
+    static const char msgs[] = NNZ_STATUS_LIST(NNZ_X_MSG) "unknown status";
+    static const signed char vals[] = { NNZ_STATUS_LIST(NNZ_X_VAL) };
+#undef NNZ_X_MSG
+#undef NNZ_X_VAL
+    const char *m = msgs;
+    for (size_t i = 0; i < sizeof vals && vals[i] != status; i++)
+        m += strlen(m) + 1;
+    return m;
 }
 
 /* ---- byte reading ------------------------------------------------------- */
@@ -284,15 +289,14 @@ static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 
 /* ---- coded encodings: parameters --------------------------------------- */
 
-enum { DT_INT_MAX_SIZE = 4 };
-
 /* One stream of symbols: where its bytes are and how they are coded. */
 typedef struct stream {
     unsigned coding, width;
     const uint8_t *data, *end; /* data: after the Huffman table */
+    const uint8_t *list;       /* Huffman: the symbol list, after the counts */
     unsigned maxlen;           /* Huffman: longest code; 0 = one symbol */
     uint32_t single;           /* the symbol when maxlen = 0 */
-    const uint8_t *syms;       /* canonical symbol list, width bits each */
+    uint32_t nlong;            /* symbols whose codes are longer than the fast table's bits */
     uint32_t count[NNZ_HUFF_MAX_LEN + 1];
 } stream;
 
@@ -327,91 +331,179 @@ static int is_small_int_type(int dtype)
            dtype == 9 || dtype == 12;
 }
 
-/* Read `width` bits at bit offset `bit` of `p`, most significant first. */
-static uint32_t bits_at(const uint8_t *p, uint64_t bit, unsigned width)
+/* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
+ * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
+#ifndef NNZ_BITBUF_BITS
+#if UINTPTR_MAX > 0xffffffffu
+#define NNZ_BITBUF_BITS 64
+#else
+#define NNZ_BITBUF_BITS 32
+#endif
+#endif
+#if NNZ_BITBUF_BITS == 64
+typedef uint64_t bitbuf;
+#else
+typedef uint32_t bitbuf;
+#endif
+#define BB NNZ_BITBUF_BITS
+
+/* The speed paths: four Huffman lanes decoded at once, and runs of affine
+ * symbols to float32 in a loop of their own. They pay on cores that run
+ * instructions out of order (the lanes overlap) and cost flash on a small
+ * in-order MCU, so they default to 64-bit buffers only. NNZ_FAST 0 or 1
+ * overrides; both ways decode the same values (tests/suite/48-huffman.sh). */
+#ifndef NNZ_FAST
+#define NNZ_FAST (NNZ_BITBUF_BITS == 64)
+#endif
+
+/* A bit reader over a range of bytes: most significant bit first; past the
+ * end it feeds zero bits and counts them (up to a sticky 128), so running
+ * over is seen afterwards (br_over). */
+typedef struct bitrd {
+    const uint8_t *p, *end;
+    bitbuf buf;    /* next bits, left-aligned; the bits after the n valid ones are */
+    unsigned n;    /* valid bits in buf      the stream's next bits or zero */
+    unsigned over; /* zero bits fed past the end */
+} bitrd;
+
+/* At least BB - 7 valid bits: BB / 8 bytes at once when there are. */
+static void br_fill(bitrd *r)
 {
-    uint64_t v = 0;
-    const uint8_t *q = p + (size_t)(bit >> 3);
-    unsigned skip = (unsigned)(bit & 7), nbytes = (skip + width + 7) >> 3, i;
-    for (i = 0; i < nbytes; i++)
-        v = v << 8 | q[i];
-    v >>= nbytes * 8 - skip - width;
-    return (uint32_t)(v & (width == 32 ? 0xffffffffu : (1u << width) - 1));
+    if (r->end - r->p >= BB / 8) {
+        bitbuf v = 0;
+        for (unsigned i = 0; i < BB / 8; i++)
+            v = v << 8 | r->p[i];
+        r->buf |= v >> r->n;
+        r->p += (BB - 1 - r->n) >> 3;
+        r->n |= BB - 8;
+        return;
+    }
+    while (r->n <= BB - 8) {
+        bitbuf byte = 0;
+        if (r->p < r->end)
+            byte = *r->p++;
+        else if (r->over < 128)
+            r->over += 8;
+        r->buf |= byte << (BB - 8 - r->n);
+        r->n += 8;
+    }
+}
+
+/* The next w bits, w 1..32. */
+static uint32_t br_get(bitrd *r, unsigned w)
+{
+    if (w > BB - 8) { /* a 32-bit buffer holds 25 bits for sure: in two parts */
+        uint32_t hi = br_get(r, 16);
+        return hi << (w - 16) | br_get(r, w - 16);
+    }
+    br_fill(r);
+    uint32_t v = (uint32_t)(r->buf >> (BB - w));
+    r->buf <<= w;
+    r->n -= w;
+    return v;
+}
+
+/* Did the reader consume bits that were not there? */
+static int br_over(const bitrd *r) { return r->over > r->n; }
+
+/* The next symbol of a Huffman table's list: `width` bits (coding 1), or
+ * the previous symbol of this length plus an Elias-gamma gap (coding 2;
+ * *prev is -1 at the start of each length). 2^16 or more when malformed. */
+static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
+{
+    unsigned z = 0;
+    if (s->coding == NNZ_CODING_HUFFMAN)
+        return br_get(r, s->width);
+    br_fill(r);
+    while (!(r->buf >> (BB - 1))) { /* gaps are at most 2^16: at most 16 zeros */
+        if (++z > 16)
+            return 1u << 16;
+        r->buf <<= 1;
+        r->n--;
+    }
+    return *prev += br_get(r, z + 1);
+}
+
+/* Bits of a Huffman stream's first-level table. */
+static unsigned fast_bits(const stream *s)
+{
+    return s->maxlen < NNZ_HUFF_FAST_BITS ? s->maxlen : NNZ_HUFF_FAST_BITS;
 }
 
 /* Parse a stream's Huffman table (if any) from its bytes. */
 static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len)
 {
     rd r = { p, p + (size_t)len, 0 };
-    if (s->coding == NNZ_CODING_PACKED) {
-        if (s->width < 1 || s->width > 32)
-            return NNZ_E_CORRUPT;
-    } else if (s->coding == NNZ_CODING_HUFFMAN) {
-        if (s->width < 1 || s->width > NNZ_HUFF_MAX_LEN)
-            return NNZ_E_CORRUPT;
+    if (s->coding > NNZ_CODING_HUFFMAN_G || s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
+        return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
+    if (s->coding != NNZ_CODING_PACKED) {
         s->maxlen = rd_u8(&r);
         if (r.bad || s->maxlen > NNZ_HUFF_MAX_LEN)
             return NNZ_E_CORRUPT;
-        uint64_t n = 1;
-        if (s->maxlen > 0) {
-            /* Kraft sum, scaled by 2^maxlen: exactly 1 for a complete code */
-            uint64_t kraft = 0;
-            n = 0;
-            for (unsigned l = 1; l <= s->maxlen; l++) {
-                uint64_t c = rd_varint(&r);
-                if (c > (1u << s->width))
-                    return NNZ_E_CORRUPT;
-                s->count[l] = (uint32_t)c;
-                n += c;
-                kraft += c << (s->maxlen - l);
-            }
-            if (r.bad || kraft != (1u << s->maxlen) || n < 2)
-                return NNZ_E_CORRUPT; /* over-subscribed or incomplete */
+        uint32_t n = 0, kraft = 0;
+        unsigned fb = fast_bits(s);
+        /* Kraft sum, scaled by 2^maxlen: exactly 1 for a complete code */
+        for (unsigned l = 1; l <= s->maxlen; l++) {
+            uint64_t c = rd_varint(&r);
+            if (c > (1u << l))
+                return NNZ_E_CORRUPT; /* over-subscribed at this length alone */
+            s->count[l] = (uint32_t)c;
+            n += (uint32_t)c;
+            kraft += (uint32_t)c << (s->maxlen - l);
+            if (l > fb)
+                s->nlong += (uint32_t)c;
         }
-        s->syms = rd_bytes(&r, (n * s->width + 7) / 8);
-        if (r.bad)
-            return NNZ_E_CORRUPT;
+        if (r.bad || (s->maxlen && (kraft != (1u << s->maxlen) || n < 2)) || n > (1u << s->width))
+            return NNZ_E_CORRUPT; /* over-subscribed, incomplete, or more codes than symbols */
+        /* the symbol list: every symbol inside the alphabet */
+        bitrd b = { r.p, r.end, 0, 0, 0 };
+        uint32_t prev = 0;
+        for (unsigned l = 1, j = 0; l <= s->maxlen; l++)
+            for (prev = (uint32_t)-1, j = 0; j < s->count[l]; j++)
+                if (list_next(&b, s, &prev) >> s->width)
+                    return NNZ_E_CORRUPT;
         if (s->maxlen == 0)
-            s->single = bits_at(s->syms, 0, s->width);
-    } else {
-        return NNZ_E_CORRUPT;
+            s->single = br_get(&b, s->width);
+        if (br_over(&b))
+            return NNZ_E_CORRUPT;
+        s->list = r.p;
+        /* the data starts at the byte after the list's last bit */
+        r.p = b.p - (b.n - b.over) / 8;
     }
     s->data = r.p;
     s->end = r.end;
     return NNZ_OK;
 }
 
-/* Block b's byte range in stream s. */
-static void block_range(const coded *c, unsigned s, uint64_t b, const uint8_t **from,
-                        const uint8_t **to)
+/* Scratch bytes of a stream's decoding tables: the first-level table, and
+ * the symbols whose codes are longer (two bytes each, rounded to four). */
+static size_t huff_scratch(const stream *s)
 {
-    const stream *st = &c->st[s];
-    uint64_t len = (uint64_t)(st->end - st->data), lo = 0, hi = len;
-    if (b > 0)
-        lo = le32(c->index + ((size_t)(b - 1) * c->index_stride + s) * 4);
-    if (b + 1 < c->nblocks)
-        hi = le32(c->index + ((size_t)b * c->index_stride + s) * 4);
-    *from = st->data + (size_t)lo;
-    *to = st->data + (size_t)hi;
+    if (s->coding == NNZ_CODING_PACKED || s->maxlen == 0)
+        return 0;
+    return ((size_t)4 << fast_bits(s)) + (((size_t)s->nlong * 2 + 3) & ~(size_t)3);
 }
 
-/* Non-zero elements before block b (sparse). */
-static uint64_t nnz_before(const coded *c, uint64_t b)
+/* Where block b starts, by entry k of the block index: 0 for the first
+ * block, `last` for the end of the last. */
+static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
 {
     if (b == 0)
         return 0;
     if (b >= c->nblocks)
-        return c->nnz;
-    return le32(c->index + ((size_t)(b - 1) * c->index_stride + c->nstreams) * 4);
+        return last;
+    return le32(c->index + ((size_t)(b - 1) * c->index_stride + k) * 4);
 }
 
+/* Parse and check a coded encoding's parameters into c (zeroed). */
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c)
 {
-    memset(c, 0, sizeof *c);
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
     c->block_log2 = rd_u8(r);
-    if (r->bad || info->encoding_version != 1 || c->kind > NNZ_VAL_INT || c->block_log2 > 31 ||
+    if (info->encoding_version > 2)
+        return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
+    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_INT || c->block_log2 > 31 ||
         (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0))
         return NNZ_E_CORRUPT;
     if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
@@ -452,7 +544,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->k = rd_varint(r);
         const uint8_t *seed = rd_bytes(r, 4);
         c->sign = rd_u8(r);
-        if (r->bad || c->k == 0 || c->k > info->count || c->sign > 1)
+        if (r->bad || c->k == 0 || c->k > info->count || c->k > ((uint64_t)1 << 32) || c->sign > 1)
             return NNZ_E_CORRUPT;
         c->seed = le32(seed);
         nsym = c->k;
@@ -462,6 +554,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->st[s].coding = rd_u8(r);
         c->st[s].width = rd_u8(r);
         lens[s] = rd_varint(r);
+        if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
+            return NNZ_E_CORRUPT; /* gamma tables came with version 2 */
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
@@ -473,12 +567,10 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 
     /* blocks and the payload's parts */
     c->block_elems = c->block_log2 ? (uint64_t)1 << c->block_log2 : info->count;
-    c->nblocks = c->block_elems ? (info->count + c->block_elems - 1) / c->block_elems : 1;
-    if (c->nblocks == 0)
-        c->nblocks = 1;
+    c->nblocks = c->block_log2 && info->count ? ((info->count - 1) >> c->block_log2) + 1 : 1;
     c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
     uint64_t index_len = c->nblocks - 1;
-    if (index_len > info->payload_size / 4 / c->index_stride)
+    if (index_len > info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
     index_len *= 4u * c->index_stride;
     rd p = { b->data + info->payload_offset,
@@ -502,10 +594,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     return NNZ_OK;
 }
 
-/* Checks of an encoding's parameters that need no output buffer. */
-static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
+/* Checks of an encoding's parameters that need no output buffer; a coded
+ * encoding's parsed parameters go to `c`. */
+static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, const rd *params,
+                               coded *c)
 {
-    coded c;
+    memset(c, 0, sizeof *c);
     switch (info->encoding) {
     case NNZ_ENC_RAW:
         if (info->encoding_version != 1 || params->p != params->end ||
@@ -516,11 +610,17 @@ static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info,
     case NNZ_ENC_SPARSE:
     case NNZ_ENC_HASHED: {
         rd r = *params;
-        return parse_coded(b, info, &r, &c);
+        return parse_coded(b, info, &r, c);
     }
     default:
         return NNZ_E_ENCODING;
     }
+}
+
+static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
+{
+    coded c;
+    return check_params(b, info, params, &c);
 }
 
 
@@ -583,7 +683,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         case SEC_PAYLOAD:
             if (off % PAYLOAD_ALIGN)
                 return NNZ_E_CORRUPT;
-            ptr = &b->payload; sz = &b->payload_size; break;
+            ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
         case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
         default: break; /* a section of a later minor version: skipped */
         }
@@ -704,16 +804,13 @@ nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
 /* Output element size for a tensor of `dtype` decoded as `out_type`. */
 static unsigned out_elem_size(int dtype, int out_type)
 {
-    switch (out_type) {
-    case NNZ_OUT_NATIVE: return dtype_size(dtype);
-    case NNZ_OUT_F32:
-    case NNZ_OUT_F16:
-        if (!is_float_type(dtype))
-            return 0;
-        return out_type == NNZ_OUT_F32 ? 4 : 2;
-    case NNZ_OUT_I8: return 1;
-    default: return 0;
-    }
+    if (out_type == NNZ_OUT_NATIVE)
+        return dtype_size(dtype);
+    if (out_type == NNZ_OUT_I8)
+        return 1;
+    if ((out_type != NNZ_OUT_F32 && out_type != NNZ_OUT_F16) || !is_float_type(dtype))
+        return 0;
+    return out_type == NNZ_OUT_F32 ? 4 : 2;
 }
 
 /* NNZ_OUT_I8 needs an affine map whose symbols minus zero points fit int8. */
@@ -722,23 +819,21 @@ static int i8_ok(const coded *c)
     unsigned w = c->st[c->nstreams - 1].width;
     if (c->kind != NNZ_VAL_AFFINE || w > 8)
         return 0;
-    for (uint64_t ch = 0; ch < c->nchan; ch++) {
-        uint32_t zp = le32(c->zps + (size_t)ch * c->zp_stride);
+    for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
+        uint32_t zp = le32(c->zps + ch * c->zp_stride);
         if (zp > 128 || (1u << w) - 1 > zp + 127)
             return 0;
     }
     return 1;
 }
 
-/* Scratch bytes a tensor needs: Huffman tables, and buckets of a hashed
- * Huffman stream. The +64 lets the decoder align the caller's pointer. */
+/* Scratch bytes a tensor needs: Huffman tables (huff_scratch), and the
+ * buckets of a hashed Huffman stream. The +64 lets the decoder align the
+ * caller's pointer. */
 static nnz_status scratch_needed(const coded *c, size_t *need)
 {
-    size_t n = 0;
-    for (unsigned s = 0; s < c->nstreams; s++)
-        if (c->st[s].coding == NNZ_CODING_HUFFMAN)
-            n += ((size_t)4 << NNZ_HUFF_FAST_BITS);
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_HUFFMAN) {
+    size_t n = huff_scratch(&c->st[0]) + huff_scratch(&c->st[1]);
+    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
         if (c->k > ((size_t)-1 - n - 64) / 4)
             return NNZ_E_OVERFLOW;
         n += (size_t)c->k * 4;
@@ -758,19 +853,18 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     nnz_status st = parse_entry(b, index, info, &params);
     if (st != NNZ_OK)
         return st;
-    if ((st = check_encoding(b, info, &params)) != NNZ_OK)
+    if ((st = check_params(b, info, &params, c)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
     if (es == 0 || (info->encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
                     !is_float_type(info->dtype)))
         return NNZ_E_OUT_TYPE;
-    if (info->count > (uint64_t)SIZE_MAX / es)
+    if (info->count > (uint64_t)(SIZE_MAX / es))
         return NNZ_E_OVERFLOW;
     *out_size = (size_t)info->count * es;
     *scratch_size = 0;
     if (info->encoding == NNZ_ENC_RAW)
         return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
-    parse_coded(b, info, &params, c); /* check_encoding ran it */
     if (out_type == NNZ_OUT_I8 && !i8_ok(c))
         return NNZ_E_OUT_TYPE;
     return scratch_needed(c, scratch_size);
@@ -786,28 +880,6 @@ nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
     return setup(b, index, out_type, &info, &c, out_size, scratch_size);
 }
 
-/* Store element i of a float-typed decode. */
-static void put_float(void *out, size_t i, int out_type, int dtype, float v)
-{
-    if (out_type == NNZ_OUT_NATIVE)
-        out_type = dtype == DT_FLOAT ? NNZ_OUT_F32 : dtype == DT_FLOAT16 ? NNZ_OUT_F16 : 3;
-    if (out_type == NNZ_OUT_F32) {
-        memcpy((uint8_t *)out + 4 * i, &v, 4);
-    } else {
-        uint16_t hv = out_type == NNZ_OUT_F16 ? nnz_float_to_half(v) : nnz_float_to_bf16(v);
-        memcpy((uint8_t *)out + 2 * i, &hv, 2);
-    }
-}
-
-/* Read element i of raw little-endian data of a float type as float. */
-static float get_raw_float(const uint8_t *p, size_t i, int dtype)
-{
-    if (dtype == DT_FLOAT)
-        return bits_f32(le32(p + 4 * i));
-    uint16_t h = (uint16_t)le16(p + 2 * i);
-    return dtype == DT_FLOAT16 ? nnz_half_to_float(h) : nnz_bf16_to_float(h);
-}
-
 static void swap_elems(uint8_t *o, size_t n, unsigned es)
 {
     for (size_t i = 0; i < n; i++)
@@ -818,187 +890,290 @@ static void swap_elems(uint8_t *o, size_t n, unsigned es)
         }
 }
 
-/* Raw tensors: elements [first, first + n). */
-static nnz_status decode_raw(const nnz_blob *b, const nnz_tensor_info *info, int out_type,
-                             uint64_t first, size_t n, void *out)
-{
-    unsigned es = dtype_size(info->dtype);
-    const uint8_t *src = b->data + info->payload_offset + (size_t)first * es;
-    if (out_type == NNZ_OUT_NATIVE || (out_type == NNZ_OUT_F32 && info->dtype == DT_FLOAT) ||
-        (out_type == NNZ_OUT_F16 && info->dtype == DT_FLOAT16)) {
-        memcpy(out, src, n * es);
-        if (!host_is_little_endian() && es > 1)
-            swap_elems((uint8_t *)out, n, es);
-        return NNZ_OK;
-    }
-    for (size_t i = 0; i < n; i++)
-        put_float(out, i, out_type, info->dtype, get_raw_float(src, i, info->dtype));
-    return NNZ_OK;
-}
+/* ---- coded encodings: decoding ------------------------------------------- */
 
-/* A bit reader over one block: most significant bit first; past the end
- * it feeds zero bits and counts them, so running over is seen afterwards. */
-typedef struct bitrd {
-    const uint8_t *p, *end;
-    uint64_t buf; /* next bits, left-aligned */
-    unsigned n;   /* valid bits in buf */
-    unsigned over; /* zero bits fed past the end */
-} bitrd;
-
-static void br_fill(bitrd *r)
-{
-    while (r->n <= 56) {
-        uint64_t byte = 0;
-        if (r->p < r->end)
-            byte = *r->p++;
-        else
-            r->over += 8;
-        r->buf |= byte << (56 - r->n);
-        r->n += 8;
-    }
-}
-
-static uint32_t br_get(bitrd *r, unsigned w)
-{
-    br_fill(r);
-    uint32_t v = (uint32_t)(r->buf >> (64 - w));
-    r->buf <<= w;
-    r->n -= w;
-    return v;
-}
-
-/* Did the reader consume bits that were not there? */
-static int br_overrun(const bitrd *r) { return r->over > r->n; }
-
-/* A stream being read: its bit reader and Huffman tables. */
+/* A stream being read: the bit reader of each lane, and its tables. */
 typedef struct sym_rd {
     const stream *s;
-    bitrd r;
-    uint32_t *fast;               /* 2^NNZ_HUFF_FAST_BITS entries: symbol | length << 24 */
-    unsigned fast_bits;
+    bitrd r[4];              /* one per lane: four for coding 2, else one */
+    unsigned lanes, lane;    /* how many, and the lane of the next symbol */
+    const uint32_t *tab;     /* 2^fb entries: symbol << 5 | code length (0: longer) */
+    const uint16_t *longs;   /* the symbols of longer codes, canonical order */
+    unsigned fb;
     uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
 } sym_rd;
 
-/* Build the decoding tables of a Huffman stream in `fast`. */
-static void huff_tables(sym_rd *d, uint32_t *fast)
+/* Build a Huffman stream's tables in `mem` (huff_scratch bytes, aligned). */
+static void huff_tables(sym_rd *d, uint32_t *mem)
 {
     const stream *s = d->s;
-    uint32_t code = 0, k = 0;
-    d->fast = fast;
-    d->fast_bits = s->maxlen < NNZ_HUFF_FAST_BITS ? s->maxlen : NNZ_HUFF_FAST_BITS;
-    memset(fast, 0, (size_t)4 << d->fast_bits);
+    unsigned fb = fast_bits(s);
+    uint32_t code = 0, nl = 0, prev;
+    uint16_t *longs = (uint16_t *)(void *)(mem + ((size_t)1 << fb));
+    bitrd b = { s->list, s->end, 0, 0, 0 };
+    d->tab = mem;
+    d->longs = longs;
+    d->fb = fb;
+    memset(mem, 0, (size_t)4 << fb);
     for (unsigned l = 1; l <= s->maxlen; l++) {
         d->first[l] = code;
-        d->offset[l] = k;
-        for (uint32_t j = 0; j < s->count[l]; j++, k++, code++)
-            if (l <= d->fast_bits) {
-                uint32_t sym = bits_at(s->syms, (uint64_t)k * s->width, s->width);
-                uint32_t lo = code << (d->fast_bits - l), hi = (code + 1) << (d->fast_bits - l);
-                for (uint32_t e = lo; e < hi; e++)
-                    fast[e] = sym | (uint32_t)l << 24;
+        d->offset[l] = nl;
+        prev = (uint32_t)-1;
+        for (uint32_t j = 0; j < s->count[l]; j++, code++) {
+            uint32_t sym = list_next(&b, s, &prev); /* checked by parse_stream */
+            if (l > fb) {
+                longs[nl++] = (uint16_t)sym;
+                continue;
             }
+            uint32_t *t = mem + ((size_t)code << (fb - l));
+            for (uint32_t k = 0; k < (1u << (fb - l)); k++)
+                t[k] = sym << 5 | l;
+        }
         code <<= 1;
     }
+}
+
+/* The table entry of a code longer than the table's bits, from the
+ * canonical code's first code and symbol of each length. */
+static uint32_t huff_long(const sym_rd *d, bitbuf buf)
+{
+    for (unsigned l = d->fb + 1; l <= d->s->maxlen; l++) {
+        uint32_t k = (uint32_t)(buf >> (BB - l)) - d->first[l];
+        if (k < d->s->count[l])
+            return (uint32_t)d->longs[d->offset[l] + k] << 5 | l;
+    }
+    return 1; /* not reached: parse_stream refused incomplete codes */
+}
+
+/* One Huffman symbol from reader r, which holds at least maxlen bits. */
+static uint32_t huff_next(const sym_rd *d, bitrd *r)
+{
+    uint32_t t = d->tab[r->buf >> (BB - d->fb)];
+    if (!(t & 31))
+        t = huff_long(d, r->buf);
+    r->buf <<= t & 31;
+    r->n -= t & 31;
+    return t >> 5;
 }
 
 static uint32_t sym_get(sym_rd *d)
 {
     const stream *s = d->s;
+    bitrd *r = &d->r[d->lane];
+    d->lane = (d->lane + 1) & (d->lanes - 1);
     if (s->coding == NNZ_CODING_PACKED)
-        return br_get(&d->r, s->width);
+        return br_get(r, s->width);
     if (s->maxlen == 0)
         return s->single;
-    bitrd *r = &d->r;
     br_fill(r);
-    uint32_t e = d->fast[r->buf >> (64 - d->fast_bits)];
-    unsigned len = e >> 24;
-    if (len) {
-        r->buf <<= len;
-        r->n -= len;
-        return e & 0xffffffu;
-    }
-    for (len = d->fast_bits + 1; len <= s->maxlen; len++) {
-        uint32_t code = (uint32_t)(r->buf >> (64 - len));
-        if (code - d->first[len] < s->count[len]) {
-            r->buf <<= len;
-            r->n -= len;
-            return bits_at(s->syms, (uint64_t)(d->offset[len] + code - d->first[len]) * s->width,
-                           s->width);
-        }
-    }
-    return 0; /* unreachable for a complete code, which parse_stream checked */
+    return huff_next(d, r);
 }
 
-/* The value map, as one float (kinds 0-4). */
+#if NNZ_FAST
+/* br_fill for a reader known to have BB / 8 bytes left. */
+static inline void fast_fill(bitrd *r)
+{
+    bitbuf v = 0;
+    for (unsigned i = 0; i < BB / 8; i++)
+        v = v << 8 | r->p[i];
+    r->buf |= v >> r->n;
+    r->p += (BB - 1 - r->n) >> 3;
+    r->n |= BB - 8;
+}
+
+/* huff_next, inline, for the lanes' loop. */
+static inline uint32_t fast_huff(const sym_rd *d, const uint32_t *tab, unsigned sh, bitrd *r)
+{
+    uint32_t t = tab[r->buf >> sh];
+    if (!(t & 31))
+        t = huff_long(d, r->buf);
+    r->buf <<= t & 31;
+    r->n -= t & 31;
+    return t >> 5;
+}
+#endif
+
+/* The next m symbols into v. The fast paths refill once and then take as
+ * many symbols as BB - 8 bits surely hold, with no test between: packed
+ * symbols, and Huffman codes from the four lanes in turn while each lane
+ * has BB / 8 bytes left (the lanes' chains of dependent shifts overlap). */
+static void get_syms(sym_rd *d, uint32_t *v, size_t m)
+{
+    size_t k = 0;
+#if NNZ_FAST
+    const stream *s = d->s;
+    unsigned j;
+    if (s->coding == NNZ_CODING_PACKED) {
+        unsigned w = s->width, per = (BB - 8) / w, n;
+        bitrd a = d->r[0];
+        while (m > k && a.end - a.p >= BB / 8) {
+            fast_fill(&a);
+            n = m - k < per ? (unsigned)(m - k) : per;
+            for (j = 0; j < n; j++, k++) {
+                v[k] = (uint32_t)(a.buf >> (BB - w));
+                a.buf <<= w;
+                a.n -= w;
+            }
+        }
+        d->r[0] = a;
+    } else if (d->lanes == 4 && d->lane == 0 && s->maxlen) {
+        const uint32_t *tab = d->tab;
+        unsigned per = (BB - 8) / s->maxlen, sh = BB - d->fb, n;
+        bitrd a = d->r[0], b = d->r[1], c = d->r[2], e = d->r[3];
+        while (m - k >= 4 && a.end - a.p >= BB / 8 && b.end - b.p >= BB / 8 &&
+               c.end - c.p >= BB / 8 && e.end - e.p >= BB / 8) {
+            fast_fill(&a);
+            fast_fill(&b);
+            fast_fill(&c);
+            fast_fill(&e);
+            n = (m - k) / 4 < per ? (unsigned)((m - k) / 4) : per;
+            for (j = 0; j < n; j++, k += 4) {
+                v[k] = fast_huff(d, tab, sh, &a);
+                v[k + 1] = fast_huff(d, tab, sh, &b);
+                v[k + 2] = fast_huff(d, tab, sh, &c);
+                v[k + 3] = fast_huff(d, tab, sh, &e);
+            }
+        }
+        d->r[0] = a;
+        d->r[1] = b;
+        d->r[2] = c;
+        d->r[3] = e;
+    }
+#endif
+    for (; k < m; k++)
+        v[k] = sym_get(d);
+}
+
+/* Point d at block blk of stream s (coding 2: the block's four lanes, the
+ * first three after their varint lengths). */
+static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
+{
+    const uint8_t *p = c->st[s].data, *to = c->st[s].end;
+    if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
+        uint64_t len = (uint64_t)(to - p), lo = index_at(c, blk, s, len),
+                 hi = index_at(c, blk + 1, s, len);
+        if (lo > hi || hi > len)
+            return NNZ_E_CORRUPT;
+        to = p + (size_t)hi;
+        p += (size_t)lo;
+    }
+    rd h = { p, to, 0 };
+    d->lane = 0;
+    d->lanes = c->st[s].coding == NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
+    for (unsigned q = 0; q < d->lanes; q++) {
+        bitrd *r = &d->r[q];
+        uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
+        r->p = rd_bytes(&h, len);
+        r->end = h.p;
+        r->buf = 0;
+        r->n = r->over = 0;
+    }
+    return h.bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+/* Did any lane of d read past its end? */
+static int sym_over(const sym_rd *d)
+{
+    for (unsigned q = 0; q < d->lanes; q++)
+        if (br_over(&d->r[q]))
+            return 1;
+    return 0;
+}
+
+/* Output types once NNZ_OUT_NATIVE is resolved. */
+enum { OT_F32 = NNZ_OUT_F32, OT_F16 = NNZ_OUT_F16, OT_I8 = NNZ_OUT_I8, OT_BF16 = 4, OT_INT = 5 };
+
+/* The value map while decoding, with the channel it last looked up. */
 typedef struct vmap {
     const coded *c;
-    uint64_t chan_lo, chan_hi; /* elements [lo, hi) share the cached channel */
+    unsigned kind;         /* NNZ_VAL_*: c->kind, or a raw float tensor's */
+    int ot;                /* OT_* */
+    unsigned es;           /* output bytes per element */
+    size_t inner, nchan;   /* affine: c's, at most SIZE_MAX (elements are fewer) */
+    size_t lo, hi;         /* affine: elements [lo, hi) are in the cached channel */
     float scale;
     int64_t zp;
+    int bad;               /* a codebook symbol past the codebook */
 } vmap;
 
-static float map_value(vmap *m, uint32_t v, uint64_t i, int *bad)
+/* Store one element at o: symbol v mapped, negated for a hashed sign. */
+static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
 {
     const coded *c = m->c;
-    switch (c->kind) {
-    case NNZ_VAL_F32: return bits_f32(v);
-    case NNZ_VAL_F16: return nnz_half_to_float((uint16_t)v);
-    case NNZ_VAL_BF16: return nnz_bf16_to_float((uint16_t)v);
-    case NNZ_VAL_AFFINE:
-        if (i < m->chan_lo || i >= m->chan_hi) {
-            uint64_t q = i / c->inner, ch = q % c->nchan;
-            m->chan_lo = q * c->inner;
-            m->chan_hi = m->chan_lo + c->inner;
-            m->scale = bits_f32(le32(c->scales + (size_t)ch * 4));
-            m->zp = (int64_t)le32(c->zps + (size_t)ch * c->zp_stride);
-        }
-        return m->scale * (float)((int64_t)v - m->zp);
+    float f;
+    if (m->ot == OT_I8) { /* i8_ok checked it fits, but -(-128) saturates */
+        int64_t q = (int64_t)v - m->zp;
+        int8_t t = (int8_t)(neg ? (q == -128 ? 127 : -q) : q);
+        memcpy(o, &t, 1);
+        return;
+    }
+    if (m->ot == OT_INT) { /* v - offset, two's complement, truncated */
+        uint32_t x = v - (uint32_t)c->offset;
+        uint16_t t16 = (uint16_t)x;
+        uint8_t t8 = (uint8_t)x;
+        memcpy(o, m->es == 1 ? (void *)&t8 : m->es == 2 ? (void *)&t16 : (void *)&x, m->es);
+        return;
+    }
+    switch (m->kind) {
+    case NNZ_VAL_F32: f = bits_f32(v); break;
+    case NNZ_VAL_F16: f = nnz_half_to_float((uint16_t)v); break;
+    case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
+    case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
     default: /* codebook */
         if (v >= c->ncb) {
-            *bad = 1;
-            return 0;
+            m->bad = 1;
+            v = 0;
         }
-        return bits_f32(le32(c->cb + (size_t)v * 4));
+        f = bits_f32(le32(c->cb + (size_t)v * 4));
+    }
+    if (neg)
+        f = -f;
+    if (m->ot == OT_F32) {
+        memcpy(o, &f, 4);
+    } else {
+        uint16_t h = m->ot == OT_F16 ? nnz_float_to_half(f) : nnz_float_to_bf16(f);
+        memcpy(o, &h, 2);
     }
 }
 
-/* Store element `at` of the output: a mapped value, or an integer. */
-static void put_value(const coded *c, vmap *m, const nnz_tensor_info *info, int out_type,
-                      void *out, size_t at, uint32_t v, uint64_t i, int negate, int *bad)
+/* Store symbols v[0..n) as elements i, i + 1, ... at out + at * es. Runs of
+ * one affine channel get its scale and zero point once; affine to float32
+ * has its own loop. */
+static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n, size_t i,
+                     int neg)
 {
-    if (out_type == NNZ_OUT_I8) { /* checked by i8_ok: fits, but -(-128) saturates */
-        map_value(m, v, i, bad); /* caches the channel's zero point */
-        int64_t q = (int64_t)v - m->zp;
-        int8_t t = (int8_t)(negate ? (q == -128 ? 127 : -q) : q);
-        memcpy((uint8_t *)out + at, &t, 1);
-        return;
-    }
-    if (c->kind == NNZ_VAL_INT) {
-        uint64_t x = (uint64_t)v - c->offset; /* two's complement, truncated below */
-        unsigned es = dtype_size(info->dtype);
-        uint8_t *o = (uint8_t *)out + at * es;
-        if (es == 1) {
-            uint8_t t = (uint8_t)x;
-            memcpy(o, &t, 1);
-        } else if (es == 2) {
-            uint16_t t = (uint16_t)x;
-            memcpy(o, &t, 2);
-        } else {
-            uint32_t t = (uint32_t)x;
-            memcpy(o, &t, 4);
+    const coded *c = m->c;
+    uint8_t *o = (uint8_t *)out + at * m->es;
+    while (n) {
+        size_t run = n, k;
+        if (m->kind == NNZ_VAL_AFFINE) {
+            if (i < m->lo || i >= m->hi) {
+                size_t q = i / m->inner, ch = q % m->nchan;
+                m->lo = q * m->inner;
+                m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
+                m->scale = bits_f32(le32(c->scales + ch * 4));
+                m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
+            }
+            if (m->hi - i < run)
+                run = m->hi - i;
         }
-        return;
+#if NNZ_FAST
+        if (m->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 && !neg) {
+            float scale = m->scale;
+            int64_t zp = m->zp;
+            for (k = 0; k < run; k++) {
+                float f = scale * (float)((int64_t)v[k] - zp);
+                memcpy(o + 4 * k, &f, 4);
+            }
+        } else
+#endif
+            for (k = 0; k < run; k++)
+                put_one(m, o + k * m->es, v[k], neg);
+        v += run;
+        n -= run;
+        i += run;
+        o += run * m->es;
     }
-    float f = map_value(m, v, i, bad);
-    put_float(out, at, out_type, info->dtype, negate ? -f : f);
-}
-
-/* Zero elements [0, n) of the output (sparse blocks start all zero). */
-static void put_zeros(const coded *c, const nnz_tensor_info *info, int out_type, void *out,
-                      size_t n)
-{
-    (void)c;
-    memset(out, 0, n * out_elem_size(info->dtype, out_type));
 }
 
 static uint32_t *align4(void *p)
@@ -1033,90 +1208,96 @@ int nnz_hash_sign(uint64_t index, uint32_t seed)
     return (nnz_hash_index(index, seed + 0x9E3779B9u) >> 31) ? -1 : 1;
 }
 
-/* Decode block `blk` of a coded tensor into `out` (its first element at 0). */
-static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, uint64_t blk,
-                                     int out_type, void *out, void *scratch)
+/* Raw tensors: elements [first, first + n), converted by put_one when the
+ * output type differs. */
+static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, int copy,
+                       size_t first, size_t n, void *out)
 {
-    uint64_t first = blk * c->block_elems, end = first + c->block_elems;
-    if (end > info->count || end < first)
-        end = info->count;
-    size_t n = (size_t)(end - first);
-    vmap m = { c, 1, 0, 0, 0 };
-    sym_rd rd_[2];
+    unsigned es = dtype_size(info->dtype);
+    const uint8_t *src = b->data + (size_t)info->payload_offset + first * es;
+    if (copy) { /* to its own type */
+        memcpy(out, src, n * es);
+        if (!host_is_little_endian() && es > 1)
+            swap_elems((uint8_t *)out, n, es);
+        return;
+    }
+    m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
+              : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
+    for (size_t i = 0; i < n; i++)
+        put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
+}
+
+/* Symbols decoded at a time. */
+#define CHUNK 64
+
+/* Decode block `blk` of a coded tensor into `out` (its first element at 0),
+ * with the streams' tables ready in d; `buckets`: a hashed Huffman
+ * tensor's K symbols. */
+static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
+                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets)
+{
+    /* every element index fits size_t: decode_blocks checked the output's size */
+    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count, k, j;
+    if (end - first > be)
+        end = first + be;
+    size_t n = end - first;
+    uint32_t v[CHUNK];
     int bad = 0;
-    uint32_t *tables = align4(scratch);
     for (unsigned s = 0; s < c->nstreams; s++) {
-        sym_rd *d = &rd_[s];
-        memset(d, 0, sizeof *d);
-        d->s = &c->st[s];
-        if (c->enc == NNZ_ENC_HASHED) { /* one unsplit stream */
-            d->r.p = c->st[s].data;
-            d->r.end = c->st[s].end;
-        } else {
-            block_range(c, s, blk, &d->r.p, &d->r.end);
-            if (d->r.p > d->r.end || d->r.end > c->st[s].end)
-                return NNZ_E_CORRUPT;
-        }
-        if (d->s->coding == NNZ_CODING_HUFFMAN && d->s->maxlen > 0) {
-            huff_tables(d, tables);
-            tables += (size_t)1 << NNZ_HUFF_FAST_BITS;
-        }
+        nnz_status st = sym_block(c, s, blk, &d[s]);
+        if (st != NNZ_OK)
+            return st;
     }
     if (c->enc == NNZ_ENC_DENSE) {
-        sym_rd *d = &rd_[0];
-        for (size_t k = 0; k < n && !bad; k++)
-            put_value(c, &m, info, out_type, out, k, sym_get(d), first + k, 0, &bad);
-        if (br_overrun(&d->r))
-            bad = 1;
+        for (k = 0; k < n; k += j) {
+            j = n - k < CHUNK ? n - k : CHUNK;
+            get_syms(&d[0], v, j);
+            put_syms(m, out, k, v, j, first + k, 0);
+        }
+        bad = sym_over(&d[0]);
     } else if (c->enc == NNZ_ENC_SPARSE) {
-        sym_rd *pos = &rd_[0], *val = &rd_[1];
-        uint64_t lo = nnz_before(c, blk), hi = nnz_before(c, blk + 1), cur = first;
+        uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
+                 hi = index_at(c, blk + 1, c->nstreams, c->nnz);
+        size_t cur = first, survivors;
         if (lo > hi || hi > c->nnz)
             return NNZ_E_CORRUPT;
-        uint64_t survivors = hi - lo;
-        put_zeros(c, info, out_type, out, n);
+        survivors = (size_t)(hi - lo);
+        memset(out, 0, n * m->es);
         while (survivors && !bad) {
-            uint64_t g = sym_get(pos);
-            if (br_overrun(&pos->r))
-                bad = 1;
-            else if (g == c->escape)
-                cur += g;
-            else {
-                uint64_t at = cur + g;
-                if (at >= end || at < cur) {
-                    bad = 1;
-                    break;
-                }
-                put_value(c, &m, info, out_type, out, (size_t)(at - first), sym_get(val), at,
-                          0, &bad);
-                cur = at + 1;
-                survivors--;
+            uint32_t g = sym_get(&d[0]);
+            size_t at = cur + g;
+            if (g == c->escape) { /* moves on `escape` elements */
+                bad = at < cur || at > end;
+                cur = at;
+                continue;
             }
-            if (cur > end)
+            v[0] = sym_get(&d[1]);
+            if (at < cur || at >= end)
                 bad = 1;
+            else
+                put_syms(m, out, at - first, v, 1, at, 0);
+            cur = at + 1;
+            survivors--;
         }
-        if (br_overrun(&pos->r) || br_overrun(&val->r))
-            bad = 1;
+        bad |= sym_over(&d[0]) || sym_over(&d[1]);
     } else { /* hashed */
-        sym_rd *d = &rd_[0];
-        uint32_t *buckets = NULL;
-        if (d->s->coding == NNZ_CODING_HUFFMAN) { /* decode the K symbols once */
-            buckets = tables;
-            for (uint64_t k = 0; k < c->k; k++)
-                buckets[k] = sym_get(d);
-            if (br_overrun(&d->r))
-                bad = 1;
-        }
-        for (size_t k = 0; k < n && !bad; k++) {
-            uint64_t i = first + k;
+        for (k = 0; k < n; k++) {
+            size_t i = first + k;
             uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
-            uint32_t v = buckets ? buckets[bk]
-                                 : bits_at(d->s->data, bk * d->s->width, d->s->width);
-            int neg = c->sign && nnz_hash_sign(i, c->seed) < 0;
-            put_value(c, &m, info, out_type, out, k, v, i, neg, &bad);
+            uint32_t x;
+            if (buckets) {
+                x = buckets[bk];
+            } else { /* a packed bucket symbol, read in place */
+                uint64_t bit = bk * c->st[0].width;
+                bitrd r = { c->st[0].data + (size_t)(bit >> 3), c->st[0].end, 0, 0, 0 };
+                if (bit & 7)
+                    br_get(&r, (unsigned)(bit & 7));
+                x = br_get(&r, c->st[0].width);
+            }
+            put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0);
         }
     }
-    return bad ? NNZ_E_CORRUPT : NNZ_OK;
+    return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
 }
 
 nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
@@ -1129,11 +1310,10 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     memset(map, 0, sizeof *map);
     map->kind = -1;
     nnz_status st = parse_entry(b, index, &info, &params);
+    if (st == NNZ_OK)
+        st = check_params(b, &info, &params, &c);
     if (st != NNZ_OK || info.encoding == NNZ_ENC_RAW)
         return st;
-    if ((st = check_encoding(b, &info, &params)) != NNZ_OK)
-        return st;
-    parse_coded(b, &info, &params, &c);
     map->kind = (int)c.kind;
     map->width = c.st[c.nstreams - 1].width;
     map->nchan = c.nchan;
@@ -1147,7 +1327,8 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     return NNZ_OK;
 }
 
-/* Shared by nnz_decode and nnz_decode_block. */
+/* Shared by nnz_decode (all blocks) and nnz_decode_block (one): nblocks is
+ * 1, or every block from block 0. */
 static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
                                 uint64_t nblocks, int out_type, void *out, size_t out_size,
                                 void *scratch, size_t scratch_size)
@@ -1162,22 +1343,55 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         return st;
     if (block >= info.nblocks || nblocks > info.nblocks - block)
         return NNZ_E_INDEX;
+    /* element counts fit size_t from here: setup checked count * es does */
     unsigned es = out_elem_size(info.dtype, out_type);
-    uint64_t first = block * info.block_elems;
-    uint64_t n = nblocks * info.block_elems;
-    if (n > info.count - first)
-        n = info.count - first;
-    if ((uint64_t)out_size < n * es)
+    size_t be = (size_t)info.block_elems, first = (size_t)block * be;
+    size_t n = (size_t)info.count - first;
+    if (nblocks == 1 && n > be)
+        n = be;
+    if (out_size / es < n)
         return NNZ_E_OUTPUT_SMALL;
     if (scratch_size < need_scratch || (need_scratch && !scratch))
         return NNZ_E_SCRATCH_SMALL;
     if (n == 0)
         return NNZ_OK;
-    if (info.encoding == NNZ_ENC_RAW)
-        return decode_raw(b, &info, out_type, first, (size_t)n, out);
+    sym_rd d[2];
+    vmap m;
+    uint32_t *mem = align4(scratch), *buckets = NULL;
+    memset(&m, 0, sizeof m);
+    m.c = &c;
+    m.kind = c.kind;
+    m.es = es;
+    m.inner = c.inner > SIZE_MAX ? SIZE_MAX : (size_t)c.inner;
+    m.nchan = (size_t)c.nchan; /* fits: its nchan scales are inside the blob */
+    int native = !is_float_type(info.dtype) ? OT_INT
+                 : info.dtype == DT_FLOAT     ? OT_F32
+                 : info.dtype == DT_FLOAT16   ? OT_F16
+                                              : OT_BF16;
+    m.ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
+    if (info.encoding == NNZ_ENC_RAW) {
+        decode_raw(b, &info, &m, m.ot == native, first, n, out);
+        return NNZ_OK;
+    }
+    /* the tables once for all blocks, then block by block */
+    for (unsigned s = 0; s < c.nstreams; s++) {
+        d[s].s = &c.st[s];
+        if (huff_scratch(&c.st[s])) {
+            huff_tables(&d[s], mem);
+            mem += huff_scratch(&c.st[s]) / 4;
+        }
+    }
+    if (c.enc == NNZ_ENC_HASHED && c.st[0].coding != NNZ_CODING_PACKED) {
+        buckets = mem; /* the K bucket symbols, decoded once */
+        if ((st = sym_block(&c, 0, 0, &d[0])) != NNZ_OK)
+            return st;
+        get_syms(&d[0], buckets, (size_t)c.k);
+        if (sym_over(&d[0]))
+            return NNZ_E_CORRUPT;
+    }
     for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
-        st = decode_coded_block(&info, &c, block + k, out_type,
-                                (uint8_t *)out + (size_t)(k * info.block_elems) * es, scratch);
+        st = decode_coded_block(&info, &c, d, &m, block + k, (uint8_t *)out + (size_t)k * be * es,
+                                buckets);
     return st;
 }
 

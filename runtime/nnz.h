@@ -103,6 +103,7 @@ typedef struct nnz_blob {
     size_t graph_size;
     const uint8_t *payload; /* payload section */
     size_t payload_size;
+    uint32_t payload_crc;   /* its CRC-32 as the table states it */
     const uint8_t *meta;    /* metadata section (may be NULL) */
     size_t meta_size;
     /* after a failed nnz_open: where the check failed (NNZ_AT_*) and which
@@ -150,7 +151,13 @@ enum {
 };
 
 /* Symbol stream codings. */
-enum { NNZ_CODING_PACKED = 0, NNZ_CODING_HUFFMAN = 1 };
+enum {
+    NNZ_CODING_PACKED = 0,       /* fixed width */
+    NNZ_CODING_HUFFMAN = 1,      /* Huffman, table as a symbol list, one lane */
+    NNZ_CODING_HUFFMAN_X4 = 2,   /* Huffman, gamma-coded table, four lanes per block
+                                    (encoding version 2) */
+    NNZ_CODING_HUFFMAN_G = 3     /* Huffman, gamma-coded table, one lane (version 2) */
+};
 
 /* How a dense, sparse or hashed tensor maps symbols to values: what an app
  * running integer kernels needs beside NNZ_OUT_I8 codes. Pointers are into
@@ -167,9 +174,15 @@ typedef struct nnz_value_map {
     uint64_t int_offset;         /* integer: value = symbol - offset */
 } nnz_value_map;
 
-/* Huffman decoding tables: 2^NNZ_HUFF_FAST_BITS entries per stream. */
+/* Huffman decoding: codes of at most NNZ_HUFF_MAX_LEN bits; one lookup in
+ * a table of 2^min(longest code, NNZ_HUFF_FAST_BITS) four-byte entries per
+ * stream decodes every code that short (8 KiB at 11). A device short of
+ * RAM may build with a smaller NNZ_HUFF_FAST_BITS (8..11): longer codes
+ * then take a slower search, and nnz_decode_sizes asks for less scratch. */
 #define NNZ_HUFF_MAX_LEN 16
-#define NNZ_HUFF_FAST_BITS 10
+#ifndef NNZ_HUFF_FAST_BITS
+#define NNZ_HUFF_FAST_BITS 11
+#endif
 
 /* Open a blob: checks the header, section table, directory, graph and (by
  * default) every checksum. */

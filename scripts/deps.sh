@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build_pkgs="gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
  libopenblas-dev liblapacke-dev libcjson-dev libcmocka-dev
  python3-onnx python3-numpy python3-sklearn time bc"
-test_pkgs="clang libclang-rt-14-dev libonnx-testdata zstd xz-utils"
+test_pkgs="clang libclang-rt-14-dev libonnx-testdata zstd xz-utils librsvg2-bin"
 size_pkgs="gcc-arm-none-eabi libnewlib-arm-none-eabi"
 
 case $level in

@@ -1,11 +1,39 @@
 #!/bin/sh
 # fuzz-seeds.sh BUILD - seed corpora for the fuzzers, made from the fixtures
 # (valid inputs are the best start; libFuzzer mutates from there).
+#
+# The runtime's seeds are blobs of every encoding the decoder has: each
+# small fixture lossless, and the digits models through pipelines that make
+# Huffman (one lane, four lanes, list and gamma tables, short blocks, codes
+# longer than the first-level table), packed, sparse, hashed, affine and
+# codebook tensors. Seeds are kept small: a fuzzer mutates small inputs best.
 set -eu
 B=${1:-build}
 N=$B/nnzip
-mkdir -p "$B/fuzz/seeds_runtime"
+S=$B/fuzz/seeds_runtime
+mkdir -p "$S"
 for m in "$B"/fixtures/*.onnx; do
     n=$(basename "$m" .onnx)
-    "$N" -q compress "$m" -o "$B/fuzz/seeds_runtime/$n.nnz" 2>/dev/null || true
+    "$N" -q compress "$m" -o "$S/$n.nnz" 2>/dev/null || true
 done
+i=0
+while IFS='|' read -r name pipeline; do
+    [ -n "$name" ] || continue
+    for m in "$B"/fixtures/digits_cnn.onnx "$B"/fixtures/edge_lstm.onnx "$B"/fixtures/edge_fp16.onnx; do
+        [ -f "$m" ] || continue
+        n=$(basename "$m" .onnx)
+        "$N" -q compress "$m" -o "$S/$n.$name.nnz" -p "$pipeline" 2>/dev/null || true
+    done
+    i=$((i + 1))
+done <<'EOF'
+q8h|quantize:bits=8 | huffman
+q4h|quantize:bits=4,scheme=asym,granularity=tensor | huffman:block=256
+q3h|quantize:bits=3 | huffman:max-len=16,block=256
+kmh|quantize:kmeans,bits=5 | huffman
+mreh|quantize:max-rel-error=0.01 | huffman:max-len=16
+sparse|prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman:block=1024
+sparsep|prune:sparsity=0.7 | quantize:bits=6
+hashed|hashnet:ratio=4 | quantize:bits=8 | huffman
+hashedp|hashnet:ratio=8 | quantize:bits=6
+fp16|quantize:fp16 | huffman
+EOF

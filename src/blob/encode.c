@@ -1,4 +1,15 @@
-/* encode.c - see encode.h. */
+/* encode.c - see encode.h.
+ *
+ * The choice is made from histograms, not from trial encodings: the
+ * symbol counts of each candidate stream give its exact packed size and,
+ * through a Huffman code built from them, its Huffman size; only the
+ * winner is then written. Candidates: dense (one symbol per element),
+ * sparse (gap symbols with every escape worth trying, plus the survivors'
+ * symbols), and raw for float tensors nothing made smaller. Each stream is
+ * packed, or Huffman with a list table in one lane (coding 1), a gamma
+ * table in four lanes (coding 2) or in one (coding 3), whichever is
+ * smallest, four lanes winning ties within a thousandth
+ * (docs/passes/huffman.md). */
 #include "encode.h"
 
 #include <math.h>
@@ -8,6 +19,10 @@
 #include "bitio.h"
 #include "huffman.h"
 #include "nnz.h"
+
+/* Escape symbols a sparse gap stream may use are 2^k - 1, k = 1..16; the
+ * histogram of gaps below this is an array, longer gaps a list. */
+#define GAP_SMALL 65536u
 
 /* ---- small byte writers ---------------------------------------------------- */
 
@@ -19,6 +34,16 @@ static void put_varint(nnz_bitw *w, uint64_t v)
         put_u8(w, (unsigned)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
         v >>= 7;
     } while (v);
+}
+
+static unsigned varint_len(uint64_t v)
+{
+    unsigned n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
 static void put_le32(nnz_bitw *w, uint32_t v)
@@ -34,25 +59,6 @@ static uint32_t f32_bits(float f)
     return u;
 }
 
-/* ---- one stream of symbols ------------------------------------------------ */
-
-/* The symbols of a stream, cut into blocks: block b is syms[start[b], start[b+1]). */
-typedef struct symbols {
-    uint32_t *syms;
-    size_t n;
-    size_t *start;   /* nblocks + 1 */
-    size_t nblocks;
-    uint32_t max;    /* largest symbol */
-} symbols;
-
-/* A stream as it will be stored. */
-typedef struct coded_stream {
-    unsigned coding, width;
-    nnz_bitw data;       /* table + data */
-    uint32_t *offsets;   /* per block: byte offset from the data start */
-    double entropy;      /* bits per symbol, order 0 */
-} coded_stream;
-
 static unsigned bits_for(uint32_t max)
 {
     unsigned w = 1;
@@ -61,6 +67,110 @@ static unsigned bits_for(uint32_t max)
     return w;
 }
 
+/* ---- streams: what to code, and how ------------------------------------------- */
+
+/* The symbols of a stream, cut into blocks: block b is syms[start[b], start[b+1]). */
+typedef struct symbols {
+    const uint32_t *syms;
+    uint32_t *own;   /* syms, when this owns them */
+    size_t n;
+    size_t *start;   /* nblocks + 1 */
+    size_t nblocks;
+} symbols;
+
+static void symbols_free(symbols *s)
+{
+    free(s->own);
+    free(s->start);
+    memset(s, 0, sizeof *s);
+}
+
+/* How a stream will be coded, chosen from its histogram. */
+typedef struct plan {
+    unsigned coding;     /* NNZ_CODING_* */
+    unsigned width;      /* packed: bits per symbol; Huffman: bits of a table symbol */
+    nnz_huff h;          /* Huffman codings */
+    uint64_t bytes;      /* estimated bytes of the stream: table, data, lane heads, padding */
+    uint64_t nsyms;
+    double entropy;      /* order-0, bits per symbol (-1: not computed) */
+    uint64_t table_bytes;
+} plan;
+
+static void plan_free(plan *p) { nnz_huff_free(&p->h); }
+
+/* Estimated bytes of `nsyms` symbols of `bits` bits in all, over `nblocks`
+ * byte-aligned blocks of `lanes` byte-aligned lanes each. */
+static uint64_t est_bytes(uint64_t bits, size_t nblocks, unsigned lanes)
+{
+    uint64_t b = (bits + 7) / 8 + (uint64_t)nblocks * (lanes - 1) / 2;
+    if (lanes > 1) /* three varint lane lengths per block */
+        b += (uint64_t)nblocks * 3 * varint_len(bits / 8 / nblocks / lanes + 1);
+    return b;
+}
+
+/* Choose packed (`packed_width` bits) or Huffman (max code length
+ * `max_len`) for a stream with symbol counts freq[0..alphabet) (alphabet 0:
+ * too wide for Huffman, packed only), cut into `nblocks` blocks. */
+static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, size_t nblocks,
+                       unsigned packed_width, int allow_huffman, unsigned max_len, plan *p,
+                       nnz_error *e)
+{
+    memset(p, 0, sizeof *p);
+    p->coding = NNZ_CODING_PACKED;
+    p->width = packed_width;
+    p->nsyms = nsyms;
+    p->entropy = -1;
+    p->bytes = est_bytes(nsyms * packed_width, nblocks, 1);
+    if (!alphabet || nsyms == 0)
+        return 0;
+    p->entropy = nnz_entropy(freq, alphabet);
+    if (!allow_huffman)
+        return 0;
+    /* a limit too tight for the symbols in use gives way, up to the format's 16 */
+    uint64_t used = 0;
+    for (uint32_t s = 0; s < alphabet; s++)
+        used += freq[s] != 0;
+    while (max_len < NNZ_HUFF_MAX_LEN && ((uint64_t)1 << max_len) < used)
+        max_len++;
+    nnz_huff h;
+    if (nnz_huff_build(freq, alphabet, max_len, &h, e) != 0)
+        return -1;
+    uint64_t data = nnz_huff_data_bits(&h, freq);
+    uint64_t tl = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST) / 8;
+    uint64_t tg = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_GAMMA) / 8;
+    uint64_t one = est_bytes(data, nblocks, 1), four = tg + est_bytes(data, nblocks, 4);
+    /* four lanes decode about three times as fast: worth a thousandth */
+    unsigned coding = NNZ_CODING_HUFFMAN_X4;
+    uint64_t bytes = four, table = tg;
+    if (tl + one + four / 1000 < bytes) {
+        coding = NNZ_CODING_HUFFMAN;
+        bytes = tl + one;
+        table = tl;
+    }
+    if (tg + one + four / 1000 < bytes) {
+        coding = NNZ_CODING_HUFFMAN_G;
+        bytes = tg + one;
+        table = tg;
+    }
+    if (bytes < p->bytes) {
+        p->coding = coding;
+        p->width = h.width;
+        p->bytes = bytes;
+        p->table_bytes = table;
+        p->h = h;
+    } else {
+        nnz_huff_free(&h);
+    }
+    return 0;
+}
+
+/* A stream as it will be stored. */
+typedef struct coded_stream {
+    unsigned coding, width;
+    nnz_bitw data;       /* table + data */
+    uint32_t *offsets;   /* per block: byte offset from the data start */
+} coded_stream;
+
 static void stream_free(coded_stream *s)
 {
     nnz_bitw_free(&s->data);
@@ -68,90 +178,127 @@ static void stream_free(coded_stream *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Code `sy` packed at `width` bits, or with Huffman (max code length
- * `max_len`); table first, then each block byte-aligned. */
-static int code_stream(const symbols *sy, unsigned coding, unsigned width, unsigned max_len,
-                       coded_stream *out, nnz_error *e)
+/* A bit writer into a buffer sized beforehand: no checks per symbol. */
+typedef struct lane_w {
+    uint8_t *p;
+    uint64_t acc;   /* pending bits, right-aligned: fewer than 32 between calls */
+    unsigned n;
+} lane_w;
+
+static inline void lw_put(lane_w *l, uint32_t v, unsigned len)
+{
+    l->acc = l->acc << len | v;
+    l->n += len;
+    if (l->n >= 32) {
+        l->n -= 32;
+        uint32_t x = (uint32_t)(l->acc >> l->n);
+        l->p[0] = (uint8_t)(x >> 24);
+        l->p[1] = (uint8_t)(x >> 16);
+        l->p[2] = (uint8_t)(x >> 8);
+        l->p[3] = (uint8_t)x;
+        l->p += 4;
+    }
+}
+
+/* Pad to a byte; returns the end. */
+static uint8_t *lw_end(lane_w *l)
+{
+    for (; l->n >= 8; l->n -= 8)
+        *l->p++ = (uint8_t)(l->acc >> (l->n - 8));
+    if (l->n)
+        *l->p++ = (uint8_t)(l->acc << (8 - l->n));
+    l->n = 0;
+    return l->p;
+}
+
+/* Code `sy` as `p` says: the table, then each block byte-aligned (and for
+ * coding 2, each block's four lanes byte-aligned, the first three after
+ * their lengths). */
+static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_error *e)
 {
     memset(out, 0, sizeof *out);
-    out->coding = coding;
-    out->width = width;
+    out->coding = p->coding;
+    out->width = p->width;
     out->offsets = nnz_calloc(sy->nblocks + 1, sizeof *out->offsets, e);
     if (!out->offsets)
         return -1;
-    nnz_huff h;
-    memset(&h, 0, sizeof h);
-    size_t header = 0;
-    if (coding == NNZ_CODING_HUFFMAN) {
-        uint32_t alphabet = sy->max + 1;
-        uint64_t *freq = nnz_calloc(alphabet, sizeof *freq, e);
-        if (!freq)
-            return -1;
-        for (size_t i = 0; i < sy->n; i++)
-            freq[sy->syms[i]]++;
-        out->entropy = nnz_entropy(freq, alphabet);
-        int rc = nnz_huff_build(freq, alphabet, max_len, &h, e);
-        free(freq);
-        if (rc != 0)
-            return -1;
-        out->width = h.width;
-        nnz_huff_write_table(&h, &out->data);
-        header = out->data.len;
+    nnz_bitw *w = &out->data;
+    size_t header = 0, most = 0;
+    if (p->coding != NNZ_CODING_PACKED) {
+        nnz_huff_write_table(&p->h, p->coding == NNZ_CODING_HUFFMAN ? NNZ_HUFF_TABLE_LIST
+                                                                     : NNZ_HUFF_TABLE_GAMMA, w);
+        header = w->len;
     }
-    for (size_t b = 0; b < sy->nblocks; b++) {
-        uint64_t off = out->data.len - header;
+    /* code and length of each symbol in one word; the largest block's bytes */
+    uint32_t *cl = NULL;
+    unsigned bits = p->coding == NNZ_CODING_PACKED ? p->width : p->h.maxlen;
+    if (p->coding != NNZ_CODING_PACKED) {
+        cl = nnz_malloc((size_t)p->h.alphabet * sizeof *cl, e);
+        if (!cl)
+            return -1;
+        for (uint32_t s = 0; s < p->h.alphabet; s++)
+            cl[s] = p->h.code[s] << 5 | p->h.len[s];
+    }
+    for (size_t b = 0; b < sy->nblocks; b++)
+        if (sy->start[b + 1] - sy->start[b] > most)
+            most = sy->start[b + 1] - sy->start[b];
+    uint8_t *buf = nnz_malloc(4 * ((most / 4 + 1) * bits / 8 + 8), e);
+    if (!buf) {
+        free(cl);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t b = 0; b < sy->nblocks && rc == 0; b++) {
+        uint64_t off = w->len - header;
         if (off > UINT32_MAX) {
-            nnz_huff_free(&h);
-            return nnz_fail(e, NNZ_EXIT_INPUT, "a coded stream passes 4 GiB (the format's limit)");
+            rc = nnz_fail(e, NNZ_EXIT_INPUT, "a coded stream passes 4 GiB (the format's limit)");
+            break;
         }
         out->offsets[b] = (uint32_t)off;
-        for (size_t i = sy->start[b]; i < sy->start[b + 1]; i++) {
-            if (coding == NNZ_CODING_HUFFMAN)
-                nnz_huff_put(&h, &out->data, sy->syms[i]);
-            else
-                nnz_bitw_put(&out->data, sy->syms[i], width);
+        const uint32_t *s = sy->syms + sy->start[b];
+        size_t n = sy->start[b + 1] - sy->start[b], i;
+        lane_w l = { buf, 0, 0 };
+        if (p->coding == NNZ_CODING_PACKED) {
+            for (i = 0; i < n; i++)
+                lw_put(&l, s[i], bits);
+            nnz_bitw_bytes(w, buf, (size_t)(lw_end(&l) - buf));
+        } else if (p->coding != NNZ_CODING_HUFFMAN_X4) {
+            if (p->h.maxlen)
+                for (i = 0; i < n; i++)
+                    lw_put(&l, cl[s[i]] >> 5, cl[s[i]] & 31);
+            nnz_bitw_bytes(w, buf, (size_t)(lw_end(&l) - buf));
+        } else { /* lane q takes symbols q, q + 4, ...: each its own quarter of buf */
+            size_t quarter = (n / 4 + 1) * bits / 8 + 8;
+            lane_w q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = (lane_w){ buf + (size_t)k * quarter, 0, 0 };
+            if (p->h.maxlen) {
+                for (i = 0; i + 4 <= n; i += 4) {
+                    lw_put(&q[0], cl[s[i]] >> 5, cl[s[i]] & 31);
+                    lw_put(&q[1], cl[s[i + 1]] >> 5, cl[s[i + 1]] & 31);
+                    lw_put(&q[2], cl[s[i + 2]] >> 5, cl[s[i + 2]] & 31);
+                    lw_put(&q[3], cl[s[i + 3]] >> 5, cl[s[i + 3]] & 31);
+                }
+                for (; i < n; i++)
+                    lw_put(&q[i & 3], cl[s[i]] >> 5, cl[s[i]] & 31);
+            }
+            for (int k = 0; k < 4; k++) { /* each lane but the last after its length */
+                uint8_t *from = buf + (size_t)k * quarter, *to = lw_end(&q[k]);
+                if (k < 3)
+                    put_varint(w, (uint64_t)(to - from));
+                nnz_bitw_bytes(w, from, (size_t)(to - from));
+            }
         }
-        nnz_bitw_align(&out->data);
+        nnz_bitw_align(w);
     }
-    nnz_huff_free(&h);
-    if (out->data.failed)
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory coding a stream");
-    return 0;
+    free(cl);
+    free(buf);
+    if (rc == 0 && w->failed)
+        rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory coding a stream");
+    return rc;
 }
 
-/* The better of packed and (if allowed) Huffman for a stream. */
-static int best_stream(const symbols *sy, unsigned packed_width, int allow_huffman,
-                       unsigned max_len, coded_stream *out, nnz_error *e)
-{
-    if (code_stream(sy, NNZ_CODING_PACKED, packed_width, 0, out, e) != 0)
-        return -1;
-    if (!allow_huffman || sy->max > 65535 || sy->n == 0)
-        return 0;
-    coded_stream h;
-    if (code_stream(sy, NNZ_CODING_HUFFMAN, 0, max_len, &h, e) != 0) {
-        stream_free(&h);
-        return -1;
-    }
-    if (h.data.len < out->data.len) {
-        h.entropy = h.entropy;
-        stream_free(out);
-        *out = h;
-    } else {
-        out->entropy = h.entropy;
-        stream_free(&h);
-    }
-    return 0;
-}
-
-/* ---- building the symbols ---------------------------------------------------- */
-
-/* The symbol of element i (or bucket i) as stored. */
-static uint32_t symbol_of(const nnz_state *st, size_t i)
-{
-    if (st->codes)
-        return st->codes[i];
-    return f32_bits(st->hashed ? st->buckets[i] : st->values[i]);
-}
+/* ---- the tensor's symbols ------------------------------------------------------ */
 
 static int is_zero(const nnz_state *st, size_t i)
 {
@@ -160,27 +307,37 @@ static int is_zero(const nnz_state *st, size_t i)
     return nnz_state_is_zero(st, i);
 }
 
-static int blocks_for(size_t n, unsigned block_log2, size_t **start, size_t *nblocks, nnz_error *e)
+/* The symbol of element (or bucket) i as stored. */
+static uint32_t symbol_of(const nnz_state *st, size_t i)
 {
-    size_t be = block_log2 ? (size_t)1 << block_log2 : (n ? n : 1);
-    *nblocks = n ? (n + be - 1) / be : 1;
-    *start = nnz_calloc(*nblocks + 1, sizeof **start, e);
-    return *start ? 0 : -1;
+    if (st->codes)
+        return st->codes[i];
+    return f32_bits(st->hashed ? st->buckets[i] : st->values[i]);
 }
 
-/* Dense: every element's symbol. */
-static int dense_symbols(const nnz_state *st, unsigned block_log2, symbols *sy, nnz_error *e)
+static int block_starts(size_t n, size_t be, symbols *sy, nnz_error *e)
+{
+    sy->nblocks = n ? (n + be - 1) / be : 1;
+    sy->start = nnz_calloc(sy->nblocks + 1, sizeof *sy->start, e);
+    return sy->start ? 0 : -1;
+}
+
+/* Dense: every stored value's symbol (the codes themselves when there are). */
+static int dense_symbols(const nnz_state *st, size_t be, symbols *sy, nnz_error *e)
 {
     memset(sy, 0, sizeof *sy);
     size_t n = nnz_state_nstored(st);
-    sy->syms = nnz_malloc((n ? n : 1) * sizeof *sy->syms, e);
-    if (!sy->syms || blocks_for(n, st->hashed ? 0 : block_log2, &sy->start, &sy->nblocks, e) != 0)
+    if (block_starts(n, be, sy, e) != 0)
         return -1;
-    size_t be = st->hashed || !block_log2 ? (n ? n : 1) : (size_t)1 << block_log2;
-    for (size_t i = 0; i < n; i++) {
-        sy->syms[i] = symbol_of(st, i);
-        if (sy->syms[i] > sy->max)
-            sy->max = sy->syms[i];
+    if (st->codes) {
+        sy->syms = st->codes;
+    } else {
+        sy->own = nnz_malloc((n ? n : 1) * sizeof *sy->own, e);
+        if (!sy->own)
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            sy->own[i] = symbol_of(st, i);
+        sy->syms = sy->own;
     }
     for (size_t b = 0; b <= sy->nblocks; b++)
         sy->start[b] = b * be < n ? b * be : n;
@@ -188,60 +345,154 @@ static int dense_symbols(const nnz_state *st, unsigned block_log2, symbols *sy, 
     return 0;
 }
 
-/* Sparse: gap symbols (with `escape`) and the survivors' symbols, per block;
- * before[b] = survivors before block b. */
-static int sparse_symbols(const nnz_state *st, unsigned block_log2, uint32_t escape,
-                          symbols *gaps, symbols *vals, size_t *nnz, nnz_error *e)
+/* Sparse: gap symbols (with `escape`) and the survivors' symbols, per block. */
+static int sparse_symbols(const nnz_state *st, size_t be, uint32_t escape, size_t nnz,
+                          uint64_t ngaps, symbols *gaps, symbols *vals, nnz_error *e)
 {
     memset(gaps, 0, sizeof *gaps);
     memset(vals, 0, sizeof *vals);
-    size_t n = st->n, cnt = 0, ngaps = 0;
-    size_t be = block_log2 ? (size_t)1 << block_log2 : (n ? n : 1);
-    for (size_t i = 0; i < n; i++)
-        cnt += !is_zero(st, i);
-    /* gap symbols: at most one per survivor plus the escapes */
-    size_t cap = cnt + n / escape + 2;
-    gaps->syms = nnz_malloc(cap * sizeof *gaps->syms, e);
-    vals->syms = nnz_malloc((cnt ? cnt : 1) * sizeof *vals->syms, e);
-    if (!gaps->syms || !vals->syms ||
-        blocks_for(n, block_log2, &gaps->start, &gaps->nblocks, e) != 0 ||
-        blocks_for(n, block_log2, &vals->start, &vals->nblocks, e) != 0)
+    size_t n = st->n;
+    gaps->own = nnz_malloc((ngaps ? ngaps : 1) * sizeof *gaps->own, e);
+    vals->own = nnz_malloc((nnz ? nnz : 1) * sizeof *vals->own, e);
+    if (!gaps->own || !vals->own || block_starts(n, be, gaps, e) != 0 ||
+        block_starts(n, be, vals, e) != 0)
         return -1;
-    size_t k = 0;
+    size_t k = 0, g = 0;
     for (size_t b = 0; b < gaps->nblocks; b++) {
         size_t lo = b * be, hi = lo + be < n ? lo + be : n, cur = lo;
-        gaps->start[b] = ngaps;
+        gaps->start[b] = g;
         vals->start[b] = k;
         for (size_t i = lo; i < hi; i++) {
             if (is_zero(st, i))
                 continue;
-            size_t g = i - cur;
-            while (g >= escape) {
-                gaps->syms[ngaps++] = escape;
-                g -= escape;
-            }
-            gaps->syms[ngaps++] = (uint32_t)g;
-            vals->syms[k] = symbol_of(st, i);
-            if (vals->syms[k] > vals->max)
-                vals->max = vals->syms[k];
-            k++;
+            size_t d = i - cur;
+            for (; d >= escape; d -= escape)
+                gaps->own[g++] = escape;
+            gaps->own[g++] = (uint32_t)d;
+            vals->own[k++] = symbol_of(st, i);
             cur = i + 1;
         }
     }
-    gaps->start[gaps->nblocks] = ngaps;
+    gaps->start[gaps->nblocks] = g;
     vals->start[vals->nblocks] = k;
-    gaps->n = ngaps;
+    gaps->syms = gaps->own;
+    vals->syms = vals->own;
+    gaps->n = g;
     vals->n = k;
-    gaps->max = escape;
-    *nnz = cnt;
+    return g == ngaps && k == nnz ? 0 : nnz_fail(e, NNZ_EXIT_INTERNAL, "sparse symbol count mismatch");
+}
+
+/* The histogram of a sparse layout: gaps between survivors (per block) and
+ * the survivors' symbols. */
+typedef struct gap_hist {
+    uint64_t *small;    /* small[g]: gaps of g zeros, g < nsmall */
+    size_t nsmall;      /* min(GAP_SMALL, block size): no gap is longer */
+    size_t *big;        /* longer gaps, one entry each */
+    size_t nbig;
+    size_t maxgap, nnz;
+    uint64_t *vfreq;    /* survivors' symbols (NULL: too wide) */
+    uint32_t vmax;
+} gap_hist;
+
+static void gap_hist_free(gap_hist *g)
+{
+    free(g->small);
+    free(g->big);
+    free(g->vfreq);
+    memset(g, 0, sizeof *g);
+}
+
+/* One pass over the elements: the gaps, and the survivors' symbol counts,
+ * which are the dense counts `freq` (NULL: too wide) less the zeros'. */
+static int gap_histogram(const nnz_state *st, size_t be, const uint64_t *freq, uint32_t alphabet,
+                         gap_hist *gh, nnz_error *e)
+{
+    memset(gh, 0, sizeof *gh);
+    size_t n = st->n, capbig = 0;
+    gh->nsmall = be < n ? be : n;
+    if (gh->nsmall > GAP_SMALL)
+        gh->nsmall = GAP_SMALL;
+    gh->small = nnz_calloc(gh->nsmall + 1, sizeof *gh->small, e);
+    gh->vfreq = freq ? nnz_malloc(alphabet * sizeof *gh->vfreq, e) : NULL;
+    if (!gh->small || (freq && !gh->vfreq))
+        return -1;
+    if (freq)
+        memcpy(gh->vfreq, freq, alphabet * sizeof *freq);
+    for (size_t lo = 0; lo < n; lo += be) {
+        size_t hi = lo + be < n ? lo + be : n, cur = lo;
+        for (size_t i = lo; i < hi; i++) {
+            if (is_zero(st, i)) {
+                if (gh->vfreq)
+                    gh->vfreq[symbol_of(st, i)]--;
+                continue;
+            }
+            size_t d = i - cur;
+            if (d < gh->nsmall) {
+                gh->small[d]++;
+            } else {
+                if (gh->nbig == capbig) {
+                    capbig = capbig ? 2 * capbig : 64;
+                    size_t *nb = nnz_realloc(gh->big, capbig * sizeof *nb, e);
+                    if (!nb)
+                        return -1;
+                    gh->big = nb;
+                }
+                gh->big[gh->nbig++] = d;
+            }
+            if (d > gh->maxgap)
+                gh->maxgap = d;
+            if (!gh->vfreq) {
+                uint32_t v = symbol_of(st, i);
+                if (v > gh->vmax)
+                    gh->vmax = v;
+            }
+            gh->nnz++;
+            cur = i + 1;
+        }
+    }
+    if (gh->vfreq)
+        for (uint32_t v = 0; v < alphabet; v++)
+            if (gh->vfreq[v])
+                gh->vmax = v;
     return 0;
 }
 
-static void symbols_free(symbols *s)
+/* A sparse layout cannot beat `dense_bytes` when its values alone, at
+ * their entropy, plus one bit per survivor for its position (the least a
+ * gap symbol costs, unless every gap is the same) take more. */
+static int sparse_cannot_win(const gap_hist *gh, uint64_t dense_bytes)
 {
-    free(s->syms);
-    free(s->start);
-    memset(s, 0, sizeof *s);
+    size_t top = gh->maxgap < gh->nsmall ? gh->maxgap + 1 : gh->nsmall, distinct = gh->nbig;
+    for (size_t g = 0; g < top && distinct < 2; g++)
+        distinct += gh->small[g] != 0;
+    if (distinct < 2 || !gh->vfreq)
+        return 0;
+    double h = nnz_entropy(gh->vfreq, gh->vmax + 1);
+    return (double)gh->nnz * (h + 1) / 8 > (double)dense_bytes;
+}
+
+/* The gap symbols' counts with escape E (freq: E + 1 entries); returns how
+ * many symbols. */
+static uint64_t gap_freq(const gap_hist *gh, uint32_t E, uint64_t *freq)
+{
+    memset(freq, 0, ((size_t)E + 1) * sizeof *freq);
+    size_t top = gh->maxgap < gh->nsmall ? gh->maxgap + 1 : gh->nsmall;
+    uint64_t total = 0;
+    for (size_t g = 0; g < top; g++) {
+        uint64_t c = gh->small[g];
+        if (!c)
+            continue;
+        freq[g % E] += c;
+        freq[E] += c * (g / E);
+        total += c * (1 + g / E);
+    }
+    for (size_t k = 0; k < gh->nbig; k++) {
+        size_t g = gh->big[k];
+        freq[g % E]++;
+        freq[E] += g / E;
+        total += 1 + g / E;
+    }
+    return total;
 }
 
 /* ---- value map parameters --------------------------------------------------- */
@@ -297,6 +548,7 @@ static const char *kind_name(int kind)
 
 typedef struct candidate {
     int enc;
+    unsigned version;
     nnz_bitw params, payload;
 } candidate;
 
@@ -306,15 +558,26 @@ static void candidate_free(candidate *c)
     nnz_bitw_free(&c->payload);
 }
 
-static void describe_stream(cJSON *o, const char *name, const coded_stream *s, size_t nsyms)
+static const char *coding_name(unsigned coding)
+{
+    return coding == NNZ_CODING_PACKED ? "packed" : "huffman";
+}
+
+static void describe_stream(cJSON *o, const char *name, const coded_stream *s, const plan *p)
 {
     cJSON *x = cJSON_AddObjectToObject(o, name);
-    cJSON_AddStringToObject(x, "coding", s->coding == NNZ_CODING_HUFFMAN ? "huffman" : "packed");
+    cJSON_AddStringToObject(x, "coding", coding_name(s->coding));
+    if (s->coding != NNZ_CODING_PACKED) {
+        cJSON_AddStringToObject(x, "table", s->coding == NNZ_CODING_HUFFMAN ? "list" : "gamma");
+        cJSON_AddNumberToObject(x, "lanes", s->coding == NNZ_CODING_HUFFMAN_X4 ? 4 : 1);
+        cJSON_AddNumberToObject(x, "max_code_len", p->h.maxlen);
+        cJSON_AddNumberToObject(x, "table_bytes", (double)p->table_bytes);
+    }
     cJSON_AddNumberToObject(x, "width", s->width);
-    cJSON_AddNumberToObject(x, "symbols", (double)nsyms);
+    cJSON_AddNumberToObject(x, "symbols", (double)p->nsyms);
     cJSON_AddNumberToObject(x, "bytes", (double)s->data.len);
-    if (s->entropy > 0 || s->coding == NNZ_CODING_HUFFMAN)
-        cJSON_AddNumberToObject(x, "entropy_bits", s->entropy);
+    if (p->entropy >= 0)
+        cJSON_AddNumberToObject(x, "entropy_bits", p->entropy);
 }
 
 /* Lay out params and payload from coded streams (1 or 2). */
@@ -324,6 +587,10 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
 {
     memset(c, 0, sizeof *c);
     c->enc = enc;
+    c->version = 1; /* version 2 adds coding 2 (docs/FORMAT.md) */
+    for (size_t k = 0; k < ns; k++)
+        if (s[k].coding > NNZ_CODING_HUFFMAN)
+            c->version = 2;
     put_u8(&c->params, (unsigned)st->kind);
     put_u8(&c->params, enc == NNZ_ENC_HASHED ? 0 : block_log2);
     put_value_map(&c->params, st);
@@ -342,10 +609,8 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
     }
     if (enc != NNZ_ENC_HASHED)
         for (size_t b = 1; b < nblocks; b++) {
-            for (size_t k = 0; k < ns; k++) {
-                /* offsets are from the start of the data, after any table */
+            for (size_t k = 0; k < ns; k++) /* from the start of the data, after any table */
                 put_le32(&c->payload, s[k].offsets[b]);
-            }
             if (enc == NNZ_ENC_SPARSE)
                 put_le32(&c->payload, (uint32_t)before[b]);
         }
@@ -360,112 +625,192 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
 
 static size_t candidate_bytes(const candidate *c) { return c->params.len + c->payload.len; }
 
+/* Bytes of the block index for `nblocks` blocks of `per_block` u32 each. */
+static uint64_t index_bytes(size_t nblocks, unsigned per_block)
+{
+    return nblocks > 1 ? (uint64_t)(nblocks - 1) * per_block * 4 : 0;
+}
+
+/* The sparse layout's best plan: the escape and both streams' codings. */
+typedef struct sparse_plan {
+    uint32_t escape;
+    uint64_t ngaps;
+    plan pos, val;
+    uint64_t bytes;
+} sparse_plan;
+
+static int plan_sparse(const nnz_state *st, const gap_hist *gh, size_t nblocks, int huff,
+                       unsigned max_len, sparse_plan *sp, nnz_error *e)
+{
+    memset(sp, 0, sizeof *sp);
+    uint32_t valpha = gh->vfreq ? (gh->vmax + 1) : 0;
+    if (plan_stream(gh->vfreq, valpha, gh->nnz, nblocks, value_width(st, gh->vmax), huff,
+                    max_len, &sp->val, e) != 0)
+        return -1;
+    /* escapes E + 1 symbols: E up to 2 * maxgap + 1 (below), never past 2^16 - 1 */
+    size_t cap = gh->maxgap < GAP_SMALL / 2 ? 2 * gh->maxgap + 2 : GAP_SMALL;
+    uint64_t *freq = nnz_malloc((cap < 4 ? 4 : cap) * sizeof *freq, e);
+    if (!freq)
+        return -1;
+    int have = 0;
+    /* escapes 2^k - 1 fill a packed width; past the longest gap they
+     * change nothing but the table; Huffman may also take one just past it */
+    for (unsigned k = 1; k <= 17; k++) {
+        uint32_t E = k <= 16 ? (1u << k) - 1 : (uint32_t)gh->maxgap + 1;
+        if (k <= 16 && k > 1 && (1u << (k - 1)) - 1 > gh->maxgap)
+            break;
+        if (k == 17 && (!huff || E >= GAP_SMALL || E <= 1 || ((E + 1) & E) == 0))
+            continue;
+        uint64_t ng = gap_freq(gh, E, freq);
+        plan p;
+        if (plan_stream(freq, E + 1, ng, nblocks, bits_for(E), huff, max_len, &p, e) != 0) {
+            free(freq);
+            return -1;
+        }
+        if (!have || p.bytes < sp->pos.bytes) {
+            if (have)
+                plan_free(&sp->pos);
+            sp->pos = p;
+            sp->escape = E;
+            sp->ngaps = ng;
+            have = 1;
+        } else {
+            plan_free(&p);
+        }
+    }
+    free(freq);
+    sp->bytes = sp->pos.bytes + sp->val.bytes + index_bytes(nblocks, 3) +
+                varint_len(gh->nnz) + varint_len(sp->escape);
+    return 0;
+}
+
 int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_encoded *out,
                       nnz_error *e)
 {
     memset(out, 0, sizeof *out);
     unsigned block_log2 = st->block_log2 > 0 ? (unsigned)st->block_log2 : NNZ_DEFAULT_BLOCK_LOG2;
-    unsigned max_len = st->max_code_len > 0 ? (unsigned)st->max_code_len : NNZ_HUFF_MAX_LEN;
+    unsigned max_len = st->max_code_len > 0 ? (unsigned)st->max_code_len : NNZ_HUFF_DEFAULT_MAX_LEN;
     int huff = st->entropy;
+    size_t n = nnz_state_nstored(st);
+    size_t be = st->hashed ? (n ? n : 1) : (size_t)1 << block_log2;
+    size_t nblocks = n ? (n + be - 1) / be : 1;
     cJSON *info = rep ? cJSON_AddObjectToObject(rep, "encoding") : NULL;
+    int rc = -1;
+    uint64_t *freq = NULL;
+    plan dense;
+    sparse_plan sp;
+    gap_hist gh;
+    symbols sy[2];
+    coded_stream cs[2];
     candidate best;
+    memset(&dense, 0, sizeof dense);
+    memset(&sp, 0, sizeof sp);
+    memset(&gh, 0, sizeof gh);
+    memset(sy, 0, sizeof sy);
+    memset(cs, 0, sizeof cs);
     memset(&best, 0, sizeof best);
-    int have = 0, rc = -1;
 
-    /* dense (or hashed): one stream of every stored value's symbol */
-    {
-        symbols sy;
-        coded_stream s;
-        memset(&s, 0, sizeof s);
-        if (dense_symbols(st, block_log2, &sy, e) == 0 &&
-            best_stream(&sy, value_width(st, sy.max), huff, max_len, &s, e) == 0 &&
-            assemble(&best, st->hashed ? NNZ_ENC_HASHED : NNZ_ENC_DENSE, st, block_log2, 0, 0, &s, 1,
-                     sy.nblocks, NULL, e) == 0) {
-            have = 1;
-            if (info) {
-                cJSON_AddNumberToObject(info, st->hashed ? "hashed_bytes" : "dense_bytes",
-                                        (double)candidate_bytes(&best));
-                describe_stream(info, "values", &s, sy.n);
-            }
-        }
-        stream_free(&s);
-        symbols_free(&sy);
-        if (!have)
+    /* dense (or hashed): one stream of every stored value's symbol; the
+     * counts in one pass when the codes' width bounds them */
+    uint32_t max = 0, alphabet = 0;
+    if (st->codes && st->bits >= 1 && st->bits <= 16) {
+        size_t i;
+        alphabet = 1u << st->bits;
+        freq = nnz_calloc(alphabet, sizeof *freq, e);
+        if (!freq)
             goto done;
+        for (i = 0; i < n && st->codes[i] < alphabet; i++)
+            freq[st->codes[i]]++;
+        if (i < n) { /* a code past its width: count the slow way */
+            free(freq);
+            freq = NULL;
+        }
     }
+    if (!freq) {
+        for (size_t i = 0; i < n; i++)
+            if (symbol_of(st, i) > max)
+                max = symbol_of(st, i);
+        alphabet = max <= 65535 ? max + 1 : 0;
+        if (alphabet) {
+            freq = nnz_calloc(alphabet, sizeof *freq, e);
+            if (!freq)
+                goto done;
+            for (size_t i = 0; i < n; i++)
+                freq[symbol_of(st, i)]++;
+        }
+    } else {
+        for (uint32_t v = 0; v < alphabet; v++)
+            if (freq[v])
+                max = v;
+        alphabet = max + 1;
+    }
+    if (plan_stream(freq, alphabet, n, nblocks, value_width(st, max), huff, max_len, &dense, e) != 0)
+        goto done;
+    uint64_t dense_bytes = dense.bytes + (st->hashed ? 0 : index_bytes(nblocks, 1));
 
     /* sparse: positions of the non-zero elements, and their symbols */
+    int use_sparse = 0;
     size_t zeros = 0;
-    if (!st->hashed)
-        for (size_t i = 0; i < st->n; i++)
-            zeros += is_zero(st, i);
-    if (zeros > 0) {
-        /* the escape: packed gaps pay it at every multiple, Huffman only
-         * in its table, so try a few and keep the smallest */
-        static const uint32_t escapes[] = { 1, 3, 7, 15, 31, 63, 255, 1023, 4095, 16383, 65535 };
-        candidate sparse;
-        int have_sparse = 0;
-        cJSON *pos_info = NULL;
-        for (size_t k = 0; k < sizeof escapes / sizeof escapes[0]; k++) {
-            uint32_t esc = escapes[k];
-            if (k > 0 && esc / 2 > st->n)
-                break;
-            symbols gaps, vals;
-            coded_stream s[2];
-            size_t nnz;
-            memset(s, 0, sizeof s);
-            candidate c;
-            memset(&c, 0, sizeof c);
-            int ok = sparse_symbols(st, block_log2, esc, &gaps, &vals, &nnz, e) == 0 &&
-                     best_stream(&gaps, bits_for(esc), huff, max_len, &s[0], e) == 0 &&
-                     best_stream(&vals, value_width(st, vals.max), huff, max_len, &s[1], e) == 0 &&
-                     assemble(&c, NNZ_ENC_SPARSE, st, block_log2, nnz, esc, s, 2, gaps.nblocks,
-                              vals.start, e) == 0;
-            if (ok && (!have_sparse || candidate_bytes(&c) < candidate_bytes(&sparse))) {
-                if (have_sparse)
-                    candidate_free(&sparse);
-                sparse = c;
-                have_sparse = 1;
-                if (info) {
-                    cJSON_DeleteItemFromObject(info, "sparse");
-                    pos_info = cJSON_AddObjectToObject(info, "sparse");
-                    cJSON_AddNumberToObject(pos_info, "bytes", (double)candidate_bytes(&c));
-                    cJSON_AddNumberToObject(pos_info, "nonzero", (double)nnz);
-                    cJSON_AddNumberToObject(pos_info, "escape", esc);
-                    describe_stream(pos_info, "positions", &s[0], gaps.n);
-                    describe_stream(pos_info, "values", &s[1], vals.n);
-                }
-            } else {
-                candidate_free(&c);
-            }
-            stream_free(&s[0]);
-            stream_free(&s[1]);
-            symbols_free(&gaps);
-            symbols_free(&vals);
-            if (!ok)
+    if (!st->hashed && n > 0) {
+        if (gap_histogram(st, be, freq, alphabet, &gh, e) != 0)
+            goto done;
+        zeros = n - gh.nnz;
+        if (zeros > 0 && !sparse_cannot_win(&gh, dense_bytes)) {
+            if (plan_sparse(st, &gh, nblocks, huff, max_len, &sp, e) != 0)
                 goto done;
+            use_sparse = sp.bytes < dense_bytes;
         }
-        if (have_sparse && candidate_bytes(&sparse) < candidate_bytes(&best)) {
-            candidate_free(&best);
-            best = sparse;
-        } else if (have_sparse) {
-            candidate_free(&sparse);
-        }
+    }
+    if (info) {
+        cJSON *alt = cJSON_AddObjectToObject(info, "estimates");
+        cJSON_AddNumberToObject(alt, "dense", (double)dense_bytes);
+        if (zeros > 0)
+            cJSON_AddNumberToObject(alt, "sparse", (double)sp.bytes);
+        if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32)
+            cJSON_AddNumberToObject(alt, "raw", (double)t->nbytes);
     }
 
     /* raw beats everything only for unquantized dense floats */
+    uint64_t est = use_sparse ? sp.bytes : dense_bytes;
+    if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32 && est >= t->nbytes) {
+        out->encoding = NNZ_ENC_RAW;
+        out->version = 1;
+        if (info) {
+            cJSON_AddStringToObject(info, "layout", "raw");
+            cJSON_AddStringToObject(info, "coding", "raw");
+        }
+        rc = 0;
+        goto done;
+    }
+
+    if (use_sparse) {
+        if (sparse_symbols(st, be, sp.escape, gh.nnz, sp.ngaps, &sy[0], &sy[1], e) != 0 ||
+            code_stream(&sy[0], &sp.pos, &cs[0], e) != 0 ||
+            code_stream(&sy[1], &sp.val, &cs[1], e) != 0 ||
+            assemble(&best, NNZ_ENC_SPARSE, st, block_log2, gh.nnz, sp.escape, cs, 2, nblocks,
+                     sy[1].start, e) != 0)
+            goto done;
+    } else {
+        if (dense_symbols(st, be, &sy[0], e) != 0 || code_stream(&sy[0], &dense, &cs[0], e) != 0 ||
+            assemble(&best, st->hashed ? NNZ_ENC_HASHED : NNZ_ENC_DENSE, st, block_log2, 0, 0, cs,
+                     1, nblocks, NULL, e) != 0)
+            goto done;
+    }
+    /* a float tensor whose estimate was close may still come out larger */
     if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32 &&
         candidate_bytes(&best) >= t->nbytes) {
         candidate_free(&best);
         out->encoding = NNZ_ENC_RAW;
         out->version = 1;
-        if (info)
+        if (info) {
             cJSON_AddStringToObject(info, "layout", "raw");
+            cJSON_AddStringToObject(info, "coding", "raw");
+        }
         rc = 0;
         goto done;
     }
     out->encoding = (uint8_t)best.enc;
-    out->version = 1;
+    out->version = (uint8_t)best.version;
     out->params = best.params.buf;
     out->params_len = best.params.len;
     out->payload = best.payload.buf;
@@ -474,17 +819,40 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
         out->payload = nnz_malloc(1, e);
         if (!out->payload) {
             candidate_free(&best);
+            memset(out, 0, sizeof *out);
             goto done;
         }
     }
     if (info) {
         static const char *layout[] = { "raw", "dense", "sparse", "hashed" };
+        int any_huff = cs[0].coding != NNZ_CODING_PACKED ||
+                       (use_sparse && cs[1].coding != NNZ_CODING_PACKED);
         cJSON_AddStringToObject(info, "layout", layout[best.enc]);
+        cJSON_AddStringToObject(info, "coding", any_huff ? "huffman" : "packed");
         cJSON_AddStringToObject(info, "value_map", kind_name(st->kind));
+        cJSON_AddNumberToObject(info, "version", best.version);
+        cJSON_AddNumberToObject(info, "block", (double)(st->hashed ? n : be));
         cJSON_AddNumberToObject(info, "params_bytes", (double)best.params.len);
         cJSON_AddNumberToObject(info, "payload_bytes", (double)best.payload.len);
+        if (use_sparse) {
+            cJSON_AddNumberToObject(info, "nonzero", (double)gh.nnz);
+            cJSON_AddNumberToObject(info, "escape", sp.escape);
+            describe_stream(info, "positions", &cs[0], &sp.pos);
+            describe_stream(info, "values", &cs[1], &sp.val);
+        } else {
+            describe_stream(info, "values", &cs[0], &dense);
+        }
     }
     rc = 0;
 done:
+    free(freq);
+    plan_free(&dense);
+    plan_free(&sp.pos);
+    plan_free(&sp.val);
+    gap_hist_free(&gh);
+    symbols_free(&sy[0]);
+    symbols_free(&sy[1]);
+    stream_free(&cs[0]);
+    stream_free(&cs[1]);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* encode.h - turning a tensor's pass state into its blob encoding: picks the
  * layout (dense or sparse; hashed when hashnet ran) and, for each symbol
- * stream, packed bits or Huffman, whichever is smaller, and writes the
- * parameters and payload of docs/FORMAT.md. */
+ * stream, packed bits or Huffman (one lane with a list table, or four
+ * lanes with a gamma table), whichever is smallest by the histograms, and
+ * writes the parameters and payload of docs/FORMAT.md. */
 #ifndef NNZ_BLOB_ENCODE_H
 #define NNZ_BLOB_ENCODE_H
 

@@ -164,10 +164,17 @@ static int parse_config(const cJSON *root, nnz_pipeline *p, const char *path, nn
                                 "the pass off for these tensors", where);
             nnz_kv kv[64];
             char bufs[64][64];
-            size_t n = 0;
+            const char *drop[65];
+            size_t n = 0, nd = 0;
             if (!off && object_kv(y, where, kv, &n, bufs, e) != 0)
                 return -1;
-            if (nnz_pipeline_add_override(p, y->string, x->string, kv, n, off, e) != 0)
+            const cJSON *z, *members = off ? NULL : y;
+            cJSON_ArrayForEach(z, members) /* "key": null drops the stage's key */
+                if (cJSON_IsNull(z) && nd < 64)
+                    drop[nd++] = z->string;
+            drop[nd] = NULL;
+            if ((off ? nnz_pipeline_add_override(p, y->string, x->string, NULL, 0, 1, e)
+                     : nnz_pipeline_add_override_drop(p, y->string, x->string, kv, n, drop, e)) != 0)
                 return nnz_wrap(e, "%s: ", where);
         }
     }

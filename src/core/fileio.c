@@ -235,7 +235,8 @@ int nnz_out_open(nnz_out *o, const char *dest, const char *input, int binary, nn
         nnz_out_abort(o);
         return -1;
     }
-    int fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* read-write: a writer may map what it wrote to check it */
+    int fd = open(o->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         int err = errno;
         free(o->tmp);
@@ -243,7 +244,7 @@ int nnz_out_open(nnz_out *o, const char *dest, const char *input, int binary, nn
         nnz_out_abort(o);
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot create output: %s", dest, strerror(err));
     }
-    o->f = fdopen(fd, "wb");
+    o->f = fdopen(fd, "w+b");
     if (!o->f) {
         close(fd);
         nnz_out_abort(o);

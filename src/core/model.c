@@ -614,6 +614,8 @@ float *nnz_tensor_floats(nnz_model *m, nnz_tensor *t, nnz_error *e)
                  nnz_dtype_name(t->dtype));
         return NULL;
     }
+    if (t->count == 0) /* no data to read: an empty array */
+        return nnz_calloc(1, sizeof(float), e);
     const uint8_t *d = nnz_tensor_data(m, t, e);
     if (!d)
         return NULL;

@@ -22,6 +22,8 @@ typedef struct nnz_kv {
     char *value;
 } nnz_kv;
 
+struct nnz_stage;
+
 typedef struct nnz_pass {
     const char *name;     /* as typed in a pipeline: "prune" */
     const char *help;     /* one line for --help */
@@ -47,6 +49,10 @@ typedef struct nnz_pass {
      * keep per-tensor results by tensor name or proto, not index. */
     int (*prepare)(nnz_model *m, void *opts, const uint8_t *selected, cJSON *report,
                    nnz_error *e);
+    /* Instead of prepare, for a pass that decides per layer there (decompose):
+     * it gets its stage, so per-layer overrides apply (nnz_stage_opts_for)
+     * and st->selected says which tensors it touches. NULL: prepare. */
+    int (*prepare_stage)(nnz_model *m, const struct nnz_stage *st, cJSON *report, nnz_error *e);
     /* Refine one tensor's state. `rep` is the tensor's report object.
      * NULL for a pass that works in prepare only. */
     int (*run)(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *opts, cJSON *rep,
@@ -67,6 +73,7 @@ typedef struct nnz_override {
     int disabled;              /* the stage leaves these tensors alone */
     nnz_kv *kv;                /* the override's own keys, as given */
     size_t nkv;
+    char **drop;               /* stage keys it drops (NULL-terminated) */
     void *opts;                /* parsed: stage keys + these */
 } nnz_override;
 
@@ -106,6 +113,10 @@ int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e);
  * disabled: the stage skips the matching tensors. */
 int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glob,
                               const nnz_kv *kv, size_t n, int disabled, nnz_error *e);
+/* The same, also dropping the stage's keys named in `drop` (NULL-ended). */
+int nnz_pipeline_add_override_drop(nnz_pipeline *p, const char *pass, const char *glob,
+                                   const nnz_kv *kv, size_t n, const char *const *drop,
+                                   nnz_error *e);
 /* The options tensor t gets from stage st (overrides applied); NULL when
  * an override disables the stage for it. */
 const void *nnz_stage_opts_for(const nnz_stage *st, const nnz_tensor *t);

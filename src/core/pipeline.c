@@ -161,6 +161,17 @@ int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, 
 int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glob,
                               const nnz_kv *kv, size_t n, int disabled, nnz_error *e)
 {
+    static const char *const none[] = { NULL };
+    if (disabled)
+        return nnz_pipeline_add_override_drop(p, pass, glob, NULL, 0, NULL, e);
+    return nnz_pipeline_add_override_drop(p, pass, glob, kv, n, none, e);
+}
+
+int nnz_pipeline_add_override_drop(nnz_pipeline *p, const char *pass, const char *glob,
+                                   const nnz_kv *kv, size_t n, const char *const *drop,
+                                   nnz_error *e)
+{
+    int disabled = drop == NULL; /* no options at all: the stage is off there */
     nnz_stage *st = NULL;
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->stages[i].pass->name, pass) == 0)
@@ -176,6 +187,9 @@ int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glo
     memset(ov, 0, sizeof *ov);
     ov->glob = nnz_strdup(glob, e);
     ov->disabled = disabled;
+    for (size_t k = 0; drop && drop[k]; k++)
+        if (push(&ov->drop, drop[k], e) != 0)
+            return -1;
     ov->kv = copy_kv(kv, n, e);
     ov->nkv = n;
     if (!ov->glob || !ov->kv)
@@ -185,10 +199,14 @@ int nnz_pipeline_add_override(nnz_pipeline *p, const char *pass, const char *glo
     /* the stage's keys, then the override's: the pass's parse keeps the last */
     nnz_kv merged[128];
     size_t m = 0;
-    for (size_t i = 0; i < st->nkv && m < 64; i++)
-        if (strcmp(st->kv[i].key, "only") && strcmp(st->kv[i].key, "skip") &&
+    for (size_t i = 0; i < st->nkv && m < 64; i++) {
+        int dropped = 0;
+        for (size_t k = 0; drop[k]; k++)
+            dropped |= strcmp(drop[k], st->kv[i].key) == 0;
+        if (!dropped && strcmp(st->kv[i].key, "only") && strcmp(st->kv[i].key, "skip") &&
             strcmp(st->kv[i].key, "min-elements"))
             merged[m++] = st->kv[i];
+    }
     for (size_t i = 0; i < n && m < 128; i++) {
         if (strcmp(kv[i].key, "only") == 0 || strcmp(kv[i].key, "skip") == 0 ||
             strcmp(kv[i].key, "min-elements") == 0)
@@ -249,6 +267,7 @@ void nnz_pipeline_free(nnz_pipeline *p)
                 st->pass->free_opts(st->ov[k].opts);
             free(st->ov[k].glob);
             free_kv(st->ov[k].kv, st->ov[k].nkv);
+            free_list(st->ov[k].drop);
         }
         free(st->ov);
         free_kv(st->kv, st->nkv);
@@ -371,10 +390,14 @@ cJSON *nnz_pipeline_to_json(const nnz_pipeline *p)
             cJSON *l = cJSON_GetObjectItem(layers, st->ov[k].glob);
             if (!l)
                 l = cJSON_AddObjectToObject(layers, st->ov[k].glob);
-            if (st->ov[k].disabled)
+            if (st->ov[k].disabled) {
                 cJSON_AddNullToObject(l, st->pass->name);
-            else
-                kv_json(st->ov[k].kv, st->ov[k].nkv, cJSON_AddObjectToObject(l, st->pass->name));
+            } else {
+                cJSON *o2 = kv_json(st->ov[k].kv, st->ov[k].nkv,
+                                    cJSON_AddObjectToObject(l, st->pass->name));
+                for (size_t d = 0; st->ov[k].drop && st->ov[k].drop[d]; d++)
+                    cJSON_AddNullToObject(o2, st->ov[k].drop[d]);
+            }
         }
     }
     if (p->skip) {
@@ -443,7 +466,10 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
         nnz_stage *st = &p->stages[s];
         if (select_tensors(st, p->skip, m, e) != 0)
             return -1;
-        if (st->pass->prepare && st->pass->prepare(m, st->opts, st->selected, report, e) != 0)
+        int rc = st->pass->prepare_stage ? st->pass->prepare_stage(m, st, report, e)
+                 : st->pass->prepare ? st->pass->prepare(m, st->opts, st->selected, report, e)
+                                     : 0;
+        if (rc != 0)
             return nnz_wrap(e, "%s: ", st->pass->name);
     }
     /* the tensors as they are now, for the per-tensor runs */
@@ -473,11 +499,11 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
         if (!opts)
             continue; /* a per-layer override turned the stage off here */
         if (!*state && !(*state = nnz_state_new(m, t, e)))
-            return nnz_wrap(e, "tensor '%s': ", t->name);
+            return -1; /* the writer names the tensor */
         if (st->pass->run(m, t, *state, opts, rep, e) != 0) {
             nnz_state_free(*state);
             *state = NULL;
-            return nnz_wrap(e, "%s: tensor '%s': ", st->pass->name, t->name);
+            return nnz_wrap(e, "%s: ", st->pass->name); /* the writer names the tensor */
         }
     }
     return 0;

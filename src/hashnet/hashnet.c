@@ -41,7 +41,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
                          "factor of each tensor (K = ceil(elements / ratio) buckets)",
                          k->value ? k->value : "(missing)");
         } else if (strcmp(k->key, "buckets") == 0) {
-            rc = nnz_opt_int("hashnet", k, 1, 1L << 40, &v, e);
+            rc = nnz_opt_int("hashnet", k, 1, HASHNET_MAX_BUCKETS, &v, e);
             o->buckets = (uint64_t)v;
         } else if (strcmp(k->key, "seed") == 0) {
             rc = nnz_opt_int("hashnet", k, 0, 4294967295L, &v, e);
@@ -100,12 +100,11 @@ static void warn_if_lossy(cJSON *rep, double rel_l2, double ratio, int half)
     long bits = lround(bpw);
     bits = bits < 2 ? 2 : bits > 12 ? 12 : bits;
     nnz_report_warn(rep,
-                    "hashnet: rel_l2 %.3g at ratio %.3g: after training, a bucket can only hold "
-                    "the mean of the weights it shares, and HashedNets' accuracy comes from "
-                    "training with the hash; use a lower ratio=, or prune or quantize instead "
-                    "(e.g. 'quantize:kmeans,bits=%ld' keeps %ld bits a weight; hashing keeps "
-                    "%.2g)",
-                    rel_l2, ratio, bits, bits, bpw);
+                    "hashnet: rel_l2 %.3g at ratio %.3g (%.2g bits a weight): after training, "
+                    "a bucket can only hold the mean of the weights that share it (HashedNets "
+                    "trains with the hash); use a lower ratio=, or prune or quantize instead, "
+                    "e.g. 'quantize:kmeans,bits=%ld' (%ld bits a weight)",
+                    rel_l2, ratio, bpw, bits, bits);
 }
 
 static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
@@ -113,7 +112,6 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 {
     (void)m;
     const hashnet_opts *o = vo;
-    cJSON *h = cJSON_AddObjectToObject(rep, "hashnet");
     if (!nnz_dtype_is_float(t->dtype) || st->kind == NNZ_VAL_INT || !st->values)
         return nnz_fail(e, NNZ_EXIT_USAGE, "it is %s; hashnet shares float weights",
                         nnz_dtype_name(t->dtype));
@@ -122,12 +120,12 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         return nnz_fail(e, NNZ_EXIT_USAGE,
                         "already quantized or hashed; hash first, then quantize the buckets");
     size_t n = st->n;
-    if (n < HASHNET_MIN_ELEMENTS) {
-        cJSON_AddStringToObject(h, "skipped", "fewer than 16 elements: a hashed entry would "
-                                "take more room than the tensor; left as it is");
-        cJSON_AddNumberToObject(h, "elements", (double)n);
-        return 0;
-    }
+    /* below HASHNET_MIN_ELEMENTS only when min-elements= or only= asked */
+    if (n < 2)
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "%zu element%s: nothing to share (hashnet leaves tensors under %d "
+                        "elements alone unless min-elements= or only= picks them; skip= this "
+                        "one)", n, n == 1 ? "" : "s", HASHNET_MIN_ELEMENTS);
     uint64_t k = hashnet_bucket_count(o, n);
     if (k > n)
         return nnz_fail(e, NNZ_EXIT_USAGE,
@@ -135,6 +133,10 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
                         "outnumber them); use ratio=, or add min-elements=%llu to leave "
                         "smaller tensors alone", (unsigned long long)k, n,
                         (unsigned long long)k);
+    if (k > HASHNET_MAX_BUCKETS)
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "%llu buckets, but a 32-bit hash reaches at most %lld; use a larger "
+                        "ratio=", (unsigned long long)k, HASHNET_MAX_BUCKETS);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(st->values[i]))
             return nnz_fail(e, NNZ_EXIT_INPUT,
@@ -169,6 +171,7 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     double ratio = (double)n / (double)k;
     nnz_err_stats s;
     nnz_err_compute(st->orig, st->values, n, &s);
+    cJSON *h = cJSON_AddObjectToObject(rep, "hashnet");
     cJSON_AddNumberToObject(h, "buckets", (double)k);
     cJSON_AddNumberToObject(h, "ratio", ratio);
     cJSON_AddNumberToObject(h, "seed", seed);
@@ -183,12 +186,22 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     return 0;
 }
 
+/* `only=` may name any float tensor (a bias too); by default the pass takes
+ * the float weights of the ops in pass.h with at least HASHNET_MIN_ELEMENTS. */
+static int may_name(const nnz_tensor *t, const void *opts)
+{
+    (void)opts;
+    return nnz_dtype_is_float(t->dtype);
+}
+
 const nnz_pass nnz_pass_hashnet = {
     .name = "hashnet",
     .help = "HashedNets weight sharing: K buckets per tensor chosen by a hash of the index, "
             "with a hashed sign; buckets fitted by least squares",
     .options = options,
     .parse = parse,
+    .may_name = may_name,
+    .min_elements = HASHNET_MIN_ELEMENTS,
     .run = run,
     .free_opts = free,
 };

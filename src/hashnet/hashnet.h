@@ -13,15 +13,20 @@
 
 #include "error.h"
 
-/* Tensors with fewer elements are left as they are (reported as skipped):
- * below 16 floats (64 bytes) a tensor stays inside the blob's graph
- * section, and a hashed directory entry with its parameters and 64-byte
- * aligned payload would take more room than the tensor itself. */
+/* The pass's default floor (nnz_pass.min_elements): smaller tensors are
+ * left as they are unless min-elements= or only= picks them. Below 16
+ * floats (64 bytes) a tensor stays inside the blob's graph section, and a
+ * hashed directory entry with its parameters and 64-byte aligned payload
+ * would take more room than the tensor itself. */
 #define HASHNET_MIN_ELEMENTS 16
 
 /* Above this relative L2 error of a tensor the pass warns (and says what to
  * do instead). Hashing after training leaves far more: see the pass doc. */
 #define HASHNET_WARN_REL_L2 0.1
+
+/* The hash has 32 bits: bucket(i) = (hash * K) >> 32 reaches every one of
+ * K buckets only while K <= 2^32. */
+#define HASHNET_MAX_BUCKETS 4294967296LL
 
 typedef struct hashnet_opts {
     double ratio;      /* > 0: K = ceil(n / ratio) */

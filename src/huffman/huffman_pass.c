@@ -24,7 +24,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     huff_opts *o = nnz_calloc(1, sizeof *o, e);
     if (!o)
         return -1;
-    o->max_len = NNZ_HUFF_MAX_LEN;
+    o->max_len = NNZ_HUFF_DEFAULT_MAX_LEN;
     o->block_log2 = 16;
     for (size_t i = 0; i < n; i++) {
         long v;

@@ -3,6 +3,7 @@
 #include "quantize.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     o->bits = 8;
     o->rate_lambda = 0.1;
     o->kmeans_iters = 100;
-    int modes = 0;
+    int modes = 0, rate_lambda_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         long v;
@@ -33,14 +34,17 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->bits_given = 1;
         } else if (strcmp(k->key, "scheme") == 0) {
             rc = nnz_opt_choice("quantize", k, "sym|asym", &o->scheme, e);
+            o->scheme_given = 1;
         } else if (strcmp(k->key, "granularity") == 0) {
             rc = nnz_opt_choice("quantize", k, "channel|tensor", &o->granularity, e);
+            o->granularity_given = 1;
         } else if (strcmp(k->key, "max-rel-error") == 0) {
             rc = nnz_opt_double("quantize", k, 1e-7, 0.999, &o->max_rel_error, e);
         } else if (strcmp(k->key, "rounding") == 0) {
             rc = nnz_opt_choice("quantize", k, "nearest|rate", &o->rounding, e);
         } else if (strcmp(k->key, "rate-lambda") == 0) {
             rc = nnz_opt_double("quantize", k, 0, 10, &o->rate_lambda, e);
+            rate_lambda_given = 1;
         } else if (strcmp(k->key, "iters") == 0) {
             rc = nnz_opt_int("quantize", k, 1, 1000, &v, e);
             o->kmeans_iters = (int)v;
@@ -66,10 +70,18 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "choose one of kmeans, fp16, bf16";
     else if ((o->mode == Q_FP16 || o->mode == Q_BF16) && o->bits_given)
         bad = "fp16 and bf16 have 16 bits; drop bits=";
+    else if (o->mode != Q_UNIFORM && (o->scheme_given || o->granularity_given))
+        bad = "scheme= and granularity= shape uniform steps; kmeans, fp16 and bf16 take neither";
     else if (o->mode != Q_UNIFORM && o->max_rel_error > 0)
         bad = "max-rel-error chooses uniform steps; it does not combine with kmeans, fp16 or bf16";
-    else if (o->mode != Q_UNIFORM && o->rounding == Q_RATE)
+    else if (o->mode != Q_UNIFORM && (o->rounding == Q_RATE || rate_lambda_given))
         bad = "rounding=rate is for uniform steps";
+    else if (o->mode == Q_UNIFORM && rate_lambda_given && o->rounding != Q_RATE)
+        bad = "rate-lambda= tunes rounding=rate; add rounding=rate";
+    else if (o->mode != Q_KMEANS && o->kmeans_iters != 100)
+        bad = "iters= is for kmeans";
+    else if (o->max_rel_error > 0 && o->scheme == Q_ASYM)
+        bad = "max-rel-error chooses symmetric steps; drop scheme=asym";
     else if (o->mode == Q_KMEANS && o->bits > 12)
         bad = "kmeans takes bits=2..12 (at most 4096 centroids)";
     if (bad) {
@@ -82,12 +94,97 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     return 0;
 }
 
+/* ---- which tensors ---------------------------------------------------------- */
+
+static int op_is(const nnz_tensor *t, const char *const *ops, size_t n)
+{
+    if (!t->consumer || !t->consumer->op_type)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t->consumer->op_type, ops[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Is t part of a model that was quantized before nnzip saw it: integer
+ * codes (behind DequantizeLinear, or fed to ConvInteger, QLinearConv...),
+ * or the float scale of such an op? */
+static const char *already_quantized(const nnz_tensor *t)
+{
+    static const char *const qops[] = { "DequantizeLinear", "QuantizeLinear", "ConvInteger",
+                                        "MatMulInteger", "QLinearConv", "QLinearMatMul",
+                                        "DynamicQuantizeLinear" };
+    if (op_is(t, qops, sizeof qops / sizeof qops[0]))
+        return t->consumer->op_type;
+    if (!nnz_dtype_is_float(t->dtype))
+        return "integer";
+    return NULL;
+}
+
+/* Is t the integer codes of a weight quantized before nnzip saw it (not a
+ * zero point): DequantizeLinear's x, ConvInteger/MatMulInteger's inputs,
+ * QLinearConv/QLinearMatMul's x and w? */
+static int is_codes(const nnz_tensor *t)
+{
+    static const struct { const char *op; unsigned slots; } codes[] = {
+        { "DequantizeLinear", 1u << 0 }, { "ConvInteger", 3u },  { "MatMulInteger", 3u },
+        { "QLinearConv", 1u | 1u << 3 }, { "QLinearMatMul", 1u | 1u << 3 },
+    };
+    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
+        !t->consumer->op_type || t->consumer_slot < 0 || t->consumer_slot > 31)
+        return 0;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(t->consumer->op_type, codes[i].op) == 0)
+            return codes[i].slots >> t->consumer_slot & 1;
+    return 0;
+}
+
+/* `only=` may name any float tensor (a bias, a norm scale), and integer
+ * ones too, so that prepare() can say why those are refused. By default
+ * the pass takes the float weights of the ops in pass.h, above the floor;
+ * integer weights of quantized models are never picked. */
+static int may_name(const nnz_tensor *t, const void *opts)
+{
+    (void)opts;
+    return nnz_dtype_is_float(t->dtype) || t->dtype == NNZ_DT_INT8 || t->dtype == NNZ_DT_UINT8;
+}
+
+static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *report,
+                   nnz_error *e)
+{
+    (void)vo;
+    size_t already = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const nnz_tensor *t = &m->tensors[i];
+        const char *why = already_quantized(t);
+        if (selected[i] && why)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "tensor '%s' (%s%s%s) is already quantized; quantizing it again "
+                            "would quantize the codes or the scales, so it is left alone: "
+                            "drop it from only= (its integer codes can still go through "
+                            "huffman)", t->name, nnz_dtype_name(t->dtype),
+                            t->consumer ? ", read by " : "",
+                            t->consumer && t->consumer->op_type ? t->consumer->op_type : "");
+        already += is_codes(t);
+    }
+    if (already > 0) {
+        char buf[400];
+        snprintf(buf, sizeof buf,
+                 "quantize: the model is already quantized: %zu int8/uint8 weights behind "
+                 "DequantizeLinear or integer ops are kept as they are (never quantized "
+                 "twice); add '| huffman' to entropy-code their codes", already);
+        cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
+    }
+    return 0;
+}
+
 static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
                nnz_error *e)
 {
     (void)m;
     const quant_opts *o = vo;
-    if (!nnz_dtype_is_float(t->dtype) || st->kind == NNZ_VAL_INT)
+    if (!nnz_dtype_is_float(t->dtype) || st->kind == NNZ_VAL_INT || st->kind == NNZ_VAL_AFFINE ||
+        st->kind == NNZ_VAL_CODEBOOK)
         return nnz_fail(e, NNZ_EXIT_USAGE,
                         "it is %s: already quantized; quantize works on float weights (its "
                         "codes can still go through huffman)", nnz_dtype_name(t->dtype));
@@ -96,40 +193,107 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i]))
             return nnz_fail(e, NNZ_EXIT_INPUT,
-                            "value %zu is %s; quantizing needs finite weights (fix the model)", i,
-                            isnan(v[i]) ? "NaN" : "infinite");
+                            "value %zu is %s; quantizing needs finite weights (fix the model, "
+                            "or skip= this tensor)", i,
+                            isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf");
     cJSON *q = cJSON_AddObjectToObject(rep, "quantize");
+    nnz_err_stats s = { 0 };
     int rc;
     switch (o->mode) {
-    case Q_KMEANS: rc = quantize_kmeans(t, st, o, q, e); break;
+    case Q_KMEANS: rc = quantize_kmeans(t, st, o, q, &s, e); break;
     case Q_FP16:
-    case Q_BF16: rc = quantize_half(t, st, o, q, e); break;
-    default: rc = quantize_uniform(t, st, o, q, e); break;
+    case Q_BF16: rc = quantize_half(t, st, o, q, &s, e); break;
+    default: rc = quantize_uniform(t, st, o, q, &s, e); break;
     }
+    /* the modes warn into their object; warnings belong to the tensor,
+     * where the CLI collects them */
+    cJSON *w = cJSON_DetachItemFromObject(q, "warnings"), *x;
+    cJSON_ArrayForEach(x, w)
+        nnz_report_warn(rep, "%s", x->valuestring);
+    cJSON_Delete(w);
     if (rc != 0)
         return -1;
-    nnz_state_reconstruct(st);
-    nnz_err_stats s;
-    nnz_err_compute(st->orig, st->values, st->n, &s);
+    if ((t->dtype == NNZ_DT_FLOAT16 || t->dtype == NNZ_DT_BFLOAT16) &&
+        (st->kind == NNZ_VAL_AFFINE || st->kind == NNZ_VAL_CODEBOOK)) {
+        /* the runtime decodes to float, then rounds to the tensor's type */
+        float *out = nnz_state_stored(st);
+        for (size_t i = 0; i < n; i++)
+            out[i] = t->dtype == NNZ_DT_FLOAT16 ? nnz_half_to_float(nnz_float_to_half(out[i]))
+                                                : nnz_bf16_to_float(nnz_float_to_bf16(out[i]));
+        if (!st->hashed)
+            nnz_err_compute(st->orig, st->values, st->n, &s);
+    }
+    if (st->hashed) /* the modes set the stored values; spread the buckets */
+        nnz_state_reconstruct(st);
+    /* the error this pass made (against the values it was given: a pruned
+     * tensor's pruned values); the tensor's own figures compare with the
+     * original */
+    nnz_err_finish(&s);
     cJSON_AddNumberToObject(q, "rel_l2", s.rel_l2);
     cJSON_AddNumberToObject(q, "max_abs", s.max_abs);
     cJSON_AddNumberToObject(q, "sqnr_db", s.sqnr_db);
     return 0;
 }
 
-size_t quantize_levels(const uint32_t *codes, size_t n, unsigned bits)
+/* ---- helpers the modes share -------------------------------------------------- */
+
+void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size_t *levels,
+                         double *entropy_bits)
 {
-    size_t size = (size_t)1 << (bits > 20 ? 20 : bits), levels = 0;
-    uint8_t *seen = calloc(size, 1);
-    if (!seen)
-        return 0;
+    *levels = 0;
+    *entropy_bits = 0;
+    uint64_t *hist = calloc((size_t)maxcode + 1, sizeof *hist);
+    if (!hist || n == 0) {
+        free(hist);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
-        if (codes[i] < size && !seen[codes[i]]) {
-            seen[codes[i]] = 1;
-            levels++;
+        if (codes[i] <= maxcode)
+            hist[codes[i]]++;
+    double h = 0;
+    for (size_t q = 0; q <= maxcode; q++)
+        if (hist[q]) {
+            double p = (double)hist[q] / (double)n;
+            h -= p * log2(p);
+            ++*levels;
         }
-    free(seen);
-    return levels;
+    *entropy_bits = h;
+    free(hist);
+}
+
+/* Floats as unsigned keys in the same order: flip all bits of negatives,
+ * the sign bit of the others. */
+static uint32_t sort_key(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+void quantize_sort(float *v, float *tmp, size_t n)
+{
+    /* three passes of 11 bits; each stable, so the result is sorted */
+    size_t count[2048];
+    float *src = v, *dst = tmp;
+    for (int pass = 0; pass < 3; pass++) {
+        unsigned shift = 11u * (unsigned)pass;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++)
+            count[(sort_key(src[i]) >> shift) & 2047]++;
+        size_t at = 0;
+        for (size_t b = 0; b < 2048; b++) {
+            size_t c = count[b];
+            count[b] = at;
+            at += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(sort_key(src[i]) >> shift) & 2047]++] = src[i];
+        float *x = src;
+        src = dst;
+        dst = x;
+    }
+    /* an odd number of passes leaves the result in tmp */
+    memcpy(v, src, n * sizeof *v);
 }
 
 const nnz_pass nnz_pass_quantize = {
@@ -138,6 +302,9 @@ const nnz_pass nnz_pass_quantize = {
             "weight sharing, FP16/BF16",
     .options = options,
     .parse = parse,
+    .may_name = may_name,
+    .min_elements = QUANT_MIN_ELEMENTS,
+    .prepare = prepare,
     .run = run,
     .free_opts = free,
 };

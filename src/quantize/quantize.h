@@ -1,11 +1,13 @@
 /* quantize.h - the quantize pass's parts, shared inside src/quantize only:
  * uniform (n-bit, symmetric/affine, per tensor/channel, error-targeted,
- * rate-aware rounding), k-means weight sharing, and half floats. */
+ * rate-aware rounding), k-means weight sharing, and half floats
+ * (docs/passes/quantize.md). */
 #ifndef NNZ_QUANTIZE_QUANTIZE_H
 #define NNZ_QUANTIZE_QUANTIZE_H
 
 #include <cjson/cJSON.h>
 
+#include "metrics.h"
 #include "pass.h"
 #include "state.h"
 
@@ -14,27 +16,55 @@ enum { Q_SYM, Q_ASYM };
 enum { Q_CHANNEL, Q_TENSOR };
 enum { Q_NEAREST, Q_RATE };
 
+/* Tensors smaller than this are left float unless min-elements= says
+ * otherwise: below it the scales, directory entry and alignment eat most
+ * of the saving, and first layers and tiny depthwise kernels are where the
+ * error hurts most (docs/passes/quantize.md, "Which tensors"). */
+#define QUANT_MIN_ELEMENTS 256
+
 typedef struct quant_opts {
     int mode;
     int bits;               /* 2..16 */
     int bits_given;
     int scheme;
+    int scheme_given;
     int granularity;
+    int granularity_given;
     double max_rel_error;   /* > 0: error-targeted steps */
     int rounding;
     double rate_lambda;     /* rate-aware rounding: error (in steps^2) worth one bit */
     int kmeans_iters;
 } quant_opts;
 
-/* Each fills st (codes, value map, values) and its report object. */
+/* Each fills st (codes, value map, stored values) and its report object,
+ * and sums into `err` the error it made against the stored values it was
+ * given (nnz_err_finish turns the sums into figures). */
 int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON *rep,
-                     nnz_error *e);
+                     nnz_err_stats *err, nnz_error *e);
 int quantize_kmeans(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON *rep,
-                    nnz_error *e);
+                    nnz_err_stats *err, nnz_error *e);
 int quantize_half(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON *rep,
-                  nnz_error *e);
+                  nnz_err_stats *err, nnz_error *e);
 
-/* Distinct codes in use. */
-size_t quantize_levels(const uint32_t *codes, size_t n, unsigned bits);
+/* Distinct codes in use, and their order-0 entropy in bits per code (codes
+ * above maxcode are not counted). */
+void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size_t *levels,
+                         double *entropy_bits);
+
+/* Add one value and its reconstruction to error sums. */
+static inline void quantize_err_add(nnz_err_stats *s, float w, float q)
+{
+    double d = (double)w - (double)q;
+    s->sum_sq_ref += (double)w * w;
+    s->sum_sq_err += d * d;
+    if (d < 0)
+        d = -d;
+    if (d > s->max_abs)
+        s->max_abs = d;
+}
+
+/* Sort n floats ascending (total order of finite values; -0 before +0),
+ * in O(n): an LSD radix sort on the bit patterns. `tmp` holds n floats. */
+void quantize_sort(float *v, float *tmp, size_t n);
 
 #endif

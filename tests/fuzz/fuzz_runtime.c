@@ -31,7 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         uint32_t found;
         nnz_find(&b, info.name, &found);
-        for (int type = NNZ_OUT_NATIVE; type <= NNZ_OUT_F16; type++) {
+        nnz_value_map vm;
+        nnz_value_map_get(&b, i, &vm);
+        for (int type = NNZ_OUT_NATIVE; type <= NNZ_OUT_I8; type++) {
             size_t out_size, scratch_size;
             if (nnz_decode_sizes(&b, i, type, &out_size, &scratch_size) != NNZ_OK)
                 continue;
@@ -45,6 +47,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (scratch_size)
                     nnz_decode(&b, i, type, out, out_size, scratch, scratch_size - 1);
                 nnz_decode(&b, i, type, out, out_size + 16, scratch, scratch_size + 16);
+                /* block by block, into a buffer of one block */
+                for (uint64_t k = 0; k < info.nblocks && k < 8; k++)
+                    nnz_decode_block(&b, i, k, type, out, out_size, scratch, scratch_size);
+                nnz_decode_block(&b, i, info.nblocks, type, out, out_size, scratch, scratch_size);
             }
             free(out);
             free(scratch);

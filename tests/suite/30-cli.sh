@@ -99,3 +99,14 @@ printf '{"pipeline": [\n  {"pass": "quantize",,}]}' >"$W/bad4.json"
 expect "invalid JSON gives line and column" 2 "bad4.json:2:[0-9]+: not valid JSON" $N compress "$M" -o "$W/bad.nnz" --config "$W/bad4.json"
 check "no blob was written by the refused configs" test ! -e "$W/bad.nnz"
 expect "-p and --config together are a usage error" 2 "use one" $N compress "$M" -o "$W/bad.nnz" -p quantize --config "$W/cfg.json"
+
+# the man page and the completion script list every option --help shows
+for c in compress decompress info verify convert sweep; do
+    $N $c --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]+' | sort -u >"$W/opts_$c"
+    [ -s "$W/opts_$c" ] || continue
+    check "the man page lists every option of 'nnzip $c --help'" sh -c \
+        "sed 's/\\\\//g' docs/nnzip.1 > '$W/man.txt'; for o in \$(cat '$W/opts_$c'); do grep -q -- \"\$o\" '$W/man.txt' || { echo missing \$o; exit 1; }; done"
+    check "bash completion offers every option of 'nnzip $c --help'" sh -c \
+        "$N completion bash | grep -E '^ +$c\)' > '$W/comp_$c' && for o in \$(cat '$W/opts_$c'); do grep -qE -- \"[\\\" ]\$o[\\\" ]\" '$W/comp_$c' || { echo missing \$o; exit 1; }; done"
+done
+check "the completion script is valid bash" sh -c "$N completion bash > '$W/comp.bash' && bash -n '$W/comp.bash'"

@@ -2,7 +2,7 @@
 # output and no partial file, and never touches the input.
 group "outputs: interrupted and failing writes"
 N=$NNZIP
-W=$T/out
+W=$T/outputs
 mkdir -p "$W"
 
 # SIGKILL in the middle of writing a blob

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "blob.h"
+#include "encode.h"
 #include "nnz.h"
 
 uint8_t *tu_model_bytes(int nweights, int k, size_t *len)
@@ -157,4 +158,153 @@ void tu_fix_crcs(uint8_t *blob, size_t len)
     if (64 + 32 * (size_t)n <= len)
         tu_put32(blob + 28, nnz_crc32(0, blob + 64, 32 * (size_t)n));
     tu_put32(blob + 60, nnz_crc32(0, blob, 60));
+}
+
+uint8_t *tu_model_tensor(int dtype, const int64_t *dims, int ndims, size_t *len)
+{
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops = &op;
+    Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT, *tp = &t;
+    Onnx__NodeProto node = ONNX__NODE_PROTO__INIT, *np = &node;
+    Onnx__ValueInfoProto out = ONNX__VALUE_INFO_PROTO__INIT, *outp = &out;
+    char *in_names[] = { "w" }, *out_names[] = { "y" };
+    m.has_ir_version = 1;
+    m.ir_version = 8;
+    op.domain = "";
+    op.has_version = 1;
+    op.version = 13;
+    m.n_opset_import = 1;
+    m.opset_import = &ops;
+    m.graph = &g;
+    g.name = "g";
+    size_t count = 1, es = nnz_dtype_size(dtype);
+    for (int i = 0; i < ndims; i++)
+        count *= (size_t)dims[i];
+    uint8_t *data = calloc(count * es + 1, 1);
+    t.name = "w";
+    t.has_data_type = 1;
+    t.data_type = dtype;
+    t.n_dims = (size_t)ndims;
+    t.dims = (int64_t *)dims;
+    t.has_raw_data = 1;
+    t.raw_data.data = data;
+    t.raw_data.len = count * es;
+    g.n_initializer = 1;
+    g.initializer = &tp;
+    node.op_type = "Identity";
+    node.n_input = 1;
+    node.input = in_names;
+    node.n_output = 1;
+    node.output = out_names;
+    g.n_node = 1;
+    g.node = &np;
+    out.name = "y";
+    g.n_output = 1;
+    g.output = &outp;
+    *len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *bytes = malloc(*len);
+    onnx__model_proto__pack(&m, bytes);
+    free(data);
+    return bytes;
+}
+
+typedef struct states_ctx {
+    nnz_state *const *states;
+    cJSON **reports;
+    const nnz_encoded *x;
+} states_ctx;
+
+static int encode_state(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
+{
+    states_ctx *c = vctx;
+    if (c->x) {
+        if (i != 0)
+            return 0;
+        *out = *c->x;
+        out->params = malloc(c->x->params_len + 1);
+        out->payload = malloc(c->x->payload_len + 1);
+        memcpy(out->params, c->x->params, c->x->params_len);
+        memcpy(out->payload, c->x->payload, c->x->payload_len);
+        return 0;
+    }
+    if (!c->states[i])
+        return 0;
+    cJSON *rep = cJSON_CreateObject();
+    int rc = nnz_encode_tensor(&m->tensors[i], c->states[i], rep, out, e);
+    if (c->reports)
+        c->reports[i] = rep;
+    else
+        cJSON_Delete(rep);
+    return rc;
+}
+
+static int force_all(void *ctx, const nnz_model *m, size_t i)
+{
+    (void)ctx;
+    (void)m;
+    (void)i;
+    return 1;
+}
+
+static uint8_t *write_blob(nnz_model *m, states_ctx *c, size_t *len)
+{
+    FILE *f = tmpfile();
+    nnz_blob_stats st;
+    nnz_error e = { 0 };
+    nnz_blob_writer w = { .encode = encode_state, .metadata = test_metadata,
+                          .force_entry = force_all, .ctx = c };
+    assert_non_null(f);
+    if (nnz_blob_write(m, &w, f, &st, &e) != 0)
+        fail_msg("blob write failed: %s", e.msg);
+    free(st.tensor_bytes);
+    free(st.is_entry);
+    long n = ftell(f);
+    uint8_t *b = malloc((size_t)n);
+    rewind(f);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+uint8_t *tu_blob_states(nnz_model *m, nnz_state *const *states, cJSON **reports, size_t *len)
+{
+    states_ctx c = { states, reports, NULL };
+    return write_blob(m, &c, len);
+}
+
+uint8_t *tu_blob_encoded(nnz_model *m, const nnz_encoded *x, size_t *len)
+{
+    states_ctx c = { NULL, NULL, x };
+    return write_blob(m, &c, len);
+}
+
+static uint64_t varint_at(const uint8_t **p)
+{
+    uint64_t v = 0;
+    for (unsigned s = 0;; s += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80))
+            return v;
+    }
+}
+
+uint64_t tu_entry_params_len(const uint8_t *blob, uint32_t index)
+{
+    uint64_t off, len;
+    tu_section(blob, 1, &off, &len);
+    const uint8_t *dir = blob + off, *p = dir + tu_get32(dir + 4 + 4 * (size_t)index);
+    p += varint_at(&p) + 1; /* name and its NUL */
+    p++;                    /* dtype */
+    unsigned ndims = *p++;
+    for (unsigned i = 0; i < ndims; i++)
+        varint_at(&p);
+    p++;                    /* location */
+    varint_at(&p);          /* graph_offset */
+    varint_at(&p);          /* payload_offset */
+    varint_at(&p);          /* payload_length */
+    p += 2;                 /* encoding, version */
+    return varint_at(&p);
 }

@@ -6,7 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "blob.h"
 #include "model.h"
+#include "state.h"
 
 /* A model with one MatMul per weight: input [1, k] x W_i [k, k]. Weights
  * named "w0", "w1", ... of k*k floats, values from a fixed pattern;
@@ -18,6 +22,23 @@ nnz_model *tu_load(const uint8_t *bytes, size_t len);
 
 /* Write a lossless blob of the model; returns malloc'ed bytes. */
 uint8_t *tu_blob(nnz_model *m, size_t *len);
+
+/* A model with one initializer "w" of ONNX type `dtype` and shape dims[0..ndims)
+ * (its data all zero), read by an Identity node. */
+uint8_t *tu_model_tensor(int dtype, const int64_t *dims, int ndims, size_t *len);
+
+/* Write a blob of `m` in which tensor i, when states[i] is not NULL, is encoded
+ * from it by nnz_encode_tensor (a directory entry whatever its size); its
+ * report object goes to reports[i] when reports is given (caller deletes). */
+uint8_t *tu_blob_states(nnz_model *m, nnz_state *const *states, cJSON **reports, size_t *len);
+
+/* Write a blob of `m` whose tensor 0 takes the encoding `x` byte for byte
+ * (params and payload copied), whatever they hold: malformed blobs. */
+uint8_t *tu_blob_encoded(nnz_model *m, const nnz_encoded *x, size_t *len);
+
+/* Parameter bytes of directory entry `index` of a blob (what the format
+ * calls params_len). */
+uint64_t tu_entry_params_len(const uint8_t *blob, uint32_t index);
 
 /* Recompute every CRC of a (mutated) blob so deeper checks are reached. */
 void tu_fix_crcs(uint8_t *blob, size_t len);

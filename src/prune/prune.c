@@ -1,0 +1,533 @@
+/* prune.c - the prune pass: magnitude pruning (Han et al. 2015, "Learning
+ * both Weights and Connections", arXiv 1506.02626), per layer or with one
+ * global cut, of single weights or of whole output channels
+ * (docs/passes/prune.md).
+ *
+ * A pruned weight becomes exactly +0.0f and the state is marked `pruned`;
+ * the blob encoder then weighs a sparse layout (gap-coded positions) against
+ * the dense one, k-means keeps an exact 0 centroid, and uniform steps map 0
+ * to their zero point. This pass writes no encoding of its own. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "prune.h"
+
+static const char options[] =
+    "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
+    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2";
+
+extern const nnz_pass nnz_pass_prune;
+
+/* ---- options ----------------------------------------------------------------- */
+
+/* A number (strtod, the whole value); 0 when it is one. */
+static int number(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s)
+        return -1;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void free_opts(void *vo)
+{
+    prune_opts *o = vo;
+    if (!o)
+        return;
+    for (size_t i = 0; i < o->nplan; i++)
+        free(o->plan[i].name);
+    free(o->plan);
+    nnz_strmap_free(&o->plans);
+    free(o);
+}
+
+static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
+{
+    prune_opts *o = nnz_calloc(1, sizeof *o, e);
+    if (!o)
+        return -1;
+    o->normalize = PR_NORMALIZE_STD;
+    o->norm = PR_L1;
+    /* normalize= matters only with scope=global and norm= only with
+     * structured=channel; both are accepted otherwise, so a per-layer override
+     * (docs/config.md: the stage's keys plus its own) can switch the mode */
+    int has_sparsity = 0, has_threshold = 0, has_error = 0;
+    for (size_t i = 0; i < n; i++) {
+        const nnz_kv *k = &kv[i];
+        int rc = 0;
+        if (strcmp(k->key, "sparsity") == 0) {
+            has_sparsity = 1;
+            double v;
+            if (k->value && strcmp(k->value, "auto") == 0) {
+                o->rule = PR_AUTO;
+            } else if (number(k->value, &v) != 0 || v < 0 || v > 1) {
+                rc = nnz_fail(e, NNZ_EXIT_USAGE,
+                              "prune: sparsity=%s: expected the fraction of weights to prune, a "
+                              "number in [0, 1) such as 0.9, or auto",
+                              k->value ? k->value : "(missing)");
+            } else if (v == 1) {
+                rc = nnz_fail(e, NNZ_EXIT_USAGE,
+                              "prune: sparsity=%s would leave every layer all zeros; expected a "
+                              "number in [0, 1) such as 0.9 or 0.99", k->value);
+            } else {
+                o->rule = PR_SPARSITY;
+                o->sparsity = v;
+            }
+        } else if (strcmp(k->key, "threshold") == 0) {
+            has_threshold = 1;
+            o->rule = PR_THRESHOLD;
+            if (number(k->value, &o->k) != 0 || o->k < 0)
+                rc = nnz_fail(e, NNZ_EXIT_USAGE,
+                              "prune: threshold=%s: expected a number K >= 0; weights with "
+                              "|w| < K x the layer's standard deviation are pruned",
+                              k->value ? k->value : "(missing)");
+        } else if (strcmp(k->key, "max-rel-error") == 0) {
+            has_error = 1;
+            rc = nnz_opt_double("prune", k, 0, 1, &o->max_rel_error, e);
+        } else if (strcmp(k->key, "scope") == 0) {
+            rc = nnz_opt_choice("prune", k, "layer|global", &o->scope, e);
+        } else if (strcmp(k->key, "normalize") == 0) {
+            int c = 0;
+            rc = nnz_opt_choice("prune", k, "std|none", &c, e);
+            o->normalize = c == 0 ? PR_NORMALIZE_STD : PR_NORMALIZE_NONE;
+        } else if (strcmp(k->key, "structured") == 0) {
+            rc = nnz_opt_choice("prune", k, "none|channel", &o->channel, e);
+        } else if (strcmp(k->key, "norm") == 0) {
+            int c = 0;
+            rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);
+            o->norm = c == 0 ? PR_L1 : PR_L2;
+        } else {
+            rc = nnz_opt_unknown(&nnz_pass_prune, k, e);
+        }
+        if (rc != 0) {
+            free_opts(o);
+            return -1;
+        }
+    }
+    const char *bad = NULL;
+    if (!has_sparsity && !has_threshold)
+        bad = "say how much to prune: sparsity=S (the fraction of weights, e.g. 0.9), "
+              "threshold=K (|w| < K x the layer's standard deviation), or "
+              "sparsity=auto,max-rel-error=X";
+    else if (has_sparsity && has_threshold)
+        bad = "sparsity= and threshold= both say how much to prune; give one of them";
+    else if (has_error && o->rule != PR_AUTO)
+        bad = "max-rel-error=X goes with sparsity=auto (the largest sparsity per tensor whose "
+              "weight error stays within X); add sparsity=auto or drop max-rel-error";
+    else if (o->rule == PR_AUTO && !has_error)
+        bad = "sparsity=auto needs max-rel-error=X, the weight relative L2 error each tensor "
+              "may reach (e.g. max-rel-error=0.3)";
+    else if (o->rule == PR_AUTO && o->scope == PR_GLOBAL)
+        bad = "sparsity=auto chooses a sparsity per tensor; it does not combine with "
+              "scope=global (use scope=layer, the default)";
+    if (bad) {
+        free_opts(o);
+        return nnz_fail(e, NNZ_EXIT_USAGE, "prune: %s", bad);
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---- which tensors ----------------------------------------------------------- */
+
+/* An integer weight of a model that was quantized before nnzip saw it: the
+ * pass selects it only to refuse it with a message that says what to do. */
+static int is_quantized_weight(const nnz_tensor *t)
+{
+    static const struct { const char *op; int slot; } ops[] = {
+        { "DequantizeLinear", 0 }, { "QLinearConv", 3 }, { "QLinearMatMul", 3 },
+        { "ConvInteger", 1 },      { "MatMulInteger", 1 },
+    };
+    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
+        !t->consumer->op_type)
+        return 0;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(t->consumer->op_type, ops[i].op) == 0 && t->consumer_slot == ops[i].slot)
+            return 1;
+    return 0;
+}
+
+/* An empty tensor has nothing to prune and is left as it is. */
+static int selects(const nnz_tensor *t, const void *opts)
+{
+    (void)opts;
+    return t->count > 0 && (nnz_tensor_is_weight(t) || is_quantized_weight(t));
+}
+
+static int refuse_not_float(const nnz_tensor *t, nnz_error *e)
+{
+    return nnz_fail(e, NNZ_EXIT_USAGE,
+                    "tensor '%s' is %s: the codes of an already quantized model, not float "
+                    "weights; prune the float model before it is quantized "
+                    "('prune:... | quantize:...'), or leave this tensor out with skip=%s",
+                    t->name, nnz_dtype_name(t->dtype), t->name);
+}
+
+static int refuse_no_channel(const nnz_tensor *t, nnz_error *e)
+{
+    return nnz_fail(e, NNZ_EXIT_USAGE,
+                    "structured=channel: tensor '%s' feeds %s (input %d), which has no output "
+                    "channel axis to prune along; leave it out with skip=%s, or prune without "
+                    "structured=channel", t->name,
+                    t->consumer && t->consumer->op_type ? t->consumer->op_type : "no node",
+                    t->consumer_slot, t->name);
+}
+
+/* The units of tensor t: weights, or its output channels. */
+static int layout_of(const nnz_tensor *t, size_t n, int channel, prune_layout *lay,
+                     int *axis)
+{
+    lay->nunits = n;
+    lay->inner = 1;
+    *axis = -1;
+    if (!channel)
+        return 0;
+    int a = nnz_tensor_channel_axis(t);
+    if (a < 0 || a >= t->ndims)
+        return -1;
+    size_t inner = 1;
+    for (int d = a + 1; d < t->ndims; d++)
+        inner *= (size_t)t->dims[d];
+    lay->nunits = (size_t)t->dims[a];
+    lay->inner = inner ? inner : 1;
+    *axis = a;
+    return 0;
+}
+
+static int check_finite(const float *v, size_t n, nnz_error *e)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return nnz_fail(e, NNZ_EXIT_INPUT,
+                            "value %zu is %s; pruning ranks weights by magnitude and needs "
+                            "finite weights (fix the model)", i, isnan(v[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
+/* ---- scope=global: one cut over every selected tensor ----------------------- */
+
+typedef struct gunit {
+    double q;       /* the unit's score, divided by its layer's std with normalize=std */
+    uint32_t t;     /* which plan (model order) */
+    size_t u;       /* unit index in its tensor */
+} gunit;
+
+static int cmp_gunit(const void *a, const void *b)
+{
+    const gunit *x = a, *y = b;
+    if (x->q != y->q)
+        return x->q < y->q ? -1 : 1;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->u < y->u ? -1 : x->u > y->u;
+}
+
+/* The global order is (score, tensor, unit); inside one tensor that is its
+ * own (score, unit) order, so telling each tensor how many of its units fall
+ * before the cut is the same as cutting the global list. */
+static int plan_global(nnz_model *m, prune_opts *o, const uint8_t *selected, cJSON *report,
+                       nnz_error *e)
+{
+    size_t nt = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (selected[i]) {
+            nt++;
+            total += m->tensors[i].count;
+        }
+    if (nnz_strmap_init(&o->plans, nt, e) != 0)
+        return -1;
+    o->plan = nnz_calloc(nt ? nt : 1, sizeof *o->plan, e);
+    double *std = nnz_calloc(nt ? nt : 1, sizeof *std, e);
+    gunit *g = nnz_malloc((size_t)(total ? total : 1) * sizeof *g, e);
+    if (!o->plan || !std || !g) {
+        free(std);
+        free(g);
+        return -1;
+    }
+    size_t ng = 0;
+    double pool_sum = 0, pool_sq = 0;
+    uint64_t pool_n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < m->ntensors && rc == 0; i++) {
+        if (!selected[i])
+            continue;
+        nnz_tensor *t = &m->tensors[i];
+        size_t p = o->nplan;
+        prune_plan *pl = &o->plan[o->nplan++];
+        if (!(pl->name = nnz_strdup(t->name, e)) ||
+            nnz_strmap_put(&o->plans, pl->name, p, e) != 0) {
+            rc = -1;
+            break;
+        }
+        if (t->count == 0)
+            continue;
+        float *v = nnz_tensor_floats(m, t, e);
+        prune_layout lay;
+        prune_order ord;
+        int axis;
+        layout_of(t, t->count, o->channel, &lay, &axis); /* prepare checked the axis */
+        if (!v || check_finite(v, t->count, e) != 0 ||
+            prune_order_make(v, t->count, &lay, o->norm, &ord, e) != 0) {
+            free(v);
+            rc = nnz_wrap(e, "tensor '%s': ", t->name);
+            break;
+        }
+        std[p] = prune_std(v, t->count);
+        for (size_t k = 0; k < t->count; k++) {
+            pool_sum += v[k];
+            pool_sq += (double)v[k] * v[k];
+        }
+        pool_n += t->count;
+        double div = o->normalize == PR_NORMALIZE_STD ? std[p] : 1;
+        for (size_t j = 0; j < ord.nunits; j++) {
+            double s = ord.score[j];
+            g[ng].q = div > 0 ? s / div : s > 0 ? INFINITY : 0;
+            g[ng].t = (uint32_t)p;
+            g[ng].u = ord.unit[j];
+            ng++;
+        }
+        prune_order_free(&ord);
+        free(v);
+    }
+    if (rc != 0) {
+        free(std);
+        free(g);
+        return -1;
+    }
+    qsort(g, ng, sizeof *g, cmp_gunit);
+    size_t cut_at;
+    if (o->rule == PR_SPARSITY) {
+        cut_at = prune_count_sparsity(ng, o->sparsity);
+        o->global_cut = cut_at < ng ? g[cut_at].q : INFINITY;
+    } else { /* threshold: K (normalized scores), or K x the std of every weight pooled */
+        double mean = pool_n ? pool_sum / (double)pool_n : 0;
+        double var = pool_n ? pool_sq / (double)pool_n - mean * mean : 0;
+        o->global_cut = o->k * (o->normalize == PR_NORMALIZE_STD ? 1 : sqrt(var > 0 ? var : 0));
+        cut_at = 0;
+        while (cut_at < ng && g[cut_at].q < o->global_cut)
+            cut_at++;
+    }
+    for (size_t j = 0; j < cut_at; j++)
+        o->plan[g[j].t].units++;
+    for (size_t p = 0; p < o->nplan; p++)
+        o->plan[p].cut = o->normalize == PR_NORMALIZE_STD ? o->global_cut * std[p]
+                                                          : o->global_cut;
+    o->global_units = ng;
+    o->global_pruned = cut_at;
+    free(std);
+    free(g);
+    cJSON *r = cJSON_AddObjectToObject(report, "prune");
+    cJSON_AddStringToObject(r, "scope", "global");
+    cJSON_AddStringToObject(r, "normalize", o->normalize == PR_NORMALIZE_STD ? "std" : "none");
+    cJSON_AddNumberToObject(r, "tensors", (double)o->nplan);
+    cJSON_AddNumberToObject(r, "units", (double)ng);
+    cJSON_AddNumberToObject(r, "pruned", (double)cut_at);
+    cJSON_AddNumberToObject(r, "cut", o->global_cut);
+    return 0;
+}
+
+static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *report,
+                   nnz_error *e)
+{
+    prune_opts *o = vo;
+    /* refuse what cannot be pruned before any output is made */
+    for (size_t i = 0; i < m->ntensors; i++) {
+        if (!selected[i])
+            continue;
+        const nnz_tensor *t = &m->tensors[i];
+        if (!nnz_dtype_is_float(t->dtype))
+            return refuse_not_float(t, e);
+        int a = nnz_tensor_channel_axis(t);
+        if (o->channel && (a < 0 || a >= t->ndims))
+            return refuse_no_channel(t, e);
+    }
+    o->prepared = 1;
+    if (o->scope == PR_GLOBAL)
+        return plan_global(m, o, selected, report, e);
+    return 0;
+}
+
+/* ---- one tensor ---------------------------------------------------------------- */
+
+static const char *rule_name(int r)
+{
+    return r == PR_THRESHOLD ? "threshold" : r == PR_AUTO ? "auto" : "sparsity";
+}
+
+static void report_curve(cJSON *r, const prune_order *ord)
+{
+    cJSON *c = cJSON_AddArrayToObject(r, "sensitivity");
+    for (size_t p = 0; p < prune_curve_points; p++) {
+        double s = prune_curve_sparsity[p];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "sparsity", s);
+        cJSON_AddNumberToObject(x, "rel_l2",
+                                prune_order_error(ord, prune_count_sparsity(ord->nunits, s)));
+        cJSON_AddItemToArray(c, x);
+    }
+}
+
+static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
+               nnz_error *e)
+{
+    (void)m;
+    const prune_opts *o = vo;
+    if (!nnz_dtype_is_float(t->dtype) || st->hashed ||
+        (st->kind != NNZ_VAL_F32 && st->kind != NNZ_VAL_F16 && st->kind != NNZ_VAL_BF16))
+        return refuse_not_float(t, e);
+    size_t n = st->n;
+    float *v = st->values;
+    if (check_finite(v, n, e) != 0)
+        return -1;
+    prune_layout lay;
+    int axis;
+    if (layout_of(t, n, o->channel, &lay, &axis) != 0)
+        return refuse_no_channel(t, e);
+    /* Options that never went through prepare are a per-layer override
+     * (docs/config.md): the global cut is the stage's, so an override's
+     * tensor is pruned on its own, as with scope=layer. */
+    int scope = o->scope;
+    if (scope == PR_GLOBAL && !o->prepared) {
+        scope = PR_LAYER;
+        nnz_report_warn(rep, "prune: a per-layer override of a scope=global stage: this tensor "
+                        "is pruned on its own (scope=layer), not by the global cut");
+    }
+    const prune_plan *plan = NULL;
+    if (scope == PR_GLOBAL) {
+        size_t p;
+        if (!nnz_strmap_get(&o->plans, t->name, &p))
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "scope=global: the tensor was not ranked "
+                            "with the others (a bug: prepare did not see it)");
+        plan = &o->plan[p];
+    }
+    prune_order ord;
+    if (prune_order_make(v, n, &lay, o->norm, &ord, e) != 0)
+        return -1;
+    double sd = prune_std(v, n);
+
+    /* how many units */
+    size_t k;
+    double cut = NAN;
+    if (plan) {
+        k = plan->units;
+        cut = plan->cut;
+    } else if (o->rule == PR_SPARSITY) {
+        k = prune_count_sparsity(lay.nunits, o->sparsity);
+    } else if (o->rule == PR_THRESHOLD) {
+        cut = o->k * sd;
+        k = prune_count_below(&ord, cut);
+    } else {
+        k = prune_count_error(&ord, o->max_rel_error);
+    }
+    cJSON *r = cJSON_AddObjectToObject(rep, "prune");
+    if (lay.nunits > 0 && k >= lay.nunits) {
+        k = lay.nunits - 1;
+        nnz_report_warn(rep, "prune: the %s would prune every %s of this tensor; kept its "
+                        "largest %s, so it is not all zeros", rule_name(o->rule),
+                        o->channel ? "channel" : "weight", o->channel ? "channel" : "weight");
+    }
+
+    /* sparsity=auto: the count came from sums in sorted order; the error the
+     * report shows sums in index order and may differ in the last bits. If
+     * it misses the target, search (on a scratch copy) for the largest count
+     * whose measured error meets it; 0 always does. */
+    nnz_err_stats s;
+    if (o->rule == PR_AUTO && k > 0) {
+        float *w = nnz_malloc(n * sizeof *w, e);
+        if (!w) {
+            prune_order_free(&ord);
+            return -1;
+        }
+        memcpy(w, v, n * sizeof *w);
+        prune_apply(w, NULL, n, &lay, &ord, k);
+        nnz_err_compute(st->orig, w, n, &s);
+        if (s.rel_l2 > o->max_rel_error) {
+            size_t lo = 0, hi = k - 1; /* lo meets the target */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo + 1) / 2;
+                memcpy(w, v, n * sizeof *w);
+                prune_apply(w, NULL, n, &lay, &ord, mid);
+                nnz_err_compute(st->orig, w, n, &s);
+                if (s.rel_l2 <= o->max_rel_error)
+                    lo = mid;
+                else
+                    hi = mid - 1;
+            }
+            k = lo;
+        }
+        free(w);
+    }
+    uint32_t *codes = st->kind == NNZ_VAL_F32 ? NULL : st->codes; /* half floats: their bits */
+    size_t zeroed = prune_apply(v, codes, n, &lay, &ord, k);
+    nnz_err_compute(st->orig, v, n, &s);
+    st->pruned = st->pruned || zeroed > 0;
+
+    /* what the cut was: pruned units score below it, or equal to it with a lower
+     * index than every kept unit of that score */
+    double threshold = cut;
+    size_t ties = 0;
+    if (isnan(cut) || o->rule == PR_AUTO) {
+        threshold = k < ord.nunits ? ord.score[k] : ord.nunits ? ord.score[ord.nunits - 1] : 0;
+    }
+    for (size_t j = k; j-- > 0 && ord.score[j] == threshold;)
+        ties++;
+
+    cJSON_AddStringToObject(r, "rule", rule_name(o->rule));
+    if (o->rule == PR_SPARSITY)
+        cJSON_AddNumberToObject(r, "requested", o->sparsity);
+    else if (o->rule == PR_THRESHOLD)
+        cJSON_AddNumberToObject(r, "k", o->k);
+    else
+        cJSON_AddNumberToObject(r, "max_rel_error", o->max_rel_error);
+    cJSON_AddStringToObject(r, "scope", scope == PR_GLOBAL ? "global" : "layer");
+    cJSON_AddStringToObject(r, "structure", o->channel ? "channel" : "weight");
+    cJSON_AddNumberToObject(r, "elements", (double)n);
+    cJSON_AddNumberToObject(r, "pruned", (double)zeroed);
+    cJSON_AddNumberToObject(r, "kept", (double)(n - zeroed));
+    cJSON_AddNumberToObject(r, "sparsity", n ? (double)zeroed / (double)n : 0);
+    if (o->channel) {
+        cJSON_AddNumberToObject(r, "axis", axis);
+        cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : "l2");
+        cJSON_AddNumberToObject(r, "channels", (double)lay.nunits);
+        cJSON_AddNumberToObject(r, "channels_pruned", (double)k);
+        cJSON_AddStringToObject(r, "stored", "pruned channels are stored as zeros; the graph "
+                                "still computes them (no rewrite)");
+    }
+    cJSON_AddNumberToObject(r, "threshold", threshold);
+    cJSON_AddNumberToObject(r, "std", sd);
+    cJSON_AddNumberToObject(r, "threshold_std", sd > 0 ? threshold / sd : 0);
+    cJSON_AddNumberToObject(r, "ties_pruned", (double)ties);
+    if (plan) {
+        cJSON *g = cJSON_AddObjectToObject(r, "global");
+        cJSON_AddStringToObject(g, "normalize",
+                                o->normalize == PR_NORMALIZE_STD ? "std" : "none");
+        cJSON_AddNumberToObject(g, "cut", o->global_cut);
+        cJSON_AddNumberToObject(g, "units", (double)o->global_units);
+        cJSON_AddNumberToObject(g, "pruned", (double)o->global_pruned);
+    }
+    cJSON_AddNumberToObject(r, "rel_l2", s.rel_l2);
+    cJSON_AddNumberToObject(r, "max_abs", s.max_abs);
+    cJSON_AddNumberToObject(r, "sqnr_db", s.sqnr_db);
+    report_curve(r, &ord);
+    prune_order_free(&ord);
+    return 0;
+}
+
+const nnz_pass nnz_pass_prune = {
+    .name = "prune",
+    .help = "magnitude pruning to exact zeros, per layer or global, of weights or whole "
+            "output channels; sparse storage",
+    .options = options,
+    .parse = parse,
+    .selects = selects,
+    .prepare = prepare,
+    .run = run,
+    .free_opts = free_opts,
+};
