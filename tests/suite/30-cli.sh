@@ -74,19 +74,20 @@ cat >"$W/cfg.json" <<'JSON'
  "layers": {"fc1.*": {"quantize": {"bits": 8}}, "fc2.weight": {"quantize": null}}}
 JSON
 expect "compress --config runs the configured pipeline" 0 "" $N -q compress "$M" -o "$W/cfg.nnz" --config "$W/cfg.json" --json
+cp "$T/out" "$W/cfg.report.json"
 check "per-layer overrides apply: fc1 at 8 bits, fc2 left float, fc3 skipped" $PYTHON -c '
 import json, sys
 r = {t["name"]: t for t in json.load(open(sys.argv[1]))["tensors"]}
 assert r["fc1.weight"]["quantize"]["bits"] == 8, r["fc1.weight"].get("quantize")
 assert "quantize" not in r["fc2.weight"] and r["fc2.weight"]["encoding"]["layout"] == "raw"
 assert "quantize" not in r["fc3.weight"]
-' "$T/out"
+' "$W/cfg.report.json"
 check "the report carries the effective config" $PYTHON -c '
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]
 assert [s["pass"] for s in c["pipeline"]] == ["quantize", "huffman"] and c["skip"] == ["fc3.*"]
 assert c["layers"]["fc2.weight"]["quantize"] is None
-' "$T/out"
+' "$W/cfg.report.json"
 check "--print-config output reproduces the same blob" sh -c "$N compress --config '$W/cfg.json' --print-config > '$W/cfg2.json' && $N -q compress '$M' -o '$W/cfg2.nnz' --config '$W/cfg2.json' && cmp '$W/cfg.nnz' '$W/cfg2.nnz'"
 check "-p and its --print-config give the same blob" sh -c "$N compress -p 'quantize:bits=6,only=fc*|huffman' --print-config > '$W/cfg3.json' && $N -q compress '$M' -o '$W/p1.nnz' -p 'quantize:bits=6,only=fc*|huffman' && $N -q compress '$M' -o '$W/p2.nnz' --config '$W/cfg3.json' && $N info --json '$W/p1.nnz' | grep -o '\"payload_bytes\":[0-9]*' > '$W/a' && $N info --json '$W/p2.nnz' | grep -o '\"payload_bytes\":[0-9]*' > '$W/b' && cmp '$W/a' '$W/b'"
 echo '{"pipeline": [{"pass": "quantize", "bitz": 4}]}' >"$W/bad1.json"

@@ -304,7 +304,7 @@ bad_cases="
 2#unknown option 'sparsity' \(valid: bits=2..16#$FIX/digits_mlp.onnx#quantize:sparsity=0.5
 2#kmeans with 1024 centroids, but the tensor has only 144 distinct values; use bits=7 or fewer#$FIX/digits_cnn_folded.onnx#quantize:kmeans,bits=10,only=dw.weight
 2#tensor 'fc.weight_[a-z_]+' \((int8|float), read by DequantizeLinear\) is already quantized#$W/pre.qdq.onnx#quantize:bits=8,only=fc.weight*
-3#tensor 'fc2.weight': value 7 is NaN#$W/nan.onnx#quantize:bits=8"
+3#tensor 'fc2.weight': quantize: value 7 is NaN#$W/nan.onnx#quantize:bits=8"
 while IFS='#' read -r code msg m pipe <&3; do
     [ -n "$code" ] || continue
     rm -f "$W/bad.nnz" "$W/bad.onnx"
