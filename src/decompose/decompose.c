@@ -691,7 +691,7 @@ static int tucker_layer(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, const d
     }
     if ((rc = dec_tucker2(k, T, S, P, ro, ri, (int)c->o->iters, &tk, e)) != 0) {
         if (rc > 0)
-            skip(rep, "an SVD in HOOI did not converge");
+            skip(rep, "an eigensolver in HOOI did not converge");
         rc = rc > 0 ? 0 : -1;
         goto done;
     }

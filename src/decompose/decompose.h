@@ -84,7 +84,7 @@ typedef struct dec_tucker {
 /* HOOI initialised by the truncated HOSVD, at most `max_iters` sweeps (the
  * leading singular vectors come from the eigenvectors of the Gram matrices),
  * stopping when the kept energy grows by less than DEC_HOOI_TOL of ||K||^2.
- * Returns 0, -1 (out of memory) or 1 (an SVD did not converge). */
+ * Returns 0, -1 (out of memory) or 1 (an eigensolver did not converge). */
 int dec_tucker2(const double *k, size_t t, size_t s, size_t p, size_t r_out, size_t r_in,
                 int max_iters, dec_tucker *out, nnz_error *e);
 void dec_tucker_free(dec_tucker *d);
