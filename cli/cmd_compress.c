@@ -35,9 +35,44 @@ static const char compress_help[] =
     "MODEL.onnx may be '-' for stdin. The output is written to a temporary file\n"
     "beside it and renamed when complete; the input is never modified.\n";
 
+/* decompose: a line per layer with -v, and what it did in total. */
+static void decompose_text(const cJSON *layers)
+{
+    const cJSON *x;
+    double before = 0, after = 0;
+    int done = 0, total = 0;
+    cJSON_ArrayForEach(x, layers)
+    {
+        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
+        total++;
+        if (!dec || strcmp(dec, "decomposed") != 0) {
+            if (g_cli.verbose)
+                fprintf(stderr, "  decompose %-30s left alone: %s\n",
+                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec);
+            continue;
+        }
+        done++;
+        before += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before"));
+        after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
+        if (g_cli.verbose)
+            fprintf(stderr, "  decompose %-30s %s rank %.0f: %.0f -> %.0f params, weight rel_l2 %.3g\n",
+                    cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                    cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_error")));
+    }
+    fprintf(stderr, "nnzip: decompose: %d of %d layers factorised, their parameters %.0f -> %.0f\n",
+            done, total, before, after);
+}
+
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
+    if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
+        decompose_text(cJSON_GetObjectItem(o, "decompose"));
     if (g_cli.verbose) {
         fprintf(stderr, "  %-40s %-8s %10s %-8s %10s %10s %7s %9s\n", "tensor", "dtype",
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");
