@@ -52,3 +52,7 @@ for s in bench/bench_*.sh; do
     sh "$s" || echo "bench: $s failed"
     echo
 done
+
+# docs/BENCHMARKS.md: recipes, general-purpose compressors and the headline
+# bits/weight at 1/2/5% output error, regenerated on every run
+sh bench/benchmarks.sh || echo "bench: bench/benchmarks.sh failed"

@@ -89,7 +89,7 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
     } >"$D/$n.sizes"
     # the recipes: one sweep, a --grid each, blobs kept for the oracle
     set --
-    while IFS='|' read -r name pipe rest; do
+    while IFS='|' read -r _ pipe rest; do
         set -- "$@" --grid "$pipe${rest:+|$rest}"
     done <"$D/recipes.txt"
     mkdir -p "$D/$n.blobs"
@@ -127,6 +127,8 @@ i=0
 while [ $i -lt "$RUNS" ]; do
     echo "sweep1 $(cpu_wall $N -q sweep "$big" --grid "$SG" -j 1 -o "$D/s1.csv")" >>"$D/speed.txt"
     echo "sweepN $(cpu_wall $N -q sweep "$big" --grid "$SG" -j "$JOBS" -o "$D/sN.csv")" >>"$D/speed.txt"
+    # the machine's own parallel speedup, for comparison: JOBS sweeps -j 1 at once
+    echo "together $(cpu_wall sh -c "k=0; while [ \$k -lt $JOBS ]; do $N -q sweep '$big' --grid '$SG' -j 1 -o '$D/t\$k.csv' & k=\$((k + 1)); done; wait")" >>"$D/speed.txt"
     # the nine points as separate compress runs, and the same without prune
     echo "loop $(cpu_wall sh -c "for s in 0.5 0.7 0.9; do for b in 4 6 8; do $N -q compress '$big' -o '$D/wp.nnz' -p \"prune:sparsity=\$s | quantize:bits=\$b | huffman\"; done; done")" >>"$D/speed.txt"
     echo "noprune $(cpu_wall sh -c "for b in 4 6 8 4 6 8 4 6 8; do $N -q compress '$big' -o '$D/np.nnz' -p \"quantize:bits=\$b | huffman\"; done")" >>"$D/speed.txt"
@@ -307,6 +309,12 @@ w("|---|--:|")
 w("| nine separate `nnzip compress` runs, one after another | %.2f s |" % lw)
 w("| `sweep -j 1` (the model loaded once, pipelines parsed once) | %.2f s (%.2fx faster) |" % (s1w, lw / s1w))
 w("| `sweep -j %s` (%s cores) | %.2f s (%.2fx faster than -j 1) |" % (JOBS, machine["cores"], sNw, s1w / sNw))
+tw = med("together", 0)
+w("| for comparison: %s `sweep -j 1` side by side (%s times the work) | %.2f s (%.2fx the throughput of one) |"
+  % (JOBS, JOBS, tw, float(JOBS) * s1w / tw))
+w("")
+w("`-j N` can only be as much faster as the machine lets N processes run side by side; the last "
+  "row shows that on this machine, at this load.")
 w("")
 w("The CSV of `-j 1` and `-j %s` is %s." % (JOBS, "byte-identical" if SAME == "1" else "**different** (a bug)"))
 w("")

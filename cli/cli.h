@@ -86,10 +86,20 @@ int cli_compress(struct nnz_model *m, struct nnz_pipeline *p, FILE *f, const cha
                  const char *out, int external, double target_rel_error, cJSON **report,
                  nnz_error *e);
 
-/* Run the user's evaluation command `tmpl` with {onnx} replaced by the
- * (shell-quoted) model path; *metric is the last number it prints. A
- * command that fails or prints no number: NNZ_EXIT_VERIFY. */
-int cli_eval(const char *tmpl, const char *onnx_path, double *metric, nnz_error *e);
+/* A placeholder of an --eval template: `key` ("{onnx}") becomes `value`,
+ * shell-quoted unless `bare`; `env` (may be NULL) names an environment
+ * variable that also holds it. */
+typedef struct cli_eval_var {
+    const char *key, *value, *env;
+    int bare;
+} cli_eval_var;
+
+/* Run the user's evaluation command `tmpl` (it may also read the values
+ * from the environment);
+ * *metric is the last number it prints on stdout. A command that fails or
+ * prints no number: NNZ_EXIT_VERIFY, with its last stderr line. */
+int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *metric,
+             nnz_error *e);
 
 /* Parse a non-negative number; -1 if `s` is not one. */
 int cli_parse_double(const char *s, double *v);

@@ -33,8 +33,8 @@ static const struct {
     { "verify", "--max-rel-error --eval --min-metric --max-metric --json -q --quiet -v "
                 "--verbose -h --help" },
     { "convert", "-o --output --external-data -q --quiet -v --verbose -h --help" },
-    { "sweep", "--grid -j -o --plot --eval --metric-goal --json -q --quiet -v --verbose -h "
-               "--help" },
+    { "sweep", "-g --grid -j --jobs -o --output --plot --eval --metric-goal --metric-name "
+               "--blobs --max-points --json -q --quiet -v --verbose -h --help" },
     { "completion", "bash" },
 };
 

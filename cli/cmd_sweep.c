@@ -33,7 +33,6 @@
 
 #define SWEEP_MAX_POINTS 1000
 #define SWEEP_MAX_JOBS 256
-#define EVAL_OUTPUT_CAP (1u << 20) /* keep the last MiB a --eval command prints */
 
 static const char sweep_help[] =
     "Usage: nnzip sweep MODEL.onnx --grid GRID [--grid GRID...] [options]\n\n"
@@ -362,74 +361,109 @@ static int item_eq(const point_item *a, const point_item *b)
            (a->tok && b->tok ? strcmp(a->tok, b->tok) == 0 : a->tok == b->tok);
 }
 
-/* Labels: the items not shared by every point ("sparsity=0.5 bits=4"); a
- * key that varies in two passes is written pass:key=value. */
+/* The label of point i: its items that not every point shares; stages
+ * some points lack are named too when `stages` (unless their tokens show
+ * them); a key that varies in two passes is written pass:key=value. */
+static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
+                      const point_item *const *uniq, size_t nu, int stages)
+{
+    strbuf b = { 0 };
+    const point *pt = &pts[i];
+    for (size_t k = 0; k < pt->nitems; k++) {
+        const point_item *it = &pt->items[k];
+        if (count[k] == n)
+            continue;
+        if (!it->tok) {
+            int shown = 0;
+            for (size_t j = k + 1; j < pt->nitems && pt->items[j].tok; j++)
+                shown |= count[j] < n;
+            if (stages && !shown) {
+                sb_puts(&b, b.len ? " " : "");
+                sb_puts(&b, it->pass);
+            }
+            continue;
+        }
+        int qualify = 0;
+        for (size_t r = 0; r < nu && !qualify; r++)
+            qualify = uniq[r]->key && strcmp(uniq[r]->key, it->key) == 0 &&
+                      strcmp(uniq[r]->pass, it->pass) != 0;
+        sb_puts(&b, b.len ? " " : "");
+        if (qualify) {
+            sb_puts(&b, it->pass);
+            sb_puts(&b, ":");
+        }
+        sb_puts(&b, it->tok);
+    }
+    if (!b.p && !b.oom)
+        sb_puts(&b, pt->text[0] ? pt->text : "lossless");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* Labels: what sets each point apart ("sparsity=0.5 bits=4"): the tokens
+ * not shared by every point; a stage only some points have ("huffman") is
+ * named when the label would otherwise equal another point's. */
 static int make_labels(point *pts, size_t n, sweep_result *res, nnz_error *e)
 {
-    typedef struct { const point_item *it; size_t count; } uniq;
     size_t cap = 0, nu = 0;
     for (size_t i = 0; i < n; i++)
         cap += pts[i].nitems;
-    uniq *u = nnz_calloc(cap ? cap : 1, sizeof *u, e);
-    if (!u)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < pts[i].nitems; k++) {
+    /* the distinct items, how many points have each, and each item's count */
+    const point_item **uniq = nnz_calloc(cap ? cap : 1, sizeof *uniq, e);
+    size_t *ucount = nnz_calloc(cap ? cap : 1, sizeof *ucount, e);
+    size_t *count = nnz_calloc(cap ? cap : 1, sizeof *count, e), *at = count;
+    size_t *which = nnz_calloc(cap ? cap : 1, sizeof *which, e);
+    char **shorter = nnz_calloc(n ? n : 1, sizeof *shorter, e);
+    int rc = uniq && ucount && count && which && shorter ? 0 : -1;
+    for (size_t i = 0, w = 0; i < n && rc == 0; i++)
+        for (size_t k = 0; k < pts[i].nitems; k++, w++) {
             const point_item *it = &pts[i].items[k];
-            int seen = 0;
-            for (size_t j = 0; j < k && !seen; j++) /* once per point */
-                seen = item_eq(&pts[i].items[j], it);
-            if (seen)
-                continue;
             size_t q = 0;
-            while (q < nu && !item_eq(u[q].it, it))
+            while (q < nu && !item_eq(uniq[q], it))
                 q++;
             if (q == nu)
-                u[nu++] = (uniq){ it, 0 };
-            u[q].count++;
+                uniq[nu++] = it;
+            which[w] = q;
+            int seen = 0; /* count each item once per point */
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = item_eq(&pts[i].items[j], it);
+            ucount[q] += !seen;
         }
-    int rc = 0;
+    for (size_t w = 0; w < cap && rc == 0; w++)
+        count[w] = ucount[which[w]];
+    /* the keys that vary: only those can need their pass named */
+    size_t nvary = 0;
+    for (size_t q = 0; q < nu && rc == 0; q++)
+        if (ucount[q] < n && uniq[q]->key)
+            uniq[nvary++] = uniq[q];
     for (size_t i = 0; i < n && rc == 0; i++) {
-        strbuf b = { 0 };
-        for (size_t k = 0; k < pts[i].nitems; k++) {
-            const point_item *it = &pts[i].items[k];
-            size_t q = 0;
-            while (!item_eq(u[q].it, it))
-                q++;
-            if (u[q].count == n)
-                continue;
-            if (!it->tok) { /* a stage some points lack: named unless its tokens say it */
-                int shown = 0;
-                for (size_t j = k + 1; j < pts[i].nitems && pts[i].items[j].tok; j++) {
-                    size_t r = 0;
-                    while (!item_eq(u[r].it, &pts[i].items[j]))
-                        r++;
-                    shown |= u[r].count < n;
-                }
-                if (!shown) {
-                    sb_puts(&b, b.len ? " " : "");
-                    sb_puts(&b, it->pass);
-                }
-                continue;
-            }
-            int qualify = 0; /* the same key varies in another pass */
-            for (size_t r = 0; r < nu && !qualify; r++)
-                qualify = u[r].count < n && u[r].it->key && strcmp(u[r].it->key, it->key) == 0 &&
-                          strcmp(u[r].it->pass, it->pass) != 0;
-            sb_puts(&b, b.len ? " " : "");
-            if (qualify) {
-                sb_puts(&b, it->pass);
-                sb_puts(&b, ":");
-            }
-            sb_puts(&b, it->tok);
-        }
-        if (!b.p && !b.oom)
-            sb_puts(&b, pts[i].text[0] ? pts[i].text : "lossless");
-        if (b.oom)
-            rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
-        res[i].label = b.p;
+        shorter[i] = label_of(pts, n, i, at, uniq, nvary, 0);
+        if (!shorter[i])
+            rc = -1;
+        at += pts[i].nitems;
     }
-    free(u);
+    at = count;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int clash = 0;
+        for (size_t j = 0; j < n && !clash; j++)
+            clash = j != i && strcmp(shorter[i], shorter[j]) == 0 &&
+                    strcmp(pts[i].text, pts[j].text) != 0;
+        if (!(res[i].label = clash ? label_of(pts, n, i, at, uniq, nvary, 1) : strdup(shorter[i])))
+            rc = -1;
+        at += pts[i].nitems;
+    }
+    for (size_t i = 0; shorter && i < n; i++)
+        free(shorter[i]);
+    free(shorter);
+    free(uniq);
+    free(ucount);
+    free(count);
+    free(which);
+    if (rc != 0 && !e->code)
+        nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
     return rc;
 }
 
@@ -473,170 +507,20 @@ static void remove_tree(const char *dir)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* 'it'\''s' for /bin/sh */
-static void sb_quote(strbuf *b, const char *s)
-{
-    sb_puts(b, "'");
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'')
-            sb_puts(b, "'\\''");
-        else
-            sb_add(b, p, 1);
-    }
-    sb_puts(b, "'");
-}
-
-/* The last number in `s` (NUL-terminated) that starts a word: "accuracy
- * 0.95" and "acc=0.95" give 0.95; "mlp2" gives nothing. */
-static int last_number(const char *s, size_t n, double *out)
-{
-    int found = 0;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i], d = i + 1 < n ? (unsigned char)s[i + 1] : 0;
-        int starts = isdigit(c) || ((c == '-' || c == '+') && (isdigit(d) || d == '.')) ||
-                     (c == '.' && isdigit(d));
-        unsigned char prev = i ? (unsigned char)s[i - 1] : ' ';
-        if (starts && !isalnum(prev) && prev != '_' && prev != '.') {
-            char *end;
-            double v = strtod(s + i, &end);
-            if (end > s + i) {
-                *out = v;
-                found = 1;
-                i = (size_t)(end - s);
-                continue;
-            }
-        }
-        i++;
-    }
-    return found;
-}
-
-/* The last non-empty line of a file, cleaned up for a message. */
-static void last_line(const char *path, char *out, size_t cap)
-{
-    out[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    char buf[2048];
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
-    fseek(f, size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0, SEEK_SET);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n && isspace((unsigned char)buf[n - 1]))
-        buf[--n] = '\0';
-    char *line = strrchr(buf, '\n');
-    line = line ? line + 1 : buf;
-    size_t k = 0;
-    for (; *line && k + 1 < cap; line++)
-        out[k++] = isprint((unsigned char)*line) ? *line : '?';
-    out[k] = '\0';
-}
 
 /* Run the --eval command for point i; its number goes to *metric. */
 static int run_eval(const sweep *s, size_t i, const char *onnx, const char *blob, double *metric,
                     nnz_error *e)
 {
-    char num[32], errpath[4096];
+    char num[32];
     snprintf(num, sizeof num, "%zu", i + 1);
-    snprintf(errpath, sizeof errpath, "%s/%zu.stderr", s->tmp, i + 1);
-    static const char *const keys[] = { "{onnx}", "{blob}", "{point}", "{pipeline}" };
-    const char *vals[] = { onnx, blob, num, s->pts[i].text };
-    strbuf cmd = { 0 };
-    for (const char *p = s->eval; *p;) {
-        size_t k = 0;
-        while (k < 4 && strncmp(p, keys[k], strlen(keys[k])) != 0)
-            k++;
-        if (k == 2) { /* a number needs no quotes, and may go in $((...)) */
-            sb_puts(&cmd, num);
-            p += strlen(keys[k]);
-        } else if (k < 4) {
-            sb_quote(&cmd, vals[k]);
-            p += strlen(keys[k]);
-        } else {
-            sb_add(&cmd, p++, 1);
-        }
-    }
-    int pfd[2] = { -1, -1 }, errfd = -1;
-    if (cmd.oom || pipe2(pfd, O_CLOEXEC) != 0 ||
-        (!g_cli.verbose && (errfd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)) {
-        int err = errno;
-        free(cmd.p);
-        if (pfd[0] >= 0) {
-            close(pfd[0]);
-            close(pfd[1]);
-        }
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: cannot start the command: %s", strerror(err));
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (nul >= 0)
-            dup2(nul, STDIN_FILENO);
-        dup2(pfd[1], STDOUT_FILENO);
-        if (errfd >= 0)
-            dup2(errfd, STDERR_FILENO);
-        close(pfd[0]);
-        setenv("NNZIP_ONNX", onnx, 1);
-        setenv("NNZIP_BLOB", blob, 1);
-        setenv("NNZIP_POINT", num, 1);
-        setenv("NNZIP_PIPELINE", s->pts[i].text, 1);
-        execl("/bin/sh", "sh", "-c", cmd.p, (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    if (errfd >= 0)
-        close(errfd);
-    free(cmd.p);
-    if (pid < 0) {
-        close(pfd[0]);
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: cannot fork: %s", strerror(errno));
-    }
-    /* keep the last EVAL_OUTPUT_CAP bytes of what it prints */
-    char *out = malloc(2 * (size_t)EVAL_OUTPUT_CAP + 1);
-    size_t len = 0;
-    for (;;) {
-        char buf[8192];
-        ssize_t r = read(pfd[0], buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (!out)
-            continue;
-        if (len + (size_t)r > 2 * (size_t)EVAL_OUTPUT_CAP) {
-            memmove(out, out + len - EVAL_OUTPUT_CAP, EVAL_OUTPUT_CAP);
-            len = EVAL_OUTPUT_CAP;
-        }
-        memcpy(out + len, buf, (size_t)r);
-        len += (size_t)r;
-    }
-    close(pfd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!out)
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: out of memory");
-    out[len] = '\0';
-    char why[400] = "";
-    if (!g_cli.verbose)
-        last_line(errpath, why, sizeof why);
-    unlink(errpath);
-    int rc = 0;
-    if (WIFSIGNALED(status))
-        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command was killed by signal %d%s%s",
-                      WTERMSIG(status), *why ? ": " : "", why);
-    else if (WEXITSTATUS(status) != 0)
-        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command exited with status %d%s%s",
-                      WEXITSTATUS(status), *why ? ": " : "", why);
-    else if (!last_number(out, len, metric))
-        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command printed no number on stdout%s%s%s",
-                      *why ? " (stderr: " : "", why, *why ? ")" : "");
-    else if (!isfinite(*metric))
-        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command's number is not finite");
-    free(out);
-    return rc;
+    const cli_eval_var vars[] = {
+        { "{onnx}", onnx, "NNZIP_ONNX", 0 },
+        { "{blob}", blob, "NNZIP_BLOB", 0 },
+        { "{point}", num, "NNZIP_POINT", 1 },
+        { "{pipeline}", s->pts[i].text, "NNZIP_PIPELINE", 0 },
+    };
+    return cli_eval(s->eval, vars, 4, metric, e);
 }
 
 static double num_or_nan(const cJSON *o, const char *key)
@@ -666,15 +550,25 @@ static cJSON *run_point(sweep *s, size_t i)
         snprintf(blob, sizeof blob, "%s/%0*zu.nnz", s->blobs, s->width, i + 1);
     else
         snprintf(blob, sizeof blob, "%s/%zu.nnz", s->tmp, i + 1);
-    nnz_out out;
+    /* a kept blob is written like any output (temporary name, fsync,
+     * rename); one in the work folder needs none of that */
+    nnz_out out = { 0 };
     cJSON *rep = NULL;
-    int rc = s->m ? nnz_out_open(&out, blob, s->in, 1, &e)
-                  : nnz_fail(&e, NNZ_EXIT_INTERNAL, "the model could not be loaded again");
+    int rc = s->m ? 0 : nnz_fail(&e, NNZ_EXIT_INTERNAL, "the model could not be loaded again");
+    if (rc == 0 && s->blobs)
+        rc = nnz_out_open(&out, blob, s->in, 1, &e);
+    else if (rc == 0 && !(out.f = fopen(blob, "w+b")))
+        rc = nnz_fail(&e, NNZ_EXIT_OUTPUT, "%s: cannot create: %s", blob, strerror(errno));
     if (rc == 0 && cli_compress(s->m, &s->pipes[i], out.f, s->in, blob, 0, 0, &rep, &e) != 0) {
-        nnz_out_abort(&out);
+        if (s->blobs)
+            nnz_out_abort(&out);
+        else
+            fclose(out.f);
         rc = -1;
-    } else if (rc == 0) {
+    } else if (rc == 0 && s->blobs) {
         rc = nnz_out_commit(&out, &e);
+    } else if (rc == 0 && (ferror(out.f) | fclose(out.f)) != 0) {
+        rc = nnz_fail(&e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", blob, strerror(errno));
     }
     if (rc == 0) {
         const cJSON *w = cJSON_GetObjectItem(rep, "weights"), *t;
@@ -1210,6 +1104,12 @@ int cmd_sweep(int argc, char **argv)
     }
     if (rc == 0)
         rc = make_labels(s.pts, made, res, &e);
+    for (size_t i = 0; i < made && rc == 0 && !eval; i++)
+        if (s.rewrites[i]) {
+            cli_note("warning: with decompose, a point's rel_l2 measures the factors it stores, "
+                     "not the layers they replace; compare such points with --eval");
+            break;
+        }
     s.width = snprintf(NULL, 0, "%zu", total);
 
     /* the model, the outputs, the work folder */

@@ -135,6 +135,9 @@ int cmd_verify(int argc, char **argv)
     }
     if (optind != argc - 2)
         return cli_usage("verify", "expected MODEL.onnx and IN.nnz");
+    if (eval && !strstr(eval, "{onnx}") && !strstr(eval, "NNZIP_ONNX"))
+        return cli_usage("verify", "--eval '%s': the command needs {onnx} (or $NNZIP_ONNX) "
+                         "where the model's path goes", eval);
     if (!eval && (isfinite(min_metric) || isfinite(max_metric)))
         return cli_usage("verify", "--min-metric and --max-metric need --eval 'CMD {onnx}'");
     const char *mpath = argv[optind], *bpath = argv[optind + 1];
@@ -295,7 +298,8 @@ int cmd_verify(int argc, char **argv)
         } else {
             snprintf(path, sizeof path, "%s/model.onnx", dir);
             if (cli_onnx_from_blob(bpath, path, bpath, 0, NULL, &why) != 0 ||
-                cli_eval(eval, path, &metric, &why) != 0) {
+                cli_eval(eval, (const cli_eval_var[]){ { "{onnx}", path, "NNZIP_ONNX", 0 } }, 1,
+                         &metric, &why) != 0) {
                 snprintf(msg, sizeof msg, "%s", why.msg);
                 fail_doc(doc, msg);
             } else if (metric < min_metric || metric > max_metric) {

@@ -1,129 +1,207 @@
-/* eval.c - running the user's own evaluation command on a rebuilt model:
- * `verify --eval` and `sweep --eval`. The command's template gets {onnx}
- * replaced by the model's path and runs through /bin/sh; its metric is the
- * last number it prints on stdout. */
+/* eval.c - running the user's own evaluation command on a rebuilt model,
+ * for `verify --eval` and `sweep --eval`. The template's placeholders
+ * become shell-quoted values (also set as environment variables), the
+ * command runs through /bin/sh with stdin from /dev/null, and its metric is
+ * the last number it prints on stdout. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-/* Quote a path for /bin/sh: inside '...', with ' written as '\''. */
-static char *shell_quote(const char *s, nnz_error *e)
+#define EVAL_OUTPUT_CAP (1u << 20) /* keep the last MiB the command prints */
+
+typedef struct strbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *s, size_t n)
 {
-    size_t n = 3;
-    for (const char *p = s; *p; p++)
-        n += *p == '\'' ? 4 : 1;
-    char *q = nnz_malloc(n, e), *o = q;
-    if (!q)
-        return NULL;
-    *o++ = '\'';
-    for (const char *p = s; *p; p++) {
-        if (*p == '\'') {
-            memcpy(o, "'\\''", 4);
-            o += 4;
-        } else {
-            *o++ = *p;
+    if (b->oom)
+        return;
+    if (b->cap - b->len < n + 1) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
         }
+        b->p = p;
+        b->cap = cap;
     }
-    *o++ = '\'';
-    *o = '\0';
-    return q;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
-/* The last number in `text` (C locale syntax), or NAN. */
-static double last_number(const char *text)
+/* '...' with each ' written as '\'' */
+static void sb_quote(strbuf *b, const char *s)
 {
-    double v = NAN;
-    const char *p = text;
-    while (*p) {
-        char *end;
-        if ((isdigit((unsigned char)*p) || ((*p == '-' || *p == '+' || *p == '.') &&
-                                             (isdigit((unsigned char)p[1]) || p[1] == '.'))) &&
-            (p == text || !isalnum((unsigned char)p[-1]))) {
-            double x = strtod(p, &end);
-            if (end > p) {
-                v = x;
-                p = end;
+    sb_add(b, "'", 1);
+    for (const char *p = s; *p; p++)
+        if (*p == '\'')
+            sb_add(b, "'\\''", 4);
+        else
+            sb_add(b, p, 1);
+    sb_add(b, "'", 1);
+}
+
+/* The last number in `s` that starts a word: "accuracy 0.95" and
+ * "acc=0.95" give 0.95; "mlp2" gives nothing. */
+static int last_number(const char *s, size_t n, double *out)
+{
+    int found = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i], d = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+        int starts = isdigit(c) || ((c == '-' || c == '+') && (isdigit(d) || d == '.')) ||
+                     (c == '.' && isdigit(d));
+        unsigned char prev = i ? (unsigned char)s[i - 1] : ' ';
+        if (starts && !isalnum(prev) && prev != '_' && prev != '.') {
+            char *end;
+            double v = strtod(s + i, &end);
+            if (end > s + i) {
+                *out = v;
+                found = 1;
+                i = (size_t)(end - s);
                 continue;
             }
         }
-        p++;
+        i++;
     }
-    return v;
+    return found;
 }
 
-int cli_eval(const char *tmpl, const char *onnx_path, double *metric, nnz_error *e)
+/* The last non-empty line of a file, printable, for a message. */
+static void last_line(int fd, char *out, size_t cap)
 {
-    char *quoted = shell_quote(onnx_path, e);
-    if (!quoted)
-        return -1;
-    size_t n = strlen(tmpl) + 1, ql = strlen(quoted);
-    for (const char *p = strstr(tmpl, "{onnx}"); p; p = strstr(p + 6, "{onnx}"))
-        n += ql;
-    char *cmd = nnz_malloc(n, e), *o = cmd;
-    if (!cmd) {
-        free(quoted);
-        return -1;
-    }
+    out[0] = '\0';
+    char buf[2048];
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size < 0 || lseek(fd, size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0,
+                          SEEK_SET) < 0)
+        return;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    size_t n = r > 0 ? (size_t)r : 0;
+    buf[n] = '\0';
+    while (n && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    char *line = strrchr(buf, '\n');
+    line = line ? line + 1 : buf;
+    size_t k = 0;
+    for (; *line && k + 1 < cap; line++)
+        out[k++] = isprint((unsigned char)*line) ? *line : '?';
+    out[k] = '\0';
+}
+
+int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *metric,
+             nnz_error *e)
+{
+    strbuf cmd = { 0 };
     for (const char *p = tmpl; *p;) {
-        if (strncmp(p, "{onnx}", 6) == 0) {
-            memcpy(o, quoted, ql);
-            o += ql;
-            p += 6;
+        size_t k = 0;
+        while (k < nvars && strncmp(p, vars[k].key, strlen(vars[k].key)) != 0)
+            k++;
+        if (k < nvars) {
+            if (vars[k].bare) /* a number: no quotes, so it may go in $((...)) */
+                sb_add(&cmd, vars[k].value, strlen(vars[k].value));
+            else
+                sb_quote(&cmd, vars[k].value);
+            p += strlen(vars[k].key);
         } else {
-            *o++ = *p++;
+            sb_add(&cmd, p++, 1);
         }
     }
-    *o = '\0';
-    free(quoted);
-    if (!strstr(tmpl, "{onnx}")) {
-        free(cmd);
-        return nnz_fail(e, NNZ_EXIT_USAGE, "--eval '%s': the command needs {onnx} where the "
-                        "model's path goes", tmpl);
-    }
-    FILE *f = popen(cmd, "r");
-    if (!f) {
-        free(cmd);
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "--eval: cannot run a shell: %s", strerror(errno));
-    }
-    size_t cap = 4096, len = 0;
-    char *out = nnz_malloc(cap, e);
-    size_t got;
-    while (out && (got = fread(out + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) {
-            if (cap >= (1u << 20)) { /* a metric is a number: keep the last MiB */
-                memmove(out, out + cap / 2, len - cap / 2);
-                len -= cap / 2;
-            } else {
-                char *b = realloc(out, cap * 2);
-                if (!b)
-                    break;
-                out = b;
-                cap *= 2;
-            }
+    /* stderr goes to a file (for the message) unless -v passes it through */
+    char errpath[] = "/tmp/nnzip-eval.XXXXXX";
+    int pfd[2] = { -1, -1 }, errfd = g_cli.verbose ? -1 : mkstemp(errpath);
+    if (errfd >= 0)
+        unlink(errpath);
+    if (cmd.oom || pipe2(pfd, O_CLOEXEC) != 0 || (!g_cli.verbose && errfd < 0)) {
+        int err = errno;
+        free(cmd.p);
+        if (pfd[0] >= 0) {
+            close(pfd[0]);
+            close(pfd[1]);
         }
+        if (errfd >= 0)
+            close(errfd);
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: cannot start the command: %s", strerror(err));
     }
-    int status = pclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (nul >= 0)
+            dup2(nul, STDIN_FILENO);
+        dup2(pfd[1], STDOUT_FILENO);
+        if (errfd >= 0)
+            dup2(errfd, STDERR_FILENO);
+        close(pfd[0]);
+        for (size_t k = 0; k < nvars; k++)
+            if (vars[k].env)
+                setenv(vars[k].env, vars[k].value, 1);
+        execl("/bin/sh", "sh", "-c", cmd.p, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    free(cmd.p);
+    if (pid < 0) {
+        close(pfd[0]);
+        if (errfd >= 0)
+            close(errfd);
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: cannot fork: %s", strerror(errno));
+    }
+    char *out = malloc(2 * (size_t)EVAL_OUTPUT_CAP + 1);
+    size_t len = 0;
+    for (;;) {
+        char buf[8192];
+        ssize_t r = read(pfd[0], buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (!out)
+            continue;
+        if (len + (size_t)r > 2 * (size_t)EVAL_OUTPUT_CAP) {
+            memmove(out, out + len - EVAL_OUTPUT_CAP, EVAL_OUTPUT_CAP);
+            len = EVAL_OUTPUT_CAP;
+        }
+        memcpy(out + len, buf, (size_t)r);
+        len += (size_t)r;
+    }
+    close(pfd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char why[400] = "";
+    if (errfd >= 0) {
+        last_line(errfd, why, sizeof why);
+        close(errfd);
+    }
+    if (!out)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "eval: out of memory");
+    out[len] = '\0';
     int rc = 0;
-    if (!out) {
-        rc = -1;
-    } else {
-        out[len] = '\0';
-        *metric = last_number(out);
-        if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            rc = nnz_fail(e, NNZ_EXIT_VERIFY, "--eval command failed (%s %d): %s",
-                          WIFEXITED(status) ? "exit" : "signal",
-                          WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), cmd);
-        else if (isnan(*metric))
-            rc = nnz_fail(e, NNZ_EXIT_VERIFY, "--eval command printed no number: %s", cmd);
-    }
+    if (WIFSIGNALED(status))
+        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command was killed by signal %d%s%s",
+                      WTERMSIG(status), *why ? ": " : "", why);
+    else if (WEXITSTATUS(status) != 0)
+        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command exited with status %d%s%s",
+                      WEXITSTATUS(status), *why ? ": " : "", why);
+    else if (!last_number(out, len, metric))
+        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command printed no number on stdout%s%s%s",
+                      *why ? " (stderr: " : "", why, *why ? ")" : "");
+    else if (!isfinite(*metric))
+        rc = nnz_fail(e, NNZ_EXIT_VERIFY, "eval: the command's number is not finite");
     free(out);
-    free(cmd);
     return rc;
 }

@@ -28,7 +28,7 @@ static void usage(FILE *f)
     fprintf(f, "\n'nnzip COMMAND --help' describes a command.\n\n"
                "Exit status:\n"
                "  0  success\n"
-               "  1  verify ran and a check failed\n"
+               "  1  verify ran and a check failed, or a sweep point failed\n"
                "  2  usage error: bad command line, option or pipeline\n"
                "  3  bad input: unreadable, malformed, or over a limit\n"
                "  4  output could not be written\n"

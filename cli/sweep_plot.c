@@ -54,12 +54,12 @@ static void ax_fit(axis *a, double lo, double hi)
     a->hi = hi + pad;
 }
 
-/* Ticks of a log axis: decades, or 1-2-5, or every integer multiple,
- * whichever first gives three or more. */
+/* Ticks of a log axis: decades, or 1-2-5, or finer, whichever first gives
+ * four or more. */
 static size_t log_ticks(const axis *a, double *t, size_t cap)
 {
-    static const double sets[3][9] = { { 1 }, { 1, 2, 5 }, { 1, 2, 3, 4, 5, 6, 7, 8, 9 } };
-    static const size_t sizes[3] = { 1, 3, 9 };
+    static const double sets[3][10] = { { 1 }, { 1, 2, 5 }, { 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9 } };
+    static const size_t sizes[3] = { 1, 3, 10 };
     size_t n = 0;
     for (int s = 0; s < 3; s++) {
         n = 0;
@@ -69,7 +69,7 @@ static size_t log_ticks(const axis *a, double *t, size_t cap)
                 if (u >= a->lo && u <= a->hi)
                     t[n++] = v;
             }
-        if (n >= 3)
+        if (n >= 4)
             break;
     }
     return n;
@@ -232,8 +232,10 @@ int sweep_plot_svg(FILE *f, const sweep_result *r, size_t n, const sweep_plot_op
     if (!nd) {
         xmin = xmax = 1000;
     }
-    if (!(ymin <= ymax)) /* no values, or only zero errors */
-        ymin = ymax = o->by_metric ? 0 : 1e-3;
+    if (!(ymin <= ymax)) { /* no values, or only zero errors */
+        ymin = o->by_metric ? 0 : 1e-3;
+        ymax = o->by_metric ? 1 : 1e-3;
+    }
     ax_fit(&ax, log10(xmin), log10(xmax));
     ax_fit(&ay, ax_unit(&ay, ymin), ax_unit(&ay, ymax));
     for (size_t k = 0; k < nd; k++) {

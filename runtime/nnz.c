@@ -396,7 +396,8 @@ static uint32_t br_get(bitrd *r, unsigned w)
         uint32_t hi = br_get(r, 16);
         return hi << (w - 16) | br_get(r, w - 16);
     }
-    br_fill(r);
+    if (r->n < w || !NNZ_FAST) /* the test only pays where calls cost more than bytes */
+        br_fill(r);
     uint32_t v = (uint32_t)(r->buf >> (BB - w));
     r->buf <<= w;
     r->n -= w;
@@ -406,15 +407,16 @@ static uint32_t br_get(bitrd *r, unsigned w)
 /* Did the reader consume bits that were not there? */
 static int br_over(const bitrd *r) { return r->over > r->n; }
 
-/* The next symbol of a Huffman table's list: `width` bits (coding 1), or
- * the previous symbol of this length plus an Elias-gamma gap (coding 2;
- * *prev is -1 at the start of each length). 2^16 or more when malformed. */
+/* The next symbol of a Huffman table's list: `width` bits (codings 1, 3),
+ * or the previous symbol of this length plus an Elias-gamma gap (codings 2,
+ * 4; *prev is -1 at the start of each length). 2^16 or more when malformed. */
 static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
 {
     unsigned z = 0;
-    if (s->coding == NNZ_CODING_HUFFMAN)
+    if (s->coding & 1) /* codings 1 and 3 */
         return br_get(r, s->width);
-    br_fill(r);
+    if (r->n < 17 || !NNZ_FAST)
+        br_fill(r);
     while (!(r->buf >> (BB - 1))) { /* gaps are at most 2^16: at most 16 zeros */
         if (++z > 16)
             return 1u << 16;
@@ -424,17 +426,20 @@ static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
     return *prev += br_get(r, z + 1);
 }
 
-/* Bits of a Huffman stream's first-level table. */
+/* Bits of a Huffman stream's first-level table: always NNZ_HUFF_FAST_BITS
+ * in the fast build (its loops then shift by a constant), else no more than
+ * the longest code needs. */
 static unsigned fast_bits(const stream *s)
 {
-    return s->maxlen < NNZ_HUFF_FAST_BITS ? s->maxlen : NNZ_HUFF_FAST_BITS;
+    return s->maxlen < NNZ_HUFF_FAST_BITS && !NNZ_FAST ? s->maxlen : NNZ_HUFF_FAST_BITS;
 }
 
 /* Parse a stream's Huffman table (if any) from its bytes. */
 static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len)
 {
     rd r = { p, p + (size_t)len, 0 };
-    if (s->coding > NNZ_CODING_HUFFMAN_G || s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
+    if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
+        s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
         return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
     if (s->coding != NNZ_CODING_PACKED) {
         s->maxlen = rd_u8(&r);
@@ -555,7 +560,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->st[s].width = rd_u8(r);
         lens[s] = rd_varint(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
-            return NNZ_E_CORRUPT; /* gamma tables came with version 2 */
+            return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
@@ -895,7 +900,7 @@ static void swap_elems(uint8_t *o, size_t n, unsigned es)
 /* A stream being read: the bit reader of each lane, and its tables. */
 typedef struct sym_rd {
     const stream *s;
-    bitrd r[4];              /* one per lane: four for coding 2, else one */
+    bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
     unsigned lanes, lane;    /* how many, and the lane of the next symbol */
     const uint32_t *tab;     /* 2^fb entries: symbol << 5 | code length (0: longer) */
     const uint16_t *longs;   /* the symbols of longer codes, canonical order */
@@ -973,9 +978,14 @@ static uint32_t sym_get(sym_rd *d)
 /* br_fill for a reader known to have BB / 8 bytes left. */
 static inline void fast_fill(bitrd *r)
 {
-    bitbuf v = 0;
-    for (unsigned i = 0; i < BB / 8; i++)
-        v = v << 8 | r->p[i];
+    const uint8_t *p = r->p; /* one big-endian load, as compilers see it */
+#if BB == 64
+    bitbuf v = (bitbuf)p[0] << 56 | (bitbuf)p[1] << 48 | (bitbuf)p[2] << 40 |
+               (bitbuf)p[3] << 32 | (bitbuf)p[4] << 24 | (bitbuf)p[5] << 16 |
+               (bitbuf)p[6] << 8 | p[7];
+#else
+    bitbuf v = (bitbuf)p[0] << 24 | (bitbuf)p[1] << 16 | (bitbuf)p[2] << 8 | p[3];
+#endif
     r->buf |= v >> r->n;
     r->p += (BB - 1 - r->n) >> 3;
     r->n |= BB - 8;
@@ -1016,10 +1026,67 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m)
             }
         }
         d->r[0] = a;
-    } else if (d->lanes == 4 && d->lane == 0 && s->maxlen) {
+    } else if (d->lanes == 1 && s->maxlen) {
         const uint32_t *tab = d->tab;
-        unsigned per = (BB - 8) / s->maxlen, sh = BB - d->fb, n;
+        unsigned per = (BB - 8) / s->maxlen, sh = BB - NNZ_HUFF_FAST_BITS, n;
+        bitrd a = d->r[0];
+        while (m > k && a.end - a.p >= BB / 8) {
+            fast_fill(&a);
+            n = m - k < per ? (unsigned)(m - k) : per;
+            for (j = 0; j < n; j++)
+                v[k++] = fast_huff(d, tab, sh, &a);
+        }
+        d->r[0] = a;
+    } else if (d->lanes == 4 && s->maxlen) {
+        const uint32_t *tab = d->tab;
+        while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
+            v[k++] = sym_get(d);
+        unsigned per = (BB - 8) / s->maxlen, sh = BB - NNZ_HUFF_FAST_BITS, n;
         bitrd a = d->r[0], b = d->r[1], c = d->r[2], e = d->r[3];
+        /* whole groups first, with no test of the ends: a refill moves a
+         * lane at most BB / 8 - 1 bytes, so the lane with the fewest bytes
+         * left says how many groups are safe */
+        ptrdiff_t room = a.end - a.p;
+        if (b.end - b.p < room)
+            room = b.end - b.p;
+        if (c.end - c.p < room)
+            room = c.end - c.p;
+        if (e.end - e.p < room)
+            room = e.end - e.p;
+        size_t groups = room < BB / 8 ? 0 : (size_t)(room - BB / 8) / (BB / 8 - 1) + 1;
+        if (per > 4)
+            per = 4;
+        if (groups > (m - k) / (4 * per))
+            groups = (m - k) / (4 * per);
+#define NNZ_ROUND(i)                            \
+    v[(i)] = fast_huff(d, tab, sh, &a);         \
+    v[(i) + 1] = fast_huff(d, tab, sh, &b);     \
+    v[(i) + 2] = fast_huff(d, tab, sh, &c);     \
+    v[(i) + 3] = fast_huff(d, tab, sh, &e);
+        if (per >= 4) { /* codes of up to 14 bits: four rounds per refill, unrolled */
+            for (; groups; groups--, k += 16) {
+                fast_fill(&a);
+                fast_fill(&b);
+                fast_fill(&c);
+                fast_fill(&e);
+                NNZ_ROUND(k)
+                NNZ_ROUND(k + 4)
+                NNZ_ROUND(k + 8)
+                NNZ_ROUND(k + 12)
+            }
+        }
+        if (per < 3) /* a 32-bit buffer: the loop below, a round or two per refill */
+            groups = 0;
+        for (; groups; groups--, k += 12) { /* 15 and 16 bits: three rounds */
+            fast_fill(&a);
+            fast_fill(&b);
+            fast_fill(&c);
+            fast_fill(&e);
+            NNZ_ROUND(k)
+            NNZ_ROUND(k + 4)
+            NNZ_ROUND(k + 8)
+        }
+#undef NNZ_ROUND
         while (m - k >= 4 && a.end - a.p >= BB / 8 && b.end - b.p >= BB / 8 &&
                c.end - c.p >= BB / 8 && e.end - e.p >= BB / 8) {
             fast_fill(&a);
@@ -1044,8 +1111,8 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m)
         v[k] = sym_get(d);
 }
 
-/* Point d at block blk of stream s (coding 2: the block's four lanes, the
- * first three after their varint lengths). */
+/* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
+ * the first three after their varint lengths). */
 static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
 {
     const uint8_t *p = c->st[s].data, *to = c->st[s].end;
@@ -1059,7 +1126,7 @@ static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
     }
     rd h = { p, to, 0 };
     d->lane = 0;
-    d->lanes = c->st[s].coding == NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
+    d->lanes = c->st[s].coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
     for (unsigned q = 0; q < d->lanes; q++) {
         bitrd *r = &d->r[q];
         uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
@@ -1158,13 +1225,25 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 run = m->hi - i;
         }
 #if NNZ_FAST
-        if (m->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 && !neg) {
-            float scale = m->scale;
-            int64_t zp = m->zp;
-            for (k = 0; k < run; k++) {
-                float f = scale * (float)((int64_t)v[k] - zp);
-                memcpy(o + 4 * k, &f, 4);
+        if (m->kind == NNZ_VAL_AFFINE && !neg && m->ot == OT_F32 && m->zp <= INT32_MAX &&
+            c->st[c->nstreams - 1].width < 32) { /* v - zp is exact in int32 */
+            float scale = m->scale, f[4];
+            int32_t zp = (int32_t)m->zp;
+            for (k = 0; k + 4 <= run; k += 4) { /* four at a time: compilers use SIMD */
+                f[0] = scale * (float)((int32_t)v[k] - zp);
+                f[1] = scale * (float)((int32_t)v[k + 1] - zp);
+                f[2] = scale * (float)((int32_t)v[k + 2] - zp);
+                f[3] = scale * (float)((int32_t)v[k + 3] - zp);
+                memcpy(o + 4 * k, f, 16);
             }
+            for (; k < run; k++) {
+                f[0] = scale * (float)((int32_t)v[k] - zp);
+                memcpy(o + 4 * k, f, 4);
+            }
+        } else if (m->ot == OT_I8 && !neg) {
+            uint32_t zp = (uint32_t)m->zp;
+            for (k = 0; k < run; k++)
+                o[k] = (uint8_t)(v[k] - zp); /* i8_ok: it fits int8 */
         } else
 #endif
             for (k = 0; k < run; k++)
@@ -1227,8 +1306,12 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
         put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
 }
 
-/* Symbols decoded at a time. */
+/* Symbols decoded at a time (a stack buffer of 4 * CHUNK bytes). */
+#if NNZ_FAST
+#define CHUNK 256
+#else
 #define CHUNK 64
+#endif
 
 /* Decode block `blk` of a coded tensor into `out` (its first element at 0),
  * with the streams' tables ready in d; `buckets`: a hashed Huffman
@@ -1263,6 +1346,35 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             return NNZ_E_CORRUPT;
         survivors = (size_t)(hi - lo);
         memset(out, 0, n * m->es);
+#if NNZ_FAST /* the gaps, then their values, a chunk at a time */
+        uint32_t gs[CHUNK];
+        while (survivors && !bad) {
+            size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
+            get_syms(&d[0], gs, ng); /* no further than the block: each survivor has a gap */
+            for (j = 0; j < ng; j++)
+                nv += gs[j] != c->escape;
+            get_syms(&d[1], v, nv);
+            for (j = 0, k = 0; j < ng && !bad; j++) {
+                size_t at = cur + gs[j], run = 1;
+                if (gs[j] == c->escape) {
+                    bad = at < cur || at > end;
+                    cur = at;
+                    continue;
+                }
+                while (j + run < ng && gs[j + run] == 0) /* next to each other: one call */
+                    run++;
+                if (at < cur || at >= end || end - at < run) {
+                    bad = 1;
+                    break;
+                }
+                put_syms(m, out, at - first, &v[k], run, at, 0);
+                k += run;
+                j += run - 1;
+                cur = at + run;
+                survivors -= run;
+            }
+        }
+#endif
         while (survivors && !bad) {
             uint32_t g = sym_get(&d[0]);
             size_t at = cur + g;

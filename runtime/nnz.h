@@ -153,11 +153,12 @@ enum {
 /* Symbol stream codings. */
 enum {
     NNZ_CODING_PACKED = 0,       /* fixed width */
-    NNZ_CODING_HUFFMAN = 1,      /* Huffman, table as a symbol list, one lane */
-    NNZ_CODING_HUFFMAN_X4 = 2,   /* Huffman, gamma-coded table, four lanes per block
-                                    (encoding version 2) */
-    NNZ_CODING_HUFFMAN_G = 3     /* Huffman, gamma-coded table, one lane (version 2) */
+    NNZ_CODING_HUFFMAN = 1,          /* Huffman: list table, one lane */
+    NNZ_CODING_HUFFMAN_GAMMA = 2,    /* gamma-coded table, one lane (encoding version 2) */
+    NNZ_CODING_HUFFMAN_X4 = 3,       /* list table, four lanes per block (version 2) */
+    NNZ_CODING_HUFFMAN_GAMMA_X4 = 4  /* gamma-coded table, four lanes (version 2) */
 };
+/* Huffman codings 2 and 4 have gamma tables; 3 and 4 have four lanes. */
 
 /* How a dense, sparse or hashed tensor maps symbols to values: what an app
  * running integer kernels needs beside NNZ_OUT_I8 codes. Pointers are into

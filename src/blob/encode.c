@@ -6,9 +6,9 @@
  * winner is then written. Candidates: dense (one symbol per element),
  * sparse (gap symbols with every escape worth trying, plus the survivors'
  * symbols), and raw for float tensors nothing made smaller. Each stream is
- * packed, or Huffman with a list table in one lane (coding 1), a gamma
- * table in four lanes (coding 2) or in one (coding 3), whichever is
- * smallest, four lanes winning ties within a thousandth
+ * packed or Huffman, whichever is smaller; a Huffman table is a plain
+ * symbol list or gamma-coded (the smaller), in one lane or in four (four
+ * unless one is smaller by more than a thousandth): codings 1 to 4
  * (docs/passes/huffman.md). */
 #include "encode.h"
 
@@ -138,20 +138,18 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     uint64_t data = nnz_huff_data_bits(&h, freq);
     uint64_t tl = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST) / 8;
     uint64_t tg = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_GAMMA) / 8;
-    uint64_t one = est_bytes(data, nblocks, 1), four = tg + est_bytes(data, nblocks, 4);
-    /* four lanes decode about three times as fast: worth a thousandth */
-    unsigned coding = NNZ_CODING_HUFFMAN_X4;
-    uint64_t bytes = four, table = tg;
-    if (tl + one + four / 1000 < bytes) {
-        coding = NNZ_CODING_HUFFMAN;
-        bytes = tl + one;
-        table = tl;
-    }
-    if (tg + one + four / 1000 < bytes) {
-        coding = NNZ_CODING_HUFFMAN_G;
-        bytes = tg + one;
-        table = tg;
-    }
+    uint64_t one = est_bytes(data, nblocks, 1), four = est_bytes(data, nblocks, 4);
+    int gamma = tg < tl;
+    uint64_t table = gamma ? tg : tl;
+    /* four lanes decode two to three times as fast: worth a thousandth of
+     * the size always, and up to half a percent while the stream stays
+     * within 1% of its entropy (docs/passes/huffman.md) */
+    double entropy_bytes = p->entropy * (double)nsyms / 8;
+    int lanes = four <= one + one / 1000 ||
+                (four <= one + one / 200 &&
+                 (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes);
+    unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
+    uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {
         p->coding = coding;
         p->width = h.width;
@@ -212,8 +210,8 @@ static uint8_t *lw_end(lane_w *l)
 }
 
 /* Code `sy` as `p` says: the table, then each block byte-aligned (and for
- * coding 2, each block's four lanes byte-aligned, the first three after
- * their lengths). */
+ * codings 3 and 4, each block's four lanes byte-aligned, the first three
+ * after their lengths). */
 static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_error *e)
 {
     memset(out, 0, sizeof *out);
@@ -225,8 +223,8 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     nnz_bitw *w = &out->data;
     size_t header = 0, most = 0;
     if (p->coding != NNZ_CODING_PACKED) {
-        nnz_huff_write_table(&p->h, p->coding == NNZ_CODING_HUFFMAN ? NNZ_HUFF_TABLE_LIST
-                                                                     : NNZ_HUFF_TABLE_GAMMA, w);
+        nnz_huff_write_table(&p->h, p->coding & 1 ? NNZ_HUFF_TABLE_LIST : NNZ_HUFF_TABLE_GAMMA,
+                             w);
         header = w->len;
     }
     /* code and length of each symbol in one word; the largest block's bytes */
@@ -262,7 +260,7 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
             for (i = 0; i < n; i++)
                 lw_put(&l, s[i], bits);
             nnz_bitw_bytes(w, buf, (size_t)(lw_end(&l) - buf));
-        } else if (p->coding != NNZ_CODING_HUFFMAN_X4) {
+        } else if (p->coding < NNZ_CODING_HUFFMAN_X4) {
             if (p->h.maxlen)
                 for (i = 0; i < n; i++)
                     lw_put(&l, cl[s[i]] >> 5, cl[s[i]] & 31);
@@ -568,8 +566,8 @@ static void describe_stream(cJSON *o, const char *name, const coded_stream *s, c
     cJSON *x = cJSON_AddObjectToObject(o, name);
     cJSON_AddStringToObject(x, "coding", coding_name(s->coding));
     if (s->coding != NNZ_CODING_PACKED) {
-        cJSON_AddStringToObject(x, "table", s->coding == NNZ_CODING_HUFFMAN ? "list" : "gamma");
-        cJSON_AddNumberToObject(x, "lanes", s->coding == NNZ_CODING_HUFFMAN_X4 ? 4 : 1);
+        cJSON_AddStringToObject(x, "table", s->coding & 1 ? "list" : "gamma");
+        cJSON_AddNumberToObject(x, "lanes", s->coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1);
         cJSON_AddNumberToObject(x, "max_code_len", p->h.maxlen);
         cJSON_AddNumberToObject(x, "table_bytes", (double)p->table_bytes);
     }

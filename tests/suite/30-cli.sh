@@ -111,3 +111,19 @@ for c in compress decompress info verify convert sweep; do
         "$N completion bash | grep -E '^ +$c\)' > '$W/comp_$c' && for o in \$(cat '$W/opts_$c'); do grep -qE -- \"[\\\" ]\$o[\\\" ]\" '$W/comp_$c' || { echo missing \$o; exit 1; }; done"
 done
 check "the completion script is valid bash" sh -c "$N completion bash > '$W/comp.bash' && bash -n '$W/comp.bash'"
+
+# verify --eval: the user's own metric gates CI
+$N -q compress "$M" -o "$W/q8.nnz" -p 'quantize:bits=8 | huffman'
+$N -q compress "$M" -o "$W/q2.nnz" -p 'quantize:bits=2,granularity=tensor'
+ACC="sh tests/tools/accuracy.sh $M {onnx}"
+expect "verify --eval passes when the metric is at least --min-metric" 0 "verify .*: OK" \
+    $N verify "$M" "$W/q8.nnz" --eval "$ACC" --min-metric 0.95
+check "the metric is in the JSON" sh -c "$N -q verify '$M' '$W/q8.nnz' --eval '$ACC' --json | $PYTHON -c 'import json,sys; m = json.load(sys.stdin)[\"metric\"]; assert 0.95 <= m <= 1, m'"
+expect "verify --eval fails with 1 when the metric is below --min-metric" 1 "metric 0\.[0-9]+ is outside \[0\.9," \
+    $N verify "$M" "$W/q2.nnz" --eval "$ACC" --min-metric 0.9
+expect "verify --eval fails with 1 when the metric is above --max-metric" 1 "is outside" \
+    $N verify "$M" "$W/q8.nnz" --eval "$ACC" --max-metric 0.5
+expect "a failing --eval command fails the verify" 1 "eval: the command exited with status 3" \
+    $N verify "$M" "$W/q8.nnz" --eval "sh -c 'exit 3' {onnx}"
+expect "--eval without {onnx} is a usage error" 2 "needs \{onnx\}" $N verify "$M" "$W/q8.nnz" --eval "echo 1"
+expect "--min-metric without --eval is a usage error" 2 "need --eval" $N verify "$M" "$W/q8.nnz" --min-metric 1

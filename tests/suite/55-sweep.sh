@@ -51,8 +51,10 @@ expect "sweep prints a table by default" 0 "9 points in .*on the Pareto frontier
 cp "$T/out" "$W/table.txt"
 check "the table has a header and a row per point" sh -c "head -n 1 '$W/table.txt' | grep -q 'bytes.*pareto.*pipeline' && [ \$(wc -l <'$W/table.txt') -eq 10 ]"
 expect "sweep -j 1 writes CSV" 0 "" $N -q sweep "$M" --grid "$G" -j 1 -o "$W/j1.csv"
-expect "sweep -j 3 writes CSV (ASan build)" 0 "" $S -q sweep "$M" --grid "$G" -j 3 -o "$W/j3.csv" --blobs "$W/blobs"
-check "the CSV is byte-identical for -j 1 and -j 3" cmp "$W/j1.csv" "$W/j3.csv"
+# -j 1 against -j 3, and the kept blobs against compress's, with one binary
+expect "sweep -j 1 (ASan build)" 0 "" $S -q sweep "$M" --grid "$G" -j 1 -o "$W/s1.csv"
+expect "sweep -j 3 (ASan build)" 0 "" $S -q sweep "$M" --grid "$G" -j 3 -o "$W/j3.csv" --blobs "$W/blobs"
+check "the CSV is byte-identical for -j 1 and -j 3" cmp "$W/s1.csv" "$W/j3.csv"
 check "the CSV has the documented header" sh -c "head -n 1 '$W/j1.csv' | grep -qx 'point,pipeline,bytes,ratio,bits_per_weight,rel_l2,worst_rel_l2,worst_tensor,metric,pareto,label,error'"
 check "-o - writes the same CSV to stdout (and no table)" sh -c "$N -q sweep '$M' --grid '$G' -o - > '$W/stdout.csv' && cmp '$W/stdout.csv' '$W/j1.csv'"
 expect "sweep -o FILE.json writes JSON" 0 "" $N -q sweep "$M" --grid "$G" -j 2 -o "$W/r.json"
@@ -89,7 +91,7 @@ for r, (b, e) in zip(rows, pts):
     assert r["pareto"] == ("0" if dominated else "1"), (r["point"], r["pareto"])
 assert sum(r["pareto"] == "1" for r in rows) >= 2
 PY
-check "--blobs keeps one blob per point, the size the CSV gives" $PYTHON - "$W/j1.csv" "$W/blobs" <<'PY'
+check "--blobs keeps one blob per point, the size the CSV gives" $PYTHON - "$W/j3.csv" "$W/blobs" <<'PY'
 import csv, os, sys
 for r in csv.DictReader(open(sys.argv[1], newline="")):
     p = os.path.join(sys.argv[2], r["point"] + ".nnz")
@@ -98,7 +100,7 @@ PY
 for k in 1 5 9; do
     p=$(sed -n "$((k + 1))p" "$W/j1.csv" | cut -d, -f2)
     check "point $k's blob is the one compress -p '$p' writes" \
-        sh -c "$N -q compress '$M' -o '$W/c$k.nnz' -p '$p' && cmp '$W/c$k.nnz' '$W/blobs/$k.nnz'"
+        sh -c "$S -q compress '$M' -o '$W/c$k.nnz' -p '$p' && cmp '$W/c$k.nnz' '$W/blobs/$k.nnz'"
 done
 # a model with typed tensor fields, and a grid that rewrites the graph (the
 # model is loaded again after each such point): still compress's blobs
@@ -152,6 +154,11 @@ expect "the same pipeline twice (two --grid options)" 0 "" $N -q sweep "$M" -o "
     --grid 'quantize:bits=4 | huffman' --grid 'quantize:bits=8 | huffman' --grid 'quantize:bits=4 | huffman'
 check "equal points are both on the frontier, and labelled by their pipeline" sh -c \
     "tail -n +2 '$W/tie.csv' | cut -d, -f3,10,11 | tr '\n' ' ' | grep -Eqx '([0-9]+),1,bits=4 [0-9]+,1,bits=8 \\1,1,bits=4 '"
+
+expect "labels: a stage only some points have is named when needed" 0 "" $N -q sweep "$M" -o "$W/lab.csv" \
+    --grid 'quantize:bits=4,6 | huffman' --grid 'quantize:bits=4' --grid 'quantize:fp16'
+check "the labels tell every point apart, and no more" sh -c \
+    "tail -n +2 '$W/lab.csv' | cut -d, -f11 | tr '\n' ';' | grep -qx 'bits=4 huffman;bits=6;bits=4;fp16;'"
 
 # ---- --eval failures: reported per point, exit 1, outputs still written ---------------
 expect "an eval command that always fails: exit 1" 1 "point 1 .*eval: the command exited with status 1" \

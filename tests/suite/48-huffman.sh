@@ -1,0 +1,124 @@
+# 48-huffman.sh - the huffman pass from the command line: what it refuses,
+# that it is lossless (a `quantize | huffman` model gives exactly the ONNX
+# Runtime outputs of the `quantize` model alone, on the digits fixtures and
+# the corpus models), that its report is the blob, that it is deterministic,
+# and that every build of the runtime (fast paths on and off, a 32-bit bit
+# buffer, a small first-level table) decodes every Huffman blob alike.
+group "huffman pass"
+N=$NNZIP_SAN
+W=$T/huffman
+mkdir -p "$W"
+
+# ---- what it refuses
+expect "huffman with nothing quantized before it is refused, saying why" 2 \
+    "huffman codes the integer codes a quantizer makes, and nothing is quantized before it" \
+    $N compress "$FIX/digits_mlp.onnx" -o "$W/bad.nnz" -p "huffman"
+expect "huffman:max-len=0 is a usage error naming the range" 2 "max-len=0.*1\.\.16" \
+    $N compress "$FIX/digits_mlp.onnx" -o "$W/bad.nnz" -p "quantize:bits=8 | huffman:max-len=0"
+expect "huffman:block=300 is a usage error: a power of two" 2 "block=300: expected a power of two" \
+    $N compress "$FIX/digits_mlp.onnx" -o "$W/bad.nnz" -p "quantize:bits=8 | huffman:block=300"
+check "no output is left behind by a refused pipeline" test ! -e "$W/bad.nnz"
+
+# ---- lossless: the same model with and without huffman, on every model
+oracle_inputs() {
+    case $1 in
+    "$CORPUS"/*) echo "--corpus-model $(basename "$1" .onnx) --corpus-json ../shared/corpus/models.json" ;;
+    *digits_*) echo "--dataset $FIX/digits_test.json" ;;
+    *) [ -f "${1%.onnx}.inputs.json" ] && echo "--inputs ${1%.onnx}.inputs.json" ;;
+    esac
+}
+models=$(ls "$FIX"/digits_*.onnx 2>/dev/null)
+if [ -d "$CORPUS" ] && ls "$CORPUS"/*.onnx >/dev/null 2>&1; then
+    models="$models $(ls "$CORPUS"/*.onnx)"
+else
+    skip "huffman on the corpus models" "no corpus in $CORPUS"
+fi
+for m in $models; do
+    n=$(basename "$m" .onnx)
+    case $n in digits_*) qs="quantize:bits=8 quantize:max-rel-error=0.01 quantize:kmeans,bits=5" ;;
+               *) qs="quantize:bits=8" ;; esac
+    for q in $qs; do
+        tag=$n.$(echo "$q" | tr -c 'a-z0-9\n' '_')
+        if $NNZIP -q compress "$m" -o "$W/$tag.q.nnz" -p "$q" --onnx-out "$W/$tag.q.onnx" 2>"$W/err" &&
+            $NNZIP -q compress "$m" -o "$W/$tag.h.nnz" -p "$q | huffman" --json \
+                --onnx-out "$W/$tag.h.onnx" >"$W/$tag.h.json" 2>>"$W/err"; then
+            pass "$n: '$q' and '$q | huffman' compress"
+        else
+            fail "$n: '$q' and '$q | huffman' compress" "$(head -c 400 "$W/err")"
+            continue
+        fi
+        check "$n: '$q | huffman' rebuilds the very bytes of '$q'" cmp "$W/$tag.q.onnx" "$W/$tag.h.onnx"
+        check "$n: '$q | huffman' is smaller than '$q'" \
+            test "$(stat -c %s "$W/$tag.h.nnz")" -lt "$(stat -c %s "$W/$tag.q.nnz")"
+        [ -f "${m%.onnx}.data" ] && cp "${m%.onnx}.data" "$W/" 2>/dev/null
+        if $ORACLE "$W/$tag.q.onnx" "$W/$tag.h.onnx" $(oracle_inputs "$m") --json >"$W/$tag.ort.json" 2>"$W/err" &&
+            grep -q '"all_bit_identical":true' "$W/$tag.ort.json"; then
+            pass "$n: ONNX Runtime gives '$q | huffman' exactly the outputs of '$q'"
+        else
+            fail "$n: ONNX Runtime outputs of '$q | huffman' differ from '$q'" \
+                "$(head -c 400 "$W/$tag.ort.json") $(head -c 300 "$W/err")"
+        fi
+    done
+done
+
+# ---- the report is the blob, and the choice is in it
+M=$FIX/digits_mlp.onnx
+check "the report's payload bytes are the blob's, tensor by tensor" sh -c "
+    $N -q compress '$M' -o '$W/r.nnz' -p 'quantize:bits=8 | huffman' --json > '$W/r.json' &&
+    $N info --json '$W/r.nnz' > '$W/ri.json' && $PYTHON -c '
+import json, sys
+rep = {t[\"name\"]: t for t in json.load(open(sys.argv[1]))[\"tensors\"]}
+info = {t[\"name\"]: t for t in json.load(open(sys.argv[2]))[\"tensors\"]}
+coded = 0
+for name, t in rep.items():
+    e = t[\"encoding\"]
+    if e[\"layout\"] == \"raw\":
+        continue
+    coded += 1
+    assert e[\"payload_bytes\"] == info[name][\"payload_bytes\"], (name, e, info[name])
+    assert e[\"coding\"] in (\"huffman\", \"packed\"), e
+    assert e[\"values\"][\"coding\"] == e[\"coding\"] or e[\"layout\"] == \"sparse\", e
+    if e[\"coding\"] == \"huffman\":
+        v = e[\"values\"]
+        assert v[\"table\"] in (\"list\", \"gamma\") and v[\"lanes\"] in (1, 4), v
+        assert 0 <= v[\"max_code_len\"] <= 14, v
+assert coded == 3, coded
+' '$W/r.json' '$W/ri.json'"
+check "the same model and pipeline give the same blob" sh -c "
+    $N -q compress '$M' -o '$W/r2.nnz' -p 'quantize:bits=8 | huffman' && cmp '$W/r.nnz' '$W/r2.nnz'"
+check "huffman:max-len=9 keeps every code within 9 bits" sh -c "
+    $N -q compress '$M' -o '$W/m9.nnz' -p 'quantize:bits=8 | huffman:max-len=9' --json > '$W/m9.json' &&
+    $PYTHON -c '
+import json, sys
+for t in json.load(open(sys.argv[1]))[\"tensors\"]:
+    v = t[\"encoding\"].get(\"values\", {})
+    assert v.get(\"coding\") != \"huffman\" or v[\"max_code_len\"] <= 9, v
+' '$W/m9.json' && $N -q verify '$M' '$W/m9.nnz' --max-rel-error 0.02"
+
+# ---- every build of the runtime decodes every blob alike
+RT_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)
+builds=""
+for opt in "" "-DNNZ_FAST=0" "-DNNZ_BITBUF_BITS=32" "-DNNZ_BITBUF_BITS=32 -DNNZ_FAST=1" \
+           "-DNNZ_HUFF_FAST_BITS=8" "-DNNZ_FAST=0 -DNNZ_HUFF_FAST_BITS=9"; do
+    b=$W/crc$(echo "$opt" | tr -c 'A-Z0-9\n' '_')
+    if cc $RT_WARN $opt -O2 -Iruntime tests/tools/decode_crc.c runtime/nnz.c -o "$b" 2>"$W/err"; then
+        builds="$builds $b"
+    else
+        fail "the runtime builds with '$opt'" "$(head -c 400 "$W/err")"
+    fi
+done
+blobs=$(ls "$W"/*.nnz "$BUILD"/fuzz/seeds_runtime/*.nnz 2>/dev/null)
+first=${builds%% *}
+[ -n "$first" ] || first=$(echo $builds | cut -d' ' -f1)
+for b in $builds; do
+    [ "$b" = "$first" ] && continue
+    same=1
+    for x in $blobs; do
+        if ! "$first" "$x" >"$W/a.txt" 2>&1 || ! "$b" "$x" >"$W/b.txt" 2>&1 || ! cmp -s "$W/a.txt" "$W/b.txt"; then
+            same=0
+            fail "build '${b##*/crc}' decodes $(basename "$x") as the default build does" "$(diff "$W/a.txt" "$W/b.txt" | head -n 6)"
+            break
+        fi
+    done
+    [ $same = 1 ] && pass "build '${b##*/crc}' decodes $(echo $blobs | wc -w) blobs exactly as the default build"
+done
