@@ -105,6 +105,19 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
         fi
         k=$((k + 1))
     done
+    # --target-rel-error against the fixed settings it searches among
+    for x in 0.01 0.05; do
+        for kind in target fixed; do
+            if [ $kind = target ]; then set -- --target-rel-error $x; else set -- -p "quantize:max-rel-error=$x | huffman"; fi
+            if $N -q compress "$m" -o "$D/$n.$kind$x.nnz" "$@" --json >"$D/$n.$kind$x.json" 2>>"$D/$n.recipes.err" &&
+                $N -q decompress "$D/$n.$kind$x.nnz" -o "$D/$n.$kind$x.onnx" 2>>"$D/$n.recipes.err"; then
+                # shellcheck disable=SC2086
+                node tests/oracle/compare.js "$m" "$D/$n.$kind$x.onnx" $args --json \
+                    >"$D/$n.$kind$x.oracle.json" 2>>"$D/$n.recipes.err" || rm -f "$D/$n.$kind$x.oracle.json"
+            fi
+            rm -f "$D/$n.$kind$x.onnx" "$D/$n.$kind$x.nnz"
+        done
+    done
     # the headline sweep
     $N -q sweep "$m" --grid "$H1" --grid "$H2" --grid "$H3" --grid "$H4" --grid "$H5" -j "$JOBS" \
         --eval "sh '$D/outerr.sh' '$m' {onnx} $args" --metric-goal min \
@@ -286,6 +299,31 @@ for n in names:
         for i, line in enumerate(out):
             if "ACC_REF" in line:
                 out[i] = line.replace("ACC_REF", "—" if acc_ref is None else "%.1f%%" % (100 * acc_ref))
+
+# ---- --target-rel-error
+w("## `--target-rel-error` against fixed settings")
+w("")
+w("`nnzip compress --target-rel-error X` picks, per weight, the smallest of a built-in set of "
+  "pipelines (error-targeted steps, 2-12 bit uniform, 2-6 bit k-means, FP16, each with huffman; "
+  "pruning + error-targeted steps) whose weight relative L2 error stays within X "
+  "([cli.md](cli.md)). Beside it, the one fixed pipeline that targets the same weight error, "
+  "`quantize:max-rel-error=X | huffman`. Weight rel L2 is over all changed weights; output rel L2 "
+  "is the worst output in ONNX Runtime.")
+w("")
+w("| model | X | setting | bits/weight | weight rel L2 | output rel L2 |")
+w("|---|--:|---|--:|--:|--:|")
+for n in names:
+    for x in ("0.01", "0.05"):
+        for kind, label in (("target", "`--target-rel-error`"), ("fixed", "`quantize:max-rel-error=X \\| huffman`")):
+            r = load(os.path.join(D, "%s.%s%s.json" % (n, kind, x)))
+            o = load(os.path.join(D, "%s.%s%s.oracle.json" % (n, kind, x)))
+            if not r:
+                w("| %s | %s | %s | failed | | |" % (n, x, label))
+                continue
+            wt = r["weights"]
+            w("| %s | %s | %s | %.3f | %s | %s |" % (n, x, label, wt["bits_per_weight"],
+              f_err(wt.get("rel_l2")), f_err(o["worst_rel_l2"]) if o else "—"))
+w("")
 
 # ---- sweep speed
 rows = {}

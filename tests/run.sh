@@ -15,6 +15,9 @@ ORACLE="node tests/oracle/compare.js"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 . tests/lib.sh
+# ONNX Runtime leaves mat-debug-PID.log files in TMPDIR: keep them in ours
+mkdir -p "$T/tmp"
+export TMPDIR="$T/tmp"
 
 for g in tests/suite/*.sh; do
     case $g in *"${TEST_ONLY:-}"*) ;; *) continue ;; esac
