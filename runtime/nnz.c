@@ -1013,7 +1013,7 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m)
 #if NNZ_FAST
     const stream *s = d->s;
     unsigned j;
-    if (s->coding == NNZ_CODING_PACKED) {
+    if (s->coding == NNZ_CODING_PACKED && s->width <= BB - 8) {
         unsigned w = s->width, per = (BB - 8) / w, n;
         bitrd a = d->r[0];
         while (m > k && a.end - a.p >= BB / 8) {
@@ -1161,6 +1161,7 @@ typedef struct vmap {
     float scale;
     int64_t zp;
     int bad;               /* a codebook symbol past the codebook */
+    int f32;               /* affine symbols under 32 bits to float32 (NNZ_FAST) */
 } vmap;
 
 /* Store one element at o: symbol v mapped, negated for a hashed sign. */
@@ -1225,8 +1226,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 run = m->hi - i;
         }
 #if NNZ_FAST
-        if (m->kind == NNZ_VAL_AFFINE && !neg && m->ot == OT_F32 && m->zp <= INT32_MAX &&
-            c->st[c->nstreams - 1].width < 32) { /* v - zp is exact in int32 */
+        if (m->f32 && !neg && m->zp <= INT32_MAX) { /* v - zp is exact in int32 */
             float scale = m->scale, f[4];
             int32_t zp = (int32_t)m->zp;
             for (k = 0; k + 4 <= run; k += 4) { /* four at a time: compilers use SIMD */
@@ -1310,7 +1310,7 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
 #if NNZ_FAST
 #define CHUNK 256
 #else
-#define CHUNK 64
+#define CHUNK 32
 #endif
 
 /* Decode block `blk` of a coded tensor into `out` (its first element at 0),
@@ -1367,7 +1367,12 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
                     bad = 1;
                     break;
                 }
-                put_syms(m, out, at - first, &v[k], run, at, 0);
+                if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
+                    float f = m->scale * (float)((int32_t)v[k] - (int32_t)m->zp); /* put_syms' */
+                    memcpy((uint8_t *)out + (at - first) * 4, &f, 4);
+                } else {
+                    put_syms(m, out, at - first, &v[k], run, at, 0);
+                }
                 k += run;
                 j += run - 1;
                 cur = at + run;
@@ -1481,6 +1486,8 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
                  : info.dtype == DT_FLOAT16   ? OT_F16
                                               : OT_BF16;
     m.ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
+    m.f32 = NNZ_FAST && c.kind == NNZ_VAL_AFFINE && m.ot == OT_F32 &&
+            c.st[c.nstreams - 1].width < 32;
     if (info.encoding == NNZ_ENC_RAW) {
         decode_raw(b, &info, &m, m.ot == native, first, n, out);
         return NNZ_OK;

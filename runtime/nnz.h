@@ -176,10 +176,12 @@ typedef struct nnz_value_map {
 } nnz_value_map;
 
 /* Huffman decoding: codes of at most NNZ_HUFF_MAX_LEN bits; one lookup in
- * a table of 2^min(longest code, NNZ_HUFF_FAST_BITS) four-byte entries per
- * stream decodes every code that short (8 KiB at 11). A device short of
- * RAM may build with a smaller NNZ_HUFF_FAST_BITS (8..11): longer codes
- * then take a slower search, and nnz_decode_sizes asks for less scratch. */
+ * a table of 2^NNZ_HUFF_FAST_BITS four-byte entries per stream (8 KiB at
+ * 11; on 32-bit builds only as many as the longest code needs) decodes
+ * every code that short, longer ones take a short search. A device short
+ * of RAM may build with a smaller NNZ_HUFF_FAST_BITS (8..11): nnz_decode_sizes
+ * then asks for less scratch. runtime/README.md lists the other build
+ * options (NNZ_BITBUF_BITS, NNZ_FAST). */
 #define NNZ_HUFF_MAX_LEN 16
 #ifndef NNZ_HUFF_FAST_BITS
 #define NNZ_HUFF_FAST_BITS 11

@@ -112,8 +112,8 @@ static uint64_t est_bytes(uint64_t bits, size_t nblocks, unsigned lanes)
  * `max_len`) for a stream with symbol counts freq[0..alphabet) (alphabet 0:
  * too wide for Huffman, packed only), cut into `nblocks` blocks. */
 static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, size_t nblocks,
-                       unsigned packed_width, int allow_huffman, unsigned max_len, plan *p,
-                       nnz_error *e)
+                       unsigned packed_width, int allow_huffman, unsigned max_len, int gaps,
+                       plan *p, nnz_error *e)
 {
     memset(p, 0, sizeof *p);
     p->coding = NNZ_CODING_PACKED;
@@ -142,12 +142,12 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     int gamma = tg < tl;
     uint64_t table = gamma ? tg : tl;
     /* four lanes decode two to three times as fast: worth a thousandth of
-     * the size always, and up to half a percent while the stream stays
-     * within 1% of its entropy (docs/passes/huffman.md) */
+     * the size always, and up to half a percent for a sparse tensor's gaps
+     * or while values stay within 1% of their entropy (docs/passes/huffman.md) */
     double entropy_bytes = p->entropy * (double)nsyms / 8;
     int lanes = four <= one + one / 1000 ||
                 (four <= one + one / 200 &&
-                 (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes);
+                 (gaps || (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes));
     unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
     uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {
@@ -643,7 +643,7 @@ static int plan_sparse(const nnz_state *st, const gap_hist *gh, size_t nblocks, 
     memset(sp, 0, sizeof *sp);
     uint32_t valpha = gh->vfreq ? (gh->vmax + 1) : 0;
     if (plan_stream(gh->vfreq, valpha, gh->nnz, nblocks, value_width(st, gh->vmax), huff,
-                    max_len, &sp->val, e) != 0)
+                    max_len, 0, &sp->val, e) != 0)
         return -1;
     /* escapes E + 1 symbols: E up to 2 * maxgap + 1 (below), never past 2^16 - 1 */
     size_t cap = gh->maxgap < GAP_SMALL / 2 ? 2 * gh->maxgap + 2 : GAP_SMALL;
@@ -661,7 +661,7 @@ static int plan_sparse(const nnz_state *st, const gap_hist *gh, size_t nblocks, 
             continue;
         uint64_t ng = gap_freq(gh, E, freq);
         plan p;
-        if (plan_stream(freq, E + 1, ng, nblocks, bits_for(E), huff, max_len, &p, e) != 0) {
+        if (plan_stream(freq, E + 1, ng, nblocks, bits_for(E), huff, max_len, 1, &p, e) != 0) {
             free(freq);
             return -1;
         }
@@ -742,7 +742,8 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
                 max = v;
         alphabet = max + 1;
     }
-    if (plan_stream(freq, alphabet, n, nblocks, value_width(st, max), huff, max_len, &dense, e) != 0)
+    if (plan_stream(freq, alphabet, n, nblocks, value_width(st, max), huff, max_len, 0, &dense,
+                    e) != 0)
         goto done;
     uint64_t dense_bytes = dense.bytes + (st->hashed ? 0 : index_bytes(nblocks, 1));
 

@@ -2,8 +2,9 @@
  * codes (and the gaps between its non-zero weights) with canonical Huffman
  * codes, where that is smaller than packed bits (docs/passes/huffman.md).
  * The coding itself happens when the blob is written (src/blob/encode.c),
- * which tries dense and sparse layouts, packed and Huffman streams, and
- * keeps the smallest; this pass allows Huffman and sets its limits. */
+ * which weighs dense and sparse layouts, packed and Huffman streams by
+ * their histograms and writes the smallest; this pass allows Huffman and
+ * sets its limits. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +103,7 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 const nnz_pass nnz_pass_huffman = {
     .name = "huffman",
     .help = "canonical Huffman coding of the quantized codes and of sparse positions (lossless)",
-    .options = "max-len=1..16, block=POWER_OF_TWO",
+    .options = "max-len=1..16 (default 14), block=POWER_OF_TWO (256..16777216, default 65536)",
     .parse = parse,
     .selects = selects,
     .run = run,

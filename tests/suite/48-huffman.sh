@@ -114,7 +114,8 @@ for b in $builds; do
     [ "$b" = "$first" ] && continue
     same=1
     for x in $blobs; do
-        if ! "$first" "$x" >"$W/a.txt" 2>&1 || ! "$b" "$x" >"$W/b.txt" 2>&1 || ! cmp -s "$W/a.txt" "$W/b.txt"; then
+        if ! timeout 60 "$first" "$x" >"$W/a.txt" 2>&1 || ! timeout 60 "$b" "$x" >"$W/b.txt" 2>&1 ||
+           ! cmp -s "$W/a.txt" "$W/b.txt"; then
             same=0
             fail "build '${b##*/crc}' decodes $(basename "$x") as the default build does" "$(diff "$W/a.txt" "$W/b.txt" | head -n 6)"
             break
