@@ -105,7 +105,7 @@ int nnz_read_file(const char *path, uint8_t **data, size_t *len, nnz_error *e)
     uint8_t *buf = nnz_malloc(n, e);
     if (!buf) {
         close(fd);
-        return -1;
+        return nnz_wrap(e, "%s: ", path);
     }
     while (got < n) {
         ssize_t r = read(fd, buf + got, n - got);

@@ -127,3 +127,4 @@ expect "a failing --eval command fails the verify" 1 "eval: the command exited w
     $N verify "$M" "$W/q8.nnz" --eval "sh -c 'exit 3' {onnx}"
 expect "--eval without {onnx} is a usage error" 2 "needs \{onnx\}" $N verify "$M" "$W/q8.nnz" --eval "echo 1"
 expect "--min-metric without --eval is a usage error" 2 "need --eval" $N verify "$M" "$W/q8.nnz" --min-metric 1
+

@@ -28,6 +28,12 @@ else
     wait $pid
     fail "killed mid-write" "never saw the temporary file of pid $pid"
 fi
+# exit 5: running out of memory is said, not crashed on (the release build:
+# ASan cannot run under ulimit -v; 400 MB leaves room for the libraries but
+# not for this 256 MB model twice)
+expect "running out of memory is exit 5 with a message naming the file" 5 "big.onnx: out of memory" \
+    sh -c "ulimit -v 400000; exec $N compress '$W/big.onnx' -o '$W/oom.nnz'"
+check "no output after running out of memory" sh -c "! ls -a '$W' | grep -q oom"
 rm -f "$W/big.onnx" "$W/big.nnz"
 
 # write errors: a clear message, a non-zero exit, no partial file

@@ -31,6 +31,14 @@ else
         test "$(stat -c %s "$W/out/back.onnx")" -lt 1048576
     check "the rebuilt external data holds the same weights" cmp "$W/big.onnx.data" "$W/out/big.onnx.data"
     check "verify passes with error 0, tensor by tensor" $NNZIP -q verify "$W/big.onnx" "$W/big.nnz" --max-rel-error 0
+    # a lossy pipeline: a handful of working copies of one 64 MiB tensor
+    /usr/bin/time -f %M -o "$W/rss3" $NNZIP -q compress "$W/big.onnx" -o "$W/q.nnz" \
+        -p 'quantize:bits=8 | huffman' 2>"$W/err"
+    rss_kb=$(tail -n 1 "$W/rss3")
+    check "compress with quantize | huffman: peak RSS ${rss_kb} KiB is under 8 tensors (512 MiB)" \
+        test "${rss_kb:-999999999}" -lt 524288
+    check "and the quantized blob verifies within 1% weight error" \
+        $NNZIP -q verify "$W/big.onnx" "$W/q.nnz" --max-rel-error 0.01
     check "onnx.checker accepts the rebuilt model" $PYTHON -c '
 import onnx, sys
 onnx.checker.check_model(sys.argv[1])' "$W/out/back.onnx"
