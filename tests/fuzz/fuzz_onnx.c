@@ -12,10 +12,20 @@
 #include "model.h"
 #include "save.h"
 
+static char dir[64];
+
+static void remove_sandbox(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/w.bin", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 static const char *sandbox(void)
 {
-    static char dir[64];
     if (!dir[0]) {
+        atexit(remove_sandbox);
         snprintf(dir, sizeof dir, "/tmp/nnz-fuzz-onnx.%ld", (long)getpid());
         mkdir(dir, 0700);
         char path[128];

@@ -7,6 +7,13 @@
 
 #include "pass.h"
 
+static char config_path[64];
+
+static void remove_config(void)
+{
+    unlink(config_path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -23,8 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1) {
         rc = nnz_pipeline_parse(text, &p, &e);
     } else {
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/nnz-fuzz-config.%ld.json", (long)getpid());
+        char *path = config_path;
+        if (!path[0]) {
+            snprintf(config_path, sizeof config_path, "/tmp/nnz-fuzz-config.%ld.json",
+                     (long)getpid());
+            atexit(remove_config);
+        }
         FILE *f = fopen(path, "wb");
         if (!f) {
             free(text);
