@@ -399,6 +399,22 @@ static int find_consumers(loader *L, const Onnx__GraphProto *g, nnz_strmap *by_n
     return 0;
 }
 
+/* protobuf-c's allocator, noting a failure so it is not taken for a
+ * malformed file. malloc/free: the model is freed with the default one. */
+static void *track_alloc(void *oom, size_t size)
+{
+    void *p = malloc(size);
+    if (!p)
+        *(int *)oom = 1;
+    return p;
+}
+
+static void track_free(void *oom, void *p)
+{
+    (void)oom;
+    free(p);
+}
+
 /* Find every weight tensor of m->proto and what reads it. */
 static int index_tensors(nnz_model *m, nnz_error *e)
 {
@@ -478,9 +494,14 @@ int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
         nnz_model_free(m);
         return -1;
     }
-    m->proto = onnx__model_proto__unpack(NULL, len, data);
+    int oom = 0;
+    ProtobufCAllocator tracking = { track_alloc, track_free, &oom };
+    m->proto = onnx__model_proto__unpack(&tracking, len, data);
     if (!m->proto) {
         nnz_model_free(m);
+        if (oom)
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory parsing the model (about "
+                            "%llu MiB)", (unsigned long long)(mem >> 20));
         return nnz_fail(e, NNZ_EXIT_INPUT, "not a valid ONNX model (protobuf decoding failed)");
     }
     if (!m->proto->graph) {
