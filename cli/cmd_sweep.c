@@ -265,36 +265,6 @@ typedef struct point {
     size_t nitems;
 } point;
 
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->cap - b->len < n + 1) {
-        size_t cap = (b->cap ? b->cap * 2 : 64) + n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* Point `k` (0-based) of grid g: the last key with several values varies
  * fastest, so points that share their earlier stages are neighbours. */
 static int make_point(const grid *g, size_t k, point *pt, nnz_error *e)
@@ -317,24 +287,24 @@ static int make_point(const grid *g, size_t k, point *pt, nnz_error *e)
             if (n > 1)
                 k /= n;
         }
-    strbuf text = { 0 };
+    cli_buf text = { 0 };
     size_t it = 0;
     ti = 0;
     for (size_t s = 0; s < g->nst; s++) {
         const grid_stage *st = &g->st[s];
-        sb_puts(&text, s ? " | " : "");
-        sb_puts(&text, st->pass);
+        cli_buf_puts(&text, s ? " | " : "");
+        cli_buf_puts(&text, st->pass);
         pt->items[it++] = (point_item){ .pass = st->pass };
         for (size_t t = 0; t < st->ntok; t++, ti++) {
             const grid_tok *tk = &st->tok[t];
-            strbuf tok = { 0 };
-            sb_puts(&tok, tk->key);
+            cli_buf tok = { 0 };
+            cli_buf_puts(&tok, tk->key);
             if (tk->vals) {
-                sb_puts(&tok, "=");
-                sb_puts(&tok, tk->vals[pick[ti]]);
+                cli_buf_puts(&tok, "=");
+                cli_buf_puts(&tok, tk->vals[pick[ti]]);
             }
-            sb_puts(&text, t ? "," : ":");
-            sb_puts(&text, tok.p ? tok.p : "");
+            cli_buf_puts(&text, t ? "," : ":");
+            cli_buf_puts(&text, tok.p ? tok.p : "");
             pt->items[it++] = (point_item){ .pass = st->pass, .key = tk->key, .tok = tok.p };
             text.oom |= tok.oom || !tok.p;
         }
@@ -367,7 +337,7 @@ static int item_eq(const point_item *a, const point_item *b)
 static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
                       const point_item *const *uniq, size_t nu, int stages)
 {
-    strbuf b = { 0 };
+    cli_buf b = { 0 };
     const point *pt = &pts[i];
     for (size_t k = 0; k < pt->nitems; k++) {
         const point_item *it = &pt->items[k];
@@ -378,8 +348,8 @@ static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
             for (size_t j = k + 1; j < pt->nitems && pt->items[j].tok; j++)
                 shown |= count[j] < n;
             if (stages && !shown) {
-                sb_puts(&b, b.len ? " " : "");
-                sb_puts(&b, it->pass);
+                cli_buf_puts(&b, b.len ? " " : "");
+                cli_buf_puts(&b, it->pass);
             }
             continue;
         }
@@ -387,15 +357,15 @@ static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
         for (size_t r = 0; r < nu && !qualify; r++)
             qualify = uniq[r]->key && strcmp(uniq[r]->key, it->key) == 0 &&
                       strcmp(uniq[r]->pass, it->pass) != 0;
-        sb_puts(&b, b.len ? " " : "");
+        cli_buf_puts(&b, b.len ? " " : "");
         if (qualify) {
-            sb_puts(&b, it->pass);
-            sb_puts(&b, ":");
+            cli_buf_puts(&b, it->pass);
+            cli_buf_puts(&b, ":");
         }
-        sb_puts(&b, it->tok);
+        cli_buf_puts(&b, it->tok);
     }
     if (!b.p && !b.oom)
-        sb_puts(&b, pt->text[0] ? pt->text : "lossless");
+        cli_buf_puts(&b, pt->text[0] ? pt->text : "lossless");
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -1201,10 +1171,10 @@ int cmd_sweep(int argc, char **argv)
                 rc = -1;
         }
         if (svg_open) {
-            strbuf all = { 0 }; /* the grids, for the subtitle */
+            cli_buf all = { 0 }; /* the grids, for the subtitle */
             for (size_t k = 0; k < ngrids; k++) {
-                sb_puts(&all, k ? "; " : "");
-                sb_puts(&all, grids[k]);
+                cli_buf_puts(&all, k ? "; " : "");
+                cli_buf_puts(&all, grids[k]);
             }
             sweep_plot_opts po = { .model = s.model_name, .grid = all.p ? all.p : "",
                                    .by_metric = eval != NULL, .goal_max = so.goal_max,

@@ -17,43 +17,16 @@
 
 #define EVAL_OUTPUT_CAP (1u << 20) /* keep the last MiB the command prints */
 
-typedef struct strbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-static void sb_add(strbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->cap - b->len < n + 1) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 /* '...' with each ' written as '\'' */
-static void sb_quote(strbuf *b, const char *s)
+static void sb_quote(cli_buf *b, const char *s)
 {
-    sb_add(b, "'", 1);
+    cli_buf_add(b, "'", 1);
     for (const char *p = s; *p; p++)
         if (*p == '\'')
-            sb_add(b, "'\\''", 4);
+            cli_buf_add(b, "'\\''", 4);
         else
-            sb_add(b, p, 1);
-    sb_add(b, "'", 1);
+            cli_buf_add(b, p, 1);
+    cli_buf_add(b, "'", 1);
 }
 
 /* The last number in `s` that starts a word: "accuracy 0.95" and
@@ -106,19 +79,19 @@ static void last_line(int fd, char *out, size_t cap)
 int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *metric,
              nnz_error *e)
 {
-    strbuf cmd = { 0 };
+    cli_buf cmd = { 0 };
     for (const char *p = tmpl; *p;) {
         size_t k = 0;
         while (k < nvars && strncmp(p, vars[k].key, strlen(vars[k].key)) != 0)
             k++;
         if (k < nvars) {
             if (vars[k].bare) /* a number: no quotes, so it may go in $((...)) */
-                sb_add(&cmd, vars[k].value, strlen(vars[k].value));
+                cli_buf_add(&cmd, vars[k].value, strlen(vars[k].value));
             else
                 sb_quote(&cmd, vars[k].value);
             p += strlen(vars[k].key);
         } else {
-            sb_add(&cmd, p++, 1);
+            cli_buf_add(&cmd, p++, 1);
         }
     }
     /* stderr goes to a file (for the message) unless -v passes it through */
