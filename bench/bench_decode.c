@@ -13,32 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "nnz.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)n);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
 
 int main(int argc, char **argv)
 {
@@ -48,7 +24,7 @@ int main(int argc, char **argv)
     }
     double seconds = argc > 2 ? atof(argv[2]) : 1.0;
     size_t size;
-    unsigned char *data = read_all(argv[1], &size);
+    unsigned char *data = bench_read_all(argv[1], &size);
     nnz_blob b;
     if (!data || nnz_open(&b, data, size, 0) != NNZ_OK) {
         fprintf(stderr, "bench_decode: cannot open %s\n", argv[1]);
@@ -76,23 +52,23 @@ int main(int argc, char **argv)
     /* alternate decode passes and memcpy passes so drift hits both alike */
     double t_dec = 0, t_cpy = 0;
     long rounds = 0;
-    double start = now();
-    while (now() - start < seconds || rounds < 3) {
-        double t0 = now();
+    double start = bench_now();
+    while (bench_now() - start < seconds || rounds < 3) {
+        double t0 = bench_now();
         for (uint32_t i = 0; i < n; i++) {
             size_t o, s;
             nnz_decode_sizes(&b, i, NNZ_OUT_NATIVE, &o, &s);
             if (nnz_decode(&b, i, NNZ_OUT_NATIVE, out, o, scratch, s) != NNZ_OK)
                 return 1;
         }
-        double t1 = now();
+        double t1 = bench_now();
         for (uint32_t i = 0; i < n; i++) {
             size_t o, s;
             nnz_decode_sizes(&b, i, NNZ_OUT_NATIVE, &o, &s);
             memcpy(out, src, o);
             __asm__ volatile("" : : "r"(out) : "memory"); /* keep the copy */
         }
-        double t2 = now();
+        double t2 = bench_now();
         t_dec += t1 - t0;
         t_cpy += t2 - t1;
         rounds++;

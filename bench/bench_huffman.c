@@ -32,16 +32,10 @@
 #include "encode.h"
 #include "huffman.h"
 #include "model.h"
+#include "bench_util.h"
 #include "nnz.h"
 #include "pass.h"
 #include "state.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* CPU time of this thread: what a busy shared machine takes away from
  * wall time does not count (every figure here is single-threaded). */
@@ -389,8 +383,8 @@ static int run_decode(const char *blob_path, const char *zst_path, size_t code_b
     enum { MAXR = 4096 };
     static double tf[MAXR], t8[MAXR], tz[MAXR], tm[MAXR], rzf[MAXR], rz8[MAXR], rmf[MAXR];
     size_t r = 0;
-    double start = now();
-    while ((now() - start < seconds || r < 5) && r < MAXR) {
+    double start = bench_now();
+    while ((bench_now() - start < seconds || r < 5) && r < MAXR) {
         double t0 = cpu_now();
         for (uint32_t k = 0; k < ni; k++) {
             size_t o, s;

@@ -16,16 +16,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "model.h"
 #include "pass.h"
 #include "state.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -88,7 +82,7 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double t0 = now();
+        double t0 = bench_now();
         for (int k = 0; k < nm; k++)
             for (size_t i = 0; i < m[k]->ntensors; i++) {
                 nnz_state *st;
@@ -98,9 +92,9 @@ int main(int argc, char **argv)
                 }
                 nnz_state_free(st);
             }
-        double t1 = now();
+        double t1 = bench_now();
         memcpy(dst, src, bytes);
-        double t2 = now();
+        double t2 = bench_now();
         tp[r] = t1 - t0;
         tc[r] = t2 - t1;
         src[r % (bytes ? bytes : 1)] ^= dst[(r * 7) % (bytes ? bytes : 1)]; /* keep the copy live */

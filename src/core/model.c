@@ -438,29 +438,46 @@ static int index_tensors(nnz_model *m, nnz_error *e)
     return rc;
 }
 
+static int by_proto(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(nnz_tensor *const *)a)->proto;
+    uintptr_t y = (uintptr_t)(*(nnz_tensor *const *)b)->proto;
+    return x < y ? -1 : x > y;
+}
+
 int nnz_model_rescan(nnz_model *m, nnz_error *e)
 {
     nnz_tensor *old = m->tensors;
     size_t nold = m->ntensors;
+    /* data still in external files keeps its source; the proto is the key,
+     * looked up in the old tensors sorted by it. Allocated first, so that
+     * failing leaves the model as it was. */
+    nnz_tensor **sorted = nnz_malloc((nold ? nold : 1) * sizeof *sorted, e);
+    if (!sorted)
+        return -1;
+    for (size_t k = 0; k < nold; k++)
+        sorted[k] = &old[k];
+    qsort(sorted, nold, sizeof *sorted, by_proto);
     m->tensors = NULL;
     m->ntensors = 0;
     int rc = index_tensors(m, e);
-    /* data still in external files keeps its source; the proto is the key */
     for (size_t i = 0; i < m->ntensors; i++) {
-        nnz_tensor *t = &m->tensors[i];
-        for (size_t k = 0; k < nold; k++)
-            if (old[k].proto == t->proto) {
-                t->storage = old[k].storage;
-                t->stored_bytes = old[k].stored_bytes;
-                if (old[k].ext_path && t->proto->raw_data.data == &old[k].tag) {
-                    t->ext_path = old[k].ext_path;
-                    t->ext_offset = old[k].ext_offset;
-                    old[k].ext_path = NULL;
-                    t->proto->raw_data.data = &t->tag;
-                }
-                break;
-            }
+        nnz_tensor *t = &m->tensors[i], key, *kp = &key, **hit;
+        key.proto = t->proto;
+        hit = bsearch(&kp, sorted, nold, sizeof *sorted, by_proto);
+        if (!hit)
+            continue;
+        nnz_tensor *o = *hit;
+        t->storage = o->storage;
+        t->stored_bytes = o->stored_bytes;
+        if (o->ext_path && t->proto->raw_data.data == &o->tag) {
+            t->ext_path = o->ext_path;
+            t->ext_offset = o->ext_offset;
+            o->ext_path = NULL;
+            t->proto->raw_data.data = &t->tag;
+        }
     }
+    free(sorted);
     for (size_t k = 0; k < nold; k++) {
         free(old[k].name);
         free(old[k].ext_path);

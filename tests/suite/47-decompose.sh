@@ -274,6 +274,24 @@ else
     skip "decompose on corpus models" "no corpus in $CORPUS"
 fi
 
+# ---- external data: the rewrite rescans the IR; untouched weights keep their file source
+mkdir -p "$W/ext" "$W/ext/out"
+$PYTHON tests/tools/make_big_model.py "$W/ext/m.onnx" 8 --external --tensor-mb 1 >/dev/null
+echo '{"pipeline": [{"pass": "decompose", "rank": 8, "only": ["w0", "w3"]}]}' >"$W/ext/c.json"
+check "decompose of some layers of an external-data model" $NS -q compress "$W/ext/m.onnx" -o "$W/ext/m.nnz" --config "$W/ext/c.json"
+check "its blob decompresses" $NS -q decompress "$W/ext/m.nnz" -o "$W/ext/out/m.onnx"
+check "the layers left alone keep their bytes, the others are factors" $PYTHON - "$W/ext/m.onnx" "$W/ext/out/m.onnx" <<'PY'
+import sys
+import numpy as np
+import onnx
+from onnx import numpy_helper
+a = {t.name: numpy_helper.to_array(t, base_dir=sys.argv[1].rsplit("/", 1)[0]) for t in onnx.load(sys.argv[1]).graph.initializer}
+b = {t.name: numpy_helper.to_array(t) for t in onnx.load(sys.argv[2]).graph.initializer}
+kept = [k for k in a if k not in ("w0", "w3")]
+ok = all(np.array_equal(a[k], b[k]) for k in kept) and "w0" not in b and "w3_svd_in" in b
+sys.exit(0 if ok and len(kept) >= 4 else 1)
+PY
+
 # ---- bad input: usage errors that name key and value, and no output --------------
 M=$FIX/digits_mlp.onnx
 expect "rank=0 is refused" 2 "decompose: rank=0: expected an integer in 1\.\." $NS compress "$M" -o "$W/bad.nnz" -p "decompose:rank=0"
