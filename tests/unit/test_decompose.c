@@ -17,6 +17,7 @@
 #include "decompose.h"
 #include "model.h"
 #include "pass.h"
+#include "util_blob.h"
 
 /* ---- deterministic random numbers --------------------------------------------------- */
 
@@ -426,7 +427,7 @@ typedef struct gb {
 
 typedef struct mb {
     Onnx__ModelProto m;
-    Onnx__OperatorSetIdProto op, *ops[1];
+    Onnx__OperatorSetIdProto op, *ops;
     gb main, sub[2];
 } mb;
 
@@ -444,19 +445,10 @@ static void gb_init(gb *b, const char *name)
 static void mb_init(mb *b, int64_t opset)
 {
     memset(b, 0, sizeof *b);
-    onnx__model_proto__init(&b->m);
-    onnx__operator_set_id_proto__init(&b->op);
-    b->m.has_ir_version = 1;
-    b->m.ir_version = 8;
-    b->op.has_version = 1;
-    b->op.version = opset;
-    b->ops[0] = &b->op;
-    b->m.n_opset_import = 1;
-    b->m.opset_import = b->ops;
-    gb_init(&b->main, "main");
+    tu_model_init(&b->m, &b->main.g, &b->op, &b->ops, opset, "main");
+    gb_init(&b->main, "main"); /* after: it wires the graph's arrays */
     gb_init(&b->sub[0], "then");
     gb_init(&b->sub[1], "else");
-    b->m.graph = &b->main.g;
 }
 
 static Onnx__TensorProto *gb_tensor(gb *b, const char *name, const int64_t *dims, size_t nd,

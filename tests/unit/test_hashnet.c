@@ -22,6 +22,7 @@
 #include "nnz.h"
 #include "pass.h"
 #include "state.h"
+#include "util_blob.h"
 
 /* ---- an independent, general xxHash32 (any length, any seed) --------------
  * Written from the algorithm's description, not from runtime/nnz.c: the
@@ -366,18 +367,10 @@ static void weights_that_are_a_hashed_net_come_back_exactly(void **state)
  * pseudo-random numbers in [-1, 1). */
 static uint8_t *model_bytes(int nw, const int64_t (*dims)[2], int fp16, size_t *len)
 {
-    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops = &op;
-    m.has_ir_version = 1;
-    m.ir_version = 8;
-    op.domain = "";
-    op.has_version = 1;
-    op.version = 13;
-    m.n_opset_import = 1;
-    m.opset_import = &ops;
-    m.graph = &g;
-    g.name = "g";
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops;
+    tu_model_init(&m, &g, &op, &ops, 13, "g");
     Onnx__TensorProto ts[4], *tp[4];
     Onnx__NodeProto ns[4], *np[4];
     char names[4][3][16], *in[4][2], *out[4][1];

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "model.h"
+#include "util_blob.h"
 #include "wire.h"
 
 /* ---- building models with protobuf-c ----------------------------------- */
@@ -31,18 +32,7 @@ typedef struct builder {
 static void b_init(builder *b)
 {
     memset(b, 0, sizeof *b);
-    onnx__model_proto__init(&b->m);
-    onnx__graph_proto__init(&b->g);
-    onnx__operator_set_id_proto__init(&b->op);
-    b->m.has_ir_version = 1;
-    b->m.ir_version = 8;
-    b->op.has_version = 1;
-    b->op.version = 13;
-    b->ops = &b->op;
-    b->m.n_opset_import = 1;
-    b->m.opset_import = &b->ops;
-    b->m.graph = &b->g;
-    b->g.name = "main";
+    tu_model_init(&b->m, &b->g, &b->op, &b->ops, 13, "main");
     b->g.initializer = b->tp;
     b->g.node = b->np;
 }

@@ -47,24 +47,16 @@ static size_t count_of(const spec *s)
 /* A model "x -> op(x, w) -> y" plus a 4-element bias "b" read by an Add. */
 static nnz_model *model_of(const spec *s)
 {
-    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops = &op;
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops;
     Onnx__TensorProto w = ONNX__TENSOR_PROTO__INIT, b = ONNX__TENSOR_PROTO__INIT;
     Onnx__TensorProto *inits[2] = { &w, &b };
     Onnx__NodeProto n = ONNX__NODE_PROTO__INIT, add = ONNX__NODE_PROTO__INIT;
     Onnx__NodeProto *nodes[2] = { &n, &add };
     Onnx__AttributeProto a[2] = { ONNX__ATTRIBUTE_PROTO__INIT, ONNX__ATTRIBUTE_PROTO__INIT };
     Onnx__AttributeProto *ap[2] = { &a[0], &a[1] };
-    m.has_ir_version = 1;
-    m.ir_version = 8;
-    op.domain = "";
-    op.has_version = 1;
-    op.version = s->opset ? s->opset : 13;
-    m.n_opset_import = 1;
-    m.opset_import = &ops;
-    m.graph = &g;
-    g.name = "g";
+    tu_model_init(&m, &g, &op, &ops, s->opset ? s->opset : 13, "g");
     w.name = "w";
     w.has_data_type = 1;
     w.data_type = s->dtype ? s->dtype : NNZ_DT_FLOAT;

@@ -14,20 +14,30 @@
 #include "encode.h"
 #include "nnz.h"
 
+void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetIdProto *op,
+                   Onnx__OperatorSetIdProto **ops, int64_t opset, const char *graph_name)
+{
+    onnx__model_proto__init(m);
+    onnx__graph_proto__init(g);
+    onnx__operator_set_id_proto__init(op);
+    m->has_ir_version = 1;
+    m->ir_version = 8;
+    op->domain = "";
+    op->has_version = 1;
+    op->version = opset;
+    *ops = op;
+    m->n_opset_import = 1;
+    m->opset_import = ops;
+    m->graph = g;
+    g->name = (char *)graph_name;
+}
+
 uint8_t *tu_model_bytes(int nweights, int k, size_t *len)
 {
-    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops = &op;
-    m.has_ir_version = 1;
-    m.ir_version = 8;
-    op.domain = "";
-    op.has_version = 1;
-    op.version = 13;
-    m.n_opset_import = 1;
-    m.opset_import = &ops;
-    m.graph = &g;
-    g.name = "g";
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops;
+    tu_model_init(&m, &g, &op, &ops, 13, "g");
     Onnx__TensorProto *ts = calloc((size_t)nweights, sizeof *ts);
     Onnx__TensorProto **tp = calloc((size_t)nweights, sizeof *tp);
     Onnx__NodeProto *ns = calloc((size_t)nweights, sizeof *ns);
@@ -92,26 +102,6 @@ static char *test_metadata(void *ctx, nnz_error *e)
     return nnz_strdup("{\"tool\":\"unit test\"}", e);
 }
 
-uint8_t *tu_blob(nnz_model *m, size_t *len)
-{
-    FILE *f = tmpfile();
-    nnz_blob_stats st;
-    nnz_error e = { 0 };
-    nnz_blob_writer w = { .metadata = test_metadata };
-    assert_non_null(f);
-    if (nnz_blob_write(m, &w, f, &st, &e) != 0)
-        fail_msg("blob write failed: %s", e.msg);
-    free(st.tensor_bytes);
-    free(st.is_entry);
-    long n = ftell(f);
-    uint8_t *b = malloc((size_t)n);
-    rewind(f);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 void tu_put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
@@ -162,22 +152,14 @@ void tu_fix_crcs(uint8_t *blob, size_t len)
 
 uint8_t *tu_model_tensor(int dtype, const int64_t *dims, int ndims, size_t *len)
 {
-    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
-    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
-    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops = &op;
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops;
     Onnx__TensorProto t = ONNX__TENSOR_PROTO__INIT, *tp = &t;
     Onnx__NodeProto node = ONNX__NODE_PROTO__INIT, *np = &node;
     Onnx__ValueInfoProto out = ONNX__VALUE_INFO_PROTO__INIT, *outp = &out;
     char *in_names[] = { "w" }, *out_names[] = { "y" };
-    m.has_ir_version = 1;
-    m.ir_version = 8;
-    op.domain = "";
-    op.has_version = 1;
-    op.version = 13;
-    m.n_opset_import = 1;
-    m.opset_import = &ops;
-    m.graph = &g;
-    g.name = "g";
+    tu_model_init(&m, &g, &op, &ops, 13, "g");
     size_t count = 1, es = nnz_dtype_size(dtype);
     for (int i = 0; i < ndims; i++)
         count *= (size_t)dims[i];
@@ -247,13 +229,12 @@ static int force_all(void *ctx, const nnz_model *m, size_t i)
     return 1;
 }
 
-static uint8_t *write_blob(nnz_model *m, states_ctx *c, size_t *len)
+/* Write a blob of m with writer w into memory. */
+static uint8_t *write_blob(nnz_model *m, nnz_blob_writer w, size_t *len)
 {
     FILE *f = tmpfile();
     nnz_blob_stats st;
     nnz_error e = { 0 };
-    nnz_blob_writer w = { .encode = encode_state, .metadata = test_metadata,
-                          .force_entry = force_all, .ctx = c };
     assert_non_null(f);
     if (nnz_blob_write(m, &w, f, &st, &e) != 0)
         fail_msg("blob write failed: %s", e.msg);
@@ -268,16 +249,23 @@ static uint8_t *write_blob(nnz_model *m, states_ctx *c, size_t *len)
     return b;
 }
 
+uint8_t *tu_blob(nnz_model *m, size_t *len)
+{
+    return write_blob(m, (nnz_blob_writer){ .metadata = test_metadata }, len);
+}
+
 uint8_t *tu_blob_states(nnz_model *m, nnz_state *const *states, cJSON **reports, size_t *len)
 {
     states_ctx c = { states, reports, NULL };
-    return write_blob(m, &c, len);
+    return write_blob(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
+                                            .force_entry = force_all, .ctx = &c }, len);
 }
 
 uint8_t *tu_blob_encoded(nnz_model *m, const nnz_encoded *x, size_t *len)
 {
     states_ctx c = { NULL, NULL, x };
-    return write_blob(m, &c, len);
+    return write_blob(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
+                                            .force_entry = force_all, .ctx = &c }, len);
 }
 
 static uint64_t varint_at(const uint8_t **p)

@@ -12,9 +12,14 @@
 #include "model.h"
 #include "state.h"
 
+/* Fill what every test model shares: IR version 8, one default-domain
+ * opset import of version `opset` (op, pointed to by *ops), and graph g,
+ * named `graph_name`. All four must live as long as m. */
+void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetIdProto *op,
+                   Onnx__OperatorSetIdProto **ops, int64_t opset, const char *graph_name);
+
 /* A model with one MatMul per weight: input [1, k] x W_i [k, k]. Weights
- * named "w0", "w1", ... of k*k floats, values from a fixed pattern;
- * extra[i] is added to weight i's values when given. */
+ * named "w0", "w1", ... of k*k floats, values from a fixed pattern. */
 uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
 
 /* Load `bytes` as a model (no external data). Fails the test on error. */
