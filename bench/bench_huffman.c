@@ -29,10 +29,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "encode.h"
 #include "huffman.h"
 #include "model.h"
-#include "bench_util.h"
 #include "nnz.h"
 #include "pass.h"
 #include "state.h"
@@ -316,24 +316,6 @@ static int run_codes(const char *model, const char *pipeline, const char *out_pa
 
 /* ---- decode -------------------------------------------------------------------- */
 
-static unsigned char *read_file(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *buf = malloc(n > 0 ? (size_t)n : 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 typedef size_t (*zstd_decompress_fn)(void *, size_t, const void *, size_t);
 typedef unsigned (*zstd_is_error_fn)(size_t);
 
@@ -341,7 +323,8 @@ static int run_decode(const char *blob_path, const char *zst_path, size_t code_b
                       double seconds)
 {
     size_t size, zsize;
-    unsigned char *data = read_file(blob_path, &size), *zdata = read_file(zst_path, &zsize);
+    unsigned char *data = bench_read_all(blob_path, &size),
+                  *zdata = bench_read_all(zst_path, &zsize);
     nnz_blob b;
     if (!data || !zdata || nnz_open(&b, data, size, 0) != NNZ_OK)
         die("cannot open the blob or the .zst", NULL);
