@@ -87,16 +87,6 @@ typedef struct grid {
     size_t npoints; /* saturates at SIZE_MAX */
 } grid;
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    char *end = s + strlen(s);
-    while (end > s && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return s;
-}
-
 /* A token that continues a key's list: a plain decimal number. */
 static int is_number(const char *s)
 {
@@ -147,7 +137,7 @@ static int parse_grid_stage(grid *g, char *s, nnz_error *e)
     char *colon = strchr(s, ':');
     if (colon)
         *colon = '\0';
-    char *name = trim(s);
+    char *name = nnz_trim(s);
     if (!*name)
         return nnz_fail(e, NNZ_EXIT_USAGE, "a stage has options but no pass name");
     grid_stage *st = nnz_realloc(g->st, (g->nst + 1) * sizeof *st, e);
@@ -161,7 +151,7 @@ static int parse_grid_stage(grid *g, char *s, nnz_error *e)
     char *save = NULL;
     for (char *tok = colon ? strtok_r(colon + 1, ",", &save) : NULL; tok;
          tok = strtok_r(NULL, ",", &save)) {
-        tok = trim(tok);
+        tok = nnz_trim(tok);
         if (!*tok)
             continue;
         char *eq = strchr(tok, '=');
@@ -187,7 +177,7 @@ static int parse_grid_stage(grid *g, char *s, nnz_error *e)
             continue;
         }
         *eq = '\0';
-        char *key = trim(tok), *val = trim(eq + 1);
+        char *key = nnz_trim(tok), *val = nnz_trim(eq + 1);
         if (!*key)
             return nnz_fail(e, NNZ_EXIT_USAGE, "%s: '=%s' has no key", name, val);
         if (!(t->key = nnz_strdup(key, e)))
@@ -205,7 +195,7 @@ static int parse_grid_stage(grid *g, char *s, nnz_error *e)
                 continue;
             int end = !*p;
             *p = '\0';
-            char *alt = trim(start);
+            char *alt = nnz_trim(start);
             if (!*alt)
                 return nnz_fail(e, NNZ_EXIT_USAGE, "%s: %s=%s: an empty alternative between "
                                 "'/'", name, key, whole);
@@ -230,7 +220,7 @@ static int parse_grid(const char *text, grid *g, nnz_error *e)
     int rc = 0;
     for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
          part = strtok_r(NULL, "|", &save))
-        if (*trim(part))
+        if (*nnz_trim(part))
             rc = parse_grid_stage(g, part, e);
     free(copy);
     if (rc == 0 && g->nst == 0)

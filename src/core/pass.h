@@ -102,6 +102,10 @@ typedef struct nnz_pipeline {
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e);
 void nnz_pipeline_free(nnz_pipeline *p);
 
+/* s without leading and trailing white space (cut in place): how pipeline
+ * text, and the sweep grid built on it, read their pieces. */
+char *nnz_trim(char *s);
+
 /* Append a stage to `p` from its pass name and options (used by the text
  * and the JSON config parsers). Does not check the order. */
 int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,

@@ -47,7 +47,7 @@ static const char *refusal(const char *first, const char *then)
 
 /* ---- parsing -------------------------------------------------------------- */
 
-static char *trim(char *s)
+char *nnz_trim(char *s)
 {
     while (isspace((unsigned char)*s))
         s++;
@@ -230,13 +230,13 @@ static int parse_stage(nnz_pipeline *p, char *s, nnz_error *e)
     char *colon = strchr(s, ':');
     if (colon)
         *colon = '\0';
-    char *name = trim(s);
+    char *name = nnz_trim(s);
     nnz_kv kv[64];
     size_t n = 0;
     if (colon) {
         char *save = NULL;
         for (char *tok = strtok_r(colon + 1, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            tok = trim(tok);
+            tok = nnz_trim(tok);
             if (!*tok)
                 continue;
             if (n == 64)
@@ -244,8 +244,8 @@ static int parse_stage(nnz_pipeline *p, char *s, nnz_error *e)
             char *eq = strchr(tok, '=');
             if (eq) {
                 *eq = '\0';
-                kv[n].key = trim(tok);
-                kv[n].value = trim(eq + 1);
+                kv[n].key = nnz_trim(tok);
+                kv[n].value = nnz_trim(eq + 1);
             } else {
                 kv[n].key = tok;
                 kv[n].value = NULL;
@@ -319,7 +319,7 @@ int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e)
     int rc = 0;
     for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
          part = strtok_r(NULL, "|", &save))
-        if (*trim(part))
+        if (*nnz_trim(part))
             rc = parse_stage(p, part, e);
     free(copy);
     if (rc != 0) {
