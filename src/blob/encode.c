@@ -682,6 +682,18 @@ static int plan_sparse(const nnz_state *st, const gap_hist *gh, size_t nblocks, 
     return 0;
 }
 
+/* The tensor's own float bytes, as they are: no params, no payload of ours. */
+static int encode_raw(nnz_encoded *out, cJSON *info)
+{
+    out->encoding = NNZ_ENC_RAW;
+    out->version = 1;
+    if (info) {
+        cJSON_AddStringToObject(info, "layout", "raw");
+        cJSON_AddStringToObject(info, "coding", "raw");
+    }
+    return 0;
+}
+
 int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_encoded *out,
                       nnz_error *e)
 {
@@ -760,25 +772,20 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
             use_sparse = sp.bytes < dense_bytes;
         }
     }
+    /* raw can beat our codings only for unquantized dense floats */
+    int raw_ok = !st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32;
     if (info) {
         cJSON *alt = cJSON_AddObjectToObject(info, "estimates");
         cJSON_AddNumberToObject(alt, "dense", (double)dense_bytes);
         if (zeros > 0)
             cJSON_AddNumberToObject(alt, "sparse", (double)sp.bytes);
-        if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32)
+        if (raw_ok)
             cJSON_AddNumberToObject(alt, "raw", (double)t->nbytes);
     }
 
-    /* raw beats everything only for unquantized dense floats */
     uint64_t est = use_sparse ? sp.bytes : dense_bytes;
-    if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32 && est >= t->nbytes) {
-        out->encoding = NNZ_ENC_RAW;
-        out->version = 1;
-        if (info) {
-            cJSON_AddStringToObject(info, "layout", "raw");
-            cJSON_AddStringToObject(info, "coding", "raw");
-        }
-        rc = 0;
+    if (raw_ok && est >= t->nbytes) {
+        rc = encode_raw(out, info);
         goto done;
     }
 
@@ -796,16 +803,9 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
             goto done;
     }
     /* a float tensor whose estimate was close may still come out larger */
-    if (!st->hashed && t->dtype == NNZ_DT_FLOAT && st->kind == NNZ_VAL_F32 &&
-        candidate_bytes(&best) >= t->nbytes) {
+    if (raw_ok && candidate_bytes(&best) >= t->nbytes) {
         candidate_free(&best);
-        out->encoding = NNZ_ENC_RAW;
-        out->version = 1;
-        if (info) {
-            cJSON_AddStringToObject(info, "layout", "raw");
-            cJSON_AddStringToObject(info, "coding", "raw");
-        }
-        rc = 0;
+        rc = encode_raw(out, info);
         goto done;
     }
     out->encoding = (uint8_t)best.enc;

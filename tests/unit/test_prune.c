@@ -975,7 +975,6 @@ typedef struct blob_ctx {
     cJSON *report;
     float **expect;  /* per tensor: the values the pipeline left, or NULL */
     size_t *n;
-    int failed;
 } blob_ctx;
 
 static int blob_encode(void *vc, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
@@ -1005,33 +1004,41 @@ static int blob_force(void *vc, const nnz_model *m, size_t i)
     return 0;
 }
 
+/* Prepare `pipeline` over m and write m's blob; the encoder keeps in c the
+ * values the pipeline left in each tensor it touched. */
+static uint8_t *ctx_blob(blob_ctx *c, nnz_model *m, const char *pipeline, size_t *len)
+{
+    memset(c, 0, sizeof *c);
+    nnz_error e = { 0 };
+    if (nnz_pipeline_parse(pipeline, &c->p, &e) != 0)
+        fail_msg("%s: %s", pipeline, e.msg);
+    c->report = cJSON_CreateObject();
+    if (nnz_pipeline_prepare(&c->p, m, c->report, &e) != 0)
+        fail_msg("%s: %s", pipeline, e.msg);
+    c->expect = calloc(m->ntensors, sizeof *c->expect);
+    c->n = calloc(m->ntensors, sizeof *c->n);
+    return tu_blob_with(
+        m, (nnz_blob_writer){ .encode = blob_encode, .force_entry = blob_force, .ctx = c }, len);
+}
+
+static void ctx_free(blob_ctx *c, const nnz_model *m)
+{
+    for (size_t i = 0; i < m->ntensors; i++)
+        free(c->expect[i]);
+    free(c->expect);
+    free(c->n);
+    cJSON_Delete(c->report);
+    nnz_pipeline_free(&c->p);
+}
+
 /* Compress m with `pipeline` into a blob; check that the runtime decodes every
  * touched tensor to exactly the values the pipeline left (bit for bit), and
  * return the blob's size. `layout` (when not NULL) gets tensor 0's layout. */
 static size_t blob_round_trip(nnz_model *m, const char *pipeline, char *layout, size_t lsize)
 {
     blob_ctx c;
-    memset(&c, 0, sizeof c);
-    nnz_error e = { 0 };
-    if (nnz_pipeline_parse(pipeline, &c.p, &e) != 0)
-        fail_msg("%s", e.msg);
-    c.report = cJSON_CreateObject();
-    if (nnz_pipeline_prepare(&c.p, m, c.report, &e) != 0)
-        fail_msg("%s", e.msg);
-    c.expect = calloc(m->ntensors, sizeof *c.expect);
-    c.n = calloc(m->ntensors, sizeof *c.n);
-    nnz_blob_writer w = { .encode = blob_encode, .force_entry = blob_force, .ctx = &c };
-    FILE *f = tmpfile();
-    nnz_blob_stats bs;
-    if (nnz_blob_write(m, &w, f, &bs, &e) != 0)
-        fail_msg("%s", e.msg);
-    free(bs.tensor_bytes);
-    free(bs.is_entry);
-    size_t len = (size_t)ftell(f);
-    uint8_t *blob = malloc(len);
-    rewind(f);
-    assert_int_equal(fread(blob, 1, len, f), len);
-    fclose(f);
+    size_t len;
+    uint8_t *blob = ctx_blob(&c, m, pipeline, &len);
 
     nnz_blob b;
     assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
@@ -1055,13 +1062,9 @@ static size_t blob_round_trip(nnz_model *m, const char *pipeline, char *layout, 
         }
         free(out);
         free(scratch);
-        free(c.expect[i]);
     }
-    free(c.expect);
-    free(c.n);
     free(blob);
-    cJSON_Delete(c.report);
-    nnz_pipeline_free(&c.p);
+    ctx_free(&c, m);
     return len;
 }
 
@@ -1069,24 +1072,8 @@ static size_t blob_round_trip(nnz_model *m, const char *pipeline, char *layout, 
 static float *decoded(nnz_model *m, const char *pipeline, const char *name, size_t *n)
 {
     blob_ctx c;
-    memset(&c, 0, sizeof c);
-    nnz_error e = { 0 };
-    assert_int_equal(nnz_pipeline_parse(pipeline, &c.p, &e), 0);
-    c.report = cJSON_CreateObject();
-    assert_int_equal(nnz_pipeline_prepare(&c.p, m, c.report, &e), 0);
-    c.expect = calloc(m->ntensors, sizeof *c.expect);
-    c.n = calloc(m->ntensors, sizeof *c.n);
-    nnz_blob_writer w = { .encode = blob_encode, .force_entry = blob_force, .ctx = &c };
-    FILE *f = tmpfile();
-    nnz_blob_stats bs;
-    assert_int_equal(nnz_blob_write(m, &w, f, &bs, &e), 0);
-    free(bs.tensor_bytes);
-    free(bs.is_entry);
-    size_t len = (size_t)ftell(f);
-    uint8_t *blob = malloc(len);
-    rewind(f);
-    assert_int_equal(fread(blob, 1, len, f), len);
-    fclose(f);
+    size_t len;
+    uint8_t *blob = ctx_blob(&c, m, pipeline, &len);
     nnz_blob b;
     uint32_t idx;
     size_t osz, ssz;
@@ -1099,12 +1086,7 @@ static float *decoded(nnz_model *m, const char *pipeline, const char *name, size
     *n = osz / 4;
     free(scratch);
     free(blob);
-    for (size_t i = 0; i < m->ntensors; i++)
-        free(c.expect[i]);
-    free(c.expect);
-    free(c.n);
-    cJSON_Delete(c.report);
-    nnz_pipeline_free(&c.p);
+    ctx_free(&c, m);
     return out;
 }
 
@@ -1258,30 +1240,8 @@ static void the_same_model_and_options_give_the_same_blob(void **state)
         for (int r = 0; r < 2; r++) {
             nnz_model *m = matmul_model(2, k, NULL);
             blob_ctx c;
-            memset(&c, 0, sizeof c);
-            nnz_error e = { 0 };
-            assert_int_equal(nnz_pipeline_parse(pipes[p], &c.p, &e), 0);
-            c.report = cJSON_CreateObject();
-            assert_int_equal(nnz_pipeline_prepare(&c.p, m, c.report, &e), 0);
-            c.expect = calloc(m->ntensors, sizeof *c.expect);
-            c.n = calloc(m->ntensors, sizeof *c.n);
-            nnz_blob_writer w = { .encode = blob_encode, .force_entry = blob_force, .ctx = &c };
-            FILE *f = tmpfile();
-            nnz_blob_stats bs;
-            assert_int_equal(nnz_blob_write(m, &w, f, &bs, &e), 0);
-            free(bs.tensor_bytes);
-            free(bs.is_entry);
-            len[r] = (size_t)ftell(f);
-            blob[r] = malloc(len[r]);
-            rewind(f);
-            assert_int_equal(fread(blob[r], 1, len[r], f), len[r]);
-            fclose(f);
-            for (size_t i = 0; i < m->ntensors; i++)
-                free(c.expect[i]);
-            free(c.expect);
-            free(c.n);
-            cJSON_Delete(c.report);
-            nnz_pipeline_free(&c.p);
+            blob[r] = ctx_blob(&c, m, pipes[p], &len[r]);
+            ctx_free(&c, m);
             nnz_model_free(m);
         }
         assert_int_equal(len[0], len[1]);

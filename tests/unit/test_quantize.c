@@ -938,20 +938,11 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
         c.report = cJSON_CreateObject();
         c.index = index_of(m, "w");
         assert_int_equal(nnz_pipeline_prepare(&p, m, c.report, &e), 0);
-        nnz_blob_writer wr = { .encode = encode_cb, .force_entry = force_cb, .ctx = &c };
-        FILE *f = tmpfile();
-        nnz_blob_stats bs;
-        if (nnz_blob_write(m, &wr, f, &bs, &e) != 0)
-            fail_msg("%s: %s", pipes[k], e.msg);
-        free(bs.tensor_bytes);
-        free(bs.is_entry);
-        long len = ftell(f);
-        uint8_t *blob = malloc((size_t)len);
-        rewind(f);
-        assert_int_equal(fread(blob, 1, (size_t)len, f), (size_t)len);
-        fclose(f);
+        size_t len;
+        uint8_t *blob = tu_blob_with(
+            m, (nnz_blob_writer){ .encode = encode_cb, .force_entry = force_cb, .ctx = &c }, &len);
         nnz_blob b;
-        assert_int_equal(nnz_open(&b, blob, (size_t)len, 0), NNZ_OK);
+        assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
         uint32_t idx;
         assert_int_equal(nnz_find(&b, "w", &idx), NNZ_OK);
         size_t osz, ssz;

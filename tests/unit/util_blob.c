@@ -229,8 +229,7 @@ static int force_all(void *ctx, const nnz_model *m, size_t i)
     return 1;
 }
 
-/* Write a blob of m with writer w into memory. */
-static uint8_t *write_blob(nnz_model *m, nnz_blob_writer w, size_t *len)
+uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len)
 {
     FILE *f = tmpfile();
     nnz_blob_stats st;
@@ -251,20 +250,20 @@ static uint8_t *write_blob(nnz_model *m, nnz_blob_writer w, size_t *len)
 
 uint8_t *tu_blob(nnz_model *m, size_t *len)
 {
-    return write_blob(m, (nnz_blob_writer){ .metadata = test_metadata }, len);
+    return tu_blob_with(m, (nnz_blob_writer){ .metadata = test_metadata }, len);
 }
 
 uint8_t *tu_blob_states(nnz_model *m, nnz_state *const *states, cJSON **reports, size_t *len)
 {
     states_ctx c = { states, reports, NULL };
-    return write_blob(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
+    return tu_blob_with(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
                                             .force_entry = force_all, .ctx = &c }, len);
 }
 
 uint8_t *tu_blob_encoded(nnz_model *m, const nnz_encoded *x, size_t *len)
 {
     states_ctx c = { NULL, NULL, x };
-    return write_blob(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
+    return tu_blob_with(m, (nnz_blob_writer){ .encode = encode_state, .metadata = test_metadata,
                                             .force_entry = force_all, .ctx = &c }, len);
 }
 

@@ -25,6 +25,10 @@ uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
 /* Load `bytes` as a model (no external data). Fails the test on error. */
 nnz_model *tu_load(const uint8_t *bytes, size_t len);
 
+/* Write a blob of the model with writer w into memory; returns malloc'ed
+ * bytes. Fails the test when writing fails. */
+uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len);
+
 /* Write a lossless blob of the model; returns malloc'ed bytes. */
 uint8_t *tu_blob(nnz_model *m, size_t *len);
 
