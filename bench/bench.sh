@@ -5,16 +5,10 @@
 # foundation's own and then those.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${BUILD:-build}
-N=$B/nnzip
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-trap 'rm -rf "$BT"' EXIT
+. bench/lib.sh
 mkdir -p "$BT/tmp"
 TMPDIR=$BT/tmp # ONNX Runtime leaves mat-debug-PID.log files there
 export B N CORPUS PYTHON BT TMPDIR
-. bench/lib.sh
 
 echo "nnzip bench, $(date -u +%Y-%m-%d), $(uname -m), $(nproc) cores; medians of $RUNS runs"
 echo

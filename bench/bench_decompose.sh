@@ -12,21 +12,10 @@
 # DEC_MODELS="name ..." limits the corpus section to those models.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${B:-${BUILD:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-FIX=${FIX:-$B/fixtures}
-ORACLE="node tests/oracle/compare.js"
-if [ -z "${BT:-}" ]; then
-    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-    trap 'rm -rf "$BT"' EXIT
-fi
 . bench/lib.sh
 D=$BT/decompose
 mkdir -p "$D"
 sections=${*:-time digits corpus}
-want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # The largest weight of an op in a model, with group=1 for Conv: "name dims"
 largest() {

@@ -6,14 +6,6 @@
 # Run by `make bench` (bench/bench.sh), or alone: sh bench/bench_hashnet.sh
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${B:-${BUILD:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-if [ -z "${BT:-}" ]; then
-    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-    trap 'rm -rf "$BT"' EXIT
-fi
 . bench/lib.sh
 H=$BT/hashnet
 mkdir -p "$H"

@@ -14,13 +14,10 @@
 # the ONNX Runtime column.
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${BUILD:-${B:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
+. bench/lib.sh
 SECS=${BENCH_SECONDS:-2}
-W=$(mktemp -d /tmp/nnzip-bench-huffman.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+W=$BT/huffman
+mkdir -p "$W"
 
 models=$(ls "$CORPUS"/*.onnx 2>/dev/null)
 [ -n "$models" ] || { echo "bench_huffman: no corpus models in $CORPUS (make corpus)"; exit 1; }

@@ -12,20 +12,10 @@
 #   sh bench/bench_prune.sh [positions] [mlp] [cnn] [corpus]     (default: all)
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${B:-${BUILD:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-FIX=${FIX:-$B/fixtures}
-ORACLE="node tests/oracle/compare.js"
-if [ -z "${BT:-}" ]; then
-    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-    trap 'rm -rf "$BT"' EXIT
-fi
+. bench/lib.sh
 P=$BT/prune
 mkdir -p "$P"
 sections=${*:-positions mlp cnn corpus}
-want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
 models=$(ls "$CORPUS"/*.onnx 2>/dev/null)
 
 # accuracy MODEL: test accuracy of $P/x.onnx against MODEL on the digits test set

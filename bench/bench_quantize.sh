@@ -7,17 +7,7 @@
 #   BUILD=build sh bench/bench_quantize.sh
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${B:-${BUILD:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-FIX=$B/fixtures
-if [ -z "${BT:-}" ]; then
-    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-    trap 'rm -rf "$BT"' EXIT
-fi
 . bench/lib.sh
-ORACLE="node tests/oracle/compare.js"
 CJSON="--corpus-json ../shared/corpus/models.json"
 Q=$BT/quant
 mkdir -p "$Q"

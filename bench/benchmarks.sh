@@ -14,18 +14,9 @@
 # sets sweep -j; BENCHMARKS_OUT the file written (default docs/BENCHMARKS.md).
 set -u
 cd "$(dirname "$0")/.." || exit 2
-B=${B:-${BUILD:-build}}
-N=${N:-$B/nnzip}
-CORPUS=${CORPUS:-.corpus}
-PYTHON=${PYTHON:-/usr/bin/python3}
-FIX=${FIX:-$B/fixtures}
+. bench/lib.sh
 OUT=${BENCHMARKS_OUT:-docs/BENCHMARKS.md}
 JOBS=${BENCH_JOBS:-$(nproc)}
-if [ -z "${BT:-}" ]; then
-    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
-    trap 'rm -rf "$BT"' EXIT
-fi
-. bench/lib.sh
 D=$BT/benchmarks
 mkdir -p "$D"
 started=$(now)

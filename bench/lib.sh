@@ -4,6 +4,24 @@
 
 RUNS=${BENCH_RUNS:-5}
 
+# What every bench script reads (each may be set from outside): the build,
+# the tool, the corpus cache, Debian's python, the trained fixtures, the
+# ONNX Runtime oracle, and a scratch folder BT, removed at exit unless the
+# caller (bench/bench.sh) made it.
+B=${B:-${BUILD:-build}}
+N=${N:-$B/nnzip}
+CORPUS=${CORPUS:-.corpus}
+PYTHON=${PYTHON:-/usr/bin/python3}
+FIX=${FIX:-$B/fixtures}
+ORACLE="node tests/oracle/compare.js"
+if [ -z "${BT:-}" ]; then
+    BT=$(mktemp -d /tmp/nnzip-bench.XXXXXX)
+    trap 'rm -rf "$BT"' EXIT
+fi
+
+# want SECTION: whether the script's arguments (in $sections) name SECTION
+want() { case " $sections " in *" $1 "*) return 0 ;; esac; return 1; }
+
 now() { date +%s.%N; }
 
 # median of the numbers on stdin
