@@ -417,6 +417,15 @@ static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
         return br_get(r, s->width);
     if (r->n < 17 || !NNZ_FAST)
         br_fill(r);
+#if BB == 64 && defined(__GNUC__) /* the zeros counted at once */
+    if (r->buf >> (BB - 17) && r->n >= 33) {
+        z = (unsigned)__builtin_clzll(r->buf);
+        uint32_t g = (uint32_t)(r->buf >> (BB - 2 * z - 1));
+        r->buf <<= 2 * z + 1;
+        r->n -= 2 * z + 1;
+        return *prev += g;
+    }
+#endif
     while (!(r->buf >> (BB - 1))) { /* gaps are at most 2^16: at most 16 zeros */
         if (++z > 16)
             return 1u << 16;
@@ -902,7 +911,7 @@ typedef struct sym_rd {
     const stream *s;
     bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
     unsigned lanes, lane;    /* how many, and the lane of the next symbol */
-    const uint32_t *tab;     /* 2^fb entries: symbol << 5 | code length (0: longer) */
+    const uint32_t *tab;     /* 2^fb entries: symbol << 6 | code length (0: longer) */
     const uint16_t *longs;   /* the symbols of longer codes, canonical order */
     unsigned fb;
     uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
@@ -919,7 +928,6 @@ static void huff_tables(sym_rd *d, uint32_t *mem)
     d->tab = mem;
     d->longs = longs;
     d->fb = fb;
-    memset(mem, 0, (size_t)4 << fb);
     for (unsigned l = 1; l <= s->maxlen; l++) {
         d->first[l] = code;
         d->offset[l] = nl;
@@ -930,10 +938,14 @@ static void huff_tables(sym_rd *d, uint32_t *mem)
                 longs[nl++] = (uint16_t)sym;
                 continue;
             }
-            uint32_t *t = mem + ((size_t)code << (fb - l));
-            for (uint32_t k = 0; k < (1u << (fb - l)); k++)
-                t[k] = sym << 5 | l;
+            uint32_t *t = mem + ((size_t)code << (fb - l)), e = sym << 6 | l, k = 0;
+            for (; NNZ_FAST && k + 4 <= (1u << (fb - l)); k += 4)
+                t[k] = t[k + 1] = t[k + 2] = t[k + 3] = e;
+            for (; k < (1u << (fb - l)); k++)
+                t[k] = e;
         }
+        if (l == fb) /* the rest starts longer codes: entry 0 sends them to huff_long */
+            memset(mem + code, 0, (((size_t)1 << fb) - code) * 4);
         code <<= 1;
     }
 }
@@ -945,7 +957,7 @@ static uint32_t huff_long(const sym_rd *d, bitbuf buf)
     for (unsigned l = d->fb + 1; l <= d->s->maxlen; l++) {
         uint32_t k = (uint32_t)(buf >> (BB - l)) - d->first[l];
         if (k < d->s->count[l])
-            return (uint32_t)d->longs[d->offset[l] + k] << 5 | l;
+            return (uint32_t)d->longs[d->offset[l] + k] << 6 | l;
     }
     return 1; /* not reached: parse_stream refused incomplete codes */
 }
@@ -954,11 +966,11 @@ static uint32_t huff_long(const sym_rd *d, bitbuf buf)
 static uint32_t huff_next(const sym_rd *d, bitrd *r)
 {
     uint32_t t = d->tab[r->buf >> (BB - d->fb)];
-    if (!(t & 31))
+    if (!(t & 63))
         t = huff_long(d, r->buf);
-    r->buf <<= t & 31;
-    r->n -= t & 31;
-    return t >> 5;
+    r->buf <<= t & 63;
+    r->n -= t & 63;
+    return t >> 6;
 }
 
 static uint32_t sym_get(sym_rd *d)
@@ -975,15 +987,22 @@ static uint32_t sym_get(sym_rd *d)
 }
 
 #if NNZ_FAST
+/* Bytes p[0..7] as a big-endian number: one load and a byte swap, as
+ * compilers see it. */
+static inline uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
+}
+
 /* br_fill for a reader known to have BB / 8 bytes left. */
 static inline void fast_fill(bitrd *r)
 {
-    const uint8_t *p = r->p; /* one big-endian load, as compilers see it */
 #if BB == 64
-    bitbuf v = (bitbuf)p[0] << 56 | (bitbuf)p[1] << 48 | (bitbuf)p[2] << 40 |
-               (bitbuf)p[3] << 32 | (bitbuf)p[4] << 24 | (bitbuf)p[5] << 16 |
-               (bitbuf)p[6] << 8 | p[7];
+    bitbuf v = be64(r->p);
 #else
+    const uint8_t *p = r->p;
     bitbuf v = (bitbuf)p[0] << 24 | (bitbuf)p[1] << 16 | (bitbuf)p[2] << 8 | p[3];
 #endif
     r->buf |= v >> r->n;
@@ -991,22 +1010,142 @@ static inline void fast_fill(bitrd *r)
     r->n |= BB - 8;
 }
 
-/* huff_next, inline, for the lanes' loop. */
+/* huff_next, inline, for the one-lane loop. */
 static inline uint32_t fast_huff(const sym_rd *d, const uint32_t *tab, unsigned sh, bitrd *r)
 {
     uint32_t t = tab[r->buf >> sh];
-    if (!(t & 31))
+    if (!(t & 63))
         t = huff_long(d, r->buf);
-    r->buf <<= t & 31;
-    r->n -= t & 31;
-    return t >> 5;
+    r->buf <<= t & 63;
+    r->n -= t & 63;
+    return t >> 6;
 }
+
+#if BB == 64
+/* The zero bits under the lowest 1 of x (x > 0). */
+static inline unsigned ctz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(x);
+#else /* de Bruijn: the lowest 1 alone, times a sequence whose top 6 bits then say where */
+    static const uint8_t at[64] = { 0,  1,  48, 2,  57, 49, 28, 3,  61, 58, 50, 42, 38,
+                                    29, 17, 4,  62, 55, 59, 36, 53, 51, 43, 22, 45, 39,
+                                    33, 30, 24, 18, 12, 5,  63, 47, 56, 27, 60, 41, 37,
+                                    16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15,
+                                    34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6 };
+    return at[((x & (0 - x)) * 0x03f79d71b4cb0a89u) >> 58];
 #endif
+}
+
+/* Huffman codes from the four lanes of d together while each lane has
+ * eight bytes to load; returns how many went to v (at most m, a multiple of
+ * four). A lane here is its next byte and the bit in it (q, s); a refill
+ * is one big-endian load shifted to that bit, with a 1 put in the load's
+ * last bit. Codes then shift the buffer up, carrying the 1 along, so the
+ * zeros under it say where the lane got to: no count kept per code. A
+ * load holds 56 bits for sure: four codes of up to 14 bits, or three of
+ * 15 or 16, per refill. */
+static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
+{
+    const uint32_t *tab = d->tab;
+    const uint8_t *q[4];
+    unsigned s[4], per = d->s->maxlen <= 14 ? 4 : 3, j, z;
+    size_t k = 0, room = (size_t)-1, groups;
+    uint32_t t;
+    for (j = 0; j < 4; j++) { /* the lane's next bit: n bits before p */
+        bitrd *r = &d->r[j];
+        if (r->end - r->p < 8)
+            return 0; /* so no zero fed past the end is in buf: these bytes hold its bits */
+        q[j] = r->p - ((r->n + 7) >> 3);
+        s[j] = (0u - r->n) & 7;
+        if ((size_t)(r->end - q[j]) < room)
+            room = (size_t)(r->end - q[j]);
+    }
+    /* a round moves a lane at most 7 bytes: the lane with the fewest
+     * bytes left says how many rounds are safe with no test */
+    groups = (room - 8) / 7 + 1;
+    if (groups > m / (4 * per))
+        groups = m / (4 * per);
+    const uint8_t *qa = q[0], *qb = q[1], *qc = q[2], *qe = q[3];
+    unsigned sa = s[0], sb = s[1], sc = s[2], se = s[3];
+    uint64_t a, b, c, e;
+#define NNZ_LOAD()                     \
+    a = (be64(qa) | 1) << sa;          \
+    b = (be64(qb) | 1) << sb;          \
+    c = (be64(qc) | 1) << sc;          \
+    e = (be64(qe) | 1) << se;
+#define NNZ_SYM(i, x)                                  \
+    t = tab[(x) >> (64 - NNZ_HUFF_FAST_BITS)];         \
+    if (!t) /* a longer code: entries are never 0 */  \
+        t = huff_long(d, (x));                         \
+    (x) <<= t & 63;                                    \
+    v[(i)] = t >> 6;
+#define NNZ_ROUND(i)  \
+    NNZ_SYM(i, a)     \
+    NNZ_SYM(i + 1, b) \
+    NNZ_SYM(i + 2, c) \
+    NNZ_SYM(i + 3, e)
+#define NNZ_MOVE(x, q, s) \
+    z = ctz64(x);         \
+    q += z >> 3;          \
+    s = z & 7;
+#define NNZ_MOVE4()         \
+    NNZ_MOVE(a, qa, sa)     \
+    NNZ_MOVE(b, qb, sb)     \
+    NNZ_MOVE(c, qc, sc)     \
+    NNZ_MOVE(e, qe, se)
+    if (per == 4) {
+        for (; groups; groups--, k += 16) {
+            NNZ_LOAD()
+            NNZ_ROUND(k)
+            NNZ_ROUND(k + 4)
+            NNZ_ROUND(k + 8)
+            NNZ_ROUND(k + 12)
+            NNZ_MOVE4()
+        }
+    } else {
+        for (; groups; groups--, k += 12) {
+            NNZ_LOAD()
+            NNZ_ROUND(k)
+            NNZ_ROUND(k + 4)
+            NNZ_ROUND(k + 8)
+            NNZ_MOVE4()
+        }
+    }
+    /* the rest a round at a time, each lane's bytes tested */
+    while (m - k >= 4 && d->r[0].end - qa >= 8 && d->r[1].end - qb >= 8 &&
+           d->r[2].end - qc >= 8 && d->r[3].end - qe >= 8) {
+        NNZ_LOAD()
+        NNZ_ROUND(k)
+        NNZ_MOVE4()
+        k += 4;
+    }
+#undef NNZ_LOAD
+#undef NNZ_SYM
+#undef NNZ_ROUND
+#undef NNZ_MOVE
+#undef NNZ_MOVE4
+    q[0] = qa, q[1] = qb, q[2] = qc, q[3] = qe;
+    s[0] = sa, s[1] = sb, s[2] = sc, s[3] = se;
+    for (j = 0; j < 4; j++) { /* back to the reader: the bits left of q's byte in buf */
+        bitrd *r = &d->r[j];
+        r->p = q[j];
+        r->buf = 0;
+        r->n = 0;
+        if (s[j]) {
+            r->buf = (bitbuf)*r->p++ << (56 + s[j]);
+            r->n = 8 - s[j];
+        }
+    }
+    return k;
+}
+#endif /* BB == 64 */
+#endif /* NNZ_FAST */
 
 /* The next m symbols into v. The fast paths refill once and then take as
  * many symbols as BB - 8 bits surely hold, with no test between: packed
- * symbols, and Huffman codes from the four lanes in turn while each lane
- * has BB / 8 bytes left (the lanes' chains of dependent shifts overlap). */
+ * symbols, one-lane Huffman codes, and (64-bit buffers) the four lanes in
+ * turn (huff4: the lanes' chains of dependent shifts overlap). */
 static void get_syms(sym_rd *d, uint32_t *v, size_t m)
 {
     size_t k = 0;
@@ -1037,74 +1176,18 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m)
                 v[k++] = fast_huff(d, tab, sh, &a);
         }
         d->r[0] = a;
+#if BB == 64
     } else if (d->lanes == 4 && s->maxlen) {
-        const uint32_t *tab = d->tab;
         while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
             v[k++] = sym_get(d);
-        unsigned per = (BB - 8) / s->maxlen, sh = BB - NNZ_HUFF_FAST_BITS, n;
-        bitrd a = d->r[0], b = d->r[1], c = d->r[2], e = d->r[3];
-        /* whole groups first, with no test of the ends: a refill moves a
-         * lane at most BB / 8 - 1 bytes, so the lane with the fewest bytes
-         * left says how many groups are safe */
-        ptrdiff_t room = a.end - a.p;
-        if (b.end - b.p < room)
-            room = b.end - b.p;
-        if (c.end - c.p < room)
-            room = c.end - c.p;
-        if (e.end - e.p < room)
-            room = e.end - e.p;
-        size_t groups = room < BB / 8 ? 0 : (size_t)(room - BB / 8) / (BB / 8 - 1) + 1;
-        if (per > 4)
-            per = 4;
-        if (groups > (m - k) / (4 * per))
-            groups = (m - k) / (4 * per);
-#define NNZ_ROUND(i)                            \
-    v[(i)] = fast_huff(d, tab, sh, &a);         \
-    v[(i) + 1] = fast_huff(d, tab, sh, &b);     \
-    v[(i) + 2] = fast_huff(d, tab, sh, &c);     \
-    v[(i) + 3] = fast_huff(d, tab, sh, &e);
-        if (per >= 4) { /* codes of up to 14 bits: four rounds per refill, unrolled */
-            for (; groups; groups--, k += 16) {
-                fast_fill(&a);
-                fast_fill(&b);
-                fast_fill(&c);
-                fast_fill(&e);
-                NNZ_ROUND(k)
-                NNZ_ROUND(k + 4)
-                NNZ_ROUND(k + 8)
-                NNZ_ROUND(k + 12)
-            }
+        k += huff4(d, v + k, m - k);
+        while (m - k >= 4) { /* a lane's last bytes: each refilled byte by byte */
+            for (j = 0; j < 4; j++)
+                br_fill(&d->r[j]);
+            for (j = 0; j < 4; j++)
+                v[k++] = huff_next(d, &d->r[j]);
         }
-        if (per < 3) /* a 32-bit buffer: the loop below, a round or two per refill */
-            groups = 0;
-        for (; groups; groups--, k += 12) { /* 15 and 16 bits: three rounds */
-            fast_fill(&a);
-            fast_fill(&b);
-            fast_fill(&c);
-            fast_fill(&e);
-            NNZ_ROUND(k)
-            NNZ_ROUND(k + 4)
-            NNZ_ROUND(k + 8)
-        }
-#undef NNZ_ROUND
-        while (m - k >= 4 && a.end - a.p >= BB / 8 && b.end - b.p >= BB / 8 &&
-               c.end - c.p >= BB / 8 && e.end - e.p >= BB / 8) {
-            fast_fill(&a);
-            fast_fill(&b);
-            fast_fill(&c);
-            fast_fill(&e);
-            n = (m - k) / 4 < per ? (unsigned)((m - k) / 4) : per;
-            for (j = 0; j < n; j++, k += 4) {
-                v[k] = fast_huff(d, tab, sh, &a);
-                v[k + 1] = fast_huff(d, tab, sh, &b);
-                v[k + 2] = fast_huff(d, tab, sh, &c);
-                v[k + 3] = fast_huff(d, tab, sh, &e);
-            }
-        }
-        d->r[0] = a;
-        d->r[1] = b;
-        d->r[2] = c;
-        d->r[3] = e;
+#endif
     }
 #endif
     for (; k < m; k++)
@@ -1158,6 +1241,7 @@ typedef struct vmap {
     unsigned es;           /* output bytes per element */
     size_t inner, nchan;   /* affine: c's, at most SIZE_MAX (elements are fewer) */
     size_t lo, hi;         /* affine: elements [lo, hi) are in the cached channel */
+    size_t q, ch;          /* affine: lo / inner, and the channel it is */
     float scale;
     int64_t zp;
     int bad;               /* a codebook symbol past the codebook */
@@ -1204,6 +1288,23 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
     }
 }
 
+#if NNZ_FAST
+/* Affine symbols to int8, code - zero point (i8_ok: it fits), eight at a
+ * time through a small array, which compilers turn into SIMD at -O2. */
+static void put_i8(uint8_t *o, const uint32_t *v, size_t n, uint32_t zp)
+{
+    size_t k = 0;
+    uint8_t t[8];
+    for (; k + 8 <= n; k += 8) {
+        for (unsigned j = 0; j < 8; j++)
+            t[j] = (uint8_t)(v[k + j] - zp);
+        memcpy(o + k, t, 8);
+    }
+    for (; k < n; k++)
+        o[k] = (uint8_t)(v[k] - zp);
+}
+#endif
+
 /* Store symbols v[0..n) as elements i, i + 1, ... at out + at * es. Runs of
  * one affine channel get its scale and zero point once; affine to float32
  * has its own loop. */
@@ -1216,7 +1317,16 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
         size_t run = n, k;
         if (m->kind == NNZ_VAL_AFFINE) {
             if (i < m->lo || i >= m->hi) {
-                size_t q = i / m->inner, ch = q % m->nchan;
+                size_t q, ch; /* the next channel mostly: no division */
+                if (NNZ_FAST && i == m->hi && m->hi) {
+                    q = m->q + 1;
+                    ch = m->ch + 1 == m->nchan ? 0 : m->ch + 1;
+                } else {
+                    q = i / m->inner;
+                    ch = q % m->nchan;
+                }
+                m->q = q;
+                m->ch = ch;
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
                 m->scale = bits_f32(le32(c->scales + ch * 4));
@@ -1241,9 +1351,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 memcpy(o + 4 * k, f, 4);
             }
         } else if (m->ot == OT_I8 && !neg) {
-            uint32_t zp = (uint32_t)m->zp;
-            for (k = 0; k < run; k++)
-                o[k] = (uint8_t)(v[k] - zp); /* i8_ok: it fits int8 */
+            put_i8(o, v, run, (uint32_t)m->zp);
         } else
 #endif
             for (k = 0; k < run; k++)

@@ -141,13 +141,16 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     uint64_t one = est_bytes(data, nblocks, 1), four = est_bytes(data, nblocks, 4);
     int gamma = tg < tl;
     uint64_t table = gamma ? tg : tl;
-    /* four lanes decode two to three times as fast: worth a thousandth of
-     * the size always, and up to half a percent for a sparse tensor's gaps
-     * or while values stay within 1% of their entropy (docs/passes/huffman.md) */
+    /* four lanes decode two to four times as fast: worth a thousandth of
+     * the size always, and up to half a percent for a sparse tensor's gaps,
+     * streams of 1024 symbols or more (a few bytes, against one serial chain
+     * of lookups), or while values stay within 1% of their entropy
+     * (docs/passes/huffman.md) */
     double entropy_bytes = p->entropy * (double)nsyms / 8;
     int lanes = four <= one + one / 1000 ||
                 (four <= one + one / 200 &&
-                 (gaps || (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes));
+                 (gaps || nsyms >= 1024 ||
+                  (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes));
     unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
     uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {
