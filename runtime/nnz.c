@@ -1039,7 +1039,7 @@ static inline unsigned ctz64(uint64_t x)
 
 /* Huffman codes from the four lanes of d together while each lane has
  * eight bytes to load; returns how many went to v (at most m, a multiple of
- * four). A lane here is its next byte and the bit in it (q, s); a refill
+ * four), as their table entries: symbol << 6 | length. A lane here is its next byte and the bit in it (q, s); a refill
  * is one big-endian load shifted to that bit, with a 1 put in the load's
  * last bit. Codes then shift the buffer up, carrying the 1 along, so the
  * zeros under it say where the lane got to: no count kept per code. A
@@ -1050,6 +1050,8 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
     const uint32_t *tab = d->tab;
     const uint8_t *q[4];
     unsigned s[4], per = d->s->maxlen <= 14 ? 4 : 3, j, z;
+    if (d->s->maxlen <= NNZ_HUFF_FAST_BITS && NNZ_HUFF_FAST_BITS <= 11)
+        per = 5;
     size_t k = 0, room = (size_t)-1, groups;
     uint32_t t;
     for (j = 0; j < 4; j++) { /* the lane's next bit: n bits before p */
@@ -1074,17 +1076,17 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
     b = (be64(qb) | 1) << sb;          \
     c = (be64(qc) | 1) << sc;          \
     e = (be64(qe) | 1) << se;
-#define NNZ_SYM(i, x)                                  \
+#define NNZ_SYM(i, x, longer)                          \
     t = tab[(x) >> (64 - NNZ_HUFF_FAST_BITS)];         \
-    if (!t) /* a longer code: entries are never 0 */  \
+    if ((longer) && !t) /* entries are never 0 */      \
         t = huff_long(d, (x));                         \
     (x) <<= t & 63;                                    \
-    v[(i)] = t >> 6;
-#define NNZ_ROUND(i)  \
-    NNZ_SYM(i, a)     \
-    NNZ_SYM(i + 1, b) \
-    NNZ_SYM(i + 2, c) \
-    NNZ_SYM(i + 3, e)
+    v[(i)] = t;
+#define NNZ_ROUND(i, longer)       \
+    NNZ_SYM(i, a, longer)          \
+    NNZ_SYM(i + 1, b, longer)      \
+    NNZ_SYM(i + 2, c, longer)      \
+    NNZ_SYM(i + 3, e, longer)
 #define NNZ_MOVE(x, q, s) \
     z = ctz64(x);         \
     q += z >> 3;          \
@@ -1094,21 +1096,31 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
     NNZ_MOVE(b, qb, sb)     \
     NNZ_MOVE(c, qc, sc)     \
     NNZ_MOVE(e, qe, se)
-    if (per == 4) {
+    if (per == 5) { /* every code in the table: no test for longer ones */
+        for (; groups; groups--, k += 20) {
+            NNZ_LOAD()
+            NNZ_ROUND(k, 0)
+            NNZ_ROUND(k + 4, 0)
+            NNZ_ROUND(k + 8, 0)
+            NNZ_ROUND(k + 12, 0)
+            NNZ_ROUND(k + 16, 0)
+            NNZ_MOVE4()
+        }
+    } else if (per == 4) {
         for (; groups; groups--, k += 16) {
             NNZ_LOAD()
-            NNZ_ROUND(k)
-            NNZ_ROUND(k + 4)
-            NNZ_ROUND(k + 8)
-            NNZ_ROUND(k + 12)
+            NNZ_ROUND(k, 1)
+            NNZ_ROUND(k + 4, 1)
+            NNZ_ROUND(k + 8, 1)
+            NNZ_ROUND(k + 12, 1)
             NNZ_MOVE4()
         }
     } else {
         for (; groups; groups--, k += 12) {
             NNZ_LOAD()
-            NNZ_ROUND(k)
-            NNZ_ROUND(k + 4)
-            NNZ_ROUND(k + 8)
+            NNZ_ROUND(k, 1)
+            NNZ_ROUND(k + 4, 1)
+            NNZ_ROUND(k + 8, 1)
             NNZ_MOVE4()
         }
     }
@@ -1116,7 +1128,7 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
     while (m - k >= 4 && d->r[0].end - qa >= 8 && d->r[1].end - qb >= 8 &&
            d->r[2].end - qc >= 8 && d->r[3].end - qe >= 8) {
         NNZ_LOAD()
-        NNZ_ROUND(k)
+        NNZ_ROUND(k, 1)
         NNZ_MOVE4()
         k += 4;
     }
@@ -1142,11 +1154,12 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
 #endif /* BB == 64 */
 #endif /* NNZ_FAST */
 
-/* The next m symbols into v. The fast paths refill once and then take as
+/* The next m symbols into v, each shifted left by sh (0, or 6 for
+ * sym_shift's streams, whose low 6 bits are then not 0). The fast paths refill once and then take as
  * many symbols as BB - 8 bits surely hold, with no test between: packed
  * symbols, one-lane Huffman codes, and (64-bit buffers) the four lanes in
  * turn (huff4: the lanes' chains of dependent shifts overlap). */
-static void get_syms(sym_rd *d, uint32_t *v, size_t m)
+static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
 {
     size_t k = 0;
 #if NNZ_FAST
@@ -1167,31 +1180,47 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m)
         d->r[0] = a;
     } else if (d->lanes == 1 && s->maxlen) {
         const uint32_t *tab = d->tab;
-        unsigned per = (BB - 8) / s->maxlen, sh = BB - NNZ_HUFF_FAST_BITS, n;
+        unsigned per = (BB - 8) / s->maxlen, top = BB - NNZ_HUFF_FAST_BITS, n;
         bitrd a = d->r[0];
         while (m > k && a.end - a.p >= BB / 8) {
             fast_fill(&a);
             n = m - k < per ? (unsigned)(m - k) : per;
             for (j = 0; j < n; j++)
-                v[k++] = fast_huff(d, tab, sh, &a);
+                v[k++] = fast_huff(d, tab, top, &a);
         }
         d->r[0] = a;
 #if BB == 64
     } else if (d->lanes == 4 && s->maxlen) {
         while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
-            v[k++] = sym_get(d);
+            v[k++] = sym_get(d) << sh;
+        size_t k0 = k;
         k += huff4(d, v + k, m - k);
+        if (sh != 6) /* the entries to symbols, four at a time (SIMD) */
+            for (j = 0; k0 + j < k; j += 4) {
+                v[k0 + j] >>= 6;
+                v[k0 + j + 1] >>= 6;
+                v[k0 + j + 2] >>= 6;
+                v[k0 + j + 3] >>= 6;
+            }
         while (m - k >= 4) { /* a lane's last bytes: each refilled byte by byte */
             for (j = 0; j < 4; j++)
                 br_fill(&d->r[j]);
             for (j = 0; j < 4; j++)
-                v[k++] = huff_next(d, &d->r[j]);
+                v[k++] = huff_next(d, &d->r[j]) << sh;
         }
 #endif
     }
 #endif
     for (; k < m; k++)
-        v[k] = sym_get(d);
+        v[k] = sym_get(d) << sh;
+}
+
+/* The shift get_syms may leave on d's symbols: 6 where the four lanes'
+ * loop writes table entries (whose consumers shift them in their own SIMD
+ * loops, a shift per symbol less in the loop that bounds the speed). */
+static unsigned sym_shift(const sym_rd *d)
+{
+    return NNZ_FAST && BB == 64 && d->s->coding >= NNZ_CODING_HUFFMAN_X4 && d->s->maxlen ? 6 : 0;
 }
 
 /* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
@@ -1291,17 +1320,17 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
 #if NNZ_FAST
 /* Affine symbols to int8, code - zero point (i8_ok: it fits), eight at a
  * time through a small array, which compilers turn into SIMD at -O2. */
-static void put_i8(uint8_t *o, const uint32_t *v, size_t n, uint32_t zp)
+static void put_i8(uint8_t *o, const uint32_t *v, size_t n, uint32_t zp, unsigned sh)
 {
     size_t k = 0;
     uint8_t t[8];
     for (; k + 8 <= n; k += 8) {
         for (unsigned j = 0; j < 8; j++)
-            t[j] = (uint8_t)(v[k + j] - zp);
+            t[j] = (uint8_t)((v[k + j] >> sh) - zp);
         memcpy(o + k, t, 8);
     }
     for (; k < n; k++)
-        o[k] = (uint8_t)(v[k] - zp);
+        o[k] = (uint8_t)((v[k] >> sh) - zp);
 }
 #endif
 
@@ -1309,7 +1338,7 @@ static void put_i8(uint8_t *o, const uint32_t *v, size_t n, uint32_t zp)
  * one affine channel get its scale and zero point once; affine to float32
  * has its own loop. */
 static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n, size_t i,
-                     int neg)
+                     int neg, unsigned sh)
 {
     const coded *c = m->c;
     uint8_t *o = (uint8_t *)out + at * m->es;
@@ -1340,22 +1369,22 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
             float scale = m->scale, f[4];
             int32_t zp = (int32_t)m->zp;
             for (k = 0; k + 4 <= run; k += 4) { /* four at a time: compilers use SIMD */
-                f[0] = scale * (float)((int32_t)v[k] - zp);
-                f[1] = scale * (float)((int32_t)v[k + 1] - zp);
-                f[2] = scale * (float)((int32_t)v[k + 2] - zp);
-                f[3] = scale * (float)((int32_t)v[k + 3] - zp);
+                f[0] = scale * (float)((int32_t)(v[k] >> sh) - zp);
+                f[1] = scale * (float)((int32_t)(v[k + 1] >> sh) - zp);
+                f[2] = scale * (float)((int32_t)(v[k + 2] >> sh) - zp);
+                f[3] = scale * (float)((int32_t)(v[k + 3] >> sh) - zp);
                 memcpy(o + 4 * k, f, 16);
             }
             for (; k < run; k++) {
-                f[0] = scale * (float)((int32_t)v[k] - zp);
+                f[0] = scale * (float)((int32_t)(v[k] >> sh) - zp);
                 memcpy(o + 4 * k, f, 4);
             }
         } else if (m->ot == OT_I8 && !neg) {
-            put_i8(o, v, run, (uint32_t)m->zp);
+            put_i8(o, v, run, (uint32_t)m->zp, sh);
         } else
 #endif
             for (k = 0; k < run; k++)
-                put_one(m, o + k * m->es, v[k], neg);
+                put_one(m, o + k * m->es, v[k] >> sh, neg);
         v += run;
         n -= run;
         i += run;
@@ -1440,10 +1469,11 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             return st;
     }
     if (c->enc == NNZ_ENC_DENSE) {
+        unsigned sh = sym_shift(&d[0]);
         for (k = 0; k < n; k += j) {
             j = n - k < CHUNK ? n - k : CHUNK;
-            get_syms(&d[0], v, j);
-            put_syms(m, out, k, v, j, first + k, 0);
+            get_syms(&d[0], v, j, sh);
+            put_syms(m, out, k, v, j, first + k, 0, sh);
         }
         bad = sym_over(&d[0]);
     } else if (c->enc == NNZ_ENC_SPARSE) {
@@ -1456,12 +1486,13 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
         memset(out, 0, n * m->es);
 #if NNZ_FAST /* the gaps, then their values, a chunk at a time */
         uint32_t gs[CHUNK];
+        unsigned sh = sym_shift(&d[1]);
         while (survivors && !bad) {
             size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
-            get_syms(&d[0], gs, ng); /* no further than the block: each survivor has a gap */
+            get_syms(&d[0], gs, ng, 0); /* no further than the block: each survivor has a gap */
             for (j = 0; j < ng; j++)
                 nv += gs[j] != c->escape;
-            get_syms(&d[1], v, nv);
+            get_syms(&d[1], v, nv, sh);
             for (j = 0, k = 0; j < ng && !bad; j++) {
                 size_t at = cur + gs[j], run = 1;
                 if (gs[j] == c->escape) {
@@ -1476,10 +1507,10 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
                     break;
                 }
                 if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
-                    float f = m->scale * (float)((int32_t)v[k] - (int32_t)m->zp); /* put_syms' */
+                    float f = m->scale * (float)((int32_t)(v[k] >> sh) - (int32_t)m->zp); /* put_syms' */
                     memcpy((uint8_t *)out + (at - first) * 4, &f, 4);
                 } else {
-                    put_syms(m, out, at - first, &v[k], run, at, 0);
+                    put_syms(m, out, at - first, &v[k], run, at, 0, sh);
                 }
                 k += run;
                 j += run - 1;
@@ -1500,7 +1531,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             if (at < cur || at >= end)
                 bad = 1;
             else
-                put_syms(m, out, at - first, v, 1, at, 0);
+                put_syms(m, out, at - first, v, 1, at, 0, 0);
             cur = at + 1;
             survivors--;
         }
@@ -1519,7 +1550,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
                     br_get(&r, (unsigned)(bit & 7));
                 x = br_get(&r, c->st[0].width);
             }
-            put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0);
+            put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
         }
     }
     return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
@@ -1612,7 +1643,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         buckets = mem; /* the K bucket symbols, decoded once */
         if ((st = sym_block(&c, 0, 0, &d[0])) != NNZ_OK)
             return st;
-        get_syms(&d[0], buckets, (size_t)c.k);
+        get_syms(&d[0], buckets, (size_t)c.k, 0);
         if (sym_over(&d[0]))
             return NNZ_E_CORRUPT;
     }
