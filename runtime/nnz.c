@@ -1318,16 +1318,16 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
 }
 
 #if NNZ_FAST
-/* Affine symbols to int8, code - zero point (i8_ok: it fits), eight at a
+/* Affine symbols to int8, code - zero point (i8_ok: it fits), sixteen at a
  * time through a small array, which compilers turn into SIMD at -O2. */
 static void put_i8(uint8_t *o, const uint32_t *v, size_t n, uint32_t zp, unsigned sh)
 {
     size_t k = 0;
-    uint8_t t[8];
-    for (; k + 8 <= n; k += 8) {
-        for (unsigned j = 0; j < 8; j++)
+    uint8_t t[16];
+    for (; k + 16 <= n; k += 16) {
+        for (unsigned j = 0; j < 16; j++)
             t[j] = (uint8_t)((v[k + j] >> sh) - zp);
-        memcpy(o + k, t, 8);
+        memcpy(o + k, t, 16);
     }
     for (; k < n; k++)
         o[k] = (uint8_t)((v[k] >> sh) - zp);
@@ -1445,7 +1445,7 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
 
 /* Symbols decoded at a time (a stack buffer of 4 * CHUNK bytes). */
 #if NNZ_FAST
-#define CHUNK 256
+#define CHUNK 1024
 #else
 #define CHUNK 32
 #endif
