@@ -132,8 +132,12 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
         used += freq[s] != 0;
     while (max_len < NNZ_HUFF_MAX_LEN && ((uint64_t)1 << max_len) < used)
         max_len++;
+    /* codes that all fit the decoder's first table decode without a test
+     * for longer ones and five to a refill (10-20% faster): taken when they
+     * cost at most NNZ_HUFF_FAST_COST more */
     nnz_huff h;
-    if (nnz_huff_build(freq, alphabet, max_len, &h, e) != 0)
+    unsigned pref = max_len < NNZ_HUFF_FAST_LEN ? max_len : NNZ_HUFF_FAST_LEN;
+    if (nnz_huff_build_pref(freq, alphabet, max_len, pref, NNZ_HUFF_FAST_COST, &h, e) != 0)
         return -1;
     uint64_t data = nnz_huff_data_bits(&h, freq);
     uint64_t tl = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST) / 8;
@@ -142,15 +146,12 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     int gamma = tg < tl;
     uint64_t table = gamma ? tg : tl;
     /* four lanes decode two to four times as fast: worth a thousandth of
-     * the size always, and up to half a percent for a sparse tensor's gaps,
-     * streams of 1024 symbols or more (a few bytes, against one serial chain
-     * of lookups), or while values stay within 1% of their entropy
-     * (docs/passes/huffman.md) */
+     * the size always, and up to half a percent for a sparse tensor's gaps
+     * or while values stay within 1% of their entropy (docs/passes/huffman.md) */
     double entropy_bytes = p->entropy * (double)nsyms / 8;
     int lanes = four <= one + one / 1000 ||
                 (four <= one + one / 200 &&
-                 (gaps || nsyms >= 1024 ||
-                  (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes));
+                 (gaps || (double)four + 4.0 * (double)nblocks <= 1.01 * entropy_bytes));
     unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
     uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {

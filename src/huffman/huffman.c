@@ -20,27 +20,30 @@ typedef struct item {
 } item;
 
 /* Sort it[0..n) by count, keeping symbol order among equal counts (they
- * come in symbol order): a bottom-up merge sort, stable, no callbacks. */
+ * come in symbol order): a stable radix sort, a byte of the count a pass
+ * from the lowest, skipping bytes that every count has alike. */
 static int sort_by_freq(item *it, uint32_t n, nnz_error *e)
 {
     item *tmp = nnz_malloc((size_t)n * sizeof *tmp, e), *a = it, *b = tmp;
     if (!tmp)
         return -1;
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) { /* without a branch on the data */
-                size_t tj = a[j].freq < a[i].freq;
-                b[k++] = a[tj ? j : i];
-                j += tj;
-                i += 1 - tj;
-            }
-            while (i < mid)
-                b[k++] = a[i++];
-            while (j < hi)
-                b[k++] = a[j++];
+    uint64_t any = 0;
+    for (uint32_t i = 0; i < n; i++)
+        any |= it[i].freq;
+    for (unsigned sh = 0; sh < 64 && any >> sh; sh += 8) {
+        size_t at[256] = { 0 }, sum = 0, same = 0;
+        for (uint32_t i = 0; i < n; i++)
+            at[(a[i].freq >> sh) & 255]++;
+        for (unsigned d = 0; d < 256; d++) {
+            size_t c = at[d];
+            same |= c == n;
+            at[d] = sum;
+            sum += c;
         }
+        if (same)
+            continue;
+        for (uint32_t i = 0; i < n; i++)
+            b[at[(a[i].freq >> sh) & 255]++] = a[i];
         item *t = a;
         a = b;
         b = t;
@@ -180,6 +183,12 @@ static int package_merge(const item *it, uint32_t n, unsigned L, uint32_t *depth
 int nnz_huff_build(const uint64_t *freq, uint32_t alphabet, unsigned max_len, nnz_huff *h,
                    nnz_error *e)
 {
+    return nnz_huff_build_pref(freq, alphabet, max_len, max_len, 0, h, e);
+}
+
+int nnz_huff_build_pref(const uint64_t *freq, uint32_t alphabet, unsigned max_len,
+                        unsigned pref_len, double max_cost, nnz_huff *h, nnz_error *e)
+{
     memset(h, 0, sizeof *h);
     if (alphabet == 0 || alphabet > 65536 || max_len < 1 || max_len > NNZ_HUFF_BUILD_MAX_LEN)
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "huffman: alphabet %u / length limit %u out of range",
@@ -218,6 +227,27 @@ int nnz_huff_build(const uint64_t *freq, uint32_t alphabet, unsigned max_len, nn
     unsigned longest;
     if (huffman_depths(it, n, depth, &longest, e) != 0)
         goto fail;
+    if (pref_len < max_len && longest > pref_len && ((uint64_t)1 << pref_len) >= n) {
+        /* the shorter limit if it costs at most max_cost over the unlimited
+         * code (so over the max_len one too): then no second package-merge */
+        uint32_t *d2 = nnz_calloc(n, sizeof *d2, e);
+        if (!d2 || package_merge(it, n, pref_len, d2, e) != 0) {
+            free(d2);
+            goto fail;
+        }
+        double bits = 0, bits2 = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            bits += (double)it[i].freq * depth[i];
+            bits2 += (double)it[i].freq * d2[i];
+        }
+        if (bits2 <= bits * (1 + max_cost)) {
+            free(depth);
+            depth = d2;
+            longest = pref_len;
+        } else {
+            free(d2);
+        }
+    }
     if (longest > max_len && package_merge(it, n, max_len, depth, e) != 0)
         goto fail;
     /* depth[i] is the length of it[i]; lighter leaves are never shorter */

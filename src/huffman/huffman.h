@@ -22,6 +22,16 @@
  * 56-bit refill (docs/passes/huffman.md has the measurements). */
 #define NNZ_HUFF_DEFAULT_MAX_LEN 14
 
+/* Codes of at most NNZ_HUFF_FAST_LEN bits all fit the runtime's first-level
+ * table (NNZ_HUFF_FAST_BITS): the encoder takes them when they cost at
+ * most NNZ_HUFF_FAST_COST more data bits than the limit asked for. */
+#ifndef NNZ_HUFF_FAST_LEN
+#define NNZ_HUFF_FAST_LEN 11
+#endif
+#ifndef NNZ_HUFF_FAST_COST
+#define NNZ_HUFF_FAST_COST 0.005
+#endif
+
 typedef struct nnz_huff {
     unsigned width;        /* bits that hold any symbol of the alphabet */
     unsigned maxlen;       /* longest code; 0 when one symbol (or none) is used */
@@ -41,6 +51,10 @@ typedef struct nnz_huff {
  * memory, or when more than 2^max_len symbols occur. */
 int nnz_huff_build(const uint64_t *freq, uint32_t alphabet, unsigned max_len, nnz_huff *h,
                    nnz_error *e);
+/* The same, but codes of at most pref_len bits when they cost at most
+ * max_cost (a fraction) more bits of freq than the unlimited optimal code. */
+int nnz_huff_build_pref(const uint64_t *freq, uint32_t alphabet, unsigned max_len,
+                        unsigned pref_len, double max_cost, nnz_huff *h, nnz_error *e);
 void nnz_huff_free(nnz_huff *h);
 
 /* Table forms (docs/FORMAT.md): the symbol list at `width` bits each
