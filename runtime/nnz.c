@@ -443,8 +443,24 @@ static unsigned fast_bits(const stream *s)
     return s->maxlen < NNZ_HUFF_FAST_BITS && !NNZ_FAST ? s->maxlen : NNZ_HUFF_FAST_BITS;
 }
 
-/* Parse a stream's Huffman table (if any) from its bytes. */
-static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len)
+/* A stream being read: the bit reader of each lane, and its tables. */
+typedef struct sym_rd {
+    const stream *s;
+    bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
+    unsigned lanes, lane;    /* how many, and the lane of the next symbol */
+    const uint32_t *tab;     /* 2^fb entries: symbol << 6 | code length (0: longer) */
+    const uint16_t *longs;   /* the symbols of longer codes, canonical order */
+    unsigned fb;
+    uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
+} sym_rd;
+
+static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem);
+
+/* Parse a stream's Huffman table (if any) from its bytes: the code lengths,
+ * and the symbol list when `lists` or in small builds; else walk_list
+ * reads it (and finds where the data starts) when the stream is decoded,
+ * after nnz_open checked it. */
+static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
 {
     rd r = { p, p + (size_t)len, 0 };
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
@@ -469,20 +485,13 @@ static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len)
         }
         if (r.bad || (s->maxlen && (kraft != (1u << s->maxlen) || n < 2)) || n > (1u << s->width))
             return NNZ_E_CORRUPT; /* over-subscribed, incomplete, or more codes than symbols */
-        /* the symbol list: every symbol inside the alphabet */
-        bitrd b = { r.p, r.end, 0, 0, 0 };
-        uint32_t prev = 0;
-        for (unsigned l = 1, j = 0; l <= s->maxlen; l++)
-            for (prev = (uint32_t)-1, j = 0; j < s->count[l]; j++)
-                if (list_next(&b, s, &prev) >> s->width)
-                    return NNZ_E_CORRUPT;
-        if (s->maxlen == 0)
-            s->single = br_get(&b, s->width);
-        if (br_over(&b))
-            return NNZ_E_CORRUPT;
         s->list = r.p;
-        /* the data starts at the byte after the list's last bit */
-        r.p = b.p - (b.n - b.over) / 8;
+        s->end = r.end;
+        if (lists || s->maxlen == 0 || !NNZ_FAST) {
+            sym_rd d;
+            return walk_list(s, &d, NULL);
+        }
+        return NNZ_OK;
     }
     s->data = r.p;
     s->end = r.end;
@@ -510,7 +519,8 @@ static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
 }
 
 /* Parse and check a coded encoding's parameters into c (zeroed). */
-static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c)
+static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
+                              int lists)
 {
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
@@ -594,7 +604,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         const uint8_t *at = rd_bytes(&p, lens[s]);
         if (p.bad)
             return NNZ_E_CORRUPT;
-        nnz_status st = parse_stream(&c->st[s], at, lens[s]);
+        nnz_status st = parse_stream(&c->st[s], at, lens[s], lists);
         if (st != NNZ_OK)
             return st;
     }
@@ -609,9 +619,9 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 }
 
 /* Checks of an encoding's parameters that need no output buffer; a coded
- * encoding's parsed parameters go to `c`. */
+ * encoding's parsed parameters go to `c`; `lists`: parse_stream's. */
 static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, const rd *params,
-                               coded *c)
+                               coded *c, int lists)
 {
     memset(c, 0, sizeof *c);
     switch (info->encoding) {
@@ -624,7 +634,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     case NNZ_ENC_SPARSE:
     case NNZ_ENC_HASHED: {
         rd r = *params;
-        return parse_coded(b, info, &r, c);
+        return parse_coded(b, info, &r, c, lists);
     }
     default:
         return NNZ_E_ENCODING;
@@ -634,7 +644,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
 static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
 {
     coded c;
-    return check_params(b, info, params, &c);
+    return check_params(b, info, params, &c, 1);
 }
 
 
@@ -867,7 +877,7 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     nnz_status st = parse_entry(b, index, info, &params);
     if (st != NNZ_OK)
         return st;
-    if ((st = check_params(b, info, &params, c)) != NNZ_OK)
+    if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
     if (es == 0 || (info->encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
@@ -906,25 +916,17 @@ static void swap_elems(uint8_t *o, size_t n, unsigned es)
 
 /* ---- coded encodings: decoding ------------------------------------------- */
 
-/* A stream being read: the bit reader of each lane, and its tables. */
-typedef struct sym_rd {
-    const stream *s;
-    bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
-    unsigned lanes, lane;    /* how many, and the lane of the next symbol */
-    const uint32_t *tab;     /* 2^fb entries: symbol << 6 | code length (0: longer) */
-    const uint16_t *longs;   /* the symbols of longer codes, canonical order */
-    unsigned fb;
-    uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
-} sym_rd;
 
-/* Build a Huffman stream's tables in `mem` (huff_scratch bytes, aligned). */
-static void huff_tables(sym_rd *d, uint32_t *mem)
+/* Walk a Huffman stream's symbol list: every symbol inside the alphabet,
+ * and the data from the byte after the list's last bit. With `mem`, build
+ * d's tables there (huff_scratch bytes, aligned) on the way. */
+static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
 {
-    const stream *s = d->s;
     unsigned fb = fast_bits(s);
     uint32_t code = 0, nl = 0, prev;
-    uint16_t *longs = (uint16_t *)(void *)(mem + ((size_t)1 << fb));
+    uint16_t *longs = mem ? (uint16_t *)(void *)(mem + ((size_t)1 << fb)) : NULL;
     bitrd b = { s->list, s->end, 0, 0, 0 };
+    d->s = s;
     d->tab = mem;
     d->longs = longs;
     d->fb = fb;
@@ -933,7 +935,11 @@ static void huff_tables(sym_rd *d, uint32_t *mem)
         d->offset[l] = nl;
         prev = (uint32_t)-1;
         for (uint32_t j = 0; j < s->count[l]; j++, code++) {
-            uint32_t sym = list_next(&b, s, &prev); /* checked by parse_stream */
+            uint32_t sym = list_next(&b, s, &prev);
+            if (sym >> s->width)
+                return NNZ_E_CORRUPT;
+            if (!mem)
+                continue;
             if (l > fb) {
                 longs[nl++] = (uint16_t)sym;
                 continue;
@@ -944,10 +950,16 @@ static void huff_tables(sym_rd *d, uint32_t *mem)
             for (; k < (1u << (fb - l)); k++)
                 t[k] = e;
         }
-        if (l == fb) /* the rest starts longer codes: entry 0 sends them to huff_long */
+        if (mem && l == fb) /* the rest starts longer codes: entry 0 sends them to huff_long */
             memset(mem + code, 0, (((size_t)1 << fb) - code) * 4);
         code <<= 1;
     }
+    if (s->maxlen == 0)
+        s->single = br_get(&b, s->width);
+    if (br_over(&b))
+        return NNZ_E_CORRUPT;
+    s->data = b.p - (b.n - b.over) / 8;
+    return NNZ_OK;
 }
 
 /* The table entry of a code longer than the table's bits, from the
@@ -1567,7 +1579,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->kind = -1;
     nnz_status st = parse_entry(b, index, &info, &params);
     if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c);
+        st = check_params(b, &info, &params, &c, 0);
     if (st != NNZ_OK || info.encoding == NNZ_ENC_RAW)
         return st;
     map->kind = (int)c.kind;
@@ -1635,7 +1647,8 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     for (unsigned s = 0; s < c.nstreams; s++) {
         d[s].s = &c.st[s];
         if (huff_scratch(&c.st[s])) {
-            huff_tables(&d[s], mem);
+            if ((st = walk_list(&c.st[s], &d[s], mem)) != NNZ_OK)
+                return st;
             mem += huff_scratch(&c.st[s]) / 4;
         }
     }
