@@ -978,7 +978,7 @@ static uint32_t huff_long(const sym_rd *d, bitbuf buf)
 static uint32_t huff_next(const sym_rd *d, bitrd *r)
 {
     uint32_t t = d->tab[r->buf >> (BB - d->fb)];
-    if (!(t & 63))
+    if (!t) /* a longer code: entries are never 0 */
         t = huff_long(d, r->buf);
     r->buf <<= t & 63;
     r->n -= t & 63;
@@ -1026,7 +1026,7 @@ static inline void fast_fill(bitrd *r)
 static inline uint32_t fast_huff(const sym_rd *d, const uint32_t *tab, unsigned sh, bitrd *r)
 {
     uint32_t t = tab[r->buf >> sh];
-    if (!(t & 63))
+    if (!t) /* a longer code: entries are never 0 */
         t = huff_long(d, r->buf);
     r->buf <<= t & 63;
     r->n -= t & 63;
@@ -1177,7 +1177,16 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
 #if NNZ_FAST
     const stream *s = d->s;
     unsigned j;
-    if (s->coding == NNZ_CODING_PACKED && s->width <= BB - 8) {
+    if (s->coding == NNZ_CODING_PACKED && s->width == 8) { /* bytes: widened, no shifts */
+        bitrd *r = &d->r[0];
+        for (; k < m && r->n >= 8; k++) /* the bytes the buffer holds first */
+            v[k] = (uint32_t)br_get(r, 8);
+        size_t c = m - k < (size_t)(r->end - r->p) ? m - k : (size_t)(r->end - r->p);
+        for (j = 0; j < c; j++)
+            v[k + j] = r->p[j];
+        r->p += c;
+        k += c;
+    } else if (s->coding == NNZ_CODING_PACKED && s->width <= BB - 8) {
         unsigned w = s->width, per = (BB - 8) / w, n;
         bitrd a = d->r[0];
         while (m > k && a.end - a.p >= BB / 8) {
