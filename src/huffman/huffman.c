@@ -183,11 +183,12 @@ static int package_merge(const item *it, uint32_t n, unsigned L, uint32_t *depth
 int nnz_huff_build(const uint64_t *freq, uint32_t alphabet, unsigned max_len, nnz_huff *h,
                    nnz_error *e)
 {
-    return nnz_huff_build_pref(freq, alphabet, max_len, max_len, 0, h, e);
+    return nnz_huff_build_pref(freq, alphabet, max_len, max_len, 0, 0, h, e);
 }
 
 int nnz_huff_build_pref(const uint64_t *freq, uint32_t alphabet, unsigned max_len,
-                        unsigned pref_len, double max_cost, nnz_huff *h, nnz_error *e)
+                        unsigned pref_len, double max_cost, double max_bits, nnz_huff *h,
+                        nnz_error *e)
 {
     memset(h, 0, sizeof *h);
     if (alphabet == 0 || alphabet > 65536 || max_len < 1 || max_len > NNZ_HUFF_BUILD_MAX_LEN)
@@ -240,7 +241,7 @@ int nnz_huff_build_pref(const uint64_t *freq, uint32_t alphabet, unsigned max_le
             bits += (double)it[i].freq * depth[i];
             bits2 += (double)it[i].freq * d2[i];
         }
-        if (bits2 <= bits * (1 + max_cost)) {
+        if (bits2 <= bits * (1 + max_cost) && bits2 <= max_bits) {
             free(depth);
             depth = d2;
             longest = pref_len;

@@ -52,9 +52,11 @@ typedef struct nnz_huff {
 int nnz_huff_build(const uint64_t *freq, uint32_t alphabet, unsigned max_len, nnz_huff *h,
                    nnz_error *e);
 /* The same, but codes of at most pref_len bits when they cost at most
- * max_cost (a fraction) more bits of freq than the unlimited optimal code. */
+ * max_cost (a fraction) more bits of freq than the unlimited optimal code,
+ * and at most max_bits. */
 int nnz_huff_build_pref(const uint64_t *freq, uint32_t alphabet, unsigned max_len,
-                        unsigned pref_len, double max_cost, nnz_huff *h, nnz_error *e);
+                        unsigned pref_len, double max_cost, double max_bits, nnz_huff *h,
+                        nnz_error *e);
 void nnz_huff_free(nnz_huff *h);
 
 /* Table forms (docs/FORMAT.md): the symbol list at `width` bits each
