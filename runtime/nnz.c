@@ -435,12 +435,14 @@ static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
     return *prev += br_get(r, z + 1);
 }
 
-/* Bits of a Huffman stream's first-level table: always NNZ_HUFF_FAST_BITS
- * in the fast build (its loops then shift by a constant), else no more than
- * the longest code needs. */
+/* Bits of a Huffman stream's first-level table: NNZ_HUFF_FAST_BITS for a
+ * four-lane stream in the fast build (huff4 shifts by a constant), else no
+ * more than the longest code needs (less table to fill). */
 static unsigned fast_bits(const stream *s)
 {
-    return s->maxlen < NNZ_HUFF_FAST_BITS && !NNZ_FAST ? s->maxlen : NNZ_HUFF_FAST_BITS;
+    return s->maxlen < NNZ_HUFF_FAST_BITS && (!NNZ_FAST || s->coding < NNZ_CODING_HUFFMAN_X4)
+               ? s->maxlen
+               : NNZ_HUFF_FAST_BITS;
 }
 
 /* A stream being read: the bit reader of each lane, and its tables. */
@@ -1201,7 +1203,7 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
         d->r[0] = a;
     } else if (d->lanes == 1 && s->maxlen) {
         const uint32_t *tab = d->tab;
-        unsigned per = (BB - 8) / s->maxlen, top = BB - NNZ_HUFF_FAST_BITS, n;
+        unsigned per = (BB - 8) / s->maxlen, top = BB - d->fb, n;
         bitrd a = d->r[0];
         while (m > k && a.end - a.p >= BB / 8) {
             fast_fill(&a);
