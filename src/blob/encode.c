@@ -98,6 +98,11 @@ typedef struct plan {
 
 static void plan_free(plan *p) { nnz_huff_free(&p->h); }
 
+/* Bytes a four-lane stream may take beyond est_bytes: the index entry of
+ * each block after the first, and lane padding up to 2 bytes more than
+ * estimated per block. */
+#define LANES_SLACK(nblocks) (6.0 * (double)(nblocks) + 4.0 * (double)((nblocks) - 1))
+
 /* Estimated bytes of `nsyms` symbols of `bits` bits in all, over `nblocks`
  * byte-aligned blocks of `lanes` byte-aligned lanes each. */
 static uint64_t est_bytes(uint64_t bits, size_t nblocks, unsigned lanes)
@@ -134,11 +139,11 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
         max_len++;
     /* codes that all fit the decoder's first table decode without a test
      * for longer ones and five to a refill (10-20% faster): taken when they
-     * cost at most NNZ_HUFF_FAST_COST more than the unlimited code and than
-     * the entropy (half the 1% the sizes are held to) */
+     * cost at most NNZ_HUFF_FAST_COST more than the unlimited code, and
+     * leave room for four lanes (lengths, padding) within 1% of the entropy */
     nnz_huff h;
     unsigned pref = max_len < NNZ_HUFF_FAST_LEN ? max_len : NNZ_HUFF_FAST_LEN;
-    double cap = p->entropy * (double)nsyms * (1 + NNZ_HUFF_FAST_COST); /* within 1% still */
+    double cap = 1.01 * p->entropy * (double)nsyms - 8 * (LANES_SLACK(nblocks) + 8.0 * nblocks);
     if (nnz_huff_build_pref(freq, alphabet, max_len, pref, NNZ_HUFF_FAST_COST, cap, &h, e) != 0)
         return -1;
     uint64_t data = nnz_huff_data_bits(&h, freq);
@@ -149,13 +154,11 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     uint64_t table = gamma ? tg : tl;
     /* four lanes decode two to four times as fast: worth a thousandth of
      * the size always, and up to half a percent for a sparse tensor's gaps
-     * or while values stay within 1% of their entropy (a block's index entry
-     * is 4 bytes, its lanes' padding up to 2 bytes more than estimated;
-     * docs/passes/huffman.md) */
+     * or while values stay within 1% of their entropy (docs/passes/huffman.md) */
     double entropy_bytes = p->entropy * (double)nsyms / 8;
     int lanes = four <= one + one / 1000 ||
                 (four <= one + one / 200 &&
-                 (gaps || (double)four + 6.0 * (double)nblocks - 4 <= 1.01 * entropy_bytes));
+                 (gaps || (double)four + LANES_SLACK(nblocks) <= 1.01 * entropy_bytes));
     unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
     uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {
