@@ -1466,8 +1466,15 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
         put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
 }
 
-/* Symbols decoded at a time (a stack buffer of 4 * CHUNK bytes). */
-#if NNZ_FAST
+/* Symbols decoded at a time: a stack buffer of 4 * CHUNK bytes (two for a
+ * sparse tensor). Larger chunks amortize the lanes' setup; NNZ_CHUNK
+ * overrides (16..65536) for a thread with little stack. */
+#ifdef NNZ_CHUNK
+#if NNZ_CHUNK < 16 || NNZ_CHUNK > 65536
+#error "NNZ_CHUNK is 16..65536"
+#endif
+#define CHUNK NNZ_CHUNK
+#elif NNZ_FAST
 #define CHUNK 1024
 #else
 #define CHUNK 32

@@ -177,7 +177,8 @@ typedef struct nnz_value_map {
 
 /* Huffman decoding: codes of at most NNZ_HUFF_MAX_LEN bits; one lookup in
  * a table of 2^NNZ_HUFF_FAST_BITS four-byte entries per stream (8 KiB at
- * 11; on 32-bit builds only as many as the longest code needs) decodes
+ * 11; only as many as the longest code needs on 32-bit builds and for
+ * one-lane streams) decodes
  * every code that short, longer ones take a short search. A device short
  * of RAM may build with a smaller NNZ_HUFF_FAST_BITS (8..11): nnz_decode_sizes
  * then asks for less scratch. runtime/README.md lists the other build

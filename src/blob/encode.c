@@ -777,7 +777,7 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
         if (gap_histogram(st, be, freq, alphabet, &gh, e) != 0)
             goto done;
         zeros = n - gh.nnz;
-        if (zeros > 0 && !sparse_cannot_win(&gh, dense_bytes)) {
+        if (zeros > 0 && !sparse_cannot_win(&gh, dense_bytes - dense_bytes / 33)) {
             if (plan_sparse(st, &gh, nblocks, huff, max_len, &sp, e) != 0)
                 goto done;
             /* by 3% at least: a sparse tensor decodes two symbols and a
@@ -791,7 +791,7 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
     if (info) {
         cJSON *alt = cJSON_AddObjectToObject(info, "estimates");
         cJSON_AddNumberToObject(alt, "dense", (double)dense_bytes);
-        if (zeros > 0)
+        if (sp.bytes) /* weighed, not ruled out by its bound */
             cJSON_AddNumberToObject(alt, "sparse", (double)sp.bytes);
         if (raw_ok)
             cJSON_AddNumberToObject(alt, "raw", (double)t->nbytes);

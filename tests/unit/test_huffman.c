@@ -159,6 +159,42 @@ static void length_limited_codes_are_optimal_on_small_alphabets(void **state)
     }
 }
 
+static void a_shorter_limit_is_taken_only_when_it_costs_little(void **state)
+{
+    /* a bell of 8-bit codes with thin tails: the optimal code goes past
+     * 11 bits, and the best code within 11 bits costs a little more */
+    uint64_t f[256], seed = 41;
+    for (int i = 0; i < 256; i++)
+        f[i] = 1 + (uint64_t)(200000.0 * exp(-(i - 128.0) * (i - 128.0) / (2 * 18.0 * 18.0)));
+    f[3] += next_rand(&seed) % 3;
+    nnz_huff opt, l11, h, free_;
+    nnz_error e = { 0 };
+    assert_int_equal(nnz_huff_build(f, 256, 14, &opt, &e), 0);
+    assert_int_equal(nnz_huff_build(f, 256, 11, &l11, &e), 0);
+    assert_int_equal(nnz_huff_build(f, 256, NNZ_HUFF_BUILD_MAX_LEN, &free_, &e), 0);
+    assert_true(opt.maxlen > 11);
+    uint64_t bopt = nnz_huff_data_bits(&opt, f), b11 = nnz_huff_data_bits(&l11, f);
+    assert_true(b11 > bopt);
+    /* the cost is against the unlimited code */
+    double cost = (double)b11 / (double)nnz_huff_data_bits(&free_, f) - 1;
+    nnz_huff_free(&free_);
+    /* allowed: the 11-bit code, as optimal as nnz_huff_build's */
+    assert_int_equal(nnz_huff_build_pref(f, 256, 14, 11, cost * 1.01, 1e30, &h, &e), 0);
+    check_code(&h, f, 256, 11);
+    assert_int_equal(nnz_huff_data_bits(&h, f), b11);
+    nnz_huff_free(&h);
+    /* a little dearer than allowed, or over max_bits: the optimal code */
+    assert_int_equal(nnz_huff_build_pref(f, 256, 14, 11, cost * 0.99, 1e30, &h, &e), 0);
+    assert_int_equal(h.maxlen, opt.maxlen);
+    assert_int_equal(nnz_huff_data_bits(&h, f), bopt);
+    nnz_huff_free(&h);
+    assert_int_equal(nnz_huff_build_pref(f, 256, 14, 11, 1.0, (double)b11 - 1, &h, &e), 0);
+    assert_int_equal(nnz_huff_data_bits(&h, f), bopt);
+    nnz_huff_free(&h);
+    nnz_huff_free(&opt);
+    nnz_huff_free(&l11);
+}
+
 static void geometric_tails_longer_than_the_limit_are_cut_to_it(void **state)
 {
     /* Fibonacci counts make the deepest Huffman tree: 40 symbols, depth 39 */
@@ -601,6 +637,35 @@ static void sparse_codes_code_their_gaps_and_beat_coding_zero(void **state)
     free(c);
 }
 
+static void sparse_is_taken_only_when_three_percent_smaller(void **state)
+{
+    /* from mostly zeros to a few: the layout follows the 3% rule, and
+     * somewhere sparse is smaller yet not enough to be taken */
+    int saw_close = 0, saw_sparse = 0;
+    for (int keep = 10; keep <= 90; keep += 10) {
+        uint64_t seed = 31 + (uint64_t)keep;
+        size_t n = 60000;
+        uint32_t *c = malloc(n * sizeof *c);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = bell(&seed, 128, 24, 255);
+            c[i] = (int)(next_rand(&seed) % 100) < keep ? (v == 128 ? 129 : v) : 128;
+        }
+        cJSON *r = round_trip(NNZ_DT_FLOAT, n, affine_state(n, 8, c, 1, n, 128, 1));
+        cJSON *est = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "encoding"), "estimates");
+        double d = cJSON_GetNumberValue(cJSON_GetObjectItem(est, "dense"));
+        cJSON *sp = cJSON_GetObjectItem(est, "sparse");
+        double sb = sp ? cJSON_GetNumberValue(sp) : 1e300;
+        int sparse = strcmp(layout_of(r), "sparse") == 0;
+        assert_int_equal(sparse, sb + sb / 32 < d);
+        saw_close |= !sparse && sb < d;
+        saw_sparse |= sparse;
+        cJSON_Delete(r);
+        free(c);
+    }
+    assert_true(saw_sparse);
+    assert_true(saw_close);
+}
+
 static void runs_of_zeros_longer_than_the_escape_decode_exactly(void **state)
 {
     size_t n = 200000;
@@ -833,6 +898,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(codes_are_complete_canonical_and_within_the_limit_for_random_counts),
         cmocka_unit_test(length_limited_codes_are_optimal_on_small_alphabets),
+        cmocka_unit_test(a_shorter_limit_is_taken_only_when_it_costs_little),
         cmocka_unit_test(geometric_tails_longer_than_the_limit_are_cut_to_it),
         cmocka_unit_test(one_symbol_takes_no_bits_and_no_symbols_a_placeholder),
         cmocka_unit_test(equal_counts_give_equal_lengths_and_65536_symbols_fit_16_bits),
@@ -847,6 +913,7 @@ int main(void)
         cmocka_unit_test(codes_longer_than_the_fast_table_decode_through_the_slow_path),
         cmocka_unit_test(empty_and_tiny_tensors_decode_exactly),
         cmocka_unit_test(sparse_codes_code_their_gaps_and_beat_coding_zero),
+        cmocka_unit_test(sparse_is_taken_only_when_three_percent_smaller),
         cmocka_unit_test(runs_of_zeros_longer_than_the_escape_decode_exactly),
         cmocka_unit_test(float16_and_bfloat16_symbols_decode_exactly),
         cmocka_unit_test(codebook_symbols_decode_exactly),
