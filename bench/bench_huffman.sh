@@ -57,7 +57,7 @@ EOF
     done
     echo "  (codes = payload less the Huffman tables; over = payload / entropy - 1, tables included;"
     echo "   packed = the codes at their width, what zstd and xz were given; enc_MB/s = MB of packed"
-    echo "   codes encoded per CPU second, median of 9 runs)"
+    echo "   codes encoded per CPU second, median of 9 runs or more, 0.3 s at least)"
 done
 echo
 

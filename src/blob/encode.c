@@ -307,6 +307,28 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     return rc;
 }
 
+/* The histogram of codes[0..n) (all below alphabet), in four interleaved
+ * tables summed at the end: runs of one code then do not wait on the
+ * count they just stored. */
+static uint64_t *count_codes(const uint32_t *codes, size_t n, uint32_t alphabet, nnz_error *e)
+{
+    uint64_t *f = nnz_calloc(4 * (size_t)alphabet, sizeof *f, e);
+    if (!f)
+        return NULL;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        f[codes[i]]++;
+        f[alphabet + codes[i + 1]]++;
+        f[2 * (size_t)alphabet + codes[i + 2]]++;
+        f[3 * (size_t)alphabet + codes[i + 3]]++;
+    }
+    for (; i < n; i++)
+        f[codes[i]]++;
+    for (uint32_t s = 0; s < alphabet; s++)
+        f[s] += f[alphabet + s] + f[2 * (size_t)alphabet + s] + f[3 * (size_t)alphabet + s];
+    return f; /* the first alphabet counts; the rest is slack */
+}
+
 /* ---- the tensor's symbols ------------------------------------------------------ */
 
 static int is_zero(const nnz_state *st, size_t i)
@@ -464,6 +486,42 @@ static int gap_histogram(const nnz_state *st, size_t be, const uint64_t *freq, u
             if (gh->vfreq[v])
                 gh->vmax = v;
     return 0;
+}
+
+/* Before the gaps are counted (a slow pass): a sparse layout cannot beat
+ * `dense_bytes` when its survivors' values at their entropy, plus a bit
+ * each for their gaps, take more. The survivors' entropy is bounded from
+ * the whole tensor's, H, with z the fraction of zeros and A the alphabet:
+ * H <= H2(z) + z log2 A + (1 - z) H(survivors). A gap costs a bit at least
+ * when gaps take two values or more: some survivor right after another
+ * (or first in its block), and some after a zero. */
+static int few_zeros(const nnz_state *st, size_t be, double h, uint32_t alphabet,
+                     uint64_t dense_bytes)
+{
+    size_t n = st->n, zeros = 0, i = 0, c[8] = { 0 };
+    for (; i + 8 <= n; i += 8) /* blocks of 8: SIMD at -O2 */
+        for (unsigned j = 0; j < 8; j++)
+            c[j] += (size_t)is_zero(st, i + j);
+    for (; i < n; i++)
+        zeros += (size_t)is_zero(st, i);
+    for (unsigned j = 0; j < 8; j++)
+        zeros += c[j];
+    if (zeros == 0)
+        return 1;
+    /* with fewer zeros than survivors, some survivor is first in its block
+     * or right after another: gap 0; a gap of 1 or more is looked for */
+    int gap1 = 0;
+    for (size_t lo = 0; lo < n && !gap1; lo += be)
+        for (i = lo + 1; i < n && i < lo + be && !gap1; i++)
+            gap1 = is_zero(st, i - 1) && !is_zero(st, i);
+    double zf = (double)zeros / (double)n, h2 = -zf * log2(zf);
+    if (zf >= 0.5 || !gap1 || h < 0 || !alphabet)
+        return 0;
+    h2 -= (1 - zf) * log2(1 - zf);
+    double hs = (h - h2 - zf * log2((double)alphabet)) / (1 - zf);
+    if (hs < 0)
+        hs = 0;
+    return (double)(n - zeros) * (hs + 1) / 8 >= (double)dense_bytes;
 }
 
 /* A sparse layout cannot beat `dense_bytes` when its values alone, at
@@ -735,17 +793,18 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
      * counts in one pass when the codes' width bounds them */
     uint32_t max = 0, alphabet = 0;
     if (st->codes && st->bits >= 1 && st->bits <= 16) {
-        size_t i;
+        uint32_t any[8] = { 0 }, all = 0; /* every code below 2^bits: no bit above */
+        size_t i = 0;
         alphabet = 1u << st->bits;
-        freq = nnz_calloc(alphabet, sizeof *freq, e);
-        if (!freq)
+        for (; i + 8 <= n; i += 8) /* blocks of 8: SIMD at -O2 */
+            for (unsigned j = 0; j < 8; j++)
+                any[j] |= st->codes[i + j];
+        for (; i < n; i++)
+            all |= st->codes[i];
+        for (unsigned j = 0; j < 8; j++)
+            all |= any[j];
+        if (all < alphabet && !(freq = count_codes(st->codes, n, alphabet, e)))
             goto done;
-        for (i = 0; i < n && st->codes[i] < alphabet; i++)
-            freq[st->codes[i]]++;
-        if (i < n) { /* a code past its width: count the slow way */
-            free(freq);
-            freq = NULL;
-        }
     }
     if (!freq) {
         for (size_t i = 0; i < n; i++)
@@ -773,7 +832,7 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
     /* sparse: positions of the non-zero elements, and their symbols */
     int use_sparse = 0;
     size_t zeros = 0;
-    if (!st->hashed && n > 0) {
+    if (!st->hashed && n > 0 && !few_zeros(st, be, dense.entropy, alphabet, dense_bytes)) {
         if (gap_histogram(st, be, freq, alphabet, &gh, e) != 0)
             goto done;
         zeros = n - gh.nnz;

@@ -666,6 +666,32 @@ static void sparse_is_taken_only_when_three_percent_smaller(void **state)
     assert_true(saw_close);
 }
 
+static void a_few_zeros_skip_the_sparse_estimate_only_when_it_cannot_win(void **state)
+{
+    /* the zero count's bound: spread 2% zeros rule sparse out before the
+     * gaps are counted; the same zeros all at the end (one gap value, no
+     * bit per gap) or 30% of them do not */
+    size_t n = 50000;
+    for (int kind = 0; kind < 3; kind++) {
+        uint64_t seed = 57 + (uint64_t)kind;
+        uint32_t *c = malloc(n * sizeof *c);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = bell(&seed, 128, 24, 255);
+            int zero = kind == 0   ? next_rand(&seed) % 50 == 0
+                       : kind == 1 ? i >= n - n / 50
+                                   : next_rand(&seed) % 10 < 3;
+            c[i] = zero ? 128 : (v == 128 ? 129 : v);
+        }
+        cJSON *r = round_trip(NNZ_DT_FLOAT, n, affine_state(n, 8, c, 1, n, 128, 1));
+        cJSON *est = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "encoding"), "estimates");
+        assert_true((cJSON_GetObjectItem(est, "sparse") != NULL) == (kind != 0));
+        if (kind == 0)
+            assert_string_equal(layout_of(r), "dense");
+        cJSON_Delete(r);
+        free(c);
+    }
+}
+
 static void runs_of_zeros_longer_than_the_escape_decode_exactly(void **state)
 {
     size_t n = 200000;
@@ -914,6 +940,7 @@ int main(void)
         cmocka_unit_test(empty_and_tiny_tensors_decode_exactly),
         cmocka_unit_test(sparse_codes_code_their_gaps_and_beat_coding_zero),
         cmocka_unit_test(sparse_is_taken_only_when_three_percent_smaller),
+        cmocka_unit_test(a_few_zeros_skip_the_sparse_estimate_only_when_it_cannot_win),
         cmocka_unit_test(runs_of_zeros_longer_than_the_escape_decode_exactly),
         cmocka_unit_test(float16_and_bfloat16_symbols_decode_exactly),
         cmocka_unit_test(codebook_symbols_decode_exactly),
