@@ -307,25 +307,28 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     return rc;
 }
 
-/* The histogram of codes[0..n) (all below alphabet), in four interleaved
- * tables summed at the end: runs of one code then do not wait on the
- * count they just stored. */
+/* The histogram of codes[0..n) (all below alphabet). A large tensor is
+ * counted in four interleaved tables, summed at the end: runs of one code
+ * then do not wait on the count they just stored; a small one in one
+ * table (clearing four would cost more than it saves). */
 static uint64_t *count_codes(const uint32_t *codes, size_t n, uint32_t alphabet, nnz_error *e)
 {
-    uint64_t *f = nnz_calloc(4 * (size_t)alphabet, sizeof *f, e);
+    size_t a = alphabet, ways = n >= 16 * a ? 4 : 1, i = 0;
+    uint64_t *f = nnz_calloc(ways * a, sizeof *f, e);
     if (!f)
         return NULL;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        f[codes[i]]++;
-        f[alphabet + codes[i + 1]]++;
-        f[2 * (size_t)alphabet + codes[i + 2]]++;
-        f[3 * (size_t)alphabet + codes[i + 3]]++;
+    if (ways == 4) {
+        for (; i + 4 <= n; i += 4) {
+            f[codes[i]]++;
+            f[a + codes[i + 1]]++;
+            f[2 * a + codes[i + 2]]++;
+            f[3 * a + codes[i + 3]]++;
+        }
+        for (size_t s = 0; s < a; s++)
+            f[s] += f[a + s] + f[2 * a + s] + f[3 * a + s];
     }
     for (; i < n; i++)
         f[codes[i]]++;
-    for (uint32_t s = 0; s < alphabet; s++)
-        f[s] += f[alphabet + s] + f[2 * (size_t)alphabet + s] + f[3 * (size_t)alphabet + s];
     return f; /* the first alphabet counts; the rest is slack */
 }
 
@@ -498,14 +501,22 @@ static int gap_histogram(const nnz_state *st, size_t be, const uint64_t *freq, u
 static int few_zeros(const nnz_state *st, size_t be, double h, uint32_t alphabet,
                      uint64_t dense_bytes)
 {
-    size_t n = st->n, zeros = 0, i = 0, c[8] = { 0 };
-    for (; i + 8 <= n; i += 8) /* blocks of 8: SIMD at -O2 */
+    size_t n = st->n, zeros = 0, i = 0;
+    if (st->kind == NNZ_VAL_INT) {
+        for (; i < n; i++)
+            zeros += (size_t)is_zero(st, i);
+    } else { /* the bits of +0.0f, in blocks of 8: SIMD at -O2 */
+        uint32_t c[8] = { 0 }, u;
+        for (; i + 8 <= n; i += 8)
+            for (unsigned j = 0; j < 8; j++) {
+                memcpy(&u, &st->values[i + j], 4);
+                c[j] += u == 0;
+            }
         for (unsigned j = 0; j < 8; j++)
-            c[j] += (size_t)is_zero(st, i + j);
-    for (; i < n; i++)
-        zeros += (size_t)is_zero(st, i);
-    for (unsigned j = 0; j < 8; j++)
-        zeros += c[j];
+            zeros += c[j];
+        for (; i < n; i++)
+            zeros += (size_t)is_zero(st, i);
+    }
     if (zeros == 0)
         return 1;
     /* with fewer zeros than survivors, some survivor is first in its block
