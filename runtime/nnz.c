@@ -1051,14 +1051,16 @@ static inline unsigned ctz64(uint64_t x)
 #endif
 }
 
-/* Huffman codes from the four lanes of d together while each lane has
- * eight bytes to load; returns how many went to v (at most m, a multiple of
- * four), as their table entries: symbol << 6 | length. A lane here is its next byte and the bit in it (q, s); a refill
+/* Huffman codes from the four lanes of d together, in whole rounds of
+ * refills while every lane has eight bytes to load; returns how many went
+ * to v (at most m, a multiple of four), as their table entries: symbol << 6
+ * | length. A lane here is its next byte and the bit in it (q, s); a refill
  * is one big-endian load shifted to that bit, with a 1 put in the load's
  * last bit. Codes then shift the buffer up, carrying the 1 along, so the
  * zeros under it say where the lane got to: no count kept per code. A
- * load holds 56 bits for sure: four codes of up to 14 bits, or three of
- * 15 or 16, per refill. */
+ * load holds 56 bits for sure: five codes of up to 11 bits (all in the
+ * table: no test for longer ones), four of up to 14, or three of 15 or 16,
+ * per refill. */
 static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
 {
     const uint32_t *tab = d->tab;
@@ -1110,34 +1112,26 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
     NNZ_MOVE(b, qb, sb)     \
     NNZ_MOVE(c, qc, sc)     \
     NNZ_MOVE(e, qe, se)
-    if (per == 5) { /* every code in the table: no test for longer ones */
-        for (; groups; groups--, k += 20) {
-            NNZ_LOAD()
-            NNZ_ROUND(k, 0)
-            NNZ_ROUND(k + 4, 0)
-            NNZ_ROUND(k + 8, 0)
-            NNZ_ROUND(k + 12, 0)
-            NNZ_ROUND(k + 16, 0)
-            NNZ_MOVE4()
-        }
-    } else if (per == 4) {
-        for (; groups; groups--, k += 16) {
-            NNZ_LOAD()
-            NNZ_ROUND(k, 1)
-            NNZ_ROUND(k + 4, 1)
-            NNZ_ROUND(k + 8, 1)
-            NNZ_ROUND(k + 12, 1)
-            NNZ_MOVE4()
-        }
-    } else {
-        for (; groups; groups--, k += 12) {
-            NNZ_LOAD()
-            NNZ_ROUND(k, 1)
-            NNZ_ROUND(k + 4, 1)
-            NNZ_ROUND(k + 8, 1)
-            NNZ_MOVE4()
-        }
+#define NNZ_GROUPS(rounds, longer)                   \
+    for (; groups; groups--, k += 4 * (rounds)) {    \
+        NNZ_LOAD()                                   \
+        NNZ_ROUND(k, longer)                         \
+        NNZ_ROUND(k + 4, longer)                     \
+        NNZ_ROUND(k + 8, longer)                     \
+        if ((rounds) > 3) {                          \
+            NNZ_ROUND(k + 12, longer)                \
+        }                                            \
+        if ((rounds) > 4) {                          \
+            NNZ_ROUND(k + 16, longer)                \
+        }                                            \
+        NNZ_MOVE4()                                  \
     }
+    if (per == 5)
+        NNZ_GROUPS(5, 0)
+    else if (per == 4)
+        NNZ_GROUPS(4, 1)
+    else
+        NNZ_GROUPS(3, 1)
     /* the rest a round at a time, each lane's bytes tested */
     while (m - k >= 4 && d->r[0].end - qa >= 8 && d->r[1].end - qb >= 8 &&
            d->r[2].end - qc >= 8 && d->r[3].end - qe >= 8) {
@@ -1146,6 +1140,7 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
         NNZ_MOVE4()
         k += 4;
     }
+#undef NNZ_GROUPS
 #undef NNZ_LOAD
 #undef NNZ_SYM
 #undef NNZ_ROUND
@@ -1169,10 +1164,12 @@ static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
 #endif /* NNZ_FAST */
 
 /* The next m symbols into v, each shifted left by sh (0, or 6 for
- * sym_shift's streams, whose low 6 bits are then not 0). The fast paths refill once and then take as
- * many symbols as BB - 8 bits surely hold, with no test between: packed
- * symbols, one-lane Huffman codes, and (64-bit buffers) the four lanes in
- * turn (huff4: the lanes' chains of dependent shifts overlap). */
+ * sym_shift's streams, whose low 6 bits are then not 0). The fast paths
+ * refill once and then take as many symbols as BB - 8 bits surely hold,
+ * with no test between: 8-bit and other packed symbols, one-lane Huffman
+ * codes, and (64-bit buffers) the four lanes in turn (huff4: the lanes'
+ * chains of dependent shifts overlap); what huff4 leaves (a chunk's end,
+ * a lane's last bytes) goes a round at a time through br_fill. */
 static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
 {
     size_t k = 0;
@@ -1218,14 +1215,14 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
             v[k++] = sym_get(d) << sh;
         size_t k0 = k;
         k += huff4(d, v + k, m - k);
-        if (sh != 6) /* the entries to symbols, four at a time (SIMD) */
+        if (!sh) /* the entries to symbols, four at a time (SIMD) */
             for (j = 0; k0 + j < k; j += 4) {
                 v[k0 + j] >>= 6;
                 v[k0 + j + 1] >>= 6;
                 v[k0 + j + 2] >>= 6;
                 v[k0 + j + 3] >>= 6;
             }
-        while (m - k >= 4) { /* a lane's last bytes: each refilled byte by byte */
+        while (m - k >= 4) { /* past huff4's rounds: a refill a round, byte-wise near the end */
             for (j = 0; j < 4; j++)
                 br_fill(&d->r[j]);
             for (j = 0; j < 4; j++)
