@@ -143,6 +143,7 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
      * leave room for four lanes (lengths, padding) within 1% of the entropy */
     nnz_huff h;
     unsigned pref = max_len < NNZ_HUFF_FAST_LEN ? max_len : NNZ_HUFF_FAST_LEN;
+    /* (8 bytes a block: the lane lengths and padding est_bytes adds to the data) */
     double cap = 1.01 * p->entropy * (double)nsyms - 8 * (LANES_SLACK(nblocks) + 8.0 * nblocks);
     if (nnz_huff_build_pref(freq, alphabet, max_len, pref, NNZ_HUFF_FAST_COST, cap, &h, e) != 0)
         return -1;
@@ -491,6 +492,21 @@ static int gap_histogram(const nnz_state *st, size_t be, const uint64_t *freq, u
     return 0;
 }
 
+/* Sparse is taken only when 1/32 (3%) smaller than dense: it decodes a gap,
+ * a value and a scatter per survivor, two to three times the time of dense
+ * where few elements are zero (docs/passes/huffman.md). */
+static int sparse_wins(uint64_t sparse_bytes, uint64_t dense_bytes)
+{
+    return sparse_bytes + sparse_bytes / 32 < dense_bytes;
+}
+
+/* Whether a sparse layout of at least `bits` bits can win (sparse_wins is
+ * monotone, so its least whole byte count decides). */
+static int sparse_may_win(double bits, uint64_t dense_bytes)
+{
+    return sparse_wins((uint64_t)ceil(bits / 8), dense_bytes);
+}
+
 /* Before the gaps are counted (a slow pass): a sparse layout cannot beat
  * `dense_bytes` when its survivors' values at their entropy, plus a bit
  * each for their gaps, take more. The survivors' entropy is bounded from
@@ -498,8 +514,8 @@ static int gap_histogram(const nnz_state *st, size_t be, const uint64_t *freq, u
  * H <= H2(z) + z log2 A + (1 - z) H(survivors). A gap costs a bit at least
  * when gaps take two values or more: some survivor right after another
  * (or first in its block), and some after a zero. */
-static int few_zeros(const nnz_state *st, size_t be, double h, uint32_t alphabet,
-                     uint64_t dense_bytes)
+static int zeros_rule_out_sparse(const nnz_state *st, size_t be, double h, uint32_t alphabet,
+                                 uint64_t dense_bytes)
 {
     size_t n = st->n, zeros = 0, i = 0;
     if (st->kind == NNZ_VAL_INT) {
@@ -532,7 +548,7 @@ static int few_zeros(const nnz_state *st, size_t be, double h, uint32_t alphabet
     double hs = (h - h2 - zf * log2((double)alphabet)) / (1 - zf);
     if (hs < 0)
         hs = 0;
-    return (double)(n - zeros) * (hs + 1) / 8 >= (double)dense_bytes;
+    return !sparse_may_win((double)(n - zeros) * (hs + 1), dense_bytes);
 }
 
 /* A sparse layout cannot beat `dense_bytes` when its values alone, at
@@ -546,7 +562,7 @@ static int sparse_cannot_win(const gap_hist *gh, uint64_t dense_bytes)
     if (distinct < 2 || !gh->vfreq)
         return 0;
     double h = nnz_entropy(gh->vfreq, gh->vmax + 1);
-    return (double)gh->nnz * (h + 1) / 8 > (double)dense_bytes;
+    return !sparse_may_win((double)gh->nnz * (h + 1), dense_bytes);
 }
 
 /* The gap symbols' counts with escape E (freq: E + 1 entries); returns how
@@ -843,17 +859,15 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
     /* sparse: positions of the non-zero elements, and their symbols */
     int use_sparse = 0;
     size_t zeros = 0;
-    if (!st->hashed && n > 0 && !few_zeros(st, be, dense.entropy, alphabet, dense_bytes)) {
+    if (!st->hashed && n > 0 &&
+        !zeros_rule_out_sparse(st, be, dense.entropy, alphabet, dense_bytes)) {
         if (gap_histogram(st, be, freq, alphabet, &gh, e) != 0)
             goto done;
         zeros = n - gh.nnz;
-        if (zeros > 0 && !sparse_cannot_win(&gh, dense_bytes - dense_bytes / 33)) {
+        if (zeros > 0 && !sparse_cannot_win(&gh, dense_bytes)) {
             if (plan_sparse(st, &gh, nblocks, huff, max_len, &sp, e) != 0)
                 goto done;
-            /* by 3% at least: a sparse tensor decodes two symbols and a
-             * scatter per survivor, two to three times the time of dense
-             * where few are zero (docs/passes/huffman.md) */
-            use_sparse = sp.bytes + sp.bytes / 32 < dense_bytes;
+            use_sparse = sparse_wins(sp.bytes, dense_bytes);
         }
     }
     /* raw can beat our codings only for unquantized dense floats */
