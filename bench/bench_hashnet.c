@@ -23,13 +23,10 @@ int main(int argc, char **argv)
         return 2;
     }
     double seconds = argc > 2 ? atof(argv[2]) : 1.0;
-    size_t size;
-    unsigned char *data = bench_read_all(argv[1], &size);
     nnz_blob b;
-    if (!data || nnz_open(&b, data, size, 0) != NNZ_OK) {
-        fprintf(stderr, "bench_hashnet: cannot open %s\n", argv[1]);
+    unsigned char *data = bench_open_blob("bench_hashnet", argv[1], &b);
+    if (!data)
         return 1;
-    }
     int found = 0;
     for (uint32_t i = 0; i < nnz_tensor_count(&b); i++) {
         nnz_tensor_info info;

@@ -275,12 +275,9 @@ static int run_codes(const char *model, const char *pipeline, const char *out_pa
      * a few rounds alone swing with the machine's noise) */
     double times[500], began = bench_now();
     const char *env = getenv("BENCH_ENCODE_ROUNDS");
-    size_t rounds = env && atoi(env) > 0 && atoi(env) <= 500 ? (size_t)atoi(env) : 0;
-    for (size_t r = 0; r < (rounds ? rounds : 500); r++) {
-        if (!rounds && r >= 9 && bench_now() - began > 0.3) {
-            rounds = r;
-            break;
-        }
+    size_t want = env && atoi(env) > 0 && atoi(env) <= 500 ? (size_t)atoi(env) : 0, rounds = 0;
+    while (rounds < 500 &&
+           (want ? rounds < want : rounds < 9 || bench_now() - began <= 0.3)) {
         double t0 = cpu_now();
         for (size_t k = 0; k < nt; k++) {
             nnz_encoded x;
@@ -288,10 +285,8 @@ static int run_codes(const char *model, const char *pipeline, const char *out_pa
                 die("encode", &e);
             nnz_encoded_free(&x);
         }
-        times[r] = cpu_now() - t0;
+        times[rounds++] = cpu_now() - t0;
     }
-    if (!rounds)
-        rounds = 500;
     double enc_s = median(times, rounds);
     printf("{\"model\":\"%s\",\"pipeline\":\"%s\",\"tensors\":%zu,\"huffman_tensors\":%zu,"
            "\"sparse_tensors\":%zu,\"weights\":%llu,\"code_bytes\":%llu,\"ours_bytes\":%llu,"
@@ -330,11 +325,11 @@ typedef unsigned (*zstd_is_error_fn)(size_t);
 static int run_decode(const char *blob_path, const char *zst_path, size_t code_bytes,
                       double seconds)
 {
-    size_t size, zsize;
-    unsigned char *data = bench_read_all(blob_path, &size),
-                  *zdata = bench_read_all(zst_path, &zsize);
+    size_t zsize;
     nnz_blob b;
-    if (!data || !zdata || nnz_open(&b, data, size, 0) != NNZ_OK)
+    unsigned char *data = bench_open_blob("bench_huffman", blob_path, &b),
+                  *zdata = bench_read_all(zst_path, &zsize);
+    if (!data || !zdata)
         die("cannot open the blob or the .zst", NULL);
     void *lib = dlopen("libzstd.so.1", RTLD_NOW);
     if (!lib)

@@ -138,11 +138,11 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
     while (max_len < NNZ_HUFF_MAX_LEN && ((uint64_t)1 << max_len) < used)
         max_len++;
     /* codes that all fit the decoder's first table decode without a test
-     * for longer ones and five to a refill (10-20% faster): taken when they
+     * for longer ones and five to a refill (11-22% faster): taken when they
      * cost at most NNZ_HUFF_FAST_COST more than the unlimited code, and
      * leave room for four lanes (lengths, padding) within 1% of the entropy */
     nnz_huff h;
-    unsigned pref = max_len < NNZ_HUFF_FAST_LEN ? max_len : NNZ_HUFF_FAST_LEN;
+    unsigned pref = max_len < NNZ_HUFF_FAST_BITS ? max_len : NNZ_HUFF_FAST_BITS;
     /* (8 bytes a block: the lane lengths and padding est_bytes adds to the data) */
     double cap = 1.01 * p->entropy * (double)nsyms - 8 * (LANES_SLACK(nblocks) + 8.0 * nblocks);
     if (nnz_huff_build_pref(freq, alphabet, max_len, pref, NNZ_HUFF_FAST_COST, cap, &h, e) != 0)
