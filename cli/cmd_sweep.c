@@ -131,9 +131,10 @@ static int tok_add_value(grid_tok *t, const char *v, nnz_error *e)
     return 0;
 }
 
-/* Parse one stage "pass:tok,tok,..." (modifies `s`). */
-static int parse_grid_stage(grid *g, char *s, nnz_error *e)
+/* Parse one stage "pass:tok,tok,..." (modifies `s`) into grid vg. */
+static int parse_grid_stage(void *vg, char *s, nnz_error *e)
 {
+    grid *g = vg;
     char *colon = strchr(s, ':');
     if (colon)
         *colon = '\0';
@@ -213,16 +214,7 @@ static int parse_grid(const char *text, grid *g, nnz_error *e)
 {
     memset(g, 0, sizeof *g);
     g->text = text;
-    char *copy = nnz_strdup(text, e);
-    if (!copy)
-        return -1;
-    char *save = NULL;
-    int rc = 0;
-    for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
-         part = strtok_r(NULL, "|", &save))
-        if (*nnz_trim(part))
-            rc = parse_grid_stage(g, part, e);
-    free(copy);
+    int rc = nnz_each_stage(text, parse_grid_stage, g, e);
     if (rc == 0 && g->nst == 0)
         rc = nnz_fail(e, NNZ_EXIT_USAGE, "it has no pass");
     g->npoints = 1;

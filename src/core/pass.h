@@ -106,6 +106,11 @@ void nnz_pipeline_free(nnz_pipeline *p);
  * text, and the sweep grid built on it, read their pieces. */
 char *nnz_trim(char *s);
 
+/* Call stage(ctx, part, e) on each non-blank '|'-separated part of `text`
+ * (trimmed, modifiable), stopping at the first that fails. */
+int nnz_each_stage(const char *text, int (*stage)(void *ctx, char *part, nnz_error *e),
+                   void *ctx, nnz_error *e);
+
 /* Append a stage to `p` from its pass name and options (used by the text
  * and the JSON config parsers). Does not check the order. */
 int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,

@@ -57,6 +57,21 @@ char *nnz_trim(char *s)
     return s;
 }
 
+int nnz_each_stage(const char *text, int (*stage)(void *ctx, char *part, nnz_error *e),
+                   void *ctx, nnz_error *e)
+{
+    char *copy = nnz_strdup(text, e), *save = NULL;
+    if (!copy)
+        return -1;
+    int rc = 0;
+    for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
+         part = strtok_r(NULL, "|", &save))
+        if (*nnz_trim(part))
+            rc = stage(ctx, part, e);
+    free(copy);
+    return rc;
+}
+
 static int push(char ***list, const char *v, nnz_error *e)
 {
     size_t n = 0;
@@ -224,9 +239,10 @@ int nnz_pipeline_add_override_drop(nnz_pipeline *p, const char *pass, const char
     return 0;
 }
 
-/* Parse one stage "name:k=v,k=v" (modifies `s`). */
-static int parse_stage(nnz_pipeline *p, char *s, nnz_error *e)
+/* Parse one stage "name:k=v,k=v" (modifies `s`) into pipeline vp. */
+static int parse_stage(void *vp, char *s, nnz_error *e)
 {
+    nnz_pipeline *p = vp;
     char *colon = strchr(s, ':');
     if (colon)
         *colon = '\0';
@@ -309,20 +325,9 @@ int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e)
 {
     memset(p, 0, sizeof *p);
     p->text = nnz_strdup(text ? text : "", e);
-    char *copy = nnz_strdup(text ? text : "", e);
-    if (!p->text || !copy) {
-        free(copy);
-        nnz_pipeline_free(p);
+    if (!p->text)
         return -1;
-    }
-    char *save = NULL;
-    int rc = 0;
-    for (char *part = strtok_r(copy, "|", &save); part && rc == 0;
-         part = strtok_r(NULL, "|", &save))
-        if (*nnz_trim(part))
-            rc = parse_stage(p, part, e);
-    free(copy);
-    if (rc != 0) {
+    if (nnz_each_stage(p->text, parse_stage, p, e) != 0) {
         nnz_pipeline_free(p);
         return nnz_wrap(e, "pipeline '%s': ", text);
     }
