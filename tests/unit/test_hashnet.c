@@ -365,65 +365,18 @@ static void weights_that_are_a_hashed_net_come_back_exactly(void **state)
 /* A model of MatMuls, one per weight: weight i has dims[i] (2-D) and is
  * named "w<i>"; fp16 makes them float16 tensors. Values are fixed
  * pseudo-random numbers in [-1, 1). */
+static float next_weight(void *s, int w, size_t j)
+{
+    (void)w;
+    (void)j;
+    return weight(s);
+}
+
 static uint8_t *model_bytes(int nw, const int64_t (*dims)[2], int fp16, size_t *len)
 {
-    Onnx__ModelProto m;
-    Onnx__GraphProto g;
-    Onnx__OperatorSetIdProto op, *ops;
-    tu_model_init(&m, &g, &op, &ops, 13, "g");
-    Onnx__TensorProto ts[4], *tp[4];
-    Onnx__NodeProto ns[4], *np[4];
-    char names[4][3][16], *in[4][2], *out[4][1];
-    uint8_t *data[4];
     uint32_t s = 2024;
     assert_true(nw <= 4);
-    for (int i = 0; i < nw; i++) {
-        size_t n = (size_t)(dims[i][0] * dims[i][1]);
-        onnx__tensor_proto__init(&ts[i]);
-        snprintf(names[i][0], 16, "w%d", i);
-        snprintf(names[i][1], 16, i ? "y%d" : "x", i - 1);
-        snprintf(names[i][2], 16, "y%d", i);
-        ts[i].name = names[i][0];
-        ts[i].has_data_type = 1;
-        ts[i].data_type = fp16 ? NNZ_DT_FLOAT16 : NNZ_DT_FLOAT;
-        ts[i].n_dims = 2;
-        ts[i].dims = (int64_t *)dims[i];
-        size_t es = fp16 ? 2 : 4;
-        data[i] = malloc(n * es);
-        for (size_t k = 0; k < n; k++) {
-            float f = weight(&s);
-            if (fp16) {
-                uint16_t h = nnz_float_to_half(f);
-                memcpy(data[i] + 2 * k, &h, 2);
-            } else {
-                memcpy(data[i] + 4 * k, &f, 4);
-            }
-        }
-        ts[i].has_raw_data = 1;
-        ts[i].raw_data.data = data[i];
-        ts[i].raw_data.len = n * es;
-        tp[i] = &ts[i];
-        onnx__node_proto__init(&ns[i]);
-        ns[i].op_type = "MatMul";
-        in[i][0] = names[i][1];
-        in[i][1] = names[i][0];
-        ns[i].n_input = 2;
-        ns[i].input = in[i];
-        out[i][0] = names[i][2];
-        ns[i].n_output = 1;
-        ns[i].output = out[i];
-        np[i] = &ns[i];
-    }
-    g.n_initializer = (size_t)nw;
-    g.initializer = tp;
-    g.n_node = (size_t)nw;
-    g.node = np;
-    *len = onnx__model_proto__get_packed_size(&m);
-    uint8_t *bytes = malloc(*len);
-    onnx__model_proto__pack(&m, bytes);
-    for (int i = 0; i < nw; i++)
-        free(data[i]);
-    return bytes;
+    return tu_matmul_model(nw, dims, fp16, next_weight, &s, len);
 }
 
 /* What compressing gave: the blob, the report, and per tensor the state's

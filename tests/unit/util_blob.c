@@ -32,36 +32,39 @@ void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetId
     g->name = (char *)graph_name;
 }
 
-uint8_t *tu_model_bytes(int nweights, int k, size_t *len)
+uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
+                         float (*value)(void *ctx, int w, size_t j), void *ctx, size_t *len)
 {
     Onnx__ModelProto m;
     Onnx__GraphProto g;
     Onnx__OperatorSetIdProto op, *ops;
     tu_model_init(&m, &g, &op, &ops, 13, "g");
-    Onnx__TensorProto *ts = calloc((size_t)nweights, sizeof *ts);
-    Onnx__TensorProto **tp = calloc((size_t)nweights, sizeof *tp);
-    Onnx__NodeProto *ns = calloc((size_t)nweights, sizeof *ns);
-    Onnx__NodeProto **np = calloc((size_t)nweights, sizeof *np);
-    char (*names)[3][16] = calloc((size_t)nweights, sizeof *names);
-    char **inputs = calloc((size_t)nweights * 2, sizeof *inputs);
-    char **outputs = calloc((size_t)nweights, sizeof *outputs);
-    int64_t dims[2] = { k, k };
-    float *data = calloc((size_t)(nweights * k * k), sizeof *data);
+    size_t nw = (size_t)nweights, es = fp16 ? 2 : 4;
+    Onnx__TensorProto *ts = calloc(nw, sizeof *ts), **tp = calloc(nw, sizeof *tp);
+    Onnx__NodeProto *ns = calloc(nw, sizeof *ns), **np = calloc(nw, sizeof *np);
+    char (*names)[3][16] = calloc(nw, sizeof *names);
+    char **inputs = calloc(nw * 2, sizeof *inputs), **outputs = calloc(nw, sizeof *outputs);
+    uint8_t **data = calloc(nw, sizeof *data);
     for (int i = 0; i < nweights; i++) {
+        size_t n = (size_t)(dims[i][0] * dims[i][1]);
         onnx__tensor_proto__init(&ts[i]);
         snprintf(names[i][0], 16, "w%d", i);
         snprintf(names[i][1], 16, i ? "y%d" : "x", i - 1);
         snprintf(names[i][2], 16, "y%d", i);
         ts[i].name = names[i][0];
         ts[i].has_data_type = 1;
-        ts[i].data_type = 1;
+        ts[i].data_type = fp16 ? NNZ_DT_FLOAT16 : NNZ_DT_FLOAT;
         ts[i].n_dims = 2;
-        ts[i].dims = dims;
-        for (int j = 0; j < k * k; j++)
-            data[i * k * k + j] = (float)((j * 37 + i * 11) % 23 - 11) / 8.0f;
+        ts[i].dims = (int64_t *)dims[i];
+        data[i] = malloc(n * es);
+        for (size_t j = 0; j < n; j++) {
+            float f = value(ctx, i, j);
+            uint16_t h = nnz_float_to_half(f);
+            memcpy(data[i] + es * j, fp16 ? (void *)&h : (void *)&f, es);
+        }
         ts[i].has_raw_data = 1;
-        ts[i].raw_data.data = (uint8_t *)&data[i * k * k];
-        ts[i].raw_data.len = (size_t)(k * k) * 4;
+        ts[i].raw_data.data = data[i];
+        ts[i].raw_data.len = n * es;
         tp[i] = &ts[i];
         onnx__node_proto__init(&ns[i]);
         ns[i].op_type = "MatMul";
@@ -74,15 +77,33 @@ uint8_t *tu_model_bytes(int nweights, int k, size_t *len)
         ns[i].output = &outputs[i];
         np[i] = &ns[i];
     }
-    g.n_initializer = (size_t)nweights;
+    g.n_initializer = nw;
     g.initializer = tp;
-    g.n_node = (size_t)nweights;
+    g.n_node = nw;
     g.node = np;
     *len = onnx__model_proto__get_packed_size(&m);
     uint8_t *out = malloc(*len);
     onnx__model_proto__pack(&m, out);
-    free(ts); free(tp); free(ns); free(np); free(names); free(inputs); free(outputs);
-    free(data);
+    for (size_t i = 0; i < nw; i++)
+        free(data[i]);
+    free(data); free(ts); free(tp); free(ns); free(np); free(names); free(inputs); free(outputs);
+    return out;
+}
+
+/* tu_model_bytes' fixed pattern. */
+static float pattern(void *ctx, int w, size_t j)
+{
+    (void)ctx;
+    return (float)(((int)j * 37 + w * 11) % 23 - 11) / 8.0f;
+}
+
+uint8_t *tu_model_bytes(int nweights, int k, size_t *len)
+{
+    int64_t (*dims)[2] = calloc((size_t)nweights, sizeof *dims);
+    for (int i = 0; i < nweights; i++)
+        dims[i][0] = dims[i][1] = k;
+    uint8_t *out = tu_matmul_model(nweights, (const int64_t (*)[2])dims, 0, pattern, NULL, len);
+    free(dims);
     return out;
 }
 

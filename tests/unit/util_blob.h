@@ -18,8 +18,13 @@
 void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetIdProto *op,
                    Onnx__OperatorSetIdProto **ops, int64_t opset, const char *graph_name);
 
-/* A model with one MatMul per weight: input [1, k] x W_i [k, k]. Weights
- * named "w0", "w1", ... of k*k floats, values from a fixed pattern. */
+/* A chain of MatMuls, one per weight: weight i is "w<i>" of dims[i],
+ * float32 (float16 when fp16) with element j of value(ctx, i, j), asked
+ * in order. */
+uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
+                         float (*value)(void *ctx, int w, size_t j), void *ctx, size_t *len);
+
+/* tu_matmul_model of k x k weights, values from a fixed pattern. */
 uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
 
 /* Load `bytes` as a model (no external data). Fails the test on error. */
