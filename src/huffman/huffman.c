@@ -9,6 +9,7 @@
  * the JPEG adjustment (Annex K.3) did at 12 bits (docs/passes/huffman.md).
  * Codes are then assigned canonically: by length, then by symbol value. */
 #include "huffman.h"
+#include "sort.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,38 +20,24 @@ typedef struct item {
     uint32_t sym;
 } item;
 
-/* Sort it[0..n) by count, keeping symbol order among equal counts (they
- * come in symbol order): a stable radix sort, a byte of the count a pass
- * from the lowest, skipping bytes that every count has alike. */
+/* Sort it[0..n) by count, ties by symbol: as keys count << 16 | symbol
+ * (symbols are below 2^16; counts, of elements, below 2^48). */
 static int sort_by_freq(item *it, uint32_t n, nnz_error *e)
 {
-    item *tmp = nnz_malloc((size_t)n * sizeof *tmp, e), *a = it, *b = tmp;
-    if (!tmp)
+    uint64_t *k = nnz_malloc(2 * (size_t)n * sizeof *k, e);
+    if (!k)
         return -1;
-    uint64_t any = 0;
-    for (uint32_t i = 0; i < n; i++)
-        any |= it[i].freq;
-    for (unsigned sh = 0; sh < 64 && any >> sh; sh += 8) {
-        size_t at[256] = { 0 }, sum = 0, same = 0;
-        for (uint32_t i = 0; i < n; i++)
-            at[(a[i].freq >> sh) & 255]++;
-        for (unsigned d = 0; d < 256; d++) {
-            size_t c = at[d];
-            same |= c == n;
-            at[d] = sum;
-            sum += c;
+    for (uint32_t i = 0; i < n; i++) {
+        if (it[i].freq >> 48) {
+            free(k);
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "huffman: a count of 2^48 or more");
         }
-        if (same)
-            continue;
-        for (uint32_t i = 0; i < n; i++)
-            b[at[(a[i].freq >> sh) & 255]++] = a[i];
-        item *t = a;
-        a = b;
-        b = t;
+        k[i] = it[i].freq << 16 | it[i].sym;
     }
-    if (a != it)
-        memcpy(it, a, (size_t)n * sizeof *it);
-    free(tmp);
+    nnz_radix_sort64(k, k + n, n);
+    for (uint32_t i = 0; i < n; i++)
+        it[i] = (item){ k[i] >> 16, (uint32_t)(k[i] & 0xffff) };
+    free(k);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "prune.h"
+#include "sort.h"
 
 const double prune_curve_sparsity[] = { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99 };
 const size_t prune_curve_points = sizeof prune_curve_sparsity / sizeof prune_curve_sparsity[0];
@@ -35,34 +36,6 @@ static uint32_t abs_bits(float f)
     uint32_t u;
     memcpy(&u, &f, 4);
     return u & 0x7fffffffu;
-}
-
-/* LSD radix sort of n 64-bit keys, 8 bits a pass; a pass in which every key
- * has the same digit is skipped (the high index bits of small tensors, the
- * exponent bits of a narrow range). `tmp` holds n keys. */
-static void radix_sort64(uint64_t *k, uint64_t *tmp, size_t n)
-{
-    uint64_t *src = k, *dst = tmp;
-    for (unsigned shift = 0; shift < 64; shift += 8) {
-        size_t count[256] = { 0 };
-        for (size_t i = 0; i < n; i++)
-            count[(src[i] >> shift) & 0xff]++;
-        if (n == 0 || count[(src[0] >> shift) & 0xff] == n)
-            continue;
-        size_t at = 0;
-        for (unsigned d = 0; d < 256; d++) {
-            size_t c = count[d];
-            count[d] = at;
-            at += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i] >> shift) & 0xff]++] = src[i];
-        uint64_t *s = src;
-        src = dst;
-        dst = s;
-    }
-    if (src != k)
-        memcpy(k, src, n * sizeof *k);
 }
 
 typedef struct chan_key {
@@ -99,7 +72,7 @@ static int order_weights(const float *v, size_t n, prune_order *o, nnz_error *e)
     }
     for (size_t i = 0; i < n; i++)
         key[i] = (uint64_t)abs_bits(v[i]) << 32 | (uint64_t)i;
-    radix_sort64(key, tmp, n);
+    nnz_radix_sort64(key, tmp, n);
     free(tmp);
     for (size_t j = 0; j < n; j++) {
         size_t i = (size_t)(key[j] & 0xffffffffu);
