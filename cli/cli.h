@@ -56,6 +56,11 @@ nnz_status cli_blob_check(const cli_file *f, nnz_blob *b, unsigned flags);
 /* Open a blob file into `b`; a runtime status becomes a message. */
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e);
 
+/* Refuse (exit 3, naming the limit) a blob whose declared sizes pass the
+ * decoding limits of nnz_limits.h or protobuf's, before anything is
+ * allocated or written for it (docs/security.md). */
+int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e);
+
 /* Load an ONNX model from an opened file (external data resolved beside
  * `path`). */
 struct nnz_model;

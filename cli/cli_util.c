@@ -13,6 +13,8 @@
 
 #include "fileio.h"
 #include "model.h"
+#include "nnz_limits.h"
+#include "save.h"
 
 cli_opts g_cli;
 
@@ -178,6 +180,38 @@ int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nn
     cli_blob_error(e, path, f->data, b, st);
     cli_file_close(f);
     return -1;
+}
+
+int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e)
+{
+    uint64_t total = 0, model;
+    size_t work;
+    for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
+        nnz_tensor_info info;
+        size_t out, scratch;
+        if (nnz_tensor_info_get(b, i, &info) != NNZ_OK)
+            continue; /* nnz_open checked every entry: not reached */
+        if (info.decoded_size > NNZ_MAX_TENSOR_BYTES)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' declares %llu decoded bytes, over "
+                            "the %llu-byte tensor limit", path, info.name,
+                            (unsigned long long)info.decoded_size, NNZ_MAX_TENSOR_BYTES);
+        total += info.decoded_size; /* no wrap: each is below 2^36, and there are < 2^32 */
+        if (total > NNZ_MAX_DECODED_BYTES)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the tensors declare more than %llu decoded "
+                            "bytes in all (the limit of one blob)", path, NNZ_MAX_DECODED_BYTES);
+        /* a tensor this runtime cannot decode fails later, with its status */
+        if (nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch) == NNZ_OK &&
+            scratch > NNZ_MAX_DECODE_WORK)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' needs %zu bytes of work memory "
+                            "to decode, over the %llu-byte limit", path, info.name, scratch,
+                            NNZ_MAX_DECODE_WORK);
+    }
+    nnz_status st = nnz_rebuild_sizes(b, &model, &work);
+    if (st == NNZ_OK && model > NNZ_PROTOBUF_LIMIT)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the rebuilt model would be %llu bytes, past "
+                        "protobuf's %llu-byte limit for a model (only external tensors may be "
+                        "larger)", path, (unsigned long long)model, NNZ_PROTOBUF_LIMIT);
+    return 0;
 }
 
 int cli_parse_double(const char *s, double *v)

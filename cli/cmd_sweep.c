@@ -579,16 +579,6 @@ static int save_result(const sweep *s, size_t i, cJSON *o)
     return ok && rename(tmp, path) == 0 ? 0 : -1;
 }
 
-static int rewrites_graph(const nnz_pipeline *p)
-{
-    /* decompose rewrites the model's graph in its prepare step; the next
-     * point must start from the model as loaded */
-    for (size_t k = 0; k < p->n; k++)
-        if (strcmp(p->stages[k].pass->name, "decompose") == 0)
-            return 1;
-    return 0;
-}
-
 /* Worker k of nw: points k, k + nw, ...; a byte on `progress` after each. */
 static int worker(sweep *s, size_t k, size_t nw, int progress)
 {
@@ -1051,7 +1041,7 @@ int cmd_sweep(int argc, char **argv)
             nnz_wrap(&e, "--grid point %zu: ", i + 1);
             break;
         }
-        s.rewrites[i] = rewrites_graph(&s.pipes[i]);
+        s.rewrites[i] = nnz_pipeline_rewrites_graph(&s.pipes[i]); /* reload the model after */
         res[i].pipeline = s.pts[i].text;
     }
     if (rc == 0)

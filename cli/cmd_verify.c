@@ -89,11 +89,6 @@ static cJSON *fail_doc(cJSON *doc, const char *what)
     return doc;
 }
 
-static int pipeline_rewrites_graph(const char *pipeline)
-{
-    return pipeline && strstr(pipeline, "decompose") != NULL;
-}
-
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = { { "max-rel-error", required_argument, NULL, 'm' },
@@ -168,7 +163,10 @@ int cmd_verify(int argc, char **argv)
         return cli_report(&e);
     }
     nnz_status st = cli_blob_check(&f, &b, 0);
-    const char *pipeline = "";
+    /* may the graph differ from the model's? The blob's metadata says, from
+     * the passes' own flag (a pass that rewrites the graph), never from the
+     * pipeline's text: a name in it proves nothing */
+    int rewritten = 0;
     cJSON *meta = NULL;
     int opened = st == NNZ_OK;
     if (!opened) {
@@ -184,8 +182,7 @@ int cmd_verify(int argc, char **argv)
         meta = ml ? cJSON_ParseWithLength(mt, ml) : NULL;
         const cJSON *src = cJSON_GetObjectItem(meta, "source");
         const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(src, "sha256"));
-        if (cJSON_IsString(cJSON_GetObjectItem(meta, "pipeline")))
-            pipeline = cJSON_GetObjectItem(meta, "pipeline")->valuestring;
+        rewritten = cJSON_IsTrue(cJSON_GetObjectItem(meta, "graph_rewritten"));
         if (!sha || strcmp(sha, orig->sha256) != 0) {
             snprintf(msg, sizeof msg, "blob was made from another model (source sha256 %s, "
                      "%s has %s)", sha ? sha : "missing", mpath, orig->sha256);
@@ -193,9 +190,9 @@ int cmd_verify(int argc, char **argv)
             integrity = 0;
         }
     }
-    /* the graph: the model's own, byte for byte (a graph rewritten by
-     * decompose is not compared) */
-    if (opened && !pipeline_rewrites_graph(pipeline) &&
+    /* the graph: the model's own, byte for byte (a rewritten graph is not
+     * compared) */
+    if (opened && !rewritten &&
         !graph_matches(orig, &b, cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data")),
                        &e)) {
         fail_doc(doc, "graph differs from the model's graph");
@@ -279,7 +276,7 @@ int cmd_verify(int argc, char **argv)
         uint32_t idx;
         if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
             continue; /* small tensors stay in the graph, compared with it */
-        if (pipeline_rewrites_graph(pipeline)) {
+        if (rewritten) {
             cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
         } else {
             snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);

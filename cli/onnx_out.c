@@ -32,6 +32,8 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
 {
     uint64_t model_size;
     size_t work_size;
+    if (cli_blob_limits(b, name, e) != 0)
+        return -1;
     nnz_status st = nnz_rebuild_sizes(b, &model_size, &work_size);
     void *work = NULL;
     mem_out mo = { 0 };
@@ -91,11 +93,12 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
                           const char *input, nnz_error *e)
 {
     nnz_out out;
-    if (nnz_out_open(&out, path, input, 1, e) != 0)
+    if (cli_blob_limits(b, path, e) != 0 || nnz_out_open(&out, path, input, 1, e) != 0)
         return -1;
     uint64_t at = 0;
-    uint8_t *buf = NULL, *scratch = NULL;
-    int rc = 0;
+    const size_t piece = 1u << 20; /* memory: this, and a tensor's scratch */
+    uint8_t *buf = malloc(piece), *scratch = NULL;
+    int rc = buf ? 0 : nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
     for (uint32_t i = 0; i < nnz_tensor_count(b) && rc == 0; i++) {
         nnz_tensor_info info;
         size_t osz, ssz;
@@ -111,27 +114,22 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
         for (; at < info.graph_offset && rc == 0; at++) /* zeros up to its offset */
             if (fputc(0, out.f) == EOF)
                 rc = -1;
-        size_t es = info.count ? (size_t)(info.decoded_size / info.count) : 1;
-        size_t block = (size_t)info.block_elems * es;
-        uint8_t *nb = realloc(buf, block ? block : 1), *ns = realloc(scratch, ssz ? ssz : 1);
-        if (nb)
-            buf = nb;
-        if (ns)
-            scratch = ns;
-        if (!nb || !ns) {
+        size_t es = info.count ? (size_t)(info.decoded_size / info.count) : 1, got;
+        uint8_t *ns = realloc(scratch, ssz ? ssz : 1);
+        if (!ns) {
             rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
             break;
         }
-        for (uint64_t k = 0; k < info.nblocks && rc == 0; k++) {
-            uint64_t first = k * info.block_elems, cnt = info.count - first;
-            if (cnt > info.block_elems)
-                cnt = info.block_elems;
-            st = nnz_decode_block(b, i, k, NNZ_OUT_NATIVE, buf, block, scratch, ssz);
-            if (st != NNZ_OK)
-                rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
-            else if (fwrite(buf, es, (size_t)cnt, out.f) != cnt)
+        scratch = ns;
+        /* a piece at a time, whatever the size of the tensor's blocks */
+        nnz_reader rd;
+        st = nnz_reader_open(&rd, b, i, NNZ_OUT_NATIVE, scratch, ssz);
+        while (rc == 0 && st == NNZ_OK && (st = nnz_reader_read(&rd, buf, piece, &got)) == NNZ_OK &&
+               got)
+            if (fwrite(buf, es, got, out.f) != got)
                 rc = -1;
-        }
+        if (rc == 0 && st != NNZ_OK)
+            rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
         at = info.graph_offset + info.decoded_size;
         cli_file_drop(f); /* this tensor's payload is done with */
     }
@@ -184,6 +182,8 @@ static int stream_model(const nnz_blob *b, const cli_file *f, nnz_out *out, cons
     uint64_t model_size;
     size_t work_size;
     void *work = NULL;
+    if (cli_blob_limits(b, name, e) != 0)
+        return -1;
     nnz_status st = nnz_rebuild_sizes(b, &model_size, &work_size);
     if (st == NNZ_OK && work_size && !(work = malloc(work_size)))
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (%zu bytes of work memory)",

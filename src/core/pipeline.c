@@ -560,6 +560,14 @@ int nnz_opt_choice(const char *pass, const nnz_kv *kv, const char *choices, int 
                     kv->value ? kv->value : "(missing)", choices);
 }
 
+int nnz_pipeline_rewrites_graph(const nnz_pipeline *p)
+{
+    for (size_t k = 0; k < p->n; k++)
+        if (p->stages[k].pass->rewrites_graph)
+            return 1;
+    return 0;
+}
+
 int nnz_opt_unknown(const nnz_pass *pass, const nnz_kv *kv, nnz_error *e)
 {
     return nnz_fail(e, NNZ_EXIT_USAGE, "%s: unknown option '%s'%s (valid: %s; and for every "
