@@ -1493,11 +1493,15 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
 #define CHUNK 32
 #endif
 
+/* The symbols in flight: CHUNK, and as many gaps for a sparse tensor in the
+ * fast build. The outermost decoding call holds them on its stack, once. */
+#define CHUNK_BUF (NNZ_FAST ? 2 * CHUNK : CHUNK)
+
 /* Dense: the next n symbols of d as elements first.. of the tensor, into
- * out (element `first` at 0). Resumable: d keeps its place. */
-static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n)
+ * out (element `first` at 0), through v (CHUNK). Resumable: d keeps its
+ * place. */
+static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n, uint32_t *v)
 {
-    uint32_t v[CHUNK];
     unsigned sh = sym_shift(d);
     for (size_t k = 0, j; k < n; k += j) {
         j = n - k < CHUNK ? n - k : CHUNK;
@@ -1531,16 +1535,16 @@ static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t 
 
 /* Decode block `blk` of a coded tensor into `out` (its first element at 0),
  * with the streams' tables ready in d; `buckets`: a hashed Huffman
- * tensor's K symbols. */
+ * tensor's K symbols; v: CHUNK_BUF symbols of room. */
 static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
-                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets)
+                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets,
+                                     uint32_t *v)
 {
     /* every element index fits size_t: decode_blocks checked the output's size */
     size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count;
     if (end - first > be)
         end = first + be;
     size_t n = end - first;
-    uint32_t v[CHUNK];
     int bad = 0;
     for (unsigned s = 0; s < c->nstreams; s++) {
         nnz_status st = sym_block(c, s, blk, &d[s]);
@@ -1548,7 +1552,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             return st;
     }
     if (c->enc == NNZ_ENC_DENSE) {
-        dense_run(&d[0], m, out, first, n);
+        dense_run(&d[0], m, out, first, n, v);
         bad = sym_over(&d[0]);
     } else if (c->enc == NNZ_ENC_SPARSE) {
         uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
@@ -1559,7 +1563,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
         survivors = (size_t)(hi - lo);
         memset(out, 0, n * m->es);
 #if NNZ_FAST /* the gaps, then their values, a chunk at a time */
-        uint32_t gs[CHUNK];
+        uint32_t *gs = v + CHUNK;
         size_t j, k;
         unsigned sh = sym_shift(&d[1]);
         while (survivors && !bad) {
@@ -1723,6 +1727,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     sym_rd d[2];
     vmap m;
     const uint32_t *buckets;
+    uint32_t v[CHUNK_BUF];
     if ((st = prepare(&info, &c, out_type, &m, d, scratch, &buckets)) != NNZ_OK)
         return st;
     if (info.encoding == NNZ_ENC_RAW) {
@@ -1731,7 +1736,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     }
     for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
         st = decode_coded_block(&info, &c, d, &m, block + k, (uint8_t *)out + (size_t)k * be * es,
-                                buckets);
+                                buckets, v);
     return st;
 }
 
@@ -1831,6 +1836,7 @@ static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int
 
 static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got)
 {
+    uint32_t v[CHUNK_BUF];
     *got = 0;
     if (!r->b)
         return NNZ_E_ARGUMENT;
@@ -1863,7 +1869,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
                                                                 : info->count;
             if (k >= r->blk_end - r->pos) { /* all of it fits: as nnz_decode_block does */
                 k = (size_t)(r->blk_end - r->pos);
-                st = decode_coded_block(info, c, r->d, &r->m, blk, o, r->buckets);
+                st = decode_coded_block(info, c, r->d, &r->m, blk, o, r->buckets, v);
                 continue;
             }
             for (unsigned s = 0; s < c->nstreams && st == NNZ_OK; s++)
@@ -1886,7 +1892,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
             k = (size_t)(r->blk_end - r->pos);
         int bad = 0;
         if (c->enc == NNZ_ENC_DENSE)
-            dense_run(&r->d[0], &r->m, o, pos, k);
+            dense_run(&r->d[0], &r->m, o, pos, k, v);
         else
             bad = sparse_run(r, o, k);
         if (!bad && r->pos + k == r->blk_end) /* the block's end: did it read past its bytes? */

@@ -37,3 +37,6 @@ hashed|hashnet:ratio=4 | quantize:bits=8 | huffman
 hashedp|hashnet:ratio=8 | quantize:bits=6
 fp16|quantize:fp16 | huffman
 EOF
+# external tensors (their bytes go to a data file, packed at graph offsets)
+"$N" -q compress "$B"/fixtures/digits_mlp.onnx -o "$S/digits_mlp.external.nnz" \
+    -p 'quantize:bits=8' --external-data 2>/dev/null || true
