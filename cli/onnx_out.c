@@ -32,8 +32,6 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
 {
     uint64_t model_size;
     size_t work_size;
-    if (cli_blob_limits(b, name, e) != 0)
-        return -1;
     nnz_status st = nnz_rebuild_sizes(b, &model_size, &work_size);
     void *work = NULL;
     mem_out mo = { 0 };
@@ -93,7 +91,7 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
                           const char *input, nnz_error *e)
 {
     nnz_out out;
-    if (cli_blob_limits(b, path, e) != 0 || nnz_out_open(&out, path, input, 1, e) != 0)
+    if (nnz_out_open(&out, path, input, 1, e) != 0)
         return -1;
     uint64_t at = 0;
     const size_t piece = 1u << 20; /* memory: this, and a tensor's scratch */
@@ -182,8 +180,6 @@ static int stream_model(const nnz_blob *b, const cli_file *f, nnz_out *out, cons
     uint64_t model_size;
     size_t work_size;
     void *work = NULL;
-    if (cli_blob_limits(b, name, e) != 0)
-        return -1;
     nnz_status st = nnz_rebuild_sizes(b, &model_size, &work_size);
     if (st == NNZ_OK && work_size && !(work = malloc(work_size)))
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (%zu bytes of work memory)",
@@ -227,6 +223,10 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
     nnz_blob b;
     if (cli_blob_open(&f, &b, blob_path, 0, e) != 0)
         return -1;
+    if (cli_blob_limits(&b, blob_path, e) != 0) { /* before any allocation or output */
+        cli_file_close(&f);
+        return -1;
+    }
     cli_file_drop(&f); /* nnz_open read every page for the checksums */
     int rc = 0;
     if (has_external(&b)) {
