@@ -58,7 +58,8 @@ int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nn
 
 /* Refuse (exit 3, naming the limit) a blob whose declared sizes pass the
  * decoding limits of nnz_limits.h or protobuf's, before anything is
- * allocated or written for it (docs/security.md). */
+ * allocated or written for it (docs/security.md). cli_onnx_from_blob calls
+ * it first; so must any other caller of cli_rebuild. */
 int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e);
 
 /* Load an ONNX model from an opened file (external data resolved beside

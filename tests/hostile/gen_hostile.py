@@ -876,13 +876,18 @@ def decode_limit_cases(s, nnzip, b0, decompress):
                r"blob is malformed.*in the directory entry of tensor [0-9]+",
                "an external tensor at offset 2^40 of its data file: external tensors are packed "
                "(each within 4096 bytes of the previous one's end), so the blob is invalid")
-    x = Blob(ext)
-    e = [e for e in x.entries if e["location"] & 0x40][0]
-    e["graph_offset"] += 64
-    s.write("b_limit_external_gap.nnz", x.write())
-    decompress("b_limit_external_gap", "b_limit_external_gap.nnz", 0,
-               r"b_limit_external_gap\.nnz -> ",
-               "control: the same tensor 64 bytes later (a gap under 4096) is valid")
+    # the edge: a gap of 4095 bytes before the first external tensor is
+    # valid, 4096 is not
+    for gap, code, regex in ((4095, 0, r"b_limit_external_gap4095\.nnz -> "),
+                             (4096, 3, r"blob is malformed.*in the directory entry of tensor")):
+        x = Blob(ext)
+        e = [e for e in x.entries if e["location"] & 0x40][0]
+        assert e["graph_offset"] == 0
+        e["graph_offset"] = gap
+        s.write("b_limit_external_gap%d.nnz" % gap, x.write())
+        decompress("b_limit_external_gap%d" % gap, "b_limit_external_gap%d.nnz" % gap, code, regex,
+                   "the first external tensor %d bytes into its file: %s" %
+                   (gap, "valid (a gap under 4096)" if code == 0 else "one byte too far"))
 
 
 def relu_model():
