@@ -1,6 +1,6 @@
 # 51-qdq-values.sh - decompress and decompress --qdq give the same weights,
 # bit for bit, for every encoding x value map (raw; dense, sparse, hashed x
-# f32, f16, bf16, affine, codebook), including blobs whose affine zero point
+# f32, f16, bf16, affine, codebook; dense integer), including blobs whose affine zero point
 # DequantizeLinear cannot hold (a blob may hold any u32: 1000 went to UINT8
 # as 232 and gave -1.32 where decompress gave -9.0). --qdq may choose
 # another form or keep a tensor float, never change a value.
@@ -46,6 +46,50 @@ for e in x.entries:
 assert n, "no affine tensor"
 open(dst, "wb").write(x.write())
 PY
+# a copy of a lossless blob whose raw float tensors become dense f32-bits
+# tensors (packed 32-bit symbols) and raw int8 ones dense integer tensors
+# (8-bit symbols, offset 128): layouts the writer has no pipeline for
+cat >"$W/recode.py" <<'PY'
+import struct, sys
+sys.path.insert(0, "tests/hostile")
+from gen_hostile import Blob, SEC_PAYLOAD, varint
+src, dst = sys.argv[1], sys.argv[2]
+x = Blob(open(src, "rb").read())
+pay = bytearray(x.section(SEC_PAYLOAD))
+n = 0
+for e in x.entries:
+    if e["encoding"] != 0 or e["dtype"] not in (1, 3):
+        continue
+    at, ln = e["payload_offset"], e["payload_length"]
+    raw = bytes(pay[at:at + ln])
+    if e["dtype"] == 1:  # float: the bits, most significant first
+        data = b"".join(raw[i:i + 4][::-1] for i in range(0, ln, 4))
+        params = bytes([0, 0, 0, 32]) + varint(ln)
+    else:  # int8: symbol = value + 128
+        data = bytes((b + 128) & 255 for b in raw)
+        params = bytes([5, 0]) + varint(128) + bytes([0, 8]) + varint(ln)
+    pay[at:at + ln] = data
+    e["encoding"], e["encoding_version"], e["params"] = 1, 1, params
+    n += 1
+assert n, "no raw float or int8 tensor"
+x.set_section(SEC_PAYLOAD, bytes(pay))
+open(dst, "wb").write(x.write())
+PY
+$PYTHON - "$W/int.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import TensorProto, helper, numpy_helper
+r = np.random.default_rng(6)
+q = np.clip(np.round(r.standard_normal((32, 64)) * 20), -128, 127).astype(np.int8)
+g = helper.make_graph(
+    [helper.make_node("Cast", ["Q"], ["qf"], to=TensorProto.FLOAT),
+     helper.make_node("MatMul", ["X", "qf"], ["Y"])], "g",
+    [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 32])],
+    [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 64])],
+    [numpy_helper.from_array(q, "Q")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+m.ir_version = 8
+onnx.save(m, sys.argv[1])
+PY
 cases="raw#
 dense-affine#quantize:bits=8,scheme=asym,min-elements=1
 dense-affine-sym#quantize:bits=4,min-elements=1
@@ -64,16 +108,22 @@ sparse-f32#prune:sparsity=0.8
 hashed-f32#hashnet:ratio=4
 zp1000#quantize:bits=8,scheme=asym,granularity=tensor,min-elements=1#1000
 zp1000-channel#quantize:bits=8,scheme=asym,min-elements=1#1000
-zp-past-float#quantize:bits=8,scheme=asym,granularity=tensor,min-elements=1#16777217"
+zp-past-float#quantize:bits=8,scheme=asym,granularity=tensor,min-elements=1#16777217
+dense-f32##recode
+dense-integer##recode#int"
 seen=""
-while IFS='#' read -r name pipe zp <&3; do
+while IFS='#' read -r name pipe zp model <&3; do
     [ -n "$name" ] || continue
     b=$W/$name.nnz
-    if ! $NNZIP -q compress "$W/m.onnx" -o "$b" -p "$pipe" 2>"$W/$name.err"; then
+    if ! $NNZIP -q compress "$W/${model:-m}.onnx" -o "$b" -p "$pipe" 2>"$W/$name.err"; then
         fail "$name: compress -p '$pipe'" "$(head -c 300 "$W/$name.err")"
         continue
     fi
-    if [ -n "$zp" ]; then
+    if [ "$zp" = recode ]; then
+        $PYTHON "$W/recode.py" "$b" "$b.re" && mv "$b.re" "$b"
+        check "$name: the recoded blob decodes to the source's weights exactly" \
+            $NNZIP -q verify "$W/${model:-m}.onnx" "$b" --max-rel-error 0
+    elif [ -n "$zp" ]; then
         $PYTHON "$W/set_zp.py" "$b" "$b.zp" "$zp" && mv "$b.zp" "$b"
     fi
     seen="$seen $($NNZIP info "$b" --json 2>/dev/null | $PYTHON -c '
@@ -96,7 +146,7 @@ EOF2
 # every encoding with every value map it can have was among the blobs
 for want in raw-none dense-affine sparse-affine hashed-affine dense-codebook sparse-codebook \
     hashed-codebook dense-f16 sparse-f16 hashed-f16 dense-bf16 sparse-bf16 hashed-bf16 \
-    sparse-f32 hashed-f32; do
+    dense-f32 sparse-f32 hashed-f32 dense-integer; do
     case " $seen " in
     *" $want "*) pass "a blob had a $want tensor" ;;
     *) fail "no blob had a $want tensor" "seen:$seen" ;;
