@@ -1850,6 +1850,8 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     size_t es = r->m.es, n = out_size / es, done = 0, k;
     if (n > info->count - r->pos)
         n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
+    if (n == 0 && r->pos < info->count)
+        return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
     uint8_t *o = (uint8_t *)out;
     nnz_status st = NNZ_OK;
     for (; done < n && st == NNZ_OK; done += k, r->pos += k, o += k * es) {

@@ -244,9 +244,10 @@ nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *blob, uint32_t index, 
                            void *scratch, size_t scratch_size);
 
 /* The next elements into `out`: as many as fit in out_size bytes, or as
- * remain; *got says how many (0 once all are read). A bad block is found
- * as it is read: the error is returned (and returned again by every later
- * call), and the elements of that call must not be used. */
+ * remain; *got says how many (0 once all are read; NNZ_E_OUTPUT_SMALL when
+ * elements remain and out_size holds none). A bad block is found as it is
+ * read: the error is returned (and returned again by every later call),
+ * and the elements of that call must not be used. */
 nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *got);
 
 /* The hash of hashed tensors (docs/FORMAT.md), shared with the tool:
