@@ -31,6 +31,32 @@ else
                 timeout 20 sh -c "ulimit -v 1000000; $rel"
         esac
     done 3<"$H/expected.tsv"
+    # blobs with valid checksums and lying directory fields (the generator
+    # in gen_hostile.py, lying_field_cases): each ends in exit 0 with an
+    # output info accepts, or exit 3 with a message naming the blob
+    n=0 bad=""
+    while IFS=$TAB read -r id cmd <&3; do
+        cmd=$(printf '%s\n' "$cmd" | sed "s|{nnzip}|$NNZIP_SAN|g; s|{dir}|$H|g")
+        out=$H/$id.out.onnx
+        rm -f "$out"
+        timeout 20 sh -c "$cmd" >/dev/null 2>"$T/lie.err"
+        rc=$?
+        n=$((n + 1))
+        if grep -q "Sanitizer\|runtime error:" "$T/lie.err"; then
+            bad="$bad $id(sanitizer)"
+        elif [ "$rc" = 0 ]; then
+            $NNZIP info "$out" >/dev/null 2>&1 || bad="$bad $id(output info refuses)"
+        elif [ "$rc" != 3 ] || ! grep -q "^nnzip: .*$id\.nnz: " "$T/lie.err"; then
+            bad="$bad $id(exit $rc: $(head -c 120 "$T/lie.err"))"
+        elif [ -e "$out" ]; then
+            bad="$bad $id(output left)"
+        fi
+    done 3<"$H/lying.tsv"
+    if [ -z "$bad" ] && [ "$n" -gt 100 ]; then
+        pass "hostile: $n blobs with lying fields and valid checksums end in exit 0 (output valid) or 3 (a message)"
+    else
+        fail "hostile: blobs with lying fields ($n)" "$bad"
+    fi
     check "hostile: no temporary output file is left anywhere" \
         sh -c "! find '$H' -name '*.nnzip-tmp.*' | grep -q ."
 fi
