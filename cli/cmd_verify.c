@@ -318,6 +318,7 @@ int cmd_verify(int argc, char **argv)
         fail_doc(doc, msg);
     }
     cJSON_AddBoolToObject(doc, "integrity", integrity);
+    cJSON_AddBoolToObject(doc, "graph_compared", opened && !rewritten);
     cJSON *ov = cJSON_AddObjectToObject(doc, "overall");
     cJSON_AddNumberToObject(ov, "rel_l2", all.rel_l2);
     cJSON_AddNumberToObject(ov, "max_abs", all.max_abs);
@@ -343,10 +344,13 @@ int cmd_verify(int argc, char **argv)
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
             fprintf(stderr, "nnzip: %s: %s\n", bpath, x->valuestring);
-        char rep[160] = "";
+        char rep[240] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
                      "error is in the compress report)", nrep);
+        if (rewritten) /* the blob says so: the graph is not the model's to compare with */
+            snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; graph not compared "
+                     "(rewritten by a pass, says the blob)");
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
                 bpath, ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst, worst_name,
                 rep);
