@@ -16,6 +16,7 @@
 typedef struct cli_opts {
     int quiet;   /* no messages but errors */
     int verbose; /* per-tensor detail */
+    int force;   /* -f: outputs may replace existing files */
 } cli_opts;
 extern cli_opts g_cli;
 
@@ -27,8 +28,20 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print a JSON document on stdout (one line per document, fixed key order
- * as built) and free it. */
-void cli_print_json(cJSON *doc);
+ * as built) and free it. Returns 0, or the exit code of a failed write
+ * (NNZ_EXIT_OUTPUT, with a message). */
+int cli_print_json(cJSON *doc);
+
+/* Text from a file (a tensor name, a producer string) made safe for a
+ * terminal: control characters, C1 controls and invalid UTF-8 become
+ * \xNN, so a model or blob cannot move the cursor or forge a line. */
+void cli_escape(char *out, size_t cap, const char *in);
+/* The same into one of 8 rotating static buffers (printf arguments);
+ * longer text is cut with "...". */
+const char *cli_esc(const char *s);
+
+/* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
+unsigned cli_out_flags(unsigned flags);
 
 /* A read-only file image: mapped when it is a regular file. */
 typedef struct cli_file {

@@ -29,6 +29,7 @@ static const char compress_help[] =
     "  --qdq                  with --onnx-out: quantized weights as INT8/UINT8\n"
     "                         initializers behind DequantizeLinear\n"
     "  --json                 a JSON report on stdout (fields: docs/cli.md)\n"
+    "  -f, --force            replace an existing output file (never the input)\n"
     "  -q, --quiet            no report on stderr\n"
     "  -v, --verbose          a line per tensor in the report\n"
     "  -h, --help\n\n"
@@ -48,8 +49,8 @@ static void decompose_text(const cJSON *layers)
         if (!dec || strcmp(dec, "decomposed") != 0) {
             if (g_cli.verbose)
                 fprintf(stderr, "  decompose %-30s left alone: %s\n",
-                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
-                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec);
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec));
             continue;
         }
         done++;
@@ -57,7 +58,7 @@ static void decompose_text(const cJSON *layers)
         after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
         if (g_cli.verbose)
             fprintf(stderr, "  decompose %-30s %s rank %.0f: %.0f -> %.0f params, weight rel_l2 %.3g\n",
-                    cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
@@ -78,7 +79,7 @@ static void report_text(const cJSON *o)
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))
             fprintf(stderr, "  %-40s %-8s %10.0f %-8s %10.0f %10.0f %7.3f %9.3g\n",
-                    cJSON_GetObjectItem(x, "name")->valuestring,
+                    cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                     cJSON_GetObjectItem(x, "dtype")->valuestring,
                     cJSON_GetObjectItem(x, "elements")->valuedouble,
                     cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "encoding"), "layout")),
@@ -88,12 +89,12 @@ static void report_text(const cJSON *o)
                     cJSON_GetObjectItem(x, "rel_l2")->valuedouble);
     }
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "warnings"))
-        fprintf(stderr, "nnzip: warning: %s\n", x->valuestring);
+        fprintf(stderr, "nnzip: warning: %s\n", cli_esc(x->valuestring));
     fprintf(stderr,
             "nnzip: %s -> %s: %.0f -> %.0f bytes (%.2fx); weights %.0f -> %.0f bytes, "
             "%.3f bits/weight over %.0f tensors, rel_l2 %.4g\n",
-            cJSON_GetObjectItem(o, "input")->valuestring,
-            cJSON_GetObjectItem(o, "output")->valuestring,
+            cli_esc(cJSON_GetObjectItem(o, "input")->valuestring),
+            cli_esc(cJSON_GetObjectItem(o, "output")->valuestring),
             cJSON_GetObjectItem(o, "input_bytes")->valuedouble,
             cJSON_GetObjectItem(o, "output_bytes")->valuedouble,
             cJSON_GetObjectItem(o, "ratio")->valuedouble,
@@ -115,6 +116,7 @@ int cmd_compress(int argc, char **argv)
                                            { "external-data", no_argument, NULL, 'X' },
                                            { "target-rel-error", required_argument, NULL, 'T' },
                                            { "json", no_argument, NULL, 'j' },
+                                           { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -123,7 +125,7 @@ int cmd_compress(int argc, char **argv)
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
     double target = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:p:hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:p:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'p': pipeline = optarg; break;
@@ -146,6 +148,7 @@ int cmd_compress(int argc, char **argv)
                 printf("  %-10s %s\n  %-10s options: %s\n", nnz_passes[i]->name,
                        nnz_passes[i]->help, "", nnz_passes[i]->options);
             return 0;
+        case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
         default: return cli_usage("compress", "unknown option");
@@ -188,7 +191,7 @@ int cmd_compress(int argc, char **argv)
     }
     nnz_out out;
     cJSON *rep = NULL;
-    int rc = nnz_out_open(&out, outp, in, 1, &e);
+    int rc = nnz_out_open(&out, outp, in, cli_out_flags(NNZ_OUT_BINARY), &e);
     if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;
@@ -211,8 +214,7 @@ int cmd_compress(int argc, char **argv)
     if (!g_cli.quiet && qdq_rep)
         cli_qdq_report_text(onnx_out, qdq_rep);
     if (json)
-        cli_print_json(rep);
-    else
-        cJSON_Delete(rep);
+        return cli_print_json(rep);
+    cJSON_Delete(rep);
     return 0;
 }

@@ -18,6 +18,7 @@ static const char decompress_help[] =
     "                      behind Cast) instead of float weights\n"
     "  --json              a JSON report on stdout (fields: docs/cli.md)\n"
     "  -q, --quiet         no report on stderr\n"
+    "  -f, --force         replace an existing output file (never the input)\n"
     "  -h, --help\n";
 
 int cmd_decompress(int argc, char **argv)
@@ -25,6 +26,7 @@ int cmd_decompress(int argc, char **argv)
     static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
                                            { "json", no_argument, NULL, 'j' },
                                            { "qdq", no_argument, NULL, 'Q' },
+                                           { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -32,12 +34,13 @@ int cmd_decompress(int argc, char **argv)
     const char *outp = NULL;
     int json = 0, qdq = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'j': json = 1; break;
         case 'Q': qdq = 1; break;
         case 'h': fputs(decompress_help, stdout); return 0;
+        case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
         default: return cli_usage("decompress", "unknown option");
@@ -69,7 +72,7 @@ int cmd_decompress(int argc, char **argv)
         cJSON_AddBoolToObject(o, "qdq", qdq);
         if (qdq_rep)
             cJSON_AddItemToObject(o, "qdq_tensors", qdq_rep);
-        cli_print_json(o);
+        return cli_print_json(o);
     } else {
         cJSON_Delete(qdq_rep);
         cJSON_Delete(o);

@@ -21,7 +21,7 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: nnzip [--quiet] [-v] COMMAND [ARGS]\n\n"
+    fprintf(f, "Usage: nnzip [--quiet] [-v] [-f] COMMAND [ARGS]\n\n"
                "Compress trained ONNX models into compact .nnz blobs.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
@@ -29,10 +29,12 @@ static void usage(FILE *f)
                "Exit status:\n"
                "  0  success\n"
                "  1  verify ran and a check failed, or a sweep point failed\n"
-               "  2  usage error: bad command line, option or pipeline\n"
+               "  2  usage error: bad command line, option or pipeline; an output that\n"
+               "     is the input, or exists without -f (--force)\n"
                "  3  bad input: unreadable, malformed, or over a limit\n"
                "  4  output could not be written\n"
-               "  5  internal error or out of memory\n");
+               "  5  internal error or out of memory\n"
+               "  128+N  killed by signal N, temporary files removed\n");
 }
 
 int main(int argc, char **argv)
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0)
             g_cli.quiet = 1;
+        else if (strcmp(a, "-f") == 0 || strcmp(a, "--force") == 0)
+            g_cli.force = 1;
         else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0)
             g_cli.verbose = 1;
         else
