@@ -203,6 +203,8 @@ static int external_model(const nnz_blob *b, const cli_file *f, const char *blob
         rc = nnz_fail(e, NNZ_EXIT_USAGE, "%s: must be a regular file (external data)", data_path);
     if (rc == 0)
         rc = write_external(b, f, &data, data_path, e);
+    if (rc == 0 && fflush(data.f) != 0)
+        rc = nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", data_path, strerror(errno));
     if (rc == 0)
         rc = cli_rebuild(b, blob_path, &bytes, &len, e);
     if (rc == 0)

@@ -328,7 +328,7 @@ static int check_existing(nnz_out *o, const char *dest, unsigned flags, nnz_erro
     if (S_ISDIR(st.st_mode))
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: is a directory; give a file name", dest);
     if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
-        o->through = 1;
+        o->through = S_ISCHR(st.st_mode) ? 'c' : 'p';
         return 0;
     }
     if (!S_ISREG(st.st_mode))
@@ -371,11 +371,16 @@ int nnz_out_open(nnz_out *o, const char *dest, const char *input, unsigned flags
     if (!o->dest)
         return -1;
     if (o->through) {
-        /* a device or FIFO: collect the whole output first, like stdout */
-        int fd = open(dest, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-        int tty = fd >= 0 && isatty(fd);
-        if (fd >= 0)
-            close(fd);
+        /* a device or FIFO: collect the whole output first, like stdout.
+         * Only a device is opened now, to see whether it is a terminal: a
+         * FIFO opened and closed would tell its reader the data ended. */
+        int tty = 0;
+        if (o->through == 'c') {
+            int fd = open(dest, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+            tty = fd >= 0 && isatty(fd);
+            if (fd >= 0)
+                close(fd);
+        }
         if ((flags & NNZ_OUT_BINARY) && tty) {
             nnz_out_abort(o);
             return nnz_fail(e, NNZ_EXIT_USAGE, "%s: refusing to write binary output to a "

@@ -41,7 +41,7 @@ typedef struct nnz_out {
     FILE *f;
     char *dest;     /* final path, NULL for stdout */
     char *tmp;      /* temporary path (NULL when f is an anonymous tmpfile) */
-    int through;    /* dest is a device or FIFO: copy f into it at commit */
+    int through;    /* 'c' device or 'p' FIFO: f is copied into it at commit */
     int replace;    /* dest existed (and NNZ_OUT_FORCE allowed replacing it) */
     int slot;       /* 1 + its place in the list signals clean up; 0 none */
 } nnz_out;

@@ -10,53 +10,51 @@ M=$FIX/digits_mlp.onnx
 sum() { sha256sum <"$1"; }
 
 # ---- external data: the source's data file is never the output's --------
-cd "$W" || exit 2
 expect "convert --external-data writes m.onnx and m.onnx.data" 0 "" \
-    $N -q convert --external-data "$M" -o m.onnx
-check "convert: the data file is m.onnx.data" test -s m.onnx.data
+    $N -q convert --external-data "$M" -o $W/m.onnx
+check "convert: the data file is m.onnx.data" test -s $W/m.onnx.data
 check "convert: every external tensor names m.onnx.data (not m.onnx)" $PYTHON -c '
 import onnx, sys
-m = onnx.load("m.onnx", load_external_data=False)
+m = onnx.load(sys.argv[1], load_external_data=False)
 locs = {kv.value for t in m.graph.initializer for kv in t.external_data if kv.key == "location"}
-sys.exit(0 if locs == {"m.onnx.data"} else "locations: %r" % locs)'
-check "convert: nnzip info reads its own external-data output" $N -q info m.onnx
-if $ORACLE "$M" m.onnx --inputs "${M%.onnx}.inputs.json" --json >"$W/ort.json" 2>"$W/ort.err" &&
+sys.exit(0 if locs == {"m.onnx.data"} else "locations: %r" % locs)' "$W/m.onnx"
+check "convert: nnzip info reads its own external-data output" $N -q info $W/m.onnx
+if $ORACLE "$M" $W/m.onnx --inputs "${M%.onnx}.inputs.json" --json >"$W/ort.json" 2>"$W/ort.err" &&
     grep -q '"all_bit_identical":true' "$W/ort.json"; then
     pass "convert --external-data: ONNX Runtime gives bit-identical outputs"
 else
     fail "convert --external-data: ONNX Runtime gives bit-identical outputs" \
         "$(head -c 300 "$W/ort.json") $(head -c 300 "$W/ort.err")"
 fi
-src_model=$(sum m.onnx) src_data=$(sum m.onnx.data)
+src_model=$(sum $W/m.onnx) src_data=$(sum $W/m.onnx.data)
 expect "compress --external-data of a model with external data" 0 "" \
-    $N -q compress m.onnx -o x.nnz -p 'quantize:bits=2' --external-data
-expect "decompress in the source's folder" 0 "" $N -q decompress x.nnz -o restored.onnx
+    $N -q compress $W/m.onnx -o $W/x.nnz -p 'quantize:bits=2' --external-data
+expect "decompress in the source's folder" 0 "" $N -q decompress $W/x.nnz -o $W/restored.onnx
 check "decompress: the source's data file is byte-identical" \
-    sh -c "[ \"\$(sha256sum <m.onnx.data)\" = '$src_data' ]"
+    sh -c "[ \"\$(sha256sum <$W/m.onnx.data)\" = '$src_data' ]"
 check "decompress: the source model is byte-identical" \
-    sh -c "[ \"\$(sha256sum <m.onnx)\" = '$src_model' ]"
-check "decompress: the restored model's data file is restored.onnx.data" test -s restored.onnx.data
-check "decompress: the restored model loads (nnzip info)" $N -q info restored.onnx
+    sh -c "[ \"\$(sha256sum <$W/m.onnx)\" = '$src_model' ]"
+check "decompress: the restored model's data file is restored.onnx.data" test -s $W/restored.onnx.data
+check "decompress: the restored model loads (nnzip info)" $N -q info $W/restored.onnx
 check "decompress: the restored data holds the 2-bit weights, not the source's" \
-    sh -c "! cmp -s m.onnx.data restored.onnx.data"
+    sh -c "! cmp -s $W/m.onnx.data $W/restored.onnx.data"
 expect "compress --onnx-out in the source's folder" 0 "" \
-    $N -q compress m.onnx -o y.nnz -p 'quantize:bits=2' --external-data --onnx-out r2.onnx
+    $N -q compress $W/m.onnx -o $W/y.nnz -p 'quantize:bits=2' --external-data --onnx-out $W/r2.onnx
 check "--onnx-out: the source's data file is byte-identical" \
-    sh -c "[ \"\$(sha256sum <m.onnx.data)\" = '$src_data' ]"
-check "--onnx-out: its data file is r2.onnx.data" test -s r2.onnx.data
+    sh -c "[ \"\$(sha256sum <$W/m.onnx.data)\" = '$src_data' ]"
+check "--onnx-out: its data file is r2.onnx.data" test -s $W/r2.onnx.data
 expect "-o naming the input's external data file is refused, even with -f" 2 \
-    "would overwrite the input" $N compress -f m.onnx -o m.onnx.data
+    "would overwrite the input" $N compress -f $W/m.onnx -o $W/m.onnx.data
 expect "--onnx-out naming the input's external data file is refused" 2 \
-    "would overwrite the input" $N compress -f m.onnx -o z.nnz --onnx-out m.onnx.data
-ln m.onnx.data hardlink.bin
+    "would overwrite the input" $N compress -f $W/m.onnx -o $W/z.nnz --onnx-out $W/m.onnx.data
+ln $W/m.onnx.data $W/hardlink.bin
 expect "a hard link to the input's data file is the same file (device + inode)" 2 \
-    "would overwrite the input" $N compress -f m.onnx -o hardlink.bin
+    "would overwrite the input" $N compress -f $W/m.onnx -o $W/hardlink.bin
 check "after the refusals the source's data file is byte-identical" \
-    sh -c "[ \"\$(sha256sum <m.onnx.data)\" = '$src_data' ]"
-printf '{"pipeline": "quantize:bits=8"}' >cfg.json
+    sh -c "[ \"\$(sha256sum <$W/m.onnx.data)\" = '$src_data' ]"
+printf '{"pipeline": "quantize:bits=8"}' >$W/cfg.json
 expect "-o naming the config file read is refused" 2 "would overwrite the input" \
-    $N compress -f "$M" --config cfg.json -o cfg.json
-cd - >/dev/null || exit 2
+    $N compress -f "$M" --config $W/cfg.json -o $W/cfg.json
 
 # ---- -o rules: existing files, devices, FIFOs, links ---------------------
 $N -q compress "$M" -o "$W/a.nnz"
@@ -73,7 +71,7 @@ expect "decompress onto an existing file is refused without -f" 2 "already exist
 expect "convert onto an existing file is refused without -f" 2 "already exists" \
     $N convert "$M" -o "$W/a.onnx"
 expect "sweep -o onto an existing file is refused without -f" 2 "already exists" \
-    $N sweep "$M" --grid 'quantize:bits=8' -o "$W/a.onnx"
+    sh -c "touch '$W/a.csv' && exec $N sweep '$M' --grid 'quantize:bits=8' -o '$W/a.csv'"
 expect "-o /dev/null is written through" 0 "" $N -q compress "$M" -o /dev/null
 check "/dev/null is still a character device" test -c /dev/null
 mkfifo "$W/fifo"
@@ -101,7 +99,9 @@ sig_case() { # NAME SIGNAL NUMBER COMMAND... (writes $W/sig.out*)
     name=$1 sig=$2 num=$3
     shift 3
     rm -f "$W"/sig.out* "$W"/.sig.out*
-    "$@" &
+    # a background job starts with SIGINT ignored (and nnzip keeps an
+    # ignored signal ignored, like nohup): give it the default back
+    env --default-signal="$sig" "$@" &
     pid=$!
     i=0
     while [ $i -lt 400 ] && ! ls -a "$W" | grep -q "^\.sig\.out.*nnzip-tmp\.$pid$"; do
