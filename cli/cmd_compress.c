@@ -184,14 +184,21 @@ int cmd_compress(int argc, char **argv)
         nnz_pipeline_free(&p);
         return 0;
     }
+    /* refuse an existing output before the work, not after it; the
+     * model's external data files are checked again once it is loaded */
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
     nnz_model *m;
-    if (cli_model_load(in, &m, &e) != 0) {
+    if (nnz_out_check(outp, in, flags, &e) != 0 ||
+        (onnx_out && nnz_out_check(onnx_out, in, flags, &e) != 0) ||
+        cli_model_load(in, &m, &e) != 0) {
         nnz_pipeline_free(&p);
         return cli_report(&e);
     }
     nnz_out out;
     cJSON *rep = NULL;
-    int rc = nnz_out_open(&out, outp, in, cli_out_flags(NNZ_OUT_BINARY), &e);
+    int rc = onnx_out ? nnz_out_check(onnx_out, in, flags, &e) : 0;
+    if (rc == 0)
+        rc = nnz_out_open(&out, outp, in, flags, &e);
     if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;

@@ -50,9 +50,11 @@ int cmd_convert(int argc, char **argv)
         return cli_usage("convert", "missing -o OUT.onnx");
     nnz_error e = { 0 };
     nnz_model *m;
-    if (cli_model_load(argv[optind], &m, &e) != 0)
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
+    if (nnz_out_check(outp, argv[optind], flags, &e) != 0 ||
+        cli_model_load(argv[optind], &m, &e) != 0)
         return cli_report(&e);
-    int rc = nnz_model_save(m, outp, argv[optind], ext, cli_out_flags(NNZ_OUT_BINARY), &e);
+    int rc = nnz_model_save(m, outp, argv[optind], ext, flags, &e);
     nnz_model_free(m);
     return rc == 0 ? 0 : cli_report(&e);
 }

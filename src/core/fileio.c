@@ -346,6 +346,14 @@ static int check_existing(nnz_out *o, const char *dest, unsigned flags, nnz_erro
     return 0;
 }
 
+int nnz_out_check(const char *dest, const char *input, unsigned flags, nnz_error *e)
+{
+    nnz_out o = { 0 };
+    if (input && nnz_input_note(input) != 0)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+    return strcmp(dest, "-") == 0 ? 0 : check_existing(&o, dest, flags, e);
+}
+
 int nnz_out_open(nnz_out *o, const char *dest, const char *input, unsigned flags, nnz_error *e)
 {
     memset(o, 0, sizeof *o);
