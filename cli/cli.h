@@ -40,6 +40,21 @@ void cli_escape(char *out, size_t cap, const char *in);
  * longer text is cut with "...". */
 const char *cli_esc(const char *s);
 
+/* The usage error for the option getopt_long just refused: `c` is what it
+ * returned (':' a value is missing: option strings start with ':', '?'
+ * unknown). Names the option once. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/* The candidate closest to a misspelt `word` (edit distance, or a prefix),
+ * or NULL when none is close: for "did you mean". */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+
+/* The output name a command uses without -o, as gzip and zstd do: `in`
+ * with its `from` suffix (if it has it) replaced by `to`, e.g. model.onnx
+ * -> model.nnz, written into buf. NULL for stdin or a name too long. */
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to);
+
 /* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
 unsigned cli_out_flags(unsigned flags);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,74 @@ void cli_note(const char *fmt, ...)
     va_start(ap, fmt);
     message("nnzip: ", fmt, ap);
     va_end(ap);
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* getopt's own messages are off (opterr = 0 in main): one line here */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    int is_long = strncmp(arg, "--", 2) == 0;
+    int len = (int)strcspn(arg, "=");
+    if (c == ':')
+        return is_long ? cli_usage(cmd, "option '%.*s' needs a value", len, arg)
+                       : cli_usage(cmd, "option '-%c' needs a value", optopt);
+    return is_long || !optopt ? cli_usage(cmd, "unknown option '%.*s'", len, arg)
+                              : cli_usage(cmd, "unknown option '-%c'", optopt);
+}
+
+/* Edit distance, for "did you mean" (short words only). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 64 || lb >= 64)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = (size_t)-1, limit = strlen(word) / 3 + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(word, cands[i]);
+        if (d < bd || (d == bd && best && strcmp(cands[i], best) < 0)) {
+            bd = d;
+            best = cands[i];
+        }
+    }
+    /* a prefix counts too: 'decomp' -> 'decompress' */
+    for (size_t i = 0; i < n && bd > limit; i++)
+        if (*word && strncmp(cands[i], word, strlen(word)) == 0)
+            return cands[i];
+    return bd <= limit ? best : NULL;
+}
+
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to)
+{
+    if (strcmp(in, "-") == 0)
+        return NULL;
+    size_t n = strlen(in), lf = strlen(from);
+    if (n > lf && strcmp(in + n - lf, from) == 0)
+        n -= lf;
+    if ((size_t)snprintf(buf, cap, "%.*s%s", (int)n, in, to) >= cap)
+        return NULL;
+    return buf;
 }
 
 unsigned cli_out_flags(unsigned flags)
@@ -272,6 +341,10 @@ int cli_parse_double(const char *s, double *v)
 
 int cli_model_from_file(const cli_file *f, const char *path, nnz_model **m, nnz_error *e)
 {
+    if (cli_is_blob(f->data, f->size))
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: this is an .nnz blob, not an ONNX model; did you "
+                        "mean 'nnzip decompress %s' or 'nnzip info %s' (verify takes the model "
+                        "first, then the blob)?", path, path, path);
     char *dir = strcmp(path, "-") == 0 ? NULL : nnz_path_dir(path, e);
     if (strcmp(path, "-") != 0 && !dir)
         return -1;

@@ -13,10 +13,11 @@
 #include "pass.h"
 
 static const char compress_help[] =
-    "Usage: nnzip compress MODEL.onnx -o OUT.nnz [-p PIPELINE] [options]\n\n"
+    "Usage: nnzip compress MODEL.onnx [-o OUT.nnz] [-p PIPELINE] [options]\n\n"
     "Compress the weights of MODEL.onnx into an .nnz blob. Without a pipeline\n"
     "the blob is lossless: decompress gives back the same model.\n\n"
-    "  -o, --output FILE      the blob to write ('-' for stdout); required\n"
+    "  -o, --output FILE      the blob to write ('-' for stdout); default: MODEL.onnx\n"
+    "                         with .onnx replaced by .nnz (never over an existing file)\n"
     "  -p, --pipeline TEXT    passes separated by '|', each NAME:KEY=VALUE,...\n"
     "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman'\n"
     "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
@@ -125,7 +126,7 @@ int cmd_compress(int argc, char **argv)
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
     double target = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:p:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:p:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'p': pipeline = optarg; break;
@@ -151,7 +152,7 @@ int cmd_compress(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("compress", "unknown option");
+        default: return cli_bad_option("compress", c, argv);
         }
     }
     if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
@@ -161,8 +162,10 @@ int cmd_compress(int argc, char **argv)
         pipeline = "";
     if (!print_config && optind != argc - 1)
         return cli_usage("compress", "expected one MODEL.onnx, got %d", argc - optind);
-    if (!outp && !print_config)
-        return cli_usage("compress", "missing -o OUT.nnz");
+    char def_out[4096];
+    if (!outp && !print_config &&
+        !(outp = cli_default_output(def_out, sizeof def_out, argv[optind], ".onnx", ".nnz")))
+        return cli_usage("compress", "give -o OUT.nnz (stdin has no name to derive one from)");
     if (json && outp && strcmp(outp, "-") == 0)
         return cli_usage("compress", "--json and -o - would both write to stdout; pick one");
     if (qdq && !onnx_out)

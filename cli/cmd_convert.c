@@ -33,7 +33,7 @@ int cmd_convert(int argc, char **argv)
     nnz_external_mode ext = NNZ_EXTERNAL_AUTO;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'x': ext = NNZ_EXTERNAL_ALWAYS; break;
@@ -41,7 +41,7 @@ int cmd_convert(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("convert", "unknown option");
+        default: return cli_bad_option("convert", c, argv);
         }
     }
     if (optind != argc - 1)

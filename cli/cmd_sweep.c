@@ -948,7 +948,7 @@ int cmd_sweep(int argc, char **argv)
     int json = 0, c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "g:j:o:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":g:j:o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'g':
             if (ngrids == sizeof grids / sizeof grids[0])
@@ -982,7 +982,7 @@ int cmd_sweep(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("sweep", "unknown option");
+        default: return cli_bad_option("sweep", c, argv);
         }
     }
     if (optind != argc - 1)

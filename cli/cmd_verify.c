@@ -109,7 +109,7 @@ int cmd_verify(int argc, char **argv)
     const char *eval = NULL;
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_double(optarg, &limit) != 0)
@@ -130,7 +130,7 @@ int cmd_verify(int argc, char **argv)
         case 'h': fputs(verify_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("verify", "unknown option");
+        default: return cli_bad_option("verify", c, argv);
         }
     }
     if (optind != argc - 2)

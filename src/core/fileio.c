@@ -166,6 +166,9 @@ int nnz_read_file(const char *path, uint8_t **data, size_t *len, nnz_error *e)
     *data = NULL;
     *len = 0;
     if (strcmp(path, "-") == 0) {
+        if (isatty(STDIN_FILENO)) /* waiting for a model typed in helps no one */
+            return nnz_fail(e, NNZ_EXIT_USAGE, "refusing to read input from a terminal: give a "
+                            "file name, or pipe it in ('... - < model.onnx')");
         if (read_stream(stdin, "(stdin)", data, len, e) != 0)
             return -1;
         if (*len == 0) {
