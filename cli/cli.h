@@ -55,6 +55,11 @@ const char *cli_suggest(const char *word, const char *const *cands, size_t n);
 const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
                                const char *to);
 
+/* Print `text` word-wrapped at 80 columns and a newline: its first line
+ * goes on from column `col` (what the line already holds), the others
+ * start at column `indent`. For --help text built from tables. */
+void cli_wrap(FILE *f, int col, int indent, const char *text);
+
 /* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
 unsigned cli_out_flags(unsigned flags);
 

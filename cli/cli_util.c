@@ -176,6 +176,27 @@ const char *cli_default_output(char *buf, size_t cap, const char *in, const char
     return buf;
 }
 
+void cli_wrap(FILE *f, int col, int indent, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)word > 80) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (p != text) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, word, f);
+        col += (int)word;
+        p += word;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
+
 unsigned cli_out_flags(unsigned flags)
 {
     return flags | (g_cli.force ? NNZ_OUT_FORCE : 0u);

@@ -16,11 +16,13 @@ static const char compress_help[] =
     "Usage: nnzip compress MODEL.onnx [-o OUT.nnz] [-p PIPELINE] [options]\n\n"
     "Compress the weights of MODEL.onnx into an .nnz blob. Without a pipeline\n"
     "the blob is lossless: decompress gives back the same model.\n\n"
-    "  -o, --output FILE      the blob to write ('-' for stdout); default: MODEL.onnx\n"
-    "                         with .onnx replaced by .nnz (never over an existing file)\n"
+    "  -o, --output FILE      the blob to write ('-' for stdout); default: MODEL.nnz\n"
+    "                         beside MODEL.onnx (never over an existing file)\n"
     "  -p, --pipeline TEXT    passes separated by '|', each NAME:KEY=VALUE,...\n"
-    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman'\n"
-    "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
+    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5\n"
+    "                         | huffman'\n"
+    "  --config FILE.json     the pipeline as JSON, with per-layer overrides\n"
+    "                         (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
     "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
     "                         whose relative L2 error stays within X (docs/cli.md)\n"
@@ -145,9 +147,12 @@ int cmd_compress(int argc, char **argv)
             fputs(compress_help, stdout);
             printf("\nPasses (docs/passes/NAME.md; every pass also takes only=GLOB, skip=GLOB,\n"
                    "min-elements=N to choose tensors):\n");
-            for (size_t i = 0; nnz_passes[i]; i++)
-                printf("  %-10s %s\n  %-10s options: %s\n", nnz_passes[i]->name,
-                       nnz_passes[i]->help, "", nnz_passes[i]->options);
+            for (size_t i = 0; nnz_passes[i]; i++) {
+                printf("  %-10s ", nnz_passes[i]->name);
+                cli_wrap(stdout, 13, 13, nnz_passes[i]->help);
+                printf("%13soptions: ", "");
+                cli_wrap(stdout, 22, 15, nnz_passes[i]->options);
+            }
             return 0;
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;

@@ -16,7 +16,7 @@ static const struct {
     { "info", cmd_info, "describe an ONNX model or an .nnz blob" },
     { "verify", cmd_verify, "check a blob against its model; non-zero exit on failure" },
     { "convert", cmd_convert, "rewrite an ONNX model (inline or external weights)" },
-    { "sweep", cmd_sweep, "compress with every pipeline of a grid: size vs error, Pareto frontier" },
+    { "sweep", cmd_sweep, "compress with every pipeline of a grid: size vs error, Pareto" },
     { "completion", cmd_completion, "print a bash completion script" },
 };
 

@@ -23,6 +23,9 @@ expect "decompress without -o refuses to replace MODEL.onnx" 2 "auto.onnx: alrea
 expect "decompress without -o writes IN.onnx beside the blob" 0 "" \
     sh -c "mv '$W/auto.nnz' '$W/auto2.nnz' && $N -q decompress '$W/auto2.nnz' && test -s '$W/auto2.onnx'"
 expect "compress - without -o is a usage error" 2 "give -o OUT.nnz" sh -c "$N compress - <'$M'"
+for c in "" compress decompress info verify convert sweep completion; do
+    check "nnzip $c --help fits 80 columns" sh -c "$N $c --help | awk 'length(\$0) > 80 { exit 1 }'"
+done
 expect "nnzip help CMD prints the command's help" 0 "" sh -c "$N help verify | grep -q '^Usage: nnzip verify'"
 expect "a misspelt command gets a suggestion" 2 "unknown command 'comprss'; did you mean 'compress'\\?" $N comprss
 expect "an unknown option is named once, prefixed with the command" 2 "^nnzip compress: unknown option '--nope'" \
