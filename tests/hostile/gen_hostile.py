@@ -597,12 +597,12 @@ def onnx_cases(s):
            r"parsing would take about", "the same through compress: no blob left behind")
 
 
-def run_nnzip(nnzip, outdir, model_name, blob_name, *args):
+def run_nnzip(nnzip, outdir, model_name, blob_name, extra=()):
     """Compress with the real nnzip. Run in OUTDIR with relative names so
     the blob's metadata (it records the source file's name) does not depend
     on OUTDIR."""
-    r = subprocess.run([os.path.abspath(nnzip), "-q", "compress", model_name, "-o", blob_name,
-                        *args],
+    r = subprocess.run([os.path.abspath(nnzip), "-q", "compress", "-f", model_name, "-o",
+                        blob_name] + list(extra),
                        cwd=outdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if r.returncode != 0:
         sys.exit("gen_hostile: %s compress failed (%d): %s" %
@@ -756,7 +756,7 @@ def blob_cases(s, nnzip):
     x.entries.pop()
     s.write("b_missing_entry.nnz", x.write())
     decompress("b_missing_entry", "b_missing_entry.nnz", 3,
-               r"the rebuilt model is not valid ONNX \(graph and directory disagree\)",
+               r"does not load back, so it was not published",
                "W2's entry removed (count, offsets, CRCs all fixed): the blob opens, but the "
                "rebuilt model lacks W2's 512 bytes; decompress must not write it")
 
@@ -778,6 +778,45 @@ def blob_cases(s, nnzip):
     s.write("b_count_huge.nnz", x.write())
     decompress("b_count_huge", "b_count_huge.nnz", 3, r"blob is malformed.*in the directory",
                "a directory count of 2^32-1 whose offsets cannot fit the section")
+
+    # decompress publishes only a model that nnzip's own loader accepts
+    x = fresh()
+    g = x.section(SEC_GRAPH)
+    dims = b"\x08\x10\x08\x10\x10\x01\x42\x02W1"  # W1: dims 16, 16, float, name
+    assert g.count(dims) == 1, "W1's TensorProto header not found in the graph section"
+    x.set_section(SEC_GRAPH, g.replace(dims, b"\x08\x10\x08\x11" + dims[4:]))
+    s.write("b_graph_dims_edited.nnz", x.write())
+    decompress("b_graph_dims_edited", "b_graph_dims_edited.nnz", 3,
+               r"does not load back, so it was not published.*W1",
+               "W1's dims in the graph edited to [16, 17] while the directory still decodes "
+               "256 values: the runtime rebuilds it, nnzip's loader refuses it, nothing lands")
+    x = fresh()
+    x.entries = []
+    x.set_section(SEC_GRAPH, b"")
+    s.write("b_graph_empty.nnz", x.write())
+    decompress("b_graph_empty", "b_graph_empty.nnz", 3, r"the model written is empty",
+               "an empty graph section and no tensors: the rebuilt model would be 0 bytes")
+
+    # the blob records an external data file name: information only. The
+    # data file is always named after the output, so a blob cannot choose
+    # a file to overwrite (here: victim_file_1.txt beside the output).
+    s.write("ext_src.onnx", mlp_model().SerializeToString())
+    x = Blob(run_nnzip(nnzip, s.dir, "ext_src.onnx", "b_ext.nnz", ["--external-data"]))
+    assert any(e["location"] & 0x40 for e in x.entries), "no external tensor in b_ext.nnz"
+    for typ in (SEC_GRAPH, SEC_METADATA):
+        body = x.section(typ)
+        assert b"ext_src.onnx.data" in body
+        x.set_section(typ, body.replace(b"ext_src.onnx.data", b"victim_file_1.txt"))
+    s.write("b_ext_victim.nnz", x.write())
+    v = "{dir}/victim"
+    s.case("b_ext_victim",
+           "mkdir -p %s && printf keep >%s/victim_file_1.txt && "
+           "{nnzip} decompress {dir}/b_ext_victim.nnz -o %s/model.onnx && "
+           "test \"$(cat %s/victim_file_1.txt)\" = keep && test -s %s/model.onnx.data && "
+           "{nnzip} info %s/model.onnx" % (v, v, v, v, v, v), 0, "-",
+           "the blob names victim_file_1.txt as its data file (graph and metadata, CRCs "
+           "fixed): decompress writes model.onnx.data, the victim keeps its bytes, and the "
+           "model it wrote loads")
 
     decode_limit_cases(s, nnzip, b0, decompress)
     lying_field_cases(s, b0)
@@ -867,7 +906,7 @@ def decode_limit_cases(s, nnzip, b0, decompress):
 
     # external data: tensors packed in their file, so a graph offset of
     # 2^40 is a malformed blob (it made decompress write zeros toward it)
-    ext = run_nnzip(nnzip, s.dir, "blob_base.onnx", "blob_ext.nnz", "--external-data")
+    ext = run_nnzip(nnzip, s.dir, "blob_base.onnx", "blob_ext.nnz", ["--external-data"])
     x = Blob(ext)
     ext_entries = [e for e in x.entries if e["location"] & 0x40]
     assert ext_entries, "compress --external-data made no external tensor"
@@ -929,7 +968,7 @@ def verify_cases(s, nnzip):
             x.set_section(SEC_METADATA, json.dumps(meta, separators=(",", ":")).encode())
         return x.write()
 
-    base = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_base.nnz", "-p", "quantize:bits=8")
+    base = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_base.nnz", ["-p", "quantize:bits=8"])
     assert json.loads(Blob(base).section(SEC_METADATA))["graph_rewritten"] is False
     verify("v_base", "v_base.nnz", 0, r"verify .*v_base\.nnz: OK",
            "control: the blob of this model verifies against it")
@@ -940,8 +979,8 @@ def verify_cases(s, nnzip):
     verify("v_tanh_word", "v_tanh_word.nnz", 1, r"graph differs from the model's graph",
            "the same with 'decompose' written into the metadata's pipeline text: still fails "
            "(it passed with exit 0 when verify searched the text for the word)")
-    glob = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_glob.nnz", "-p",
-                     "quantize:bits=8,skip=decompose*")
+    glob = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_glob.nnz",
+                     ["-p", "quantize:bits=8,skip=decompose*"])
     s.write("v_tanh_glob.nnz", tanh(glob))
     verify("v_tanh_glob", "v_tanh_glob.nnz", 1, r"graph differs from the model's graph",
            "a real pipeline whose skip= glob holds the word (quantize:bits=8,skip=decompose*), "

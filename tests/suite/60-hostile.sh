@@ -26,7 +26,7 @@ else
         # taking the machine's memory or disk
         case $id in b_limit_*)
             rel=$(printf '%s\n' "$cmd" | sed "s|$NNZIP_SAN|$NNZIP|g")
-            [ -n "$out" ] && rm -f "$out"
+            [ -n "$out" ] && rm -f "$out" "$out.data"
             expect "hostile $id in 1 GB of address space" "$code" "$pattern" \
                 timeout 20 sh -c "ulimit -v 1000000; $rel"
         esac
@@ -38,7 +38,7 @@ else
     while IFS=$TAB read -r id cmd <&3; do
         cmd=$(printf '%s\n' "$cmd" | sed "s|{nnzip}|$NNZIP_SAN|g; s|{dir}|$H|g")
         out=$H/$id.out.onnx
-        rm -f "$out"
+        rm -f "$out" "$out.data"
         timeout 20 sh -c "$cmd" >/dev/null 2>"$T/lie.err"
         rc=$?
         n=$((n + 1))
