@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "metrics.h"
 #include "model.h"
+#include "strmap.h"
 #include "blob.h"
 #include "save.h"
 
@@ -34,7 +35,33 @@ static const char verify_help[] =
 /* Does the blob's graph section hold exactly the model's graph? Packed the
  * way compress packs it (the blob's tensors left out, external ones in
  * external form), the bytes and every hole must agree with the blob. */
-static int graph_matches(nnz_model *m, const nnz_blob *b, const char *ext_name, nnz_error *e)
+/* The blob's tensors by name (nnz_find walks the directory: once per
+ * tensor would be quadratic). Keys point into the mapped blob. */
+static int index_blob(const nnz_blob *b, nnz_strmap *ix, nnz_error *e)
+{
+    uint32_t n = nnz_tensor_count(b);
+    if (nnz_strmap_init(ix, n, e) != 0)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        nnz_tensor_info info;
+        if (nnz_tensor_info_get(b, i, &info) == NNZ_OK &&
+            nnz_strmap_put(ix, info.name, i, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int blob_find(const nnz_strmap *ix, const char *name, uint32_t *index)
+{
+    size_t v;
+    if (!nnz_strmap_get(ix, name, &v))
+        return 0;
+    *index = (uint32_t)v;
+    return 1;
+}
+
+static int graph_matches(nnz_model *m, const nnz_blob *b, const nnz_strmap *ix,
+                         const char *ext_name, nnz_error *e)
 {
     size_t n = m->ntensors;
     uint8_t *hole = nnz_calloc(n ? n : 1, 1, e), *ext = nnz_calloc(n ? n : 1, 1, e);
@@ -48,7 +75,7 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const char *ext_name, 
         goto done;
     for (size_t i = 0; i < n; i++) {
         nnz_tensor_info info;
-        if (nnz_find(b, m->tensors[i].name, &index[i]) != NNZ_OK)
+        if (!blob_find(ix, m->tensors[i].name, &index[i]))
             continue;
         nnz_tensor_info_get(b, index[i], &info);
         if (info.location & NNZ_LOC_EXTERNAL)
@@ -169,6 +196,15 @@ int cmd_verify(int argc, char **argv)
     int rewritten = 0;
     cJSON *meta = NULL;
     int opened = st == NNZ_OK;
+    nnz_strmap ix = { 0 };
+    if (opened && index_blob(&b, &ix, &e) != 0) {
+        nnz_strmap_free(&ix);
+        cJSON_Delete(doc);
+        cJSON_Delete(ts);
+        nnz_model_free(orig);
+        cli_file_close(&f);
+        return cli_report(&e);
+    }
     if (!opened) {
         nnz_error why = { 0 };
         cli_blob_error(&why, bpath, f.data, &b, st);
@@ -193,8 +229,8 @@ int cmd_verify(int argc, char **argv)
     /* the graph: the model's own, byte for byte (a rewritten graph is not
      * compared) */
     if (opened && !rewritten &&
-        !graph_matches(orig, &b, cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data")),
-                       &e)) {
+        !graph_matches(orig, &b, &ix,
+                       cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data")), &e)) {
         fail_doc(doc, "graph differs from the model's graph");
         integrity = 0;
     }
@@ -274,7 +310,7 @@ int cmd_verify(int argc, char **argv)
     for (size_t k = 0; opened && k < orig->ntensors; k++) {
         const nnz_tensor *t = &orig->tensors[k];
         uint32_t idx;
-        if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
+        if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || blob_find(&ix, t->name, &idx))
             continue; /* small tensors stay in the graph, compared with it */
         if (rewritten) {
             cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
@@ -362,6 +398,7 @@ int cmd_verify(int argc, char **argv)
     else
         cJSON_Delete(doc);
     cJSON_Delete(meta);
+    nnz_strmap_free(&ix);
     nnz_model_free(orig);
     cli_file_close(&f);
     return wrote ? wrote : ok ? 0 : NNZ_EXIT_VERIFY;

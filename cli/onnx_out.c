@@ -10,6 +10,7 @@
 #include "model.h"
 #include "qdq.h"
 #include "save.h"
+#include "strmap.h"
 #include "wire.h"
 
 typedef struct mem_out {
@@ -291,26 +292,38 @@ void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq)
                     as ? as : "?", note ? " " : "", note ? note : "");
         }
     }
-    /* one warning per distinct reason, with how many tensors and one name */
-    int n = cJSON_GetArraySize(qdq);
-    for (int i = 0; i < n; i++) {
-        const cJSON *a = cJSON_GetArrayItem(qdq, i);
-        const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(a, "note"));
-        if (!note)
-            continue;
-        int seen = 0, same = 0;
-        for (int j = 0; j < n; j++) {
-            const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(qdq, j), "note"));
-            if (o && strcmp(o, note) == 0) {
-                seen |= j < i;
-                same++;
+    /* one warning per distinct reason, with how many tensors and one name,
+     * in the order the reasons first appear (a hash map: a million tensors
+     * must not take n^2 comparisons) */
+    nnz_error e = { 0 };
+    nnz_strmap seen = { 0 };
+    size_t n = (size_t)cJSON_GetArraySize(qdq), nnotes = 0;
+    struct note_count {
+        const char *note, *first;
+        size_t count;
+    } *notes = malloc((n ? n : 1) * sizeof *notes);
+    if (notes && nnz_strmap_init(&seen, 64, &e) == 0) {
+        cJSON_ArrayForEach(x, qdq)
+        {
+            const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(x, "note"));
+            size_t k;
+            if (!note)
+                continue;
+            if (nnz_strmap_get(&seen, note, &k)) {
+                notes[k].count++;
+            } else if (nnz_strmap_put(&seen, note, nnotes, &e) == 0) {
+                notes[nnotes++] = (struct note_count){
+                    note, cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")), 1
+                };
             }
         }
-        if (!seen)
-            fprintf(stderr, "nnzip: warning: --qdq: %d tensor%s (e.g. '%s'): %s\n", same,
-                    same == 1 ? "" : "s",
-                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name"))), note);
+        for (size_t k = 0; k < nnotes; k++)
+            fprintf(stderr, "nnzip: warning: --qdq: %zu tensor%s (e.g. '%s'): %s\n",
+                    notes[k].count, notes[k].count == 1 ? "" : "s", cli_esc(notes[k].first),
+                    notes[k].note);
     }
+    nnz_strmap_free(&seen);
+    free(notes);
     fprintf(stderr, "nnzip: %s: QDQ: %zu DequantizeLinear, %zu Cast+Mul, %zu Gather (k-means), "
             "%zu Cast (fp16/bf16), %zu kept as float\n", onnx_path, count[0], count[1], count[2],
             count[3], count[4]);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "edit.h"
+#include "strmap.h"
 
 static float le_f32(const uint8_t *p)
 {
@@ -23,36 +24,79 @@ static uint32_t le_u32(const uint8_t *p)
 
 /* ---- putting nodes in place of a weight ----------------------------------- */
 
-/* Where a weight lives, to put its replacement nodes in front of its users. */
-typedef struct site {
+/* Edits gathered while the weights are rewritten and applied once at the
+ * end (apply_edits): inserting nodes one at a time at the front of a graph,
+ * and finding each weight's place by scanning it, is quadratic in the
+ * number of weights, and models have up to a million. */
+typedef struct insertion {
     Onnx__GraphProto *g;
-    size_t node_at; /* insert the new nodes here */
-    Onnx__NodeProto *constant; /* the Constant node holding it, or NULL */
-} site;
+    size_t at;  /* before the graph's original node `at` */
+    size_t seq; /* order of the rewrites, kept among equal `at` */
+    Onnx__NodeProto *node;
+} insertion;
 
-static int find_site(Onnx__GraphProto *g, const nnz_tensor *t, site *s)
+typedef struct removal {
+    Onnx__GraphProto *g;
+    const void *what; /* an initializer (TensorProto) or a Constant node */
+} removal;
+
+typedef struct new_init {
+    Onnx__GraphProto *g;
+    Onnx__TensorProto *t;
+} new_init;
+
+typedef struct const_site {
+    const Onnx__TensorProto *t; /* a Constant node's value */
+    size_t node;                /* the node's index in its graph */
+} const_site;
+
+typedef struct edit_batch {
+    insertion *ins;
+    size_t nins, cins;
+    removal *rm;
+    size_t nrm, crm;
+    new_init *add;
+    size_t nadd, cadd;
+    const_site *consts; /* every Constant node's tensor, sorted by address */
+    size_t nconsts, cconsts;
+} edit_batch;
+
+#define GROW(e, arr, n, cap)                                                                   \
+    ((n) < (cap) || grow((void **)&(arr), &(cap), sizeof *(arr), (e)) == 0)
+
+static int grow(void **arr, size_t *cap, size_t size, nnz_error *e)
 {
-    if (g == t->graph) {
-        s->g = g;
-        s->node_at = 0;
-        s->constant = NULL;
-        if (t->loc == NNZ_LOC_CONSTANT)
-            for (size_t i = 0; i < g->n_node; i++)
-                for (size_t a = 0; a < g->node[i]->n_attribute; a++)
-                    if (g->node[i]->attribute[a]->t == t->proto) {
-                        s->constant = g->node[i];
-                        s->node_at = i + 1;
-                    }
-        return 1;
-    }
+    size_t c = *cap ? *cap * 2 : 64;
+    void *p = nnz_realloc(*arr, c * size, e);
+    if (!p)
+        return -1;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static int by_addr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const const_site *)a)->t, y = (uintptr_t)((const const_site *)b)->t;
+    return (x > y) - (x < y);
+}
+
+/* Record where every Constant node's tensor is (graphs are walked once). */
+static int index_constants(edit_batch *b, const Onnx__GraphProto *g, nnz_error *e)
+{
     for (size_t i = 0; i < g->n_node; i++)
         for (size_t a = 0; a < g->node[i]->n_attribute; a++) {
-            Onnx__AttributeProto *at = g->node[i]->attribute[a];
-            if (at->g && find_site(at->g, t, s))
-                return 1;
+            const Onnx__AttributeProto *at = g->node[i]->attribute[a];
+            if (at->t) {
+                if (!GROW(e, b->consts, b->nconsts, b->cconsts))
+                    return -1;
+                b->consts[b->nconsts++] = (const_site){ at->t, i };
+            }
+            if (at->g && index_constants(b, at->g, e) != 0)
+                return -1;
             for (size_t k = 0; k < at->n_graphs; k++)
-                if (find_site(at->graphs[k], t, s))
-                    return 1;
+                if (index_constants(b, at->graphs[k], e) != 0)
+                    return -1;
         }
     return 0;
 }
@@ -82,74 +126,200 @@ static void rw_init(rewrite *rw, Onnx__TensorProto *t)
         rw->init[rw->ninits++] = t;
 }
 
-static void rw_free(rewrite *rw)
-{
-    for (size_t i = 0; i < rw->nnodes; i++)
-        protobuf_c_message_free_unpacked(&rw->node[i]->base, NULL);
-    for (size_t i = 0; i < rw->ninits; i++)
-        protobuf_c_message_free_unpacked(&rw->init[i]->base, NULL);
-    memset(rw, 0, sizeof *rw);
-}
-
 /* Replace weight t (its value name `onnx_name`) by the rewrite's nodes
- * (in order; the last produces the weight) and initializers. The original
- * tensor (initializer or Constant node) goes. Takes over rw. */
-static int replace(nnz_model *m, nnz_tensor *t, rewrite *rw, nnz_error *e)
+ * (in order; the last produces the weight) and initializers: queued in the
+ * batch, applied by apply_edits. The original tensor (initializer or
+ * Constant node) goes then. Takes over rw. */
+static int replace(nnz_tensor *t, rewrite *rw, edit_batch *b, nnz_error *e)
 {
-    site s;
-    if (rw->failed) {
-        rw_free(rw);
-        return -1;
+    Onnx__GraphProto *g = (Onnx__GraphProto *)t->graph;
+    size_t at = 0;
+    const void *gone = t->proto;
+    int rc = rw->failed ? -1 : 0;
+    if (rc == 0 && t->loc == NNZ_LOC_CONSTANT) {
+        const_site key = { t->proto, 0 };
+        const const_site *c =
+            b->nconsts ? bsearch(&key, b->consts, b->nconsts, sizeof key, by_addr) : NULL;
+        if (!c)
+            rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s': its Constant node was not found",
+                          t->name);
+        else {
+            at = c->node;
+            gone = g->node[c->node];
+        }
     }
-    if (!find_site(m->proto->graph, t, &s)) {
-        rw_free(rw);
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s' not found in its graph", t->name);
-    }
-    int rc = 0;
-    size_t i = 0;
-    for (; i < rw->ninits && rc == 0; i++)
-        rc = nnz_edit_add_initializer(s.g, rw->init[i], e);
-    for (; i < rw->ninits; i++)
-        protobuf_c_message_free_unpacked(&rw->init[i]->base, NULL);
-    rw->ninits = 0;
-    if (rc != 0) {
-        rw_free(rw);
-        return -1;
-    }
-    if (s.constant) {
-        for (size_t k = 0; k < s.g->n_node; k++)
-            if (s.g->node[k] == s.constant) {
-                nnz_edit_remove_node(s.g, k);
-                s.node_at = k;
-                break;
-            }
-    } else {
-        /* an old model may list the initializer as a graph input too;
-         * look before the initializer (and the name it holds) goes */
-        for (size_t k = 0; k < s.g->n_input; k++)
-            if (s.g->input[k]->name && strcmp(s.g->input[k]->name, t->onnx_name) == 0) {
-                protobuf_c_message_free_unpacked(&s.g->input[k]->base, NULL);
-                memmove(s.g->input + k, s.g->input + k + 1,
-                        (s.g->n_input - k - 1) * sizeof *s.g->input);
-                s.g->n_input--;
-                break;
-            }
-        nnz_edit_remove_initializer(s.g, t->proto);
-    }
-    t->proto = NULL; /* freed with its graph entry, and the name with it */
+    if (rc == 0 && !GROW(e, b->rm, b->nrm, b->crm))
+        rc = -1;
+    if (rc == 0)
+        b->rm[b->nrm++] = (removal){ g, gone };
+    t->proto = NULL; /* freed with its graph entry when the batch is applied */
     t->onnx_name = NULL;
-    for (size_t k = 0; k < rw->nnodes; k++) {
+    for (size_t i = 0; i < rw->ninits; i++) {
+        if (rc == 0 && !GROW(e, b->add, b->nadd, b->cadd))
+            rc = -1;
         if (rc == 0)
-            rc = nnz_edit_insert_node(s.g, s.node_at + k, rw->node[k], e);
+            b->add[b->nadd++] = (new_init){ g, rw->init[i] };
+        else
+            protobuf_c_message_free_unpacked(&rw->init[i]->base, NULL);
+    }
+    for (size_t k = 0; k < rw->nnodes; k++) {
+        if (rc == 0 && !GROW(e, b->ins, b->nins, b->cins))
+            rc = -1;
+        if (rc == 0)
+            b->ins[b->nins] = (insertion){ g, at, b->nins, rw->node[k] }, b->nins++;
         else
             protobuf_c_message_free_unpacked(&rw->node[k]->base, NULL);
     }
-    rw->nnodes = 0;
+    memset(rw, 0, sizeof *rw);
     return rc;
 }
 
+static int by_graph_then_place(const void *a, const void *b)
+{
+    const insertion *x = a, *y = b;
+    if (x->g != y->g)
+        return (uintptr_t)x->g < (uintptr_t)y->g ? -1 : 1;
+    if (x->at != y->at)
+        return x->at < y->at ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static int by_removal(const void *a, const void *b)
+{
+    const removal *x = a, *y = b;
+    if (x->g != y->g)
+        return (uintptr_t)x->g < (uintptr_t)y->g ? -1 : 1;
+    return ((uintptr_t)x->what > (uintptr_t)y->what) - ((uintptr_t)x->what < (uintptr_t)y->what);
+}
+
+static int is_removed(const edit_batch *b, const Onnx__GraphProto *g, const void *what)
+{
+    removal key = { (Onnx__GraphProto *)g, what };
+    return b->nrm && bsearch(&key, b->rm, b->nrm, sizeof key, by_removal) != NULL;
+}
+
+/* One graph's edits: its nodes with the insertions in place and the
+ * removed Constant nodes gone, its removed initializers gone (and graph
+ * inputs of their names, which old models list), the new ones appended. */
+static int apply_graph(edit_batch *b, Onnx__GraphProto *g, const insertion *ins, size_t nins,
+                       nnz_error *e)
+{
+    Onnx__NodeProto **nodes = nnz_malloc((g->n_node + nins + 1) * sizeof *nodes, e);
+    nnz_strmap gone_names = { 0 };
+    if (!nodes || nnz_strmap_init(&gone_names, 64, e) != 0) {
+        free(nodes);
+        return -1;
+    }
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i <= g->n_node; i++) {
+        for (; k < nins && ins[k].at == i; k++)
+            nodes[n++] = ins[k].node;
+        if (i == g->n_node)
+            break;
+        if (is_removed(b, g, g->node[i]))
+            protobuf_c_message_free_unpacked(&g->node[i]->base, NULL);
+        else
+            nodes[n++] = g->node[i];
+    }
+    for (; k < nins; k++) /* past the end: cannot happen, but never lose a node */
+        nodes[n++] = ins[k].node;
+    free(g->node);
+    g->node = nodes;
+    g->n_node = n;
+    /* initializers: the removed ones out (freed once nothing reads their
+     * names), then the new ones of this graph appended in rewrite order */
+    size_t nnew = 0;
+    for (size_t i = 0; i < b->nadd; i++)
+        nnew += b->add[i].g == g;
+    Onnx__TensorProto **inits =
+        nnz_malloc((g->n_initializer + nnew + 1) * sizeof *inits, e);
+    Onnx__TensorProto **dead = nnz_malloc((g->n_initializer + 1) * sizeof *dead, e);
+    int rc = inits && dead ? 0 : -1;
+    size_t kept = 0, ndead = 0;
+    for (size_t i = 0; rc == 0 && i < g->n_initializer; i++) {
+        Onnx__TensorProto *t = g->initializer[i];
+        if (!is_removed(b, g, t)) {
+            inits[kept++] = t;
+        } else {
+            dead[ndead++] = t;
+            if (t->name)
+                rc = nnz_strmap_put(&gone_names, t->name, 0, e);
+        }
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < b->nadd; i++)
+            if (b->add[i].g == g) {
+                inits[kept++] = b->add[i].t;
+                b->add[i].t = NULL; /* the graph owns it now */
+            }
+        free(g->initializer);
+        g->initializer = inits;
+        g->n_initializer = kept;
+        inits = NULL;
+        size_t kept_inputs = 0, v;
+        for (size_t i = 0; i < g->n_input; i++) {
+            if (g->input[i]->name && nnz_strmap_get(&gone_names, g->input[i]->name, &v))
+                protobuf_c_message_free_unpacked(&g->input[i]->base, NULL);
+            else
+                g->input[kept_inputs++] = g->input[i];
+        }
+        g->n_input = kept_inputs;
+        for (size_t i = 0; i < ndead; i++)
+            protobuf_c_message_free_unpacked(&dead[i]->base, NULL);
+    }
+    nnz_strmap_free(&gone_names);
+    free(inits);
+    free(dead);
+    return rc;
+}
+
+/* Apply the batch: every graph once. */
+static int apply_edits(nnz_model *m, edit_batch *b, nnz_error *e)
+{
+    if (b->nins)
+        qsort(b->ins, b->nins, sizeof *b->ins, by_graph_then_place);
+    if (b->nrm)
+        qsort(b->rm, b->nrm, sizeof *b->rm, by_removal);
+    int rc = 0;
+    /* every graph with a removal (each rewrite removes one) */
+    for (size_t i = 0; i < b->nrm && rc == 0; i++) {
+        if (i > 0 && b->rm[i].g == b->rm[i - 1].g)
+            continue;
+        Onnx__GraphProto *g = b->rm[i].g;
+        size_t lo = 0, hi = b->nins;
+        while (lo < hi) { /* the first insertion into g */
+            size_t mid = (lo + hi) / 2;
+            if ((uintptr_t)b->ins[mid].g < (uintptr_t)g)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        size_t end = lo;
+        while (end < b->nins && b->ins[end].g == g)
+            end++;
+        rc = apply_graph(b, g, b->ins + lo, end - lo, e);
+    }
+    b->nins = 0; /* the graphs own the nodes now */
+    (void)m;
+    return rc;
+}
+
+static void free_batch(edit_batch *b)
+{
+    for (size_t i = 0; i < b->nins; i++)
+        protobuf_c_message_free_unpacked(&b->ins[i].node->base, NULL);
+    for (size_t i = 0; i < b->nadd; i++)
+        if (b->add[i].t)
+            protobuf_c_message_free_unpacked(&b->add[i].t->base, NULL);
+    free(b->ins);
+    free(b->rm);
+    free(b->add);
+    free(b->consts);
+    memset(b, 0, sizeof *b);
+}
+
 /* A name for a new value: the weight's name plus `suffix`, unused in m. */
-static char *suffixed(const nnz_model *m, const char *name, const char *suffix, nnz_error *e)
+static char *suffixed(nnz_model *m, const char *name, const char *suffix, nnz_error *e)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s%s", name, suffix);
@@ -210,7 +380,7 @@ static int same_bits(float a, float b)
  *   hold any u32). Both compute scale * (code - zp) in float32 from exact
  *   integers: the weights the runtime decodes, bit for bit, which is
  *   checked element by element (else the tensor stays float). */
-static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const float *w,
+static int to_affine(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value_map *vm, const float *w,
                      int64_t opset, const char **as, char *why, size_t whylen, nnz_error *e)
 {
     int axis = -1;
@@ -329,7 +499,7 @@ static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
                          sym ? "int8" : "uint8", axis >= 0 ? "per-channel" : "tensor's",
                          axis >= 0 ? "s" : "");
         }
-        rc = replace(m, t, &rw, e);
+        rc = replace(t, &rw, b, e);
     }
     free(qn);
     free(sn);
@@ -356,7 +526,7 @@ static int by_bits(const void *a, const void *b)
 
 /* A codebook: UINT8 (K <= 256) or UINT16 indices -> Cast to int32 ->
  * Gather from the K float centroids. */
-static int to_gather(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const float *w,
+static int to_gather(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value_map *vm, const float *w,
                      int64_t opset, const char **as, char *why, size_t whylen, nnz_error *e)
 {
     if (opset < 6) {
@@ -417,7 +587,7 @@ static int to_gather(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
         rw_node(&rw, cast_to(in_name, i32_name, NNZ_DT_INT32, e));
         rw_node(&rw, node2("Gather", cb_name, i32_name, t->onnx_name, e));
         *as = "Gather";
-        rc = replace(m, t, &rw, e);
+        rc = replace(t, &rw, b, e);
     }
     free(in_name);
     free(i32_name);
@@ -429,7 +599,7 @@ static int to_gather(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
 }
 
 /* FP16 / BF16 initializers behind Cast to float. */
-static int to_cast(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const float *w,
+static int to_cast(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value_map *vm, const float *w,
                    int64_t opset, const char **as, char *why, size_t whylen, nnz_error *e)
 {
     int f16 = vm->kind == NNZ_VAL_F16;
@@ -459,14 +629,35 @@ static int to_cast(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const f
                                      t->ndims, h, t->count * 2, e));
         rw_node(&rw, cast_to(hn, t->onnx_name, NNZ_DT_FLOAT, e));
         *as = "Cast";
-        rc = replace(m, t, &rw, e);
+        rc = replace(t, &rw, b, e);
     }
     free(hn);
     free(h);
     return rc;
 }
 
+static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON *report,
+                       nnz_error *e);
+
 int nnz_qdq_rewrite(nnz_model *m, const nnz_blob *b, cJSON *report, nnz_error *e)
+{
+    edit_batch batch;
+    memset(&batch, 0, sizeof batch);
+    if (index_constants(&batch, m->proto->graph, e) != 0) {
+        free_batch(&batch);
+        return -1;
+    }
+    if (batch.nconsts) /* (qsort and bsearch take no NULL array, even empty) */
+        qsort(batch.consts, batch.nconsts, sizeof *batch.consts, by_addr);
+    int rc = rewrite_all(m, b, &batch, report, e);
+    if (rc == 0)
+        rc = apply_edits(m, &batch, e);
+    free_batch(&batch);
+    return rc;
+}
+
+static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON *report,
+                       nnz_error *e)
 {
     int64_t opset = nnz_model_opset(m);
     for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
@@ -496,11 +687,11 @@ int nnz_qdq_rewrite(nnz_model *m, const nnz_blob *b, cJSON *report, nnz_error *e
         } else if (!(w = nnz_tensor_floats(m, t, e))) {
             return -1;
         } else if (vm.kind == NNZ_VAL_AFFINE) {
-            rc = to_affine(m, t, &vm, w, opset, &as, why, sizeof why, e);
+            rc = to_affine(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
         } else if (vm.kind == NNZ_VAL_CODEBOOK) {
-            rc = to_gather(m, t, &vm, w, opset, &as, why, sizeof why, e);
+            rc = to_gather(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
         } else {
-            rc = to_cast(m, t, &vm, w, opset, &as, why, sizeof why, e);
+            rc = to_cast(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
         }
         free(w);
         if (rc < 0)

@@ -1,5 +1,6 @@
 /* edit.c - see edit.h. */
 #include "edit.h"
+#include "strmap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,40 +197,97 @@ int64_t nnz_model_opset(const nnz_model *m)
     return 0;
 }
 
-static int name_used(const Onnx__GraphProto *g, const char *name)
+/* ---- unique names ---------------------------------------------------------- */
+
+/* Every name in the model's graphs, owned here (the graphs' strings may be
+ * freed by later edits). */
+struct nnz_name_index {
+    nnz_strmap map;
+    char **owned;
+    size_t n, cap;
+};
+
+static int index_add(struct nnz_name_index *ix, const char *name, nnz_error *e)
+{
+    size_t v;
+    if (!name || nnz_strmap_get(&ix->map, name, &v))
+        return 0;
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 256;
+        char **o = nnz_realloc(ix->owned, cap * sizeof *o, e);
+        if (!o)
+            return -1;
+        ix->owned = o;
+        ix->cap = cap;
+    }
+    char *copy = nnz_strdup(name, e);
+    if (!copy)
+        return -1;
+    ix->owned[ix->n++] = copy;
+    return nnz_strmap_put(&ix->map, copy, 0, e);
+}
+
+static int index_graph(struct nnz_name_index *ix, const Onnx__GraphProto *g, nnz_error *e)
 {
     for (size_t i = 0; i < g->n_initializer; i++)
-        if (g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0)
-            return 1;
+        if (index_add(ix, g->initializer[i]->name, e) != 0)
+            return -1;
     for (size_t i = 0; i < g->n_input; i++)
-        if (g->input[i]->name && strcmp(g->input[i]->name, name) == 0)
-            return 1;
+        if (index_add(ix, g->input[i]->name, e) != 0)
+            return -1;
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
+        if (index_add(ix, n->name, e) != 0)
+            return -1;
         for (size_t k = 0; k < n->n_output; k++)
-            if (strcmp(n->output[k], name) == 0)
-                return 1;
-        if (n->name && strcmp(n->name, name) == 0)
-            return 1;
+            if (index_add(ix, n->output[k], e) != 0)
+                return -1;
         for (size_t a = 0; a < n->n_attribute; a++) {
-            if (n->attribute[a]->g && name_used(n->attribute[a]->g, name))
-                return 1;
+            if (n->attribute[a]->g && index_graph(ix, n->attribute[a]->g, e) != 0)
+                return -1;
             for (size_t k = 0; k < n->attribute[a]->n_graphs; k++)
-                if (name_used(n->attribute[a]->graphs[k], name))
-                    return 1;
+                if (index_graph(ix, n->attribute[a]->graphs[k], e) != 0)
+                    return -1;
         }
     }
     return 0;
 }
 
-char *nnz_edit_unique_name(const nnz_model *m, const char *base, nnz_error *e)
+void nnz_edit_forget_names(nnz_model *m)
 {
-    size_t n = strlen(base) + 24;
+    struct nnz_name_index *ix = m->names;
+    if (!ix)
+        return;
+    for (size_t i = 0; i < ix->n; i++)
+        free(ix->owned[i]);
+    free(ix->owned);
+    nnz_strmap_free(&ix->map);
+    free(ix);
+    m->names = NULL;
+}
+
+char *nnz_edit_unique_name(nnz_model *m, const char *base, nnz_error *e)
+{
+    if (!m->names) {
+        struct nnz_name_index *ix = nnz_calloc(1, sizeof *ix, e);
+        if (!ix)
+            return NULL;
+        m->names = ix;
+        if (nnz_strmap_init(&ix->map, 1024, e) != 0 || index_graph(ix, m->proto->graph, e) != 0) {
+            nnz_edit_forget_names(m);
+            return NULL;
+        }
+    }
+    size_t n = strlen(base) + 24, v;
     char *s = nnz_malloc(n, e);
     if (!s)
         return NULL;
     snprintf(s, n, "%s", base);
-    for (int k = 1; name_used(m->proto->graph, s); k++)
-        snprintf(s, n, "%s_%d", base, k);
+    for (unsigned long k = 1; nnz_strmap_get(&m->names->map, s, &v); k++)
+        snprintf(s, n, "%s_%lu", base, k);
+    if (index_add(m->names, s, e) != 0) {
+        free(s);
+        return NULL;
+    }
     return s;
 }

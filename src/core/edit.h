@@ -38,8 +38,12 @@ int nnz_edit_set_string(char **field, const char *v, nnz_error *e);
 /* The default-domain opset version the model imports (0 if none). */
 int64_t nnz_model_opset(const nnz_model *m);
 
-/* A name not used by any value of the model: "base", "base_1", ... (the
- * caller frees). */
-char *nnz_edit_unique_name(const nnz_model *m, const char *base, nnz_error *e);
+/* A name not used by any value, node or initializer of the model:
+ * "base", "base_1", ... (the caller frees). The model's names are indexed
+ * on the first call and every name given out is added, so a rewrite must
+ * name what it adds through here. */
+char *nnz_edit_unique_name(nnz_model *m, const char *base, nnz_error *e);
+/* Free the name index (nnz_model_free calls it). */
+void nnz_edit_forget_names(nnz_model *m);
 
 #endif

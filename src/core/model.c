@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "edit.h"
 #include "fileio.h"
 #include "nnz.h"
 #include "sha256.h"
@@ -453,8 +454,11 @@ static int by_proto(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static void drop_find_index(nnz_model *m);
+
 int nnz_model_rescan(nnz_model *m, nnz_error *e)
 {
+    drop_find_index(m); /* the tensors are listed anew */
     nnz_tensor *old = m->tensors;
     size_t nold = m->ntensors;
     /* data still in external files keeps its source; the proto is the key,
@@ -585,6 +589,8 @@ void nnz_model_free(nnz_model *m)
         free(t->ext_path);
     }
     free(m->tensors);
+    drop_find_index(m);
+    nnz_edit_forget_names(m);
     if (m->proto)
         onnx__model_proto__free_unpacked(m->proto, NULL);
     free(m->path);
@@ -730,12 +736,36 @@ int nnz_tensor_channel_axis(const nnz_tensor *t)
     return -1;
 }
 
+static void drop_find_index(nnz_model *m)
+{
+    if (m->find_index) {
+        nnz_strmap_free(m->find_index);
+        free(m->find_index);
+        m->find_index = NULL;
+    }
+}
+
 nnz_tensor *nnz_model_find(nnz_model *m, const char *name)
 {
-    for (size_t i = 0; i < m->ntensors; i++)
-        if (strcmp(m->tensors[i].name, name) == 0)
-            return &m->tensors[i];
-    return NULL;
+    if (!m->find_index) {
+        nnz_error e = { 0 };
+        nnz_strmap *ix = calloc(1, sizeof *ix);
+        int ok = ix && nnz_strmap_init(ix, m->ntensors, &e) == 0;
+        for (size_t i = 0; ok && i < m->ntensors; i++)
+            ok = nnz_strmap_put(ix, m->tensors[i].name, i, &e) == 0;
+        if (!ok) { /* out of memory: look the slow way */
+            if (ix)
+                nnz_strmap_free(ix);
+            free(ix);
+            for (size_t i = 0; i < m->ntensors; i++)
+                if (strcmp(m->tensors[i].name, name) == 0)
+                    return &m->tensors[i];
+            return NULL;
+        }
+        m->find_index = ix;
+    }
+    size_t i;
+    return nnz_strmap_get(m->find_index, name, &i) ? &m->tensors[i] : NULL;
 }
 
 uint64_t nnz_model_param_count(const nnz_model *m)

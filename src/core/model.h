@@ -74,6 +74,11 @@ typedef struct nnz_model {
     size_t ntensors;
     uint64_t file_size;
     char sha256[65];          /* hex digest of the model file */
+    /* indexes built on first use, so lookups stay O(1) at a million
+     * tensors: tensor name -> index (nnz_model_find; rebuilt after a
+     * rescan), and every name in the graphs (nnz_edit_unique_name) */
+    struct nnz_strmap *find_index;
+    struct nnz_name_index *names;
 } nnz_model;
 
 /* Read and validate an ONNX model. On failure *out is NULL and `e` says
