@@ -41,6 +41,14 @@ typedef struct nnz_pass {
     /* The default floor: tensors with fewer elements are left alone unless
      * min-elements= (or only=, with may_name) says otherwise. 0: none. */
     size_t min_elements;
+    /* Does the pass leave the tensors it touches as integer codes (quantize)? */
+    int makes_codes;
+    /* A pass that codes codes (huffman): it touches the tensors an earlier
+     * makes_codes stage touched, whatever chose them there (its default,
+     * only=, a config override), plus those its `selects` picks (integer
+     * codes of a model quantized before nnzip saw it); its own only= and
+     * skip= narrow that. */
+    int follows_codes;
     /* Work over the whole model before tensors are processed (a global
      * threshold, a graph rewrite, which must call nnz_model_rescan);
      * `selected[i]` says which tensors this stage touches now. Model-wide

@@ -310,9 +310,9 @@ int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
                 return nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s",
                                 label, name, before, why);
         }
-        if (strcmp(name, "quantize") == 0)
+        if (p->stages[i].pass->makes_codes)
             quantized = 1;
-        if (strcmp(name, "huffman") == 0 && !quantized)
+        if (p->stages[i].pass->follows_codes && !quantized)
             return nnz_fail(e, NNZ_EXIT_USAGE,
                             "pipeline '%s': huffman codes the integer codes a quantizer makes, "
                             "and nothing is quantized before it; use e.g. 'quantize:bits=8 | "
@@ -440,8 +440,22 @@ static int matches(char **globs, const char *name)
     return 0;
 }
 
-static int select_tensors(nnz_stage *st, char **skip_all, const nnz_model *m, nnz_error *e)
+/* Did an earlier stage of p than `s` leave tensor i as codes? */
+static int coded_before(const nnz_pipeline *p, size_t s, const nnz_tensor *t, size_t i)
 {
+    for (size_t j = 0; j < s; j++) {
+        const nnz_stage *st = &p->stages[j];
+        if (st->pass->makes_codes && st->selected && st->selected[i] &&
+            nnz_stage_opts_for(st, t))
+            return 1;
+    }
+    return 0;
+}
+
+/* Which tensors stage s touches; the stages before it are chosen already. */
+static int select_tensors(nnz_pipeline *p, size_t s, const nnz_model *m, nnz_error *e)
+{
+    nnz_stage *st = &p->stages[s];
     free(st->selected);
     st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
     if (!st->selected)
@@ -450,12 +464,14 @@ static int select_tensors(nnz_stage *st, char **skip_all, const nnz_model *m, nn
         const nnz_tensor *t = &m->tensors[i];
         int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
         int named = 0;
+        if (st->pass->follows_codes && coded_before(p, s, t, i))
+            sel = named = 1; /* chosen by the stage that made its codes */
         if (st->only) {
-            named = matches(st->only, t->name) && st->pass->may_name &&
-                    st->pass->may_name(t, st->opts);
+            named = matches(st->only, t->name) &&
+                    (named || (st->pass->may_name && st->pass->may_name(t, st->opts)));
             sel = (sel && matches(st->only, t->name)) || named;
         }
-        if (matches(st->skip, t->name) || matches(skip_all, t->name) ||
+        if (matches(st->skip, t->name) || matches(p->skip, t->name) ||
             (t->count < st->min_elements && !named))
             sel = 0;
         st->selected[i] = (uint8_t)sel;
@@ -469,7 +485,7 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     /* model-wide steps, in order; a stage sees the graph its predecessors left */
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
-        if (select_tensors(st, p->skip, m, e) != 0)
+        if (select_tensors(p, s, m, e) != 0)
             return -1;
         int rc = st->pass->prepare_stage ? st->pass->prepare_stage(m, st, report, e)
                  : st->pass->prepare ? st->pass->prepare(m, st->opts, st->selected, report, e)
@@ -479,7 +495,7 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     }
     /* the tensors as they are now, for the per-tensor runs */
     for (size_t s = 0; s < p->n; s++)
-        if (select_tensors(&p->stages[s], p->skip, m, e) != 0)
+        if (select_tensors(p, s, m, e) != 0)
             return -1;
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {

@@ -304,6 +304,7 @@ const nnz_pass nnz_pass_quantize = {
     .parse = parse,
     .may_name = may_name,
     .min_elements = QUANT_MIN_ELEMENTS,
+    .makes_codes = 1,
     .prepare = prepare,
     .run = run,
     .free_opts = free,

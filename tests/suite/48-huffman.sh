@@ -95,6 +95,53 @@ for t in json.load(open(sys.argv[1]))[\"tensors\"]:
     assert v.get(\"coding\") != \"huffman\" or v[\"max_code_len\"] <= 9, v
 ' '$W/m9.json' && $N -q verify '$M' '$W/m9.nnz' --max-rel-error 0.02"
 
+# ---- huffman codes what the stages before it quantized, whatever chose it
+# (only= names fc1.bias, which no pass takes by default; fc2/fc3 stay float)
+check "with quantize:only=, huffman codes exactly the tensors quantize quantized" sh -c "
+    $N -q compress '$M' -o '$W/only.nnz' -p 'quantize:bits=8,only=fc1.* | huffman' --json > '$W/only.json' &&
+    $PYTHON -c '
+import json, sys
+r = {t[\"name\"]: t for t in json.load(open(sys.argv[1]))[\"tensors\"]}
+for name in (\"fc1.weight\", \"fc1.bias\"):
+    assert \"quantize\" in r[name] and \"entropy_bits\" in r[name][\"huffman\"], r[name]
+for name in (\"fc2.weight\", \"fc3.weight\"):
+    t = r[name]
+    assert \"quantize\" not in t and \"huffman\" not in t, t
+    assert t[\"encoding\"][\"layout\"] == \"raw\" and t[\"rel_l2\"] == 0, t
+' '$W/only.json'"
+cat >"$W/only_cfg.json" <<'JSON'
+{"pipeline": [{"pass": "quantize", "bits": 6, "only": ["fc1.*", "fc2.weight"]}, {"pass": "huffman"}],
+ "layers": {"fc2.weight": {"quantize": null}, "fc1.bias": {"quantize": {"bits": 8}}}}
+JSON
+check "with a config, huffman follows only= and the layers overrides" sh -c "
+    $N -q compress '$M' -o '$W/ocfg.nnz' --config '$W/only_cfg.json' --json > '$W/ocfg.json' &&
+    $PYTHON -c '
+import json, sys
+r = {t[\"name\"]: t for t in json.load(open(sys.argv[1]))[\"tensors\"]}
+assert r[\"fc1.bias\"][\"quantize\"][\"bits\"] == 8 and \"entropy_bits\" in r[\"fc1.bias\"][\"huffman\"], r[\"fc1.bias\"]
+assert r[\"fc1.weight\"][\"quantize\"][\"bits\"] == 6 and \"entropy_bits\" in r[\"fc1.weight\"][\"huffman\"]
+t = r[\"fc2.weight\"]   # the override turned quantize off: nothing to code
+assert \"quantize\" not in t and \"huffman\" not in t and t[\"encoding\"][\"layout\"] == \"raw\", t
+' '$W/ocfg.json'"
+# a large table read by Mul: no pass takes it by default, only= names it
+$PYTHON - "$W/table.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+w = nh.from_array(np.random.default_rng(3).normal(0, 1, 8192).astype(np.float32), "table")
+g = h.make_graph([h.make_node("Mul", ["x", "table"], ["y"])], "g",
+                 [h.make_tensor_value_info("x", T.FLOAT, [8192])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [8192])], [w])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+PY
+check "a tensor only= names is Huffman-coded near its codes' entropy, not packed" sh -c "
+    $N -q compress '$W/table.onnx' -o '$W/table.nnz' -p 'quantize:bits=8,only=table | huffman' --json > '$W/table.json' &&
+    $PYTHON -c '
+import json, sys
+t = json.load(open(sys.argv[1]))[\"tensors\"][0]
+assert t[\"name\"] == \"table\" and t[\"encoding\"][\"coding\"] == \"huffman\", t
+assert t[\"bits_per_weight\"] < t[\"huffman\"][\"entropy_bits\"] + 0.3 < 8, t
+' '$W/table.json' && $N -q verify '$W/table.onnx' '$W/table.nnz' --max-rel-error 0.01"
+
 # ---- every build of the runtime decodes every blob alike
 RT_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)
 builds=""
