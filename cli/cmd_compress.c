@@ -91,7 +91,7 @@ static void report_text(const cJSON *o)
         fprintf(stderr, "nnzip: warning: %s\n", x->valuestring);
     fprintf(stderr,
             "nnzip: %s -> %s: %.0f -> %.0f bytes (%.2fx); weights %.0f -> %.0f bytes, "
-            "%.3f bits/weight over %.0f tensors, rel_l2 %.4g\n",
+            "%.3f bits/weight over %.0f tensors; rel_l2 %.4g over the %.0f changed\n",
             cJSON_GetObjectItem(o, "input")->valuestring,
             cJSON_GetObjectItem(o, "output")->valuestring,
             cJSON_GetObjectItem(o, "input_bytes")->valuedouble,
@@ -101,7 +101,8 @@ static void report_text(const cJSON *o)
             cJSON_GetObjectItem(w, "bytes_after")->valuedouble,
             cJSON_GetObjectItem(w, "bits_per_weight")->valuedouble,
             cJSON_GetObjectItem(w, "tensors")->valuedouble,
-            cJSON_GetObjectItem(w, "rel_l2")->valuedouble);
+            cJSON_GetObjectItem(w, "rel_l2")->valuedouble,
+            cJSON_GetObjectItem(w, "changed")->valuedouble);
 }
 
 int cmd_compress(int argc, char **argv)

@@ -21,7 +21,8 @@ typedef struct compress_ctx {
     nnz_model *m;
     nnz_pipeline *p;
     cJSON *report;    /* {"tensors": [...], "warnings": [...]} */
-    nnz_err_stats all;
+    nnz_err_stats changed, all; /* error over the tensors changed, over every float one */
+    size_t nchanged;
     const char *external; /* the rebuilt model's external data file, or NULL */
     /* --target-rel-error: candidate pipelines tried per tensor */
     double target;
@@ -162,6 +163,36 @@ static void show_progress(compress_ctx *c, const nnz_tensor *t)
     fflush(stderr);
 }
 
+/* Add one float tensor's error to the overall figures: `changed` counts
+ * only the tensors whose decoded values differ from the original (what
+ * verify measures too), `all` every float tensor of the blob. */
+static void add_error(compress_ctx *c, const nnz_err_stats *s)
+{
+    c->all.sum_sq_ref += s->sum_sq_ref;
+    c->all.sum_sq_err += s->sum_sq_err;
+    if (s->sum_sq_err == 0)
+        return;
+    c->nchanged++;
+    c->changed.sum_sq_ref += s->sum_sq_ref;
+    c->changed.sum_sq_err += s->sum_sq_err;
+    if (s->max_abs > c->changed.max_abs)
+        c->changed.max_abs = s->max_abs;
+}
+
+/* A float tensor stored as it is: its norm for the whole-blob figure. */
+static int add_unchanged(compress_ctx *c, nnz_model *m, size_t i, nnz_error *e)
+{
+    float *v = nnz_tensor_floats(m, &m->tensors[i], e);
+    if (!v)
+        return -1;
+    nnz_err_stats s = { 0 };
+    for (size_t k = 0; k < m->tensors[i].count; k++)
+        s.sum_sq_ref += (double)v[k] * v[k];
+    free(v);
+    add_error(c, &s);
+    return 0;
+}
+
 static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
 {
     compress_ctx *c = vctx;
@@ -177,15 +208,12 @@ static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_erro
     } else if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0) {
         return -1;
     }
-    if (!st)
-        return 0; /* raw: the writer copies the data */
+    if (!st) /* raw: the writer copies the data; it counts in the whole figure */
+        return nnz_dtype_is_float(m->tensors[i].dtype) ? add_unchanged(c, m, i, e) : 0;
     nnz_err_stats s;
     if (st->orig) {
         nnz_err_compute(st->orig, st->values, st->n, &s);
-        c->all.sum_sq_ref += s.sum_sq_ref;
-        c->all.sum_sq_err += s.sum_sq_err;
-        if (s.max_abs > c->all.max_abs)
-            c->all.max_abs = s.max_abs;
+        add_error(c, &s);
         cJSON_AddNumberToObject(rep, "rel_l2", s.rel_l2);
         cJSON_AddNumberToObject(rep, "max_abs", s.max_abs);
         cJSON_AddNumberToObject(rep, "sqnr_db", s.sqnr_db);
@@ -277,6 +305,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
         after += st->tensor_bytes[i];
         params += t->count;
     }
+    nnz_err_finish(&c->changed);
     nnz_err_finish(&c->all);
     cJSON *w = cJSON_AddObjectToObject(o, "weights");
     cJSON_AddNumberToObject(w, "tensors", (double)st->entries);
@@ -284,9 +313,11 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(w, "bytes_before", (double)before);
     cJSON_AddNumberToObject(w, "bytes_after", (double)after);
     cJSON_AddNumberToObject(w, "bits_per_weight", params ? 8.0 * (double)after / (double)params : 0);
-    cJSON_AddNumberToObject(w, "rel_l2", c->all.rel_l2);
-    cJSON_AddNumberToObject(w, "max_abs", c->all.max_abs);
-    cJSON_AddNumberToObject(w, "sqnr_db", c->all.sqnr_db);
+    cJSON_AddNumberToObject(w, "changed", (double)c->nchanged);
+    cJSON_AddNumberToObject(w, "rel_l2", c->changed.rel_l2);
+    cJSON_AddNumberToObject(w, "max_abs", c->changed.max_abs);
+    cJSON_AddNumberToObject(w, "sqnr_db", c->changed.sqnr_db);
+    cJSON_AddNumberToObject(w, "rel_l2_all", c->all.rel_l2);
     cJSON *b = cJSON_AddObjectToObject(o, "blob");
     cJSON_AddNumberToObject(b, "graph_bytes", (double)st->graph_bytes);
     cJSON_AddNumberToObject(b, "payload_bytes", (double)st->payload_bytes);
