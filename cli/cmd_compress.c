@@ -22,7 +22,8 @@ static const char compress_help[] =
     "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
     "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
-    "                         whose relative L2 error stays within X (docs/cli.md)\n"
+    "                         whose relative L2 error stays within X (docs/cli.md);\n"
+    "                         with --config, the tensors it names keep its settings\n"
     "  --onnx-out FILE        also write the rebuilt ONNX model (float weights)\n"
     "  --external-data        the rebuilt model keeps weights of 1 KiB or more in an\n"
     "                         external file (automatic past protobuf's 2 GiB limit)\n"
@@ -105,6 +106,15 @@ static void report_text(const cJSON *o)
             cJSON_GetObjectItem(w, "changed")->valuedouble);
 }
 
+/* Does the pipeline have a glob that names tensors (layers, skip, only)? */
+static int names_any(const nnz_pipeline *p)
+{
+    int any = p->skip != NULL;
+    for (size_t s = 0; s < p->n; s++)
+        any |= p->stages[s].only || p->stages[s].skip || p->stages[s].nov;
+    return any;
+}
+
 int cmd_compress(int argc, char **argv)
 {
     static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
@@ -152,9 +162,12 @@ int cmd_compress(int argc, char **argv)
         default: return cli_usage("compress", "unknown option");
         }
     }
-    if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
-        return cli_usage("compress", "-p, --config and --target-rel-error each choose the "
-                         "pipeline; use one");
+    if (pipeline && config)
+        return cli_usage("compress", "-p and --config each give the pipeline; use one");
+    if (pipeline && target > 0)
+        return cli_usage("compress", "-p and --target-rel-error each choose the pipeline; to "
+                         "fix some tensors and let the search choose the rest, give those "
+                         "tensors in a --config file (layers, skip)");
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
@@ -172,6 +185,12 @@ int cmd_compress(int argc, char **argv)
     nnz_pipeline p;
     if ((config ? nnz_config_load(config, &p, &e) : nnz_pipeline_parse(pipeline, &p, &e)) != 0)
         return cli_report(&e);
+    if (target > 0 && config && !names_any(&p)) {
+        nnz_pipeline_free(&p);
+        return cli_usage("compress", "--config %s names no tensors (no layers, skip or only), "
+                         "so with --target-rel-error it would have no effect; drop it, or "
+                         "name the tensors it fixes", config);
+    }
     if (print_config) {
         cJSON *cfg = nnz_pipeline_to_json(&p);
         char *txt = cJSON_Print(cfg);

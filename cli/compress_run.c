@@ -201,13 +201,18 @@ static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_erro
     show_progress(c, &m->tensors[i]);
     nnz_state *st;
     cJSON *rep = tensor_rep(c, i);
-    if (c->ncands) {
+    /* with --target-rel-error, a tensor the config names runs the config's
+     * pipeline; the search chooses for the rest */
+    int fixed = c->ncands && nnz_pipeline_names(c->p, &m->tensors[i]);
+    if (c->ncands && !fixed) {
         nnz_encoded tmp = { 0 };
         if (search_tensor(c, m, i, &st, &tmp, e) != 0)
             return -1;
     } else if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0) {
         return -1;
     }
+    if (fixed)
+        cJSON_AddStringToObject(rep, "target_choice", "fixed by --config");
     if (!st) /* raw: the writer copies the data; it counts in the whole figure */
         return nnz_dtype_is_float(m->tensors[i].dtype) ? add_unchanged(c, m, i, e) : 0;
     nnz_err_stats s;

@@ -137,6 +137,10 @@ int nnz_pipeline_add_override_drop(nnz_pipeline *p, const char *pass, const char
 /* The options tensor t gets from stage st (overrides applied); NULL when
  * an override disables the stage for it. */
 const void *nnz_stage_opts_for(const nnz_stage *st, const nnz_tensor *t);
+/* Does any glob of p name tensor t: a per-layer override, the config's
+ * skip list, a stage's only= or skip=? (--target-rel-error searches the
+ * tensors a config does not name.) */
+int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t);
 /* The effective configuration as JSON (docs/config.md): what --config
  * takes, so a run can be reproduced from its own report. */
 cJSON *nnz_pipeline_to_json(const nnz_pipeline *p);

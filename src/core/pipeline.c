@@ -479,6 +479,21 @@ static int select_tensors(nnz_pipeline *p, size_t s, const nnz_model *m, nnz_err
     return 0;
 }
 
+int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t)
+{
+    if (matches(p->skip, t->name))
+        return 1;
+    for (size_t s = 0; s < p->n; s++) {
+        const nnz_stage *st = &p->stages[s];
+        if (matches(st->only, t->name) || matches(st->skip, t->name))
+            return 1;
+        for (size_t k = 0; k < st->nov; k++)
+            if (fnmatch(st->ov[k].glob, t->name, 0) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e)
 {
     cJSON_AddArrayToObject(report, "warnings");

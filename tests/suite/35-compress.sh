@@ -68,3 +68,55 @@ check "verify of the lossless blob: 0 changed, overall 0" sh -c "
     $N -q verify '$W/half.onnx' '$W/lossless.nnz' --json > '$W/ll.json' &&
     $PYTHON -c 'import json,sys; o=json.load(open(sys.argv[1]))[\"overall\"]; assert o[\"changed\"] == 0 and o[\"rel_l2\"] == 0 == o[\"rel_l2_all\"], o' '$W/ll.json'"
 
+# ---- --target-rel-error, alone and with a config -------------------------------
+M=$FIX/digits_mlp.onnx
+check "--target-rel-error 0.01: every weight searched, each within 0.01" sh -c "
+    $N -q compress '$M' -o '$W/t.nnz' --target-rel-error 0.01 --json > '$W/t.json' &&
+    $N -q verify '$M' '$W/t.nnz' --max-rel-error 0.01 &&
+    $PYTHON -c '
+import json, sys
+t = {x[\"name\"]: x for x in json.load(open(sys.argv[1]))[\"tensors\"]}
+for n in (\"fc1.weight\", \"fc2.weight\", \"fc3.weight\"):
+    assert t[n][\"target_search\"] and \"huffman\" in t[n][\"target_choice\"], t[n]
+    assert 0 < t[n][\"rel_l2\"] <= 0.01, t[n]
+' '$W/t.json'"
+cat >"$W/fix.json" <<'JSON'
+{"pipeline": [{"pass": "quantize", "bits": 8}, {"pass": "huffman"}],
+ "layers": {"fc1.weight": {"quantize": {"bits": 5}}},
+ "skip": ["fc3.*"]}
+JSON
+check "--target-rel-error with --config: the config fixes fc1 (5 bits) and fc3 (skipped), the search chooses fc2" sh -c "
+    $N -q compress '$M' -o '$W/tc.nnz' --config '$W/fix.json' --target-rel-error 0.01 --json > '$W/tc.json' &&
+    $PYTHON -c '
+import json, sys
+t = {x[\"name\"]: x for x in json.load(open(sys.argv[1]))[\"tensors\"]}
+a, b, c = t[\"fc1.weight\"], t[\"fc2.weight\"], t[\"fc3.weight\"]
+assert a[\"target_choice\"] == \"fixed by --config\" and \"target_search\" not in a, a
+assert a[\"quantize\"][\"bits\"] == 5 and \"entropy_bits\" in a[\"huffman\"] and a[\"rel_l2\"] > 0.01, a
+assert b[\"target_search\"] and b[\"target_choice\"] != \"fixed by --config\" and 0 < b[\"rel_l2\"] <= 0.01, b
+assert c[\"target_choice\"] == \"fixed by --config\" and c[\"rel_l2\"] == 0 and c[\"encoding\"][\"layout\"] == \"raw\", c
+' '$W/tc.json'"
+check "the combined blob verifies: fc1 at its 5-bit error, the rest within 0.01" sh -c "
+    $N -q verify '$M' '$W/tc.nnz' --json > '$W/tcv.json'; $PYTHON -c '
+import json, sys
+v = {x[\"name\"]: x[\"rel_l2\"] for x in json.load(open(sys.argv[1]))[\"tensors\"]}
+r = {x[\"name\"]: x[\"rel_l2\"] for x in json.load(open(sys.argv[2]))[\"tensors\"]}
+assert v[\"fc1.weight\"] > 0.01 and v[\"fc2.weight\"] <= 0.01 and v[\"fc3.weight\"] == 0, v
+assert all(abs(v[n] - r[n]) <= 1e-12 for n in v), (v, r)
+' '$W/tcv.json' '$W/tc.json'"
+if $N -q decompress "$W/tc.nnz" -o "$W/tc.onnx" 2>"$W/err" &&
+    acc=$(sh tests/tools/accuracy.sh "$M" "$W/tc.onnx" "$FIX/digits_test.json" 2>>"$W/err") &&
+    ref=$(sh tests/tools/accuracy.sh "$M" "$M" "$FIX/digits_test.json" 2>>"$W/err") &&
+    $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) - 0.01 else 1)' "$acc" "$ref"; then
+    pass "the combined blob's model keeps its accuracy in ONNX Runtime ($acc, float $ref)"
+else
+    fail "the combined blob's model keeps its accuracy in ONNX Runtime" "acc '${acc:-}' ref '${ref:-}' $(head -c 300 "$W/err")"
+fi
+expect "-p with --target-rel-error says to give the fixed tensors in a config" 2 \
+    "to fix some tensors and let the search choose the rest, give those tensors in a --config file" \
+    $N compress "$M" -o "$W/bad.nnz" -p 'quantize:bits=8' --target-rel-error 0.01
+echo '{"pipeline": "quantize:bits=8 | huffman"}' >"$W/noglob.json"
+expect "a config that names no tensor is refused with --target-rel-error, saying why" 2 \
+    "names no tensors \(no layers, skip or only\)" \
+    $N compress "$M" -o "$W/bad.nnz" --config "$W/noglob.json" --target-rel-error 0.01
+check "no blob was written by the refused runs" test ! -e "$W/bad.nnz"
