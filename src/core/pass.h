@@ -158,9 +158,6 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
 
 /* ---- helpers for passes ------------------------------------------------------ */
 
-/* Is t a float weight of an op the passes compress by default? */
-int nnz_tensor_is_weight(const nnz_tensor *t);
-
 /* Parse option values; on failure fill `e` naming the pass, key, value and
  * what is allowed. */
 int nnz_opt_double(const char *pass, const nnz_kv *kv, double lo, double hi, double *out,

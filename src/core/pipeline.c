@@ -417,21 +417,6 @@ cJSON *nnz_pipeline_to_json(const nnz_pipeline *p)
 
 /* ---- running ----------------------------------------------------------------- */
 
-int nnz_tensor_is_weight(const nnz_tensor *t)
-{
-    static const struct { const char *op; unsigned slots; /* bit k: input k */ } ops[] = {
-        { "Conv", 1u << 1 }, { "ConvTranspose", 1u << 1 }, { "Gemm", 3u },
-        { "MatMul", 3u },    { "Gather", 1u << 0 },        { "LSTM", 3u << 1 },
-        { "GRU", 3u << 1 },  { "RNN", 3u << 1 },
-    };
-    if (!nnz_dtype_is_float(t->dtype) || !t->consumer || !t->consumer->op_type)
-        return 0;
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(t->consumer->op_type, ops[i].op) == 0)
-            return t->consumer_slot < 32 && (ops[i].slots >> t->consumer_slot & 1);
-    return 0;
-}
-
 static int matches(char **globs, const char *name)
 {
     for (size_t i = 0; globs && globs[i]; i++)
