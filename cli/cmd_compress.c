@@ -72,6 +72,19 @@ static void decompose_text(const cJSON *layers)
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
+    const cJSON *fold = cJSON_GetObjectItem(o, "fold");
+    if (fold) {
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(fold, "batchnorms"))
+            if (g_cli.verbose && !cJSON_IsTrue(cJSON_GetObjectItem(x, "folded")))
+                fprintf(stderr, "  fold %-30s left alone: %s\n",
+                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "node")),
+                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")));
+        fprintf(stderr, "nnzip: fold: %.0f of %d BatchNormalization folded into their layers, "
+                "%.0f Identity/Dropout removed\n",
+                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "folded")),
+                cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
+    }
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
         decompose_text(cJSON_GetObjectItem(o, "decompose"));
     if (g_cli.verbose) {

@@ -584,7 +584,8 @@ static int rewrites_graph(const nnz_pipeline *p)
     /* decompose rewrites the model's graph in its prepare step; the next
      * point must start from the model as loaded */
     for (size_t k = 0; k < p->n; k++)
-        if (strcmp(p->stages[k].pass->name, "decompose") == 0)
+        if (strcmp(p->stages[k].pass->name, "decompose") == 0 ||
+            strcmp(p->stages[k].pass->name, "fold") == 0)
             return 1;
     return 0;
 }

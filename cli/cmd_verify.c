@@ -91,7 +91,7 @@ static cJSON *fail_doc(cJSON *doc, const char *what)
 
 static int pipeline_rewrites_graph(const char *pipeline)
 {
-    return pipeline && strstr(pipeline, "decompose") != NULL;
+    return pipeline && (strstr(pipeline, "decompose") || strstr(pipeline, "fold"));
 }
 
 int cmd_verify(int argc, char **argv)
@@ -357,8 +357,9 @@ int cmd_verify(int argc, char **argv)
             fprintf(stderr, "nnzip: %s: %s\n", bpath, x->valuestring);
         char rep[160] = "";
         if (nrep)
-            snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
-                     "error is in the compress report)", nrep);
+            snprintf(rep, sizeof rep, "; %d replaced by %s, not compared (see the compress "
+                     "report)", nrep, strstr(pipeline, "decompose") ? "low-rank factors"
+                                                                   : "the graph rewrite");
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, %d changed, overall rel_l2 %.4g, "
                 "worst %.4g ('%s')%s\n", bpath, ok ? "OK" : "FAILED", cJSON_GetArraySize(ts),
                 nchanged, changed.rel_l2, worst, worst_name, rep);

@@ -421,6 +421,9 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     cJSON *dec = cJSON_GetObjectItem(ctx.report, "decompose");
     if (dec)
         cJSON_AddItemToObject(*report, "decompose", cJSON_Duplicate(dec, 1));
+    cJSON *fold = cJSON_GetObjectItem(ctx.report, "fold");
+    if (fold)
+        cJSON_AddItemToObject(*report, "fold", cJSON_Duplicate(fold, 1));
     free(st.tensor_bytes);
     free(st.is_entry);
     cJSON_Delete(ctx.report);

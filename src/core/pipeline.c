@@ -18,6 +18,11 @@
 static const struct order_rule {
     const char *first, *then, *why;
 } refused[] = {
+    { "decompose", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "prune", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "hashnet", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "quantize", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "huffman", "fold", "huffman is the last, lossless step; nothing may follow it" },
     { "prune", "decompose",
       "a low-rank factorisation replaces the pruned matrix and loses its zeros; "
       "decompose first, then prune the factors" },
