@@ -123,6 +123,11 @@ int nnz_model_find_weights(nnz_model *m, nnz_error *e);
 /* Is t a float weight of a compute op (Conv, ConvTranspose, Gemm, MatMul,
  * Gather, LSTM, GRU, RNN), read directly or through data-movement ops? */
 int nnz_tensor_is_weight(const nnz_tensor *t);
+/* Is t the integer codes of a weight quantized before nnzip saw it: int8 or
+ * uint8 read as DequantizeLinear's x, ConvInteger's or MatMulInteger's
+ * inputs, QLinearConv's or QLinearMatMul's x and w, Gather's data (not a
+ * zero point)? Lossless passes code these; quantize never requantizes them. */
+int nnz_tensor_is_codes(const nnz_tensor *t);
 /* The axis of t along which its compute op has its output channels, or -1
  * (docs/architecture.md: Conv 0, ConvTranspose 1, Gemm by transB, ...). */
 int nnz_tensor_channel_axis(const nnz_tensor *t);

@@ -304,7 +304,6 @@ void nnz_pipeline_free(nnz_pipeline *p)
 
 int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
 {
-    int quantized = 0;
     for (size_t i = 0; i < p->n; i++) {
         const char *name = p->stages[i].pass->name;
         for (size_t j = 0; j < i; j++) {
@@ -315,14 +314,9 @@ int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
                 return nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s",
                                 label, name, before, why);
         }
-        if (p->stages[i].pass->makes_codes)
-            quantized = 1;
-        if (p->stages[i].pass->follows_codes && !quantized)
-            return nnz_fail(e, NNZ_EXIT_USAGE,
-                            "pipeline '%s': huffman codes the integer codes a quantizer makes, "
-                            "and nothing is quantized before it; use e.g. 'quantize:bits=8 | "
-                            "huffman'", label);
     }
+    /* a coding stage with no quantizer before it codes the model's own
+     * integer weights, if it has any: nnz_pipeline_prepare checks that */
     return 0;
 }
 
@@ -484,6 +478,41 @@ int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t)
     return 0;
 }
 
+/* A coding stage needs codes: from a quantizer before it, or weights the
+ * model has as integers already. And integer weights no coding stage takes
+ * are worth a word. */
+static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report, nnz_error *e)
+{
+    int coder = 0, quantizer = 0;
+    size_t loose = 0;
+    for (size_t s = 0; s < p->n; s++) {
+        const nnz_stage *st = &p->stages[s];
+        quantizer |= st->pass->makes_codes;
+        if (!st->pass->follows_codes)
+            continue;
+        coder = 1;
+        size_t taken = 0;
+        for (size_t i = 0; i < m->ntensors; i++)
+            taken += st->selected[i];
+        if (!quantizer && taken == 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "pipeline '%s': %s codes the integer codes a quantizer makes, and "
+                            "nothing is quantized before it (nor has the model int8/uint8 "
+                            "weights behind DequantizeLinear or integer ops); use e.g. "
+                            "'quantize:bits=8 | %s'", p->text, st->pass->name, st->pass->name);
+    }
+    for (size_t i = 0; !coder && i < m->ntensors; i++)
+        loose += nnz_tensor_is_codes(&m->tensors[i]);
+    if (loose) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%zu int8/uint8 weights were quantized before nnzip saw them "
+                 "and are stored as they are; add a huffman stage ('| huffman', or -p huffman "
+                 "alone) to entropy-code them losslessly", loose);
+        cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
+    }
+    return 0;
+}
+
 int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e)
 {
     cJSON_AddArrayToObject(report, "warnings");
@@ -502,6 +531,8 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     for (size_t s = 0; s < p->n; s++)
         if (select_tensors(p, s, m, e) != 0)
             return -1;
+    if (check_codes(p, m, report, e) != 0)
+        return -1;
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {
         cJSON *o = cJSON_CreateObject();

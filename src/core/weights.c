@@ -548,6 +548,21 @@ int nnz_model_find_weights(nnz_model *m, nnz_error *e)
     return rc;
 }
 
+int nnz_tensor_is_codes(const nnz_tensor *t)
+{
+    static const struct { const char *op; unsigned slots; } codes[] = {
+        { "DequantizeLinear", 1u << 0 }, { "ConvInteger", 3u },  { "MatMulInteger", 3u },
+        { "QLinearConv", 1u | 1u << 3 }, { "QLinearMatMul", 1u | 1u << 3 }, { "Gather", 1u << 0 },
+    };
+    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
+        !t->consumer->op_type || t->consumer_slot < 0 || t->consumer_slot > 31)
+        return 0;
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (strcmp(t->consumer->op_type, codes[i].op) == 0)
+            return codes[i].slots >> t->consumer_slot & 1;
+    return 0;
+}
+
 int nnz_tensor_is_weight(const nnz_tensor *t)
 {
     return nnz_dtype_is_float(t->dtype) && t->weight_op != NULL;

@@ -59,15 +59,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
 static int selects(const nnz_tensor *t, const void *opts)
 {
     (void)opts;
-    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
-        !t->consumer->op_type)
-        return 0;
-    static const char *ops[] = { "DequantizeLinear", "ConvInteger", "MatMulInteger",
-                                 "QLinearConv", "QLinearMatMul", "Gather" };
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(t->consumer->op_type, ops[i]) == 0)
-            return 1;
-    return 0;
+    return nnz_tensor_is_codes(t);
 }
 
 static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
