@@ -179,16 +179,39 @@ static void add_error(compress_ctx *c, const nnz_err_stats *s)
         c->changed.max_abs = s->max_abs;
 }
 
-/* A float tensor stored as it is: its norm for the whole-blob figure. */
+/* A float tensor stored as it is: its norm for the whole-blob figure, read
+ * a slice at a time so a large external tensor is never all in memory. */
 static int add_unchanged(compress_ctx *c, nnz_model *m, size_t i, nnz_error *e)
 {
-    float *v = nnz_tensor_floats(m, &m->tensors[i], e);
-    if (!v)
-        return -1;
+    const nnz_tensor *t = &m->tensors[i];
+    size_t es = nnz_dtype_size(t->dtype), step = (1u << 20) / 4 * 4;
+    uint8_t *buf = t->nbytes && nnz_tensor_is_deferred(t) ? nnz_malloc(step, e) : NULL;
     nnz_err_stats s = { 0 };
-    for (size_t k = 0; k < m->tensors[i].count; k++)
-        s.sum_sq_ref += (double)v[k] * v[k];
-    free(v);
+    if (!buf && t->nbytes && nnz_tensor_is_deferred(t))
+        return -1;
+    for (size_t off = 0; off < t->nbytes; off += step) {
+        size_t len = t->nbytes - off < step ? t->nbytes - off : step;
+        const uint8_t *d = t->proto->raw_data.data + off;
+        if (buf && nnz_tensor_read_deferred(t, off, buf, len, e) != 0) {
+            free(buf);
+            return -1;
+        }
+        if (buf)
+            d = buf;
+        for (size_t k = 0; k + es <= len; k += es) {
+            float f;
+            if (es == 4) {
+                uint32_t u = (uint32_t)d[k] | (uint32_t)d[k + 1] << 8 |
+                             (uint32_t)d[k + 2] << 16 | (uint32_t)d[k + 3] << 24;
+                memcpy(&f, &u, 4);
+            } else {
+                uint16_t h = (uint16_t)(d[k] | d[k + 1] << 8);
+                f = t->dtype == NNZ_DT_FLOAT16 ? nnz_half_to_float(h) : nnz_bf16_to_float(h);
+            }
+            s.sum_sq_ref += (double)f * f;
+        }
+    }
+    free(buf);
     add_error(c, &s);
     return 0;
 }

@@ -123,6 +123,11 @@ int nnz_model_find_weights(nnz_model *m, nnz_error *e);
 /* Is t a float weight of a compute op (Conv, ConvTranspose, Gemm, MatMul,
  * Gather, LSTM, GRU, RNN), read directly or through data-movement ops? */
 int nnz_tensor_is_weight(const nnz_tensor *t);
+/* The output-channel axis of input `slot` of compute op n for a value of
+ * `rank` dims (dims[k] -1 when unknown): Conv 0, ConvTranspose 1 (0 when
+ * depthwise), Gemm B by transB, A by transA, MatMul B its last axis, A its
+ * second last, LSTM/GRU/RNN W and R 1; -1 when it has none. */
+int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int64_t *dims);
 /* Is t the integer codes of a weight quantized before nnzip saw it: int8 or
  * uint8 read as DequantizeLinear's x, ConvInteger's or MatMulInteger's
  * inputs, QLinearConv's or QLinearMatMul's x and w, Gather's data (not a

@@ -184,9 +184,7 @@ static int is_compute(const Onnx__NodeProto *n, int slot)
     return 0;
 }
 
-/* The output-channel axis of input `slot` of compute op n, for a value of
- * `rank` dims (dims[k] -1 when unknown); -1 when the op has none. */
-static int op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int64_t *dims)
+int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int64_t *dims)
 {
     const char *op = n->op_type;
     if (rank == 0)
@@ -201,13 +199,13 @@ static int op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const i
             return -1;
         return dims[1] == 1 && int_attr(n, "group", 1) > 1 ? 0 : 1;
     }
-    if (strcmp(op, "Gemm") == 0 && rank == 2)
+    if (strcmp(op, "Gemm") == 0 && rank == 2 && (slot == 0 || slot == 1))
         return slot == 1 ? (int_attr(n, "transB", 0) ? 0 : 1)
                          : (int_attr(n, "transA", 0) ? 1 : 0);
-    if (strcmp(op, "MatMul") == 0)
+    if (strcmp(op, "MatMul") == 0 && (slot == 0 || slot == 1))
         return slot == 1 ? rank - 1 : rank >= 2 ? rank - 2 : -1;
     if ((strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) &&
-        rank == 3)
+        (slot == 1 || slot == 2) && rank == 3)
         return 1; /* (directions, gates*hidden, input): a row per gate unit */
     return -1;
 }
@@ -426,7 +424,7 @@ static void compute_use(found *f, const Onnx__NodeProto *n, int slot, const valu
         f->slot = slot;
         f->hops = hops;
     }
-    int a = op_channel_axis(n, slot, v->rank, v->dims);
+    int a = nnz_op_channel_axis(n, slot, v->rank, v->dims);
     if (a < 0)
         return; /* the op has no channel axis here (Gather) */
     int ta = v->map[a];
