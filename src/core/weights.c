@@ -231,6 +231,12 @@ typedef struct found {
     int budget;
 } found;
 
+/* a * b into *out, or 0 when it would not fit (hostile shapes) */
+static int mul(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
 static int known(const value *v)
 {
     for (int k = 0; k < v->rank; k++)
@@ -242,7 +248,7 @@ static int known(const value *v)
 /* The output of a row-major reshape of `in` to `dims`: an output axis maps
  * to an input axis when both have the same size and the same product of the
  * sizes before them (then an element's index along it is the same). */
-static void reshape_to(const value *in, value *out, const int64_t *dims, int rank)
+static int reshape_to(const value *in, value *out, const int64_t *dims, int rank)
 {
     out->rank = rank;
     int64_t pin = 1, pout = 1;
@@ -250,11 +256,14 @@ static void reshape_to(const value *in, value *out, const int64_t *dims, int ran
         out->dims[k] = dims[k];
         out->map[k] = -1;
         while (j < in->rank && pin < pout)
-            pin *= in->dims[j++];
+            if (!mul(pin, in->dims[j++], &pin))
+                return -1;
         if (j < in->rank && pin == pout && in->dims[j] == dims[k])
             out->map[k] = in->map[j];
-        pout *= dims[k];
+        if (!mul(pout, dims[k], &pout))
+            return -1;
     }
+    return 1;
 }
 
 static int normalize_axis(int64_t a, int rank)
@@ -343,7 +352,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
             return -1;
         for (int k = 0; k < c; k++) {
             int a = normalize_axis(v[k], rank);
-            if (a < 0)
+            if (a < 0 || mark[a]) /* out of range, or twice: not a valid Unsqueeze */
                 return -1;
             mark[a] = 1;
         }
@@ -363,7 +372,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
             mark[k] = in->dims[k] == 1;
         for (int k = 0; k < c; k++) {
             int a = normalize_axis(v[k], in->rank);
-            if (a < 0)
+            if (a < 0 || mark[a])
                 return -1;
             mark[a] = 1;
         }
@@ -387,7 +396,8 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
                 return -1;
             v[0] = v[1] = 1;
             for (int k = 0; k < in->rank; k++)
-                v[k >= a] *= in->dims[k];
+                if (!mul(v[k >= a], in->dims[k], &v[k >= a]))
+                    return -1;
             rank = 2;
         } else {
             rank = node_ints(x, n, 1, "shape", v, NNZ_MAX_DIMS);
@@ -396,22 +406,20 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
             int64_t total = 1, rest = 1;
             int infer = -1;
             for (int k = 0; k < in->rank; k++)
-                total *= in->dims[k];
+                if (!mul(total, in->dims[k], &total))
+                    return -1;
             for (int k = 0; k < rank; k++) {
                 if (v[k] == 0 && !int_attr(n, "allowzero", 0))
                     v[k] = k < in->rank ? in->dims[k] : -2;
                 if (v[k] == -1 && infer < 0)
                     infer = k;
-                else if (v[k] < 0)
+                else if (v[k] < 0 || !mul(rest, v[k], &rest))
                     return -1;
-                else
-                    rest *= v[k];
             }
             if (infer >= 0)
                 v[infer] = rest ? total / rest : 0;
         }
-        reshape_to(in, out, v, rank);
-        return 1;
+        return reshape_to(in, out, v, rank);
     }
     return 0;
 }

@@ -299,7 +299,7 @@ static int fold_bn(fold_ctx *c, Onnx__GraphProto *g, Onnx__NodeProto *bn)
             cout = w->dims[0];
         } else if (deconv) { /* (C_in, C_out/group, k...) */
             groups = int_attr(layer, "group", 1);
-            if (groups < 1 || w->dims[0] % groups)
+            if (groups < 1 || w->dims[0] < 1 || groups > w->dims[0] || w->dims[0] % groups)
                 why = "a ConvTranspose whose group does not divide its channels";
             cout = w->dims[1] * groups;
             axis = 1;

@@ -134,3 +134,20 @@ onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
 PY
 expect "a 5000-op chain before the MatMul: loads at once, the weight is not followed that far" 0 "" \
     sh -c "$N info --json '$W/chain.onnx' | grep -q '\"weight_of\":[ ]*null'"
+
+# ---- hostile shapes on the way: no overflow, no crash, the weight still found
+$PYTHON - "$W/huge.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+w = nh.from_array(np.ones((4, 4), np.float32), "w")
+big = nh.from_array(np.array([1 << 40, 1 << 40, -1], np.int64), "shape")
+dup = nh.from_array(np.array([0, 0], np.int64), "axes")
+nodes = [h.make_node("Reshape", ["w", "shape"], ["r"]), h.make_node("MatMul", ["x", "r"], ["y"]),
+         h.make_node("Unsqueeze", ["w", "axes"], ["u"]), h.make_node("MatMul", ["x", "u"], ["z"])]
+g = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 4])],
+                 [h.make_tensor_value_info("y", T.FLOAT, None), h.make_tensor_value_info("z", T.FLOAT, None)],
+                 [w, big, dup])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+PY
+expect "a Reshape to 2^40 x 2^40 and an Unsqueeze of one axis twice: found, per tensor, no overflow" 0 "" \
+    sh -c "$N info --json '$W/huge.onnx' | $PYTHON -c 'import json,sys; t={x[\"name\"]: x for x in json.load(sys.stdin)[\"tensors\"]}; w=t[\"w\"][\"weight_of\"]; assert w[\"op\"] == \"MatMul\" and w[\"axis\"] == -1 and \"note\" in w, w'"
