@@ -27,14 +27,14 @@ static const struct {
     const char *cmd, *opts;
 } command_opts[] = {
     { "compress", "-o --output -p --pipeline --config --print-config --target-rel-error "
-                  "--external-data --onnx-out --qdq --json -q --quiet -v --verbose -h --help" },
-    { "decompress", "-o --output --qdq --json -q --quiet -v --verbose -h --help" },
+                  "--external-data --onnx-out --qdq --json -f --force -q --quiet -v --verbose -h --help" },
+    { "decompress", "-o --output --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "info", "--json -q --quiet -v --verbose -h --help" },
     { "verify", "--max-rel-error --eval --min-metric --max-metric --json -q --quiet -v "
                 "--verbose -h --help" },
-    { "convert", "-o --output --external-data -q --quiet -v --verbose -h --help" },
+    { "convert", "-o --output --external-data -f --force -q --quiet -v --verbose -h --help" },
     { "sweep", "-g --grid -j --jobs -o --output --plot --eval --metric-goal --metric-name "
-               "--blobs --max-points --json -q --quiet -v --verbose -h --help" },
+               "--blobs --max-points --json -f --force -q --quiet -v --verbose -h --help" },
     { "completion", "bash" },
 };
 
