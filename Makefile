@@ -38,7 +38,7 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-PASS_DIRS := src/prune src/quantize src/hashnet src/huffman src/decompose
+PASS_DIRS := src/prune src/quantize src/hashnet src/huffman src/decompose src/fold
 INCLUDES := -Iruntime -Isrc/core -Isrc/blob $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
 TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS)
 

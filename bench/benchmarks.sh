@@ -32,6 +32,7 @@ models=$(ls "$CORPUS"/*.onnx 2>/dev/null)
 # The standard recipes: docs/pipelines.md's table, in its order.
 cat >"$D/recipes.txt" <<'EOF'
 INT8 deploy|quantize:bits=8 | huffman
+INT8 deploy of a model with unfolded BatchNormalization|fold | quantize:bits=8 | huffman
 as small as possible at 1% weight error|quantize:max-rel-error=0.01 | huffman
 FP16|quantize:fp16
 Deep Compression (Han et al.)|prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman
@@ -86,7 +87,7 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
     mkdir -p "$D/$n.blobs"
     $N -q sweep "$m" "$@" -j "$JOBS" --blobs "$D/$n.blobs" -o "$D/$n.recipes.json" 2>"$D/$n.recipes.err"
     k=1
-    while [ $k -le 6 ]; do
+    while [ $k -le "$(wc -l <"$D/recipes.txt")" ]; do
         b="$D/$n.blobs/$k.nnz"
         if [ -f "$b" ] && $N -q decompress "$b" -o "$D/$n.r$k.onnx" 2>>"$D/$n.recipes.err"; then
             # shellcheck disable=SC2086

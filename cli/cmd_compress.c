@@ -25,7 +25,8 @@ static const char compress_help[] =
     "                         (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
     "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
-    "                         whose relative L2 error stays within X (docs/cli.md)\n"
+    "                         whose relative L2 error stays within X (docs/cli.md);\n"
+    "                         with --config, the tensors it names keep its settings\n"
     "  --onnx-out FILE        also write the rebuilt ONNX model (float weights)\n"
     "  --external-data        the rebuilt model keeps weights of 1 KiB or more in an\n"
     "                         external file (automatic past protobuf's 2 GiB limit)\n"
@@ -75,6 +76,19 @@ static void decompose_text(const cJSON *layers)
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
+    const cJSON *fold = cJSON_GetObjectItem(o, "fold");
+    if (fold) {
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(fold, "batchnorms"))
+            if (g_cli.verbose && !cJSON_IsTrue(cJSON_GetObjectItem(x, "folded")))
+                fprintf(stderr, "  fold %-30s left alone: %s\n",
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "node"))),
+                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")));
+        fprintf(stderr, "nnzip: fold: %.0f of %d BatchNormalization folded into their layers, "
+                "%.0f Identity/Dropout removed\n",
+                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "folded")),
+                cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
+    }
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
         decompose_text(cJSON_GetObjectItem(o, "decompose"));
     if (g_cli.verbose) {
@@ -95,7 +109,7 @@ static void report_text(const cJSON *o)
         fprintf(stderr, "nnzip: warning: %s\n", cli_esc(x->valuestring));
     fprintf(stderr,
             "nnzip: %s -> %s: %.0f -> %.0f bytes (%.2fx); weights %.0f -> %.0f bytes, "
-            "%.3f bits/weight over %.0f tensors, rel_l2 %.4g\n",
+            "%.3f bits/weight over %.0f tensors; rel_l2 %.4g over the %.0f changed\n",
             cli_esc(cJSON_GetObjectItem(o, "input")->valuestring),
             cli_esc(cJSON_GetObjectItem(o, "output")->valuestring),
             cJSON_GetObjectItem(o, "input_bytes")->valuedouble,
@@ -105,7 +119,17 @@ static void report_text(const cJSON *o)
             cJSON_GetObjectItem(w, "bytes_after")->valuedouble,
             cJSON_GetObjectItem(w, "bits_per_weight")->valuedouble,
             cJSON_GetObjectItem(w, "tensors")->valuedouble,
-            cJSON_GetObjectItem(w, "rel_l2")->valuedouble);
+            cJSON_GetObjectItem(w, "rel_l2")->valuedouble,
+            cJSON_GetObjectItem(w, "changed")->valuedouble);
+}
+
+/* Does the pipeline have a glob that names tensors (layers, skip, only)? */
+static int names_any(const nnz_pipeline *p)
+{
+    int any = p->skip != NULL;
+    for (size_t s = 0; s < p->n; s++)
+        any |= p->stages[s].only || p->stages[s].skip || p->stages[s].nov;
+    return any;
 }
 
 int cmd_compress(int argc, char **argv)
@@ -160,9 +184,12 @@ int cmd_compress(int argc, char **argv)
         default: return cli_bad_option("compress", c, argv);
         }
     }
-    if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
-        return cli_usage("compress", "-p, --config and --target-rel-error each choose the "
-                         "pipeline; use one");
+    if (pipeline && config)
+        return cli_usage("compress", "-p and --config each give the pipeline; use one");
+    if (pipeline && target > 0)
+        return cli_usage("compress", "-p and --target-rel-error each choose the pipeline; to "
+                         "fix some tensors and let the search choose the rest, give those "
+                         "tensors in a --config file (layers, skip)");
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
@@ -182,6 +209,12 @@ int cmd_compress(int argc, char **argv)
     nnz_pipeline p;
     if ((config ? nnz_config_load(config, &p, &e) : nnz_pipeline_parse(pipeline, &p, &e)) != 0)
         return cli_report(&e);
+    if (target > 0 && config && !names_any(&p)) {
+        nnz_pipeline_free(&p);
+        return cli_usage("compress", "--config %s names no tensors (no layers, skip or only), "
+                         "so with --target-rel-error it would have no effect; drop it, or "
+                         "name the tensors it fixes", config);
+    }
     if (print_config) {
         cJSON *cfg = nnz_pipeline_to_json(&p);
         char *txt = cJSON_Print(cfg);

@@ -186,6 +186,17 @@ cJSON *info_model_json(const nnz_model *m)
             cJSON_AddNullToObject(x, "slot");
         }
         cJSON_AddNumberToObject(x, "consumers", t->n_consumers);
+        if (nnz_tensor_is_weight(t)) { /* the compute op, maybe behind Slice, Reshape... */
+            cJSON *w = cJSON_AddObjectToObject(x, "weight_of");
+            cJSON_AddStringToObject(w, "op", t->weight_op->op_type);
+            cJSON_AddNumberToObject(w, "slot", t->weight_slot);
+            cJSON_AddNumberToObject(w, "hops", t->weight_hops);
+            cJSON_AddNumberToObject(w, "axis", t->weight_axis);
+            if (t->axis_note)
+                cJSON_AddStringToObject(w, "note", t->axis_note);
+        } else {
+            cJSON_AddNullToObject(x, "weight_of");
+        }
         cJSON_AddItemToArray(ts, x);
         params += t->count;
         bytes += t->nbytes;
@@ -272,9 +283,14 @@ static void info_model_text(const cJSON *o)
                                                                                          : "");
         const cJSON *c = cJSON_GetObjectItem(x, "consumer");
         char cons[64] = "-";
+        const cJSON *w = cJSON_GetObjectItem(x, "weight_of");
         if (cJSON_IsString(c))
             snprintf(cons, sizeof cons, "%s:%.0f", cli_esc(c->valuestring),
                      cJSON_GetObjectItem(x, "slot")->valuedouble);
+        if (cJSON_IsString(c) && cJSON_GetNumberValue(cJSON_GetObjectItem(w, "hops")) > 0)
+            snprintf(cons + strlen(cons), sizeof cons - strlen(cons), " -> %s:%.0f",
+                     cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(w, "op"))),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(w, "slot")));
         printf("  %-40s %-8s %-18s %10.0f %10.0f %-12s %s\n",
                cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                cJSON_GetObjectItem(x, "dtype")->valuestring, dims,

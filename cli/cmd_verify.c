@@ -235,7 +235,8 @@ int cmd_verify(int argc, char **argv)
         integrity = 0;
     }
     /* the weights, one at a time, decoded as a device would */
-    nnz_err_stats all = { 0 };
+    nnz_err_stats all = { 0 }, changed = { 0 }; /* every float tensor; those that differ */
+    int nchanged = 0;
     double worst = 0;
     const char *worst_name = "";
     int over = 0;
@@ -274,8 +275,13 @@ int cmd_verify(int argc, char **argv)
             free(a);
             all.sum_sq_ref += s.sum_sq_ref;
             all.sum_sq_err += s.sum_sq_err;
-            if (s.max_abs > all.max_abs)
-                all.max_abs = s.max_abs;
+            if (s.sum_sq_err != 0) { /* as compress counts the tensors it changed */
+                nchanged++;
+                changed.sum_sq_ref += s.sum_sq_ref;
+                changed.sum_sq_err += s.sum_sq_err;
+                if (s.max_abs > changed.max_abs)
+                    changed.max_abs = s.max_abs;
+            }
         } else {
             const uint8_t *a = nnz_tensor_data(orig, t, &e);
             if (!a || memcmp(a, out, t->nbytes) != 0) {
@@ -348,6 +354,7 @@ int cmd_verify(int argc, char **argv)
         cJSON_AddNumberToObject(doc, "metric", metric);
     }
     nnz_err_finish(&all);
+    nnz_err_finish(&changed);
     if (over) {
         snprintf(msg, sizeof msg, "%d tensor%s over --max-rel-error %g (worst '%s': %g)", over,
                  over == 1 ? "" : "s", limit, worst_name, worst);
@@ -356,9 +363,11 @@ int cmd_verify(int argc, char **argv)
     cJSON_AddBoolToObject(doc, "integrity", integrity);
     cJSON_AddBoolToObject(doc, "graph_compared", opened && !rewritten);
     cJSON *ov = cJSON_AddObjectToObject(doc, "overall");
-    cJSON_AddNumberToObject(ov, "rel_l2", all.rel_l2);
-    cJSON_AddNumberToObject(ov, "max_abs", all.max_abs);
-    cJSON_AddNumberToObject(ov, "sqnr_db", all.sqnr_db);
+    cJSON_AddNumberToObject(ov, "changed", nchanged);
+    cJSON_AddNumberToObject(ov, "rel_l2", changed.rel_l2);
+    cJSON_AddNumberToObject(ov, "max_abs", changed.max_abs);
+    cJSON_AddNumberToObject(ov, "sqnr_db", changed.sqnr_db);
+    cJSON_AddNumberToObject(ov, "rel_l2_all", all.rel_l2);
     cJSON *wj = cJSON_AddObjectToObject(doc, "worst");
     cJSON_AddStringToObject(wj, "name", worst_name);
     cJSON_AddNumberToObject(wj, "rel_l2", worst);
@@ -382,15 +391,14 @@ int cmd_verify(int argc, char **argv)
             fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
         char rep[240] = "";
         if (nrep)
-            snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
-                     "error is in the compress report)", nrep);
+            snprintf(rep, sizeof rep, "; %d replaced by a graph rewrite (low-rank factors, "
+                     "folding), not compared (see the compress report)", nrep);
         if (rewritten) /* the blob says so: the graph is not the model's to compare with */
             snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; graph not compared "
                      "(rewritten by a pass, says the blob)");
-        fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
-                cli_esc(bpath), ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst,
-                cli_esc(worst_name),
-                rep);
+        fprintf(stderr, "nnzip: verify %s: %s; %d tensors, %d changed, overall rel_l2 %.4g, "
+                "worst %.4g ('%s')%s\n", cli_esc(bpath), ok ? "OK" : "FAILED",
+                cJSON_GetArraySize(ts), nchanged, changed.rel_l2, worst, cli_esc(worst_name), rep);
     }
     int wrote = 0;
     if (json)

@@ -21,7 +21,8 @@ typedef struct compress_ctx {
     nnz_model *m;
     nnz_pipeline *p;
     cJSON *report;    /* {"tensors": [...], "warnings": [...]} */
-    nnz_err_stats all;
+    nnz_err_stats changed, all; /* error over the tensors changed, over every float one */
+    size_t nchanged;
     const char *external; /* the rebuilt model's external data file, or NULL */
     /* --target-rel-error: candidate pipelines tried per tensor */
     double target;
@@ -162,6 +163,59 @@ static void show_progress(compress_ctx *c, const nnz_tensor *t)
     fflush(stderr);
 }
 
+/* Add one float tensor's error to the overall figures: `changed` counts
+ * only the tensors whose decoded values differ from the original (what
+ * verify measures too), `all` every float tensor of the blob. */
+static void add_error(compress_ctx *c, const nnz_err_stats *s)
+{
+    c->all.sum_sq_ref += s->sum_sq_ref;
+    c->all.sum_sq_err += s->sum_sq_err;
+    if (s->sum_sq_err == 0)
+        return;
+    c->nchanged++;
+    c->changed.sum_sq_ref += s->sum_sq_ref;
+    c->changed.sum_sq_err += s->sum_sq_err;
+    if (s->max_abs > c->changed.max_abs)
+        c->changed.max_abs = s->max_abs;
+}
+
+/* A float tensor stored as it is: its norm for the whole-blob figure, read
+ * a slice at a time so a large external tensor is never all in memory. */
+static int add_unchanged(compress_ctx *c, nnz_model *m, size_t i, nnz_error *e)
+{
+    const nnz_tensor *t = &m->tensors[i];
+    size_t es = nnz_dtype_size(t->dtype), step = (1u << 20) / 4 * 4;
+    uint8_t *buf = t->nbytes && nnz_tensor_is_deferred(t) ? nnz_malloc(step, e) : NULL;
+    nnz_err_stats s = { 0 };
+    if (!buf && t->nbytes && nnz_tensor_is_deferred(t))
+        return -1;
+    for (size_t off = 0; off < t->nbytes; off += step) {
+        size_t len = t->nbytes - off < step ? t->nbytes - off : step;
+        const uint8_t *d = t->proto->raw_data.data + off;
+        if (buf && nnz_tensor_read_deferred(t, off, buf, len, e) != 0) {
+            free(buf);
+            return -1;
+        }
+        if (buf)
+            d = buf;
+        for (size_t k = 0; k + es <= len; k += es) {
+            float f;
+            if (es == 4) {
+                uint32_t u = (uint32_t)d[k] | (uint32_t)d[k + 1] << 8 |
+                             (uint32_t)d[k + 2] << 16 | (uint32_t)d[k + 3] << 24;
+                memcpy(&f, &u, 4);
+            } else {
+                uint16_t h = (uint16_t)(d[k] | d[k + 1] << 8);
+                f = t->dtype == NNZ_DT_FLOAT16 ? nnz_half_to_float(h) : nnz_bf16_to_float(h);
+            }
+            s.sum_sq_ref += (double)f * f;
+        }
+    }
+    free(buf);
+    add_error(c, &s);
+    return 0;
+}
+
 static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
 {
     compress_ctx *c = vctx;
@@ -170,22 +224,24 @@ static int encode(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_erro
     show_progress(c, &m->tensors[i]);
     nnz_state *st;
     cJSON *rep = tensor_rep(c, i);
-    if (c->ncands) {
+    /* with --target-rel-error, a tensor the config names runs the config's
+     * pipeline; the search chooses for the rest */
+    int fixed = c->ncands && nnz_pipeline_names(c->p, &m->tensors[i]);
+    if (c->ncands && !fixed) {
         nnz_encoded tmp = { 0 };
         if (search_tensor(c, m, i, &st, &tmp, e) != 0)
             return -1;
     } else if (nnz_pipeline_run_tensor(c->p, m, i, c->report, &st, e) != 0) {
         return -1;
     }
-    if (!st)
-        return 0; /* raw: the writer copies the data */
+    if (fixed)
+        cJSON_AddStringToObject(rep, "target_choice", "fixed by --config");
+    if (!st) /* raw: the writer copies the data; it counts in the whole figure */
+        return nnz_dtype_is_float(m->tensors[i].dtype) ? add_unchanged(c, m, i, e) : 0;
     nnz_err_stats s;
     if (st->orig) {
         nnz_err_compute(st->orig, st->values, st->n, &s);
-        c->all.sum_sq_ref += s.sum_sq_ref;
-        c->all.sum_sq_err += s.sum_sq_err;
-        if (s.max_abs > c->all.max_abs)
-            c->all.max_abs = s.max_abs;
+        add_error(c, &s);
         cJSON_AddNumberToObject(rep, "rel_l2", s.rel_l2);
         cJSON_AddNumberToObject(rep, "max_abs", s.max_abs);
         cJSON_AddNumberToObject(rep, "sqnr_db", s.sqnr_db);
@@ -279,6 +335,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
         after += st->tensor_bytes[i];
         params += t->count;
     }
+    nnz_err_finish(&c->changed);
     nnz_err_finish(&c->all);
     cJSON *w = cJSON_AddObjectToObject(o, "weights");
     cJSON_AddNumberToObject(w, "tensors", (double)st->entries);
@@ -286,9 +343,11 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(w, "bytes_before", (double)before);
     cJSON_AddNumberToObject(w, "bytes_after", (double)after);
     cJSON_AddNumberToObject(w, "bits_per_weight", params ? 8.0 * (double)after / (double)params : 0);
-    cJSON_AddNumberToObject(w, "rel_l2", c->all.rel_l2);
-    cJSON_AddNumberToObject(w, "max_abs", c->all.max_abs);
-    cJSON_AddNumberToObject(w, "sqnr_db", c->all.sqnr_db);
+    cJSON_AddNumberToObject(w, "changed", (double)c->nchanged);
+    cJSON_AddNumberToObject(w, "rel_l2", c->changed.rel_l2);
+    cJSON_AddNumberToObject(w, "max_abs", c->changed.max_abs);
+    cJSON_AddNumberToObject(w, "sqnr_db", c->changed.sqnr_db);
+    cJSON_AddNumberToObject(w, "rel_l2_all", c->all.rel_l2);
     cJSON *b = cJSON_AddObjectToObject(o, "blob");
     cJSON_AddNumberToObject(b, "graph_bytes", (double)st->graph_bytes);
     cJSON_AddNumberToObject(b, "payload_bytes", (double)st->payload_bytes);
@@ -387,6 +446,9 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     cJSON *dec = cJSON_GetObjectItem(ctx.report, "decompose");
     if (dec)
         cJSON_AddItemToObject(*report, "decompose", cJSON_Duplicate(dec, 1));
+    cJSON *fold = cJSON_GetObjectItem(ctx.report, "fold");
+    if (fold)
+        cJSON_AddItemToObject(*report, "fold", cJSON_Duplicate(fold, 1));
     free(st.tensor_bytes);
     free(st.is_entry);
     cJSON_Delete(ctx.report);

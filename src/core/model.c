@@ -444,7 +444,7 @@ static int index_tensors(nnz_model *m, const char *alias_loc, const char *alias_
         find_consumers(&L, m->proto->graph, &by_name);
     nnz_strmap_free(&by_name);
     nnz_strmap_free(&L.names);
-    return rc;
+    return rc == 0 ? nnz_model_find_weights(m, e) : rc;
 }
 
 static int by_proto(const void *a, const void *b)
@@ -695,46 +695,6 @@ float *nnz_tensor_floats(nnz_model *m, nnz_tensor *t, nnz_error *e)
 }
 
 /* ---- queries ------------------------------------------------------------ */
-
-static int64_t int_attr(const Onnx__NodeProto *n, const char *name, int64_t dflt)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0 &&
-            n->attribute[i]->has_i)
-            return n->attribute[i]->i;
-    return dflt;
-}
-
-int nnz_tensor_channel_axis(const nnz_tensor *t)
-{
-    const Onnx__NodeProto *n = t->consumer;
-    if (!n || !n->op_type || t->ndims == 0)
-        return -1;
-    const char *op = n->op_type;
-    int slot = t->consumer_slot;
-    if (strcmp(op, "Conv") == 0 && slot == 1)
-        return 0;
-    if (strcmp(op, "ConvTranspose") == 0 && slot == 1) {
-        /* weight is (C_in, C_out/group, k...): output channels on axis 1,
-         * except depthwise (C_out/group = 1), where input channel c makes
-         * output channel c alone, so axis 0 is the per-output-channel one */
-        if (t->ndims < 2)
-            return -1;
-        return t->dims[1] == 1 && int_attr(n, "group", 1) > 1 ? 0 : 1;
-    }
-    if (strcmp(op, "Gemm") == 0 && slot == 1 && t->ndims == 2)
-        return int_attr(n, "transB", 0) ? 0 : 1;
-    if (strcmp(op, "Gemm") == 0 && slot == 0 && t->ndims == 2)
-        return int_attr(n, "transA", 0) ? 1 : 0;
-    if (strcmp(op, "MatMul") == 0 && slot == 1)
-        return t->ndims - 1;
-    if (strcmp(op, "MatMul") == 0 && slot == 0 && t->ndims >= 2)
-        return t->ndims - 2;
-    if ((strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) &&
-        (slot == 1 || slot == 2) && t->ndims == 3)
-        return 1; /* (directions, gates*hidden, input): a row per gate unit */
-    return -1;
-}
 
 static void drop_find_index(nnz_model *m)
 {

@@ -63,6 +63,15 @@ typedef struct nnz_tensor {
     int consumer_slot;
     int n_consumers;
 
+    /* The compute op that reads it as a weight, directly or through
+     * data-movement ops (weights.c), its input slot there, how many such
+     * ops lie between (0: read directly), and the channel axis mapped back
+     * to this tensor's dims (-1: per tensor; axis_note, a static string,
+     * says why when a compute op has one). weight_op NULL: not a weight. */
+    const Onnx__NodeProto *weight_op;
+    int weight_slot, weight_hops, weight_axis;
+    const char *axis_note;
+
     unsigned char tag;        /* see ext_path; never read */
 } nnz_tensor;
 
@@ -119,7 +128,23 @@ int nnz_tensor_read_deferred(const nnz_tensor *t, uint64_t off, void *buf,
  * caller frees. */
 float *nnz_tensor_floats(nnz_model *m, nnz_tensor *t, nnz_error *e);
 
-/* The axis along which the consuming op has its output channels, or -1
+/* Find which tensors are weights of compute ops and their channel axes
+ * (fills weight_op ... axis_note); load and rescan call it. */
+int nnz_model_find_weights(nnz_model *m, nnz_error *e);
+/* Is t a float weight of a compute op (Conv, ConvTranspose, Gemm, MatMul,
+ * Gather, LSTM, GRU, RNN), read directly or through data-movement ops? */
+int nnz_tensor_is_weight(const nnz_tensor *t);
+/* The output-channel axis of input `slot` of compute op n for a value of
+ * `rank` dims (dims[k] -1 when unknown): Conv 0, ConvTranspose 1 (0 when
+ * depthwise), Gemm B by transB, A by transA, MatMul B its last axis, A its
+ * second last, LSTM/GRU/RNN W and R 1; -1 when it has none. */
+int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int64_t *dims);
+/* Is t the integer codes of a weight quantized before nnzip saw it: int8 or
+ * uint8 read as DequantizeLinear's x, ConvInteger's or MatMulInteger's
+ * inputs, QLinearConv's or QLinearMatMul's x and w, Gather's data (not a
+ * zero point)? Lossless passes code these; quantize never requantizes them. */
+int nnz_tensor_is_codes(const nnz_tensor *t);
+/* The axis of t along which its compute op has its output channels, or -1
  * (docs/architecture.md: Conv 0, ConvTranspose 1, Gemm by transB, ...). */
 int nnz_tensor_channel_axis(const nnz_tensor *t);
 

@@ -45,6 +45,14 @@ typedef struct nnz_pass {
     /* The default floor: tensors with fewer elements are left alone unless
      * min-elements= (or only=, with may_name) says otherwise. 0: none. */
     size_t min_elements;
+    /* Does the pass leave the tensors it touches as integer codes (quantize)? */
+    int makes_codes;
+    /* A pass that codes codes (huffman): it touches the tensors an earlier
+     * makes_codes stage touched, whatever chose them there (its default,
+     * only=, a config override), plus those its `selects` picks (integer
+     * codes of a model quantized before nnzip saw it); its own only= and
+     * skip= narrow that. */
+    int follows_codes;
     /* Work over the whole model before tensors are processed (a global
      * threshold, a graph rewrite, which must call nnz_model_rescan);
      * `selected[i]` says which tensors this stage touches now. Model-wide
@@ -136,6 +144,10 @@ int nnz_pipeline_add_override_drop(nnz_pipeline *p, const char *pass, const char
 /* The options tensor t gets from stage st (overrides applied); NULL when
  * an override disables the stage for it. */
 const void *nnz_stage_opts_for(const nnz_stage *st, const nnz_tensor *t);
+/* Does any glob of p name tensor t: a per-layer override, the config's
+ * skip list, a stage's only= or skip=? (--target-rel-error searches the
+ * tensors a config does not name.) */
+int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t);
 /* The effective configuration as JSON (docs/config.md): what --config
  * takes, so a run can be reproduced from its own report. */
 cJSON *nnz_pipeline_to_json(const nnz_pipeline *p);
@@ -152,9 +164,6 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
                             nnz_state **state, nnz_error *e);
 
 /* ---- helpers for passes ------------------------------------------------------ */
-
-/* Is t a float weight of an op the passes compress by default? */
-int nnz_tensor_is_weight(const nnz_tensor *t);
 
 /* Parse option values; on failure fill `e` naming the pass, key, value and
  * what is allowed. */

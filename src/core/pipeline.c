@@ -18,6 +18,11 @@
 static const struct order_rule {
     const char *first, *then, *why;
 } refused[] = {
+    { "decompose", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "prune", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "hashnet", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "quantize", "fold", "fold rewrites the float graph the others start from; put it first" },
+    { "huffman", "fold", "huffman is the last, lossless step; nothing may follow it" },
     { "prune", "decompose",
       "a low-rank factorisation replaces the pruned matrix and loses its zeros; "
       "decompose first, then prune the factors" },
@@ -299,7 +304,6 @@ void nnz_pipeline_free(nnz_pipeline *p)
 
 int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
 {
-    int quantized = 0;
     for (size_t i = 0; i < p->n; i++) {
         const char *name = p->stages[i].pass->name;
         for (size_t j = 0; j < i; j++) {
@@ -310,14 +314,9 @@ int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
                 return nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s",
                                 label, name, before, why);
         }
-        if (strcmp(name, "quantize") == 0)
-            quantized = 1;
-        if (strcmp(name, "huffman") == 0 && !quantized)
-            return nnz_fail(e, NNZ_EXIT_USAGE,
-                            "pipeline '%s': huffman codes the integer codes a quantizer makes, "
-                            "and nothing is quantized before it; use e.g. 'quantize:bits=8 | "
-                            "huffman'", label);
     }
+    /* a coding stage with no quantizer before it codes the model's own
+     * integer weights, if it has any: nnz_pipeline_prepare checks that */
     return 0;
 }
 
@@ -417,21 +416,6 @@ cJSON *nnz_pipeline_to_json(const nnz_pipeline *p)
 
 /* ---- running ----------------------------------------------------------------- */
 
-int nnz_tensor_is_weight(const nnz_tensor *t)
-{
-    static const struct { const char *op; unsigned slots; /* bit k: input k */ } ops[] = {
-        { "Conv", 1u << 1 }, { "ConvTranspose", 1u << 1 }, { "Gemm", 3u },
-        { "MatMul", 3u },    { "Gather", 1u << 0 },        { "LSTM", 3u << 1 },
-        { "GRU", 3u << 1 },  { "RNN", 3u << 1 },
-    };
-    if (!nnz_dtype_is_float(t->dtype) || !t->consumer || !t->consumer->op_type)
-        return 0;
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(t->consumer->op_type, ops[i].op) == 0)
-            return t->consumer_slot < 32 && (ops[i].slots >> t->consumer_slot & 1);
-    return 0;
-}
-
 static int matches(char **globs, const char *name)
 {
     for (size_t i = 0; globs && globs[i]; i++)
@@ -440,8 +424,22 @@ static int matches(char **globs, const char *name)
     return 0;
 }
 
-static int select_tensors(nnz_stage *st, char **skip_all, const nnz_model *m, nnz_error *e)
+/* Did an earlier stage of p than `s` leave tensor i as codes? */
+static int coded_before(const nnz_pipeline *p, size_t s, const nnz_tensor *t, size_t i)
 {
+    for (size_t j = 0; j < s; j++) {
+        const nnz_stage *st = &p->stages[j];
+        if (st->pass->makes_codes && st->selected && st->selected[i] &&
+            nnz_stage_opts_for(st, t))
+            return 1;
+    }
+    return 0;
+}
+
+/* Which tensors stage s touches; the stages before it are chosen already. */
+static int select_tensors(nnz_pipeline *p, size_t s, const nnz_model *m, nnz_error *e)
+{
+    nnz_stage *st = &p->stages[s];
     free(st->selected);
     st->selected = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
     if (!st->selected)
@@ -450,15 +448,67 @@ static int select_tensors(nnz_stage *st, char **skip_all, const nnz_model *m, nn
         const nnz_tensor *t = &m->tensors[i];
         int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
         int named = 0;
+        if (st->pass->follows_codes && coded_before(p, s, t, i))
+            sel = named = 1; /* chosen by the stage that made its codes */
         if (st->only) {
-            named = matches(st->only, t->name) && st->pass->may_name &&
-                    st->pass->may_name(t, st->opts);
+            named = matches(st->only, t->name) &&
+                    (named || (st->pass->may_name && st->pass->may_name(t, st->opts)));
             sel = (sel && matches(st->only, t->name)) || named;
         }
-        if (matches(st->skip, t->name) || matches(skip_all, t->name) ||
+        if (matches(st->skip, t->name) || matches(p->skip, t->name) ||
             (t->count < st->min_elements && !named))
             sel = 0;
         st->selected[i] = (uint8_t)sel;
+    }
+    return 0;
+}
+
+int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t)
+{
+    if (matches(p->skip, t->name))
+        return 1;
+    for (size_t s = 0; s < p->n; s++) {
+        const nnz_stage *st = &p->stages[s];
+        if (matches(st->only, t->name) || matches(st->skip, t->name))
+            return 1;
+        for (size_t k = 0; k < st->nov; k++)
+            if (fnmatch(st->ov[k].glob, t->name, 0) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* A coding stage needs codes: from a quantizer before it, or weights the
+ * model has as integers already. And integer weights no coding stage takes
+ * are worth a word. */
+static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report, nnz_error *e)
+{
+    int coder = 0, quantizer = 0;
+    size_t loose = 0;
+    for (size_t s = 0; s < p->n; s++) {
+        const nnz_stage *st = &p->stages[s];
+        quantizer |= st->pass->makes_codes;
+        if (!st->pass->follows_codes)
+            continue;
+        coder = 1;
+        size_t taken = 0;
+        for (size_t i = 0; i < m->ntensors; i++)
+            taken += st->selected[i];
+        if (!quantizer && taken == 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "pipeline '%s': %s codes the integer codes a quantizer makes, and "
+                            "nothing is quantized before it (nor has the model int8/uint8 "
+                            "weights behind DequantizeLinear or integer ops); use e.g. "
+                            "'quantize:bits=8 | %s'", p->text, st->pass->name, st->pass->name);
+    }
+    for (size_t i = 0; !coder && i < m->ntensors; i++)
+        loose += nnz_tensor_is_codes(&m->tensors[i]);
+    if (loose) {
+        char buf[300];
+        snprintf(buf, sizeof buf, "%zu int8/uint8 weights were quantized before nnzip saw them "
+                 "and are stored as they are; add a huffman stage ('| huffman', or -p huffman "
+                 "alone) to entropy-code them losslessly", loose);
+        cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
     }
     return 0;
 }
@@ -469,7 +519,7 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     /* model-wide steps, in order; a stage sees the graph its predecessors left */
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
-        if (select_tensors(st, p->skip, m, e) != 0)
+        if (select_tensors(p, s, m, e) != 0)
             return -1;
         int rc = st->pass->prepare_stage ? st->pass->prepare_stage(m, st, report, e)
                  : st->pass->prepare ? st->pass->prepare(m, st->opts, st->selected, report, e)
@@ -479,8 +529,10 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     }
     /* the tensors as they are now, for the per-tensor runs */
     for (size_t s = 0; s < p->n; s++)
-        if (select_tensors(&p->stages[s], p->skip, m, e) != 0)
+        if (select_tensors(p, s, m, e) != 0)
             return -1;
+    if (check_codes(p, m, report, e) != 0)
+        return -1;
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {
         cJSON *o = cJSON_CreateObject();

@@ -4,10 +4,10 @@
 
 #include "pass.h"
 
-extern const nnz_pass nnz_pass_decompose, nnz_pass_prune, nnz_pass_hashnet, nnz_pass_quantize, nnz_pass_huffman;
+extern const nnz_pass nnz_pass_fold, nnz_pass_decompose, nnz_pass_prune, nnz_pass_hashnet, nnz_pass_quantize, nnz_pass_huffman;
 
 const nnz_pass *const nnz_passes[] = {
-    &nnz_pass_decompose, &nnz_pass_prune, &nnz_pass_hashnet, &nnz_pass_quantize, &nnz_pass_huffman, NULL,
+    &nnz_pass_fold, &nnz_pass_decompose, &nnz_pass_prune, &nnz_pass_hashnet, &nnz_pass_quantize, &nnz_pass_huffman, NULL,
 };
 
 const nnz_pass *nnz_pass_find(const char *name)

@@ -53,22 +53,13 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     return 0;
 }
 
-/* Float weights (their codes, once quantized), and the integer weights of
- * models that were quantized before nnzip saw them. */
+/* By itself (besides the tensors earlier stages quantized, which the
+ * pipeline hands it: follows_codes), the integer weights of models that
+ * were quantized before nnzip saw them. */
 static int selects(const nnz_tensor *t, const void *opts)
 {
     (void)opts;
-    if (nnz_tensor_is_weight(t))
-        return 1;
-    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
-        !t->consumer->op_type)
-        return 0;
-    static const char *ops[] = { "DequantizeLinear", "ConvInteger", "MatMulInteger",
-                                 "QLinearConv", "QLinearMatMul", "Gather" };
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(t->consumer->op_type, ops[i]) == 0)
-            return 1;
-    return 0;
+    return nnz_tensor_is_codes(t);
 }
 
 static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
@@ -106,6 +97,7 @@ const nnz_pass nnz_pass_huffman = {
     .options = "max-len=1..16 (default 14), block=POWER_OF_TWO (256..16777216, default 65536)",
     .parse = parse,
     .selects = selects,
+    .follows_codes = 1,
     .run = run,
     .free_opts = free,
 };

@@ -121,24 +121,6 @@ static const char *already_quantized(const nnz_tensor *t)
     return NULL;
 }
 
-/* Is t the integer codes of a weight quantized before nnzip saw it (not a
- * zero point): DequantizeLinear's x, ConvInteger/MatMulInteger's inputs,
- * QLinearConv/QLinearMatMul's x and w? */
-static int is_codes(const nnz_tensor *t)
-{
-    static const struct { const char *op; unsigned slots; } codes[] = {
-        { "DequantizeLinear", 1u << 0 }, { "ConvInteger", 3u },  { "MatMulInteger", 3u },
-        { "QLinearConv", 1u | 1u << 3 }, { "QLinearMatMul", 1u | 1u << 3 },
-    };
-    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
-        !t->consumer->op_type || t->consumer_slot < 0 || t->consumer_slot > 31)
-        return 0;
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (strcmp(t->consumer->op_type, codes[i].op) == 0)
-            return codes[i].slots >> t->consumer_slot & 1;
-    return 0;
-}
-
 /* `only=` may name any float tensor (a bias, a norm scale), and integer
  * ones too, so that prepare() can say why those are refused. By default
  * the pass takes the float weights of the ops in pass.h, above the floor;
@@ -165,14 +147,14 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
                             "huffman)", t->name, nnz_dtype_name(t->dtype),
                             t->consumer ? ", read by " : "",
                             t->consumer && t->consumer->op_type ? t->consumer->op_type : "");
-        already += is_codes(t);
+        already += nnz_tensor_is_codes(t);
     }
     if (already > 0) {
         char buf[400];
         snprintf(buf, sizeof buf,
                  "quantize: the model is already quantized: %zu int8/uint8 weights behind "
                  "DequantizeLinear or integer ops are kept as they are (never quantized "
-                 "twice); add '| huffman' to entropy-code their codes", already);
+                 "twice)", already);
         cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
     }
     return 0;
@@ -304,6 +286,7 @@ const nnz_pass nnz_pass_quantize = {
     .parse = parse,
     .may_name = may_name,
     .min_elements = QUANT_MIN_ELEMENTS,
+    .makes_codes = 1,
     .prepare = prepare,
     .run = run,
     .free_opts = free,

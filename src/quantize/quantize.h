@@ -16,11 +16,11 @@ enum { Q_SYM, Q_ASYM };
 enum { Q_CHANNEL, Q_TENSOR };
 enum { Q_NEAREST, Q_RATE };
 
-/* Tensors smaller than this are left float unless min-elements= says
- * otherwise: below it the scales, directory entry and alignment eat most
- * of the saving, and first layers and tiny depthwise kernels are where the
- * error hurts most (docs/passes/quantize.md, "Which tensors"). */
-#define QUANT_MIN_ELEMENTS 256
+/* No floor by default: an INT8 deployment needs every weight of its
+ * Conv/Gemm/MatMul/RNN ops in integers, small depthwise kernels too, and
+ * the measurement in docs/passes/quantize.md ("Which tensors") found no
+ * floor no larger in bytes. min-elements= sets one. */
+#define QUANT_MIN_ELEMENTS 1
 
 typedef struct quant_opts {
     int mode;

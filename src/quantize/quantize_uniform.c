@@ -384,6 +384,8 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
     cJSON_AddStringToObject(rep, "scheme", scheme == Q_SYM ? "sym" : "asym");
     cJSON_AddStringToObject(rep, "granularity", L.nchan > 1 ? "channel" : "tensor");
     cJSON_AddNumberToObject(rep, "axis", L.axis);
+    if (per_channel && L.axis < 0 && t->axis_note) /* weights.c could not map it */
+        cJSON_AddStringToObject(rep, "axis_note", t->axis_note);
     cJSON_AddNumberToObject(rep, "channels", (double)L.nchan);
     cJSON_AddNumberToObject(rep, "levels", (double)levels);
     double smin = st->scale[0], smax = st->scale[0];

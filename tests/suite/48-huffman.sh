@@ -10,7 +10,7 @@ W=$T/huffman
 mkdir -p "$W"
 
 # ---- what it refuses
-expect "huffman with nothing quantized before it is refused, saying why" 2 \
+expect "huffman with nothing quantized before it, on a float model, is refused, saying why" 2 \
     "huffman codes the integer codes a quantizer makes, and nothing is quantized before it" \
     $N compress "$FIX/digits_mlp.onnx" -o "$W/bad.nnz" -p "huffman"
 expect "huffman:max-len=0 is a usage error naming the range" 2 "max-len=0.*1\.\.16" \
@@ -94,6 +94,88 @@ for t in json.load(open(sys.argv[1]))[\"tensors\"]:
     v = t[\"encoding\"].get(\"values\", {})
     assert v.get(\"coding\") != \"huffman\" or v[\"max_code_len\"] <= 9, v
 ' '$W/m9.json' && $N -q verify '$M' '$W/m9.nnz' --max-rel-error 0.02"
+
+# ---- huffman codes what the stages before it quantized, whatever chose it
+# (only= names fc1.bias, which no pass takes by default; fc2/fc3 stay float)
+check "with quantize:only=, huffman codes exactly the tensors quantize quantized" sh -c "
+    $N -q compress '$M' -o '$W/only.nnz' -p 'quantize:bits=8,only=fc1.* | huffman' --json > '$W/only.json' &&
+    $PYTHON -c '
+import json, sys
+r = {t[\"name\"]: t for t in json.load(open(sys.argv[1]))[\"tensors\"]}
+for name in (\"fc1.weight\", \"fc1.bias\"):
+    assert \"quantize\" in r[name] and \"entropy_bits\" in r[name][\"huffman\"], r[name]
+for name in (\"fc2.weight\", \"fc3.weight\"):
+    t = r[name]
+    assert \"quantize\" not in t and \"huffman\" not in t, t
+    assert t[\"encoding\"][\"layout\"] == \"raw\" and t[\"rel_l2\"] == 0, t
+' '$W/only.json'"
+cat >"$W/only_cfg.json" <<'JSON'
+{"pipeline": [{"pass": "quantize", "bits": 6, "only": ["fc1.*", "fc2.weight"]}, {"pass": "huffman"}],
+ "layers": {"fc2.weight": {"quantize": null}, "fc1.bias": {"quantize": {"bits": 8}}}}
+JSON
+check "with a config, huffman follows only= and the layers overrides" sh -c "
+    $N -q compress '$M' -o '$W/ocfg.nnz' --config '$W/only_cfg.json' --json > '$W/ocfg.json' &&
+    $PYTHON -c '
+import json, sys
+r = {t[\"name\"]: t for t in json.load(open(sys.argv[1]))[\"tensors\"]}
+assert r[\"fc1.bias\"][\"quantize\"][\"bits\"] == 8 and \"entropy_bits\" in r[\"fc1.bias\"][\"huffman\"], r[\"fc1.bias\"]
+assert r[\"fc1.weight\"][\"quantize\"][\"bits\"] == 6 and \"entropy_bits\" in r[\"fc1.weight\"][\"huffman\"]
+t = r[\"fc2.weight\"]   # the override turned quantize off: nothing to code
+assert \"quantize\" not in t and \"huffman\" not in t and t[\"encoding\"][\"layout\"] == \"raw\", t
+' '$W/ocfg.json'"
+# a large table read by Mul: no pass takes it by default, only= names it
+$PYTHON - "$W/table.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T, numpy_helper as nh
+w = nh.from_array(np.random.default_rng(3).normal(0, 1, 8192).astype(np.float32), "table")
+g = h.make_graph([h.make_node("Mul", ["x", "table"], ["y"])], "g",
+                 [h.make_tensor_value_info("x", T.FLOAT, [8192])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [8192])], [w])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), sys.argv[1])
+PY
+check "a tensor only= names is Huffman-coded near its codes' entropy, not packed" sh -c "
+    $N -q compress '$W/table.onnx' -o '$W/table.nnz' -p 'quantize:bits=8,only=table | huffman' --json > '$W/table.json' &&
+    $PYTHON -c '
+import json, sys
+t = json.load(open(sys.argv[1]))[\"tensors\"][0]
+assert t[\"name\"] == \"table\" and t[\"encoding\"][\"coding\"] == \"huffman\", t
+assert t[\"bits_per_weight\"] < t[\"huffman\"][\"entropy_bits\"] + 0.3 < 8, t
+' '$W/table.json' && $N -q verify '$W/table.onnx' '$W/table.nnz' --max-rel-error 0.01"
+
+# ---- a model quantized before nnzip saw it: huffman alone codes its codes
+Q=$FIX/edge_qdq_int8.onnx
+expect "huffman alone on an int8/uint8 model runs, and gives no advice" 0 "" \
+    $N compress "$Q" -o "$W/qh.nnz" -p huffman --json
+cp "$T/out" "$W/qh.json"
+cp "$T/err" "$W/qh.err"
+check "huffman alone gave no advice to add huffman" sh -c "! grep -q 'add.*huffman' '$W/qh.err'"
+check "huffman codes the codes of DequantizeLinear, QLinearConv, ConvInteger, MatMulInteger (not zero points)" \
+    $PYTHON - "$W/qh.json" <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+assert sorted(t) == ["cint.wq", "conv.wq", "fc.wq", "mmi.wq", "qconv.wq"], sorted(t)
+for n, x in t.items():
+    assert "entropy_bits" in x["huffman"] and "quantize" not in x and x["rel_l2"] == 0, x
+for n in ("fc.wq", "mmi.wq"):  # 5120 codes of ~6.8 bits of entropy
+    assert t[n]["encoding"]["coding"] == "huffman" and t[n]["bits_per_weight"] < 7.2, t[n]
+PY
+check "the decompressed int8 model is the source file, byte for byte" sh -c "
+    $N -q decompress '$W/qh.nnz' -o '$W/qh.onnx' && cmp '$W/qh.onnx' '$Q'"
+check "huffman alone makes the int8 model smaller than the lossless blob" sh -c "
+    $N -q compress '$Q' -o '$W/q0.nnz' 2>/dev/null && test \$(stat -c %s '$W/qh.nnz') -lt \$(stat -c %s '$W/q0.nnz')"
+if $ORACLE "$Q" "$W/qh.onnx" --inputs "${Q%.onnx}.inputs.json" --json >"$W/qh.ort.json" 2>"$W/err" &&
+    grep -q '"all_bit_identical":true' "$W/qh.ort.json"; then
+    pass "ONNX Runtime gives the huffman-coded int8 model exactly the source's outputs"
+else
+    fail "ONNX Runtime outputs of the huffman-coded int8 model" "$(head -c 300 "$W/qh.ort.json") $(head -c 300 "$W/err")"
+fi
+expect "quantize without huffman on it: the advice is to add huffman" 0 \
+    "5 int8/uint8 weights were quantized before nnzip saw them and are stored as they are; add a huffman stage" \
+    $N compress "$Q" -o "$W/qq.nnz" -p 'quantize:bits=8'
+expect "quantize | huffman on it: no advice to add what is there" 0 "the model is already quantized: 5" \
+    $N compress "$Q" -o "$W/qqh.nnz" -p 'quantize:bits=8 | huffman'
+cp "$T/err" "$W/qqh.err"
+check "... and no 'add huffman' in it" sh -c "grep -q 'already quantized' '$W/qqh.err' && ! grep -q 'add.*huffman' '$W/qqh.err'"
 
 # ---- every build of the runtime decodes every blob alike
 RT_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)

@@ -22,7 +22,7 @@ expect "sweep without a model is a usage error" 2 "expected one MODEL.onnx" $S s
 expect "a grid in a refused order is a usage error" 2 "prune after quantize is refused" \
     $S sweep "$M" --grid 'quantize:bits=4,8 | prune:sparsity=0.5' -o "$W/refused.csv"
 check "a refused grid writes nothing" test ! -e "$W/refused.csv"
-expect "a grid with huffman first is refused as compress refuses it" 2 "huffman codes the integer codes" \
+expect "a grid with huffman first is refused as compress refuses it" 2 "quantize after huffman is refused: huffman is the last, lossless step" \
     $S sweep "$M" --grid 'huffman | quantize:bits=4,8'
 expect "an unknown pass in a grid is a usage error" 2 "unknown pass 'quantise'" $S sweep "$M" --grid 'quantise:bits=4,8'
 expect "an unknown key in a grid is a usage error" 2 "unknown option 'bitz'" $S sweep "$M" --grid 'quantize:bitz=4,8'

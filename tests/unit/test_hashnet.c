@@ -790,7 +790,6 @@ static void bad_options_name_key_value_and_what_is_valid(void **state)
         { "hashnet:ratio=2 | hashnet:ratio=4", "each pass may appear once" },
         { "quantize:bits=8 | hashnet:ratio=8",
           "hashnet after quantize is refused: hashnet works on float weights; hash first" },
-        { "hashnet:ratio=8 | huffman", "nothing is quantized before it" },
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         nnz_pipeline p;
@@ -816,6 +815,27 @@ static void hashnet_composes_before_quantize_and_huffman_only(void **state)
     assert_non_null(strstr(e.msg, "prune after hashnet is refused"));
     assert_int_equal(nnz_pipeline_parse("prune:sparsity=0.5 | hashnet:ratio=8", &p, &e), -1);
     assert_non_null(strstr(e.msg, "hashnet after prune is refused"));
+}
+
+static void huffman_after_hashnet_alone_is_refused_once_the_float_model_is_read(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *model = model_bytes(1, dims_97, 0, &len);
+    nnz_model *m = NULL;
+    nnz_error e = { 0 };
+    assert_int_equal(nnz_model_load_bytes(model, len, "t.onnx", NULL, &m, &e), 0);
+    nnz_pipeline p;
+    /* a model quantized already would give huffman codes; this one has none */
+    assert_int_equal(nnz_pipeline_parse("hashnet:ratio=8 | huffman", &p, &e), 0);
+    cJSON *rep = cJSON_CreateObject();
+    assert_int_equal(nnz_pipeline_prepare(&p, m, rep, &e), -1);
+    assert_int_equal(e.code, NNZ_EXIT_USAGE);
+    assert_non_null(strstr(e.msg, "nothing is quantized before it"));
+    cJSON_Delete(rep);
+    nnz_pipeline_free(&p);
+    nnz_model_free(m);
+    free(model);
 }
 
 static void non_finite_weights_are_refused(void **state)
@@ -866,6 +886,7 @@ int main(void)
         cmocka_unit_test(more_buckets_than_elements_is_an_error),
         cmocka_unit_test(bad_options_name_key_value_and_what_is_valid),
         cmocka_unit_test(hashnet_composes_before_quantize_and_huffman_only),
+        cmocka_unit_test(huffman_after_hashnet_alone_is_refused_once_the_float_model_is_read),
         cmocka_unit_test(non_finite_weights_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

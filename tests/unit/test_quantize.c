@@ -744,14 +744,18 @@ static void bf16_rounds_to_nearest_even_and_clamps_what_would_overflow(void **st
 
 /* ---- which tensors, and what is refused --------------------------------------------- */
 
-static void biases_and_tensors_below_the_floor_stay_float_unless_named(void **state)
+static void biases_stay_float_unless_named_and_a_floor_is_asked_for(void **state)
 {
-    static const int64_t d[2] = { 15, 17 }; /* 255 elements: below the floor of 256 */
+    static const int64_t d[2] = { 15, 17 }; /* 255 elements */
     float w[255];
     fill(w, 255, 2, 0);
     spec s = SPEC("MatMul", d, w);
     run r;
-    run_on(&r, &s, "quantize:bits=8", "w");
+    run_on(&r, &s, "quantize:bits=8", "w"); /* no floor by default: every weight */
+    assert_int_equal(r.rc, 0);
+    assert_non_null(r.st);
+    run_free(&r);
+    run_on(&r, &s, "quantize:bits=8,min-elements=256", "w");
     assert_int_equal(r.rc, 0);
     assert_null(r.st);
     run_free(&r);
@@ -766,7 +770,7 @@ static void biases_and_tensors_below_the_floor_stay_float_unless_named(void **st
     assert_non_null(r.st);
     assert_int_equal(r.st->kind, NNZ_VAL_AFFINE);
     run_free(&r);
-    run_on(&r, &s, "quantize:bits=8,only=w", "w"); /* named: the floor does not apply */
+    run_on(&r, &s, "quantize:bits=8,min-elements=256,only=w", "w"); /* named: no floor */
     assert_non_null(r.st);
     run_free(&r);
     run_on(&r, &s, "quantize:bits=8,min-elements=1,skip=w", "w");
@@ -1040,7 +1044,7 @@ int main(void)
         cmocka_unit_test(the_radix_sort_orders_floats_like_a_comparison_sort),
         cmocka_unit_test(fp16_rounds_to_nearest_even_and_clamps_overflow),
         cmocka_unit_test(bf16_rounds_to_nearest_even_and_clamps_what_would_overflow),
-        cmocka_unit_test(biases_and_tensors_below_the_floor_stay_float_unless_named),
+        cmocka_unit_test(biases_stay_float_unless_named_and_a_floor_is_asked_for),
         cmocka_unit_test(an_already_quantized_tensor_is_never_quantized_again),
         cmocka_unit_test(nan_and_inf_weights_are_refused_with_their_place),
         cmocka_unit_test(bad_options_are_refused_naming_what_is_valid),
