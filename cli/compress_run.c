@@ -58,7 +58,7 @@ static const char *base_name(const char *p)
 
 static cJSON *tensor_rep(compress_ctx *c, size_t i)
 {
-    return cJSON_GetArrayItem(cJSON_GetObjectItem(c->report, "tensors"), (int)i);
+    return nnz_pipeline_tensor_report(c->p, i);
 }
 
 static int selected_anywhere(const nnz_pipeline *p, size_t i)
@@ -124,8 +124,7 @@ static int search_tensor(compress_ctx *c, nnz_model *m, size_t i, nnz_state **be
     }
     if (chosen >= 0) {
         /* the chosen candidate's own report (what quantize did, ...) */
-        const cJSON *src = cJSON_GetArrayItem(cJSON_GetObjectItem(c->cand_reports[chosen], "tensors"),
-                                              (int)i), *f;
+        const cJSON *src = nnz_pipeline_tensor_report(&c->cands[chosen], i), *f;
         cJSON_ArrayForEach(f, src)
             if (strcmp(f->string, "name") != 0)
                 cJSON_AddItemToObject(rep, f->string, cJSON_Duplicate(f, 1));
@@ -307,12 +306,11 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(o, "ratio", (double)m->file_size / (double)st->blob_bytes);
     uint64_t before = 0, after = 0, params = 0;
     cJSON *ts = cJSON_CreateArray();
-    cJSON *reps = cJSON_GetObjectItem(c->report, "tensors");
     for (size_t i = 0; i < m->ntensors; i++) {
         const nnz_tensor *t = &m->tensors[i];
         if (!st->is_entry[i])
             continue;
-        cJSON *x = cJSON_Duplicate(cJSON_GetArrayItem(reps, (int)i), 1);
+        cJSON *x = cJSON_Duplicate(nnz_pipeline_tensor_report(c->p, i), 1);
         const char *layout = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "encoding"), "layout"));
         cJSON_AddStringToObject(x, "dtype", nnz_dtype_name(t->dtype));
         cJSON_AddNumberToObject(x, "elements", (double)t->count);

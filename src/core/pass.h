@@ -106,6 +106,8 @@ typedef struct nnz_pipeline {
     size_t n;
     char **skip;               /* tensors no stage touches (config "skip") */
     char *text;                /* the pipeline as a string, for metadata */
+    cJSON **tensor_reports;    /* report "tensors"[i], by index (set by prepare) */
+    size_t ntensor_reports;
 } nnz_pipeline;
 
 /* Parse "prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman" and check
@@ -113,6 +115,10 @@ typedef struct nnz_pipeline {
  * would be right. An empty string is the lossless pipeline. */
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e);
 void nnz_pipeline_free(nnz_pipeline *p);
+
+/* The report object of model tensor i ("tensors"[i] of the report that
+ * nnz_pipeline_prepare filled), in O(1): a cJSON array is a list. */
+cJSON *nnz_pipeline_tensor_report(const nnz_pipeline *p, size_t i);
 
 /* Does a stage of p run a pass that rewrites the graph? */
 int nnz_pipeline_rewrites_graph(const nnz_pipeline *p);

@@ -297,6 +297,7 @@ void nnz_pipeline_free(nnz_pipeline *p)
         free(st->selected);
     }
     free(p->stages);
+    free(p->tensor_reports);
     free_list(p->skip);
     free(p->text);
     memset(p, 0, sizeof *p);
@@ -534,19 +535,32 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     if (check_codes(p, m, report, e) != 0)
         return -1;
     cJSON *tensors = cJSON_AddArrayToObject(report, "tensors");
+    free(p->tensor_reports);
+    p->ntensor_reports = 0;
+    if (!(p->tensor_reports = nnz_calloc(m->ntensors ? m->ntensors : 1, sizeof(cJSON *), e)))
+        return -1;
     for (size_t i = 0; i < m->ntensors; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", m->tensors[i].name);
         cJSON_AddItemToArray(tensors, o);
+        p->tensor_reports[i] = o;
     }
+    p->ntensor_reports = m->ntensors;
     return 0;
+}
+
+cJSON *nnz_pipeline_tensor_report(const nnz_pipeline *p, size_t i)
+{
+    return i < p->ntensor_reports ? p->tensor_reports[i] : NULL;
 }
 
 int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *report,
                             nnz_state **state, nnz_error *e)
 {
     nnz_tensor *t = &m->tensors[i];
-    cJSON *rep = cJSON_GetArrayItem(cJSON_GetObjectItem(report, "tensors"), (int)i);
+    cJSON *rep = nnz_pipeline_tensor_report(p, i);
+    if (!rep) /* a tensor prepare did not list: look it up */
+        rep = cJSON_GetArrayItem(cJSON_GetObjectItem(report, "tensors"), (int)i);
     *state = NULL;
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
