@@ -39,10 +39,10 @@ CFLAGS ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 PASS_DIRS := src/prune src/quantize src/hashnet src/huffman src/decompose
-INCLUDES := -Iruntime -Isrc/core -Isrc/blob $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
+INCLUDES := -Iruntime -Isrc/core -Isrc/blob -Isrc/infer $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
 TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS)
 
-LIB_SRCS := $(wildcard src/core/*.c src/blob/*.c $(addsuffix /*.c,$(PASS_DIRS))) \
+LIB_SRCS := $(wildcard src/core/*.c src/blob/*.c src/infer/*.c $(addsuffix /*.c,$(PASS_DIRS))) \
             $(NNZ_RUNTIME_SRCS)
 CLI_SRCS := $(wildcard cli/*.c)
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
