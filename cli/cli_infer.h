@@ -29,4 +29,14 @@ int cli_infer_load(const char *path, struct nnz_model **m, nnz_error *e);
 int cli_infer_feed(const cli_infer_args *a, const nnz_infer *inf, const char *dir, nnz_feed *f,
                    nnz_error *e);
 
+/* Run `orig` and the model in the blob at `blob_path` on the same inputs;
+ * *report gets per output rel_l2, max_abs, cosine, top1_agreement (JSON,
+ * docs/cli.md), *worst the largest rel_l2 (infinite when an integer output
+ * differs or a value is not finite where the original's is). */
+#include <cjson/cJSON.h>
+int cli_output_error(struct nnz_model *orig, const char *blob_path, const cli_infer_args *a,
+                     cJSON **report, double *worst, nnz_error *e);
+/* One line per output of such a report, on stderr. */
+void cli_output_error_text(const cJSON *report);
+
 #endif

@@ -238,6 +238,7 @@ static int plan_nodes(planner *P, nni_graph *gr)
             continue;
         }
         nni_node *n = &nodes[kept++];
+        gr->nnodes = kept; /* so an error below frees what this node holds */
         n->p = p;
         n->op = nni_op_find(p->op_type);
         n->nin = (int)p->n_input;
@@ -581,8 +582,6 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
                 return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): output %d '%s' was not "
                                 "computed but is used", node_label(n->p), n->p->op_type, k,
                                 n->p->output[k]);
-            if (c.out[k]->data && !c.out[k]->borrowed)
-                nni_round_to_type(c.out[k]);
         }
         if (inf->o.hook) {
             const nnz_itensor *hin[NNI_MAX_IO], *hout[NNI_MAX_IO];

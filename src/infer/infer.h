@@ -86,7 +86,7 @@ typedef struct nnz_infer_opts {
 } nnz_infer_opts;
 
 #define NNZ_INFER_MAX_MEMORY (8ull << 30)
-#define NNZ_INFER_MAX_LOOP 10000000ll   /* Loop iterations without an M */
+#define NNZ_INFER_MAX_LOOP 1000000ll   /* Loop iterations, the most one Loop may run */
 
 /* Prepare to run `m` (which must outlive the result). Fails with
  * NNZ_EXIT_INPUT naming the node for an op or attribute the interpreter does

@@ -438,10 +438,28 @@ int nnz_feed_generate(const nnz_infer *inf, const char *spec_path, const char *m
     return rc;
 }
 
+/* mkdir -p */
+static int make_dirs(const char *dir, nnz_error *e)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: the path is too long", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0777) != 0 && errno != EEXIST)
+                return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot create the folder: %s", p, strerror(errno));
+            *s = '/';
+        }
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot create the folder: %s", dir, strerror(errno));
+    return 0;
+}
+
 int nnz_feed_write_outputs(const nnz_infer *inf, const char *dir, int npy, nnz_error *e)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot create the folder: %s", dir, strerror(errno));
+    if (make_dirs(dir, e) != 0)
+        return -1;
     for (size_t i = 0; i < nnz_infer_noutputs(inf); i++) {
         const nnz_itensor *t = nnz_infer_output(inf, i);
         if (!t)

@@ -772,7 +772,7 @@ static int op_resize(nni_call *c)
     int mode = strcmp(ms, "nearest") == 0 ? RM_NEAREST : strcmp(ms, "linear") == 0 ? RM_LINEAR
              : strcmp(ms, "cubic") == 0 ? RM_CUBIC : -1;
     if (mode < 0)
-        return nni_fail(c, "mode '%s' (nearest, linear, cubic)", ms);
+        return nni_unsupported(c, "mode '%s' (nearest, linear, cubic are)", ms);
     int ct = CT_ASYM, nm = NM_RPF;
     if (c->opset >= 11) {
         const char *cts = nni_attr_s(c, "coordinate_transformation_mode", "half_pixel");
@@ -855,7 +855,7 @@ static int op_upsample(nni_call *c)
     const char *ms = nni_attr_s(c, "mode", "nearest");
     int mode = strcmp(ms, "nearest") == 0 ? RM_NEAREST : strcmp(ms, "linear") == 0 || strcmp(ms, "bilinear") == 0 ? RM_LINEAR : -1;
     if (mode < 0)
-        return nni_fail(c, "mode '%s' (nearest, linear)", ms);
+        return nni_unsupported(c, "mode '%s' (nearest, linear are)", ms);
     size_t ns = 0;
     const float *sa = nni_attr_floats(c, "scales", &ns);
     if (c->nin > 1 && c->in[1]) {

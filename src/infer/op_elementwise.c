@@ -549,8 +549,9 @@ static int op_clip(nni_call *c)
 int nni_cast_into(const nnz_itensor *x, nnz_itensor *y)
 {
     if (nni_is_float(x->dtype) && nni_is_float(y->dtype)) {
+        /* float16 and bfloat16 are computed in float32, as ONNX Runtime's
+         * CPU provider does; values are rounded when written out */
         memcpy(y->data, x->data, x->count * 4);
-        nni_round_to_type(y);
         return 0;
     }
     for (size_t i = 0; i < x->count; i++) {
