@@ -184,3 +184,33 @@ import json; d = json.load(open('$W/cmp_$n.json')); w = d['worst_rel_l2']; asser
         fi
     done
 fi
+
+# ---- verify --max-output-error ---------------------------------------------------
+V=$FIX/digits_cnn.onnx
+VS=$FIX/digits_cnn.inputs.json
+$NNZIP -q compress "$V" -o "$W/v_lossless.nnz"
+$NNZIP -q compress "$V" -p 'quantize:bits=4 | huffman' -o "$W/v_q4.nnz"
+expect "verify: a lossless blob's outputs are exact (--max-output-error 0)" 0 "output logits +rel_l2 0 " \
+    $S verify "$V" "$W/v_lossless.nnz" --max-output-error 0 --input-spec "$VS"
+expect "verify: a 4-bit blob over --max-output-error 0.01 fails with exit 1" 1 "relative L2 error .* is over --max-output-error 0.01" \
+    $S verify "$V" "$W/v_q4.nnz" --max-output-error 0.01 --input-spec "$VS"
+expect "verify: the same blob within 0.5 passes" 0 "top-1 agreement" \
+    $S verify "$V" "$W/v_q4.nnz" --max-output-error 0.5 --input-spec "$VS"
+expect "verify: --inputs and --input-spec together is a usage error" 2 "give one" \
+    $S verify "$V" "$W/v_q4.nnz" --inputs "$W" --input-spec "$VS"
+$NNZIP -q compress "$FIX/digits_mlp.onnx" -p 'quantize:bits=3' -o "$W/v_mlp.nnz"
+check "verify: a calibration set as inputs counts every set" sh -c \
+    "$NNZIP -q verify '$FIX/digits_mlp.onnx' '$W/v_mlp.nnz' --max-output-error 1 --inputs '$W/calib' --json | grep -q '\"sets\":2'"
+if [ -d tests/oracle/node_modules/onnxruntime-node ]; then
+    $NNZIP -q decompress "$W/v_q4.nnz" -o "$W/v_q4.onnx"
+    $NNZIP -q verify "$V" "$W/v_q4.nnz" --max-output-error 1 --input-spec "$VS" --json >"$W/v_ours.json"
+    $ORACLE "$V" "$W/v_q4.onnx" --inputs "$VS" --json >"$W/v_ort.json"
+    check "verify's output error is the ONNX Runtime oracle's on the same inputs (rel_l2, max_abs, cosine, top-1)" $PYTHON -c "
+import json
+o = json.load(open('$W/v_ours.json'))['output_error']['outputs'][0]
+r = json.load(open('$W/v_ort.json'))['outputs']['logits']
+assert o['rel_l2'] > 0.01, o
+assert abs(o['rel_l2'] - r['rel_l2']) <= 1e-4 * r['rel_l2'], (o, r)
+assert abs(o['max_abs'] - r['max_abs']) <= 1e-4 * r['max_abs'], (o, r)
+assert abs(o['cosine'] - r['cosine']) <= 1e-6 and o['top1_agreement'] == r['top1_agreement'], (o, r)"
+fi
