@@ -214,3 +214,21 @@ assert abs(o['rel_l2'] - r['rel_l2']) <= 1e-4 * r['rel_l2'], (o, r)
 assert abs(o['max_abs'] - r['max_abs']) <= 1e-4 * r['max_abs'], (o, r)
 assert abs(o['cosine'] - r['cosine']) <= 1e-6 and o['top1_agreement'] == r['top1_agreement'], (o, r)"
 fi
+
+# ---- sweep --metric output-error ---------------------------------------------------
+expect "sweep --metric with an unknown metric is a usage error" 2 "the built-in metric is output-error" \
+    $S sweep "$V" --grid 'quantize:bits=4,8' --metric accuracy
+expect "sweep --metric output-error with --eval is a usage error" 2 "give one" \
+    $S sweep "$V" --grid 'quantize:bits=4,8' --metric output-error --eval 'echo 1 {onnx}'
+expect "sweep --input-spec without --metric output-error is a usage error" 2 "are for --metric output-error" \
+    $S sweep "$V" --grid 'quantize:bits=4,8' --input-spec "$VS"
+check "sweep --metric output-error runs" sh -c "$NNZIP -q sweep '$V' --grid 'quantize:bits=4,8 | huffman' \
+    --metric output-error --input-spec '$VS' --json >'$W/sweep_out.json'"
+check "each point's metric is verify's output error for that pipeline; lower bits, larger error" $PYTHON -c "
+import json
+d = json.load(open('$W/sweep_out.json'))
+assert d['metric_name'] == 'output_rel_l2' and d['metric_goal'] == 'min', d
+m = {r['pipeline']: r['metric'] for r in d['results']}
+ours = json.load(open('$W/v_ours.json'))['output_error']['worst_rel_l2']
+assert abs(m['quantize:bits=4 | huffman'] - ours) <= 1e-12, (m, ours)
+assert m['quantize:bits=8 | huffman'] < m['quantize:bits=4 | huffman'] / 4, m"
