@@ -571,6 +571,15 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
         }
         for (int k = 0; k < n->nout; k++)
             c.out[k] = &f->v[n->out[k]];
+        for (int k = 0; k < n->nin && !inf->o.hook; k++) {
+            int sl = n->in[k], unique = sl >= 0;
+            for (int j = 0; j < n->nin && unique; j++)
+                unique = j == k || n->in[j] != sl;
+            for (int j = 0; j < n->nout && unique; j++)
+                unique = n->out[j] != sl;
+            if (unique && gr->last_use[sl] == (int)i && !f->v[sl].borrowed)
+                c.steal[k] = &f->v[sl];
+        }
         if (n->op->run(&c) != 0) {
             if (!e->code)
                 nnz_fail(e, NNZ_EXIT_INTERNAL, "failed");

@@ -97,6 +97,10 @@ typedef struct nni_call {
     nnz_itensor *out[NNI_MAX_IO];
     nni_frame *frame;                   /* for control flow */
     nnz_error *e;
+    /* inputs whose buffer the op may take for an output (this node is
+     * their last reader, they are not weights, no hook watches) */
+    nnz_itensor *steal[NNI_MAX_IO];
+    nnz_itensor moved[NNI_MAX_IO];
 } nni_call;
 
 /* ---- helpers (infer_util.c) ---------------------------------------------- */
@@ -118,6 +122,9 @@ int nni_unsupported(nni_call *c, const char *fmt, ...) __attribute__((format(pri
 
 /* Allocate output k (counts against the memory limit). */
 int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims);
+/* Like nni_out, but output k_out takes input k_in's buffer when it may
+ * (an elementwise op computing in place); c->in[k_in] stays readable. */
+int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims);
 /* Output k is a copy of `src` (same dtype, given shape). */
 int nni_out_copy(nni_call *c, int k, const nnz_itensor *src, int ndims, const int64_t *dims);
 /* Input k must be present and have one of the listed kinds. */

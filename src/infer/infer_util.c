@@ -126,6 +126,35 @@ int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
     return 0;
 }
 
+int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims)
+{
+    nnz_itensor *src = k_in < c->nin ? c->steal[k_in] : NULL;
+    if (!src || !c->out[k_out] || nnz_it_esize(src->dtype) != nnz_it_esize(dtype) ||
+        nni_is_float(src->dtype) != nni_is_float(dtype) || ndims > NNZ_MAX_DIMS)
+        return nni_out(c, k_out, dtype, ndims, dims);
+    size_t count = 1;
+    for (int i = 0; i < ndims; i++) {
+        if (dims[i] < 0)
+            return nni_out(c, k_out, dtype, ndims, dims);
+        count *= (size_t)dims[i];
+    }
+    if (count != src->count)
+        return nni_out(c, k_out, dtype, ndims, dims);
+    /* the input stays readable through a copy of its header */
+    c->moved[k_in] = *src;
+    c->in[k_in] = &c->moved[k_in];
+    nnz_itensor *o = c->out[k_out];
+    nni_release(c->inf, o);
+    *o = *src;
+    o->dtype = dtype;
+    o->ndims = ndims;
+    for (int i = 0; i < ndims; i++)
+        o->dims[i] = dims[i];
+    memset(src, 0, sizeof *src);
+    c->steal[k_in] = NULL;
+    return 0;
+}
+
 int nni_out_copy(nni_call *c, int k, const nnz_itensor *src, int ndims, const int64_t *dims)
 {
     if (nni_out(c, k, src->dtype, ndims, dims) != 0)

@@ -129,26 +129,73 @@ static void im2col(const float *x, int64_t cg, const geom *g, int64_t j0, int64_
     }
 }
 
-/* Depthwise 2-D (and 1-D) convolution, one channel. */
+/* The output positions o in [0, out) whose input position
+ * o * st - pb + off lies in [0, in): [*lo, *hi). */
+static void valid_range(int64_t out, int64_t in, int64_t st, int64_t pb, int64_t off, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t a = pb - off, b = in - 1 + pb - off; /* o * st in [a, b] */
+    *lo = a <= 0 ? 0 : (a + st - 1) / st;
+    *hi = b < 0 ? 0 : b / st + 1;
+    if (*hi > out) *hi = out;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* Depthwise 2-D (and 1-D) convolution, one channel: for each tap, the
+ * valid stretch of each output row gets weight * input (a strided axpy). */
 static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
 {
-    for (int64_t oh = 0; oh < g->out[1]; oh++)
-        for (int64_t ow = 0; ow < g->out[2]; ow++) {
-            float s = 0;
-            for (int64_t kh = 0; kh < g->k[1]; kh++) {
-                int64_t ih = oh * g->st[1] - g->pb[1] + kh * g->dil[1];
-                if (ih < 0 || ih >= g->in[1])
-                    continue;
-                const float *xr = x + ih * g->in[2];
-                const float *wr = w + kh * g->k[2];
-                for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                    int64_t iw = ow * g->st[2] - g->pb[2] + kw * g->dil[2];
-                    if (iw >= 0 && iw < g->in[2])
-                        s += xr[iw] * wr[kw];
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
+    for (int64_t i = 0; i < OH * OW; i++)
+        y[i] = bias;
+    for (int64_t kh = 0; kh < g->k[1]; kh++) {
+        int64_t oh0, oh1;
+        valid_range(OH, IH, g->st[1], g->pb[1], kh * g->dil[1], &oh0, &oh1);
+        for (int64_t kw = 0; kw < g->k[2]; kw++) {
+            int64_t ow0, ow1, offw = kw * g->dil[2] - g->pb[2];
+            valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0, &ow1);
+            float wv = w[kh * g->k[2] + kw];
+            for (int64_t oh = oh0; oh < oh1; oh++) {
+                const float *xr = x + (oh * g->st[1] - g->pb[1] + kh * g->dil[1]) * IW + offw;
+                float *yr = y + oh * OW;
+                if (g->st[2] == 1)
+                    for (int64_t ow = ow0; ow < ow1; ow++)
+                        yr[ow] += wv * xr[ow];
+                else
+                    for (int64_t ow = ow0; ow < ow1; ow++)
+                        yr[ow] += wv * xr[ow * g->st[2]];
+            }
+        }
+    }
+}
+
+/* im2col of a 2-D (or 1-D) conv for output rows [oh0, oh1): row (ci, kh,
+ * kw) of `col` holds, for each output position, the input it multiplies. */
+static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1, float *col)
+{
+    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = (oh1 - oh0) * OW;
+    for (int64_t ci = 0; ci < cg; ci++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++) {
+                float *row = col + ((ci * g->k[1] + kh) * g->k[2] + kw) * nc;
+                int64_t ow0, ow1, offw = kw * g->dil[2] - g->pb[2];
+                valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0, &ow1);
+                for (int64_t oh = oh0; oh < oh1; oh++) {
+                    float *r = row + (oh - oh0) * OW;
+                    int64_t ih = oh * g->st[1] - g->pb[1] + kh * g->dil[1];
+                    if (ih < 0 || ih >= IH) {
+                        memset(r, 0, (size_t)OW * 4);
+                        continue;
+                    }
+                    const float *xr = x + (ci * IH + ih) * IW + offw;
+                    for (int64_t ow = 0; ow < ow0; ow++) r[ow] = 0;
+                    if (g->st[2] == 1)
+                        memcpy(r + ow0, xr + ow0, (size_t)(ow1 - ow0) * 4);
+                    else
+                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * g->st[2]];
+                    for (int64_t ow = ow1; ow < OW; ow++) r[ow] = 0;
                 }
             }
-            y[oh * g->out[2] + ow] = s + bias;
-        }
 }
 
 int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, const float *bias,
@@ -199,6 +246,7 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     if (!direct) {
         block = (int64_t)(COL_BYTES / 4) / (kdim ? kdim : 1);
         if (block < 64) block = 64;
+        if (g.sp <= 2 && block < g.out[2]) block = g.out[2];
         if (block > ovol) block = ovol;
         colbytes = (size_t)(kdim * block) * 4;
         if (nni_account(c->inf, colbytes, c->e) != 0)
@@ -217,6 +265,17 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
             if (direct) {
                 nni_sgemm(0, 0, (int)mg, (int)ovol, (int)kdim, 1.0f, wg, (int)kdim, xg,
                           (int)ovol, 0.0f, yg, (int)ovol);
+                continue;
+            }
+            if (g.sp <= 2) {
+                int64_t rows = block / g.out[2] ? block / g.out[2] : 1;
+                for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += rows) {
+                    int64_t oh1 = oh0 + rows < g.out[1] ? oh0 + rows : g.out[1];
+                    int64_t nc = (oh1 - oh0) * g.out[2];
+                    im2col_rows(xg, cg, &g, oh0, oh1, col);
+                    nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
+                              0.0f, yg + oh0 * g.out[2], (int)ovol);
+                }
                 continue;
             }
             for (int64_t j0 = 0; j0 < ovol; j0 += block) {
@@ -344,19 +403,30 @@ static int op_conv_transpose(nni_call *c)
             nni_sgemm(1, 0, (int)rows, (int)ivol, (int)cg, 1.0f, w + gi * cg * rows, (int)rows,
                       x + (b * C + gi * cg) * ivol, (int)ivol, 0.0f, col, (int)ivol);
             float *yg = y + (b * M + gi * mg) * ovol;
+            /* col2im: each (m, tap) row of col adds into the output */
             for (int64_t m = 0; m < mg; m++)
                 for (int64_t kk = 0; kk < kvol; kk++) {
                     int64_t kw = kk % g.k[2], kh = (kk / g.k[2]) % g.k[1], kd = kk / (g.k[2] * g.k[1]);
                     const float *cr = col + (m * kvol + kk) * ivol;
                     float *ym = yg + m * ovol;
-                    for (int64_t j = 0; j < ivol; j++) {
-                        int64_t iw = j % g.in[2], ih = (j / g.in[2]) % g.in[1], id = j / (g.in[2] * g.in[1]);
+                    int64_t iw0, iw1, offw = kw * g.dil[2] - g.pb[2];
+                    /* input positions iw whose output iw*st + offw is in [0, out) */
+                    iw0 = offw >= 0 ? 0 : (-offw + g.st[2] - 1) / g.st[2];
+                    iw1 = g.out[2] - 1 - offw < 0 ? 0 : (g.out[2] - 1 - offw) / g.st[2] + 1;
+                    if (iw1 > g.in[2]) iw1 = g.in[2];
+                    for (int64_t id = 0; id < g.in[0]; id++) {
                         int64_t zd = id * g.st[0] - g.pb[0] + kd * g.dil[0];
-                        int64_t zh = ih * g.st[1] - g.pb[1] + kh * g.dil[1];
-                        int64_t zw = iw * g.st[2] - g.pb[2] + kw * g.dil[2];
-                        if (zd >= 0 && zd < g.out[0] && zh >= 0 && zh < g.out[1] && zw >= 0 &&
-                            zw < g.out[2])
-                            ym[(zd * g.out[1] + zh) * g.out[2] + zw] += cr[j];
+                        if (zd < 0 || zd >= g.out[0])
+                            continue;
+                        for (int64_t ih = 0; ih < g.in[1]; ih++) {
+                            int64_t zh = ih * g.st[1] - g.pb[1] + kh * g.dil[1];
+                            if (zh < 0 || zh >= g.out[1])
+                                continue;
+                            const float *cw = cr + (id * g.in[1] + ih) * g.in[2];
+                            float *yr = ym + (zd * g.out[1] + zh) * g.out[2] + offw;
+                            for (int64_t iw = iw0; iw < iw1; iw++)
+                                yr[iw * g.st[2]] += cw[iw];
+                        }
                     }
                 }
         }

@@ -76,8 +76,9 @@ static int unary(nni_call *c, unop u)
     if (!isint && !nni_is_float(x->dtype))
         return nni_unsupported(c, "input of type %s", nnz_dtype_name(x->dtype));
     int odt = u == U_ISNAN || u == U_ISINF ? NNZ_DT_BOOL : x->dtype;
-    if (nni_out(c, 0, odt, x->ndims, x->dims) != 0)
+    if (nni_out_reuse(c, 0, 0, odt, x->ndims, x->dims) != 0)
         return -1;
+    x = c->in[0];
     nnz_itensor *y = c->out[0];
     if (isint) {
         for (size_t i = 0; i < x->count; i++) {
@@ -328,6 +329,41 @@ static int binary_into(nni_call *c, binop b, const nnz_itensor *A, const nnz_ite
             size_t s0 = (size_t)it.st[0][it.nd - 1], s1 = (size_t)it.st[1][it.nd - 1];
             if (nd == 0)
                 s0 = s1 = 0;
+            /* the common layouts, as loops the compiler vectorizes */
+            if (s0 == 1 && s1 <= 1 && b <= B_DIV) {
+                float *zr = z + o;
+                size_t n = it.len;
+                if (s1 == 0) {
+                    float y0 = yr[0];
+                    switch (b) {
+                    case B_ADD: for (size_t i = 0; i < n; i++) zr[i] = xr[i] + y0; break;
+                    case B_SUB: for (size_t i = 0; i < n; i++) zr[i] = xr[i] - y0; break;
+                    case B_MUL: for (size_t i = 0; i < n; i++) zr[i] = xr[i] * y0; break;
+                    default: for (size_t i = 0; i < n; i++) zr[i] = xr[i] / y0; break;
+                    }
+                } else {
+                    switch (b) {
+                    case B_ADD: for (size_t i = 0; i < n; i++) zr[i] = xr[i] + yr[i]; break;
+                    case B_SUB: for (size_t i = 0; i < n; i++) zr[i] = xr[i] - yr[i]; break;
+                    case B_MUL: for (size_t i = 0; i < n; i++) zr[i] = xr[i] * yr[i]; break;
+                    default: for (size_t i = 0; i < n; i++) zr[i] = xr[i] / yr[i]; break;
+                    }
+                }
+                o += it.len;
+                continue;
+            }
+            if (s1 == 1 && s0 == 0 && b <= B_DIV) {
+                float *zr = z + o, x0 = xr[0];
+                size_t n = it.len;
+                switch (b) {
+                case B_ADD: for (size_t i = 0; i < n; i++) zr[i] = x0 + yr[i]; break;
+                case B_SUB: for (size_t i = 0; i < n; i++) zr[i] = x0 - yr[i]; break;
+                case B_MUL: for (size_t i = 0; i < n; i++) zr[i] = x0 * yr[i]; break;
+                default: for (size_t i = 0; i < n; i++) zr[i] = x0 / yr[i]; break;
+                }
+                o += it.len;
+                continue;
+            }
             switch (b) {
             case B_ADD: for (size_t i = 0; i < it.len; i++) z[o + i] = xr[i * s0] + yr[i * s1]; break;
             case B_SUB: for (size_t i = 0; i < it.len; i++) z[o + i] = xr[i * s0] - yr[i * s1]; break;
@@ -399,9 +435,11 @@ static int binary(nni_call *c, binop b)
     } else if (nni_bcast_shape(c, A, B, &nd, dims) != 0)
         return -1;
     int odt = is_cmp(b) ? NNZ_DT_BOOL : A->dtype;
-    if (nni_out(c, 0, odt, nd, dims) != 0)
+    /* in place over A when A has the output's shape (elementwise, so safe) */
+    int same_a = A->ndims == nd && !memcmp(A->dims, dims, sizeof(int64_t) * (size_t)nd);
+    if ((same_a ? nni_out_reuse(c, 0, 0, odt, nd, dims) : nni_out(c, 0, odt, nd, dims)) != 0)
         return -1;
-    return binary_into(c, b, A, B, c->out[0]);
+    return binary_into(c, b, c->in[0], c->in[1], c->out[0]);
 }
 
 #define BINARY(fn, code) static int fn(nni_call *c) { return binary(c, code); }
