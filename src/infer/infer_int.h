@@ -103,6 +103,16 @@ typedef struct nni_call {
     nnz_itensor moved[NNI_MAX_IO];
 } nni_call;
 
+/* Hot float loops get an AVX2+FMA clone chosen at load time where the CPU
+ * has it (GCC function multiversioning); the baseline build stays portable.
+ * FMA contracts a*b+c into one rounding, so results may differ from the
+ * baseline clone in the last bit: the same machine always picks the same one. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NNI_HOT __attribute__((target_clones("avx2,fma", "default")))
+#else
+#define NNI_HOT
+#endif
+
 /* ---- helpers (infer_util.c) ---------------------------------------------- */
 
 /* An attribute by name, or NULL. */

@@ -143,26 +143,37 @@ static void valid_range(int64_t out, int64_t in, int64_t st, int64_t pb, int64_t
 
 /* Depthwise 2-D (and 1-D) convolution, one channel: for each tap, the
  * valid stretch of each output row gets weight * input (a strided axpy). */
-static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
+NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
 {
-    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
-    for (int64_t i = 0; i < OH * OW; i++)
-        y[i] = bias;
-    for (int64_t kh = 0; kh < g->k[1]; kh++) {
-        int64_t oh0, oh1;
-        valid_range(OH, IH, g->st[1], g->pb[1], kh * g->dil[1], &oh0, &oh1);
-        for (int64_t kw = 0; kw < g->k[2]; kw++) {
-            int64_t ow0, ow1, offw = kw * g->dil[2] - g->pb[2];
-            valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0, &ow1);
-            float wv = w[kh * g->k[2] + kw];
-            for (int64_t oh = oh0; oh < oh1; oh++) {
-                const float *xr = x + (oh * g->st[1] - g->pb[1] + kh * g->dil[1]) * IW + offw;
-                float *yr = y + oh * OW;
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2];
+    int64_t ow0[64], ow1[64];
+    int many = KW > 64;
+    for (int64_t kw = 0; kw < KW && !many; kw++)
+        valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0[kw], &ow1[kw]);
+    /* row by row, so the output row stays in L1 while every tap adds in */
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = y + oh * OW;
+        for (int64_t i = 0; i < OW; i++)
+            yr[i] = bias;
+        for (int64_t kh = 0; kh < KH; kh++) {
+            int64_t ih = oh * g->st[1] - g->pb[1] + kh * g->dil[1];
+            if (ih < 0 || ih >= IH)
+                continue;
+            for (int64_t kw = 0; kw < KW; kw++) {
+                int64_t a, b, offw = kw * g->dil[2] - g->pb[2];
+                if (many)
+                    valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &a, &b);
+                else {
+                    a = ow0[kw];
+                    b = ow1[kw];
+                }
+                const float *xr = x + ih * IW + offw;
+                float wv = w[kh * KW + kw];
                 if (g->st[2] == 1)
-                    for (int64_t ow = ow0; ow < ow1; ow++)
+                    for (int64_t ow = a; ow < b; ow++)
                         yr[ow] += wv * xr[ow];
                 else
-                    for (int64_t ow = ow0; ow < ow1; ow++)
+                    for (int64_t ow = a; ow < b; ow++)
                         yr[ow] += wv * xr[ow * g->st[2]];
             }
         }
@@ -495,32 +506,47 @@ static int pool(nni_call *c, int is_max, int global)
     int64_t planes = X->dims[0] * X->dims[1], ivol = gvol(g.in), ovol = gvol(g.out);
     const float *x = X->data;
     float *y = c->out[0]->data;
+    /* per axis and output position: the taps inside the input [lo, hi),
+     * and how many lie inside the padded input (count_include_pad) */
+    int64_t *tap = malloc(sizeof(int64_t) * 3 * (size_t)(g.out[0] + g.out[1] + g.out[2]));
+    if (!tap)
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    int64_t *tp[3] = { tap, tap + 3 * g.out[0], tap + 3 * (g.out[0] + g.out[1]) };
+    for (int a = 0; a < 3; a++)
+        for (int64_t o = 0; o < g.out[a]; o++) {
+            int64_t lo = 0, hi = 0, pc = 0;
+            for (int64_t k = 0; k < g.k[a]; k++) {
+                int64_t i = o * g.st[a] - g.pb[a] + k * g.dil[a];
+                if (i >= 0 && i < g.in[a]) {
+                    if (hi == lo)
+                        lo = k;
+                    hi = k + 1;
+                }
+                pc += i < g.in[a] + g.pe[a];
+            }
+            tp[a][3 * o] = lo;
+            tp[a][3 * o + 1] = hi;
+            tp[a][3 * o + 2] = pc;
+        }
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * ivol;
         for (int64_t od0 = 0; od0 < g.out[0]; od0++)
             for (int64_t oh = 0; oh < g.out[1]; oh++)
                 for (int64_t ow = 0; ow < g.out[2]; ow++) {
+                    const int64_t *td = tp[0] + 3 * od0, *th = tp[1] + 3 * oh, *tw = tp[2] + 3 * ow;
                     float acc = is_max ? -INFINITY : 0;
-                    int64_t cnt = 0, arg = 0, padcnt = 0;
-                    for (int64_t kd = 0; kd < g.k[0]; kd++) {
+                    int64_t cnt = 0, arg = 0;
+                    for (int64_t kd = td[0]; kd < td[1]; kd++) {
                         int64_t id = od0 * g.st[0] - g.pb[0] + kd * g.dil[0];
-                        for (int64_t kh = 0; kh < g.k[1]; kh++) {
+                        for (int64_t kh = th[0]; kh < th[1]; kh++) {
                             int64_t ih = oh * g.st[1] - g.pb[1] + kh * g.dil[1];
-                            for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                                int64_t iw = ow * g.st[2] - g.pb[2] + kw * g.dil[2];
-                                /* count_include_pad counts the padded area, not past it */
-                                if (id < g.in[0] + g.pe[0] && ih < g.in[1] + g.pe[1] &&
-                                    iw < g.in[2] + g.pe[2])
-                                    padcnt++;
-                                if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] ||
-                                    iw < 0 || iw >= g.in[2])
-                                    continue;
-                                int64_t off = (id * g.in[1] + ih) * g.in[2] + iw;
-                                float v = xp[off];
+                            const float *xr = xp + (id * g.in[1] + ih) * g.in[2] + ow * g.st[2] - g.pb[2];
+                            for (int64_t kw = tw[0]; kw < tw[1]; kw++) {
+                                float v = xr[kw * g.dil[2]];
                                 if (is_max) {
                                     if (v > acc || cnt == 0) {
-                                        acc = v > acc || cnt == 0 ? v : acc;
-                                        arg = off;
+                                        acc = v;
+                                        arg = (id * g.in[1] + ih) * g.in[2] + ow * g.st[2] - g.pb[2] + kw * g.dil[2];
                                     }
                                 } else
                                     acc += v;
@@ -534,9 +560,10 @@ static int pool(nni_call *c, int is_max, int global)
                         if (ind)
                             ind[oi] = p * ivol + arg;
                     } else
-                        y[oi] = acc / (float)(cip ? padcnt : cnt ? cnt : 1);
+                        y[oi] = acc / (float)(cip ? td[2] * th[2] * tw[2] : cnt ? cnt : 1);
                 }
     }
+    free(tap);
     return 0;
 }
 
