@@ -457,9 +457,14 @@ static int plan_graph(planner *P, const Onnx__GraphProto *g, nni_graph *parent, 
     gr->outputs = nnz_malloc((g->n_output + 1) * sizeof(int), e);
     if (!gr->inputs || !gr->outputs)
         return -1;
+    for (size_t i = 0; i < g->n_output; i++)
+        if (!g->output[i]->name || !*g->output[i]->name)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "graph output %zu has no name", i);
     for (size_t i = 0; i < g->n_input; i++) {
         const char *name = g->input[i]->name ? g->input[i]->name : "";
         size_t v;
+        if (!*name)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "graph input %zu has no name", i);
         if (nnz_strmap_get(&gr->names, name, &v))
             return nnz_fail(e, NNZ_EXIT_INPUT, "graph input '%s' is declared twice", name);
         if (add_slot(gr, name, &gr->inputs[i], e) != 0)

@@ -83,6 +83,7 @@ typedef struct nnz_infer_opts {
     size_t ndims;
     nnz_infer_hook hook;
     void *hook_ctx;
+    int64_t max_loop;            /* iterations of one Loop; 0: NNZ_INFER_MAX_LOOP */
 } nnz_infer_opts;
 
 #define NNZ_INFER_MAX_MEMORY (8ull << 30)

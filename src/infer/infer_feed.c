@@ -364,6 +364,15 @@ int nnz_feed_generate(const nnz_infer *inf, const char *spec_path, const char *m
             dims[0] = cJSON_GetArraySize(value);
         } else
             nd = 0;
+        /* the declared shape is the model's word: check it against the limit first */
+        uint64_t count = 1;
+        for (int k = 0; k < nd && count; k++)
+            count = dims[k] >= 0 && (uint64_t)dims[k] <= inf->limit ? count * (uint64_t)dims[k] : UINT64_MAX;
+        if (nnz_it_esize(dtype) && count > inf->limit / nnz_it_esize(dtype)) {
+            rc = nnz_fail(e, NNZ_EXIT_INPUT, "input '%s': its shape needs more than the %llu "
+                          "bytes the run may use (--max-memory)", name, (unsigned long long)inf->limit);
+            break;
+        }
         if (nnz_it_alloc(&f->t[i], dtype, nd, dims, e) != 0) {
             rc = nnz_wrap(e, "input '%s': ", name);
             break;

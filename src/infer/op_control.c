@@ -55,15 +55,16 @@ static int op_loop(nni_call *c)
     int nscan = (int)g->noutputs - 1 - ncar;
     if (ncar + nscan != c->nout)
         return nni_fail(c, "%d carried and %d scan outputs, the node has %d", ncar, nscan, c->nout);
-    int64_t M = NNZ_INFER_MAX_LOOP;
+    int64_t limit = c->inf->o.max_loop > 0 ? c->inf->o.max_loop : NNZ_INFER_MAX_LOOP;
+    int64_t M = limit;
     int has_m = c->in[0] != NULL, has_cond = c->nin > 1 && c->in[1] != NULL;
     if (has_m) {
         if (c->in[0]->count != 1 || !nni_is_int(c->in[0]->dtype))
             return nni_fail(c, "M must be one integer");
         M = nni_get_i64(c->in[0], 0);
-        if (M > NNZ_INFER_MAX_LOOP)
+        if (M > limit)
             return nni_fail(c, "M is %lld, over the limit of %lld iterations", (long long)M,
-                            (long long)NNZ_INFER_MAX_LOOP);
+                            (long long)limit);
     }
     int cond = 1;
     if (has_cond) {
@@ -94,9 +95,9 @@ static int op_loop(nni_call *c)
     }
     int64_t it = 0;
     for (; it < M && cond; it++) {
-        if (!has_m && it >= NNZ_INFER_MAX_LOOP - 1) {
+        if (!has_m && it >= limit - 1) {
             rc = nni_fail(c, "ran %lld iterations without its condition turning false: a Loop "
-                          "without a bound? (limit %lld)", (long long)it, (long long)NNZ_INFER_MAX_LOOP);
+                          "without a bound? (limit %lld)", (long long)it, (long long)limit);
             goto out;
         }
         iter_v = it;

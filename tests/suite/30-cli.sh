@@ -102,7 +102,7 @@ check "no blob was written by the refused configs" test ! -e "$W/bad.nnz"
 expect "-p and --config together are a usage error" 2 "use one" $N compress "$M" -o "$W/bad.nnz" -p quantize --config "$W/cfg.json"
 
 # the man page and the completion script list every option --help shows
-for c in compress decompress info verify convert sweep; do
+for c in compress decompress info verify convert sweep run; do
     $N $c --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]+' | sort -u >"$W/opts_$c"
     [ -s "$W/opts_$c" ] || continue
     check "the man page lists every option of 'nnzip $c --help'" sh -c \
