@@ -203,7 +203,12 @@ static int plan_nodes(planner *P, nni_graph *gr)
                             "interpreter", label, dom ? dom : "", dom ? "." : "",
                             p->op_type ? p->op_type : "(none)");
         }
-        if (p->n_input > NNI_MAX_IO || p->n_output > NNI_MAX_IO || (int)p->n_input < op->min_in ||
+        if (p->n_output < 1 || p->n_output > NNI_MAX_IO) {
+            free(const_slot);
+            return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): %zu outputs; it takes 1 to %d",
+                            label, p->op_type, p->n_output, NNI_MAX_IO);
+        }
+        if (p->n_input > NNI_MAX_IO || (int)p->n_input < op->min_in ||
             (int)p->n_input > op->max_in) {
             free(const_slot);
             return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): %zu inputs; it takes %d to %d",

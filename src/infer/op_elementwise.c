@@ -631,7 +631,46 @@ static int op_identity(nni_call *c)
     return nni_out_copy(c, 0, c->in[0], c->in[0]->ndims, c->in[0]->dims);
 }
 
+/* Dropout at inference: the input, and an all-true mask. */
+static int op_dropout(nni_call *c)
+{
+    if (nni_need(c, 0) != 0)
+        return -1;
+    const nnz_itensor *x = c->in[0];
+    int training = c->nin > 2 && c->in[2] && c->in[2]->count && nnz_it_get(c->in[2], 0) != 0;
+    float ratio = c->nin > 1 && c->in[1] && c->in[1]->count ? (float)nnz_it_get(c->in[1], 0)
+                                                           : nni_attr_f(c, "ratio", 0.5f);
+    if ((training || nni_attr_i(c, "is_test", 1) == 0) && ratio != 0)
+        return nni_unsupported(c, "training mode (random dropout)");
+    if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
+        return -1;
+    if (c->nout > 1 && c->out[1]) {
+        if (nni_out(c, 1, NNZ_DT_BOOL, x->ndims, x->dims) != 0)
+            return -1;
+        memset(c->out[1]->data, 1, c->out[1]->count);
+    }
+    return 0;
+}
+
+static int op_shrink(nni_call *c)
+{
+    if (nni_need(c, 0) != 0)
+        return -1;
+    const nnz_itensor *x = c->in[0];
+    if (!nni_is_float(x->dtype) && !nni_is_int(x->dtype))
+        return nni_unsupported(c, "input of type %s", nnz_dtype_name(x->dtype));
+    double lambd = nni_attr_f(c, "lambd", 0.5f), bias = nni_attr_f(c, "bias", 0.0f);
+    if (nni_out(c, 0, x->dtype, x->ndims, x->dims) != 0)
+        return -1;
+    for (size_t i = 0; i < x->count; i++) {
+        double v = nnz_it_get(x, i);
+        nni_set(c->out[0], i, v < -lambd ? v + bias : v > lambd ? v - bias : 0);
+    }
+    return 0;
+}
+
 const nni_op nni_ops_elementwise[] = {
+    { "Dropout", op_dropout, 1, 3 }, { "Shrink", op_shrink, 1, 1 },
     { "Abs", op_abs, 1, 1 }, { "Neg", op_neg, 1, 1 }, { "Ceil", op_ceil, 1, 1 },
     { "Floor", op_floor, 1, 1 }, { "Round", op_round, 1, 1 }, { "Sqrt", op_sqrt, 1, 1 },
     { "Exp", op_exp, 1, 1 }, { "Log", op_log, 1, 1 }, { "Sin", op_sin, 1, 1 },

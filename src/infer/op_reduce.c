@@ -424,7 +424,132 @@ static int op_cumsum(nni_call *c)
     return 0;
 }
 
+/* LRN across channels: x / (bias + alpha/size * sum of squares)^beta */
+static int op_lrn(nni_call *c)
+{
+    if (nni_need_float(c, 0) != 0)
+        return -1;
+    const nnz_itensor *X = c->in[0];
+    if (X->ndims < 2)
+        return nni_fail(c, "input has rank %d", X->ndims);
+    int64_t size = nni_attr_i(c, "size", 0);
+    if (size < 1)
+        return nni_fail(c, "size %lld", (long long)size);
+    float alpha = nni_attr_f(c, "alpha", 1e-4f), beta = nni_attr_f(c, "beta", 0.75f),
+          bias = nni_attr_f(c, "bias", 1.0f);
+    if (nni_out(c, 0, X->dtype, X->ndims, X->dims) != 0)
+        return -1;
+    int64_t C = X->dims[1];
+    size_t inner = 1;
+    for (int i = 2; i < X->ndims; i++) inner *= (size_t)X->dims[i];
+    const float *x = X->data;
+    float *y = c->out[0]->data;
+    for (int64_t n = 0; n < X->dims[0]; n++)
+        for (int64_t ch = 0; ch < C; ch++)
+            for (size_t i = 0; i < inner; i++) {
+                int64_t lo = ch - (size - 1) / 2, hi = ch + size / 2 + 1;
+                double s = 0;
+                for (int64_t q = lo < 0 ? 0 : lo; q < (hi > C ? C : hi); q++) {
+                    double v = x[((size_t)(n * C + q)) * inner + i];
+                    s += v * v;
+                }
+                size_t at = ((size_t)(n * C + ch)) * inner + i;
+                y[at] = (float)(x[at] / pow(bias + alpha / (double)size * s, beta));
+            }
+    return 0;
+}
+
+static int op_mvn(nni_call *c)
+{
+    if (nni_need_float(c, 0) != 0)
+        return -1;
+    const nnz_itensor *X = c->in[0];
+    int mask[NNZ_MAX_DIMS] = { 0 };
+    size_t na;
+    const int64_t *ax = nni_attr_ints(c, "axes", &na);
+    int64_t dflt[3] = { 0, 2, 3 };
+    if (!ax) {
+        ax = dflt;
+        na = 3;
+    }
+    for (size_t i = 0; i < na; i++) {
+        int a;
+        if (nni_norm_axis(c, ax[i], X->ndims, &a) != 0)
+            return -1;
+        mask[a] = 1;
+    }
+    if (nni_out(c, 0, X->dtype, X->ndims, X->dims) != 0)
+        return -1;
+    /* statistics over the masked axes, per position of the others */
+    int64_t st[NNZ_MAX_DIMS], s = 1, groups = 1;
+    for (int i = X->ndims - 1; i >= 0; i--) {
+        st[i] = mask[i] ? 0 : s;
+        if (!mask[i]) {
+            s *= X->dims[i];
+            groups *= X->dims[i];
+        }
+    }
+    double *m = calloc((size_t)groups * 2 + 1, sizeof *m), *cnt = NULL;
+    if (!m)
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    cnt = m + groups;
+    const float *x = X->data;
+    float *y = c->out[0]->data;
+    for (int pass = 0; pass < 3; pass++) {
+        int64_t idx[NNZ_MAX_DIMS] = { 0 }, off = 0;
+        for (size_t i = 0; i < X->count; i++) {
+            if (pass == 0) {
+                m[off] += x[i];
+                cnt[off] += 1;
+            } else if (pass == 1) {
+                double d = x[i] - m[off] / cnt[off];
+                y[i] = (float)(d * d); /* the square, for the variance */
+            } else
+                y[i] = (float)((x[i] - m[off] / cnt[off]));
+            for (int d = X->ndims - 1; d >= 0; d--) {
+                off += st[d];
+                if (++idx[d] < X->dims[d]) break;
+                off -= st[d] * X->dims[d];
+                idx[d] = 0;
+            }
+        }
+        if (pass == 1) {
+            /* variances into a second accumulation over y */
+            double *v = calloc((size_t)groups + 1, sizeof *v);
+            if (!v) {
+                free(m);
+                return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+            }
+            int64_t idx2[NNZ_MAX_DIMS] = { 0 }, off2 = 0;
+            for (size_t i = 0; i < X->count; i++) {
+                v[off2] += y[i];
+                for (int d = X->ndims - 1; d >= 0; d--) {
+                    off2 += st[d];
+                    if (++idx2[d] < X->dims[d]) break;
+                    off2 -= st[d] * X->dims[d];
+                    idx2[d] = 0;
+                }
+            }
+            int64_t idx3[NNZ_MAX_DIMS] = { 0 }, off3 = 0;
+            for (size_t i = 0; i < X->count; i++) {
+                y[i] = (float)((x[i] - m[off3] / cnt[off3]) / (sqrt(v[off3] / cnt[off3]) + 1e-9));
+                for (int d = X->ndims - 1; d >= 0; d--) {
+                    off3 += st[d];
+                    if (++idx3[d] < X->dims[d]) break;
+                    off3 -= st[d] * X->dims[d];
+                    idx3[d] = 0;
+                }
+            }
+            free(v);
+            break;
+        }
+    }
+    free(m);
+    return 0;
+}
+
 const nni_op nni_ops_reduce[] = {
+    { "LRN", op_lrn, 1, 1 }, { "MeanVarianceNormalization", op_mvn, 1, 1 },
     { "ReduceSum", op_reduce_sum, 1, 2 }, { "ReduceMean", op_reduce_mean, 1, 2 },
     { "ReduceMax", op_reduce_max, 1, 2 }, { "ReduceMin", op_reduce_min, 1, 2 },
     { "ReduceProd", op_reduce_prod, 1, 2 }, { "ReduceL1", op_reduce_l1, 1, 2 },

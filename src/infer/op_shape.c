@@ -873,7 +873,228 @@ static int space_depth(nni_call *c, int to_space)
 static int op_depth_to_space(nni_call *c) { return space_depth(c, 1); }
 static int op_space_to_depth(nni_call *c) { return space_depth(c, 0); }
 
+static int op_trilu(nni_call *c)
+{
+    if (nni_need(c, 0) != 0)
+        return -1;
+    const nnz_itensor *x = c->in[0];
+    if (x->ndims < 2)
+        return nni_fail(c, "input has rank %d; Trilu needs 2 or more", x->ndims);
+    int64_t k = c->nin > 1 && c->in[1] ? nni_get_i64(c->in[1], 0) : 0;
+    int upper = (int)nni_attr_i(c, "upper", 1);
+    if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
+        return -1;
+    int64_t R = x->dims[x->ndims - 2], C = x->dims[x->ndims - 1];
+    size_t es = nnz_it_esize(x->dtype), mats = R > 0 && C > 0 ? x->count / (size_t)(R * C) : 0;
+    uint8_t *y = c->out[0]->data;
+    for (size_t m = 0; m < mats; m++)
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t j = 0; j < C; j++)
+                if (upper ? j - i < k : j - i > k)
+                    memset(y + ((m * (size_t)R + (size_t)i) * (size_t)C + (size_t)j) * es, 0, es);
+    return 0;
+}
+
+static int op_eyelike(nni_call *c)
+{
+    if (nni_need(c, 0) != 0)
+        return -1;
+    const nnz_itensor *x = c->in[0];
+    if (x->ndims != 2)
+        return nni_fail(c, "input has rank %d, not 2", x->ndims);
+    int dt = (int)nni_attr_i(c, "dtype", x->dtype);
+    int64_t k = nni_attr_i(c, "k", 0);
+    if (nni_out(c, 0, dt, 2, x->dims) != 0)
+        return -1;
+    for (int64_t i = 0; i < x->dims[0]; i++)
+        if (i + k >= 0 && i + k < x->dims[1])
+            nni_set(c->out[0], (size_t)(i * x->dims[1] + i + k), 1);
+    return 0;
+}
+
+static int op_onehot(nni_call *c)
+{
+    for (int k = 0; k < 3; k++)
+        if (nni_need(c, k) != 0)
+            return -1;
+    const nnz_itensor *ix = c->in[0], *dep = c->in[1], *val = c->in[2];
+    if (dep->count != 1 || val->count != 2)
+        return nni_fail(c, "depth must be a scalar and values hold 2 elements");
+    int64_t depth = (int64_t)nnz_it_get(dep, 0);
+    if (depth < 1)
+        return nni_fail(c, "depth %lld", (long long)depth);
+    int r = ix->ndims + 1, axis;
+    if (r > NNZ_MAX_DIMS || nni_norm_axis(c, nni_attr_i(c, "axis", -1), r, &axis) != 0)
+        return -1;
+    int64_t d[NNZ_MAX_DIMS];
+    for (int i = 0, k = 0; i < r; i++)
+        d[i] = i == axis ? depth : ix->dims[k++];
+    if (nni_out(c, 0, val->dtype, r, d) != 0)
+        return -1;
+    size_t outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) outer *= (size_t)d[i];
+    for (int i = axis + 1; i < r; i++) inner *= (size_t)d[i];
+    size_t es = nnz_it_esize(val->dtype);
+    const uint8_t *off = val->data, *on = (const uint8_t *)val->data + es;
+    uint8_t *y = c->out[0]->data;
+    for (size_t o = 0; o < outer; o++)
+        for (int64_t q = 0; q < depth; q++)
+            for (size_t i = 0; i < inner; i++) {
+                double v = nnz_it_get(ix, o * inner + i);
+                int64_t h = (int64_t)v;
+                if (h < 0) h += depth;
+                memcpy(y + ((o * (size_t)depth + (size_t)q) * inner + i) * es, h == q ? on : off, es);
+            }
+    return 0;
+}
+
+/* GatherND / ScatterND share the index arithmetic: the last dim of the
+ * indices addresses a slice of the data. */
+static int nd_slice(nni_call *c, const nnz_itensor *x, const nnz_itensor *ix, int64_t bdims,
+                    size_t j, size_t *slice_off, size_t *slice_len)
+{
+    int64_t q = ix->dims[ix->ndims - 1];
+    int64_t st[NNZ_MAX_DIMS];
+    contiguous_strides(x->ndims, x->dims, st);
+    size_t len = 1;
+    for (int i = (int)(bdims + q); i < x->ndims; i++)
+        len *= (size_t)x->dims[i];
+    /* batch dims: the position of this index tuple among them */
+    size_t tuples_per_batch = 1;
+    for (int i = (int)bdims; i < ix->ndims - 1; i++)
+        tuples_per_batch *= (size_t)ix->dims[i];
+    size_t b = tuples_per_batch ? j / tuples_per_batch : 0;
+    int64_t off = 0;
+    for (int64_t i = bdims - 1, bb = (int64_t)b; i >= 0; i--) {
+        off += (bb % x->dims[i]) * st[i];
+        bb /= x->dims[i];
+    }
+    for (int64_t i = 0; i < q; i++) {
+        int64_t v = nni_get_i64(ix, j * (size_t)q + (size_t)i), dim = x->dims[bdims + i];
+        if (v < -dim || v >= dim)
+            return nni_fail(c, "index %lld is out of range for a dim of %lld", (long long)v,
+                            (long long)dim);
+        off += (v < 0 ? v + dim : v) * st[bdims + i];
+    }
+    *slice_off = (size_t)off;
+    *slice_len = len;
+    return 0;
+}
+
+static int op_gather_nd(nni_call *c)
+{
+    if (nni_need(c, 0) != 0 || nni_need(c, 1) != 0)
+        return -1;
+    const nnz_itensor *x = c->in[0], *ix = c->in[1];
+    int64_t b = nni_attr_i(c, "batch_dims", 0);
+    if (ix->ndims < 1 || !nni_is_int(ix->dtype))
+        return nni_fail(c, "indices must be an integer tensor of rank 1 or more");
+    int64_t q = ix->dims[ix->ndims - 1];
+    if (b < 0 || b >= ix->ndims || b >= x->ndims || q < 1 || b + q > x->ndims)
+        return nni_fail(c, "indices' last dim %lld with batch_dims %lld does not fit data of rank %d",
+                        (long long)q, (long long)b, x->ndims);
+    int64_t d[NNZ_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < ix->ndims - 1; i++) d[nd++] = ix->dims[i];
+    for (int i = (int)(b + q); i < x->ndims; i++) d[nd++] = x->dims[i];
+    if (nni_out(c, 0, x->dtype, nd, d) != 0)
+        return -1;
+    size_t es = nnz_it_esize(x->dtype), tuples = q ? ix->count / (size_t)q : 0;
+    for (size_t j = 0; j < tuples; j++) {
+        size_t off, len;
+        if (nd_slice(c, x, ix, b, j, &off, &len) != 0)
+            return -1;
+        memcpy((uint8_t *)c->out[0]->data + j * len * es, (const uint8_t *)x->data + off * es, len * es);
+    }
+    return 0;
+}
+
+/* the reduction of ScatterND / ScatterElements */
+static void scatter_put(nnz_itensor *y, size_t at, const nnz_itensor *u, size_t from, int red)
+{
+    size_t es = nnz_it_esize(y->dtype);
+    if (!red) {
+        memcpy((uint8_t *)y->data + at * es, (const uint8_t *)u->data + from * es, es);
+        return;
+    }
+    double a = nnz_it_get(y, at), b = nnz_it_get(u, from);
+    nni_set(y, at, red == 1 ? a + b : red == 2 ? a * b : red == 3 ? (a > b ? a : b) : (a < b ? a : b));
+}
+
+static int scatter_reduction(nni_call *c, int *red)
+{
+    const char *r = nni_attr_s(c, "reduction", "none");
+    *red = strcmp(r, "none") == 0 ? 0 : strcmp(r, "add") == 0 ? 1 : strcmp(r, "mul") == 0 ? 2
+         : strcmp(r, "max") == 0 ? 3 : strcmp(r, "min") == 0 ? 4 : -1;
+    return *red < 0 ? nni_unsupported(c, "reduction '%s' (none, add, mul, max, min)", r) : 0;
+}
+
+static int op_scatter_nd(nni_call *c)
+{
+    for (int k = 0; k < 3; k++)
+        if (nni_need(c, k) != 0)
+            return -1;
+    const nnz_itensor *x = c->in[0], *ix = c->in[1], *u = c->in[2];
+    int red;
+    if (scatter_reduction(c, &red) != 0)
+        return -1;
+    if (ix->ndims < 1 || !nni_is_int(ix->dtype) || u->dtype != x->dtype)
+        return nni_fail(c, "indices must be integers and updates of the data's type");
+    int64_t q = ix->dims[ix->ndims - 1];
+    if (q < 1 || q > x->ndims)
+        return nni_fail(c, "indices' last dim %lld does not fit data of rank %d", (long long)q, x->ndims);
+    if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
+        return -1;
+    size_t tuples = ix->count / (size_t)q;
+    for (size_t j = 0; j < tuples; j++) {
+        size_t off, len;
+        if (nd_slice(c, x, ix, 0, j, &off, &len) != 0)
+            return -1;
+        if ((j + 1) * len > u->count)
+            return nni_fail(c, "updates hold %zu elements, too few for the indices", u->count);
+        for (size_t k = 0; k < len; k++)
+            scatter_put(c->out[0], off + k, u, j * len + k, red);
+    }
+    return 0;
+}
+
+static int op_scatter_elements(nni_call *c)
+{
+    for (int k = 0; k < 3; k++)
+        if (nni_need(c, k) != 0)
+            return -1;
+    const nnz_itensor *x = c->in[0], *ix = c->in[1], *u = c->in[2];
+    int axis, red;
+    if (nni_norm_axis(c, nni_attr_i(c, "axis", 0), x->ndims, &axis) != 0 || scatter_reduction(c, &red) != 0)
+        return -1;
+    if (ix->ndims != x->ndims || u->count != ix->count || u->dtype != x->dtype)
+        return nni_fail(c, "indices and updates must match in shape, of the data's rank and type");
+    for (int i = 0; i < ix->ndims; i++)
+        if (ix->dims[i] > x->dims[i] && i != axis)
+            return nni_fail(c, "indices are larger than the data on axis %d", i);
+    if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
+        return -1;
+    int64_t st[NNZ_MAX_DIMS], idx[NNZ_MAX_DIMS] = { 0 };
+    contiguous_strides(x->ndims, x->dims, st);
+    for (size_t j = 0; j < ix->count; j++) {
+        int64_t v = nni_get_i64(ix, j), dim = x->dims[axis], off = 0;
+        if (v < -dim || v >= dim)
+            return nni_fail(c, "index %lld is out of range for a dim of %lld", (long long)v, (long long)dim);
+        for (int i = 0; i < x->ndims; i++)
+            off += (i == axis ? (v < 0 ? v + dim : v) : idx[i]) * st[i];
+        scatter_put(c->out[0], (size_t)off, u, j, red);
+        for (int i = ix->ndims - 1; i >= 0; i--) {
+            if (++idx[i] < ix->dims[i]) break;
+            idx[i] = 0;
+        }
+    }
+    return 0;
+}
+
 const nni_op nni_ops_shape[] = {
+    { "Trilu", op_trilu, 1, 2 }, { "EyeLike", op_eyelike, 1, 1 }, { "OneHot", op_onehot, 3, 3 },
+    { "GatherND", op_gather_nd, 2, 2 }, { "ScatterND", op_scatter_nd, 3, 3 },
+    { "ScatterElements", op_scatter_elements, 3, 3 },
     { "Shape", op_shape, 1, 1 }, { "Size", op_size, 1, 1 }, { "Reshape", op_reshape, 1, 2 },
     { "Flatten", op_flatten, 1, 1 }, { "Squeeze", op_squeeze, 1, 2 },
     { "Unsqueeze", op_unsqueeze, 1, 2 }, { "Transpose", op_transpose, 1, 1 },
