@@ -95,10 +95,11 @@ int cli_infer_load(const char *path, nnz_model **m, nnz_error *e)
     int rc;
     if (cli_is_blob(f.data, f.size)) {
         nnz_blob b;
-        rc = cli_blob_check(&f, &b, 0) == NNZ_OK ? 0 : -1;
-        if (rc != 0) {
+        nnz_status st = cli_blob_check(&f, &b, 0);
+        if (st != NNZ_OK) {
+            cli_blob_error(e, path, f.data, &b, st);
             cli_file_close(&f);
-            return cli_blob_open(&f, &b, path, 0, e);
+            return -1;
         }
         uint8_t *bytes;
         size_t len;

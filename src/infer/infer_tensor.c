@@ -420,15 +420,17 @@ int nnz_it_from_npy(const uint8_t *d, size_t len, nnz_itensor *t, nnz_error *e)
         dims[nd++] = v;
         s = end;
     }
+    /* the shape must match the bytes there are before anything is allocated */
+    size_t es = nnz_dtype_size(dtype), body = len - off - hl, count = 1;
+    for (int i = 0; i < nd; i++)
+        if (nnz_mul_size(count, (size_t)dims[i], &count) != 0 || count > body / es)
+            return nnz_fail(e, NNZ_EXIT_INPUT, ".npy shape needs more than its %zu bytes of data", body);
+    if (body != count * es)
+        return nnz_fail(e, NNZ_EXIT_INPUT, ".npy data has %zu bytes, its shape needs %zu", body,
+                        count * es);
     memset(t, 0, sizeof *t);
     if (nnz_it_alloc(t, dtype, nd, dims, e) != 0)
         return -1;
-    size_t es = nnz_dtype_size(dtype), body = len - off - hl;
-    if (body / es < t->count || body != t->count * es) {
-        nnz_it_free(t);
-        return nnz_fail(e, NNZ_EXIT_INPUT, ".npy data has %zu bytes, its shape needs %zu", body,
-                        t->count * es);
-    }
     const uint8_t *r = d + off + hl;
     for (size_t i = 0; i < t->count; i++) {
         uint64_t u = rd_le(r + i * es, es);

@@ -7,6 +7,15 @@ W=$T/infer
 mkdir -p "$W"
 S=$NNZIP_SAN
 
+# ---- layering: cli -> passes -> src/infer -> src/core --------------------------
+check "src/infer includes no pass, blob or cli header; src/core and the runtime include no infer header" sh -c '
+    for h in $(ls src/prune/*.h src/quantize/*.h src/hashnet/*.h src/huffman/*.h src/decompose/*.h src/blob/*.h cli/*.h); do
+        if grep -qs "#include \"$(basename $h)\"" src/infer/*.c src/infer/*.h; then echo "src/infer includes $h"; exit 1; fi
+    done
+    for h in $(ls src/infer/*.h); do
+        if grep -qs "#include \"$(basename $h)\"" src/core/*.c src/core/*.h runtime/*; then echo "core includes $h"; exit 1; fi
+    done'
+
 # ---- usage and bad graphs (ASan + UBSan) --------------------------------------
 expect "run --help exits 0" 0 "" sh -c "$S run --help | grep -q '^Usage: nnzip run'"
 expect "run without a model is a usage error" 2 "expected one MODEL.onnx" $S run
