@@ -283,6 +283,170 @@ static int channel_axis(int nd, const int64_t *dims, const cJSON *spec)
     return nd >= 2 ? 1 : 0;
 }
 
+/* ---- the picture-like dists: a canvas of H x W x C fractions in [0, 1] ---- */
+
+typedef struct canvas {
+    int64_t H, W, C;
+    double *px;
+} canvas;
+
+static int64_t rint_in(rng *r, int64_t lo, int64_t hi) /* inclusive */
+{
+    return lo + (int64_t)floor(rnd(r) * (double)(hi - lo + 1));
+}
+
+static double jround(double x) /* JavaScript's Math.round: halves go up */
+{
+    return floor(x + 0.5);
+}
+
+static void paint(canvas *cv, int64_t y, int64_t x, const double *colour)
+{
+    if (y < 0 || x < 0 || y >= cv->H || x >= cv->W)
+        return;
+    for (int64_t c = 0; c < cv->C; c++)
+        cv->px[(y * cv->W + x) * cv->C + c] = colour[c];
+}
+
+static void fill_rect(canvas *cv, int64_t y0, int64_t x0, int64_t h, int64_t w, const double *colour)
+{
+    for (int64_t y = y0; y < y0 + h; y++)
+        for (int64_t x = x0; x < x0 + w; x++)
+            paint(cv, y, x, colour);
+}
+
+static void background(canvas *cv, rng *r, double lo, double hi)
+{
+    double a = between(r, lo, hi), b = between(r, lo, hi);
+    for (int64_t y = 0; y < cv->H; y++)
+        for (int64_t x = 0; x < cv->W; x++) {
+            double t = ((double)y / (double)(cv->H - 1 > 1 ? cv->H - 1 : 1) +
+                        (double)x / (double)(cv->W - 1 > 1 ? cv->W - 1 : 1)) / 2;
+            for (int64_t c = 0; c < cv->C; c++)
+                cv->px[(y * cv->W + x) * cv->C + c] = a + (b - a) * t;
+        }
+}
+
+/* "lines": a dark gradient with 6-14 light segments (a wireframe) */
+static void draw_lines(canvas *cv, rng *r)
+{
+    background(cv, r, 0.05, 0.25);
+    double size = (double)(cv->H < cv->W ? cv->H : cv->W);
+    int64_t count = rint_in(r, 6, 14);
+    double colour[NNZ_MAX_DIMS * 8];
+    for (int64_t k = 0; k < count; k++) {
+        double x0 = between(r, 0, (double)cv->W), y0 = between(r, 0, (double)cv->H);
+        double len = between(r, 0.1, 0.45) * size;
+        double angle = rnd(r) < 0.33 ? (double)rint_in(r, 0, 3) * M_PI / 2 : between(r, 0, 2 * M_PI);
+        double x1 = fmin((double)cv->W - 1, fmax(0, x0 + len * cos(angle)));
+        double y1 = fmin((double)cv->H - 1, fmax(0, y0 + len * sin(angle)));
+        int64_t rad = rint_in(r, 0, 1);
+        double grey = between(r, 0.7, 1);
+        for (int64_t c = 0; c < cv->C; c++)
+            colour[c] = fmin(1, grey + between(r, -0.1, 0.1));
+        double steps = ceil(2 * hypot(x1 - x0, y1 - y0)) + 1;
+        for (double s = 0; s <= steps; s++) {
+            int64_t x = (int64_t)jround(x0 + (x1 - x0) * s / steps);
+            int64_t y = (int64_t)jround(y0 + (y1 - y0) * s / steps);
+            fill_rect(cv, y - rad, x - rad, 2 * rad + 1, 2 * rad + 1, colour);
+        }
+    }
+}
+
+static void draw_glyph(canvas *cv, rng *r, int64_t y, int64_t x, int64_t h, int64_t w, int64_t stroke,
+                       const double *ink)
+{
+    int64_t strokes = rint_in(r, 2, 4);
+    for (int64_t s = 0; s < strokes; s++) {
+        if (rnd(r) < 0.5) {
+            int64_t cx = x + rint_in(r, 0, w - stroke);
+            int64_t top = rnd(r) < 0.6 ? 0 : rint_in(r, 0, h / 2);
+            fill_rect(cv, y + top, cx, h - top, stroke, ink);
+        } else {
+            int64_t rows[3] = { 0, (h - stroke) / 2, h - stroke };
+            fill_rect(cv, y + rows[rint_in(r, 0, 2)], x, stroke, w, ink);
+        }
+    }
+}
+
+/* "text": a light page with rows of dark glyphs grouped into words */
+static void draw_text(canvas *cv, rng *r)
+{
+    background(cv, r, 0.8, 0.97);
+    int64_t H = cv->H, W = cv->W;
+    int64_t minh = (int64_t)jround((double)H / 40) > 5 ? (int64_t)jround((double)H / 40) : 5;
+    int64_t maxh = (int64_t)jround((double)H / 14) > minh ? (int64_t)jround((double)H / 14) : minh;
+    int64_t ytop = (int64_t)jround((double)H / 10);
+    int64_t y = rint_in(r, 2, ytop > 2 ? ytop : 2);
+    double ink[NNZ_MAX_DIMS * 8];
+    for (;;) {
+        int64_t gh = rint_in(r, minh, maxh);
+        if (y + gh >= H)
+            break;
+        for (int64_t c = 0; c < cv->C; c++)
+            ink[c] = between(r, 0, 0.15);
+        int64_t stroke = (int64_t)jround((double)gh / 7) > 1 ? (int64_t)jround((double)gh / 7) : 1;
+        int64_t gw = (int64_t)jround((double)gh * 0.6) > 3 ? (int64_t)jround((double)gh * 0.6) : 3;
+        int64_t xl = (int64_t)jround((double)W / 6);
+        int64_t x = rint_in(r, 2, xl > 2 ? xl : 2);
+        double xend = between(r, 0.4, 0.98) * (double)W;
+        while ((double)(x + gw) < xend) {
+            int64_t letters = rint_in(r, 2, 8);
+            for (int64_t l = 0; l < letters && (double)(x + gw) < xend; l++) {
+                draw_glyph(cv, r, y, x, gh, gw, stroke, ink);
+                int64_t gap = (int64_t)jround((double)gh * 0.15);
+                x += gw + (gap > 1 ? gap : 1);
+            }
+            x += (int64_t)jround((double)gh * 0.6);
+        }
+        y += (int64_t)jround((double)gh * between(r, 1.4, 2.6));
+    }
+}
+
+/* Images per sample along axis 0; -1 when the dims have no image layout. */
+static int picture(double *out, const char *dist, int nd, const int64_t *dims, int cax, double lo,
+                   double hi, rng *r)
+{
+    int ch = -1, h, w;
+    if (nd == 4) {
+        ch = cax;
+        int sp[2], k = 0;
+        for (int a = 1; a < 4; a++)
+            if (a != ch)
+                sp[k++] = a;
+        h = sp[0];
+        w = sp[1];
+    } else if (nd == 3) {
+        h = 1;
+        w = 2;
+    } else
+        return -1;
+    int64_t st[4], s = 1;
+    for (int a = nd - 1; a >= 0; a--) {
+        st[a] = s;
+        s *= dims[a];
+    }
+    canvas cv = { dims[h], dims[w], ch < 0 ? 1 : dims[ch], NULL };
+    if (cv.C > NNZ_MAX_DIMS * 8)
+        return -1;
+    cv.px = malloc((size_t)(cv.H * cv.W * cv.C) * sizeof *cv.px + 1);
+    if (!cv.px)
+        return -2;
+    for (int64_t b = 0; b < dims[0]; b++) {
+        if (strcmp(dist, "lines") == 0)
+            draw_lines(&cv, r);
+        else
+            draw_text(&cv, r);
+        for (int64_t y = 0; y < cv.H; y++)
+            for (int64_t x = 0; x < cv.W; x++)
+                for (int64_t c = 0; c < cv.C; c++)
+                    out[b * st[0] + y * st[h] + x * st[w] + (ch < 0 ? 0 : c * st[ch])] =
+                        lo + (hi - lo) * cv.px[(y * cv.W + x) * cv.C + c];
+    }
+    free(cv.px);
+    return 0;
+}
+
 static const cJSON *find_spec(const cJSON *root, const char *model_name, nnz_error *e)
 {
     if (!root || !cJSON_IsObject(root)) {
@@ -416,9 +580,16 @@ int nnz_feed_generate(const nnz_infer *inf, const char *spec_path, const char *m
                 }
             } else if (strcmp(ds, "smooth") == 0)
                 smooth(v, nd, dims, t->count, lo, hi, &r);
-            else
-                rc = nnz_fail(e, NNZ_EXIT_USAGE, "input '%s': dist '%s' is not generated by nnzip "
-                              "(uniform, noise, smooth are); give the inputs with --inputs", name, ds);
+            else if (strcmp(ds, "lines") == 0 || strcmp(ds, "text") == 0) {
+                /* without image axes the oracle draws smooth values instead */
+                int pr = picture(v, ds, nd, dims, channel_axis(nd, dims, spec), lo, hi, &r);
+                if (pr == -1)
+                    smooth(v, nd, dims, t->count, lo, hi, &r);
+                else if (pr == -2)
+                    rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+            } else
+                rc = nnz_fail(e, NNZ_EXIT_USAGE, "input '%s': dist '%s' (uniform, noise, smooth, "
+                              "lines, text)", name, ds);
             if (rc == 0 && cJSON_IsObject(cf)) {
                 int ax = channel_axis(nd, dims, spec);
                 const cJSON *ch;

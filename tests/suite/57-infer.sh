@@ -173,6 +173,14 @@ else
             fail "nnzip runs $n" "$(head -c 300 "$W/err")"
             continue
         fi
+        # nnzip's own generator draws the oracle's inputs: the same outputs, bit for bit
+        if [ -f "$FIX/$n.inputs.json" ]; then gen="--input-spec $FIX/$n.inputs.json"
+        else gen="--input-spec ../shared/corpus/models.json --spec-model $n"; fi
+        if [ -f ../shared/corpus/models.json ] || [ -f "$FIX/$n.inputs.json" ]; then
+            $NNZIP -q run "$f" $gen -o "$W/ort_$n/gen" --npy 2>"$W/err"
+            check "$n: nnzip generates the oracle's inputs (outputs byte-identical)" sh -c \
+                "for o in '$W/ort_$n/nnz'/*.npy; do cmp -s \"\$o\" '$W/ort_$n/gen'/\$(basename \"\$o\") || exit 1; done"
+        fi
         $PYTHON tests/tools/cmp_outputs.py "$W/ort_$n/ort" "$W/ort_$n/nnz" --max 1 >"$W/cmp_$n.json"
         worst=$($PYTHON -c "import json; d = json.load(open('$W/cmp_$n.json')); print(d['worst_rel_l2'])")
         echo "  $n: worst output relative L2 vs ONNX Runtime $worst"
