@@ -39,10 +39,10 @@ CFLAGS ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 PASS_DIRS := src/prune src/quantize src/hashnet src/huffman src/decompose src/fold
-INCLUDES := -Iruntime -Isrc/core -Isrc/blob $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
+INCLUDES := -Iruntime -Isrc/core -Isrc/blob -Isrc/infer $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
 TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS)
 
-LIB_SRCS := $(wildcard src/core/*.c src/blob/*.c $(addsuffix /*.c,$(PASS_DIRS))) \
+LIB_SRCS := $(wildcard src/core/*.c src/blob/*.c src/infer/*.c $(addsuffix /*.c,$(PASS_DIRS))) \
             $(NNZ_RUNTIME_SRCS)
 CLI_SRCS := $(wildcard cli/*.c)
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
@@ -82,6 +82,9 @@ $(BUILD)/$(1)/tests/unit/%: $(BUILD)/$(1)/tests/unit/%.o $(call objs,$(1),$(UNIT
 $(BUILD)/$(1)/tests/unit/%.o: TOOL_CFLAGS += $(CMOCKA_CFLAGS) -Wno-unused-parameter
 endef
 $(eval $(call variant,obj,$(CFLAGS)))
+# the interpreter's kernels are loops over floats: let the compiler vectorize
+# them (same results: no fast-math)
+$(BUILD)/obj/src/infer/%.o: TOOL_CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
 $(eval $(call variant,asan,$(SAN_FLAGS)))
 
 UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/$(1)/tests/unit/%,$(UNIT_SRCS))

@@ -52,3 +52,7 @@ done
 # docs/BENCHMARKS.md: recipes, general-purpose compressors and the headline
 # bits/weight at 1/2/5% output error, regenerated on every run
 sh bench/benchmarks.sh || echo "bench: bench/benchmarks.sh failed"
+
+# nnzip's interpreter against ONNX Runtime; its section of docs/BENCHMARKS.md
+# goes in after benchmarks.sh rewrote the file
+sh bench/infer_bench.sh || echo "bench: bench/infer_bench.sh failed"

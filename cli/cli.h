@@ -160,5 +160,6 @@ int cmd_verify(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_completion(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

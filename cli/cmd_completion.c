@@ -30,11 +30,15 @@ static const struct {
                   "--external-data --onnx-out --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "decompress", "-o --output --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "info", "--json -q --quiet -v --verbose -h --help" },
-    { "verify", "--max-rel-error --eval --min-metric --max-metric --json -q --quiet -v "
+    { "verify", "--max-rel-error --eval --min-metric --max-metric --max-output-error --inputs "
+                "--input-spec --spec-model --seed --dim --threads --json -q --quiet -v "
                 "--verbose -h --help" },
     { "convert", "-o --output --external-data -f --force -q --quiet -v --verbose -h --help" },
     { "sweep", "-g --grid -j --jobs -o --output --plot --eval --metric-goal --metric-name "
-               "--blobs --max-points --json -f --force -q --quiet -v --verbose -h --help" },
+               "--blobs --max-points --metric --inputs --input-spec --spec-model --seed --dim "
+               "--threads --json -f --force -q --quiet -v --verbose -h --help" },
+    { "run", "--inputs --input-spec --spec-model --seed -o --output --npy --dim --threads "
+             "--max-memory --repeat --json -f --force -q --quiet -v --verbose -h --help" },
     { "completion", "bash" },
 };
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_infer.h"
 #include "fileio.h"
 #include "model.h"
 #include "pass.h"
@@ -55,6 +56,12 @@ static const char sweep_help[] =
     "                         model; the last number CMD prints on stdout is the\n"
     "                         point's metric ({onnx}, {blob}, {point}, {pipeline}\n"
     "                         become quoted values)\n"
+    "  --metric output-error  the metric is the worst output's relative L2 error of\n"
+    "                         the point's model against the original, both run in\n"
+    "                         nnzip's interpreter on the same inputs (lower is\n"
+    "                         better)\n"
+    "  --inputs DIR, --input-spec FILE, --spec-model NAME, --seed N, --dim NAME=V,\n"
+    "  --threads N            the inputs and settings of that run (as `nnzip run`)\n"
     "  --metric-goal max|min  is a larger metric better (default max, e.g. accuracy)\n"
     "  --metric-name NAME     what the metric is, for the plot (default 'metric')\n"
     "  --blobs DIR            keep each point's blob as DIR/POINT.nnz\n"
@@ -434,6 +441,8 @@ typedef struct sweep {
     int *rewrites;           /* the point's pipeline rewrites the graph */
     size_t n;
     const char *eval;
+    int out_err;             /* --metric output-error */
+    cli_infer_args ia;       /* its inputs */
     const char *blobs;       /* --blobs DIR, or NULL */
     int width;               /* digits of the largest point number */
     char *tmp;               /* the work folder */
@@ -545,7 +554,20 @@ static cJSON *run_point(sweep *s, size_t i)
         cJSON_AddStringToObject(o, "worst_tensor", worst_name ? worst_name : "");
     }
     cJSON_Delete(rep);
-    if (rc == 0 && s->eval) {
+    if (rc == 0 && s->out_err) {
+        /* the reference is the model as given, loaded afresh: a graph
+         * rewrite (decompose) has changed s->m */
+        nnz_model *orig = NULL;
+        cJSON *orep = NULL;
+        double worst = NAN;
+        rc = cli_infer_load(s->in, &orig, &e);
+        if (rc == 0 && (rc = cli_output_error(orig, blob, &s->ia, &orep, &worst, &e)) == 0)
+            cJSON_AddNumberToObject(o, "metric", worst);
+        else
+            nnz_wrap(&e, "output error: ");
+        cJSON_Delete(orep);
+        nnz_model_free(orig);
+    } else if (rc == 0 && s->eval) {
         double metric = NAN;
         snprintf(dir, sizeof dir, "%s/p%zu", s->tmp, i + 1);
         snprintf(onnx, sizeof onnx, "%s/%s", dir, s->model_name);
@@ -927,6 +949,13 @@ int cmd_sweep(int argc, char **argv)
                                            { "metric-name", required_argument, NULL, 'N' },
                                            { "blobs", required_argument, NULL, 'B' },
                                            { "max-points", required_argument, NULL, 'M' },
+                                           { "metric", required_argument, NULL, 1000 },
+                                           { "inputs", required_argument, NULL, 1000 + 'i' },
+                                           { "input-spec", required_argument, NULL, 1000 + 'S' },
+                                           { "spec-model", required_argument, NULL, 1000 + 'M' },
+                                           { "seed", required_argument, NULL, 1000 + 's' },
+                                           { "dim", required_argument, NULL, 1000 + 'D' },
+                                           { "threads", required_argument, NULL, 1000 + 'T' },
                                            { "json", no_argument, NULL, 'J' },
                                            { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
@@ -934,7 +963,9 @@ int cmd_sweep(int argc, char **argv)
                                            { "verbose", no_argument, NULL, 'v' },
                                            { 0, 0, 0, 0 } };
     const char *grids[64], *outp = NULL, *plot = NULL, *eval = NULL, *goal = NULL;
-    const char *metric_name = NULL, *blobs = NULL;
+    const char *metric_name = NULL, *blobs = NULL, *metric = NULL;
+    cli_infer_args ia = { .cmd = "sweep", .seed = 1 };
+    int infer_opts = 0;
     size_t ngrids = 0, max_points = SWEEP_MAX_POINTS;
     long jobs = 1;
     int json = 0, c;
@@ -970,6 +1001,15 @@ int cmd_sweep(int argc, char **argv)
             break;
         }
         case 'J': json = 1; break;
+        case 1000: metric = optarg; break;
+        case 1000 + 'i': case 1000 + 'S': case 1000 + 'M': case 1000 + 's': case 1000 + 'D':
+        case 1000 + 'T': {
+            int r = cli_infer_parse_common(c - 1000, optarg, &ia);
+            if (r != 0)
+                return r;
+            infer_opts = 1;
+            break;
+        }
         case 'h': fputs(sweep_help, stdout); return 0;
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
@@ -983,7 +1023,26 @@ int cmd_sweep(int argc, char **argv)
         return cli_usage("sweep", "missing --grid, e.g. --grid 'quantize:bits=4,6,8 | huffman'");
     if (goal && strcmp(goal, "max") != 0 && strcmp(goal, "min") != 0)
         return cli_usage("sweep", "--metric-goal %s: expected max or min", goal);
-    if ((goal || metric_name) && !eval)
+    int out_err = metric != NULL;
+    if (metric && strcmp(metric, "output-error") != 0)
+        return cli_usage("sweep", "--metric %s: the built-in metric is output-error (for "
+                         "others, --eval 'CMD {onnx}')", metric);
+    if (out_err && eval)
+        return cli_usage("sweep", "--metric output-error and --eval: give one");
+    if (infer_opts && !out_err)
+        return cli_usage("sweep", "--inputs, --input-spec, --seed, --dim and --threads are for "
+                         "--metric output-error");
+    if (ia.inputs && ia.spec)
+        return cli_usage("sweep", "--inputs and --input-spec: give one");
+    if (out_err && goal && strcmp(goal, "min") != 0)
+        return cli_usage("sweep", "--metric output-error: lower is better; --metric-goal max "
+                         "does not apply");
+    if (out_err) {
+        goal = "min";
+        if (!metric_name)
+            metric_name = "output_rel_l2";
+    }
+    if ((goal || metric_name) && !eval && !out_err)
         return cli_usage("sweep", "--%s is about the --eval command's metric; give --eval 'CMD {onnx}'",
                          goal ? "metric-goal" : "metric-name");
     if (eval && !*eval)
@@ -1005,7 +1064,8 @@ int cmd_sweep(int argc, char **argv)
 
     /* the grid: every point parsed and checked before anything runs */
     nnz_error e = { 0 };
-    sweep s = { .in = in, .eval = eval, .blobs = blobs };
+    sweep s = { .in = in, .eval = eval, .blobs = blobs, .out_err = out_err, .ia = ia };
+    s.ia.opts.dims = s.ia.dims; /* the copy's own array */
     grid gr[64];
     size_t total = 0;
     int rc = 0;
@@ -1051,7 +1111,7 @@ int cmd_sweep(int argc, char **argv)
     }
     if (rc == 0)
         rc = make_labels(s.pts, made, res, &e);
-    for (size_t i = 0; i < made && rc == 0 && !eval; i++)
+    for (size_t i = 0; i < made && rc == 0 && !eval && !out_err; i++)
         if (s.rewrites[i]) {
             cli_note("warning: with decompose, a point's rel_l2 measures the factors it stores, "
                      "not the layers they replace; compare such points with --eval");
@@ -1118,7 +1178,7 @@ int cmd_sweep(int argc, char **argv)
     int status = 0;
     size_t failed = 0, front = 0;
     if (rc == 0 && !sig) {
-        sweep_pareto(res, s.n, eval != NULL, !goal || strcmp(goal, "max") == 0);
+        sweep_pareto(res, s.n, eval || out_err, !goal || strcmp(goal, "max") == 0);
         for (size_t i = 0; i < s.n; i++) {
             failed += !res[i].ok;
             front += res[i].pareto != 0;
@@ -1127,7 +1187,7 @@ int cmd_sweep(int argc, char **argv)
                         cli_esc(res[i].error));
         }
         sweep_out so = { .model = in, .model_bytes = (double)s.m->file_size, .grids = grids,
-                         .ngrids = ngrids, .eval = eval,
+                         .ngrids = ngrids, .eval = out_err ? "output-error (built in)" : eval,
                          .goal_max = !goal || strcmp(goal, "max") == 0,
                          .metric_name = metric_name ? metric_name : "metric" };
         if (out_open) {
@@ -1154,7 +1214,7 @@ int cmd_sweep(int argc, char **argv)
                 cli_buf_puts(&all, grids[k]);
             }
             sweep_plot_opts po = { .model = s.model_name, .grid = all.p ? all.p : "",
-                                   .by_metric = eval != NULL, .goal_max = so.goal_max,
+                                   .by_metric = eval || out_err, .goal_max = so.goal_max,
                                    .metric_name = so.metric_name };
             svg_open = 0;
             int bad = sweep_plot_svg(svg.f, res, s.n, &po);
@@ -1180,7 +1240,7 @@ int cmd_sweep(int argc, char **argv)
             cli_note("sweep %s: %zu point%s in %.1f s, %zu on the Pareto frontier (bytes vs %s)"
                      "%s%s%s", in, s.n, s.n == 1 ? "" : "s",
                      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-                     front, eval ? so.metric_name : "rel_l2", nfail,
+                     front, eval || out_err ? so.metric_name : "rel_l2", nfail,
                      outp && strcmp(outp, "-") ? " -> " : "", outp && strcmp(outp, "-") ? outp : "");
         }
         status = wrote ? wrote : failed ? NNZ_EXIT_VERIFY : 0;

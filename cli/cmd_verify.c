@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_infer.h"
 #include "metrics.h"
 #include "model.h"
 #include "strmap.h"
@@ -26,11 +27,22 @@ static const char verify_help[] =
     "                      metric is the last number CMD prints on stdout\n"
     "  --min-metric X      fail when the metric is below X (e.g. accuracy)\n"
     "  --max-metric X      fail when the metric is above X (e.g. an error)\n"
+    "  --max-output-error X  run both models in nnzip's interpreter on the same\n"
+    "                      inputs; fail when an output's relative L2 error exceeds X\n"
+    "  --inputs DIR        inputs for that (input_N.pb / NAME.npy, or a folder of\n"
+    "                      test_data_set_N); default: generated from the declared\n"
+    "                      shapes\n"
+    "  --input-spec FILE   generated inputs from a JSON spec (docs/infer.md)\n"
+    "  --spec-model NAME   the entry of a models.json-style spec\n"
+    "  --seed N            seed of generated inputs (default 1)\n"
+    "  --dim NAME=VALUE    a symbolic input dim (repeatable)\n"
+    "  --threads N         interpreter threads (default 1)\n"
     "  --json              a JSON report on stdout (fields: docs/cli.md)\n"
     "  -q, --quiet         no report on stderr\n"
     "  -v, --verbose       a line per tensor\n"
     "  -h, --help\n\n"
-    "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable input.\n";
+    "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable\n"
+    "input.\n";
 
 /* Does the blob's graph section hold exactly the model's graph? Packed the
  * way compress packs it (the blob's tensors left out, external ones in
@@ -123,6 +135,13 @@ int cmd_verify(int argc, char **argv)
                                            { "min-metric", required_argument, NULL, 'a' },
                                            { "max-metric", required_argument, NULL, 'b' },
                                            { "json", no_argument, NULL, 'j' },
+                                           { "max-output-error", required_argument, NULL, 'O' },
+                                           { "inputs", required_argument, NULL, 'i' },
+                                           { "input-spec", required_argument, NULL, 'S' },
+                                           { "spec-model", required_argument, NULL, 'M' },
+                                           { "seed", required_argument, NULL, 's' },
+                                           { "dim", required_argument, NULL, 'D' },
+                                           { "threads", required_argument, NULL, 'T' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -130,6 +149,9 @@ int cmd_verify(int argc, char **argv)
     double limit = INFINITY, min_metric = -INFINITY, max_metric = INFINITY;
     const char *eval = NULL;
     int json = 0, c;
+    double max_out = INFINITY;
+    cli_infer_args ia = { .cmd = "verify", .seed = 1 };
+    int want_outputs = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
@@ -149,6 +171,18 @@ int cmd_verify(int argc, char **argv)
             break;
         }
         case 'j': json = 1; break;
+        case 'O':
+            if (cli_parse_double(optarg, &max_out) != 0)
+                return cli_usage("verify", "--max-output-error '%s': expected a number >= 0", optarg);
+            want_outputs = 1;
+            break;
+        case 'i': case 'S': case 'M': case 's': case 'D': case 'T': {
+            int rc = cli_infer_parse_common(c, optarg, &ia);
+            if (rc != 0)
+                return rc;
+            want_outputs = 1;
+            break;
+        }
         case 'h': fputs(verify_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
@@ -160,6 +194,8 @@ int cmd_verify(int argc, char **argv)
     if (eval && !strstr(eval, "{onnx}") && !strstr(eval, "NNZIP_ONNX"))
         return cli_usage("verify", "--eval '%s': the command needs {onnx} (or $NNZIP_ONNX) "
                          "where the model's path goes", eval);
+    if (ia.inputs && ia.spec)
+        return cli_usage("verify", "--inputs and --input-spec: give one");
     if (!eval && (isfinite(min_metric) || isfinite(max_metric)))
         return cli_usage("verify", "--min-metric and --max-metric need --eval 'CMD {onnx}'");
     const char *mpath = argv[optind], *bpath = argv[optind + 1];
@@ -352,6 +388,33 @@ int cmd_verify(int argc, char **argv)
                 cli_note("could not remove %s", dir);
         }
         cJSON_AddNumberToObject(doc, "metric", metric);
+    }
+    /* the outputs: both models run in nnzip's interpreter on the same inputs */
+    if (want_outputs && opened && integrity) {
+        cJSON *orep = NULL;
+        double wout = 0;
+        nnz_error why = { 0 };
+        if (cli_output_error(orig, bpath, &ia, &orep, &wout, &why) != 0) {
+            if (why.code != NNZ_EXIT_VERIFY) {
+                /* the models cannot be run (an unsupported op, bad inputs): not a verdict */
+                nnz_model_free(orig);
+                cJSON_Delete(doc);
+                cJSON_Delete(ts);
+                cJSON_Delete(meta);
+                cli_file_close(&f);
+                return cli_report(&why);
+            }
+            fail_doc(doc, why.msg);
+        } else {
+            if (!g_cli.quiet)
+                cli_output_error_text(orep);
+            if (wout > max_out) {
+                snprintf(msg, sizeof msg, "an output's relative L2 error %g is over "
+                         "--max-output-error %g", wout, max_out);
+                fail_doc(doc, msg);
+            }
+            cJSON_AddItemToObject(doc, "output_error", orep);
+        }
     }
     nnz_err_finish(&all);
     nnz_err_finish(&changed);

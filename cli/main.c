@@ -16,6 +16,7 @@ static const struct {
     { "info", cmd_info, "describe an ONNX model or an .nnz blob" },
     { "verify", cmd_verify, "check a blob against its model; non-zero exit on failure" },
     { "convert", cmd_convert, "rewrite an ONNX model (inline or external weights)" },
+    { "run", cmd_run, "run a model (or a blob's model) with nnzip's interpreter" },
     { "sweep", cmd_sweep, "compress with every pipeline of a grid: size vs error, Pareto" },
     { "completion", cmd_completion, "print a bash completion script" },
 };

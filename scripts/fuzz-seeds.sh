@@ -46,3 +46,12 @@ EOF
 for f in "$S"/*.nnz; do
     { cat "$f"; printf '\002'; } >"$f.reseal"
 done
+
+# The interpreter's seeds: the small fixtures (real graphs) and the models of
+# its error paths (cycles, huge shapes, endless loops, ...).
+I=$B/fuzz/seeds_infer
+mkdir -p "$I"
+for m in "$B"/fixtures/edge_*.onnx "$B"/fixtures/digits_mlp.onnx; do
+    [ -f "$m" ] && cp "$m" "$I/"
+done
+${PYTHON:-/usr/bin/python3} tests/tools/make_infer_models.py "$I" >/dev/null 2>&1 || true

@@ -1138,4 +1138,6 @@ if (require.main === module) {
 module.exports = {
   main, makeRng, hashString, generateValues, floatToHalfBits, halfBitsToFloat,
   newAccumulator, accumulate, finalize, channelAxis, imageLayout,
+  // for dump.js, which writes these inputs and ORT's outputs to files
+  planInputs, loadInputSpecs, materialize, sessionOptions, DTYPES,
 };

@@ -23,7 +23,7 @@ expect "decompress without -o refuses to replace MODEL.onnx" 2 "auto.onnx: alrea
 expect "decompress without -o writes IN.onnx beside the blob" 0 "" \
     sh -c "mv '$W/auto.nnz' '$W/auto2.nnz' && $N -q decompress '$W/auto2.nnz' && test -s '$W/auto2.onnx'"
 expect "compress - without -o is a usage error" 2 "give -o OUT.nnz" sh -c "$N compress - <'$M'"
-for c in "" compress decompress info verify convert sweep completion; do
+for c in "" compress decompress info verify convert sweep completion run; do
     check "nnzip $c --help fits 80 columns" sh -c "$N $c --help | awk 'length(\$0) > 80 { exit 1 }'"
 done
 expect "nnzip help CMD prints the command's help" 0 "" sh -c "$N help verify | grep -q '^Usage: nnzip verify'"
@@ -141,7 +141,7 @@ check "no blob was written by the refused configs" test ! -e "$W/bad.nnz"
 expect "-p and --config together are a usage error" 2 "use one" $N compress "$M" -o "$W/bad.nnz" -p quantize --config "$W/cfg.json"
 
 # the man page and the completion script list every option --help shows
-for c in compress decompress info verify convert sweep; do
+for c in compress decompress info verify convert sweep run; do
     $N $c --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]+' | sort -u >"$W/opts_$c"
     [ -s "$W/opts_$c" ] || continue
     check "the man page lists every option of 'nnzip $c --help'" sh -c \

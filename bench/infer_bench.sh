@@ -1,0 +1,78 @@
+#!/bin/sh
+# infer_bench.sh - nnzip's interpreter (`nnzip run`) against ONNX Runtime,
+# one thread each, on the same inputs: time per inference (the fastest of
+# K runs inside one process, so loading is not counted) for every corpus
+# model and fixture, and nnzip's peak RSS against the weights plus 3x the
+# largest set of live activations. Prints the table and writes it into
+# docs/BENCHMARKS.md (the section between the infer markers, replaced or
+# appended) and docs/infer.md. Run by `make bench` after benchmarks.sh, or
+# alone: sh bench/infer_bench.sh. BENCH_INFER_RUNS sets K (default 20).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+. bench/lib.sh
+K=${BENCH_INFER_RUNS:-20}
+D=$BT/infer
+mkdir -p "$D"
+[ -d tests/oracle/node_modules/onnxruntime-node ] ||
+    { echo "infer_bench: the ONNX Runtime oracle is not installed (make test-deps)"; exit 1; }
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "== nnzip run against ONNX Runtime (1 thread each, same inputs, fastest of $K runs)"
+: >"$D/rows"
+for f in "$CORPUS"/*.onnx "$FIX"/*.onnx; do
+    [ -f "$f" ] || continue
+    n=$(basename "$f" .onnx)
+    case $n in edge_*) continue ;; esac # the edge-case fixtures are too small to time
+    if [ -f "$FIX/$n.inputs.json" ]; then spec="--inputs $FIX/$n.inputs.json"; else spec="--corpus-model $n"; fi
+    ort=$(node tests/oracle/dump.js "$f" "$D/$n" $spec --time-runs "$K" 2>/dev/null |
+        $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["ort_ms"])') || { echo "  $n: ONNX Runtime failed"; continue; }
+    $N -q run "$f" --inputs "$D/$n/inputs" --repeat "$K" --json >"$D/$n.json" 2>/dev/null ||
+        { echo "  $n: nnzip run failed"; continue; }
+    rss=$(peak_rss_kib $N -q run "$f" --inputs "$D/$n/inputs")
+    base=$(peak_rss_kib $N --version)
+    echo "$n $ort $rss $base $(stat -c %s "$f")" >>"$D/rows"
+    $PYTHON - "$D/$n.json" $n $ort $rss <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); n = sys.argv[2]; ort = float(sys.argv[3]); rss = int(sys.argv[4]) * 1024
+r = d["runs"][0]; ms = r["seconds"] * 1e3
+budget = d["weight_bytes"] + 3 * r["peak_activation_bytes"]
+print("  %-20s nnzip %9.3f ms  ORT %9.3f ms  %5.2fx   RSS %7.1f MiB, weights + 3x activations %7.1f MiB"
+      % (n, ms, ort, ms / ort, rss / 2**20, budget / 2**20))
+PY
+done
+$PYTHON - "$D" "$K" "$load" <<'PY'
+import json, os, sys, platform, subprocess
+D, K, LOAD = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = [l.split() for l in open(os.path.join(D, "rows"))]
+out = ["<!-- infer -->", "## Inference: `nnzip run` against ONNX Runtime", "",
+       "Time per inference, the fastest of %s runs inside one process (loading not counted), one "
+       "thread each, the same inputs (tests/oracle/dump.js: the corpus's input specs, the "
+       "fixtures' own); ONNX Runtime %s at its default optimisation level. Peak RSS is of a "
+       "whole `nnzip run` (process, OpenBLAS, the parsed model and its weights, the interpreter's "
+       "float copy of the weights, activations); the budget is the weights plus 3x the largest "
+       "set of live activations the memory plan held, with the RSS of `nnzip --version` (the "
+       "process alone) beside it. `bench/infer_bench.sh`, %s, %s cores, load average %s at the "
+       "start (the machine is shared: ratios move by tens of percent between runs)." %
+       (K, json.load(open("tests/oracle/package.json"))["dependencies"]["onnxruntime-node"],
+        platform.machine(), os.cpu_count(), LOAD), "",
+       "| model | nnzip ms | ORT ms | nnzip / ORT | peak RSS MiB | weights MiB | 3x activations MiB | process alone MiB |",
+       "|---|--:|--:|--:|--:|--:|--:|--:|"]
+for n, ort, rss, base, size in rows:
+    d = json.load(open(os.path.join(D, n + ".json")))
+    r = d["runs"][0]
+    ms = r["seconds"] * 1e3
+    out.append("| %s | %.3f | %.3f | %.2fx | %.1f | %.1f | %.1f | %.1f |" % (
+        n, ms, float(ort), ms / float(ort), int(rss) / 1024, d["weight_bytes"] / 2**20,
+        3 * r["peak_activation_bytes"] / 2**20, int(base) / 1024))
+out += ["", "<!-- /infer -->"]
+text = "\n".join(out) + "\n"
+open(os.path.join(D, "section.md"), "w").write(text)
+for doc in ("docs/BENCHMARKS.md", "docs/infer.md"):
+    if not os.path.exists(doc):
+        continue
+    s = open(doc).read()
+    a, b = s.find("<!-- infer -->"), s.find("<!-- /infer -->")
+    s = s[:a] + text.rstrip("\n") + s[b + len("<!-- /infer -->"):] if a >= 0 and b > a else s.rstrip("\n") + "\n\n" + text
+    open(doc + ".tmp", "w").write(s)
+    os.replace(doc + ".tmp", doc)
+print("  -> docs/BENCHMARKS.md, docs/infer.md")
+PY

@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""Small models for the interpreter's error paths (tests/suite/57-infer.sh):
+each is valid protobuf that a careless executor would crash on, loop on,
+or exhaust memory with. Writes DIR/<name>.onnx."""
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = sys.argv[1]
+os.makedirs(OUT, exist_ok=True)
+
+
+def save(name, nodes, inputs, outputs, inits=(), opset=13):
+    g = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', opset)])
+    m.ir_version = 8
+    with open(os.path.join(OUT, name + '.onnx'), 'wb') as f:
+        f.write(m.SerializeToString())
+
+
+X = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 4])
+Y = helper.make_tensor_value_info('y', TensorProto.FLOAT, None)
+
+save('unsupported_op', [helper.make_node('Relu', ['x'], ['a'], name='r'),
+                        helper.make_node('Einsum', ['a'], ['y'], name='the_einsum', equation='ij->ji')],
+     [X], [Y])
+save('unsupported_attr', [helper.make_node('Resize', ['x', '', 's'], ['y'], name='rs', mode='trilinear')],
+     [X], [Y], [numpy_helper.from_array(np.array([1, 2], np.float32), 's')])
+save('cycle', [helper.make_node('Add', ['x', 'b'], ['a'], name='first'),
+               helper.make_node('Relu', ['a'], ['b'], name='second'),
+               helper.make_node('Identity', ['a'], ['y'], name='out')], [X], [Y])
+save('dangling', [helper.make_node('Add', ['x', 'nowhere'], ['y'], name='adder')], [X], [Y])
+save('shape_mismatch', [helper.make_node('Add', ['x', 'w'], ['y'], name='bad_add')], [X], [Y],
+     [numpy_helper.from_array(np.ones((3,), np.float32), 'w')])
+save('huge_expand', [helper.make_node('Expand', ['x', 'shape'], ['y'], name='blow_up')], [X], [Y],
+     [numpy_helper.from_array(np.array([1 << 40, 1 << 40], np.int64), 'shape')])
+save('overflow_dims', [helper.make_node('ConstantOfShape', ['shape'], ['y'], name='zeros')], [X], [Y],
+     [numpy_helper.from_array(np.array([1 << 62, 1 << 62, 4], np.int64), 'shape')])
+save('too_big', [helper.make_node('ConstantOfShape', ['shape'], ['y'], name='big_zeros')], [X], [Y],
+     [numpy_helper.from_array(np.array([1 << 20, 1 << 20], np.int64), 'shape')])
+# a Loop with no trip count and a condition that never turns false
+body = helper.make_graph(
+    [helper.make_node('Identity', ['cond_in'], ['cond_out'], name='keep_going'),
+     helper.make_node('Identity', ['v_in'], ['v_out'], name='same')],
+    'body',
+    [helper.make_tensor_value_info('i', TensorProto.INT64, []),
+     helper.make_tensor_value_info('cond_in', TensorProto.BOOL, []),
+     helper.make_tensor_value_info('v_in', TensorProto.FLOAT, [1, 4])],
+    [helper.make_tensor_value_info('cond_out', TensorProto.BOOL, []),
+     helper.make_tensor_value_info('v_out', TensorProto.FLOAT, [1, 4])])
+save('endless_loop', [helper.make_node('Loop', ['', 'c', 'x'], ['y'], name='forever', body=body)],
+     [X], [Y], [numpy_helper.from_array(np.array(True), 'c')])
+# a Loop that runs 3 times and scans: checks carried values and scan outputs
+body2 = helper.make_graph(
+    [helper.make_node('Identity', ['cond_in'], ['cond_out'], name='c'),
+     helper.make_node('Add', ['v_in', 'one'], ['v_out'], name='inc'),
+     helper.make_node('Mul', ['v_out', 'two'], ['scan'], name='dbl')],
+    'body2',
+    [helper.make_tensor_value_info('i', TensorProto.INT64, []),
+     helper.make_tensor_value_info('cond_in', TensorProto.BOOL, []),
+     helper.make_tensor_value_info('v_in', TensorProto.FLOAT, [1, 4])],
+    [helper.make_tensor_value_info('cond_out', TensorProto.BOOL, []),
+     helper.make_tensor_value_info('v_out', TensorProto.FLOAT, [1, 4]),
+     helper.make_tensor_value_info('scan', TensorProto.FLOAT, [1, 4])],
+    [numpy_helper.from_array(np.array(1, np.float32), 'one'),
+     numpy_helper.from_array(np.array(2, np.float32), 'two')])
+save('loop3', [helper.make_node('Loop', ['m', '', 'x'], ['y', 'scans'], name='thrice', body=body2)],
+     [X], [Y, helper.make_tensor_value_info('scans', TensorProto.FLOAT, None)],
+     [numpy_helper.from_array(np.array(3, np.int64), 'm')])
+# two inputs, to check matching by name and the input checks
+A = helper.make_tensor_value_info('a', TensorProto.FLOAT, ['n', 3])
+B = helper.make_tensor_value_info('b', TensorProto.INT64, ['n', 3])
+save('two_inputs', [helper.make_node('Cast', ['b'], ['bf'], name='cast', to=1),
+                    helper.make_node('Sub', ['a', 'bf'], ['y'], name='sub')], [A, B], [Y])
