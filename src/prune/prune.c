@@ -53,7 +53,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     if (!o)
         return -1;
     o->normalize = PR_NORMALIZE_STD;
-    o->norm = PR_L1;
+    o->norm = PR_L2;
     /* normalize= matters only with scope=global and norm= only with
      * structured=channel; both are accepted otherwise, so a per-layer override
      * (docs/config.md: the stage's keys plus its own) can switch the mode */
@@ -123,6 +123,10 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     else if (o->rule == PR_AUTO && !has_error)
         bad = "sparsity=auto needs max-rel-error=X, the weight relative L2 error each tensor "
               "may reach (e.g. max-rel-error=0.3)";
+    else if (o->channel && o->scope == PR_GLOBAL)
+        bad = "structured=channel removes channels layer by layer (sparsity= is the fraction of "
+              "each layer's channels); it does not combine with scope=global (use scope=layer, "
+              "the default)";
     else if (o->rule == PR_AUTO && o->scope == PR_GLOBAL)
         bad = "sparsity=auto chooses a sparsity per tensor; it does not combine with "
               "scope=global (use scope=layer, the default)";
@@ -349,9 +353,25 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
             return refuse_no_channel(t, e);
     }
     o->prepared = 1;
+    if (o->channel)
+        return 0; /* prune_channels does the rest */
     if (o->scope == PR_GLOBAL)
         return plan_global(m, o, selected, report, e);
     return 0;
+}
+
+/* structured=channel (the stage's, or a per-layer override's) removes channels
+ * from the graph here (prune_channel.c); the rest is ranked in `run`. */
+static int prepare_stage(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
+{
+    int channel = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const prune_opts *o = st->selected[i] ? nnz_stage_opts_for(st, &m->tensors[i]) : NULL;
+        channel |= o && o->channel;
+    }
+    if (prepare(m, st->opts, st->selected, report, e) != 0)
+        return -1;
+    return channel ? prune_channels(m, st, report, e) : 0;
 }
 
 /* ---- one tensor ---------------------------------------------------------------- */
@@ -384,6 +404,14 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         return refuse_not_float(t, e);
     size_t n = st->n;
     float *v = st->values;
+    if (o->channel) {
+        /* the channels went in prepare, out of the graph (report: prune.layers) */
+        cJSON *r = cJSON_AddObjectToObject(rep, "prune");
+        cJSON_AddStringToObject(r, "structure", "channel");
+        cJSON_AddStringToObject(r, "rewrite", "removed channels are cut out of the graph; "
+                                "the tensor keeps the others as they were (see prune.layers)");
+        return 0;
+    }
     if (check_finite(v, n, e) != 0)
         return -1;
     prune_layout lay;
@@ -527,7 +555,7 @@ const nnz_pass nnz_pass_prune = {
     .options = options,
     .parse = parse,
     .selects = selects,
-    .prepare = prepare,
+    .prepare_stage = prepare_stage,
     .run = run,
     .free_opts = free_opts,
 };
