@@ -67,13 +67,15 @@ typedef struct pc_space {
     int whole;
     char reason[320];
     size_t c;                /* channels (0: unknown) */
-    Onnx__NodeProto *concat; /* a Concat along the channel axis that makes it */
-    int nconcat;
     int has_src;
     uint8_t *keep;           /* per channel, once decided */
     size_t kept;
-    int decided;
 } pc_space;
+
+typedef struct pc_cat {      /* a Concat along the channel axis: its output's space */
+    Onnx__NodeProto *node;   /* is its inputs' spaces one after the other */
+    int space;
+} pc_cat;
 
 typedef struct pc_group {    /* a depthwise conv whose group follows its space */
     Onnx__NodeProto *node;
@@ -95,6 +97,8 @@ typedef struct pc {
     size_t nsl, capsl;
     pc_group *grp;
     size_t ngrp, capgrp;
+    pc_cat *cat;
+    size_t ncat, capcat;
     size_t *queue;
     size_t nq, capq;
     char **dropvi;           /* names whose value_info goes (borrowed) */
@@ -205,11 +209,6 @@ static void merge(pc *c, int a, int b)
         memcpy(x->reason, y->reason, sizeof x->reason);
     }
     x->has_src |= y->has_src;
-    if (y->concat && x->concat != y->concat) {
-        x->nconcat += y->nconcat;
-        if (!x->concat)
-            x->concat = y->concat;
-    }
 }
 
 /* ---- the graph ------------------------------------------------------------------------ */
@@ -692,10 +691,13 @@ static int follow_producer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t k
         int64_t ax = attr_int(n, "axis", 0);
         int cat_ax = ax < 0 ? (int)ax : v.rank >= 0 ? (int)ax - v.rank : 0;
         if (cat_ax == v.ax && (ax < 0 || v.rank >= 0)) {
-            pc_space *p = &c->sp[find(c, s)];
-            if (p->concat != n) {
-                p->nconcat++;
-                p->concat = n;
+            size_t j = 0;
+            while (j < c->ncat && c->cat[j].node != n)
+                j++;
+            if (j == c->ncat) {
+                if (GROW(c->cat, c->ncat, c->capcat, c->e) != 0)
+                    return -1;
+                c->cat[c->ncat++] = (pc_cat){ .node = n, .space = s };
             }
             for (size_t i = 0; i < n->n_input; i++) {
                 if (!present(n, i))
@@ -904,22 +906,56 @@ static int rank_source(pc *c, pc_src *s, size_t C)
     return s->removable ? 0 : -1;
 }
 
-static size_t concat_channels(pc *c, const Onnx__NodeProto *n, int *ready)
+/* The space of Concat input k (-1: none), and the channels of all its inputs
+ * (0 while one is not known). */
+static int cat_input(pc *c, const Onnx__NodeProto *n, size_t k)
+{
+    pc_val *v = present(n, k) ? val_find(c, n->input[k]) : NULL;
+    return v ? find(c, v->space) : -1;
+}
+
+static size_t concat_channels(pc *c, const Onnx__NodeProto *n)
 {
     size_t sum = 0;
-    *ready = 1;
-    for (size_t i = 0; i < n->n_input; i++) {
-        if (!present(n, i))
+    for (size_t k = 0; k < n->n_input; k++) {
+        if (!present(n, k))
             continue;
-        pc_val *v = val_find(c, n->input[i]);
-        pc_space *p = v ? &c->sp[find(c, v->space)] : NULL;
-        if (!p || !p->c) {
-            *ready = 0;
+        int q = cat_input(c, n, k);
+        if (q < 0 || !c->sp[q].c)
             return 0;
-        }
-        sum += p->c;
+        sum += c->sp[q].c;
     }
     return sum;
+}
+
+/* Spread the keeps across the Concats until nothing changes: the output keeps
+ * what an input keeps (offsets shifted), and an input keeps what the output
+ * keeps (another branch of the output's space may need it). Keeps only
+ * grow, so this ends. */
+static void spread_keeps(pc *c)
+{
+    for (int again = 1; again;) {
+        again = 0;
+        for (size_t i = 0; i < c->ncat; i++) {
+            const Onnx__NodeProto *n = c->cat[i].node;
+            pc_space *o = &c->sp[find(c, c->cat[i].space)];
+            size_t off = 0;
+            int ok = o->keep != NULL;
+            for (size_t k = 0; ok && k < n->n_input; k++)
+                ok = !present(n, k) || (cat_input(c, n, k) >= 0 && c->sp[cat_input(c, n, k)].keep);
+            for (size_t k = 0; ok && k < n->n_input; k++) {
+                if (!present(n, k))
+                    continue;
+                pc_space *q = &c->sp[cat_input(c, n, k)];
+                for (size_t j = 0; j < q->c; j++) {
+                    uint8_t u = o->keep[off + j] | q->keep[j];
+                    again |= u != o->keep[off + j] || u != q->keep[j];
+                    o->keep[off + j] = q->keep[j] = u;
+                }
+                off += q->c;
+            }
+        }
+    }
 }
 
 static int decide(pc *c)
@@ -930,35 +966,32 @@ static int decide(pc *c)
         pc_space *p = &c->sp[find(c, s->space)];
         size_t C = (size_t)s->w->dims[s->axis];
         if (p->c && p->c != C)
-            whole(c, s->space, "its sources make %zu and %zu channels", p->c, C);
+            whole(c, s->space, "its layers make %zu and %zu channels", p->c, C);
         p->c = C;
     }
-    for (size_t round = 0; round <= c->nsp; round++) {
+    for (size_t round = 0; round <= c->ncat; round++) {
         int changed = 0;
-        for (size_t i = 0; i < c->nsp; i++) {
-            pc_space *p = &c->sp[i];
-            if (find(c, (int)i) != (int)i || !p->concat || p->c)
+        for (size_t i = 0; i < c->ncat; i++) {
+            pc_space *p = &c->sp[find(c, c->cat[i].space)];
+            size_t C = concat_channels(c, c->cat[i].node);
+            if (!C || p->c == C)
                 continue;
-            int ready;
-            size_t C = concat_channels(c, p->concat, &ready);
-            if (ready) {
-                p->c = C;
-                changed = 1;
-            }
+            if (p->c)
+                whole(c, c->cat[i].space, "Concat '%s' makes %zu channels where %zu are "
+                      "expected", label(c->cat[i].node), C, p->c);
+            else
+                p->c = C, changed = 1;
         }
         if (!changed)
             break;
     }
-    for (size_t i = 0; i < c->nsp; i++) {
-        pc_space *p = &c->sp[i];
-        if (find(c, (int)i) != (int)i)
-            continue;
-        if (!p->c)
+    for (size_t i = 0; i < c->ncat; i++)
+        if (!concat_channels(c, c->cat[i].node))
+            whole(c, c->cat[i].space, "an input of Concat '%s' has a channel count not known",
+                  label(c->cat[i].node));
+    for (size_t i = 0; i < c->nsp; i++)
+        if (find(c, (int)i) == (int)i && !c->sp[i].c)
             whole(c, (int)i, "its channel count is not known");
-        else if (p->concat && (p->has_src || p->nconcat > 1))
-            whole(c, (int)i, "the output of Concat '%s' is joined with another branch",
-                  label(p->concat));
-    }
     for (size_t i = 0; i < c->nsrc; i++)
         if (!c->src[i].o)
             whole(c, c->src[i].space, "layer '%s' is %s", label(c->src[i].node),
@@ -978,30 +1011,27 @@ static int decide(pc *c)
     /* a whole Concat output keeps its inputs whole */
     for (int again = 1; again;) {
         again = 0;
-        for (size_t i = 0; i < c->nsp; i++) {
-            pc_space *p = &c->sp[i];
-            if (find(c, (int)i) != (int)i || !p->whole || !p->concat)
-                continue;
-            for (size_t k = 0; k < p->concat->n_input; k++) {
-                pc_val *v = present(p->concat, k) ? val_find(c, p->concat->input[k]) : NULL;
-                if (v && !c->sp[find(c, v->space)].whole) {
-                    whole(c, v->space, "it feeds Concat '%s', whose output is kept whole (%s)",
-                          label(p->concat), p->reason);
+        for (size_t i = 0; i < c->ncat; i++) {
+            pc_space *p = &c->sp[find(c, c->cat[i].space)];
+            const Onnx__NodeProto *n = c->cat[i].node;
+            for (size_t k = 0; p->whole && k < n->n_input; k++) {
+                int q = present(n, k) ? cat_input(c, n, k) : -1;
+                if (q >= 0 && !c->sp[q].whole) {
+                    whole(c, q, "it feeds Concat '%s', whose output is kept whole (%s)",
+                          label(n), p->reason);
                     again = 1;
                 }
             }
         }
     }
-    /* keep: a channel stays where any source of its space keeps it */
+    /* keep: a channel stays where any layer of its space keeps it */
     for (size_t i = 0; i < c->nsp; i++) {
         pc_space *p = &c->sp[i];
         if (find(c, (int)i) != (int)i || !p->c)
             continue;
         if (!(p->keep = nnz_malloc(p->c, c->e)))
             return -1;
-        memset(p->keep, 1, p->c);
-        p->kept = p->c;
-        p->decided = p->whole || !p->concat;
+        memset(p->keep, p->whole || p->has_src, p->c); /* a Concat's alone: from its inputs */
     }
     for (size_t i = 0; i < c->nsrc; i++) {
         pc_src *s = &c->src[i];
@@ -1013,7 +1043,7 @@ static int decide(pc *c)
     }
     for (size_t i = 0; i < c->nsp; i++) {
         pc_space *p = &c->sp[i];
-        if (find(c, (int)i) != (int)i || p->whole || p->concat || !p->c)
+        if (find(c, (int)i) != (int)i || p->whole || !p->has_src || !p->c)
             continue;
         for (size_t ch = 0; ch < p->c; ch++) {
             int rm = 1;
@@ -1022,38 +1052,13 @@ static int decide(pc *c)
                     rm = c->src[k].removable && c->src[k].removable[ch];
             p->keep[ch] = (uint8_t)!rm;
         }
-        p->kept = 0;
-        for (size_t ch = 0; ch < p->c; ch++)
-            p->kept += p->keep[ch];
     }
-    for (size_t round = 0; round <= c->nsp; round++) {
-        int changed = 0;
-        for (size_t i = 0; i < c->nsp; i++) {
-            pc_space *p = &c->sp[i];
-            if (find(c, (int)i) != (int)i || p->decided)
-                continue;
-            int ready = 1;
-            for (size_t k = 0; k < p->concat->n_input && ready; k++) {
-                pc_val *v = present(p->concat, k) ? val_find(c, p->concat->input[k]) : NULL;
-                ready = v && c->sp[find(c, v->space)].decided;
-            }
-            if (!ready)
-                continue;
-            size_t off = 0;
-            p->kept = 0;
-            for (size_t k = 0; k < p->concat->n_input; k++) {
-                if (!present(p->concat, k))
-                    continue;
-                pc_space *q = &c->sp[find(c, val_find(c, p->concat->input[k])->space)];
-                memcpy(p->keep + off, q->keep, q->c);
-                off += q->c;
-                p->kept += q->kept;
-            }
-            p->decided = 1;
-            changed = 1;
-        }
-        if (!changed)
-            break;
+    spread_keeps(c);
+    for (size_t i = 0; i < c->nsp; i++) {
+        pc_space *p = &c->sp[i];
+        p->kept = 0;
+        for (size_t ch = 0; p->keep && ch < p->c; ch++)
+            p->kept += p->keep[ch];
     }
     return 0;
 }
@@ -1234,7 +1239,8 @@ static int report_layers(pc *c, cJSON *r, size_t *kept_whole, size_t *pruned)
             if (s->asked > p->c - kept)
                 cJSON_AddStringToObject(o, "reason", "other layers of its group keep some of "
                                         "the channels it would remove (a channel goes only where "
-                                        "every layer of the group removes it)");
+                                        "every layer of the group, and every branch joined to "
+                                        "it through a Concat, removes it)");
             nnz_error e2 = { 0 };
             s->rel_l2 = removed_error(c, s, p->keep, &e2);
             cJSON_AddNumberToObject(o, "rel_l2", s->rel_l2);
@@ -1261,6 +1267,7 @@ static void pc_free(pc *c)
     free(c->v);
     free(c->sl);
     free(c->grp);
+    free(c->cat);
     free(c->queue);
     free(c->dropvi);
 }
