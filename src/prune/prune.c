@@ -16,7 +16,7 @@
 
 static const char options[] =
     "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
-    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2";
+    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2, group=every|sum (structured=channel)";
 
 extern const nnz_pass nnz_pass_prune;
 
@@ -98,6 +98,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->normalize = c == 0 ? PR_NORMALIZE_STD : PR_NORMALIZE_NONE;
         } else if (strcmp(k->key, "structured") == 0) {
             rc = nnz_opt_choice("prune", k, "none|channel", &o->channel, e);
+        } else if (strcmp(k->key, "group") == 0) {
+            rc = nnz_opt_choice("prune", k, "every|sum", &o->group_sum, e);
         } else if (strcmp(k->key, "norm") == 0) {
             int c = 0;
             rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);

@@ -43,6 +43,7 @@ typedef struct prune_opts {
     int normalize;
     int channel;           /* structured=channel */
     int norm;
+    int group_sum;         /* group=sum (structured=channel) */
 
     /* scope=global, filled by prepare: per tensor name, its plan */
     nnz_strmap plans;

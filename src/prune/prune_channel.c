@@ -59,6 +59,7 @@ typedef struct pc_src {
     double bn_eps;
     size_t asked;            /* channels its rule removes */
     uint8_t *removable;      /* per channel */
+    double *score;           /* per channel, divided by the layer's mean score */
     double rel_l2;           /* the weight error of the channels its space removed */
 } pc_src;
 
@@ -898,12 +899,57 @@ static int rank_source(pc *c, pc_src *s, size_t C)
         k = C - 1; /* keep at least one */
     s->asked = k;
     s->removable = nnz_calloc(C, 1, c->e);
-    if (s->removable)
-        for (size_t j = 0; j < k; j++)
-            s->removable[ord.unit[j]] = 1;
+    s->score = nnz_calloc(C, sizeof *s->score, c->e);
+    double mean = 0;
+    for (size_t j = 0; j < C; j++)
+        mean += ord.score[j] / (double)C;
+    if (s->removable && s->score)
+        for (size_t j = 0; j < C; j++) {
+            if (j < k)
+                s->removable[ord.unit[j]] = 1;
+            s->score[ord.unit[j]] = mean > 0 ? ord.score[j] / mean : 0;
+        }
     prune_order_free(&ord);
     free(v);
-    return s->removable ? 0 : -1;
+    return s->removable && s->score ? 0 : -1;
+}
+
+typedef struct chan_score {
+    double score;
+    size_t index;
+} chan_score;
+
+static int cmp_score(const void *a, const void *b)
+{
+    const chan_score *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* group=sum: the group ranks its channels by the sum of its layers' scores
+ * (each divided by its layer's mean, so layers of any scale count alike)
+ * and removes round(S C) of them, S the first layer's sparsity. */
+static int group_sum(pc *c, int sp, pc_space *p, const prune_opts *o)
+{
+    chan_score *k = nnz_calloc(p->c, sizeof *k, c->e);
+    if (!k)
+        return -1;
+    for (size_t ch = 0; ch < p->c; ch++)
+        k[ch].index = ch;
+    for (size_t i = 0; i < c->nsrc; i++)
+        if (find(c, c->src[i].space) == sp)
+            for (size_t ch = 0; ch < p->c; ch++)
+                k[ch].score += c->src[i].score[ch];
+    qsort(k, p->c, sizeof *k, cmp_score);
+    size_t n = prune_count_sparsity(p->c, o->sparsity);
+    if (n >= p->c)
+        n = p->c - 1;
+    memset(p->keep, 1, p->c);
+    for (size_t j = 0; j < n; j++)
+        p->keep[k[j].index] = 0;
+    free(k);
+    return 0;
 }
 
 /* The space of Concat input k (-1: none), and the channels of all its inputs
@@ -1045,6 +1091,16 @@ static int decide(pc *c)
         pc_space *p = &c->sp[i];
         if (find(c, (int)i) != (int)i || p->whole || !p->has_src || !p->c)
             continue;
+        const prune_opts *first = NULL;
+        size_t nsrc = 0;
+        for (size_t k = 0; k < c->nsrc; k++)
+            if (find(c, c->src[k].space) == (int)i && nsrc++ == 0)
+                first = c->src[k].o;
+        if (nsrc > 1 && first->group_sum && first->rule == PR_SPARSITY) {
+            if (group_sum(c, (int)i, p, first) != 0)
+                return -1;
+            continue;
+        }
         for (size_t ch = 0; ch < p->c; ch++) {
             int rm = 1;
             for (size_t k = 0; k < c->nsrc && rm; k++)
@@ -1260,8 +1316,10 @@ static void pc_free(pc *c)
 {
     for (size_t i = 0; i < c->nsp; i++)
         free(c->sp[i].keep);
-    for (size_t i = 0; i < c->nsrc; i++)
+    for (size_t i = 0; i < c->nsrc; i++) {
         free(c->src[i].removable);
+        free(c->src[i].score);
+    }
     free(c->sp);
     free(c->src);
     free(c->v);
