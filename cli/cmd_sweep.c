@@ -582,11 +582,16 @@ static int save_result(const sweep *s, size_t i, cJSON *o)
 
 static int rewrites_graph(const nnz_pipeline *p)
 {
-    /* decompose rewrites the model's graph in its prepare step; the next
-     * point must start from the model as loaded */
-    for (size_t k = 0; k < p->n; k++)
+    /* decompose and prune:structured=channel rewrite the model's graph in
+     * their prepare step; the next point must start from the model as loaded */
+    for (size_t k = 0; k < p->n; k++) {
         if (strcmp(p->stages[k].pass->name, "decompose") == 0)
             return 1;
+        for (size_t j = 0; j < p->stages[k].nkv; j++) /* prune removing channels */
+            if (strcmp(p->stages[k].kv[j].key, "structured") == 0 && p->stages[k].kv[j].value &&
+                strcmp(p->stages[k].kv[j].value, "channel") == 0)
+                return 1;
+    }
     return 0;
 }
 
@@ -1061,8 +1066,9 @@ int cmd_sweep(int argc, char **argv)
         rc = make_labels(s.pts, made, res, &e);
     for (size_t i = 0; i < made && rc == 0 && !eval; i++)
         if (s.rewrites[i]) {
-            cli_note("warning: with decompose, a point's rel_l2 measures the factors it stores, "
-                     "not the layers they replace; compare such points with --eval");
+            cli_note("warning: with decompose or prune:structured=channel, a point's rel_l2 "
+                     "measures the weights it stores, not the layers they replace or the "
+                     "channels removed; compare such points with --eval");
             break;
         }
     s.width = snprintf(NULL, 0, "%zu", total);

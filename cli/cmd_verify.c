@@ -89,9 +89,16 @@ static cJSON *fail_doc(cJSON *doc, const char *what)
     return doc;
 }
 
+/* prune with structured=channel (as pipeline text or a config file's JSON) */
+static int pipeline_removes_channels(const char *pipeline)
+{
+    return pipeline && (strstr(pipeline, "structured=channel") ||
+                        strstr(pipeline, "\"structured\":\"channel\""));
+}
+
 static int pipeline_rewrites_graph(const char *pipeline)
 {
-    return pipeline && strstr(pipeline, "decompose") != NULL;
+    return pipeline && (strstr(pipeline, "decompose") || pipeline_removes_channels(pipeline));
 }
 
 int cmd_verify(int argc, char **argv)
@@ -156,6 +163,7 @@ int cmd_verify(int argc, char **argv)
     else
         cJSON_AddNumberToObject(doc, "max_rel_error", limit);
     cJSON *ts = cJSON_CreateArray();
+    cJSON *resized = cJSON_CreateArray(); /* tensors channel pruning cut */
     char msg[1200];
 
     cli_file f;
@@ -212,6 +220,11 @@ int cmd_verify(int argc, char **argv)
         nnz_tensor *t = nnz_model_find(orig, info.name);
         if (!t)
             continue; /* a tensor the pipeline made (decompose's factors) */
+        if (info.count != t->count && pipeline_rewrites_graph(pipeline)) {
+            /* channels removed by structured pruning: a slice of the original */
+            cJSON_AddItemToArray(resized, cJSON_CreateString(t->name));
+            continue;
+        }
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", t->name);
         nnz_err_stats s = { 0 };
@@ -280,7 +293,9 @@ int cmd_verify(int argc, char **argv)
         if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
             continue; /* small tensors stay in the graph, compared with it */
         if (pipeline_rewrites_graph(pipeline)) {
-            cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
+            /* with channels removed, a small slice stays in the graph */
+            cJSON_AddItemToArray(strstr(pipeline, "decompose") ? replaced : resized,
+                                 cJSON_CreateString(t->name));
         } else {
             snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
             fail_doc(doc, msg);
@@ -331,8 +346,9 @@ int cmd_verify(int argc, char **argv)
     cJSON_AddItemToObject(doc, "tensors", ts);
     /* decompose: weights now computed from factors, not compared here (the
      * compress report has each layer's weight-space error) */
-    int nrep = cJSON_GetArraySize(replaced);
+    int nrep = cJSON_GetArraySize(replaced), nres = cJSON_GetArraySize(resized);
     cJSON_AddItemToObject(doc, "replaced_by_factors", replaced);
+    cJSON_AddItemToObject(doc, "channels_removed", resized);
 
     int ok = cJSON_IsTrue(cJSON_GetObjectItem(doc, "ok"));
     if (!g_cli.quiet) {
@@ -346,10 +362,13 @@ int cmd_verify(int argc, char **argv)
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
             fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
-        char rep[160] = "";
+        char rep[320] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
                      "error is in the compress report)", nrep);
+        if (nres)
+            snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; %d cut by channel pruning, "
+                     "not compared (the compress report has each layer's removed channels)", nres);
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
                 cli_esc(bpath), ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst,
                 cli_esc(worst_name),
