@@ -1,7 +1,8 @@
 /* prune.c - the prune pass: magnitude pruning (Han et al. 2015, "Learning
  * both Weights and Connections", arXiv 1506.02626), per layer or with one
  * global cut, of single weights or of whole output channels
- * (docs/passes/prune.md).
+ * (docs/passes/prune.md); structured=channel removes whole channels from the
+ * graph instead (prune_channel.c).
  *
  * A pruned weight becomes exactly +0.0f and the state is marked `pruned`;
  * the blob encoder then weighs a sparse layout (gap-coded positions) against
@@ -522,14 +523,6 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     cJSON_AddNumberToObject(r, "pruned", (double)zeroed);
     cJSON_AddNumberToObject(r, "kept", (double)(n - zeroed));
     cJSON_AddNumberToObject(r, "sparsity", n ? (double)zeroed / (double)n : 0);
-    if (o->channel) {
-        cJSON_AddNumberToObject(r, "axis", axis);
-        cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : "l2");
-        cJSON_AddNumberToObject(r, "channels", (double)lay.nunits);
-        cJSON_AddNumberToObject(r, "channels_pruned", (double)k);
-        cJSON_AddStringToObject(r, "stored", "pruned channels are stored as zeros; the graph "
-                                "still computes them (no rewrite)");
-    }
     cJSON_AddNumberToObject(r, "threshold", threshold);
     cJSON_AddNumberToObject(r, "std", sd);
     cJSON_AddNumberToObject(r, "threshold_std", sd > 0 ? threshold / sd : 0);
