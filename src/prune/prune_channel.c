@@ -578,10 +578,10 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
     }
     if (op_is(n, "Conv") || op_is(n, "ConvTranspose")) {
         nnz_tensor *w = present(n, 1) ? constant(c, n->input[1]) : NULL;
-        if (slot != 0 || a != 1 || !w) {
+        if (slot != 0 || a != 1 || !w || w->ndims < 3) {
             whole(c, s, "%s '%s' reads '%s' %s", n->op_type, label(n), v.name,
                   slot != 0 ? "as its weight" : a != 1 ? "with the channels not on axis 1"
-                                                       : "with a weight computed at run time");
+                  : !w ? "with a weight computed at run time" : "with a weight of fewer than 3 dims");
             return 0;
         }
         if (is_depthwise(n, w)) { /* channel c in, channel c out */
@@ -986,7 +986,7 @@ static void spread_keeps(pc *c)
             const Onnx__NodeProto *n = c->cat[i].node;
             pc_space *o = &c->sp[find(c, c->cat[i].space)];
             size_t off = 0;
-            int ok = o->keep != NULL;
+            int ok = o->keep != NULL && concat_channels(c, n) == o->c;
             for (size_t k = 0; ok && k < n->n_input; k++)
                 ok = !present(n, k) || (cat_input(c, n, k) >= 0 && c->sp[cat_input(c, n, k)].keep);
             for (size_t k = 0; ok && k < n->n_input; k++) {
