@@ -124,3 +124,20 @@ $N -q compress '$CORPUS/$m.onnx' -o '$W/$m.nnz' -f -p 'prune:sparsity=0.5,struct
 $PYTHON -c 'import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)' '$W/$m.onnx' &&
 $ORACLE '$CORPUS/$m.onnx' '$W/$m.onnx' --corpus-model '$m' >/dev/null"
 done
+
+# ---- per-layer overrides from a config file
+cat >"$W/cfg.json" <<'JSON'
+{"pipeline": "prune:sparsity=0.5,structured=channel",
+ "layers": {"conv3.weight": {"prune": {"sparsity": 0.25}}, "conv1.weight": {"prune": null}}}
+JSON
+check "a config's per-layer override gives a layer its own share, or keeps its channels" sh -c "
+$S -q compress '$CNN' -o '$W/cf.nnz' -f --config '$W/cfg.json' --onnx-out '$W/cf.onnx' --json |
+$PYTHON -c '
+import json, sys
+L = {l[\"layer\"]: l for l in json.load(sys.stdin)[\"prune\"][\"layers\"]}
+assert L[\"conv3\"][\"kept\"] == 24 and L[\"pwconv\"][\"kept\"] == 16 and \"conv1\" not in L, L' &&
+$PYTHON -c '
+import sys, onnx
+w = {t.name: list(t.dims) for t in onnx.load(sys.argv[1]).graph.initializer}
+assert w[\"conv1.weight\"][0] == 16 and w[\"conv3.weight\"][:2] == [24, 16], w' '$W/cf.onnx' &&
+$S -q verify '$CNN' '$W/cf.nnz'"
