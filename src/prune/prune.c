@@ -545,8 +545,8 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 
 const nnz_pass nnz_pass_prune = {
     .name = "prune",
-    .help = "magnitude pruning to exact zeros, per layer or global, of weights or whole "
-            "output channels; sparse storage",
+    .help = "magnitude pruning to exact zeros, per layer or global, sparse storage; "
+            "structured=channel removes whole channels from the graph",
     .options = options,
     .parse = parse,
     .selects = selects,

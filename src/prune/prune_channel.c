@@ -1293,10 +1293,10 @@ static int report_layers(pc *c, cJSON *r, size_t *kept_whole, size_t *pruned)
         } else {
             cJSON_AddStringToObject(o, "decision", kept < p->c ? "pruned" : "nothing removed");
             if (s->asked > p->c - kept)
-                cJSON_AddStringToObject(o, "reason", "other layers of its group keep some of "
-                                        "the channels it would remove (a channel goes only where "
-                                        "every layer of the group, and every branch joined to "
-                                        "it through a Concat, removes it)");
+                cJSON_AddStringToObject(o, "reason", "its group keeps some of the channels it "
+                                        "would remove (a channel goes only where every layer of "
+                                        "the group, and of branches joined by a Concat, removes "
+                                        "it)");
             nnz_error e2 = { 0 };
             s->rel_l2 = removed_error(c, s, p->keep, &e2);
             cJSON_AddNumberToObject(o, "rel_l2", s->rel_l2);
