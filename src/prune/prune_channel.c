@@ -581,7 +581,8 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         if (slot != 0 || a != 1 || !w || w->ndims < 3) {
             whole(c, s, "%s '%s' reads '%s' %s", n->op_type, label(n), v.name,
                   slot != 0 ? "as its weight" : a != 1 ? "with the channels not on axis 1"
-                  : !w ? "with a weight computed at run time" : "with a weight of fewer than 3 dims");
+                  : !w ? "with a weight computed at run time"
+                       : "with a weight of fewer than 3 dims");
             return 0;
         }
         if (is_depthwise(n, w)) { /* channel c in, channel c out */
@@ -690,8 +691,12 @@ static int follow_producer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t k
     }
     if (op_is(n, "Concat")) {
         int64_t ax = attr_int(n, "axis", 0);
-        int cat_ax = ax < 0 ? (int)ax : v.rank >= 0 ? (int)ax - v.rank : 0;
-        if (cat_ax == v.ax && (ax < 0 || v.rank >= 0)) {
+        if (ax >= 0 && v.rank < 0) {
+            whole(c, s, "Concat '%s': the rank of '%s' is not known", label(n), v.name);
+            return 0;
+        }
+        int cat_ax = ax < 0 ? (int)ax : (int)ax - v.rank;
+        if (cat_ax == v.ax) {
             size_t j = 0;
             while (j < c->ncat && c->cat[j].node != n)
                 j++;
@@ -1258,7 +1263,7 @@ static const char *rule_name(const prune_opts *o, char *buf, size_t n)
     return buf;
 }
 
-static int report_layers(pc *c, cJSON *r, size_t *kept_whole, size_t *pruned)
+static int report_layers(pc *c, cJSON *r, size_t *kept_whole)
 {
     cJSON *layers = cJSON_AddArrayToObject(r, "layers");
     for (size_t i = 0; i < c->nsrc; i++) {
@@ -1300,7 +1305,6 @@ static int report_layers(pc *c, cJSON *r, size_t *kept_whole, size_t *pruned)
             nnz_error e2 = { 0 };
             s->rel_l2 = removed_error(c, s, p->keep, &e2);
             cJSON_AddNumberToObject(o, "rel_l2", s->rel_l2);
-            *pruned += kept < p->c;
         }
         cJSON *vals = cJSON_AddArrayToObject(o, "group_layers");
         for (size_t k = 0; k < c->nsrc; k++)
@@ -1342,9 +1346,9 @@ int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
     cJSON *r = cJSON_GetObjectItem(report, "prune");
     if (!r)
         r = cJSON_AddObjectToObject(report, "prune");
-    size_t kept_whole = 0, pruned = 0;
+    size_t kept_whole = 0;
     if (rc == 0)
-        rc = report_layers(&c, r, &kept_whole, &pruned);
+        rc = report_layers(&c, r, &kept_whole);
     int any = 0;
     for (size_t i = 0; rc == 0 && i < c.nsp; i++)
         any |= find(&c, (int)i) == (int)i && changed(&c, (int)i);
@@ -1368,7 +1372,6 @@ int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
             cJSON_AddItemToArray(w, cJSON_CreateString(buf));
         }
     }
-    (void)pruned;
     pc_free(&c);
     return rc;
 }
