@@ -40,6 +40,26 @@ void cli_escape(char *out, size_t cap, const char *in);
  * longer text is cut with "...". */
 const char *cli_esc(const char *s);
 
+/* The usage error for the option getopt_long just refused: `c` is what it
+ * returned (':' a value is missing: option strings start with ':', '?'
+ * unknown). Names the option once. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/* The candidate closest to a misspelt `word` (edit distance, or a prefix),
+ * or NULL when none is close: for "did you mean". */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+
+/* The output name a command uses without -o, as gzip and zstd do: `in`
+ * with its `from` suffix (if it has it) replaced by `to`, e.g. model.onnx
+ * -> model.nnz, written into buf. NULL for stdin or a name too long. */
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to);
+
+/* Print `text` word-wrapped at 80 columns and a newline: its first line
+ * goes on from column `col` (what the line already holds), the others
+ * start at column `indent`. For --help text built from tables. */
+void cli_wrap(FILE *f, int col, int indent, const char *text);
+
 /* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
 unsigned cli_out_flags(unsigned flags);
 
@@ -68,6 +88,12 @@ int cli_blob_error(nnz_error *e, const char *path, const uint8_t *data, const nn
 nnz_status cli_blob_check(const cli_file *f, nnz_blob *b, unsigned flags);
 /* Open a blob file into `b`; a runtime status becomes a message. */
 int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nnz_error *e);
+
+/* Refuse (exit 3, naming the limit) a blob whose declared sizes pass the
+ * decoding limits of nnz_limits.h or protobuf's, before anything is
+ * allocated or written for it (docs/security.md). cli_onnx_from_blob calls
+ * it first; so must any other caller of cli_rebuild. */
+int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e);
 
 /* Load an ONNX model from an opened file (external data resolved beside
  * `path`). */

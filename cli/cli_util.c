@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 
 #include "fileio.h"
 #include "model.h"
+#include "nnz_limits.h"
+#include "save.h"
 
 cli_opts g_cli;
 
@@ -105,6 +108,95 @@ void cli_note(const char *fmt, ...)
     va_start(ap, fmt);
     message("nnzip: ", fmt, ap);
     va_end(ap);
+}
+
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* getopt's own messages are off (opterr = 0 in main): one line here */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    int is_long = strncmp(arg, "--", 2) == 0;
+    int len = (int)strcspn(arg, "=");
+    if (c == ':')
+        return is_long ? cli_usage(cmd, "option '%.*s' needs a value", len, arg)
+                       : cli_usage(cmd, "option '-%c' needs a value", optopt);
+    return is_long || !optopt ? cli_usage(cmd, "unknown option '%.*s'", len, arg)
+                              : cli_usage(cmd, "unknown option '-%c'", optopt);
+}
+
+/* Edit distance, for "did you mean" (short words only). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 64 || lb >= 64)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = (size_t)-1, limit = strlen(word) / 3 + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(word, cands[i]);
+        if (d < bd || (d == bd && best && strcmp(cands[i], best) < 0)) {
+            bd = d;
+            best = cands[i];
+        }
+    }
+    /* a prefix counts too: 'decomp' -> 'decompress' */
+    for (size_t i = 0; i < n && bd > limit; i++)
+        if (*word && strncmp(cands[i], word, strlen(word)) == 0)
+            return cands[i];
+    return bd <= limit ? best : NULL;
+}
+
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to)
+{
+    if (strcmp(in, "-") == 0)
+        return NULL;
+    size_t n = strlen(in), lf = strlen(from);
+    if (n > lf && strcmp(in + n - lf, from) == 0)
+        n -= lf;
+    if ((size_t)snprintf(buf, cap, "%.*s%s", (int)n, in, to) >= cap)
+        return NULL;
+    return buf;
+}
+
+void cli_wrap(FILE *f, int col, int indent, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)word > 80) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (p != text) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, word, f);
+        col += (int)word;
+        p += word;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
 }
 
 unsigned cli_out_flags(unsigned flags)
@@ -259,6 +351,38 @@ int cli_blob_open(cli_file *f, nnz_blob *b, const char *path, unsigned flags, nn
     return -1;
 }
 
+int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e)
+{
+    uint64_t total = 0, model;
+    size_t work;
+    for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
+        nnz_tensor_info info;
+        size_t out, scratch;
+        if (nnz_tensor_info_get(b, i, &info) != NNZ_OK)
+            continue; /* nnz_open checked every entry: not reached */
+        if (info.decoded_size > NNZ_MAX_TENSOR_BYTES)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' declares %llu decoded bytes, over "
+                            "the %llu-byte tensor limit", path, info.name,
+                            (unsigned long long)info.decoded_size, NNZ_MAX_TENSOR_BYTES);
+        total += info.decoded_size; /* no wrap: each is below 2^36, and there are < 2^32 */
+        if (total > NNZ_MAX_DECODED_BYTES)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the tensors declare more than %llu decoded "
+                            "bytes in all (the limit of one blob)", path, NNZ_MAX_DECODED_BYTES);
+        /* a tensor this runtime cannot decode fails later, with its status */
+        if (nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch) == NNZ_OK &&
+            scratch > NNZ_MAX_DECODE_WORK)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' needs %zu bytes of work memory "
+                            "to decode, over the %llu-byte limit", path, info.name, scratch,
+                            NNZ_MAX_DECODE_WORK);
+    }
+    nnz_status st = nnz_rebuild_sizes(b, &model, &work);
+    if (st == NNZ_OK && model > NNZ_PROTOBUF_LIMIT)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the rebuilt model would be %llu bytes, past "
+                        "protobuf's %llu-byte limit for a model (only external tensors may be "
+                        "larger)", path, (unsigned long long)model, NNZ_PROTOBUF_LIMIT);
+    return 0;
+}
+
 int cli_parse_double(const char *s, double *v)
 {
     char *end;
@@ -272,6 +396,10 @@ int cli_parse_double(const char *s, double *v)
 
 int cli_model_from_file(const cli_file *f, const char *path, nnz_model **m, nnz_error *e)
 {
+    if (cli_is_blob(f->data, f->size))
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: this is an .nnz blob, not an ONNX model; did you "
+                        "mean 'nnzip decompress %s' or 'nnzip info %s' (verify takes the model "
+                        "first, then the blob)?", path, path, path);
     char *dir = strcmp(path, "-") == 0 ? NULL : nnz_path_dir(path, e);
     if (strcmp(path, "-") != 0 && !dir)
         return -1;

@@ -13,13 +13,16 @@
 #include "pass.h"
 
 static const char compress_help[] =
-    "Usage: nnzip compress MODEL.onnx -o OUT.nnz [-p PIPELINE] [options]\n\n"
+    "Usage: nnzip compress MODEL.onnx [-o OUT.nnz] [-p PIPELINE] [options]\n\n"
     "Compress the weights of MODEL.onnx into an .nnz blob. Without a pipeline\n"
     "the blob is lossless: decompress gives back the same model.\n\n"
-    "  -o, --output FILE      the blob to write ('-' for stdout); required\n"
+    "  -o, --output FILE      the blob to write ('-' for stdout); default: MODEL.nnz\n"
+    "                         beside MODEL.onnx (never over an existing file)\n"
     "  -p, --pipeline TEXT    passes separated by '|', each NAME:KEY=VALUE,...\n"
-    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman'\n"
-    "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
+    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5\n"
+    "                         | huffman'\n"
+    "  --config FILE.json     the pipeline as JSON, with per-layer overrides\n"
+    "                         (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
     "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
     "                         whose relative L2 error stays within X (docs/cli.md)\n"
@@ -151,7 +154,7 @@ int cmd_compress(int argc, char **argv)
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
     double target = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:p:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:p:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'p': pipeline = optarg; break;
@@ -170,14 +173,17 @@ int cmd_compress(int argc, char **argv)
             fputs(compress_help, stdout);
             printf("\nPasses (docs/passes/NAME.md; every pass also takes only=GLOB, skip=GLOB,\n"
                    "min-elements=N to choose tensors):\n");
-            for (size_t i = 0; nnz_passes[i]; i++)
-                printf("  %-10s %s\n  %-10s options: %s\n", nnz_passes[i]->name,
-                       nnz_passes[i]->help, "", nnz_passes[i]->options);
+            for (size_t i = 0; nnz_passes[i]; i++) {
+                printf("  %-10s ", nnz_passes[i]->name);
+                cli_wrap(stdout, 13, 13, nnz_passes[i]->help);
+                printf("%13soptions: ", "");
+                cli_wrap(stdout, 22, 15, nnz_passes[i]->options);
+            }
             return 0;
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("compress", "unknown option");
+        default: return cli_bad_option("compress", c, argv);
         }
     }
     if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
@@ -187,8 +193,10 @@ int cmd_compress(int argc, char **argv)
         pipeline = "";
     if (!print_config && optind != argc - 1)
         return cli_usage("compress", "expected one MODEL.onnx, got %d", argc - optind);
-    if (!outp && !print_config)
-        return cli_usage("compress", "missing -o OUT.nnz");
+    char def_out[4096];
+    if (!outp && !print_config &&
+        !(outp = cli_default_output(def_out, sizeof def_out, argv[optind], ".onnx", ".nnz")))
+        return cli_usage("compress", "give -o OUT.nnz (stdin has no name to derive one from)");
     if (json && outp && strcmp(outp, "-") == 0)
         return cli_usage("compress", "--json and -o - would both write to stdout; pick one");
     if (qdq && !onnx_out)
@@ -210,14 +218,21 @@ int cmd_compress(int argc, char **argv)
         nnz_pipeline_free(&p);
         return 0;
     }
+    /* refuse an existing output before the work, not after it; the
+     * model's external data files are checked again once it is loaded */
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
     nnz_model *m;
-    if (cli_model_load(in, &m, &e) != 0) {
+    if (nnz_out_check(outp, in, flags, &e) != 0 ||
+        (onnx_out && nnz_out_check(onnx_out, in, flags, &e) != 0) ||
+        cli_model_load(in, &m, &e) != 0) {
         nnz_pipeline_free(&p);
         return cli_report(&e);
     }
     nnz_out out;
     cJSON *rep = NULL;
-    int rc = nnz_out_open(&out, outp, in, cli_out_flags(NNZ_OUT_BINARY), &e);
+    int rc = onnx_out ? nnz_out_check(onnx_out, in, flags, &e) : 0;
+    if (rc == 0)
+        rc = nnz_out_open(&out, outp, in, flags, &e);
     if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;

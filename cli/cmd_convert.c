@@ -33,7 +33,7 @@ int cmd_convert(int argc, char **argv)
     nnz_external_mode ext = NNZ_EXTERNAL_AUTO;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'x': ext = NNZ_EXTERNAL_ALWAYS; break;
@@ -41,7 +41,7 @@ int cmd_convert(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("convert", "unknown option");
+        default: return cli_bad_option("convert", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -50,9 +50,11 @@ int cmd_convert(int argc, char **argv)
         return cli_usage("convert", "missing -o OUT.onnx");
     nnz_error e = { 0 };
     nnz_model *m;
-    if (cli_model_load(argv[optind], &m, &e) != 0)
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
+    if (nnz_out_check(outp, argv[optind], flags, &e) != 0 ||
+        cli_model_load(argv[optind], &m, &e) != 0)
         return cli_report(&e);
-    int rc = nnz_model_save(m, outp, argv[optind], ext, cli_out_flags(NNZ_OUT_BINARY), &e);
+    int rc = nnz_model_save(m, outp, argv[optind], ext, flags, &e);
     nnz_model_free(m);
     return rc == 0 ? 0 : cli_report(&e);
 }

@@ -9,10 +9,11 @@
 #include "fileio.h"
 
 static const char decompress_help[] =
-    "Usage: nnzip decompress IN.nnz -o OUT.onnx [options]\n\n"
+    "Usage: nnzip decompress IN.nnz [-o OUT.onnx] [options]\n\n"
     "Rebuild the ONNX model stored in IN.nnz, through the same decoder runtime\n"
     "that devices embed.\n\n"
-    "  -o, --output FILE   the model to write ('-' for stdout); required\n"
+    "  -o, --output FILE   the model to write ('-' for stdout); default: IN.nnz with\n"
+    "                      .nnz replaced by .onnx (never over an existing file)\n"
     "  --qdq               quantized weights as INT8/UINT8 initializers behind\n"
     "                      DequantizeLinear (k-means: indices behind Gather; fp16:\n"
     "                      behind Cast) instead of float weights\n"
@@ -34,7 +35,7 @@ int cmd_decompress(int argc, char **argv)
     const char *outp = NULL;
     int json = 0, qdq = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'j': json = 1; break;
@@ -43,13 +44,14 @@ int cmd_decompress(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("decompress", "unknown option");
+        default: return cli_bad_option("decompress", c, argv);
         }
     }
     if (optind != argc - 1)
         return cli_usage("decompress", "expected one IN.nnz, got %d", argc - optind);
-    if (!outp)
-        return cli_usage("decompress", "missing -o OUT.onnx");
+    char def_out[4096];
+    if (!outp && !(outp = cli_default_output(def_out, sizeof def_out, argv[optind], ".nnz", ".onnx")))
+        return cli_usage("decompress", "give -o OUT.onnx (stdin has no name to derive one from)");
     if (json && strcmp(outp, "-") == 0)
         return cli_usage("decompress", "--json and -o - would both write to stdout; pick one");
     const char *in = argv[optind];
@@ -66,16 +68,17 @@ int cmd_decompress(int argc, char **argv)
         if (qdq_rep)
             cli_qdq_report_text(outp, qdq_rep);
     }
+    int rc = 0;
     if (json) {
         cJSON_AddStringToObject(o, "input", in);
         cJSON_AddStringToObject(o, "output", outp);
         cJSON_AddBoolToObject(o, "qdq", qdq);
         if (qdq_rep)
             cJSON_AddItemToObject(o, "qdq_tensors", qdq_rep);
-        return cli_print_json(o);
+        rc = cli_print_json(o);
     } else {
         cJSON_Delete(qdq_rep);
         cJSON_Delete(o);
     }
-    return 0;
+    return rc;
 }

@@ -443,13 +443,13 @@ int cmd_info(int argc, char **argv)
                                            { 0, 0, 0, 0 } };
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(info_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("info", "unknown option");
+        default: return cli_bad_option("info", c, argv);
         }
     }
     if (optind != argc - 1)

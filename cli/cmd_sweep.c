@@ -40,19 +40,21 @@ static const char sweep_help[] =
     "each point, and mark the Pareto frontier: the points that no other point\n"
     "beats on both size and error (or on size and the --eval metric).\n\n"
     "  -g, --grid GRID        a pipeline whose keys may take several values, e.g.\n"
-    "                         'prune:sparsity=0,0.5,0.8 | quantize:bits=4,6,8 | huffman'\n"
+    "                         'prune:sparsity=0,0.5,0.8 | quantize:bits=4,6,8\n"
+    "                         | huffman'\n"
     "                         (a number continues the list of the key before it;\n"
     "                         other alternatives use '/': scheme=sym/asym); every\n"
     "                         combination is a point; repeat --grid to add points\n"
-    "  -j, --jobs N           run N points at a time (0: one per processor; default 1);\n"
-    "                         the results do not depend on N\n"
-    "  -o, --output FILE      the results as CSV (FILE.csv, or '-' for stdout) or JSON\n"
-    "                         (FILE.json); default: a table on stdout\n"
+    "  -j, --jobs N           run N points at a time (0: one per processor;\n"
+    "                         default 1); the results do not depend on N\n"
+    "  -o, --output FILE      the results as CSV (FILE.csv, or '-' for stdout) or\n"
+    "                         JSON (FILE.json); default: a table on stdout\n"
     "  --plot FILE.svg        draw blob size against error (or the metric), frontier\n"
     "                         highlighted, as a self-contained SVG\n"
-    "  --eval 'CMD {onnx}'    run CMD through /bin/sh on each point's rebuilt ONNX model;\n"
-    "                         the last number CMD prints on stdout is the point's metric\n"
-    "                         ({onnx}, {blob}, {point}, {pipeline} become quoted values)\n"
+    "  --eval 'CMD {onnx}'    run CMD through /bin/sh on each point's rebuilt ONNX\n"
+    "                         model; the last number CMD prints on stdout is the\n"
+    "                         point's metric ({onnx}, {blob}, {point}, {pipeline}\n"
+    "                         become quoted values)\n"
     "  --metric-goal max|min  is a larger metric better (default max, e.g. accuracy)\n"
     "  --metric-name NAME     what the metric is, for the plot (default 'metric')\n"
     "  --blobs DIR            keep each point's blob as DIR/POINT.nnz\n"
@@ -580,21 +582,6 @@ static int save_result(const sweep *s, size_t i, cJSON *o)
     return ok && rename(tmp, path) == 0 ? 0 : -1;
 }
 
-static int rewrites_graph(const nnz_pipeline *p)
-{
-    /* decompose and prune:structured=channel rewrite the model's graph in
-     * their prepare step; the next point must start from the model as loaded */
-    for (size_t k = 0; k < p->n; k++) {
-        if (strcmp(p->stages[k].pass->name, "decompose") == 0)
-            return 1;
-        for (size_t j = 0; j < p->stages[k].nkv; j++) /* prune removing channels */
-            if (strcmp(p->stages[k].kv[j].key, "structured") == 0 && p->stages[k].kv[j].value &&
-                strcmp(p->stages[k].kv[j].value, "channel") == 0)
-                return 1;
-    }
-    return 0;
-}
-
 /* Worker k of nw: points k, k + nw, ...; a byte on `progress` after each. */
 static int worker(sweep *s, size_t k, size_t nw, int progress)
 {
@@ -953,7 +940,7 @@ int cmd_sweep(int argc, char **argv)
     int json = 0, c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "g:j:o:fhqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":g:j:o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'g':
             if (ngrids == sizeof grids / sizeof grids[0])
@@ -987,7 +974,7 @@ int cmd_sweep(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("sweep", "unknown option");
+        default: return cli_bad_option("sweep", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -1059,7 +1046,7 @@ int cmd_sweep(int argc, char **argv)
             nnz_wrap(&e, "--grid point %zu: ", i + 1);
             break;
         }
-        s.rewrites[i] = rewrites_graph(&s.pipes[i]);
+        s.rewrites[i] = nnz_pipeline_rewrites_graph(&s.pipes[i]); /* reload the model after */
         res[i].pipeline = s.pts[i].text;
     }
     if (rc == 0)

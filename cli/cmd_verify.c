@@ -89,18 +89,6 @@ static cJSON *fail_doc(cJSON *doc, const char *what)
     return doc;
 }
 
-/* prune with structured=channel (as pipeline text or a config file's JSON) */
-static int pipeline_removes_channels(const char *pipeline)
-{
-    return pipeline && (strstr(pipeline, "structured=channel") ||
-                        strstr(pipeline, "\"structured\":\"channel\""));
-}
-
-static int pipeline_rewrites_graph(const char *pipeline)
-{
-    return pipeline && (strstr(pipeline, "decompose") || pipeline_removes_channels(pipeline));
-}
-
 int cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = { { "max-rel-error", required_argument, NULL, 'm' },
@@ -116,7 +104,7 @@ int cmd_verify(int argc, char **argv)
     const char *eval = NULL;
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_double(optarg, &limit) != 0)
@@ -137,7 +125,7 @@ int cmd_verify(int argc, char **argv)
         case 'h': fputs(verify_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("verify", "unknown option");
+        default: return cli_bad_option("verify", c, argv);
         }
     }
     if (optind != argc - 2)
@@ -176,7 +164,10 @@ int cmd_verify(int argc, char **argv)
         return cli_report(&e);
     }
     nnz_status st = cli_blob_check(&f, &b, 0);
-    const char *pipeline = "";
+    /* may the graph differ from the model's? The blob's metadata says, from
+     * the passes' own flag (a pass that rewrites the graph), never from the
+     * pipeline's text: a name in it proves nothing */
+    int rewritten = 0;
     cJSON *meta = NULL;
     int opened = st == NNZ_OK;
     if (!opened) {
@@ -192,8 +183,7 @@ int cmd_verify(int argc, char **argv)
         meta = ml ? cJSON_ParseWithLength(mt, ml) : NULL;
         const cJSON *src = cJSON_GetObjectItem(meta, "source");
         const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(src, "sha256"));
-        if (cJSON_IsString(cJSON_GetObjectItem(meta, "pipeline")))
-            pipeline = cJSON_GetObjectItem(meta, "pipeline")->valuestring;
+        rewritten = cJSON_IsTrue(cJSON_GetObjectItem(meta, "graph_rewritten"));
         if (!sha || strcmp(sha, orig->sha256) != 0) {
             snprintf(msg, sizeof msg, "blob was made from another model (source sha256 %s, "
                      "%s has %s)", sha ? sha : "missing", mpath, orig->sha256);
@@ -201,9 +191,9 @@ int cmd_verify(int argc, char **argv)
             integrity = 0;
         }
     }
-    /* the graph: the model's own, byte for byte (a graph rewritten by
-     * decompose is not compared) */
-    if (opened && !pipeline_rewrites_graph(pipeline) &&
+    /* the graph: the model's own, byte for byte (a rewritten graph is not
+     * compared) */
+    if (opened && !rewritten &&
         !graph_matches(orig, &b, cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data")),
                        &e)) {
         fail_doc(doc, "graph differs from the model's graph");
@@ -220,7 +210,7 @@ int cmd_verify(int argc, char **argv)
         nnz_tensor *t = nnz_model_find(orig, info.name);
         if (!t)
             continue; /* a tensor the pipeline made (decompose's factors) */
-        if (info.count != t->count && pipeline_rewrites_graph(pipeline)) {
+        if (info.count != t->count && rewritten) {
             /* channels removed by structured pruning: a slice of the original */
             cJSON_AddItemToArray(resized, cJSON_CreateString(t->name));
             continue;
@@ -292,9 +282,12 @@ int cmd_verify(int argc, char **argv)
         uint32_t idx;
         if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
             continue; /* small tensors stay in the graph, compared with it */
-        if (pipeline_rewrites_graph(pipeline)) {
-            /* with channels removed, a small slice stays in the graph */
-            cJSON_AddItemToArray(strstr(pipeline, "decompose") ? replaced : resized,
+        if (rewritten) {
+            /* decompose's factors replace it, or a channel cut left a slice
+             * small enough to stay in the graph (the pipeline's text only
+             * names the list: the flag decided) */
+            const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(meta, "pipeline"));
+            cJSON_AddItemToArray(text && strstr(text, "decompose") ? replaced : resized,
                                  cJSON_CreateString(t->name));
         } else {
             snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
@@ -336,6 +329,7 @@ int cmd_verify(int argc, char **argv)
         fail_doc(doc, msg);
     }
     cJSON_AddBoolToObject(doc, "integrity", integrity);
+    cJSON_AddBoolToObject(doc, "graph_compared", opened && !rewritten);
     cJSON *ov = cJSON_AddObjectToObject(doc, "overall");
     cJSON_AddNumberToObject(ov, "rel_l2", all.rel_l2);
     cJSON_AddNumberToObject(ov, "max_abs", all.max_abs);
@@ -362,13 +356,16 @@ int cmd_verify(int argc, char **argv)
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
             fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
-        char rep[320] = "";
+        char rep[400] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
                      "error is in the compress report)", nrep);
         if (nres)
             snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; %d cut by channel pruning, "
                      "not compared (the compress report has each layer's removed channels)", nres);
+        if (rewritten) /* the blob says so: the graph is not the model's to compare with */
+            snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; graph not compared "
+                     "(rewritten by a pass, says the blob)");
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
                 cli_esc(bpath), ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst,
                 cli_esc(worst_name),

@@ -206,6 +206,8 @@ static char *make_metadata(void *vctx, nnz_error *e)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "tool", "nnzip " NNZIP_VERSION);
     cJSON_AddStringToObject(o, "pipeline", c->p->text);
+    /* what verify goes by: the passes' own flag, never the pipeline's text */
+    cJSON_AddBoolToObject(o, "graph_rewritten", nnz_pipeline_rewrites_graph(c->p));
     cJSON *src = cJSON_AddObjectToObject(o, "source");
     cJSON_AddStringToObject(src, "name", base_name(c->m->path));
     cJSON_AddNumberToObject(src, "bytes", (double)c->m->file_size);

@@ -65,13 +65,14 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
 }
 
 /* Write the external tensors of `b` into the opened output `out` (the file
- * `path`), each at its offset, decoded a block at a time. */
+ * `path`), each at its offset, decoded a piece at a time. */
 static int write_external(const nnz_blob *b, const cli_file *f, nnz_out *out, const char *path,
                           nnz_error *e)
 {
     uint64_t at = 0;
-    uint8_t *buf = NULL, *scratch = NULL;
-    int rc = 0;
+    const size_t piece = 1u << 20; /* memory: this, and a tensor's scratch */
+    uint8_t *buf = malloc(piece), *scratch = NULL;
+    int rc = buf ? 0 : nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
     for (uint32_t i = 0; i < nnz_tensor_count(b) && rc == 0; i++) {
         nnz_tensor_info info;
         size_t osz, ssz;
@@ -87,27 +88,22 @@ static int write_external(const nnz_blob *b, const cli_file *f, nnz_out *out, co
         for (; at < info.graph_offset && rc == 0; at++) /* zeros up to its offset */
             if (fputc(0, out->f) == EOF)
                 rc = -1;
-        size_t es = info.count ? (size_t)(info.decoded_size / info.count) : 1;
-        size_t block = (size_t)info.block_elems * es;
-        uint8_t *nb = realloc(buf, block ? block : 1), *ns = realloc(scratch, ssz ? ssz : 1);
-        if (nb)
-            buf = nb;
-        if (ns)
-            scratch = ns;
-        if (!nb || !ns) {
+        size_t es = info.count ? (size_t)(info.decoded_size / info.count) : 1, got;
+        uint8_t *ns = realloc(scratch, ssz ? ssz : 1);
+        if (!ns) {
             rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
             break;
         }
-        for (uint64_t k = 0; k < info.nblocks && rc == 0; k++) {
-            uint64_t first = k * info.block_elems, cnt = info.count - first;
-            if (cnt > info.block_elems)
-                cnt = info.block_elems;
-            st = nnz_decode_block(b, i, k, NNZ_OUT_NATIVE, buf, block, scratch, ssz);
-            if (st != NNZ_OK)
-                rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
-            else if (fwrite(buf, es, (size_t)cnt, out->f) != cnt)
+        scratch = ns;
+        /* a piece at a time, whatever the size of the tensor's blocks */
+        nnz_reader rd;
+        st = nnz_reader_open(&rd, b, i, NNZ_OUT_NATIVE, scratch, ssz);
+        while (rc == 0 && st == NNZ_OK && (st = nnz_reader_read(&rd, buf, piece, &got)) == NNZ_OK &&
+               got)
+            if (fwrite(buf, es, got, out->f) != got)
                 rc = -1;
-        }
+        if (rc == 0 && st != NNZ_OK)
+            rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
         at = info.graph_offset + info.decoded_size;
         cli_file_drop(f); /* this tensor's payload is done with */
     }
@@ -234,6 +230,10 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
     nnz_blob b;
     if (cli_blob_open(&f, &b, blob_path, 0, e) != 0)
         return -1;
+    if (cli_blob_limits(&b, blob_path, e) != 0) { /* before any allocation or output */
+        cli_file_close(&f);
+        return -1;
+    }
     cli_file_drop(&f); /* nnz_open read every page for the checksums */
     int rc = 0;
     unsigned flags = cli_out_flags(NNZ_OUT_BINARY);

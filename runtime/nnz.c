@@ -17,6 +17,10 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 #define SECTION_ENTRY_SIZE 32u
 #define MAX_SECTIONS 64u
 #define PAYLOAD_ALIGN 64u
+/* External tensors are packed in their file: each starts less than this
+ * many bytes after the previous one ends (the first, after 0), so the file
+ * is no larger than the tensors it holds plus alignment. */
+#define EXTERNAL_GAP 4096u
 
 enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
 
@@ -752,7 +756,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 st = NNZ_E_CORRUPT; /* payloads apart, in order */
             prev_payload_end = poff + info.payload_size;
             if (info.location & NNZ_LOC_EXTERNAL) {
-                if (info.graph_offset < ext_end ||
+                if (info.graph_offset < ext_end || info.graph_offset - ext_end >= EXTERNAL_GAP ||
                     info.decoded_size > UINT64_MAX - info.graph_offset)
                     st = NNZ_E_CORRUPT;
                 ext_end = info.graph_offset + info.decoded_size;
@@ -1295,6 +1299,7 @@ typedef struct vmap {
     int64_t zp;
     int bad;               /* a codebook symbol past the codebook */
     int f32;               /* affine symbols under 32 bits to float32 (NNZ_FAST) */
+    int copy;              /* raw: the bytes as stored (output in the tensor's own type) */
 } vmap;
 
 /* Store one element at o: symbol v mapped, negated for a hashed sign. */
@@ -1458,20 +1463,18 @@ int nnz_hash_sign(uint64_t index, uint32_t seed)
 }
 
 /* Raw tensors: elements [first, first + n), converted by put_one when the
- * output type differs. */
-static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, int copy,
-                       size_t first, size_t n, void *out)
+ * output type differs (prepare set m up). */
+static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, size_t first,
+                       size_t n, void *out)
 {
     unsigned es = dtype_size(info->dtype);
     const uint8_t *src = b->data + (size_t)info->payload_offset + first * es;
-    if (copy) { /* to its own type */
+    if (m->copy) { /* to its own type */
         memcpy(out, src, n * es);
         if (!host_is_little_endian() && es > 1)
             swap_elems((uint8_t *)out, n, es);
         return;
     }
-    m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
-              : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
     for (size_t i = 0; i < n; i++)
         put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
 }
@@ -1490,18 +1493,58 @@ static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, 
 #define CHUNK 32
 #endif
 
+/* The symbols in flight: CHUNK, and as many gaps for a sparse tensor in the
+ * fast build. The outermost decoding call holds them on its stack, once. */
+#define CHUNK_BUF (NNZ_FAST ? 2 * CHUNK : CHUNK)
+
+/* Dense: the next n symbols of d as elements first.. of the tensor, into
+ * out (element `first` at 0), through v (CHUNK). Resumable: d keeps its
+ * place. */
+static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n, uint32_t *v)
+{
+    unsigned sh = sym_shift(d);
+    for (size_t k = 0, j; k < n; k += j) {
+        j = n - k < CHUNK ? n - k : CHUNK;
+        get_syms(d, v, j, sh);
+        put_syms(m, out, k, v, j, first + k, 0, sh);
+    }
+}
+
+/* Hashed: elements [first, first + n) into out, any range at all (each
+ * element is its bucket's value); `buckets`: the K symbols of a Huffman
+ * stream, else each is read in place from the packed stream. */
+static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t first, size_t n,
+                       void *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t i = first + k;
+        uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
+        uint32_t x;
+        if (buckets) {
+            x = buckets[bk];
+        } else { /* a packed bucket symbol, read in place */
+            uint64_t bit = bk * c->st[0].width;
+            bitrd r = { c->st[0].data + (size_t)(bit >> 3), c->st[0].end, 0, 0, 0 };
+            if (bit & 7)
+                br_get(&r, (unsigned)(bit & 7));
+            x = br_get(&r, c->st[0].width);
+        }
+        put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
+    }
+}
+
 /* Decode block `blk` of a coded tensor into `out` (its first element at 0),
  * with the streams' tables ready in d; `buckets`: a hashed Huffman
- * tensor's K symbols. */
+ * tensor's K symbols; v: CHUNK_BUF symbols of room. */
 static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
-                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets)
+                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets,
+                                     uint32_t *v)
 {
     /* every element index fits size_t: decode_blocks checked the output's size */
-    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count, k, j;
+    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count;
     if (end - first > be)
         end = first + be;
     size_t n = end - first;
-    uint32_t v[CHUNK];
     int bad = 0;
     for (unsigned s = 0; s < c->nstreams; s++) {
         nnz_status st = sym_block(c, s, blk, &d[s]);
@@ -1509,12 +1552,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             return st;
     }
     if (c->enc == NNZ_ENC_DENSE) {
-        unsigned sh = sym_shift(&d[0]);
-        for (k = 0; k < n; k += j) {
-            j = n - k < CHUNK ? n - k : CHUNK;
-            get_syms(&d[0], v, j, sh);
-            put_syms(m, out, k, v, j, first + k, 0, sh);
-        }
+        dense_run(&d[0], m, out, first, n, v);
         bad = sym_over(&d[0]);
     } else if (c->enc == NNZ_ENC_SPARSE) {
         uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
@@ -1525,7 +1563,8 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
         survivors = (size_t)(hi - lo);
         memset(out, 0, n * m->es);
 #if NNZ_FAST /* the gaps, then their values, a chunk at a time */
-        uint32_t gs[CHUNK];
+        uint32_t *gs = v + CHUNK;
+        size_t j, k;
         unsigned sh = sym_shift(&d[1]);
         while (survivors && !bad) {
             size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
@@ -1576,22 +1615,8 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
             survivors--;
         }
         bad |= sym_over(&d[0]) || sym_over(&d[1]);
-    } else { /* hashed */
-        for (k = 0; k < n; k++) {
-            size_t i = first + k;
-            uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
-            uint32_t x;
-            if (buckets) {
-                x = buckets[bk];
-            } else { /* a packed bucket symbol, read in place */
-                uint64_t bit = bk * c->st[0].width;
-                bitrd r = { c->st[0].data + (size_t)(bit >> 3), c->st[0].end, 0, 0, 0 };
-                if (bit & 7)
-                    br_get(&r, (unsigned)(bit & 7));
-                x = br_get(&r, c->st[0].width);
-            }
-            put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
-        }
+    } else {
+        hashed_run(c, m, buckets, first, n, out);
     }
     return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
 }
@@ -1620,6 +1645,54 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->ncodebook = c.ncb;
     map->codebook = c.cb;
     map->int_offset = c.offset;
+    return NNZ_OK;
+}
+
+/* What decoding a tensor needs once it is set up: the value map, each
+ * Huffman stream's tables built in `scratch` (checked to be large enough),
+ * and a hashed Huffman tensor's K bucket symbols decoded there. */
+static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, vmap *m,
+                          sym_rd *d, void *scratch, const uint32_t **buckets)
+{
+    uint32_t *mem = align4(scratch);
+    nnz_status st;
+    memset(m, 0, sizeof *m);
+    m->c = c;
+    m->kind = c->kind;
+    m->es = out_elem_size(info->dtype, out_type);
+    m->inner = c->inner > SIZE_MAX ? SIZE_MAX : (size_t)c->inner;
+    m->nchan = (size_t)c->nchan; /* fits: its nchan scales are inside the blob */
+    int native = !is_float_type(info->dtype) ? OT_INT
+                 : info->dtype == DT_FLOAT     ? OT_F32
+                 : info->dtype == DT_FLOAT16   ? OT_F16
+                                               : OT_BF16;
+    m->ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
+    m->f32 = NNZ_FAST && c->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 &&
+             c->st[c->nstreams - 1].width < 32;
+    *buckets = NULL;
+    if (info->encoding == NNZ_ENC_RAW) { /* copied as is, or converted from its float type */
+        m->copy = m->ot == native;
+        m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
+                  : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
+        return NNZ_OK;
+    }
+    /* the tables once for all blocks */
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        d[s].s = &c->st[s];
+        if (huff_scratch(&c->st[s])) {
+            if ((st = walk_list(&c->st[s], &d[s], mem)) != NNZ_OK)
+                return st;
+            mem += huff_scratch(&c->st[s]) / 4;
+        }
+    }
+    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
+        *buckets = mem; /* the K bucket symbols, decoded once */
+        if ((st = sym_block(c, 0, 0, &d[0])) != NNZ_OK)
+            return st;
+        get_syms(&d[0], mem, (size_t)c->k, 0);
+        if (sym_over(&d[0]))
+            return NNZ_E_CORRUPT;
+    }
     return NNZ_OK;
 }
 
@@ -1653,44 +1726,17 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         return NNZ_OK;
     sym_rd d[2];
     vmap m;
-    uint32_t *mem = align4(scratch), *buckets = NULL;
-    memset(&m, 0, sizeof m);
-    m.c = &c;
-    m.kind = c.kind;
-    m.es = es;
-    m.inner = c.inner > SIZE_MAX ? SIZE_MAX : (size_t)c.inner;
-    m.nchan = (size_t)c.nchan; /* fits: its nchan scales are inside the blob */
-    int native = !is_float_type(info.dtype) ? OT_INT
-                 : info.dtype == DT_FLOAT     ? OT_F32
-                 : info.dtype == DT_FLOAT16   ? OT_F16
-                                              : OT_BF16;
-    m.ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
-    m.f32 = NNZ_FAST && c.kind == NNZ_VAL_AFFINE && m.ot == OT_F32 &&
-            c.st[c.nstreams - 1].width < 32;
+    const uint32_t *buckets;
+    uint32_t v[CHUNK_BUF];
+    if ((st = prepare(&info, &c, out_type, &m, d, scratch, &buckets)) != NNZ_OK)
+        return st;
     if (info.encoding == NNZ_ENC_RAW) {
-        decode_raw(b, &info, &m, m.ot == native, first, n, out);
+        decode_raw(b, &info, &m, first, n, out);
         return NNZ_OK;
-    }
-    /* the tables once for all blocks, then block by block */
-    for (unsigned s = 0; s < c.nstreams; s++) {
-        d[s].s = &c.st[s];
-        if (huff_scratch(&c.st[s])) {
-            if ((st = walk_list(&c.st[s], &d[s], mem)) != NNZ_OK)
-                return st;
-            mem += huff_scratch(&c.st[s]) / 4;
-        }
-    }
-    if (c.enc == NNZ_ENC_HASHED && c.st[0].coding != NNZ_CODING_PACKED) {
-        buckets = mem; /* the K bucket symbols, decoded once */
-        if ((st = sym_block(&c, 0, 0, &d[0])) != NNZ_OK)
-            return st;
-        get_syms(&d[0], buckets, (size_t)c.k, 0);
-        if (sym_over(&d[0]))
-            return NNZ_E_CORRUPT;
     }
     for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
         st = decode_coded_block(&info, &c, d, &m, block + k, (uint8_t *)out + (size_t)k * be * es,
-                                buckets);
+                                buckets, v);
     return st;
 }
 
@@ -1711,14 +1757,202 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
     return decode_blocks(b, index, block, 1, out_type, out, out_size, scratch, scratch_size);
 }
 
+/* ---- decoding in pieces ------------------------------------------------ */
+
+/* A reader's state (nnz_reader is its opaque storage): the tensor set up
+ * as decode_blocks sets it up, and where it has got to. Its pointers to
+ * itself (m.c, d[].s) are set again at each read, so a copied reader
+ * works. */
+typedef struct reader {
+    const nnz_blob *b;
+    nnz_tensor_info info;
+    coded c;
+    sym_rd d[2];
+    vmap m;
+    const uint32_t *buckets;
+    uint64_t pos;         /* the next element */
+    uint64_t blk_end;     /* where the block being read ends; pos == blk_end: between blocks */
+    uint64_t cur;         /* sparse: the next element a gap counts from */
+    uint64_t left;        /* sparse: non-zero elements of the block not read yet */
+    uint64_t at;          /* sparse: a non-zero element read ahead (have), and its symbol */
+    uint32_t sym;
+    int have;
+    nnz_status status;    /* sticky: the first error */
+} reader;
+
+/* C99's static assertion: the state fits its public storage. */
+typedef char nnz_reader_fits[sizeof(reader) <= sizeof(nnz_reader) ? 1 : -1];
+
+
+/* Sparse: elements [r->pos, r->pos + n) of the block into out (zeros, and
+ * the non-zero elements in that range); a non-zero element past it is kept
+ * for the next piece. Nonzero when the stream is bad. */
+static int sparse_run(reader *r, uint8_t *out, size_t n)
+{
+    const coded *c = &r->c;
+    uint64_t hi = r->pos + n;
+    memset(out, 0, n * r->m.es);
+    for (;;) {
+        if (!r->have) {
+            if (!r->left)
+                return 0;
+            uint32_t g = sym_get(&r->d[0]);
+            uint64_t at = r->cur + g;
+            if (g == c->escape) { /* moves on `escape` elements */
+                if (at > r->blk_end)
+                    return 1;
+                r->cur = at;
+                continue;
+            }
+            if (at >= r->blk_end)
+                return 1;
+            r->sym = sym_get(&r->d[1]);
+            r->at = at;
+            r->have = 1;
+            r->left--;
+        }
+        if (r->at >= hi)
+            return 0;
+        put_syms(&r->m, out, (size_t)(r->at - r->pos), &r->sym, 1, (size_t)r->at, 0, 0);
+        r->cur = r->at + 1;
+        r->have = 0;
+    }
+}
+
+static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
+                               void *scratch, size_t scratch_size)
+{
+    size_t need_out, need_scratch;
+    memset(r, 0, sizeof *r);
+    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
+    if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
+        st = NNZ_E_SCRATCH_SMALL;
+    if (st == NNZ_OK)
+        st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
+    r->b = b;
+    r->status = st;
+    return st;
+}
+
+static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got)
+{
+    uint32_t v[CHUNK_BUF];
+    *got = 0;
+    if (!r->b)
+        return NNZ_E_ARGUMENT;
+    if (r->status != NNZ_OK)
+        return r->status;
+    const nnz_tensor_info *info = &r->info;
+    coded *c = &r->c;
+    r->m.c = c;
+    r->d[0].s = &c->st[0];
+    r->d[1].s = &c->st[1];
+    size_t es = r->m.es, n = out_size / es, done = 0, k;
+    if (n > info->count - r->pos)
+        n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
+    if (n == 0 && r->pos < info->count)
+        return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
+    uint8_t *o = (uint8_t *)out;
+    nnz_status st = NNZ_OK;
+    for (; done < n && st == NNZ_OK; done += k, r->pos += k, o += k * es) {
+        size_t pos = (size_t)r->pos;
+        k = n - done;
+        if (info->encoding == NNZ_ENC_RAW) {
+            decode_raw(r->b, info, &r->m, pos, k, o);
+            continue;
+        }
+        if (c->enc == NNZ_ENC_HASHED) {
+            hashed_run(c, &r->m, r->buckets, pos, k, o);
+            continue;
+        }
+        if (r->pos == r->blk_end) { /* a block starts */
+            uint64_t blk = r->pos / c->block_elems;
+            r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
+                                                                : info->count;
+            if (k >= r->blk_end - r->pos) { /* all of it fits: as nnz_decode_block does */
+                k = (size_t)(r->blk_end - r->pos);
+                st = decode_coded_block(info, c, r->d, &r->m, blk, o, r->buckets, v);
+                continue;
+            }
+            for (unsigned s = 0; s < c->nstreams && st == NNZ_OK; s++)
+                st = sym_block(c, s, blk, &r->d[s]);
+            if (st != NNZ_OK)
+                break;
+            if (c->enc == NNZ_ENC_SPARSE) {
+                uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
+                         hi = index_at(c, blk + 1, c->nstreams, c->nnz);
+                if (lo > hi || hi > c->nnz) {
+                    st = NNZ_E_CORRUPT;
+                    break;
+                }
+                r->left = hi - lo;
+                r->cur = r->pos;
+                r->have = 0;
+            }
+        }
+        if (k > r->blk_end - r->pos)
+            k = (size_t)(r->blk_end - r->pos);
+        int bad = 0;
+        if (c->enc == NNZ_ENC_DENSE)
+            dense_run(&r->d[0], &r->m, o, pos, k, v);
+        else
+            bad = sparse_run(r, o, k);
+        if (!bad && r->pos + k == r->blk_end) /* the block's end: did it read past its bytes? */
+            bad = sym_over(&r->d[0]) || (c->nstreams > 1 && sym_over(&r->d[1]));
+        if (bad)
+            st = NNZ_E_CORRUPT;
+    }
+    if (st == NNZ_OK && r->m.bad)
+        st = NNZ_E_CORRUPT;
+    r->status = st;
+    if (st == NNZ_OK)
+        *got = n;
+    return st;
+}
+
+nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *b, uint32_t index, int out_type,
+                           void *scratch, size_t scratch_size)
+{
+    if (!r)
+        return NNZ_E_ARGUMENT;
+    return reader_start((reader *)(void *)r->opaque.words, b, index, out_type, scratch,
+                        scratch_size);
+}
+
+nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *got)
+{
+    if (!r || !got || (!out && out_size))
+        return NNZ_E_ARGUMENT;
+    return reader_next((reader *)(void *)r->opaque.words, out, out_size, got);
+}
+
 /* ---- rebuilding the model ---------------------------------------------- */
 
 /* RAW tensors on a little-endian host go straight from the blob; the rest
- * are decoded a block at a time into `work`. */
+ * are decoded through a reader, a piece of at most NNZ_REBUILD_PIECE bytes
+ * (a whole block when one fits) at a time, into `work`. */
 static int rebuild_direct(const nnz_tensor_info *info)
 {
     return info->encoding == NNZ_ENC_RAW && host_is_little_endian();
 }
+
+#ifndef NNZ_REBUILD_PIECE
+#define NNZ_REBUILD_PIECE (1u << 20)
+#endif
+#if NNZ_REBUILD_PIECE < 16
+#error "NNZ_REBUILD_PIECE is at least 16 bytes (an element of every type)"
+#endif
+
+/* The piece of a tensor nnz_rebuild decodes at a time: a block, or
+ * NNZ_REBUILD_PIECE bytes of whole elements when the block is larger. */
+static size_t rebuild_piece(const nnz_tensor_info *info)
+{
+    uint64_t es = dtype_size(info->dtype), per = NNZ_REBUILD_PIECE / es;
+    return (size_t)((info->block_elems < per ? info->block_elems : per) * es);
+}
+
+/* work = [reader][piece][scratch], each 8-byte aligned. */
+#define WORK_ALIGN(n) (((n) + 7) & ~(size_t)7)
 
 nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
 {
@@ -1740,12 +1974,11 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             return NNZ_E_OVERFLOW;
         total += info.decoded_size;
         if (!rebuild_direct(&info)) {
-            uint64_t block_bytes = info.block_elems * dtype_size(info.dtype);
-            if (block_bytes > (uint64_t)(SIZE_MAX - scratch - 8))
+            size_t fixed = 8 + WORK_ALIGN(sizeof(reader)) + WORK_ALIGN(rebuild_piece(&info));
+            if (scratch > SIZE_MAX - fixed)
                 return NNZ_E_OVERFLOW;
-            size_t need = (size_t)block_bytes + 8 + scratch;
-            if (need > work)
-                work = need;
+            if (fixed + scratch > work)
+                work = fixed + scratch;
         }
     }
     *model_size = total;
@@ -1765,6 +1998,8 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         return st;
     if (work_size < need || (need && !work))
         return NNZ_E_SCRATCH_SMALL;
+    uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
+    reader *r = (reader *)(void *)w;
     size_t pos = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
@@ -1783,28 +2018,21 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
                 return NNZ_E_WRITE;
             continue;
         }
-        size_t out, scratch;
-        if ((st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch)) != NNZ_OK)
-            return st;
+        size_t piece = rebuild_piece(&info), got;
+        uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *scratch = o + WORK_ALIGN(piece);
         unsigned es = dtype_size(info.dtype);
-        size_t block_bytes = (size_t)info.block_elems * es;
-        uint8_t *o = (uint8_t *)work;
-        for (uint64_t blk = 0; blk < info.nblocks; blk++) {
-            uint64_t first = blk * info.block_elems, n = info.count - first;
-            if (n > info.block_elems)
-                n = info.block_elems;
-            st = nnz_decode_block(b, i, blk, NNZ_OUT_NATIVE, o, block_bytes, o + block_bytes + 8,
-                                  work_size - block_bytes - 8);
-            if (st != NNZ_OK)
-                return st;
+        st = reader_start(r, b, i, NNZ_OUT_NATIVE, scratch,
+                          work_size - (size_t)(scratch - (uint8_t *)work));
+        while (st == NNZ_OK && (st = reader_next(r, o, piece, &got)) == NNZ_OK && got) {
             if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
-                swap_elems(o, (size_t)n, es);
-            if (write(ctx, o, (size_t)n * es) != 0)
+                swap_elems(o, got, es);
+            if (write(ctx, o, got * es) != 0)
                 return NNZ_E_WRITE;
         }
+        if (st != NNZ_OK)
+            return st;
     }
     if (b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
         return NNZ_E_WRITE;
     return NNZ_OK;
 }
-

@@ -221,6 +221,35 @@ nnz_status nnz_decode_block(const nnz_blob *blob, uint32_t index, uint64_t block
                             int out_type, void *out, size_t out_size, void *scratch,
                             size_t scratch_size);
 
+/* ---- decoding in pieces ------------------------------------------------ */
+
+/* A tensor decoded in order into a buffer of any size, a piece at a time:
+ * memory is the piece and nnz_decode_sizes' scratch, whatever the tensor's
+ * or its blocks' size (a hashed tensor is one block; so may be a dense one).
+ * The state is the caller's, opaque; the blob and scratch must stay valid
+ * and unchanged while it is used. Each element is decoded once: reading a
+ * tensor piece by piece costs what nnz_decode does. */
+#define NNZ_READER_WORDS 256
+typedef struct nnz_reader {
+    union {
+        uint64_t words[NNZ_READER_WORDS];
+        const void *align_ptr;
+        double align_double;
+    } opaque;
+} nnz_reader;
+
+/* Start reading tensor `index` as `out_type` from its first element;
+ * `scratch` as nnz_decode_sizes says. */
+nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *blob, uint32_t index, int out_type,
+                           void *scratch, size_t scratch_size);
+
+/* The next elements into `out`: as many as fit in out_size bytes, or as
+ * remain; *got says how many (0 once all are read; NNZ_E_OUTPUT_SMALL when
+ * elements remain and out_size holds none). A bad block is found as it is
+ * read: the error is returned (and returned again by every later call),
+ * and the elements of that call must not be used. */
+nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *got);
+
 /* The hash of hashed tensors (docs/FORMAT.md), shared with the tool:
  * xxHash32 of the 8 little-endian bytes of `index` with `seed`; the bucket
  * of element `index` among `k`; and its sign, -1 or +1. */
@@ -237,7 +266,10 @@ nnz_status nnz_metadata(const nnz_blob *blob, const char **text, size_t *size);
  * (nnz_rebuild then returns NNZ_E_WRITE). */
 typedef int (*nnz_write_fn)(void *ctx, const void *data, size_t size);
 
-/* Bytes of the rebuilt ONNX model, and of work memory nnz_rebuild needs. */
+/* Bytes of the rebuilt ONNX model, and of work memory nnz_rebuild needs:
+ * a tensor's scratch, a piece of at most NNZ_REBUILD_PIECE bytes (1 MiB
+ * unless the runtime is built with another; a whole block when it fits)
+ * and a reader, for the tensor that needs most. */
 nnz_status nnz_rebuild_sizes(const nnz_blob *blob, uint64_t *model_size,
                              size_t *work_size);
 

@@ -37,3 +37,12 @@ hashed|hashnet:ratio=4 | quantize:bits=8 | huffman
 hashedp|hashnet:ratio=8 | quantize:bits=6
 fp16|quantize:fp16 | huffman
 EOF
+# external tensors (their bytes go to a data file, packed at graph offsets)
+"$N" -q compress "$B"/fixtures/digits_mlp.onnx -o "$S/digits_mlp.external.nnz" \
+    -p 'quantize:bits=8' --external-data 2>/dev/null || true
+# each with a last byte of 2 (bytes past file_size are ignored): the
+# harness reseals every CRC after a mutation, so the fuzzer starts from
+# inputs that reach the checks behind the checksums
+for f in "$S"/*.nnz; do
+    { cat "$f"; printf '\002'; } >"$f.reseal"
+done

@@ -194,13 +194,22 @@ static uint32_t zp_of(const nnz_value_map *vm, uint64_t c)
     return le_u32(vm->zero_points + (size_t)c * vm->zero_point_stride);
 }
 
+static int same_bits(float a, float b)
+{
+    return memcmp(&a, &b, 4) == 0;
+}
+
+#define EXACT_NOTE "its weights do not come back bit for bit from codes in this form; kept as float"
+
 /* Affine codes of at most 8 bits: INT8 (symmetric: every zero point is
  * 2^(width-1), stored as 0) or UINT8 codes, behind
  *   DequantizeLinear (per axis from opset 13, per tensor from 10), or
  *   Cast to float [-> Sub zero points] -> Mul scales, broadcast along the
  *   channel axis, where DequantizeLinear cannot say it (per channel below
- *   opset 13; anything below 10). Both compute scale * (code - zp) in
- *   float32 from exact integers: the weights the runtime decodes, bit for bit. */
+ *   opset 13; anything below 10; a zero point past UINT8, as a blob may
+ *   hold any u32). Both compute scale * (code - zp) in float32 from exact
+ *   integers: the weights the runtime decodes, bit for bit, which is
+ *   checked element by element (else the tensor stays float). */
 static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const float *w,
                      int64_t opset, const char **as, char *why, size_t whylen, nnz_error *e)
 {
@@ -216,8 +225,24 @@ static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
         return 1;
     }
     int sym = 1;
-    for (uint64_t c = 0; c < vm->nchan; c++)
+    uint32_t zp_max = 0;
+    for (uint64_t c = 0; c < vm->nchan; c++) {
         sym &= zp_of(vm, c) == (1u << (vm->width - 1));
+        if (zp_of(vm, c) > zp_max)
+            zp_max = zp_of(vm, c);
+    }
+    if (!sym && zp_max > 255) {
+        /* DequantizeLinear's zero point is UINT8 like the codes: Sub it in
+         * float instead, exact while it is an integer float32 holds */
+        if (zp_max >= (1u << 24) || opset < 6) {
+            snprintf(why, whylen, "zero point %lu fits neither UINT8 nor an exact float32 "
+                     "subtraction; kept as float", (unsigned long)zp_max);
+            return 1;
+        }
+        dq = 0;
+        snprintf(why, whylen, "zero point %lu does not fit DequantizeLinear's UINT8: codes "
+                 "behind Cast, Sub and Mul", (unsigned long)zp_max);
+    }
     size_t nch = (size_t)vm->nchan;
     uint8_t *q = nnz_malloc(t->count ? t->count : 1, e), *zp = nnz_malloc(nch, e);
     float *sc = nnz_malloc(nch * sizeof *sc, e), *zpf = nnz_malloc(nch * sizeof *zpf, e);
@@ -231,15 +256,30 @@ static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
     int any_zp = 0;
     for (size_t c = 0; c < nch; c++) {
         sc[c] = le_f32(vm->scales + 4 * c);
-        zp[c] = sym ? 0 : (uint8_t)zp_of(vm, c);
-        zpf[c] = (float)zp[c];
-        any_zp |= zp[c] != 0;
+        zp[c] = sym ? 0 : (uint8_t)zp_of(vm, c); /* when dq: it fits */
+        zpf[c] = sym ? 0.0f : (float)zp_of(vm, c); /* exact: below 2^24 */
+        any_zp |= zpf[c] != 0;
     }
-    for (size_t i = 0; i < t->count; i++) {
+    int exact = 1;
+    for (size_t i = 0; i < t->count && exact; i++) {
         size_t c = nch > 1 ? (size_t)((i / vm->inner) % vm->nchan) : 0;
-        /* exact: w = scale * (code - zp) with |code - zp| < 2^8 */
-        long code = lroundf(w[i] / sc[c]) + (long)zp_of(vm, c);
-        q[i] = sym ? (uint8_t)(int8_t)(code - (1L << (vm->width - 1))) : (uint8_t)code;
+        /* the code back from w = scale * (code - zp), then what the form
+         * computes from it, which must be w itself */
+        float r = rintf(w[i] / sc[c]);
+        long code = isfinite(r) && fabsf(r) < 1e9f ? (long)r + (long)zp_of(vm, c) : -1;
+        int32_t stored = sym ? code - (1L << (vm->width - 1)) : code;
+        exact = code >= 0 && code < (1L << vm->width);
+        q[i] = sym ? (uint8_t)(int8_t)stored : (uint8_t)stored;
+        float y = dq ? (float)(stored - (int32_t)zp[c]) * sc[c] : ((float)stored - zpf[c]) * sc[c];
+        exact = exact && same_bits(y, w[i]);
+    }
+    if (!exact) {
+        free(q);
+        free(zp);
+        free(sc);
+        free(zpf);
+        snprintf(why, whylen, EXACT_NOTE);
+        return 1;
     }
     int qt = sym ? NNZ_DT_INT8 : NNZ_DT_UINT8;
     /* DequantizeLinear takes 1-D scales for an axis; Mul broadcasts [C, 1, ...] */
@@ -282,11 +322,12 @@ static int to_affine(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
             }
             rw_node(&rw, node2("Mul", centered, sn, t->onnx_name, e));
             *as = "Cast+Mul";
-            snprintf(why, whylen, "%s DequantizeLinear needs opset %d (the model has %lld): "
-                     "%s codes behind Cast and Mul by the %s scale%s",
-                     axis >= 0 ? "per-axis" : "", axis >= 0 ? 13 : 10, (long long)opset,
-                     sym ? "int8" : "uint8", axis >= 0 ? "per-channel" : "tensor's",
-                     axis >= 0 ? "s" : "");
+            if (!why[0]) /* else the zero point's note says why */
+                snprintf(why, whylen, "%s DequantizeLinear needs opset %d (the model has %lld): "
+                         "%s codes behind Cast and Mul by the %s scale%s",
+                         axis >= 0 ? "per-axis" : "", axis >= 0 ? 13 : 10, (long long)opset,
+                         sym ? "int8" : "uint8", axis >= 0 ? "per-channel" : "tensor's",
+                         axis >= 0 ? "s" : "");
         }
         rc = replace(m, t, &rw, e);
     }
@@ -349,7 +390,14 @@ static int to_gather(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const
             else
                 hi = mid;
         }
-        uint32_t j = lo < k && sorted[lo].bits == bits ? sorted[lo].index : 0;
+        if (lo == k || sorted[lo].bits != bits) { /* not a centroid: no index says it */
+            free(cb);
+            free(sorted);
+            free(idx);
+            snprintf(why, whylen, EXACT_NOTE);
+            return 1;
+        }
+        uint32_t j = sorted[lo].index;
         idx[i * es] = (uint8_t)j;
         if (es == 2)
             idx[i * es + 1] = (uint8_t)(j >> 8);
@@ -395,6 +443,11 @@ static int to_cast(nnz_model *m, nnz_tensor *t, const nnz_value_map *vm, const f
         return -1;
     for (size_t i = 0; i < t->count; i++) {
         uint16_t x = f16 ? nnz_float_to_half(w[i]) : nnz_float_to_bf16(w[i]);
+        if (!same_bits(f16 ? nnz_half_to_float(x) : nnz_bf16_to_float(x), w[i])) {
+            free(h);
+            snprintf(why, whylen, EXACT_NOTE);
+            return 1;
+        }
         memcpy(&h[i], (uint8_t[2]){ (uint8_t)x, (uint8_t)(x >> 8) }, 2); /* little-endian */
     }
     char *hn = suffixed(m, t->onnx_name, f16 ? "_fp16" : "_bf16", e);

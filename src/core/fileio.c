@@ -166,6 +166,9 @@ int nnz_read_file(const char *path, uint8_t **data, size_t *len, nnz_error *e)
     *data = NULL;
     *len = 0;
     if (strcmp(path, "-") == 0) {
+        if (isatty(STDIN_FILENO)) /* waiting for a model typed in helps no one */
+            return nnz_fail(e, NNZ_EXIT_USAGE, "refusing to read input from a terminal: give a "
+                            "file name, or pipe it in ('... - < model.onnx')");
         if (read_stream(stdin, "(stdin)", data, len, e) != 0)
             return -1;
         if (*len == 0) {
@@ -344,6 +347,14 @@ static int check_existing(nnz_out *o, const char *dest, unsigned flags, nnz_erro
                         dest);
     o->replace = 1;
     return 0;
+}
+
+int nnz_out_check(const char *dest, const char *input, unsigned flags, nnz_error *e)
+{
+    nnz_out o = { 0 };
+    if (input && nnz_input_note(input) != 0)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+    return strcmp(dest, "-") == 0 ? 0 : check_existing(&o, dest, flags, e);
 }
 
 int nnz_out_open(nnz_out *o, const char *dest, const char *input, unsigned flags, nnz_error *e)

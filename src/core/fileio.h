@@ -50,6 +50,9 @@ typedef struct nnz_out {
  * is recorded as an input first; `flags` are NNZ_OUT_*. */
 int nnz_out_open(nnz_out *o, const char *dest, const char *input, unsigned flags,
                  nnz_error *e);
+/* The same checks without opening anything: a command that writes several
+ * outputs checks them all before doing work for the first. */
+int nnz_out_check(const char *dest, const char *input, unsigned flags, nnz_error *e);
 /* Flush, fsync, rename into place (or copy to stdout / the device). */
 int nnz_out_commit(nnz_out *o, nnz_error *e);
 /* Remove the temporary file; safe to call twice or after commit. */

@@ -28,6 +28,14 @@ typedef struct nnz_pass {
     const char *name;     /* as typed in a pipeline: "prune" */
     const char *help;     /* one line for --help */
     const char *options;  /* the keys it takes, for messages: "bits=2..16, ..." */
+    /* It may rewrite the model's graph (not only weights): compress records
+     * this in the blob's metadata ("graph_rewritten"), which is what verify
+     * and sweep go by, never the pipeline's text. */
+    int rewrites_graph;
+    /* For a pass that rewrites the graph only with some options (prune with
+     * structured=channel): does it with these parsed options? NULL: the flag
+     * above says. */
+    int (*rewrites_graph_with)(const void *opts);
     /* Parse the stage's options (the common keys only=, skip=, min-elements=
      * are taken out before). */
     int (*parse)(const nnz_kv *kv, size_t n, void **opts, nnz_error *e);
@@ -101,6 +109,9 @@ typedef struct nnz_pipeline {
  * would be right. An empty string is the lossless pipeline. */
 int nnz_pipeline_parse(const char *text, nnz_pipeline *p, nnz_error *e);
 void nnz_pipeline_free(nnz_pipeline *p);
+
+/* Does a stage of p run a pass that rewrites the graph? */
+int nnz_pipeline_rewrites_graph(const nnz_pipeline *p);
 
 /* s without leading and trailing white space (cut in place): how pipeline
  * text, and the sweep grid built on it, read their pieces. */

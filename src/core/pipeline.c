@@ -560,6 +560,20 @@ int nnz_opt_choice(const char *pass, const nnz_kv *kv, const char *choices, int 
                     kv->value ? kv->value : "(missing)", choices);
 }
 
+int nnz_pipeline_rewrites_graph(const nnz_pipeline *p)
+{
+    for (size_t k = 0; k < p->n; k++) {
+        const nnz_stage *st = &p->stages[k];
+        int (*with)(const void *) = st->pass->rewrites_graph_with;
+        if (st->pass->rewrites_graph || (with && with(st->opts)))
+            return 1;
+        for (size_t o = 0; with && o < st->nov; o++) /* a per-layer override may turn it on */
+            if (st->ov[o].opts && with(st->ov[o].opts))
+                return 1;
+    }
+    return 0;
+}
+
 int nnz_opt_unknown(const nnz_pass *pass, const nnz_kv *kv, nnz_error *e)
 {
     return nnz_fail(e, NNZ_EXIT_USAGE, "%s: unknown option '%s'%s (valid: %s; and for every "

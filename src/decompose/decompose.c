@@ -973,6 +973,7 @@ const nnz_pass nnz_pass_decompose = {
     .help = "low-rank factorisation: SVD of Gemm/MatMul weights, Tucker-2 of Conv kernels; "
             "rewrites the graph into thinner layers",
     .options = options,
+    .rewrites_graph = 1,
     .parse = parse,
     .selects = selects,
     .prepare_stage = prepare,

@@ -363,6 +363,12 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
     return 0;
 }
 
+/* structured=channel rewrites the graph (pass.h: rewrites_graph_with). */
+static int rewrites_graph_with(const void *opts)
+{
+    return ((const prune_opts *)opts)->channel;
+}
+
 /* structured=channel (the stage's, or a per-layer override's) removes channels
  * from the graph here (prune_channel.c); the rest is ranked in `run`. */
 static int prepare_stage(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
@@ -550,6 +556,7 @@ const nnz_pass nnz_pass_prune = {
     .options = options,
     .parse = parse,
     .selects = selects,
+    .rewrites_graph_with = rewrites_graph_with,
     .prepare_stage = prepare_stage,
     .run = run,
     .free_opts = free_opts,

@@ -25,6 +25,7 @@ is the one that fails.
 """
 
 import copy
+import json
 import os
 import struct
 import subprocess
@@ -404,8 +405,8 @@ def onnx_cases(s):
 
     one_tensor("dims_2p42.onnx", tensor_bytes("big", [2 ** 42 + 1], TensorProto.FLOAT, b"\0" * 4))
     s.info("dims_2p42", "dims_2p42.onnx", 3,
-           r"tensor 'big': 4398046511105 elements of float exceed the 1099511627776-byte tensor limit",
-           "dims [2^42+1] of float: 16 TiB + 4 bytes, over the 2^40-byte tensor limit; "
+           r"tensor 'big': 4398046511105 elements of float exceed the 68719476736-byte tensor limit",
+           "dims [2^42+1] of float: 16 TiB + 4 bytes, over the 2^36-byte (64 GiB) tensor limit; "
            "the size must be refused before anything is allocated for it")
     one_tensor("dims_wrap64.onnx", tensor_bytes("wrap", [2 ** 32, 2 ** 32, 2], TensorProto.FLOAT,
                                                 b"\0" * 4))
@@ -817,6 +818,223 @@ def blob_cases(s, nnzip):
            "fixed): decompress writes model.onnx.data, the victim keeps its bytes, and the "
            "model it wrote loads")
 
+    decode_limit_cases(s, nnzip, b0, decompress)
+    lying_field_cases(s, b0)
+
+
+def set_decoded_size(x, i, size):
+    """Make entry i's hole in the graph say `size` bytes (the raw_data
+    header before it, 0x4A varint(size)), moving the later holes: the
+    directory and the graph then agree on the size, as they must at open."""
+    e = x.entries[i]
+    g = x.section(SEC_GRAPH)
+    es = {1: 4, 10: 2, 16: 2}[e["dtype"]]
+    cur = es * int(np.prod(e["dims"])) if e["dims"] else es
+    old = b"\x4a" + varint(cur)
+    at = e["graph_offset"]
+    assert g[at - len(old):at] == old, "entry %d's hole is not where its header says" % i
+    new = b"\x4a" + varint(size)
+    x.set_section(SEC_GRAPH, g[:at - len(old)] + new + g[at:])
+    delta = len(new) - len(old)
+    for f in x.entries:
+        if not f["location"] & 0x40 and f["graph_offset"] >= at:
+            f["graph_offset"] += delta
+
+
+def coded_params(kind, layout, width, length):
+    """Params of a dense (layout b"") or hashed tensor with one Huffman
+    stream (coding 1) of `width` bits and `length` bytes, blocks of all."""
+    return bytes([kind, 0]) + layout + bytes([1, width]) + varint(length)
+
+
+def decode_limit_cases(s, nnzip, b0, decompress):
+    """Blobs of a few hundred bytes, checksums valid, whose directory
+    declares what no decoder should allocate or write: refused with the
+    limit named, before any allocation or output (tests/suite/60-hostile.sh
+    also runs these under `ulimit -v`)."""
+    # one Huffman symbol (maxlen 0: no data bits) for every element of a
+    # one-block dense tensor: 3 bytes of payload decode to any size
+    one_symbol = bytes([0, 0x3c, 0x00])  # the half 1.0
+    def lying(name, dims, encoding, params, payload=one_symbol):
+        x = copy.deepcopy(b0)
+        e = x.entries[0]  # W1, float
+        pay = x.section(SEC_PAYLOAD)
+        x.set_section(SEC_PAYLOAD, pay[:e["payload_offset"]] + payload +
+                      bytes(e["payload_length"] - len(payload)) + pay[e["payload_offset"] +
+                                                                    e["payload_length"]:])
+        # the old bytes stay as padding: later payloads do not move
+        e["payload_length"] = len(payload)
+        size = 4 * int(np.prod(dims))
+        set_decoded_size(x, 0, size)
+        e["dims"], e["encoding"], e["encoding_version"], e["params"] = dims, encoding, 1, params
+        s.write(name, x.write())
+
+    dense = coded_params(1, b"", 16, len(one_symbol))
+    lying("b_limit_one_symbol_2g.nnz", [2 ** 29 + 16], 1, dense)
+    decompress("b_limit_one_symbol_2g", "b_limit_one_symbol_2g.nnz", 3,
+               r"the rebuilt model would be [0-9]+ bytes, past protobuf's 2147483647-byte limit",
+               "W1 declared [2^29+16] floats, one block, every element the one Huffman symbol: "
+               "3 payload bytes for 2 GiB of model, past what protobuf can hold")
+    lying("b_limit_one_symbol_64g.nnz", [2 ** 34 + 16], 1, dense)
+    decompress("b_limit_one_symbol_64g", "b_limit_one_symbol_64g.nnz", 3,
+               r"tensor 'W1' declares 68719476800 decoded bytes, over the 68719476736-byte "
+               r"tensor limit",
+               "the same tensor declared just over 64 GiB: the tensor limit, before any memory "
+               "or output")
+    # hashed: K bucket symbols shared by any number of elements
+    def hashed(k):
+        return coded_params(1, varint(k) + struct.pack("<I", 7) + b"\x01", 16, len(one_symbol))
+    for tib, dims in (("1t", [2 ** 38]), ("4t", [2 ** 40])):
+        name = "b_limit_hashed_%s" % tib
+        lying(name + ".nnz", dims, 3, hashed(2 ** 20))
+        decompress(name, name + ".nnz", 3,
+                   r"tensor 'W1' declares %d decoded bytes, over the 68719476736-byte tensor "
+                   r"limit" % (4 * dims[0]),
+                   "a hashed W1 of 2^20 buckets declared %s TiB: refused by the tensor limit "
+                   "(it was exit 5 'out of memory', an abort under ASan)" % tib[0])
+    lying("b_limit_hashed_work.nnz", [2 ** 33], 3, hashed(2 ** 32))
+    decompress("b_limit_hashed_work", "b_limit_hashed_work.nnz", 3,
+               r"tensor 'W1' needs [0-9]+ bytes of work memory to decode, over the "
+               r"1073741824-byte limit",
+               "a hashed W1 of 2^32 Huffman-coded buckets: 16 GiB of bucket symbols to decode "
+               "first, over the work limit")
+    # a lossless hashed tensor: K = count, small and valid, decodes fine
+    lying("b_limit_control.nnz", [16, 16], 3, hashed(256))
+    decompress("b_limit_control", "b_limit_control.nnz", 0,
+               r"b_limit_control\.nnz -> .*b_limit_control\.out\.onnx",
+               "control: the same edit at W1's own size (256 floats, 256 buckets) decompresses")
+
+    # external data: tensors packed in their file, so a graph offset of
+    # 2^40 is a malformed blob (it made decompress write zeros toward it)
+    ext = run_nnzip(nnzip, s.dir, "blob_base.onnx", "blob_ext.nnz", ["--external-data"])
+    x = Blob(ext)
+    ext_entries = [e for e in x.entries if e["location"] & 0x40]
+    assert ext_entries, "compress --external-data made no external tensor"
+    ext_entries[0]["graph_offset"] = 2 ** 40
+    s.write("b_limit_external_2p40.nnz", x.write())
+    decompress("b_limit_external_2p40", "b_limit_external_2p40.nnz", 3,
+               r"blob is malformed.*in the directory entry of tensor [0-9]+",
+               "an external tensor at offset 2^40 of its data file: external tensors are packed "
+               "(each within 4096 bytes of the previous one's end), so the blob is invalid")
+    # the edge: a gap of 4095 bytes before the first external tensor is
+    # valid, 4096 is not
+    for gap, code, regex in ((4095, 0, r"b_limit_external_gap4095\.nnz -> "),
+                             (4096, 3, r"blob is malformed.*in the directory entry of tensor")):
+        x = Blob(ext)
+        e = [e for e in x.entries if e["location"] & 0x40][0]
+        assert e["graph_offset"] == 0
+        e["graph_offset"] = gap
+        s.write("b_limit_external_gap%d.nnz" % gap, x.write())
+        decompress("b_limit_external_gap%d" % gap, "b_limit_external_gap%d.nnz" % gap, code, regex,
+                   "the first external tensor %d bytes into its file: %s" %
+                   (gap, "valid (a gap under 4096)" if code == 0 else "one byte too far"))
+
+
+def relu_model():
+    """X[1,16] -> MatMul W1[16,16] -> Relu -> MatMul W2[16,8] -> Y."""
+    inits = [numpy_helper.from_array(weights((16, 16), 0.1), "W1"),
+             numpy_helper.from_array(weights((16, 8), 0.3), "W2")]
+    nodes = [helper.make_node("MatMul", ["X", "W1"], ["h"]),
+             helper.make_node("Relu", ["h"], ["a"]),
+             helper.make_node("MatMul", ["a", "W2"], ["Y"])]
+    g = helper.make_graph(nodes, "relu",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 8])],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                          producer_name="gen_hostile")
+    m.ir_version = IR_VERSION
+    onnx.checker.check_model(m)
+    return m
+
+
+def verify_cases(s, nnzip):
+    """verify compares the blob's graph with the model's unless the blob's
+    metadata says a pass rewrote it ("graph_rewritten", from the passes'
+    own flag); no word in the pipeline's text turns the check off."""
+    s.write("v_relu.onnx", relu_model().SerializeToString())
+
+    def verify(cid, name, code, regex, why):
+        s.case(cid, "{nnzip} verify {dir}/v_relu.onnx {dir}/%s" % name, code, regex, why)
+
+    def tanh(blob, pipeline=None):
+        x = Blob(blob)
+        g = x.section(SEC_GRAPH)
+        assert g.count(b"Relu") == 1
+        x.set_section(SEC_GRAPH, g.replace(b"Relu", b"Tanh"))
+        if pipeline is not None:
+            meta = json.loads(x.section(SEC_METADATA))
+            meta["pipeline"] = pipeline
+            x.set_section(SEC_METADATA, json.dumps(meta, separators=(",", ":")).encode())
+        return x.write()
+
+    base = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_base.nnz", ["-p", "quantize:bits=8"])
+    assert json.loads(Blob(base).section(SEC_METADATA))["graph_rewritten"] is False
+    verify("v_base", "v_base.nnz", 0, r"verify .*v_base\.nnz: OK",
+           "control: the blob of this model verifies against it")
+    s.write("v_tanh.nnz", tanh(base))
+    verify("v_tanh", "v_tanh.nnz", 1, r"graph differs from the model's graph",
+           "the blob's graph edited (Relu -> Tanh, checksums redone): verify fails")
+    s.write("v_tanh_word.nnz", tanh(base, "quantize:bits=8 | decompose"))
+    verify("v_tanh_word", "v_tanh_word.nnz", 1, r"graph differs from the model's graph",
+           "the same with 'decompose' written into the metadata's pipeline text: still fails "
+           "(it passed with exit 0 when verify searched the text for the word)")
+    glob = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_glob.nnz",
+                     ["-p", "quantize:bits=8,skip=decompose*"])
+    s.write("v_tanh_glob.nnz", tanh(glob))
+    verify("v_tanh_glob", "v_tanh_glob.nnz", 1, r"graph differs from the model's graph",
+           "a real pipeline whose skip= glob holds the word (quantize:bits=8,skip=decompose*), "
+           "graph edited: fails")
+
+
+def lying_field_cases(s, b0):
+    """A generator of blobs with valid checksums and lying directory
+    fields: every field of every entry of blob_base set to values at and
+    past its bounds, each blob resealed. The outcome of each is not
+    predicted here: tests/suite/60-hostile.sh requires exit 0 with an
+    output `info` accepts, or exit 3 with a message, and no sanitizer
+    report, no hang, no output or temporary file left on failure."""
+    lies = {
+        "dims": [[0], [1], [2 ** 31], [2 ** 32 + 1], [2 ** 40], [16, 17], [4, 4, 4, 4, 4, 4],
+                 [2 ** 21, 2 ** 21]],
+        "dtype": [0, 2, 7, 8, 11, 15, 16, 21, 255],
+        "location": [1, 0x3F, 0x40, 0x80, 0xC1, 0xFF],
+        "graph_offset": [0, 1, -1, 2 ** 32, 2 ** 63],
+        "payload_offset": [0, 64, -64, 2 ** 40],
+        "payload_length": [0, 1, -1, 2 ** 40],
+        "encoding": [1, 2, 3, 4, 255],
+        "encoding_version": [0, 2, 3, 255],
+    }
+    lines = []
+    for i, e0 in enumerate(b0.entries):
+        for field, values in lies.items():
+            for k, v in enumerate(values):
+                x = copy.deepcopy(b0)
+                e = x.entries[i]
+                if isinstance(v, int) and v < 0:
+                    v = e[field] + v  # just below what it was
+                    if v < 0:
+                        continue
+                e[field] = v
+                name = "l_%s_%s_%d" % (e0["name"].decode(), field, k)
+                s.write(name + ".nnz", x.write())
+                lines.append((name, "{nnzip} decompress {dir}/%s.nnz -o {dir}/%s.out.onnx" %
+                              (name, name)))
+        # the coded encodings' parameters: every value kind and block size
+        for kind in range(7):
+            for enc in (1, 2, 3):
+                x = copy.deepcopy(b0)
+                e = x.entries[i]
+                e["encoding"], e["encoding_version"] = enc, 1
+                e["params"] = bytes([kind, 0 if enc == 3 else 16, 1, 8]) + varint(e["payload_length"])
+                name = "l_%s_params_%d_%d" % (e0["name"].decode(), enc, kind)
+                s.write(name + ".nnz", x.write())
+                lines.append((name, "{nnzip} decompress {dir}/%s.nnz -o {dir}/%s.out.onnx" %
+                              (name, name)))
+    with open(s.path("lying.tsv"), "w") as f:
+        for l in lines:
+            f.write("\t".join(l) + "\n")
+
 
 def main():
     if len(sys.argv) != 2:
@@ -829,6 +1047,7 @@ def main():
     s = Suite(outdir)
     onnx_cases(s)
     blob_cases(s, nnzip)
+    verify_cases(s, nnzip)
     s.finish()
     print("gen_hostile: %d cases in %s" % (len(s.lines), os.path.join(outdir, "expected.tsv")))
 

@@ -72,6 +72,10 @@ expect "convert onto an existing file is refused without -f" 2 "already exists" 
     $N convert "$M" -o "$W/a.onnx"
 expect "sweep -o onto an existing file is refused without -f" 2 "already exists" \
     sh -c "touch '$W/a.csv' && exec $N sweep '$M' --grid 'quantize:bits=8' -o '$W/a.csv'"
+rm -f "$W/new.nnz"
+expect "an existing --onnx-out is refused before any output is written" 2 "a.onnx: already exists" \
+    $N compress "$M" -o "$W/new.nnz" --onnx-out "$W/a.onnx"
+check "... so the blob was not written either" test ! -e "$W/new.nnz"
 expect "-o /dev/null is written through" 0 "" $N -q compress "$M" -o /dev/null
 check "/dev/null is still a character device" test -c /dev/null
 mkfifo "$W/fifo"

@@ -328,6 +328,30 @@ static nnz_state *affine_state(size_t n, int bits, const uint32_t *codes, size_t
     return s;
 }
 
+/* Read tensor 0 through an nnz_reader in pieces of sizes that cut its
+ * blocks anywhere, and check every element against `want`. */
+static void read_in_pieces(const nnz_blob *b, int type, uint64_t block_elems, size_t n,
+                           unsigned es, const uint8_t *want, void *scratch, size_t ssz)
+{
+    size_t sizes[] = { 1, 3, 1000, (size_t)block_elems - 1, (size_t)block_elems + 1, n };
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t piece = sizes[s] ? sizes[s] : 1, at = 0, got;
+        uint8_t *buf = malloc(piece * es);
+        nnz_reader r;
+        assert_int_equal(nnz_reader_open(&r, b, 0, type, scratch, ssz), NNZ_OK);
+        for (;;) {
+            assert_int_equal(nnz_reader_read(&r, buf, piece * es, &got), NNZ_OK);
+            if (!got)
+                break;
+            assert_true(got <= piece && at + got <= n);
+            assert_memory_equal(buf, want + at * es, got * es);
+            at += got;
+        }
+        assert_int_equal(at, n);
+        free(buf);
+    }
+}
+
 /* Encode tensor "w" (dtype, n elements) from st, decode it back every way the
  * runtime offers, and check each element bit for bit. Returns the tensor's
  * report (caller deletes). */
@@ -405,6 +429,7 @@ static cJSON *round_trip(int dtype, size_t n, nnz_state *st)
             assert_memory_equal(blk, want + first * es, cnt * es);
         }
         free(blk);
+        read_in_pieces(&b, types[k], info.block_elems, n, es, want, scratch, ssz);
         free(out);
         free(scratch);
         free(want);
@@ -705,6 +730,46 @@ static void runs_of_zeros_longer_than_the_escape_decode_exactly(void **state)
     free(c);
 }
 
+static void one_large_block_and_hashed_tensors_read_in_small_pieces(void **state)
+{
+    /* round_trip reads each through an nnz_reader in pieces far smaller
+     * than its one block: dense and sparse of one 2^20-element block, and
+     * hashed (always one block) with packed and Huffman bucket symbols */
+    size_t n = 150000, k = 5000;
+    uint64_t seed = 41;
+    uint32_t *c = malloc(n * sizeof *c);
+    for (int sparse = 0; sparse < 2; sparse++) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t v = bell(&seed, 60, 12, 127);
+            c[i] = sparse && next_rand(&seed) % 8 ? 60 : v;
+        }
+        nnz_state *st = affine_state(n, 7, c, 1, n, 60, 1);
+        st->block_log2 = 20;
+        cJSON *r = round_trip(NNZ_DT_FLOAT, n, st);
+        assert_string_equal(layout_of(r), sparse ? "sparse" : "dense");
+        cJSON_Delete(r);
+    }
+    for (int huff = 0; huff < 2; huff++) {
+        for (size_t j = 0; j < k; j++)
+            c[j] = huff ? bell(&seed, 2048, 30, 4095) : (uint32_t)(next_rand(&seed) % 4096);
+        nnz_state *st = affine_state(k, 12, c, 1, k, 2048, 1);
+        st->hashed = 1;
+        st->seed = 7;
+        st->sign = 1;
+        st->nbuckets = k;
+        st->buckets = malloc(k * sizeof *st->buckets);
+        memcpy(st->buckets, st->values, k * sizeof *st->buckets);
+        st->n = n;
+        st->values = realloc(st->values, n * sizeof *st->values);
+        nnz_state_reconstruct(st);
+        cJSON *r = round_trip(NNZ_DT_FLOAT, n, st);
+        assert_string_equal(layout_of(r), "hashed");
+        assert_string_equal(stream_coding(r, "values"), huff ? "huffman" : "packed");
+        cJSON_Delete(r);
+    }
+    free(c);
+}
+
 static void float16_and_bfloat16_symbols_decode_exactly(void **state)
 {
     uint64_t seed = 31;
@@ -942,6 +1007,7 @@ int main(void)
         cmocka_unit_test(sparse_is_taken_only_when_three_percent_smaller),
         cmocka_unit_test(a_few_zeros_skip_the_sparse_estimate_only_when_it_cannot_win),
         cmocka_unit_test(runs_of_zeros_longer_than_the_escape_decode_exactly),
+        cmocka_unit_test(one_large_block_and_hashed_tensors_read_in_small_pieces),
         cmocka_unit_test(float16_and_bfloat16_symbols_decode_exactly),
         cmocka_unit_test(codebook_symbols_decode_exactly),
         cmocka_unit_test(widely_spaced_symbols_keep_the_plain_list_table),

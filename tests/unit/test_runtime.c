@@ -208,6 +208,27 @@ static void caller_mistakes_get_their_own_status(void **state)
     nnz_tensor_info info;
     assert_int_equal(nnz_tensor_info_get(&b, 99, &info), NNZ_E_INDEX);
     assert_int_equal(nnz_rebuild(&b, NULL, NULL, NULL, 0), NNZ_E_ARGUMENT);
+    /* a reader: not opened, no room for one element, then read to the end */
+    nnz_reader r;
+    size_t got = 99;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(nnz_reader_read(&r, out, sizeof out, &got), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_reader_open(NULL, &b, 0, NNZ_OUT_F32, NULL, 0), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_reader_open(&r, &b, 3, NNZ_OUT_F32, NULL, 0), NNZ_E_INDEX);
+    assert_int_equal(nnz_reader_read(&r, out, sizeof out, &got), NNZ_E_INDEX); /* sticky */
+    assert_int_equal(nnz_reader_open(&r, &b, 0, NNZ_OUT_F32, NULL, 0), NNZ_OK);
+    assert_int_equal(nnz_reader_read(&r, out, 3, &got), NNZ_E_OUTPUT_SMALL);
+    assert_int_equal(nnz_reader_read(&r, NULL, 4, &got), NNZ_E_ARGUMENT);
+    assert_int_equal(nnz_reader_read(&r, out, 4, NULL), NNZ_E_ARGUMENT);
+    size_t total = 0;
+    do
+        assert_int_equal(nnz_reader_read(&r, out, 7 * 4, &got), NNZ_OK);
+    while ((total += got, got));
+    nnz_tensor_info i0;
+    assert_int_equal(nnz_tensor_info_get(&b, 0, &i0), NNZ_OK);
+    assert_int_equal(total, i0.count);
+    assert_int_equal(nnz_reader_read(&r, out, 0, &got), NNZ_OK); /* at the end: 0, not an error */
+    assert_int_equal(got, 0);
 }
 
 static int failing_writer(void *ctx, const void *data, size_t size)
