@@ -142,6 +142,8 @@ done
 cmp -s "$D/s1.csv" "$D/sN.csv" && same=1 || same=0
 
 # ---- the page ---------------------------------------------------------------
+# structured pruning's section (channels removed: size, MACs, ORT time, accuracy)
+sh bench/bench_channels.sh >"$D/channels.md" || echo "benchmarks: bench/bench_channels.sh failed"
 cpu=$(grep -m 1 'model name' /proc/cpuinfo | sed 's/.*: //')
 elapsed=$(echo "$(now) - $started" | bc | cut -d. -f1)
 M_DATE=$(date -u +%Y-%m-%d) M_CPU=$cpu M_CORES=$(nproc) \
@@ -360,6 +362,9 @@ w("Reusing a shared prefix. Prune's share of a point is the CPU time of the nine
   % (prune_cpu, 100 * prune_cpu / (wpc / 9), wpc / 9, 6 * prune_cpu, s1c,
      100 * 6 * prune_cpu / s1c if s1c else float("nan")))
 w("")
+if os.path.exists(os.path.join(D, "channels.md")):
+    out.append(open(os.path.join(D, "channels.md")).read().rstrip("\n"))
+    w("")
 open(OUT + ".tmp", "w").write("\n".join(out) + "\n")
 os.replace(OUT + ".tmp", OUT)
 PY

@@ -73,6 +73,30 @@ static void decompose_text(const cJSON *layers)
             done, total, before, after);
 }
 
+/* prune:structured=channel: a line per layer with -v, and the total. */
+static void channels_text(const cJSON *pr)
+{
+    const cJSON *x;
+    int cut = 0, total = 0;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(pr, "layers"))
+    {
+        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason"));
+        total++;
+        cut += dec && strcmp(dec, "pruned") == 0;
+        if (g_cli.verbose)
+            fprintf(stderr, "  prune %-30s %3.0f -> %3.0f channels (group %.0f)%s%s\n",
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "layer"))),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "channels")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "kept")),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "group")), why ? ": " : "",
+                    why ? cli_esc(why) : "");
+    }
+    fprintf(stderr, "nnzip: prune: channels removed from %d of %d layers, parameters %.0f -> %.0f\n",
+            cut, total, cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_before")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_after")));
+}
+
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
@@ -91,6 +115,8 @@ static void report_text(const cJSON *o)
     }
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
         decompose_text(cJSON_GetObjectItem(o, "decompose"));
+    if (cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "prune"), "layers")))
+        channels_text(cJSON_GetObjectItem(o, "prune"));
     if (g_cli.verbose) {
         fprintf(stderr, "  %-40s %-8s %10s %-8s %10s %10s %7s %9s\n", "tensor", "dtype",
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");

@@ -1113,8 +1113,9 @@ int cmd_sweep(int argc, char **argv)
         rc = make_labels(s.pts, made, res, &e);
     for (size_t i = 0; i < made && rc == 0 && !eval && !out_err; i++)
         if (s.rewrites[i]) {
-            cli_note("warning: with decompose, a point's rel_l2 measures the factors it stores, "
-                     "not the layers they replace; compare such points with --eval");
+            cli_note("warning: with decompose or prune:structured=channel, a point's rel_l2 "
+                     "measures the weights it stores, not the layers they replace or the "
+                     "channels removed; compare such points with --eval");
             break;
         }
     s.width = snprintf(NULL, 0, "%zu", total);

@@ -214,6 +214,7 @@ int cmd_verify(int argc, char **argv)
     else
         cJSON_AddNumberToObject(doc, "max_rel_error", limit);
     cJSON *ts = cJSON_CreateArray();
+    cJSON *resized = cJSON_CreateArray(); /* tensors channel pruning cut */
     char msg[1200];
 
     cli_file f;
@@ -282,6 +283,11 @@ int cmd_verify(int argc, char **argv)
         nnz_tensor *t = nnz_model_find(orig, info.name);
         if (!t)
             continue; /* a tensor the pipeline made (decompose's factors) */
+        if (info.count != t->count && rewritten) {
+            /* channels removed by structured pruning: a slice of the original */
+            cJSON_AddItemToArray(resized, cJSON_CreateString(t->name));
+            continue;
+        }
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", t->name);
         nnz_err_stats s = { 0 };
@@ -355,7 +361,12 @@ int cmd_verify(int argc, char **argv)
         if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || blob_find(&ix, t->name, &idx))
             continue; /* small tensors stay in the graph, compared with it */
         if (rewritten) {
-            cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
+            /* decompose's factors replace it, or a channel cut left a slice
+             * small enough to stay in the graph (the pipeline's text only
+             * names the list: the flag decided) */
+            const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(meta, "pipeline"));
+            cJSON_AddItemToArray(text && strstr(text, "decompose") ? replaced : resized,
+                                 cJSON_CreateString(t->name));
         } else {
             snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
             fail_doc(doc, msg);
@@ -437,8 +448,9 @@ int cmd_verify(int argc, char **argv)
     cJSON_AddItemToObject(doc, "tensors", ts);
     /* decompose: weights now computed from factors, not compared here (the
      * compress report has each layer's weight-space error) */
-    int nrep = cJSON_GetArraySize(replaced);
+    int nrep = cJSON_GetArraySize(replaced), nres = cJSON_GetArraySize(resized);
     cJSON_AddItemToObject(doc, "replaced_by_factors", replaced);
+    cJSON_AddItemToObject(doc, "channels_removed", resized);
 
     int ok = cJSON_IsTrue(cJSON_GetObjectItem(doc, "ok"));
     if (!g_cli.quiet) {
@@ -452,10 +464,13 @@ int cmd_verify(int argc, char **argv)
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
             fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
-        char rep[240] = "";
+        char rep[400] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by a graph rewrite (low-rank factors, "
                      "folding), not compared (see the compress report)", nrep);
+        if (nres)
+            snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; %d cut by channel pruning, "
+                     "not compared (the compress report has each layer's removed channels)", nres);
         if (rewritten) /* the blob says so: the graph is not the model's to compare with */
             snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; graph not compared "
                      "(rewritten by a pass, says the blob)");

@@ -447,6 +447,9 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     cJSON *fold = cJSON_GetObjectItem(ctx.report, "fold");
     if (fold)
         cJSON_AddItemToObject(*report, "fold", cJSON_Duplicate(fold, 1));
+    cJSON *pr = cJSON_GetObjectItem(ctx.report, "prune"); /* scope=global, structured=channel */
+    if (pr)
+        cJSON_AddItemToObject(*report, "prune", cJSON_Duplicate(pr, 1));
     free(st.tensor_bytes);
     free(st.is_entry);
     cJSON_Delete(ctx.report);

@@ -32,6 +32,10 @@ typedef struct nnz_pass {
      * this in the blob's metadata ("graph_rewritten"), which is what verify
      * and sweep go by, never the pipeline's text. */
     int rewrites_graph;
+    /* For a pass that rewrites the graph only with some options (prune with
+     * structured=channel): does it with these parsed options? NULL: the flag
+     * above says. */
+    int (*rewrites_graph_with)(const void *opts);
     /* Parse the stage's options (the common keys only=, skip=, min-elements=
      * are taken out before). */
     int (*parse)(const nnz_kv *kv, size_t n, void **opts, nnz_error *e);

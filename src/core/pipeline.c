@@ -628,9 +628,15 @@ int nnz_opt_choice(const char *pass, const nnz_kv *kv, const char *choices, int 
 
 int nnz_pipeline_rewrites_graph(const nnz_pipeline *p)
 {
-    for (size_t k = 0; k < p->n; k++)
-        if (p->stages[k].pass->rewrites_graph)
+    for (size_t k = 0; k < p->n; k++) {
+        const nnz_stage *st = &p->stages[k];
+        int (*with)(const void *) = st->pass->rewrites_graph_with;
+        if (st->pass->rewrites_graph || (with && with(st->opts)))
             return 1;
+        for (size_t o = 0; with && o < st->nov; o++) /* a per-layer override may turn it on */
+            if (st->ov[o].opts && with(st->ov[o].opts))
+                return 1;
+    }
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* prune.c - the prune pass: magnitude pruning (Han et al. 2015, "Learning
  * both Weights and Connections", arXiv 1506.02626), per layer or with one
  * global cut, of single weights or of whole output channels
- * (docs/passes/prune.md).
+ * (docs/passes/prune.md); structured=channel removes whole channels from the
+ * graph instead (prune_channel.c).
  *
  * A pruned weight becomes exactly +0.0f and the state is marked `pruned`;
  * the blob encoder then weighs a sparse layout (gap-coded positions) against
@@ -16,7 +17,7 @@
 
 static const char options[] =
     "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
-    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2";
+    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2, group=every|sum (structured=channel)";
 
 extern const nnz_pass nnz_pass_prune;
 
@@ -53,7 +54,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     if (!o)
         return -1;
     o->normalize = PR_NORMALIZE_STD;
-    o->norm = PR_L1;
+    o->norm = PR_L2;
     /* normalize= matters only with scope=global and norm= only with
      * structured=channel; both are accepted otherwise, so a per-layer override
      * (docs/config.md: the stage's keys plus its own) can switch the mode */
@@ -98,6 +99,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->normalize = c == 0 ? PR_NORMALIZE_STD : PR_NORMALIZE_NONE;
         } else if (strcmp(k->key, "structured") == 0) {
             rc = nnz_opt_choice("prune", k, "none|channel", &o->channel, e);
+        } else if (strcmp(k->key, "group") == 0) {
+            rc = nnz_opt_choice("prune", k, "every|sum", &o->group_sum, e);
         } else if (strcmp(k->key, "norm") == 0) {
             int c = 0;
             rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);
@@ -123,6 +126,10 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     else if (o->rule == PR_AUTO && !has_error)
         bad = "sparsity=auto needs max-rel-error=X, the weight relative L2 error each tensor "
               "may reach (e.g. max-rel-error=0.3)";
+    else if (o->channel && o->scope == PR_GLOBAL)
+        bad = "structured=channel removes channels layer by layer (sparsity= is the fraction of "
+              "each layer's channels); it does not combine with scope=global (use scope=layer, "
+              "the default)";
     else if (o->rule == PR_AUTO && o->scope == PR_GLOBAL)
         bad = "sparsity=auto chooses a sparsity per tensor; it does not combine with "
               "scope=global (use scope=layer, the default)";
@@ -349,9 +356,31 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
             return refuse_no_channel(t, e);
     }
     o->prepared = 1;
+    if (o->channel)
+        return 0; /* prune_channels does the rest */
     if (o->scope == PR_GLOBAL)
         return plan_global(m, o, selected, report, e);
     return 0;
+}
+
+/* structured=channel rewrites the graph (pass.h: rewrites_graph_with). */
+static int rewrites_graph_with(const void *opts)
+{
+    return ((const prune_opts *)opts)->channel;
+}
+
+/* structured=channel (the stage's, or a per-layer override's) removes channels
+ * from the graph here (prune_channel.c); the rest is ranked in `run`. */
+static int prepare_stage(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
+{
+    int channel = 0;
+    for (size_t i = 0; i < m->ntensors; i++) {
+        const prune_opts *o = st->selected[i] ? nnz_stage_opts_for(st, &m->tensors[i]) : NULL;
+        channel |= o && o->channel;
+    }
+    if (prepare(m, st->opts, st->selected, report, e) != 0)
+        return -1;
+    return channel ? prune_channels(m, st, report, e) : 0;
 }
 
 /* ---- one tensor ---------------------------------------------------------------- */
@@ -384,6 +413,14 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         return refuse_not_float(t, e);
     size_t n = st->n;
     float *v = st->values;
+    if (o->channel) {
+        /* the channels went in prepare, out of the graph (report: prune.layers) */
+        cJSON *r = cJSON_AddObjectToObject(rep, "prune");
+        cJSON_AddStringToObject(r, "structure", "channel");
+        cJSON_AddStringToObject(r, "rewrite", "removed channels are cut out of the graph; "
+                                "the tensor keeps the others as they were (see prune.layers)");
+        return 0;
+    }
     if (check_finite(v, n, e) != 0)
         return -1;
     prune_layout lay;
@@ -492,14 +529,6 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     cJSON_AddNumberToObject(r, "pruned", (double)zeroed);
     cJSON_AddNumberToObject(r, "kept", (double)(n - zeroed));
     cJSON_AddNumberToObject(r, "sparsity", n ? (double)zeroed / (double)n : 0);
-    if (o->channel) {
-        cJSON_AddNumberToObject(r, "axis", axis);
-        cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : "l2");
-        cJSON_AddNumberToObject(r, "channels", (double)lay.nunits);
-        cJSON_AddNumberToObject(r, "channels_pruned", (double)k);
-        cJSON_AddStringToObject(r, "stored", "pruned channels are stored as zeros; the graph "
-                                "still computes them (no rewrite)");
-    }
     cJSON_AddNumberToObject(r, "threshold", threshold);
     cJSON_AddNumberToObject(r, "std", sd);
     cJSON_AddNumberToObject(r, "threshold_std", sd > 0 ? threshold / sd : 0);
@@ -522,12 +551,13 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 
 const nnz_pass nnz_pass_prune = {
     .name = "prune",
-    .help = "magnitude pruning to exact zeros, per layer or global, of weights or whole "
-            "output channels; sparse storage",
+    .help = "magnitude pruning to exact zeros, per layer or global, sparse storage; "
+            "structured=channel removes whole channels from the graph",
     .options = options,
     .parse = parse,
     .selects = selects,
-    .prepare = prepare,
+    .rewrites_graph_with = rewrites_graph_with,
+    .prepare_stage = prepare_stage,
     .run = run,
     .free_opts = free_opts,
 };

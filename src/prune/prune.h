@@ -43,6 +43,7 @@ typedef struct prune_opts {
     int normalize;
     int channel;           /* structured=channel */
     int norm;
+    int group_sum;         /* group=sum (structured=channel) */
 
     /* scope=global, filled by prepare: per tensor name, its plan */
     nnz_strmap plans;
@@ -88,6 +89,11 @@ size_t prune_count_error(const prune_order *o, double x);
  * is not NULL, their half-float codes to 0). Returns the weights zeroed. */
 size_t prune_apply(float *v, uint32_t *codes, size_t n, const prune_layout *lay,
                    const prune_order *o, size_t k);
+
+/* structured=channel: remove the channels the stage's rule picks from the
+ * graph (and the matching input channels downstream), rescan the model, and
+ * report per layer in report["prune"]["layers"] (prune_channel.c). */
+int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e);
 
 /* The sparsities of the sensitivity curve in every tensor report. */
 extern const double prune_curve_sparsity[];

@@ -689,88 +689,94 @@ static void the_sensitivity_curve_is_the_error_of_pruning_at_each_sparsity(void 
 
 /* ---- structured=channel ------------------------------------------------------------ */
 
-/* Channel c of an element: (i / inner) % nchan. Checks that every channel is
- * either all zero or untouched, and that the zero ones are those the
- * reference ranking by `norm` picks. */
-static void check_channels(const nnz_state *st, size_t nchan, size_t inner, size_t want,
-                           int l2)
+/* Which of nchan channels the reference ranking removes: norm per weight of
+ * (i / inner) % nchan, times factor[c] (NULL: 1), smallest first, ties by
+ * index, round(s C) half up, at most C - 1. */
+static uint8_t *ref_removed(const float *v, size_t n, size_t nchan, size_t inner, int l2,
+                            const double *factor, double s)
 {
     ref_key *r = malloc(nchan * sizeof *r);
     for (size_t c = 0; c < nchan; c++) {
         r[c].a = 0;
         r[c].i = c;
     }
-    for (size_t i = 0; i < st->n; i++) {
-        double w = st->orig[i];
-        r[(i / inner) % nchan].a += l2 ? w * w : fabs(w);
-    }
-    qsort(r, nchan, sizeof *r, cmp_ref);
-    uint8_t *cut = calloc(nchan, 1);
-    for (size_t j = 0; j < want; j++)
-        cut[r[j].i] = 1;
-    for (size_t i = 0; i < st->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         size_t c = (i / inner) % nchan;
-        if (cut[c])
-            assert_true(st->values[i] == 0);
-        else
-            assert_memory_equal(&st->values[i], &st->orig[i], 4);
+        double w = (double)v[i] * (factor ? factor[c] : 1);
+        r[c].a += l2 ? w * w : fabs(w);
     }
-    free(cut);
+    qsort(r, nchan, sizeof *r, cmp_ref); /* the sum orders as the mean or its root does */
+    size_t k = (size_t)floor(s * (double)nchan + 0.5);
+    if (k >= nchan)
+        k = nchan - 1;
+    uint8_t *cut = calloc(nchan, 1);
+    for (size_t j = 0; j < k; j++)
+        cut[r[j].i] = 1;
     free(r);
+    return cut;
+}
+
+/* The tensor now holds exactly the kept channels of `orig` (nchan channels
+ * of `inner` on the axis whose outer size is `outer`), in order. */
+static void check_kept(const nnz_state *st, const float *orig, size_t outer, size_t nchan,
+                       size_t inner, const uint8_t *cut)
+{
+    size_t w = 0;
+    for (size_t o = 0; o < outer; o++)
+        for (size_t c = 0; c < nchan; c++)
+            for (size_t i = 0; i < inner; i++)
+                if (!cut[c]) {
+                    assert_true(w < st->n);
+                    assert_memory_equal(&st->orig[w], &orig[(o * nchan + c) * inner + i], 4);
+                    w++;
+                }
+    assert_int_equal(w, st->n);
 }
 
 /* Conv (axis 0: 8 channels of 27), Gemm transB=1 (axis 0: 12 of 10), Gemm
- * transB=0 (axis 1: 10 of 12), MatMul (axis 1: 6 of 10). */
-static nnz_model *channel_model(void)
+ * transB=0 (axis 1: 10 of 12), MatMul (axis 1: 6 of 10); each output read
+ * by nothing, so every layer can lose channels. */
+static nnz_model *channel_model(float v[4][216])
 {
     builder b;
     b_init(&b);
-    float v[216];
     int64_t conv[4] = { 8, 3, 3, 3 }, gemm[2] = { 12, 10 }, mm[2] = { 10, 6 };
-    fill(v, 216, 1, 1.0f);
-    b_float(&b, "Conv", "conv", conv, 4, v, -1);
-    fill(v, 120, 2, 1.0f);
-    b_float(&b, "Gemm", "gemm_t", gemm, 2, v, 1);
-    fill(v, 120, 3, 1.0f);
-    b_float(&b, "Gemm", "gemm", gemm, 2, v, 0);
-    fill(v, 60, 4, 1.0f);
-    b_float(&b, "MatMul", "mm", mm, 2, v, -1);
+    fill(v[0], 216, 1, 1.0f);
+    b_float(&b, "Conv", "conv", conv, 4, v[0], -1);
+    fill(v[1], 120, 2, 1.0f);
+    b_float(&b, "Gemm", "gemm_t", gemm, 2, v[1], 1);
+    fill(v[2], 120, 3, 1.0f);
+    b_float(&b, "Gemm", "gemm", gemm, 2, v[2], 0);
+    fill(v[3], 60, 4, 1.0f);
+    b_float(&b, "MatMul", "mm", mm, 2, v[3], -1);
     return b_load(&b);
 }
 
-static void structured_pruning_zeroes_whole_output_channels(void **state)
+static void structured_pruning_removes_the_weakest_output_channels_of_each_layer(void **state)
 {
     for (int l2 = 0; l2 < 2; l2++) {
-        outcome o = run_on(channel_model(), l2 ? "prune:sparsity=0.5,structured=channel,norm=l2"
-                                               : "prune:sparsity=0.5,structured=channel");
+        float v[4][216];
+        outcome o = run_on(channel_model(v), l2 ? "prune:sparsity=0.5,structured=channel"
+                                                : "prune:sparsity=0.5,structured=channel,norm=l1");
         expect_ok(&o);
-        check_channels(o.st[0], 8, 27, 4, l2);
-        check_channels(o.st[1], 12, 10, 6, l2);
-        check_channels(o.st[2], 10, 1, 5, l2);
-        check_channels(o.st[3], 6, 1, 3, l2);
-        assert_int_equal((size_t)prune_num(&o, 0, "channels_pruned"), 4);
-        assert_int_equal((size_t)prune_num(&o, 0, "pruned"), 4 * 27);
-        assert_int_equal((int)prune_num(&o, 0, "axis"), 0);
-        assert_int_equal((int)prune_num(&o, 1, "axis"), 0);
-        assert_int_equal((int)prune_num(&o, 2, "axis"), 1);
-        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(
-                                   cJSON_GetObjectItem(tensor_rep(&o, 0), "prune"), "stored")),
-                               "no rewrite"));
+        static const size_t outer[4] = { 1, 1, 12, 10 }, nchan[4] = { 8, 12, 10, 6 },
+                            inner[4] = { 27, 10, 1, 1 }, count[4] = { 216, 120, 120, 60 };
+        for (int t = 0; t < 4; t++) {
+            uint8_t *cut = ref_removed(v[t], count[t], nchan[t], inner[t], l2, NULL, 0.5);
+            check_kept(o.st[t], v[t], outer[t], nchan[t], inner[t], cut);
+            free(cut);
+        }
+        assert_int_equal(o.m->tensors[0].dims[0], 4);
+        assert_int_equal(o.m->tensors[1].dims[0], 6);
+        assert_int_equal(o.m->tensors[2].dims[1], 5);
+        assert_int_equal(o.m->tensors[3].dims[1], 3);
+        cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o.report, "prune"),
+                                                          "layers"), 0);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(l, "decision")), "pruned");
+        assert_int_equal(cJSON_GetObjectItem(l, "removed")->valueint, 4);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(l, "removed_channels")), 4);
         outcome_free(&o);
     }
-    /* the threshold rule on channels: a channel's norm per weight below k std */
-    outcome o = run_on(channel_model(), "prune:threshold=0.75,structured=channel");
-    expect_ok(&o);
-    const nnz_state *st = o.st[0];
-    double cut = 0.75 * ref_std(st->orig, st->n);
-    for (size_t c = 0; c < 8; c++) {
-        double l1 = 0;
-        for (size_t i = 0; i < 27; i++)
-            l1 += fabs((double)st->orig[c * 27 + i]);
-        for (size_t i = 0; i < 27; i++)
-            assert_int_equal(st->values[c * 27 + i] == 0, l1 / 27 < cut);
-    }
-    outcome_free(&o);
 }
 
 static void an_empty_tensor_is_left_alone_without_complaint(void **state)
@@ -804,8 +810,8 @@ static void l1_and_l2_can_rank_channels_differently(void **state)
         b_float(&b, "Conv", "w", d, 4, v, -1);
         outcome o = run_on(b_load(&b), p[l2]);
         expect_ok(&o);
-        assert_true(o.st[0]->values[l2 ? 4 : 0] == 0);
-        assert_true(o.st[0]->values[l2 ? 0 : 4] != 0);
+        assert_int_equal(o.st[0]->n, 4); /* one channel left: l1 keeps 1, l2 keeps 0 */
+        assert_true(o.st[0]->orig[0] == (l2 ? 4.0f : 1.5f));
         outcome_free(&o);
     }
 }
@@ -823,11 +829,202 @@ static void structured_pruning_refuses_an_op_without_channels_and_names_the_tens
     expect_error("prune:sparsity=0.5,structured=channel", m, NNZ_EXIT_USAGE,
                  "tensor 'embedding' feeds Gather");
     expect_error("prune:sparsity=0.5,structured=channel", m, NNZ_EXIT_USAGE, "skip=embedding");
-    /* leaving it out is enough */
+    expect_error("prune:sparsity=0.5,structured=channel,scope=global", m, NNZ_EXIT_USAGE,
+                 "does not combine with scope=global");
+    /* leaving it out is enough: the MatMul loses 2 of its 4 columns */
     outcome o = run_on(m, "prune:sparsity=0.5,structured=channel,skip=embedding");
     expect_ok(&o);
     assert_null(o.st[0]);
-    assert_int_equal(zeros_of(o.st[1]), 32);
+    assert_int_equal(o.st[1]->n, 32);
+    assert_int_equal(o.m->tensors[1].dims[1], 2);
+    outcome_free(&o);
+}
+
+/* ---- structured=channel on a graph with every kind of dependency ------------------- */
+
+/* build/fixtures/edge_channels.onnx (tests/fixtures/gen_fixtures.py): a
+ * residual group conv_a + conv_b with a BN after conv_a, a depthwise conv
+ * with its BN, a Concat, a per-channel Mul, a Flatten into a Gemm, and a
+ * side branch that is a graph output. */
+static nnz_model *edge_channels(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/fixtures/edge_channels.onnx",
+             getenv("BUILD") ? getenv("BUILD") : "build");
+    nnz_model *m = NULL;
+    nnz_error e = { 0 };
+    if (nnz_model_load(path, &m, &e) != 0)
+        fail_msg("%s: %s (make fixtures builds it)", path, e.msg);
+    return m;
+}
+
+static float *floats_of(nnz_model *m, const char *name, size_t *n)
+{
+    nnz_tensor *t = nnz_model_find(m, name);
+    if (!t)
+        fail_msg("no tensor '%s'", name);
+    nnz_error e = { 0 };
+    float *v = nnz_tensor_floats(m, t, &e);
+    *n = t->count;
+    return v;
+}
+
+static int64_t dim_of(nnz_model *m, const char *name, int axis)
+{
+    nnz_tensor *t = nnz_model_find(m, name);
+    if (!t)
+        fail_msg("no tensor '%s'", name);
+    return t->dims[axis];
+}
+
+static int64_t group_of(nnz_model *m, const char *node)
+{
+    const Onnx__GraphProto *g = m->proto->graph;
+    for (size_t i = 0; i < g->n_node; i++)
+        if (g->node[i]->name && strcmp(g->node[i]->name, node) == 0)
+            for (size_t a = 0; a < g->node[i]->n_attribute; a++)
+                if (strcmp(g->node[i]->attribute[a]->name, "group") == 0)
+                    return g->node[i]->attribute[a]->i;
+    return -1;
+}
+
+static cJSON *layer_rep(const outcome *o, const char *layer)
+{
+    cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(cJSON_GetObjectItem(o->report, "prune"), "layers"))
+        if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(l, "layer")), layer) == 0)
+            return l;
+    fail_msg("no layer '%s' in the report", layer);
+    return NULL;
+}
+
+static void every_rule_slices_the_matching_tensors_of_the_edge_fixture(void **state)
+{
+    nnz_model *src = edge_channels();
+    size_t na, nb, ng, nv, nc, nd;
+    float *wa = floats_of(src, "conv_a.weight", &na), *wb = floats_of(src, "conv_b.weight", &nb);
+    float *gam = floats_of(src, "bn_a.scale", &ng), *var = floats_of(src, "bn_a.var", &nv);
+    float *wc = floats_of(src, "conv_c.weight", &nc), *wd = floats_of(src, "conv_d.weight", &nd);
+    double f[8];
+    for (int c = 0; c < 8; c++) /* the BN after conv_a scales its channels */
+        f[c] = fabs((double)gam[c]) / sqrt((double)var[c] + 1e-5);
+    uint8_t *ra = ref_removed(wa, na, 8, 27, 1, f, 0.5), *rb = ref_removed(wb, nb, 8, 72, 1, NULL, 0.5);
+    uint8_t *rc = ref_removed(wc, nc, 6, 8, 1, NULL, 0.5), *rd = ref_removed(wd, nd, 10, 14, 1, NULL, 0.5);
+    int64_t ka = 0, kc = 0, kd = 0;
+    for (int c = 0; c < 8; c++)
+        ka += !(ra[c] && rb[c]); /* the residual group: gone where both remove it */
+    for (int c = 0; c < 6; c++)
+        kc += !rc[c];
+    for (int c = 0; c < 10; c++)
+        kd += !rd[c];
+    assert_true(ka < 8 && kc == 3 && kd == 5);
+
+    outcome o = run_on(src, "prune:sparsity=0.5,structured=channel");
+    expect_ok(&o);
+    nnz_model *m = o.m;
+    /* the residual group, its BN, the depthwise conv and its BN */
+    static const char *group_a[] = { "conv_a.weight", "conv_a.bias", "bn_a.scale", "bn_a.bias",
+                                     "bn_a.mean", "bn_a.var", "conv_b.weight", "conv_b.bias",
+                                     "dw.weight", "bn_dw.scale", "bn_dw.bias", "bn_dw.mean",
+                                     "bn_dw.var" };
+    for (size_t i = 0; i < sizeof group_a / sizeof *group_a; i++)
+        assert_int_equal(dim_of(m, group_a[i], 0), ka);
+    assert_int_equal(dim_of(m, "conv_b.weight", 1), ka);
+    assert_int_equal(group_of(m, "dwconv"), ka);
+    /* conv_c: its own group, reading group a */
+    assert_int_equal(dim_of(m, "conv_c.weight", 0), kc);
+    assert_int_equal(dim_of(m, "conv_c.weight", 1), ka);
+    /* the Concat: group a's channels, then conv_c's */
+    assert_int_equal(dim_of(m, "mul.scale", 0), ka + kc);
+    assert_int_equal(dim_of(m, "conv_d.weight", 1), ka + kc);
+    assert_int_equal(dim_of(m, "conv_d.weight", 0), kd);
+    /* Flatten -> Gemm: 3 x 3 rows per channel */
+    assert_int_equal(dim_of(m, "fc.weight", 1), kd * 9);
+    assert_int_equal(dim_of(m, "fc.weight", 0), 5);
+    assert_int_equal(dim_of(m, "conv_e.weight", 0), 4);
+    /* the removed channels the report lists are the reference's */
+    cJSON *rm = cJSON_GetObjectItem(layer_rep(&o, "conv_b"), "removed_channels");
+    int j = 0;
+    for (int c = 0; c < 8; c++)
+        if (ra[c] && rb[c])
+            assert_int_equal(cJSON_GetArrayItem(rm, j++)->valueint, c);
+    assert_int_equal(cJSON_GetArraySize(rm), j);
+    /* graph outputs keep their shapes, and the report says why */
+    const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(layer_rep(&o, "conv_e"), "reason"));
+    assert_non_null(strstr(why, "'pooled' is a graph output"));
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(layer_rep(&o, "fc"), "decision")),
+                        "kept whole");
+    free(wa), free(wb), free(gam), free(var), free(wc), free(wd);
+    free(ra), free(rb), free(rc), free(rd);
+    outcome_free(&o);
+}
+
+static void flatten_rows_follow_the_kept_channels_in_c_h_w_order(void **state)
+{
+    nnz_model *src = edge_channels();
+    size_t nf, nd;
+    float *fc = floats_of(src, "fc.weight", &nf), *wd = floats_of(src, "conv_d.weight", &nd);
+    uint8_t *rd = ref_removed(wd, nd, 10, 14, 1, NULL, 0.5);
+    /* conv_d's group only: skip the others so nothing else moves */
+    outcome o = run_on(src, "prune:sparsity=0.5,structured=channel,only=conv_d.weight");
+    expect_ok(&o);
+    size_t n;
+    float *got = floats_of(o.m, "fc.weight", &n);
+    size_t w = 0;
+    for (size_t r = 0; r < 5; r++)
+        for (size_t col = 0; col < 90; col++)
+            if (!rd[col / 9]) {
+                assert_memory_equal(&got[w], &fc[r * 90 + col], 4);
+                w++;
+            }
+    assert_int_equal(w, n);
+    free(fc), free(wd), free(rd), free(got);
+    outcome_free(&o);
+}
+
+static void sparsity_zero_leaves_the_graph_as_it_was(void **state)
+{
+    nnz_model *a = edge_channels();
+    size_t la = onnx__model_proto__get_packed_size(a->proto);
+    uint8_t *pa = malloc(la);
+    onnx__model_proto__pack(a->proto, pa);
+    outcome o = run_on(a, "prune:sparsity=0,structured=channel");
+    expect_ok(&o);
+    size_t lb = onnx__model_proto__get_packed_size(o.m->proto);
+    uint8_t *pb = malloc(lb);
+    onnx__model_proto__pack(o.m->proto, pb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(pa, pb, la);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o.report, "prune"),
+                                                  "graph_rewritten")));
+    free(pa), free(pb);
+    outcome_free(&o);
+}
+
+static void a_group_with_a_layer_left_out_is_kept_whole_and_says_why(void **state)
+{
+    outcome o = run_on(edge_channels(), "prune:sparsity=0.5,structured=channel,skip=conv_b.weight");
+    expect_ok(&o);
+    cJSON *l = layer_rep(&o, "conv_a");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(l, "decision")), "kept whole");
+    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(l, "reason")),
+                           "layer 'conv_b' is not selected"));
+    assert_int_equal(dim_of(o.m, "conv_a.weight", 0), 8);
+    assert_int_equal(dim_of(o.m, "dw.weight", 0), 8);
+    /* the Concat keeps group a whole and still cuts conv_c's part */
+    assert_int_equal(dim_of(o.m, "mul.scale", 0), 8 + 3);
+    cJSON *w = cJSON_GetObjectItem(o.report, "warnings");
+    assert_true(cJSON_GetArraySize(w) >= 1);
+    outcome_free(&o);
+}
+
+static void group_sum_removes_the_asked_share_of_a_residual_group(void **state)
+{
+    outcome o = run_on(edge_channels(), "prune:sparsity=0.5,structured=channel,group=sum");
+    expect_ok(&o);
+    assert_int_equal(dim_of(o.m, "conv_a.weight", 0), 4);
+    assert_int_equal(dim_of(o.m, "conv_b.weight", 0), 4);
+    assert_int_equal(dim_of(o.m, "conv_b.weight", 1), 4);
     outcome_free(&o);
 }
 
@@ -856,6 +1053,7 @@ static void bad_options_are_refused_naming_the_key_and_what_is_valid(void **stat
         { "prune:sparsity=0.5,scope=world", "scope=world: expected one of layer|global" },
         { "prune:sparsity=0.5,structured=row", "structured=row: expected one of none|channel" },
         { "prune:sparsity=0.5,structured=channel,norm=l3", "norm=l3: expected one of l1|l2" },
+        { "prune:sparsity=0.5,structured=channel,group=any", "group=any: expected one of every|sum" },
         { "prune:sparsity=0.5,normalize=max", "normalize=max: expected one of std|none" },
         { "prune:sparsity=0.5,ratio=2", "unknown option 'ratio'" },
     };
@@ -1268,7 +1466,12 @@ int main(void)
         cmocka_unit_test(auto_keeps_the_largest_sparsity_within_the_error_target),
         cmocka_unit_test(auto_meets_the_target_when_it_falls_exactly_on_a_boundary),
         cmocka_unit_test(the_sensitivity_curve_is_the_error_of_pruning_at_each_sparsity),
-        cmocka_unit_test(structured_pruning_zeroes_whole_output_channels),
+        cmocka_unit_test(structured_pruning_removes_the_weakest_output_channels_of_each_layer),
+        cmocka_unit_test(every_rule_slices_the_matching_tensors_of_the_edge_fixture),
+        cmocka_unit_test(flatten_rows_follow_the_kept_channels_in_c_h_w_order),
+        cmocka_unit_test(sparsity_zero_leaves_the_graph_as_it_was),
+        cmocka_unit_test(a_group_with_a_layer_left_out_is_kept_whole_and_says_why),
+        cmocka_unit_test(group_sum_removes_the_asked_share_of_a_residual_group),
         cmocka_unit_test(l1_and_l2_can_rank_channels_differently),
         cmocka_unit_test(an_empty_tensor_is_left_alone_without_complaint),
         cmocka_unit_test(structured_pruning_refuses_an_op_without_channels_and_names_the_tensor),
