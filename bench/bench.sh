@@ -18,8 +18,8 @@ largest=$(ls -S "$CORPUS"/*.onnx 2>/dev/null | head -n 1)
 size=$(stat -c %s "$largest")
 
 echo "== load + save (nnzip convert) of the largest corpus model, against cp"
-set -- $(versus $N convert "$largest" -o "$BT/conv.onnx" -- cp "$largest" "$BT/cp.onnx")
-rss=$(peak_rss_kib $N convert "$largest" -o "$BT/conv.onnx")
+set -- $(versus $N convert -f "$largest" -o "$BT/conv.onnx" -- cp "$largest" "$BT/cp.onnx")
+rss=$(peak_rss_kib $N convert -f "$largest" -o "$BT/conv.onnx")
 printf "  %s: %d bytes\n" "$(basename "$largest")" "$size"
 printf "  nnzip convert %.4f s (%.0f MB/s), cp %.4f s: %.1fx the time of cp\n" "$1" \
     "$(echo "$size / $1 / 1000000" | bc -l)" "$2" "$3"
@@ -32,7 +32,7 @@ cc -O2 -std=c99 -Iruntime bench/bench_decode.c runtime/nnz.c -o "$BT/bench_decod
 printf "  %-24s %10s %10s %9s %9s %12s\n" model onnx blob overhead "per tensor" "memcpy/decode"
 for m in "$CORPUS"/*.onnx; do
     n=$(basename "$m" .onnx)
-    $N -q compress "$m" -o "$BT/$n.nnz"
+    $N -q compress -f "$m" -o "$BT/$n.nnz"
     mb=$(stat -c %s "$m")
     bb=$(stat -c %s "$BT/$n.nnz")
     nt=$($N info --json "$BT/$n.nnz" | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["totals"]["tensors"])')

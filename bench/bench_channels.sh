@@ -57,7 +57,7 @@ if want speed; then
         [ -f "$model" ] || { echo "| $name | (not found: make corpus) | | | | | |"; continue; }
         for g in every sum; do
             out=$P/$name.$g.onnx
-            $N -q compress "$model" -o "$P/x.nnz" -f -p "prune:sparsity=0.5,structured=channel,group=$g" \
+            $N -q compress -f "$model" -o "$P/x.nnz" -f -p "prune:sparsity=0.5,structured=channel,group=$g" \
                 --onnx-out "$out" || { echo "| $name | compress failed | | | | | |"; continue; }
             set -- $($COST "$model" "$dims" | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d["params"], d["macs"])') \
                    $($COST "$out" "$dims" | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d["params"], d["macs"])')
@@ -97,10 +97,10 @@ m = onnx.load(sys.argv[1]); w = {i.name: i for i in m.graph.initializer}
 n = sum(numpy_helper.to_array(w[x.input[1]]).size for x in m.graph.node if x.op_type in ("Conv", "Gemm"))
 print(n)' "$CNN")
     for s in 0.1 0.2 0.3 0.4 0.5 0.6 0.7; do
-        $N -q compress "$CNN" -o "$P/c.nnz" -f -p "prune:sparsity=$s,structured=channel" --onnx-out "$P/c.onnx"
+        $N -q compress -f "$CNN" -o "$P/c.nnz" -f -p "prune:sparsity=$s,structured=channel" --onnx-out "$P/c.onnx"
         set -- $($COST "$P/c.onnx" 360,1,8,8 | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d["params"], d["macs"])')
         u=$(echo "scale=6; ($p0 - $1) / $wsel" | bc -l)
-        $N -q compress "$CNN" -o "$P/u.nnz" -f -p "prune:sparsity=$u" --onnx-out "$P/u.onnx"
+        $N -q compress -f "$CNN" -o "$P/u.nnz" -f -p "prune:sparsity=$u" --onnx-out "$P/u.onnx"
         ac=$($ORACLE "$CNN" "$P/c.onnx" --dataset "$FIX/digits_test.json" --json |
              $PYTHON -c 'import json,sys; print("%.1f%%" % (100 * json.load(sys.stdin)["accuracy"]["test"]))')
         au=$($ORACLE "$CNN" "$P/u.onnx" --dataset "$FIX/digits_test.json" --json |

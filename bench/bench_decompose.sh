@@ -64,10 +64,10 @@ PY
     printf "  %-38s %-16s %-14s %9s %9s %9s %10s %10s\n" layer shape rule decompose baseline \
         "pass s" "RSS KiB" "base KiB"
     run_one() { # MODEL WEIGHT SHAPE RULE LABEL
-        set -- "$1" "$2" "$3" "$4" "$5" $(versus $N -q compress "$1" -o "$D/a.nnz" -p "decompose:$4,only=$2" -- \
-            $N -q compress "$1" -o "$D/b.nnz" -p "decompose:$4,only=no-such-tensor")
-        rss=$(peak_rss_kib $N -q compress "$1" -o "$D/a.nnz" -p "decompose:$4,only=$2")
-        base=$(peak_rss_kib $N -q compress "$1" -o "$D/b.nnz" -p "decompose:$4,only=no-such-tensor")
+        set -- "$1" "$2" "$3" "$4" "$5" $(versus $N -q compress -f "$1" -o "$D/a.nnz" -p "decompose:$4,only=$2" -- \
+            $N -q compress -f "$1" -o "$D/b.nnz" -p "decompose:$4,only=no-such-tensor")
+        rss=$(peak_rss_kib $N -q compress -f "$1" -o "$D/a.nnz" -p "decompose:$4,only=$2")
+        base=$(peak_rss_kib $N -q compress -f "$1" -o "$D/b.nnz" -p "decompose:$4,only=no-such-tensor")
         printf "  %-38s %-16s %-14s %8.3fs %8.3fs %8.3fs %10d %10d\n" "$5" "$3" "$4" "$6" "$7" \
             "$(echo "$6 - $7" | bc -l)" "$rss" "$base"
     }
@@ -122,7 +122,7 @@ if want digits; then
         for r in energy=0.5 energy=0.7 energy=0.8 energy=0.9 energy=0.95 energy=0.99 \
             max-rel-error=0.5 max-rel-error=0.3 max-rel-error=0.1 rank=vbmf rank=vbmf,vbmf-scale=1.5 \
             rank=vbmf,vbmf-scale=2 rank=vbmf,vbmf-scale=3 rank=4 rank=8 rank=16; do
-            $N -q compress "$FIX/$m.onnx" -o "$D/x.nnz" -p "decompose:$r" --onnx-out "$D/x.onnx" --json >"$D/x.json" || continue
+            $N -q compress -f "$FIX/$m.onnx" -o "$D/x.nnz" -p "decompose:$r" --onnx-out "$D/x.onnx" --json >"$D/x.json" || continue
             set -- $(summary "$D/x.json")
             acc=$($ORACLE "$FIX/$m.onnx" "$D/x.onnx" --dataset "$FIX/digits_test.json" --json |
                 $PYTHON -c 'import json,sys; a = json.load(sys.stdin)["accuracy"]; print("%.1f%% %.1f%%" % (100 * a["test"], 100 * a["agreement"]))')
@@ -140,7 +140,7 @@ if want digits; then
         for p in "" "quantize:bits=8 | huffman" "decompose:energy=0.9" \
             "decompose:energy=0.9 | quantize:bits=8 | huffman" \
             "decompose:max-rel-error=0.3 | quantize:bits=8 | huffman"; do
-            $N -q compress "$FIX/$m.onnx" -o "$D/x.nnz" -p "$p" --onnx-out "$D/x.onnx" || continue
+            $N -q compress -f "$FIX/$m.onnx" -o "$D/x.nnz" -p "$p" --onnx-out "$D/x.onnx" || continue
             acc=$($ORACLE "$FIX/$m.onnx" "$D/x.onnx" --dataset "$FIX/digits_test.json" --json |
                 $PYTHON -c 'import json,sys; print("%.1f%%" % (100 * json.load(sys.stdin)["accuracy"]["test"]))')
             printf "  %-11s %-58s %9d %9s\n" "$m" "'$p'" "$(stat -c %s "$D/x.nnz")" "$acc"
@@ -187,7 +187,7 @@ PY
         printf "  %-18s %-14s %6s %19s %23s %5s %9s %8s\n" model rule layers "layer params" \
             "MACs/sample (M)" noshp "max w.err" "out err"
         for r in rank=4 rank=8 rank=16 rank=32 rank=64 energy=0.99 rank=vbmf rank=vbmf,vbmf-scale=2; do
-            $N -q compress "$D/$n.shaped.onnx" -o "$D/x.nnz" -p "decompose:$r" --onnx-out "$D/x.onnx" \
+            $N -q compress -f "$D/$n.shaped.onnx" -o "$D/x.nnz" -p "decompose:$r" --onnx-out "$D/x.onnx" \
                 --json >"$D/x.json" 2>/dev/null || { printf "  %-18s %-14s failed\n" "$n" "$r"; continue; }
             set -- $(summary "$D/x.json")
             case $n in oww_* | silero*) nb=16 ;; *) nb=2 ;; esac # small models: more draws

@@ -29,8 +29,8 @@ if [ $# -eq 3 ]; then
     model=$1 tensor=$2 count=$3
     echo "== hashnet: encode time on the largest corpus Gemm/MatMul weight"
     echo "  $(basename "$model") '$tensor', $count weights"
-    set -- $(versus $N -q compress "$model" -o "$H/enc.nnz" -p "hashnet:ratio=8,only=$tensor" \
-             -- $N -q compress "$model" -o "$H/raw.nnz")
+    set -- $(versus $N -q compress -f "$model" -o "$H/enc.nnz" -p "hashnet:ratio=8,only=$tensor" \
+             -- $N -q compress -f "$model" -o "$H/raw.nnz")
     printf "  compress with hashnet:ratio=8 on it %.4f s, lossless %.4f s: hashing + encoding cost %.4f s (%.3g weights/s)\n" \
         "$1" "$2" "$(echo "$1 - $2" | bc -l)" "$(echo "$count / ($1 - $2)" | bc -l 2>/dev/null || echo nan)"
     echo
@@ -38,7 +38,7 @@ if [ $# -eq 3 ]; then
     printf "  %-44s %7s %5s %8s %14s %14s %9s\n" pipeline K coding scratch "decode w/s" "memcpy w/s" "dec/memcpy"
     for p in "hashnet:ratio=8" "hashnet:ratio=64" "hashnet:ratio=8 | quantize:bits=8" \
              "hashnet:ratio=8 | quantize:bits=8 | huffman" "hashnet:ratio=2 | quantize:bits=4 | huffman"; do
-        $N -q compress "$model" -o "$H/d.nnz" -p "$(echo "$p" | sed "s/^hashnet:\([^ |]*\)/hashnet:\1,only=$tensor/")" --json >"$H/d.json" || continue
+        $N -q compress -f "$model" -o "$H/d.nnz" -p "$(echo "$p" | sed "s/^hashnet:\([^ |]*\)/hashnet:\1,only=$tensor/")" --json >"$H/d.json" || continue
         "$H/bench_hashnet" "$H/d.nnz" 0.5 >"$H/d.out" || continue
         $PYTHON - "$p" "$tensor" "$H/d.json" "$H/d.out" <<'PY'
 import json, sys
@@ -73,12 +73,12 @@ nnzip, model, data, work = sys.argv[1:5]
 
 def run(pipeline, tag):
     """(weight bytes after, rel_l2, accuracy) of a pipeline, through the blob."""
-    r = subprocess.run([nnzip, "-q", "compress", model, "-o", f"{work}/{tag}.nnz", "-p", pipeline,
+    r = subprocess.run([nnzip, "-q", "-f", "compress", model, "-o", f"{work}/{tag}.nnz", "-p", pipeline,
                         "--json"], capture_output=True, text=True)
     if r.returncode:
         return None
     w = json.loads(r.stdout)["weights"]
-    subprocess.run([nnzip, "-q", "decompress", f"{work}/{tag}.nnz", "-o", f"{work}/{tag}.onnx"], check=True)
+    subprocess.run([nnzip, "-q", "-f", "decompress", f"{work}/{tag}.nnz", "-o", f"{work}/{tag}.onnx"], check=True)
     o = subprocess.run(["node", "tests/oracle/compare.js", model, f"{work}/{tag}.onnx", "--dataset", data,
                         "--json"], capture_output=True, text=True)
     a = json.loads(o.stdout)["accuracy"]
@@ -87,14 +87,14 @@ def run(pipeline, tag):
 
 def prune_at(target):
     """prune at the sparsity whose blob is closest to `target` weight bytes."""
-    probe = subprocess.run([nnzip, "-q", "compress", model, "-o", f"{work}/probe.nnz", "-p",
+    probe = subprocess.run([nnzip, "-q", "-f", "compress", model, "-o", f"{work}/probe.nnz", "-p",
                             "prune:sparsity=0.5"], capture_output=True, text=True)
     if "unknown pass" in probe.stderr:
         return None, None
     lo, hi, best = 0.0, 0.999, None
     for _ in range(14):
         s = (lo + hi) / 2
-        r = subprocess.run([nnzip, "-q", "compress", model, "-o", f"{work}/probe.nnz", "-p",
+        r = subprocess.run([nnzip, "-q", "-f", "compress", model, "-o", f"{work}/probe.nnz", "-p",
                             f"prune:sparsity={s:.4f}", "--json"], capture_output=True, text=True)
         b = json.loads(r.stdout)["weights"]["bytes_after"]
         if best is None or abs(b - target) < abs(best[1] - target):

@@ -70,7 +70,7 @@ for P in "quantize:bits=8 | huffman" "quantize:max-rel-error=0.01 | huffman"; do
         n=$(basename "$m" .onnx)
         t=$n.$(echo "$P" | tr -c 'a-z0-9\n' '_')
         [ -f "$W/$t.codes.zst" ] || continue
-        $N -q compress "$m" -o "$W/$t.nnz" -p "$P" || continue
+        $N -q compress -f "$m" -o "$W/$t.nnz" -p "$P" || continue
         "$H" decode "$W/$t.nnz" "$W/$t.codes.zst" "$(stat -c %s "$W/$t.codes")" "$SECS" >"$W/$t.dec.json" || continue
         $PYTHON - "$W/$t.dec.json" "$n" "$P" <<'EOF'
 import json, sys
@@ -149,7 +149,7 @@ for m in $models; do
     row="$n"
     for P in "quantize:max-rel-error=0.01 | huffman" "quantize:bits=8 | huffman"; do
         t=$W/$n.pipe
-        $N -q compress "$m" -o "$t.nnz" -p "$P" --onnx-out "$t.onnx" --json >"$t.json" 2>/dev/null
+        $N -q compress -f "$m" -o "$t.nnz" -p "$P" --onnx-out "$t.onnx" --json >"$t.json" 2>/dev/null
         bpw=$($PYTHON -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["weights"]["bits_per_weight"])' "$t.json")
         err="-"
         if [ "${BENCH_ORT:-1}" != 0 ] && [ -d tests/oracle/node_modules ]; then

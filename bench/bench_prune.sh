@@ -49,12 +49,12 @@ PY
     for s in 0.5 0.8 0.9 0.95 0.99; do
         : >"$P/pos.jsonl"
         for m in $models; do
-            $N -q compress "$m" -o "$P/a.nnz" -p "prune:sparsity=$s" --json | sed 's/^/P/' >>"$P/pos.jsonl"
-            $N -q compress "$m" -o "$P/b.nnz" -p "prune:sparsity=$s | quantize:bits=8 | huffman" --json |
+            $N -q compress -f "$m" -o "$P/a.nnz" -p "prune:sparsity=$s" --json | sed 's/^/P/' >>"$P/pos.jsonl"
+            $N -q compress -f "$m" -o "$P/b.nnz" -p "prune:sparsity=$s | quantize:bits=8 | huffman" --json |
                 sed 's/^/H/' >>"$P/pos.jsonl"
         done
-        $N -q compress "$P/iid.onnx" -o "$P/a.nnz" -p "prune:sparsity=$s" --json | sed 's/^/I/' >>"$P/pos.jsonl"
-        $N -q compress "$P/iid.onnx" -o "$P/b.nnz" -p "prune:sparsity=$s | quantize:bits=8 | huffman" --json |
+        $N -q compress -f "$P/iid.onnx" -o "$P/a.nnz" -p "prune:sparsity=$s" --json | sed 's/^/I/' >>"$P/pos.jsonl"
+        $N -q compress -f "$P/iid.onnx" -o "$P/b.nnz" -p "prune:sparsity=$s | quantize:bits=8 | huffman" --json |
             sed 's/^/J/' >>"$P/pos.jsonl"
         $PYTHON - "$s" "$P/pos.jsonl" <<'PY'
 import json, math, sys
@@ -107,7 +107,7 @@ if want mlp; then
              "prune:sparsity=0.8,scope=global,normalize=none | quantize:kmeans,bits=5 | huffman" \
              "prune:sparsity=0.9,scope=global,normalize=none | quantize:kmeans,bits=5 | huffman" \
              "prune:sparsity=auto,max-rel-error=0.3 | quantize:kmeans,bits=5 | huffman"; do
-        $N -q compress "$M" -o "$P/x.nnz" -p "$p" --onnx-out "$P/x.onnx" || continue
+        $N -q compress -f "$M" -o "$P/x.nnz" -p "$p" --onnx-out "$P/x.onnx" || continue
         bytes=$(stat -c %s "$P/x.nnz")
         printf "  %7d %6.1fx %8s%%  %s\n" "$bytes" "$(echo "$(stat -c %s "$M") / $bytes" | bc -l)" \
             "$(accuracy "$M")" "${p:-(lossless)}"
@@ -130,7 +130,7 @@ for t in json.load(sys.stdin)["tensors"]:
     for l in $layers; do
         acc=""
         for s in 0.5 0.7 0.9; do
-            $N -q compress "$M" -o "$P/x.nnz" -p "prune:sparsity=$s,only=$l" --onnx-out "$P/x.onnx" --json >"$P/c.json"
+            $N -q compress -f "$M" -o "$P/x.nnz" -p "prune:sparsity=$s,only=$l" --onnx-out "$P/x.onnx" --json >"$P/c.json"
             acc="$acc $(accuracy "$M")"
         done
         $PYTHON - "$l" "$P/c.json" "$acc" <<'PY'
@@ -159,7 +159,7 @@ if want corpus; then
         for s in 0.3 0.5 0.7; do
             printf "  %-18s %-8s" "$n" "$s"
             for sc in "" ",scope=global" ",scope=global,normalize=none"; do
-                if $N -q compress "$m" -o "$P/x.nnz" -p "prune:sparsity=$s$sc" --onnx-out "$P/x.onnx" 2>"$P/err" &&
+                if $N -q compress -f "$m" -o "$P/x.nnz" -p "prune:sparsity=$s$sc" --onnx-out "$P/x.onnx" 2>"$P/err" &&
                     $ORACLE "$m" "$P/x.onnx" --corpus-model "$n" --json >"$P/o.json" 2>>"$P/err"; then
                     $PYTHON -c '
 import json, sys

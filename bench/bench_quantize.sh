@@ -57,7 +57,7 @@ largest=$(ls -S $models | head -n 1)
 size=$(stat -c %s "$largest")
 printf "  nnzip compress, peak RSS on %s (%d bytes):" "$(basename "$largest")" "$size"
 for p in "quantize:bits=8" "quantize:kmeans,bits=8" "quantize:fp16"; do
-    rss=$(peak_rss_kib "$N" -q compress "$largest" -o "$Q/rss.nnz" -p "$p | huffman")
+    rss=$(peak_rss_kib "$N" -q compress -f "$largest" -o "$Q/rss.nnz" -p "$p | huffman")
     printf " %s %d KiB (%.2fx);" "$p" "$rss" "$(echo "$rss * 1024 / $size" | bc -l)"
 done
 echo
@@ -99,7 +99,7 @@ for m in $models; do
     printf "  %-20s" "$n"
     for mv in $modes; do
         p=${mv#*|}
-        if $N -q compress "$m" -o "$Q/o.nnz" -p "$p | huffman" --onnx-out "$Q/o.onnx" --json >"$Q/o.json" 2>/dev/null; then
+        if $N -q compress -f "$m" -o "$Q/o.nnz" -p "$p | huffman" --onnx-out "$Q/o.onnx" --json >"$Q/o.json" 2>/dev/null; then
             set -- $(ort_err "$m" "$n" "$Q/o.onnx") $(bpw "$Q/o.json")
             printf " %9s %8s %5.2fb/w" "$1" "$2" "$3"
         else
@@ -121,7 +121,7 @@ for d in digits_mlp digits_cnn digits_cnn_folded; do
     first=1
     for mv in $dmodes; do
         p=${mv#*|}
-        $N -q compress "$FIX/$d.onnx" -o "$Q/d.nnz" -p "$p" --onnx-out "$Q/d.onnx" 2>/dev/null
+        $N -q compress -f "$FIX/$d.onnx" -o "$Q/d.nnz" -p "$p" --onnx-out "$Q/d.onnx" 2>/dev/null
         set -- $($ORACLE "$FIX/$d.onnx" "$Q/d.onnx" --dataset "$FIX/digits_test.json" --json 2>/dev/null |
             $PYTHON -c 'import json,sys; a=json.load(sys.stdin)["accuracy"]; print("%.2f %.2f" % (100*a["ref"], 100*a["test"]))')
         [ "$first" = 1 ] && printf " %6s%%" "$1"
@@ -145,7 +145,7 @@ for bits in 8 7 6 5 4 3; do
     for lam in $lams; do
         if [ "$lam" = nearest ]; then p="quantize:bits=$bits"; else p="quantize:bits=$bits,rounding=rate,rate-lambda=$lam"; fi
         for m in $models; do
-            $N -q compress "$m" -o "$Q/r.nnz" -p "$p | huffman" --json >"$Q/r.$(basename "$m").json"
+            $N -q compress -f "$m" -o "$Q/r.nnz" -p "$p | huffman" --json >"$Q/r.$(basename "$m").json"
         done
         $PYTHON - "$Q" <<'PY' >"$Q/rate.txt"
 import glob, json, sys
@@ -163,7 +163,7 @@ print("%.3f %.3f %.4g" % (h / nw, 8 * nb / nw, (e2 / nw) ** 0.5))
 PY
         rm -f "$Q"/r.*.json
         set -- $(cat "$Q/rate.txt")
-        $N -q compress "$bf" -o "$Q/r.nnz" -p "$p" --onnx-out "$Q/r.onnx" 2>/dev/null
+        $N -q compress -f "$bf" -o "$Q/r.nnz" -p "$p" --onnx-out "$Q/r.onnx" 2>/dev/null
         o=$(ort_err "$bf" blazeface_back256 "$Q/r.onnx" | cut -d' ' -f1)
         printf "  %-6s %-8s %9s %8s %13s %10s\n" "$bits" "$lam" "$1" "$2" "$3" "$o"
     done
@@ -179,7 +179,7 @@ for m in $models; do
     n=$(basename "$m" .onnx)
     for tgt in 0.003 0.01 0.03; do
         for g in tensor channel; do
-            $N -q compress "$m" -o "$Q/e.nnz" -p "quantize:max-rel-error=$tgt,granularity=$g | huffman" \
+            $N -q compress -f "$m" -o "$Q/e.nnz" -p "quantize:max-rel-error=$tgt,granularity=$g | huffman" \
                 --onnx-out "$Q/e.$g.onnx" --json >"$Q/e.$g.json"
         done
         bt=$($PYTHON -c 'import json,sys; print(sum(t["bytes_after"] for t in json.load(open(sys.argv[1]))["tensors"] if "quantize" in t))' "$Q/e.tensor.json")
@@ -198,7 +198,7 @@ printf "  %-20s %8s %12s %12s %10s\n" model floor "blob bytes" "float left" "ORT
 for m in $models; do
     n=$(basename "$m" .onnx)
     for f in 1 256 1024; do
-        $N -q compress "$m" -o "$Q/f.nnz" -p "quantize:bits=8,min-elements=$f | huffman" \
+        $N -q compress -f "$m" -o "$Q/f.nnz" -p "quantize:bits=8,min-elements=$f | huffman" \
             --onnx-out "$Q/f.onnx" --json >"$Q/f.json"
         left=$($PYTHON -c '
 import json, sys

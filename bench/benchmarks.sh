@@ -85,11 +85,11 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
         set -- "$@" --grid "$pipe${rest:+|$rest}"
     done <"$D/recipes.txt"
     mkdir -p "$D/$n.blobs"
-    $N -q sweep "$m" "$@" -j "$JOBS" --blobs "$D/$n.blobs" -o "$D/$n.recipes.json" 2>"$D/$n.recipes.err"
+    $N -q sweep -f "$m" "$@" -j "$JOBS" --blobs "$D/$n.blobs" -o "$D/$n.recipes.json" 2>"$D/$n.recipes.err"
     k=1
     while [ $k -le "$(wc -l <"$D/recipes.txt")" ]; do
         b="$D/$n.blobs/$k.nnz"
-        if [ -f "$b" ] && $N -q decompress "$b" -o "$D/$n.r$k.onnx" 2>>"$D/$n.recipes.err"; then
+        if [ -f "$b" ] && $N -q decompress -f "$b" -o "$D/$n.r$k.onnx" 2>>"$D/$n.recipes.err"; then
             # shellcheck disable=SC2086
             node tests/oracle/compare.js "$m" "$D/$n.r$k.onnx" $args --json \
                 >"$D/$n.r$k.oracle.json" 2>>"$D/$n.recipes.err" || rm -f "$D/$n.r$k.oracle.json"
@@ -101,8 +101,8 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
     for x in 0.01 0.05; do
         for kind in target fixed; do
             if [ $kind = target ]; then set -- --target-rel-error $x; else set -- -p "quantize:max-rel-error=$x | huffman"; fi
-            if $N -q compress "$m" -o "$D/$n.$kind$x.nnz" "$@" --json >"$D/$n.$kind$x.json" 2>>"$D/$n.recipes.err" &&
-                $N -q decompress "$D/$n.$kind$x.nnz" -o "$D/$n.$kind$x.onnx" 2>>"$D/$n.recipes.err"; then
+            if $N -q compress -f "$m" -o "$D/$n.$kind$x.nnz" "$@" --json >"$D/$n.$kind$x.json" 2>>"$D/$n.recipes.err" &&
+                $N -q decompress -f "$D/$n.$kind$x.nnz" -o "$D/$n.$kind$x.onnx" 2>>"$D/$n.recipes.err"; then
                 # shellcheck disable=SC2086
                 node tests/oracle/compare.js "$m" "$D/$n.$kind$x.onnx" $args --json \
                     >"$D/$n.$kind$x.oracle.json" 2>>"$D/$n.recipes.err" || rm -f "$D/$n.$kind$x.oracle.json"
@@ -111,7 +111,7 @@ for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
         done
     done
     # the headline sweep
-    $N -q sweep "$m" --grid "$H1" --grid "$H2" --grid "$H3" --grid "$H4" --grid "$H5" -j "$JOBS" \
+    $N -q sweep -f "$m" --grid "$H1" --grid "$H2" --grid "$H3" --grid "$H4" --grid "$H5" -j "$JOBS" \
         --eval "sh '$D/outerr.sh' '$m' {onnx} $args" --metric-goal min \
         --metric-name "output rel L2" -o "$D/$n.sweep.json" 2>"$D/$n.sweep.err"
     echo "  $n: $(echo "$(now) - $t0" | bc | cut -c1-5) s"
@@ -130,13 +130,13 @@ cpu_wall() {
 : >"$D/speed.txt"
 i=0
 while [ $i -lt "$RUNS" ]; do
-    echo "sweep1 $(cpu_wall $N -q sweep "$big" --grid "$SG" -j 1 -o "$D/s1.csv")" >>"$D/speed.txt"
-    echo "sweepN $(cpu_wall $N -q sweep "$big" --grid "$SG" -j "$JOBS" -o "$D/sN.csv")" >>"$D/speed.txt"
+    echo "sweep1 $(cpu_wall $N -q sweep -f "$big" --grid "$SG" -j 1 -o "$D/s1.csv")" >>"$D/speed.txt"
+    echo "sweepN $(cpu_wall $N -q sweep -f "$big" --grid "$SG" -j "$JOBS" -o "$D/sN.csv")" >>"$D/speed.txt"
     # the machine's own parallel speedup, for comparison: JOBS sweeps -j 1 at once
-    echo "together $(cpu_wall sh -c "k=0; while [ \$k -lt $JOBS ]; do $N -q sweep '$big' --grid '$SG' -j 1 -o '$D/t\$k.csv' & k=\$((k + 1)); done; wait")" >>"$D/speed.txt"
+    echo "together $(cpu_wall sh -c "k=0; while [ \$k -lt $JOBS ]; do $N -q sweep -f '$big' --grid '$SG' -j 1 -o '$D/t\$k.csv' & k=\$((k + 1)); done; wait")" >>"$D/speed.txt"
     # the nine points as separate compress runs, and the same without prune
-    echo "loop $(cpu_wall sh -c "for s in 0.5 0.7 0.9; do for b in 4 6 8; do $N -q compress '$big' -o '$D/wp.nnz' -p \"prune:sparsity=\$s | quantize:bits=\$b | huffman\"; done; done")" >>"$D/speed.txt"
-    echo "noprune $(cpu_wall sh -c "for b in 4 6 8 4 6 8 4 6 8; do $N -q compress '$big' -o '$D/np.nnz' -p \"quantize:bits=\$b | huffman\"; done")" >>"$D/speed.txt"
+    echo "loop $(cpu_wall sh -c "for s in 0.5 0.7 0.9; do for b in 4 6 8; do $N -q compress -f '$big' -o '$D/wp.nnz' -p \"prune:sparsity=\$s | quantize:bits=\$b | huffman\"; done; done")" >>"$D/speed.txt"
+    echo "noprune $(cpu_wall sh -c "for b in 4 6 8 4 6 8 4 6 8; do $N -q compress -f '$big' -o '$D/np.nnz' -p \"quantize:bits=\$b | huffman\"; done")" >>"$D/speed.txt"
     i=$((i + 1))
 done
 cmp -s "$D/s1.csv" "$D/sN.csv" && same=1 || same=0
@@ -365,6 +365,12 @@ w("")
 if os.path.exists(os.path.join(D, "channels.md")):
     out.append(open(os.path.join(D, "channels.md")).read().rstrip("\n"))
     w("")
+# sections other bench scripts of the same `make bench` left in BT
+for extra in ("scale.md",):
+    path = os.path.join(os.path.dirname(D), extra)
+    if os.path.exists(path):
+        out.append(open(path).read().rstrip("\n"))
+        w("")
 open(OUT + ".tmp", "w").write("\n".join(out) + "\n")
 os.replace(OUT + ".tmp", OUT)
 PY

@@ -25,9 +25,9 @@ for f in "$CORPUS"/*.onnx "$FIX"/*.onnx; do
     if [ -f "$FIX/$n.inputs.json" ]; then spec="--inputs $FIX/$n.inputs.json"; else spec="--corpus-model $n"; fi
     ort=$(node tests/oracle/dump.js "$f" "$D/$n" $spec --time-runs "$K" 2>/dev/null |
         $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["ort_ms"])') || { echo "  $n: ONNX Runtime failed"; continue; }
-    $N -q run "$f" --inputs "$D/$n/inputs" --repeat "$K" --json >"$D/$n.json" 2>/dev/null ||
+    $N -q run -f "$f" --inputs "$D/$n/inputs" --repeat "$K" --json >"$D/$n.json" 2>/dev/null ||
         { echo "  $n: nnzip run failed"; continue; }
-    rss=$(peak_rss_kib $N -q run "$f" --inputs "$D/$n/inputs")
+    rss=$(peak_rss_kib $N -q run -f "$f" --inputs "$D/$n/inputs")
     base=$(peak_rss_kib $N --version)
     echo "$n $ort $rss $base $(stat -c %s "$f")" >>"$D/rows"
     $PYTHON - "$D/$n.json" $n $ort $rss <<'PY'
