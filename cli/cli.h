@@ -16,6 +16,7 @@
 typedef struct cli_opts {
     int quiet;   /* no messages but errors */
     int verbose; /* per-tensor detail */
+    int force;   /* -f: outputs may replace existing files */
 } cli_opts;
 extern cli_opts g_cli;
 
@@ -27,8 +28,40 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Print a JSON document on stdout (one line per document, fixed key order
- * as built) and free it. */
-void cli_print_json(cJSON *doc);
+ * as built) and free it. Returns 0, or the exit code of a failed write
+ * (NNZ_EXIT_OUTPUT, with a message). */
+int cli_print_json(cJSON *doc);
+
+/* Text from a file (a tensor name, a producer string) made safe for a
+ * terminal: control characters, C1 controls and invalid UTF-8 become
+ * \xNN, so a model or blob cannot move the cursor or forge a line. */
+void cli_escape(char *out, size_t cap, const char *in);
+/* The same into one of 8 rotating static buffers (printf arguments);
+ * longer text is cut with "...". */
+const char *cli_esc(const char *s);
+
+/* The usage error for the option getopt_long just refused: `c` is what it
+ * returned (':' a value is missing: option strings start with ':', '?'
+ * unknown). Names the option once. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+/* The candidate closest to a misspelt `word` (edit distance, or a prefix),
+ * or NULL when none is close: for "did you mean". */
+const char *cli_suggest(const char *word, const char *const *cands, size_t n);
+
+/* The output name a command uses without -o, as gzip and zstd do: `in`
+ * with its `from` suffix (if it has it) replaced by `to`, e.g. model.onnx
+ * -> model.nnz, written into buf. NULL for stdin or a name too long. */
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to);
+
+/* Print `text` word-wrapped at 80 columns and a newline: its first line
+ * goes on from column `col` (what the line already holds), the others
+ * start at column `indent`. For --help text built from tables. */
+void cli_wrap(FILE *f, int col, int indent, const char *text);
+
+/* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
+unsigned cli_out_flags(unsigned flags);
 
 /* A read-only file image: mapped when it is a regular file. */
 typedef struct cli_file {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,20 +17,84 @@
 
 cli_opts g_cli;
 
+/* Length of the valid UTF-8 sequence at s that is printable (not a C1
+ * control, U+0080..U+009F), or 0. */
+static size_t utf8_printable(const unsigned char *s)
+{
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || s[0] > 0xf4)
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+        return 0;
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+        (n == 4 && s[0] == 0xf4 && s[1] >= 0x90) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0))
+        return 0; /* overlong, past U+10FFFF, surrogates */
+    return n;
+}
+
+void cli_escape(char *out, size_t cap, const char *in)
+{
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)(in ? in : "");
+    while (*s && cap - o > 5) {
+        size_t n = *s >= 0x80 ? utf8_printable(s) : (*s >= 0x20 && *s != 0x7f);
+        if (n && cap - o > n) {
+            memcpy(out + o, s, n);
+            o += n;
+            s += n;
+        } else {
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", *s++);
+        }
+    }
+    if (*s && cap >= 4)
+        memcpy(out + (o = cap - 4), "...", 3), o += 3;
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+const char *cli_esc(const char *s)
+{
+    static char ring[8][1024];
+    static unsigned next;
+    char *b = ring[next++ % 8];
+    cli_escape(b, sizeof ring[0], s);
+    return b;
+}
+
+/* A one-line message on stderr, its control characters escaped. */
+static void message(const char *prefix, const char *fmt, va_list ap)
+{
+    char raw[4096], safe[4096];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    cli_escape(safe, sizeof safe, raw);
+    fprintf(stderr, "%s%s\n", prefix, safe);
+}
+
+static void message_f(const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    message(prefix, fmt, ap);
+    va_end(ap);
+}
+
 int cli_report(const nnz_error *e)
 {
-    fprintf(stderr, "nnzip: %s\n", e->msg);
+    message_f("nnzip: ", "%s", e->msg);
     return e->code ? e->code : NNZ_EXIT_INTERNAL;
 }
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "nnzip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     va_list ap;
-    fprintf(stderr, "nnzip%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    message(prefix, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'nnzip %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    fprintf(stderr, "Try 'nnzip %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
     return NNZ_EXIT_USAGE;
 }
 
@@ -38,22 +103,122 @@ void cli_note(const char *fmt, ...)
     if (g_cli.quiet)
         return;
     va_list ap;
-    fprintf(stderr, "nnzip: ");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    message("nnzip: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
-void cli_print_json(cJSON *doc)
+int cli_bad_option(const char *cmd, int c, char **argv)
+{
+    /* getopt's own messages are off (opterr = 0 in main): one line here */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    int is_long = strncmp(arg, "--", 2) == 0;
+    int len = (int)strcspn(arg, "=");
+    if (c == ':')
+        return is_long ? cli_usage(cmd, "option '%.*s' needs a value", len, arg)
+                       : cli_usage(cmd, "option '-%c' needs a value", optopt);
+    return is_long || !optopt ? cli_usage(cmd, "unknown option '%.*s'", len, arg)
+                              : cli_usage(cmd, "unknown option '-%c'", optopt);
+}
+
+/* Edit distance, for "did you mean" (short words only). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 64 || lb >= 64)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_suggest(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t bd = (size_t)-1, limit = strlen(word) / 3 + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(word, cands[i]);
+        if (d < bd || (d == bd && best && strcmp(cands[i], best) < 0)) {
+            bd = d;
+            best = cands[i];
+        }
+    }
+    /* a prefix counts too: 'decomp' -> 'decompress' */
+    for (size_t i = 0; i < n && bd > limit; i++)
+        if (*word && strncmp(cands[i], word, strlen(word)) == 0)
+            return cands[i];
+    return bd <= limit ? best : NULL;
+}
+
+const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,
+                               const char *to)
+{
+    if (strcmp(in, "-") == 0)
+        return NULL;
+    size_t n = strlen(in), lf = strlen(from);
+    if (n > lf && strcmp(in + n - lf, from) == 0)
+        n -= lf;
+    if ((size_t)snprintf(buf, cap, "%.*s%s", (int)n, in, to) >= cap)
+        return NULL;
+    return buf;
+}
+
+void cli_wrap(FILE *f, int col, int indent, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        size_t word = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)word > 80) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (p != text) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, word, f);
+        col += (int)word;
+        p += word;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
+
+unsigned cli_out_flags(unsigned flags)
+{
+    return flags | (g_cli.force ? NNZ_OUT_FORCE : 0u);
+}
+
+int cli_print_json(cJSON *doc)
 {
     char *s = cJSON_PrintUnformatted(doc);
-    if (s) {
-        fputs(s, stdout);
-        fputc('\n', stdout);
-        free(s);
-    }
     cJSON_Delete(doc);
+    if (!s) {
+        fprintf(stderr, "nnzip: out of memory printing the JSON report\n");
+        return NNZ_EXIT_INTERNAL;
+    }
+    errno = 0;
+    int bad = fputs(s, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) != 0;
+    free(s);
+    if (bad) {
+        fprintf(stderr, "nnzip: (stdout): cannot write the JSON report: %s\n",
+                errno ? strerror(errno) : "write error");
+        return NNZ_EXIT_OUTPUT;
+    }
+    return 0;
 }
 
 int cli_file_open(cli_file *f, const char *path, nnz_error *e)
@@ -62,6 +227,10 @@ int cli_file_open(cli_file *f, const char *path, nnz_error *e)
     if (strcmp(path, "-") != 0) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;
+        if (fd >= 0 && nnz_input_note_fd(fd) != 0) {
+            close(fd);
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+        }
         if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
             void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
             close(fd);
@@ -193,6 +362,10 @@ int cli_parse_double(const char *s, double *v)
 
 int cli_model_from_file(const cli_file *f, const char *path, nnz_model **m, nnz_error *e)
 {
+    if (cli_is_blob(f->data, f->size))
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: this is an .nnz blob, not an ONNX model; did you "
+                        "mean 'nnzip decompress %s' or 'nnzip info %s' (verify takes the model "
+                        "first, then the blob)?", path, path, path);
     char *dir = strcmp(path, "-") == 0 ? NULL : nnz_path_dir(path, e);
     if (strcmp(path, "-") != 0 && !dir)
         return -1;

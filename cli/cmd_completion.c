@@ -27,16 +27,16 @@ static const struct {
     const char *cmd, *opts;
 } command_opts[] = {
     { "compress", "-o --output -p --pipeline --config --print-config --target-rel-error "
-                  "--external-data --onnx-out --qdq --json -q --quiet -v --verbose -h --help" },
-    { "decompress", "-o --output --qdq --json -q --quiet -v --verbose -h --help" },
+                  "--external-data --onnx-out --qdq --json -f --force -q --quiet -v --verbose -h --help" },
+    { "decompress", "-o --output --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "info", "--json -q --quiet -v --verbose -h --help" },
     { "verify", "--max-rel-error --eval --min-metric --max-metric --max-output-error --inputs "
                 "--input-spec --spec-model --seed --dim --threads --json -q --quiet -v "
                 "--verbose -h --help" },
-    { "convert", "-o --output --external-data -q --quiet -v --verbose -h --help" },
+    { "convert", "-o --output --external-data -f --force -q --quiet -v --verbose -h --help" },
     { "sweep", "-g --grid -j --jobs -o --output --plot --eval --metric-goal --metric-name "
                "--blobs --max-points --metric --inputs --input-spec --spec-model --seed --dim "
-               "--threads --json -q --quiet -v --verbose -h --help" },
+               "--threads --json -f --force -q --quiet -v --verbose -h --help" },
     { "run", "--inputs --input-spec --spec-model --seed -o --output --npy --dim --threads "
              "--max-memory --repeat --json -q --quiet -v --verbose -h --help" },
     { "completion", "bash" },

@@ -13,13 +13,16 @@
 #include "pass.h"
 
 static const char compress_help[] =
-    "Usage: nnzip compress MODEL.onnx -o OUT.nnz [-p PIPELINE] [options]\n\n"
+    "Usage: nnzip compress MODEL.onnx [-o OUT.nnz] [-p PIPELINE] [options]\n\n"
     "Compress the weights of MODEL.onnx into an .nnz blob. Without a pipeline\n"
     "the blob is lossless: decompress gives back the same model.\n\n"
-    "  -o, --output FILE      the blob to write ('-' for stdout); required\n"
+    "  -o, --output FILE      the blob to write ('-' for stdout); default: MODEL.nnz\n"
+    "                         beside MODEL.onnx (never over an existing file)\n"
     "  -p, --pipeline TEXT    passes separated by '|', each NAME:KEY=VALUE,...\n"
-    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman'\n"
-    "  --config FILE.json     the pipeline as JSON, with per-layer overrides (docs/config.md)\n"
+    "                         e.g. 'prune:sparsity=0.9 | quantize:kmeans,bits=5\n"
+    "                         | huffman'\n"
+    "  --config FILE.json     the pipeline as JSON, with per-layer overrides\n"
+    "                         (docs/config.md)\n"
     "  --print-config         print the effective configuration as JSON and stop\n"
     "  --target-rel-error X   per weight, the smallest of a built-in set of pipelines\n"
     "                         whose relative L2 error stays within X (docs/cli.md)\n"
@@ -29,6 +32,7 @@ static const char compress_help[] =
     "  --qdq                  with --onnx-out: quantized weights as INT8/UINT8\n"
     "                         initializers behind DequantizeLinear\n"
     "  --json                 a JSON report on stdout (fields: docs/cli.md)\n"
+    "  -f, --force            replace an existing output file (never the input)\n"
     "  -q, --quiet            no report on stderr\n"
     "  -v, --verbose          a line per tensor in the report\n"
     "  -h, --help\n\n"
@@ -48,8 +52,8 @@ static void decompose_text(const cJSON *layers)
         if (!dec || strcmp(dec, "decomposed") != 0) {
             if (g_cli.verbose)
                 fprintf(stderr, "  decompose %-30s left alone: %s\n",
-                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
-                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec);
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec));
             continue;
         }
         done++;
@@ -57,7 +61,7 @@ static void decompose_text(const cJSON *layers)
         after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
         if (g_cli.verbose)
             fprintf(stderr, "  decompose %-30s %s rank %.0f: %.0f -> %.0f params, weight rel_l2 %.3g\n",
-                    cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
@@ -78,7 +82,7 @@ static void report_text(const cJSON *o)
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))
             fprintf(stderr, "  %-40s %-8s %10.0f %-8s %10.0f %10.0f %7.3f %9.3g\n",
-                    cJSON_GetObjectItem(x, "name")->valuestring,
+                    cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                     cJSON_GetObjectItem(x, "dtype")->valuestring,
                     cJSON_GetObjectItem(x, "elements")->valuedouble,
                     cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "encoding"), "layout")),
@@ -88,12 +92,12 @@ static void report_text(const cJSON *o)
                     cJSON_GetObjectItem(x, "rel_l2")->valuedouble);
     }
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "warnings"))
-        fprintf(stderr, "nnzip: warning: %s\n", x->valuestring);
+        fprintf(stderr, "nnzip: warning: %s\n", cli_esc(x->valuestring));
     fprintf(stderr,
             "nnzip: %s -> %s: %.0f -> %.0f bytes (%.2fx); weights %.0f -> %.0f bytes, "
             "%.3f bits/weight over %.0f tensors, rel_l2 %.4g\n",
-            cJSON_GetObjectItem(o, "input")->valuestring,
-            cJSON_GetObjectItem(o, "output")->valuestring,
+            cli_esc(cJSON_GetObjectItem(o, "input")->valuestring),
+            cli_esc(cJSON_GetObjectItem(o, "output")->valuestring),
             cJSON_GetObjectItem(o, "input_bytes")->valuedouble,
             cJSON_GetObjectItem(o, "output_bytes")->valuedouble,
             cJSON_GetObjectItem(o, "ratio")->valuedouble,
@@ -115,6 +119,7 @@ int cmd_compress(int argc, char **argv)
                                            { "external-data", no_argument, NULL, 'X' },
                                            { "target-rel-error", required_argument, NULL, 'T' },
                                            { "json", no_argument, NULL, 'j' },
+                                           { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -123,7 +128,7 @@ int cmd_compress(int argc, char **argv)
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
     double target = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:p:hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:p:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'p': pipeline = optarg; break;
@@ -142,13 +147,17 @@ int cmd_compress(int argc, char **argv)
             fputs(compress_help, stdout);
             printf("\nPasses (docs/passes/NAME.md; every pass also takes only=GLOB, skip=GLOB,\n"
                    "min-elements=N to choose tensors):\n");
-            for (size_t i = 0; nnz_passes[i]; i++)
-                printf("  %-10s %s\n  %-10s options: %s\n", nnz_passes[i]->name,
-                       nnz_passes[i]->help, "", nnz_passes[i]->options);
+            for (size_t i = 0; nnz_passes[i]; i++) {
+                printf("  %-10s ", nnz_passes[i]->name);
+                cli_wrap(stdout, 13, 13, nnz_passes[i]->help);
+                printf("%13soptions: ", "");
+                cli_wrap(stdout, 22, 15, nnz_passes[i]->options);
+            }
             return 0;
+        case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("compress", "unknown option");
+        default: return cli_bad_option("compress", c, argv);
         }
     }
     if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
@@ -158,8 +167,10 @@ int cmd_compress(int argc, char **argv)
         pipeline = "";
     if (!print_config && optind != argc - 1)
         return cli_usage("compress", "expected one MODEL.onnx, got %d", argc - optind);
-    if (!outp && !print_config)
-        return cli_usage("compress", "missing -o OUT.nnz");
+    char def_out[4096];
+    if (!outp && !print_config &&
+        !(outp = cli_default_output(def_out, sizeof def_out, argv[optind], ".onnx", ".nnz")))
+        return cli_usage("compress", "give -o OUT.nnz (stdin has no name to derive one from)");
     if (json && outp && strcmp(outp, "-") == 0)
         return cli_usage("compress", "--json and -o - would both write to stdout; pick one");
     if (qdq && !onnx_out)
@@ -181,14 +192,21 @@ int cmd_compress(int argc, char **argv)
         nnz_pipeline_free(&p);
         return 0;
     }
+    /* refuse an existing output before the work, not after it; the
+     * model's external data files are checked again once it is loaded */
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
     nnz_model *m;
-    if (cli_model_load(in, &m, &e) != 0) {
+    if (nnz_out_check(outp, in, flags, &e) != 0 ||
+        (onnx_out && nnz_out_check(onnx_out, in, flags, &e) != 0) ||
+        cli_model_load(in, &m, &e) != 0) {
         nnz_pipeline_free(&p);
         return cli_report(&e);
     }
     nnz_out out;
     cJSON *rep = NULL;
-    int rc = nnz_out_open(&out, outp, in, 1, &e);
+    int rc = onnx_out ? nnz_out_check(onnx_out, in, flags, &e) : 0;
+    if (rc == 0)
+        rc = nnz_out_open(&out, outp, in, flags, &e);
     if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;
@@ -211,8 +229,7 @@ int cmd_compress(int argc, char **argv)
     if (!g_cli.quiet && qdq_rep)
         cli_qdq_report_text(onnx_out, qdq_rep);
     if (json)
-        cli_print_json(rep);
-    else
-        cJSON_Delete(rep);
+        return cli_print_json(rep);
+    cJSON_Delete(rep);
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "model.h"
 #include "save.h"
 
@@ -16,12 +17,14 @@ static const char convert_help[] =
     "2 GiB limit always get external data.\n\n"
     "  -o, --output FILE   the model to write ('-' for stdout); required\n"
     "  --external-data     put every tensor of 1 KiB or more in OUT.onnx.data\n"
+    "  -f, --force         replace an existing output file (never the input)\n"
     "  -h, --help\n";
 
 int cmd_convert(int argc, char **argv)
 {
     static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
                                            { "external-data", no_argument, NULL, 'x' },
+                                           { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -30,14 +33,15 @@ int cmd_convert(int argc, char **argv)
     nnz_external_mode ext = NNZ_EXTERNAL_AUTO;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'x': ext = NNZ_EXTERNAL_ALWAYS; break;
         case 'h': fputs(convert_help, stdout); return 0;
+        case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("convert", "unknown option");
+        default: return cli_bad_option("convert", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -46,9 +50,11 @@ int cmd_convert(int argc, char **argv)
         return cli_usage("convert", "missing -o OUT.onnx");
     nnz_error e = { 0 };
     nnz_model *m;
-    if (cli_model_load(argv[optind], &m, &e) != 0)
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
+    if (nnz_out_check(outp, argv[optind], flags, &e) != 0 ||
+        cli_model_load(argv[optind], &m, &e) != 0)
         return cli_report(&e);
-    int rc = nnz_model_save(m, outp, argv[optind], ext, &e);
+    int rc = nnz_model_save(m, outp, argv[optind], ext, flags, &e);
     nnz_model_free(m);
     return rc == 0 ? 0 : cli_report(&e);
 }

@@ -227,13 +227,14 @@ static void info_model_text(const cJSON *o)
 #define S(k) cJSON_GetObjectItem(o, k)->valuestring
 #define N(k) cJSON_GetObjectItem(o, k)->valuedouble
     char dims[256];
-    printf("%s: ONNX model, %.0f bytes, sha256 %s\n", S("file"), N("file_bytes"), S("sha256"));
-    printf("  ir_version %.0f, producer '%s %s'\n", N("ir_version"), S("producer_name"),
-           S("producer_version"));
+    printf("%s: ONNX model, %.0f bytes, sha256 %s\n", cli_esc(S("file")), N("file_bytes"),
+           S("sha256"));
+    printf("  ir_version %.0f, producer '%s %s'\n", N("ir_version"), cli_esc(S("producer_name")),
+           cli_esc(S("producer_version")));
     printf("  opsets:");
     const cJSON *x;
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "opsets"))
-        printf(" %s %.0f", cJSON_GetObjectItem(x, "domain")->valuestring,
+        printf(" %s %.0f", cli_esc(cJSON_GetObjectItem(x, "domain")->valuestring),
                cJSON_GetObjectItem(x, "version")->valuedouble);
     printf("\n");
     const char *io[2] = { "inputs", "outputs" };
@@ -246,12 +247,12 @@ static void info_model_text(const cJSON *o)
             else
                 snprintf(dims, sizeof dims, "?");
             printf("  %-7s %s %s %s\n", k ? "output" : "input",
-                   cJSON_GetObjectItem(x, "name")->valuestring,
+                   cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                    cJSON_GetObjectItem(x, "dtype")->valuestring, dims);
         }
     printf("  %.0f nodes:", N("nodes"));
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "op_counts"))
-        printf(" %s %.0f", x->string, x->valuedouble);
+        printf(" %s %.0f", cli_esc(x->string), x->valuedouble);
     printf("\n");
     const cJSON *tot = cJSON_GetObjectItem(o, "totals");
     printf("  weights: %.0f tensors, %.0f parameters (%.0f float), %.0f bytes\n",
@@ -272,10 +273,10 @@ static void info_model_text(const cJSON *o)
         const cJSON *c = cJSON_GetObjectItem(x, "consumer");
         char cons[64] = "-";
         if (cJSON_IsString(c))
-            snprintf(cons, sizeof cons, "%s:%.0f", c->valuestring,
+            snprintf(cons, sizeof cons, "%s:%.0f", cli_esc(c->valuestring),
                      cJSON_GetObjectItem(x, "slot")->valuedouble);
         printf("  %-40s %-8s %-18s %10.0f %10.0f %-12s %s\n",
-               cJSON_GetObjectItem(x, "name")->valuestring,
+               cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                cJSON_GetObjectItem(x, "dtype")->valuestring, dims,
                cJSON_GetObjectItem(x, "elements")->valuedouble,
                cJSON_GetObjectItem(x, "bytes")->valuedouble, where, cons);
@@ -378,7 +379,7 @@ static void info_blob_text(const cJSON *o)
 {
     char dims[256];
     printf("%s: nnz blob, format %s, %.0f bytes\n",
-           cJSON_GetObjectItem(o, "file")->valuestring,
+           cli_esc(cJSON_GetObjectItem(o, "file")->valuestring),
            cJSON_GetObjectItem(o, "format_version")->valuestring,
            cJSON_GetObjectItem(o, "file_bytes")->valuedouble);
     const cJSON *meta = cJSON_GetObjectItem(o, "metadata"), *x;
@@ -387,13 +388,13 @@ static void info_blob_text(const cJSON *o)
         const cJSON *pipe = cJSON_GetObjectItem(meta, "pipeline");
         const cJSON *src = cJSON_GetObjectItem(meta, "source");
         if (cJSON_IsString(tool))
-            printf("  made by %s, pipeline '%s'\n", tool->valuestring,
-                   cJSON_IsString(pipe) ? pipe->valuestring : "");
+            printf("  made by %s, pipeline '%s'\n", cli_esc(tool->valuestring),
+                   cli_esc(cJSON_IsString(pipe) ? pipe->valuestring : ""));
         if (cJSON_IsObject(src))
             printf("  source %s (%.0f bytes, sha256 %s)\n",
-                   cJSON_GetStringValue(cJSON_GetObjectItem(src, "name")),
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(src, "name"))),
                    cJSON_GetNumberValue(cJSON_GetObjectItem(src, "bytes")),
-                   cJSON_GetStringValue(cJSON_GetObjectItem(src, "sha256")));
+                   cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(src, "sha256"))));
     }
     printf("  sections:");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "sections"))
@@ -417,7 +418,7 @@ static void info_blob_text(const cJSON *o)
         snprintf(enc, sizeof enc, "%s%s%s", cJSON_GetObjectItem(x, "encoding")->valuestring,
                  strcmp(vm, "none") ? "/" : "", strcmp(vm, "none") ? vm : "");
         printf("  %-40s %-8s %-18s %-16s %10.0f %10.0f %6.2f\n",
-               cJSON_GetObjectItem(x, "name")->valuestring,
+               cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                cJSON_GetObjectItem(x, "dtype")->valuestring, dims, enc,
                cJSON_GetObjectItem(x, "payload_bytes")->valuedouble,
                cJSON_GetObjectItem(x, "decoded_bytes")->valuedouble,
@@ -442,13 +443,13 @@ int cmd_info(int argc, char **argv)
                                            { 0, 0, 0, 0 } };
     int json = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'h': fputs(info_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("info", "unknown option");
+        default: return cli_bad_option("info", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -483,8 +484,7 @@ int cmd_info(int argc, char **argv)
             info_model_text(doc);
     }
     if (json)
-        cli_print_json(doc);
-    else
-        cJSON_Delete(doc);
+        return cli_print_json(doc);
+    cJSON_Delete(doc);
     return 0;
 }

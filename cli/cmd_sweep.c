@@ -41,19 +41,21 @@ static const char sweep_help[] =
     "each point, and mark the Pareto frontier: the points that no other point\n"
     "beats on both size and error (or on size and the --eval metric).\n\n"
     "  -g, --grid GRID        a pipeline whose keys may take several values, e.g.\n"
-    "                         'prune:sparsity=0,0.5,0.8 | quantize:bits=4,6,8 | huffman'\n"
+    "                         'prune:sparsity=0,0.5,0.8 | quantize:bits=4,6,8\n"
+    "                         | huffman'\n"
     "                         (a number continues the list of the key before it;\n"
     "                         other alternatives use '/': scheme=sym/asym); every\n"
     "                         combination is a point; repeat --grid to add points\n"
-    "  -j, --jobs N           run N points at a time (0: one per processor; default 1);\n"
-    "                         the results do not depend on N\n"
-    "  -o, --output FILE      the results as CSV (FILE.csv, or '-' for stdout) or JSON\n"
-    "                         (FILE.json); default: a table on stdout\n"
+    "  -j, --jobs N           run N points at a time (0: one per processor;\n"
+    "                         default 1); the results do not depend on N\n"
+    "  -o, --output FILE      the results as CSV (FILE.csv, or '-' for stdout) or\n"
+    "                         JSON (FILE.json); default: a table on stdout\n"
     "  --plot FILE.svg        draw blob size against error (or the metric), frontier\n"
     "                         highlighted, as a self-contained SVG\n"
-    "  --eval 'CMD {onnx}'    run CMD through /bin/sh on each point's rebuilt ONNX model;\n"
-    "                         the last number CMD prints on stdout is the point's metric\n"
-    "                         ({onnx}, {blob}, {point}, {pipeline} become quoted values)\n"
+    "  --eval 'CMD {onnx}'    run CMD through /bin/sh on each point's rebuilt ONNX\n"
+    "                         model; the last number CMD prints on stdout is the\n"
+    "                         point's metric ({onnx}, {blob}, {point}, {pipeline}\n"
+    "                         become quoted values)\n"
     "  --metric output-error  the metric is the worst output's relative L2 error of\n"
     "                         the point's model against the original, both run in\n"
     "                         nnzip's interpreter on the same inputs (lower is better)\n"
@@ -64,6 +66,7 @@ static const char sweep_help[] =
     "  --blobs DIR            keep each point's blob as DIR/POINT.nnz\n"
     "  --max-points N         refuse grids of more than N points (default 1000)\n"
     "  --json                 the results as one JSON document on stdout\n"
+    "  -f, --force            replace an existing output file (never the input)\n"
     "  -q, --quiet            no messages but errors\n"
     "  -v, --verbose          pass the --eval command's stderr through\n"
     "  -h, --help\n\n"
@@ -516,7 +519,7 @@ static cJSON *run_point(sweep *s, size_t i)
     cJSON *rep = NULL;
     int rc = s->m ? 0 : nnz_fail(&e, NNZ_EXIT_INTERNAL, "the model could not be loaded again");
     if (rc == 0 && s->blobs)
-        rc = nnz_out_open(&out, blob, s->in, 1, &e);
+        rc = nnz_out_open(&out, blob, s->in, cli_out_flags(NNZ_OUT_BINARY), &e);
     else if (rc == 0 && !(out.f = fopen(blob, "w+b")))
         rc = nnz_fail(&e, NNZ_EXIT_OUTPUT, "%s: cannot create: %s", blob, strerror(errno));
     if (rc == 0 && cli_compress(s->m, &s->pipes[i], out.f, s->in, blob, 0, 0, &rep, &e) != 0) {
@@ -963,6 +966,7 @@ int cmd_sweep(int argc, char **argv)
                                            { "dim", required_argument, NULL, 1000 + 'D' },
                                            { "threads", required_argument, NULL, 1000 + 'T' },
                                            { "json", no_argument, NULL, 'J' },
+                                           { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
@@ -976,7 +980,7 @@ int cmd_sweep(int argc, char **argv)
     int json = 0, c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "g:j:o:hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":g:j:o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'g':
             if (ngrids == sizeof grids / sizeof grids[0])
@@ -1016,9 +1020,10 @@ int cmd_sweep(int argc, char **argv)
             break;
         }
         case 'h': fputs(sweep_help, stdout); return 0;
+        case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("sweep", "unknown option");
+        default: return cli_bad_option("sweep", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -1138,9 +1143,9 @@ int cmd_sweep(int argc, char **argv)
         if (stat(blobs, &st) != 0 || !S_ISDIR(st.st_mode))
             rc = nnz_fail(&e, NNZ_EXIT_OUTPUT, "--blobs %s: not a folder", blobs);
     }
-    if (rc == 0 && outp && (rc = nnz_out_open(&out, outp, in, 0, &e)) == 0)
+    if (rc == 0 && outp && (rc = nnz_out_open(&out, outp, in, cli_out_flags(0), &e)) == 0)
         out_open = 1;
-    if (rc == 0 && plot && (rc = nnz_out_open(&svg, plot, in, 0, &e)) == 0)
+    if (rc == 0 && plot && (rc = nnz_out_open(&svg, plot, in, cli_out_flags(0), &e)) == 0)
         svg_open = 1;
     if (rc == 0) {
         const char *td = getenv("TMPDIR");
@@ -1187,8 +1192,8 @@ int cmd_sweep(int argc, char **argv)
             failed += !res[i].ok;
             front += res[i].pareto != 0;
             if (!res[i].ok)
-                fprintf(stderr, "nnzip: sweep: point %zu '%s': %s\n", i + 1, res[i].pipeline,
-                        res[i].error);
+                fprintf(stderr, "nnzip: sweep: point %zu '%s': %s\n", i + 1, cli_esc(res[i].pipeline),
+                        cli_esc(res[i].error));
         }
         sweep_out so = { .model = in, .model_bytes = (double)s.m->file_size, .grids = grids,
                          .ngrids = ngrids, .eval = out_err ? "output-error (built in)" : eval,
@@ -1231,8 +1236,9 @@ int cmd_sweep(int argc, char **argv)
                 rc = -1;
             }
         }
+        int wrote = 0;
         if (json)
-            cli_print_json(results_json(&so, res, s.n));
+            wrote = cli_print_json(results_json(&so, res, s.n));
         else if (!outp)
             write_table(stdout, &so, res, s.n);
         fflush(stdout);
@@ -1246,7 +1252,7 @@ int cmd_sweep(int argc, char **argv)
                      front, eval || out_err ? so.metric_name : "rel_l2", nfail,
                      outp && strcmp(outp, "-") ? " -> " : "", outp && strcmp(outp, "-") ? outp : "");
         }
-        status = failed ? NNZ_EXIT_VERIFY : 0;
+        status = wrote ? wrote : failed ? NNZ_EXIT_VERIFY : 0;
     }
     if (out_open)
         nnz_out_abort(&out);

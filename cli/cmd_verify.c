@@ -129,7 +129,7 @@ int cmd_verify(int argc, char **argv)
     cli_infer_args ia = { .cmd = "verify", .seed = 1 };
     int want_outputs = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "hqv", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_double(optarg, &limit) != 0)
@@ -162,7 +162,7 @@ int cmd_verify(int argc, char **argv)
         case 'h': fputs(verify_help, stdout); return 0;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_usage("verify", "unknown option");
+        default: return cli_bad_option("verify", c, argv);
         }
     }
     if (optind != argc - 2)
@@ -401,26 +401,28 @@ int cmd_verify(int argc, char **argv)
         if (g_cli.verbose)
             cJSON_ArrayForEach(x, ts)
                 fprintf(stderr, "  %-40s rel_l2 %-10.4g max_abs %-10.4g %s\n",
-                        cJSON_GetObjectItem(x, "name")->valuestring,
+                        cli_esc(cJSON_GetObjectItem(x, "name")->valuestring),
                         cJSON_GetObjectItem(x, "rel_l2")->valuedouble,
                         cJSON_GetObjectItem(x, "max_abs")->valuedouble,
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
         cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
-            fprintf(stderr, "nnzip: %s: %s\n", bpath, x->valuestring);
+            fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
         char rep[160] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by low-rank factors, not compared (their "
                      "error is in the compress report)", nrep);
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, overall rel_l2 %.4g, worst %.4g ('%s')%s\n",
-                bpath, ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst, worst_name,
+                cli_esc(bpath), ok ? "OK" : "FAILED", cJSON_GetArraySize(ts), all.rel_l2, worst,
+                cli_esc(worst_name),
                 rep);
     }
+    int wrote = 0;
     if (json)
-        cli_print_json(doc);
+        wrote = cli_print_json(doc);
     else
         cJSON_Delete(doc);
     cJSON_Delete(meta);
     nnz_model_free(orig);
     cli_file_close(&f);
-    return ok ? 0 : NNZ_EXIT_VERIFY;
+    return wrote ? wrote : ok ? 0 : NNZ_EXIT_VERIFY;
 }

@@ -3,7 +3,6 @@
  * --qdq, rewritten so quantized weights stay quantized in the model. */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <string.h>
 
 #include "cli.h"
@@ -65,34 +64,11 @@ int cli_rebuild(const nnz_blob *b, const char *name, uint8_t **bytes, size_t *le
     return 0;
 }
 
-/* The external data file a blob's model refers to, from its metadata: a
- * plain file name (the blob is untrusted: no folders, no "..") or NULL. */
-static char *external_name(const nnz_blob *b, const char *blob_path, nnz_error *e)
+/* Write the external tensors of `b` into the opened output `out` (the file
+ * `path`), each at its offset, decoded a block at a time. */
+static int write_external(const nnz_blob *b, const cli_file *f, nnz_out *out, const char *path,
+                          nnz_error *e)
 {
-    const char *text;
-    size_t len;
-    nnz_metadata(b, &text, &len);
-    cJSON *meta = len ? cJSON_ParseWithLength(text, len) : NULL;
-    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(meta, "external_data"));
-    char *out = NULL;
-    if (!name || !*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
-        strcmp(name, "..") == 0 || strlen(name) > 255)
-        nnz_fail(e, NNZ_EXIT_INPUT, "%s: has external tensors but no valid external data file "
-                 "name in its metadata", blob_path);
-    else
-        out = nnz_strdup(name, e);
-    cJSON_Delete(meta);
-    return out;
-}
-
-/* Write the external tensors of `b` into the file `path`, each at its
- * offset, decoded a block at a time. */
-static int write_external(const nnz_blob *b, const cli_file *f, const char *path,
-                          const char *input, nnz_error *e)
-{
-    nnz_out out;
-    if (nnz_out_open(&out, path, input, 1, e) != 0)
-        return -1;
     uint64_t at = 0;
     uint8_t *buf = NULL, *scratch = NULL;
     int rc = 0;
@@ -109,7 +85,7 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
             break;
         }
         for (; at < info.graph_offset && rc == 0; at++) /* zeros up to its offset */
-            if (fputc(0, out.f) == EOF)
+            if (fputc(0, out->f) == EOF)
                 rc = -1;
         size_t es = info.count ? (size_t)(info.decoded_size / info.count) : 1;
         size_t block = (size_t)info.block_elems * es;
@@ -129,7 +105,7 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
             st = nnz_decode_block(b, i, k, NNZ_OUT_NATIVE, buf, block, scratch, ssz);
             if (st != NNZ_OK)
                 rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
-            else if (fwrite(buf, es, (size_t)cnt, out.f) != cnt)
+            else if (fwrite(buf, es, (size_t)cnt, out->f) != cnt)
                 rc = -1;
         }
         at = info.graph_offset + info.decoded_size;
@@ -137,13 +113,9 @@ static int write_external(const nnz_blob *b, const cli_file *f, const char *path
     }
     free(buf);
     free(scratch);
-    if (rc != 0) {
-        if (!e->code)
-            nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed", path);
-        nnz_out_abort(&out);
-        return -1;
-    }
-    return nnz_out_commit(&out, e);
+    if (rc != 0 && !e->code)
+        nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed", path);
+    return rc;
 }
 
 static int has_external(const nnz_blob *b)
@@ -200,23 +172,58 @@ static int stream_model(const nnz_blob *b, const cli_file *f, nnz_out *out, cons
                         cli_status_msg(st), (int)st);
     if (fflush(out->f) != 0)
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(errno));
-    /* The runtime does not parse protobuf; check what it built is one, so a
-     * blob whose graph and directory disagree is caught before it lands. */
-    int rc = 0;
-    if (model_size > 0) {
-        void *p = mmap(NULL, (size_t)model_size, PROT_READ, MAP_SHARED, fileno(out->f), 0);
-        if (p == MAP_FAILED)
-            return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot read back the output: %s", name,
-                            strerror(errno));
-        uint64_t mem;
-        if (nnz_wire_check(p, (size_t)model_size, &onnx__model_proto__descriptor, &mem, e) != 0) {
-            nnz_wrap(e, "%s: the rebuilt model is not valid ONNX (graph and directory disagree): ",
-                     name);
-            e->code = NNZ_EXIT_INPUT;
-            rc = -1;
-        }
-        munmap(p, (size_t)model_size);
+    /* The runtime does not parse protobuf: load what it built back, so a
+     * blob whose graph and directory disagree never lands. */
+    return nnz_model_check_output(out, out->dest ? out->dest : "(stdout)", NULL, NULL, e);
+}
+
+/* A model whose large weights live in an external data file: the file is
+ * OUT.data, named after the output (never after what the blob recorded,
+ * which is information only), and the model is repacked to name it. */
+static int external_model(const nnz_blob *b, const cli_file *f, const char *blob_path,
+                          const char *onnx_path, const char *input, unsigned flags,
+                          nnz_error *e)
+{
+    size_t n = strlen(onnx_path) + 6;
+    char *data_path = nnz_malloc(n, e);
+    if (!data_path)
+        return -1;
+    snprintf(data_path, n, "%s.data", onnx_path);
+    const char *slash = strrchr(data_path, '/'), *location = slash ? slash + 1 : data_path;
+    nnz_out out = { 0 }, data = { 0 };
+    uint8_t *bytes = NULL, *moved = NULL;
+    size_t len = 0, mlen = 0;
+    int rc = nnz_out_open(&out, onnx_path, input, flags, e);
+    if (rc == 0 && !out.tmp)
+        rc = nnz_fail(e, NNZ_EXIT_USAGE, "%s: the model has external data, which needs a file "
+                      "beside it; give -o a file name (not a device or a FIFO)", onnx_path);
+    if (rc == 0)
+        rc = nnz_out_open(&data, data_path, input, flags, e);
+    if (rc == 0 && !data.tmp)
+        rc = nnz_fail(e, NNZ_EXIT_USAGE, "%s: must be a regular file (external data)", data_path);
+    if (rc == 0)
+        rc = write_external(b, f, &data, data_path, e);
+    if (rc == 0 && fflush(data.f) != 0)
+        rc = nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", data_path, strerror(errno));
+    if (rc == 0)
+        rc = cli_rebuild(b, blob_path, &bytes, &len, e);
+    if (rc == 0)
+        rc = nnz_model_relocate_external(bytes, len, location, &moved, &mlen, e);
+    if (rc == 0 && fwrite(moved, 1, mlen, out.f) != mlen)
+        rc = nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", onnx_path, strerror(errno));
+    if (rc == 0)
+        rc = nnz_model_check_output(&out, onnx_path, &data, location, e);
+    if (rc == 0)
+        rc = nnz_out_commit(&data, e);
+    if (rc == 0)
+        rc = nnz_out_commit(&out, e);
+    if (rc != 0) {
+        nnz_out_abort(&data);
+        nnz_out_abort(&out);
     }
+    free(bytes);
+    free(moved);
+    free(data_path);
     return rc;
 }
 
@@ -229,36 +236,26 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
         return -1;
     cli_file_drop(&f); /* nnz_open read every page for the checksums */
     int rc = 0;
+    unsigned flags = cli_out_flags(NNZ_OUT_BINARY);
     if (has_external(&b)) {
-        /* the weights first, so the model never refers to a missing file */
-        char *name = NULL, *dir = NULL, *path = NULL;
         if (qdq)
             rc = nnz_fail(e, NNZ_EXIT_USAGE, "--qdq is not available for models with external "
                           "data; decompress without --qdq");
         else if (strcmp(onnx_path, "-") == 0)
             rc = nnz_fail(e, NNZ_EXIT_USAGE, "%s: the model has external data, which cannot go "
                           "to stdout; give -o FILE", blob_path);
-        else if (!(name = external_name(&b, blob_path, e)) || !(dir = nnz_path_dir(onnx_path, e)) ||
-                 !(path = nnz_malloc(strlen(dir) + strlen(name) + 2, e)))
-            rc = -1;
-        else {
-            sprintf(path, "%s/%s", dir, name);
-            rc = write_external(&b, &f, path, input, e);
-        }
-        free(name);
-        free(dir);
-        free(path);
-    }
-    if (rc == 0 && !qdq) {
+        else
+            rc = external_model(&b, &f, blob_path, onnx_path, input, flags, e);
+    } else if (!qdq) {
         nnz_out out;
-        rc = nnz_out_open(&out, onnx_path, input, 1, e);
+        rc = nnz_out_open(&out, onnx_path, input, flags, e);
         if (rc == 0 && stream_model(&b, &f, &out, blob_path, e) != 0) {
             nnz_out_abort(&out);
             rc = -1;
         } else if (rc == 0) {
             rc = nnz_out_commit(&out, e);
         }
-    } else if (rc == 0) {
+    } else {
         uint8_t *bytes = NULL;
         size_t len = 0;
         nnz_model *m;
@@ -269,7 +266,7 @@ int cli_onnx_from_blob(const char *blob_path, const char *onnx_path, const char 
         if (rc == 0) {
             rc = nnz_qdq_rewrite(m, &b, qdq_report, e);
             if (rc == 0)
-                rc = nnz_model_save(m, onnx_path, input, NNZ_EXTERNAL_AUTO, e);
+                rc = nnz_model_save(m, onnx_path, input, NNZ_EXTERNAL_AUTO, flags, e);
             nnz_model_free(m);
         }
     }
@@ -290,7 +287,7 @@ void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq)
             count[k] += strcmp(as, forms[k]) == 0;
         if (g_cli.verbose) {
             const char *note = cJSON_GetStringValue(cJSON_GetObjectItem(x, "note"));
-            fprintf(stderr, "  %-40s %-16s%s%s\n", cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")),
+            fprintf(stderr, "  %-40s %-16s%s%s\n", cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name"))),
                     as ? as : "?", note ? " " : "", note ? note : "");
         }
     }
@@ -312,7 +309,7 @@ void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq)
         if (!seen)
             fprintf(stderr, "nnzip: warning: --qdq: %d tensor%s (e.g. '%s'): %s\n", same,
                     same == 1 ? "" : "s",
-                    cJSON_GetStringValue(cJSON_GetObjectItem(a, "name")), note);
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(a, "name"))), note);
     }
     fprintf(stderr, "nnzip: %s: QDQ: %zu DequantizeLinear, %zu Cast+Mul, %zu Gather (k-means), "
             "%zu Cast (fp16/bf16), %zu kept as float\n", onnx_path, count[0], count[1], count[2],

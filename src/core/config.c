@@ -186,6 +186,34 @@ static int parse_config(const cJSON *root, nnz_pipeline *p, const char *path, nn
     return p->text ? 0 : nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
 }
 
+/* A config is a few levels deep; past this, say so (cJSON would stop at
+ * 1000 with only "not valid JSON"). */
+#define CONFIG_MAX_DEPTH 64
+
+/* The offset where brackets (outside strings) first nest deeper than the
+ * limit, or `len` when they never do. */
+static size_t too_deep_at(const char *t, size_t len)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = t[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > CONFIG_MAX_DEPTH)
+                return i;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return len;
+}
+
 int nnz_config_load(const char *path, nnz_pipeline *p, nnz_error *e)
 {
     uint8_t *data;
@@ -199,9 +227,15 @@ int nnz_config_load(const char *path, nnz_pipeline *p, nnz_error *e)
         return -1;
     }
     text[len] = '\0';
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    size_t deep = too_deep_at(text, len);
+    cJSON *root = deep < len ? NULL : cJSON_ParseWithLength(text, len);
     int rc;
-    if (!root) {
+    if (deep < len) {
+        int line, col;
+        line_col(text, deep, &line, &col);
+        rc = nnz_fail(e, NNZ_EXIT_USAGE, "%s:%d:%d: objects and arrays nested more than %d deep "
+                      "(limit); a config needs a few levels", path, line, col, CONFIG_MAX_DEPTH);
+    } else if (!root) {
         int line, col;
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : 0;

@@ -10,6 +10,115 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* ---- inputs: files this run read, which no output may replace ----------- */
+
+typedef struct file_id {
+    dev_t dev;
+    ino_t ino;
+} file_id;
+
+static struct {
+    file_id *ids;
+    size_t n, cap;
+    int oom; /* an input could not be recorded: refuse every output */
+} inputs;
+
+static int note_stat(const struct stat *st)
+{
+    for (size_t i = 0; i < inputs.n; i++)
+        if (inputs.ids[i].dev == st->st_dev && inputs.ids[i].ino == st->st_ino)
+            return 0;
+    if (inputs.n == inputs.cap) {
+        size_t cap = inputs.cap ? inputs.cap * 2 : 16;
+        file_id *ids = realloc(inputs.ids, cap * sizeof *ids);
+        if (!ids) {
+            inputs.oom = 1;
+            return -1;
+        }
+        inputs.ids = ids;
+        inputs.cap = cap;
+    }
+    inputs.ids[inputs.n++] = (file_id){ st->st_dev, st->st_ino };
+    return 0;
+}
+
+int nnz_input_note_fd(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? note_stat(&st) : 0;
+}
+
+int nnz_input_note(const char *path)
+{
+    struct stat st;
+    if (!path || strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    return note_stat(&st);
+}
+
+static int is_input(const struct stat *st)
+{
+    for (size_t i = 0; i < inputs.n; i++)
+        if (inputs.ids[i].dev == st->st_dev && inputs.ids[i].ino == st->st_ino)
+            return 1;
+    return 0;
+}
+
+/* ---- temporary files that a signal must remove ---------------------------
+ * A fixed table the handler can walk without locks: a slot is published
+ * (its pointer stored) only once its path is complete. */
+
+#define MAX_LIVE_TMP 32
+static char *volatile live_tmp[MAX_LIVE_TMP];
+static volatile sig_atomic_t handlers_set;
+
+static void on_fatal_signal(int sig)
+{
+    for (int i = 0; i < MAX_LIVE_TMP; i++) {
+        char *p = live_tmp[i];
+        if (p)
+            unlink(p); /* async-signal-safe */
+    }
+    /* die of the signal itself, so the parent sees it (status 128+N) */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void set_handlers(void)
+{
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    if (handlers_set)
+        return;
+    handlers_set = 1;
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        /* a signal the user's shell told us to ignore stays ignored */
+        if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[k], &sa, NULL);
+    }
+}
+
+/* Returns 1 + the slot taken, 0 when the table is full. */
+static int live_add(char *tmp)
+{
+    set_handlers();
+    for (int i = 0; i < MAX_LIVE_TMP; i++)
+        if (!live_tmp[i]) {
+            live_tmp[i] = tmp;
+            return i + 1;
+        }
+    return 0;
+}
+
+static void live_remove(int slot)
+{
+    if (slot > 0 && slot <= MAX_LIVE_TMP)
+        live_tmp[slot - 1] = NULL;
+}
+
 /* Input that is not a regular file (a pipe, stdin) has no size to check
  * up front; past this it is refused rather than read until memory ends.
  * Bigger models are files (with external data). */
@@ -57,6 +166,9 @@ int nnz_read_file(const char *path, uint8_t **data, size_t *len, nnz_error *e)
     *data = NULL;
     *len = 0;
     if (strcmp(path, "-") == 0) {
+        if (isatty(STDIN_FILENO)) /* waiting for a model typed in helps no one */
+            return nnz_fail(e, NNZ_EXIT_USAGE, "refusing to read input from a terminal: give a "
+                            "file name, or pipe it in ('... - < model.onnx')");
         if (read_stream(stdin, "(stdin)", data, len, e) != 0)
             return -1;
         if (*len == 0) {
@@ -78,6 +190,7 @@ int nnz_read_file(const char *path, uint8_t **data, size_t *len, nnz_error *e)
         close(fd);
         return nnz_fail(e, NNZ_EXIT_INPUT, "%s: is a directory, expected a file", path);
     }
+    nnz_input_note_fd(fd);
     if (!S_ISREG(st.st_mode)) { /* a pipe or device: read until EOF */
         FILE *f = fdopen(fd, "rb");
         if (!f) {
@@ -201,18 +314,59 @@ void nnz_out_clean_stale(const char *dest)
     free(base);
 }
 
-static int same_file(const char *a, const char *b)
+/* Where the output goes when `dest` names something that exists. */
+static int check_existing(nnz_out *o, const char *dest, unsigned flags, nnz_error *e)
 {
-    struct stat sa, sb;
-    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
-           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    struct stat st;
+    if (lstat(dest, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot check the output: %s", dest,
+                        strerror(errno));
+    }
+    if (S_ISLNK(st.st_mode))
+        return nnz_fail(e, NNZ_EXIT_OUTPUT,
+                        "%s: is a symbolic link; nnzip does not write through links: give "
+                        "the file it points to, or remove the link", dest);
+    if (S_ISDIR(st.st_mode))
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: is a directory; give a file name", dest);
+    if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        o->through = S_ISCHR(st.st_mode) ? 'c' : 'p';
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode))
+        return nnz_fail(e, NNZ_EXIT_OUTPUT,
+                        "%s: is a %s; nnzip writes regular files, character devices and FIFOs",
+                        dest, S_ISBLK(st.st_mode) ? "block device" : "socket");
+    if (is_input(&st))
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "%s: output would overwrite the input (or a file it read: external "
+                        "data, a config); choose another -o", dest);
+    if (!(flags & NNZ_OUT_FORCE))
+        return nnz_fail(e, NNZ_EXIT_USAGE, "%s: already exists; use -f (--force) to replace it",
+                        dest);
+    o->replace = 1;
+    return 0;
 }
 
-int nnz_out_open(nnz_out *o, const char *dest, const char *input, int binary, nnz_error *e)
+int nnz_out_check(const char *dest, const char *input, unsigned flags, nnz_error *e)
+{
+    nnz_out o = { 0 };
+    if (input && nnz_input_note(input) != 0)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+    return strcmp(dest, "-") == 0 ? 0 : check_existing(&o, dest, flags, e);
+}
+
+int nnz_out_open(nnz_out *o, const char *dest, const char *input, unsigned flags, nnz_error *e)
 {
     memset(o, 0, sizeof *o);
+    if (input && nnz_input_note(input) != 0)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+    if (inputs.oom)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL,
+                        "out of memory while recording the inputs; refusing to write");
     if (strcmp(dest, "-") == 0) {
-        if (binary && isatty(STDOUT_FILENO))
+        if ((flags & NNZ_OUT_BINARY) && isatty(STDOUT_FILENO))
             return nnz_fail(e, NNZ_EXIT_USAGE,
                             "refusing to write binary output to a terminal; "
                             "use -o FILE or redirect stdout");
@@ -222,21 +376,42 @@ int nnz_out_open(nnz_out *o, const char *dest, const char *input, int binary, nn
                             strerror(errno));
         return 0;
     }
-    if (input && strcmp(input, "-") != 0 && (strcmp(dest, input) == 0 || same_file(dest, input)))
-        return nnz_fail(e, NNZ_EXIT_USAGE,
-                        "%s: output would overwrite the input; choose another -o", dest);
-    struct stat st;
-    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))
-        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: is a directory; give a file name", dest);
-    nnz_out_clean_stale(dest);
+    if (check_existing(o, dest, flags, e) != 0)
+        return -1;
     o->dest = nnz_strdup(dest, e);
+    if (!o->dest)
+        return -1;
+    if (o->through) {
+        /* a device or FIFO: collect the whole output first, like stdout.
+         * Only a device is opened now, to see whether it is a terminal: a
+         * FIFO opened and closed would tell its reader the data ended. */
+        int tty = 0;
+        if (o->through == 'c') {
+            int fd = open(dest, O_WRONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+            tty = fd >= 0 && isatty(fd);
+            if (fd >= 0)
+                close(fd);
+        }
+        if ((flags & NNZ_OUT_BINARY) && tty) {
+            nnz_out_abort(o);
+            return nnz_fail(e, NNZ_EXIT_USAGE, "%s: refusing to write binary output to a "
+                            "terminal", dest);
+        }
+        if (!(o->f = tmpfile())) {
+            nnz_out_abort(o);
+            return nnz_fail(e, NNZ_EXIT_OUTPUT, "cannot create a temporary file: %s",
+                            strerror(errno));
+        }
+        return 0;
+    }
+    nnz_out_clean_stale(dest);
     o->tmp = nnz_out_tmp_name(dest, e);
-    if (!o->dest || !o->tmp) {
+    if (!o->tmp) {
         nnz_out_abort(o);
         return -1;
     }
-    /* read-write: a writer may map what it wrote to check it */
-    int fd = open(o->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* O_EXCL | O_NOFOLLOW: never truncate whatever sits at the temp name */
+    int fd = open(o->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) {
         int err = errno;
         free(o->tmp);
@@ -244,12 +419,49 @@ int nnz_out_open(nnz_out *o, const char *dest, const char *input, int binary, nn
         nnz_out_abort(o);
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot create output: %s", dest, strerror(err));
     }
+    if ((o->slot = live_add(o->tmp)) == 0) {
+        close(fd);
+        nnz_out_abort(o);
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "%s: more than %d outputs open at once", dest,
+                        MAX_LIVE_TMP);
+    }
+    /* read-write: a writer may map what it wrote to check it */
     o->f = fdopen(fd, "w+b");
     if (!o->f) {
         close(fd);
         nnz_out_abort(o);
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot open output: %s", dest, strerror(errno));
     }
+    return 0;
+}
+
+/* Copy the finished anonymous temporary file to `out`. */
+static int copy_out(FILE *from, FILE *out)
+{
+    rewind(from);
+    char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, from)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            return -1;
+    return ferror(from) || fflush(out) != 0 || ferror(out) ? -1 : 0;
+}
+
+/* Rename into place; without -f, never over a file that appeared since
+ * nnz_out_open looked (RENAME_NOREPLACE where the filesystem has it). */
+static int place(const nnz_out *o)
+{
+    if (o->replace)
+        return rename(o->tmp, o->dest);
+#ifdef RENAME_NOREPLACE
+    if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->dest, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -1;
+#endif
+    if (link(o->tmp, o->dest) != 0)
+        return -1;
+    unlink(o->tmp);
     return 0;
 }
 
@@ -261,18 +473,22 @@ int nnz_out_commit(nnz_out *o, nnz_error *e)
         nnz_out_abort(o);
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(err));
     }
-    if (!o->dest) { /* copy the finished temporary file to stdout */
-        rewind(o->f);
-        char buf[1 << 16];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, o->f)) > 0)
-            if (fwrite(buf, 1, n, stdout) != n)
-                break;
-        int bad = ferror(o->f) || fflush(stdout) != 0 || ferror(stdout);
-        fclose(o->f);
-        o->f = NULL;
+    if (!o->tmp) { /* stdout, a device or a FIFO */
+        FILE *out = stdout;
+        if (o->dest && !(out = fopen(o->dest, "wb"))) {
+            int err = errno;
+            nnz_out_abort(o);
+            return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot open: %s", name, strerror(err));
+        }
+        errno = 0;
+        int bad = copy_out(o->f, out);
+        int err = errno;
+        if (out != stdout && fclose(out) != 0)
+            bad = 1;
+        nnz_out_abort(o);
         if (bad)
-            return nnz_fail(e, NNZ_EXIT_OUTPUT, "(stdout): write failed: %s", strerror(errno));
+            return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name,
+                            err ? strerror(err) : "short write");
         return 0;
     }
     if (fsync(fileno(o->f)) != 0 && errno != EINVAL) {
@@ -287,12 +503,16 @@ int nnz_out_commit(nnz_out *o, nnz_error *e)
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(err));
     }
     o->f = NULL;
-    if (rename(o->tmp, o->dest) != 0) {
+    if (place(o) != 0) {
         int err = errno;
         nnz_out_abort(o);
+        if (err == EEXIST)
+            return nnz_fail(e, NNZ_EXIT_USAGE, "%s: appeared while nnzip was writing it; use -f "
+                            "(--force) to replace it", name);
         return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot rename the finished output into place: %s",
                         name, strerror(err));
     }
+    live_remove(o->slot);
     free(o->tmp);
     free(o->dest);
     o->tmp = o->dest = NULL;
@@ -305,6 +525,7 @@ void nnz_out_abort(nnz_out *o)
         fclose(o->f);
     if (o->tmp)
         unlink(o->tmp);
+    live_remove(o->slot);
     free(o->tmp);
     free(o->dest);
     memset(o, 0, sizeof *o);

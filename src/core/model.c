@@ -27,6 +27,9 @@ typedef struct loader {
     size_t cap;
     nnz_strmap names;   /* unique tensor name -> index */
     nnz_error *e;
+    /* checking an output before it is published: external data named
+     * `alias_loc` is read from `alias_path`, its temporary name */
+    const char *alias_loc, *alias_path;
 } loader;
 
 /* ---- data in typed fields -> raw_data ---------------------------------- */
@@ -167,7 +170,9 @@ static int resolve_external(loader *L, nnz_tensor *t)
                         "external data location '%s' leaves the model's folder; only paths "
                         "inside it are allowed", loc);
     char joined[PATH_MAX], real_dir[PATH_MAX], real_file[PATH_MAX];
-    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", L->m->dir, loc) >= sizeof joined)
+    int alias = L->alias_loc && strcmp(loc, L->alias_loc) == 0;
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", L->m->dir,
+                         alias ? L->alias_path : loc) >= sizeof joined)
         return nnz_fail(e, NNZ_EXIT_INPUT, "external data location is too long");
     if (!realpath(L->m->dir, real_dir))
         return nnz_fail(e, NNZ_EXIT_INPUT, "cannot resolve the model's folder: %s", strerror(errno));
@@ -186,6 +191,8 @@ static int resolve_external(loader *L, nnz_tensor *t)
                         "external data '%s': bytes %llu..%llu are past its end (%lld bytes)",
                         loc, (unsigned long long)off, (unsigned long long)(off + t->nbytes),
                         (long long)st.st_size);
+    if (!L->alias_loc && nnz_input_note(real_file) != 0)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
     t->ext_path = nnz_strdup(real_file, e);
     if (!t->ext_path)
         return -1;
@@ -416,9 +423,10 @@ static void track_free(void *oom, void *p)
 }
 
 /* Find every weight tensor of m->proto and what reads it. */
-static int index_tensors(nnz_model *m, nnz_error *e)
+static int index_tensors(nnz_model *m, const char *alias_loc, const char *alias_path,
+                         nnz_error *e)
 {
-    loader L = { .m = m, .e = e };
+    loader L = { .m = m, .e = e, .alias_loc = alias_loc, .alias_path = alias_path };
     if (nnz_strmap_init(&L.names, 64, e) != 0 || walk_graph(&L, m->proto->graph, 0) != 0) {
         nnz_strmap_free(&L.names);
         return -1;
@@ -460,7 +468,7 @@ int nnz_model_rescan(nnz_model *m, nnz_error *e)
     qsort(sorted, nold, sizeof *sorted, by_proto);
     m->tensors = NULL;
     m->ntensors = 0;
-    int rc = index_tensors(m, e);
+    int rc = index_tensors(m, NULL, NULL, e);
     for (size_t i = 0; i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i], key, *kp = &key, **hit;
         key.proto = t->proto;
@@ -488,6 +496,13 @@ int nnz_model_rescan(nnz_model *m, nnz_error *e)
 
 int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
                          const char *dir, nnz_model **out, nnz_error *e)
+{
+    return nnz_model_load_bytes_as(data, len, name, dir, NULL, NULL, out, e);
+}
+
+int nnz_model_load_bytes_as(const uint8_t *data, size_t len, const char *name, const char *dir,
+                            const char *location, const char *actual, nnz_model **out,
+                            nnz_error *e)
 {
     *out = NULL;
     uint64_t mem;
@@ -529,7 +544,7 @@ int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
         nnz_model_free(m);
         return nnz_fail(e, NNZ_EXIT_INPUT, "not an ONNX model: ir_version is missing");
     }
-    if (index_tensors(m, e) != 0) {
+    if (index_tensors(m, location, actual, e) != 0) {
         nnz_model_free(m);
         return -1;
     }

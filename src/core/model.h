@@ -83,6 +83,12 @@ int nnz_model_load(const char *path, nnz_model **out, nnz_error *e);
  * model with external data is refused). */
 int nnz_model_load_bytes(const uint8_t *data, size_t len, const char *name,
                          const char *dir, nnz_model **out, nnz_error *e);
+/* The same, to check an output before it is renamed into place: external
+ * data whose location is `location` is read from `actual` (a file name in
+ * `dir`: the data file's temporary name) instead. */
+int nnz_model_load_bytes_as(const uint8_t *data, size_t len, const char *name, const char *dir,
+                            const char *location, const char *actual, nnz_model **out,
+                            nnz_error *e);
 void nnz_model_free(nnz_model *m);
 
 /* Find the weight tensors again after the graph was edited (nodes or

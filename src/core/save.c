@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "fileio.h"
+#include "wire.h"
 
 typedef struct sink {
     ProtobufCBuffer base;
@@ -213,32 +216,160 @@ int nnz_tensor_write(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e)
     return s.failed ? -1 : 0;
 }
 
+/* ---- checking an output before it is published ---------------------------- */
+
+static const char *base_of(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+int nnz_model_check_output(nnz_out *o, const char *name, const nnz_out *data,
+                           const char *location, nnz_error *e)
+{
+    struct stat st;
+    if (fflush(o->f) != 0 || fstat(fileno(o->f), &st) != 0)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: write failed: %s", name, strerror(errno));
+    if (st.st_size == 0)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the model written is empty; not published", name);
+    if ((uint64_t)st.st_size > SIZE_MAX / 4)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the model written is too large to check", name);
+    size_t len = (size_t)st.st_size;
+    char *dir = NULL;
+    if (data && (!o->dest || !data->tmp))
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "%s: external data needs files, not streams", name);
+    if (data && !(dir = nnz_path_dir(o->dest, e)))
+        return -1;
+    void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fileno(o->f), 0);
+    if (p == MAP_FAILED) {
+        free(dir);
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "%s: cannot read back the output: %s", name,
+                        strerror(errno));
+    }
+    int rc = 0;
+    nnz_model *m = NULL;
+    if (nnz_model_load_bytes_as(p, len, name, dir, data ? location : NULL,
+                                data ? base_of(data->tmp) : NULL, &m, e) != 0) {
+        nnz_wrap(e, "%s: the model written does not load back, so it was not published: ",
+                 name);
+        rc = -1;
+    }
+    nnz_model_free(m);
+    munmap(p, len);
+    free(dir);
+    return rc;
+}
+
+/* ---- pointing external data at a new file name ----------------------------- */
+
+static int relocate_graph(Onnx__GraphProto *g, const char *location, nnz_error *e);
+
+static int relocate_tensor(Onnx__TensorProto *t, const char *location, nnz_error *e)
+{
+    if (!t || !t->has_data_location ||
+        t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return 0;
+    for (size_t i = 0; i < t->n_external_data; i++) {
+        Onnx__StringStringEntryProto *kv = t->external_data[i];
+        if (!kv->key || strcmp(kv->key, "location") != 0)
+            continue;
+        char *v = nnz_strdup(location, e);
+        if (!v)
+            return -1;
+        free(kv->value); /* unpacked with protobuf-c's default (malloc) allocator */
+        kv->value = v;
+    }
+    return 0;
+}
+
+static int relocate_sparse(Onnx__SparseTensorProto *s, const char *location, nnz_error *e)
+{
+    return s && (relocate_tensor(s->values, location, e) != 0 ||
+                 relocate_tensor(s->indices, location, e) != 0) ? -1 : 0;
+}
+
+static int relocate_graph(Onnx__GraphProto *g, const char *location, nnz_error *e)
+{
+    if (!g)
+        return 0;
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (relocate_tensor(g->initializer[i], location, e) != 0)
+            return -1;
+    for (size_t i = 0; i < g->n_sparse_initializer; i++)
+        if (relocate_sparse(g->sparse_initializer[i], location, e) != 0)
+            return -1;
+    for (size_t n = 0; n < g->n_node; n++)
+        for (size_t a = 0; a < g->node[n]->n_attribute; a++) {
+            Onnx__AttributeProto *at = g->node[n]->attribute[a];
+            if (relocate_tensor(at->t, location, e) != 0 ||
+                relocate_sparse(at->sparse_tensor, location, e) != 0 ||
+                relocate_graph(at->g, location, e) != 0)
+                return -1;
+            for (size_t k = 0; k < at->n_tensors; k++)
+                if (relocate_tensor(at->tensors[k], location, e) != 0)
+                    return -1;
+            for (size_t k = 0; k < at->n_sparse_tensors; k++)
+                if (relocate_sparse(at->sparse_tensors[k], location, e) != 0)
+                    return -1;
+            for (size_t k = 0; k < at->n_graphs; k++)
+                if (relocate_graph(at->graphs[k], location, e) != 0)
+                    return -1;
+        }
+    return 0;
+}
+
+int nnz_model_relocate_external(const uint8_t *bytes, size_t len, const char *location,
+                                uint8_t **out, size_t *out_len, nnz_error *e)
+{
+    uint64_t mem;
+    if (nnz_wire_check(bytes, len, &onnx__model_proto__descriptor, &mem, e) != 0)
+        return nnz_wrap(e, "not a valid ONNX model: ");
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
+    if (!mp)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "not a valid ONNX model (protobuf decoding failed)");
+    int rc = relocate_graph(mp->graph, location, e);
+    if (rc == 0) {
+        size_t n = protobuf_c_message_get_packed_size(&mp->base);
+        if (!(*out = nnz_malloc(n ? n : 1, e)))
+            rc = -1;
+        else
+            *out_len = protobuf_c_message_pack(&mp->base, *out);
+    }
+    onnx__model_proto__free_unpacked(mp, NULL);
+    return rc;
+}
+
 int nnz_model_save(nnz_model *m, const char *path, const char *input, nnz_external_mode ext,
-                   nnz_error *e)
+                   unsigned out_flags, nnz_error *e)
 {
     int external = ext == NNZ_EXTERNAL_ALWAYS;
     if (ext == NNZ_EXTERNAL_AUTO)
         external = protobuf_c_message_get_packed_size(&m->proto->base) > NNZ_PROTOBUF_LIMIT;
     nnz_out out, data_out;
     memset(&data_out, 0, sizeof data_out);
-    if (nnz_out_open(&out, path, input, 1, e) != 0)
+    if (nnz_out_open(&out, path, input, out_flags, e) != 0)
         return -1;
     if (!external) {
         if (nnz_model_write(m, out.f, e) != 0) {
             nnz_out_abort(&out);
             return nnz_wrap(e, "%s: ", path);
         }
+        if (nnz_model_check_output(&out, path, NULL, NULL, e) != 0) {
+            nnz_out_abort(&out);
+            return -1;
+        }
         return nnz_out_commit(&out, e);
     }
-    if (strcmp(path, "-") == 0) {
+    if (!out.tmp) {
         nnz_out_abort(&out);
-        return nnz_fail(e, NNZ_EXIT_USAGE,
-                        "the model needs external data, which cannot go to stdout; give -o FILE");
+        return nnz_fail(e, NNZ_EXIT_USAGE, "%s: the model needs external data, which needs a "
+                        "file beside it; give -o FILE (not stdout, a device or a FIFO)",
+                        strcmp(path, "-") == 0 ? "(stdout)" : path);
     }
-    /* Weights of 1 KiB or more go to PATH.data (written first). */
+    /* Weights of 1 KiB or more go to PATH.data (written first), which the
+     * model names by its own file name: always beside the model. */
     size_t pl = strlen(path);
     char *data_path = nnz_malloc(pl + 6, e);
-    const char *slash = strrchr(path, '/');
     uint8_t *move = nnz_calloc(m->ntensors ? m->ntensors : 1, 1, e);
     uint64_t *offsets = nnz_calloc(m->ntensors ? m->ntensors : 1, sizeof *offsets, e);
     nnz_ext_plan plan = { 0 };
@@ -248,8 +379,13 @@ int nnz_model_save(nnz_model *m, const char *path, const char *input, nnz_extern
     snprintf(data_path, pl + 6, "%s.data", path);
     for (size_t i = 0; i < m->ntensors; i++)
         move[i] = m->tensors[i].nbytes >= NNZ_EXTERNAL_MIN_BYTES;
-    if (nnz_out_open(&data_out, data_path, input, 1, e) != 0)
+    if (nnz_out_open(&data_out, data_path, input, out_flags, e) != 0)
         goto done;
+    if (!data_out.tmp) {
+        nnz_fail(e, NNZ_EXIT_USAGE, "%s: the external data file must be a regular file",
+                 data_path);
+        goto done;
+    }
     /* the data file, in the order of the offsets */
     uint64_t at = 0;
     int bad = 0;
@@ -266,9 +402,11 @@ int nnz_model_save(nnz_model *m, const char *path, const char *input, nnz_extern
         }
         at += pad + m->tensors[i].nbytes;
     }
-    if (!bad && nnz_model_externalize(m, move, slash ? slash + 1 : path, offsets, &plan, e) == 0) {
-        if (nnz_model_write(m, out.f, e) == 0 && nnz_out_commit(&data_out, e) == 0 &&
-            nnz_out_commit(&out, e) == 0)
+    const char *location = base_of(data_path);
+    if (!bad && nnz_model_externalize(m, move, location, offsets, &plan, e) == 0) {
+        if (nnz_model_write(m, out.f, e) == 0 && fflush(data_out.f) == 0 &&
+            nnz_model_check_output(&out, path, &data_out, location, e) == 0 &&
+            nnz_out_commit(&data_out, e) == 0 && nnz_out_commit(&out, e) == 0)
             rc = 0;
         nnz_model_internalize(m, &plan);
     }

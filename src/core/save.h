@@ -22,11 +22,26 @@ typedef enum {
     NNZ_EXTERNAL_NEVER = 2
 } nnz_external_mode;
 
-/* Save to `path` atomically (temporary file, then rename). `input` is the
- * source path, never overwritten. External data, when used, goes to
- * `path`.data beside it; tensors of at least 1 KiB go there. */
+/* Save to `path` atomically (temporary file, then rename), under the
+ * output rule of fileio.h (`out_flags`: NNZ_OUT_*). `input` is the source
+ * path, never overwritten. External data, when used, goes to `path`.data
+ * beside it (tensors of at least 1 KiB), and the model names that file.
+ * What was written is loaded back before it is published. */
 int nnz_model_save(nnz_model *m, const char *path, const char *input,
-                   nnz_external_mode ext, nnz_error *e);
+                   nnz_external_mode ext, unsigned out_flags, nnz_error *e);
+
+/* Load the model written to `o` back with the loader (as `info` would),
+ * before it is renamed into place. `data` (may be NULL) is the output of
+ * its external data file, which the model names `location`. Returns -1
+ * with exit code 3 when the loader refuses it. */
+struct nnz_out;
+int nnz_model_check_output(struct nnz_out *o, const char *name, const struct nnz_out *data,
+                           const char *location, nnz_error *e);
+
+/* Repack the model in `bytes` with every external tensor's location set to
+ * `location` (the caller frees *out). */
+int nnz_model_relocate_external(const uint8_t *bytes, size_t len, const char *location,
+                                uint8_t **out, size_t *out_len, nnz_error *e);
 
 /* Tensors of at least this many bytes go to external data files. */
 #define NNZ_EXTERNAL_MIN_BYTES 1024u

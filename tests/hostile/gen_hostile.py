@@ -596,11 +596,12 @@ def onnx_cases(s):
            r"parsing would take about", "the same through compress: no blob left behind")
 
 
-def run_nnzip(nnzip, outdir, model_name, blob_name):
+def run_nnzip(nnzip, outdir, model_name, blob_name, extra=()):
     """Compress with the real nnzip. Run in OUTDIR with relative names so
     the blob's metadata (it records the source file's name) does not depend
     on OUTDIR."""
-    r = subprocess.run([os.path.abspath(nnzip), "-q", "compress", model_name, "-o", blob_name],
+    r = subprocess.run([os.path.abspath(nnzip), "-q", "compress", "-f", model_name, "-o",
+                        blob_name] + list(extra),
                        cwd=outdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if r.returncode != 0:
         sys.exit("gen_hostile: %s compress failed (%d): %s" %
@@ -754,7 +755,7 @@ def blob_cases(s, nnzip):
     x.entries.pop()
     s.write("b_missing_entry.nnz", x.write())
     decompress("b_missing_entry", "b_missing_entry.nnz", 3,
-               r"the rebuilt model is not valid ONNX \(graph and directory disagree\)",
+               r"does not load back, so it was not published",
                "W2's entry removed (count, offsets, CRCs all fixed): the blob opens, but the "
                "rebuilt model lacks W2's 512 bytes; decompress must not write it")
 
@@ -776,6 +777,45 @@ def blob_cases(s, nnzip):
     s.write("b_count_huge.nnz", x.write())
     decompress("b_count_huge", "b_count_huge.nnz", 3, r"blob is malformed.*in the directory",
                "a directory count of 2^32-1 whose offsets cannot fit the section")
+
+    # decompress publishes only a model that nnzip's own loader accepts
+    x = fresh()
+    g = x.section(SEC_GRAPH)
+    dims = b"\x08\x10\x08\x10\x10\x01\x42\x02W1"  # W1: dims 16, 16, float, name
+    assert g.count(dims) == 1, "W1's TensorProto header not found in the graph section"
+    x.set_section(SEC_GRAPH, g.replace(dims, b"\x08\x10\x08\x11" + dims[4:]))
+    s.write("b_graph_dims_edited.nnz", x.write())
+    decompress("b_graph_dims_edited", "b_graph_dims_edited.nnz", 3,
+               r"does not load back, so it was not published.*W1",
+               "W1's dims in the graph edited to [16, 17] while the directory still decodes "
+               "256 values: the runtime rebuilds it, nnzip's loader refuses it, nothing lands")
+    x = fresh()
+    x.entries = []
+    x.set_section(SEC_GRAPH, b"")
+    s.write("b_graph_empty.nnz", x.write())
+    decompress("b_graph_empty", "b_graph_empty.nnz", 3, r"the model written is empty",
+               "an empty graph section and no tensors: the rebuilt model would be 0 bytes")
+
+    # the blob records an external data file name: information only. The
+    # data file is always named after the output, so a blob cannot choose
+    # a file to overwrite (here: victim_file_1.txt beside the output).
+    s.write("ext_src.onnx", mlp_model().SerializeToString())
+    x = Blob(run_nnzip(nnzip, s.dir, "ext_src.onnx", "b_ext.nnz", ["--external-data"]))
+    assert any(e["location"] & 0x40 for e in x.entries), "no external tensor in b_ext.nnz"
+    for typ in (SEC_GRAPH, SEC_METADATA):
+        body = x.section(typ)
+        assert b"ext_src.onnx.data" in body
+        x.set_section(typ, body.replace(b"ext_src.onnx.data", b"victim_file_1.txt"))
+    s.write("b_ext_victim.nnz", x.write())
+    v = "{dir}/victim"
+    s.case("b_ext_victim",
+           "mkdir -p %s && printf keep >%s/victim_file_1.txt && "
+           "{nnzip} decompress {dir}/b_ext_victim.nnz -o %s/model.onnx && "
+           "test \"$(cat %s/victim_file_1.txt)\" = keep && test -s %s/model.onnx.data && "
+           "{nnzip} info %s/model.onnx" % (v, v, v, v, v, v), 0, "-",
+           "the blob names victim_file_1.txt as its data file (graph and metadata, CRCs "
+           "fixed): decompress writes model.onnx.data, the victim keeps its bytes, and the "
+           "model it wrote loads")
 
 
 def main():

@@ -15,7 +15,46 @@ for c in compress decompress info verify convert; do
     expect "nnzip $c --help exits 0" 0 "" sh -c "$N $c --help | grep -q '^Usage: nnzip $c'"
     expect "nnzip $c with an unknown option is a usage error" 2 "Try 'nnzip $c --help'" $N $c --nope
 done
-expect "compress without -o is a usage error" 2 "missing -o" $N compress "$M"
+cp "$M" "$W/auto.onnx"
+expect "compress without -o writes MODEL.nnz beside the model" 0 "" $N -q compress "$W/auto.onnx"
+check "... auto.nnz is a blob of the model" $N -q verify "$W/auto.onnx" "$W/auto.nnz"
+expect "decompress without -o refuses to replace MODEL.onnx" 2 "auto.onnx: already exists" \
+    $N decompress "$W/auto.nnz"
+expect "decompress without -o writes IN.onnx beside the blob" 0 "" \
+    sh -c "mv '$W/auto.nnz' '$W/auto2.nnz' && $N -q decompress '$W/auto2.nnz' && test -s '$W/auto2.onnx'"
+expect "compress - without -o is a usage error" 2 "give -o OUT.nnz" sh -c "$N compress - <'$M'"
+for c in "" compress decompress info verify convert sweep completion; do
+    check "nnzip $c --help fits 80 columns" sh -c "$N $c --help | awk 'length(\$0) > 80 { exit 1 }'"
+done
+expect "nnzip help CMD prints the command's help" 0 "" sh -c "$N help verify | grep -q '^Usage: nnzip verify'"
+expect "a misspelt command gets a suggestion" 2 "unknown command 'comprss'; did you mean 'compress'\\?" $N comprss
+expect "an unknown option is named once, prefixed with the command" 2 "^nnzip compress: unknown option '--nope'" \
+    $N compress --nope "$M"
+$N compress --nope "$M" 2>"$W/nope.err"
+check "... and only once" sh -c "[ \$(grep -c nope '$W/nope.err') = 1 ]"
+expect "an option missing its value says so" 2 "option '--output' needs a value" $N compress "$M" --output
+expect "a blob given to compress says what it is and what to run" 3 "is an .nnz blob, not an ONNX model; did you mean 'nnzip decompress" \
+    sh -c "$N -q compress '$M' -o '$W/kind.nnz' && exec $N compress '$W/kind.nnz' -o '$W/kind2.nnz'"
+expect "a blob as verify's first argument says so" 3 "is an .nnz blob.*model first" \
+    $N verify "$W/kind.nnz" "$W/kind.nnz"
+expect "compress - with a terminal on stdin refuses instead of waiting" 2 "refusing to read input from a terminal" \
+    $PYTHON -c '
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "compress", "-", "-o", sys.argv[2]])
+out = b""
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, st = os.waitpid(pid, 0)
+sys.stderr.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(st))' "$N" "$W/tty.nnz"
 expect "compress of a missing file is bad input" 3 "nnzip: $W/missing.onnx: cannot open: No such file" $N compress "$W/missing.onnx" -o "$W/x.nnz"
 expect "compress of a directory is bad input" 3 "is a directory" $N compress "$W" -o "$W/x.nnz"
 : >"$W/empty.onnx"

@@ -130,11 +130,11 @@ expect "verify fails it just below that error" 1 "over --max-rel-error" \
 # with the Deep Compression quantizer behind
 check "the blob shrinks as sparsity grows (prune alone, and with kmeans | huffman)" sh -c "
 last=999999999; for s in 0 0.5 0.7 0.9 0.95; do
-    $N -q compress '$MLP' -o '$W/s.nnz' -p \"prune:sparsity=\$s\" || exit 1
+    $N -q compress -f '$MLP' -o '$W/s.nnz' -p \"prune:sparsity=\$s\" || exit 1
     b=\$(stat -c %s '$W/s.nnz'); [ \"\$b\" -lt \"\$last\" ] || exit 1; last=\$b
 done
 last=999999999; for s in 0 0.5 0.7 0.9; do
-    $N -q compress '$MLP' -o '$W/s.nnz' -p \"prune:sparsity=\$s | $DC\" || exit 1
+    $N -q compress -f '$MLP' -o '$W/s.nnz' -p \"prune:sparsity=\$s | $DC\" || exit 1
     b=\$(stat -c %s '$W/s.nnz'); [ \"\$b\" -lt \"\$last\" ] || exit 1; last=\$b
 done"
 check "pruned zeros survive kmeans exactly: the rebuilt weights have exactly the pruned zeros" sh -c "
@@ -208,7 +208,7 @@ check "one-shot 0.9 costs accuracy (no retraining): $acc90% < $acc50%" sh -c "[ 
 
 # the paper's Fig. 6: the first conv layer is among the most sensitive
 for l in conv1.weight conv3.weight fc.weight; do
-    $N -q compress "$CNN" -o "$W/l.nnz" -p "prune:sparsity=0.9,only=$l" --onnx-out "$W/l.onnx"
+    $N -q compress -f "$CNN" -o "$W/l.nnz" -p "prune:sparsity=0.9,only=$l" --onnx-out "$W/l.onnx"
     eval "acc_$(echo $l | cut -d. -f1)=$(accuracy "$CNN" "$W/l.onnx")"
 done
 check "pruning conv1 alone to 0.9 hurts the CNN more than pruning conv3 or fc alone ($acc_conv1% vs $acc_conv3%, $acc_fc%)" \

@@ -182,11 +182,11 @@ below() { # below X LIMIT: X is a finite number under LIMIT
 for m in convs dense; do
     for rule in rank=3 max-rel-error=0.3 rank=vbmf; do
         tag="$m ($rule)"
-        if ! $NS -q compress "$W/$m.onnx" -o "$W/$m.nnz" -p "decompose:$rule" --json >"$W/$m.json" 2>"$W/err"; then
+        if ! $NS -q compress -f "$W/$m.onnx" -o "$W/$m.nnz" -p "decompose:$rule" --json >"$W/$m.json" 2>"$W/err"; then
             fail "$tag: compress" "$(head -c 400 "$W/err")"
             continue
         fi
-        check "$tag: decompress rebuilds the factorised model" $NS -q decompress "$W/$m.nnz" -o "$W/$m.back.onnx"
+        check "$tag: decompress rebuilds the factorised model" $NS -q decompress -f "$W/$m.nnz" -o "$W/$m.back.onnx"
         check "$tag: onnx.checker accepts it" checker_ok "$W/$m.back.onnx"
         n=$($PYTHON "$W/reference.py" "$W/$m.onnx" "$W/$m.back.onnx" "$W/$m.json" "$W/$m.ref.onnx" 2>"$W/err")
         want=5 # every layer but the dynamic one

@@ -61,7 +61,7 @@ for m in $depthwise; do
     esac
     for extra in "" ",min-elements=1"; do
         for g in channel tensor; do
-            $NNZIP -q compress "$m" -o "$W/$n.dw.nnz" -p "quantize:bits=8,granularity=$g$extra" \
+            $NNZIP -q compress -f "$m" -o "$W/$n.dw.nnz" -p "quantize:bits=8,granularity=$g$extra" \
                 --onnx-out "$W/$n.$g.onnx" 2>"$W/err"
             $ORACLE "$m" "$W/$n.$g.onnx" $inputs --json >"$W/$n.$g.json" 2>>"$W/err"
         done
@@ -251,16 +251,16 @@ assert names == ["conv3.weight", "fc.weight", "pw.weight"], names
 ' "$W/r.json"
 expect "4-bit steps per tensor warn and say to use per-channel steps" 0 \
     "warning: tensor 'dw.weight': 4-bit steps per tensor: small channels will round to zero; use granularity=channel" \
-    $NNZIP compress "$FIX/digits_cnn_folded.onnx" -o "$W/w.nnz" -p 'quantize:bits=4,granularity=tensor,min-elements=1'
+    $NNZIP compress -f "$FIX/digits_cnn_folded.onnx" -o "$W/w.nnz" -p 'quantize:bits=4,granularity=tensor,min-elements=1'
 if [ "$have_corpus" = 1 ]; then
     expect "channel ranges 100x apart warn when steps are per tensor" 0 \
         "channel ranges differ [0-9]+x \(largest vs median\)" \
-        $NNZIP compress "$CORPUS/blazeface_back256.onnx" -o "$W/w.nnz" -p 'quantize:bits=8,granularity=tensor'
+        $NNZIP compress -f "$CORPUS/blazeface_back256.onnx" -o "$W/w.nnz" -p 'quantize:bits=8,granularity=tensor'
 fi
 expect "an unmet error target warns and says what to do" 0 "max-rel-error 1e-05 needs more than 4 bits here" \
-    $NNZIP compress "$FIX/digits_mlp.onnx" -o "$W/w.nnz" -p 'quantize:max-rel-error=0.00001,bits=4'
+    $NNZIP compress -f "$FIX/digits_mlp.onnx" -o "$W/w.nnz" -p 'quantize:max-rel-error=0.00001,bits=4'
 check "k-means is deterministic" sh -c "$NNZIP -q compress '$FIX/digits_mlp.onnx' -o '$W/k1.nnz' -p 'quantize:kmeans,bits=5' && $NNZIP -q compress '$FIX/digits_mlp.onnx' -o '$W/k2.nnz' -p 'quantize:kmeans,bits=5' && cmp '$W/k1.nnz' '$W/k2.nnz'"
-worst=$($NNZIP -q compress "$FIX/digits_mlp.onnx" -o "$W/k1.nnz" -p 'quantize:kmeans,bits=5' --json |
+worst=$($NNZIP -q compress -f "$FIX/digits_mlp.onnx" -o "$W/k1.nnz" -p 'quantize:kmeans,bits=5' --json |
     $PYTHON -c 'import json,sys; print(max(t["rel_l2"] for t in json.load(sys.stdin)["tensors"]))')
 check "verify passes a k-means blob at its reported error ($worst)" \
     $NNZIP -q verify "$FIX/digits_mlp.onnx" "$W/k1.nnz" --max-rel-error "$worst"

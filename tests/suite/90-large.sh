@@ -24,12 +24,12 @@ else
     mkdir -p "$W/out"
     /usr/bin/time -f %M -o "$W/rss2" $NNZIP -q decompress "$W/big.nnz" -o "$W/out/back.onnx" 2>"$W/err"
     check "decompress writes the model and its external data" \
-        sh -c "test -s '$W/out/back.onnx' && test -s '$W/out/big.onnx.data'"
+        sh -c "test -s '$W/out/back.onnx' && test -s '$W/out/back.onnx.data'"
     rss_kb=$(tail -n 1 "$W/rss2")
     check "decompress peak RSS ${rss_kb} KiB stays under 512 MiB" test "${rss_kb:-999999999}" -lt 524288
     check "the rebuilt model is small and points at its data" \
         test "$(stat -c %s "$W/out/back.onnx")" -lt 1048576
-    check "the rebuilt external data holds the same weights" cmp "$W/big.onnx.data" "$W/out/big.onnx.data"
+    check "the rebuilt external data holds the same weights" cmp "$W/big.onnx.data" "$W/out/back.onnx.data"
     check "verify passes with error 0, tensor by tensor" $NNZIP -q verify "$W/big.onnx" "$W/big.nnz" --max-rel-error 0
     # a lossy pipeline: a handful of working copies of one 64 MiB tensor
     /usr/bin/time -f %M -o "$W/rss3" $NNZIP -q compress "$W/big.onnx" -o "$W/q.nnz" \
