@@ -581,7 +581,7 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
         }
         for (int k = 0; k < n->nout; k++)
             c.out[k] = &f->v[n->out[k]];
-        for (int k = 0; k < n->nin && !inf->o.hook; k++) {
+        for (int k = 0; k < n->nin && k < 2 && !inf->o.hook; k++) {
             int sl = n->in[k], unique = sl >= 0;
             for (int j = 0; j < n->nin && unique; j++)
                 unique = j == k || n->in[j] != sl;

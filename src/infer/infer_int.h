@@ -9,7 +9,7 @@
 #include "infer.h"
 #include "strmap.h"
 
-#define NNI_MAX_IO 64   /* inputs or outputs of one node (Concat/Sum may have more: refused) */
+#define NNI_MAX_IO 256  /* inputs or outputs of one node (more is refused, naming the node) */
 
 struct nni_graph;
 struct nni_call;
@@ -99,8 +99,8 @@ typedef struct nni_call {
     nnz_error *e;
     /* inputs whose buffer the op may take for an output (this node is
      * their last reader, they are not weights, no hook watches) */
-    nnz_itensor *steal[NNI_MAX_IO];
-    nnz_itensor moved[NNI_MAX_IO];
+    nnz_itensor *steal[2];
+    nnz_itensor moved[2];
 } nni_call;
 
 /* Hot float loops get an AVX2+FMA clone chosen at load time where the CPU

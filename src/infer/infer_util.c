@@ -128,7 +128,7 @@ int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
 
 int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims)
 {
-    nnz_itensor *src = k_in < c->nin ? c->steal[k_in] : NULL;
+    nnz_itensor *src = k_in < c->nin && k_in < 2 ? c->steal[k_in] : NULL;
     if (!src || !c->out[k_out] || nnz_it_esize(src->dtype) != nnz_it_esize(dtype) ||
         nni_is_float(src->dtype) != nni_is_float(dtype) || ndims > NNZ_MAX_DIMS)
         return nni_out(c, k_out, dtype, ndims, dims);

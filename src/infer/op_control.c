@@ -34,12 +34,17 @@ static int op_if(nni_call *c)
     if (g->noutputs != (size_t)c->nout)
         return nni_fail(c, "the %s branch has %zu outputs, the node %d", cond ? "then" : "else",
                         g->noutputs, c->nout);
-    nnz_itensor res[NNI_MAX_IO];
-    memset(res, 0, sizeof res);
-    if (nni_run_graph(c->inf, g, c->frame, NULL, 0, res, c->e) != 0)
+    /* on the heap: nested Ifs must not pile up stack */
+    nnz_itensor *res = calloc((size_t)c->nout + 1, sizeof *res);
+    if (!res)
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    if (nni_run_graph(c->inf, g, c->frame, NULL, 0, res, c->e) != 0) {
+        free(res);
         return nnz_wrap(c->e, "%s branch: ", cond ? "then" : "else");
+    }
     for (int k = 0; k < c->nout; k++)
         give(c, k, &res[k]);
+    free(res);
     return 0;
 }
 
