@@ -86,9 +86,42 @@ static void decompose_text(const cJSON *layers)
             done, total, before, after);
 }
 
+/* quantize:max-output-error: what the allocation chose (a line per tensor
+ * with -v) and the errors it measured. */
+static void budget_text(const cJSON *b)
+{
+    const cJSON *x;
+    if (g_cli.verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, "tensors"))
+        {
+            const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
+            const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
+            fprintf(stderr, "  budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  sensitivity %.3g\n",
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name"))), ch,
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
+                        (strcmp(ch, "float") != 0),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
+                    cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
+        }
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    fprintf(stderr, "nnzip: quantize: output budget %g (%s): measured %.4g on the calibration "
+            "inputs (%.0f), %s; %.1f s\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+            cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+}
+
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
+    if (cJSON_IsObject(cJSON_GetObjectItem(o, "quantize_budget")))
+        budget_text(cJSON_GetObjectItem(o, "quantize_budget"));
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
         decompose_text(cJSON_GetObjectItem(o, "decompose"));
     if (g_cli.verbose) {

@@ -137,7 +137,7 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
     double *err2 = nnz_calloc(2 * nout + 1, sizeof *err2, e);
     if (!err2)
         return -1;
-    double *ref2 = err2 + nout;
+    double *ref2 = err2 + nout, worst_in = 0;
     int broken = 0; /* an integer output changed, or a value turned non-finite */
     for (size_t f = from; f < to && f < ev->nfeeds; f++) {
         if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 || nnz_infer_run(ev->inf, e) != 0) {
@@ -168,9 +168,24 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
                 a += (x - v) * (x - v);
                 b += x * x;
             }
+            if (ev->per_input) {
+                double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
+                worst_in = r2 > worst_in ? r2 : worst_in;
+                if (per_out && r2 > err2[o]) /* per output: its worst input */
+                    err2[o] = r2;
+                continue;
+            }
             err2[o] += a;
             ref2[o] += b;
         }
+    }
+    if (ev->per_input) {
+        for (size_t o = 0; o < nout; o++)
+            if (per_out)
+                per_out[o] = broken ? INFINITY : err2[o];
+        *worst = broken ? INFINITY : sqrt(worst_in);
+        free(err2);
+        return 0;
     }
     double w = 0;
     for (size_t o = 0; o < nout; o++) {

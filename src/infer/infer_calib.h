@@ -46,6 +46,7 @@ typedef struct nnz_calib_eval {
     nnz_itensor *iref;           /* integer outputs, compared exactly */
     const nnz_calib *calib;
     double seconds_per_run;      /* measured on the reference runs */
+    int per_input;               /* the error of the worst single input, not pooled */
 } nnz_calib_eval;
 
 /* Load the inputs, run the model on each and keep its outputs. The model's
@@ -57,6 +58,8 @@ void nnz_calib_eval_free(nnz_calib_eval *ev);
  * *worst gets the largest output relative L2 (||ref - y|| / ||ref|| pooled
  * over the feeds, per output: the measure of verify --max-output-error;
  * infinite when an integer output changes or a value turns non-finite).
+ * With ev->per_input, each input's error is taken alone and the worst
+ * input counts (what a check on one input at a time sees).
  * `per_out` (nout doubles, may be NULL) gets each output's squared relative
  * L2. */
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,

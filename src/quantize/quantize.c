@@ -11,7 +11,7 @@
 
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
-    "rounding=nearest|rate, rate-lambda=X, max-output-error=X, kmeans, iters=N, fp16, bf16";
+    "rounding=nearest|rate, rate-lambda=X, max-output-error=X, error=pooled|per-input, kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
 
@@ -23,7 +23,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     o->bits = 8;
     o->rate_lambda = 0.1;
     o->kmeans_iters = 100;
-    int modes = 0, rate_lambda_given = 0;
+    int modes = 0, rate_lambda_given = 0, error_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         long v;
@@ -42,6 +42,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             rc = nnz_opt_double("quantize", k, 1e-7, 0.999, &o->max_rel_error, e);
         } else if (strcmp(k->key, "max-output-error") == 0) {
             rc = nnz_opt_double("quantize", k, 1e-6, 1, &o->max_output_error, e);
+        } else if (strcmp(k->key, "error") == 0) {
+            rc = nnz_opt_choice("quantize", k, "pooled|per-input", &o->per_input, e);
+            error_given = 1;
         } else if (strcmp(k->key, "rounding") == 0) {
             rc = nnz_opt_choice("quantize", k, "nearest|rate", &o->rounding, e);
         } else if (strcmp(k->key, "rate-lambda") == 0) {
@@ -84,6 +87,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "iters= is for kmeans";
     else if (o->max_rel_error > 0 && o->scheme == Q_ASYM)
         bad = "max-rel-error chooses symmetric steps; drop scheme=asym";
+    else if (error_given && !(o->max_output_error > 0))
+        bad = "error= says how max-output-error is measured; add max-output-error=X";
     else if (o->max_output_error > 0 && o->mode != Q_UNIFORM)
         bad = "max-output-error chooses uniform steps per tensor; it does not combine with "
               "kmeans, fp16 or bf16";

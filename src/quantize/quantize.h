@@ -54,6 +54,7 @@ typedef struct quant_opts {
     int kmeans_iters;
     double max_output_error; /* > 0: an output budget (quantize_budget.c) */
     quant_alloc *alloc;      /* its result, filled in prepare */
+    int per_input;           /* the budget holds for each input alone (error=per-input) */
     int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
 } quant_opts;
 

@@ -327,6 +327,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
     nnz_calib_eval *ev;
     if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
         return nnz_wrap(e, "calibration: ");
+    ev->per_input = o->per_input;
     size_t nsel = 0;
     for (size_t i = 0; i < m->ntensors; i++)
         nsel += stage->selected[i] && nnz_dtype_is_float(m->tensors[i].dtype);
@@ -420,6 +421,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
             double n_el = 0, b_all = 0;
             cJSON *r = cJSON_AddObjectToObject(report, "quantize_budget");
             cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
+            cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
             cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
             cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
             cJSON_AddNumberToObject(r, "output_error_calibration", meas);
