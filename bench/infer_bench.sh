@@ -15,6 +15,7 @@ D=$BT/infer
 mkdir -p "$D"
 [ -d tests/oracle/node_modules/onnxruntime-node ] ||
     { echo "infer_bench: the ONNX Runtime oracle is not installed (make test-deps)"; exit 1; }
+load=$(cut -d' ' -f1 /proc/loadavg)
 echo "== nnzip run against ONNX Runtime (1 thread each, same inputs, fastest of $K runs)"
 : >"$D/rows"
 for f in "$CORPUS"/*.onnx "$FIX"/*.onnx; do
@@ -38,9 +39,9 @@ print("  %-20s nnzip %9.3f ms  ORT %9.3f ms  %5.2fx   RSS %7.1f MiB, weights + 3
       % (n, ms, ort, ms / ort, rss / 2**20, budget / 2**20))
 PY
 done
-$PYTHON - "$D" "$K" <<'PY'
+$PYTHON - "$D" "$K" "$load" <<'PY'
 import json, os, sys, platform, subprocess
-D, K = sys.argv[1], sys.argv[2]
+D, K, LOAD = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [l.split() for l in open(os.path.join(D, "rows"))]
 out = ["<!-- infer -->", "## Inference: `nnzip run` against ONNX Runtime", "",
        "Time per inference, the fastest of %s runs inside one process (loading not counted), one "
@@ -49,9 +50,10 @@ out = ["<!-- infer -->", "## Inference: `nnzip run` against ONNX Runtime", "",
        "whole `nnzip run` (process, OpenBLAS, the parsed model and its weights, the interpreter's "
        "float copy of the weights, activations); the budget is the weights plus 3x the largest "
        "set of live activations the memory plan held, with the RSS of `nnzip --version` (the "
-       "process alone) beside it. `bench/infer_bench.sh`, %s, %s cores." %
+       "process alone) beside it. `bench/infer_bench.sh`, %s, %s cores, load average %s at the "
+       "start (the machine is shared: ratios move by tens of percent between runs)." %
        (K, json.load(open("tests/oracle/package.json"))["dependencies"]["onnxruntime-node"],
-        platform.machine(), os.cpu_count()), "",
+        platform.machine(), os.cpu_count(), LOAD), "",
        "| model | nnzip ms | ORT ms | nnzip / ORT | peak RSS MiB | weights MiB | 3x activations MiB | process alone MiB |",
        "|---|--:|--:|--:|--:|--:|--:|--:|"]
 for n, ort, rss, base, size in rows:

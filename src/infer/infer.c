@@ -46,12 +46,29 @@ static int load_weight(planner *P, Onnx__TensorProto *p, nnz_itensor **dst)
     nnz_tensor *mt = hit ? &inf->m->tensors[hit->idx] : NULL;
     if (mt && mt->nbytes && !nnz_tensor_data(inf->m, mt, P->e))
         return -1;
-    int rc = nnz_it_from_proto(p, t, P->e);
+    /* A float tensor whose little-endian bytes are in memory for the
+     * model's lifetime is read in place, not copied: the weights exist once.
+     * nnz_infer_weight copies it before anyone writes. */
+    uint16_t one = 1;
+    if (mt && !mt->ext_path && p->data_type == NNZ_DT_FLOAT && p->has_raw_data &&
+        p->raw_data.len == mt->count * 4 && mt->count && ((uintptr_t)p->raw_data.data % 4) == 0 &&
+        *(uint8_t *)&one == 1 && p->n_dims <= NNZ_MAX_DIMS) {
+        t->dtype = NNZ_DT_FLOAT;
+        t->ndims = (int)p->n_dims;
+        for (size_t i = 0; i < p->n_dims; i++)
+            t->dims[i] = p->dims[i];
+        t->count = mt->count;
+        t->data = p->raw_data.data;
+        t->bytes = p->raw_data.len;
+        t->borrowed = 1;
+    }
+    int rc = t->data ? 0 : nnz_it_from_proto(p, t, P->e);
     if (mt && mt->ext_path)
         nnz_tensor_release(mt);
     if (rc != 0)
         return -1;
-    inf->weight_bytes += t->bytes;
+    if (!t->borrowed)
+        inf->weight_bytes += t->bytes;
     if (mt && nni_is_float(t->dtype)) {
         if (inf->nw % 64 == 0) {
             nnz_itensor **nl = nnz_realloc(inf->wlist, (inf->nw + 64) * sizeof *nl, P->e);
@@ -952,9 +969,20 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
     size_t i;
     if (!nnz_strmap_get(&inf->wnames, name, &i))
         return NULL;
+    nnz_itensor *t = inf->wlist[i];
+    if (t->borrowed) {
+        /* read in place from the model so far: a private copy to write into */
+        void *copy = malloc(t->bytes ? t->bytes : 1);
+        if (!copy)
+            return NULL;
+        memcpy(copy, t->data, t->bytes);
+        t->data = copy;
+        t->borrowed = 0;
+        inf->weight_bytes += t->bytes;
+    }
     if (count)
-        *count = inf->wlist[i]->count;
-    return inf->wlist[i]->data;
+        *count = t->count;
+    return t->data;
 }
 
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st)

@@ -89,7 +89,9 @@ typedef struct nnz_infer_opts {
 #define NNZ_INFER_MAX_MEMORY (8ull << 30)
 #define NNZ_INFER_MAX_LOOP 1000000ll   /* Loop iterations, the most one Loop may run */
 
-/* Prepare to run `m` (which must outlive the result). Fails with
+/* Prepare to run `m`, which must outlive the result, its float weights
+ * unchanged meanwhile (they are read in place where the model holds them
+ * as raw little-endian data; others are copied). Fails with
  * NNZ_EXIT_INPUT naming the node for an op or attribute the interpreter does
  * not support, a cycle, a value no node produces. */
 int nnz_infer_open(nnz_model *m, const nnz_infer_opts *opts, nnz_infer **out, nnz_error *e);
@@ -113,16 +115,18 @@ int nnz_infer_run(nnz_infer *inf, nnz_error *e);
 /* Output i of the last run (NULL before one). */
 const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i);
 
-/* The interpreter's copy of a float weight tensor (initializer or Constant
- * node, by its unique nnz_tensor name), writable: the next run uses what is
- * there. NULL when there is no such float tensor. */
+/* The interpreter's own copy of a float weight tensor (initializer or
+ * Constant node, by its unique nnz_tensor name), made on the first call,
+ * writable: the next run uses what is there; the model is not touched.
+ * NULL when there is no such float tensor (or no memory for the copy). */
 float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 
 /* Time and memory of the last run. */
 typedef struct nnz_infer_stats {
     double seconds;
     uint64_t peak_bytes;     /* most activation bytes live at once */
-    uint64_t weight_bytes;   /* the interpreter's copy of the weights */
+    uint64_t weight_bytes;   /* the interpreter's own copies of weights (float
+                              * initializers are read in place until written) */
 } nnz_infer_stats;
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st);
 

@@ -268,6 +268,15 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
             return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
         }
     }
+    /* the output starts as the bias (or the zeros it was allocated with) and
+     * the products add in (beta 1): no separate zeroing or bias pass */
+    if (bias)
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < M; m++) {
+                float *yr = y + (n * M + m) * ovol, b = bias[m];
+                for (int64_t j = 0; j < ovol; j++)
+                    yr[j] = b;
+            }
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = x + (n * C + gi * cg) * ivol;
@@ -275,7 +284,7 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
             float *yg = y + (n * M + gi * mg) * ovol;
             if (direct) {
                 nni_sgemm(0, 0, (int)mg, (int)ovol, (int)kdim, 1.0f, wg, (int)kdim, xg,
-                          (int)ovol, 0.0f, yg, (int)ovol);
+                          (int)ovol, 1.0f, yg, (int)ovol);
                 continue;
             }
             if (g.sp <= 2) {
@@ -285,7 +294,7 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
                     int64_t nc = (oh1 - oh0) * g.out[2];
                     im2col_rows(xg, cg, &g, oh0, oh1, col);
                     nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                              0.0f, yg + oh0 * g.out[2], (int)ovol);
+                              1.0f, yg + oh0 * g.out[2], (int)ovol);
                 }
                 continue;
             }
@@ -293,18 +302,11 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
                 int64_t nc = ovol - j0 < block ? ovol - j0 : block;
                 im2col(xg, cg, &g, j0, nc, col);
                 nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                          0.0f, yg + j0, (int)ovol);
+                          1.0f, yg + j0, (int)ovol);
             }
         }
     free(col);
     c->inf->live -= colbytes;
-    if (bias)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *yr = y + (n * M + m) * ovol, b = bias[m];
-                for (int64_t j = 0; j < ovol; j++)
-                    yr[j] += b;
-            }
     return 0;
 }
 
