@@ -299,7 +299,7 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
             return nnz_fail(e, NNZ_EXIT_INTERNAL, "the output budget made no choice for it");
         cJSON *b = cJSON_AddObjectToObject(q, "budget");
         cJSON_AddStringToObject(b, "choice", c->keep_float ? "float" : "quantized");
-        if (isfinite(c->sensitivity))
+        if (c->measured && isfinite(c->sensitivity))
             cJSON_AddNumberToObject(b, "sensitivity", c->sensitivity);
         else
             cJSON_AddNullToObject(b, "sensitivity");

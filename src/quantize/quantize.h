@@ -32,6 +32,7 @@ typedef struct quant_choice {
     double bits_estimate;   /* entropy of its codes + steps (bits, whole tensor) */
     double sensitivity;     /* output rel L2^2 per weight rel L2^2 (the rest float) */
     double alpha;           /* output rel L2^2 grows as weight rel L2^alpha */
+    int measured;           /* 0: too small to measure alone, given a fine step */
 } quant_choice;
 
 typedef struct quant_alloc {
