@@ -27,8 +27,10 @@
 #define QB_NGRID 33            /* r = 1.25e-5 * 2^(k/2), k = 0..32: 1.25e-5 .. 0.82 */
 #define QB_SENS_LO 18          /* the two points of the sensitivity: r = 0.0064 */
 #define QB_SENS_HI 22          /*                                  r = 0.0256 */
-#define QB_SENS_INPUTS 4       /* calibration inputs per sensitivity point */
-#define QB_CONFIRMS 10         /* whole-model runs over the calibration inputs, at most */
+#define QB_SENS_INPUTS 2       /* calibration inputs per sensitivity point */
+#define QB_CONFIRMS 10         /* whole-model runs of one search, at most */
+#define QB_CONFIRM_INPUTS 8    /* calibration inputs a search measures on */
+#define QB_ROUNDS 4            /* searches, each aiming lower when the whole set missed */
 /* Tensors with under 1/QB_SMALL_SHARE of the selected elements are not
  * measured one by one (on ppocr_det_v4, 296 of 342 tensors hold 1% of the
  * weights, and measuring them took most of the search): they take the
@@ -384,44 +386,63 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
-    /* equal slope, confirmed by whole-model runs */
+    /* equal slope, confirmed by whole-model runs: the search measures on a
+     * subset of the calibration inputs; its result is then measured on all
+     * of them, and when that misses, the search runs again aiming lower */
     double x2 = o->max_output_error * o->max_output_error, budget = x2;
-    double ok_budget = 0, fail_budget = INFINITY, best_bits = INFINITY, best_meas = 0,
-           best_pred = 0, meas = 0, pred = 0, bits = 0;
+    double aim = o->max_output_error, best_pred = 0, meas = 0, pred = 0, bits = 0;
+    size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
     int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
     int confirms = 0, have_best = 0;
     if (rc == 0 && !best)
         rc = -1;
-    for (int it = 0; rc == 0 && it < QB_CONFIRMS; it++) {
-        nnz_calib_progress(cal, "quantize: confirming", (size_t)it + 1, QB_CONFIRMS);
-        allocate(qs, nq, budget, &pred, &bits);
+    for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
+        double ok_budget = 0, fail_budget = INFINITY, best_bits = INFINITY;
+        have_best = 0;
+        for (int it = 0; rc == 0 && it < QB_CONFIRMS; it++) {
+            nnz_calib_progress(cal, "quantize: confirming", (size_t)it + 1, QB_CONFIRMS);
+            allocate(qs, nq, budget, &pred, &bits);
+            if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
+                (rc = nnz_calib_eval_error(ev, 0, nsub, &meas, NULL, e)) != 0)
+                break;
+            confirms++;
+            if (meas <= aim) {
+                if (bits < best_bits) {
+                    best_bits = bits;
+                    best_pred = pred;
+                    have_best = 1;
+                    for (size_t i = 0; i < nq; i++)
+                        best[i] = qs[i].choice;
+                }
+                ok_budget = fmax(ok_budget, budget);
+            } else {
+                fail_budget = fmin(fail_budget, budget);
+            }
+            if (fail_budget < INFINITY && ok_budget > 0 && fail_budget / ok_budget < 1.15)
+                break; /* bracketed closely enough */
+            if (ok_budget > 0 && fail_budget < INFINITY)
+                budget = sqrt(ok_budget * fail_budget);
+            else if (meas > 0 && isfinite(meas))
+                budget *= fmin(4, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
+            else
+                budget *= meas > 0 ? 0.05 : 4;
+            if (budget < x2 * 1e-6)
+                break;
+        }
+        if (rc != 0 || !have_best || nsub == ev->ncal)
+            break;
+        /* the whole calibration set */
+        for (size_t i = 0; i < nq; i++)
+            qs[i].choice = best[i];
         if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
             (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
             break;
         confirms++;
-        if (meas <= o->max_output_error) {
-            if (bits < best_bits) {
-                best_bits = bits;
-                best_meas = meas;
-                best_pred = pred;
-                have_best = 1;
-                for (size_t i = 0; i < nq; i++)
-                    best[i] = qs[i].choice;
-            }
-            ok_budget = fmax(ok_budget, budget);
-        } else {
-            fail_budget = fmin(fail_budget, budget);
-        }
-        if (fail_budget < INFINITY && ok_budget > 0 && fail_budget / ok_budget < 1.15)
-            break; /* bracketed closely enough */
-        if (ok_budget > 0 && fail_budget < INFINITY)
-            budget = sqrt(ok_budget * fail_budget);
-        else if (meas > 0 && isfinite(meas))
-            budget *= fmin(4, fmax(0.05, 0.95 * x2 / (meas * meas)));
-        else
-            budget *= meas > 0 ? 0.05 : 4;
-        if (budget < x2 * 1e-6)
+        if (meas <= o->max_output_error)
             break;
+        aim *= 0.95 * o->max_output_error / meas;
+        budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
+        have_best = 0;
     }
     if (rc == 0) {
         /* the best that held (or all float, which always does) */
@@ -481,11 +502,11 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
                 b_all += c->bits_estimate;
             }
             cJSON_AddNumberToObject(r, "bits_per_weight_estimate", n_el > 0 ? b_all / n_el : 0);
-            (void)best_meas;
         }
     }
     free(best);
     free(per_out);
+    (void)pred;
     if (qs)
         free_tensors(qs, nq);
     nnz_calib_eval_free(ev);
