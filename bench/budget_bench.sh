@@ -7,7 +7,9 @@
 # whose ONNX Runtime error is within 1% and 5%, beside the headline's figure.
 # Writes its section of docs/BENCHMARKS.md (between the budget markers,
 # replaced or appended). Run by `make bench` after benchmarks.sh, or alone:
-# sh bench/budget_bench.sh [MODEL...]. BENCH_BUDGETS sets the budgets.
+# sh bench/budget_bench.sh [MODEL...]. BENCH_BUDGETS sets the budgets;
+# BUDGET_ROWS names rows of an earlier run to keep in the table; with
+# BUDGET_TABLE_ONLY=1 only those make the table (nothing is compressed).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 . bench/lib.sh
@@ -19,6 +21,7 @@ models=${*:-blazeface_back256 ppocr_det_v4 silero_vad_legacy mlsd_large320 digit
     { echo "budget_bench: the ONNX Runtime oracle is not installed (make test-deps)"; exit 1; }
 echo "== output budgets: quantize:max-output-error=X | huffman, ONNX Runtime error"
 : >"$D/rows"
+[ "${BUDGET_TABLE_ONLY:-0}" = 1 ] && models=""
 for n in $models; do
     if [ -f "$FIX/$n.onnx" ]; then
         f=$FIX/$n.onnx cal="--input-spec $FIX/$n.inputs.json"
@@ -54,9 +57,9 @@ PY
         tail -1 "$D/rows" | $PYTHON -c 'import json,sys; r=json.loads(sys.stdin.read()); print("  %(model)-20s X=%(budget)-6g %(bits)6.2f bits/w  ORT %(ort).4f  unseen %(ort_unseen).4f  calib %(cal).4f held-out %(held).4f  search %(search_s).0f s" % r)'
     done
 done
-$PYTHON - "$D/rows" <<'PY'
+$PYTHON - "$D/rows" ${BUDGET_ROWS:-} <<'PY'
 import json, re, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip()]
 doc = open("docs/BENCHMARKS.md").read()
 old = {}
 for m in re.finditer(r"^\| (\w+) \| [\d,]+ \| ([\d.—]+) \| ([\d.—]+) \| ([\d.—]+) \|", doc, re.M):
@@ -77,7 +80,8 @@ out = ["<!-- budget -->", "## Bits per weight at a given output error: an output
 for model in dict.fromkeys(r["model"] for r in rows):
     rs = [r for r in rows if r["model"] == model]
     def best(lim):
-        ok = [r for r in rs if r["ort"] <= lim]
+        # a point where every tensor stayed float compressed nothing
+        ok = [r for r in rs if r["ort"] <= lim and r["floats"] < r["tensors"]]
         return min(ok, key=lambda r: r["bits"]) if ok else None
     b1, b5 = best(0.01), best(0.05)
     o1, o5 = old.get(model, ("?", "?"))
