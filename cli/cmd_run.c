@@ -274,6 +274,7 @@ int cmd_run(int argc, char **argv)
         nnz_infer_stats st;
         nnz_infer_get_stats(inf, &st);
         cJSON_AddNumberToObject(doc, "weight_bytes", (double)st.weight_bytes);
+        cJSON_AddNumberToObject(doc, "weight_copied_bytes", (double)st.copied_bytes);
         cJSON_AddNumberToObject(doc, "threads", a.opts.threads > 1 ? a.opts.threads : 1);
         jsets = cJSON_AddArrayToObject(doc, "runs");
     }

@@ -67,8 +67,9 @@ static int load_weight(planner *P, Onnx__TensorProto *p, nnz_itensor **dst)
         nnz_tensor_release(mt);
     if (rc != 0)
         return -1;
+    inf->weight_bytes += t->bytes;
     if (!t->borrowed)
-        inf->weight_bytes += t->bytes;
+        inf->copied_bytes += t->bytes;
     if (mt && nni_is_float(t->dtype)) {
         if (inf->nw % 64 == 0) {
             nnz_itensor **nl = nnz_realloc(inf->wlist, (inf->nw + 64) * sizeof *nl, P->e);
@@ -190,8 +191,10 @@ static int plan_constant(planner *P, nni_graph *gr, const Onnx__NodeProto *p, in
     uint64_t live = P->inf->live;
     int rc = n.op->run(&c);
     P->inf->live = live; /* weights are not activations */
-    if (rc == 0)
+    if (rc == 0) {
         P->inf->weight_bytes += t->bytes;
+        P->inf->copied_bytes += t->bytes;
+    }
     return rc;
 }
 
@@ -978,7 +981,7 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
         memcpy(copy, t->data, t->bytes);
         t->data = copy;
         t->borrowed = 0;
-        inf->weight_bytes += t->bytes;
+        inf->copied_bytes += t->bytes;
     }
     if (count)
         *count = t->count;
@@ -990,6 +993,7 @@ void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st)
     st->seconds = inf->seconds;
     st->peak_bytes = inf->peak;
     st->weight_bytes = inf->weight_bytes;
+    st->copied_bytes = inf->copied_bytes;
 }
 
 int nnz_infer_supports(const char *op_type)

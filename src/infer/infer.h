@@ -125,8 +125,9 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 typedef struct nnz_infer_stats {
     double seconds;
     uint64_t peak_bytes;     /* most activation bytes live at once */
-    uint64_t weight_bytes;   /* the interpreter's own copies of weights (float
-                              * initializers are read in place until written) */
+    uint64_t weight_bytes;   /* the weights the plan reads (as held: float) */
+    uint64_t copied_bytes;   /* of which the interpreter's own copies (float
+                              * raw data is read in place until written) */
 } nnz_infer_stats;
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st);
 

@@ -78,7 +78,7 @@ struct nnz_infer {
     size_t *real_inputs;     /* index into main->g->input of each real input */
     size_t nreal;
     int ran;
-    uint64_t live, peak, limit, weight_bytes;
+    uint64_t live, peak, limit, weight_bytes, copied_bytes;
     double seconds;
     /* weights by nnz_tensor name */
     nnz_strmap wnames;

@@ -143,9 +143,58 @@ static void valid_range(int64_t out, int64_t in, int64_t st, int64_t pb, int64_t
 
 /* Depthwise 2-D (and 1-D) convolution, one channel: for each tap, the
  * valid stretch of each output row gets weight * input (a strided axpy). */
+/* The common depthwise case, 3x3 at stride 1 without dilation: all nine
+ * taps of an output in one expression (one store an output, vectorized
+ * along the row); the columns at the borders, where a tap falls outside,
+ * take the general loop. */
+NNI_HOT static void dw3x3(const float *x, const float *w, float bias, const geom *g, float *y,
+                          const float *zeros)
+{
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
+    int64_t pt = g->pb[1], pl = g->pb[2];
+    /* columns whose three taps are all inside: ow - pl in [0, IW - 3] */
+    int64_t a = pl, b = IW - 3 + pl + 1;
+    if (a > OW) a = OW;
+    if (b > OW) b = OW;
+    if (b < a) b = a;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *r[3];
+        for (int k = 0; k < 3; k++) {
+            int64_t ih = oh - pt + k;
+            r[k] = ih >= 0 && ih < IH ? x + ih * IW : zeros;
+        }
+        float *yr = y + oh * OW;
+        const float *r0 = r[0] - pl, *r1 = r[1] - pl, *r2 = r[2] - pl;
+        for (int64_t ow = a; ow < b; ow++)
+            yr[ow] = bias + w[0] * r0[ow] + w[1] * r0[ow + 1] + w[2] * r0[ow + 2] +
+                     w[3] * r1[ow] + w[4] * r1[ow + 1] + w[5] * r1[ow + 2] +
+                     w[6] * r2[ow] + w[7] * r2[ow + 1] + w[8] * r2[ow + 2];
+        for (int64_t ow = 0; ow < OW; ow++) {
+            if (ow == a && b > a)
+                ow = b; /* the interior is done */
+            if (ow >= OW)
+                break;
+            float s = bias;
+            for (int k = 0; k < 3; k++)
+                for (int j = 0; j < 3; j++) {
+                    int64_t iw = ow - pl + j;
+                    if (iw >= 0 && iw < IW)
+                        s += w[k * 3 + j] * r[k][iw];
+                }
+            yr[ow] = s;
+        }
+    }
+}
+
 NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2];
+    if (KH == 3 && KW == 3 && g->st[1] == 1 && g->st[2] == 1 && g->dil[1] == 1 && g->dil[2] == 1 &&
+        IW >= 3 && IW <= 4096) {
+        float zeros[4096 + 8] = { 0 };
+        dw3x3(x, w, bias, g, y, zeros);
+        return;
+    }
     int64_t ow0[64], ow1[64];
     int many = KW > 64;
     for (int64_t kw = 0; kw < KW && !many; kw++)
@@ -457,6 +506,27 @@ static int op_conv_transpose(nni_call *c)
 
 /* ---- pools ---------------------------------------------------------------------- */
 
+/* 2x2 max pool at stride 2 with every window inside the input: the
+ * general loop's order of taps (first, then larger ones), unrolled. */
+NNI_HOT static void maxpool2x2(const float *x, float *y, int64_t planes, const geom *g)
+{
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *r0 = x + (p * IH + 2 * oh) * IW, *r1 = r0 + IW;
+            float *yr = y + (p * OH + oh) * OW;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float m = r0[2 * ow], v;
+                v = r0[2 * ow + 1];
+                m = v > m ? v : m;
+                v = r1[2 * ow];
+                m = v > m ? v : m;
+                v = r1[2 * ow + 1];
+                yr[ow] = v > m ? v : m;
+            }
+        }
+}
+
 static int pool(nni_call *c, int is_max, int global)
 {
     if (nni_need_float(c, 0) != 0)
@@ -505,6 +575,12 @@ static int pool(nni_call *c, int is_max, int global)
         ind = c->out[1]->data;
     }
     int cip = (int)nni_attr_i(c, "count_include_pad", 0);
+    if (is_max && !ind && g.sp == 2 && g.k[1] == 2 && g.k[2] == 2 && g.st[1] == 2 && g.st[2] == 2 &&
+        g.dil[1] == 1 && g.dil[2] == 1 && !g.pb[1] && !g.pb[2] && 2 * g.out[1] <= g.in[1] &&
+        2 * g.out[2] <= g.in[2]) {
+        maxpool2x2(X->data, c->out[0]->data, X->dims[0] * X->dims[1], &g);
+        return 0;
+    }
     int64_t planes = X->dims[0] * X->dims[1], ivol = gvol(g.in), ovol = gvol(g.out);
     const float *x = X->data;
     float *y = c->out[0]->data;
