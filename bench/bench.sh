@@ -56,3 +56,7 @@ sh bench/benchmarks.sh || echo "bench: bench/benchmarks.sh failed"
 # nnzip's interpreter against ONNX Runtime; its section of docs/BENCHMARKS.md
 # goes in after benchmarks.sh rewrote the file
 sh bench/infer_bench.sh || echo "bench: bench/infer_bench.sh failed"
+
+# output budgets (quantize:max-output-error) beside the headline; their
+# section of docs/BENCHMARKS.md, also after benchmarks.sh
+sh bench/budget_bench.sh || echo "bench: bench/budget_bench.sh failed"

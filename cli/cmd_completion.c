@@ -27,7 +27,9 @@ static const struct {
     const char *cmd, *opts;
 } command_opts[] = {
     { "compress", "-o --output -p --pipeline --config --print-config --target-rel-error "
-                  "--external-data --onnx-out --qdq --json -f --force -q --quiet -v --verbose -h --help" },
+                  "--external-data --onnx-out --qdq --inputs --input-spec --spec-model --seed "
+                  "--calib-sets --holdout --dim --threads --max-memory --json -f --force -q "
+                  "--quiet -v --verbose -h --help" },
     { "decompress", "-o --output --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "info", "--json -q --quiet -v --verbose -h --help" },
     { "verify", "--max-rel-error --eval --min-metric --max-metric --max-output-error --inputs "

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cli_infer.h"
 #include "fileio.h"
+#include "infer_calib.h"
 #include "model.h"
 #include "pass.h"
 
@@ -32,7 +35,18 @@ static const char compress_help[] =
     "                         external file (automatic past protobuf's 2 GiB limit)\n"
     "  --qdq                  with --onnx-out: quantized weights as INT8/UINT8\n"
     "                         initializers behind DequantizeLinear\n"
-    "  --json                 a JSON report on stdout (fields: docs/cli.md)\n"
+    "  --json                 a JSON report on stdout (fields: docs/cli.md)\n\n"
+    "Calibration inputs, for the stages with an output budget (max-output-error=):\n"
+    "  --inputs DIR           a folder of input_N.pb / NAME.npy, or of\n"
+    "                         test_data_set_N folders (docs/infer.md)\n"
+    "  --input-spec FILE      generate them from a JSON spec (--spec-model NAME picks\n"
+    "                         a model of a corpus-style file); default: the declared\n"
+    "                         shapes, uniform in [-1, 1]\n"
+    "  --seed N               of the generated inputs (default 1)\n"
+    "  --calib-sets N         how many to generate (default 32)\n"
+    "  --holdout F            the fraction held out: never used to choose, measured\n"
+    "                         and reported apart (default 0.25)\n"
+    "  --dim NAME=V, --threads N, --max-memory BYTES   as for nnzip run\n\n"
     "  -f, --force            replace an existing output file (never the input)\n"
     "  -q, --quiet            no report on stderr\n"
     "  -v, --verbose          a line per tensor in the report\n"
@@ -95,6 +109,35 @@ static void channels_text(const cJSON *pr)
     fprintf(stderr, "nnzip: prune: channels removed from %d of %d layers, parameters %.0f -> %.0f\n",
             cut, total, cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_before")),
             cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_after")));
+/* quantize:max-output-error: what the allocation chose (a line per tensor
+ * with -v) and the errors it measured. */
+static void budget_text(const cJSON *b)
+{
+    const cJSON *x;
+    if (g_cli.verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, "tensors"))
+        {
+            const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
+            const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
+            fprintf(stderr, "  budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  sensitivity %.3g\n",
+                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name"))), ch,
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
+                        (strcmp(ch, "float") != 0),
+                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
+                    cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
+        }
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    fprintf(stderr, "nnzip: quantize: output budget %g (%s): measured %.4g on the calibration "
+            "inputs (%.0f), %s; %.1f s\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+            cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
 }
 
 static void report_text(const cJSON *o)
@@ -113,6 +156,8 @@ static void report_text(const cJSON *o)
                 cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
                 cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
     }
+    if (cJSON_IsObject(cJSON_GetObjectItem(o, "quantize_budget")))
+        budget_text(cJSON_GetObjectItem(o, "quantize_budget"));
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
         decompose_text(cJSON_GetObjectItem(o, "decompose"));
     if (cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "prune"), "layers")))
@@ -158,6 +203,18 @@ static int names_any(const nnz_pipeline *p)
     return any;
 }
 
+/* "nnzip: quantize: sensitivity 12/40", on a terminal only. */
+static void calib_progress(void *ctx, const char *what, size_t done, size_t total)
+{
+    (void)ctx;
+    if (g_cli.quiet || !isatty(STDERR_FILENO))
+        return;
+    fprintf(stderr, "\rnnzip: %s %zu/%zu\033[K", what, done, total);
+    if (done >= total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
 int cmd_compress(int argc, char **argv)
 {
     static const struct option opts[] = { { "output", required_argument, NULL, 'o' },
@@ -167,7 +224,16 @@ int cmd_compress(int argc, char **argv)
                                            { "config", required_argument, NULL, 'c' },
                                            { "print-config", no_argument, NULL, 'P' },
                                            { "external-data", no_argument, NULL, 'X' },
-                                           { "target-rel-error", required_argument, NULL, 'T' },
+                                           { "target-rel-error", required_argument, NULL, 'E' },
+                                           { "inputs", required_argument, NULL, 'i' },
+                                           { "input-spec", required_argument, NULL, 'S' },
+                                           { "spec-model", required_argument, NULL, 'M' },
+                                           { "seed", required_argument, NULL, 's' },
+                                           { "dim", required_argument, NULL, 'D' },
+                                           { "threads", required_argument, NULL, 'T' },
+                                           { "max-memory", required_argument, NULL, 'm' },
+                                           { "calib-sets", required_argument, NULL, 'C' },
+                                           { "holdout", required_argument, NULL, 'H' },
                                            { "json", no_argument, NULL, 'j' },
                                            { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
@@ -177,6 +243,8 @@ int cmd_compress(int argc, char **argv)
     const char *outp = NULL, *pipeline = NULL, *onnx_out = NULL, *config = NULL;
     int json = 0, qdq = 0, print_config = 0, external = 0, c;
     double target = 0;
+    cli_infer_args ia = { .cmd = "compress", .seed = 1 };
+    nnz_calib calib = { .sets = NNZ_CALIB_SETS, .holdout = NNZ_CALIB_HOLDOUT };
     optind = 1;
     while ((c = getopt_long(argc, argv, ":o:p:fhqv", opts, NULL)) != -1) {
         switch (c) {
@@ -187,7 +255,21 @@ int cmd_compress(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'P': print_config = 1; break;
         case 'X': external = 1; break;
-        case 'T':
+        case 'C': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 100000)
+                return cli_usage("compress", "--calib-sets wants 1..100000, got '%s'", optarg);
+            calib.sets = (int)v;
+            break;
+        }
+        case 'H':
+            if (cli_parse_double(optarg, &calib.holdout) != 0 ||
+                !(calib.holdout >= 0 && calib.holdout <= 0.9))
+                return cli_usage("compress", "--holdout '%s': expected a fraction in [0, 0.9], "
+                                 "e.g. 0.25", optarg);
+            break;
+        case 'E':
             if (cli_parse_double(optarg, &target) != 0 || !(target > 0 && target < 1))
                 return cli_usage("compress", "--target-rel-error '%s': expected a number in "
                                  "(0, 1), e.g. 0.01", optarg);
@@ -207,7 +289,13 @@ int cmd_compress(int argc, char **argv)
         case 'f': g_cli.force = 1; break;
         case 'q': g_cli.quiet = 1; break;
         case 'v': g_cli.verbose = 1; break;
-        default: return cli_bad_option("compress", c, argv);
+        default: {
+            int r = cli_infer_parse_common(c, optarg, &ia);
+            if (r > 0)
+                return r;
+            if (r < 0)
+                return cli_bad_option("compress", c, argv);
+        }
         }
     }
     if (pipeline && config)
@@ -216,6 +304,20 @@ int cmd_compress(int argc, char **argv)
         return cli_usage("compress", "-p and --target-rel-error each choose the pipeline; to "
                          "fix some tensors and let the search choose the rest, give those "
                          "tensors in a --config file (layers, skip)");
+    if (ia.inputs && ia.spec)
+        return cli_usage("compress", "--inputs and --input-spec both give the calibration "
+                         "inputs; use one");
+    calib.inputs = ia.inputs;
+    calib.spec = ia.spec;
+    calib.spec_model = ia.spec_model;
+    calib.seed = ia.seed;
+    calib.opts = ia.opts;
+    calib.opts.dims = ia.dims;
+    calib.opts.ndims = ia.ndims;
+    calib.progress = calib_progress;
+    if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
+        return cli_usage("compress", "-p, --config and --target-rel-error each choose the "
+                         "pipeline; use one");
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
@@ -241,6 +343,7 @@ int cmd_compress(int argc, char **argv)
                          "so with --target-rel-error it would have no effect; drop it, or "
                          "name the tensors it fixes", config);
     }
+    p.calib = &calib;
     if (print_config) {
         cJSON *cfg = nnz_pipeline_to_json(&p);
         char *txt = cJSON_Print(cfg);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "infer_calib.h"
 #include "cli_infer.h"
 #include "fileio.h"
 #include "model.h"
@@ -1029,9 +1030,12 @@ int cmd_sweep(int argc, char **argv)
                          "others, --eval 'CMD {onnx}')", metric);
     if (out_err && eval)
         return cli_usage("sweep", "--metric output-error and --eval: give one");
-    if (infer_opts && !out_err)
+    int budget = 0; /* a point with an output budget calibrates on the inputs */
+    for (size_t k = 0; k < ngrids; k++)
+        budget |= strstr(grids[k], "max-output-error") != NULL;
+    if (infer_opts && !out_err && !budget)
         return cli_usage("sweep", "--inputs, --input-spec, --seed, --dim and --threads are for "
-                         "--metric output-error");
+                         "--metric output-error and points with max-output-error=");
     if (ia.inputs && ia.spec)
         return cli_usage("sweep", "--inputs and --input-spec: give one");
     if (out_err && goal && strcmp(goal, "min") != 0)
@@ -1066,6 +1070,10 @@ int cmd_sweep(int argc, char **argv)
     nnz_error e = { 0 };
     sweep s = { .in = in, .eval = eval, .blobs = blobs, .out_err = out_err, .ia = ia };
     s.ia.opts.dims = s.ia.dims; /* the copy's own array */
+    /* a point with an output budget calibrates on the sweep's inputs */
+    nnz_calib calib = { .inputs = s.ia.inputs, .spec = s.ia.spec, .spec_model = s.ia.spec_model,
+                        .seed = s.ia.seed, .sets = NNZ_CALIB_SETS, .holdout = NNZ_CALIB_HOLDOUT,
+                        .opts = s.ia.opts };
     grid gr[64];
     size_t total = 0;
     int rc = 0;
@@ -1106,6 +1114,7 @@ int cmd_sweep(int argc, char **argv)
             nnz_wrap(&e, "--grid point %zu: ", i + 1);
             break;
         }
+        s.pipes[i].calib = &calib;
         s.rewrites[i] = nnz_pipeline_rewrites_graph(&s.pipes[i]); /* reload the model after */
         res[i].pipeline = s.pts[i].text;
     }

@@ -441,15 +441,12 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     free_candidates(&ctx);
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
-    cJSON *dec = cJSON_GetObjectItem(ctx.report, "decompose");
-    if (dec)
-        cJSON_AddItemToObject(*report, "decompose", cJSON_Duplicate(dec, 1));
-    cJSON *fold = cJSON_GetObjectItem(ctx.report, "fold");
-    if (fold)
-        cJSON_AddItemToObject(*report, "fold", cJSON_Duplicate(fold, 1));
-    cJSON *pr = cJSON_GetObjectItem(ctx.report, "prune"); /* scope=global, structured=channel */
-    if (pr)
-        cJSON_AddItemToObject(*report, "prune", cJSON_Duplicate(pr, 1));
+    static const char *const model_wide[] = { "decompose", "fold", "prune", "quantize_budget" };
+    for (size_t k = 0; k < sizeof model_wide / sizeof model_wide[0]; k++) {
+        cJSON *x = cJSON_GetObjectItem(ctx.report, model_wide[k]);
+        if (x)
+            cJSON_AddItemToObject(*report, model_wide[k], cJSON_Duplicate(x, 1));
+    }
     free(st.tensor_bytes);
     free(st.is_entry);
     cJSON_Delete(ctx.report);

@@ -57,6 +57,10 @@ typedef struct nnz_pass {
      * codes of a model quantized before nnzip saw it); its own only= and
      * skip= narrow that. */
     int follows_codes;
+    /* The floor for these options instead of min_elements (a pass whose
+     * options make it decide for every tensor itself returns 0). NULL:
+     * min_elements. min-elements= overrides both. */
+    size_t (*floor)(const void *opts);
     /* Work over the whole model before tensors are processed (a global
      * threshold, a graph rewrite, which must call nnz_model_rescan);
      * `selected[i]` says which tensors this stage touches now. Model-wide
@@ -103,6 +107,10 @@ typedef struct nnz_stage {
     nnz_override *ov;          /* per-layer overrides, first match wins */
     size_t nov;
     uint8_t *selected;         /* per model tensor, after nnz_pipeline_prepare */
+    /* The calibration inputs (src/infer/infer_calib.h) a stage with an
+     * output budget measures with: the pipeline's, set by
+     * nnz_pipeline_prepare. NULL: none were given. Opaque to the core. */
+    const struct nnz_calib *calib;
 } nnz_stage;
 
 typedef struct nnz_pipeline {
@@ -112,6 +120,7 @@ typedef struct nnz_pipeline {
     char *text;                /* the pipeline as a string, for metadata */
     cJSON **tensor_reports;    /* report "tensors"[i], by index (set by prepare) */
     size_t ntensor_reports;
+    const struct nnz_calib *calib; /* filled by the CLI (compress --inputs ...); may be NULL */
 } nnz_pipeline;
 
 /* Parse "prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman" and check

@@ -152,7 +152,11 @@ static int parse_options(nnz_stage *st, const nnz_kv *kv, size_t n, void **opts,
         }
     }
     st->min_elements = min > 0 ? (size_t)min : st->pass->min_elements;
-    return st->pass->parse(rest, m, opts, e);
+    if (st->pass->parse(rest, m, opts, e) != 0)
+        return -1;
+    if (min <= 0 && st->pass->floor)
+        st->min_elements = st->pass->floor(*opts);
+    return 0;
 }
 
 int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,
@@ -520,6 +524,7 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
     /* model-wide steps, in order; a stage sees the graph its predecessors left */
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];
+        st->calib = p->calib;
         if (select_tensors(p, s, m, e) != 0)
             return -1;
         int rc = st->pass->prepare_stage ? st->pass->prepare_stage(m, st, report, e)

@@ -11,7 +11,7 @@
 
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
-    "rounding=nearest|rate, rate-lambda=X, kmeans, iters=N, fp16, bf16";
+    "rounding=nearest|rate, rate-lambda=X, max-output-error=X, error=pooled|per-input, kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
 
@@ -23,7 +23,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     o->bits = 8;
     o->rate_lambda = 0.1;
     o->kmeans_iters = 100;
-    int modes = 0, rate_lambda_given = 0;
+    int modes = 0, rate_lambda_given = 0, error_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         long v;
@@ -40,6 +40,11 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->granularity_given = 1;
         } else if (strcmp(k->key, "max-rel-error") == 0) {
             rc = nnz_opt_double("quantize", k, 1e-7, 0.999, &o->max_rel_error, e);
+        } else if (strcmp(k->key, "max-output-error") == 0) {
+            rc = nnz_opt_double("quantize", k, 1e-6, 1, &o->max_output_error, e);
+        } else if (strcmp(k->key, "error") == 0) {
+            rc = nnz_opt_choice("quantize", k, "pooled|per-input", &o->per_input, e);
+            error_given = 1;
         } else if (strcmp(k->key, "rounding") == 0) {
             rc = nnz_opt_choice("quantize", k, "nearest|rate", &o->rounding, e);
         } else if (strcmp(k->key, "rate-lambda") == 0) {
@@ -82,6 +87,17 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "iters= is for kmeans";
     else if (o->max_rel_error > 0 && o->scheme == Q_ASYM)
         bad = "max-rel-error chooses symmetric steps; drop scheme=asym";
+    else if (error_given && !(o->max_output_error > 0))
+        bad = "error= says how max-output-error is measured; add max-output-error=X";
+    else if (o->max_output_error > 0 && o->mode != Q_UNIFORM)
+        bad = "max-output-error chooses uniform steps per tensor; it does not combine with "
+              "kmeans, fp16 or bf16";
+    else if (o->max_output_error > 0 && (o->bits_given || o->max_rel_error > 0))
+        bad = "max-output-error chooses each tensor's step and bits; drop bits= and "
+              "max-rel-error=";
+    else if (o->max_output_error > 0 && (o->scheme == Q_ASYM || o->rounding == Q_RATE))
+        bad = "max-output-error chooses symmetric steps rounded to nearest; drop scheme=asym "
+              "and rounding=rate";
     else if (o->mode == Q_KMEANS && o->bits > 12)
         bad = "kmeans takes bits=2..12 (at most 4096 centroids)";
     if (bad) {
@@ -119,6 +135,39 @@ static const char *already_quantized(const nnz_tensor *t)
     if (!nnz_dtype_is_float(t->dtype))
         return "integer";
     return NULL;
+}
+
+/* With an output budget the allocation decides for every tensor, so the
+ * pass offers it the small ones too, and the float parameters of the ops
+ * whose output moves smoothly with them (biases, norm parameters, the
+ * constants of arithmetic): those are a large part of a small model's bytes,
+ * and a tensor whose bits are not worth their error stays float. */
+static int selects(const nnz_tensor *t, const void *vo)
+{
+    const quant_opts *o = vo;
+    if (nnz_tensor_is_weight(t))
+        return 1;
+    if (!(o->max_output_error > 0) || !nnz_dtype_is_float(t->dtype) || !t->consumer ||
+        !t->consumer->op_type)
+        return 0;
+    static const struct { const char *op; unsigned slots; } params[] = {
+        { "Conv", 1u << 2 }, { "ConvTranspose", 1u << 2 }, { "Gemm", 1u << 2 },
+        { "BatchNormalization", 15u << 1 }, { "Add", 3u }, { "Sub", 3u }, { "Mul", 3u },
+        { "Div", 1u }, { "PRelu", 1u << 1 }, { "LayerNormalization", 3u << 1 },
+        { "InstanceNormalization", 3u << 1 }, { "LSTM", 1u << 3 }, { "GRU", 1u << 3 },
+        { "RNN", 1u << 3 },
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        if (strcmp(t->consumer->op_type, params[i].op) == 0)
+            return t->consumer_slot >= 0 && t->consumer_slot < 32 &&
+                   (params[i].slots >> t->consumer_slot & 1);
+    return 0;
+}
+
+static size_t floor_for(const void *vo)
+{
+    const quant_opts *o = vo;
+    return o->max_output_error > 0 ? 0 : QUANT_MIN_ELEMENTS;
 }
 
 /* `only=` may name any float tensor (a bias, a norm scale), and integer
@@ -160,11 +209,50 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
     return 0;
 }
 
+static int prepare_stage(nnz_model *m, const nnz_stage *stage, cJSON *report, nnz_error *e)
+{
+    quant_opts *o = stage->opts;
+    if (prepare(m, o, stage->selected, report, e) != 0)
+        return -1;
+    if (!(o->max_output_error > 0))
+        return 0;
+    if (stage->nov > 0)
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "max-output-error chooses every tensor's step itself; per-layer "
+                        "overrides do not combine with it (use only= or skip= to choose "
+                        "tensors)");
+    quantize_alloc_free(o->alloc);
+    o->alloc = NULL;
+    return quantize_budget(m, stage, o, report, e);
+}
+
+static void free_opts(void *vo)
+{
+    quant_opts *o = vo;
+    if (o)
+        quantize_alloc_free(o->alloc);
+    free(o);
+}
+
+void quantize_round_to_dtype(const nnz_tensor *t, nnz_state *st)
+{
+    if ((t->dtype != NNZ_DT_FLOAT16 && t->dtype != NNZ_DT_BFLOAT16) ||
+        (st->kind != NNZ_VAL_AFFINE && st->kind != NNZ_VAL_CODEBOOK))
+        return;
+    /* the runtime decodes to float, then rounds to the tensor's type */
+    float *out = nnz_state_stored(st);
+    size_t n = nnz_state_nstored(st);
+    for (size_t i = 0; i < n; i++)
+        out[i] = t->dtype == NNZ_DT_FLOAT16 ? nnz_half_to_float(nnz_float_to_half(out[i]))
+                                            : nnz_bf16_to_float(nnz_float_to_bf16(out[i]));
+}
+
 static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
                nnz_error *e)
 {
     (void)m;
     const quant_opts *o = vo;
+    quant_opts budgeted;
     if (!nnz_dtype_is_float(t->dtype) || st->kind == NNZ_VAL_INT || st->kind == NNZ_VAL_AFFINE ||
         st->kind == NNZ_VAL_CODEBOOK)
         return nnz_fail(e, NNZ_EXIT_USAGE,
@@ -179,6 +267,36 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
                             "or skip= this tensor)", i,
                             isnan(v[i]) ? "NaN" : v[i] > 0 ? "+Inf" : "-Inf");
     cJSON *q = cJSON_AddObjectToObject(rep, "quantize");
+    if (o->max_output_error > 0) {
+        /* the output budget chose this tensor's step in prepare, measured on
+         * the weights as loaded */
+        const quant_choice *c = quantize_alloc_find(o->alloc, t->name);
+        if (st->pruned || st->hashed)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "max-output-error measures quantization of the weights as loaded; "
+                            "an earlier stage changed them (prune or hashnet): put quantize "
+                            "with max-output-error first, or use bits=/max-rel-error= after "
+                            "them");
+        if (!c)
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "the output budget made no choice for it");
+        cJSON *b = cJSON_AddObjectToObject(q, "budget");
+        cJSON_AddStringToObject(b, "choice", c->keep_float ? "float" : "quantized");
+        if (c->measured && isfinite(c->sensitivity))
+            cJSON_AddNumberToObject(b, "sensitivity", c->sensitivity);
+        else
+            cJSON_AddNullToObject(b, "sensitivity");
+        cJSON_AddNumberToObject(b, "bits_estimate", c->bits_estimate);
+        if (c->keep_float)
+            return 0; /* its float values are stored as they are */
+        budgeted = *o;
+        budgeted.max_rel_error = c->rel_target;
+        budgeted.bits = 16;
+        budgeted.granularity = c->granularity;
+        budgeted.granularity_given = 1;
+        budgeted.quiet_target = 1;
+        cJSON_AddNumberToObject(b, "weight_rel_l2_target", c->rel_target);
+        o = &budgeted;
+    }
     nnz_err_stats s = { 0 };
     int rc;
     switch (o->mode) {
@@ -197,11 +315,7 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         return -1;
     if ((t->dtype == NNZ_DT_FLOAT16 || t->dtype == NNZ_DT_BFLOAT16) &&
         (st->kind == NNZ_VAL_AFFINE || st->kind == NNZ_VAL_CODEBOOK)) {
-        /* the runtime decodes to float, then rounds to the tensor's type */
-        float *out = nnz_state_stored(st);
-        for (size_t i = 0; i < n; i++)
-            out[i] = t->dtype == NNZ_DT_FLOAT16 ? nnz_half_to_float(nnz_float_to_half(out[i]))
-                                                : nnz_bf16_to_float(nnz_float_to_bf16(out[i]));
+        quantize_round_to_dtype(t, st);
         if (!st->hashed)
             nnz_err_compute(st->orig, st->values, st->n, &s);
     }
@@ -284,10 +398,12 @@ const nnz_pass nnz_pass_quantize = {
             "weight sharing, FP16/BF16",
     .options = options,
     .parse = parse,
+    .selects = selects,
     .may_name = may_name,
     .min_elements = QUANT_MIN_ELEMENTS,
     .makes_codes = 1,
-    .prepare = prepare,
+    .floor = floor_for,
+    .prepare_stage = prepare_stage,
     .run = run,
-    .free_opts = free,
+    .free_opts = free_opts,
 };

@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "pass.h"
 #include "state.h"
+#include "strmap.h"
 
 enum { Q_UNIFORM, Q_KMEANS, Q_FP16, Q_BF16 };
 enum { Q_SYM, Q_ASYM };
@@ -21,6 +22,24 @@ enum { Q_NEAREST, Q_RATE };
  * the measurement in docs/passes/quantize.md ("Which tensors") found no
  * floor no larger in bytes. min-elements= sets one. */
 #define QUANT_MIN_ELEMENTS 1
+
+/* What an output budget (max-output-error=) chose for one tensor. */
+typedef struct quant_choice {
+    char *name;
+    int keep_float;         /* its bits are not worth their error: left float */
+    double rel_target;      /* else: error-targeted steps with this weight rel L2 */
+    int granularity;        /* Q_TENSOR or Q_CHANNEL, whichever costs fewer bits */
+    double bits_estimate;   /* entropy of its codes + steps (bits, whole tensor) */
+    double sensitivity;     /* output rel L2^2 per weight rel L2^2 (the rest float) */
+    double alpha;           /* output rel L2^2 grows as weight rel L2^alpha */
+    int measured;           /* 0: too small to measure alone, given a fine step */
+} quant_choice;
+
+typedef struct quant_alloc {
+    quant_choice *t;
+    size_t n;
+    nnz_strmap map;         /* name -> index in t */
+} quant_alloc;
 
 typedef struct quant_opts {
     int mode;
@@ -34,7 +53,22 @@ typedef struct quant_opts {
     int rounding;
     double rate_lambda;     /* rate-aware rounding: error (in steps^2) worth one bit */
     int kmeans_iters;
+    double max_output_error; /* > 0: an output budget (quantize_budget.c) */
+    quant_alloc *alloc;      /* its result, filled in prepare */
+    int per_input;           /* the budget holds for each input alone (error=per-input) */
+    int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
 } quant_opts;
+
+/* quantize:max-output-error=X: choose every selected tensor's step from
+ * calibration runs (stage->calib) and keep the choice in o->alloc; the
+ * measured errors go into report["quantize_budget"]. */
+int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
+                    nnz_error *e);
+const quant_choice *quantize_alloc_find(const quant_alloc *a, const char *name);
+void quantize_alloc_free(quant_alloc *a);
+/* A FLOAT16/BFLOAT16 tensor's quantized values rounded to its type, as the
+ * runtime rounds them. */
+void quantize_round_to_dtype(const nnz_tensor *t, nnz_state *st);
 
 /* Each fills st (codes, value map, stored values) and its report object,
  * and sums into `err` the error it made against the stored values it was

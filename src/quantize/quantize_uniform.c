@@ -333,7 +333,7 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
         while (need < bits && (double)((1u << (need - 1)) - 1) < top)
             need++;
         bits = need;
-        if (!target_met)
+        if (!target_met && !o->quiet_target)
             nnz_report_warn(rep, "max-rel-error %g needs more than %d bits here; got %d-bit "
                             "steps with a larger error (see rel_l2); allow more with bits=",
                             o->max_rel_error, o->bits, o->bits);

@@ -1,0 +1,201 @@
+/* infer_calib.c - calibration inputs and the output error of weights
+ * changed in the interpreter (infer_calib.h). */
+#include "infer_calib.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_float_type(int dt)
+{
+    return dt == NNZ_DT_FLOAT || dt == NNZ_DT_FLOAT16 || dt == NNZ_DT_BFLOAT16 ||
+           dt == NNZ_DT_DOUBLE;
+}
+
+void nnz_calib_progress(const nnz_calib *c, const char *what, size_t done, size_t total)
+{
+    if (c && c->progress)
+        c->progress(c->progress_ctx, what, done, total);
+}
+
+static int load_feeds(const nnz_calib *c, nnz_calib_eval *ev, nnz_error *e)
+{
+    char **sets = NULL;
+    size_t nsets = 0;
+    int rc = 0;
+    if (c->inputs && nnz_feed_list_sets(c->inputs, &sets, &nsets, e) != 0)
+        return -1;
+    size_t n = c->inputs ? (nsets ? nsets : 1) : (size_t)(c->sets > 0 ? c->sets : NNZ_CALIB_SETS);
+    ev->feeds = nnz_calloc(n, sizeof *ev->feeds, e);
+    if (!ev->feeds)
+        rc = -1;
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (c->inputs && nsets) {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s/%s", c->inputs, sets[k]);
+            if ((rc = nnz_feed_from_dir(ev->inf, dir, &ev->feeds[k], e)) != 0)
+                nnz_wrap(e, "%s: ", dir);
+        } else if (c->inputs) {
+            rc = nnz_feed_from_dir(ev->inf, c->inputs, &ev->feeds[k], e);
+        } else {
+            rc = nnz_feed_generate(ev->inf, c->spec, c->spec_model, c->seed, (int)k,
+                                   &ev->feeds[k], e);
+        }
+        if (rc == 0)
+            ev->nfeeds++;
+    }
+    for (size_t k = 0; k < nsets; k++)
+        free(sets[k]);
+    free(sets);
+    if (rc != 0)
+        return -1;
+    /* the held-out part: the last sets, at least one set left to calibrate */
+    double h = c->holdout < 0 ? 0 : c->holdout > 0.9 ? 0.9 : c->holdout;
+    size_t held = (size_t)floor((double)ev->nfeeds * h + 0.5);
+    if (held >= ev->nfeeds)
+        held = ev->nfeeds - 1;
+    ev->ncal = ev->nfeeds - held;
+    return 0;
+}
+
+int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, nnz_error *e)
+{
+    *out = NULL;
+    nnz_calib_eval *ev = nnz_calloc(1, sizeof *ev, e);
+    if (!ev)
+        return -1;
+    ev->calib = c;
+    if (nnz_infer_open(m, &c->opts, &ev->inf, e) != 0 || load_feeds(c, ev, e) != 0) {
+        nnz_calib_eval_free(ev);
+        return -1;
+    }
+    ev->nout = nnz_infer_noutputs(ev->inf);
+    ev->ref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->ref, e);
+    ev->iref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->iref, e);
+    if (!ev->ref || !ev->iref) {
+        nnz_calib_eval_free(ev);
+        return -1;
+    }
+    double secs = 0;
+    for (size_t f = 0; f < ev->nfeeds; f++) {
+        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 || nnz_infer_run(ev->inf, e) != 0) {
+            nnz_calib_eval_free(ev);
+            return nnz_wrap(e, "calibration input %zu: ", f);
+        }
+        nnz_infer_stats st;
+        nnz_infer_get_stats(ev->inf, &st);
+        secs += st.seconds;
+        for (size_t o = 0; o < ev->nout; o++) {
+            const nnz_itensor *y = nnz_infer_output(ev->inf, o);
+            size_t k = f * ev->nout + o;
+            if (is_float_type(y->dtype)) {
+                if (!(ev->ref[k] = nnz_calloc(y->count + 1, sizeof(float), e))) {
+                    nnz_calib_eval_free(ev);
+                    return -1;
+                }
+                for (size_t i = 0; i < y->count; i++)
+                    ev->ref[k][i] = (float)nnz_it_get(y, i);
+                ev->iref[k].count = y->count;
+            } else {
+                nnz_itensor *r = &ev->iref[k];
+                if (nnz_it_alloc(r, y->dtype, y->ndims, y->dims, e) != 0) {
+                    nnz_calib_eval_free(ev);
+                    return -1;
+                }
+                memcpy(r->data, y->data, y->bytes < r->bytes ? y->bytes : r->bytes);
+            }
+        }
+    }
+    ev->seconds_per_run = ev->nfeeds ? secs / (double)ev->nfeeds : 0;
+    *out = ev;
+    return 0;
+}
+
+void nnz_calib_eval_free(nnz_calib_eval *ev)
+{
+    if (!ev)
+        return;
+    for (size_t k = 0; ev->ref && k < ev->nfeeds * ev->nout; k++) {
+        free(ev->ref[k]);
+        if (ev->iref && ev->iref[k].data)
+            nnz_it_free(&ev->iref[k]);
+    }
+    free(ev->ref);
+    free(ev->iref);
+    for (size_t f = 0; f < ev->nfeeds; f++)
+        nnz_feed_free(&ev->feeds[f]);
+    free(ev->feeds);
+    nnz_infer_free(ev->inf);
+    free(ev);
+}
+
+int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
+                         double *per_out, nnz_error *e)
+{
+    size_t nout = ev->nout;
+    double *err2 = nnz_calloc(2 * nout + 1, sizeof *err2, e);
+    if (!err2)
+        return -1;
+    double *ref2 = err2 + nout, worst_in = 0;
+    int broken = 0; /* an integer output changed, or a value turned non-finite */
+    for (size_t f = from; f < to && f < ev->nfeeds; f++) {
+        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 || nnz_infer_run(ev->inf, e) != 0) {
+            free(err2);
+            return nnz_wrap(e, "calibration input %zu: ", f);
+        }
+        for (size_t o = 0; o < nout; o++) {
+            const nnz_itensor *y = nnz_infer_output(ev->inf, o);
+            size_t k = f * nout + o;
+            if (!ev->ref[k]) {
+                const nnz_itensor *r = &ev->iref[k];
+                broken |= r->bytes != y->bytes || memcmp(r->data, y->data, r->bytes) != 0;
+                continue;
+            }
+            if (y->count != ev->iref[k].count) {
+                broken = 1;
+                continue;
+            }
+            const float *r = ev->ref[k];
+            double a = 0, b = 0;
+            for (size_t i = 0; i < y->count; i++) {
+                double x = r[i], v = nnz_it_get(y, i);
+                if (!isfinite(x) || !isfinite(v)) {
+                    if (!(x == v || (isnan(x) && isnan(v))))
+                        broken = 1;
+                    continue;
+                }
+                a += (x - v) * (x - v);
+                b += x * x;
+            }
+            if (ev->per_input) {
+                double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
+                worst_in = r2 > worst_in ? r2 : worst_in;
+                if (per_out && r2 > err2[o]) /* per output: its worst input */
+                    err2[o] = r2;
+                continue;
+            }
+            err2[o] += a;
+            ref2[o] += b;
+        }
+    }
+    if (ev->per_input) {
+        for (size_t o = 0; o < nout; o++)
+            if (per_out)
+                per_out[o] = broken ? INFINITY : err2[o];
+        *worst = broken ? INFINITY : sqrt(worst_in);
+        free(err2);
+        return 0;
+    }
+    double w = 0;
+    for (size_t o = 0; o < nout; o++) {
+        double r2 = err2[o] == 0 ? 0 : ref2[o] > 0 ? err2[o] / ref2[o] : INFINITY;
+        if (per_out)
+            per_out[o] = broken ? INFINITY : r2;
+        if (r2 > w)
+            w = r2;
+    }
+    *worst = broken ? INFINITY : sqrt(w);
+    free(err2);
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* infer_calib.h - calibration inputs for the passes' output budgets
+ * (docs/architecture.md, "Calibration"): what the CLI says about the inputs
+ * (nnz_calib, filled from compress's --inputs / --input-spec options and
+ * handed to the stages through the pipeline), and an evaluator a pass opens
+ * on the model to measure how far the outputs move when it changes weights
+ * in the interpreter (nnz_calib_eval).
+ *
+ * The set is split in two: the first part calibrates (passes choose with
+ * it), the rest is held out (only measured, so a report shows when a choice
+ * overfits the inputs it was made on). */
+#ifndef NNZ_INFER_CALIB_H
+#define NNZ_INFER_CALIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "infer.h"
+#include "infer_feed.h"
+
+/* The defaults of compress (docs/cli.md). */
+#define NNZ_CALIB_SETS 32        /* generated inputs when no folder is given */
+#define NNZ_CALIB_HOLDOUT 0.25   /* fraction of the sets held out */
+
+typedef struct nnz_calib {
+    const char *inputs;          /* a folder, or a folder of test_data_set_N; NULL: generated */
+    const char *spec;            /* --input-spec (NULL: the declared shapes) */
+    const char *spec_model;      /* --spec-model */
+    uint64_t seed;
+    int sets;                    /* generated inputs: how many (batches 0..sets-1 of seed) */
+    double holdout;              /* fraction held out, in [0, 0.9] */
+    nnz_infer_opts opts;         /* threads, memory limit, symbolic dims */
+    /* Progress of a long search ("quantize: sensitivity", k, n); NULL: none. */
+    void (*progress)(void *ctx, const char *what, size_t done, size_t total);
+    void *progress_ctx;
+} nnz_calib;
+
+/* An interpreter on a model with the calibration inputs loaded and the
+ * model's own outputs on each of them kept as the reference. */
+typedef struct nnz_calib_eval {
+    nnz_infer *inf;
+    nnz_feed *feeds;
+    size_t nfeeds;
+    size_t ncal;                 /* feeds [0, ncal) calibrate, [ncal, nfeeds) are held out */
+    size_t nout;
+    float **ref;                 /* ref[f * nout + o]: float output o on feed f (NULL: not float) */
+    nnz_itensor *iref;           /* integer outputs, compared exactly */
+    const nnz_calib *calib;
+    double seconds_per_run;      /* measured on the reference runs */
+    int per_input;               /* the error of the worst single input, not pooled */
+} nnz_calib_eval;
+
+/* Load the inputs, run the model on each and keep its outputs. The model's
+ * weights as they are now are the reference. */
+int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, nnz_error *e);
+void nnz_calib_eval_free(nnz_calib_eval *ev);
+
+/* Run feeds [from, to) with the interpreter's weights as they are now.
+ * *worst gets the largest output relative L2 (||ref - y|| / ||ref|| pooled
+ * over the feeds, per output: the measure of verify --max-output-error;
+ * infinite when an integer output changes or a value turns non-finite).
+ * With ev->per_input, each input's error is taken alone and the worst
+ * input counts (what a check on one input at a time sees).
+ * `per_out` (nout doubles, may be NULL) gets each output's squared relative
+ * L2. */
+int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
+                         double *per_out, nnz_error *e);
+
+/* Report a step of a search (no-op without a progress callback). */
+void nnz_calib_progress(const nnz_calib *c, const char *what, size_t done, size_t total);
+
+#endif

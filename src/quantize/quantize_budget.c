@@ -1,0 +1,514 @@
+/* quantize_budget.c - quantize:max-output-error=X: the fewest weight bits
+ * whose worst output relative L2 on the calibration inputs is at most X
+ * (docs/passes/quantize.md, "Output budget").
+ *
+ * Each tensor's knob is its weight error r (error-targeted steps: the
+ * largest step whose weight relative L2 is at most r, per tensor or per
+ * channel, whichever costs fewer bits). For each tensor:
+ *   bits(r)  the codes' order-0 entropy (huffman follows) plus the steps,
+ *            on a grid of r half a bit apart, computed with the quantizer;
+ *   D(r)     the squared output relative L2 when only this tensor is
+ *            quantized (the rest float), measured in the interpreter at two
+ *            points and extended as a power law through them.
+ * Then one Lagrange multiplier for all: each tensor takes the r (or stays
+ * float) that minimises bits(r) + lambda * D(r), with lambda the smallest
+ * whose predicted sum of D is within the budget; whole-model runs on the
+ * calibration inputs check the choice and the budget is scaled until the
+ * measured error holds. The reported error is that measurement, and the
+ * held-out inputs' measured beside it. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "infer_calib.h"
+#include "quantize.h"
+
+#define QB_NGRID 33            /* r = 1.25e-5 * 2^(k/2), k = 0..32: 1.25e-5 .. 0.82 */
+#define QB_SENS_LO 18          /* the two points of the sensitivity: r = 0.0064 */
+#define QB_SENS_HI 22          /*                                  r = 0.0256 */
+#define QB_SENS_INPUTS 2       /* calibration inputs per sensitivity point */
+#define QB_CONFIRMS 10         /* whole-model runs of one search, at most */
+#define QB_CONFIRM_INPUTS 8    /* calibration inputs a search measures on */
+#define QB_ROUNDS 4            /* searches, each aiming lower when the whole set missed */
+/* Tensors with under 1/QB_SMALL_SHARE of the selected elements are not
+ * measured one by one (on ppocr_det_v4, 296 of 342 tensors hold 1% of the
+ * weights, and measuring them took most of the search): they take the
+ * fine step QB_SMALL_R, whose output error the whole-model runs include. */
+#define QB_SMALL_SHARE 500
+#define QB_SMALL_K 6           /* r = 1e-4 */
+
+static double grid_r(int k)
+{
+    return 1.25e-5 * pow(2.0, k / 2.0);
+}
+
+typedef struct qb_tensor {
+    size_t index;              /* in the model */
+    nnz_tensor *t;
+    float *orig;               /* the weights as loaded */
+    float *live;               /* the interpreter's copy (NULL: the graph never reads it) */
+    size_t n;
+    double bits[QB_NGRID];     /* estimated bits of the tensor at each r */
+    double werr[QB_NGRID];     /* weight relative L2 it really gets */
+    int gran[QB_NGRID];        /* Q_TENSOR or Q_CHANNEL, the cheaper */
+    double d_lo, alpha;        /* D(r) = d_lo * (r / werr[QB_SENS_LO])^alpha */
+    double float_bits;
+    int fixed;                 /* not measured: always grid point QB_SMALL_K */
+    int choice;                /* grid index, -1: float */
+    int applied;               /* choice whose values the interpreter holds; -2: none yet */
+} qb_tensor;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Quantize a copy of t's values as the pass will, with weight error r. */
+static int quantize_at(nnz_model *m, qb_tensor *q, const quant_opts *base, double r, int gran,
+                       nnz_state **out, double *werr, nnz_error *e)
+{
+    quant_opts o = *base;
+    o.max_rel_error = r;
+    o.bits = 16;
+    o.granularity = gran;
+    o.granularity_given = 1;
+    o.alloc = NULL;
+    o.quiet_target = 1;
+    nnz_state *st = nnz_state_new(m, q->t, e);
+    if (!st)
+        return -1;
+    cJSON *scratch = cJSON_CreateObject();
+    nnz_err_stats s = { 0 };
+    int rc = quantize_uniform(q->t, st, &o, scratch, &s, e);
+    cJSON_Delete(scratch);
+    if (rc != 0) {
+        nnz_state_free(st);
+        return -1;
+    }
+    quantize_round_to_dtype(q->t, st);
+    nnz_err_compute(st->orig, st->values, st->n, &s);
+    *werr = s.rel_l2;
+    *out = st;
+    return 0;
+}
+
+/* The bits the codes will take: their order-0 entropy plus a code table
+ * (huffman's lengths, about a code and a length per level), or plain
+ * fixed-width codes where that is less (a small tensor with many levels
+ * gains nothing from entropy coding), plus the steps. */
+static double state_bits(const nnz_state *st)
+{
+    size_t levels;
+    double h;
+    quantize_code_stats(st->codes, st->n, (1u << st->bits) - 1, &levels, &h);
+    double coded = h * (double)st->n + (double)levels * (st->bits + 4);
+    double fixed = (double)st->bits * (double)st->n;
+    return (coded < fixed ? coded : fixed) + 32.0 * (double)st->nchan;
+}
+
+/* bits(r) on the grid, for one or both granularities. */
+static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error *e)
+{
+    int grans[2] = { Q_TENSOR, Q_CHANNEL }, ng = 2;
+    if (o->granularity_given) {
+        grans[0] = o->granularity;
+        ng = 1;
+    }
+    for (int k = 0; k < QB_NGRID; k++) {
+        q->bits[k] = INFINITY;
+        for (int g = 0; g < ng; g++) {
+            nnz_state *st;
+            double we;
+            if (quantize_at(m, q, o, grid_r(k), grans[g], &st, &we, e) != 0)
+                return -1;
+            double b = state_bits(st);
+            nnz_state_free(st);
+            if (b < q->bits[k]) {
+                q->bits[k] = b;
+                q->werr[k] = we;
+                q->gran[k] = grans[g];
+            }
+        }
+    }
+    return 0;
+}
+
+/* Put choice k's values (or the originals, k = -1) into the interpreter. */
+static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
+{
+    if (!q->live || q->applied == k)
+        return 0;
+    if (k < 0) {
+        memcpy(q->live, q->orig, q->n * sizeof *q->live);
+    } else {
+        nnz_state *st;
+        double we;
+        if (quantize_at(m, q, o, grid_r(k), q->gran[k], &st, &we, e) != 0)
+            return -1;
+        memcpy(q->live, st->values, q->n * sizeof *q->live);
+        nnz_state_free(st);
+    }
+    q->applied = k;
+    return 0;
+}
+
+static double predicted_d(const qb_tensor *q, int k)
+{
+    if (k < 0 || q->d_lo <= 0)
+        return 0;
+    double r0 = q->werr[QB_SENS_LO] > 0 ? q->werr[QB_SENS_LO] : grid_r(QB_SENS_LO);
+    double r = q->werr[k];
+    /* below the measured points the output moves linearly with small
+     * weight noise (D ~ r^2); a shallower slope measured above is the
+     * network's nonlinearity, which fades with the noise */
+    double a = r < r0 ? 2 : q->alpha;
+    return r > 0 ? q->d_lo * pow(r / r0, a) : 0;
+}
+
+/* The choices for multiplier lambda; returns the predicted sum of D. */
+static double choose(qb_tensor *qs, size_t nq, double lambda, double *bits)
+{
+    double dsum = 0, b = 0;
+    for (size_t i = 0; i < nq; i++) {
+        qb_tensor *q = &qs[i];
+        if (q->fixed) {
+            q->choice = QB_SMALL_K;
+            b += q->bits[QB_SMALL_K];
+            continue;
+        }
+        int best = -1;
+        double bc = q->float_bits;
+        for (int k = 0; k < QB_NGRID; k++) {
+            double c = q->bits[k] + lambda * predicted_d(q, k);
+            if (c < bc) {
+                bc = c;
+                best = k;
+            }
+        }
+        q->choice = best;
+        dsum += predicted_d(q, best);
+        b += best < 0 ? q->float_bits : q->bits[best];
+    }
+    *bits = b;
+    return dsum;
+}
+
+/* The smallest lambda whose predicted D is within `budget` (bisection on
+ * log lambda; D falls as lambda grows). */
+static double allocate(qb_tensor *qs, size_t nq, double budget, double *pred, double *bits)
+{
+    double lo = -20, hi = 60; /* log10 lambda */
+    for (int it = 0; it < 80; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (choose(qs, nq, pow(10, mid), bits) <= budget)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    *pred = choose(qs, nq, pow(10, hi), bits);
+    return hi;
+}
+
+static int apply_all(nnz_model *m, qb_tensor *qs, size_t nq, const quant_opts *o, nnz_error *e)
+{
+    for (size_t i = 0; i < nq; i++)
+        if (apply(m, &qs[i], o, qs[i].choice, e) != 0)
+            return nnz_wrap(e, "tensor '%s': ", qs[i].t->name);
+    return 0;
+}
+
+static double worst_of(const double *per_out, size_t n)
+{
+    double w = 0;
+    for (size_t o = 0; o < n; o++)
+        if (!(per_out[o] <= w))
+            w = per_out[o];
+    return w;
+}
+
+/* The sensitivity of one tensor: D at the two grid points, the rest float. */
+static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const quant_opts *o,
+                       double *per_out, nnz_error *e)
+{
+    size_t ns = ev->ncal < QB_SENS_INPUTS ? ev->ncal : QB_SENS_INPUTS;
+    double d[2];
+    const int ks[2] = { QB_SENS_LO, QB_SENS_HI };
+    q->d_lo = 0;
+    q->alpha = 2;
+    if (!q->live)
+        return 0; /* the graph never reads it: any step is free */
+    for (int j = 0; j < 2; j++) {
+        double w;
+        if (apply(m, q, o, ks[j], e) != 0 ||
+            nnz_calib_eval_error(ev, 0, ns, &w, per_out, e) != 0)
+            return -1;
+        d[j] = worst_of(per_out, ev->nout);
+    }
+    if (apply(m, q, o, -1, e) != 0)
+        return -1;
+    double r0 = q->werr[QB_SENS_LO], r1 = q->werr[QB_SENS_HI];
+    if (!isfinite(d[0])) {
+        q->d_lo = INFINITY; /* breaks an output even at a fine step: stays float */
+        return 0;
+    }
+    q->d_lo = d[0];
+    if (d[0] > 0 && isfinite(d[1]) && d[1] > 0 && r1 > r0 * 1.01) {
+        q->alpha = log(d[1] / d[0]) / log(r1 / r0);
+        q->alpha = q->alpha < 1 ? 1 : q->alpha > 3 ? 3 : q->alpha;
+    } else if (d[0] == 0 && isfinite(d[1]) && d[1] > 0) {
+        q->d_lo = d[1] * pow(r0 / r1, 2); /* below float noise at the fine point */
+    } else if (!isfinite(d[1])) {
+        q->alpha = 3; /* breaks at the coarse point: steep */
+    }
+    return 0;
+}
+
+static void free_tensors(qb_tensor *qs, size_t nq)
+{
+    for (size_t i = 0; i < nq; i++)
+        free(qs[i].orig);
+    free(qs);
+}
+
+static void free_alloc(quant_alloc *a)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++)
+        free(a->t[i].name);
+    free(a->t);
+    nnz_strmap_free(&a->map);
+    free(a);
+}
+
+void quantize_alloc_free(quant_alloc *a)
+{
+    free_alloc(a);
+}
+
+const quant_choice *quantize_alloc_find(const quant_alloc *a, const char *name)
+{
+    size_t v;
+    return a && nnz_strmap_get(&a->map, name, &v) ? &a->t[v] : NULL;
+}
+
+static int keep_result(quant_opts *o, const qb_tensor *qs, size_t nq, nnz_error *e)
+{
+    quant_alloc *a = nnz_calloc(1, sizeof *a, e);
+    if (!a)
+        return -1;
+    if (!(a->t = nnz_calloc(nq + 1, sizeof *a->t, e)) || nnz_strmap_init(&a->map, nq, e) != 0) {
+        free(a->t);
+        free(a);
+        return -1;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        const qb_tensor *q = &qs[i];
+        quant_choice *c = &a->t[i];
+        if (!(c->name = strdup(q->t->name)) || nnz_strmap_put(&a->map, c->name, i, e) != 0) {
+            free(c->name);
+            a->n = i;
+            free_alloc(a);
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+        }
+        a->n = i + 1;
+        c->keep_float = q->choice < 0;
+        c->rel_target = q->choice < 0 ? 0 : grid_r(q->choice);
+        c->granularity = q->choice < 0 ? Q_TENSOR : q->gran[q->choice];
+        c->bits_estimate = q->choice < 0 ? q->float_bits : q->bits[q->choice];
+        c->sensitivity = q->d_lo > 0 && q->werr[QB_SENS_LO] > 0
+                             ? q->d_lo / (q->werr[QB_SENS_LO] * q->werr[QB_SENS_LO])
+                             : q->d_lo;
+        c->alpha = q->alpha;
+        c->measured = !q->fixed;
+    }
+    o->alloc = a;
+    return 0;
+}
+
+int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
+                    nnz_error *e)
+{
+    const nnz_calib *cal = stage->calib;
+    if (!cal)
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "max-output-error=%g measures the model's outputs: give calibration "
+                        "inputs (compress --inputs DIR or --input-spec FILE)",
+                        o->max_output_error);
+    double t0 = now();
+    nnz_calib_eval *ev;
+    if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
+        return nnz_wrap(e, "calibration: ");
+    ev->per_input = o->per_input;
+    size_t nsel = 0;
+    double total = 0;
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (stage->selected[i] && nnz_dtype_is_float(m->tensors[i].dtype)) {
+            nsel++;
+            total += (double)m->tensors[i].count;
+        }
+    qb_tensor *qs = nnz_calloc(nsel + 1, sizeof *qs, e);
+    double *per_out = nnz_calloc(ev->nout + 1, sizeof *per_out, e);
+    size_t nq = 0;
+    int rc = qs && per_out ? 0 : -1;
+    /* rates and sensitivities, tensor by tensor */
+    for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
+        nnz_tensor *t = &m->tensors[i];
+        if (!stage->selected[i] || !nnz_dtype_is_float(t->dtype))
+            continue;
+        qb_tensor *q = &qs[nq++];
+        q->index = i;
+        q->t = t;
+        q->applied = -2;
+        q->orig = nnz_tensor_floats(m, t, e);
+        if (!q->orig) {
+            rc = -1;
+            break;
+        }
+        q->n = t->count;
+        for (size_t k = 0; k < q->n; k++)
+            if (!isfinite(q->orig[k]))
+                rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': value %zu is not finite; "
+                              "quantizing needs finite weights", t->name, k);
+        size_t cnt;
+        q->live = nnz_infer_weight(ev->inf, t->name, &cnt);
+        if (q->live && cnt != q->n)
+            q->live = NULL;
+        q->float_bits = 8.0 * (double)t->nbytes;
+        nnz_calib_progress(cal, "quantize: sensitivity", nq, nsel);
+        q->fixed = (double)q->n * QB_SMALL_SHARE < total;
+        if (rc == 0 && (rc = rate_table(m, q, o, e)) == 0 && !q->fixed)
+            rc = sensitivity(m, ev, q, o, per_out, e);
+        if (rc != 0)
+            nnz_wrap(e, "tensor '%s': ", t->name);
+        nnz_tensor_release(t);
+    }
+    /* equal slope, confirmed by whole-model runs: the search measures on a
+     * subset of the calibration inputs; its result is then measured on all
+     * of them, and when that misses, the search runs again aiming lower */
+    double x2 = o->max_output_error * o->max_output_error, budget = x2;
+    double aim = o->max_output_error, best_pred = 0, meas = 0, pred = 0, bits = 0;
+    size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
+    int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
+    int confirms = 0, have_best = 0;
+    if (rc == 0 && !best)
+        rc = -1;
+    for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
+        double ok_budget = 0, fail_budget = INFINITY, best_bits = INFINITY;
+        have_best = 0;
+        for (int it = 0; rc == 0 && it < QB_CONFIRMS; it++) {
+            nnz_calib_progress(cal, "quantize: confirming", (size_t)it + 1, QB_CONFIRMS);
+            allocate(qs, nq, budget, &pred, &bits);
+            if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
+                (rc = nnz_calib_eval_error(ev, 0, nsub, &meas, NULL, e)) != 0)
+                break;
+            confirms++;
+            if (meas <= aim) {
+                if (bits < best_bits) {
+                    best_bits = bits;
+                    best_pred = pred;
+                    have_best = 1;
+                    for (size_t i = 0; i < nq; i++)
+                        best[i] = qs[i].choice;
+                }
+                ok_budget = fmax(ok_budget, budget);
+            } else {
+                fail_budget = fmin(fail_budget, budget);
+            }
+            if (fail_budget < INFINITY && ok_budget > 0 && fail_budget / ok_budget < 1.15)
+                break; /* bracketed closely enough */
+            if (ok_budget > 0 && fail_budget < INFINITY)
+                budget = sqrt(ok_budget * fail_budget);
+            else if (meas > 0 && isfinite(meas))
+                budget *= fmin(4, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
+            else
+                budget *= meas > 0 ? 0.05 : 4;
+            if (budget < x2 * 1e-6)
+                break;
+        }
+        if (rc != 0 || !have_best || nsub == ev->ncal)
+            break;
+        /* the whole calibration set */
+        for (size_t i = 0; i < nq; i++)
+            qs[i].choice = best[i];
+        if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
+            (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
+            break;
+        confirms++;
+        if (meas <= o->max_output_error)
+            break;
+        aim *= 0.95 * o->max_output_error / meas;
+        budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
+        have_best = 0;
+    }
+    if (rc == 0) {
+        /* the best that held (or all float, which always does) */
+        for (size_t i = 0; i < nq; i++)
+            qs[i].choice = have_best ? best[i] : -1;
+        double held = 0;
+        rc = apply_all(m, qs, nq, o, e);
+        if (rc == 0)
+            rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
+        if (rc == 0 && ev->nfeeds > ev->ncal)
+            rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
+        if (rc == 0)
+            rc = keep_result(o, qs, nq, e);
+        if (rc == 0) {
+            double n_el = 0, b_all = 0;
+            cJSON *r = cJSON_AddObjectToObject(report, "quantize_budget");
+            cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
+            cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
+            cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
+            cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
+            cJSON_AddNumberToObject(r, "output_error_calibration", meas);
+            if (ev->nfeeds > ev->ncal)
+                cJSON_AddNumberToObject(r, "output_error_heldout", held);
+            else
+                cJSON_AddNullToObject(r, "output_error_heldout");
+            cJSON_AddNumberToObject(r, "output_error_predicted",
+                                    have_best ? sqrt(best_pred) : 0);
+            cJSON_AddBoolToObject(r, "met", meas <= o->max_output_error);
+            cJSON_AddNumberToObject(r, "confirm_runs", confirms);
+            cJSON_AddNumberToObject(r, "seconds", now() - t0);
+            cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
+            cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
+            for (size_t i = 0; i < nq; i++) {
+                const quant_choice *c = &o->alloc->t[i];
+                const qb_tensor *q = &qs[i];
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "name", c->name);
+                cJSON_AddNumberToObject(x, "elements", (double)q->n);
+                cJSON_AddStringToObject(x, "choice", c->keep_float ? "float" : "quantized");
+                if (!c->keep_float) {
+                    cJSON_AddNumberToObject(x, "weight_rel_l2_target", c->rel_target);
+                    cJSON_AddStringToObject(x, "granularity",
+                                            c->granularity == Q_CHANNEL ? "channel" : "tensor");
+                }
+                cJSON_AddNumberToObject(x, "bits_estimate", c->bits_estimate);
+                cJSON_AddNumberToObject(x, "bits_per_weight_estimate",
+                                        c->bits_estimate / (double)(q->n ? q->n : 1));
+                cJSON_AddBoolToObject(x, "measured", c->measured);
+                if (c->measured && isfinite(c->sensitivity))
+                    cJSON_AddNumberToObject(x, "sensitivity", c->sensitivity);
+                else
+                    cJSON_AddNullToObject(x, "sensitivity");
+                cJSON_AddNumberToObject(x, "output_error_exponent", c->alpha / 2);
+                cJSON_AddNumberToObject(x, "output_error_alone", sqrt(predicted_d(q, q->choice)));
+                cJSON_AddItemToArray(ts, x);
+                n_el += (double)q->n;
+                b_all += c->bits_estimate;
+            }
+            cJSON_AddNumberToObject(r, "bits_per_weight_estimate", n_el > 0 ? b_all / n_el : 0);
+        }
+    }
+    free(best);
+    free(per_out);
+    (void)pred;
+    if (qs)
+        free_tensors(qs, nq);
+    nnz_calib_eval_free(ev);
+    return rc;
+}

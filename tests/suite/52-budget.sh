@@ -1,0 +1,164 @@
+# 52-budget.sh - compressing to an output-error budget (quantize:max-output-error):
+# the budget holds under ONNX Runtime on inputs the allocation never saw, the
+# digits keep their accuracy on unseen images, the reported error is the one
+# verify measures on the blob, the result is deterministic, bad options.
+group "budget: quantize:max-output-error, calibration inputs"
+W=$T/budget
+mkdir -p "$W"
+
+jget() {
+    $PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+# le A B: A <= B as numbers
+le() {
+    $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "$1" "$2"
+}
+
+# ---- calibration from real digits; accuracy on the images it never saw --------
+# 12 sets of 16 images (the first 192) calibrate; the other 168 are the test.
+$PYTHON - "$FIX" "$W" <<'EOF'
+import json, os, sys
+import numpy as np
+fix, w = sys.argv[1], sys.argv[2]
+x = np.fromfile(os.path.join(fix, "digits_test_x.f32"), dtype=np.float32).reshape(360, 64)
+y = np.fromfile(os.path.join(fix, "digits_test_y.i64"), dtype=np.int64)
+for name, shape in (("mlp", (16, 64)), ("cnn", (16, 1, 8, 8))):
+    for k in range(12):
+        d = os.path.join(w, "cal_" + name, "test_data_set_%d" % k)
+        os.makedirs(d, exist_ok=True)
+        np.save(os.path.join(d, "input.npy"), x[16 * k:16 * k + 16].reshape(shape))
+x[192:].tofile(os.path.join(w, "unseen_x.f32"))
+y[192:].tofile(os.path.join(w, "unseen_y.i64"))
+json.dump({"x": "unseen_x.f32", "x_shape": [168, 64], "y": "unseen_y.i64", "n": 168},
+          open(os.path.join(w, "unseen.json"), "w"))
+EOF
+for m in mlp cnn; do
+    n=digits_$m
+    if $NNZIP -q compress "$FIX/$n.onnx" -o "$W/$n.nnz" --onnx-out "$W/$n.x.onnx" --json \
+        -p 'quantize:max-output-error=0.02 | huffman' --inputs "$W/cal_$m" >"$W/$n.json" 2>"$W/err" &&
+        $ORACLE "$FIX/$n.onnx" "$W/$n.x.onnx" --dataset "$W/unseen.json" --json >"$W/$n.acc.json" 2>>"$W/err"; then
+        ref=$(jget "$W/$n.acc.json" '"%.2f" % (100 * d["accuracy"]["ref"])')
+        got=$(jget "$W/$n.acc.json" '"%.2f" % (100 * d["accuracy"]["test"])')
+        if $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[2]) >= float(sys.argv[1]) - 0.5 else 1)' "$ref" "$got"; then
+            pass "$n: at the 2% budget, top-1 on 168 unseen images $got% is within 0.5 points of float $ref% (ORT)"
+        else
+            fail "$n: at the 2% budget, top-1 $got% is not within 0.5 points of float $ref%"
+        fi
+        cal=$(jget "$W/$n.json" 'd["quantize_budget"]["output_error_calibration"]')
+        sets=$(jget "$W/$n.json" '"%d/%d" % (d["quantize_budget"]["calibration_sets"], d["quantize_budget"]["heldout_sets"])')
+        bpw=$(jget "$W/$n.json" '"%.2f" % d["weights"]["bits_per_weight"]')
+        if le "$cal" 0.02 && [ "$sets" = "9/3" ]; then
+            pass "$n: measured calibration error $cal <= 0.02 on 9 sets, 3 held out"
+        else
+            fail "$n: calibration error $cal, sets $sets (expected <= 0.02 on 9/3)"
+        fi
+        echo "  $n: 2% budget: $bpw bits/weight, top-1 $got% (float $ref%) on unseen images"
+    else
+        fail "$n: budget compress or oracle did not run" "$(head -c 400 "$W/err")"
+    fi
+done
+
+# ---- the budget holds in ONNX Runtime on inputs the allocation never saw -------
+# Calibrated on generated inputs of seed 1, checked on 4 draws of seed 5, each
+# input alone (error=per-input): within 1.5x the budget.
+for m in digits_mlp digits_cnn edge_lstm; do
+    if $NNZIP -q compress "$FIX/$m.onnx" -o "$W/$m.g.nnz" --onnx-out "$W/$m.g.onnx" --json \
+        -p 'quantize:max-output-error=0.01,error=per-input | huffman' \
+        --input-spec "$FIX/$m.inputs.json" --calib-sets 16 >"$W/$m.g.json" 2>"$W/err" &&
+        $ORACLE "$FIX/$m.onnx" "$W/$m.g.onnx" --inputs "$FIX/$m.inputs.json" --seed 5 --batches 4 \
+            --json >"$W/$m.g.ort.json" 2>>"$W/err"; then
+        ort=$(jget "$W/$m.g.ort.json" 'd["worst_rel_l2"]')
+        q=$(jget "$W/$m.g.json" 'sum(1 for t in d["quantize_budget"]["tensors"] if t["choice"] == "quantized")')
+        if le "$ort" 0.015 && [ "$q" -gt 0 ]; then
+            pass "$m: 1% budget, ORT error on unseen inputs $ort <= 1.5%, $q tensors quantized"
+        else
+            fail "$m: 1% budget: ORT error on unseen inputs $ort (limit 0.015), $q tensors quantized"
+        fi
+    else
+        fail "$m: budget compress or oracle did not run" "$(head -c 400 "$W/err")"
+    fi
+done
+
+# ---- the reported error is what verify measures on the blob -----------------------
+# One calibration input, nothing held out: the input verify generates too.
+m=$FIX/digits_cnn.onnx
+if $NNZIP -q compress "$m" -o "$W/one.nnz" --json -p 'quantize:max-output-error=0.03 | huffman' \
+    --input-spec "$FIX/digits_cnn.inputs.json" --calib-sets 1 --holdout 0 >"$W/one.json" 2>"$W/err" &&
+    $NNZIP -q verify "$m" "$W/one.nnz" --max-output-error 0.5 --input-spec "$FIX/digits_cnn.inputs.json" \
+        --json >"$W/one.v.json" 2>>"$W/err"; then
+    rep=$(jget "$W/one.json" 'd["quantize_budget"]["output_error_calibration"]')
+    ver=$(jget "$W/one.v.json" 'd["output_error"]["worst_rel_l2"]')
+    if $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-6 * b + 1e-9 else 1)' "$rep" "$ver"; then
+        pass "the reported calibration error $rep is verify's on the decoded blob ($ver)"
+    else
+        fail "reported calibration error $rep differs from verify's $ver"
+    fi
+else
+    fail "compress/verify for the reported error did not run" "$(head -c 400 "$W/err")"
+fi
+
+# ---- the report lists every tensor's choice, text and JSON ------------------------
+if jget "$W/digits_cnn.json" 'all(k in t for t in d["quantize_budget"]["tensors"] for k in ("name", "choice", "bits_estimate", "sensitivity")) and len(d["quantize_budget"]["tensors"]) > 3' | grep -q True; then
+    pass "--json: quantize_budget lists each tensor's choice, bits and sensitivity"
+else
+    fail "--json: quantize_budget lacks per-tensor fields"
+fi
+expect "-v lists the budget's choice per tensor and the measured errors" 0 \
+    "budget conv3.weight .*sensitivity.*|measured .* on the calibration inputs \(9\), held-out" \
+    $NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/v.nnz" -v -p 'quantize:max-output-error=0.02' \
+    --inputs "$W/cal_cnn"
+grep -q "budget conv3.weight" "$T/err" || fail "-v: no line for conv3.weight"
+
+# ---- deterministic --------------------------------------------------------------
+check "the same budget and inputs give the same bytes (1)" $NNZIP -q compress "$FIX/digits_cnn.onnx" \
+    -o "$W/d1.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
+check "the same budget and inputs give the same bytes (2)" $NNZIP -q compress "$FIX/digits_cnn.onnx" \
+    -o "$W/d2.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
+check "the two blobs are identical" cmp "$W/d1.nnz" "$W/d2.nnz"
+
+# ---- a tighter budget never costs fewer bits ----------------------------------------
+$NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/t1.nnz" --json -p 'quantize:max-output-error=0.002 | huffman' \
+    --inputs "$W/cal_cnn" >"$W/t1.json" 2>"$W/err"
+$NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/t2.nnz" --json -p 'quantize:max-output-error=0.05 | huffman' \
+    --inputs "$W/cal_cnn" >"$W/t2.json" 2>>"$W/err"
+b1=$(jget "$W/t1.json" 'd["weights"]["bits_per_weight"]' 2>/dev/null)
+b2=$(jget "$W/t2.json" 'd["weights"]["bits_per_weight"]' 2>/dev/null)
+if [ -n "$b1" ] && [ -n "$b2" ] && le "$b2" "$b1" && ! le "$b1" "$b2"; then
+    pass "a 0.2% budget takes more bits ($b1) than a 5% one ($b2)"
+else
+    fail "budget 0.2% -> '$b1' bits, 5% -> '$b2' bits" "$(head -c 300 "$W/err")"
+fi
+
+# ---- bad options and bad inputs --------------------------------------------------
+S="$NNZIP compress $FIX/digits_cnn.onnx -o $W/bad.nnz -f"
+expect "max-output-error=0 is refused" 2 "max-output-error=0: expected a number in" \
+    $S -p 'quantize:max-output-error=0'
+expect "max-output-error with bits= is refused" 2 "drop bits=" \
+    $S -p 'quantize:max-output-error=0.01,bits=8'
+expect "max-output-error with kmeans is refused" 2 "does not combine with kmeans" \
+    $S -p 'quantize:kmeans,max-output-error=0.01'
+expect "error= without a budget is refused" 2 "add max-output-error" \
+    $S -p 'quantize:error=per-input'
+expect "error=worst is refused" 2 "error=worst" \
+    $S -p 'quantize:max-output-error=0.01,error=worst'
+expect "--holdout 0.95 is refused" 2 "--holdout '0.95'" \
+    $S -p 'quantize:max-output-error=0.01' --holdout 0.95
+expect "--calib-sets 0 is refused" 2 "--calib-sets wants" \
+    $S -p 'quantize:max-output-error=0.01' --calib-sets 0
+expect "--inputs and --input-spec together are refused" 2 "use one" \
+    $S -p 'quantize:max-output-error=0.01' --inputs "$W/cal_cnn" --input-spec "$FIX/digits_cnn.inputs.json"
+expect "a missing calibration folder is bad input" 3 "nope" \
+    $S -p 'quantize:max-output-error=0.01' --inputs "$W/nope"
+expect "calibration inputs of the wrong shape are bad input" 3 "calibration" \
+    $NNZIP compress "$FIX/digits_mlp.onnx" -o "$W/bad.nnz" -f -p 'quantize:max-output-error=0.01' --inputs "$W/cal_cnn"
+expect "prune before a budgeted quantize is refused" 2 "put quantize with max-output-error first" \
+    $S -p 'prune:sparsity=0.5 | quantize:max-output-error=0.01' --inputs "$W/cal_cnn"
+check "sweep runs budget points on its --input-spec" \
+    $NNZIP -q sweep "$FIX/digits_cnn.onnx" --grid "quantize:max-output-error=0.01,0.05" --input-spec "$FIX/digits_cnn.inputs.json" -o "$W/s.csv"
+[ -e "$W/bad.nnz" ] && fail "a refused budget left $W/bad.nnz behind"
+if [ "$(wc -l <"$W/s.csv" 2>/dev/null)" = 3 ] &&
+    [ "$(cut -d, -f1-3 "$W/s.csv" | sort -u | wc -l)" = 3 ]; then
+    pass "sweep: two budget points, two different rows"
+else
+    fail "sweep: expected a header and two rows" "$(head -c 300 "$W/s.csv" 2>/dev/null)"
+fi
