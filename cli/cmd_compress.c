@@ -109,6 +109,8 @@ static void channels_text(const cJSON *pr)
     fprintf(stderr, "nnzip: prune: channels removed from %d of %d layers, parameters %.0f -> %.0f\n",
             cut, total, cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_before")),
             cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_after")));
+}
+
 /* quantize:max-output-error: what the allocation chose (a line per tensor
  * with -v) and the errors it measured. */
 static void budget_text(const cJSON *b)
