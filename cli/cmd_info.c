@@ -163,7 +163,7 @@ cJSON *info_model_json(const nnz_model *m)
     cJSON_AddNumberToObject(o, "nodes", (double)nn);
 
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
-    uint64_t params = 0, fparams = 0, bytes = 0;
+    uint64_t params = 0, fparams = 0, bytes = 0, empty = 0;
     for (size_t i = 0; i < m->ntensors; i++) {
         const nnz_tensor *t = &m->tensors[i];
         cJSON *x = cJSON_CreateObject();
@@ -189,11 +189,13 @@ cJSON *info_model_json(const nnz_model *m)
         cJSON_AddItemToArray(ts, x);
         params += t->count;
         bytes += t->nbytes;
+        empty += t->nbytes == 0;
         if (nnz_dtype_is_float(t->dtype))
             fparams += t->count;
     }
     cJSON *tot = cJSON_AddObjectToObject(o, "totals");
     cJSON_AddNumberToObject(tot, "tensors", (double)m->ntensors);
+    cJSON_AddNumberToObject(tot, "empty_tensors", (double)empty);
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "float_parameters", (double)fparams);
     cJSON_AddNumberToObject(tot, "bytes", (double)bytes);
@@ -260,6 +262,10 @@ static void info_model_text(const cJSON *o)
            cJSON_GetObjectItem(tot, "parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "float_parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "bytes")->valuedouble);
+    double empty = cJSON_GetNumberValue(cJSON_GetObjectItem(tot, "empty_tensors"));
+    if (empty > 0) /* the only tensors a blob's directory does not list */
+        printf("  (%.0f of them empty: no data, so no entry in a blob; the graph keeps them)\n",
+               empty);
     printf("\n  %-40s %-8s %-18s %10s %10s %-12s %s\n", "tensor", "dtype", "dims", "elements",
            "bytes", "where", "consumer");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))
@@ -289,8 +295,8 @@ static void info_model_text(const cJSON *o)
 
 static const char *encoding_name(int enc)
 {
-    static const char *names[] = { "raw", "dense", "sparse", "hashed" };
-    return enc >= 0 && enc <= NNZ_ENC_HASHED ? names[enc] : "unknown";
+    static const char *names[] = { "raw", "dense", "sparse", "hashed", "graph" };
+    return enc >= 0 && enc <= NNZ_ENC_GRAPH ? names[enc] : "unknown";
 }
 
 static const char *value_map_name(int kind)

@@ -54,7 +54,7 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const char *ext_name, 
         if (info.location & NNZ_LOC_EXTERNAL)
             ext[i] = any_ext = 1;
         else
-            hole[i] = 1;
+            hole[i] = info.encoding == NNZ_ENC_GRAPH ? 2 : 1; /* in-graph: data kept */
     }
     nnz_ext_plan plan = { 0 };
     if (any_ext && (!ext_name || nnz_model_externalize(m, ext, ext_name, ext_off, &plan, e) != 0))
@@ -274,8 +274,8 @@ int cmd_verify(int argc, char **argv)
     for (size_t k = 0; opened && k < orig->ntensors; k++) {
         const nnz_tensor *t = &orig->tensors[k];
         uint32_t idx;
-        if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || nnz_find(&b, t->name, &idx) == NNZ_OK)
-            continue; /* small tensors stay in the graph, compared with it */
+        if (t->nbytes == 0 || nnz_find(&b, t->name, &idx) == NNZ_OK)
+            continue; /* empty tensors have no entry; the graph holds them */
         if (rewritten) {
             cJSON_AddItemToArray(replaced, cJSON_CreateString(t->name));
         } else {

@@ -205,6 +205,10 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
 
 /* ---- opening ----------------------------------------------------------- */
 
+/* Raw and in-graph tensors are the stored bytes, from the payload or the
+ * graph section (parse_entry points payload_offset at them). */
+static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+
 /* Parse directory entry `index` into `info`; `params` gets its parameter
  * bytes. Everything is checked against the sections it points into. */
 static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
@@ -259,6 +263,13 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
+    if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
+        if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
+            info->decoded_size > b->graph_size - info->graph_offset)
+            return NNZ_E_CORRUPT;
+        info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
+        info->payload_size = info->decoded_size;
+    }
     /* blocks: coded encodings give their size in their second params byte */
     info->block_elems = count;
     if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2 &&
@@ -632,6 +643,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     memset(c, 0, sizeof *c);
     switch (info->encoding) {
     case NNZ_ENC_RAW:
+    case NNZ_ENC_GRAPH:
         if (info->encoding_version != 1 || params->p != params->end ||
             info->payload_size != info->decoded_size)
             return NNZ_E_CORRUPT;
@@ -752,18 +764,22 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if (poff < prev_payload_end)
-                st = NNZ_E_CORRUPT; /* payloads apart, in order */
-            prev_payload_end = poff + info.payload_size;
+            if (info.encoding != NNZ_ENC_GRAPH) {
+                if (poff < prev_payload_end)
+                    st = NNZ_E_CORRUPT; /* payloads apart, in order */
+                prev_payload_end = poff + info.payload_size;
+            }
             if (info.location & NNZ_LOC_EXTERNAL) {
                 if (info.graph_offset < ext_end || info.graph_offset - ext_end >= EXTERNAL_GAP ||
                     info.decoded_size > UINT64_MAX - info.graph_offset)
                     st = NNZ_E_CORRUPT;
                 ext_end = info.graph_offset + info.decoded_size;
             } else {
-                if (any_hole && info.graph_offset <= prev_graph)
+                /* holes increase; in-graph bytes lie before what follows */
+                if (any_hole && info.graph_offset < prev_graph)
                     st = NNZ_E_CORRUPT;
-                prev_graph = info.graph_offset;
+                prev_graph = info.graph_offset +
+                             (info.encoding == NNZ_ENC_GRAPH ? info.decoded_size : 1);
                 any_hole = 1;
                 if (st == NNZ_OK)
                     st = check_hole(b, &info);
@@ -886,14 +902,14 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
-    if (es == 0 || (info->encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
+    if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
                     !is_float_type(info->dtype)))
         return NNZ_E_OUT_TYPE;
     if (info->count > (uint64_t)(SIZE_MAX / es))
         return NNZ_E_OVERFLOW;
     *out_size = (size_t)info->count * es;
     *scratch_size = 0;
-    if (info->encoding == NNZ_ENC_RAW)
+    if (is_raw(info->encoding))
         return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
     if (out_type == NNZ_OUT_I8 && !i8_ok(c))
         return NNZ_E_OUT_TYPE;
@@ -1633,7 +1649,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     nnz_status st = parse_entry(b, index, &info, &params);
     if (st == NNZ_OK)
         st = check_params(b, &info, &params, &c, 0);
-    if (st != NNZ_OK || info.encoding == NNZ_ENC_RAW)
+    if (st != NNZ_OK || is_raw(info.encoding))
         return st;
     map->kind = (int)c.kind;
     map->width = c.st[c.nstreams - 1].width;
@@ -1670,7 +1686,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     m->f32 = NNZ_FAST && c->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 &&
              c->st[c->nstreams - 1].width < 32;
     *buckets = NULL;
-    if (info->encoding == NNZ_ENC_RAW) { /* copied as is, or converted from its float type */
+    if (is_raw(info->encoding)) { /* copied as is, or converted from its float type */
         m->copy = m->ot == native;
         m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
                   : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
@@ -1730,7 +1746,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     uint32_t v[CHUNK_BUF];
     if ((st = prepare(&info, &c, out_type, &m, d, scratch, &buckets)) != NNZ_OK)
         return st;
-    if (info.encoding == NNZ_ENC_RAW) {
+    if (is_raw(info.encoding)) {
         decode_raw(b, &info, &m, first, n, out);
         return NNZ_OK;
     }
@@ -1857,7 +1873,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     for (; done < n && st == NNZ_OK; done += k, r->pos += k, o += k * es) {
         size_t pos = (size_t)r->pos;
         k = n - done;
-        if (info->encoding == NNZ_ENC_RAW) {
+        if (is_raw(info->encoding)) {
             decode_raw(r->b, info, &r->m, pos, k, o);
             continue;
         }
@@ -1968,8 +1984,8 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
         if (st != NNZ_OK)
             return st;
-        if (info.location & NNZ_LOC_EXTERNAL)
-            continue;
+        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
+            continue; /* outside the model, or already in the graph bytes */
         if (info.decoded_size > UINT64_MAX - total)
             return NNZ_E_OVERFLOW;
         total += info.decoded_size;
@@ -2005,7 +2021,7 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         nnz_tensor_info info;
         if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
             return st;
-        if (info.location & NNZ_LOC_EXTERNAL)
+        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
             continue;
         size_t hole = (size_t)info.graph_offset;
         if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)

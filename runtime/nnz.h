@@ -29,7 +29,7 @@ extern "C" {
  * tensor with an encoding this runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
 #define NNZ_FORMAT_MAJOR 1
-#define NNZ_FORMAT_MINOR 0
+#define NNZ_FORMAT_MINOR 1
 
 #define NNZ_MAX_DIMS 32
 
@@ -137,7 +137,9 @@ enum {
     NNZ_ENC_RAW = 0,         /* the decoded bytes as stored */
     NNZ_ENC_DENSE = 1,       /* a symbol per element through a value map */
     NNZ_ENC_SPARSE = 2,      /* positions and symbols of the non-zero elements */
-    NNZ_ENC_HASHED = 3       /* K bucket symbols shared through a hash */
+    NNZ_ENC_HASHED = 3,      /* K bucket symbols shared through a hash */
+    NNZ_ENC_GRAPH = 4        /* raw bytes left in the graph section, at graph_offset
+                                (a tensor too small for a payload of its own; format 1.1) */
 };
 
 /* Value maps of the dense, sparse and hashed encodings. */
