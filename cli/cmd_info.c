@@ -13,6 +13,26 @@ static const char *loc_name(int loc)
     return (loc & 0x7f) == NNZ_LOC_CONSTANT ? "constant" : "initializer";
 }
 
+/* The runtime's features (nnz.h NNZ_FEAT_*), the macro that leaves each out. */
+static const struct {
+    unsigned bit;
+    const char *name, *macro;
+} feature_names[] = {
+    { NNZ_FEAT_SPARSE, "sparse", "NNZ_NO_SPARSE" },
+    { NNZ_FEAT_HASHED, "hashed", "NNZ_NO_HASHED" },
+    { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
+    { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
+};
+
+static cJSON *features_json(unsigned feat)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
+        if (feat & feature_names[k].bit)
+            cJSON_AddItemToArray(a, cJSON_CreateString(feature_names[k].name));
+    return a;
+}
+
 static const char *storage_name(nnz_storage s)
 {
     static const char *n[] = { "raw", "typed", "external", "empty" };
@@ -329,6 +349,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     }
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     uint64_t params = 0, decoded = 0, payload = 0;
+    unsigned needs = 0;
     for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
         nnz_tensor_info ti;
         if (nnz_tensor_info_get(b, i, &ti) != NNZ_OK)
@@ -360,6 +381,10 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
                                 ti.count ? 8.0 * (double)ti.payload_size / (double)ti.count : 0);
         cJSON_AddStringToObject(x, "location", loc_name(ti.location));
         cJSON_AddBoolToObject(x, "subgraph", (ti.location & NNZ_LOC_SUBGRAPH) != 0);
+        unsigned feat = 0;
+        nnz_tensor_features(b, i, &feat);
+        needs |= feat;
+        cJSON_AddItemToObject(x, "features", features_json(feat));
         cJSON_AddItemToArray(ts, x);
         params += ti.count;
         decoded += ti.decoded_size;
@@ -370,6 +395,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "decoded_bytes", (double)decoded);
     cJSON_AddNumberToObject(tot, "payload_bytes", (double)payload);
+    cJSON_AddItemToObject(o, "features", features_json(needs));
     const char *meta;
     size_t mlen;
     nnz_metadata(b, &meta, &mlen);
@@ -383,6 +409,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
 
 static void info_blob_text(const cJSON *o)
 {
+    const cJSON *f;
     char dims[256];
     printf("%s: nnz blob, format %s, %.0f bytes\n",
            cli_esc(cJSON_GetObjectItem(o, "file")->valuestring),
@@ -414,6 +441,24 @@ static void info_blob_text(const cJSON *o)
            cJSON_GetObjectItem(tot, "parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "payload_bytes")->valuedouble,
            cJSON_GetObjectItem(tot, "decoded_bytes")->valuedouble);
+    /* what an embedder may build the runtime without (runtime/README.md) */
+    printf("  runtime features it needs:");
+    int any = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
+    {
+        printf(" %s", f->valuestring);
+        any = 1;
+    }
+    printf("%s; a runtime built without the others decodes it:", any ? "" : " none");
+    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
+        {
+            int needed = 0;
+            cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
+                needed |= strcmp(f->valuestring, feature_names[k].name) == 0;
+            if (!needed)
+                printf(" -D%s", feature_names[k].macro);
+        }
+    printf("\n\n");
     printf("  %-40s %-8s %-18s %-16s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",
            "payload", "decoded", "bits/w");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))

@@ -82,7 +82,7 @@ static void bfloat16_keeps_the_top_half_and_rounds_to_even(void **state)
 static void every_status_has_a_message(void **state)
 {
     const int all[] = { NNZ_OK, NNZ_E_TRUNCATED, NNZ_E_MAGIC, NNZ_E_VERSION, NNZ_E_CHECKSUM,
-                        NNZ_E_CORRUPT, NNZ_E_ENCODING, NNZ_E_OVERFLOW, NNZ_E_ARGUMENT,
+                        NNZ_E_CORRUPT, NNZ_E_ENCODING, NNZ_E_OVERFLOW, NNZ_E_UNSUPPORTED, NNZ_E_ARGUMENT,
                         NNZ_E_INDEX, NNZ_E_NOT_FOUND, NNZ_E_OUTPUT_SMALL,
                         NNZ_E_SCRATCH_SMALL, NNZ_E_OUT_TYPE, NNZ_E_WRITE };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
