@@ -284,6 +284,7 @@ const char *cli_status_msg(nnz_status st)
         { NNZ_E_CORRUPT, "blob is malformed: a field is out of range or inconsistent" },
         { NNZ_E_ENCODING, "a tensor uses an encoding this nnzip does not know" },
         { NNZ_E_OVERFLOW, "a size in the blob overflows" },
+        { NNZ_E_UNSUPPORTED, "a tensor needs a runtime feature this build left out" },
     };
     for (size_t i = 0; i < sizeof longer / sizeof longer[0]; i++)
         if (longer[i].st == st)

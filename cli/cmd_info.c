@@ -13,6 +13,26 @@ static const char *loc_name(int loc)
     return (loc & 0x7f) == NNZ_LOC_CONSTANT ? "constant" : "initializer";
 }
 
+/* The runtime's features (nnz.h NNZ_FEAT_*), the macro that leaves each out. */
+static const struct {
+    unsigned bit;
+    const char *name, *macro;
+} feature_names[] = {
+    { NNZ_FEAT_SPARSE, "sparse", "NNZ_NO_SPARSE" },
+    { NNZ_FEAT_HASHED, "hashed", "NNZ_NO_HASHED" },
+    { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
+    { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
+};
+
+static cJSON *features_json(unsigned feat)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
+        if (feat & feature_names[k].bit)
+            cJSON_AddItemToArray(a, cJSON_CreateString(feature_names[k].name));
+    return a;
+}
+
 static const char *storage_name(nnz_storage s)
 {
     static const char *n[] = { "raw", "typed", "external", "empty" };
@@ -163,7 +183,7 @@ cJSON *info_model_json(const nnz_model *m)
     cJSON_AddNumberToObject(o, "nodes", (double)nn);
 
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
-    uint64_t params = 0, fparams = 0, bytes = 0;
+    uint64_t params = 0, fparams = 0, bytes = 0, empty = 0;
     for (size_t i = 0; i < m->ntensors; i++) {
         const nnz_tensor *t = &m->tensors[i];
         cJSON *x = cJSON_CreateObject();
@@ -200,11 +220,13 @@ cJSON *info_model_json(const nnz_model *m)
         cJSON_AddItemToArray(ts, x);
         params += t->count;
         bytes += t->nbytes;
+        empty += t->nbytes == 0;
         if (nnz_dtype_is_float(t->dtype))
             fparams += t->count;
     }
     cJSON *tot = cJSON_AddObjectToObject(o, "totals");
     cJSON_AddNumberToObject(tot, "tensors", (double)m->ntensors);
+    cJSON_AddNumberToObject(tot, "empty_tensors", (double)empty);
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "float_parameters", (double)fparams);
     cJSON_AddNumberToObject(tot, "bytes", (double)bytes);
@@ -271,6 +293,10 @@ static void info_model_text(const cJSON *o)
            cJSON_GetObjectItem(tot, "parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "float_parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "bytes")->valuedouble);
+    double empty = cJSON_GetNumberValue(cJSON_GetObjectItem(tot, "empty_tensors"));
+    if (empty > 0) /* the only tensors a blob's directory does not list */
+        printf("  (%.0f of them empty: no data, so no entry in a blob; the graph keeps them)\n",
+               empty);
     printf("\n  %-40s %-8s %-18s %10s %10s %-12s %s\n", "tensor", "dtype", "dims", "elements",
            "bytes", "where", "consumer");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))
@@ -305,8 +331,8 @@ static void info_model_text(const cJSON *o)
 
 static const char *encoding_name(int enc)
 {
-    static const char *names[] = { "raw", "dense", "sparse", "hashed" };
-    return enc >= 0 && enc <= NNZ_ENC_HASHED ? names[enc] : "unknown";
+    static const char *names[] = { "raw", "dense", "sparse", "hashed", "graph" };
+    return enc >= 0 && enc <= NNZ_ENC_GRAPH ? names[enc] : "unknown";
 }
 
 static const char *value_map_name(int kind)
@@ -339,6 +365,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     }
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     uint64_t params = 0, decoded = 0, payload = 0;
+    unsigned needs = 0;
     for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
         nnz_tensor_info ti;
         if (nnz_tensor_info_get(b, i, &ti) != NNZ_OK)
@@ -370,6 +397,10 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
                                 ti.count ? 8.0 * (double)ti.payload_size / (double)ti.count : 0);
         cJSON_AddStringToObject(x, "location", loc_name(ti.location));
         cJSON_AddBoolToObject(x, "subgraph", (ti.location & NNZ_LOC_SUBGRAPH) != 0);
+        unsigned feat = 0;
+        nnz_tensor_features(b, i, &feat);
+        needs |= feat;
+        cJSON_AddItemToObject(x, "features", features_json(feat));
         cJSON_AddItemToArray(ts, x);
         params += ti.count;
         decoded += ti.decoded_size;
@@ -380,6 +411,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "decoded_bytes", (double)decoded);
     cJSON_AddNumberToObject(tot, "payload_bytes", (double)payload);
+    cJSON_AddItemToObject(o, "features", features_json(needs));
     const char *meta;
     size_t mlen;
     nnz_metadata(b, &meta, &mlen);
@@ -393,6 +425,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
 
 static void info_blob_text(const cJSON *o)
 {
+    const cJSON *f;
     char dims[256];
     printf("%s: nnz blob, format %s, %.0f bytes\n",
            cli_esc(cJSON_GetObjectItem(o, "file")->valuestring),
@@ -424,6 +457,24 @@ static void info_blob_text(const cJSON *o)
            cJSON_GetObjectItem(tot, "parameters")->valuedouble,
            cJSON_GetObjectItem(tot, "payload_bytes")->valuedouble,
            cJSON_GetObjectItem(tot, "decoded_bytes")->valuedouble);
+    /* what an embedder may build the runtime without (runtime/README.md) */
+    printf("  runtime features it needs:");
+    int any = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
+    {
+        printf(" %s", f->valuestring);
+        any = 1;
+    }
+    printf("%s; a runtime built without the others decodes it:", any ? "" : " none");
+    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
+        {
+            int needed = 0;
+            cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
+                needed |= strcmp(f->valuestring, feature_names[k].name) == 0;
+            if (!needed)
+                printf(" -D%s", feature_names[k].macro);
+        }
+    printf("\n\n");
     printf("  %-40s %-8s %-18s %-16s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",
            "payload", "decoded", "bits/w");
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "tensors"))

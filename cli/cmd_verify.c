@@ -93,7 +93,7 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const nnz_strmap *ix,
         if (info.location & NNZ_LOC_EXTERNAL)
             ext[i] = any_ext = 1;
         else
-            hole[i] = 1;
+            hole[i] = info.encoding == NNZ_ENC_GRAPH ? 2 : 1; /* in-graph: data kept */
     }
     nnz_ext_plan plan = { 0 };
     if (any_ext && (!ext_name || nnz_model_externalize(m, ext, ext_name, ext_off, &plan, e) != 0))
@@ -358,8 +358,8 @@ int cmd_verify(int argc, char **argv)
     for (size_t k = 0; opened && k < orig->ntensors; k++) {
         const nnz_tensor *t = &orig->tensors[k];
         uint32_t idx;
-        if (t->nbytes < NNZ_BLOB_MIN_ENTRY_BYTES || blob_find(&ix, t->name, &idx))
-            continue; /* small tensors stay in the graph, compared with it */
+        if (t->nbytes == 0 || blob_find(&ix, t->name, &idx))
+            continue; /* empty tensors have no entry; the graph holds them */
         if (rewritten) {
             /* decompose's factors replace it, or a channel cut left a slice
              * small enough to stay in the graph (the pipeline's text only

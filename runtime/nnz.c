@@ -205,6 +205,10 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
 
 /* ---- opening ----------------------------------------------------------- */
 
+/* Raw and in-graph tensors are the stored bytes, from the payload or the
+ * graph section (parse_entry points payload_offset at them). */
+static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+
 /* Parse directory entry `index` into `info`; `params` gets its parameter
  * bytes. Everything is checked against the sections it points into. */
 static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
@@ -259,6 +263,13 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
+    if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
+        if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
+            info->decoded_size > b->graph_size - info->graph_offset)
+            return NNZ_E_CORRUPT;
+        info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
+        info->payload_size = info->decoded_size;
+    }
     /* blocks: coded encodings give their size in their second params byte */
     info->block_elems = count;
     if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2 &&
@@ -307,6 +318,7 @@ typedef struct stream {
 /* A dense, sparse or hashed tensor's parameters, parsed and checked. */
 typedef struct coded {
     unsigned enc, kind, block_log2, nstreams;
+    unsigned need;                     /* NNZ_FEAT_* */
     uint64_t nchan, inner;             /* affine */
     const uint8_t *scales, *zps;
     unsigned zp_stride;                /* 4, or 0: one zero point for all */
@@ -359,6 +371,13 @@ typedef uint32_t bitbuf;
 #ifndef NNZ_FAST
 #define NNZ_FAST (NNZ_BITBUF_BITS == 64)
 #endif
+
+/* Features this build has (nnz.h, NNZ_NO_*): constants, so the code of a
+ * feature left out is dead and the compiler drops it; parse_coded refuses
+ * a tensor that needs it (NNZ_E_UNSUPPORTED) before any of it would run. */
+#define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
+#define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
+#define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
 
 /* A bit reader over a range of bytes: most significant bit first; past the
  * end it feeds zero bits and counts them (up to a sticky 128), so running
@@ -472,7 +491,7 @@ static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int li
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
         s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
         return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
-    if (s->coding != NNZ_CODING_PACKED) {
+    if (HAVE_HUFFMAN && s->coding != NNZ_CODING_PACKED) {
         s->maxlen = rd_u8(&r);
         if (r.bad || s->maxlen > NNZ_HUFF_MAX_LEN)
             return NNZ_E_CORRUPT;
@@ -508,7 +527,7 @@ static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int li
  * the symbols whose codes are longer (two bytes each, rounded to four). */
 static size_t huff_scratch(const stream *s)
 {
-    if (s->coding == NNZ_CODING_PACKED || s->maxlen == 0)
+    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED || s->maxlen == 0)
         return 0;
     return ((size_t)4 << fast_bits(s)) + (((size_t)s->nlong * 2 + 3) & ~(size_t)3);
 }
@@ -589,6 +608,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
+    c->need = (c->enc == NNZ_ENC_SPARSE ? NNZ_FEAT_SPARSE : 0) |
+              (c->enc == NNZ_ENC_HASHED ? NNZ_FEAT_HASHED : 0) |
+              (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
+    for (unsigned s = 0; s < c->nstreams; s++)
+        if (c->st[s].coding > NNZ_CODING_PACKED && c->st[s].coding <= NNZ_CODING_HUFFMAN_GAMMA_X4)
+            c->need |= NNZ_FEAT_HUFFMAN;
+    if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
+        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
     /* widths the value map needs */
     unsigned vw = c->st[c->nstreams - 1].width;
     if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
@@ -632,6 +659,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     memset(c, 0, sizeof *c);
     switch (info->encoding) {
     case NNZ_ENC_RAW:
+    case NNZ_ENC_GRAPH:
         if (info->encoding_version != 1 || params->p != params->end ||
             info->payload_size != info->decoded_size)
             return NNZ_E_CORRUPT;
@@ -752,18 +780,22 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if (poff < prev_payload_end)
-                st = NNZ_E_CORRUPT; /* payloads apart, in order */
-            prev_payload_end = poff + info.payload_size;
+            if (info.encoding != NNZ_ENC_GRAPH) {
+                if (poff < prev_payload_end)
+                    st = NNZ_E_CORRUPT; /* payloads apart, in order */
+                prev_payload_end = poff + info.payload_size;
+            }
             if (info.location & NNZ_LOC_EXTERNAL) {
                 if (info.graph_offset < ext_end || info.graph_offset - ext_end >= EXTERNAL_GAP ||
                     info.decoded_size > UINT64_MAX - info.graph_offset)
                     st = NNZ_E_CORRUPT;
                 ext_end = info.graph_offset + info.decoded_size;
             } else {
-                if (any_hole && info.graph_offset <= prev_graph)
+                /* holes increase; in-graph bytes lie before what follows */
+                if (any_hole && info.graph_offset < prev_graph)
                     st = NNZ_E_CORRUPT;
-                prev_graph = info.graph_offset;
+                prev_graph = info.graph_offset +
+                             (info.encoding == NNZ_ENC_GRAPH ? info.decoded_size : 1);
                 any_hole = 1;
                 if (st == NNZ_OK)
                     st = check_hole(b, &info);
@@ -771,7 +803,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         }
         if (st == NNZ_OK) {
             st = check_encoding(b, &info, &params);
-            if (st == NNZ_E_ENCODING)
+            if (st == NNZ_E_ENCODING || st == NNZ_E_UNSUPPORTED)
                 st = NNZ_OK; /* opened; that tensor alone will not decode */
         }
         if (st != NNZ_OK)
@@ -886,14 +918,14 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
-    if (es == 0 || (info->encoding != NNZ_ENC_RAW && out_type != NNZ_OUT_NATIVE &&
+    if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
                     !is_float_type(info->dtype)))
         return NNZ_E_OUT_TYPE;
     if (info->count > (uint64_t)(SIZE_MAX / es))
         return NNZ_E_OVERFLOW;
     *out_size = (size_t)info->count * es;
     *scratch_size = 0;
-    if (info->encoding == NNZ_ENC_RAW)
+    if (is_raw(info->encoding))
         return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
     if (out_type == NNZ_OUT_I8 && !i8_ok(c))
         return NNZ_E_OUT_TYPE;
@@ -996,7 +1028,7 @@ static uint32_t sym_get(sym_rd *d)
     const stream *s = d->s;
     bitrd *r = &d->r[d->lane];
     d->lane = (d->lane + 1) & (d->lanes - 1);
-    if (s->coding == NNZ_CODING_PACKED)
+    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED)
         return br_get(r, s->width);
     if (s->maxlen == 0)
         return s->single;
@@ -1202,7 +1234,7 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
             }
         }
         d->r[0] = a;
-    } else if (d->lanes == 1 && s->maxlen) {
+    } else if (HAVE_HUFFMAN && d->lanes == 1 && s->maxlen) {
         const uint32_t *tab = d->tab;
         unsigned per = (BB - 8) / s->maxlen, top = BB - d->fb, n;
         bitrd a = d->r[0];
@@ -1214,7 +1246,7 @@ static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
         }
         d->r[0] = a;
 #if BB == 64
-    } else if (d->lanes == 4 && s->maxlen) {
+    } else if (HAVE_HUFFMAN && d->lanes == 4 && s->maxlen) {
         while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
             v[k++] = sym_get(d) << sh;
         size_t k0 = k;
@@ -1326,7 +1358,7 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
     case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
     case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
     default: /* codebook */
-        if (v >= c->ncb) {
+        if (!HAVE_CODEBOOK || v >= c->ncb) { /* never without: parse_coded refused it */
             m->bad = 1;
             v = 0;
         }
@@ -1436,6 +1468,7 @@ static uint32_t *align4(void *p)
     return (uint32_t *)(void *)((a + 3) & ~(uintptr_t)3);
 }
 
+#ifndef NNZ_NO_HASHED
 static uint32_t rotl32(uint32_t x, unsigned r) { return x << r | x >> (32 - r); }
 
 uint32_t nnz_hash_index(uint64_t index, uint32_t seed)
@@ -1461,6 +1494,7 @@ int nnz_hash_sign(uint64_t index, uint32_t seed)
 {
     return (nnz_hash_index(index, seed + 0x9E3779B9u) >> 31) ? -1 : 1;
 }
+#endif
 
 /* Raw tensors: elements [first, first + n), converted by put_one when the
  * output type differs (prepare set m up). */
@@ -1513,6 +1547,7 @@ static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n, uin
 /* Hashed: elements [first, first + n) into out, any range at all (each
  * element is its bucket's value); `buckets`: the K symbols of a Huffman
  * stream, else each is read in place from the packed stream. */
+#ifndef NNZ_NO_HASHED
 static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t first, size_t n,
                        void *out)
 {
@@ -1532,6 +1567,7 @@ static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t 
         put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
     }
 }
+#endif
 
 /* Decode block `blk` of a coded tensor into `out` (its first element at 0),
  * with the streams' tables ready in d; `buckets`: a hashed Huffman
@@ -1554,7 +1590,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
     if (c->enc == NNZ_ENC_DENSE) {
         dense_run(&d[0], m, out, first, n, v);
         bad = sym_over(&d[0]);
-    } else if (c->enc == NNZ_ENC_SPARSE) {
+    } else if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
         uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
                  hi = index_at(c, blk + 1, c->nstreams, c->nnz);
         size_t cur = first, survivors;
@@ -1616,9 +1652,31 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
         }
         bad |= sym_over(&d[0]) || sym_over(&d[1]);
     } else {
+#ifndef NNZ_NO_HASHED
         hashed_run(c, m, buckets, first, n, out);
+#else
+        (void)buckets; /* parse_coded refused the tensor */
+#endif
     }
     return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *features)
+{
+    nnz_tensor_info info;
+    rd params;
+    coded c;
+    if (!b || !b->data || !features)
+        return NNZ_E_ARGUMENT;
+    *features = 0;
+    nnz_status st = parse_entry(b, index, &info, &params);
+    if (st == NNZ_OK)
+        st = check_params(b, &info, &params, &c, 0);
+    if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
+        *features = is_raw(info.encoding) ? 0 : c.need;
+        st = NNZ_OK;
+    }
+    return st;
 }
 
 nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
@@ -1633,7 +1691,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     nnz_status st = parse_entry(b, index, &info, &params);
     if (st == NNZ_OK)
         st = check_params(b, &info, &params, &c, 0);
-    if (st != NNZ_OK || info.encoding == NNZ_ENC_RAW)
+    if (st != NNZ_OK || is_raw(info.encoding))
         return st;
     map->kind = (int)c.kind;
     map->width = c.st[c.nstreams - 1].width;
@@ -1670,7 +1728,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     m->f32 = NNZ_FAST && c->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 &&
              c->st[c->nstreams - 1].width < 32;
     *buckets = NULL;
-    if (info->encoding == NNZ_ENC_RAW) { /* copied as is, or converted from its float type */
+    if (is_raw(info->encoding)) { /* copied as is, or converted from its float type */
         m->copy = m->ot == native;
         m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
                   : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
@@ -1679,12 +1737,13 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     /* the tables once for all blocks */
     for (unsigned s = 0; s < c->nstreams; s++) {
         d[s].s = &c->st[s];
-        if (huff_scratch(&c->st[s])) {
+        if (HAVE_HUFFMAN && huff_scratch(&c->st[s])) {
             if ((st = walk_list(&c->st[s], &d[s], mem)) != NNZ_OK)
                 return st;
             mem += huff_scratch(&c->st[s]) / 4;
         }
     }
+#ifndef NNZ_NO_HASHED
     if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
         *buckets = mem; /* the K bucket symbols, decoded once */
         if ((st = sym_block(c, 0, 0, &d[0])) != NNZ_OK)
@@ -1693,6 +1752,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
         if (sym_over(&d[0]))
             return NNZ_E_CORRUPT;
     }
+#endif
     return NNZ_OK;
 }
 
@@ -1730,7 +1790,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     uint32_t v[CHUNK_BUF];
     if ((st = prepare(&info, &c, out_type, &m, d, scratch, &buckets)) != NNZ_OK)
         return st;
-    if (info.encoding == NNZ_ENC_RAW) {
+    if (is_raw(info.encoding)) {
         decode_raw(b, &info, &m, first, n, out);
         return NNZ_OK;
     }
@@ -1757,6 +1817,7 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
     return decode_blocks(b, index, block, 1, out_type, out, out_size, scratch, scratch_size);
 }
 
+#ifndef NNZ_NO_READER
 /* ---- decoding in pieces ------------------------------------------------ */
 
 /* A reader's state (nnz_reader is its opaque storage): the tensor set up
@@ -1857,14 +1918,16 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     for (; done < n && st == NNZ_OK; done += k, r->pos += k, o += k * es) {
         size_t pos = (size_t)r->pos;
         k = n - done;
-        if (info->encoding == NNZ_ENC_RAW) {
+        if (is_raw(info->encoding)) {
             decode_raw(r->b, info, &r->m, pos, k, o);
             continue;
         }
+#ifndef NNZ_NO_HASHED
         if (c->enc == NNZ_ENC_HASHED) {
             hashed_run(c, &r->m, r->buckets, pos, k, o);
             continue;
         }
+#endif
         if (r->pos == r->blk_end) { /* a block starts */
             uint64_t blk = r->pos / c->block_elems;
             r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
@@ -1878,7 +1941,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
                 st = sym_block(c, s, blk, &r->d[s]);
             if (st != NNZ_OK)
                 break;
-            if (c->enc == NNZ_ENC_SPARSE) {
+            if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
                 uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
                          hi = index_at(c, blk + 1, c->nstreams, c->nnz);
                 if (lo > hi || hi > c->nnz) {
@@ -1893,7 +1956,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
         if (k > r->blk_end - r->pos)
             k = (size_t)(r->blk_end - r->pos);
         int bad = 0;
-        if (c->enc == NNZ_ENC_DENSE)
+        if (!HAVE_SPARSE || c->enc == NNZ_ENC_DENSE)
             dense_run(&r->d[0], &r->m, o, pos, k, v);
         else
             bad = sparse_run(r, o, k);
@@ -1926,6 +1989,9 @@ nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *go
     return reader_next((reader *)(void *)r->opaque.words, out, out_size, got);
 }
 
+#endif /* NNZ_NO_READER */
+
+#ifndef NNZ_NO_REBUILD
 /* ---- rebuilding the model ---------------------------------------------- */
 
 /* RAW tensors on a little-endian host go straight from the blob; the rest
@@ -1968,8 +2034,8 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
         if (st != NNZ_OK)
             return st;
-        if (info.location & NNZ_LOC_EXTERNAL)
-            continue;
+        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
+            continue; /* outside the model, or already in the graph bytes */
         if (info.decoded_size > UINT64_MAX - total)
             return NNZ_E_OVERFLOW;
         total += info.decoded_size;
@@ -2005,7 +2071,7 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         nnz_tensor_info info;
         if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
             return st;
-        if (info.location & NNZ_LOC_EXTERNAL)
+        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
             continue;
         size_t hole = (size_t)info.graph_offset;
         if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
@@ -2036,3 +2102,4 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         return NNZ_E_WRITE;
     return NNZ_OK;
 }
+#endif /* NNZ_NO_REBUILD */

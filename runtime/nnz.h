@@ -29,7 +29,7 @@ extern "C" {
  * tensor with an encoding this runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
 #define NNZ_FORMAT_MAJOR 1
-#define NNZ_FORMAT_MINOR 0
+#define NNZ_FORMAT_MINOR 1
 
 #define NNZ_MAX_DIMS 32
 
@@ -45,6 +45,7 @@ extern "C" {
     X(NNZ_E_CORRUPT, -5, "malformed blob")                                        \
     X(NNZ_E_ENCODING, -6, "unknown encoding")                                     \
     X(NNZ_E_OVERFLOW, -7, "size overflow")                                        \
+    X(NNZ_E_UNSUPPORTED, -8, "feature not built")                                 \
     /* the caller is wrong */                                                     \
     X(NNZ_E_ARGUMENT, -20, "bad argument")                                        \
     X(NNZ_E_INDEX, -21, "index out of range")                                     \
@@ -137,7 +138,9 @@ enum {
     NNZ_ENC_RAW = 0,         /* the decoded bytes as stored */
     NNZ_ENC_DENSE = 1,       /* a symbol per element through a value map */
     NNZ_ENC_SPARSE = 2,      /* positions and symbols of the non-zero elements */
-    NNZ_ENC_HASHED = 3       /* K bucket symbols shared through a hash */
+    NNZ_ENC_HASHED = 3,      /* K bucket symbols shared through a hash */
+    NNZ_ENC_GRAPH = 4        /* raw bytes left in the graph section, at graph_offset
+                                (a tensor too small for a payload of its own; format 1.1) */
 };
 
 /* Value maps of the dense, sparse and hashed encodings. */
@@ -188,6 +191,45 @@ typedef struct nnz_value_map {
 #define NNZ_HUFF_FAST_BITS 11
 #endif
 
+/* Features a build may leave out (runtime/README.md): define NNZ_NO_SPARSE,
+ * NNZ_NO_HASHED, NNZ_NO_CODEBOOK or NNZ_NO_HUFFMAN for nnz.c and every file
+ * that includes nnz.h. A tensor that needs a feature left out opens, and
+ * decoding it returns NNZ_E_UNSUPPORTED; nnz_tensor_features says which.
+ * NNZ_NO_REBUILD leaves out nnz_rebuild*, NNZ_NO_READER nnz_reader_* (and
+ * needs NNZ_NO_REBUILD, which decodes through a reader). */
+enum {
+    NNZ_FEAT_SPARSE = 1,   /* encoding sparse */
+    NNZ_FEAT_HASHED = 2,   /* encoding hashed */
+    NNZ_FEAT_CODEBOOK = 4, /* value map codebook */
+    NNZ_FEAT_HUFFMAN = 8   /* a Huffman-coded stream (codings 1..4) */
+};
+#ifdef NNZ_NO_SPARSE
+#define NNZ_BUILT_SPARSE_ 0
+#else
+#define NNZ_BUILT_SPARSE_ NNZ_FEAT_SPARSE
+#endif
+#ifdef NNZ_NO_HASHED
+#define NNZ_BUILT_HASHED_ 0
+#else
+#define NNZ_BUILT_HASHED_ NNZ_FEAT_HASHED
+#endif
+#ifdef NNZ_NO_CODEBOOK
+#define NNZ_BUILT_CODEBOOK_ 0
+#else
+#define NNZ_BUILT_CODEBOOK_ NNZ_FEAT_CODEBOOK
+#endif
+#ifdef NNZ_NO_HUFFMAN
+#define NNZ_BUILT_HUFFMAN_ 0
+#else
+#define NNZ_BUILT_HUFFMAN_ NNZ_FEAT_HUFFMAN
+#endif
+/* The NNZ_FEAT_* this build decodes. */
+#define NNZ_FEATURES_BUILT \
+    (NNZ_BUILT_SPARSE_ | NNZ_BUILT_HASHED_ | NNZ_BUILT_CODEBOOK_ | NNZ_BUILT_HUFFMAN_)
+#if defined(NNZ_NO_READER) && !defined(NNZ_NO_REBUILD)
+#error "NNZ_NO_READER needs NNZ_NO_REBUILD: nnz_rebuild decodes through a reader"
+#endif
+
 /* Open a blob: checks the header, section table, directory, graph and (by
  * default) every checksum. */
 nnz_status nnz_open(nnz_blob *blob, const void *data, size_t size, unsigned flags);
@@ -200,6 +242,10 @@ nnz_status nnz_tensor_info_get(const nnz_blob *blob, uint32_t index, nnz_tensor_
 
 /* Find a tensor by its NUL-terminated name. */
 nnz_status nnz_find(const nnz_blob *blob, const char *name, uint32_t *index);
+
+/* The NNZ_FEAT_* tensor `index` needs (0 for raw, packed dense affine,
+ * integer and float-bits tensors), whether or not this build has them. */
+nnz_status nnz_tensor_features(const nnz_blob *blob, uint32_t index, unsigned *features);
 
 /* Bytes of output for `out_type`, and of scratch, that decoding needs. */
 nnz_status nnz_decode_sizes(const nnz_blob *blob, uint32_t index, int out_type,
@@ -221,6 +267,7 @@ nnz_status nnz_decode_block(const nnz_blob *blob, uint32_t index, uint64_t block
                             int out_type, void *out, size_t out_size, void *scratch,
                             size_t scratch_size);
 
+#ifndef NNZ_NO_READER
 /* ---- decoding in pieces ------------------------------------------------ */
 
 /* A tensor decoded in order into a buffer of any size, a piece at a time:
@@ -249,17 +296,21 @@ nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *blob, uint32_t index, 
  * read: the error is returned (and returned again by every later call),
  * and the elements of that call must not be used. */
 nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *got);
+#endif
 
 /* The hash of hashed tensors (docs/FORMAT.md), shared with the tool:
  * xxHash32 of the 8 little-endian bytes of `index` with `seed`; the bucket
  * of element `index` among `k`; and its sign, -1 or +1. */
+#ifndef NNZ_NO_HASHED
 uint32_t nnz_hash_index(uint64_t index, uint32_t seed);
 uint64_t nnz_hash_bucket(uint64_t index, uint32_t seed, uint64_t k);
 int nnz_hash_sign(uint64_t index, uint32_t seed);
+#endif
 
 /* The metadata section: UTF-8 JSON written by the tool (may be empty). */
 nnz_status nnz_metadata(const nnz_blob *blob, const char **text, size_t *size);
 
+#ifndef NNZ_NO_REBUILD
 /* ---- rebuilding the ONNX model ----------------------------------------- */
 
 /* Receives the rebuilt model in order; return 0 to go on, non-zero to stop
@@ -280,6 +331,7 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *blob, uint64_t *model_size,
  * (docs/FORMAT.md); model_size counts the graph and inline tensors only. */
 nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void *work,
                        size_t work_size);
+#endif
 
 /* ---- helpers the tool shares with the runtime -------------------------- */
 

@@ -181,9 +181,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     uint64_t *ext_off = nnz_calloc(n, sizeof *ext_off, e);
     if (!ext_off)
         goto done;
+    /* hole_entry: 1 cut out of the graph (a payload of its own), 2 left in
+     * the graph as an in-graph entry (too small for a payload) */
     for (size_t i = 0; i < n; i++) {
         ext[i] = w && w->external && entry[i] && m->tensors[i].nbytes >= NNZ_EXTERNAL_MIN_BYTES;
-        hole_entry[i] = entry[i] && !ext[i];
+        hole_entry[i] = entry[i] && !ext[i] ? 1 : !entry[i] && m->tensors[i].nbytes > 0 ? 2 : 0;
     }
     /* external tensors are in external-data form while the graph is packed */
     nnz_ext_plan plan = { 0 };
@@ -200,7 +202,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     if (packed != 0)
         goto done;
     for (size_t i = 0; i < n; i++)
-        if (entry[i])
+        if (entry[i] || hole_entry[i] == 2)
             order[nent++] = i;
     sort_holes = holes;
     sort_ext = ext;
@@ -229,6 +231,15 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         size_t i = order[k];
         nnz_tensor *t = &m->tensors[i];
         nnz_encoded x = { .encoding = NNZ_ENC_RAW, .version = 1 };
+        if (hole_entry[i] == 2) { /* in-graph: no payload bytes, the next offset */
+            if (out_pad(&o, PAYLOAD_ALIGN) != 0)
+                goto done;
+            starts[k] = entries.len;
+            x.encoding = NNZ_ENC_GRAPH;
+            dir_entry(&entries, t, 0, holes[i], o.pos - sec[1].off, 0, &x);
+            tbytes[i] = entries.len - starts[k] + 4;
+            continue;
+        }
         if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
             nnz_encoded_free(&x);
             nnz_wrap(e, "tensor '%s': ", t->name);

@@ -17,8 +17,9 @@ typedef struct sink {
     uint8_t *mem;         /* ... or grow this */
     size_t len, cap;
     uint64_t pos;
-    const uint8_t *entry; /* skeleton: tensors to leave out */
-    uint64_t *holes;
+    const uint8_t *entry; /* skeleton: 1 tensors to leave out, 2 to keep (in-graph) */
+    uint64_t *holes;      /* where each one's bytes are, or would be */
+    uint8_t **saved;      /* the in-graph tensors' data while raw_data points at the tag */
     int failed;
     nnz_error *e;
 } sink;
@@ -72,7 +73,12 @@ static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
     size_t i = (size_t)(t - s->m->tensors);
     if (s->entry && s->entry[i]) {
         s->holes[i] = s->pos;
-        return;
+        if (s->entry[i] == 1)
+            return;
+        if (s->saved[i] != data) { /* in memory; else still in an external file, below */
+            emit(s, s->saved[i], len);
+            return;
+        }
     }
     /* data still in an external file: copy it through */
     uint8_t buf[1 << 16];
@@ -113,7 +119,7 @@ int nnz_model_skeleton(nnz_model *m, const uint8_t *entry, uint8_t **bytes, size
             m->tensors[i].proto->raw_data.data = &m->tensors[i].tag;
         }
     }
-    sink s = { .entry = entry, .holes = holes, .e = e };
+    sink s = { .entry = entry, .holes = holes, .saved = saved, .e = e };
     int rc = pack(m, &s);
     for (size_t i = 0; i < m->ntensors; i++)
         if (entry[i])

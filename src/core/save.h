@@ -68,7 +68,8 @@ int nnz_tensor_write(nnz_model *m, nnz_tensor *t, FILE *f, nnz_error *e);
 int nnz_model_write(nnz_model *m, FILE *f, nnz_error *e);
 
 /* Pack the model into memory with the data of every tensor i with
- * entry[i] != 0 left out; holes[i] gets where it would have been. */
+ * entry[i] == 1 left out; holes[i] gets where it would have been, and for
+ * entry[i] == 2 (data kept) where its data is. */
 int nnz_model_skeleton(nnz_model *m, const uint8_t *entry, uint8_t **bytes, size_t *len,
                        uint64_t *holes, nnz_error *e);
 

@@ -674,7 +674,7 @@ def blob_cases(s, nnzip):
 
     # a newer major version
     x = fresh()
-    x.major = 2
+    x.major, x.minor = 2, 0
     s.write("b_major2.nnz", x.write())
     decompress("b_major2", "b_major2.nnz", 3,
                r"format version 2\.0 is newer than this nnzip reads \(1\.x and older\)",

@@ -82,7 +82,7 @@ static void bfloat16_keeps_the_top_half_and_rounds_to_even(void **state)
 static void every_status_has_a_message(void **state)
 {
     const int all[] = { NNZ_OK, NNZ_E_TRUNCATED, NNZ_E_MAGIC, NNZ_E_VERSION, NNZ_E_CHECKSUM,
-                        NNZ_E_CORRUPT, NNZ_E_ENCODING, NNZ_E_OVERFLOW, NNZ_E_ARGUMENT,
+                        NNZ_E_CORRUPT, NNZ_E_ENCODING, NNZ_E_OVERFLOW, NNZ_E_UNSUPPORTED, NNZ_E_ARGUMENT,
                         NNZ_E_INDEX, NNZ_E_NOT_FOUND, NNZ_E_OUTPUT_SMALL,
                         NNZ_E_SCRATCH_SMALL, NNZ_E_OUT_TYPE, NNZ_E_WRITE };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -188,6 +188,60 @@ static void rebuilding_gives_the_bytes_the_tool_saves(void **state)
     assert_memory_equal(saved, out, saved_len);
     free(saved);
     free(out);
+}
+
+/* Tensors under 64 bytes stay in the graph section, yet have an entry
+ * (encoding "graph", format 1.1): found, decoded in every output type,
+ * and left where they are by the rebuild. */
+static void small_tensors_left_in_the_graph_are_found_and_decoded(void **state)
+{
+    (void)state;
+    size_t model_len, blob_len;
+    uint8_t *model = tu_model_bytes(2, 3, &model_len); /* 3x3 floats: 36 bytes each */
+    nnz_model *m = tu_load(model, model_len);
+    uint8_t *blob = tu_blob(m, &blob_len);
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, blob, blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_tensor_count(&b), 2);
+    for (uint32_t i = 0; i < 2; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "w%u", i);
+        uint32_t idx;
+        assert_int_equal(nnz_find(&b, name, &idx), NNZ_OK);
+        nnz_tensor_info info;
+        assert_int_equal(nnz_tensor_info_get(&b, idx, &info), NNZ_OK);
+        assert_int_equal(info.encoding, NNZ_ENC_GRAPH);
+        assert_int_equal(info.decoded_size, 36);
+        /* its bytes are in the graph section, at graph_offset */
+        assert_true(b.graph + info.graph_offset + 36 <= b.graph + b.graph_size);
+        float out[9];
+        uint16_t half[9];
+        assert_int_equal(nnz_decode(&b, idx, NNZ_OUT_NATIVE, out, sizeof out, NULL, 0), NNZ_OK);
+        assert_memory_equal(out, m->tensors[i].proto->raw_data.data, 36);
+        assert_int_equal(nnz_decode(&b, idx, NNZ_OUT_F16, half, sizeof half, NULL, 0), NNZ_OK);
+        for (int k = 0; k < 9; k++)
+            assert_int_equal(half[k], nnz_float_to_half(out[k]));
+    }
+    /* the rebuild is the model as the tool saves it: nothing cut, nothing doubled */
+    uint64_t size;
+    size_t work;
+    assert_int_equal(nnz_rebuild_sizes(&b, &size, &work), NNZ_OK);
+    assert_int_equal(size, b.graph_size);
+    uint8_t *out = malloc((size_t)size), *p = out;
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &p, NULL, 0), NNZ_OK);
+    char *saved;
+    size_t saved_len;
+    FILE *mf = open_memstream(&saved, &saved_len);
+    nnz_error e = { 0 };
+    assert_int_equal(nnz_model_write(m, mf, &e), 0);
+    fclose(mf);
+    assert_int_equal(saved_len, size);
+    assert_memory_equal(saved, out, saved_len);
+    free(saved);
+    free(out);
+    free(blob);
+    nnz_model_free(m);
+    free(model);
 }
 
 static void caller_mistakes_get_their_own_status(void **state)
@@ -393,6 +447,17 @@ static int encoding_unknown(uint8_t *b, size_t *n)
     e[i] = 250;
     return 1;
 }
+static int graph_encoding_with_a_payload(uint8_t *b, size_t *n)
+{
+    (void)n;
+    uint8_t *e = entry0(b);
+    size_t i = 9;
+    for (int k = 0; k < 3; k++)
+        while (e[i++] & 0x80)
+            ;
+    e[i] = NNZ_ENC_GRAPH; /* a payload of its own: in-graph entries have none */
+    return 1;
+}
 static int raw_version_wrong(uint8_t *b, size_t *n)
 {
     (void)n;
@@ -444,6 +509,7 @@ static const mutation mutations[] = {
     { "a hole not right after a raw_data header", hole_moved, NNZ_E_CORRUPT, 0 },
     { "raw encoding version unknown", raw_version_wrong, NNZ_E_CORRUPT, 0 },
     { "unknown encoding still opens", encoding_unknown, NNZ_OK, 0 },
+    { "an in-graph entry with payload bytes", graph_encoding_with_a_payload, NNZ_E_CORRUPT, 0 },
 };
 
 static void every_malformed_blob_gets_its_status(void **state)
@@ -494,6 +560,7 @@ int main(void)
         cmocka_unit_test(every_status_has_a_message),
         cmocka_unit_test_setup_teardown(a_lossless_blob_decodes_every_tensor_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(rebuilding_gives_the_bytes_the_tool_saves, setup, teardown),
+        cmocka_unit_test(small_tensors_left_in_the_graph_are_found_and_decoded),
         cmocka_unit_test_setup_teardown(caller_mistakes_get_their_own_status, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_write_callback_stops_the_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),

@@ -1,0 +1,71 @@
+# 21-features.sh - the runtime's feature macros (NNZ_NO_*, runtime/README.md):
+# every combination builds under the strictest flags; a reduced build
+# decodes every tensor it has the features for to the same bytes as the
+# full build (nnz_decode and, when built, nnz_reader), and returns
+# NNZ_E_UNSUPPORTED (-8) for every other, never a wrong decode.
+group "runtime feature macros"
+NNZ_RUNTIME_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)
+W=$T/features
+mkdir -p "$W"
+M=$FIX/digits_mlp.onnx
+# blobs that need each feature: none, Huffman, sparse, codebook, hashed
+$NNZIP -q compress "$M" -o "$W/raw.nnz"
+$NNZIP -q compress "$M" -o "$W/q8.nnz" -p "quantize:bits=8"
+$NNZIP -q compress "$M" -o "$W/q4h.nnz" -p "quantize:bits=4|huffman"
+$NNZIP -q compress "$M" -o "$W/sp.nnz" -p "prune:sparsity=0.9|quantize:kmeans,bits=5|huffman"
+$NNZIP -q compress "$M" -o "$W/sp8.nnz" -p "prune:sparsity=0.8|quantize:bits=8"
+$NNZIP -q compress "$M" -o "$W/hash.nnz" -p "hashnet:ratio=4|quantize:bits=8"
+$NNZIP -q compress "$M" -o "$W/hashh.nnz" -p "hashnet:ratio=4|quantize:bits=6|huffman"
+BLOBS="raw q8 q4h sp sp8 hash hashh"
+
+build() { # build OUT FLAGS...: the driver with the runtime under those macros
+    out=$1; shift
+    gcc $NNZ_RUNTIME_WARN -O1 "$@" -Iruntime tests/features/decode_all.c runtime/nnz.c -o "$out"
+}
+check "the full build of the decoding driver builds" build "$W/full"
+for b in $BLOBS; do
+    "$W/full" "$W/$b.nnz" >"$W/$b.full" 2>&1
+done
+check "the blobs need every feature between them (sparse, hashed, codebook, Huffman)" \
+    sh -c 'for f in 1 2 4 8; do
+             grep -ho "features=[0-9]*" "$@" | cut -d= -f2 | while read n; do [ $((n & f)) -ne 0 ] && echo y; done | grep -q y || exit 1
+           done' _ "$W"/*.full
+check "the full build decodes every tensor of them" \
+    sh -c '! grep -h "status=" "$@" | grep -v "status=0 "' _ "$W"/*.full
+
+i=0
+for sp in "" -DNNZ_NO_SPARSE; do
+for ha in "" -DNNZ_NO_HASHED; do
+for cb in "" -DNNZ_NO_CODEBOOK; do
+for hu in "" -DNNZ_NO_HUFFMAN; do
+    # the reader and rebuild: in, rebuild out, or both out, in turn
+    case $((i % 3)) in 0) rr="" ;; 1) rr="-DNNZ_NO_REBUILD" ;; 2) rr="-DNNZ_NO_REBUILD -DNNZ_NO_READER" ;; esac
+    i=$((i + 1))
+    flags="$sp $ha $cb $hu $rr"
+    name=$(echo "$flags" | tr -s ' ' | sed 's/^ //; s/ $//; s/-DNNZ_NO_//g; s/ /+/g')
+    [ -n "$name" ] || name=full2
+    if build "$W/d_$name" $flags 2>"$W/d_$name.err"; then
+        built=$("$W/d_$name" "$W/raw.nnz" | head -1 | cut -d= -f2)
+        check "without ${name}: each blob's tensors decode as in the full build or are NNZ_E_UNSUPPORTED" \
+            sh -c 'for b in $4; do "$1" "$2/$b.nnz" >"$2/$b.out" && awk -v built="$3" '"'"'NR == FNR { want[FNR] = $0; next }
+                FNR == 1 { next }
+                { split($3, f, "="); need = f[2] + 0; ok = 1
+                  for (bit = 1; bit <= 8; bit *= 2)
+                      if (int(need / bit) % 2 == 1 && int(built / bit) % 2 == 0) ok = 0
+                  if (ok && $0 != want[FNR]) { print "differs: " $0 " vs " want[FNR]; bad = 1 }
+                  if (!ok && $4 != "status=-8") { print "not unsupported: " $0; bad = 1 } }
+                END { exit bad }'"'"' "$2/$b.full" "$2/$b.out" || exit 1; done' _ "$W/d_$name" "$W" "$built" "$BLOBS"
+    else
+        check "the runtime builds with $flags" false
+    fi
+done; done; done; done
+# the reader and rebuild macros with every feature in, too
+for rr in "-DNNZ_NO_REBUILD" "-DNNZ_NO_REBUILD -DNNZ_NO_READER"; do
+    check "the runtime builds with $rr ($NNZ_RUNTIME_WARN)" gcc $NNZ_RUNTIME_WARN -O2 $rr -c runtime/nnz.c -o "$W/rr.o"
+done
+expect "NNZ_NO_READER without NNZ_NO_REBUILD is refused at build time" 1 "NNZ_NO_READER needs NNZ_NO_REBUILD" \
+    gcc $NNZ_RUNTIME_WARN -DNNZ_NO_READER -c runtime/nnz.c -o "$W/bad.o"
+check "info on a blob names the runtime features it needs and the macros that may go" \
+    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN$" &&
+           $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\"\]"' _ "$NNZIP" "$W"
