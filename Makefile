@@ -18,6 +18,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
@@ -38,11 +39,13 @@ CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 CFLAGS ?= -O2 -g
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-PASS_DIRS := src/prune src/quantize src/hashnet src/huffman src/decompose src/fold
-INCLUDES := -Iruntime -Isrc/core -Isrc/blob -Isrc/infer $(addprefix -I,$(PASS_DIRS)) -Icli -I$(BUILD)/gen
+# Every folder of src/ is a library part (core, blob, infer, one per pass):
+# a new pass folder needs no line here.
+SRC_DIRS := $(patsubst %/,%,$(sort $(dir $(wildcard src/*/*.c))))
+INCLUDES := -Iruntime $(addprefix -I,$(SRC_DIRS)) -Icli -I$(BUILD)/gen
 TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS)
 
-LIB_SRCS := $(wildcard src/core/*.c src/blob/*.c src/infer/*.c $(addsuffix /*.c,$(PASS_DIRS))) \
+LIB_SRCS := $(wildcard src/*/*.c) \
             $(NNZ_RUNTIME_SRCS)
 CLI_SRCS := $(wildcard cli/*.c)
 GEN_C := $(BUILD)/gen/onnx.pb-c.c
@@ -54,7 +57,8 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 LIB_OBJS = $(call objs,$(1),$(LIB_SRCS)) $(BUILD)/$(1)/gen/onnx.pb-c.o
 
 # ---- generated protobuf code -------------------------------------------------
-$(GEN_C) $(GEN_H): proto/onnx.proto
+# one run of protoc-c makes both files (a grouped target: not once per file)
+$(GEN_C) $(GEN_H) &: proto/onnx.proto
 	@mkdir -p $(BUILD)/gen
 	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/onnx.proto
 
@@ -92,7 +96,10 @@ UNIT_BINS = $(patsubst tests/unit/%.c,$(BUILD)/$(1)/tests/unit/%,$(UNIT_SRCS))
 $(BUILD)/nnzip: $(BUILD)/obj/nnzip
 	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
-.SECONDARY:
+# the unit tests' objects come only through the pattern chain: keep them
+# (everything else is named as a prerequisite, so nothing is intermediate)
+UNIT_OBJS = $(patsubst tests/unit/%.c,$(BUILD)/$(1)/tests/unit/%.o,$(UNIT_SRCS))
+.SECONDARY: $(call UNIT_OBJS,obj) $(call UNIT_OBJS,asan)
 
 # ---- main targets -----------------------------------------------------------------
 .PHONY: all deps test-deps run test unit bench fuzz size examples install uninstall \
@@ -202,24 +209,31 @@ $(BUILD)/obj/libnnz.a: $(BUILD)/obj/runtime/nnz.o
 	$(Q)rm -f $@ && ar rcs $@ $^
 $(BUILD)/nnz.pc: runtime/nnz.pc.in runtime/nnz.h
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' $< >$@
-install: all $(BUILD)/obj/libnnz.a $(BUILD)/nnz.pc
+$(BUILD)/nnzip.bash: $(BUILD)/nnzip
+	$(Q)$(BUILD)/nnzip completion bash >$@.tmp && mv -f $@.tmp $@
+install: all $(BUILD)/obj/libnnz.a $(BUILD)/nnz.pc $(BUILD)/nnzip.bash
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
-	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/nnzip/runtime
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/nnzip/runtime \
+	    $(DESTDIR)$(BASHCOMPDIR)
 	install -m 755 $(BUILD)/nnzip $(DESTDIR)$(BINDIR)/nnzip
 	install -m 644 runtime/nnz.h $(DESTDIR)$(INCLUDEDIR)/nnz.h
 	install -m 644 $(BUILD)/obj/libnnz.a $(DESTDIR)$(LIBDIR)/libnnz.a
 	install -m 644 $(BUILD)/nnz.pc $(DESTDIR)$(PKGCONFIGDIR)/nnz.pc
 	install -m 644 runtime/nnz.c runtime/nnz.h $(DESTDIR)$(PREFIX)/share/nnzip/runtime/
-	$(if $(wildcard docs/nnzip.1),install -m 644 docs/nnzip.1 $(DESTDIR)$(MANDIR)/man1/nnzip.1)
+	install -m 644 docs/nnzip.1 $(DESTDIR)$(MANDIR)/man1/nnzip.1
+	install -m 644 $(BUILD)/nnzip.bash $(DESTDIR)$(BASHCOMPDIR)/nnzip
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nnzip $(DESTDIR)$(INCLUDEDIR)/nnz.h $(DESTDIR)$(LIBDIR)/libnnz.a \
-	    $(DESTDIR)$(PKGCONFIGDIR)/nnz.pc $(DESTDIR)$(MANDIR)/man1/nnzip.1
+	    $(DESTDIR)$(PKGCONFIGDIR)/nnz.pc $(DESTDIR)$(MANDIR)/man1/nnzip.1 \
+	    $(DESTDIR)$(BASHCOMPDIR)/nnzip
 	rm -rf $(DESTDIR)$(PREFIX)/share/nnzip
 # install into a scratch DESTDIR and build the example against it with pkg-config
 test-install:
 	$(Q)rm -rf $(BUILD)/stage && $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/stage PREFIX=/usr >/dev/null
 	$(Q)PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(BUILD)/stage PKG_CONFIG_LIBDIR=$(CURDIR)/$(BUILD)/stage/usr/lib/pkgconfig \
 	    sh -c '$(CC) -std=c99 examples/nnz_dump.c $$(pkg-config --cflags --libs nnz) -o $(BUILD)/stage/nnz_dump'
+	$(Q)test -s $(BUILD)/stage/usr/share/man/man1/nnzip.1 && \
+	    test -s $(BUILD)/stage/usr/share/bash-completion/completions/nnzip
 	$(Q)$(BUILD)/stage/usr/bin/nnzip --version >/dev/null && echo "test-install: ok"
 
 clean:

@@ -317,9 +317,6 @@ int cmd_compress(int argc, char **argv)
     calib.opts.dims = ia.dims;
     calib.opts.ndims = ia.ndims;
     calib.progress = calib_progress;
-    if ((pipeline != NULL) + (config != NULL) + (target > 0) > 1)
-        return cli_usage("compress", "-p, --config and --target-rel-error each choose the "
-                         "pipeline; use one");
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
