@@ -45,10 +45,6 @@ const char *cli_esc(const char *s);
  * unknown). Names the option once. */
 int cli_bad_option(const char *cmd, int c, char **argv);
 
-/* The candidate closest to a misspelt `word` (edit distance, or a prefix),
- * or NULL when none is close: for "did you mean". */
-const char *cli_suggest(const char *word, const char *const *cands, size_t n);
-
 /* The output name a command uses without -o, as gzip and zstd do: `in`
  * with its `from` suffix (if it has it) replaced by `to`, e.g. model.onnx
  * -> model.nnz, written into buf. NULL for stdin or a name too long. */

@@ -41,8 +41,8 @@ static const char verify_help[] =
     "  -q, --quiet         no report on stderr\n"
     "  -v, --verbose       a line per tensor\n"
     "  -h, --help\n\n"
-    "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable\n"
-    "input.\n";
+    "Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 unreadable or\n"
+    "corrupt input (the blob does not open).\n";
 
 /* Does the blob's graph section hold exactly the model's graph? Packed the
  * way compress packs it (the blob's tensors left out, external ones in
@@ -453,8 +453,11 @@ int cmd_verify(int argc, char **argv)
     cJSON_AddItemToObject(doc, "channels_removed", resized);
 
     int ok = cJSON_IsTrue(cJSON_GetObjectItem(doc, "ok"));
+    const cJSON *x;
+    /* why it failed goes to stderr even with -q: a CI log needs the reason */
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
+        fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
     if (!g_cli.quiet) {
-        const cJSON *x;
         if (g_cli.verbose)
             cJSON_ArrayForEach(x, ts)
                 fprintf(stderr, "  %-40s rel_l2 %-10.4g max_abs %-10.4g %s\n",
@@ -462,8 +465,17 @@ int cmd_verify(int argc, char **argv)
                         cJSON_GetObjectItem(x, "rel_l2")->valuedouble,
                         cJSON_GetObjectItem(x, "max_abs")->valuedouble,
                         cJSON_IsTrue(cJSON_GetObjectItem(x, "ok")) ? "" : "OVER");
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(doc, "failures"))
-            fprintf(stderr, "nnzip: %s: %s\n", cli_esc(bpath), cli_esc(x->valuestring));
+        /* what was checked, so an OK says what it vouches for */
+        char what[300] = "integrity";
+        if (isfinite(limit))
+            snprintf(what + strlen(what), sizeof what - strlen(what),
+                     ", each weight's rel_l2 <= %g", limit);
+        if (want_outputs)
+            snprintf(what + strlen(what), sizeof what - strlen(what),
+                     ", each output's rel_l2 <= %g", max_out);
+        if (eval)
+            snprintf(what + strlen(what), sizeof what - strlen(what), ", --eval metric in [%g, %g]",
+                     min_metric, max_metric);
         char rep[400] = "";
         if (nrep)
             snprintf(rep, sizeof rep, "; %d replaced by a graph rewrite (low-rank factors, "
@@ -475,8 +487,9 @@ int cmd_verify(int argc, char **argv)
             snprintf(rep + strlen(rep), sizeof rep - strlen(rep), "; graph not compared "
                      "(rewritten by a pass, says the blob)");
         fprintf(stderr, "nnzip: verify %s: %s; %d tensors, %d changed, overall rel_l2 %.4g, "
-                "worst %.4g ('%s')%s\n", cli_esc(bpath), ok ? "OK" : "FAILED",
-                cJSON_GetArraySize(ts), nchanged, changed.rel_l2, worst, cli_esc(worst_name), rep);
+                "worst %.4g ('%s')%s; checked: %s\n", cli_esc(bpath), ok ? "OK" : "FAILED",
+                cJSON_GetArraySize(ts), nchanged, changed.rel_l2, worst, cli_esc(worst_name), rep,
+                what);
     }
     int wrote = 0;
     if (json)
@@ -487,5 +500,7 @@ int cmd_verify(int argc, char **argv)
     nnz_strmap_free(&ix);
     nnz_model_free(orig);
     cli_file_close(&f);
-    return wrote ? wrote : ok ? 0 : NNZ_EXIT_VERIFY;
+    /* a blob that cannot be read is bad input (3), as for decompress and
+     * info; 1 is for a blob that was read and did not pass */
+    return wrote ? wrote : !opened ? NNZ_EXIT_INPUT : ok ? 0 : NNZ_EXIT_VERIFY;
 }

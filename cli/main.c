@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "suggest.h"
 
 static const struct {
     const char *name;
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "",
                  commands[k].name);
     }
-    const char *near = cli_suggest(argv[i], names, ncmd);
+    const char *near = nnz_suggest(argv[i], names, ncmd);
     if (near)
         return cli_usage(NULL, "unknown command '%s'; did you mean '%s'?", argv[i], near);
     return cli_usage(NULL, "unknown command '%s' (commands: %s)", argv[i], list);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "pass.h"
+#include "suggest.h"
 
 /* ---- the composition table ---------------------------------------------- */
 
@@ -165,6 +166,14 @@ int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, 
     const nnz_pass *ps = nnz_pass_find(pass);
     if (!ps) {
         char names[256];
+        const char *cands[64];
+        size_t nc = 0;
+        for (; nnz_passes[nc] && nc < 64; nc++)
+            cands[nc] = nnz_passes[nc]->name;
+        const char *near = nnz_suggest(pass, cands, nc);
+        if (near)
+            return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s'; did you mean '%s'?", pass,
+                            near);
         list_passes(names, sizeof names);
         return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", pass, names);
     }
@@ -647,9 +656,37 @@ int nnz_pipeline_rewrites_graph(const nnz_pipeline *p)
 
 int nnz_opt_unknown(const nnz_pass *pass, const nnz_kv *kv, nnz_error *e)
 {
-    return nnz_fail(e, NNZ_EXIT_USAGE, "%s: unknown option '%s'%s (valid: %s; and for every "
+    /* the keys, from the options text ("bits=2..16, scheme=sym|asym,
+     * kmeans"): a word right before '=', or a word that is a whole item */
+    char keys[1024];
+    const char *cands[64] = { "only", "skip", "min-elements" };
+    size_t n = 3;
+    snprintf(keys, sizeof keys, "%s", pass->options);
+    char *p = keys;
+    while (*p && n < 64) {
+        if (!(*p >= 'a' && *p <= 'z') || (p > keys && (isalnum((unsigned char)p[-1]) ||
+                                                         p[-1] == '-' || p[-1] == '='))) {
+            p++;
+            continue;
+        }
+        char *start = p;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')
+            p++;
+        int item = (start == keys || start[-1] == ' ') && (*p == ',' || *p == '\0');
+        if (*p == '=' || item) {
+            int more = *p != '\0';
+            *p = '\0';
+            cands[n++] = start;
+            p += more;
+        }
+    }
+    const char *near = nnz_suggest(kv->key, cands, n);
+    char hint[96] = "";
+    if (near)
+        snprintf(hint, sizeof hint, "; did you mean '%s'?", near);
+    return nnz_fail(e, NNZ_EXIT_USAGE, "%s: unknown option '%s'%s%s (valid: %s; and for every "
                     "pass only=GLOB, skip=GLOB, min-elements=N)", pass->name, kv->key,
-                    kv->value ? "" : " (a flag)", pass->options);
+                    kv->value ? "" : " (a flag)", hint, pass->options);
 }
 
 void nnz_report_warn(cJSON *rep, const char *fmt, ...)

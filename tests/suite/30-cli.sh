@@ -28,6 +28,12 @@ for c in "" compress decompress info verify convert sweep completion run; do
 done
 expect "nnzip help CMD prints the command's help" 0 "" sh -c "$N help verify | grep -q '^Usage: nnzip verify'"
 expect "a misspelt command gets a suggestion" 2 "unknown command 'comprss'; did you mean 'compress'\\?" $N comprss
+expect "a misspelt pass gets a suggestion" 2 "unknown pass 'quantise'; did you mean 'quantize'\\?" \
+    $N compress "$M" -o "$W/dym.nnz" -p 'quantise:bits=8'
+expect "a misspelt option key gets a suggestion" 2 "unknown option 'sparsty'; did you mean 'sparsity'\\?" \
+    $N compress "$M" -o "$W/dym.nnz" -p 'prune:sparsty=0.5'
+expect "a misspelt flag gets a suggestion" 2 "unknown option 'kmean' \\(a flag\\); did you mean 'kmeans'\\?" \
+    $N compress "$M" -o "$W/dym.nnz" -p 'quantize:kmean,bits=4'
 expect "an unknown option is named once, prefixed with the command" 2 "^nnzip compress: unknown option '--nope'" \
     $N compress --nope "$M"
 $N compress --nope "$M" 2>"$W/nope.err"
@@ -95,7 +101,11 @@ check "the existing output kept its bytes" grep -q precious "$W/keep.onnx"
 check "no temporary file is left in the folder" sh -c "! ls -a '$W' | grep -q nnzip-tmp"
 cp "$W/m.nnz" "$W/flip.nnz"
 printf '\001' | dd of="$W/flip.nnz" bs=1 seek=3000 conv=notrunc 2>/dev/null
-expect "verify of a corrupted blob fails with 1" 1 "checksum mismatch" $N verify "$M" "$W/flip.nnz"
+expect "verify of a corrupted blob is bad input: exit 3" 3 "checksum mismatch" $N verify "$M" "$W/flip.nnz"
+expect "verify -q still says why it failed" 1 "made from another model" \
+    $N -q verify "$FIX/digits_cnn.onnx" "$W/m.nnz"
+expect "verify's OK line names what it checked" 0 "OK; .*; checked: integrity, each weight's rel_l2 <= 0\.5$" \
+    $N verify "$M" "$W/m.nnz" --max-rel-error 0.5
 expect "info of a corrupted blob is bad input" 3 "checksum mismatch" $N info "$W/flip.nnz"
 $PYTHON - "$W/m.nnz" "$W/future.nnz" <<'PY'
 import sys, struct, zlib
