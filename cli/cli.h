@@ -56,6 +56,10 @@ const char *cli_default_output(char *buf, size_t cap, const char *in, const char
  * start at column `indent`. For --help text built from tables. */
 void cli_wrap(FILE *f, int col, int indent, const char *text);
 
+/* Print a report's warnings on stderr: those about single tensors that
+ * say the same thing as one line with a count and the first names. */
+void cli_print_warnings(const cJSON *warnings);
+
 /* Output flags (fileio.h NNZ_OUT_*) with -f applied. */
 unsigned cli_out_flags(unsigned flags);
 

@@ -14,6 +14,7 @@
 
 #include "fileio.h"
 #include "model.h"
+#include "strmap.h"
 #include "nnz_limits.h"
 #include "save.h"
 
@@ -121,6 +122,94 @@ int cli_bad_option(const char *cmd, int c, char **argv)
                        : cli_usage(cmd, "option '-%c' needs a value", optopt);
     return is_long || !optopt ? cli_usage(cmd, "unknown option '%.*s'", len, arg)
                               : cli_usage(cmd, "unknown option '-%c'", optopt);
+}
+
+/* The shape of a warning: its digits collapsed, so "rel_l2 0.931" and
+ * "rel_l2 0.942" say the same thing (the caller frees). */
+static char *warning_shape(const char *what)
+{
+    char *k = malloc(strlen(what) + 1), *o = k;
+    for (const char *p = what; k && *p; p++) {
+        int digit = (*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9');
+        if (!digit || o == k || o[-1] != '#')
+            *o++ = digit ? '#' : *p;
+    }
+    if (k)
+        *o = '\0';
+    return k;
+}
+
+void cli_print_warnings(const cJSON *warnings)
+{
+    /* "tensor 'NAME': what" warnings of the same shape become one line with
+     * a count and the first names (a recipe can warn for every tensor);
+     * --json keeps every one */
+    enum { SHOWN = 3 };
+    typedef struct group {
+        const char *what, *names[SHOWN];
+        size_t count;
+        int differ; /* the figures differ between its tensors */
+    } group;
+    size_t n = (size_t)cJSON_GetArraySize(warnings), ng = 0, nown = 0;
+    group *g = calloc(n ? n : 1, sizeof *g);
+    char **own = calloc(2 * (n ? n : 1), sizeof *own); /* names and shapes */
+    nnz_strmap by_shape = { 0 };
+    nnz_error e = { 0 };
+    const cJSON *x;
+    int ok = g && own && nnz_strmap_init(&by_shape, 64, &e) == 0;
+    cJSON_ArrayForEach(x, warnings)
+    {
+        const char *w = cJSON_GetStringValue(x), *end;
+        char *name = NULL, *shape = NULL;
+        size_t k;
+        if (!w)
+            continue;
+        if (!ok || strncmp(w, "tensor '", 8) != 0 || !(end = strstr(w + 8, "': ")) ||
+            !(name = strndup(w + 8, (size_t)(end - (w + 8)))) ||
+            !(shape = warning_shape(end + 3))) {
+            free(name);
+            if (ok) { /* not about one tensor: as it is */
+                g[ng].what = w;
+                g[ng++].count = 0;
+            } else {
+                fprintf(stderr, "nnzip: warning: %s\n", cli_esc(w));
+            }
+            continue;
+        }
+        own[nown++] = name;
+        own[nown++] = shape;
+        if (!nnz_strmap_get(&by_shape, shape, &k)) {
+            k = ng++;
+            g[k].what = end + 3;
+            nnz_strmap_put(&by_shape, shape, k, &e); /* on failure: a line of its own */
+        } else if (strcmp(g[k].what, end + 3) != 0) {
+            g[k].differ = 1;
+        }
+        if (g[k].count < SHOWN)
+            g[k].names[g[k].count] = name;
+        g[k].count++;
+    }
+    for (size_t k = 0; k < ng; k++) {
+        if (g[k].count == 0) {
+            fprintf(stderr, "nnzip: warning: %s\n", cli_esc(g[k].what));
+        } else if (g[k].count == 1) {
+            fprintf(stderr, "nnzip: warning: tensor '%s': %s\n", cli_esc(g[k].names[0]),
+                    cli_esc(g[k].what));
+        } else {
+            char list[1024] = "";
+            for (size_t i = 0; i < SHOWN && i < g[k].count; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'", i ? ", " : "",
+                         cli_esc(g[k].names[i]));
+            fprintf(stderr, "nnzip: warning: %zu tensors (%s%s): %s%s\n", g[k].count, list,
+                    g[k].count > SHOWN ? ", ..." : "", cli_esc(g[k].what),
+                    g[k].differ ? " (the figures are the first's; --json has each)" : "");
+        }
+    }
+    for (size_t i = 0; i < nown; i++)
+        free(own[i]);
+    free(own);
+    nnz_strmap_free(&by_shape);
+    free(g);
 }
 
 const char *cli_default_output(char *buf, size_t cap, const char *in, const char *from,

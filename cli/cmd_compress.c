@@ -178,8 +178,7 @@ static void report_text(const cJSON *o)
                     cJSON_GetObjectItem(x, "bits_per_weight")->valuedouble,
                     cJSON_GetObjectItem(x, "rel_l2")->valuedouble);
     }
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "warnings"))
-        fprintf(stderr, "nnzip: warning: %s\n", cli_esc(x->valuestring));
+    cli_print_warnings(cJSON_GetObjectItem(o, "warnings"));
     fprintf(stderr,
             "nnzip: %s -> %s: %.0f -> %.0f bytes (%.2fx); weights %.0f -> %.0f bytes, "
             "%.3f bits/weight over %.0f tensors; rel_l2 %.4g over the %.0f changed\n",

@@ -527,9 +527,37 @@ static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report,
     return 0;
 }
 
+/* A name glob that matches none of the model's tensors is most likely a
+ * typo: say so (the stage then does what it would do without it). */
+static void warn_unmatched(const nnz_model *m, const char *where, const char *key,
+                           const char *glob, cJSON *report)
+{
+    for (size_t i = 0; i < m->ntensors; i++)
+        if (fnmatch(glob, m->tensors[i].name, 0) == 0)
+            return;
+    nnz_report_warn(report, "%s%s%s=%s matches no tensor of the model ('nnzip info MODEL' "
+                    "lists them)", where, *where ? ": " : "", key, glob);
+}
+
+static void check_globs(const nnz_pipeline *p, const nnz_model *m, cJSON *report)
+{
+    for (size_t i = 0; p->skip && p->skip[i]; i++)
+        warn_unmatched(m, "", "skip", p->skip[i], report);
+    for (size_t s = 0; s < p->n; s++) {
+        const nnz_stage *st = &p->stages[s];
+        for (size_t i = 0; st->only && st->only[i]; i++)
+            warn_unmatched(m, st->pass->name, "only", st->only[i], report);
+        for (size_t i = 0; st->skip && st->skip[i]; i++)
+            warn_unmatched(m, st->pass->name, "skip", st->skip[i], report);
+        for (size_t k = 0; k < st->nov; k++)
+            warn_unmatched(m, st->pass->name, "layers", st->ov[k].glob, report);
+    }
+}
+
 int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error *e)
 {
     cJSON_AddArrayToObject(report, "warnings");
+    check_globs(p, m, report);
     /* model-wide steps, in order; a stage sees the graph its predecessors left */
     for (size_t s = 0; s < p->n; s++) {
         nnz_stage *st = &p->stages[s];

@@ -34,6 +34,8 @@ expect "a misspelt option key gets a suggestion" 2 "unknown option 'sparsty'; di
     $N compress "$M" -o "$W/dym.nnz" -p 'prune:sparsty=0.5'
 expect "a misspelt flag gets a suggestion" 2 "unknown option 'kmean' \\(a flag\\); did you mean 'kmeans'\\?" \
     $N compress "$M" -o "$W/dym.nnz" -p 'quantize:kmean,bits=4'
+expect "an only= glob that matches no tensor is a warning" 0 "warning: quantize: only=fc9\\* matches no tensor" \
+    $N compress -f "$M" -o "$W/glob.nnz" -p 'quantize:bits=8,only=fc9*'
 expect "an unknown option is named once, prefixed with the command" 2 "^nnzip compress: unknown option '--nope'" \
     $N compress --nope "$M"
 $N compress --nope "$M" 2>"$W/nope.err"

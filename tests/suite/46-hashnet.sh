@@ -46,9 +46,13 @@ fi
 
 # ---- a hashed blob: report, runtime decode, determinism
 expect "hashnet:ratio=8 compresses the digits MLP and warns about its error" 0 \
-    "warning: tensor 'fc2\.weight': hashnet: rel_l2 0\.9[0-9]* at ratio 8 .*lower ratio=" \
+    "warning: 3 tensors \('fc1\.weight', 'fc2\.weight', 'fc3\.weight'\): hashnet: rel_l2 0\.9[0-9]* at ratio 8 .*lower ratio=" \
     $N compress "$M" -o "$W/r8.nnz" -p "hashnet:ratio=8" --json
 cp "$T/out" "$W/r8.json"
+cp "$T/err" "$W/r8.err"
+check "the same warning for three tensors is one line on stderr, three in --json" sh -c "
+    [ \$(grep -c 'warning:' '$W/r8.err') = 1 ] &&
+    $PYTHON -c 'import json,sys; w=json.load(open(sys.argv[1]))[\"warnings\"]; sys.exit(0 if sum(\"hashnet: rel_l2\" in x for x in w) == 3 else 1)' '$W/r8.json'"
 check "the report gives K = ceil(n / 8), the tensor's seed and a hashed layout" $PYTHON -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
