@@ -633,9 +633,26 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
-static void progress_line(size_t done, size_t n)
+static double seconds_now(void)
 {
-    fprintf(stderr, "\rnnzip: sweep: point %zu/%zu", done, n);
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* One line for the whole sweep, rewritten in place: the points finished
+ * and the time left, from the rate of the finished ones. */
+static void progress_line(size_t done, size_t n, double start)
+{
+    double el = seconds_now() - start;
+    if (done > 0 && done < n) {
+        double left = el / (double)done * (double)(n - done);
+        fprintf(stderr, "\rnnzip: sweep: point %zu/%zu, %.0f s left\033[K", done, n, left);
+    } else {
+        fprintf(stderr, "\rnnzip: sweep: point %zu/%zu\033[K", done, n);
+    }
+    if (done >= n)
+        fputs("\r\033[K", stderr); /* the summary line follows */
     fflush(stderr);
 }
 
@@ -679,6 +696,7 @@ static int run_workers(sweep *s, size_t nw, int progress, char (*dead)[128])
     }
     close(pfd[1]);
     size_t done = 0;
+    double start = seconds_now();
     while (!got_signal) {
         char buf[256];
         ssize_t r = read(pfd[0], buf, sizeof buf);
@@ -688,7 +706,7 @@ static int run_workers(sweep *s, size_t nw, int progress, char (*dead)[128])
             break;
         done += (size_t)r;
         if (progress)
-            progress_line(done, s->n);
+            progress_line(done, s->n, start);
     }
     close(pfd[0]);
     if (got_signal)

@@ -130,6 +130,9 @@ expect "no progress line when stderr is not a terminal" 0 "" sh -c "$N sweep '$M
 if command -v script >/dev/null 2>&1; then
     check "a progress line (point i/N) when stderr is a terminal" sh -c \
         "script -qec \"$N sweep '$M' --grid '$G' -o '$W/tty.csv'\" /dev/null | grep -q 'point 9/9'"
+    script -qec "$N sweep '$M' --grid '$G' -o '$W/tty2.csv'" /dev/null >"$W/tty.out" 2>&1
+    check "the progress line gives the time left, rewritten in place (one line, not one a point)" sh -c \
+        "grep -q 's left' '$W/tty.out' && [ \$(grep -c 'sweep: point' '$W/tty.out') = 1 ]"
 else
     skip "progress on a terminal" "script(1) is not installed"
 fi
