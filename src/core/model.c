@@ -696,6 +696,20 @@ float *nnz_tensor_floats(nnz_model *m, nnz_tensor *t, nnz_error *e)
 
 /* ---- queries ------------------------------------------------------------ */
 
+const Onnx__AttributeProto *nnz_node_attr(const Onnx__NodeProto *n, const char *name)
+{
+    for (size_t i = 0; i < n->n_attribute; i++)
+        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
+            return n->attribute[i];
+    return NULL;
+}
+
+int64_t nnz_node_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
+{
+    const Onnx__AttributeProto *a = nnz_node_attr(n, name);
+    return a && a->has_i ? a->i : dflt;
+}
+
 static void drop_find_index(nnz_model *m)
 {
     if (m->find_index) {

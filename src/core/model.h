@@ -148,6 +148,11 @@ int nnz_tensor_is_codes(const nnz_tensor *t);
  * (docs/architecture.md: Conv 0, ConvTranspose 1, Gemm by transB, ...). */
 int nnz_tensor_channel_axis(const nnz_tensor *t);
 
+/* The attribute `name` of node n, or NULL; its integer value, or `dflt`
+ * when the node has no such integer attribute. */
+const Onnx__AttributeProto *nnz_node_attr(const Onnx__NodeProto *n, const char *name);
+int64_t nnz_node_int(const Onnx__NodeProto *n, const char *name, int64_t dflt);
+
 /* Find a tensor by name; NULL when there is none. */
 nnz_tensor *nnz_model_find(nnz_model *m, const char *name);
 

@@ -114,20 +114,6 @@ static int in_scope(const idx *x, int g, int h)
 
 /* ---- reading attributes and constant inputs ---------------------------------- */
 
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-static int64_t int_attr(const Onnx__NodeProto *n, const char *name, int64_t dflt)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_i ? a->i : dflt;
-}
-
 /* Integers a node takes either as its input `slot` (opset 10/13 and later:
  * a constant tensor) or as attribute `name` (before). Returns how many,
  * -1 when they are not known here (computed at run time, too many), -2
@@ -153,7 +139,7 @@ static int node_ints(const idx *x, const Onnx__NodeProto *n, int slot, const cha
         }
         return (int)t->count;
     }
-    const Onnx__AttributeProto *a = attr(n, name);
+    const Onnx__AttributeProto *a = nnz_node_attr(n, name);
     if (!a)
         return -2;
     if (a->n_ints > (size_t)max)
@@ -197,11 +183,11 @@ int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int6
          * output channel c alone, so axis 0 is the per-output-channel one */
         if (rank < 2)
             return -1;
-        return dims[1] == 1 && int_attr(n, "group", 1) > 1 ? 0 : 1;
+        return dims[1] == 1 && nnz_node_int(n, "group", 1) > 1 ? 0 : 1;
     }
     if (strcmp(op, "Gemm") == 0 && rank == 2 && (slot == 0 || slot == 1))
-        return slot == 1 ? (int_attr(n, "transB", 0) ? 0 : 1)
-                         : (int_attr(n, "transA", 0) ? 1 : 0);
+        return slot == 1 ? (nnz_node_int(n, "transB", 0) ? 0 : 1)
+                         : (nnz_node_int(n, "transA", 0) ? 1 : 0);
     if (strcmp(op, "MatMul") == 0 && (slot == 0 || slot == 1))
         return slot == 1 ? rank - 1 : rank >= 2 ? rank - 2 : -1;
     if ((strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0) &&
@@ -286,7 +272,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
         (strcmp(op, "Dropout") == 0 && oi == 0))
         return slot == 0 ? 1 : 0;
     if (strcmp(op, "Concat") == 0) {
-        int a = normalize_axis(int_attr(n, "axis", 0), in->rank);
+        int a = normalize_axis(nnz_node_int(n, "axis", 0), in->rank);
         if (a >= 0)
             out->dims[a] = -1; /* the others' sizes add to it */
         return 1;
@@ -332,7 +318,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
         return 1;
     }
     if (strcmp(op, "Split") == 0) {
-        int a = normalize_axis(int_attr(n, "axis", 0), in->rank);
+        int a = normalize_axis(nnz_node_int(n, "axis", 0), in->rank);
         if (a < 0)
             return -1;
         int c = node_ints(x, n, 1, "split", v, NNZ_MAX_DIMS);
@@ -389,7 +375,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
             return -1;
         int rank;
         if (op[0] == 'F') {
-            int a = (int)int_attr(n, "axis", 1);
+            int a = (int)nnz_node_int(n, "axis", 1);
             if (a < 0)
                 a += in->rank;
             if (a < 0 || a > in->rank)
@@ -409,7 +395,7 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
                 if (!mul(total, in->dims[k], &total))
                     return -1;
             for (int k = 0; k < rank; k++) {
-                if (v[k] == 0 && !int_attr(n, "allowzero", 0))
+                if (v[k] == 0 && !nnz_node_int(n, "allowzero", 0))
                     v[k] = k < in->rank ? in->dims[k] : -2;
                 if (v[k] == -1 && infer < 0)
                     infer = k;

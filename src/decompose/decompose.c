@@ -388,7 +388,7 @@ static int svd_layer(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, const dec_
                      Onnx__NodeProto **last)
 {
     nnz_error *e = c->e;
-    int ta = (int)dec_attr_int(n, "transA", 0) != 0, tb = (int)dec_attr_int(n, "transB", 0) != 0;
+    int ta = (int)nnz_node_int(n, "transA", 0) != 0, tb = (int)nnz_node_int(n, "transB", 0) != 0;
     int trans = kind == L_GEMM_B ? tb : kind == L_GEMM_A ? ta : 0;
     /* W in math orientation: rows x cols (Y = X W for a B operand, Y = W X for
      * an A operand, y = W x per pixel for a 1x1 Conv) */
@@ -856,7 +856,7 @@ static int consider(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, Onnx__NodeP
         return 0;
     }
     if (conv) {
-        int64_t group = dec_attr_int(n, "group", 1);
+        int64_t group = nnz_node_int(n, "group", 1);
         if (group != 1) {
             skip(rep, "%s convolution (group=%lld): only group=1 is factorised",
                       t->dims[1] == 1 ? "depthwise" : "grouped", (long long)group);

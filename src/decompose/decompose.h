@@ -120,8 +120,7 @@ size_t dec_count_uses(const Onnx__GraphProto *g, const char *name);
  * Returns the rank, or -1 when no shape is recorded. */
 int dec_value_shape(const dec_scope *sc, const char *name, int64_t *dims, int max);
 
-/* Integer / ints attribute of a node; `dflt` / 0 values when absent. */
-int64_t dec_attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt);
+/* A node's ints attribute (its values into v, at most max; 0 when absent). */
 size_t dec_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *v, size_t max);
 
 /* One new factor: its name, dims and values (floats in the math layout). */

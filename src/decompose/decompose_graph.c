@@ -106,23 +106,9 @@ int dec_value_shape(const dec_scope *sc, const char *name, int64_t *dims, int ma
     return -1;
 }
 
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-int64_t dec_attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_i ? a->i : dflt;
-}
-
 size_t dec_attr_ints(const Onnx__NodeProto *n, const char *name, int64_t *v, size_t max)
 {
-    const Onnx__AttributeProto *a = attr(n, name);
+    const Onnx__AttributeProto *a = nnz_node_attr(n, name);
     size_t k = a ? a->n_ints : 0;
     if (k > max)
         k = max;

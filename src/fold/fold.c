@@ -48,23 +48,9 @@ static int op_is(const Onnx__NodeProto *n, const char *op)
            (!n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0);
 }
 
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-static int64_t int_attr(const Onnx__NodeProto *n, const char *name, int64_t dflt)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_i ? a->i : dflt;
-}
-
 static double float_attr(const Onnx__NodeProto *n, const char *name, double dflt)
 {
-    const Onnx__AttributeProto *a = attr(n, name);
+    const Onnx__AttributeProto *a = nnz_node_attr(n, name);
     return a && a->has_f ? a->f : dflt;
 }
 
@@ -280,7 +266,7 @@ static int fold_bn(fold_ctx *c, Onnx__GraphProto *g, Onnx__NodeProto *bn)
     nnz_tensor *w = layer ? initializer(c, g, has_input(layer, 1) ? layer->input[1] : NULL) : NULL;
     if (!conv && !deconv && !gemm)
         why = "its input is not made by a Conv, ConvTranspose or Gemm";
-    else if (bn->n_input != 5 || bn->n_output != 1 || int_attr(bn, "training_mode", 0))
+    else if (bn->n_input != 5 || bn->n_output != 1 || nnz_node_int(bn, "training_mode", 0))
         why = "it is in training mode (running statistics as outputs)";
     else if (uses(g, bn->input[0]) != 1)
         why = "something else reads the layer's output too";
@@ -288,7 +274,7 @@ static int fold_bn(fold_ctx *c, Onnx__GraphProto *g, Onnx__NodeProto *bn)
         why = "the layer's weight is not a float32 constant of the graph";
     else if (!c->selected[w - c->m->tensors])
         why = "the stage does not take the layer's weight (only=/skip=)";
-    else if (gemm && (int_attr(layer, "transA", 0) || w->ndims != 2))
+    else if (gemm && (nnz_node_int(layer, "transA", 0) || w->ndims != 2))
         why = "a Gemm with transA";
     cJSON_AddStringToObject(r, "layer", layer && layer->op_type ? layer->op_type : "none");
     if (w)
@@ -298,13 +284,13 @@ static int fold_bn(fold_ctx *c, Onnx__GraphProto *g, Onnx__NodeProto *bn)
         if (conv) {
             cout = w->dims[0];
         } else if (deconv) { /* (C_in, C_out/group, k...) */
-            groups = int_attr(layer, "group", 1);
+            groups = nnz_node_int(layer, "group", 1);
             if (groups < 1 || w->dims[0] < 1 || groups > w->dims[0] || w->dims[0] % groups)
                 why = "a ConvTranspose whose group does not divide its channels";
             cout = w->dims[1] * groups;
             axis = 1;
         } else {
-            axis = int_attr(layer, "transB", 0) ? 0 : 1;
+            axis = nnz_node_int(layer, "transB", 0) ? 0 : 1;
             cout = w->dims[axis];
         }
     }
@@ -382,7 +368,7 @@ static int fold_bn(fold_ctx *c, Onnx__GraphProto *g, Onnx__NodeProto *bn)
             rc = in[2] ? 0 : -1;
         }
         if (rc == 0 && gemm && beta != 1) { /* beta is in the new bias */
-            Onnx__AttributeProto *a = (Onnx__AttributeProto *)attr(layer, "beta");
+            Onnx__AttributeProto *a = (Onnx__AttributeProto *)nnz_node_attr(layer, "beta");
             a->f = 1;
         }
         drop_value_info(g, old_out);

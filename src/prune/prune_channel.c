@@ -135,23 +135,9 @@ static const char *label(const Onnx__NodeProto *n)
     return n->n_output && n->output[0] ? n->output[0] : "";
 }
 
-static const Onnx__AttributeProto *attr(const Onnx__NodeProto *n, const char *name)
-{
-    for (size_t i = 0; i < n->n_attribute; i++)
-        if (n->attribute[i]->name && strcmp(n->attribute[i]->name, name) == 0)
-            return n->attribute[i];
-    return NULL;
-}
-
-static int64_t attr_int(const Onnx__NodeProto *n, const char *name, int64_t dflt)
-{
-    const Onnx__AttributeProto *a = attr(n, name);
-    return a && a->has_i ? a->i : dflt;
-}
-
 static float attr_float(const Onnx__NodeProto *n, const char *name, float dflt)
 {
-    const Onnx__AttributeProto *a = attr(n, name);
+    const Onnx__AttributeProto *a = nnz_node_attr(n, name);
     return a && a->has_f ? a->f : dflt;
 }
 
@@ -414,7 +400,7 @@ static int extra_outputs_used(pc *c, const Onnx__NodeProto *n)
 
 static int is_depthwise(const Onnx__NodeProto *n, const nnz_tensor *w)
 {
-    int64_t g = attr_int(n, "group", 1);
+    int64_t g = nnz_node_int(n, "group", 1);
     return op_is(n, "Conv") && g > 1 && w && w->ndims >= 3 && w->dims[1] == 1 &&
            w->dims[0] == g;
 }
@@ -531,7 +517,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         int64_t pads[2 * NNZ_MAX_DIMS];
         int np = -1;
         if (c->opset < 11) {
-            const Onnx__AttributeProto *pa = attr(n, "pads");
+            const Onnx__AttributeProto *pa = nnz_node_attr(n, "pads");
             if (pa && pa->n_ints <= 2 * NNZ_MAX_DIMS) {
                 np = (int)pa->n_ints;
                 memcpy(pads, pa->ints, pa->n_ints * sizeof *pads);
@@ -550,7 +536,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         return reach(c, out, s, v.rank, v.ax);
     }
     if (op_is(n, "Concat")) {
-        int64_t ax = attr_int(n, "axis", 0);
+        int64_t ax = nnz_node_int(n, "axis", 0);
         if (v.rank < 0 && ax >= 0) {
             whole(c, s, "Concat '%s': the rank of '%s' is not known", label(n), v.name);
             return 0;
@@ -602,9 +588,9 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
             c->grp[c->ngrp++] = (pc_group){ .node = n, .space = s };
             return reach(c, out, s, w->ndims, 1 - w->ndims);
         }
-        if (attr_int(n, "group", 1) != 1) {
+        if (nnz_node_int(n, "group", 1) != 1) {
             whole(c, s, "%s '%s' is a grouped convolution (group=%lld)", n->op_type, label(n),
-                  (long long)attr_int(n, "group", 1));
+                  (long long)nnz_node_int(n, "group", 1));
             return 0;
         }
         if (!own_constant(c, s, n, n->input[1]))
@@ -614,7 +600,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
     if (op_is(n, "Gemm") || op_is(n, "MatMul")) {
         int gemm = op_is(n, "Gemm");
         nnz_tensor *w = present(n, 1) ? constant(c, n->input[1]) : NULL;
-        if (slot != 0 || v.ax != -1 || !w || w->ndims != 2 || (gemm && attr_int(n, "transA", 0))) {
+        if (slot != 0 || v.ax != -1 || !w || w->ndims != 2 || (gemm && nnz_node_int(n, "transA", 0))) {
             whole(c, s, "%s '%s' reads '%s' %s", n->op_type, label(n), v.name,
                   slot != 0 ? "as its weight" : v.ax != -1 ? "with the channels not last"
                   : !w || w->ndims != 2 ? "against no constant 2-D weight"
@@ -623,18 +609,18 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         }
         if (!own_constant(c, s, n, n->input[1]))
             return 0;
-        return add_slice(c, w, gemm && attr_int(n, "transB", 0) ? 1 : 0, s, 0);
+        return add_slice(c, w, gemm && nnz_node_int(n, "transB", 0) ? 1 : 0, s, 0);
     }
     if (op_is(n, "Flatten") || op_is(n, "Reshape")) {
         /* a plain flatten (N, C, ...) -> (N, C*...) into Gemm/MatMul rows */
         int plain = 0;
         if (op_is(n, "Flatten")) {
-            plain = attr_int(n, "axis", 1) == 1;
+            plain = nnz_node_int(n, "axis", 1) == 1;
         } else if (slot == 0 && present(n, 1)) {
             int64_t sh[4];
             int ns = int64s(c, n->input[1], sh, 4);
             plain = ns == 2 && (sh[0] == 0 || sh[0] > 0) && sh[1] == -1 &&
-                    attr_int(n, "allowzero", 0) == 0;
+                    nnz_node_int(n, "allowzero", 0) == 0;
         }
         if (slot != 0 || a != 1 || !plain) {
             whole(c, s, "%s '%s' is not a plain flatten of the channels (axis 1) into a Gemm",
@@ -654,14 +640,14 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
                 int gemm = op_is(u, "Gemm");
                 nnz_tensor *w = present(u, 1) ? constant(c, u->input[1]) : NULL;
                 if (k != 0 || !(gemm || op_is(u, "MatMul")) || !w || w->ndims != 2 ||
-                    (gemm && attr_int(u, "transA", 0))) {
+                    (gemm && nnz_node_int(u, "transA", 0))) {
                     whole(c, s, "the flattened '%s' is read by %s '%s', not as the input of a "
                           "Gemm or MatMul with a constant weight", out, u->op_type, label(u));
                     return 0;
                 }
                 if (!own_constant(c, s, u, u->input[1]))
                     return 0;
-                if (add_slice(c, w, gemm && attr_int(u, "transB", 0) ? 1 : 0, s, 1) != 0)
+                if (add_slice(c, w, gemm && nnz_node_int(u, "transB", 0) ? 1 : 0, s, 1) != 0)
                     return -1;
             }
         }
@@ -690,7 +676,7 @@ static int follow_producer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t k
         return 0;
     }
     if (op_is(n, "Concat")) {
-        int64_t ax = attr_int(n, "axis", 0);
+        int64_t ax = nnz_node_int(n, "axis", 0);
         if (ax >= 0 && v.rank < 0) {
             whole(c, s, "Concat '%s': the rank of '%s' is not known", label(n), v.name);
             return 0;
@@ -790,15 +776,15 @@ static int add_sources(pc *c)
             continue;
         int axis, rank, ax;
         if (conv || convt) {
-            if (attr_int(n, "group", 1) != 1 || w->ndims < 3)
+            if (nnz_node_int(n, "group", 1) != 1 || w->ndims < 3)
                 continue;
             axis = conv ? 0 : 1;
             rank = w->ndims;
             ax = 1 - rank;
         } else {
-            if (w->ndims != 2 || (gemm && attr_int(n, "transA", 0)))
+            if (w->ndims != 2 || (gemm && nnz_node_int(n, "transA", 0)))
                 continue;
-            axis = gemm && attr_int(n, "transB", 0) ? 0 : 1;
+            axis = gemm && nnz_node_int(n, "transB", 0) ? 0 : 1;
             rank = gemm ? 2 : -1;
             ax = -1;
         }
