@@ -11,29 +11,14 @@ raw protobuf wire bytes, not through onnx.helper, so a million tensors take
 seconds, not minutes; onnx.checker accepts the result (checked for small N).
 """
 import argparse
+import os
 import struct
+import sys
 
 
-def varint(v):
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return varint(num << 3 | 2) + varint(len(data)) + data
-
-
-def field_int(num, v):
-    return varint(num << 3) + varint(v)
+# the protobuf wire writer of the hostile-input generator
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+from gen_hostile import f_bytes as field, f_varint as field_int  # noqa: E402
 
 
 def value_info(name):
