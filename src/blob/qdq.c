@@ -274,7 +274,7 @@ static int apply_graph(edit_batch *b, Onnx__GraphProto *g, const insertion *ins,
 }
 
 /* Apply the batch: every graph once. */
-static int apply_edits(nnz_model *m, edit_batch *b, nnz_error *e)
+static int apply_edits(edit_batch *b, nnz_error *e)
 {
     if (b->nins)
         qsort(b->ins, b->nins, sizeof *b->ins, by_graph_then_place);
@@ -300,7 +300,6 @@ static int apply_edits(nnz_model *m, edit_batch *b, nnz_error *e)
         rc = apply_graph(b, g, b->ins + lo, end - lo, e);
     }
     b->nins = 0; /* the graphs own the nodes now */
-    (void)m;
     return rc;
 }
 
@@ -651,7 +650,7 @@ int nnz_qdq_rewrite(nnz_model *m, const nnz_blob *b, cJSON *report, nnz_error *e
         qsort(batch.consts, batch.nconsts, sizeof *batch.consts, by_addr);
     int rc = rewrite_all(m, b, &batch, report, e);
     if (rc == 0)
-        rc = apply_edits(m, &batch, e);
+        rc = apply_edits(&batch, e);
     free_batch(&batch);
     return rc;
 }

@@ -91,10 +91,13 @@ expect "-o a symbolic link is refused, even with -f" 4 "is a symbolic link" \
     $N compress -f "$M" -o "$W/link.nnz"
 check "the link is still a link to its untouched target" \
     sh -c "test -L '$W/link.nnz' && [ \"\$(cat '$W/target.txt')\" = target ]"
-expect "a temp-name symlink planted beside the output is never followed" 0 "" \
-    sh -c "ln -s '$W/target.txt' '$W/.planted.nnz.nnzip-tmp.999999' &&
-           $N -q compress '$M' -o '$W/planted.nnz' &&
-           [ \"\$(cat '$W/target.txt')\" = target ]"
+# the link sits at the very temporary name nnzip will use: `exec` keeps the
+# shell's PID, so .planted.nnz.nnzip-tmp.$$ is it (O_TRUNC alone would have
+# emptied target.txt through it)
+expect "a link planted at the output's temporary name is never followed" 4 "cannot create output" \
+    sh -c "ln -s '$W/target.txt' '$W/.planted.nnz.nnzip-tmp.'\$\$ && exec $N -q compress '$M' -o '$W/planted.nnz'"
+check "... the file it points to keeps its bytes" sh -c "[ \"\$(cat '$W/target.txt')\" = target ]"
+rm -f "$W"/.planted.nnz.nnzip-tmp.*
 
 # ---- signals: temp files removed, exit 128+N, input untouched ------------
 $PYTHON tests/tools/make_big_model.py "$W/big.onnx" 192 >/dev/null
