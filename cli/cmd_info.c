@@ -22,6 +22,7 @@ static const struct {
     { NNZ_FEAT_HASHED, "hashed", "NNZ_NO_HASHED" },
     { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
     { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
+    { NNZ_FEAT_ALIAS, "alias", "NNZ_NO_ALIAS" },
 };
 
 static cJSON *features_json(unsigned feat)
@@ -331,8 +332,8 @@ static void info_model_text(const cJSON *o)
 
 static const char *encoding_name(int enc)
 {
-    static const char *names[] = { "raw", "dense", "sparse", "hashed", "graph" };
-    return enc >= 0 && enc <= NNZ_ENC_GRAPH ? names[enc] : "unknown";
+    static const char *names[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
+    return enc >= 0 && enc <= NNZ_ENC_ALIAS ? names[enc] : "unknown";
 }
 
 static const char *value_map_name(int kind)
@@ -379,6 +380,11 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         cJSON_AddNumberToObject(x, "elements", (double)ti.count);
         cJSON_AddStringToObject(x, "encoding", encoding_name(ti.encoding));
         cJSON_AddNumberToObject(x, "encoding_version", ti.encoding_version);
+        if (ti.encoding == NNZ_ENC_ALIAS) { /* the values of an earlier tensor */
+            nnz_tensor_info of;
+            if (nnz_tensor_info_get(b, ti.alias_of, &of) == NNZ_OK)
+                cJSON_AddStringToObject(x, "alias_of", of.name);
+        }
         nnz_value_map vm;
         if (nnz_value_map_get(b, i, &vm) == NNZ_OK && vm.kind >= 0) {
             cJSON_AddStringToObject(x, "value_map", value_map_name(vm.kind));

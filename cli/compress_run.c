@@ -328,6 +328,9 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
             cJSON *enc = cJSON_AddObjectToObject(x, "encoding");
             cJSON_AddStringToObject(enc, "layout", "raw");
         }
+        if (st->alias_of[i] != SIZE_MAX) /* stored once: this entry only names it */
+            cJSON_AddStringToObject(cJSON_GetObjectItem(x, "encoding"), "alias_of",
+                                    m->tensors[st->alias_of[i]].name);
         cJSON_AddItemToArray(ts, x);
         before += t->nbytes;
         after += st->tensor_bytes[i];
@@ -337,6 +340,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     nnz_err_finish(&c->all);
     cJSON *w = cJSON_AddObjectToObject(o, "weights");
     cJSON_AddNumberToObject(w, "tensors", (double)st->entries);
+    cJSON_AddNumberToObject(w, "aliases", (double)st->aliases);
     cJSON_AddNumberToObject(w, "parameters", (double)params);
     cJSON_AddNumberToObject(w, "bytes_before", (double)before);
     cJSON_AddNumberToObject(w, "bytes_after", (double)after);
@@ -449,6 +453,7 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     }
     free(st.tensor_bytes);
     free(st.is_entry);
+    free(st.alias_of);
     cJSON_Delete(ctx.report);
     return 0;
 }

@@ -209,10 +209,10 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
  * graph section (parse_entry points payload_offset at them). */
 static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
 
-/* Parse directory entry `index` into `info`; `params` gets its parameter
+/* Read directory entry `index` into `info`; `params` gets its parameter
  * bytes. Everything is checked against the sections it points into. */
-static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
-                              rd *params)
+static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                             rd *params)
 {
     if (index >= b->ntensors)
         return NNZ_E_INDEX;
@@ -280,6 +280,54 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
     params->end = params->p + (size_t)params_len;
     params->bad = 0;
     return NNZ_OK;
+}
+
+/* An alias entry (version 1) holds no payload; its parameters are the
+ * varint index of an earlier entry, not itself an alias (so no chains and
+ * no cycles), of the same dtype and shape, whose payload gives its values;
+ * its blocks are that entry's. */
+static nnz_status check_alias(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                              const rd *params)
+{
+    nnz_tensor_info t;
+    rd r = *params, tp;
+    uint64_t k = rd_varint(&r);
+    if (r.bad || r.p != r.end || k >= index || info->payload_size != 0 ||
+        read_entry(b, (uint32_t)k, &t, &tp) != NNZ_OK || t.encoding == NNZ_ENC_ALIAS ||
+        t.dtype != info->dtype || t.ndims != info->ndims ||
+        memcmp(t.dims, info->dims, sizeof t.dims) != 0)
+        return NNZ_E_CORRUPT;
+    info->alias_of = (uint32_t)k;
+    info->block_elems = t.block_elems;
+    info->nblocks = t.nblocks;
+    return NNZ_OK;
+}
+
+/* read_entry, and an alias's own checks (versions after 1 are not known:
+ * decoding them fails with NNZ_E_ENCODING). */
+static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                              rd *params)
+{
+    nnz_status st = read_entry(b, index, info, params);
+    if (st == NNZ_OK && info->encoding == NNZ_ENC_ALIAS && info->encoding_version == 1)
+        st = check_alias(b, index, info, params);
+    return st;
+}
+
+/* The entry whose payload decodes tensor `index`: its own, or an alias's
+ * target (the runtime keeps no decoded tensor: an alias is decoded again
+ * from its target's payload). `need` gets NNZ_FEAT_ALIAS for an alias. */
+static nnz_status decodable_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                                  rd *params, unsigned *need)
+{
+    nnz_status st = parse_entry(b, index, info, params);
+    *need = 0;
+    if (st != NNZ_OK || info->encoding != NNZ_ENC_ALIAS)
+        return st;
+    if (info->encoding_version != 1)
+        return NNZ_E_ENCODING;
+    *need = NNZ_FEAT_ALIAS;
+    return read_entry(b, info->alias_of, info, params);
 }
 
 /* The graph bytes right before a hole must be the header of the raw_data
@@ -378,6 +426,7 @@ typedef uint32_t bitbuf;
 #define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
+#define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
 
 /* A bit reader over a range of bytes: most significant bit first; past the
  * end it feeds zero bits and counts them (up to a sticky 128), so running
@@ -780,7 +829,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if (info.encoding != NNZ_ENC_GRAPH) {
+            if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS) {
                 if (poff < prev_payload_end)
                     st = NNZ_E_CORRUPT; /* payloads apart, in order */
                 prev_payload_end = poff + info.payload_size;
@@ -863,27 +912,36 @@ nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
 
 /* ---- decoding ---------------------------------------------------------- */
 
-/* Output element size for a tensor of `dtype` decoded as `out_type`. */
+/* Output element size for a tensor of `dtype` decoded as `out_type` (1 for
+ * int4, which out_span halves). */
 static unsigned out_elem_size(int dtype, int out_type)
 {
     if (out_type == NNZ_OUT_NATIVE)
         return dtype_size(dtype);
-    if (out_type == NNZ_OUT_I8)
+    if (out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4)
         return 1;
     if ((out_type != NNZ_OUT_F32 && out_type != NNZ_OUT_F16) || !is_float_type(dtype))
         return 0;
     return out_type == NNZ_OUT_F32 ? 4 : 2;
 }
 
-/* NNZ_OUT_I8 needs an affine map whose symbols minus zero points fit int8. */
-static int i8_ok(const coded *c)
+/* Bytes of n output elements of es bytes; int4 packs two to a byte. */
+static size_t out_span(int out_type, unsigned es, size_t n)
 {
-    unsigned w = c->st[c->nstreams - 1].width;
-    if (c->kind != NNZ_VAL_AFFINE || w > 8)
+    return out_type == NNZ_OUT_I4 ? n / 2 + (n & 1) : n * es;
+}
+
+/* NNZ_OUT_I8 and NNZ_OUT_I4 need an affine map whose symbols minus zero
+ * points fit a signed integer of `bits` (8 or 4): at most 4-bit symbols with
+ * zero point 8 (symmetric) for int4. */
+static int fits_int(const coded *c, unsigned bits)
+{
+    unsigned w = c->st[c->nstreams - 1].width, half = 1u << (bits - 1);
+    if (c->kind != NNZ_VAL_AFFINE || w > bits)
         return 0;
     for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
         uint32_t zp = le32(c->zps + ch * c->zp_stride);
-        if (zp > 128 || (1u << w) - 1 > zp + 127)
+        if (zp > half || (1u << w) - 1 > zp + half - 1)
             return 0;
     }
     return 1;
@@ -910,24 +968,28 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
                         coded *c, size_t *out_size, size_t *scratch_size)
 {
     rd params;
+    unsigned need;
     if (!b || !b->data)
         return NNZ_E_ARGUMENT;
-    nnz_status st = parse_entry(b, index, info, &params);
+    nnz_status st = decodable_entry(b, index, info, &params, &need);
     if (st != NNZ_OK)
         return st;
+    if (need & ~(unsigned)NNZ_FEATURES_BUILT)
+        return NNZ_E_UNSUPPORTED;
     if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
+    int ints = out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4;
     if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
                     !is_float_type(info->dtype)))
         return NNZ_E_OUT_TYPE;
     if (info->count > (uint64_t)(SIZE_MAX / es))
         return NNZ_E_OVERFLOW;
-    *out_size = (size_t)info->count * es;
+    *out_size = out_span(out_type, es, (size_t)info->count);
     *scratch_size = 0;
     if (is_raw(info->encoding))
-        return out_type == NNZ_OUT_I8 ? NNZ_E_OUT_TYPE : NNZ_OK;
-    if (out_type == NNZ_OUT_I8 && !i8_ok(c))
+        return ints ? NNZ_E_OUT_TYPE : NNZ_OK;
+    if (ints && !fits_int(c, out_type == NNZ_OUT_I8 ? 8 : 4))
         return NNZ_E_OUT_TYPE;
     return scratch_needed(c, scratch_size);
 }
@@ -1316,7 +1378,10 @@ static int sym_over(const sym_rd *d)
 }
 
 /* Output types once NNZ_OUT_NATIVE is resolved. */
-enum { OT_F32 = NNZ_OUT_F32, OT_F16 = NNZ_OUT_F16, OT_I8 = NNZ_OUT_I8, OT_BF16 = 4, OT_INT = 5 };
+enum {
+    OT_F32 = NNZ_OUT_F32, OT_F16 = NNZ_OUT_F16, OT_I8 = NNZ_OUT_I8, OT_I4 = NNZ_OUT_I4,
+    OT_BF16 = 5, OT_INT = 6
+};
 
 /* The value map while decoding, with the channel it last looked up. */
 typedef struct vmap {
@@ -1339,7 +1404,7 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
 {
     const coded *c = m->c;
     float f;
-    if (m->ot == OT_I8) { /* i8_ok checked it fits, but -(-128) saturates */
+    if (m->ot == OT_I8) { /* fits_int checked it fits, but -(-128) saturates */
         int64_t q = (int64_t)v - m->zp;
         int8_t t = (int8_t)(neg ? (q == -128 ? 127 : -q) : q);
         memcpy(o, &t, 1);
@@ -1375,7 +1440,7 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
 }
 
 #if NNZ_FAST
-/* Affine symbols to float32 and to int8 (i8_ok: they fit), in loops that
+/* Affine symbols to float32 and to int8 (fits_int: they fit), in loops that
  * compilers turn into SIMD at -O2: GCC only loops of a known count (so
  * blocks, through a small array for int8), clang any loop, and the blocks
  * make clang's code 20% slower. */
@@ -1416,6 +1481,23 @@ static void put_i8(uint8_t *restrict o, const uint32_t *restrict v, size_t n, ui
 }
 #endif
 
+/* NNZ_OUT_I4: q = symbol - zero point (fits_int: -8..7; a hashed sign's
+ * -(-8) saturates to 7) as element `at` of out: the low nibble of byte
+ * at / 2 when at is even, else its high nibble. Elements come in order (a
+ * sparse tensor's zeros are set first), so an even one sets its whole byte
+ * and an odd count leaves the last high nibble 0. */
+static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int64_t zp, int neg,
+                   unsigned sh)
+{
+    for (size_t k = 0; k < n; k++, at++) {
+        int64_t q = (int64_t)(v[k] >> sh) - zp;
+        if (neg)
+            q = q == -8 ? 7 : -q;
+        uint8_t x = (uint8_t)(q & 15);
+        out[at >> 1] = at & 1 ? (uint8_t)((out[at >> 1] & 15) | x << 4) : x;
+    }
+}
+
 /* Store symbols v[0..n) as elements i, i + 1, ... at out + at * es. Runs of
  * one affine channel get its scale and zero point once; affine to float32
  * has its own loop. */
@@ -1423,8 +1505,8 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                      int neg, unsigned sh)
 {
     const coded *c = m->c;
-    uint8_t *o = (uint8_t *)out + at * m->es;
     while (n) {
+        uint8_t *o = (uint8_t *)out + (m->ot == OT_I4 ? 0 : at * m->es);
         size_t run = n, k;
         if (m->kind == NNZ_VAL_AFFINE) {
             if (i < m->lo || i >= m->hi) {
@@ -1446,6 +1528,9 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
             if (m->hi - i < run)
                 run = m->hi - i;
         }
+        if (m->ot == OT_I4) {
+            put_i4((uint8_t *)out, at, v, run, m->zp, neg, sh);
+        } else
 #if NNZ_FAST
         if (m->f32 && !neg && m->zp <= INT32_MAX) { /* v - zp is exact in int32 */
             put_f32(o, v, run, m->scale, (int32_t)m->zp, sh);
@@ -1458,7 +1543,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
         v += run;
         n -= run;
         i += run;
-        o += run * m->es;
+        at += run;
     }
 }
 
@@ -1597,7 +1682,7 @@ static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c
         if (lo > hi || hi > c->nnz)
             return NNZ_E_CORRUPT;
         survivors = (size_t)(hi - lo);
-        memset(out, 0, n * m->es);
+        memset(out, 0, out_span(m->ot, m->es, n));
 #if NNZ_FAST /* the gaps, then their values, a chunk at a time */
         uint32_t *gs = v + CHUNK;
         size_t j, k;
@@ -1668,12 +1753,13 @@ nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *feat
     coded c;
     if (!b || !b->data || !features)
         return NNZ_E_ARGUMENT;
+    unsigned need;
     *features = 0;
-    nnz_status st = parse_entry(b, index, &info, &params);
+    nnz_status st = decodable_entry(b, index, &info, &params, &need);
     if (st == NNZ_OK)
         st = check_params(b, &info, &params, &c, 0);
     if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
-        *features = is_raw(info.encoding) ? 0 : c.need;
+        *features = need | (is_raw(info.encoding) ? 0 : c.need);
         st = NNZ_OK;
     }
     return st;
@@ -1686,9 +1772,10 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     coded c;
     if (!b || !b->data || !map)
         return NNZ_E_ARGUMENT;
+    unsigned need;
     memset(map, 0, sizeof *map);
     map->kind = -1;
-    nnz_status st = parse_entry(b, index, &info, &params);
+    nnz_status st = decodable_entry(b, index, &info, &params, &need);
     if (st == NNZ_OK)
         st = check_params(b, &info, &params, &c, 0);
     if (st != NNZ_OK || is_raw(info.encoding))
@@ -1778,7 +1865,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     size_t n = (size_t)info.count - first;
     if (nblocks == 1 && n > be)
         n = be;
-    if (out_size / es < n)
+    if (out_size < out_span(out_type, es, n))
         return NNZ_E_OUTPUT_SMALL;
     if (scratch_size < need_scratch || (need_scratch && !scratch))
         return NNZ_E_SCRATCH_SMALL;
@@ -1795,8 +1882,8 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         return NNZ_OK;
     }
     for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
-        st = decode_coded_block(&info, &c, d, &m, block + k, (uint8_t *)out + (size_t)k * be * es,
-                                buckets, v);
+        st = decode_coded_block(&info, &c, d, &m, block + k,
+                                (uint8_t *)out + out_span(out_type, es, (size_t)k * be), buckets, v);
     return st;
 }
 
@@ -1852,7 +1939,7 @@ static int sparse_run(reader *r, uint8_t *out, size_t n)
 {
     const coded *c = &r->c;
     uint64_t hi = r->pos + n;
-    memset(out, 0, n * r->m.es);
+    memset(out, 0, out_span(r->m.ot, r->m.es, n));
     for (;;) {
         if (!r->have) {
             if (!r->left)
@@ -1908,14 +1995,16 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     r->m.c = c;
     r->d[0].s = &c->st[0];
     r->d[1].s = &c->st[1];
-    size_t es = r->m.es, n = out_size / es, done = 0, k;
+    size_t es = r->m.es, done = 0, k;
+    size_t n = r->m.ot != OT_I4 ? out_size / es : out_size > SIZE_MAX / 2 ? SIZE_MAX : out_size * 2;
     if (n > info->count - r->pos)
         n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
     if (n == 0 && r->pos < info->count)
         return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
     uint8_t *o = (uint8_t *)out;
     nnz_status st = NNZ_OK;
-    for (; done < n && st == NNZ_OK; done += k, r->pos += k, o += k * es) {
+    for (; done < n && st == NNZ_OK;
+         done += k, r->pos += k, o += out_span(r->m.ot, (unsigned)es, k)) {
         size_t pos = (size_t)r->pos;
         k = n - done;
         if (is_raw(info->encoding)) {

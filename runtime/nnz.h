@@ -29,7 +29,7 @@ extern "C" {
  * tensor with an encoding this runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
 #define NNZ_FORMAT_MAJOR 1
-#define NNZ_FORMAT_MINOR 1
+#define NNZ_FORMAT_MINOR 2
 
 #define NNZ_MAX_DIMS 32
 
@@ -71,8 +71,12 @@ enum {
     NNZ_OUT_NATIVE = 0,  /* the tensor's own ONNX type (info.dtype) */
     NNZ_OUT_F32 = 1,     /* float32, for float16/bfloat16/float tensors */
     NNZ_OUT_F16 = 2,     /* IEEE half, round to nearest even */
-    NNZ_OUT_I8 = 3       /* affine tensors of at most 8 bits: int8 symbol - zero point,
+    NNZ_OUT_I8 = 3,      /* affine tensors of at most 8 bits: int8 symbol - zero point,
                             to multiply by the channel's scale (nnz_value_map_get) */
+    NNZ_OUT_I4 = 4       /* affine tensors whose symbol - zero point fits -8..7 (4-bit
+                            symmetric: zero point 8): signed int4, two per byte, element
+                            2i in the low nibble of byte i, 2i+1 in the high one (CMSIS-NN's
+                            int4 layout); an odd count leaves the last high nibble 0 */
 };
 
 /* Where a tensor goes back in the model. */
@@ -130,6 +134,7 @@ typedef struct nnz_tensor_info {
     uint64_t graph_offset;   /* where its bytes go in the rebuilt graph */
     uint64_t block_elems;    /* elements per block (nnz_decode_block) */
     uint64_t nblocks;        /* blocks; the last may be shorter */
+    uint32_t alias_of;       /* NNZ_ENC_ALIAS: the earlier tensor whose values these are */
 } nnz_tensor_info;
 
 /* Tensor encodings: append-only; a retired id stays reserved. Each carries
@@ -139,8 +144,10 @@ enum {
     NNZ_ENC_DENSE = 1,       /* a symbol per element through a value map */
     NNZ_ENC_SPARSE = 2,      /* positions and symbols of the non-zero elements */
     NNZ_ENC_HASHED = 3,      /* K bucket symbols shared through a hash */
-    NNZ_ENC_GRAPH = 4        /* raw bytes left in the graph section, at graph_offset
+    NNZ_ENC_GRAPH = 4,       /* raw bytes left in the graph section, at graph_offset
                                 (a tensor too small for a payload of its own; format 1.1) */
+    NNZ_ENC_ALIAS = 5        /* the values of an earlier tensor (alias_of), decoded again
+                                from its payload: a repeated tensor stored once (1.2) */
 };
 
 /* Value maps of the dense, sparse and hashed encodings. */
@@ -192,7 +199,7 @@ typedef struct nnz_value_map {
 #endif
 
 /* Features a build may leave out (runtime/README.md): define NNZ_NO_SPARSE,
- * NNZ_NO_HASHED, NNZ_NO_CODEBOOK or NNZ_NO_HUFFMAN for nnz.c and every file
+ * NNZ_NO_HASHED, NNZ_NO_CODEBOOK, NNZ_NO_HUFFMAN or NNZ_NO_ALIAS for nnz.c and every file
  * that includes nnz.h. A tensor that needs a feature left out opens, and
  * decoding it returns NNZ_E_UNSUPPORTED; nnz_tensor_features says which.
  * NNZ_NO_REBUILD leaves out nnz_rebuild*, NNZ_NO_READER nnz_reader_* (and
@@ -201,7 +208,8 @@ enum {
     NNZ_FEAT_SPARSE = 1,   /* encoding sparse */
     NNZ_FEAT_HASHED = 2,   /* encoding hashed */
     NNZ_FEAT_CODEBOOK = 4, /* value map codebook */
-    NNZ_FEAT_HUFFMAN = 8   /* a Huffman-coded stream (codings 1..4) */
+    NNZ_FEAT_HUFFMAN = 8,  /* a Huffman-coded stream (codings 1..4) */
+    NNZ_FEAT_ALIAS = 16    /* encoding alias (then also what its tensor needs) */
 };
 #ifdef NNZ_NO_SPARSE
 #define NNZ_BUILT_SPARSE_ 0
@@ -223,9 +231,15 @@ enum {
 #else
 #define NNZ_BUILT_HUFFMAN_ NNZ_FEAT_HUFFMAN
 #endif
+#ifdef NNZ_NO_ALIAS
+#define NNZ_BUILT_ALIAS_ 0
+#else
+#define NNZ_BUILT_ALIAS_ NNZ_FEAT_ALIAS
+#endif
 /* The NNZ_FEAT_* this build decodes. */
-#define NNZ_FEATURES_BUILT \
-    (NNZ_BUILT_SPARSE_ | NNZ_BUILT_HASHED_ | NNZ_BUILT_CODEBOOK_ | NNZ_BUILT_HUFFMAN_)
+#define NNZ_FEATURES_BUILT                                                           \
+    (NNZ_BUILT_SPARSE_ | NNZ_BUILT_HASHED_ | NNZ_BUILT_CODEBOOK_ | NNZ_BUILT_HUFFMAN_ | \
+     NNZ_BUILT_ALIAS_)
 #if defined(NNZ_NO_READER) && !defined(NNZ_NO_REBUILD)
 #error "NNZ_NO_READER needs NNZ_NO_REBUILD: nnz_rebuild decodes through a reader"
 #endif

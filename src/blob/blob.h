@@ -51,6 +51,10 @@ typedef struct nnz_blob_stats {
     /* per model tensor: bytes of its payload + directory entry, 0 if inline */
     uint64_t *tensor_bytes;   /* m->ntensors, malloc'ed; caller frees */
     uint8_t *is_entry;        /* m->ntensors, malloc'ed; caller frees */
+    /* per model tensor: the tensor whose entry it repeats byte for byte
+     * (written as an alias entry, docs/FORMAT.md), else SIZE_MAX */
+    size_t *alias_of;         /* m->ntensors, malloc'ed; caller frees */
+    size_t aliases;           /* alias entries */
 } nnz_blob_stats;
 
 /* Write the blob of `m` to `f` (which must be seekable). */

@@ -118,6 +118,132 @@ static int out_tensor_data(out *o, nnz_tensor *t)
     return 0;
 }
 
+/* ---- repeated tensors: alias entries ------------------------------------ */
+
+/* A tensor's payload bytes a chunk at a time: its encoded payload, or its
+ * RAW data from memory or its external file. */
+static int payload_chunk(nnz_tensor *t, const nnz_encoded *x, uint64_t off, uint8_t *chunk,
+                         size_t n, nnz_error *e)
+{
+    if (x->payload)
+        memcpy(chunk, x->payload + off, n);
+    else if (!nnz_tensor_is_deferred(t))
+        memcpy(chunk, t->proto->raw_data.data + off, n);
+    else
+        return nnz_tensor_read_deferred(t, off, chunk, n, e);
+    return 0;
+}
+
+static uint64_t mix64(uint64_t h, uint64_t v)
+{
+    h ^= v * 0x9e3779b97f4a7c15u;
+    h = (h << 31 | h >> 33) * 0xbf58476d1ce4e5b9u;
+    return h;
+}
+
+static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = mix64(h, w);
+    }
+    for (; i < n; i++)
+        h = mix64(h, p[i]);
+    return h;
+}
+
+/* A payload written so far that a later tensor may repeat. */
+typedef struct seen {
+    int used;
+    uint64_t hash;
+    uint32_t entry;       /* its directory index */
+    size_t tensor;        /* its model tensor */
+    uint64_t at, len;     /* its payload's place in the file */
+    nnz_encoded x;        /* encoding, version and params (a copy; no payload) */
+} seen;
+
+/* The hash of everything that makes tensor t's entry decode to its values:
+ * dtype, shape, encoding, parameters and payload bytes. */
+static int entry_hash(nnz_tensor *t, const nnz_encoded *x, uint64_t len, uint64_t *hash,
+                      nnz_error *e)
+{
+    uint8_t chunk[1 << 16];
+    uint64_t h = mix64(mix64(mix64(0, (uint64_t)t->dtype), (uint64_t)t->ndims),
+                       (uint64_t)x->encoding << 8 | x->version);
+    for (int k = 0; k < t->ndims; k++)
+        h = mix64(h, (uint64_t)t->dims[k]);
+    h = hash_bytes(mix64(h, x->params_len), x->params, x->params_len);
+    h = mix64(h, len);
+    for (uint64_t off = 0; off < len; off += sizeof chunk) {
+        size_t n = len - off < sizeof chunk ? (size_t)(len - off) : sizeof chunk;
+        if (payload_chunk(t, x, off, chunk, n, e) != 0)
+            return -1;
+        h = hash_bytes(h, chunk, n);
+    }
+    *hash = h;
+    return 0;
+}
+
+/* Is the earlier payload `s` (read back from the file) byte for byte what
+ * tensor t's entry would hold? The hash matched; this makes sure. */
+static int same_entry(FILE *f, const seen *s, const nnz_tensor *a, nnz_tensor *t,
+                      const nnz_encoded *x, uint64_t len, int *same, nnz_error *e)
+{
+    uint8_t mine[1 << 15], theirs[1 << 15];
+    *same = a->dtype == t->dtype && a->ndims == t->ndims && s->len == len &&
+            s->x.encoding == x->encoding && s->x.version == x->version &&
+            s->x.params_len == x->params_len &&
+            (!x->params_len || memcmp(s->x.params, x->params, x->params_len) == 0);
+    for (int k = 0; *same && k < t->ndims; k++)
+        *same = a->dims[k] == t->dims[k];
+    for (uint64_t off = 0; *same && off < len; off += sizeof mine) {
+        size_t n = len - off < sizeof mine ? (size_t)(len - off) : sizeof mine;
+        if (payload_chunk(t, x, off, mine, n, e) != 0)
+            return -1;
+        if (fseeko(f, (off_t)(s->at + off), SEEK_SET) != 0 || fread(theirs, 1, n, f) != n)
+            return nnz_fail(e, NNZ_EXIT_OUTPUT, "reading back the output failed: %s",
+                            strerror(errno));
+        *same = memcmp(mine, theirs, n) == 0;
+    }
+    if (fseeko(f, 0, SEEK_END) != 0)
+        return nnz_fail(e, NNZ_EXIT_OUTPUT, "seek failed: %s", strerror(errno));
+    return 0;
+}
+
+/* The payloads written so far, by hash (open addressing; cap a power of 2,
+ * at least twice the entries). */
+typedef struct seen_set {
+    seen *s;
+    size_t n, cap;
+} seen_set;
+
+/* Directory index of an earlier entry that tensor t's would repeat, or
+ * UINT32_MAX; then *slot is where to add t's. */
+static int find_repeat(FILE *f, const seen_set *set, const nnz_model *m, nnz_tensor *t,
+                       const nnz_encoded *x, uint64_t len, uint64_t hash, uint32_t *entry,
+                       size_t *tensor, size_t *slot, nnz_error *e)
+{
+    size_t j = (size_t)hash & (set->cap - 1);
+    *entry = UINT32_MAX;
+    for (; set->s[j].used; j = (j + 1) & (set->cap - 1)) {
+        const seen *s = &set->s[j];
+        int same = 0;
+        if (s->hash != hash)
+            continue;
+        if (same_entry(f, s, &m->tensors[s->tensor], t, x, len, &same, e) != 0)
+            return -1;
+        if (same) {
+            *entry = s->entry;
+            *tensor = s->tensor;
+            return 0;
+        }
+    }
+    *slot = j;
+    return 0;
+}
+
 typedef struct section {
     uint32_t type, crc;
     uint64_t off, len;
@@ -169,12 +295,16 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     uint64_t *tbytes = nnz_calloc(n, sizeof *tbytes, e);
     size_t *order = nnz_calloc(n, sizeof *order, e);
     size_t *starts = nnz_calloc(n, sizeof *starts, e);
+    size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
+    seen_set set = { 0 };
     uint8_t *graph = NULL;
     buf entries = { 0 };
     char *meta = NULL;
     int rc = -1;
-    if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts)
+    if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts || !alias_of)
         goto done;
+    for (size_t i = 0; i < n; i++)
+        alias_of[i] = SIZE_MAX;
     for (size_t i = 0; i < n; i++)
         entry[i] = m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES ||
                    (m->tensors[i].nbytes > 0 && w && w->force_entry && w->force_entry(w->ctx, m, i));
@@ -207,6 +337,10 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     sort_holes = holes;
     sort_ext = ext;
     qsort(order, nent, sizeof *order, by_hole);
+    for (set.cap = 16; set.cap < 2 * nent + 1; set.cap *= 2)
+        ;
+    if (!(set.s = nnz_calloc(set.cap, sizeof *set.s, e)))
+        goto done;
 
     enum { NSEC = 4 };
     section sec[NSEC];
@@ -253,6 +387,45 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         st->padding_bytes += o.pos - at;
         uint64_t poff = o.pos - sec[1].off;
         uint64_t plen = x.payload ? x.payload_len : t->nbytes;
+        /* a tensor whose entry would repeat an earlier one byte for byte
+         * (dtype, shape, encoding, parameters, payload) is an alias of it */
+        uint64_t hash;
+        uint32_t rep_entry;
+        size_t rep_tensor = 0, slot = 0;
+        if (entry_hash(t, &x, plen, &hash, e) != 0 ||
+            find_repeat(f, &set, m, t, &x, plen, hash, &rep_entry, &rep_tensor, &slot, e) != 0) {
+            nnz_encoded_free(&x);
+            goto done;
+        }
+        if (rep_entry != UINT32_MAX) {
+            uint8_t pk[10];
+            size_t np = 0;
+            for (uint32_t v = rep_entry;; v >>= 7) {
+                pk[np++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+                if (v <= 0x7f)
+                    break;
+            }
+            nnz_encoded a = { .encoding = NNZ_ENC_ALIAS, .version = 1, .params = pk,
+                              .params_len = np };
+            starts[k] = entries.len;
+            dir_entry(&entries, t, ext[i], holes[i], poff, 0, &a);
+            tbytes[i] = entries.len - starts[k] + 4;
+            alias_of[i] = rep_tensor;
+            st->aliases++;
+            nnz_encoded_free(&x);
+            continue;
+        }
+        seen *sn = &set.s[slot];
+        *sn = (seen){ .used = 1, .hash = hash, .entry = (uint32_t)k, .tensor = i,
+                      .at = o.pos, .len = plen,
+                      .x = { .encoding = x.encoding, .version = x.version,
+                             .params_len = x.params_len } };
+        if (x.params_len && !(sn->x.params = nnz_malloc(x.params_len, e))) {
+            nnz_encoded_free(&x);
+            goto done;
+        }
+        if (x.params_len)
+            memcpy(sn->x.params, x.params, x.params_len);
         if ((x.payload ? out_put(&o, x.payload, x.payload_len) : out_tensor_data(&o, t)) != 0) {
             nnz_encoded_free(&x);
             goto done;
@@ -327,10 +500,16 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     st->entries = nent;
     st->tensor_bytes = tbytes;
     st->is_entry = entry;
+    st->alias_of = alias_of;
     tbytes = NULL;
     entry = NULL;
+    alias_of = NULL;
     rc = 0;
 done:
+    for (size_t j = 0; j < set.cap && set.s; j++)
+        free(set.s[j].x.params);
+    free(set.s);
+    free(alias_of);
     free(meta);
     free(graph);
     free(order);

@@ -64,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (nnz_blob_write(m, NULL, f, &st, &e) == 0) {
             free(st.tensor_bytes);
             free(st.is_entry);
+            free(st.alias_of);
         }
         fclose(f);
     }

@@ -441,6 +441,7 @@ static int compress(const uint8_t *model, size_t len, const char *pipeline, resu
     if (rc == 0) {
         free(st.tensor_bytes);
         free(st.is_entry);
+        free(st.alias_of);
         long n = ftell(f);
         r->blob = malloc((size_t)n);
         r->blob_len = (size_t)n;

@@ -260,6 +260,7 @@ uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len)
         fail_msg("blob write failed: %s", e.msg);
     free(st.tensor_bytes);
     free(st.is_entry);
+    free(st.alias_of);
     long n = ftell(f);
     uint8_t *b = malloc((size_t)n);
     rewind(f);
