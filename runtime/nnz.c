@@ -1494,7 +1494,10 @@ static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int64_t
         if (neg)
             q = q == -8 ? 7 : -q;
         uint8_t x = (uint8_t)(q & 15);
-        out[at >> 1] = at & 1 ? (uint8_t)((out[at >> 1] & 15) | x << 4) : x;
+        if (at & 1)
+            out[at >> 1] = (uint8_t)((out[at >> 1] & 15) | x << 4);
+        else
+            out[at >> 1] = x;
     }
 }
 

@@ -550,6 +550,325 @@ static void a_tensor_with_an_unknown_encoding_fails_alone(void **state)
     free(copy);
 }
 
+/* ---- repeated tensors: alias entries -------------------------------------- */
+
+/* Weights w0 [8,4], then five [4,4]: w1, w3 and w5 hold one set of values,
+ * w2 and w4 others. */
+static float repeats(void *ctx, int w, size_t j)
+{
+    (void)ctx;
+    int set = w == 0 ? 7 : w == 2 ? 5 : w == 4 ? 11 : 3;
+    return (float)(((int)j * 29 + set * 13) % 31 - 15) / 16.0f;
+}
+
+static uint8_t *repeat_model(size_t *len)
+{
+    static const int64_t dims[6][2] = { { 8, 4 }, { 4, 4 }, { 4, 4 },
+                                        { 4, 4 }, { 4, 4 }, { 4, 4 } };
+    return tu_matmul_model(6, dims, 0, repeats, NULL, len);
+}
+
+/* Directory entry `index` of a blob: where its dims and its params start. */
+static uint8_t *entry_dims(uint8_t *blob, uint32_t index)
+{
+    uint64_t off, len;
+    tu_section(blob, 1, &off, &len);
+    uint8_t *dir = blob + off, *p = dir + tu_get32(dir + 4 + 4 * (size_t)index);
+    p += *p + 2; /* a one-byte name length, the name, its NUL */
+    return p + 2; /* dtype, ndims */
+}
+
+static uint8_t *entry_params(uint8_t *blob, uint32_t index)
+{
+    uint8_t *p = entry_dims(blob, index);
+    for (int k = 0; k < 2; k++) /* two dims, one location byte, three varints */
+        while (*p++ & 0x80)
+            ;
+    p++;
+    for (int k = 0; k < 3; k++)
+        while (*p++ & 0x80)
+            ;
+    return p + 3; /* encoding, version, params_len */
+}
+
+static void repeated_tensors_are_stored_once_and_decode_alike(void **state)
+{
+    size_t model_len, blob_len;
+    uint8_t *model = repeat_model(&model_len);
+    nnz_model *m = tu_load(model, model_len);
+    uint8_t *blob = tu_blob(m, &blob_len);
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, blob, blob_len, 0), NNZ_OK);
+    assert_int_equal(b.major, 1);
+    assert_int_equal(b.minor, 2);
+    assert_int_equal(nnz_tensor_count(&b), 6);
+    static const int want_enc[6] = { NNZ_ENC_RAW, NNZ_ENC_RAW, NNZ_ENC_RAW,
+                                     NNZ_ENC_ALIAS, NNZ_ENC_RAW, NNZ_ENC_ALIAS };
+    for (uint32_t i = 0; i < 6; i++) {
+        nnz_tensor_info info;
+        unsigned feat;
+        float out[32];
+        assert_int_equal(nnz_tensor_info_get(&b, i, &info), NNZ_OK);
+        assert_int_equal(info.encoding, want_enc[i]);
+        assert_int_equal(nnz_tensor_features(&b, i, &feat), NNZ_OK);
+        assert_int_equal(feat, want_enc[i] == NNZ_ENC_ALIAS ? NNZ_FEAT_ALIAS : 0);
+        if (info.encoding == NNZ_ENC_ALIAS) { /* stored once: no payload, w1's values */
+            assert_int_equal(info.alias_of, 1);
+            assert_int_equal(info.payload_size, 0);
+            assert_int_equal(info.nblocks, 1);
+        }
+        /* every tensor decodes to its own source bytes, the aliases too */
+        assert_int_equal(nnz_decode(&b, i, NNZ_OUT_NATIVE, out, sizeof out, NULL, 0), NNZ_OK);
+        assert_memory_equal(out, m->tensors[i].proto->raw_data.data, info.decoded_size);
+        nnz_reader r;
+        size_t got;
+        float piece[3];
+        for (size_t at = 0; at < info.count; at += got) {
+            if (at == 0)
+                assert_int_equal(nnz_reader_open(&r, &b, i, NNZ_OUT_F32, NULL, 0), NNZ_OK);
+            assert_int_equal(nnz_reader_read(&r, piece, sizeof piece, &got), NNZ_OK);
+            assert_memory_equal(piece, out + at, got * 4);
+        }
+    }
+    /* the payload holds four tensors' bytes, not six */
+    assert_true(b.payload_size < 4 * 64 + 128);
+    /* the rebuild is the model as the tool saves it */
+    uint64_t size;
+    size_t work;
+    assert_int_equal(nnz_rebuild_sizes(&b, &size, &work), NNZ_OK);
+    uint8_t *rebuilt = malloc((size_t)size), *p = rebuilt;
+    void *wk = malloc(work ? work : 1);
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &p, wk, work), NNZ_OK);
+    char *saved;
+    size_t saved_len;
+    FILE *mf = open_memstream(&saved, &saved_len);
+    nnz_error e = { 0 };
+    assert_int_equal(nnz_model_write(m, mf, &e), 0);
+    fclose(mf);
+    assert_int_equal(saved_len, size);
+    assert_memory_equal(saved, rebuilt, saved_len);
+    free(saved);
+    free(wk);
+    free(rebuilt);
+    free(blob);
+    nnz_model_free(m);
+    free(model);
+}
+
+static void a_bad_alias_is_refused(void **state)
+{
+    size_t model_len, blob_len;
+    uint8_t *model = repeat_model(&model_len);
+    nnz_model *m = tu_load(model, model_len);
+    uint8_t *blob = tu_blob(m, &blob_len), *copy = malloc(blob_len);
+    nnz_blob b;
+    float out[16];
+    /* entries 3 and 5 name entry 1 in one byte */
+    assert_int_equal(*entry_params(blob, 3), 1);
+    assert_int_equal(*entry_params(blob, 5), 1);
+    static const struct { uint32_t entry; uint8_t target; nnz_status want; } cases[] = {
+        { 3, 3, NNZ_E_CORRUPT },    /* itself */
+        { 3, 4, NNZ_E_CORRUPT },    /* a later entry, though one of its shape */
+        { 3, 6, NNZ_E_CORRUPT },    /* past the directory */
+        { 5, 3, NNZ_E_CORRUPT },    /* an alias: no chains */
+        { 3, 0, NNZ_E_CORRUPT },    /* another shape */
+        { 3, 0x80, NNZ_E_CORRUPT }, /* a varint cut short (its params are one byte) */
+        { 3, 2, NNZ_OK },           /* a valid alias of other values: decodes them */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(copy, blob, blob_len);
+        *entry_params(copy, cases[k].entry) = cases[k].target;
+        tu_fix_crcs(copy, blob_len);
+        assert_int_equal(nnz_open(&b, copy, blob_len, 0), cases[k].want);
+        if (cases[k].want == NNZ_OK) {
+            assert_int_equal(nnz_decode(&b, 3, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_OK);
+            assert_memory_equal(out, m->tensors[2].proto->raw_data.data, sizeof out);
+        } else {
+            assert_int_equal(b.fail_at, NNZ_AT_TENSOR);
+            assert_int_equal(b.fail_index, cases[k].entry);
+        }
+    }
+    /* another shape of as many elements: [4,4] as [2,8] */
+    memcpy(copy, blob, blob_len);
+    uint8_t *d = entry_dims(copy, 3);
+    d[0] = 2;
+    d[1] = 8;
+    tu_fix_crcs(copy, blob_len);
+    assert_int_equal(nnz_open(&b, copy, blob_len, 0), NNZ_E_CORRUPT);
+    /* an alias version this runtime does not know opens, and fails alone */
+    memcpy(copy, blob, blob_len);
+    entry_params(copy, 3)[-2] = 2;
+    tu_fix_crcs(copy, blob_len);
+    assert_int_equal(nnz_open(&b, copy, blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_decode(&b, 3, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_E_ENCODING);
+    assert_int_equal(nnz_decode(&b, 5, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_OK);
+    free(copy);
+    free(blob);
+    nnz_model_free(m);
+    free(model);
+}
+
+/* ---- int4 output ---------------------------------------------------------- */
+
+/* Tensor w0 of a one-weight model, rows x cols, quantized to `bits` codes
+ * (code(k) of element k) with zero point zp per row; entropy: Huffman where it
+ * pays; block_log2 as given. Returns the blob. */
+static uint8_t *coded_blob(int64_t rows, int64_t cols, int bits, uint32_t zp, int entropy,
+                           int block_log2, uint32_t (*code)(size_t k), size_t *len,
+                           uint32_t **codes_out)
+{
+    const int64_t dims[1][2] = { { rows, cols } };
+    size_t model_len;
+    uint8_t *model = tu_matmul_model(1, dims, 0, repeats, NULL, &model_len);
+    nnz_model *m = tu_load(model, model_len);
+    nnz_error e = { 0 };
+    nnz_state *st = nnz_state_new(m, &m->tensors[0], &e);
+    size_t n = (size_t)(rows * cols);
+    st->kind = NNZ_VAL_AFFINE;
+    st->bits = bits;
+    st->nchan = (size_t)rows;
+    st->inner = (size_t)cols;
+    st->axis = 0;
+    st->codes = malloc(n * sizeof *st->codes);
+    st->scale = malloc((size_t)rows * sizeof *st->scale);
+    st->zero_point = malloc((size_t)rows * sizeof *st->zero_point);
+    for (size_t c = 0; c < (size_t)rows; c++) {
+        st->scale[c] = 0.01f * (float)(c + 1);
+        st->zero_point[c] = zp;
+    }
+    for (size_t k = 0; k < n; k++)
+        st->codes[k] = code(k);
+    st->entropy = entropy;
+    st->block_log2 = block_log2;
+    nnz_state_reconstruct(st);
+    *codes_out = malloc(n * sizeof **codes_out);
+    memcpy(*codes_out, st->codes, n * sizeof **codes_out);
+    nnz_state *states[1] = { st };
+    uint8_t *blob = tu_blob_states(m, states, NULL, len);
+    nnz_state_free(st);
+    nnz_model_free(m);
+    free(model);
+    return blob;
+}
+
+static uint32_t spread4(size_t k) { return (uint32_t)((k * 7 + k / 5) % 16); }
+static uint32_t peaked4(size_t k) { return k % 3 ? 8 : (uint32_t)(1 + (k * 5) % 15); }
+static uint32_t mostly_zero4(size_t k) { return k % 11 == 3 ? (uint32_t)(k % 16) : 8; }
+static uint32_t spread3(size_t k) { return (uint32_t)((k * 3 + 1) % 8); }
+
+static void four_bit_codes_decode_to_packed_int4(void **state)
+{
+    /* element 2i in the low nibble of byte i, 2i+1 in the high one, as
+     * CMSIS-NN's s4 kernels read them; odd counts, Huffman lanes, blocks
+     * and sparse layouts; pieces of any size */
+    static const struct {
+        int64_t rows, cols;
+        int bits;
+        uint32_t zp;
+        int entropy, block_log2;
+        uint32_t (*code)(size_t);
+    } cases[] = {
+        { 5, 5, 4, 8, 0, 0, spread4 },        /* packed, 25 elements */
+        { 16, 32, 4, 8, 1, 0, peaked4 },      /* Huffman */
+        { 16, 33, 4, 8, 1, 6, peaked4 },      /* Huffman, blocks of 64, odd count */
+        { 32, 33, 4, 8, 0, 7, mostly_zero4 }, /* sparse (zero is code 8) */
+        { 7, 9, 3, 4, 0, 0, spread3 },        /* 3-bit symmetric: fits int4 too */
+        { 7, 9, 3, 1, 0, 0, spread3 },        /* 3-bit, zero point 1: -1..6 fits */
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t len, n = (size_t)(cases[t].rows * cases[t].cols), bytes = (n + 1) / 2;
+        uint32_t *codes;
+        uint8_t *blob = coded_blob(cases[t].rows, cases[t].cols, cases[t].bits, cases[t].zp,
+                                   cases[t].entropy, cases[t].block_log2, cases[t].code, &len,
+                                   &codes);
+        nnz_blob b;
+        nnz_tensor_info info;
+        assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
+        assert_int_equal(nnz_tensor_info_get(&b, 0, &info), NNZ_OK);
+        if (t == 3)
+            assert_int_equal(info.encoding, NNZ_ENC_SPARSE);
+        size_t osz, ssz;
+        assert_int_equal(nnz_decode_sizes(&b, 0, NNZ_OUT_I4, &osz, &ssz), NNZ_OK);
+        assert_int_equal(osz, bytes);
+        uint8_t *want = calloc(bytes, 1), *out = malloc(bytes + 1), *piece = malloc(bytes);
+        for (size_t k = 0; k < n; k++) {
+            int q = (int)codes[k] - (int)cases[t].zp;
+            want[k / 2] |= (uint8_t)((q & 15) << (k % 2 ? 4 : 0));
+        }
+        void *scratch = malloc(ssz ? ssz : 1);
+        memset(out, 0xa5, bytes + 1);
+        assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_I4, out, bytes - 1, scratch, ssz),
+                         NNZ_E_OUTPUT_SMALL);
+        assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_I4, out, bytes, scratch, ssz), NNZ_OK);
+        assert_memory_equal(out, want, bytes);
+        assert_int_equal(out[bytes], 0xa5); /* not a byte past it */
+        /* block by block, at byte offset block * block_elems / 2 */
+        for (uint64_t k = 0; k < info.nblocks; k++) {
+            size_t at = (size_t)(k * info.block_elems) / 2;
+            assert_int_equal(nnz_decode_block(&b, 0, k, NNZ_OUT_I4, piece, bytes, scratch, ssz),
+                             NNZ_OK);
+            size_t nb = ((size_t)info.block_elems + 1) / 2;
+            assert_memory_equal(piece, want + at, nb < bytes - at ? nb : bytes - at);
+        }
+        /* in pieces of 3 bytes: 6 elements at a time */
+        nnz_reader r;
+        size_t got, at = 0;
+        assert_int_equal(nnz_reader_open(&r, &b, 0, NNZ_OUT_I4, scratch, ssz), NNZ_OK);
+        while (nnz_reader_read(&r, piece, 3, &got) == NNZ_OK && got) {
+            assert_true(at + got <= n);
+            assert_memory_equal(piece, want + at / 2, (got + 1) / 2);
+            at += got;
+        }
+        assert_int_equal(at, n);
+        free(scratch);
+        free(want);
+        free(out);
+        free(piece);
+        free(codes);
+        free(blob);
+    }
+}
+
+static void only_codes_that_fit_int4_decode_to_it(void **state)
+{
+    static const struct {
+        int bits;
+        uint32_t zp;
+        uint32_t (*code)(size_t);
+    } cases[] = {
+        { 4, 3, spread4 },  /* asymmetric 4-bit: -3..12 does not fit */
+        { 4, 9, spread4 },  /* -9..6 does not fit */
+        { 5, 16, spread4 }, /* 5-bit symmetric: -16..15 */
+        { 3, 9, spread3 },  /* 3-bit, zero point 9: -9..-2 */
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        size_t len;
+        uint32_t *codes;
+        uint8_t *blob = coded_blob(4, 4, cases[t].bits, cases[t].zp, 0, 0, cases[t].code, &len,
+                                   &codes);
+        nnz_blob b;
+        uint8_t out[8];
+        size_t osz, ssz;
+        assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
+        assert_int_equal(nnz_decode_sizes(&b, 0, NNZ_OUT_I4, &osz, &ssz), NNZ_E_OUT_TYPE);
+        assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_I4, out, sizeof out, NULL, 0),
+                         NNZ_E_OUT_TYPE);
+        free(codes);
+        free(blob);
+    }
+    /* a raw float tensor has no codes */
+    size_t model_len, blob_len;
+    uint8_t *model = tu_model_bytes(1, 8, &model_len), out[32];
+    nnz_model *m = tu_load(model, model_len);
+    uint8_t *blob = tu_blob(m, &blob_len);
+    nnz_blob b;
+    assert_int_equal(nnz_open(&b, blob, blob_len, 0), NNZ_OK);
+    assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_I4, out, sizeof out, NULL, 0), NNZ_E_OUT_TYPE);
+    free(blob);
+    nnz_model_free(m);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +880,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_lossless_blob_decodes_every_tensor_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(rebuilding_gives_the_bytes_the_tool_saves, setup, teardown),
         cmocka_unit_test(small_tensors_left_in_the_graph_are_found_and_decoded),
+        cmocka_unit_test(repeated_tensors_are_stored_once_and_decode_alike),
+        cmocka_unit_test(a_bad_alias_is_refused),
+        cmocka_unit_test(four_bit_codes_decode_to_packed_int4),
+        cmocka_unit_test(only_codes_that_fit_int4_decode_to_it),
         cmocka_unit_test_setup_teardown(caller_mistakes_get_their_own_status, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_write_callback_stops_the_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),
