@@ -28,11 +28,11 @@ static void line(const nnz_blob *b, uint32_t i, const char *name, uint64_t count
             nnz_reader r;
             uint8_t piece[100];
             uint32_t rcrc = 0;
-            size_t got, es = out_size / count;
+            size_t got, es = ot == NNZ_OUT_I4 ? 0 : out_size / count; /* int4: half a byte */
             st = nnz_reader_open(&r, b, i, ot, scratch, scratch_size);
             while (st == NNZ_OK && (st = nnz_reader_read(&r, piece, sizeof piece, &got)) == NNZ_OK &&
                    got)
-                rcrc = nnz_crc32(rcrc, piece, got * es);
+                rcrc = nnz_crc32(rcrc, piece, es ? got * es : (got + 1) / 2);
             if (st == NNZ_OK && rcrc != crc)
                 st = (nnz_status)-1000; /* the reader differs from nnz_decode */
         }
@@ -68,8 +68,11 @@ int main(int argc, char **argv)
         if (nnz_tensor_info_get(&b, i, &info) != NNZ_OK || nnz_tensor_features(&b, i, &need) != NNZ_OK)
             return 1;
         line(&b, i, info.name, info.count, need, NNZ_OUT_NATIVE);
-        if (info.dtype == 1)
+        if (info.dtype == 1) {
             line(&b, i, info.name, info.count, need, NNZ_OUT_F16);
+            line(&b, i, info.name, info.count, need, NNZ_OUT_I8);
+            line(&b, i, info.name, info.count, need, NNZ_OUT_I4);
+        }
     }
     return 0;
 }

@@ -16,7 +16,10 @@ $NNZIP -q compress "$M" -o "$W/sp.nnz" -p "prune:sparsity=0.9|quantize:kmeans,bi
 $NNZIP -q compress "$M" -o "$W/sp8.nnz" -p "prune:sparsity=0.8|quantize:bits=8"
 $NNZIP -q compress "$M" -o "$W/hash.nnz" -p "hashnet:ratio=4|quantize:bits=8"
 $NNZIP -q compress "$M" -o "$W/hashh.nnz" -p "hashnet:ratio=4|quantize:bits=6|huffman"
-BLOBS="raw q8 q4h sp sp8 hash hashh"
+# repeated weights: alias entries, of raw and of codebook tensors
+$NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/rep.nnz"
+$NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/repk.nnz" -p "quantize:kmeans,bits=4|huffman"
+BLOBS="raw q8 q4h sp sp8 hash hashh rep repk"
 
 build() { # build OUT FLAGS...: the driver with the runtime under those macros
     out=$1; shift
@@ -26,12 +29,15 @@ check "the full build of the decoding driver builds" build "$W/full"
 for b in $BLOBS; do
     "$W/full" "$W/$b.nnz" >"$W/$b.full" 2>&1
 done
-check "the blobs need every feature between them (sparse, hashed, codebook, Huffman)" \
-    sh -c 'for f in 1 2 4 8; do
+check "the blobs need every feature between them (sparse, hashed, codebook, Huffman, alias)" \
+    sh -c 'for f in 1 2 4 8 16; do
              grep -ho "features=[0-9]*" "$@" | cut -d= -f2 | while read n; do [ $((n & f)) -ne 0 ] && echo y; done | grep -q y || exit 1
            done' _ "$W"/*.full
+# (int8 and int4 output only where the codes fit: NNZ_E_OUT_TYPE, -25, elsewhere)
 check "the full build decodes every tensor of them" \
-    sh -c '! grep -h "status=" "$@" | grep -v "status=0 "' _ "$W"/*.full
+    sh -c '! grep -h "status=" "$@" | grep -v "status=0 " | grep -v " out[34] .*status=-25 "' _ "$W"/*.full
+check "4-bit symmetric tensors decode to int4 and int8 in the full build" \
+    sh -c 'grep -q " out4 .*status=0 " "$1" && grep -q " out3 .*status=0 " "$1"' _ "$W/q4h.full"
 
 i=0
 for sp in "" -DNNZ_NO_SPARSE; do
@@ -40,8 +46,10 @@ for cb in "" -DNNZ_NO_CODEBOOK; do
 for hu in "" -DNNZ_NO_HUFFMAN; do
     # the reader and rebuild: in, rebuild out, or both out, in turn
     case $((i % 3)) in 0) rr="" ;; 1) rr="-DNNZ_NO_REBUILD" ;; 2) rr="-DNNZ_NO_REBUILD -DNNZ_NO_READER" ;; esac
+    # aliases in and out in turn (a pattern that meets every other macro both ways)
+    case $((i / 2 % 2)) in 0) al="" ;; 1) al="-DNNZ_NO_ALIAS" ;; esac
     i=$((i + 1))
-    flags="$sp $ha $cb $hu $rr"
+    flags="$sp $ha $cb $hu $al $rr"
     name=$(echo "$flags" | tr -s ' ' | sed 's/^ //; s/ $//; s/-DNNZ_NO_//g; s/ /+/g')
     [ -n "$name" ] || name=full2
     if build "$W/d_$name" $flags 2>"$W/d_$name.err"; then
@@ -50,7 +58,7 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
             sh -c 'for b in $4; do "$1" "$2/$b.nnz" >"$2/$b.out" && awk -v built="$3" '"'"'NR == FNR { want[FNR] = $0; next }
                 FNR == 1 { next }
                 { split($3, f, "="); need = f[2] + 0; ok = 1
-                  for (bit = 1; bit <= 8; bit *= 2)
+                  for (bit = 1; bit <= 16; bit *= 2)
                       if (int(need / bit) % 2 == 1 && int(built / bit) % 2 == 0) ok = 0
                   if (ok && $0 != want[FNR]) { print "differs: " $0 " vs " want[FNR]; bad = 1 }
                   if (!ok && $4 != "status=-8") { print "not unsupported: " $0; bad = 1 } }
@@ -66,6 +74,8 @@ done
 expect "NNZ_NO_READER without NNZ_NO_REBUILD is refused at build time" 1 "NNZ_NO_READER needs NNZ_NO_REBUILD" \
     gcc $NNZ_RUNTIME_WARN -DNNZ_NO_READER -c runtime/nnz.c -o "$W/bad.o"
 check "info on a blob names the runtime features it needs and the macros that may go" \
-    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED$" &&
-           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN$" &&
+    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS$" &&
+           $1 info "$2/repk.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN$" &&
+           $1 info --json "$2/rep.nnz" | grep -q "\"encoding\":\"alias\",\"encoding_version\":1,\"alias_of\":\"else.weight\"" &&
            $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\"\]"' _ "$NNZIP" "$W"
