@@ -1,0 +1,153 @@
+/* check_golden.c - decodes the committed golden blobs with the runtime
+ * alone (runtime/nnz.c, and SHA-256 from src/core for the digests; none of
+ * the writer) and compares every tensor's bytes with tests/golden/MANIFEST:
+ * whole (nnz_decode), block by block (nnz_decode_block) and in pieces of
+ * 100 bytes (nnz_reader). Prints one line per mismatch; exit status 1 if
+ * any, 2 if the files cannot be read.
+ *   check_golden DIR */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnz.h"
+#include "sha256.h"
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
+    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(p);
+        return NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+/* Bytes of `n` elements of output type ot (int4: two a byte). */
+static size_t span(int ot, size_t es, uint64_t n)
+{
+    return ot == NNZ_OUT_I4 ? (size_t)(n + 1) / 2 : (size_t)n * es;
+}
+
+/* Tensor `index` decoded three ways; each must give want_len bytes of
+ * digest `want`. Returns the number of ways that did not. */
+static int check(const nnz_blob *b, uint32_t index, int ot, size_t want_len, const char *want,
+                 const char *label)
+{
+    nnz_tensor_info info;
+    size_t osz, ssz;
+    int bad = 0;
+    char hex[65];
+    if (nnz_tensor_info_get(b, index, &info) != NNZ_OK ||
+        nnz_decode_sizes(b, index, ot, &osz, &ssz) != NNZ_OK || osz != want_len) {
+        fprintf(stderr, "%s: sizes differ\n", label);
+        return 1;
+    }
+    size_t es = info.count && ot != NNZ_OUT_I4 ? osz / (size_t)info.count : 1;
+    uint8_t *out = malloc(osz + 1), *piece = malloc(osz + 100), *scratch = malloc(ssz + 1);
+    nnz_status st = nnz_decode(b, index, ot, out, osz, scratch, ssz);
+    nnz_sha256_hex(out, osz, hex);
+    if (st != NNZ_OK || strcmp(hex, want) != 0) {
+        fprintf(stderr, "%s: nnz_decode gives status %d, sha256 %s\n", label, (int)st, hex);
+        bad++;
+    }
+    /* block by block into one buffer */
+    memset(piece, 0, osz + 1);
+    for (uint64_t k = 0; k < info.nblocks && !bad; k++) {
+        size_t at = span(ot, es, k * info.block_elems);
+        st = nnz_decode_block(b, index, k, ot, piece + at, osz - at + (ot == NNZ_OUT_I4), scratch,
+                              ssz);
+        if (st != NNZ_OK) {
+            fprintf(stderr, "%s: block %llu gives status %d\n", label, (unsigned long long)k, (int)st);
+            bad++;
+        }
+    }
+    nnz_sha256_hex(piece, osz, hex);
+    if (!bad && strcmp(hex, want) != 0) {
+        fprintf(stderr, "%s: block by block, sha256 %s\n", label, hex);
+        bad++;
+    }
+    /* in pieces of 100 bytes */
+    nnz_reader r;
+    nnz_sha256 h;
+    size_t got, total = 0;
+    nnz_sha256_init(&h);
+    st = nnz_reader_open(&r, b, index, ot, scratch, ssz);
+    while (st == NNZ_OK && (st = nnz_reader_read(&r, piece, 100, &got)) == NNZ_OK && got) {
+        nnz_sha256_update(&h, piece, span(ot, es, got));
+        total += got;
+    }
+    uint8_t d[32];
+    nnz_sha256_final(&h, d);
+    for (int k = 0; k < 32; k++)
+        snprintf(hex + 2 * k, 3, "%02x", d[k]);
+    if (st != NNZ_OK || total != info.count || strcmp(hex, want) != 0) {
+        fprintf(stderr, "%s: in pieces, status %d, %zu elements, sha256 %s\n", label, (int)st, total, hex);
+        bad++;
+    }
+    free(out);
+    free(piece);
+    free(scratch);
+    return bad;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: check_golden DIR\n");
+        return 2;
+    }
+    char path[1024], line[1024], loaded[256] = "";
+    snprintf(path, sizeof path, "%s/MANIFEST", argv[1]);
+    FILE *m = fopen(path, "r");
+    if (!m)
+        return 2;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    nnz_blob b;
+    int bad = 0, lines = 0;
+    while (fgets(line, sizeof line, m)) {
+        char file[256], name[256], want[65];
+        unsigned index;
+        int ot;
+        size_t bytes;
+        if (line[0] == '#')
+            continue;
+        if (sscanf(line, "%255s %u %255s %d %zu %64s", file, &index, name, &ot, &bytes, want) != 6)
+            return 2;
+        if (strcmp(file, loaded) != 0) {
+            free(data);
+            snprintf(path, sizeof path, "%s/%s", argv[1], file);
+            if (!(data = slurp(path, &len)))
+                return 2;
+            nnz_status st = nnz_open(&b, data, len, 0);
+            if (st != NNZ_OK) {
+                fprintf(stderr, "%s: does not open: %s\n", file, nnz_strerror(st));
+                return 1;
+            }
+            snprintf(loaded, sizeof loaded, "%s", file);
+        }
+        char label[600];
+        nnz_tensor_info info;
+        snprintf(label, sizeof label, "%s %s out %d", file, name, ot);
+        if (nnz_tensor_info_get(&b, index, &info) != NNZ_OK || strcmp(info.name, name) != 0) {
+            fprintf(stderr, "%s: not tensor %u\n", label, index);
+            bad++;
+            continue;
+        }
+        bad += check(&b, index, ot, bytes, want, label);
+        lines++;
+    }
+    fclose(m);
+    free(data);
+    fprintf(stderr, "%d tensor outputs checked, %d mismatches\n", lines, bad);
+    return bad ? 1 : 0;
+}

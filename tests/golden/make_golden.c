@@ -1,0 +1,667 @@
+/* make_golden.c - writes the golden blobs of tests/golden once (run by
+ * tests/golden/make_golden.sh; the tests never run it): small models whose
+ * tensors take every encoding x value map x layout the format has, each
+ * encoded from a pass state set here, and MANIFEST, with the sha256 of
+ * each tensor's decoded bytes computed from what the state says the
+ * values are (not from a decode). Before it writes anything it checks that
+ * the runtime of today decodes every tensor to those bytes.
+ *
+ * Manifest lines: blob, directory index, name, output type (0 native, 3
+ * int8, 4 int4), decoded bytes, sha256, then what the writer chose (layout,
+ * value map, each stream's coding). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "encode.h"
+#include "model.h"
+#include "nnz.h"
+#include "sha256.h"
+#include "state.h"
+
+#define MAXT 16
+
+static void die(const char *what)
+{
+    fprintf(stderr, "make_golden: %s\n", what);
+    exit(1);
+}
+
+/* A deterministic stream of numbers (xorshift), one per golden blob. */
+static uint64_t rng_state;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+static float rndf(void) { return (float)(rnd() % 2000001) / 1000000.0f - 1.0f; }
+
+/* ---- a model: initializers, each read by an Identity node ---------------- */
+
+typedef struct spec {
+    const char *name;
+    int dtype;
+    int ndims;
+    int64_t dims[2];
+    uint8_t *raw; /* its data, little-endian */
+    size_t nbytes;
+} spec;
+
+static size_t count_of(const spec *s)
+{
+    size_t n = 1;
+    for (int d = 0; d < s->ndims; d++)
+        n *= (size_t)s->dims[d];
+    return n;
+}
+
+static uint8_t *model_bytes(spec *t, int n, size_t *len)
+{
+    Onnx__ModelProto m;
+    Onnx__GraphProto g;
+    Onnx__OperatorSetIdProto op, *ops = &op;
+    Onnx__TensorProto ts[MAXT], *tp[MAXT];
+    Onnx__NodeProto ns[MAXT], *np[MAXT];
+    char *in[MAXT], *outs[MAXT], outn[MAXT][64];
+    onnx__model_proto__init(&m);
+    onnx__graph_proto__init(&g);
+    onnx__operator_set_id_proto__init(&op);
+    m.has_ir_version = 1;
+    m.ir_version = 8;
+    op.domain = "";
+    op.has_version = 1;
+    op.version = 13;
+    m.n_opset_import = 1;
+    m.opset_import = &ops;
+    m.graph = &g;
+    g.name = "golden";
+    for (int i = 0; i < n; i++) {
+        onnx__tensor_proto__init(&ts[i]);
+        ts[i].name = (char *)t[i].name;
+        ts[i].has_data_type = 1;
+        ts[i].data_type = t[i].dtype;
+        ts[i].n_dims = (size_t)t[i].ndims;
+        ts[i].dims = t[i].dims;
+        ts[i].has_raw_data = 1;
+        ts[i].raw_data.data = t[i].raw;
+        ts[i].raw_data.len = t[i].nbytes;
+        tp[i] = &ts[i];
+        onnx__node_proto__init(&ns[i]);
+        ns[i].op_type = "Identity";
+        in[i] = (char *)t[i].name;
+        snprintf(outn[i], sizeof outn[i], "out_%s", t[i].name);
+        outs[i] = outn[i];
+        ns[i].n_input = 1;
+        ns[i].input = &in[i];
+        ns[i].n_output = 1;
+        ns[i].output = &outs[i];
+        np[i] = &ns[i];
+    }
+    g.n_initializer = (size_t)n;
+    g.initializer = tp;
+    g.n_node = (size_t)n;
+    g.node = np;
+    *len = onnx__model_proto__get_packed_size(&m);
+    uint8_t *out = malloc(*len);
+    if (!out)
+        die("out of memory");
+    onnx__model_proto__pack(&m, out);
+    return out;
+}
+
+/* ---- tensors and their states --------------------------------------------- */
+
+typedef struct golden {
+    const char *file;
+    spec t[MAXT];
+    nnz_state *st[MAXT];
+    int n;
+} golden;
+
+static spec *add(golden *g, const char *name, int dtype, int64_t d0, int64_t d1)
+{
+    spec *s = &g->t[g->n++];
+    s->name = name;
+    s->dtype = dtype;
+    s->ndims = d1 ? 2 : 1;
+    s->dims[0] = d0;
+    s->dims[1] = d1;
+    s->nbytes = count_of(s) * nnz_dtype_size(dtype);
+    s->raw = calloc(s->nbytes ? s->nbytes : 1, 1);
+    return s;
+}
+
+static void fill_floats(spec *s, float (*f)(size_t k))
+{
+    for (size_t k = 0; k < count_of(s); k++) {
+        float v = f(k);
+        memcpy(s->raw + 4 * k, &v, 4);
+    }
+}
+
+static float noise(size_t k) { (void)k; return rndf(); }
+
+/* What the tool's state of tensor i says the decoded tensor is, set later
+ * by a state maker: kind, codes and map. */
+typedef void (*maker)(nnz_state *st, size_t n);
+
+static int nchan_of(const spec *s) { return s->ndims == 2 ? (int)s->dims[0] : 1; }
+
+/* Affine codes: `bits`, per channel (nchan rows) or one channel, zero
+ * point zp (per channel zp + c % 3 when asym), codes from `code`. */
+static void affine(nnz_state *st, const spec *s, int bits, uint32_t zp, int asym, int per_channel,
+                   uint32_t (*code)(size_t k, int bits))
+{
+    size_t n = st->n, nch = per_channel ? (size_t)nchan_of(s) : 1;
+    st->kind = NNZ_VAL_AFFINE;
+    st->bits = bits;
+    st->nchan = nch;
+    st->inner = per_channel ? n / nch : n;
+    st->axis = per_channel ? 0 : -1;
+    st->scale = malloc(nch * sizeof *st->scale);
+    st->zero_point = malloc(nch * sizeof *st->zero_point);
+    st->codes = malloc((st->hashed ? st->nbuckets : n) * sizeof *st->codes);
+    for (size_t c = 0; c < nch; c++) {
+        st->scale[c] = 0.0078125f * (float)(1 + c % 5);
+        st->zero_point[c] = asym ? zp + (uint32_t)(c % 3) : zp;
+    }
+    for (size_t k = 0; k < (st->hashed ? st->nbuckets : n); k++)
+        st->codes[k] = code(k, bits);
+}
+
+/* Codes: uniform over the alphabet; bell-shaped around the middle; mostly
+ * the zero point with long runs (sparse). */
+static uint32_t uniform_code(size_t k, int bits) { (void)k; return rnd() % (1u << bits); }
+static uint32_t bell_code(size_t k, int bits)
+{
+    (void)k;
+    int v = 0;
+    for (int j = 0; j < 4; j++)
+        v += (int)(rnd() % (1u << bits));
+    return (uint32_t)(v / 4);
+}
+/* five symbols at exactly 1/2, 1/4, 1/8, 1/16, 1/16 (a Huffman code as
+ * short as their entropy, so the writer takes four lanes): around the
+ * middle of the alphabet, or at multiples of 17 (a plain symbol list is
+ * then smaller than gamma-coded gaps) */
+static int dyadic(size_t k)
+{
+    size_t r = (k * 7) % 16;
+    return r < 8 ? 0 : r < 12 ? 1 : r < 14 ? 2 : r < 15 ? 3 : 4;
+}
+/* 8 bits: symbols 0..63 at 1/128 each, 64..191 at 1/256 (runs of
+ * consecutive symbols of one code length: gamma-coded gaps of 1 are
+ * smaller than a symbol list), exactly, over each 256 elements */
+static uint32_t two_lengths_code(size_t k, int bits)
+{
+    uint32_t r = (uint32_t)((k * 37) % 256);
+    return (r < 128 ? r / 2 : r - 64) + 0 * (uint32_t)bits;
+}
+static uint32_t spaced_code(size_t k, int bits) { return (uint32_t)dyadic(k) * 17 + 0 * (uint32_t)bits; }
+/* mostly one symbol: a short Huffman code */
+static uint32_t peaked_code(size_t k, int bits)
+{
+    (void)k;
+    uint32_t r = rnd() % 64;
+    return r < 48 ? (1u << (bits - 1)) + 1 : r % (1u << bits);
+}
+static uint32_t const_code(size_t k, int bits) { (void)k; return 3u + 0 * (uint32_t)bits; }
+static uint32_t run_zp; /* sparse_code's zero symbol */
+static uint32_t sparse_code(size_t k, int bits)
+{
+    /* a few non-zero elements, some after gaps of thousands (escapes) */
+    if ((k % 1500 == 7) || (k > 6000 && k % 97 == 3) || (k < 400 && k % 5 == 0))
+        return (run_zp + 1 + rnd() % ((1u << bits) - 2)) % (1u << bits);
+    return run_zp;
+}
+
+static nnz_state *state_of(nnz_model *m, int i)
+{
+    nnz_error e = { 0 };
+    nnz_state *st = nnz_state_new(m, &m->tensors[i], &e);
+    if (!st)
+        die(e.msg);
+    return st;
+}
+
+/* ---- the expected bytes ----------------------------------------------------- */
+
+/* Tensor i's decoded bytes, from its state (or its source bytes), as the
+ * output type says: native, int8 or int4 (affine codes minus zero point). */
+static uint8_t *expected(const nnz_model *m, int i, const nnz_state *st, int ot, size_t *len)
+{
+    const nnz_tensor *t = &m->tensors[i];
+    size_t n = t->count, es = nnz_dtype_size(t->dtype);
+    uint8_t *o;
+    if (ot != NNZ_OUT_NATIVE) { /* integer outputs of affine codes */
+        *len = ot == NNZ_OUT_I8 ? n : (n + 1) / 2;
+        o = calloc(*len + 1, 1);
+        for (size_t k = 0; k < n; k++) {
+            size_t c = st->nchan > 1 ? (k / st->inner) % st->nchan : 0;
+            uint32_t code = st->hashed ? st->codes[nnz_hash_bucket(k, st->seed, st->nbuckets)]
+                                       : st->codes[k];
+            int q = (int)code - (int)st->zero_point[c];
+            if (st->hashed && st->sign && nnz_hash_sign(k, st->seed) < 0)
+                q = ot == NNZ_OUT_I8 ? (q == -128 ? 127 : -q) : (q == -8 ? 7 : -q);
+            if (ot == NNZ_OUT_I8)
+                o[k] = (uint8_t)q;
+            else
+                o[k / 2] |= (uint8_t)((q & 15) << (k % 2 ? 4 : 0));
+        }
+        return o;
+    }
+    *len = n * es;
+    o = malloc(*len ? *len : 1);
+    if (!st) {
+        memcpy(o, t->proto->raw_data.data, *len);
+        return o;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (st->kind == NNZ_VAL_INT) {
+            int64_t v = (int64_t)st->codes[k] - st->int_offset;
+            for (size_t b = 0; b < es; b++)
+                o[k * es + b] = (uint8_t)((uint64_t)v >> (8 * b));
+        } else if (t->dtype == NNZ_DT_FLOAT) {
+            memcpy(o + 4 * k, &st->values[k], 4);
+        } else {
+            uint16_t h = t->dtype == NNZ_DT_FLOAT16 ? nnz_float_to_half(st->values[k])
+                                                    : nnz_float_to_bf16(st->values[k]);
+            o[2 * k] = (uint8_t)h;
+            o[2 * k + 1] = (uint8_t)(h >> 8);
+        }
+    }
+    return o;
+}
+
+/* ---- writing -------------------------------------------------------------------- */
+
+typedef struct ctx {
+    golden *g;
+    cJSON *rep[MAXT];
+} ctx;
+
+static int encode_cb(void *vc, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
+{
+    ctx *c = vc;
+    if (!c->g->st[i])
+        return 0;
+    c->rep[i] = cJSON_CreateObject();
+    return nnz_encode_tensor(&m->tensors[i], c->g->st[i], c->rep[i], out, e);
+}
+
+static int force_cb(void *vc, const nnz_model *m, size_t i)
+{
+    (void)m;
+    return ((ctx *)vc)->g->st[i] != NULL;
+}
+
+/* layout/value map/codings of tensor i, as the writer chose them */
+static void describe(const ctx *c, int i, const nnz_tensor_info *ti, char *out, size_t size)
+{
+    static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
+    const cJSON *enc = c->rep[i] ? cJSON_GetObjectItem(c->rep[i], "encoding") : NULL;
+    const char *vm = enc ? cJSON_GetStringValue(cJSON_GetObjectItem(enc, "value_map")) : NULL;
+    size_t k = (size_t)snprintf(out, size, "%s", encs[ti->encoding]);
+    if (ti->encoding == NNZ_ENC_ALIAS || !vm)
+        return;
+    k += (size_t)snprintf(out + k, size - k, "/%s blocks=%llu", vm,
+                          (unsigned long long)ti->nblocks);
+    const cJSON *esc = cJSON_GetObjectItem(enc, "escape");
+    if (esc)
+        k += (size_t)snprintf(out + k, size - k, " escape=%d", (int)cJSON_GetNumberValue(esc));
+    const char *streams[] = { "positions", "values" };
+    for (int s = 0; s < 2; s++) {
+        const cJSON *x = cJSON_GetObjectItem(enc, streams[s]);
+        if (!x)
+            continue;
+        const char *coding = cJSON_GetStringValue(cJSON_GetObjectItem(x, "coding"));
+        if (strcmp(coding, "packed") == 0)
+            k += (size_t)snprintf(out + k, size - k, " %s=packed", streams[s]);
+        else
+            k += (size_t)snprintf(
+                out + k, size - k, " %s=huffman-%s-x%d", streams[s],
+                cJSON_GetStringValue(cJSON_GetObjectItem(x, "table")),
+                (int)cJSON_GetNumberValue(cJSON_GetObjectItem(x, "lanes")));
+    }
+}
+
+static void write_golden(golden *g, const char *dir, FILE *manifest,
+                         void (*states)(golden *g, nnz_model *m))
+{
+    size_t len;
+    uint8_t *bytes = model_bytes(g->t, g->n, &len);
+    nnz_model *m = NULL;
+    nnz_error e = { 0 };
+    if (nnz_model_load_bytes(bytes, len, g->file, NULL, &m, &e) != 0)
+        die(e.msg);
+    if ((int)m->ntensors != g->n)
+        die("model tensors differ");
+    states(g, m);
+    ctx c = { .g = g };
+    nnz_blob_writer w = { .encode = encode_cb, .force_entry = force_cb, .ctx = &c };
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, g->file);
+    FILE *f = tmpfile();
+    nnz_blob_stats bs;
+    if (!f || nnz_blob_write(m, &w, f, &bs, &e) != 0)
+        die(e.msg);
+    free(bs.tensor_bytes);
+    free(bs.is_entry);
+    free(bs.alias_of);
+    long blen = ftell(f);
+    uint8_t *blob = malloc((size_t)blen);
+    rewind(f);
+    if (fread(blob, 1, (size_t)blen, f) != (size_t)blen)
+        die("read back");
+    fclose(f);
+
+    /* every tensor decodes, with today's runtime, to what its state says */
+    nnz_blob b;
+    if (nnz_open(&b, blob, (size_t)blen, 0) != NNZ_OK)
+        die("the blob does not open");
+    for (uint32_t j = 0; j < nnz_tensor_count(&b); j++) {
+        nnz_tensor_info ti;
+        if (nnz_tensor_info_get(&b, j, &ti) != NNZ_OK)
+            die("info");
+        int i = 0;
+        while (i < g->n && strcmp(g->t[i].name, ti.name) != 0)
+            i++;
+        const nnz_state *st = g->st[i];
+        int ots[3] = { NNZ_OUT_NATIVE, -1, -1 };
+        if (st && st->kind == NNZ_VAL_AFFINE && st->bits <= 8) {
+            ots[1] = NNZ_OUT_I8;
+            if (st->bits <= 4 && st->zero_point[0] == (1u << (st->bits - 1)))
+                ots[2] = NNZ_OUT_I4;
+        }
+        char what[200];
+        describe(&c, i, &ti, what, sizeof what);
+        for (int k = 0; k < 3; k++) {
+            if (ots[k] < 0)
+                continue;
+            size_t want_len, osz, ssz;
+            uint8_t *want = expected(m, i, st, ots[k], &want_len);
+            if (nnz_decode_sizes(&b, j, ots[k], &osz, &ssz) != NNZ_OK || osz != want_len)
+                die("decode sizes");
+            uint8_t *got = malloc(osz + 1), *scratch = malloc(ssz + 1);
+            if (nnz_decode(&b, j, ots[k], got, osz, scratch, ssz) != NNZ_OK ||
+                memcmp(got, want, osz) != 0) {
+                fprintf(stderr, "%s: %s out %d\n", g->file, ti.name, ots[k]);
+                die("the runtime does not decode what the state says");
+            }
+            char hex[65];
+            nnz_sha256_hex(want, want_len, hex);
+            fprintf(manifest, "%s %u %s %d %zu %s %s\n", g->file, j, ti.name, ots[k], want_len,
+                    hex, what);
+            free(got);
+            free(scratch);
+            free(want);
+        }
+    }
+    FILE *o = fopen(path, "wb");
+    if (!o || fwrite(blob, 1, (size_t)blen, o) != (size_t)blen || fclose(o) != 0)
+        die("cannot write the blob");
+    printf("%s: %ld bytes, %u tensors\n", g->file, blen, nnz_tensor_count(&b));
+    free(blob);
+    for (int i = 0; i < g->n; i++) {
+        nnz_state_free(g->st[i]);
+        cJSON_Delete(c.rep[i]);
+        free(g->t[i].raw);
+    }
+    nnz_model_free(m);
+    free(bytes);
+}
+
+/* ---- the blobs -------------------------------------------------------------------- */
+
+/* raw: float32 and float16 noise, an int8 tensor, and tensors small enough
+ * to stay in the graph (encoding graph) */
+static void raw_states(golden *g, nnz_model *m) { (void)g; (void)m; }
+static void raw_blob(golden *g)
+{
+    fill_floats(add(g, "f32_noise", NNZ_DT_FLOAT, 12, 10), noise);
+    spec *h = add(g, "f16_noise", NNZ_DT_FLOAT16, 70, 0);
+    for (size_t k = 0; k < 70; k++) {
+        uint16_t v = nnz_float_to_half(rndf() * 8);
+        memcpy(h->raw + 2 * k, &v, 2);
+    }
+    spec *i8 = add(g, "i8_data", NNZ_DT_INT8, 80, 0);
+    for (size_t k = 0; k < 80; k++)
+        i8->raw[k] = (uint8_t)rnd();
+    spec *sm = add(g, "small_i64", NNZ_DT_INT64, 3, 0);
+    for (size_t k = 0; k < 24; k++)
+        sm->raw[k] = (uint8_t)(k % 8 == 0 ? k + 1 : 0);
+    fill_floats(add(g, "small_f32", NNZ_DT_FLOAT, 2, 3), noise);
+}
+
+/* affine: packed per-channel 8-bit symmetric (one zero point), 4-bit
+ * asymmetric (a zero point per channel), 4-bit symmetric per tensor;
+ * Huffman in one lane (list table) and four lanes (gamma table), in blocks */
+static void affine_states(golden *g, nnz_model *m)
+{
+    for (int i = 0; i < g->n; i++)
+        g->st[i] = state_of(m, i);
+    affine(g->st[0], &g->t[0], 8, 128, 0, 1, uniform_code);
+    affine(g->st[1], &g->t[1], 4, 5, 1, 1, uniform_code);
+    affine(g->st[2], &g->t[2], 4, 8, 0, 0, uniform_code);
+    affine(g->st[3], &g->t[3], 6, 32, 0, 1, peaked_code);
+    g->st[3]->entropy = 1;
+    affine(g->st[4], &g->t[4], 8, 128, 0, 1, two_lengths_code);
+    g->st[4]->entropy = 1;
+    affine(g->st[5], &g->t[5], 4, 8, 0, 1, bell_code);
+    g->st[5]->entropy = 1;
+    g->st[5]->block_log2 = 9;
+    affine(g->st[6], &g->t[6], 7, 64, 0, 1, bell_code);
+    g->st[6]->entropy = 1;
+    g->st[6]->block_log2 = 8;
+    affine(g->st[7], &g->t[7], 8, 128, 0, 1, spaced_code);
+    g->st[7]->entropy = 1;
+    affine(g->st[8], &g->t[8], 3, 4, 0, 0, const_code);
+    g->st[8]->entropy = 1;
+    for (int i = 0; i < g->n; i++)
+        nnz_state_reconstruct(g->st[i]);
+}
+static void affine_blob(golden *g)
+{
+    add(g, "packed_u8_sym", NNZ_DT_FLOAT, 8, 16);
+    add(g, "packed_u4_asym", NNZ_DT_FLOAT, 6, 15);
+    add(g, "packed_u4_tensor", NNZ_DT_FLOAT, 1, 75);
+    add(g, "huff_one_lane", NNZ_DT_FLOAT, 4, 24);
+    add(g, "huff_four_lanes", NNZ_DT_FLOAT, 64, 128);
+    add(g, "huff_blocks_u4", NNZ_DT_FLOAT, 16, 130);
+    add(g, "huff_f16_blocks", NNZ_DT_FLOAT16, 8, 100);
+    add(g, "huff_list_lanes", NNZ_DT_FLOAT, 64, 128);
+    add(g, "huff_one_symbol", NNZ_DT_FLOAT, 5, 50);
+}
+
+/* sparse: affine with escapes (gaps of thousands), packed and Huffman, in
+ * blocks; float32 values (pruned, not quantized) */
+static void sparse_states(golden *g, nnz_model *m)
+{
+    for (int i = 0; i < g->n; i++)
+        g->st[i] = state_of(m, i);
+    run_zp = 128;
+    affine(g->st[0], &g->t[0], 8, 128, 0, 1, sparse_code);
+    run_zp = 8;
+    affine(g->st[1], &g->t[1], 4, 8, 0, 1, sparse_code);
+    g->st[1]->entropy = 1;
+    g->st[1]->block_log2 = 11;
+    nnz_state *st = g->st[2]; /* float32 values, most exactly 0 */
+    for (size_t k = 0; k < st->n; k++)
+        st->values[k] = k % 13 == 5 || k % 700 < 3 ? st->values[k] : 0.0f;
+    for (int i = 0; i < 2; i++)
+        nnz_state_reconstruct(g->st[i]);
+}
+static void sparse_blob(golden *g)
+{
+    add(g, "sparse_packed", NNZ_DT_FLOAT, 64, 150);
+    add(g, "sparse_huff_blocks", NNZ_DT_FLOAT, 64, 150);
+    fill_floats(add(g, "sparse_f32", NNZ_DT_FLOAT, 20, 100), noise);
+}
+
+/* hashed: packed affine buckets with signs, Huffman affine buckets, float
+ * buckets */
+static void hashed_states(golden *g, nnz_model *m)
+{
+    static const size_t k[3] = { 40, 300, 25 };
+    for (int i = 0; i < g->n; i++) {
+        nnz_state *st = g->st[i] = state_of(m, i);
+        st->hashed = 1;
+        st->seed = 0x1234567u * (uint32_t)(i + 1);
+        st->sign = i != 1;
+        st->nbuckets = k[i];
+        st->buckets = malloc(k[i] * sizeof *st->buckets);
+        for (size_t j = 0; j < k[i]; j++)
+            st->buckets[j] = rndf();
+    }
+    affine(g->st[0], &g->t[0], 4, 8, 0, 0, uniform_code);
+    affine(g->st[1], &g->t[1], 4, 8, 0, 0, peaked_code);
+    g->st[1]->entropy = 1;
+    for (int i = 0; i < g->n; i++)
+        nnz_state_reconstruct(g->st[i]);
+}
+static void hashed_blob(golden *g)
+{
+    add(g, "hashed_packed_sign", NNZ_DT_FLOAT, 16, 20);
+    add(g, "hashed_huffman", NNZ_DT_FLOAT, 30, 80);
+    add(g, "hashed_f32", NNZ_DT_FLOAT, 10, 10);
+}
+
+/* codebook (packed, Huffman); integer maps (int8 Huffman, uint8, int16);
+ * float16 and bfloat16 bit maps with Huffman */
+static void maps_states(golden *g, nnz_model *m)
+{
+    for (int i = 0; i < g->n; i++)
+        if (i != 4)
+            g->st[i] = state_of(m, i);
+    for (int i = 0; i < 2; i++) {
+        nnz_state *st = g->st[i];
+        st->kind = NNZ_VAL_CODEBOOK;
+        st->bits = i ? 5 : 3;
+        st->ncodebook = (size_t)1 << st->bits;
+        st->codebook = malloc(st->ncodebook * sizeof *st->codebook);
+        for (size_t j = 0; j < st->ncodebook; j++)
+            st->codebook[j] = (float)j * 0.25f - 1.0f;
+        st->codes = malloc(st->n * sizeof *st->codes);
+        for (size_t j = 0; j < st->n; j++)
+            st->codes[j] = i ? bell_code(j, 5) : uniform_code(j, 3);
+        st->entropy = i;
+        nnz_state_reconstruct(st);
+    }
+    /* an int16 tensor (no pass makes its state): the integer map by hand,
+     * offset 300 */
+    nnz_state *st = g->st[4] = calloc(1, sizeof *st);
+    st->n = m->tensors[4].count;
+    st->axis = -1;
+    st->kind = NNZ_VAL_INT;
+    st->bits = 10;
+    st->int_offset = 300;
+    st->codes = malloc(st->n * sizeof *st->codes);
+    for (size_t j = 0; j < st->n; j++) {
+        int16_t v;
+        memcpy(&v, g->t[4].raw + 2 * j, 2);
+        st->codes[j] = (uint32_t)(v + 300);
+    }
+    for (int i = 2; i < g->n; i++)
+        g->st[i]->entropy = 1; /* lossless: integer and half-float bits */
+}
+static void maps_blob(golden *g)
+{
+    add(g, "codebook_packed", NNZ_DT_FLOAT, 10, 10);
+    add(g, "codebook_huffman", NNZ_DT_FLOAT, 20, 50);
+    spec *i8 = add(g, "int8_huffman", NNZ_DT_INT8, 40, 30);
+    for (size_t k = 0; k < 1200; k++)
+        i8->raw[k] = (uint8_t)(int8_t)((int)(bell_code(k, 5)) - 16);
+    spec *u8 = add(g, "uint8_values", NNZ_DT_UINT8, 300, 0);
+    for (size_t k = 0; k < 300; k++)
+        u8->raw[k] = (uint8_t)(rnd() % 200);
+    spec *i16 = add(g, "int16_offset", NNZ_DT_INT16, 100, 0);
+    for (size_t k = 0; k < 100; k++) {
+        int16_t v = (int16_t)((int)(rnd() % 1000) - 300);
+        memcpy(i16->raw + 2 * k, &v, 2);
+    }
+    spec *h = add(g, "f16_bits_huffman", NNZ_DT_FLOAT16, 30, 40);
+    for (size_t k = 0; k < 1200; k++) {
+        uint16_t v = nnz_float_to_half((float)((int)bell_code(k, 4) - 8) * 0.125f);
+        memcpy(h->raw + 2 * k, &v, 2);
+    }
+    spec *bf = add(g, "bf16_bits_huffman", NNZ_DT_BFLOAT16, 30, 40);
+    for (size_t k = 0; k < 1200; k++) {
+        uint16_t v = nnz_float_to_bf16((float)((int)bell_code(k, 4) - 8) * 0.5f);
+        memcpy(bf->raw + 2 * k, &v, 2);
+    }
+}
+
+/* alias: repeats of a raw tensor, of a Huffman tensor in blocks, of a
+ * sparse one; a graph entry between them */
+static void alias_states(golden *g, nnz_model *m)
+{
+    for (int i = 0; i < g->n; i++) {
+        if (g->t[i].dtype != NNZ_DT_FLOAT || strstr(g->t[i].name, "raw") ||
+            strstr(g->t[i].name, "tiny"))
+            continue;
+        g->st[i] = state_of(m, i);
+    }
+    uint64_t keep = rng_state;
+    for (int i = 0; i < g->n; i++) { /* the same codes for each copy */
+        if (!g->st[i])
+            continue;
+        rng_state = keep + (strstr(g->t[i].name, "blocks") ? 1 : 2);
+        if (strstr(g->t[i].name, "blocks")) {
+            affine(g->st[i], &g->t[i], 5, 16, 0, 1, bell_code);
+            g->st[i]->entropy = 1;
+            g->st[i]->block_log2 = 8;
+        } else {
+            run_zp = 8;
+            affine(g->st[i], &g->t[i], 4, 8, 0, 1, sparse_code);
+        }
+        nnz_state_reconstruct(g->st[i]);
+    }
+}
+static void alias_blob(golden *g)
+{
+    spec *r = add(g, "raw_a", NNZ_DT_FLOAT, 4, 8);
+    fill_floats(r, noise);
+    spec *r2 = add(g, "raw_b", NNZ_DT_FLOAT, 4, 8);
+    memcpy(r2->raw, r->raw, r->nbytes);
+    add(g, "blocks_a", NNZ_DT_FLOAT, 10, 100);
+    fill_floats(add(g, "tiny", NNZ_DT_FLOAT, 3, 0), noise);
+    add(g, "sparse_a", NNZ_DT_FLOAT, 40, 200);
+    add(g, "blocks_b", NNZ_DT_FLOAT, 10, 100);
+    add(g, "sparse_b", NNZ_DT_FLOAT, 40, 200);
+    add(g, "blocks_c", NNZ_DT_FLOAT, 10, 100);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: make_golden DIR\n");
+        return 2;
+    }
+    static const struct {
+        const char *file;
+        void (*tensors)(golden *g);
+        void (*states)(golden *g, nnz_model *m);
+    } blobs[] = {
+        { "raw.nnz", raw_blob, raw_states },       { "affine.nnz", affine_blob, affine_states },
+        { "sparse.nnz", sparse_blob, sparse_states }, { "hashed.nnz", hashed_blob, hashed_states },
+        { "maps.nnz", maps_blob, maps_states },    { "alias.nnz", alias_blob, alias_states },
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/MANIFEST", argv[1]);
+    FILE *manifest = fopen(path, "w");
+    if (!manifest)
+        die("cannot write MANIFEST");
+    fprintf(manifest, "# blob index name out_type bytes sha256 what (tests/golden/README.md)\n");
+    for (size_t k = 0; k < sizeof blobs / sizeof blobs[0]; k++) {
+        golden g;
+        memset(&g, 0, sizeof g);
+        g.file = blobs[k].file;
+        rng_state = 0x9e3779b97f4a7c15u + k;
+        blobs[k].tensors(&g);
+        write_golden(&g, argv[1], manifest, blobs[k].states);
+    }
+    return fclose(manifest) == 0 ? 0 : 1;
+}

@@ -1,0 +1,38 @@
+# 22-golden.sh - the golden blobs (tests/golden): written once by
+# make_golden.sh and committed, never regenerated here. The runtime alone
+# (a small driver against runtime/nnz.c, none of the writer) decodes every
+# tensor whole, block by block and in pieces, in each build variant, to the
+# SHA-256 the manifest holds; so a change that breaks the writer and the
+# reader the same way still fails.
+group "golden blobs"
+NNZ_RUNTIME_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)
+G=tests/golden
+W=$T/golden
+mkdir -p "$W"
+for v in "" "-DNNZ_FAST=0" "-DNNZ_BITBUF_BITS=32" "-DNNZ_HUFF_FAST_BITS=8 -DNNZ_CHUNK=16"; do
+    name=$(echo "default $v" | tr -s ' ' | sed 's/ -D/ /g; s/ $//')
+    if gcc $NNZ_RUNTIME_WARN -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all $v \
+        -Iruntime -Isrc/core $G/check_golden.c runtime/nnz.c src/core/sha256.c \
+        -o "$W/check" 2>"$W/cc.err"; then
+        check "every golden tensor decodes to its committed sha256 ($name; ASan, UBSan)" \
+            "$W/check" $G
+    else
+        check "the golden checker builds ($name)" false
+    fi
+done
+check "the manifest covers every layout, value map and stream coding" \
+    sh -c 'm=$1/MANIFEST
+           for w in " raw\$" " graph\$" " dense/" " sparse/" " hashed/" " alias\$" \
+                    "/f32 " "/f16 " "/bf16 " "/affine " "/codebook " "/integer " \
+                    "=packed" "=huffman-list-x1" "=huffman-gamma-x1" "=huffman-list-x4" "=huffman-gamma-x4" \
+                    "dense/affine blocks=[2-9]" "sparse/affine blocks=[2-9]" "escape=255" \
+                    "hashed/affine .*huffman" " 3 [0-9]* [0-9a-f]* " " 4 [0-9]* [0-9a-f]* "; do
+               grep -q -- "$w" "$m" || { echo "missing: $w"; exit 1; }
+           done
+           grep -q "^alias.nnz [0-9]* blocks_[bc] .* alias\$" "$m"' _ $G
+check "each golden blob is small (under 16 KiB)" \
+    sh -c 'for f in "$1"/*.nnz; do [ $(wc -c <"$f") -lt 16384 ] || exit 1; done' _ $G
+# the checker fails when a tensor's bytes differ from the manifest
+sed '0,/^affine.nnz 5 /s/^\(affine.nnz 5 [^ ]* [^ ]* [^ ]* \)./\1x/' $G/MANIFEST >"$W/MANIFEST"
+cp $G/*.nnz "$W/"
+expect "a wrong digest in the manifest is found" 1 "huff_blocks_u4 out 0: nnz_decode gives status 0" "$W/check" "$W"
