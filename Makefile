@@ -184,7 +184,7 @@ fuzz: fuzz-seeds $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
 # build is the README's too (raw, packed affine, dense Huffman, one tensor
 # at a time). Stack: the deepest function's frame by -fstack-usage.
 SIZE_CFLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99
-SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_REBUILD -DNNZ_NO_READER
+SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER
 size:
 	$(Q)scripts/deps.sh size
 	@mkdir -p $(BUILD)/m4

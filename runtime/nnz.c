@@ -24,6 +24,8 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 
 enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
 
+#define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
+
 /* ---- status messages --------------------------------------------------- */
 
 const char *nnz_strerror(int status)
@@ -285,12 +287,15 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
 /* An alias entry (version 1) holds no payload; its parameters are the
  * varint index of an earlier entry, not itself an alias (so no chains and
  * no cycles), of the same dtype and shape, whose payload gives its values;
- * its blocks are that entry's. */
+ * its blocks are that entry's. A build without aliases checks none of it:
+ * such a tensor only ever says NNZ_E_UNSUPPORTED. */
 static nnz_status check_alias(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
                               const rd *params)
 {
     nnz_tensor_info t;
     rd r = *params, tp;
+    if (!HAVE_ALIAS)
+        return NNZ_OK;
     uint64_t k = rd_varint(&r);
     if (r.bad || r.p != r.end || k >= index || info->payload_size != 0 ||
         read_entry(b, (uint32_t)k, &t, &tp) != NNZ_OK || t.encoding == NNZ_ENC_ALIAS ||
@@ -327,6 +332,8 @@ static nnz_status decodable_entry(const nnz_blob *b, uint32_t index, nnz_tensor_
     if (info->encoding_version != 1)
         return NNZ_E_ENCODING;
     *need = NNZ_FEAT_ALIAS;
+    if (!HAVE_ALIAS)
+        return NNZ_E_UNSUPPORTED;
     return read_entry(b, info->alias_of, info, params);
 }
 
@@ -426,7 +433,6 @@ typedef uint32_t bitbuf;
 #define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
-#define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
 
 /* A bit reader over a range of bytes: most significant bit first; past the
  * end it feeds zero bits and counts them (up to a sticky 128), so running
@@ -936,8 +942,10 @@ static size_t out_span(int out_type, unsigned es, size_t n)
  * zero point 8 (symmetric) for int4. */
 static int fits_int(const coded *c, unsigned bits)
 {
+    if (c->kind != NNZ_VAL_AFFINE)
+        return 0;
     unsigned w = c->st[c->nstreams - 1].width, half = 1u << (bits - 1);
-    if (c->kind != NNZ_VAL_AFFINE || w > bits)
+    if (w > bits)
         return 0;
     for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
         uint32_t zp = le32(c->zps + ch * c->zp_stride);
@@ -979,7 +987,6 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
-    int ints = out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4;
     if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
                     !is_float_type(info->dtype)))
         return NNZ_E_OUT_TYPE;
@@ -987,6 +994,7 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
         return NNZ_E_OVERFLOW;
     *out_size = out_span(out_type, es, (size_t)info->count);
     *scratch_size = 0;
+    int ints = out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4;
     if (is_raw(info->encoding))
         return ints ? NNZ_E_OUT_TYPE : NNZ_OK;
     if (ints && !fits_int(c, out_type == NNZ_OUT_I8 ? 8 : 4))
@@ -1758,11 +1766,12 @@ nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *feat
         return NNZ_E_ARGUMENT;
     unsigned need;
     *features = 0;
+    c.need = 0;
     nnz_status st = decodable_entry(b, index, &info, &params, &need);
     if (st == NNZ_OK)
         st = check_params(b, &info, &params, &c, 0);
     if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
-        *features = need | (is_raw(info.encoding) ? 0 : c.need);
+        *features = need | c.need;
         st = NNZ_OK;
     }
     return st;

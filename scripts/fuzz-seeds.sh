@@ -19,7 +19,8 @@ done
 i=0
 while IFS='|' read -r name pipeline; do
     [ -n "$name" ] || continue
-    for m in "$B"/fixtures/digits_cnn.onnx "$B"/fixtures/edge_lstm.onnx "$B"/fixtures/edge_fp16.onnx; do
+    for m in "$B"/fixtures/digits_cnn.onnx "$B"/fixtures/edge_lstm.onnx "$B"/fixtures/edge_fp16.onnx \
+             "$B"/fixtures/edge_repeated.onnx; do
         [ -f "$m" ] || continue
         n=$(basename "$m" .onnx)
         "$N" -q compress "$m" -o "$S/$n.$name.nnz" -p "$pipeline" 2>/dev/null || true
@@ -29,6 +30,7 @@ done <<'EOF'
 q8h|quantize:bits=8 | huffman
 q4h|quantize:bits=4,scheme=asym,granularity=tensor | huffman:block=256
 q3h|quantize:bits=3 | huffman:max-len=16,block=256
+q4s|quantize:bits=4 | huffman:block=256
 kmh|quantize:kmeans,bits=5 | huffman
 mreh|quantize:max-rel-error=0.01 | huffman:max-len=16
 sparse|prune:sparsity=0.9 | quantize:kmeans,bits=5 | huffman:block=1024
@@ -37,6 +39,11 @@ hashed|hashnet:ratio=4 | quantize:bits=8 | huffman
 hashedp|hashnet:ratio=8 | quantize:bits=6
 fp16|quantize:fp16 | huffman
 EOF
+# the golden blobs: every encoding x value map x layout, alias entries of
+# raw, blocked and sparse tensors (tests/golden)
+for f in tests/golden/*.nnz; do
+    cp "$f" "$S/golden_$(basename "$f")"
+done
 # external tensors (their bytes go to a data file, packed at graph offsets)
 "$N" -q compress "$B"/fixtures/digits_mlp.onnx -o "$S/digits_mlp.external.nnz" \
     -p 'quantize:bits=8' --external-data 2>/dev/null || true

@@ -701,6 +701,9 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
         put_u8(&c->params, s[k].width);
         put_varint(&c->params, s[k].data.len);
     }
+    if (enc == NNZ_ENC_SPARSE && nblocks > 1 && before[nblocks - 1] > UINT32_MAX)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "a sparse tensor has 2^32 or more non-zero "
+                        "elements before its last block (the block index's limit)");
     if (enc != NNZ_ENC_HASHED)
         for (size_t b = 1; b < nblocks; b++) {
             for (size_t k = 0; k < ns; k++) /* from the start of the data, after any table */
