@@ -154,14 +154,13 @@ static uint64_t hash_bytes(uint64_t h, const uint8_t *p, size_t n)
     return h;
 }
 
-/* A payload written so far that a later tensor may repeat. */
+/* An entry written so far, with a payload, that a later tensor may repeat:
+ * its hash, its payload's place in the file, and where its parameters are
+ * in the directory being built. */
 typedef struct seen {
-    int used;
-    uint64_t hash;
-    uint32_t entry;       /* its directory index */
-    size_t tensor;        /* its model tensor */
-    uint64_t at, len;     /* its payload's place in the file */
-    nnz_encoded x;        /* encoding, version and params (a copy; no payload) */
+    uint64_t hash, at, len;
+    size_t params_end, params_len;
+    uint8_t encoding, version;
 } seen;
 
 /* The hash of everything that makes tensor t's entry decode to its values:
@@ -186,16 +185,18 @@ static int entry_hash(nnz_tensor *t, const nnz_encoded *x, uint64_t len, uint64_
     return 0;
 }
 
-/* Is the earlier payload `s` (read back from the file) byte for byte what
- * tensor t's entry would hold? The hash matched; this makes sure. */
-static int same_entry(FILE *f, const seen *s, const nnz_tensor *a, nnz_tensor *t,
-                      const nnz_encoded *x, uint64_t len, int *same, nnz_error *e)
+/* Is the earlier entry `s` (of tensor a; its payload read back from the
+ * file, its parameters from the directory `dir`) byte for byte what tensor
+ * t's entry would hold? The hash matched; this makes sure. */
+static int same_entry(FILE *f, const seen *s, const uint8_t *dir, const nnz_tensor *a,
+                      nnz_tensor *t, const nnz_encoded *x, uint64_t len, int *same, nnz_error *e)
 {
     uint8_t mine[1 << 15], theirs[1 << 15];
     *same = a->dtype == t->dtype && a->ndims == t->ndims && s->len == len &&
-            s->x.encoding == x->encoding && s->x.version == x->version &&
-            s->x.params_len == x->params_len &&
-            (!x->params_len || memcmp(s->x.params, x->params, x->params_len) == 0);
+            s->encoding == x->encoding && s->version == x->version &&
+            s->params_len == x->params_len &&
+            (!x->params_len ||
+             memcmp(dir + s->params_end - s->params_len, x->params, x->params_len) == 0);
     for (int k = 0; *same && k < t->ndims; k++)
         *same = a->dims[k] == t->dims[k];
     for (uint64_t off = 0; *same && off < len; off += sizeof mine) {
@@ -212,35 +213,36 @@ static int same_entry(FILE *f, const seen *s, const nnz_tensor *a, nnz_tensor *t
     return 0;
 }
 
-/* The payloads written so far, by hash (open addressing; cap a power of 2,
- * at least twice the entries). */
+/* The entries with a payload so far (seen, by directory index) and a hash
+ * table of them: slot holds a directory index + 1, 0 when empty; cap is a
+ * power of 2, at least twice the entries. */
 typedef struct seen_set {
     seen *s;
-    size_t n, cap;
+    uint32_t *slot;
+    size_t cap;
 } seen_set;
 
 /* Directory index of an earlier entry that tensor t's would repeat, or
- * UINT32_MAX; then *slot is where to add t's. */
-static int find_repeat(FILE *f, const seen_set *set, const nnz_model *m, nnz_tensor *t,
-                       const nnz_encoded *x, uint64_t len, uint64_t hash, uint32_t *entry,
-                       size_t *tensor, size_t *slot, nnz_error *e)
+ * UINT32_MAX; then *at is the free slot for t's. */
+static int find_repeat(FILE *f, const seen_set *set, const uint8_t *dir, const nnz_model *m,
+                       const size_t *order, nnz_tensor *t, const nnz_encoded *x, uint64_t len,
+                       uint64_t hash, uint32_t *entry, size_t *at, nnz_error *e)
 {
     size_t j = (size_t)hash & (set->cap - 1);
     *entry = UINT32_MAX;
-    for (; set->s[j].used; j = (j + 1) & (set->cap - 1)) {
-        const seen *s = &set->s[j];
+    for (; set->slot[j]; j = (j + 1) & (set->cap - 1)) {
+        uint32_t k = set->slot[j] - 1;
         int same = 0;
-        if (s->hash != hash)
+        if (set->s[k].hash != hash)
             continue;
-        if (same_entry(f, s, &m->tensors[s->tensor], t, x, len, &same, e) != 0)
+        if (same_entry(f, &set->s[k], dir, &m->tensors[order[k]], t, x, len, &same, e) != 0)
             return -1;
         if (same) {
-            *entry = s->entry;
-            *tensor = s->tensor;
+            *entry = k;
             return 0;
         }
     }
-    *slot = j;
+    *at = j;
     return 0;
 }
 
@@ -339,7 +341,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     qsort(order, nent, sizeof *order, by_hole);
     for (set.cap = 16; set.cap < 2 * nent + 1; set.cap *= 2)
         ;
-    if (!(set.s = nnz_calloc(set.cap, sizeof *set.s, e)))
+    if (!(set.s = nnz_calloc(nent ? nent : 1, sizeof *set.s, e)) ||
+        !(set.slot = nnz_calloc(set.cap, sizeof *set.slot, e)))
         goto done;
 
     enum { NSEC = 4 };
@@ -391,9 +394,15 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
          * (dtype, shape, encoding, parameters, payload) is an alias of it */
         uint64_t hash;
         uint32_t rep_entry;
-        size_t rep_tensor = 0, slot = 0;
+        size_t slot = 0;
+        if (entries.failed) { /* the earlier parameters are compared there */
+            nnz_encoded_free(&x);
+            nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory building the directory");
+            goto done;
+        }
         if (entry_hash(t, &x, plen, &hash, e) != 0 ||
-            find_repeat(f, &set, m, t, &x, plen, hash, &rep_entry, &rep_tensor, &slot, e) != 0) {
+            find_repeat(f, &set, entries.p, m, order, t, &x, plen, hash, &rep_entry, &slot,
+                        e) != 0) {
             nnz_encoded_free(&x);
             goto done;
         }
@@ -410,28 +419,21 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             starts[k] = entries.len;
             dir_entry(&entries, t, ext[i], holes[i], poff, 0, &a);
             tbytes[i] = entries.len - starts[k] + 4;
-            alias_of[i] = rep_tensor;
+            alias_of[i] = order[rep_entry];
             st->aliases++;
             nnz_encoded_free(&x);
             continue;
         }
-        seen *sn = &set.s[slot];
-        *sn = (seen){ .used = 1, .hash = hash, .entry = (uint32_t)k, .tensor = i,
-                      .at = o.pos, .len = plen,
-                      .x = { .encoding = x.encoding, .version = x.version,
-                             .params_len = x.params_len } };
-        if (x.params_len && !(sn->x.params = nnz_malloc(x.params_len, e))) {
-            nnz_encoded_free(&x);
-            goto done;
-        }
-        if (x.params_len)
-            memcpy(sn->x.params, x.params, x.params_len);
+        set.slot[slot] = (uint32_t)k + 1;
+        set.s[k] = (seen){ .hash = hash, .at = o.pos, .len = plen, .params_len = x.params_len,
+                           .encoding = x.encoding, .version = x.version };
         if ((x.payload ? out_put(&o, x.payload, x.payload_len) : out_tensor_data(&o, t)) != 0) {
             nnz_encoded_free(&x);
             goto done;
         }
         starts[k] = entries.len;
         dir_entry(&entries, t, ext[i], holes[i], poff, plen, &x);
+        set.s[k].params_end = entries.len; /* its parameters end its entry */
         nnz_encoded_free(&x);
         tbytes[i] = plen + (entries.len - starts[k]) + 4;
     }
@@ -506,9 +508,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     alias_of = NULL;
     rc = 0;
 done:
-    for (size_t j = 0; j < set.cap && set.s; j++)
-        free(set.s[j].x.params);
     free(set.s);
+    free(set.slot);
     free(alias_of);
     free(meta);
     free(graph);
