@@ -1494,11 +1494,11 @@ static void put_i8(uint8_t *restrict o, const uint32_t *restrict v, size_t n, ui
  * at / 2 when at is even, else its high nibble. Elements come in order (a
  * sparse tensor's zeros are set first), so an even one sets its whole byte
  * and an odd count leaves the last high nibble 0. */
-static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int64_t zp, int neg,
+static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int32_t zp, int neg,
                    unsigned sh)
 {
-    for (size_t k = 0; k < n; k++, at++) {
-        int64_t q = (int64_t)(v[k] >> sh) - zp;
+    for (size_t k = 0; k < n; k++, at++) { /* fits_int: symbols and zero point are small */
+        int32_t q = (int32_t)(v[k] >> sh) - zp;
         if (neg)
             q = q == -8 ? 7 : -q;
         uint8_t x = (uint8_t)(q & 15);
@@ -1540,7 +1540,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 run = m->hi - i;
         }
         if (m->ot == OT_I4) {
-            put_i4((uint8_t *)out, at, v, run, m->zp, neg, sh);
+            put_i4((uint8_t *)out, at, v, run, (int32_t)m->zp, neg, sh);
         } else
 #if NNZ_FAST
         if (m->f32 && !neg && m->zp <= INT32_MAX) { /* v - zp is exact in int32 */
