@@ -869,6 +869,84 @@ static void only_codes_that_fit_int4_decode_to_it(void **state)
     free(model);
 }
 
+/* ---- what FORMAT.md says a reader does with odd but valid symbols -------- */
+
+/* A blob whose one tensor "w" (dtype, dims) takes encoding x as given. */
+static uint8_t *hand_blob(int dtype, const int64_t *dims, int ndims, const nnz_encoded *x,
+                          size_t *len, nnz_model **mp, uint8_t **model)
+{
+    size_t model_len;
+    *model = tu_model_tensor(dtype, dims, ndims, &model_len);
+    *mp = tu_load(*model, model_len);
+    return tu_blob_encoded(*mp, x, len);
+}
+
+static void a_gap_symbol_above_the_escape_is_a_gap(void **state)
+{
+    /* 8 float32 elements, sparse, escape 3; positions packed in 3 bits:
+     * 5 (above the escape: a gap, to element 5), then 1 (to element 7) */
+    static const int64_t dims[1] = { 8 };
+    uint8_t params[] = { NNZ_VAL_F32, 0, 2, 3, NNZ_CODING_PACKED, 3, 1, NNZ_CODING_PACKED, 32, 8 };
+    uint8_t payload[] = { 0xa4, 0x3f, 0xc0, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00 };
+    nnz_encoded x = { .encoding = NNZ_ENC_SPARSE, .version = 1, .params = params,
+                      .params_len = sizeof params, .payload = payload,
+                      .payload_len = sizeof payload };
+    static const float want[8] = { 0, 0, 0, 0, 0, 1.5f, 0, 2.0f };
+    for (int bad = 0; bad < 2; bad++) {
+        if (bad)
+            payload[0] = 0xe4; /* 7 then 1: past the end */
+        size_t len;
+        nnz_model *m;
+        uint8_t *model, *blob = hand_blob(NNZ_DT_FLOAT, dims, 1, &x, &len, &m, &model);
+        nnz_blob b;
+        float out[8];
+        assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
+        nnz_status st = nnz_decode(&b, 0, NNZ_OUT_F32, out, sizeof out, NULL, 0);
+        if (bad) {
+            assert_int_equal(st, NNZ_E_CORRUPT);
+        } else {
+            assert_int_equal(st, NNZ_OK);
+            assert_memory_equal(out, want, sizeof want);
+            nnz_reader r;
+            size_t got;
+            float piece[3];
+            assert_int_equal(nnz_reader_open(&r, &b, 0, NNZ_OUT_F32, NULL, 0), NNZ_OK);
+            for (size_t at = 0; at < 8; at += got) {
+                assert_int_equal(nnz_reader_read(&r, piece, sizeof piece, &got), NNZ_OK);
+                assert_memory_equal(piece, want + at, got * 4);
+            }
+        }
+        free(blob);
+        nnz_model_free(m);
+        free(model);
+    }
+}
+
+static void integer_values_wrap_modulo_the_element_size(void **state)
+{
+    /* int8, integer map, 8-bit packed symbols 0, 200, 255, 3: with offset
+     * 2^40 + 1 (counts only modulo 256: 1), -1, -57 (199), -2, 2 */
+    static const int64_t dims[1] = { 4 };
+    uint8_t params[] = { NNZ_VAL_INT, 0, 0x81, 0x80, 0x80, 0x80, 0x80, 0x20,
+                         NNZ_CODING_PACKED, 8, 4 };
+    uint8_t payload[] = { 0, 200, 255, 3 };
+    nnz_encoded x = { .encoding = NNZ_ENC_DENSE, .version = 1, .params = params,
+                      .params_len = sizeof params, .payload = payload,
+                      .payload_len = sizeof payload };
+    size_t len;
+    nnz_model *m;
+    uint8_t *model, *blob = hand_blob(NNZ_DT_INT8, dims, 1, &x, &len, &m, &model);
+    nnz_blob b;
+    int8_t out[4];
+    static const int8_t want[4] = { -1, -57, -2, 2 };
+    assert_int_equal(nnz_open(&b, blob, len, 0), NNZ_OK);
+    assert_int_equal(nnz_decode(&b, 0, NNZ_OUT_NATIVE, out, sizeof out, NULL, 0), NNZ_OK);
+    assert_memory_equal(out, want, sizeof want);
+    free(blob);
+    nnz_model_free(m);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -884,6 +962,8 @@ int main(void)
         cmocka_unit_test(a_bad_alias_is_refused),
         cmocka_unit_test(four_bit_codes_decode_to_packed_int4),
         cmocka_unit_test(only_codes_that_fit_int4_decode_to_it),
+        cmocka_unit_test(a_gap_symbol_above_the_escape_is_a_gap),
+        cmocka_unit_test(integer_values_wrap_modulo_the_element_size),
         cmocka_unit_test_setup_teardown(caller_mistakes_get_their_own_status, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_write_callback_stops_the_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),
