@@ -441,11 +441,12 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     free_candidates(&ctx);
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
-    static const char *const model_wide[] = { "decompose", "fold", "prune", "quantize_budget" };
-    for (size_t k = 0; k < sizeof model_wide / sizeof model_wide[0]; k++) {
-        cJSON *x = cJSON_GetObjectItem(ctx.report, model_wide[k]);
+    /* the model-wide findings, under the section each pass declares */
+    for (size_t k = 0; nnz_passes[k]; k++) {
+        const char *sec = nnz_passes[k]->report_section;
+        cJSON *x = sec ? cJSON_GetObjectItem(ctx.report, sec) : NULL;
         if (x)
-            cJSON_AddItemToObject(*report, model_wide[k], cJSON_Duplicate(x, 1));
+            cJSON_AddItemToObject(*report, sec, cJSON_Duplicate(x, 1));
     }
     free(st.tensor_bytes);
     free(st.is_entry);

@@ -392,6 +392,44 @@ void quantize_sort(float *v, float *tmp, size_t n)
     memcpy(v, src, n * sizeof *v);
 }
 
+/* The report's summary of max-output-error: what the allocation chose (a
+ * line per tensor with -v) and the errors it measured. */
+static void report_text(const cJSON *b, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
+{
+    const cJSON *x;
+    char buf[600];
+    if (!cJSON_IsObject(b))
+        return;
+    if (verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, "tensors"))
+        {
+            const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
+            const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
+            snprintf(buf, sizeof buf, "budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  "
+                     "sensitivity %.3g",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")), ch,
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
+                         (strcmp(ch, "float") != 0),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
+                     cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
+            line(arg, 1, buf);
+        }
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    snprintf(buf, sizeof buf, "quantize: output budget %g (%s): measured %.4g on the "
+             "calibration inputs (%.0f), %s; %.1f s",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    line(arg, 0, buf);
+}
+
 const nnz_pass nnz_pass_quantize = {
     .name = "quantize",
     .help = "INT8 / n-bit uniform (per channel by default), error-targeted steps, k-means "
@@ -401,9 +439,13 @@ const nnz_pass nnz_pass_quantize = {
     .selects = selects,
     .may_name = may_name,
     .min_elements = QUANT_MIN_ELEMENTS,
-    .makes_codes = 1,
+    .phase = NNZ_PHASE_CODE,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_CODES,
     .floor = floor_for,
-    .prepare_stage = prepare_stage,
+    .prepare = prepare_stage,
+    .report_section = "quantize_budget",
+    .report_text = report_text,
     .run = run,
     .free_opts = free_opts,
 };
