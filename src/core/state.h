@@ -20,6 +20,8 @@
 
 typedef struct nnz_state {
     size_t n;               /* elements */
+    int dtype;              /* the tensor's type (nnz_dtype): a half tensor's decoded
+                               affine/codebook values are rounded to it */
     float *orig;            /* the source values */
     float *values;          /* the reconstruction so far (n floats) */
 
@@ -72,6 +74,12 @@ float nnz_state_map(const nnz_state *s, uint32_t code, size_t i);
 /* Recompute `values` from the stored values/codes (after a pass changed
  * them), exactly as the runtime will decode them. */
 void nnz_state_reconstruct(nnz_state *s);
+
+/* Are `values` exactly what the stored values/codes decode to (the rule
+ * above)? The pipeline checks it after every stage in builds with
+ * NNZ_CHECK_STATE (the ASan build); an error names the first element
+ * that differs. */
+int nnz_state_check(const nnz_state *s, nnz_error *e);
 
 /* Does element i decode to exactly +0.0 (what a sparse layout leaves out)? */
 static inline int nnz_state_is_zero(const nnz_state *s, size_t i)
