@@ -107,6 +107,13 @@ typedef struct nnz_pass {
     const char *report_section;
     void (*report_text)(const cJSON *section, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg);
+    /* What compress --target-rel-error tries with this pass, per tensor
+     * (docs/cli.md): stage options, "%g" standing for the error target
+     * (NULL-ended). A pass that turns floats into codes is tried with each,
+     * followed by the entropy coder; a pass that refines floats with each,
+     * before the quantizer's first options, the target split between the
+     * two. NULL: not tried. */
+    const char *const *target_options;
     /* Refine one tensor's state. `rep` is the tensor's report object.
      * NULL for a pass that works in prepare only. */
     int (*run)(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *opts, cJSON *rep,

@@ -600,6 +600,7 @@ const nnz_pass nnz_pass_prune = {
     .prepare = prepare_stage,
     .report_section = "prune",
     .report_text = report_text,
+    .target_options = (const char *const[]){ "sparsity=auto,max-rel-error=%g", NULL },
     .run = run,
     .free_opts = free_opts,
 };

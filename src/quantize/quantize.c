@@ -446,6 +446,10 @@ const nnz_pass nnz_pass_quantize = {
     .prepare = prepare_stage,
     .report_section = "quantize_budget",
     .report_text = report_text,
+    .target_options = (const char *const[]){
+        "max-rel-error=%g", "bits=2", "bits=3", "bits=4", "bits=5", "bits=6", "bits=7",
+        "bits=8", "bits=10", "bits=12", "kmeans,bits=2", "kmeans,bits=3", "kmeans,bits=4",
+        "kmeans,bits=5", "kmeans,bits=6", "fp16", NULL },
     .run = run,
     .free_opts = free_opts,
 };
