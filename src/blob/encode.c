@@ -632,12 +632,6 @@ static unsigned value_width(const nnz_state *st, uint32_t max)
     }
 }
 
-static const char *kind_name(int kind)
-{
-    static const char *n[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
-    return kind >= 0 && kind <= 5 ? n[kind] : "?";
-}
-
 /* ---- assembling an encoding --------------------------------------------------- */
 
 typedef struct candidate {
@@ -652,15 +646,10 @@ static void candidate_free(candidate *c)
     nnz_bitw_free(&c->payload);
 }
 
-static const char *coding_name(unsigned coding)
-{
-    return coding == NNZ_CODING_PACKED ? "packed" : "huffman";
-}
-
 static void describe_stream(cJSON *o, const char *name, const coded_stream *s, const plan *p)
 {
     cJSON *x = cJSON_AddObjectToObject(o, name);
-    cJSON_AddStringToObject(x, "coding", coding_name(s->coding));
+    cJSON_AddStringToObject(x, "coding", nnz_coding_name(s->coding));
     if (s->coding != NNZ_CODING_PACKED) {
         cJSON_AddStringToObject(x, "table", s->coding & 1 ? "list" : "gamma");
         cJSON_AddNumberToObject(x, "lanes", s->coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1);
@@ -921,12 +910,12 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
         }
     }
     if (info) {
-        static const char *layout[] = { "raw", "dense", "sparse", "hashed" };
         int any_huff = cs[0].coding != NNZ_CODING_PACKED ||
                        (use_sparse && cs[1].coding != NNZ_CODING_PACKED);
-        cJSON_AddStringToObject(info, "layout", layout[best.enc]);
-        cJSON_AddStringToObject(info, "coding", any_huff ? "huffman" : "packed");
-        cJSON_AddStringToObject(info, "value_map", kind_name(st->kind));
+        cJSON_AddStringToObject(info, "layout", nnz_layout_name(best.enc));
+        cJSON_AddStringToObject(info, "coding",
+                                nnz_coding_name(any_huff ? NNZ_CODING_HUFFMAN : NNZ_CODING_PACKED));
+        cJSON_AddStringToObject(info, "value_map", nnz_value_map_name(st->kind));
         cJSON_AddNumberToObject(info, "version", best.version);
         cJSON_AddNumberToObject(info, "block", (double)(st->hashed ? n : be));
         cJSON_AddNumberToObject(info, "params_bytes", (double)best.params.len);
