@@ -357,41 +357,6 @@ void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size
     free(hist);
 }
 
-/* Floats as unsigned keys in the same order: flip all bits of negatives,
- * the sign bit of the others. */
-static uint32_t sort_key(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u & 0x80000000u ? ~u : u | 0x80000000u;
-}
-
-void quantize_sort(float *v, float *tmp, size_t n)
-{
-    /* three passes of 11 bits; each stable, so the result is sorted */
-    size_t count[2048];
-    float *src = v, *dst = tmp;
-    for (int pass = 0; pass < 3; pass++) {
-        unsigned shift = 11u * (unsigned)pass;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(sort_key(src[i]) >> shift) & 2047]++;
-        size_t at = 0;
-        for (size_t b = 0; b < 2048; b++) {
-            size_t c = count[b];
-            count[b] = at;
-            at += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(sort_key(src[i]) >> shift) & 2047]++] = src[i];
-        float *x = src;
-        src = dst;
-        dst = x;
-    }
-    /* an odd number of passes leaves the result in tmp */
-    memcpy(v, src, n * sizeof *v);
-}
-
 /* The report's summary of max-output-error: what the allocation chose (a
  * line per tensor with -v) and the errors it measured. */
 static void report_text(const cJSON *b, int verbose,
