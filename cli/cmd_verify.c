@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_infer.h"
+#include "fileio.h"
 #include "metrics.h"
 #include "model.h"
 #include "pass.h"
@@ -395,9 +396,7 @@ int cmd_verify(int argc, char **argv)
                          max_metric);
                 fail_doc(doc, msg);
             }
-            char cmd[128];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-            if (system(cmd) != 0)
+            if (nnz_remove_tree(dir) != 0)
                 cli_note("could not remove %s", dir);
         }
         cJSON_AddNumberToObject(doc, "metric", metric);
