@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "huffman.h"
+#include "metrics.h"
 #include "nnz.h"
 #include "pass.h"
 

@@ -1,4 +1,4 @@
-/* test_huffman.c - canonical length-limited Huffman codes (src/huffman), the
+/* test_huffman.c - canonical length-limited Huffman codes (src/blob/huffman.c), the
  * encoder's choice of layout and coding (src/blob/encode.c), and the
  * runtime's Huffman decoding: round trips of random and adversarial symbol
  * distributions through the real decoder, exact size accounting, and

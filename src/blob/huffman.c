@@ -348,13 +348,3 @@ void nnz_huff_write_table(const nnz_huff *h, int form, nnz_bitw *w)
     nnz_bitw_align(w);
 }
 
-double nnz_entropy(const uint64_t *freq, uint32_t alphabet)
-{
-    double total = 0, h = 0;
-    for (uint32_t s = 0; s < alphabet; s++)
-        total += (double)freq[s];
-    for (uint32_t s = 0; s < alphabet; s++)
-        if (freq[s])
-            h -= (double)freq[s] / total * log2((double)freq[s] / total);
-    return h;
-}
