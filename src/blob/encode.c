@@ -30,10 +30,10 @@ static void put_u8(nnz_bitw *w, unsigned v) { nnz_bitw_put(w, v & 0xff, 8); }
 
 static void put_varint(nnz_bitw *w, uint64_t v)
 {
-    do {
-        put_u8(w, (unsigned)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
-        v >>= 7;
-    } while (v);
+    uint8_t x[10];
+    size_t n = nnz_varint_put(x, v);
+    for (size_t i = 0; i < n; i++) /* through the bits: w need not be at a byte */
+        put_u8(w, x[i]);
 }
 
 static void put_le32(nnz_bitw *w, uint32_t v)

@@ -42,18 +42,23 @@ void nnz_bytes_u8(nnz_bytes *b, unsigned v)
     nnz_bytes_put(b, &x, 1);
 }
 
+size_t nnz_varint_put(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        out[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            out[n] |= 0x80;
+        n++;
+    } while (v);
+    return n;
+}
+
 void nnz_bytes_varint(nnz_bytes *b, uint64_t v)
 {
     uint8_t x[10];
-    size_t n = 0;
-    do {
-        x[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            x[n] |= 0x80;
-        n++;
-    } while (v);
-    nnz_bytes_put(b, x, n);
+    nnz_bytes_put(b, x, nnz_varint_put(x, v));
 }
 
 void nnz_bytes_text(nnz_bytes *b, const char *s, size_t n)

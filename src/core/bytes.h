@@ -30,6 +30,9 @@ void nnz_bytes_puts(nnz_bytes *b, const char *s);
 static inline char *nnz_bytes_str(const nnz_bytes *b) { return (char *)b->buf; }
 void nnz_bytes_free(nnz_bytes *b);
 
+/* Write v as a varint into out (room for 10 bytes); returns its length. */
+size_t nnz_varint_put(uint8_t *out, uint64_t v);
+
 /* How many bytes v takes as a varint (1..10). */
 static inline unsigned nnz_varint_len(uint64_t v)
 {
