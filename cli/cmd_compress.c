@@ -65,12 +65,9 @@ static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
     /* each pass's model-wide findings, in its own words */
-    for (size_t k = 0; nnz_passes[k]; k++) {
-        const nnz_pass *ps = nnz_passes[k];
-        const cJSON *sec = ps->report_section ? cJSON_GetObjectItem(o, ps->report_section) : NULL;
-        if (sec && ps->report_text)
-            ps->report_text(sec, g_cli.verbose, pass_line, NULL);
-    }
+    for (size_t k = 0; nnz_passes[k]; k++)
+        if (nnz_passes[k]->report_text)
+            nnz_passes[k]->report_text(o, g_cli.verbose, pass_line, NULL);
     if (g_cli.verbose) {
         fprintf(stderr, "  %-40s %-8s %10s %-8s %10s %10s %7s %9s\n", "tensor", "dtype",
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");

@@ -464,12 +464,12 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
     /* the model-wide findings, under the section each pass declares */
-    for (size_t k = 0; nnz_passes[k]; k++) {
-        const char *sec = nnz_passes[k]->report_section;
-        cJSON *x = sec ? cJSON_GetObjectItem(ctx.report, sec) : NULL;
-        if (x)
-            cJSON_AddItemToObject(*report, sec, cJSON_Duplicate(x, 1));
-    }
+    for (size_t k = 0; nnz_passes[k]; k++)
+        for (const char *const *sec = nnz_passes[k]->report_sections; sec && *sec; sec++) {
+            cJSON *x = cJSON_GetObjectItem(ctx.report, *sec);
+            if (x)
+                cJSON_AddItemToObject(*report, *sec, cJSON_Duplicate(x, 1));
+        }
     free(st.tensor_bytes);
     free(st.is_entry);
     cJSON_Delete(ctx.report);

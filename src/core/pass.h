@@ -96,16 +96,17 @@ typedef struct nnz_pass {
      * threshold, a graph rewrite, which must call nnz_model_rescan). It gets
      * its stage: st->opts, st->selected (which tensors it touches now), and
      * per-layer overrides through nnz_stage_opts_for. Model-wide findings go
-     * into `report` under `report_section`. NULL: none. After every prepare,
+     * into `report` under keys of `report_sections`. NULL: none. After every prepare,
      * selections are computed again on the final tensors; keep per-tensor
      * results by tensor name or proto, not index. */
     int (*prepare)(nnz_model *m, const struct nnz_stage *st, cJSON *report, nnz_error *e);
-    /* The key of the model-wide report prepare writes (NULL: none), which
-     * compress copies into its report, and the lines that summarise it on
-     * stderr: `line(arg, detail, text)` once per line, detail lines only
+    /* The keys of the model-wide report prepare writes (NULL-ended; NULL:
+     * none), which compress copies into its report, and the lines that
+     * summarise them on stderr: given the report (whichever of its keys are
+     * there), `line(arg, detail, text)` once per line, detail lines only
      * when verbose. NULL report_text: none. */
-    const char *report_section;
-    void (*report_text)(const cJSON *section, int verbose,
+    const char *const *report_sections;
+    void (*report_text)(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg);
     /* What compress --target-rel-error tries with this pass, per tensor
      * (docs/cli.md): stage options, "%g" standing for the error target

@@ -96,12 +96,11 @@ float nnz_state_map(const nnz_state *s, uint32_t code, size_t i)
     }
 }
 
-/* What the decoder makes of a mapped value: an affine or codebook value of
- * a half tensor is computed in float, then rounded to the tensor's type. */
+/* What the decoder makes of a mapped value: it computes it in float, then
+ * rounds it to the tensor's type (a no-op for values of that type already,
+ * as half codes of a half tensor). */
 static float to_dtype(const nnz_state *s, float v)
 {
-    if (s->kind != NNZ_VAL_AFFINE && s->kind != NNZ_VAL_CODEBOOK)
-        return v;
     if (s->dtype == NNZ_DT_FLOAT16)
         return nnz_half_to_float(nnz_float_to_half(v));
     if (s->dtype == NNZ_DT_BFLOAT16)

@@ -20,8 +20,8 @@
 
 typedef struct nnz_state {
     size_t n;               /* elements */
-    int dtype;              /* the tensor's type (nnz_dtype): a half tensor's decoded
-                               affine/codebook values are rounded to it */
+    int dtype;              /* the tensor's type (nnz_dtype): decoded values are
+                               rounded to it, as the runtime does */
     float *orig;            /* the source values */
     float *values;          /* the reconstruction so far (n floats) */
 

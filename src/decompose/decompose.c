@@ -969,9 +969,10 @@ static int prepare(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
 }
 
 /* The report's summary: a line per layer with -v, and what it did in total. */
-static void report_text(const cJSON *layers, int verbose,
+static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
+    const cJSON *layers = cJSON_GetObjectItem(report, "decompose");
     const cJSON *x;
     char buf[600];
     double before = 0, after = 0;
@@ -1024,7 +1025,7 @@ const nnz_pass nnz_pass_decompose = {
     .parse = parse,
     .selects = selects,
     .prepare = prepare,
-    .report_section = "decompose",
+    .report_sections = (const char *const[]){ "decompose", NULL },
     .report_text = report_text,
     .run = NULL,
     .free_opts = free,

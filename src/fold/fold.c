@@ -448,11 +448,14 @@ static int prepare(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
 }
 
 /* The report's summary: what was folded, and with -v why the rest was not. */
-static void report_text(const cJSON *f, int verbose,
+static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
+    const cJSON *f = cJSON_GetObjectItem(report, "fold");
     char buf[600];
     const cJSON *x;
+    if (!f)
+        return;
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(f, "batchnorms"))
         if (verbose && !cJSON_IsTrue(cJSON_GetObjectItem(x, "folded"))) {
             snprintf(buf, sizeof buf, "fold %-30s left alone: %s",
@@ -479,7 +482,7 @@ const nnz_pass nnz_pass_fold = {
     .rewrites_graph = NNZ_REWRITE_REPLACES,
     .parse = parse,
     .prepare = prepare,
-    .report_section = "fold",
+    .report_sections = (const char *const[]){ "fold", NULL },
     .report_text = report_text,
     .run = NULL,
     .free_opts = free,

@@ -552,9 +552,10 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 
 /* The report's summary of structured=channel: a line per layer with -v,
  * and the total. */
-static void report_text(const cJSON *pr, int verbose,
+static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
+    const cJSON *pr = cJSON_GetObjectItem(report, "prune");
     const cJSON *x;
     char buf[600];
     int cut = 0, total = 0;
@@ -598,7 +599,7 @@ const nnz_pass nnz_pass_prune = {
     .rewrites_graph = NNZ_REWRITE_RESIZES,
     .rewrites_graph_with = rewrites_graph_with,
     .prepare = prepare_stage,
-    .report_section = "prune",
+    .report_sections = (const char *const[]){ "prune", NULL },
     .report_text = report_text,
     .target_options = (const char *const[]){ "sparsity=auto,max-rel-error=%g", NULL },
     .run = run,

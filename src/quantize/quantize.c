@@ -359,9 +359,10 @@ void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size
 
 /* The report's summary of max-output-error: what the allocation chose (a
  * line per tensor with -v) and the errors it measured. */
-static void report_text(const cJSON *b, int verbose,
+static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
+    const cJSON *b = cJSON_GetObjectItem(report, "quantize_budget");
     const cJSON *x;
     char buf[600];
     if (!cJSON_IsObject(b))
@@ -409,7 +410,7 @@ const nnz_pass nnz_pass_quantize = {
     .produces = NNZ_DATA_CODES,
     .floor = floor_for,
     .prepare = prepare_stage,
-    .report_section = "quantize_budget",
+    .report_sections = (const char *const[]){ "quantize_budget", NULL },
     .report_text = report_text,
     .target_options = (const char *const[]){
         "max-rel-error=%g", "bits=2", "bits=3", "bits=4", "bits=5", "bits=6", "bits=7",

@@ -134,7 +134,7 @@ static void every_registered_pass_declares_a_consistent_place(void **state)
             if (!nnz_pass_find(ps->excludes[x]))
                 fail_msg("%s excludes '%s', which is no registered pass", ps->name,
                          ps->excludes[x]);
-        if (ps->report_text && !ps->report_section)
+        if (ps->report_text && !ps->report_sections)
             fail_msg("%s summarises a report section it does not name", ps->name);
         assert_ptr_equal(nnz_pass_find(ps->name), ps);
     }
