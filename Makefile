@@ -37,7 +37,9 @@ CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 CFLAGS ?= -O2 -g
-SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# NNZ_CHECK_STATE: after every stage, values must equal the codes' reconstruction (state.h)
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+             -DNNZ_CHECK_STATE
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 # Every folder of src/ is a library part (core, blob, infer, one per pass):
 # a new pass folder needs no line here.

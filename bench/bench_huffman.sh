@@ -26,7 +26,7 @@ for tool in zstd xz; do
 done
 PKGS="libprotobuf-c zlib openblas lapacke libcjson"
 H=$W/bench_huffman
-cc -O2 -std=c11 -D_GNU_SOURCE -Iruntime -Isrc/core -Isrc/blob -Isrc/huffman -I"$B/gen" \
+cc -O2 -std=c11 -D_GNU_SOURCE -Iruntime -Isrc/core -Isrc/blob -I"$B/gen" \
     $(pkg-config --cflags $PKGS) bench/bench_huffman.c "$B/obj/libnnzip.a" \
     $(pkg-config --libs $PKGS) -lm -ldl -o "$H" || { echo "bench_huffman: build failed"; exit 1; }
 

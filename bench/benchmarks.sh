@@ -67,6 +67,12 @@ oracle_args() {
 }
 
 echo "== benchmarks: $(echo $models | wc -w) corpus models and 2 digits fixtures -> $OUT"
+# what was measured, exactly: each model's bytes and sha256 (printed, and a
+# table of the page)
+for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
+    printf "%s %s %s\n" "$(basename "$m" .onnx)" "$(stat -c %s "$m")" "$(sha256sum "$m" | cut -d' ' -f1)"
+done >"$D/sha256.txt"
+sed 's/^/  sha256 /' "$D/sha256.txt"
 for m in $models "$FIX/digits_mlp.onnx" "$FIX/digits_cnn.onnx"; do
     n=$(basename "$m" .onnx)
     args=$(oracle_args "$m")
@@ -207,6 +213,14 @@ w("How it is measured. Every compressed model is rebuilt from its blob by the de
   "over them. **Bits per weight** is 8 × the bytes of the blob's tensor payloads and directory "
   "entries over the number of weights in them (compress's `weights.bits_per_weight`; FP32 is 32); "
   "**bytes** is the whole file, graph included.")
+w("")
+w("The models measured (bytes and sha256 of each file, so a figure can be traced to its input):")
+w("")
+w("| model | bytes | sha256 |")
+w("|---|--:|---|")
+for line in open(os.path.join(D, "sha256.txt")):
+    n, b, h = line.split()
+    w("| %s | %s | `%s` |" % (n, f_bytes(b), h))
 w("")
 
 # ---- headline

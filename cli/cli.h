@@ -140,15 +140,6 @@ typedef struct cli_eval_var {
 int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *metric,
              nnz_error *e);
 
-/* A growing NUL-terminated string; `oom` is sticky. */
-typedef struct cli_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} cli_buf;
-void cli_buf_add(cli_buf *b, const char *s, size_t n);
-void cli_buf_puts(cli_buf *b, const char *s);
-
 /* Parse a non-negative number; -1 if `s` is not one. */
 int cli_parse_double(const char *s, double *v);
 

@@ -467,27 +467,3 @@ int cli_model_load(const char *path, nnz_model **m, nnz_error *e)
     cli_file_close(&f);
     return rc;
 }
-
-void cli_buf_add(cli_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->cap - b->len < n + 1) {
-        size_t cap = (b->cap ? b->cap * 2 : 64) + n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void cli_buf_puts(cli_buf *b, const char *s)
-{
-    cli_buf_add(b, s, strlen(s));
-}

@@ -54,116 +54,20 @@ static const char compress_help[] =
     "MODEL.onnx may be '-' for stdin. The output is written to a temporary file\n"
     "beside it and renamed when complete; the input is never modified.\n";
 
-/* decompose: a line per layer with -v, and what it did in total. */
-static void decompose_text(const cJSON *layers)
+/* A line of a pass's summary (pass.h report_text), escaped for the terminal. */
+static void pass_line(void *ctx, int detail, const char *text)
 {
-    const cJSON *x;
-    double before = 0, after = 0;
-    int done = 0, total = 0;
-    cJSON_ArrayForEach(x, layers)
-    {
-        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
-        total++;
-        if (!dec || strcmp(dec, "decomposed") != 0) {
-            if (g_cli.verbose)
-                fprintf(stderr, "  decompose %-30s left alone: %s\n",
-                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
-                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")) ?: dec));
-            continue;
-        }
-        done++;
-        before += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before"));
-        after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
-        if (g_cli.verbose)
-            fprintf(stderr, "  decompose %-30s %s rank %.0f: %.0f -> %.0f params, weight rel_l2 %.3g\n",
-                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight"))),
-                    cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_error")));
-    }
-    fprintf(stderr, "nnzip: decompose: %d of %d layers factorised, their parameters %.0f -> %.0f\n",
-            done, total, before, after);
-}
-
-/* prune:structured=channel: a line per layer with -v, and the total. */
-static void channels_text(const cJSON *pr)
-{
-    const cJSON *x;
-    int cut = 0, total = 0;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(pr, "layers"))
-    {
-        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
-        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason"));
-        total++;
-        cut += dec && strcmp(dec, "pruned") == 0;
-        if (g_cli.verbose)
-            fprintf(stderr, "  prune %-30s %3.0f -> %3.0f channels (group %.0f)%s%s\n",
-                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "layer"))),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "channels")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "kept")),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "group")), why ? ": " : "",
-                    why ? cli_esc(why) : "");
-    }
-    fprintf(stderr, "nnzip: prune: channels removed from %d of %d layers, parameters %.0f -> %.0f\n",
-            cut, total, cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_before")),
-            cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_after")));
-}
-
-/* quantize:max-output-error: what the allocation chose (a line per tensor
- * with -v) and the errors it measured. */
-static void budget_text(const cJSON *b)
-{
-    const cJSON *x;
-    if (g_cli.verbose)
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, "tensors"))
-        {
-            const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
-            const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
-            fprintf(stderr, "  budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  sensitivity %.3g\n",
-                    cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name"))), ch,
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
-                        (strcmp(ch, "float") != 0),
-                    cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
-                    cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
-        }
-    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
-    char held[96] = "no inputs held out";
-    if (cJSON_IsNumber(h))
-        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
-                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
-    fprintf(stderr, "nnzip: quantize: output budget %g (%s): measured %.4g on the calibration "
-            "inputs (%.0f), %s; %.1f s\n",
-            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
-            cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
-            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
-            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
-            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    (void)ctx;
+    fprintf(stderr, detail ? "  %s\n" : "nnzip: %s\n", cli_esc(text));
 }
 
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
-    const cJSON *fold = cJSON_GetObjectItem(o, "fold");
-    if (fold) {
-        cJSON_ArrayForEach(x, cJSON_GetObjectItem(fold, "batchnorms"))
-            if (g_cli.verbose && !cJSON_IsTrue(cJSON_GetObjectItem(x, "folded")))
-                fprintf(stderr, "  fold %-30s left alone: %s\n",
-                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "node"))),
-                        cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")));
-        fprintf(stderr, "nnzip: fold: %.0f of %d BatchNormalization folded into their layers, "
-                "%.0f Identity/Dropout removed\n",
-                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "folded")),
-                cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
-                cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
-    }
-    if (cJSON_IsObject(cJSON_GetObjectItem(o, "quantize_budget")))
-        budget_text(cJSON_GetObjectItem(o, "quantize_budget"));
-    if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
-        decompose_text(cJSON_GetObjectItem(o, "decompose"));
-    if (cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "prune"), "layers")))
-        channels_text(cJSON_GetObjectItem(o, "prune"));
+    /* each pass's model-wide findings, in its own words */
+    for (size_t k = 0; nnz_passes[k]; k++)
+        if (nnz_passes[k]->report_text)
+            nnz_passes[k]->report_text(o, g_cli.verbose, pass_line, NULL);
     if (g_cli.verbose) {
         fprintf(stderr, "  %-40s %-8s %10s %-8s %10s %10s %7s %9s\n", "tensor", "dtype",
                 "elements", "encoding", "before", "after", "bits/w", "rel_l2");

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "encode.h"
 #include "model.h"
 #include "strmap.h"
 
@@ -13,24 +14,12 @@ static const char *loc_name(int loc)
     return (loc & 0x7f) == NNZ_LOC_CONSTANT ? "constant" : "initializer";
 }
 
-/* The runtime's features (nnz.h NNZ_FEAT_*), the macro that leaves each out. */
-static const struct {
-    unsigned bit;
-    const char *name, *macro;
-} feature_names[] = {
-    { NNZ_FEAT_SPARSE, "sparse", "NNZ_NO_SPARSE" },
-    { NNZ_FEAT_HASHED, "hashed", "NNZ_NO_HASHED" },
-    { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
-    { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
-    { NNZ_FEAT_ALIAS, "alias", "NNZ_NO_ALIAS" },
-};
-
 static cJSON *features_json(unsigned feat)
 {
     cJSON *a = cJSON_CreateArray();
-    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
-        if (feat & feature_names[k].bit)
-            cJSON_AddItemToArray(a, cJSON_CreateString(feature_names[k].name));
+    for (unsigned k = 0; nnz_feature_names[k].bit; k++)
+        if (feat & nnz_feature_names[k].bit)
+            cJSON_AddItemToArray(a, cJSON_CreateString(nnz_feature_names[k].name));
     return a;
 }
 
@@ -330,18 +319,6 @@ static void info_model_text(const cJSON *o)
 
 /* ---- blobs -------------------------------------------------------------- */
 
-static const char *encoding_name(int enc)
-{
-    static const char *names[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
-    return enc >= 0 && enc <= NNZ_ENC_ALIAS ? names[enc] : "unknown";
-}
-
-static const char *value_map_name(int kind)
-{
-    static const char *names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
-    return kind >= 0 && kind <= NNZ_VAL_INT ? names[kind] : "none";
-}
-
 cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
 {
     cJSON *o = cJSON_CreateObject();
@@ -378,7 +355,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         for (int d = 0; d < ti.ndims; d++)
             cJSON_AddItemToArray(dims, cJSON_CreateNumber((double)ti.dims[d]));
         cJSON_AddNumberToObject(x, "elements", (double)ti.count);
-        cJSON_AddStringToObject(x, "encoding", encoding_name(ti.encoding));
+        cJSON_AddStringToObject(x, "encoding", nnz_layout_name(ti.encoding));
         cJSON_AddNumberToObject(x, "encoding_version", ti.encoding_version);
         if (ti.encoding == NNZ_ENC_ALIAS) { /* the values of an earlier tensor */
             nnz_tensor_info of;
@@ -387,7 +364,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         }
         nnz_value_map vm;
         if (nnz_value_map_get(b, i, &vm) == NNZ_OK && vm.kind >= 0) {
-            cJSON_AddStringToObject(x, "value_map", value_map_name(vm.kind));
+            cJSON_AddStringToObject(x, "value_map", nnz_value_map_name(vm.kind));
             cJSON_AddNumberToObject(x, "symbol_bits", vm.width);
             if (vm.kind == NNZ_VAL_AFFINE)
                 cJSON_AddNumberToObject(x, "channels", (double)vm.nchan);
@@ -472,13 +449,13 @@ static void info_blob_text(const cJSON *o)
         any = 1;
     }
     printf("%s; a runtime built without the others decodes it:", any ? "" : " none");
-    for (unsigned k = 0; k < sizeof feature_names / sizeof feature_names[0]; k++)
+    for (unsigned k = 0; nnz_feature_names[k].bit; k++)
         {
             int needed = 0;
             cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
-                needed |= strcmp(f->valuestring, feature_names[k].name) == 0;
+                needed |= strcmp(f->valuestring, nnz_feature_names[k].name) == 0;
             if (!needed)
-                printf(" -D%s", feature_names[k].macro);
+                printf(" -D%s", nnz_feature_names[k].macro);
         }
     printf("\n\n");
     printf("  %-40s %-8s %-18s %-16s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",

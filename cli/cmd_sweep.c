@@ -12,7 +12,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cli.h"
 #include "infer_calib.h"
 #include "cli_infer.h"
@@ -280,32 +280,33 @@ static int make_point(const grid *g, size_t k, point *pt, nnz_error *e)
             if (n > 1)
                 k /= n;
         }
-    cli_buf text = { 0 };
+    nnz_bytes text = { 0 };
     size_t it = 0;
     ti = 0;
     for (size_t s = 0; s < g->nst; s++) {
         const grid_stage *st = &g->st[s];
-        cli_buf_puts(&text, s ? " | " : "");
-        cli_buf_puts(&text, st->pass);
+        nnz_bytes_puts(&text, s ? " | " : "");
+        nnz_bytes_puts(&text, st->pass);
         pt->items[it++] = (point_item){ .pass = st->pass };
         for (size_t t = 0; t < st->ntok; t++, ti++) {
             const grid_tok *tk = &st->tok[t];
-            cli_buf tok = { 0 };
-            cli_buf_puts(&tok, tk->key);
+            nnz_bytes tok = { 0 };
+            nnz_bytes_puts(&tok, tk->key);
             if (tk->vals) {
-                cli_buf_puts(&tok, "=");
-                cli_buf_puts(&tok, tk->vals[pick[ti]]);
+                nnz_bytes_puts(&tok, "=");
+                nnz_bytes_puts(&tok, tk->vals[pick[ti]]);
             }
-            cli_buf_puts(&text, t ? "," : ":");
-            cli_buf_puts(&text, tok.p ? tok.p : "");
-            pt->items[it++] = (point_item){ .pass = st->pass, .key = tk->key, .tok = tok.p };
-            text.oom |= tok.oom || !tok.p;
+            nnz_bytes_puts(&text, t ? "," : ":");
+            char *tokstr = nnz_bytes_str(&tok); /* the item owns it */
+            nnz_bytes_puts(&text, tokstr ? tokstr : "");
+            pt->items[it++] = (point_item){ .pass = st->pass, .key = tk->key, .tok = tokstr };
+            text.failed |= tok.failed || !tokstr;
         }
     }
     free(pick);
     pt->nitems = it;
-    pt->text = text.p;
-    if (text.oom || !text.p)
+    pt->text = nnz_bytes_str(&text);
+    if (text.failed || !nnz_bytes_str(&text))
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
     return 0;
 }
@@ -330,7 +331,7 @@ static int item_eq(const point_item *a, const point_item *b)
 static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
                       const point_item *const *uniq, size_t nu, int stages)
 {
-    cli_buf b = { 0 };
+    nnz_bytes b = { 0 };
     const point *pt = &pts[i];
     for (size_t k = 0; k < pt->nitems; k++) {
         const point_item *it = &pt->items[k];
@@ -341,8 +342,8 @@ static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
             for (size_t j = k + 1; j < pt->nitems && pt->items[j].tok; j++)
                 shown |= count[j] < n;
             if (stages && !shown) {
-                cli_buf_puts(&b, b.len ? " " : "");
-                cli_buf_puts(&b, it->pass);
+                nnz_bytes_puts(&b, b.len ? " " : "");
+                nnz_bytes_puts(&b, it->pass);
             }
             continue;
         }
@@ -350,20 +351,20 @@ static char *label_of(const point *pts, size_t n, size_t i, const size_t *count,
         for (size_t r = 0; r < nu && !qualify; r++)
             qualify = uniq[r]->key && strcmp(uniq[r]->key, it->key) == 0 &&
                       strcmp(uniq[r]->pass, it->pass) != 0;
-        cli_buf_puts(&b, b.len ? " " : "");
+        nnz_bytes_puts(&b, b.len ? " " : "");
         if (qualify) {
-            cli_buf_puts(&b, it->pass);
-            cli_buf_puts(&b, ":");
+            nnz_bytes_puts(&b, it->pass);
+            nnz_bytes_puts(&b, ":");
         }
-        cli_buf_puts(&b, it->tok);
+        nnz_bytes_puts(&b, it->tok);
     }
-    if (!b.p && !b.oom)
-        cli_buf_puts(&b, pt->text[0] ? pt->text : "lossless");
-    if (b.oom) {
-        free(b.p);
+    if (!nnz_bytes_str(&b) && !b.failed)
+        nnz_bytes_puts(&b, pt->text[0] ? pt->text : "lossless");
+    if (b.failed) {
+        nnz_bytes_free(&b);
         return NULL;
     }
-    return b.p;
+    return nnz_bytes_str(&b);
 }
 
 /* Labels: what sets each point apart ("sparsity=0.5 bits=4"): the tokens
@@ -455,21 +456,6 @@ static const char *base_name(const char *p)
 {
     const char *s = strrchr(p, '/');
     return s && s[1] ? s + 1 : p;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void remove_tree(const char *dir)
-{
-    if (dir)
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 
@@ -580,7 +566,7 @@ static cJSON *run_point(sweep *s, size_t i)
             cJSON_AddNumberToObject(o, "metric", metric);
         else
             rc = -1;
-        remove_tree(dir);
+        nnz_remove_tree(dir);
     }
     if (!s->blobs)
         unlink(blob);
@@ -1200,7 +1186,7 @@ int cmd_sweep(int argc, char **argv)
         free(first);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    remove_tree(s.tmp);
+    nnz_remove_tree(s.tmp);
 
     /* outputs */
     int status = 0;
@@ -1236,17 +1222,18 @@ int cmd_sweep(int argc, char **argv)
                 rc = -1;
         }
         if (svg_open) {
-            cli_buf all = { 0 }; /* the grids, for the subtitle */
+            nnz_bytes all = { 0 }; /* the grids, for the subtitle */
             for (size_t k = 0; k < ngrids; k++) {
-                cli_buf_puts(&all, k ? "; " : "");
-                cli_buf_puts(&all, grids[k]);
+                nnz_bytes_puts(&all, k ? "; " : "");
+                nnz_bytes_puts(&all, grids[k]);
             }
-            sweep_plot_opts po = { .model = s.model_name, .grid = all.p ? all.p : "",
+            const char *grids_text = nnz_bytes_str(&all);
+            sweep_plot_opts po = { .model = s.model_name, .grid = grids_text ? grids_text : "",
                                    .by_metric = eval || out_err, .goal_max = so.goal_max,
                                    .metric_name = so.metric_name };
             svg_open = 0;
             int bad = sweep_plot_svg(svg.f, res, s.n, &po);
-            free(all.p);
+            nnz_bytes_free(&all);
             if (bad) {
                 nnz_out_abort(&svg);
                 if (rc == 0)

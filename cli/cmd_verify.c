@@ -10,8 +10,10 @@
 
 #include "cli.h"
 #include "cli_infer.h"
+#include "fileio.h"
 #include "metrics.h"
 #include "model.h"
+#include "pass.h"
 #include "strmap.h"
 #include "blob.h"
 #include "save.h"
@@ -361,12 +363,13 @@ int cmd_verify(int argc, char **argv)
         if (t->nbytes == 0 || blob_find(&ix, t->name, &idx))
             continue; /* empty tensors have no entry; the graph holds them */
         if (rewritten) {
-            /* decompose's factors replace it, or a channel cut left a slice
-             * small enough to stay in the graph (the pipeline's text only
-             * names the list: the flag decided) */
+            /* new weights replace it (factors, a folded BatchNorm), or a
+             * channel cut left a slice small enough to stay in the graph:
+             * what the pipeline's passes declare they do names the list
+             * (the flag decided) */
             const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(meta, "pipeline"));
-            cJSON_AddItemToArray(text && strstr(text, "decompose") ? replaced : resized,
-                                 cJSON_CreateString(t->name));
+            int repl = nnz_pipeline_text_rewrite(text) == NNZ_REWRITE_REPLACES;
+            cJSON_AddItemToArray(repl ? replaced : resized, cJSON_CreateString(t->name));
         } else {
             snprintf(msg, sizeof msg, "tensor '%s' is missing from the blob", t->name);
             fail_doc(doc, msg);
@@ -393,9 +396,7 @@ int cmd_verify(int argc, char **argv)
                          max_metric);
                 fail_doc(doc, msg);
             }
-            char cmd[128];
-            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-            if (system(cmd) != 0)
+            if (nnz_remove_tree(dir) != 0)
                 cli_note("could not remove %s", dir);
         }
         cJSON_AddNumberToObject(doc, "metric", metric);

@@ -36,19 +36,6 @@ typedef struct compress_ctx {
     size_t ncands;
 } compress_ctx;
 
-/* The built-in search of --target-rel-error (docs/cli.md): per tensor, the
- * smallest encoding among these that keeps its relative L2 error within
- * the target. %g is the target. */
-static const char *const target_candidates[] = {
-    "quantize:max-rel-error=%g | huffman",
-    "quantize:bits=2 | huffman", "quantize:bits=3 | huffman", "quantize:bits=4 | huffman",
-    "quantize:bits=5 | huffman", "quantize:bits=6 | huffman", "quantize:bits=7 | huffman",
-    "quantize:bits=8 | huffman", "quantize:bits=10 | huffman", "quantize:bits=12 | huffman",
-    "quantize:kmeans,bits=2 | huffman", "quantize:kmeans,bits=3 | huffman",
-    "quantize:kmeans,bits=4 | huffman", "quantize:kmeans,bits=5 | huffman",
-    "quantize:kmeans,bits=6 | huffman", "quantize:fp16 | huffman",
-    "prune:sparsity=auto,max-rel-error=%g | quantize:max-rel-error=%g | huffman",
-};
 
 static const char *base_name(const char *p)
 {
@@ -376,24 +363,59 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     return o;
 }
 
+/* The first registered pass of `phase`, or NULL. */
+static const nnz_pass *pass_of(nnz_phase phase)
+{
+    for (size_t k = 0; nnz_passes[k]; k++)
+        if (nnz_passes[k]->phase == phase)
+            return nnz_passes[k];
+    return NULL;
+}
+
+/* The built-in search of --target-rel-error (docs/cli.md): per tensor, the
+ * smallest encoding among these that keeps its relative L2 error within
+ * the target. From what the passes offer (pass.h target_options): each
+ * option of the quantizer, then the entropy coder; each option of a pass
+ * that refines floats, then the quantizer's first, the target split. Fills
+ * text[k] (up to max) and returns how many. */
+static size_t candidate_texts(double target, char (*text)[256], size_t max)
+{
+    const nnz_pass *q = pass_of(NNZ_PHASE_CODE), *h = pass_of(NNZ_PHASE_ENTROPY);
+    size_t n = 0;
+    double half = target / 1.41421356; /* two errors of t/sqrt(2) add up to t */
+    char fmt[256];
+    if (!q || !q->target_options)
+        return 0;
+    for (size_t i = 0; q->target_options[i] && n < max; i++) {
+        snprintf(fmt, sizeof fmt, "%s:%s%s%s", q->name, q->target_options[i], h ? " | " : "",
+                 h ? h->name : "");
+        snprintf(text[n++], sizeof text[0], fmt, target);
+    }
+    for (size_t k = 0; nnz_passes[k]; k++) {
+        const nnz_pass *r = nnz_passes[k];
+        for (size_t i = 0; r->phase == NNZ_PHASE_REFINE && r->target_options &&
+                           r->target_options[i] && n < max; i++) {
+            snprintf(fmt, sizeof fmt, "%s:%s | %s:%s%s%s", r->name, r->target_options[i],
+                     q->name, q->target_options[0], h ? " | " : "", h ? h->name : "");
+            snprintf(text[n++], sizeof text[0], fmt, half, half);
+        }
+    }
+    return n;
+}
+
 /* Parse and prepare the --target-rel-error candidates. */
 static int prepare_candidates(compress_ctx *c, nnz_model *m, nnz_error *e)
 {
-    size_t n = sizeof target_candidates / sizeof target_candidates[0];
-    c->cands = nnz_calloc(n, sizeof *c->cands, e);
-    c->cand_reports = nnz_calloc(n, sizeof *c->cand_reports, e);
+    char text[64][256];
+    size_t n = candidate_texts(c->target, text, 64);
+    c->cands = nnz_calloc(n ? n : 1, sizeof *c->cands, e);
+    c->cand_reports = nnz_calloc(n ? n : 1, sizeof *c->cand_reports, e);
     if (!c->cands || !c->cand_reports)
         return -1;
     for (size_t k = 0; k < n; k++) {
-        char text[256];
-        double half = c->target / 1.41421356; /* two errors of t/sqrt(2) add up to t */
-        if (strstr(target_candidates[k], "prune"))
-            snprintf(text, sizeof text, target_candidates[k], half, half);
-        else
-            snprintf(text, sizeof text, target_candidates[k], c->target);
         nnz_error ce = { 0 };
         nnz_pipeline *p = &c->cands[c->ncands];
-        if (nnz_pipeline_parse(text, p, &ce) != 0)
+        if (nnz_pipeline_parse(text[k], p, &ce) != 0)
             continue; /* a pass this build lacks */
         c->cand_reports[c->ncands] = cJSON_CreateObject();
         if (nnz_pipeline_prepare(p, m, c->cand_reports[c->ncands], e) != 0)
@@ -445,12 +467,13 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     free_candidates(&ctx);
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
-    static const char *const model_wide[] = { "decompose", "fold", "prune", "quantize_budget" };
-    for (size_t k = 0; k < sizeof model_wide / sizeof model_wide[0]; k++) {
-        cJSON *x = cJSON_GetObjectItem(ctx.report, model_wide[k]);
-        if (x)
-            cJSON_AddItemToObject(*report, model_wide[k], cJSON_Duplicate(x, 1));
-    }
+    /* the model-wide findings, under the section each pass declares */
+    for (size_t k = 0; nnz_passes[k]; k++)
+        for (const char *const *sec = nnz_passes[k]->report_sections; sec && *sec; sec++) {
+            cJSON *x = cJSON_GetObjectItem(ctx.report, *sec);
+            if (x)
+                cJSON_AddItemToObject(*report, *sec, cJSON_Duplicate(x, 1));
+        }
     free(st.tensor_bytes);
     free(st.is_entry);
     free(st.alias_of);

@@ -13,20 +13,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "cli.h"
 
 #define EVAL_OUTPUT_CAP (1u << 20) /* keep the last MiB the command prints */
 
 /* '...' with each ' written as '\'' */
-static void sb_quote(cli_buf *b, const char *s)
+static void sb_quote(nnz_bytes *b, const char *s)
 {
-    cli_buf_add(b, "'", 1);
+    nnz_bytes_text(b, "'", 1);
     for (const char *p = s; *p; p++)
         if (*p == '\'')
-            cli_buf_add(b, "'\\''", 4);
+            nnz_bytes_text(b, "'\\''", 4);
         else
-            cli_buf_add(b, p, 1);
-    cli_buf_add(b, "'", 1);
+            nnz_bytes_text(b, p, 1);
+    nnz_bytes_text(b, "'", 1);
 }
 
 /* The last number in `s` that starts a word: "accuracy 0.95" and
@@ -79,19 +80,19 @@ static void last_line(int fd, char *out, size_t cap)
 int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *metric,
              nnz_error *e)
 {
-    cli_buf cmd = { 0 };
+    nnz_bytes cmd = { 0 };
     for (const char *p = tmpl; *p;) {
         size_t k = 0;
         while (k < nvars && strncmp(p, vars[k].key, strlen(vars[k].key)) != 0)
             k++;
         if (k < nvars) {
             if (vars[k].bare) /* a number: no quotes, so it may go in $((...)) */
-                cli_buf_add(&cmd, vars[k].value, strlen(vars[k].value));
+                nnz_bytes_text(&cmd, vars[k].value, strlen(vars[k].value));
             else
                 sb_quote(&cmd, vars[k].value);
             p += strlen(vars[k].key);
         } else {
-            cli_buf_add(&cmd, p++, 1);
+            nnz_bytes_text(&cmd, p++, 1);
         }
     }
     /* stderr goes to a file (for the message) unless -v passes it through */
@@ -99,9 +100,9 @@ int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *m
     int pfd[2] = { -1, -1 }, errfd = g_cli.verbose ? -1 : mkstemp(errpath);
     if (errfd >= 0)
         unlink(errpath);
-    if (cmd.oom || pipe2(pfd, O_CLOEXEC) != 0 || (!g_cli.verbose && errfd < 0)) {
+    if (cmd.failed || pipe2(pfd, O_CLOEXEC) != 0 || (!g_cli.verbose && errfd < 0)) {
         int err = errno;
-        free(cmd.p);
+        nnz_bytes_free(&cmd);
         if (pfd[0] >= 0) {
             close(pfd[0]);
             close(pfd[1]);
@@ -122,11 +123,11 @@ int cli_eval(const char *tmpl, const cli_eval_var *vars, size_t nvars, double *m
         for (size_t k = 0; k < nvars; k++)
             if (vars[k].env)
                 setenv(vars[k].env, vars[k].value, 1);
-        execl("/bin/sh", "sh", "-c", cmd.p, (char *)NULL);
+        execl("/bin/sh", "sh", "-c", nnz_bytes_str(&cmd), (char *)NULL);
         _exit(127);
     }
     close(pfd[1]);
-    free(cmd.p);
+    nnz_bytes_free(&cmd);
     if (pid < 0) {
         close(pfd[0]);
         if (errfd >= 0)

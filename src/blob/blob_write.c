@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "nnz.h"
 #include "save.h"
 
@@ -23,54 +24,6 @@ void nnz_encoded_free(nnz_encoded *x)
     free(x->params);
     free(x->payload);
     memset(x, 0, sizeof *x);
-}
-
-/* ---- a growing byte buffer --------------------------------------------- */
-
-typedef struct buf {
-    uint8_t *p;
-    size_t len, cap;
-    int failed;
-} buf;
-
-static void buf_put(buf *b, const void *data, size_t n)
-{
-    if (b->failed || n == 0)
-        return;
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void buf_u8(buf *b, unsigned v)
-{
-    uint8_t x = (uint8_t)v;
-    buf_put(b, &x, 1);
-}
-
-static void buf_varint(buf *b, uint64_t v)
-{
-    uint8_t x[10];
-    size_t n = 0;
-    do {
-        x[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            x[n] |= 0x80;
-        n++;
-    } while (v);
-    buf_put(b, x, n);
 }
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
@@ -266,25 +219,25 @@ static int by_hole(const void *a, const void *b)
 }
 
 /* Append tensor t's directory entry (docs/FORMAT.md, directory). */
-static void dir_entry(buf *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
+static void dir_entry(nnz_bytes *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
                       uint64_t plen, const nnz_encoded *x)
 {
     size_t name_len = strlen(t->name);
-    buf_varint(d, name_len);
-    buf_put(d, t->name, name_len + 1);
-    buf_u8(d, (unsigned)t->dtype);
-    buf_u8(d, (unsigned)t->ndims);
+    nnz_bytes_varint(d, name_len);
+    nnz_bytes_put(d, t->name, name_len + 1);
+    nnz_bytes_u8(d, (unsigned)t->dtype);
+    nnz_bytes_u8(d, (unsigned)t->ndims);
     for (int k = 0; k < t->ndims; k++)
-        buf_varint(d, (uint64_t)t->dims[k]);
-    buf_u8(d, (unsigned)t->loc | (t->graph_depth > 0 ? NNZ_LOC_SUBGRAPH : 0) |
+        nnz_bytes_varint(d, (uint64_t)t->dims[k]);
+    nnz_bytes_u8(d, (unsigned)t->loc | (t->graph_depth > 0 ? NNZ_LOC_SUBGRAPH : 0) |
                   (ext ? NNZ_LOC_EXTERNAL : 0));
-    buf_varint(d, hole);
-    buf_varint(d, poff);
-    buf_varint(d, plen);
-    buf_u8(d, x->encoding);
-    buf_u8(d, x->version);
-    buf_varint(d, x->params_len);
-    buf_put(d, x->params, x->params_len);
+    nnz_bytes_varint(d, hole);
+    nnz_bytes_varint(d, poff);
+    nnz_bytes_varint(d, plen);
+    nnz_bytes_u8(d, x->encoding);
+    nnz_bytes_u8(d, x->version);
+    nnz_bytes_varint(d, x->params_len);
+    nnz_bytes_put(d, x->params, x->params_len);
 }
 
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *st,
@@ -300,7 +253,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
     seen_set set = { 0 };
     uint8_t *graph = NULL;
-    buf entries = { 0 };
+    nnz_bytes entries = { 0 };
     char *meta = NULL;
     int rc = -1;
     if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts || !alias_of)
@@ -441,24 +394,24 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     sec[1].crc = o.crc;
 
     /* directory: u32 count, u32 offset of each entry, the entries */
-    buf dir = { 0 };
+    nnz_bytes dir = { 0 };
     uint8_t u32[4];
     put_le(u32, nent, 4);
-    buf_put(&dir, u32, 4);
+    nnz_bytes_put(&dir, u32, 4);
     for (size_t k = 0; k < nent; k++) {
         put_le(u32, 4 + 4 * nent + starts[k], 4);
-        buf_put(&dir, u32, 4);
+        nnz_bytes_put(&dir, u32, 4);
     }
-    buf_put(&dir, entries.p, entries.len);
+    nnz_bytes_put(&dir, entries.buf, entries.len);
     if (dir.failed || entries.failed) {
-        free(dir.p);
+        free(dir.buf);
         nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory building the directory");
         goto done;
     }
     o.crc = 0;
     sec[2] = (section){ SEC_DIRECTORY, 0, o.pos, dir.len };
-    int wr = out_put(&o, dir.p, dir.len);
-    free(dir.p);
+    int wr = out_put(&o, dir.buf, dir.len);
+    free(dir.buf);
     if (wr != 0)
         goto done;
     sec[2].crc = o.crc;
@@ -520,6 +473,6 @@ done:
     free(ext);
     free(hole_entry);
     free(tbytes);
-    free(entries.p);
+    free(entries.buf);
     return rc;
 }

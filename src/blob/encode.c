@@ -30,20 +30,10 @@ static void put_u8(nnz_bitw *w, unsigned v) { nnz_bitw_put(w, v & 0xff, 8); }
 
 static void put_varint(nnz_bitw *w, uint64_t v)
 {
-    do {
-        put_u8(w, (unsigned)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
-        v >>= 7;
-    } while (v);
-}
-
-static unsigned varint_len(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    uint8_t x[10];
+    size_t n = nnz_varint_put(x, v);
+    for (size_t i = 0; i < n; i++) /* through the bits: w need not be at a byte */
+        put_u8(w, x[i]);
 }
 
 static void put_le32(nnz_bitw *w, uint32_t v)
@@ -109,7 +99,7 @@ static uint64_t est_bytes(uint64_t bits, size_t nblocks, unsigned lanes)
 {
     uint64_t b = (bits + 7) / 8 + (uint64_t)nblocks * (lanes - 1) / 2;
     if (lanes > 1) /* three varint lane lengths per block */
-        b += (uint64_t)nblocks * 3 * varint_len(bits / 8 / nblocks / lanes + 1);
+        b += (uint64_t)nblocks * 3 * nnz_varint_len(bits / 8 / nblocks / lanes + 1);
     return b;
 }
 
@@ -237,7 +227,7 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     if (p->coding != NNZ_CODING_PACKED) {
         nnz_huff_write_table(&p->h, p->coding & 1 ? NNZ_HUFF_TABLE_LIST : NNZ_HUFF_TABLE_GAMMA,
                              w);
-        header = w->len;
+        header = w->out.len;
     }
     /* code and length of each symbol in one word; the largest block's bytes */
     uint32_t *cl = NULL;
@@ -259,7 +249,7 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     }
     int rc = 0;
     for (size_t b = 0; b < sy->nblocks && rc == 0; b++) {
-        uint64_t off = w->len - header;
+        uint64_t off = w->out.len - header;
         if (off > UINT32_MAX) {
             rc = nnz_fail(e, NNZ_EXIT_INPUT, "a coded stream passes 4 GiB (the format's limit)");
             break;
@@ -303,7 +293,7 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
     }
     free(cl);
     free(buf);
-    if (rc == 0 && w->failed)
+    if (rc == 0 && w->out.failed)
         rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory coding a stream");
     return rc;
 }
@@ -632,12 +622,6 @@ static unsigned value_width(const nnz_state *st, uint32_t max)
     }
 }
 
-static const char *kind_name(int kind)
-{
-    static const char *n[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
-    return kind >= 0 && kind <= 5 ? n[kind] : "?";
-}
-
 /* ---- assembling an encoding --------------------------------------------------- */
 
 typedef struct candidate {
@@ -652,15 +636,10 @@ static void candidate_free(candidate *c)
     nnz_bitw_free(&c->payload);
 }
 
-static const char *coding_name(unsigned coding)
-{
-    return coding == NNZ_CODING_PACKED ? "packed" : "huffman";
-}
-
 static void describe_stream(cJSON *o, const char *name, const coded_stream *s, const plan *p)
 {
     cJSON *x = cJSON_AddObjectToObject(o, name);
-    cJSON_AddStringToObject(x, "coding", coding_name(s->coding));
+    cJSON_AddStringToObject(x, "coding", nnz_coding_name(s->coding));
     if (s->coding != NNZ_CODING_PACKED) {
         cJSON_AddStringToObject(x, "table", s->coding & 1 ? "list" : "gamma");
         cJSON_AddNumberToObject(x, "lanes", s->coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1);
@@ -669,7 +648,7 @@ static void describe_stream(cJSON *o, const char *name, const coded_stream *s, c
     }
     cJSON_AddNumberToObject(x, "width", s->width);
     cJSON_AddNumberToObject(x, "symbols", (double)p->nsyms);
-    cJSON_AddNumberToObject(x, "bytes", (double)s->data.len);
+    cJSON_AddNumberToObject(x, "bytes", (double)s->data.out.len);
     if (p->entropy >= 0)
         cJSON_AddNumberToObject(x, "entropy_bits", p->entropy);
 }
@@ -699,7 +678,7 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
     for (size_t k = 0; k < ns; k++) {
         put_u8(&c->params, s[k].coding);
         put_u8(&c->params, s[k].width);
-        put_varint(&c->params, s[k].data.len);
+        put_varint(&c->params, s[k].data.out.len);
     }
     if (enc == NNZ_ENC_SPARSE && nblocks > 1 && before[nblocks - 1] > UINT32_MAX)
         return nnz_fail(e, NNZ_EXIT_INPUT, "a sparse tensor has 2^32 or more non-zero "
@@ -712,15 +691,15 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
                 put_le32(&c->payload, (uint32_t)before[b]);
         }
     for (size_t k = 0; k < ns; k++)
-        nnz_bitw_bytes(&c->payload, s[k].data.buf, s[k].data.len);
+        nnz_bitw_bytes(&c->payload, s[k].data.out.buf, s[k].data.out.len);
     nnz_bitw_align(&c->params);
     nnz_bitw_align(&c->payload);
-    if (c->params.failed || c->payload.failed)
+    if (c->params.out.failed || c->payload.out.failed)
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory assembling an encoding");
     return 0;
 }
 
-static size_t candidate_bytes(const candidate *c) { return c->params.len + c->payload.len; }
+static size_t candidate_bytes(const candidate *c) { return c->params.out.len + c->payload.out.len; }
 
 /* Bytes of the block index for `nblocks` blocks of `per_block` u32 each. */
 static uint64_t index_bytes(size_t nblocks, unsigned per_block)
@@ -777,7 +756,7 @@ static int plan_sparse(const nnz_state *st, const gap_hist *gh, size_t nblocks, 
     }
     free(freq);
     sp->bytes = sp->pos.bytes + sp->val.bytes + index_bytes(nblocks, 3) +
-                varint_len(gh->nnz) + varint_len(sp->escape);
+                nnz_varint_len(gh->nnz) + nnz_varint_len(sp->escape);
     return 0;
 }
 
@@ -911,10 +890,10 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
     }
     out->encoding = (uint8_t)best.enc;
     out->version = (uint8_t)best.version;
-    out->params = best.params.buf;
-    out->params_len = best.params.len;
-    out->payload = best.payload.buf;
-    out->payload_len = best.payload.len;
+    out->params = best.params.out.buf;
+    out->params_len = best.params.out.len;
+    out->payload = best.payload.out.buf;
+    out->payload_len = best.payload.out.len;
     if (!out->payload) { /* an empty payload still needs a pointer */
         out->payload = nnz_malloc(1, e);
         if (!out->payload) {
@@ -924,16 +903,16 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
         }
     }
     if (info) {
-        static const char *layout[] = { "raw", "dense", "sparse", "hashed" };
         int any_huff = cs[0].coding != NNZ_CODING_PACKED ||
                        (use_sparse && cs[1].coding != NNZ_CODING_PACKED);
-        cJSON_AddStringToObject(info, "layout", layout[best.enc]);
-        cJSON_AddStringToObject(info, "coding", any_huff ? "huffman" : "packed");
-        cJSON_AddStringToObject(info, "value_map", kind_name(st->kind));
+        cJSON_AddStringToObject(info, "layout", nnz_layout_name(best.enc));
+        cJSON_AddStringToObject(info, "coding",
+                                nnz_coding_name(any_huff ? NNZ_CODING_HUFFMAN : NNZ_CODING_PACKED));
+        cJSON_AddStringToObject(info, "value_map", nnz_value_map_name(st->kind));
         cJSON_AddNumberToObject(info, "version", best.version);
         cJSON_AddNumberToObject(info, "block", (double)(st->hashed ? n : be));
-        cJSON_AddNumberToObject(info, "params_bytes", (double)best.params.len);
-        cJSON_AddNumberToObject(info, "payload_bytes", (double)best.payload.len);
+        cJSON_AddNumberToObject(info, "params_bytes", (double)best.params.out.len);
+        cJSON_AddNumberToObject(info, "payload_bytes", (double)best.payload.out.len);
         if (use_sparse) {
             cJSON_AddNumberToObject(info, "nonzero", (double)gh.nnz);
             cJSON_AddNumberToObject(info, "escape", sp.escape);

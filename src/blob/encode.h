@@ -21,4 +21,20 @@
 int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_encoded *out,
                       nnz_error *e);
 
+/* The names of the encodings (enc_names.c, one table each): a layout
+ * (nnz.h NNZ_ENC_*; "unknown" past them), a value map (NNZ_VAL_*; "none"
+ * past them, as for a raw tensor's -1), a stream's coding (NNZ_CODING_*:
+ * "packed" or "huffman"). */
+const char *nnz_layout_name(int enc);
+const char *nnz_value_map_name(int kind);
+const char *nnz_coding_name(unsigned coding);
+
+/* The runtime's optional features (nnz.h NNZ_FEAT_*), each with the macro
+ * that leaves it out of a build; ended by a zero bit. */
+typedef struct nnz_feature_name {
+    unsigned bit;
+    const char *name, *macro;
+} nnz_feature_name;
+extern const nnz_feature_name nnz_feature_names[];
+
 #endif

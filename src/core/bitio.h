@@ -1,17 +1,17 @@
 /* bitio.h - a bit writer, most significant bit first (docs/FORMAT.md, "Bits"),
- * growing a byte buffer. The runtime has the matching reader. */
+ * into a growing byte buffer (bytes.h). The runtime has the matching reader. */
 #ifndef NNZ_CORE_BITIO_H
 #define NNZ_CORE_BITIO_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
+
 typedef struct nnz_bitw {
-    uint8_t *buf;
-    size_t len, cap;   /* whole bytes written */
+    nnz_bytes out;     /* whole bytes written; out.failed: out of memory (sticky) */
     uint64_t acc;      /* pending bits, right-aligned */
     unsigned nacc;     /* how many */
-    int failed;        /* out of memory (sticky) */
 } nnz_bitw;
 
 /* Move 32 pending bits to the buffer (nnz_bitw_put's slow half). */
@@ -27,13 +27,16 @@ static inline void nnz_bitw_put(nnz_bitw *w, uint32_t v, unsigned width)
     if (w->nacc >= 32)
         nnz_bitw_spill(w);
 }
-/* Pad with zero bits to a byte boundary; buf/len then hold everything
- * written (call it before reading them). */
+/* Pad with zero bits to a byte boundary; out.buf/out.len then hold
+ * everything written (call it before reading them). */
 void nnz_bitw_align(nnz_bitw *w);
 /* Append whole bytes, after padding any pending bits to a byte. */
 void nnz_bitw_bytes(nnz_bitw *w, const void *p, size_t n);
 /* Bits written so far. */
-static inline uint64_t nnz_bitw_bits(const nnz_bitw *w) { return (uint64_t)w->len * 8 + w->nacc; }
+static inline uint64_t nnz_bitw_bits(const nnz_bitw *w)
+{
+    return (uint64_t)w->out.len * 8 + w->nacc;
+}
 void nnz_bitw_free(nnz_bitw *w);
 
 #endif

@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -529,4 +531,17 @@ void nnz_out_abort(nnz_out *o)
     free(o->tmp);
     free(o->dest);
     memset(o, 0, sizeof *o);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path) != 0; /* a failure stops the walk */
+}
+
+int nnz_remove_tree(const char *dir)
+{
+    return dir && nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 ? -1 : 0;
 }

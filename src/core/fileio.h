@@ -67,4 +67,9 @@ char *nnz_path_dir(const char *path, nnz_error *e);
 /* Remove the temporary files a killed run left in the folder of `dest`. */
 void nnz_out_clean_stale(const char *dest);
 
+/* Remove the folder `dir` and everything in it (a temporary folder of
+ * ours), without following symbolic links; NULL: nothing. 0, or -1 when
+ * something could not be removed. */
+int nnz_remove_tree(const char *dir);
+
 #endif

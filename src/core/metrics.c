@@ -43,3 +43,14 @@ void nnz_err_compute(const float *ref, const float *got, size_t n, nnz_err_stats
         s->cosine = dot / (sqrt(ss_ref) * sqrt(ss_got));
     nnz_err_finish(s);
 }
+
+double nnz_entropy(const uint64_t *freq, uint32_t alphabet)
+{
+    double total = 0, h = 0;
+    for (uint32_t s = 0; s < alphabet; s++)
+        total += (double)freq[s];
+    for (uint32_t s = 0; s < alphabet; s++)
+        if (freq[s])
+            h -= (double)freq[s] / total * log2((double)freq[s] / total);
+    return h;
+}

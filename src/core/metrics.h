@@ -4,6 +4,7 @@
 #define NNZ_CORE_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct nnz_err_stats {
     double rel_l2;   /* ||a - b|| / ||a||; 0 when both are 0, inf when only a is */
@@ -17,5 +18,8 @@ void nnz_err_compute(const float *ref, const float *got, size_t n, nnz_err_stats
 
 /* Combine several tensors' sums into one overall figure (rel_l2, sqnr). */
 void nnz_err_finish(nnz_err_stats *s);
+
+/* Order-0 entropy of the counts, in bits per symbol. */
+double nnz_entropy(const uint64_t *freq, uint32_t alphabet);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "edit.h"
 #include "fileio.h"
 #include "nnz.h"
@@ -34,16 +35,6 @@ typedef struct loader {
 } loader;
 
 /* ---- data in typed fields -> raw_data ---------------------------------- */
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
 
 /* Which typed field a dtype uses, and how many values per element. */
 typedef enum { F_NONE, F_FLOAT, F_INT32, F_INT64, F_DOUBLE, F_UINT64 } typed_field;
@@ -101,9 +92,9 @@ static int typed_to_raw(nnz_tensor *t, nnz_error *e)
         switch (f) {
         case F_FLOAT: { uint32_t u; memcpy(&u, &p->float_data[i], 4); v = u; stored += 4; break; }
         case F_DOUBLE: memcpy(&v, &p->double_data[i], 8); stored += 8; break;
-        case F_INT64: v = (uint64_t)p->int64_data[i]; stored += varint_len(v); break;
-        case F_UINT64: v = p->uint64_data[i]; stored += varint_len(v); break;
-        case F_INT32: v = (uint64_t)(int64_t)p->int32_data[i]; stored += varint_len(v); break;
+        case F_INT64: v = (uint64_t)p->int64_data[i]; stored += nnz_varint_len(v); break;
+        case F_UINT64: v = p->uint64_data[i]; stored += nnz_varint_len(v); break;
+        case F_INT32: v = (uint64_t)(int64_t)p->int32_data[i]; stored += nnz_varint_len(v); break;
         case F_NONE: break;
         }
         put_le(raw + i * w, v, w);

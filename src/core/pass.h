@@ -24,23 +24,62 @@ typedef struct nnz_kv {
 
 struct nnz_stage;
 
+/* Where a pass runs in a pipeline. Stages go in phase order (two passes of
+ * one phase in either order, unless one excludes the other; nothing follows
+ * an ENTROPY stage); the order
+ * checks and their messages come from this and `consumes`/`produces`, never
+ * from pass names (docs/pipelines.md). */
+typedef enum nnz_phase {
+    NNZ_PHASE_UNSET = 0,  /* a descriptor without one is refused in every pipeline */
+    NNZ_PHASE_GRAPH,      /* rewrites the float graph the others start from (fold) */
+    NNZ_PHASE_FACTOR,     /* replaces whole float weights with new ones (decompose) */
+    NNZ_PHASE_REFINE,     /* changes float values in place (prune, hashnet) */
+    NNZ_PHASE_CODE,       /* turns float values into codes (quantize) */
+    NNZ_PHASE_ENTROPY,    /* codes the codes, losslessly; nothing follows it (huffman) */
+} nnz_phase;
+
+/* What a pass reads from and leaves in a tensor's state (state.h). */
+typedef enum nnz_data {
+    NNZ_DATA_UNSET = 0,
+    NNZ_DATA_FLOATS,      /* float values, no codes */
+    NNZ_DATA_CODES,       /* integer codes through a value map; values are their decoding */
+} nnz_data;
+
+/* What a graph rewrite does to the weights it takes out of the graph:
+ * verify lists them apart (it cannot compare them with the model's). */
+typedef enum nnz_rewrite {
+    NNZ_REWRITE_NONE = 0,
+    NNZ_REWRITE_REPLACES, /* new weights take their place (factors, folded BatchNorm) */
+    NNZ_REWRITE_RESIZES,  /* channels are cut out of them */
+} nnz_rewrite;
+
 typedef struct nnz_pass {
-    const char *name;     /* as typed in a pipeline: "prune" */
+    const char *name;     /* as typed in a pipeline: "prune"; its folder is src/NAME */
     const char *help;     /* one line for --help */
     const char *options;  /* the keys it takes, for messages: "bits=2..16, ..." */
-    /* It may rewrite the model's graph (not only weights): compress records
-     * this in the blob's metadata ("graph_rewritten"), which is what verify
-     * and sweep go by, never the pipeline's text. */
-    int rewrites_graph;
+    nnz_phase phase;      /* where it runs */
+    nnz_data consumes;    /* what it works on */
+    nnz_data produces;    /* what it leaves */
+    /* Passes it does not combine with, in either order (NULL-ended), and
+     * why, said of this pass coming after one of them. */
+    const char *const *excludes;
+    const char *excludes_why;
+    /* It may rewrite the model's graph (not only weights), and what that
+     * does to the weights it removes: compress records "graph_rewritten" in
+     * the blob's metadata, which is what verify and sweep go by. */
+    nnz_rewrite rewrites_graph;
     /* For a pass that rewrites the graph only with some options (prune with
-     * structured=channel): does it with these parsed options? NULL: the flag
-     * above says. */
+     * structured=channel): does it with these parsed options? NULL: it does
+     * whenever rewrites_graph is set. */
     int (*rewrites_graph_with)(const void *opts);
     /* Parse the stage's options (the common keys only=, skip=, min-elements=
      * are taken out before). */
     int (*parse)(const nnz_kv *kv, size_t n, void **opts, nnz_error *e);
     /* Does this pass touch tensor t by default? NULL: float weights of
-     * Conv, ConvTranspose, Gemm, MatMul, Gather, LSTM, GRU, RNN. */
+     * Conv, ConvTranspose, Gemm, MatMul, Gather, LSTM, GRU, RNN. A pass
+     * that consumes codes also touches the tensors an earlier stage left as
+     * codes, whatever chose them there (its default, only=, a config
+     * override); its own only= and skip= narrow that. */
     int (*selects)(const nnz_tensor *t, const void *opts);
     /* May `only=` name tensor t though `selects` leaves it out (a bias, a
      * norm scale, a tensor below the floor)? NULL: only= narrows the default
@@ -49,30 +88,33 @@ typedef struct nnz_pass {
     /* The default floor: tensors with fewer elements are left alone unless
      * min-elements= (or only=, with may_name) says otherwise. 0: none. */
     size_t min_elements;
-    /* Does the pass leave the tensors it touches as integer codes (quantize)? */
-    int makes_codes;
-    /* A pass that codes codes (huffman): it touches the tensors an earlier
-     * makes_codes stage touched, whatever chose them there (its default,
-     * only=, a config override), plus those its `selects` picks (integer
-     * codes of a model quantized before nnzip saw it); its own only= and
-     * skip= narrow that. */
-    int follows_codes;
     /* The floor for these options instead of min_elements (a pass whose
      * options make it decide for every tensor itself returns 0). NULL:
      * min_elements. min-elements= overrides both. */
     size_t (*floor)(const void *opts);
     /* Work over the whole model before tensors are processed (a global
-     * threshold, a graph rewrite, which must call nnz_model_rescan);
-     * `selected[i]` says which tensors this stage touches now. Model-wide
-     * findings go into `report` under the pass's name. NULL: none. After
-     * every prepare, selections are computed again on the final tensors;
-     * keep per-tensor results by tensor name or proto, not index. */
-    int (*prepare)(nnz_model *m, void *opts, const uint8_t *selected, cJSON *report,
-                   nnz_error *e);
-    /* Instead of prepare, for a pass that decides per layer there (decompose):
-     * it gets its stage, so per-layer overrides apply (nnz_stage_opts_for)
-     * and st->selected says which tensors it touches. NULL: prepare. */
-    int (*prepare_stage)(nnz_model *m, const struct nnz_stage *st, cJSON *report, nnz_error *e);
+     * threshold, a graph rewrite, which must call nnz_model_rescan). It gets
+     * its stage: st->opts, st->selected (which tensors it touches now), and
+     * per-layer overrides through nnz_stage_opts_for. Model-wide findings go
+     * into `report` under keys of `report_sections`. NULL: none. After every prepare,
+     * selections are computed again on the final tensors; keep per-tensor
+     * results by tensor name or proto, not index. */
+    int (*prepare)(nnz_model *m, const struct nnz_stage *st, cJSON *report, nnz_error *e);
+    /* The keys of the model-wide report prepare writes (NULL-ended; NULL:
+     * none), which compress copies into its report, and the lines that
+     * summarise them on stderr: given the report (whichever of its keys are
+     * there), `line(arg, detail, text)` once per line, detail lines only
+     * when verbose. NULL report_text: none. */
+    const char *const *report_sections;
+    void (*report_text)(const cJSON *report, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg);
+    /* What compress --target-rel-error tries with this pass, per tensor
+     * (docs/cli.md): stage options, "%g" standing for the error target
+     * (NULL-ended). A pass that turns floats into codes is tried with each,
+     * followed by the entropy coder; a pass that refines floats with each,
+     * before the quantizer's first options, the target split between the
+     * two. NULL: not tried. */
+    const char *const *target_options;
     /* Refine one tensor's state. `rep` is the tensor's report object.
      * NULL for a pass that works in prepare only. */
     int (*run)(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *opts, cJSON *rep,
@@ -83,6 +125,11 @@ typedef struct nnz_pass {
 /* The registry: every pass, in the order --help lists them. */
 extern const nnz_pass *const nnz_passes[];
 const nnz_pass *nnz_pass_find(const char *name);
+/* Do a descriptor's declarations make sense together (a phase, what it
+ * consumes and produces as that phase does, a reason for what it
+ * excludes)? Every pipeline checks its stages' passes so; an error is
+ * internal (a bug in the pass). */
+int nnz_pass_check(const nnz_pass *ps, nnz_error *e);
 
 /* ---- pipelines ----------------------------------------------------------- */
 
@@ -135,6 +182,11 @@ cJSON *nnz_pipeline_tensor_report(const nnz_pipeline *p, size_t i);
 
 /* Does a stage of p run a pass that rewrites the graph? */
 int nnz_pipeline_rewrites_graph(const nnz_pipeline *p);
+/* What the graph rewrites of the pipeline written as `text` (a blob's
+ * metadata) did to the weights they removed: REPLACES when a stage's pass
+ * replaces weights, else RESIZES when one cuts channels, else NONE. Only
+ * the stages' pass names are read. */
+nnz_rewrite nnz_pipeline_text_rewrite(const char *text);
 
 /* s without leading and trailing white space (cut in place): how pipeline
  * text, and the sweep grid built on it, read their pieces. */
@@ -149,8 +201,12 @@ int nnz_each_stage(const char *text, int (*stage)(void *ctx, char *part, nnz_err
  * and the JSON config parsers). Does not check the order. */
 int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, size_t n,
                            nnz_error *e);
-/* Check the stages' order against the composition table; `label` names
- * the pipeline in messages. */
+/* Append a stage running pass `ps` (what nnz_pipeline_add_stage does once
+ * it found the name in the registry). Does not check the order. */
+int nnz_pipeline_add_pass(nnz_pipeline *p, const nnz_pass *ps, const nnz_kv *kv, size_t n,
+                          nnz_error *e);
+/* Check the stages' order by what their passes declare (phase, consumes,
+ * produces, excludes); `label` names the pipeline in messages. */
 int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e);
 /* Add a per-layer override to the stage running `pass`. kv NULL and
  * disabled: the stage skips the matching tensors. */

@@ -12,43 +12,66 @@
 #include "pass.h"
 #include "suggest.h"
 
-/* ---- the composition table ---------------------------------------------- */
+/* ---- the order rules ------------------------------------------------------ */
 
-/* May `then` come (anywhere) after `first`? The one table of these rules;
- * docs/pipelines.md shows it. Pairs not listed are allowed. */
-static const struct order_rule {
-    const char *first, *then, *why;
-} refused[] = {
-    { "decompose", "fold", "fold rewrites the float graph the others start from; put it first" },
-    { "prune", "fold", "fold rewrites the float graph the others start from; put it first" },
-    { "hashnet", "fold", "fold rewrites the float graph the others start from; put it first" },
-    { "quantize", "fold", "fold rewrites the float graph the others start from; put it first" },
-    { "huffman", "fold", "huffman is the last, lossless step; nothing may follow it" },
-    { "prune", "decompose",
-      "a low-rank factorisation replaces the pruned matrix and loses its zeros; "
-      "decompose first, then prune the factors" },
-    { "hashnet", "decompose", "decompose works on the original float weights; put it first" },
-    { "quantize", "decompose", "decompose works on float weights; decompose first, then quantize" },
-    { "prune", "hashnet",
-      "hashing shares each bucket among many weights, so the pruned zeros are lost; "
-      "use one of prune or hashnet" },
-    { "hashnet", "prune",
-      "zeroing one weight would change a bucket shared with many others; "
-      "use one of prune or hashnet" },
-    { "quantize", "prune", "prune works on float weights; prune first, then quantize" },
-    { "quantize", "hashnet", "hashnet works on float weights; hash first, then quantize the buckets" },
-    { "huffman", "decompose", "huffman is the last, lossless step; nothing may follow it" },
-    { "huffman", "prune", "huffman is the last, lossless step; nothing may follow it" },
-    { "huffman", "hashnet", "huffman is the last, lossless step; nothing may follow it" },
-    { "huffman", "quantize", "huffman is the last, lossless step; nothing may follow it" },
-};
-
-static const char *refusal(const char *first, const char *then)
+/* Why a stage of phase `then` may not come after one of a later phase,
+ * generated from what the two passes declare: %1$s is the later stage's
+ * pass, %2$s the earlier one's. docs/pipelines.md shows the rules. */
+static const char *order_why(const nnz_pass *first, const nnz_pass *then)
 {
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
-        if (strcmp(refused[i].first, first) == 0 && strcmp(refused[i].then, then) == 0)
-            return refused[i].why;
-    return NULL;
+    if (first->phase == NNZ_PHASE_ENTROPY)
+        return "%2$s is the last, lossless step; nothing may follow it";
+    if (then->phase == NNZ_PHASE_GRAPH)
+        return "%1$s rewrites the float graph the others start from; put it first";
+    if (then->consumes == NNZ_DATA_FLOATS && first->produces != NNZ_DATA_FLOATS)
+        return "%1$s works on float weights; %1$s first, then %2$s";
+    if (then->phase == NNZ_PHASE_FACTOR)
+        return "%1$s replaces whole weights with new ones and would lose what %2$s did to "
+               "them; %1$s first, then %2$s";
+    return "%1$s belongs before %2$s";
+}
+
+static int names(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strcmp(list[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int nnz_pass_check(const nnz_pass *ps, nnz_error *e)
+{
+    nnz_data in = ps->phase == NNZ_PHASE_ENTROPY ? NNZ_DATA_CODES : NNZ_DATA_FLOATS;
+    nnz_data out = ps->phase >= NNZ_PHASE_CODE ? NNZ_DATA_CODES : NNZ_DATA_FLOATS;
+    if (ps->phase <= NNZ_PHASE_UNSET || ps->phase > NNZ_PHASE_ENTROPY)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "pass '%s' declares no phase (pass.h nnz_phase)",
+                        ps->name);
+    if (ps->consumes != in || ps->produces != out)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "pass '%s': its phase %d works on %s and leaves "
+                        "%s, not what it declares", ps->name, (int)ps->phase,
+                        in == NNZ_DATA_CODES ? "codes" : "floats",
+                        out == NNZ_DATA_CODES ? "codes" : "floats");
+    if (ps->excludes && !ps->excludes_why)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "pass '%s' excludes '%s' without saying why",
+                        ps->name, ps->excludes[0]);
+    return 0;
+}
+
+/* Why `then` may not come after `first`, written into buf; NULL: it may. */
+static const char *refusal(const nnz_pass *first, const nnz_pass *then, char *buf, size_t n)
+{
+    if (first == then)
+        return "each pass may appear once";
+    if (names(then->excludes, first->name) || names(first->excludes, then->name)) {
+        const char *why = names(then->excludes, first->name) ? then->excludes_why
+                                                              : first->excludes_why;
+        snprintf(buf, n, "%s; use one of %s or %s", why, first->name, then->name);
+        return buf;
+    }
+    if (then->phase >= first->phase && first->phase != NNZ_PHASE_ENTROPY)
+        return NULL;
+    snprintf(buf, n, order_why(first, then), then->name, first->name);
+    return buf;
 }
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -164,19 +187,23 @@ int nnz_pipeline_add_stage(nnz_pipeline *p, const char *pass, const nnz_kv *kv, 
                            nnz_error *e)
 {
     const nnz_pass *ps = nnz_pass_find(pass);
-    if (!ps) {
-        char names[256];
-        const char *cands[64];
-        size_t nc = 0;
-        for (; nnz_passes[nc] && nc < 64; nc++)
-            cands[nc] = nnz_passes[nc]->name;
-        const char *near = nnz_suggest(pass, cands, nc);
-        if (near)
-            return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s'; did you mean '%s'?", pass,
-                            near);
-        list_passes(names, sizeof names);
-        return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", pass, names);
-    }
+    if (ps)
+        return nnz_pipeline_add_pass(p, ps, kv, n, e);
+    char names[256];
+    const char *cands[64] = { 0 };
+    size_t nc = 0;
+    for (; nnz_passes[nc] && nc < 64; nc++)
+        cands[nc] = nnz_passes[nc]->name;
+    const char *near = nnz_suggest(pass, cands, nc);
+    if (near)
+        return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s'; did you mean '%s'?", pass, near);
+    list_passes(names, sizeof names);
+    return nnz_fail(e, NNZ_EXIT_USAGE, "unknown pass '%s' (passes: %s)", pass, names);
+}
+
+int nnz_pipeline_add_pass(nnz_pipeline *p, const nnz_pass *ps, const nnz_kv *kv, size_t n,
+                          nnz_error *e)
+{
     nnz_stage *s = nnz_realloc(p->stages, (p->n + 1) * sizeof *s, e);
     if (!s)
         return -1;
@@ -319,14 +346,16 @@ void nnz_pipeline_free(nnz_pipeline *p)
 int nnz_pipeline_check(const nnz_pipeline *p, const char *label, nnz_error *e)
 {
     for (size_t i = 0; i < p->n; i++) {
-        const char *name = p->stages[i].pass->name;
+        const nnz_pass *then = p->stages[i].pass;
+        if (nnz_pass_check(then, e) != 0)
+            return -1;
         for (size_t j = 0; j < i; j++) {
-            const char *before = p->stages[j].pass->name;
-            const char *why = strcmp(before, name) == 0 ? "each pass may appear once"
-                                                        : refusal(before, name);
+            char buf[400];
+            const nnz_pass *first = p->stages[j].pass;
+            const char *why = refusal(first, then, buf, sizeof buf);
             if (why)
                 return nnz_fail(e, NNZ_EXIT_USAGE, "pipeline '%s': %s after %s is refused: %s",
-                                label, name, before, why);
+                                label, then->name, first->name, why);
         }
     }
     /* a coding stage with no quantizer before it codes the model's own
@@ -443,7 +472,7 @@ static int coded_before(const nnz_pipeline *p, size_t s, const nnz_tensor *t, si
 {
     for (size_t j = 0; j < s; j++) {
         const nnz_stage *st = &p->stages[j];
-        if (st->pass->makes_codes && st->selected && st->selected[i] &&
+        if (st->pass->produces == NNZ_DATA_CODES && st->selected && st->selected[i] &&
             nnz_stage_opts_for(st, t))
             return 1;
     }
@@ -462,7 +491,7 @@ static int select_tensors(nnz_pipeline *p, size_t s, const nnz_model *m, nnz_err
         const nnz_tensor *t = &m->tensors[i];
         int sel = st->pass->selects ? st->pass->selects(t, st->opts) : nnz_tensor_is_weight(t);
         int named = 0;
-        if (st->pass->follows_codes && coded_before(p, s, t, i))
+        if (st->pass->consumes == NNZ_DATA_CODES && coded_before(p, s, t, i))
             sel = named = 1; /* chosen by the stage that made its codes */
         if (st->only) {
             named = matches(st->only, t->name) &&
@@ -492,6 +521,16 @@ int nnz_pipeline_names(const nnz_pipeline *p, const nnz_tensor *t)
     return 0;
 }
 
+/* The name of the first pass that makes codes out of `from` (floats: a
+ * quantizer; codes: an entropy coder), for messages that suggest one. */
+static const char *coder_of(nnz_data from)
+{
+    for (size_t k = 0; nnz_passes[k]; k++)
+        if (nnz_passes[k]->consumes == from && nnz_passes[k]->produces == NNZ_DATA_CODES)
+            return nnz_passes[k]->name;
+    return "?";
+}
+
 /* A coding stage needs codes: from a quantizer before it, or weights the
  * model has as integers already. And integer weights no coding stage takes
  * are worth a word. */
@@ -501,27 +540,30 @@ static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report,
     size_t loose = 0;
     for (size_t s = 0; s < p->n; s++) {
         const nnz_stage *st = &p->stages[s];
-        quantizer |= st->pass->makes_codes;
-        if (!st->pass->follows_codes)
+        int codes_before = quantizer;
+        quantizer |= st->pass->produces == NNZ_DATA_CODES;
+        if (st->pass->consumes != NNZ_DATA_CODES)
             continue;
         coder = 1;
         size_t taken = 0;
         for (size_t i = 0; i < m->ntensors; i++)
             taken += st->selected[i];
-        if (!quantizer && taken == 0)
+        if (!codes_before && taken == 0)
             return nnz_fail(e, NNZ_EXIT_USAGE,
                             "pipeline '%s': %s codes the integer codes a quantizer makes, and "
                             "nothing is quantized before it (nor has the model int8/uint8 "
                             "weights behind DequantizeLinear or integer ops); use e.g. "
-                            "'quantize:bits=8 | %s'", p->text, st->pass->name, st->pass->name);
+                            "'%s | %s'", p->text, st->pass->name, coder_of(NNZ_DATA_FLOATS),
+                            st->pass->name);
     }
     for (size_t i = 0; !coder && i < m->ntensors; i++)
         loose += nnz_tensor_is_codes(&m->tensors[i]);
     if (loose) {
         char buf[300];
+        const char *c = coder_of(NNZ_DATA_CODES);
         snprintf(buf, sizeof buf, "%zu int8/uint8 weights were quantized before nnzip saw them "
-                 "and are stored as they are; add a huffman stage ('| huffman', or -p huffman "
-                 "alone) to entropy-code them losslessly", loose);
+                 "and are stored as they are; add a %s stage ('| %s', or -p %s alone) to "
+                 "entropy-code them losslessly", loose, c, c, c);
         cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
     }
     return 0;
@@ -564,9 +606,7 @@ int nnz_pipeline_prepare(nnz_pipeline *p, nnz_model *m, cJSON *report, nnz_error
         st->calib = p->calib;
         if (select_tensors(p, s, m, e) != 0)
             return -1;
-        int rc = st->pass->prepare_stage ? st->pass->prepare_stage(m, st, report, e)
-                 : st->pass->prepare ? st->pass->prepare(m, st->opts, st->selected, report, e)
-                                     : 0;
+        int rc = st->pass->prepare ? st->pass->prepare(m, st, report, e) : 0;
         if (rc != 0)
             return nnz_wrap(e, "%s: ", st->pass->name);
     }
@@ -613,7 +653,12 @@ int nnz_pipeline_run_tensor(nnz_pipeline *p, nnz_model *m, size_t i, cJSON *repo
             continue; /* a per-layer override turned the stage off here */
         if (!*state && !(*state = nnz_state_new(m, t, e)))
             return -1; /* the writer names the tensor */
-        if (st->pass->run(m, t, *state, opts, rep, e) != 0) {
+        int rc = st->pass->run(m, t, *state, opts, rep, e);
+#ifdef NNZ_CHECK_STATE
+        if (rc == 0)
+            rc = nnz_state_check(*state, e);
+#endif
+        if (rc != 0) {
             nnz_state_free(*state);
             *state = NULL;
             return nnz_wrap(e, "%s: ", st->pass->name); /* the writer names the tensor */
@@ -673,13 +718,37 @@ int nnz_pipeline_rewrites_graph(const nnz_pipeline *p)
     for (size_t k = 0; k < p->n; k++) {
         const nnz_stage *st = &p->stages[k];
         int (*with)(const void *) = st->pass->rewrites_graph_with;
-        if (st->pass->rewrites_graph || (with && with(st->opts)))
+        if (!st->pass->rewrites_graph)
+            continue;
+        if (!with || with(st->opts))
             return 1;
-        for (size_t o = 0; with && o < st->nov; o++) /* a per-layer override may turn it on */
+        for (size_t o = 0; o < st->nov; o++) /* a per-layer override may turn it on */
             if (st->ov[o].opts && with(st->ov[o].opts))
                 return 1;
     }
     return 0;
+}
+
+/* Its name: the text up to ':' of one stage (trimmed, modifiable). */
+static int stage_rewrite(void *ctx, char *part, nnz_error *e)
+{
+    (void)e;
+    nnz_rewrite *r = ctx;
+    char *colon = strchr(part, ':');
+    if (colon)
+        *colon = '\0';
+    const nnz_pass *ps = nnz_pass_find(nnz_trim(part));
+    if (ps && ps->rewrites_graph > *r) /* replacing weights outranks resizing them */
+        *r = ps->rewrites_graph;
+    return 0;
+}
+
+nnz_rewrite nnz_pipeline_text_rewrite(const char *text)
+{
+    nnz_rewrite r = NNZ_REWRITE_NONE;
+    nnz_error e = { 0 };
+    nnz_each_stage(text ? text : "", stage_rewrite, &r, &e);
+    return r;
 }
 
 int nnz_opt_unknown(const nnz_pass *pass, const nnz_kv *kv, nnz_error *e)

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "bytes.h"
 #include "fileio.h"
 #include "wire.h"
 
@@ -14,8 +15,7 @@ typedef struct sink {
     ProtobufCBuffer base;
     nnz_model *m;
     FILE *f;              /* write here ... */
-    uint8_t *mem;         /* ... or grow this */
-    size_t len, cap;
+    nnz_bytes mem;        /* ... or grow this */
     uint64_t pos;
     const uint8_t *entry; /* skeleton: 1 tensors to leave out, 2 to keep (in-graph) */
     uint64_t *holes;      /* where each one's bytes are, or would be */
@@ -44,20 +44,13 @@ static void emit(sink *s, const void *data, size_t len)
             nnz_fail(s->e, NNZ_EXIT_OUTPUT, "write failed: %s", strerror(errno));
         }
     } else {
-        if (s->cap - s->len < len) {
-            size_t cap = s->cap ? s->cap : 4096;
-            while (cap - s->len < len)
-                cap *= 2;
-            uint8_t *p = nnz_realloc(s->mem, cap, s->e);
-            if (!p) {
-                s->failed = 1;
-                return;
-            }
-            s->mem = p;
-            s->cap = cap;
+        nnz_bytes_put(&s->mem, data, len);
+        if (s->mem.failed) {
+            s->failed = 1;
+            nnz_fail(s->e, NNZ_EXIT_INTERNAL, "out of memory (%zu bytes more than %zu)", len,
+                     s->mem.len);
+            return;
         }
-        memcpy(s->mem + s->len, data, len);
-        s->len += len;
     }
     s->pos += len;
 }
@@ -131,11 +124,11 @@ int nnz_model_skeleton(nnz_model *m, const uint8_t *entry, uint8_t **bytes, size
                 rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s' was not found while packing",
                               m->tensors[i].name);
     if (rc != 0) {
-        free(s.mem);
+        nnz_bytes_free(&s.mem);
         return -1;
     }
-    *bytes = s.mem;
-    *len = s.len;
+    *bytes = s.mem.buf;
+    *len = s.mem.len;
     return 0;
 }
 

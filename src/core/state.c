@@ -12,6 +12,7 @@ nnz_state *nnz_state_new(nnz_model *m, nnz_tensor *t, nnz_error *e)
     if (!s)
         return NULL;
     s->n = t->count;
+    s->dtype = t->dtype;
     s->kind = NNZ_VAL_F32;
     s->bits = 32;
     s->axis = -1;
@@ -95,20 +96,51 @@ float nnz_state_map(const nnz_state *s, uint32_t code, size_t i)
     }
 }
 
+/* What the decoder makes of a mapped value: it computes it in float, then
+ * rounds it to the tensor's type (a no-op for values of that type already,
+ * as half codes of a half tensor). */
+static float to_dtype(const nnz_state *s, float v)
+{
+    if (s->dtype == NNZ_DT_FLOAT16)
+        return nnz_half_to_float(nnz_float_to_half(v));
+    if (s->dtype == NNZ_DT_BFLOAT16)
+        return nnz_bf16_to_float(nnz_float_to_bf16(v));
+    return v;
+}
+
+/* Element i as the decoder produces it from the stored values or codes. */
+static float decoded(const nnz_state *s, size_t i)
+{
+    if (s->hashed) {
+        size_t b = (size_t)nnz_hash_bucket(i, s->seed, s->nbuckets);
+        /* a hashed affine map has one channel: index 0 */
+        float v = s->codes ? to_dtype(s, nnz_state_map(s, s->codes[b], 0)) : s->buckets[b];
+        return s->sign && nnz_hash_sign(i, s->seed) < 0 ? -v : v;
+    }
+    return to_dtype(s, nnz_state_map(s, s->codes[i], i));
+}
+
+/* Are `values` made from something else (codes, buckets)? */
+static int derived(const nnz_state *s)
+{
+    return s->kind != NNZ_VAL_INT && s->values && (s->hashed || s->codes);
+}
+
 void nnz_state_reconstruct(nnz_state *s)
 {
-    if (s->kind == NNZ_VAL_INT || !s->values)
-        return;
-    if (s->hashed) {
-        for (size_t i = 0; i < s->n; i++) {
-            size_t b = (size_t)nnz_hash_bucket(i, s->seed, s->nbuckets);
-            /* a hashed affine map has one channel: index 0 */
-            float v = s->codes ? nnz_state_map(s, s->codes[b], 0) : s->buckets[b];
-            s->values[i] = s->sign && nnz_hash_sign(i, s->seed) < 0 ? -v : v;
-        }
-        return;
-    }
-    if (s->codes)
+    if (derived(s))
         for (size_t i = 0; i < s->n; i++)
-            s->values[i] = nnz_state_map(s, s->codes[i], i);
+            s->values[i] = decoded(s, i);
+}
+
+int nnz_state_check(const nnz_state *s, nnz_error *e)
+{
+    for (size_t i = 0; derived(s) && i < s->n; i++) {
+        float d = decoded(s, i);
+        if (memcmp(&d, &s->values[i], sizeof d) != 0)
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "element %zu is %.9g, but what is stored "
+                            "decodes to %.9g: values must be the codes' reconstruction "
+                            "(state.h)", i, (double)s->values[i], (double)d);
+    }
+    return 0;
 }

@@ -968,15 +968,65 @@ static int prepare(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
     return rc;
 }
 
+/* The report's summary: a line per layer with -v, and what it did in total. */
+static void report_text(const cJSON *report, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
+{
+    const cJSON *layers = cJSON_GetObjectItem(report, "decompose");
+    const cJSON *x;
+    char buf[600];
+    double before = 0, after = 0;
+    int done = 0, total = 0;
+    if (!cJSON_IsArray(layers))
+        return;
+    cJSON_ArrayForEach(x, layers)
+    {
+        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
+        total++;
+        if (!dec || strcmp(dec, "decomposed") != 0) {
+            if (verbose) {
+                const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason"));
+                snprintf(buf, sizeof buf, "decompose %-30s left alone: %s",
+                         cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                         why ? why : dec ? dec : "");
+                line(arg, 1, buf);
+            }
+            continue;
+        }
+        done++;
+        before += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before"));
+        after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
+        if (verbose) {
+            snprintf(buf, sizeof buf, "decompose %-30s %s rank %.0f: %.0f -> %.0f params, "
+                     "weight rel_l2 %.3g",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_error")));
+            line(arg, 1, buf);
+        }
+    }
+    snprintf(buf, sizeof buf, "decompose: %d of %d layers factorised, their parameters %.0f -> %.0f",
+             done, total, before, after);
+    line(arg, 0, buf);
+}
+
 const nnz_pass nnz_pass_decompose = {
     .name = "decompose",
     .help = "low-rank factorisation: SVD of Gemm/MatMul weights, Tucker-2 of Conv kernels; "
             "rewrites the graph into thinner layers",
     .options = options,
-    .rewrites_graph = 1,
+    .phase = NNZ_PHASE_FACTOR,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_FLOATS,
+    .rewrites_graph = NNZ_REWRITE_REPLACES,
     .parse = parse,
     .selects = selects,
-    .prepare_stage = prepare,
+    .prepare = prepare,
+    .report_sections = (const char *const[]){ "decompose", NULL },
+    .report_text = report_text,
     .run = NULL,
     .free_opts = free,
 };

@@ -434,10 +434,9 @@ static int fold_graph(fold_ctx *c, Onnx__GraphProto *g, int depth)
     return 0;
 }
 
-static int prepare(nnz_model *m, void *opts, const uint8_t *selected, cJSON *report, nnz_error *e)
+static int prepare(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
 {
-    (void)opts;
-    fold_ctx c = { .m = m, .selected = selected, .e = e };
+    fold_ctx c = { .m = m, .selected = st->selected, .e = e };
     cJSON *f = cJSON_AddObjectToObject(report, "fold");
     c.layers = cJSON_AddArrayToObject(f, "batchnorms");
     int rc = fold_graph(&c, m->proto->graph, 0);
@@ -448,14 +447,43 @@ static int prepare(nnz_model *m, void *opts, const uint8_t *selected, cJSON *rep
     return rc;
 }
 
+/* The report's summary: what was folded, and with -v why the rest was not. */
+static void report_text(const cJSON *report, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
+{
+    const cJSON *f = cJSON_GetObjectItem(report, "fold");
+    char buf[600];
+    const cJSON *x;
+    if (!f)
+        return;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(f, "batchnorms"))
+        if (verbose && !cJSON_IsTrue(cJSON_GetObjectItem(x, "folded"))) {
+            snprintf(buf, sizeof buf, "fold %-30s left alone: %s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "node")),
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason")));
+            line(arg, 1, buf);
+        }
+    snprintf(buf, sizeof buf, "fold: %.0f of %d BatchNormalization folded into their layers, "
+             "%.0f Identity/Dropout removed",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(f, "folded")),
+             cJSON_GetArraySize(cJSON_GetObjectItem(f, "batchnorms")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(f, "identities_removed")));
+    line(arg, 0, buf);
+}
+
 const nnz_pass nnz_pass_fold = {
     .name = "fold",
     .help = "fold BatchNormalization into the Conv/ConvTranspose/Gemm before it, remove "
             "Identity and Dropout (graph rewrite; outputs equal up to float rounding)",
     .options = "none",
-    .rewrites_graph = 1,
+    .phase = NNZ_PHASE_GRAPH,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_FLOATS,
+    .rewrites_graph = NNZ_REWRITE_REPLACES,
     .parse = parse,
     .prepare = prepare,
+    .report_sections = (const char *const[]){ "fold", NULL },
+    .report_text = report_text,
     .run = NULL,
     .free_opts = free,
 };

@@ -199,6 +199,11 @@ const nnz_pass nnz_pass_hashnet = {
     .help = "HashedNets weight sharing: K buckets per tensor chosen by a hash of the index, "
             "with a hashed sign; buckets fitted by least squares",
     .options = options,
+    .phase = NNZ_PHASE_REFINE,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_FLOATS,
+    .excludes = (const char *const[]){ "prune", NULL },
+    .excludes_why = "hashing shares each bucket among many weights, so the pruned zeros are lost",
     .parse = parse,
     .may_name = may_name,
     .min_elements = HASHNET_MIN_ELEMENTS,

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "huffman.h"
+#include "metrics.h"
 #include "nnz.h"
 #include "pass.h"
 
@@ -54,7 +54,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
 }
 
 /* By itself (besides the tensors earlier stages quantized, which the
- * pipeline hands it: follows_codes), the integer weights of models that
+ * pipeline hands it: it consumes codes), the integer weights of models that
  * were quantized before nnzip saw them. */
 static int selects(const nnz_tensor *t, const void *opts)
 {
@@ -95,9 +95,11 @@ const nnz_pass nnz_pass_huffman = {
     .name = "huffman",
     .help = "canonical Huffman coding of the quantized codes and of sparse positions (lossless)",
     .options = "max-len=1..16 (default 14), block=POWER_OF_TWO (256..16777216, default 65536)",
+    .phase = NNZ_PHASE_ENTROPY,
+    .consumes = NNZ_DATA_CODES,
+    .produces = NNZ_DATA_CODES,
     .parse = parse,
     .selects = selects,
-    .follows_codes = 1,
     .run = run,
     .free_opts = free,
 };

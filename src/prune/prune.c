@@ -9,6 +9,7 @@
  * the dense one, k-means keeps an exact 0 centroid, and uniform steps map 0
  * to their zero point. This pass writes no encoding of its own. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -549,15 +550,58 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     return 0;
 }
 
+/* The report's summary of structured=channel: a line per layer with -v,
+ * and the total. */
+static void report_text(const cJSON *report, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
+{
+    const cJSON *pr = cJSON_GetObjectItem(report, "prune");
+    const cJSON *x;
+    char buf[600];
+    int cut = 0, total = 0;
+    if (!cJSON_IsArray(cJSON_GetObjectItem(pr, "layers")))
+        return;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItem(pr, "layers"))
+    {
+        const char *dec = cJSON_GetStringValue(cJSON_GetObjectItem(x, "decision"));
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(x, "reason"));
+        total++;
+        cut += dec && strcmp(dec, "pruned") == 0;
+        if (verbose) {
+            snprintf(buf, sizeof buf, "prune %-30s %3.0f -> %3.0f channels (group %.0f)%s%s",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "layer")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "channels")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "kept")),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "group")), why ? ": " : "",
+                     why ? why : "");
+            line(arg, 1, buf);
+        }
+    }
+    snprintf(buf, sizeof buf, "prune: channels removed from %d of %d layers, parameters "
+             "%.0f -> %.0f", cut, total,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_before")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(pr, "params_after")));
+    line(arg, 0, buf);
+}
+
 const nnz_pass nnz_pass_prune = {
     .name = "prune",
     .help = "magnitude pruning to exact zeros, per layer or global, sparse storage; "
             "structured=channel removes whole channels from the graph",
     .options = options,
+    .phase = NNZ_PHASE_REFINE,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_FLOATS,
+    .excludes = (const char *const[]){ "hashnet", NULL },
+    .excludes_why = "zeroing one weight would change a bucket shared with many others",
     .parse = parse,
     .selects = selects,
+    .rewrites_graph = NNZ_REWRITE_RESIZES,
     .rewrites_graph_with = rewrites_graph_with,
-    .prepare_stage = prepare_stage,
+    .prepare = prepare_stage,
+    .report_sections = (const char *const[]){ "prune", NULL },
+    .report_text = report_text,
+    .target_options = (const char *const[]){ "sparsity=auto,max-rel-error=%g", NULL },
     .run = run,
     .free_opts = free_opts,
 };

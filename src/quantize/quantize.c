@@ -357,39 +357,43 @@ void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size
     free(hist);
 }
 
-/* Floats as unsigned keys in the same order: flip all bits of negatives,
- * the sign bit of the others. */
-static uint32_t sort_key(float f)
+/* The report's summary of max-output-error: what the allocation chose (a
+ * line per tensor with -v) and the errors it measured. */
+static void report_text(const cJSON *report, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
 {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u & 0x80000000u ? ~u : u | 0x80000000u;
-}
-
-void quantize_sort(float *v, float *tmp, size_t n)
-{
-    /* three passes of 11 bits; each stable, so the result is sorted */
-    size_t count[2048];
-    float *src = v, *dst = tmp;
-    for (int pass = 0; pass < 3; pass++) {
-        unsigned shift = 11u * (unsigned)pass;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < n; i++)
-            count[(sort_key(src[i]) >> shift) & 2047]++;
-        size_t at = 0;
-        for (size_t b = 0; b < 2048; b++) {
-            size_t c = count[b];
-            count[b] = at;
-            at += c;
+    const cJSON *b = cJSON_GetObjectItem(report, "quantize_budget");
+    const cJSON *x;
+    char buf[600];
+    if (!cJSON_IsObject(b))
+        return;
+    if (verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, "tensors"))
+        {
+            const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
+            const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
+            snprintf(buf, sizeof buf, "budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  "
+                     "sensitivity %.3g",
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")), ch,
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
+                         (strcmp(ch, "float") != 0),
+                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
+                     cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
+            line(arg, 1, buf);
         }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(sort_key(src[i]) >> shift) & 2047]++] = src[i];
-        float *x = src;
-        src = dst;
-        dst = x;
-    }
-    /* an odd number of passes leaves the result in tmp */
-    memcpy(v, src, n * sizeof *v);
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    snprintf(buf, sizeof buf, "quantize: output budget %g (%s): measured %.4g on the "
+             "calibration inputs (%.0f), %s; %.1f s",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    line(arg, 0, buf);
 }
 
 const nnz_pass nnz_pass_quantize = {
@@ -401,9 +405,17 @@ const nnz_pass nnz_pass_quantize = {
     .selects = selects,
     .may_name = may_name,
     .min_elements = QUANT_MIN_ELEMENTS,
-    .makes_codes = 1,
+    .phase = NNZ_PHASE_CODE,
+    .consumes = NNZ_DATA_FLOATS,
+    .produces = NNZ_DATA_CODES,
     .floor = floor_for,
-    .prepare_stage = prepare_stage,
+    .prepare = prepare_stage,
+    .report_sections = (const char *const[]){ "quantize_budget", NULL },
+    .report_text = report_text,
+    .target_options = (const char *const[]){
+        "max-rel-error=%g", "bits=2", "bits=3", "bits=4", "bits=5", "bits=6", "bits=7",
+        "bits=8", "bits=10", "bits=12", "kmeans,bits=2", "kmeans,bits=3", "kmeans,bits=4",
+        "kmeans,bits=5", "kmeans,bits=6", "fp16", NULL },
     .run = run,
     .free_opts = free_opts,
 };

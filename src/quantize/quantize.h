@@ -97,8 +97,4 @@ static inline void quantize_err_add(nnz_err_stats *s, float w, float q)
         s->max_abs = d;
 }
 
-/* Sort n floats ascending (total order of finite values; -0 before +0),
- * in O(n): an LSD radix sort on the bit patterns. `tmp` holds n floats. */
-void quantize_sort(float *v, float *tmp, size_t n);
-
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "quantize.h"
+#include "sort.h"
 
 /* First index in sorted x[0..m) whose value is > t, searched outwards from
  * `hint` (where it was last time: the boundaries move little between
@@ -182,7 +183,7 @@ int quantize_kmeans(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJS
     for (size_t i = 0; i < n; i++)
         if (!(keep_zero && v[i] == 0))
             x[m++] = v[i] == 0 ? 0.0f : v[i]; /* -0 and +0 are one value */
-    quantize_sort(x, tmp, m);
+    nnz_sort_floats(x, tmp, m);
     free(tmp);
     size_t distinct = m ? 1 : 0;
     for (size_t i = 1; i < m; i++)

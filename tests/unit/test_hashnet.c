@@ -790,7 +790,7 @@ static void bad_options_name_key_value_and_what_is_valid(void **state)
         { "hashnet:ratio=8,bits=4", "hashnet: unknown option 'bits'" },
         { "hashnet:ratio=2 | hashnet:ratio=4", "each pass may appear once" },
         { "quantize:bits=8 | hashnet:ratio=8",
-          "hashnet after quantize is refused: hashnet works on float weights; hash first" },
+          "hashnet after quantize is refused: hashnet works on float weights; hashnet first" },
     };
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         nnz_pipeline p;

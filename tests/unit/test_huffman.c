@@ -1,4 +1,4 @@
-/* test_huffman.c - canonical length-limited Huffman codes (src/huffman), the
+/* test_huffman.c - canonical length-limited Huffman codes (src/blob/huffman.c), the
  * encoder's choice of layout and coding (src/blob/encode.c), and the
  * runtime's Huffman decoding: round trips of random and adversarial symbol
  * distributions through the real decoder, exact size accounting, and
@@ -290,7 +290,7 @@ static void tables_take_the_bytes_they_say_in_both_forms(void **state)
     for (int form = NNZ_HUFF_TABLE_LIST; form <= NNZ_HUFF_TABLE_GAMMA; form++) {
         nnz_bitw w = { 0 };
         nnz_huff_write_table(&h, form, &w);
-        assert_int_equal((uint64_t)w.len * 8, nnz_huff_table_bits(&h, form));
+        assert_int_equal((uint64_t)w.out.len * 8, nnz_huff_table_bits(&h, form));
         nnz_bitw_free(&w);
     }
     /* a bell's lengths come in runs of neighbours: gaps of 1, one bit each */

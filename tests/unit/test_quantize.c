@@ -19,6 +19,7 @@
 #include "nnz.h"
 #include "pass.h"
 #include "quantize.h"
+#include "sort.h"
 #include "state.h"
 #include "util_blob.h"
 
@@ -688,7 +689,7 @@ static void the_radix_sort_orders_floats_like_a_comparison_sort(void **state)
     v[1] = 3e38f;
     v[2] = -3e38f;
     v[3] = 1e-42f; /* a denormal */
-    quantize_sort(v, tmp, 1000);
+    nnz_sort_floats(v, tmp, 1000);
     for (int i = 1; i < 1000; i++)
         assert_true(v[i - 1] <= v[i]);
     assert_true(v[0] == -3e38f && v[999] == 3e38f);

@@ -277,16 +277,6 @@ fail:
     return -1;
 }
 
-static unsigned varint_bytes(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 /* Bits of the Elias-gamma code of v >= 1: floor(log2 v) zeros, then v. */
 static unsigned gamma_bits(uint32_t v)
 {
@@ -302,7 +292,7 @@ uint64_t nnz_huff_table_bits(const nnz_huff *h, int form)
     if (h->maxlen == 0)
         return bits + (h->width + 7) / 8 * 8;
     for (unsigned l = 1; l <= h->maxlen; l++)
-        bits += 8u * varint_bytes(h->count[l]);
+        bits += 8u * nnz_varint_len(h->count[l]);
     if (form == NNZ_HUFF_TABLE_LIST)
         return bits + ((uint64_t)h->nsyms * h->width + 7) / 8 * 8;
     uint64_t g = 0;
@@ -358,13 +348,3 @@ void nnz_huff_write_table(const nnz_huff *h, int form, nnz_bitw *w)
     nnz_bitw_align(w);
 }
 
-double nnz_entropy(const uint64_t *freq, uint32_t alphabet)
-{
-    double total = 0, h = 0;
-    for (uint32_t s = 0; s < alphabet; s++)
-        total += (double)freq[s];
-    for (uint32_t s = 0; s < alphabet; s++)
-        if (freq[s])
-            h -= (double)freq[s] / total * log2((double)freq[s] / total);
-    return h;
-}

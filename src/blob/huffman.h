@@ -2,25 +2,23 @@
  * section 4; the stream layout is docs/FORMAT.md, "Huffman table" and
  * "Huffman, four lanes").
  *
- * Used by the blob encoder to code symbol streams, and by the huffman pass
- * and the benchmarks to report what coding costs. */
-#ifndef NNZ_HUFFMAN_HUFFMAN_H
-#define NNZ_HUFFMAN_HUFFMAN_H
+ * The blob's entropy coder: the encoder codes symbol streams with it (the
+ * huffman pass only asks for it, through the tensor's state), and the
+ * benchmarks report what coding costs. */
+#ifndef NNZ_BLOB_HUFFMAN_H
+#define NNZ_BLOB_HUFFMAN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bitio.h"
 #include "error.h"
+#include "metrics.h" /* nnz_entropy: what a code's cost is weighed against */
+#include "state.h" /* NNZ_HUFF_DEFAULT_MAX_LEN, the limit a state asks for by default */
 
 /* Longest code nnz_huff_build makes when asked for "no limit" (only for
  * measuring what a limit costs; the format stores at most 16). */
 #define NNZ_HUFF_BUILD_MAX_LEN 32
-
-/* The default length limit. Package-merge at 14 bits costs at most 0.06%
- * over no limit on the corpus, and lets the decoder take four codes per
- * 56-bit refill (docs/passes/huffman.md has the measurements). */
-#define NNZ_HUFF_DEFAULT_MAX_LEN 14
 
 /* Codes that all fit the runtime's first-level table (NNZ_HUFF_FAST_BITS,
  * nnz.h) decode 11-22% faster: the encoder takes them when they cost at
@@ -72,8 +70,5 @@ static inline void nnz_huff_put(const nnz_huff *h, nnz_bitw *w, uint32_t sym)
     if (h->maxlen)
         nnz_bitw_put(w, h->code[sym], h->len[sym]);
 }
-
-/* Order-0 entropy of the counts, in bits per symbol. */
-double nnz_entropy(const uint64_t *freq, uint32_t alphabet);
 
 #endif
