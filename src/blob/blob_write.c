@@ -354,19 +354,14 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             goto done;
         }
         if (entry_hash(t, &x, plen, &hash, e) != 0 ||
-            find_repeat(f, &set, entries.p, m, order, t, &x, plen, hash, &rep_entry, &slot,
+            find_repeat(f, &set, entries.buf, m, order, t, &x, plen, hash, &rep_entry, &slot,
                         e) != 0) {
             nnz_encoded_free(&x);
             goto done;
         }
         if (rep_entry != UINT32_MAX) {
             uint8_t pk[10];
-            size_t np = 0;
-            for (uint32_t v = rep_entry;; v >>= 7) {
-                pk[np++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-                if (v <= 0x7f)
-                    break;
-            }
+            size_t np = nnz_varint_put(pk, rep_entry);
             nnz_encoded a = { .encoding = NNZ_ENC_ALIAS, .version = 1, .params = pk,
                               .params_len = np };
             starts[k] = entries.len;
