@@ -159,6 +159,10 @@ static void graph_free(nni_graph *gr)
     free(gr->inputs);
     free(gr->outputs);
     free(gr->caps);
+    free(gr->pstate);
+    free(gr->pdtype);
+    free(gr->pnd);
+    free(gr->pdims);
     free(gr->slot_name);
     nnz_strmap_free(&gr->names);
     free(gr);
@@ -578,6 +582,28 @@ static void view(nnz_itensor *dst, const nnz_itensor *src)
     dst->borrowed = 1;
 }
 
+/* What the plan learnt of node n's outputs (main graph). */
+static void plan_record(nnz_infer *inf, const nni_frame *f, const nni_node *n)
+{
+    nni_graph *gr = inf->main;
+    for (int k = 0; k < n->nout; k++) {
+        int s = n->out[k];
+        const nnz_itensor *t = &f->v[s];
+        if (t->data == nni_runtime_data || !t->data) {
+            gr->pstate[s] = NNI_P_RUNTIME;
+            gr->pdtype[s] = -1;
+            gr->pnd[s] = 0;
+            inf->plan_runtime++;
+        } else {
+            gr->pstate[s] = NNI_P_SHAPE;
+            gr->pdtype[s] = t->dtype;
+            gr->pnd[s] = t->ndims;
+            memcpy(gr->pdims[s], t->dims, sizeof gr->pdims[s]);
+            inf->plan_values++;
+        }
+    }
+}
+
 static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
 {
     nni_graph *gr = f->gr;
@@ -601,6 +627,30 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
         }
         for (int k = 0; k < n->nout; k++)
             c.out[k] = &f->v[n->out[k]];
+        int runtime = 0;
+        if (inf->planning) {
+            /* the shape plan: an op computes when all its inputs have
+             * values; with an input that has a shape only it gives shapes;
+             * when its output shapes need values the plan lacks, they are
+             * known only at run time */
+            c.plan = 1;
+            c.plan_values = 1;
+            runtime = (n->op->shape_vals & NNI_VALS_RUN) != 0;
+            for (int k = 0; k < n->nin; k++) {
+                const nnz_itensor *t = c.in[k];
+                if (!t)
+                    continue;
+                if (t->data == nni_runtime_data)
+                    runtime = 1;
+                else if (t->data == nni_shaped_data) {
+                    c.plan_values = (n->op->shape_vals & NNI_SHAPES_ONLY) != 0;
+                    if (k < 31 && (n->op->shape_vals & NNI_IN(k)))
+                        runtime = 1;
+                }
+            }
+            for (int s = 0; s < n->nsub && !runtime; s++)
+                runtime = n->sub[s] != NULL;
+        }
         for (int k = 0; k < n->nin && k < 2 && !inf->o.hook; k++) {
             int sl = n->in[k], unique = sl >= 0;
             for (int j = 0; j < n->nin && unique; j++)
@@ -610,11 +660,30 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
             if (unique && gr->last_use[sl] == (int)i && !f->v[sl].borrowed)
                 c.steal[k] = &f->v[sl];
         }
-        if (n->op->run(&c) != 0) {
+        if (runtime) {
+            for (int k = 0; k < n->nout; k++) {
+                nni_release(inf, c.out[k]);
+                c.out[k]->data = nni_runtime_data;
+            }
+        } else if (n->op->run(&c) != 0 && !(c.plan_stop && !e->code)) {
             if (!e->code)
                 nnz_fail(e, NNZ_EXIT_INTERNAL, "failed");
             return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
         }
+        if (c.plan_stop)
+            for (int k = 0; k < n->nout; k++) {
+                nnz_itensor *t = c.out[k];
+                if (!t->data)
+                    t->data = nni_runtime_data; /* the op stopped before shaping it */
+                else if (!nni_is_sentinel(t->data)) {
+                    free(t->data); /* allocated, never computed: a shape only */
+                    t->data = nni_shaped_data;
+                }
+            }
+        if (inf->planning && gr == inf->main)
+            plan_record(inf, f, n);
+        else if (gr == inf->main && inf->planned && nni_plan_check(inf, n, e) != 0)
+            return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
         for (int k = 0; k < n->nout; k++) {
             if (!c.out[k]->data && n->p->output[k] && *n->p->output[k] &&
                 gr->last_use[n->out[k]] > (int)i)
@@ -622,7 +691,7 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
                                 "computed but is used", node_label(n->p), n->p->op_type, k,
                                 n->p->output[k]);
         }
-        if (inf->o.hook) {
+        if (inf->o.hook && !inf->planning) {
             const nnz_itensor *hin[NNI_MAX_IO], *hout[NNI_MAX_IO];
             for (int k = 0; k < n->nin; k++)
                 hin[k] = c.in[k];
@@ -788,6 +857,11 @@ int nnz_infer_open(nnz_model *m, const nnz_infer_opts *opts, nnz_infer **out, nn
             inf->real_inputs[inf->nreal++] = i;
             inf->is_input[gr->inputs[i]] = (int)inf->nreal;
         }
+    inf->plan_in = nnz_calloc(inf->nreal + 1, sizeof *inf->plan_in, e);
+    if (!inf->plan_in || nni_shaped_init(e) != 0) {
+        nnz_infer_free(inf);
+        return -1;
+    }
     openblas_set_num_threads(inf->o.threads > 1 ? inf->o.threads : 1);
     *out = inf;
     return 0;
@@ -803,6 +877,7 @@ void nnz_infer_free(nnz_infer *inf)
     graph_free(inf->main);
     free(inf->is_input);
     free(inf->real_inputs);
+    free(inf->plan_in);
     free(inf->wlist);
     nnz_strmap_free(&inf->wnames);
     free(inf);
@@ -909,6 +984,99 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The shape plan (infer.h nnz_infer_plan): the main graph run in shape
+ * mode over a frame of its own, whose inputs view the inputs set (a large
+ * float input as a shape only). */
+int nni_plan(nnz_infer *inf, nnz_error *e)
+{
+    nni_graph *gr = inf->main;
+    inf->planned = 0;
+    if (!gr->pstate) {
+        gr->pstate = nnz_calloc(gr->nslots + 1, sizeof *gr->pstate, e);
+        gr->pdtype = nnz_calloc(gr->nslots + 1, sizeof *gr->pdtype, e);
+        gr->pnd = nnz_calloc(gr->nslots + 1, sizeof *gr->pnd, e);
+        gr->pdims = nnz_calloc(gr->nslots + 1, sizeof *gr->pdims, e);
+        if (!gr->pstate || !gr->pdtype || !gr->pnd || !gr->pdims)
+            return -1;
+    }
+    memset(gr->pstate, NNI_P_NONE, gr->nslots);
+    nni_frame pf = { .gr = gr };
+    pf.v = nnz_calloc(gr->nslots + 1, sizeof *pf.v, e);
+    if (!pf.v)
+        return -1;
+    for (size_t i = 0; i < inf->nreal; i++) {
+        int slot = gr->inputs[inf->real_inputs[i]];
+        const nnz_itensor *t = &inf->frame.v[slot];
+        if (!t->data) {
+            free(pf.v);
+            return nnz_fail(e, NNZ_EXIT_INPUT, "input '%s' was not given",
+                            nnz_infer_input_info(inf, i)->name);
+        }
+        view(&pf.v[slot], t);
+        if (nni_is_float(t->dtype) && (t->bytes > NNZ_INFER_PLAN_VALUE_BYTES ||
+                                       inf->o.plan_shapes_only))
+            pf.v[slot].data = nni_shaped_data;
+    }
+    uint64_t live = inf->live, peak = inf->peak;
+    inf->peak = inf->live;
+    inf->plan_values = inf->plan_runtime = 0;
+    inf->planning = 1;
+    int rc = exec_graph(inf, &pf, e);
+    inf->planning = 0;
+    inf->plan_peak = inf->peak;
+    frame_clear(inf, &pf, 0);
+    free(pf.v);
+    inf->live = live;
+    inf->peak = peak;
+    if (rc != 0)
+        return nnz_wrap(e, "the shape plan: ");
+    for (size_t i = 0; i < inf->nreal; i++) {
+        const nnz_itensor *t = &inf->frame.v[gr->inputs[inf->real_inputs[i]]];
+        inf->plan_in[i][0] = t->ndims;
+        memcpy(&inf->plan_in[i][1], t->dims, sizeof t->dims);
+    }
+    inf->planned = 1;
+    return 0;
+}
+
+/* Do the inputs set have the shapes the plan was made for? */
+static int plan_current(const nnz_infer *inf)
+{
+    if (!inf->planned)
+        return 0;
+    for (size_t i = 0; i < inf->nreal; i++) {
+        const nnz_itensor *t = &inf->frame.v[inf->main->inputs[inf->real_inputs[i]]];
+        if (inf->plan_in[i][0] != t->ndims ||
+            memcmp(&inf->plan_in[i][1], t->dims, (size_t)t->ndims * sizeof t->dims[0]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int nnz_infer_plan(nnz_infer *inf, nnz_error *e)
+{
+    return nni_plan(inf, e);
+}
+
+size_t nnz_infer_plan_nvalues(const nnz_infer *inf)
+{
+    return inf->main->nslots;
+}
+
+int nnz_infer_plan_value(const nnz_infer *inf, size_t i, const char **name, int *dtype,
+                         int *ndims, int64_t *dims)
+{
+    const nni_graph *gr = inf->main;
+    if (i >= gr->nslots || !gr->pstate || gr->pstate[i] == NNI_P_NONE || !gr->slot_name[i] ||
+        !*gr->slot_name[i])
+        return 0;
+    *name = gr->slot_name[i];
+    *dtype = gr->pdtype[i];
+    *ndims = gr->pnd[i];
+    memcpy(dims, gr->pdims[i], sizeof gr->pdims[i]);
+    return gr->pstate[i] == NNI_P_SHAPE ? 1 : 2;
+}
+
 int nnz_infer_run(nnz_infer *inf, nnz_error *e)
 {
     nni_frame *f = &inf->frame;
@@ -942,6 +1110,11 @@ int nnz_infer_run(nnz_infer *inf, nnz_error *e)
             }
         }
     }
+    /* shapes and the memory plan first: nothing is computed or allocated
+     * for a graph whose shapes are bad or too large */
+    if (!plan_current(inf) && nni_plan(inf, e) != 0)
+        return -1;
+    inf->plan_checked = 0;
     double t0 = now();
     int rc = exec_graph(inf, f, e);
     inf->seconds = now() - t0;
@@ -983,6 +1156,7 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
         t->borrowed = 0;
         inf->copied_bytes += t->bytes;
     }
+    inf->planned = 0; /* a weight may feed shape arithmetic: plan again */
     if (count)
         *count = t->count;
     return t->data;
@@ -994,6 +1168,10 @@ void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st)
     st->peak_bytes = inf->peak;
     st->weight_bytes = inf->weight_bytes;
     st->copied_bytes = inf->copied_bytes;
+    st->plan_peak_bytes = inf->plan_peak;
+    st->plan_values = inf->plan_values;
+    st->plan_runtime_values = inf->plan_runtime;
+    st->plan_checked = inf->plan_checked;
 }
 
 int nnz_infer_supports(const char *op_type)

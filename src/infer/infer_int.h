@@ -21,7 +21,14 @@ typedef struct nni_op {
     const char *name;
     nni_fn run;
     int min_in, max_in;   /* inputs, counting omitted optional ones */
+    unsigned shape_vals;  /* inputs whose values (not only shapes) set the output
+                           * shapes, a bit each; NNI_VALS_RUN: outputs known only
+                           * at run time (If, Loop). Used by the shape plan. */
 } nni_op;
+
+#define NNI_VALS_RUN 0x80000000u
+#define NNI_SHAPES_ONLY 0x40000000u /* reads only its inputs' shapes (Shape, Size) */
+#define NNI_IN(k) (1u << (k))
 
 const nni_op *nni_op_find(const char *name);
 
@@ -60,7 +67,14 @@ typedef struct nni_graph {
     size_t noutputs;
     nni_capture *caps;
     size_t ncaps;
+    /* the shape plan of the main graph, per slot (infer_plan.c) */
+    signed char *pstate;    /* NNI_P_* */
+    int *pdtype, *pnd;
+    int64_t (*pdims)[NNZ_MAX_DIMS];
 } nni_graph;
+
+/* What the shape plan knows of a value. */
+enum { NNI_P_NONE, NNI_P_SHAPE, NNI_P_RUNTIME };
 
 /* One activation of a graph: its values. */
 typedef struct nni_frame {
@@ -80,6 +94,13 @@ struct nnz_infer {
     int ran;
     uint64_t live, peak, limit, weight_bytes, copied_bytes;
     double seconds;
+    /* the shape plan (infer_plan.c): made for the input shapes of the last
+     * plan, redone when they change */
+    int planning;            /* a plan is being made: shapes, not float compute */
+    int planned;             /* the plan matches the inputs set */
+    int64_t (*plan_in)[NNZ_MAX_DIMS + 1]; /* per real input: ndims, dims */
+    uint64_t plan_peak;
+    size_t plan_values, plan_runtime, plan_checked;
     /* weights by nnz_tensor name */
     nnz_strmap wnames;
     nnz_itensor **wlist;
@@ -101,7 +122,32 @@ typedef struct nni_call {
      * their last reader, they are not weights, no hook watches) */
     nnz_itensor *steal[2];
     nnz_itensor moved[2];
+    /* while planning: may the op compute its outputs (every input has its
+     * values), or does it give shapes only; plan_stop: it stopped once its
+     * outputs had shapes; plan_defer: an op with several outputs shapes them
+     * all before it checks nni_plan_done */
+    int plan, plan_values, plan_stop, plan_defer;
 } nni_call;
+
+/* Data of a tensor that has a shape but no values (made by the plan): an
+ * address no kernel may read (a PROT_NONE page: a read faults at once
+ * rather than return garbage). */
+extern void *nni_shaped_data, *nni_runtime_data;
+int nni_shaped_init(nnz_error *e);
+#define nni_is_sentinel(p) ((p) == nni_shaped_data || (p) == nni_runtime_data)
+/* While planning: does output of this type and size get values (its inputs
+ * all have values and it is small: shape arithmetic), or a shape only? */
+int nni_plan_computes(const nni_call *c, int dtype, size_t bytes);
+/* An output just got a shape only: stop the op (-1, plan_stop), or go on to
+ * its next output (0) under plan_defer. */
+int nni_plan_shaped(nni_call *c);
+/* After a multi-output op shaped its outputs with plan_defer set: non-zero
+ * when the plan stops the op there (its outputs carry shapes only). */
+int nni_plan_done(nni_call *c);
+/* Make the shape plan for the inputs set (infer_plan.c). */
+int nni_plan(nnz_infer *inf, nnz_error *e);
+/* While running the main graph: does node i's output agree with the plan? */
+int nni_plan_check(nnz_infer *inf, const nni_node *n, nnz_error *e);
 
 /* Hot float loops get an AVX2+FMA clone chosen at load time where the CPU
  * has it (GCC function multiversioning); the baseline build stays portable.

@@ -566,6 +566,7 @@ static int pool(nni_call *c, int is_max, int global)
     int64_t od[NNZ_MAX_DIMS] = { X->dims[0], X->dims[1] };
     for (int i = 0; i < sp; i++)
         od[2 + i] = g.out[3 - sp + i];
+    c->plan_defer = 1;
     if (nni_out(c, 0, X->dtype, X->ndims, od) != 0)
         return -1;
     int64_t *ind = NULL;
@@ -574,6 +575,8 @@ static int pool(nni_call *c, int is_max, int global)
             return -1;
         ind = c->out[1]->data;
     }
+    if (nni_plan_done(c))
+        return -1;
     int cip = (int)nni_attr_i(c, "count_include_pad", 0);
     if (is_max && !ind && g.sp == 2 && g.k[1] == 2 && g.k[2] == 2 && g.st[1] == 2 && g.st[2] == 2 &&
         g.dil[1] == 1 && g.dil[2] == 1 && !g.pb[1] && !g.pb[2] && 2 * g.out[1] <= g.in[1] &&
@@ -918,6 +921,8 @@ static int resize_common(nni_call *c, const nnz_itensor *X, const double *scales
         double rlen = sized ? (double)sizes[ax] : (double)X->dims[ax] * scales[ax];
         int rc = resize_axis(c, &cur, &next, ax, sizes[ax], scales[ax], rlen, mode, ct, nm, a, excl);
         c->out[0] = saved;
+        if (rc != 0 && c->plan_stop && !c->e->code)
+            rc = c->plan_stop = 0; /* the shape plan: on to the next axis's shape */
         if (changed)
             nni_release(c->inf, &tmp);
         if (rc != 0) {
@@ -932,6 +937,10 @@ static int resize_common(nni_call *c, const nnz_itensor *X, const double *scales
         return nni_out_copy(c, 0, X, X->ndims, X->dims);
     nni_release(c->inf, saved);
     *saved = tmp;
+    if (nni_is_sentinel(tmp.data)) {
+        c->plan_stop = 1; /* shapes only */
+        return -1;
+    }
     return 0;
 }
 
@@ -1051,11 +1060,11 @@ static int op_upsample(nni_call *c)
 }
 
 const nni_op nni_ops_conv[] = {
-    { "Conv", op_conv, 2, 3 }, { "ConvTranspose", op_conv_transpose, 2, 3 },
-    { "MaxPool", op_maxpool, 1, 1 }, { "AveragePool", op_avgpool, 1, 1 },
-    { "GlobalMaxPool", op_gmaxpool, 1, 1 }, { "GlobalAveragePool", op_gavgpool, 1, 1 },
-    { "BatchNormalization", op_batchnorm, 5, 5 }, { "Gemm", op_gemm, 2, 3 },
-    { "MatMul", op_matmul, 2, 2 }, { "Resize", op_resize, 1, 4 },
-    { "Upsample", op_upsample, 1, 2 },
-    { NULL, NULL, 0, 0 },
+    { "Conv", op_conv, 2, 3, 0 }, { "ConvTranspose", op_conv_transpose, 2, 3, 0 },
+    { "MaxPool", op_maxpool, 1, 1, 0 }, { "AveragePool", op_avgpool, 1, 1, 0 },
+    { "GlobalMaxPool", op_gmaxpool, 1, 1, 0 }, { "GlobalAveragePool", op_gavgpool, 1, 1, 0 },
+    { "BatchNormalization", op_batchnorm, 5, 5, 0 }, { "Gemm", op_gemm, 2, 3, 0 },
+    { "MatMul", op_matmul, 2, 2, 0 }, { "Resize", op_resize, 1, 4, NNI_IN(1) | NNI_IN(2) | NNI_IN(3) },
+    { "Upsample", op_upsample, 1, 2, NNI_IN(1) },
+    { NULL, NULL, 0, 0, 0 },
 };

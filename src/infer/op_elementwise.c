@@ -642,13 +642,15 @@ static int op_dropout(nni_call *c)
                                                            : nni_attr_f(c, "ratio", 0.5f);
     if ((training || nni_attr_i(c, "is_test", 1) == 0) && ratio != 0)
         return nni_unsupported(c, "training mode (random dropout)");
+    c->plan_defer = 1;
     if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
         return -1;
-    if (c->nout > 1 && c->out[1]) {
-        if (nni_out(c, 1, NNZ_DT_BOOL, x->ndims, x->dims) != 0)
-            return -1;
+    if (c->nout > 1 && c->out[1] && nni_out(c, 1, NNZ_DT_BOOL, x->ndims, x->dims) != 0)
+        return -1;
+    if (nni_plan_done(c))
+        return -1;
+    if (c->nout > 1 && c->out[1])
         memset(c->out[1]->data, 1, c->out[1]->count);
-    }
     return 0;
 }
 
@@ -670,32 +672,32 @@ static int op_shrink(nni_call *c)
 }
 
 const nni_op nni_ops_elementwise[] = {
-    { "Dropout", op_dropout, 1, 3 }, { "Shrink", op_shrink, 1, 1 },
-    { "Abs", op_abs, 1, 1 }, { "Neg", op_neg, 1, 1 }, { "Ceil", op_ceil, 1, 1 },
-    { "Floor", op_floor, 1, 1 }, { "Round", op_round, 1, 1 }, { "Sqrt", op_sqrt, 1, 1 },
-    { "Exp", op_exp, 1, 1 }, { "Log", op_log, 1, 1 }, { "Sin", op_sin, 1, 1 },
-    { "Cos", op_cos, 1, 1 }, { "Tan", op_tan, 1, 1 }, { "Tanh", op_tanh, 1, 1 },
-    { "Asin", op_asin, 1, 1 }, { "Acos", op_acos, 1, 1 }, { "Atan", op_atan, 1, 1 },
-    { "Sinh", op_sinh, 1, 1 }, { "Cosh", op_cosh, 1, 1 }, { "Asinh", op_asinh, 1, 1 },
-    { "Acosh", op_acosh, 1, 1 }, { "Atanh", op_atanh, 1, 1 },
-    { "Sigmoid", op_sigmoid, 1, 1 }, { "Relu", op_relu, 1, 1 }, { "Erf", op_erf, 1, 1 },
-    { "Reciprocal", op_reciprocal, 1, 1 }, { "Sign", op_sign, 1, 1 },
-    { "Softplus", op_softplus, 1, 1 }, { "Softsign", op_softsign, 1, 1 },
-    { "HardSigmoid", op_hardsigmoid, 1, 1 }, { "HardSwish", op_hardswish, 1, 1 },
-    { "LeakyRelu", op_leakyrelu, 1, 1 }, { "Elu", op_elu, 1, 1 }, { "Selu", op_selu, 1, 1 },
-    { "Celu", op_celu, 1, 1 }, { "ThresholdedRelu", op_thresholdedrelu, 1, 1 },
-    { "IsNaN", op_isnan, 1, 1 }, { "IsInf", op_isinf, 1, 1 }, { "Mish", op_mish, 1, 1 },
-    { "Gelu", op_gelu, 1, 1 }, { "Not", op_not, 1, 1 },
-    { "Add", op_add, 2, 2 }, { "Sub", op_sub, 2, 2 }, { "Mul", op_mul, 2, 2 },
-    { "Div", op_div, 2, 2 }, { "Pow", op_pow, 2, 2 }, { "Mod", op_mod, 2, 2 },
-    { "PRelu", op_prelu, 2, 2 }, { "And", op_and, 2, 2 }, { "Or", op_or, 2, 2 },
-    { "Xor", op_xor, 2, 2 }, { "Equal", op_equal, 2, 2 }, { "Greater", op_greater, 2, 2 },
-    { "GreaterOrEqual", op_greater_equal, 2, 2 }, { "Less", op_less, 2, 2 },
-    { "LessOrEqual", op_less_equal, 2, 2 }, { "BitwiseAnd", op_bitwise_and, 2, 2 },
-    { "BitwiseOr", op_bitwise_or, 2, 2 }, { "BitwiseXor", op_bitwise_xor, 2, 2 },
-    { "Max", op_max, 1, NNI_MAX_IO }, { "Min", op_min, 1, NNI_MAX_IO },
-    { "Sum", op_sum, 1, NNI_MAX_IO }, { "Mean", op_mean, 1, NNI_MAX_IO },
-    { "Where", op_where, 3, 3 }, { "Clip", op_clip, 1, 3 }, { "Cast", op_cast, 1, 1 },
-    { "CastLike", op_castlike, 2, 2 }, { "Identity", op_identity, 1, 1 },
-    { NULL, NULL, 0, 0 },
+    { "Dropout", op_dropout, 1, 3, NNI_IN(1) | NNI_IN(2) }, { "Shrink", op_shrink, 1, 1, 0 },
+    { "Abs", op_abs, 1, 1, 0 }, { "Neg", op_neg, 1, 1, 0 }, { "Ceil", op_ceil, 1, 1, 0 },
+    { "Floor", op_floor, 1, 1, 0 }, { "Round", op_round, 1, 1, 0 }, { "Sqrt", op_sqrt, 1, 1, 0 },
+    { "Exp", op_exp, 1, 1, 0 }, { "Log", op_log, 1, 1, 0 }, { "Sin", op_sin, 1, 1, 0 },
+    { "Cos", op_cos, 1, 1, 0 }, { "Tan", op_tan, 1, 1, 0 }, { "Tanh", op_tanh, 1, 1, 0 },
+    { "Asin", op_asin, 1, 1, 0 }, { "Acos", op_acos, 1, 1, 0 }, { "Atan", op_atan, 1, 1, 0 },
+    { "Sinh", op_sinh, 1, 1, 0 }, { "Cosh", op_cosh, 1, 1, 0 }, { "Asinh", op_asinh, 1, 1, 0 },
+    { "Acosh", op_acosh, 1, 1, 0 }, { "Atanh", op_atanh, 1, 1, 0 },
+    { "Sigmoid", op_sigmoid, 1, 1, 0 }, { "Relu", op_relu, 1, 1, 0 }, { "Erf", op_erf, 1, 1, 0 },
+    { "Reciprocal", op_reciprocal, 1, 1, 0 }, { "Sign", op_sign, 1, 1, 0 },
+    { "Softplus", op_softplus, 1, 1, 0 }, { "Softsign", op_softsign, 1, 1, 0 },
+    { "HardSigmoid", op_hardsigmoid, 1, 1, 0 }, { "HardSwish", op_hardswish, 1, 1, 0 },
+    { "LeakyRelu", op_leakyrelu, 1, 1, 0 }, { "Elu", op_elu, 1, 1, 0 }, { "Selu", op_selu, 1, 1, 0 },
+    { "Celu", op_celu, 1, 1, 0 }, { "ThresholdedRelu", op_thresholdedrelu, 1, 1, 0 },
+    { "IsNaN", op_isnan, 1, 1, 0 }, { "IsInf", op_isinf, 1, 1, 0 }, { "Mish", op_mish, 1, 1, 0 },
+    { "Gelu", op_gelu, 1, 1, 0 }, { "Not", op_not, 1, 1, 0 },
+    { "Add", op_add, 2, 2, 0 }, { "Sub", op_sub, 2, 2, 0 }, { "Mul", op_mul, 2, 2, 0 },
+    { "Div", op_div, 2, 2, 0 }, { "Pow", op_pow, 2, 2, 0 }, { "Mod", op_mod, 2, 2, 0 },
+    { "PRelu", op_prelu, 2, 2, 0 }, { "And", op_and, 2, 2, 0 }, { "Or", op_or, 2, 2, 0 },
+    { "Xor", op_xor, 2, 2, 0 }, { "Equal", op_equal, 2, 2, 0 }, { "Greater", op_greater, 2, 2, 0 },
+    { "GreaterOrEqual", op_greater_equal, 2, 2, 0 }, { "Less", op_less, 2, 2, 0 },
+    { "LessOrEqual", op_less_equal, 2, 2, 0 }, { "BitwiseAnd", op_bitwise_and, 2, 2, 0 },
+    { "BitwiseOr", op_bitwise_or, 2, 2, 0 }, { "BitwiseXor", op_bitwise_xor, 2, 2, 0 },
+    { "Max", op_max, 1, NNI_MAX_IO, 0 }, { "Min", op_min, 1, NNI_MAX_IO, 0 },
+    { "Sum", op_sum, 1, NNI_MAX_IO, 0 }, { "Mean", op_mean, 1, NNI_MAX_IO, 0 },
+    { "Where", op_where, 3, 3, 0 }, { "Clip", op_clip, 1, 3, 0 }, { "Cast", op_cast, 1, 1, 0 },
+    { "CastLike", op_castlike, 2, 2, 0 }, { "Identity", op_identity, 1, 1, 0 },
+    { NULL, NULL, 0, 0, 0 },
 };

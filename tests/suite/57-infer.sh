@@ -36,6 +36,40 @@ expect "an input no node produces: exit 3 naming node and value" 3 "node 'adder'
     $S run "$B/dangling.onnx"
 expect "shapes that do not broadcast: exit 3 naming the node" 3 "node 'bad_add' \(Add\): shapes do not broadcast: dim 1 is 4 and 3" \
     $S run "$B/shape_mismatch.onnx"
+expect "a shape mismatch is found by the shape plan, before anything runs" 3 "the shape plan: node 'bad_add' \(Add\): shapes do not broadcast" \
+    $S run "$B/shape_mismatch.onnx"
+# the plan refuses the impossible node before the 1 GB node before it exists:
+# under ulimit -v 800 MB an executor that allocated as it went would die of
+# out-of-memory (exit 5) at big_fill; the plan names 'explode' with exit 3
+expect "the shape plan refuses a late explosion before allocating anything (ulimit -v 800 MB)" 3 \
+    "the shape plan: node 'explode' \(Expand\): needs 40000000008 bytes.*over the limit" \
+    sh -c "ulimit -v 800000; exec $NNZIP run '$B/late_explosion.onnx'"
+expect "the memory plan sums live activations: two 4 MB values over a 6 MB limit" 3 \
+    "the shape plan: node 'fill_b' \(Expand\): needs 8000004 bytes.*limit of 6000000" \
+    $S run "$B/live_sum.onnx" --max-memory 6000000
+check "the same graph runs under a limit above its planned peak (8 MB: the product is computed in place)" \
+    $S -q run "$B/live_sum.onnx" --max-memory 8100000
+expect "run --plan with -o is a usage error" 2 "computes nothing" $S run "$FIX/digits_cnn.onnx" --plan -o "$W/x"
+check "run --plan lists every value's shape and the planned peak, computing nothing" sh -c \
+    "$S run '$FIX/digits_cnn.onnx' --plan --json | $PYTHON -c '
+import json, sys
+p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+v = {x[\"name\"]: x for x in p[\"values\"]}
+assert v[\"logits\"][\"shape\"] == [1, 10] and v[\"logits\"][\"dtype\"] == \"float\", v
+assert p[\"runtime_values\"] == 0 and p[\"shaped_values\"] == len(v) > 5 and p[\"peak_activation_bytes\"] > 0, p'"
+check "data-dependent shapes (NonZero of an activation) are marked as known only at run time" sh -c \
+    "$S run '$B/data_dependent.onnx' --plan --json | $PYTHON -c '
+import json, sys
+p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+v = {x[\"name\"]: x for x in p[\"values\"]}
+assert v[\"nz\"].get(\"runtime\") and v[\"y\"].get(\"runtime\"), v
+assert v[\"r\"][\"shape\"] == [64, 1024] and v[\"rs\"][\"shape\"] == [2], v'"
+check "...and the run computes them (the run-time checks are the second line)" sh -c \
+    "$S run '$B/data_dependent.onnx' --json | $PYTHON -c '
+import json, sys
+r = json.load(sys.stdin)[\"runs\"][0]
+assert r[\"plan\"][\"checked_values\"] == r[\"plan\"][\"shaped_values\"] == 2, r
+assert r[\"outputs\"][0][\"shape\"][1] == 2 and r[\"outputs\"][0][\"shape\"][0] > 1000, r'"
 expect "a huge Expand: exit 3, nothing allocated" 3 "node 'blow_up' \(Expand\)" $S run "$B/huge_expand.onnx"
 expect "dims whose product overflows: exit 3" 3 "node 'zeros' \(ConstantOfShape\): output 0: the product of its dims overflows" \
     $S run "$B/overflow_dims.onnx"
@@ -132,7 +166,9 @@ else
     for d in "$TDN"/*/; do
         n=$(basename "$d")
         [ -d "$d/test_data_set_0" ] || continue
-        if $NNZIP -q run "$d/model.onnx" --inputs "$d/test_data_set_0" -o "$W/node/$n" 2>"$W/err"; then
+        # NNZIP_PLAN_SHAPES_ONLY: the plan computes no float value, so each
+        # kernel's shape path runs and the run checks every value against it
+        if NNZIP_PLAN_SHAPES_ONLY=1 $NNZIP -q run "$d/model.onnx" --inputs "$d/test_data_set_0" -o "$W/node/$n" 2>"$W/err"; then
             echo "$n $d/test_data_set_0 $W/node/$n" >>"$W/pairs"
         elif [ $? = 3 ] && grep -q "not supported" "$W/err"; then
             echo "$n: $(cat "$W/err")" >>"$W/unsup"
@@ -169,10 +205,18 @@ else
             fail "ONNX Runtime runs $n" "$(head -c 300 "$W/err")"
             continue
         fi
-        if ! $NNZIP -q run "$f" --inputs "$W/ort_$n/inputs" -o "$W/ort_$n/nnz" --npy 2>"$W/err"; then
+        if ! $NNZIP -q run "$f" --inputs "$W/ort_$n/inputs" -o "$W/ort_$n/nnz" --npy --json >"$W/ort_$n/run.json" 2>"$W/err"; then
             fail "nnzip runs $n" "$(head -c 300 "$W/err")"
             continue
         fi
+        # the run checks each value against the plan (exit 5 on a difference)
+        check "$n: the shape plan gave every value the shape the run produced" $PYTHON -c "
+import json; p = json.load(open('$W/ort_$n/run.json'))['runs'][0]['plan']
+assert p['checked_values'] == p['shaped_values'] > 0 and p['peak_activation_bytes'] > 0, p"
+        check "$n: the same with a plan that computes no float value" sh -c \
+            "NNZIP_PLAN_SHAPES_ONLY=1 $NNZIP -q run '$f' --inputs '$W/ort_$n/inputs' --json | $PYTHON -c '
+import json, sys; p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+assert p[\"checked_values\"] == p[\"shaped_values\"] > 0, p'"
         # nnzip's own generator draws the oracle's inputs: the same outputs, bit for bit
         if [ -f "$FIX/$n.inputs.json" ]; then gen="--input-spec $FIX/$n.inputs.json"
         else gen="--input-spec ../shared/corpus/models.json --spec-model $n"; fi
