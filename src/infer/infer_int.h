@@ -127,6 +127,7 @@ typedef struct nni_call {
      * outputs had shapes; plan_defer: an op with several outputs shapes them
      * all before it checks nni_plan_done */
     int plan, plan_values, plan_stop, plan_defer;
+    int uninit;   /* nni_out leaves the output unzeroed (nni_out_uninit) */
 } nni_call;
 
 /* Data of a tensor that has a shape but no values (made by the plan): an
@@ -176,8 +177,12 @@ int nni_fail(nni_call *c, const char *fmt, ...) __attribute__((format(printf, 2,
 /* An attribute value or input the interpreter does not support. */
 int nni_unsupported(nni_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Allocate output k (counts against the memory limit). */
+/* Allocate output k (counts against the memory limit), zeroed. */
 int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims);
+/* The same, not zeroed: for a kernel that writes every element (saves a
+ * pass over the output). */
+int nni_out_uninit(nni_call *c, int k, int dtype, int ndims, const int64_t *dims);
+int nni_it_alloc(nnz_itensor *t, int dtype, int ndims, const int64_t *dims, int zero, nnz_error *e);
 /* Like nni_out, but output k_out takes input k_in's buffer when it may
  * (an elementwise op computing in place); c->in[k_in] stays readable. */
 int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims);

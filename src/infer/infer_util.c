@@ -137,11 +137,19 @@ int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
         t->borrowed = 0;
         return nni_plan_shaped(c);
     }
-    if (nnz_it_alloc(t, dtype, ndims, dims, c->e) != 0) {
+    if (nni_it_alloc(t, dtype, ndims, dims, !c->uninit, c->e) != 0) {
         c->inf->live -= bytes;
         return -1;
     }
     return 0;
+}
+
+int nni_out_uninit(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
+{
+    c->uninit = 1;
+    int rc = nni_out(c, k, dtype, ndims, dims);
+    c->uninit = 0;
+    return rc;
 }
 
 int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims)

@@ -283,15 +283,18 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     int64_t od[NNZ_MAX_DIMS] = { N, M };
     for (int i = 0; i < g.sp; i++)
         od[2 + i] = g.out[3 - g.sp + i];
-    if (nni_out(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
+    int64_t cg = C / group, mg = M / group, kvol = gvol(g.k), ivol = gvol(g.in), ovol = gvol(g.out);
+    /* depthwise convs and those with a bias write every output value
+     * before they add into it: no zeroing needed */
+    int dw = cg == 1 && mg == 1 && g.sp <= 2;
+    if ((dw || bias ? nni_out_uninit : nni_out)(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
         return -1;
     float *y = c->out[k_out]->data;
     const float *x = X->data, *w = W->data;
-    int64_t cg = C / group, mg = M / group, kvol = gvol(g.k), ivol = gvol(g.in), ovol = gvol(g.out);
     int64_t kdim = cg * kvol;
     if (!ovol || !N || !M)
         return 0;
-    if (cg == 1 && mg == 1 && g.sp <= 2) {
+    if (dw) {
         for (int64_t n = 0; n < N; n++)
             for (int64_t ch = 0; ch < M; ch++)
                 dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g,

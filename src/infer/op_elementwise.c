@@ -76,7 +76,10 @@ static int unary(nni_call *c, unop u)
     if (!isint && !nni_is_float(x->dtype))
         return nni_unsupported(c, "input of type %s", nnz_dtype_name(x->dtype));
     int odt = u == U_ISNAN || u == U_ISINF ? NNZ_DT_BOOL : x->dtype;
-    if (nni_out_reuse(c, 0, 0, odt, x->ndims, x->dims) != 0)
+    c->uninit = 1; /* every element is written below */
+    int rc = nni_out_reuse(c, 0, 0, odt, x->ndims, x->dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
     x = c->in[0];
     nnz_itensor *y = c->out[0];
@@ -437,7 +440,10 @@ static int binary(nni_call *c, binop b)
     int odt = is_cmp(b) ? NNZ_DT_BOOL : A->dtype;
     /* in place over A when A has the output's shape (elementwise, so safe) */
     int same_a = A->ndims == nd && !memcmp(A->dims, dims, sizeof(int64_t) * (size_t)nd);
-    if ((same_a ? nni_out_reuse(c, 0, 0, odt, nd, dims) : nni_out(c, 0, odt, nd, dims)) != 0)
+    c->uninit = 1; /* binary_into writes every element */
+    int rc = same_a ? nni_out_reuse(c, 0, 0, odt, nd, dims) : nni_out(c, 0, odt, nd, dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
     return binary_into(c, b, c->in[0], c->in[1], c->out[0]);
 }
