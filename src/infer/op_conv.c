@@ -143,56 +143,84 @@ static void valid_range(int64_t out, int64_t in, int64_t st, int64_t pb, int64_t
 
 /* Depthwise 2-D (and 1-D) convolution, one channel: for each tap, the
  * valid stretch of each output row gets weight * input (a strided axpy). */
-/* The common depthwise case, 3x3 at stride 1 without dilation: all nine
- * taps of an output in one expression (one store an output, vectorized
- * along the row); the columns at the borders, where a tap falls outside,
- * take the general loop. */
-NNI_HOT static void dw3x3(const float *x, const float *w, float bias, const geom *g, float *y,
-                          const float *zeros)
+/* The common depthwise cases, KxK (3 or 5) at stride S (1 or 2) without
+ * dilation: all K*K taps of an output summed in one register (one store an
+ * output; the taps unrolled, so the loop along the row vectorizes); the
+ * columns at the borders, where a tap falls outside, take the checked loop.
+ * Rows outside the input read `zeros` (IW of them). The taps add in the
+ * order of the general loop (bias, then row by row). */
+static inline __attribute__((always_inline)) void dw_fixed(const float *restrict x,
+                                                           const float *restrict w, float bias,
+                                                           const geom *g, float *restrict y,
+                                                           const float *zeros, const int K,
+                                                           const int S)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
     int64_t pt = g->pb[1], pl = g->pb[2];
-    /* columns whose three taps are all inside: ow - pl in [0, IW - 3] */
-    int64_t a = pl, b = IW - 3 + pl + 1;
+    /* columns whose K taps are all inside: ow * S - pl in [0, IW - K] */
+    int64_t a = (pl + S - 1) / S, b = IW - K + pl >= 0 ? (IW - K + pl) / S + 1 : 0;
     if (a > OW) a = OW;
     if (b > OW) b = OW;
     if (b < a) b = a;
     for (int64_t oh = 0; oh < OH; oh++) {
-        const float *r[3];
-        for (int k = 0; k < 3; k++) {
-            int64_t ih = oh - pt + k;
+        const float *r[5];
+        for (int k = 0; k < K; k++) {
+            int64_t ih = oh * S - pt + k;
             r[k] = ih >= 0 && ih < IH ? x + ih * IW : zeros;
         }
-        float *yr = y + oh * OW;
-        const float *r0 = r[0] - pl, *r1 = r[1] - pl, *r2 = r[2] - pl;
-        for (int64_t ow = a; ow < b; ow++)
-            yr[ow] = bias + w[0] * r0[ow] + w[1] * r0[ow + 1] + w[2] * r0[ow + 2] +
-                     w[3] * r1[ow] + w[4] * r1[ow + 1] + w[5] * r1[ow + 2] +
-                     w[6] * r2[ow] + w[7] * r2[ow + 1] + w[8] * r2[ow + 2];
+        float *restrict yr = y + oh * OW;
+        for (int64_t ow = a; ow < b; ow++) {
+            const int64_t base = ow * S - pl;
+            float s = bias;
+#pragma GCC unroll 5
+            for (int kh = 0; kh < K; kh++)
+#pragma GCC unroll 5
+                for (int kw = 0; kw < K; kw++)
+                    s += w[kh * K + kw] * r[kh][base + kw];
+            yr[ow] = s;
+        }
         for (int64_t ow = 0; ow < OW; ow++) {
             if (ow == a && b > a)
                 ow = b; /* the interior is done */
             if (ow >= OW)
                 break;
             float s = bias;
-            for (int k = 0; k < 3; k++)
-                for (int j = 0; j < 3; j++) {
-                    int64_t iw = ow - pl + j;
+            for (int kh = 0; kh < K; kh++)
+                for (int kw = 0; kw < K; kw++) {
+                    int64_t iw = ow * S - pl + kw;
                     if (iw >= 0 && iw < IW)
-                        s += w[k * 3 + j] * r[k][iw];
+                        s += w[kh * K + kw] * r[kh][iw];
                 }
             yr[ow] = s;
         }
     }
 }
 
+NNI_HOT static void dw3s1(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 3, 1);
+}
+NNI_HOT static void dw3s2(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 3, 2);
+}
+NNI_HOT static void dw5s1(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 5, 1);
+}
+NNI_HOT static void dw5s2(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 5, 2);
+}
+
 NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2];
-    if (KH == 3 && KW == 3 && g->st[1] == 1 && g->st[2] == 1 && g->dil[1] == 1 && g->dil[2] == 1 &&
-        IW >= 3 && IW <= 4096) {
-        float zeros[4096 + 8] = { 0 };
-        dw3x3(x, w, bias, g, y, zeros);
+    int64_t S = g->st[1];
+    if (KH == KW && (KH == 3 || KH == 5) && S == g->st[2] && (S == 1 || S == 2) &&
+        g->dil[1] == 1 && g->dil[2] == 1 && IW >= KW && IW <= 4096) {
+        static const float zeros[4096 + 8];
+        (KH == 3 ? (S == 1 ? dw3s1 : dw3s2) : (S == 1 ? dw5s1 : dw5s2))(x, w, bias, g, y, zeros);
         return;
     }
     int64_t ow0[64], ow1[64];
@@ -837,6 +865,15 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
     for (int i = axis + 1; i < x->ndims; i++) inner *= (size_t)x->dims[i];
     const float *xs = x->data;
     float *ys = c->out[0]->data;
+    /* each output index's taps first, then the data in long loops */
+    int64_t *tidx = malloc((size_t)(out ? out : 1) * 4 * sizeof *tidx);
+    float *tw = malloc((size_t)(out ? out : 1) * 4 * sizeof *tw);
+    if (!tidx || !tw) {
+        free(tidx);
+        free(tw);
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    }
+    int nt = mode == RM_NEAREST ? 1 : mode == RM_LINEAR ? 2 : 4;
     for (int64_t j = 0; j < out; j++) {
         double xo;
         switch (ct) {
@@ -852,9 +889,8 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
         }
         default: xo = j / scale; break;
         }
-        int64_t idx[4];
-        float w[4];
-        int nt;
+        int64_t *idx = tidx + 4 * j;
+        float *w = tw + 4 * j;
         if (mode == RM_NEAREST) {
             double r;
             switch (nm) {
@@ -866,7 +902,6 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             int64_t k = (int64_t)r;
             idx[0] = k < 0 ? 0 : k >= in ? in - 1 : k;
             w[0] = 1;
-            nt = 1;
         } else if (mode == RM_LINEAR) {
             if (xo < 0) xo = 0;
             if (xo > in - 1) xo = (double)(in - 1);
@@ -876,7 +911,6 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             idx[1] = k + 1 < in ? k + 1 : in - 1;
             w[0] = (float)(1 - t);
             w[1] = (float)t;
-            nt = 2;
         } else {
             int64_t k = (int64_t)floor(xo);
             double t = xo - (double)k, s = 0;
@@ -893,18 +927,35 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             }
             for (int q = 0; q < 4; q++)
                 w[q] = (float)(excl && s != 0 ? cw[q] / s : cw[q]);
-            nt = 4;
         }
-        for (size_t o = 0; o < outer; o++) {
-            float *yr = ys + (o * (size_t)out + (size_t)j) * inner;
+    }
+    for (size_t o = 0; o < outer; o++) {
+        const float *xo = xs + o * (size_t)in * inner;
+        float *yo = ys + o * (size_t)out * inner;
+        if (mode == RM_NEAREST && inner == 1) {
+            /* the innermost axis: a gather */
+            for (int64_t j = 0; j < out; j++)
+                yo[j] = xo[tidx[4 * j]];
+            continue;
+        }
+        for (int64_t j = 0; j < out; j++) {
+            const int64_t *idx = tidx + 4 * j;
+            const float *w = tw + 4 * j;
+            float *yr = yo + (size_t)j * inner;
+            if (mode == RM_NEAREST) {
+                memcpy(yr, xo + (size_t)idx[0] * inner, inner * sizeof *yr);
+                continue;
+            }
             for (size_t i = 0; i < inner; i++) {
                 float acc = 0;
                 for (int q = 0; q < nt; q++)
-                    acc += w[q] * xs[(o * (size_t)in + (size_t)idx[q]) * inner + i];
+                    acc += w[q] * xo[(size_t)idx[q] * inner + i];
                 yr[i] = acc;
             }
         }
     }
+    free(tidx);
+    free(tw);
     return 0;
 }
 

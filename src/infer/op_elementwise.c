@@ -28,6 +28,40 @@ static void bit_init(bit *it, int nd, const int64_t *dims, const nnz_itensor *co
         it->dims[0] = 1;
     for (int k = 0; k < nin; k++)
         nni_bcast_strides(in[k], nd, dims, it->st[k]);
+    /* merge neighbouring dims every input steps through as one (both
+     * contiguous, or both broadcast): [1,C,H,W] * [1,C,1,1] becomes rows of
+     * H*W times one scalar, long loops instead of a row per W */
+    int m = 0;
+    int64_t d[NNZ_MAX_DIMS], st[3][NNZ_MAX_DIMS];
+    for (int i = nd - 1; i >= 0; i--) {
+        if (dims[i] == 1)
+            continue;
+        int merge = m > 0;
+        for (int k = 0; k < nin && merge; k++)
+            merge = it->st[k][i] == st[k][m - 1] * d[m - 1];
+        if (merge) {
+            d[m - 1] *= dims[i];
+            continue;
+        }
+        d[m] = dims[i];
+        for (int k = 0; k < nin; k++)
+            st[k][m] = it->st[k][i];
+        m++;
+    }
+    if (nd && m) {
+        it->nd = m;
+        for (int i = 0; i < m; i++) {
+            it->dims[i] = d[m - 1 - i];
+            for (int k = 0; k < nin; k++)
+                it->st[k][i] = st[k][m - 1 - i];
+        }
+    } else if (nd) {
+        /* every dim is 1: one element */
+        it->nd = 1;
+        it->dims[0] = 1;
+        for (int k = 0; k < nin; k++)
+            it->st[k][0] = 0;
+    }
     it->len = (size_t)it->dims[it->nd - 1];
     it->rows = 1;
     for (int i = 0; i < it->nd - 1; i++)
@@ -550,8 +584,12 @@ static int op_clip(nni_call *c)
     if (nni_need(c, 0) != 0)
         return -1;
     const nnz_itensor *x = c->in[0];
-    if (nni_out(c, 0, x->dtype, x->ndims, x->dims) != 0)
+    c->uninit = 1; /* every element is written below; in place when it may */
+    int rc = nni_out_reuse(c, 0, 0, x->dtype, x->ndims, x->dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
+    x = c->in[0];
     nnz_itensor *y = c->out[0];
     if (nni_is_float(x->dtype)) {
         float lo = -INFINITY, hi = INFINITY;
