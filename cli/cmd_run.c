@@ -176,6 +176,7 @@ static cJSON *plan_json(const nnz_infer *inf, const nnz_infer_stats *st, int val
     cJSON_AddNumberToObject(p, "runtime_values", (double)st->plan_runtime_values);
     if (!values) {
         cJSON_AddNumberToObject(p, "checked_values", (double)st->plan_checked);
+        cJSON_AddNumberToObject(p, "fused_values", (double)st->plan_fused);
         return p;
     }
     cJSON *vs = cJSON_AddArrayToObject(p, "values");

@@ -162,6 +162,8 @@ typedef struct nnz_infer_stats {
     size_t plan_values;         /* node outputs whose shape the plan knew */
     size_t plan_runtime_values; /* known only at run time */
     size_t plan_checked;        /* of the last run's values, checked equal to the plan */
+    size_t plan_fused;          /* values inside fused Conv chains, never made in
+                                 * the last run (so not checked) */
 } nnz_infer_stats;
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st);
 

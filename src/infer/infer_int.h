@@ -40,7 +40,30 @@ typedef struct nni_node {
     int *in, *out;          /* value slots; -1: omitted */
     struct nni_graph **sub; /* subgraph per attribute (NULL where not a graph) */
     int nsub;
+    /* a fused chain (infer.c fuse_graph): a Conv followed by the nodes that
+     * alone read its output, an Add of a residual and/or Relu or Clip, run
+     * as one node. The members keep their own slots: when the shape plan
+     * shows the fast path applies, the Conv writes `fout` directly, adding
+     * the residual and clamping as it goes; otherwise they run one by one. */
+    struct nni_node *chain;
+    int nchain;
+    int ew;                 /* an elementwise chain (Add Sub Mul Div Clip Relu of one
+                             * activation and scalar weights), run block by block */
+    int fout;               /* the chain's last output */
+    int ew_in;              /* an elementwise chain's activation input */
+    int res;                /* residual slot, or -1 */
+    int act;                /* NNI_ACT_* */
+    int lo_slot, hi_slot;   /* Clip's bounds (weights), or -1 */
 } nni_node;
+
+enum { NNI_ACT_NONE, NNI_ACT_RELU, NNI_ACT_CLIP };
+
+/* The fast path of an elementwise chain (op_elementwise.c): node n and its
+ * chain members computed over blocks of `x` (the chain's one activation
+ * input) into `y` (may be x's own buffer), scalars read from the weights. */
+int nni_ew_chain(struct nni_call *c, const nnz_itensor *x, nnz_itensor *y);
+/* Is `n` an op the elementwise chain runs? */
+int nni_ew_op(const nni_node *n);
 
 /* A value taken from an enclosing graph. */
 typedef struct nni_capture {
@@ -100,7 +123,7 @@ struct nnz_infer {
     int planned;             /* the plan matches the inputs set */
     int64_t (*plan_in)[NNZ_MAX_DIMS + 1]; /* per real input: ndims, dims */
     uint64_t plan_peak;
-    size_t plan_values, plan_runtime, plan_checked;
+    size_t plan_values, plan_runtime, plan_checked, plan_fused;
     /* weights by nnz_tensor name */
     nnz_strmap wnames;
     nnz_itensor **wlist;
@@ -128,6 +151,10 @@ typedef struct nni_call {
      * all before it checks nni_plan_done */
     int plan, plan_values, plan_stop, plan_defer;
     int uninit;   /* nni_out leaves the output unzeroed (nni_out_uninit) */
+    /* a fused chain's epilogue for Conv: y = act(conv + residual) */
+    const nnz_itensor *epi_res;
+    int epi_act;
+    float epi_lo, epi_hi;
 } nni_call;
 
 /* Data of a tensor that has a shape but no values (made by the plan): an
@@ -148,7 +175,7 @@ int nni_plan_done(nni_call *c);
 /* Make the shape plan for the inputs set (infer_plan.c). */
 int nni_plan(nnz_infer *inf, nnz_error *e);
 /* While running the main graph: does node i's output agree with the plan? */
-int nni_plan_check(nnz_infer *inf, const nni_node *n, nnz_error *e);
+int nni_plan_check(nnz_infer *inf, const int *slots, int nslots, nnz_error *e);
 
 /* Hot float loops get an AVX2+FMA clone chosen at load time where the CPU
  * has it (GCC function multiversioning); the baseline build stays portable.

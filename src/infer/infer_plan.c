@@ -71,11 +71,11 @@ static void shape_str(int nd, const int64_t *d, char *buf, size_t cap)
         snprintf(buf + l, cap - l, "]");
 }
 
-int nni_plan_check(nnz_infer *inf, const nni_node *n, nnz_error *e)
+int nni_plan_check(nnz_infer *inf, const int *slots, int nslots, nnz_error *e)
 {
     nni_graph *gr = inf->main;
-    for (int k = 0; k < n->nout; k++) {
-        int s = n->out[k];
+    for (int k = 0; k < nslots; k++) {
+        int s = slots[k];
         const nnz_itensor *t = &inf->frame.v[s];
         if (gr->pstate[s] != NNI_P_SHAPE || !t->data)
             continue;

@@ -261,29 +261,89 @@ NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const ge
  * kw) of `col` holds, for each output position, the input it multiplies. */
 static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1, float *col)
 {
-    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = (oh1 - oh0) * OW;
+    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = (oh1 - oh0) * OW, sw = g->st[2];
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
             for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                float *row = col + ((ci * g->k[1] + kh) * g->k[2] + kw) * nc;
+                float *restrict row = col + ((ci * g->k[1] + kh) * g->k[2] + kw) * nc;
                 int64_t ow0, ow1, offw = kw * g->dil[2] - g->pb[2];
                 valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0, &ow1);
                 for (int64_t oh = oh0; oh < oh1; oh++) {
-                    float *r = row + (oh - oh0) * OW;
+                    float *restrict r = row + (oh - oh0) * OW;
                     int64_t ih = oh * g->st[1] - g->pb[1] + kh * g->dil[1];
                     if (ih < 0 || ih >= IH) {
                         memset(r, 0, (size_t)OW * 4);
                         continue;
                     }
-                    const float *xr = x + (ci * IH + ih) * IW + offw;
+                    const float *restrict xr = x + (ci * IH + ih) * IW + offw;
                     for (int64_t ow = 0; ow < ow0; ow++) r[ow] = 0;
-                    if (g->st[2] == 1)
+                    if (sw == 1)
                         memcpy(r + ow0, xr + ow0, (size_t)(ow1 - ow0) * 4);
                     else
-                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * g->st[2]];
+                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * sw];
                     for (int64_t ow = ow1; ow < OW; ow++) r[ow] = 0;
                 }
             }
+}
+
+/* What follows the products in one row of a conv's output, while the row
+ * is in cache: the bias, then a fused chain's residual and activation
+ * (nni_call.epi_*), in the order the separate nodes would apply them. */
+NNI_HOT static void post_row(float *restrict y, const float *restrict r, size_t n, int hb, float b,
+                             int act, float lo, float hi)
+{
+    if (hb)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] + b;
+    if (r)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] + r[i];
+    if (act == NNI_ACT_RELU)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] > 0 ? y[i] : 0; /* as Relu */
+    else if (act == NNI_ACT_CLIP)
+        for (size_t i = 0; i < n; i++) {
+            float v = y[i];
+            v = v < lo ? lo : v; /* as Clip */
+            y[i] = v > hi ? hi : v;
+        }
+}
+
+/* post_row for columns [j0, j0 + nc) of output channels [0, mg) of y
+ * (channel stride ovol); bias and res as y's channels. */
+static void post_block(const nni_call *c, float *y, const float *res, const float *bias,
+                       int64_t mg, int64_t ovol, int64_t j0, int64_t nc)
+{
+    if (!bias && !res && !c->epi_act)
+        return;
+    for (int64_t m = 0; m < mg; m++)
+        post_row(y + m * ovol + j0, res ? res + m * ovol + j0 : NULL, (size_t)nc, bias != NULL,
+                 bias ? bias[m] : 0, c->epi_act, c->epi_lo, c->epi_hi);
+}
+
+/* Before the products of a block (sgemm adds into it, beta 1): each row
+ * starts as its bias plus a fused chain's residual, so no pass of their
+ * own and no zeroing pass inside sgemm; returns the beta to use (0 when
+ * there is nothing to start from). */
+NNI_HOT static void pre_row(float *restrict y, const float *restrict r, size_t n, float b)
+{
+    if (r)
+        for (size_t i = 0; i < n; i++)
+            y[i] = b + r[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = b;
+}
+
+static float pre_block(float *y, const float *res, const float *bias, int64_t mg, int64_t ovol,
+                       int64_t j0, int64_t nc)
+{
+    if (!bias && !res)
+        return 0.0f;
+    for (int64_t m = 0; m < mg; m++)
+        pre_row(y + m * ovol + j0, res ? res + m * ovol + j0 : NULL, (size_t)nc,
+                bias ? bias[m] : 0.0f);
+    return 1.0f;
 }
 
 int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, const float *bias,
@@ -312,21 +372,27 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     for (int i = 0; i < g.sp; i++)
         od[2 + i] = g.out[3 - g.sp + i];
     int64_t cg = C / group, mg = M / group, kvol = gvol(g.k), ivol = gvol(g.in), ovol = gvol(g.out);
-    /* depthwise convs and those with a bias write every output value
-     * before they add into it: no zeroing needed */
+    /* every output value is written once (beta 0) before anything adds to
+     * it: no zeroing needed */
     int dw = cg == 1 && mg == 1 && g.sp <= 2;
-    if ((dw || bias ? nni_out_uninit : nni_out)(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
+    if (nni_out_uninit(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
         return -1;
     float *y = c->out[k_out]->data;
     const float *x = X->data, *w = W->data;
+    const float *res = c->epi_res ? c->epi_res->data : NULL;
+    if (res && c->epi_res->count != c->out[k_out]->count)
+        return nni_fail(c, "the fused residual has %zu values for %zu", c->epi_res->count,
+                        c->out[k_out]->count);
     int64_t kdim = cg * kvol;
     if (!ovol || !N || !M)
         return 0;
     if (dw) {
         for (int64_t n = 0; n < N; n++)
-            for (int64_t ch = 0; ch < M; ch++)
-                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g,
-                        y + (n * M + ch) * ovol);
+            for (int64_t ch = 0; ch < M; ch++) {
+                size_t off = (size_t)((n * M + ch) * ovol);
+                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g, y + off);
+                post_block(c, y + off, res ? res + off : NULL, NULL, 1, ovol, 0, ovol);
+            }
         return 0;
     }
     int direct = kvol == 1 && g.st[0] == 1 && g.st[1] == 1 && g.st[2] == 1 && !g.pb[0] &&
@@ -348,23 +414,27 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
             return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
         }
     }
-    /* the output starts as the bias (or the zeros it was allocated with) and
-     * the products add in (beta 1): no separate zeroing or bias pass */
-    if (bias)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *yr = y + (n * M + m) * ovol, b = bias[m];
-                for (int64_t j = 0; j < ovol; j++)
-                    yr[j] = b;
-            }
+    /* each block of the output starts as the bias (plus a fused chain's
+     * residual), the products add in (beta 1), then the activation, all
+     * while the block is in cache */
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = x + (n * C + gi * cg) * ivol;
             const float *wg = w + gi * mg * kdim;
-            float *yg = y + (n * M + gi * mg) * ovol;
+            size_t goff = (size_t)((n * M + gi * mg) * ovol);
+            float *yg = y + goff;
+            const float *rg = res ? res + goff : NULL, *bg = bias ? bias + gi * mg : NULL;
             if (direct) {
-                nni_sgemm(0, 0, (int)mg, (int)ovol, (int)kdim, 1.0f, wg, (int)kdim, xg,
-                          (int)ovol, 1.0f, yg, (int)ovol);
+                /* columns in blocks of about 128 KiB of output */
+                int64_t nb = ((int64_t)32768 / (mg ? mg : 1)) & ~(int64_t)15;
+                if (nb < 256) nb = 256;
+                for (int64_t j0 = 0; j0 < ovol; j0 += nb) {
+                    int64_t nc = ovol - j0 < nb ? ovol - j0 : nb;
+                    float beta = pre_block(yg, rg, bg, mg, ovol, j0, nc);
+                    nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, xg + j0,
+                              (int)ovol, beta, yg + j0, (int)ovol);
+                    post_block(c, yg, NULL, NULL, mg, ovol, j0, nc);
+                }
                 continue;
             }
             if (g.sp <= 2) {
@@ -373,16 +443,20 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
                     int64_t oh1 = oh0 + rows < g.out[1] ? oh0 + rows : g.out[1];
                     int64_t nc = (oh1 - oh0) * g.out[2];
                     im2col_rows(xg, cg, &g, oh0, oh1, col);
+                    float beta = pre_block(yg, rg, bg, mg, ovol, oh0 * g.out[2], nc);
                     nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                              1.0f, yg + oh0 * g.out[2], (int)ovol);
+                              beta, yg + oh0 * g.out[2], (int)ovol);
+                    post_block(c, yg, NULL, NULL, mg, ovol, oh0 * g.out[2], nc);
                 }
                 continue;
             }
             for (int64_t j0 = 0; j0 < ovol; j0 += block) {
                 int64_t nc = ovol - j0 < block ? ovol - j0 : block;
                 im2col(xg, cg, &g, j0, nc, col);
+                float beta = pre_block(yg, rg, bg, mg, ovol, j0, nc);
                 nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                          1.0f, yg + j0, (int)ovol);
+                          beta, yg + j0, (int)ovol);
+                post_block(c, yg, NULL, NULL, mg, ovol, j0, nc);
             }
         }
     free(col);
@@ -858,7 +932,7 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
     memcpy(d, x->dims, sizeof d);
     d[axis] = out;
     y->ndims = x->ndims;
-    if (nni_out(c, 0, x->dtype, x->ndims, d) != 0)
+    if (nni_out_uninit(c, 0, x->dtype, x->ndims, d) != 0) /* every value written below */
         return -1;
     size_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= (size_t)x->dims[i];

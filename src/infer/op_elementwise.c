@@ -1,5 +1,6 @@
 /* op_elementwise.c - unary and broadcasting n-ary ops, Cast, Clip, Where. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "infer_int.h"
@@ -745,3 +746,137 @@ const nni_op nni_ops_elementwise[] = {
     { "CastLike", op_castlike, 2, 2, 0 }, { "Identity", op_identity, 1, 1, 0 },
     { NULL, NULL, 0, 0, 0 },
 };
+
+/* ---- elementwise chains ------------------------------------------------------ */
+
+int nni_ew_op(const nni_node *n)
+{
+    if (n->nout != 1 || n->nsub)
+        return 0;
+    const char *o = n->op->name;
+    if (!strcmp(o, "Add") || !strcmp(o, "Sub") || !strcmp(o, "Mul") || !strcmp(o, "Div"))
+        return n->nin == 2;
+    if (!strcmp(o, "Relu"))
+        return n->nin == 1;
+    return !strcmp(o, "Clip");
+}
+
+enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_CLIP, EW_RELU };
+#define EW_BLOCK 512
+#define EW_MAX 64
+
+/* One operand of a member: a block (of x or of an earlier member), or a
+ * scalar weight. */
+typedef struct ew_arg {
+    int reg;   /* -1: x; >= 0: member; -2: scalar */
+    float s;
+} ew_arg;
+
+NNI_HOT static void ew_binary(int op, const float *restrict a, const float *restrict b, float sa,
+                              float sb, float *restrict z, size_t n)
+{
+    /* the loops of binary_into: the same operations in the same order */
+    if (a && b)
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = a[i] + b[i]; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = a[i] - b[i]; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = a[i] * b[i]; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = a[i] / b[i]; break;
+        }
+    else if (a)
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = a[i] + sb; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = a[i] - sb; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = a[i] * sb; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = a[i] / sb; break;
+        }
+    else
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = sa + b[i]; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = sa - b[i]; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = sa * b[i]; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = sa / b[i]; break;
+        }
+}
+
+NNI_HOT static void ew_clamp(int op, const float *restrict a, float lo, float hi,
+                             float *restrict z, size_t n)
+{
+    if (op == EW_RELU)
+        for (size_t i = 0; i < n; i++)
+            z[i] = a[i] > 0 ? a[i] : 0; /* as unary Relu */
+    else
+        for (size_t i = 0; i < n; i++) {
+            float v = a[i];
+            v = v < lo ? lo : v; /* as op_clip */
+            z[i] = v > hi ? hi : v;
+        }
+}
+
+int nni_ew_chain(nni_call *c, const nnz_itensor *x, nnz_itensor *y)
+{
+    const nni_node *h = c->n;
+    const nni_graph *gr = c->frame->gr;
+    int nm = 1 + h->nchain;
+    if (nm > EW_MAX)
+        return nni_fail(c, "an elementwise chain of %d nodes", nm);
+    int op[EW_MAX];
+    ew_arg arg[EW_MAX][2];
+    float lo[EW_MAX], hi[EW_MAX];
+    for (int m = 0; m < nm; m++) {
+        const nni_node *q = m ? &h->chain[m - 1] : h;
+        const char *o = q->op->name;
+        op[m] = !strcmp(o, "Add") ? EW_ADD : !strcmp(o, "Sub") ? EW_SUB : !strcmp(o, "Mul") ? EW_MUL
+              : !strcmp(o, "Div") ? EW_DIV : !strcmp(o, "Relu") ? EW_RELU : EW_CLIP;
+        lo[m] = -INFINITY;
+        hi[m] = INFINITY;
+        if (op[m] == EW_CLIP && gr->opset < 11) {
+            nni_call qc = { .p = q->p };
+            lo[m] = nni_attr_f(&qc, "min", -INFINITY);
+            hi[m] = nni_attr_f(&qc, "max", INFINITY);
+        }
+        for (int k = 0; k < q->nin && k < 3; k++) {
+            int sl = q->in[k];
+            ew_arg a = { -2, 0 };
+            if (sl < 0)
+                continue;
+            if (sl == h->ew_in)
+                a.reg = -1;
+            for (int j = 0; j < m && a.reg == -2; j++)
+                if ((j ? h->chain[j - 1].out[0] : h->out[0]) == sl)
+                    a.reg = j;
+            if (a.reg == -2) {
+                const nnz_itensor *w = gr->weights[sl];
+                if (!w || w->dtype != NNZ_DT_FLOAT || w->count != 1)
+                    return nni_fail(c, "an elementwise chain reads a value it does not hold");
+                a.s = *(const float *)w->data;
+            }
+            if (op[m] == EW_CLIP && k > 0)
+                *(k == 1 ? &lo[m] : &hi[m]) = a.s;
+            else
+                arg[m][k] = a;
+        }
+    }
+    float *regs = malloc((size_t)nm * EW_BLOCK * sizeof *regs);
+    if (!regs)
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    const float *xs = x->data;
+    float *ys = y->data;
+    for (size_t b0 = 0; b0 < x->count; b0 += EW_BLOCK) {
+        size_t nb = x->count - b0 < EW_BLOCK ? x->count - b0 : EW_BLOCK;
+        for (int m = 0; m < nm; m++) {
+            float *z = m == nm - 1 ? ys + b0 : regs + (size_t)m * EW_BLOCK;
+            const float *p[2];
+            for (int k = 0; k < 2; k++)
+                p[k] = k >= (op[m] <= EW_DIV ? 2 : 1) ? NULL
+                     : arg[m][k].reg == -1 ? xs + b0
+                     : arg[m][k].reg >= 0 ? regs + (size_t)arg[m][k].reg * EW_BLOCK : NULL;
+            if (op[m] <= EW_DIV)
+                ew_binary(op[m], p[0], p[1], arg[m][0].s, arg[m][1].s, z, nb);
+            else
+                ew_clamp(op[m], p[0], lo[m], hi[m], z, nb);
+        }
+    }
+    free(regs);
+    return 0;
+}

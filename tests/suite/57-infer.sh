@@ -70,6 +70,35 @@ import json, sys
 r = json.load(sys.stdin)[\"runs\"][0]
 assert r[\"plan\"][\"checked_values\"] == r[\"plan\"][\"shaped_values\"] == 2, r
 assert r[\"outputs\"][0][\"shape\"][1] == 2 and r[\"outputs\"][0][\"shape\"][0] > 1000, r'"
+# fused Conv chains: the fast path (residual of the same shape, Clip) and a
+# declined one (a broadcasting Add, then Relu), both against numpy
+mkdir -p "$W/chain_in"
+$PYTHON -c "import numpy as np; np.save('$W/chain_in/x.npy', np.random.default_rng(3).standard_normal((1, 2, 6, 5)).astype(np.float32) * 3)"
+check "fused Conv chains run (one taken whole, one declined)" sh -c \
+    "$S run '$B/conv_chains.onnx' --inputs '$W/chain_in' -o '$W/chain_out' --npy --json >'$W/chain.json'"
+check "...and agree with numpy (conv + residual then Clip; conv + broadcast bias then Relu)" $PYTHON -c "
+import json
+import numpy as np, onnx
+from onnx import numpy_helper
+m = onnx.load('$B/conv_chains.onnx'); w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+x = np.load('$W/chain_in/x.npy').astype(np.float64)
+def conv(x, W):
+    p = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    o = np.zeros((1, W.shape[0], x.shape[2], x.shape[3]))
+    for m_ in range(W.shape[0]):
+        for i in range(x.shape[2]):
+            for j in range(x.shape[3]):
+                o[0, m_, i, j] = (p[0, :, i:i + 3, j:j + 3] * W[m_]).sum()
+    return o
+c1 = conv(x, w['w1']) + w['b1'][None, :, None, None]
+y = np.clip(conv(x, w['w2']) + c1, 0, 6)
+z = np.maximum(conv(x, w['w1']) + w['cb'][None], 0)
+gy = np.load('$W/chain_out/output_0.npy'); gz = np.load('$W/chain_out/output_1.npy')
+assert np.abs(gy - y).max() < 1e-4 and np.abs(gz - z).max() < 1e-4, (np.abs(gy - y).max(), np.abs(gz - z).max())
+assert (y == 6).any() and (y == 0).any() and (z == 0).any()  # the clamps bite
+p = json.load(open('$W/chain.json'))['runs'][0]['plan']
+assert p['fused_values'] == 2, p   # conv2 -> residual -> relu6 in one: c2 and s never made
+"
 expect "a huge Expand: exit 3, nothing allocated" 3 "node 'blow_up' \(Expand\)" $S run "$B/huge_expand.onnx"
 expect "dims whose product overflows: exit 3" 3 "node 'zeros' \(ConstantOfShape\): output 0: the product of its dims overflows" \
     $S run "$B/overflow_dims.onnx"
@@ -212,11 +241,11 @@ else
         # the run checks each value against the plan (exit 5 on a difference)
         check "$n: the shape plan gave every value the shape the run produced" $PYTHON -c "
 import json; p = json.load(open('$W/ort_$n/run.json'))['runs'][0]['plan']
-assert p['checked_values'] == p['shaped_values'] > 0 and p['peak_activation_bytes'] > 0, p"
+assert p['checked_values'] + p['fused_values'] == p['shaped_values'] and p['checked_values'] > 0 and p['peak_activation_bytes'] > 0, p"
         check "$n: the same with a plan that computes no float value" sh -c \
             "NNZIP_PLAN_SHAPES_ONLY=1 $NNZIP -q run '$f' --inputs '$W/ort_$n/inputs' --json | $PYTHON -c '
 import json, sys; p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
-assert p[\"checked_values\"] == p[\"shaped_values\"] > 0, p'"
+assert p[\"checked_values\"] + p[\"fused_values\"] == p[\"shaped_values\"] and p[\"checked_values\"] > 0, p'"
         # nnzip's own generator draws the oracle's inputs: the same outputs, bit for bit
         if [ -f "$FIX/$n.inputs.json" ]; then gen="--input-spec $FIX/$n.inputs.json"
         else gen="--input-spec ../shared/corpus/models.json --spec-model $n"; fi
