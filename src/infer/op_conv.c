@@ -220,7 +220,26 @@ NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const ge
     if (KH == KW && (KH == 3 || KH == 5) && S == g->st[2] && (S == 1 || S == 2) &&
         g->dil[1] == 1 && g->dil[2] == 1 && IW >= KW && IW <= 4096) {
         static const float zeros[4096 + 8];
-        (KH == 3 ? (S == 1 ? dw3s1 : dw3s2) : (S == 1 ? dw5s1 : dw5s2))(x, w, bias, g, y, zeros);
+        void (*fn)(const float *, const float *, float, const geom *, float *, const float *) =
+            KH == 3 ? (S == 1 ? dw3s1 : dw3s2) : (S == 1 ? dw5s1 : dw5s2);
+        /* a small image goes through a zero-padded copy: every column is
+         * then interior, one vectorized loop a row and no border path */
+        int64_t PH = (OH - 1) * S + KH, PW = (OW - 1) * S + KW;
+        if (PH < IH + g->pb[1]) PH = IH + g->pb[1];
+        if (PW < IW + g->pb[2]) PW = IW + g->pb[2];
+        if (IW <= 32 && PH * PW <= 4096) {
+            float xp[4096];
+            memset(xp, 0, (size_t)(PH * PW) * sizeof xp[0]);
+            for (int64_t ih = 0; ih < IH; ih++)
+                memcpy(xp + (ih + g->pb[1]) * PW + g->pb[2], x + ih * IW, (size_t)IW * 4);
+            geom gp = *g;
+            gp.in[1] = PH;
+            gp.in[2] = PW;
+            gp.pb[1] = gp.pb[2] = 0;
+            fn(xp, w, bias, &gp, y, zeros);
+            return;
+        }
+        fn(x, w, bias, g, y, zeros);
         return;
     }
     int64_t ow0[64], ow1[64];
@@ -259,9 +278,10 @@ NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const ge
 
 /* im2col of a 2-D (or 1-D) conv for output rows [oh0, oh1): row (ci, kh,
  * kw) of `col` holds, for each output position, the input it multiplies. */
-static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1, float *col)
+static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1,
+                        float *col, int64_t ld)
 {
-    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = (oh1 - oh0) * OW, sw = g->st[2];
+    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = ld, sw = g->st[2];
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
             for (int64_t kw = 0; kw < g->k[2]; kw++) {
@@ -346,6 +366,103 @@ static float pre_block(float *y, const float *res, const float *bias, int64_t mg
     return 1.0f;
 }
 
+/* im2col of a small image by a map made once per conv: for each tap and
+ * output position, the offset it reads in the image padded with zeros (xp,
+ * pvol values a channel). Short rows would otherwise cost a memcpy and two
+ * memsets each; the padding makes the gather branch-free. */
+NNI_HOT static void im2col_map(const float *restrict xp, int64_t cg, int64_t pvol, int64_t kvol,
+                               int64_t ovol, const int32_t *restrict map, float *restrict col,
+                               int64_t ld)
+{
+    for (int64_t ci = 0; ci < cg; ci++) {
+        const float *xc = xp + ci * pvol;
+        for (int64_t kk = 0; kk < kvol; kk++) {
+            const int32_t *mk = map + kk * ovol;
+            float *row = col + (ci * kvol + kk) * ld;
+            for (int64_t j = 0; j < ovol; j++)
+                row[j] = xc[mk[j]];
+        }
+    }
+}
+
+/* Small images in a batch: one product for the whole batch (the columns
+ * of every image side by side), then each image's rows put in place; N
+ * small products would cost mostly sgemm's per-call overhead. */
+static int conv_batched(nni_call *c, const nnz_itensor *X, const nnz_itensor *W,
+                        const float *bias, int k_out, const geom *g, int direct)
+{
+    int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], group = nni_attr_i(c, "group", 1);
+    int64_t cg = C / group, mg = M / group, kvol = gvol(g->k), ivol = gvol(g->in), ovol = gvol(g->out);
+    int64_t kdim = cg * kvol, nc = N * ovol;
+    size_t colb = (size_t)(kdim * nc) * 4, tb = (size_t)(mg * nc) * 4;
+    if (nni_account(c->inf, colb + tb, c->e) != 0)
+        return -1;
+    float *col = malloc(colb ? colb : 1), *t = malloc(tb ? tb : 1);
+    if (!col || !t) {
+        free(col);
+        free(t);
+        c->inf->live -= colb + tb;
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    }
+    const float *x = X->data, *w = W->data;
+    const float *res = c->epi_res ? c->epi_res->data : NULL;
+    float *y = c->out[k_out]->data;
+    /* the padded image: PH x PW a channel */
+    int32_t *map = NULL;
+    float *xp = NULL;
+    int64_t PH = g->in[1] + g->pb[1] + g->pe[1], PW = g->in[2] + g->pb[2] + g->pe[2];
+    int64_t pvol = PH * PW;
+    int use_map = !direct && kvol <= 9 && pvol <= 4096 && cg * pvol <= 65536;
+    if (use_map) {
+        map = malloc((size_t)(kvol * ovol) * sizeof *map);
+        xp = calloc((size_t)(cg * pvol), sizeof *xp); /* the border stays zero */
+        use_map = map && xp;
+    }
+    for (int64_t kk = 0; use_map && kk < kvol; kk++) {
+        int64_t kw = kk % g->k[2], kh = kk / g->k[2];
+        for (int64_t j = 0; j < ovol && use_map; j++) {
+            int64_t ph = j / g->out[2] * g->st[1] + kh * g->dil[1];
+            int64_t pw = j % g->out[2] * g->st[2] + kw * g->dil[2];
+            use_map = ph < PH && pw < PW;
+            map[kk * ovol + j] = (int32_t)(ph * PW + pw);
+        }
+    }
+
+    for (int64_t gi = 0; gi < group; gi++) {
+        for (int64_t n = 0; n < N; n++) {
+            const float *xg = x + (n * C + gi * cg) * ivol;
+            if (direct)
+                for (int64_t ci = 0; ci < cg; ci++)
+                    memcpy(col + ci * nc + n * ovol, xg + ci * ivol, (size_t)ovol * 4);
+            else if (use_map) {
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t ih = 0; ih < g->in[1]; ih++)
+                        memcpy(xp + ci * pvol + (ih + g->pb[1]) * PW + g->pb[2],
+                               xg + ci * ivol + ih * g->in[2], (size_t)g->in[2] * 4);
+                im2col_map(xp, cg, pvol, kvol, ovol, map, col + n * ovol, nc);
+            }
+            else
+                im2col_rows(xg, cg, g, 0, g->out[1], col + n * ovol, nc);
+        }
+        const float *bg = bias ? bias + gi * mg : NULL;
+        float beta = pre_block(t, NULL, bg, mg, nc, 0, nc);
+        nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, w + gi * mg * kdim, (int)kdim, col,
+                  (int)nc, beta, t, (int)nc);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < mg; m++) {
+                size_t off = (size_t)((n * M + gi * mg + m) * ovol);
+                memcpy(y + off, t + m * nc + n * ovol, (size_t)ovol * 4);
+                post_block(c, y + off, res ? res + off : NULL, NULL, 1, ovol, 0, ovol);
+            }
+    }
+    free(map);
+    free(xp);
+    free(col);
+    free(t);
+    c->inf->live -= colb + tb;
+    return 0;
+}
+
 int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, const float *bias,
                    int k_out)
 {
@@ -397,6 +514,9 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     }
     int direct = kvol == 1 && g.st[0] == 1 && g.st[1] == 1 && g.st[2] == 1 && !g.pb[0] &&
                  !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+    if (N > 1 && ovol <= 1024 && g.sp <= 2 && (uint64_t)kdim * (uint64_t)(N * ovol) * 4 <= COL_BYTES &&
+        (uint64_t)mg * (uint64_t)(N * ovol) * 4 <= COL_BYTES)
+        return conv_batched(c, X, W, bias, k_out, &g, direct);
     int64_t block = ovol;
     float *col = NULL;
     size_t colbytes = 0;
@@ -442,7 +562,7 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
                 for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += rows) {
                     int64_t oh1 = oh0 + rows < g.out[1] ? oh0 + rows : g.out[1];
                     int64_t nc = (oh1 - oh0) * g.out[2];
-                    im2col_rows(xg, cg, &g, oh0, oh1, col);
+                    im2col_rows(xg, cg, &g, oh0, oh1, col, nc);
                     float beta = pre_block(yg, rg, bg, mg, ovol, oh0 * g.out[2], nc);
                     nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
                               beta, yg + oh0 * g.out[2], (int)ovol);

@@ -99,6 +99,24 @@ assert (y == 6).any() and (y == 0).any() and (z == 0).any()  # the clamps bite
 p = json.load(open('$W/chain.json'))['runs'][0]['plan']
 assert p['fused_values'] == 2, p   # conv2 -> residual -> relu6 in one: c2 and s never made
 "
+# the conv paths (batched small images, depthwise 3x3/5x5 at stride 1/2 on
+# small and large images, grouped, dilated, 1x1, fused residual + Relu/Clip)
+# against float64 numpy, under ASan + UBSan
+$PYTHON tests/tools/make_conv_cases.py "$W/conv" >/dev/null
+for d in "$W"/conv/*/; do
+    cn=$(basename "$d")
+    mkdir -p "$d/in" && cp "$d/x.npy" "$d/in/x.npy"
+    check "conv case $cn agrees with numpy (relative L2 <= 1e-6)" sh -c "
+        $S -q run '$d/model.onnx' --inputs '$d/in' -o '$d/out' --npy --json >'$d/run.json' &&
+        $PYTHON -c '
+import json, numpy as np
+y = np.load(\"$d/y.npy\"); g = np.load(\"$d/out/output_0.npy\")
+assert g.shape == y.shape and np.linalg.norm(g - y) <= 1e-6 * np.linalg.norm(y), np.linalg.norm(g - y) / np.linalg.norm(y)
+p = json.load(open(\"$d/run.json\"))[\"runs\"][0][\"plan\"]
+# the residual cases take the fused fast path: the conv and the sum never made
+residual = (\"batched_1x1\", \"dw3_s1_large\", \"dw3_s1_small\", \"plain_large\", \"pointwise_large\")
+assert \"$cn\" not in residual or p[\"fused_values\"] == 2, p'"
+done
 expect "a huge Expand: exit 3, nothing allocated" 3 "node 'blow_up' \(Expand\)" $S run "$B/huge_expand.onnx"
 expect "dims whose product overflows: exit 3" 3 "node 'zeros' \(ConstantOfShape\): output 0: the product of its dims overflows" \
     $S run "$B/overflow_dims.onnx"
