@@ -299,6 +299,8 @@ static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, 
                     for (int64_t ow = 0; ow < ow0; ow++) r[ow] = 0;
                     if (sw == 1)
                         memcpy(r + ow0, xr + ow0, (size_t)(ow1 - ow0) * 4);
+                    else if (sw == 2) /* a constant stride: the loop vectorizes */
+                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * 2];
                     else
                         for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * sw];
                     for (int64_t ow = ow1; ow < OW; ow++) r[ow] = 0;
