@@ -40,7 +40,7 @@ static const struct {
                "--blobs --max-points --metric --inputs --input-spec --spec-model --seed --dim "
                "--threads --json -f --force -q --quiet -v --verbose -h --help" },
     { "run", "--inputs --input-spec --spec-model --seed -o --output --npy --dim --threads "
-             "--max-memory --repeat --json -f --force -q --quiet -v --verbose -h --help" },
+             "--max-memory --repeat --plan --json -f --force -q --quiet -v --verbose -h --help" },
     { "completion", "bash" },
 };
 

@@ -36,6 +36,9 @@ static const char run_help[] =
     "  --threads N         OpenBLAS threads (default 1: reproducible bits)\n"
     "  --max-memory BYTES  limit on live activations (default 8 GiB)\n"
     "  --repeat N          run N times, report the fastest (timing)\n"
+    "  --plan              only the shape plan: every value's dtype and shape and\n"
+    "                      the peak of live activations, computed from the inputs'\n"
+    "                      shapes before anything runs (nothing is computed)\n"
     "  --json              a JSON report on stdout\n"
     "  -f, --force         replace existing output files in DIR\n"
     "  -q, --quiet         no report on stderr\n"
@@ -158,14 +161,94 @@ static cJSON *num(double v)
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
+static void dims_str(int nd, const int64_t *d, char *buf, size_t cap)
+{
+    nnz_itensor t = { .ndims = nd };
+    memcpy(t.dims, d, sizeof t.dims);
+    shape_str(&t, buf, cap);
+}
+
+static cJSON *plan_json(const nnz_infer *inf, const nnz_infer_stats *st, int values)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "peak_activation_bytes", (double)st->plan_peak_bytes);
+    cJSON_AddNumberToObject(p, "shaped_values", (double)st->plan_values);
+    cJSON_AddNumberToObject(p, "runtime_values", (double)st->plan_runtime_values);
+    if (!values) {
+        cJSON_AddNumberToObject(p, "checked_values", (double)st->plan_checked);
+        cJSON_AddNumberToObject(p, "fused_values", (double)st->plan_fused);
+        return p;
+    }
+    cJSON *vs = cJSON_AddArrayToObject(p, "values");
+    for (size_t i = 0; i < nnz_infer_plan_nvalues(inf); i++) {
+        const char *name;
+        int dtype, nd;
+        int64_t d[NNZ_MAX_DIMS];
+        int k = nnz_infer_plan_value(inf, i, &name, &dtype, &nd, d);
+        if (!k)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", name);
+        if (k == 1) {
+            cJSON_AddStringToObject(o, "dtype", nnz_dtype_name(dtype));
+            cJSON *shape = cJSON_AddArrayToObject(o, "shape");
+            for (int j = 0; j < nd; j++)
+                cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)d[j]));
+        } else
+            cJSON_AddBoolToObject(o, "runtime", 1);
+        cJSON_AddItemToArray(vs, o);
+    }
+    return p;
+}
+
+/* --plan: the shape plan alone, printed. */
+static int plan_one(nnz_infer *inf, int json, const char *label, cJSON *sets, nnz_error *e)
+{
+    if (nnz_infer_plan(inf, e) != 0)
+        return -1;
+    nnz_infer_stats st;
+    nnz_infer_get_stats(inf, &st);
+    if (json) {
+        cJSON *js = cJSON_CreateObject();
+        if (label)
+            cJSON_AddStringToObject(js, "set", label);
+        cJSON_AddItemToObject(js, "plan", plan_json(inf, &st, 1));
+        cJSON_AddItemToArray(sets, js);
+        return 0;
+    }
+    if (g_cli.quiet)
+        return 0;
+    if (label)
+        fprintf(stderr, "nnzip: %s:\n", label);
+    for (size_t i = 0; i < nnz_infer_plan_nvalues(inf); i++) {
+        const char *name;
+        int dtype, nd;
+        int64_t d[NNZ_MAX_DIMS];
+        char sh[512];
+        int k = nnz_infer_plan_value(inf, i, &name, &dtype, &nd, d);
+        if (k == 1) {
+            dims_str(nd, d, sh, sizeof sh);
+            fprintf(stderr, "  %-40s %-7s %s\n", name, nnz_dtype_name(dtype), sh);
+        } else if (k == 2)
+            fprintf(stderr, "  %-40s known at run time\n", name);
+    }
+    fprintf(stderr, "nnzip: planned peak of live activations %.1f MiB; %zu values shaped, %zu "
+            "known only at run time\n", (double)st.plan_peak_bytes / 1048576.0, st.plan_values,
+            st.plan_runtime_values);
+    return 0;
+}
+
 static int run_one(nnz_infer *inf, const cli_infer_args *a, const char *in_dir, const char *out_dir,
-                   int npy, int repeat, int json, const char *label, cJSON *sets, nnz_error *e)
+                   int npy, int repeat, int json, int plan, const char *label, cJSON *sets,
+                   nnz_error *e)
 {
     nnz_feed f = { 0 };
     if (cli_infer_feed(a, inf, in_dir, &f, e) != 0)
         return -1;
     int rc = nnz_feed_apply(inf, &f, e);
     nnz_feed_free(&f);
+    if (rc == 0 && plan)
+        return plan_one(inf, json, label, sets, e);
     double best = INFINITY;
     nnz_infer_stats st = { 0 };
     for (int r = 0; rc == 0 && r < repeat; r++) {
@@ -184,12 +267,15 @@ static int run_one(nnz_infer *inf, const cli_infer_args *a, const char *in_dir, 
             cJSON_AddStringToObject(js, "set", label);
         cJSON_AddNumberToObject(js, "seconds", best);
         cJSON_AddNumberToObject(js, "peak_activation_bytes", (double)st.peak_bytes);
+        cJSON_AddItemToObject(js, "plan", plan_json(inf, &st, 0));
         outs = cJSON_AddArrayToObject(js, "outputs");
         cJSON_AddItemToArray(sets, js);
     }
     if (!g_cli.quiet && !json)
-        fprintf(stderr, "nnzip: %s%s%.3f ms (peak activations %.1f MiB)\n", label ? label : "",
-                label ? ": " : "", best * 1e3, (double)st.peak_bytes / 1048576.0);
+        fprintf(stderr, "nnzip: %s%s%.3f ms (peak activations %.1f MiB, planned %.1f MiB; %zu "
+                "values shaped before the run, %zu only at run time)\n", label ? label : "",
+                label ? ": " : "", best * 1e3, (double)st.peak_bytes / 1048576.0,
+                (double)st.plan_peak_bytes / 1048576.0, st.plan_values, st.plan_runtime_values);
     for (size_t i = 0; i < nnz_infer_noutputs(inf); i++) {
         const nnz_itensor *t = nnz_infer_output(inf, i);
         double mn, mx, mean;
@@ -223,18 +309,20 @@ int cmd_run(int argc, char **argv)
         { "dim", required_argument, NULL, 'D' }, { "threads", required_argument, NULL, 'T' },
         { "max-memory", required_argument, NULL, 'm' }, { "repeat", required_argument, NULL, 'R' },
         { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+        { "plan", no_argument, NULL, 'P' },
         { "force", no_argument, NULL, 'f' },
         { "quiet", no_argument, NULL, 'q' }, { "verbose", no_argument, NULL, 'v' },
         { 0, 0, 0, 0 } };
     cli_infer_args a = { .cmd = "run", .seed = 1 };
     const char *outdir = NULL;
-    int npy = 0, json = 0, repeat = 1, c;
+    int npy = 0, json = 0, repeat = 1, plan = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":o:fhqv", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outdir = optarg; break;
         case 'N': npy = 1; break;
         case 'j': json = 1; break;
+        case 'P': plan = 1; break;
         case 'R': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -260,6 +348,12 @@ int cmd_run(int argc, char **argv)
         return cli_usage("run", "expected one MODEL.onnx or BLOB.nnz, got %d", argc - optind);
     if (a.inputs && a.spec)
         return cli_usage("run", "--inputs and --input-spec: give one");
+    if (plan && outdir)
+        return cli_usage("run", "--plan computes nothing: no -o");
+    /* testing knob (tests/suite/57-infer.sh): a plan that computes no float
+     * values, so every kernel's shape path runs */
+    const char *so = getenv("NNZIP_PLAN_SHAPES_ONLY");
+    a.opts.plan_shapes_only = so && *so && strcmp(so, "0") != 0;
     const char *path = argv[optind];
     nnz_error e = { 0 };
     nnz_model *m = NULL;
@@ -296,12 +390,13 @@ int cmd_run(int argc, char **argv)
                               strerror(errno));
                 break;
             }
-            rc = run_one(inf, &a, in_dir, outdir ? out_dir : NULL, npy, repeat, json, sets[k], jsets, &e);
+            rc = run_one(inf, &a, in_dir, outdir ? out_dir : NULL, npy, repeat, json, plan, sets[k],
+                         jsets, &e);
             if (rc != 0)
                 nnz_wrap(&e, "%s: ", in_dir);
         }
     } else if (rc == 0)
-        rc = run_one(inf, &a, a.inputs, outdir, npy, repeat, json, NULL, jsets, &e);
+        rc = run_one(inf, &a, a.inputs, outdir, npy, repeat, json, plan, NULL, jsets, &e);
     for (size_t k = 0; k < nsets; k++)
         free(sets[k]);
     free(sets);

@@ -8,6 +8,10 @@
  * copies; runs borrow them. Shapes are computed as the nodes run, from the
  * actual inputs; each allocation is checked against the memory limit first. */
 #include <cblas.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -146,6 +150,11 @@ static void graph_free(nni_graph *gr)
         free(n->sub);
         free(n->in);
         free(n->out);
+        for (int m = 0; m < n->nchain; m++) {
+            free(n->chain[m].in);
+            free(n->chain[m].out);
+        }
+        free(n->chain);
     }
     free(gr->nodes);
     if (gr->weights)
@@ -159,6 +168,10 @@ static void graph_free(nni_graph *gr)
     free(gr->inputs);
     free(gr->outputs);
     free(gr->caps);
+    free(gr->pstate);
+    free(gr->pdtype);
+    free(gr->pnd);
+    free(gr->pdims);
     free(gr->slot_name);
     nnz_strmap_free(&gr->names);
     free(gr);
@@ -340,6 +353,8 @@ static int node_reads(const nni_node *n, int k_max, int *buf)
         if (n->sub[s])
             for (size_t k = 0; k < n->sub[s]->ncaps && c < k_max; k++)
                 buf[c++] = n->sub[s]->caps[k].outer_slot;
+    for (int m = 0; m < n->nchain; m++)
+        c += node_reads(&n->chain[m], k_max - c, buf + c);
     return c;
 }
 
@@ -349,7 +364,198 @@ static int node_nreads(const nni_node *n)
     for (int s = 0; s < n->nsub; s++)
         if (n->sub[s])
             c += (int)n->sub[s]->ncaps;
+    for (int m = 0; m < n->nchain; m++)
+        c += node_nreads(&n->chain[m]);
     return c;
+}
+
+/* Relu, or Clip whose bounds are weights (or attributes before opset 11):
+ * an activation a Conv can apply as it writes. */
+static int fusable_act(const nni_graph *gr, const nni_node *n, int *act, int *lo, int *hi)
+{
+    *lo = *hi = -1;
+    if (n->nout != 1 || n->nsub)
+        return 0;
+    if (strcmp(n->op->name, "Relu") == 0 && n->nin == 1) {
+        *act = NNI_ACT_RELU;
+        return 1;
+    }
+    if (strcmp(n->op->name, "Clip") != 0)
+        return 0;
+    if (gr->opset < 11) {
+        *act = NNI_ACT_CLIP;
+        return n->nin == 1;
+    }
+    for (int k = 1; k < n->nin; k++) {
+        int sl = n->in[k];
+        if (sl < 0)
+            continue;
+        const nnz_itensor *w = gr->weights[sl];
+        if (!w || w->dtype != NNZ_DT_FLOAT || w->count != 1)
+            return 0;
+        *(k == 1 ? lo : hi) = sl;
+    }
+    *act = NNI_ACT_CLIP;
+    return 1;
+}
+
+static int scalar_weight(const nni_graph *gr, int sl)
+{
+    const nnz_itensor *w = gr->weights[sl];
+    return w && w->dtype == NNZ_DT_FLOAT && w->count == 1;
+}
+
+/* Fold Conv -> [Add residual] -> [Relu | Clip] chains into one node each
+ * (main graph, no hook: a hook must see every node). A member must be the
+ * only reader of the value before it, which is no graph output; the
+ * residual must be produced before the Conv runs. The fast path is chosen
+ * per run from the shape plan (exec_graph). */
+static int fuse_graph(nni_graph *gr, nnz_error *e)
+{
+    size_t nn = gr->nnodes, ns = gr->nslots;
+    int *cnt = nnz_calloc(ns + 1, sizeof *cnt, e), *reader = nnz_malloc((ns + 1) * sizeof *reader, e);
+    int *producer = nnz_malloc((ns + 1) * sizeof *producer, e);
+    char *gone = nnz_calloc(nn + 1, 1, e);
+    int rc = -1;
+    if (!cnt || !reader || !producer || !gone)
+        goto out;
+    for (size_t s = 0; s < ns; s++)
+        producer[s] = -1;
+    for (size_t i = 0; i < nn; i++) {
+        nni_node *n = &gr->nodes[i];
+        for (int k = 0; k < n->nout; k++)
+            producer[n->out[k]] = (int)i;
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0) {
+                cnt[n->in[k]]++;
+                reader[n->in[k]] = (int)i;
+            }
+        for (int s = 0; s < n->nsub; s++)
+            if (n->sub[s])
+                for (size_t k = 0; k < n->sub[s]->ncaps; k++)
+                    cnt[n->sub[s]->caps[k].outer_slot] += 2; /* never fused */
+    }
+    for (size_t i = 0; i < gr->noutputs; i++)
+        cnt[gr->outputs[i]] += 2;
+    for (size_t i = 0; i < nn; i++) {
+        nni_node *n = &gr->nodes[i];
+        if (gone[i] || strcmp(n->op->name, "Conv") != 0 || n->nout != 1)
+            continue;
+        int idx[2], nidx = 0, res = -1, act = NNI_ACT_NONE, lo = -1, hi = -1, cur = n->out[0];
+        if (cnt[cur] == 1 && !gone[reader[cur]]) {
+            nni_node *a = &gr->nodes[reader[cur]];
+            if (strcmp(a->op->name, "Add") == 0 && a->nin == 2 && a->nout == 1 &&
+                a->in[0] != a->in[1] && a->in[0] >= 0 && a->in[1] >= 0) {
+                int r = a->in[0] == cur ? a->in[1] : a->in[0];
+                if (producer[r] < (int)i) {
+                    res = r;
+                    idx[nidx++] = reader[cur];
+                    cur = a->out[0];
+                }
+            }
+        }
+        if (cnt[cur] == 1 && !gone[reader[cur]] &&
+            fusable_act(gr, &gr->nodes[reader[cur]], &act, &lo, &hi)) {
+            idx[nidx++] = reader[cur];
+            cur = gr->nodes[reader[cur]].out[0];
+        } else
+            act = NNI_ACT_NONE;
+        if (!nidx)
+            continue;
+        n->chain = nnz_malloc((size_t)nidx * sizeof *n->chain, e);
+        if (!n->chain)
+            goto out;
+        for (int m = 0; m < nidx; m++) {
+            n->chain[m] = gr->nodes[idx[m]];
+            gone[idx[m]] = 1;
+        }
+        n->nchain = nidx;
+        n->fout = cur;
+        n->res = res;
+        n->act = act;
+        n->lo_slot = lo;
+        n->hi_slot = hi;
+    }
+    /* elementwise chains: from a node of one activation x (other inputs
+     * scalar weights), the later nodes that read only the chain's values, x
+     * and scalars; every value but the last read inside the chain alone */
+    for (size_t i = 0; i < nn; i++) {
+        nni_node *h = &gr->nodes[i];
+        if (gone[i] || h->nchain || !nni_ew_op(h))
+            continue;
+        int x0 = -1, bad = 0;
+        for (int k = 0; k < h->nin; k++) {
+            int sl = h->in[k];
+            if (sl < 0 || (scalar_weight(gr, sl) && (k > 0 || strcmp(h->op->name, "Clip"))))
+                continue;
+            bad |= x0 >= 0 && sl != x0;
+            x0 = sl;
+        }
+        if (bad || x0 < 0 || (strcmp(h->op->name, "Clip") == 0 && h->in[0] != x0))
+            continue;
+        size_t mem[64];
+        int nm = 0;
+        mem[nm++] = i;
+        for (size_t j = i + 1; j < nn && nm < 64; j++) {
+            nni_node *q = &gr->nodes[j];
+            int reads = 0, ok = 1;
+            for (int k = 0; k < q->nin; k++) {
+                int sl = q->in[k], own = 0;
+                for (int a = 0; a < nm && sl >= 0; a++)
+                    own |= gr->nodes[mem[a]].out[0] == sl;
+                reads |= own;
+                if (sl < 0 || own || sl == x0)
+                    continue;
+                if (!scalar_weight(gr, sl) || (k == 0 && strcmp(q->op->name, "Clip") == 0))
+                    ok = 0;
+            }
+            if (!reads)
+                continue; /* another branch: it stays where it is */
+            if (gone[j] || q->nchain || !nni_ew_op(q) || !ok ||
+                (strcmp(q->op->name, "Clip") == 0 && q->in[0] == x0))
+                break;
+            mem[nm++] = j;
+        }
+        /* shorten until every value but the last is read only inside */
+        for (; nm >= 2; nm--) {
+            int valid = 1;
+            for (int a = 0; a < nm - 1 && valid; a++) {
+                int v = gr->nodes[mem[a]].out[0], inside = 0;
+                for (int b = a + 1; b < nm; b++)
+                    for (int k = 0; k < gr->nodes[mem[b]].nin; k++)
+                        inside += gr->nodes[mem[b]].in[k] == v;
+                valid = inside == cnt[v];
+            }
+            if (valid)
+                break;
+        }
+        if (nm < 2)
+            continue;
+        h->chain = nnz_malloc((size_t)(nm - 1) * sizeof *h->chain, e);
+        if (!h->chain)
+            goto out;
+        for (int a = 1; a < nm; a++) {
+            h->chain[a - 1] = gr->nodes[mem[a]];
+            gone[mem[a]] = 1;
+        }
+        h->nchain = nm - 1;
+        h->ew = 1;
+        h->ew_in = x0;
+        h->fout = gr->nodes[mem[nm - 1]].out[0];
+        h->res = h->lo_slot = h->hi_slot = -1;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < nn; i++)
+        if (!gone[i])
+            gr->nodes[kept++] = gr->nodes[i];
+    gr->nnodes = kept;
+    rc = 0;
+out:
+    free(cnt);
+    free(reader);
+    free(producer);
+    free(gone);
+    return rc;
 }
 
 /* Order nodes so each runs after the nodes it reads (Kahn, stable). */
@@ -526,6 +732,8 @@ static int plan_graph(planner *P, const Onnx__GraphProto *g, nni_graph *parent, 
     gr->noutputs = g->n_output;
     if (topo_sort(gr, e) != 0)
         return -1;
+    if (!parent && !P->inf->o.hook && fuse_graph(gr, e) != 0)
+        return -1;
     gr->last_use = nnz_malloc((gr->nslots + 1) * sizeof(int), e);
     int *reads = nnz_malloc(((size_t)NNI_MAX_IO * 4 + 1) * sizeof(int), e);
     if (!gr->last_use || !reads) {
@@ -538,6 +746,9 @@ static int plan_graph(planner *P, const Onnx__GraphProto *g, nni_graph *parent, 
         nni_node *n = &gr->nodes[i];
         for (int k = 0; k < n->nout; k++)
             gr->last_use[n->out[k]] = (int)i;
+        for (int m = 0; m < n->nchain; m++)
+            for (int k = 0; k < n->chain[m].nout; k++)
+                gr->last_use[n->chain[m].out[k]] = (int)i;
         int nr = node_nreads(n);
         int *rb = nr > NNI_MAX_IO * 4 ? nnz_malloc((size_t)nr * sizeof(int), e) : reads;
         if (!rb) {
@@ -578,6 +789,270 @@ static void view(nnz_itensor *dst, const nnz_itensor *src)
     dst->borrowed = 1;
 }
 
+/* What the plan learnt of node n's outputs (main graph). */
+static void plan_record(nnz_infer *inf, const nni_frame *f, const nni_node *n)
+{
+    nni_graph *gr = inf->main;
+    for (int k = 0; k < n->nout; k++) {
+        int s = n->out[k];
+        const nnz_itensor *t = &f->v[s];
+        if (t->data == nni_runtime_data || !t->data) {
+            gr->pstate[s] = NNI_P_RUNTIME;
+            gr->pdtype[s] = -1;
+            gr->pnd[s] = 0;
+            inf->plan_runtime++;
+        } else {
+            gr->pstate[s] = NNI_P_SHAPE;
+            gr->pdtype[s] = t->dtype;
+            gr->pnd[s] = t->ndims;
+            memcpy(gr->pdims[s], t->dims, sizeof gr->pdims[s]);
+            inf->plan_values++;
+        }
+    }
+}
+
+/* Run node n (index i of its graph) in frame f: inputs checked, in-place
+ * reuse offered (not of a value a later member of n's chain, head's
+ * member m on, still reads), the op called; in the plan, shapes recorded; in a run,
+ * checked against the plan and shown to the hook. */
+/* Does a member of chain head h after member m (0: h itself) read slot? */
+static int read_later(const nni_node *h, int m, int slot)
+{
+    for (int j = m; j < h->nchain; j++)
+        for (int k = 0; k < h->chain[j].nin; k++)
+            if (h->chain[j].in[k] == slot)
+                return 1;
+    return 0;
+}
+
+static int run_node(nnz_infer *inf, nni_frame *f, nni_node *n, size_t i, const nni_node *head,
+                    int m, nnz_error *e)
+{
+    nni_graph *gr = f->gr;
+    nni_call c = { .inf = inf, .n = n, .p = n->p, .opset = gr->opset, .nin = n->nin,
+                   .nout = n->nout, .frame = f, .e = e };
+    for (int k = 0; k < n->nin; k++) {
+        if (n->in[k] < 0) {
+            c.in[k] = NULL;
+            continue;
+        }
+        if (!f->v[n->in[k]].data)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): input '%s' has no value%s",
+                            node_label(n->p), n->p->op_type, n->p->input[k],
+                            gr->depth == 0 ? " (a graph input that was not given?)" : "");
+        c.in[k] = &f->v[n->in[k]];
+    }
+    for (int k = 0; k < n->nout; k++)
+        c.out[k] = &f->v[n->out[k]];
+    int runtime = 0;
+    if (inf->planning) {
+        /* the shape plan: an op computes when all its inputs have values;
+         * with an input that has a shape only it gives shapes; when its
+         * output shapes need values the plan lacks, they are known only at
+         * run time */
+        c.plan = 1;
+        c.plan_values = 1;
+        runtime = (n->op->shape_vals & NNI_VALS_RUN) != 0;
+        for (int k = 0; k < n->nin; k++) {
+            const nnz_itensor *t = c.in[k];
+            if (!t)
+                continue;
+            if (t->data == nni_runtime_data)
+                runtime = 1;
+            else if (t->data == nni_shaped_data) {
+                c.plan_values = (n->op->shape_vals & NNI_SHAPES_ONLY) != 0;
+                if (k < 31 && (n->op->shape_vals & NNI_IN(k)))
+                    runtime = 1;
+            }
+        }
+        for (int s = 0; s < n->nsub && !runtime; s++)
+            runtime = n->sub[s] != NULL;
+    }
+    for (int k = 0; k < n->nin && k < 2 && !inf->o.hook; k++) {
+        int sl = n->in[k], unique = sl >= 0;
+        for (int j = 0; j < n->nin && unique; j++)
+            unique = j == k || n->in[j] != sl;
+        for (int j = 0; j < n->nout && unique; j++)
+            unique = n->out[j] != sl;
+        if (unique && gr->last_use[sl] == (int)i && !f->v[sl].borrowed &&
+            !(head && read_later(head, m, sl)))
+            c.steal[k] = &f->v[sl];
+    }
+    if (runtime) {
+        for (int k = 0; k < n->nout; k++) {
+            nni_release(inf, c.out[k]);
+            c.out[k]->data = nni_runtime_data;
+        }
+    } else if (n->op->run(&c) != 0 && !(c.plan_stop && !e->code)) {
+        if (!e->code)
+            nnz_fail(e, NNZ_EXIT_INTERNAL, "failed");
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    }
+    if (c.plan_stop)
+        for (int k = 0; k < n->nout; k++) {
+            nnz_itensor *t = c.out[k];
+            if (!t->data)
+                t->data = nni_runtime_data; /* the op stopped before shaping it */
+            else if (!nni_is_sentinel(t->data)) {
+                free(t->data); /* allocated, never computed: a shape only */
+                t->data = nni_shaped_data;
+            }
+        }
+    if (inf->planning && gr == inf->main)
+        plan_record(inf, f, n);
+    else if (gr == inf->main && inf->planned && nni_plan_check(inf, n->out, n->nout, e) != 0)
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    for (int k = 0; k < n->nout; k++) {
+        if (!c.out[k]->data && n->p->output[k] && *n->p->output[k] &&
+            gr->last_use[n->out[k]] > (int)i)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): output %d '%s' was not "
+                            "computed but is used", node_label(n->p), n->p->op_type, k,
+                            n->p->output[k]);
+    }
+    if (inf->o.hook && !inf->planning) {
+        const nnz_itensor *hin[NNI_MAX_IO], *hout[NNI_MAX_IO];
+        for (int k = 0; k < n->nin; k++)
+            hin[k] = c.in[k];
+        for (int k = 0; k < n->nout; k++)
+            hout[k] = c.out[k];
+        if (inf->o.hook(inf->o.hook_ctx, n->p, gr->depth, hin, (size_t)n->nin, hout,
+                        (size_t)n->nout, e) != 0) {
+            if (!e->code)
+                nnz_fail(e, NNZ_EXIT_INTERNAL, "stopped by the caller's hook");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The memory plan: after node i, let go of what no later node reads. */
+static void release_after(nnz_infer *inf, nni_frame *f, const nni_node *n, size_t i)
+{
+    nni_graph *gr = f->gr;
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0 && gr->last_use[n->in[k]] == (int)i)
+            nni_release(inf, &f->v[n->in[k]]);
+    for (int s = 0; s < n->nsub; s++)
+        if (n->sub[s])
+            for (size_t k = 0; k < n->sub[s]->ncaps; k++) {
+                int sl = n->sub[s]->caps[k].outer_slot;
+                if (gr->last_use[sl] == (int)i)
+                    nni_release(inf, &f->v[sl]);
+            }
+    for (int k = 0; k < n->nout; k++)
+        if (gr->last_use[n->out[k]] <= (int)i)
+            nni_release(inf, &f->v[n->out[k]]);
+}
+
+/* May fused chain n take its fast path this run? When the plan shows the
+ * Conv's output, the residual and the chain's result as float tensors of
+ * one shape (else the members run one by one, broadcasting and all). */
+static int fused_fast(const nnz_infer *inf, const nni_graph *gr, const nni_node *n)
+{
+    if (gr != inf->main || !inf->planned || inf->planning)
+        return 0;
+    if (n->ew) {
+        /* x and every member's output: float, one shape */
+        int x = n->ew_in;
+        if (gr->pstate[x] != NNI_P_SHAPE || gr->pdtype[x] != NNZ_DT_FLOAT)
+            return 0;
+        for (int m = 0; m <= n->nchain; m++) {
+            int t = m ? n->chain[m - 1].out[0] : n->out[0];
+            if (gr->pstate[t] != NNI_P_SHAPE || gr->pdtype[t] != NNZ_DT_FLOAT ||
+                gr->pnd[t] != gr->pnd[x] ||
+                memcmp(gr->pdims[t], gr->pdims[x], (size_t)gr->pnd[x] * sizeof gr->pdims[x][0]))
+                return 0;
+        }
+        return 1;
+    }
+    int s = n->out[0], sl[2] = { n->res, n->fout };
+    if (gr->pstate[s] != NNI_P_SHAPE || gr->pdtype[s] != NNZ_DT_FLOAT)
+        return 0;
+    for (int k = 0; k < 2; k++) {
+        int t = sl[k];
+        if (t < 0)
+            continue;
+        if (gr->pstate[t] != NNI_P_SHAPE || gr->pdtype[t] != NNZ_DT_FLOAT ||
+            gr->pnd[t] != gr->pnd[s] || memcmp(gr->pdims[t], gr->pdims[s],
+                                                (size_t)gr->pnd[s] * sizeof gr->pdims[s][0]))
+            return 0;
+    }
+    return 1;
+}
+
+/* The fast path of an elementwise chain: block by block, in place over
+ * its input when nothing later reads that. */
+static int run_fused_ew(nnz_infer *inf, nni_frame *f, nni_node *n, size_t i, nnz_error *e)
+{
+    nni_graph *gr = f->gr;
+    nni_call c = { .inf = inf, .n = n, .p = n->p, .opset = gr->opset, .nin = n->nin,
+                   .nout = 1, .frame = f, .e = e };
+    nnz_itensor *x = &f->v[n->ew_in], *y = &f->v[n->fout], xv;
+    if (!x->data)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): input '%s' has no value",
+                        node_label(n->p), n->p->op_type, gr->slot_name[n->ew_in]);
+    c.out[0] = y;
+    if (gr->last_use[n->ew_in] == (int)i && !x->borrowed && !inf->is_input[n->ew_in]) {
+        nni_release(inf, y);
+        *y = *x; /* its bytes stay counted, now as y's */
+        memset(x, 0, sizeof *x);
+        xv = *y;
+    } else {
+        if (nni_out_uninit(&c, 0, NNZ_DT_FLOAT, x->ndims, x->dims) != 0)
+            return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+        xv = *x;
+    }
+    if (nni_ew_chain(&c, &xv, y) != 0)
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    if (nni_plan_check(inf, &n->fout, 1, e) != 0)
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    inf->plan_fused += (size_t)n->nchain;
+    return 0;
+}
+
+/* The fast path of a fused chain: the Conv writes the chain's result. */
+static int run_fused(nnz_infer *inf, nni_frame *f, nni_node *n, nnz_error *e)
+{
+    nni_graph *gr = f->gr;
+    nni_call c = { .inf = inf, .n = n, .p = n->p, .opset = gr->opset, .nin = n->nin,
+                   .nout = 1, .frame = f, .e = e };
+    for (int k = 0; k < n->nin; k++) {
+        c.in[k] = n->in[k] >= 0 ? &f->v[n->in[k]] : NULL;
+        if (c.in[k] && !c.in[k]->data)
+            return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): input '%s' has no value",
+                            node_label(n->p), n->p->op_type, n->p->input[k]);
+    }
+    c.out[0] = &f->v[n->fout];
+    c.epi_res = n->res >= 0 ? &f->v[n->res] : NULL;
+    c.epi_act = n->act;
+    c.epi_lo = -INFINITY;
+    c.epi_hi = INFINITY;
+    if (n->act == NNI_ACT_CLIP) {
+        const nni_node *a = &n->chain[n->nchain - 1];
+        if (gr->opset < 11) {
+            nni_call ac = { .p = a->p };
+            c.epi_lo = nni_attr_f(&ac, "min", -INFINITY);
+            c.epi_hi = nni_attr_f(&ac, "max", INFINITY);
+        }
+        if (n->lo_slot >= 0)
+            c.epi_lo = *(const float *)gr->weights[n->lo_slot]->data;
+        if (n->hi_slot >= 0)
+            c.epi_hi = *(const float *)gr->weights[n->hi_slot]->data;
+    }
+    if (c.epi_res && !c.epi_res->data)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): the residual has no value",
+                        node_label(n->p), n->p->op_type);
+    if (n->op->run(&c) != 0) {
+        if (!e->code)
+            nnz_fail(e, NNZ_EXIT_INTERNAL, "failed");
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    }
+    if (nni_plan_check(inf, &n->fout, 1, e) != 0)
+        return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
+    inf->plan_fused += (size_t)n->nchain; /* the values in between, never made */
+    return 0;
+}
+
 static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
 {
     nni_graph *gr = f->gr;
@@ -586,72 +1061,19 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
             view(&f->v[s], gr->weights[s]);
     for (size_t i = 0; i < gr->nnodes; i++) {
         nni_node *n = &gr->nodes[i];
-        nni_call c = { .inf = inf, .n = n, .p = n->p, .opset = gr->opset, .nin = n->nin,
-                       .nout = n->nout, .frame = f, .e = e };
-        for (int k = 0; k < n->nin; k++) {
-            if (n->in[k] < 0) {
-                c.in[k] = NULL;
-                continue;
-            }
-            if (!f->v[n->in[k]].data)
-                return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): input '%s' has no value%s",
-                                node_label(n->p), n->p->op_type, n->p->input[k],
-                                gr->depth == 0 ? " (a graph input that was not given?)" : "");
-            c.in[k] = &f->v[n->in[k]];
-        }
-        for (int k = 0; k < n->nout; k++)
-            c.out[k] = &f->v[n->out[k]];
-        for (int k = 0; k < n->nin && k < 2 && !inf->o.hook; k++) {
-            int sl = n->in[k], unique = sl >= 0;
-            for (int j = 0; j < n->nin && unique; j++)
-                unique = j == k || n->in[j] != sl;
-            for (int j = 0; j < n->nout && unique; j++)
-                unique = n->out[j] != sl;
-            if (unique && gr->last_use[sl] == (int)i && !f->v[sl].borrowed)
-                c.steal[k] = &f->v[sl];
-        }
-        if (n->op->run(&c) != 0) {
-            if (!e->code)
-                nnz_fail(e, NNZ_EXIT_INTERNAL, "failed");
-            return nnz_wrap(e, "node '%s' (%s): ", node_label(n->p), n->p->op_type);
-        }
-        for (int k = 0; k < n->nout; k++) {
-            if (!c.out[k]->data && n->p->output[k] && *n->p->output[k] &&
-                gr->last_use[n->out[k]] > (int)i)
-                return nnz_fail(e, NNZ_EXIT_INPUT, "node '%s' (%s): output %d '%s' was not "
-                                "computed but is used", node_label(n->p), n->p->op_type, k,
-                                n->p->output[k]);
-        }
-        if (inf->o.hook) {
-            const nnz_itensor *hin[NNI_MAX_IO], *hout[NNI_MAX_IO];
-            for (int k = 0; k < n->nin; k++)
-                hin[k] = c.in[k];
-            for (int k = 0; k < n->nout; k++)
-                hout[k] = c.out[k];
-            if (inf->o.hook(inf->o.hook_ctx, n->p, gr->depth, hin, (size_t)n->nin, hout,
-                            (size_t)n->nout, e) != 0) {
-                if (!e->code)
-                    nnz_fail(e, NNZ_EXIT_INTERNAL, "stopped by the caller's hook");
+        if (n->nchain && fused_fast(inf, gr, n)) {
+            if ((n->ew ? run_fused_ew(inf, f, n, i, e) : run_fused(inf, f, n, e)) != 0)
                 return -1;
-            }
+        } else {
+            if (run_node(inf, f, n, i, n->nchain ? n : NULL, 0, e) != 0)
+                return -1;
+            for (int m = 0; m < n->nchain; m++)
+                if (run_node(inf, f, &n->chain[m], i, n, m + 1, e) != 0)
+                    return -1;
         }
-        /* the memory plan: let go of what no later node reads */
-        int reads[NNI_MAX_IO];
-        for (int k = 0; k < n->nin; k++)
-            reads[k] = n->in[k];
-        for (int k = 0; k < n->nin; k++)
-            if (reads[k] >= 0 && gr->last_use[reads[k]] == (int)i)
-                nni_release(inf, &f->v[reads[k]]);
-        for (int s = 0; s < n->nsub; s++)
-            if (n->sub[s])
-                for (size_t k = 0; k < n->sub[s]->ncaps; k++) {
-                    int sl = n->sub[s]->caps[k].outer_slot;
-                    if (gr->last_use[sl] == (int)i)
-                        nni_release(inf, &f->v[sl]);
-                }
-        for (int k = 0; k < n->nout; k++)
-            if (gr->last_use[n->out[k]] <= (int)i)
-                nni_release(inf, &f->v[n->out[k]]);
+        release_after(inf, f, n, i);
+        for (int m = 0; m < n->nchain; m++)
+            release_after(inf, f, &n->chain[m], i);
     }
     return 0;
 }
@@ -788,7 +1210,20 @@ int nnz_infer_open(nnz_model *m, const nnz_infer_opts *opts, nnz_infer **out, nn
             inf->real_inputs[inf->nreal++] = i;
             inf->is_input[gr->inputs[i]] = (int)inf->nreal;
         }
+    inf->plan_in = nnz_calloc(inf->nreal + 1, sizeof *inf->plan_in, e);
+    if (!inf->plan_in || nni_shaped_init(e) != 0) {
+        nnz_infer_free(inf);
+        return -1;
+    }
     openblas_set_num_threads(inf->o.threads > 1 ? inf->o.threads : 1);
+#ifdef __GLIBC__
+    /* activations up to 32 MiB come from the heap, and freed ones stay
+     * there for the next node: glibc would otherwise map and unmap each
+     * large one, and every run would pay the page faults of fresh zeroed
+     * pages again (over a tenth of ppocr_det_v4's time) */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
     *out = inf;
     return 0;
 }
@@ -803,6 +1238,7 @@ void nnz_infer_free(nnz_infer *inf)
     graph_free(inf->main);
     free(inf->is_input);
     free(inf->real_inputs);
+    free(inf->plan_in);
     free(inf->wlist);
     nnz_strmap_free(&inf->wnames);
     free(inf);
@@ -909,6 +1345,99 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The shape plan (infer.h nnz_infer_plan): the main graph run in shape
+ * mode over a frame of its own, whose inputs view the inputs set (a large
+ * float input as a shape only). */
+int nni_plan(nnz_infer *inf, nnz_error *e)
+{
+    nni_graph *gr = inf->main;
+    inf->planned = 0;
+    if (!gr->pstate) {
+        gr->pstate = nnz_calloc(gr->nslots + 1, sizeof *gr->pstate, e);
+        gr->pdtype = nnz_calloc(gr->nslots + 1, sizeof *gr->pdtype, e);
+        gr->pnd = nnz_calloc(gr->nslots + 1, sizeof *gr->pnd, e);
+        gr->pdims = nnz_calloc(gr->nslots + 1, sizeof *gr->pdims, e);
+        if (!gr->pstate || !gr->pdtype || !gr->pnd || !gr->pdims)
+            return -1;
+    }
+    memset(gr->pstate, NNI_P_NONE, gr->nslots);
+    nni_frame pf = { .gr = gr };
+    pf.v = nnz_calloc(gr->nslots + 1, sizeof *pf.v, e);
+    if (!pf.v)
+        return -1;
+    for (size_t i = 0; i < inf->nreal; i++) {
+        int slot = gr->inputs[inf->real_inputs[i]];
+        const nnz_itensor *t = &inf->frame.v[slot];
+        if (!t->data) {
+            free(pf.v);
+            return nnz_fail(e, NNZ_EXIT_INPUT, "input '%s' was not given",
+                            nnz_infer_input_info(inf, i)->name);
+        }
+        view(&pf.v[slot], t);
+        if (nni_is_float(t->dtype) && (t->bytes > NNZ_INFER_PLAN_VALUE_BYTES ||
+                                       inf->o.plan_shapes_only))
+            pf.v[slot].data = nni_shaped_data;
+    }
+    uint64_t live = inf->live, peak = inf->peak;
+    inf->peak = inf->live;
+    inf->plan_values = inf->plan_runtime = 0;
+    inf->planning = 1;
+    int rc = exec_graph(inf, &pf, e);
+    inf->planning = 0;
+    inf->plan_peak = inf->peak;
+    frame_clear(inf, &pf, 0);
+    free(pf.v);
+    inf->live = live;
+    inf->peak = peak;
+    if (rc != 0)
+        return nnz_wrap(e, "the shape plan: ");
+    for (size_t i = 0; i < inf->nreal; i++) {
+        const nnz_itensor *t = &inf->frame.v[gr->inputs[inf->real_inputs[i]]];
+        inf->plan_in[i][0] = t->ndims;
+        memcpy(&inf->plan_in[i][1], t->dims, sizeof t->dims);
+    }
+    inf->planned = 1;
+    return 0;
+}
+
+/* Do the inputs set have the shapes the plan was made for? */
+static int plan_current(const nnz_infer *inf)
+{
+    if (!inf->planned)
+        return 0;
+    for (size_t i = 0; i < inf->nreal; i++) {
+        const nnz_itensor *t = &inf->frame.v[inf->main->inputs[inf->real_inputs[i]]];
+        if (inf->plan_in[i][0] != t->ndims ||
+            memcmp(&inf->plan_in[i][1], t->dims, (size_t)t->ndims * sizeof t->dims[0]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int nnz_infer_plan(nnz_infer *inf, nnz_error *e)
+{
+    return nni_plan(inf, e);
+}
+
+size_t nnz_infer_plan_nvalues(const nnz_infer *inf)
+{
+    return inf->main->nslots;
+}
+
+int nnz_infer_plan_value(const nnz_infer *inf, size_t i, const char **name, int *dtype,
+                         int *ndims, int64_t *dims)
+{
+    const nni_graph *gr = inf->main;
+    if (i >= gr->nslots || !gr->pstate || gr->pstate[i] == NNI_P_NONE || !gr->slot_name[i] ||
+        !*gr->slot_name[i])
+        return 0;
+    *name = gr->slot_name[i];
+    *dtype = gr->pdtype[i];
+    *ndims = gr->pnd[i];
+    memcpy(dims, gr->pdims[i], sizeof gr->pdims[i]);
+    return gr->pstate[i] == NNI_P_SHAPE ? 1 : 2;
+}
+
 int nnz_infer_run(nnz_infer *inf, nnz_error *e)
 {
     nni_frame *f = &inf->frame;
@@ -942,6 +1471,11 @@ int nnz_infer_run(nnz_infer *inf, nnz_error *e)
             }
         }
     }
+    /* shapes and the memory plan first: nothing is computed or allocated
+     * for a graph whose shapes are bad or too large */
+    if (!plan_current(inf) && nni_plan(inf, e) != 0)
+        return -1;
+    inf->plan_checked = inf->plan_fused = 0;
     double t0 = now();
     int rc = exec_graph(inf, f, e);
     inf->seconds = now() - t0;
@@ -983,6 +1517,7 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
         t->borrowed = 0;
         inf->copied_bytes += t->bytes;
     }
+    inf->planned = 0; /* a weight may feed shape arithmetic: plan again */
     if (count)
         *count = t->count;
     return t->data;
@@ -994,6 +1529,11 @@ void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st)
     st->peak_bytes = inf->peak;
     st->weight_bytes = inf->weight_bytes;
     st->copied_bytes = inf->copied_bytes;
+    st->plan_peak_bytes = inf->plan_peak;
+    st->plan_values = inf->plan_values;
+    st->plan_runtime_values = inf->plan_runtime;
+    st->plan_checked = inf->plan_checked;
+    st->plan_fused = inf->plan_fused;
 }
 
 int nnz_infer_supports(const char *op_type)

@@ -84,7 +84,13 @@ typedef struct nnz_infer_opts {
     nnz_infer_hook hook;
     void *hook_ctx;
     int64_t max_loop;            /* iterations of one Loop; 0: NNZ_INFER_MAX_LOOP */
+    int plan_shapes_only;        /* testing: the shape plan computes no float values
+                                  * at all (only integer shape arithmetic), so every
+                                  * kernel's shape path is exercised */
 } nnz_infer_opts;
+
+/* Tensors the shape plan computes for real (shape arithmetic), at most. */
+#define NNZ_INFER_PLAN_VALUE_BYTES 65536
 
 #define NNZ_INFER_MAX_MEMORY (8ull << 30)
 #define NNZ_INFER_MAX_LOOP 1000000ll   /* Loop iterations, the most one Loop may run */
@@ -121,6 +127,28 @@ const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i);
  * NULL when there is no such float tensor (or no memory for the copy). */
 float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 
+/* The shape plan. Before a run computes anything, the graph is run for
+ * shapes: every value gets its dtype and shape from the inputs' shapes
+ * (symbolic dims bound by them), small integer and float tensors (shape
+ * arithmetic: Shape, Gather, Concat, Range, ...) are computed for real,
+ * large float tensors carry a shape and no data. Each value is counted in
+ * the memory plan (freed after its last reader, as a run does) and the
+ * limit is checked at each step: a bad shape, an overflowing dim product or
+ * a plan over the limit fails here, naming the node, with nothing allocated.
+ * Values whose shape depends on data the plan does not compute (NonZero of
+ * an activation, If and Loop outputs, a Reshape to a computed shape, ...)
+ * are marked as known only at run time; the run checks those as it goes.
+ * nnz_infer_run plans by itself when the input shapes changed; this call
+ * plans without running (every input must have been set). */
+int nnz_infer_plan(nnz_infer *inf, nnz_error *e);
+/* Values of the main graph in the plan (after a plan): 0 for i out of
+ * range, 1 with its name, dtype, ndims and dims when its shape is known,
+ * 2 when it is known only at run time (dtype -1). Unnamed values (unused
+ * outputs) and weights are not listed: i runs over the node outputs. */
+size_t nnz_infer_plan_nvalues(const nnz_infer *inf);
+int nnz_infer_plan_value(const nnz_infer *inf, size_t i, const char **name, int *dtype,
+                         int *ndims, int64_t *dims);
+
 /* Time and memory of the last run. */
 typedef struct nnz_infer_stats {
     double seconds;
@@ -128,6 +156,14 @@ typedef struct nnz_infer_stats {
     uint64_t weight_bytes;   /* the weights the plan reads (as held: float) */
     uint64_t copied_bytes;   /* of which the interpreter's own copies (float
                               * raw data is read in place until written) */
+    uint64_t plan_peak_bytes;   /* the shape plan's peak of live activations
+                                 * (outputs only: no per-op scratch; values
+                                 * known only at run time count 0) */
+    size_t plan_values;         /* node outputs whose shape the plan knew */
+    size_t plan_runtime_values; /* known only at run time */
+    size_t plan_checked;        /* of the last run's values, checked equal to the plan */
+    size_t plan_fused;          /* values inside fused Conv chains, never made in
+                                 * the last run (so not checked) */
 } nnz_infer_stats;
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st);
 

@@ -21,7 +21,14 @@ typedef struct nni_op {
     const char *name;
     nni_fn run;
     int min_in, max_in;   /* inputs, counting omitted optional ones */
+    unsigned shape_vals;  /* inputs whose values (not only shapes) set the output
+                           * shapes, a bit each; NNI_VALS_RUN: outputs known only
+                           * at run time (If, Loop). Used by the shape plan. */
 } nni_op;
+
+#define NNI_VALS_RUN 0x80000000u
+#define NNI_SHAPES_ONLY 0x40000000u /* reads only its inputs' shapes (Shape, Size) */
+#define NNI_IN(k) (1u << (k))
 
 const nni_op *nni_op_find(const char *name);
 
@@ -33,7 +40,30 @@ typedef struct nni_node {
     int *in, *out;          /* value slots; -1: omitted */
     struct nni_graph **sub; /* subgraph per attribute (NULL where not a graph) */
     int nsub;
+    /* a fused chain (infer.c fuse_graph): a Conv followed by the nodes that
+     * alone read its output, an Add of a residual and/or Relu or Clip, run
+     * as one node. The members keep their own slots: when the shape plan
+     * shows the fast path applies, the Conv writes `fout` directly, adding
+     * the residual and clamping as it goes; otherwise they run one by one. */
+    struct nni_node *chain;
+    int nchain;
+    int ew;                 /* an elementwise chain (Add Sub Mul Div Clip Relu of one
+                             * activation and scalar weights), run block by block */
+    int fout;               /* the chain's last output */
+    int ew_in;              /* an elementwise chain's activation input */
+    int res;                /* residual slot, or -1 */
+    int act;                /* NNI_ACT_* */
+    int lo_slot, hi_slot;   /* Clip's bounds (weights), or -1 */
 } nni_node;
+
+enum { NNI_ACT_NONE, NNI_ACT_RELU, NNI_ACT_CLIP };
+
+/* The fast path of an elementwise chain (op_elementwise.c): node n and its
+ * chain members computed over blocks of `x` (the chain's one activation
+ * input) into `y` (may be x's own buffer), scalars read from the weights. */
+int nni_ew_chain(struct nni_call *c, const nnz_itensor *x, nnz_itensor *y);
+/* Is `n` an op the elementwise chain runs? */
+int nni_ew_op(const nni_node *n);
 
 /* A value taken from an enclosing graph. */
 typedef struct nni_capture {
@@ -60,7 +90,14 @@ typedef struct nni_graph {
     size_t noutputs;
     nni_capture *caps;
     size_t ncaps;
+    /* the shape plan of the main graph, per slot (infer_plan.c) */
+    signed char *pstate;    /* NNI_P_* */
+    int *pdtype, *pnd;
+    int64_t (*pdims)[NNZ_MAX_DIMS];
 } nni_graph;
+
+/* What the shape plan knows of a value. */
+enum { NNI_P_NONE, NNI_P_SHAPE, NNI_P_RUNTIME };
 
 /* One activation of a graph: its values. */
 typedef struct nni_frame {
@@ -80,6 +117,13 @@ struct nnz_infer {
     int ran;
     uint64_t live, peak, limit, weight_bytes, copied_bytes;
     double seconds;
+    /* the shape plan (infer_plan.c): made for the input shapes of the last
+     * plan, redone when they change */
+    int planning;            /* a plan is being made: shapes, not float compute */
+    int planned;             /* the plan matches the inputs set */
+    int64_t (*plan_in)[NNZ_MAX_DIMS + 1]; /* per real input: ndims, dims */
+    uint64_t plan_peak;
+    size_t plan_values, plan_runtime, plan_checked, plan_fused;
     /* weights by nnz_tensor name */
     nnz_strmap wnames;
     nnz_itensor **wlist;
@@ -101,7 +145,37 @@ typedef struct nni_call {
      * their last reader, they are not weights, no hook watches) */
     nnz_itensor *steal[2];
     nnz_itensor moved[2];
+    /* while planning: may the op compute its outputs (every input has its
+     * values), or does it give shapes only; plan_stop: it stopped once its
+     * outputs had shapes; plan_defer: an op with several outputs shapes them
+     * all before it checks nni_plan_done */
+    int plan, plan_values, plan_stop, plan_defer;
+    int uninit;   /* nni_out leaves the output unzeroed (nni_out_uninit) */
+    /* a fused chain's epilogue for Conv: y = act(conv + residual) */
+    const nnz_itensor *epi_res;
+    int epi_act;
+    float epi_lo, epi_hi;
 } nni_call;
+
+/* Data of a tensor that has a shape but no values (made by the plan): an
+ * address no kernel may read (a PROT_NONE page: a read faults at once
+ * rather than return garbage). */
+extern void *nni_shaped_data, *nni_runtime_data;
+int nni_shaped_init(nnz_error *e);
+#define nni_is_sentinel(p) ((p) == nni_shaped_data || (p) == nni_runtime_data)
+/* While planning: does output of this type and size get values (its inputs
+ * all have values and it is small: shape arithmetic), or a shape only? */
+int nni_plan_computes(const nni_call *c, int dtype, size_t bytes);
+/* An output just got a shape only: stop the op (-1, plan_stop), or go on to
+ * its next output (0) under plan_defer. */
+int nni_plan_shaped(nni_call *c);
+/* After a multi-output op shaped its outputs with plan_defer set: non-zero
+ * when the plan stops the op there (its outputs carry shapes only). */
+int nni_plan_done(nni_call *c);
+/* Make the shape plan for the inputs set (infer_plan.c). */
+int nni_plan(nnz_infer *inf, nnz_error *e);
+/* While running the main graph: does node i's output agree with the plan? */
+int nni_plan_check(nnz_infer *inf, const int *slots, int nslots, nnz_error *e);
 
 /* Hot float loops get an AVX2+FMA clone chosen at load time where the CPU
  * has it (GCC function multiversioning); the baseline build stays portable.
@@ -130,8 +204,12 @@ int nni_fail(nni_call *c, const char *fmt, ...) __attribute__((format(printf, 2,
 /* An attribute value or input the interpreter does not support. */
 int nni_unsupported(nni_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Allocate output k (counts against the memory limit). */
+/* Allocate output k (counts against the memory limit), zeroed. */
 int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims);
+/* The same, not zeroed: for a kernel that writes every element (saves a
+ * pass over the output). */
+int nni_out_uninit(nni_call *c, int k, int dtype, int ndims, const int64_t *dims);
+int nni_it_alloc(nnz_itensor *t, int dtype, int ndims, const int64_t *dims, int zero, nnz_error *e);
 /* Like nni_out, but output k_out takes input k_in's buffer when it may
  * (an elementwise op computing in place); c->in[k_in] stays readable. */
 int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims);

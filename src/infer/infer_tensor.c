@@ -42,6 +42,11 @@ size_t nni_shape_count(int nd, const int64_t *dims)
 
 int nnz_it_alloc(nnz_itensor *t, int dtype, int ndims, const int64_t *dims, nnz_error *e)
 {
+    return nni_it_alloc(t, dtype, ndims, dims, 1, e);
+}
+
+int nni_it_alloc(nnz_itensor *t, int dtype, int ndims, const int64_t *dims, int zero, nnz_error *e)
+{
     size_t es = nnz_it_esize(dtype);
     if (!es)
         return nnz_fail(e, NNZ_EXIT_INPUT, "tensors of type %s are not supported",
@@ -60,7 +65,7 @@ int nnz_it_alloc(nnz_itensor *t, int dtype, int ndims, const int64_t *dims, nnz_
     if (nnz_mul_size(count, es, &bytes) != 0 || bytes > NNZ_MAX_TENSOR_BYTES)
         return nnz_fail(e, NNZ_EXIT_INPUT, "%zu elements of %zu bytes: over the limit of one tensor",
                         count, es);
-    void *d = calloc(bytes ? bytes : 1, 1);
+    void *d = zero ? calloc(bytes ? bytes : 1, 1) : malloc(bytes ? bytes : 1);
     if (!d)
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (%zu bytes)", bytes);
     t->dtype = dtype;

@@ -97,6 +97,13 @@ int nni_account(nnz_infer *inf, size_t bytes, nnz_error *e)
 
 void nni_release(nnz_infer *inf, nnz_itensor *t)
 {
+    if (t->data && nni_is_sentinel(t->data)) {
+        /* a planned value: its bytes are counted, nothing is allocated */
+        if (!t->borrowed)
+            inf->live -= t->bytes < inf->live ? t->bytes : inf->live;
+        memset(t, 0, sizeof *t);
+        return;
+    }
     if (t->data && !t->borrowed)
         inf->live -= t->bytes < inf->live ? t->bytes : inf->live;
     nnz_it_free(t);
@@ -119,11 +126,30 @@ int nni_out(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
         return nni_fail(c, "output %d: its size overflows", k);
     if (nni_account(c->inf, bytes, c->e) != 0)
         return -1;
-    if (nnz_it_alloc(t, dtype, ndims, dims, c->e) != 0) {
+    if (c->plan && !nni_plan_computes(c, dtype, bytes)) {
+        t->dtype = dtype;
+        t->ndims = ndims;
+        for (int i = 0; i < ndims; i++)
+            t->dims[i] = dims[i];
+        t->count = count;
+        t->bytes = bytes;
+        t->data = nni_shaped_data;
+        t->borrowed = 0;
+        return nni_plan_shaped(c);
+    }
+    if (nni_it_alloc(t, dtype, ndims, dims, !c->uninit, c->e) != 0) {
         c->inf->live -= bytes;
         return -1;
     }
     return 0;
+}
+
+int nni_out_uninit(nni_call *c, int k, int dtype, int ndims, const int64_t *dims)
+{
+    c->uninit = 1;
+    int rc = nni_out(c, k, dtype, ndims, dims);
+    c->uninit = 0;
+    return rc;
 }
 
 int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const int64_t *dims)
@@ -152,6 +178,12 @@ int nni_out_reuse(nni_call *c, int k_out, int k_in, int dtype, int ndims, const 
         o->dims[i] = dims[i];
     memset(src, 0, sizeof *src);
     c->steal[k_in] = NULL;
+    if (c->plan && !nni_plan_computes(c, dtype, o->bytes)) {
+        if (!nni_is_sentinel(o->data))
+            free(o->data); /* its bytes stay counted: the value is planned */
+        o->data = nni_shaped_data;
+        return nni_plan_shaped(c);
+    }
     return 0;
 }
 
@@ -162,6 +194,8 @@ int nni_out_copy(nni_call *c, int k, const nnz_itensor *src, int ndims, const in
     if (c->out[k]->count != src->count)
         return nni_fail(c, "cannot give %zu elements the shape of %zu", src->count,
                         c->out[k]->count);
+    if (nni_is_sentinel(c->out[k]->data))
+        return 0; /* planned, deferred: shape only */
     memcpy(c->out[k]->data, src->data, src->bytes);
     return 0;
 }

@@ -204,6 +204,6 @@ out:
 }
 
 const nni_op nni_ops_control[] = {
-    { "If", op_if, 1, 1 }, { "Loop", op_loop, 2, NNI_MAX_IO },
-    { NULL, NULL, 0, 0 },
+    { "If", op_if, 1, 1, NNI_VALS_RUN }, { "Loop", op_loop, 2, NNI_MAX_IO, NNI_VALS_RUN },
+    { NULL, NULL, 0, 0, 0 },
 };

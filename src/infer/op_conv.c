@@ -143,56 +143,103 @@ static void valid_range(int64_t out, int64_t in, int64_t st, int64_t pb, int64_t
 
 /* Depthwise 2-D (and 1-D) convolution, one channel: for each tap, the
  * valid stretch of each output row gets weight * input (a strided axpy). */
-/* The common depthwise case, 3x3 at stride 1 without dilation: all nine
- * taps of an output in one expression (one store an output, vectorized
- * along the row); the columns at the borders, where a tap falls outside,
- * take the general loop. */
-NNI_HOT static void dw3x3(const float *x, const float *w, float bias, const geom *g, float *y,
-                          const float *zeros)
+/* The common depthwise cases, KxK (3 or 5) at stride S (1 or 2) without
+ * dilation: all K*K taps of an output summed in one register (one store an
+ * output; the taps unrolled, so the loop along the row vectorizes); the
+ * columns at the borders, where a tap falls outside, take the checked loop.
+ * Rows outside the input read `zeros` (IW of them). The taps add in the
+ * order of the general loop (bias, then row by row). */
+static inline __attribute__((always_inline)) void dw_fixed(const float *restrict x,
+                                                           const float *restrict w, float bias,
+                                                           const geom *g, float *restrict y,
+                                                           const float *zeros, const int K,
+                                                           const int S)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
     int64_t pt = g->pb[1], pl = g->pb[2];
-    /* columns whose three taps are all inside: ow - pl in [0, IW - 3] */
-    int64_t a = pl, b = IW - 3 + pl + 1;
+    /* columns whose K taps are all inside: ow * S - pl in [0, IW - K] */
+    int64_t a = (pl + S - 1) / S, b = IW - K + pl >= 0 ? (IW - K + pl) / S + 1 : 0;
     if (a > OW) a = OW;
     if (b > OW) b = OW;
     if (b < a) b = a;
     for (int64_t oh = 0; oh < OH; oh++) {
-        const float *r[3];
-        for (int k = 0; k < 3; k++) {
-            int64_t ih = oh - pt + k;
+        const float *r[5];
+        for (int k = 0; k < K; k++) {
+            int64_t ih = oh * S - pt + k;
             r[k] = ih >= 0 && ih < IH ? x + ih * IW : zeros;
         }
-        float *yr = y + oh * OW;
-        const float *r0 = r[0] - pl, *r1 = r[1] - pl, *r2 = r[2] - pl;
-        for (int64_t ow = a; ow < b; ow++)
-            yr[ow] = bias + w[0] * r0[ow] + w[1] * r0[ow + 1] + w[2] * r0[ow + 2] +
-                     w[3] * r1[ow] + w[4] * r1[ow + 1] + w[5] * r1[ow + 2] +
-                     w[6] * r2[ow] + w[7] * r2[ow + 1] + w[8] * r2[ow + 2];
+        float *restrict yr = y + oh * OW;
+        for (int64_t ow = a; ow < b; ow++) {
+            const int64_t base = ow * S - pl;
+            float s = bias;
+#pragma GCC unroll 5
+            for (int kh = 0; kh < K; kh++)
+#pragma GCC unroll 5
+                for (int kw = 0; kw < K; kw++)
+                    s += w[kh * K + kw] * r[kh][base + kw];
+            yr[ow] = s;
+        }
         for (int64_t ow = 0; ow < OW; ow++) {
             if (ow == a && b > a)
                 ow = b; /* the interior is done */
             if (ow >= OW)
                 break;
             float s = bias;
-            for (int k = 0; k < 3; k++)
-                for (int j = 0; j < 3; j++) {
-                    int64_t iw = ow - pl + j;
+            for (int kh = 0; kh < K; kh++)
+                for (int kw = 0; kw < K; kw++) {
+                    int64_t iw = ow * S - pl + kw;
                     if (iw >= 0 && iw < IW)
-                        s += w[k * 3 + j] * r[k][iw];
+                        s += w[kh * K + kw] * r[kh][iw];
                 }
             yr[ow] = s;
         }
     }
 }
 
+NNI_HOT static void dw3s1(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 3, 1);
+}
+NNI_HOT static void dw3s2(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 3, 2);
+}
+NNI_HOT static void dw5s1(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 5, 1);
+}
+NNI_HOT static void dw5s2(const float *x, const float *w, float b, const geom *g, float *y, const float *z)
+{
+    dw_fixed(x, w, b, g, y, z, 5, 2);
+}
+
 NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2];
-    if (KH == 3 && KW == 3 && g->st[1] == 1 && g->st[2] == 1 && g->dil[1] == 1 && g->dil[2] == 1 &&
-        IW >= 3 && IW <= 4096) {
-        float zeros[4096 + 8] = { 0 };
-        dw3x3(x, w, bias, g, y, zeros);
+    int64_t S = g->st[1];
+    if (KH == KW && (KH == 3 || KH == 5) && S == g->st[2] && (S == 1 || S == 2) &&
+        g->dil[1] == 1 && g->dil[2] == 1 && IW >= KW && IW <= 4096) {
+        static const float zeros[4096 + 8];
+        void (*fn)(const float *, const float *, float, const geom *, float *, const float *) =
+            KH == 3 ? (S == 1 ? dw3s1 : dw3s2) : (S == 1 ? dw5s1 : dw5s2);
+        /* a small image goes through a zero-padded copy: every column is
+         * then interior, one vectorized loop a row and no border path */
+        int64_t PH = (OH - 1) * S + KH, PW = (OW - 1) * S + KW;
+        if (PH < IH + g->pb[1]) PH = IH + g->pb[1];
+        if (PW < IW + g->pb[2]) PW = IW + g->pb[2];
+        if (IW <= 32 && PH * PW <= 4096) {
+            float xp[4096];
+            memset(xp, 0, (size_t)(PH * PW) * sizeof xp[0]);
+            for (int64_t ih = 0; ih < IH; ih++)
+                memcpy(xp + (ih + g->pb[1]) * PW + g->pb[2], x + ih * IW, (size_t)IW * 4);
+            geom gp = *g;
+            gp.in[1] = PH;
+            gp.in[2] = PW;
+            gp.pb[1] = gp.pb[2] = 0;
+            fn(xp, w, bias, &gp, y, zeros);
+            return;
+        }
+        fn(x, w, bias, g, y, zeros);
         return;
     }
     int64_t ow0[64], ow1[64];
@@ -231,31 +278,191 @@ NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const ge
 
 /* im2col of a 2-D (or 1-D) conv for output rows [oh0, oh1): row (ci, kh,
  * kw) of `col` holds, for each output position, the input it multiplies. */
-static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1, float *col)
+static void im2col_rows(const float *x, int64_t cg, const geom *g, int64_t oh0, int64_t oh1,
+                        float *col, int64_t ld)
 {
-    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = (oh1 - oh0) * OW;
+    int64_t OW = g->out[2], IH = g->in[1], IW = g->in[2], nc = ld, sw = g->st[2];
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t kh = 0; kh < g->k[1]; kh++)
             for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                float *row = col + ((ci * g->k[1] + kh) * g->k[2] + kw) * nc;
+                float *restrict row = col + ((ci * g->k[1] + kh) * g->k[2] + kw) * nc;
                 int64_t ow0, ow1, offw = kw * g->dil[2] - g->pb[2];
                 valid_range(OW, IW, g->st[2], g->pb[2], kw * g->dil[2], &ow0, &ow1);
                 for (int64_t oh = oh0; oh < oh1; oh++) {
-                    float *r = row + (oh - oh0) * OW;
+                    float *restrict r = row + (oh - oh0) * OW;
                     int64_t ih = oh * g->st[1] - g->pb[1] + kh * g->dil[1];
                     if (ih < 0 || ih >= IH) {
                         memset(r, 0, (size_t)OW * 4);
                         continue;
                     }
-                    const float *xr = x + (ci * IH + ih) * IW + offw;
+                    const float *restrict xr = x + (ci * IH + ih) * IW + offw;
                     for (int64_t ow = 0; ow < ow0; ow++) r[ow] = 0;
-                    if (g->st[2] == 1)
+                    if (sw == 1)
                         memcpy(r + ow0, xr + ow0, (size_t)(ow1 - ow0) * 4);
+                    else if (sw == 2) /* a constant stride: the loop vectorizes */
+                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * 2];
                     else
-                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * g->st[2]];
+                        for (int64_t ow = ow0; ow < ow1; ow++) r[ow] = xr[ow * sw];
                     for (int64_t ow = ow1; ow < OW; ow++) r[ow] = 0;
                 }
             }
+}
+
+/* What follows the products in one row of a conv's output, while the row
+ * is in cache: the bias, then a fused chain's residual and activation
+ * (nni_call.epi_*), in the order the separate nodes would apply them. */
+NNI_HOT static void post_row(float *restrict y, const float *restrict r, size_t n, int hb, float b,
+                             int act, float lo, float hi)
+{
+    if (hb)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] + b;
+    if (r)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] + r[i];
+    if (act == NNI_ACT_RELU)
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] > 0 ? y[i] : 0; /* as Relu */
+    else if (act == NNI_ACT_CLIP)
+        for (size_t i = 0; i < n; i++) {
+            float v = y[i];
+            v = v < lo ? lo : v; /* as Clip */
+            y[i] = v > hi ? hi : v;
+        }
+}
+
+/* post_row for columns [j0, j0 + nc) of output channels [0, mg) of y
+ * (channel stride ovol); bias and res as y's channels. */
+static void post_block(const nni_call *c, float *y, const float *res, const float *bias,
+                       int64_t mg, int64_t ovol, int64_t j0, int64_t nc)
+{
+    if (!bias && !res && !c->epi_act)
+        return;
+    for (int64_t m = 0; m < mg; m++)
+        post_row(y + m * ovol + j0, res ? res + m * ovol + j0 : NULL, (size_t)nc, bias != NULL,
+                 bias ? bias[m] : 0, c->epi_act, c->epi_lo, c->epi_hi);
+}
+
+/* Before the products of a block (sgemm adds into it, beta 1): each row
+ * starts as its bias plus a fused chain's residual, so no pass of their
+ * own and no zeroing pass inside sgemm; returns the beta to use (0 when
+ * there is nothing to start from). */
+NNI_HOT static void pre_row(float *restrict y, const float *restrict r, size_t n, float b)
+{
+    if (r)
+        for (size_t i = 0; i < n; i++)
+            y[i] = b + r[i];
+    else
+        for (size_t i = 0; i < n; i++)
+            y[i] = b;
+}
+
+static float pre_block(float *y, const float *res, const float *bias, int64_t mg, int64_t ovol,
+                       int64_t j0, int64_t nc)
+{
+    if (!bias && !res)
+        return 0.0f;
+    for (int64_t m = 0; m < mg; m++)
+        pre_row(y + m * ovol + j0, res ? res + m * ovol + j0 : NULL, (size_t)nc,
+                bias ? bias[m] : 0.0f);
+    return 1.0f;
+}
+
+/* im2col of a small image by a map made once per conv: for each tap and
+ * output position, the offset it reads in the image padded with zeros (xp,
+ * pvol values a channel). Short rows would otherwise cost a memcpy and two
+ * memsets each; the padding makes the gather branch-free. */
+NNI_HOT static void im2col_map(const float *restrict xp, int64_t cg, int64_t pvol, int64_t kvol,
+                               int64_t ovol, const int32_t *restrict map, float *restrict col,
+                               int64_t ld)
+{
+    for (int64_t ci = 0; ci < cg; ci++) {
+        const float *xc = xp + ci * pvol;
+        for (int64_t kk = 0; kk < kvol; kk++) {
+            const int32_t *mk = map + kk * ovol;
+            float *row = col + (ci * kvol + kk) * ld;
+            for (int64_t j = 0; j < ovol; j++)
+                row[j] = xc[mk[j]];
+        }
+    }
+}
+
+/* Small images in a batch: one product for the whole batch (the columns
+ * of every image side by side), then each image's rows put in place; N
+ * small products would cost mostly sgemm's per-call overhead. */
+static int conv_batched(nni_call *c, const nnz_itensor *X, const nnz_itensor *W,
+                        const float *bias, int k_out, const geom *g, int direct)
+{
+    int64_t N = X->dims[0], C = X->dims[1], M = W->dims[0], group = nni_attr_i(c, "group", 1);
+    int64_t cg = C / group, mg = M / group, kvol = gvol(g->k), ivol = gvol(g->in), ovol = gvol(g->out);
+    int64_t kdim = cg * kvol, nc = N * ovol;
+    size_t colb = (size_t)(kdim * nc) * 4, tb = (size_t)(mg * nc) * 4;
+    if (nni_account(c->inf, colb + tb, c->e) != 0)
+        return -1;
+    float *col = malloc(colb ? colb : 1), *t = malloc(tb ? tb : 1);
+    if (!col || !t) {
+        free(col);
+        free(t);
+        c->inf->live -= colb + tb;
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    }
+    const float *x = X->data, *w = W->data;
+    const float *res = c->epi_res ? c->epi_res->data : NULL;
+    float *y = c->out[k_out]->data;
+    /* the padded image: PH x PW a channel */
+    int32_t *map = NULL;
+    float *xp = NULL;
+    int64_t PH = g->in[1] + g->pb[1] + g->pe[1], PW = g->in[2] + g->pb[2] + g->pe[2];
+    int64_t pvol = PH * PW;
+    int use_map = !direct && kvol <= 9 && pvol <= 4096 && cg * pvol <= 65536;
+    if (use_map) {
+        map = malloc((size_t)(kvol * ovol) * sizeof *map);
+        xp = calloc((size_t)(cg * pvol), sizeof *xp); /* the border stays zero */
+        use_map = map && xp;
+    }
+    for (int64_t kk = 0; use_map && kk < kvol; kk++) {
+        int64_t kw = kk % g->k[2], kh = kk / g->k[2];
+        for (int64_t j = 0; j < ovol && use_map; j++) {
+            int64_t ph = j / g->out[2] * g->st[1] + kh * g->dil[1];
+            int64_t pw = j % g->out[2] * g->st[2] + kw * g->dil[2];
+            use_map = ph < PH && pw < PW;
+            map[kk * ovol + j] = (int32_t)(ph * PW + pw);
+        }
+    }
+
+    for (int64_t gi = 0; gi < group; gi++) {
+        for (int64_t n = 0; n < N; n++) {
+            const float *xg = x + (n * C + gi * cg) * ivol;
+            if (direct)
+                for (int64_t ci = 0; ci < cg; ci++)
+                    memcpy(col + ci * nc + n * ovol, xg + ci * ivol, (size_t)ovol * 4);
+            else if (use_map) {
+                for (int64_t ci = 0; ci < cg; ci++)
+                    for (int64_t ih = 0; ih < g->in[1]; ih++)
+                        memcpy(xp + ci * pvol + (ih + g->pb[1]) * PW + g->pb[2],
+                               xg + ci * ivol + ih * g->in[2], (size_t)g->in[2] * 4);
+                im2col_map(xp, cg, pvol, kvol, ovol, map, col + n * ovol, nc);
+            }
+            else
+                im2col_rows(xg, cg, g, 0, g->out[1], col + n * ovol, nc);
+        }
+        const float *bg = bias ? bias + gi * mg : NULL;
+        float beta = pre_block(t, NULL, bg, mg, nc, 0, nc);
+        nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, w + gi * mg * kdim, (int)kdim, col,
+                  (int)nc, beta, t, (int)nc);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t m = 0; m < mg; m++) {
+                size_t off = (size_t)((n * M + gi * mg + m) * ovol);
+                memcpy(y + off, t + m * nc + n * ovol, (size_t)ovol * 4);
+                post_block(c, y + off, res ? res + off : NULL, NULL, 1, ovol, 0, ovol);
+            }
+    }
+    free(map);
+    free(xp);
+    free(col);
+    free(t);
+    c->inf->live -= colb + tb;
+    return 0;
 }
 
 int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, const float *bias,
@@ -283,23 +490,35 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     int64_t od[NNZ_MAX_DIMS] = { N, M };
     for (int i = 0; i < g.sp; i++)
         od[2 + i] = g.out[3 - g.sp + i];
-    if (nni_out(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
+    int64_t cg = C / group, mg = M / group, kvol = gvol(g.k), ivol = gvol(g.in), ovol = gvol(g.out);
+    /* every output value is written once (beta 0) before anything adds to
+     * it: no zeroing needed */
+    int dw = cg == 1 && mg == 1 && g.sp <= 2;
+    if (nni_out_uninit(c, k_out, NNZ_DT_FLOAT, X->ndims, od) != 0)
         return -1;
     float *y = c->out[k_out]->data;
     const float *x = X->data, *w = W->data;
-    int64_t cg = C / group, mg = M / group, kvol = gvol(g.k), ivol = gvol(g.in), ovol = gvol(g.out);
+    const float *res = c->epi_res ? c->epi_res->data : NULL;
+    if (res && c->epi_res->count != c->out[k_out]->count)
+        return nni_fail(c, "the fused residual has %zu values for %zu", c->epi_res->count,
+                        c->out[k_out]->count);
     int64_t kdim = cg * kvol;
     if (!ovol || !N || !M)
         return 0;
-    if (cg == 1 && mg == 1 && g.sp <= 2) {
+    if (dw) {
         for (int64_t n = 0; n < N; n++)
-            for (int64_t ch = 0; ch < M; ch++)
-                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g,
-                        y + (n * M + ch) * ovol);
+            for (int64_t ch = 0; ch < M; ch++) {
+                size_t off = (size_t)((n * M + ch) * ovol);
+                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g, y + off);
+                post_block(c, y + off, res ? res + off : NULL, NULL, 1, ovol, 0, ovol);
+            }
         return 0;
     }
     int direct = kvol == 1 && g.st[0] == 1 && g.st[1] == 1 && g.st[2] == 1 && !g.pb[0] &&
                  !g.pb[1] && !g.pb[2] && !g.pe[0] && !g.pe[1] && !g.pe[2];
+    if (N > 1 && ovol <= 1024 && g.sp <= 2 && (uint64_t)kdim * (uint64_t)(N * ovol) * 4 <= COL_BYTES &&
+        (uint64_t)mg * (uint64_t)(N * ovol) * 4 <= COL_BYTES)
+        return conv_batched(c, X, W, bias, k_out, &g, direct);
     int64_t block = ovol;
     float *col = NULL;
     size_t colbytes = 0;
@@ -317,23 +536,27 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
             return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
         }
     }
-    /* the output starts as the bias (or the zeros it was allocated with) and
-     * the products add in (beta 1): no separate zeroing or bias pass */
-    if (bias)
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *yr = y + (n * M + m) * ovol, b = bias[m];
-                for (int64_t j = 0; j < ovol; j++)
-                    yr[j] = b;
-            }
+    /* each block of the output starts as the bias (plus a fused chain's
+     * residual), the products add in (beta 1), then the activation, all
+     * while the block is in cache */
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < group; gi++) {
             const float *xg = x + (n * C + gi * cg) * ivol;
             const float *wg = w + gi * mg * kdim;
-            float *yg = y + (n * M + gi * mg) * ovol;
+            size_t goff = (size_t)((n * M + gi * mg) * ovol);
+            float *yg = y + goff;
+            const float *rg = res ? res + goff : NULL, *bg = bias ? bias + gi * mg : NULL;
             if (direct) {
-                nni_sgemm(0, 0, (int)mg, (int)ovol, (int)kdim, 1.0f, wg, (int)kdim, xg,
-                          (int)ovol, 1.0f, yg, (int)ovol);
+                /* columns in blocks of about 128 KiB of output */
+                int64_t nb = ((int64_t)32768 / (mg ? mg : 1)) & ~(int64_t)15;
+                if (nb < 256) nb = 256;
+                for (int64_t j0 = 0; j0 < ovol; j0 += nb) {
+                    int64_t nc = ovol - j0 < nb ? ovol - j0 : nb;
+                    float beta = pre_block(yg, rg, bg, mg, ovol, j0, nc);
+                    nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, xg + j0,
+                              (int)ovol, beta, yg + j0, (int)ovol);
+                    post_block(c, yg, NULL, NULL, mg, ovol, j0, nc);
+                }
                 continue;
             }
             if (g.sp <= 2) {
@@ -341,17 +564,21 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
                 for (int64_t oh0 = 0; oh0 < g.out[1]; oh0 += rows) {
                     int64_t oh1 = oh0 + rows < g.out[1] ? oh0 + rows : g.out[1];
                     int64_t nc = (oh1 - oh0) * g.out[2];
-                    im2col_rows(xg, cg, &g, oh0, oh1, col);
+                    im2col_rows(xg, cg, &g, oh0, oh1, col, nc);
+                    float beta = pre_block(yg, rg, bg, mg, ovol, oh0 * g.out[2], nc);
                     nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                              1.0f, yg + oh0 * g.out[2], (int)ovol);
+                              beta, yg + oh0 * g.out[2], (int)ovol);
+                    post_block(c, yg, NULL, NULL, mg, ovol, oh0 * g.out[2], nc);
                 }
                 continue;
             }
             for (int64_t j0 = 0; j0 < ovol; j0 += block) {
                 int64_t nc = ovol - j0 < block ? ovol - j0 : block;
                 im2col(xg, cg, &g, j0, nc, col);
+                float beta = pre_block(yg, rg, bg, mg, ovol, j0, nc);
                 nni_sgemm(0, 0, (int)mg, (int)nc, (int)kdim, 1.0f, wg, (int)kdim, col, (int)nc,
-                          1.0f, yg + j0, (int)ovol);
+                          beta, yg + j0, (int)ovol);
+                post_block(c, yg, NULL, NULL, mg, ovol, j0, nc);
             }
         }
     free(col);
@@ -566,6 +793,7 @@ static int pool(nni_call *c, int is_max, int global)
     int64_t od[NNZ_MAX_DIMS] = { X->dims[0], X->dims[1] };
     for (int i = 0; i < sp; i++)
         od[2 + i] = g.out[3 - sp + i];
+    c->plan_defer = 1;
     if (nni_out(c, 0, X->dtype, X->ndims, od) != 0)
         return -1;
     int64_t *ind = NULL;
@@ -574,6 +802,8 @@ static int pool(nni_call *c, int is_max, int global)
             return -1;
         ind = c->out[1]->data;
     }
+    if (nni_plan_done(c))
+        return -1;
     int cip = (int)nni_attr_i(c, "count_include_pad", 0);
     if (is_max && !ind && g.sp == 2 && g.k[1] == 2 && g.k[2] == 2 && g.st[1] == 2 && g.st[2] == 2 &&
         g.dil[1] == 1 && g.dil[2] == 1 && !g.pb[1] && !g.pb[2] && 2 * g.out[1] <= g.in[1] &&
@@ -824,13 +1054,22 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
     memcpy(d, x->dims, sizeof d);
     d[axis] = out;
     y->ndims = x->ndims;
-    if (nni_out(c, 0, x->dtype, x->ndims, d) != 0)
+    if (nni_out_uninit(c, 0, x->dtype, x->ndims, d) != 0) /* every value written below */
         return -1;
     size_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= (size_t)x->dims[i];
     for (int i = axis + 1; i < x->ndims; i++) inner *= (size_t)x->dims[i];
     const float *xs = x->data;
     float *ys = c->out[0]->data;
+    /* each output index's taps first, then the data in long loops */
+    int64_t *tidx = malloc((size_t)(out ? out : 1) * 4 * sizeof *tidx);
+    float *tw = malloc((size_t)(out ? out : 1) * 4 * sizeof *tw);
+    if (!tidx || !tw) {
+        free(tidx);
+        free(tw);
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    }
+    int nt = mode == RM_NEAREST ? 1 : mode == RM_LINEAR ? 2 : 4;
     for (int64_t j = 0; j < out; j++) {
         double xo;
         switch (ct) {
@@ -846,9 +1085,8 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
         }
         default: xo = j / scale; break;
         }
-        int64_t idx[4];
-        float w[4];
-        int nt;
+        int64_t *idx = tidx + 4 * j;
+        float *w = tw + 4 * j;
         if (mode == RM_NEAREST) {
             double r;
             switch (nm) {
@@ -860,7 +1098,6 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             int64_t k = (int64_t)r;
             idx[0] = k < 0 ? 0 : k >= in ? in - 1 : k;
             w[0] = 1;
-            nt = 1;
         } else if (mode == RM_LINEAR) {
             if (xo < 0) xo = 0;
             if (xo > in - 1) xo = (double)(in - 1);
@@ -870,7 +1107,6 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             idx[1] = k + 1 < in ? k + 1 : in - 1;
             w[0] = (float)(1 - t);
             w[1] = (float)t;
-            nt = 2;
         } else {
             int64_t k = (int64_t)floor(xo);
             double t = xo - (double)k, s = 0;
@@ -887,18 +1123,35 @@ static int resize_axis(nni_call *c, const nnz_itensor *x, nnz_itensor *y, int ax
             }
             for (int q = 0; q < 4; q++)
                 w[q] = (float)(excl && s != 0 ? cw[q] / s : cw[q]);
-            nt = 4;
         }
-        for (size_t o = 0; o < outer; o++) {
-            float *yr = ys + (o * (size_t)out + (size_t)j) * inner;
+    }
+    for (size_t o = 0; o < outer; o++) {
+        const float *xo = xs + o * (size_t)in * inner;
+        float *yo = ys + o * (size_t)out * inner;
+        if (mode == RM_NEAREST && inner == 1) {
+            /* the innermost axis: a gather */
+            for (int64_t j = 0; j < out; j++)
+                yo[j] = xo[tidx[4 * j]];
+            continue;
+        }
+        for (int64_t j = 0; j < out; j++) {
+            const int64_t *idx = tidx + 4 * j;
+            const float *w = tw + 4 * j;
+            float *yr = yo + (size_t)j * inner;
+            if (mode == RM_NEAREST) {
+                memcpy(yr, xo + (size_t)idx[0] * inner, inner * sizeof *yr);
+                continue;
+            }
             for (size_t i = 0; i < inner; i++) {
                 float acc = 0;
                 for (int q = 0; q < nt; q++)
-                    acc += w[q] * xs[(o * (size_t)in + (size_t)idx[q]) * inner + i];
+                    acc += w[q] * xo[(size_t)idx[q] * inner + i];
                 yr[i] = acc;
             }
         }
     }
+    free(tidx);
+    free(tw);
     return 0;
 }
 
@@ -918,6 +1171,8 @@ static int resize_common(nni_call *c, const nnz_itensor *X, const double *scales
         double rlen = sized ? (double)sizes[ax] : (double)X->dims[ax] * scales[ax];
         int rc = resize_axis(c, &cur, &next, ax, sizes[ax], scales[ax], rlen, mode, ct, nm, a, excl);
         c->out[0] = saved;
+        if (rc != 0 && c->plan_stop && !c->e->code)
+            rc = c->plan_stop = 0; /* the shape plan: on to the next axis's shape */
         if (changed)
             nni_release(c->inf, &tmp);
         if (rc != 0) {
@@ -932,6 +1187,10 @@ static int resize_common(nni_call *c, const nnz_itensor *X, const double *scales
         return nni_out_copy(c, 0, X, X->ndims, X->dims);
     nni_release(c->inf, saved);
     *saved = tmp;
+    if (nni_is_sentinel(tmp.data)) {
+        c->plan_stop = 1; /* shapes only */
+        return -1;
+    }
     return 0;
 }
 
@@ -1051,11 +1310,11 @@ static int op_upsample(nni_call *c)
 }
 
 const nni_op nni_ops_conv[] = {
-    { "Conv", op_conv, 2, 3 }, { "ConvTranspose", op_conv_transpose, 2, 3 },
-    { "MaxPool", op_maxpool, 1, 1 }, { "AveragePool", op_avgpool, 1, 1 },
-    { "GlobalMaxPool", op_gmaxpool, 1, 1 }, { "GlobalAveragePool", op_gavgpool, 1, 1 },
-    { "BatchNormalization", op_batchnorm, 5, 5 }, { "Gemm", op_gemm, 2, 3 },
-    { "MatMul", op_matmul, 2, 2 }, { "Resize", op_resize, 1, 4 },
-    { "Upsample", op_upsample, 1, 2 },
-    { NULL, NULL, 0, 0 },
+    { "Conv", op_conv, 2, 3, 0 }, { "ConvTranspose", op_conv_transpose, 2, 3, 0 },
+    { "MaxPool", op_maxpool, 1, 1, 0 }, { "AveragePool", op_avgpool, 1, 1, 0 },
+    { "GlobalMaxPool", op_gmaxpool, 1, 1, 0 }, { "GlobalAveragePool", op_gavgpool, 1, 1, 0 },
+    { "BatchNormalization", op_batchnorm, 5, 5, 0 }, { "Gemm", op_gemm, 2, 3, 0 },
+    { "MatMul", op_matmul, 2, 2, 0 }, { "Resize", op_resize, 1, 4, NNI_IN(1) | NNI_IN(2) | NNI_IN(3) },
+    { "Upsample", op_upsample, 1, 2, NNI_IN(1) },
+    { NULL, NULL, 0, 0, 0 },
 };

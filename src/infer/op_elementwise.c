@@ -1,5 +1,6 @@
 /* op_elementwise.c - unary and broadcasting n-ary ops, Cast, Clip, Where. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "infer_int.h"
@@ -28,6 +29,40 @@ static void bit_init(bit *it, int nd, const int64_t *dims, const nnz_itensor *co
         it->dims[0] = 1;
     for (int k = 0; k < nin; k++)
         nni_bcast_strides(in[k], nd, dims, it->st[k]);
+    /* merge neighbouring dims every input steps through as one (both
+     * contiguous, or both broadcast): [1,C,H,W] * [1,C,1,1] becomes rows of
+     * H*W times one scalar, long loops instead of a row per W */
+    int m = 0;
+    int64_t d[NNZ_MAX_DIMS], st[3][NNZ_MAX_DIMS];
+    for (int i = nd - 1; i >= 0; i--) {
+        if (dims[i] == 1)
+            continue;
+        int merge = m > 0;
+        for (int k = 0; k < nin && merge; k++)
+            merge = it->st[k][i] == st[k][m - 1] * d[m - 1];
+        if (merge) {
+            d[m - 1] *= dims[i];
+            continue;
+        }
+        d[m] = dims[i];
+        for (int k = 0; k < nin; k++)
+            st[k][m] = it->st[k][i];
+        m++;
+    }
+    if (nd && m) {
+        it->nd = m;
+        for (int i = 0; i < m; i++) {
+            it->dims[i] = d[m - 1 - i];
+            for (int k = 0; k < nin; k++)
+                it->st[k][i] = st[k][m - 1 - i];
+        }
+    } else if (nd) {
+        /* every dim is 1: one element */
+        it->nd = 1;
+        it->dims[0] = 1;
+        for (int k = 0; k < nin; k++)
+            it->st[k][0] = 0;
+    }
     it->len = (size_t)it->dims[it->nd - 1];
     it->rows = 1;
     for (int i = 0; i < it->nd - 1; i++)
@@ -76,7 +111,10 @@ static int unary(nni_call *c, unop u)
     if (!isint && !nni_is_float(x->dtype))
         return nni_unsupported(c, "input of type %s", nnz_dtype_name(x->dtype));
     int odt = u == U_ISNAN || u == U_ISINF ? NNZ_DT_BOOL : x->dtype;
-    if (nni_out_reuse(c, 0, 0, odt, x->ndims, x->dims) != 0)
+    c->uninit = 1; /* every element is written below */
+    int rc = nni_out_reuse(c, 0, 0, odt, x->ndims, x->dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
     x = c->in[0];
     nnz_itensor *y = c->out[0];
@@ -437,7 +475,10 @@ static int binary(nni_call *c, binop b)
     int odt = is_cmp(b) ? NNZ_DT_BOOL : A->dtype;
     /* in place over A when A has the output's shape (elementwise, so safe) */
     int same_a = A->ndims == nd && !memcmp(A->dims, dims, sizeof(int64_t) * (size_t)nd);
-    if ((same_a ? nni_out_reuse(c, 0, 0, odt, nd, dims) : nni_out(c, 0, odt, nd, dims)) != 0)
+    c->uninit = 1; /* binary_into writes every element */
+    int rc = same_a ? nni_out_reuse(c, 0, 0, odt, nd, dims) : nni_out(c, 0, odt, nd, dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
     return binary_into(c, b, c->in[0], c->in[1], c->out[0]);
 }
@@ -544,8 +585,12 @@ static int op_clip(nni_call *c)
     if (nni_need(c, 0) != 0)
         return -1;
     const nnz_itensor *x = c->in[0];
-    if (nni_out(c, 0, x->dtype, x->ndims, x->dims) != 0)
+    c->uninit = 1; /* every element is written below; in place when it may */
+    int rc = nni_out_reuse(c, 0, 0, x->dtype, x->ndims, x->dims);
+    c->uninit = 0;
+    if (rc != 0)
         return -1;
+    x = c->in[0];
     nnz_itensor *y = c->out[0];
     if (nni_is_float(x->dtype)) {
         float lo = -INFINITY, hi = INFINITY;
@@ -642,13 +687,15 @@ static int op_dropout(nni_call *c)
                                                            : nni_attr_f(c, "ratio", 0.5f);
     if ((training || nni_attr_i(c, "is_test", 1) == 0) && ratio != 0)
         return nni_unsupported(c, "training mode (random dropout)");
+    c->plan_defer = 1;
     if (nni_out_copy(c, 0, x, x->ndims, x->dims) != 0)
         return -1;
-    if (c->nout > 1 && c->out[1]) {
-        if (nni_out(c, 1, NNZ_DT_BOOL, x->ndims, x->dims) != 0)
-            return -1;
+    if (c->nout > 1 && c->out[1] && nni_out(c, 1, NNZ_DT_BOOL, x->ndims, x->dims) != 0)
+        return -1;
+    if (nni_plan_done(c))
+        return -1;
+    if (c->nout > 1 && c->out[1])
         memset(c->out[1]->data, 1, c->out[1]->count);
-    }
     return 0;
 }
 
@@ -670,32 +717,166 @@ static int op_shrink(nni_call *c)
 }
 
 const nni_op nni_ops_elementwise[] = {
-    { "Dropout", op_dropout, 1, 3 }, { "Shrink", op_shrink, 1, 1 },
-    { "Abs", op_abs, 1, 1 }, { "Neg", op_neg, 1, 1 }, { "Ceil", op_ceil, 1, 1 },
-    { "Floor", op_floor, 1, 1 }, { "Round", op_round, 1, 1 }, { "Sqrt", op_sqrt, 1, 1 },
-    { "Exp", op_exp, 1, 1 }, { "Log", op_log, 1, 1 }, { "Sin", op_sin, 1, 1 },
-    { "Cos", op_cos, 1, 1 }, { "Tan", op_tan, 1, 1 }, { "Tanh", op_tanh, 1, 1 },
-    { "Asin", op_asin, 1, 1 }, { "Acos", op_acos, 1, 1 }, { "Atan", op_atan, 1, 1 },
-    { "Sinh", op_sinh, 1, 1 }, { "Cosh", op_cosh, 1, 1 }, { "Asinh", op_asinh, 1, 1 },
-    { "Acosh", op_acosh, 1, 1 }, { "Atanh", op_atanh, 1, 1 },
-    { "Sigmoid", op_sigmoid, 1, 1 }, { "Relu", op_relu, 1, 1 }, { "Erf", op_erf, 1, 1 },
-    { "Reciprocal", op_reciprocal, 1, 1 }, { "Sign", op_sign, 1, 1 },
-    { "Softplus", op_softplus, 1, 1 }, { "Softsign", op_softsign, 1, 1 },
-    { "HardSigmoid", op_hardsigmoid, 1, 1 }, { "HardSwish", op_hardswish, 1, 1 },
-    { "LeakyRelu", op_leakyrelu, 1, 1 }, { "Elu", op_elu, 1, 1 }, { "Selu", op_selu, 1, 1 },
-    { "Celu", op_celu, 1, 1 }, { "ThresholdedRelu", op_thresholdedrelu, 1, 1 },
-    { "IsNaN", op_isnan, 1, 1 }, { "IsInf", op_isinf, 1, 1 }, { "Mish", op_mish, 1, 1 },
-    { "Gelu", op_gelu, 1, 1 }, { "Not", op_not, 1, 1 },
-    { "Add", op_add, 2, 2 }, { "Sub", op_sub, 2, 2 }, { "Mul", op_mul, 2, 2 },
-    { "Div", op_div, 2, 2 }, { "Pow", op_pow, 2, 2 }, { "Mod", op_mod, 2, 2 },
-    { "PRelu", op_prelu, 2, 2 }, { "And", op_and, 2, 2 }, { "Or", op_or, 2, 2 },
-    { "Xor", op_xor, 2, 2 }, { "Equal", op_equal, 2, 2 }, { "Greater", op_greater, 2, 2 },
-    { "GreaterOrEqual", op_greater_equal, 2, 2 }, { "Less", op_less, 2, 2 },
-    { "LessOrEqual", op_less_equal, 2, 2 }, { "BitwiseAnd", op_bitwise_and, 2, 2 },
-    { "BitwiseOr", op_bitwise_or, 2, 2 }, { "BitwiseXor", op_bitwise_xor, 2, 2 },
-    { "Max", op_max, 1, NNI_MAX_IO }, { "Min", op_min, 1, NNI_MAX_IO },
-    { "Sum", op_sum, 1, NNI_MAX_IO }, { "Mean", op_mean, 1, NNI_MAX_IO },
-    { "Where", op_where, 3, 3 }, { "Clip", op_clip, 1, 3 }, { "Cast", op_cast, 1, 1 },
-    { "CastLike", op_castlike, 2, 2 }, { "Identity", op_identity, 1, 1 },
-    { NULL, NULL, 0, 0 },
+    { "Dropout", op_dropout, 1, 3, NNI_IN(1) | NNI_IN(2) }, { "Shrink", op_shrink, 1, 1, 0 },
+    { "Abs", op_abs, 1, 1, 0 }, { "Neg", op_neg, 1, 1, 0 }, { "Ceil", op_ceil, 1, 1, 0 },
+    { "Floor", op_floor, 1, 1, 0 }, { "Round", op_round, 1, 1, 0 }, { "Sqrt", op_sqrt, 1, 1, 0 },
+    { "Exp", op_exp, 1, 1, 0 }, { "Log", op_log, 1, 1, 0 }, { "Sin", op_sin, 1, 1, 0 },
+    { "Cos", op_cos, 1, 1, 0 }, { "Tan", op_tan, 1, 1, 0 }, { "Tanh", op_tanh, 1, 1, 0 },
+    { "Asin", op_asin, 1, 1, 0 }, { "Acos", op_acos, 1, 1, 0 }, { "Atan", op_atan, 1, 1, 0 },
+    { "Sinh", op_sinh, 1, 1, 0 }, { "Cosh", op_cosh, 1, 1, 0 }, { "Asinh", op_asinh, 1, 1, 0 },
+    { "Acosh", op_acosh, 1, 1, 0 }, { "Atanh", op_atanh, 1, 1, 0 },
+    { "Sigmoid", op_sigmoid, 1, 1, 0 }, { "Relu", op_relu, 1, 1, 0 }, { "Erf", op_erf, 1, 1, 0 },
+    { "Reciprocal", op_reciprocal, 1, 1, 0 }, { "Sign", op_sign, 1, 1, 0 },
+    { "Softplus", op_softplus, 1, 1, 0 }, { "Softsign", op_softsign, 1, 1, 0 },
+    { "HardSigmoid", op_hardsigmoid, 1, 1, 0 }, { "HardSwish", op_hardswish, 1, 1, 0 },
+    { "LeakyRelu", op_leakyrelu, 1, 1, 0 }, { "Elu", op_elu, 1, 1, 0 }, { "Selu", op_selu, 1, 1, 0 },
+    { "Celu", op_celu, 1, 1, 0 }, { "ThresholdedRelu", op_thresholdedrelu, 1, 1, 0 },
+    { "IsNaN", op_isnan, 1, 1, 0 }, { "IsInf", op_isinf, 1, 1, 0 }, { "Mish", op_mish, 1, 1, 0 },
+    { "Gelu", op_gelu, 1, 1, 0 }, { "Not", op_not, 1, 1, 0 },
+    { "Add", op_add, 2, 2, 0 }, { "Sub", op_sub, 2, 2, 0 }, { "Mul", op_mul, 2, 2, 0 },
+    { "Div", op_div, 2, 2, 0 }, { "Pow", op_pow, 2, 2, 0 }, { "Mod", op_mod, 2, 2, 0 },
+    { "PRelu", op_prelu, 2, 2, 0 }, { "And", op_and, 2, 2, 0 }, { "Or", op_or, 2, 2, 0 },
+    { "Xor", op_xor, 2, 2, 0 }, { "Equal", op_equal, 2, 2, 0 }, { "Greater", op_greater, 2, 2, 0 },
+    { "GreaterOrEqual", op_greater_equal, 2, 2, 0 }, { "Less", op_less, 2, 2, 0 },
+    { "LessOrEqual", op_less_equal, 2, 2, 0 }, { "BitwiseAnd", op_bitwise_and, 2, 2, 0 },
+    { "BitwiseOr", op_bitwise_or, 2, 2, 0 }, { "BitwiseXor", op_bitwise_xor, 2, 2, 0 },
+    { "Max", op_max, 1, NNI_MAX_IO, 0 }, { "Min", op_min, 1, NNI_MAX_IO, 0 },
+    { "Sum", op_sum, 1, NNI_MAX_IO, 0 }, { "Mean", op_mean, 1, NNI_MAX_IO, 0 },
+    { "Where", op_where, 3, 3, 0 }, { "Clip", op_clip, 1, 3, 0 }, { "Cast", op_cast, 1, 1, 0 },
+    { "CastLike", op_castlike, 2, 2, 0 }, { "Identity", op_identity, 1, 1, 0 },
+    { NULL, NULL, 0, 0, 0 },
 };
+
+/* ---- elementwise chains ------------------------------------------------------ */
+
+int nni_ew_op(const nni_node *n)
+{
+    if (n->nout != 1 || n->nsub)
+        return 0;
+    const char *o = n->op->name;
+    if (!strcmp(o, "Add") || !strcmp(o, "Sub") || !strcmp(o, "Mul") || !strcmp(o, "Div"))
+        return n->nin == 2;
+    if (!strcmp(o, "Relu"))
+        return n->nin == 1;
+    return !strcmp(o, "Clip");
+}
+
+enum { EW_ADD, EW_SUB, EW_MUL, EW_DIV, EW_CLIP, EW_RELU };
+#define EW_BLOCK 512
+#define EW_MAX 64
+
+/* One operand of a member: a block (of x or of an earlier member), or a
+ * scalar weight. */
+typedef struct ew_arg {
+    int reg;   /* -1: x; >= 0: member; -2: scalar */
+    float s;
+} ew_arg;
+
+NNI_HOT static void ew_binary(int op, const float *restrict a, const float *restrict b, float sa,
+                              float sb, float *restrict z, size_t n)
+{
+    /* the loops of binary_into: the same operations in the same order */
+    if (a && b)
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = a[i] + b[i]; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = a[i] - b[i]; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = a[i] * b[i]; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = a[i] / b[i]; break;
+        }
+    else if (a)
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = a[i] + sb; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = a[i] - sb; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = a[i] * sb; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = a[i] / sb; break;
+        }
+    else
+        switch (op) {
+        case EW_ADD: for (size_t i = 0; i < n; i++) z[i] = sa + b[i]; break;
+        case EW_SUB: for (size_t i = 0; i < n; i++) z[i] = sa - b[i]; break;
+        case EW_MUL: for (size_t i = 0; i < n; i++) z[i] = sa * b[i]; break;
+        default: for (size_t i = 0; i < n; i++) z[i] = sa / b[i]; break;
+        }
+}
+
+NNI_HOT static void ew_clamp(int op, const float *restrict a, float lo, float hi,
+                             float *restrict z, size_t n)
+{
+    if (op == EW_RELU)
+        for (size_t i = 0; i < n; i++)
+            z[i] = a[i] > 0 ? a[i] : 0; /* as unary Relu */
+    else
+        for (size_t i = 0; i < n; i++) {
+            float v = a[i];
+            v = v < lo ? lo : v; /* as op_clip */
+            z[i] = v > hi ? hi : v;
+        }
+}
+
+int nni_ew_chain(nni_call *c, const nnz_itensor *x, nnz_itensor *y)
+{
+    const nni_node *h = c->n;
+    const nni_graph *gr = c->frame->gr;
+    int nm = 1 + h->nchain;
+    if (nm > EW_MAX)
+        return nni_fail(c, "an elementwise chain of %d nodes", nm);
+    int op[EW_MAX];
+    ew_arg arg[EW_MAX][2];
+    float lo[EW_MAX], hi[EW_MAX];
+    for (int m = 0; m < nm; m++) {
+        const nni_node *q = m ? &h->chain[m - 1] : h;
+        const char *o = q->op->name;
+        op[m] = !strcmp(o, "Add") ? EW_ADD : !strcmp(o, "Sub") ? EW_SUB : !strcmp(o, "Mul") ? EW_MUL
+              : !strcmp(o, "Div") ? EW_DIV : !strcmp(o, "Relu") ? EW_RELU : EW_CLIP;
+        lo[m] = -INFINITY;
+        hi[m] = INFINITY;
+        if (op[m] == EW_CLIP && gr->opset < 11) {
+            nni_call qc = { .p = q->p };
+            lo[m] = nni_attr_f(&qc, "min", -INFINITY);
+            hi[m] = nni_attr_f(&qc, "max", INFINITY);
+        }
+        for (int k = 0; k < q->nin && k < 3; k++) {
+            int sl = q->in[k];
+            ew_arg a = { -2, 0 };
+            if (sl < 0)
+                continue;
+            if (sl == h->ew_in)
+                a.reg = -1;
+            for (int j = 0; j < m && a.reg == -2; j++)
+                if ((j ? h->chain[j - 1].out[0] : h->out[0]) == sl)
+                    a.reg = j;
+            if (a.reg == -2) {
+                const nnz_itensor *w = gr->weights[sl];
+                if (!w || w->dtype != NNZ_DT_FLOAT || w->count != 1)
+                    return nni_fail(c, "an elementwise chain reads a value it does not hold");
+                a.s = *(const float *)w->data;
+            }
+            if (op[m] == EW_CLIP && k > 0)
+                *(k == 1 ? &lo[m] : &hi[m]) = a.s;
+            else
+                arg[m][k] = a;
+        }
+    }
+    float *regs = malloc((size_t)nm * EW_BLOCK * sizeof *regs);
+    if (!regs)
+        return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+    const float *xs = x->data;
+    float *ys = y->data;
+    for (size_t b0 = 0; b0 < x->count; b0 += EW_BLOCK) {
+        size_t nb = x->count - b0 < EW_BLOCK ? x->count - b0 : EW_BLOCK;
+        for (int m = 0; m < nm; m++) {
+            float *z = m == nm - 1 ? ys + b0 : regs + (size_t)m * EW_BLOCK;
+            const float *p[2];
+            for (int k = 0; k < 2; k++)
+                p[k] = k >= (op[m] <= EW_DIV ? 2 : 1) ? NULL
+                     : arg[m][k].reg == -1 ? xs + b0
+                     : arg[m][k].reg >= 0 ? regs + (size_t)arg[m][k].reg * EW_BLOCK : NULL;
+            if (op[m] <= EW_DIV)
+                ew_binary(op[m], p[0], p[1], arg[m][0].s, arg[m][1].s, z, nb);
+            else
+                ew_clamp(op[m], p[0], lo[m], hi[m], z, nb);
+        }
+    }
+    free(regs);
+    return 0;
+}

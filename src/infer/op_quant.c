@@ -106,6 +106,10 @@ static int op_dynamic_quantize(nni_call *c)
     if (nni_need_float(c, 0) != 0)
         return -1;
     const nnz_itensor *x = c->in[0];
+    c->plan_defer = 1;
+    if (nni_out(c, 0, NNZ_DT_UINT8, x->ndims, x->dims) != 0 || nni_out(c, 1, NNZ_DT_FLOAT, 0, NULL) != 0 ||
+        nni_out(c, 2, NNZ_DT_UINT8, 0, NULL) != 0 || nni_plan_done(c))
+        return -1;
     float mn = 0, mx = 0;
     const float *a = x->data;
     for (size_t i = 0; i < x->count; i++) {
@@ -114,9 +118,6 @@ static int op_dynamic_quantize(nni_call *c)
     }
     float scale = (mx - mn) / 255.0f;
     float zpf = scale != 0 ? nearbyintf(fmaxf(0, fminf(255, 0 - mn / scale))) : 0;
-    if (nni_out(c, 0, NNZ_DT_UINT8, x->ndims, x->dims) != 0 || nni_out(c, 1, NNZ_DT_FLOAT, 0, NULL) != 0 ||
-        nni_out(c, 2, NNZ_DT_UINT8, 0, NULL) != 0)
-        return -1;
     uint8_t *y = c->out[0]->data;
     for (size_t i = 0; i < x->count; i++) {
         float v = scale != 0 ? nearbyintf(a[i] / scale) + zpf : zpf;
@@ -148,6 +149,15 @@ static int shifted(nni_call *c, const nnz_itensor *x, const nnz_itensor *z, int 
             inner *= (size_t)x->dims[i];
     }
     memset(out, 0, sizeof *out);
+    if (nni_is_sentinel(x->data)) {
+        /* the shape plan: a value with a shape only stays one */
+        *out = *x;
+        out->dtype = NNZ_DT_FLOAT;
+        out->bytes = x->count * 4;
+        out->borrowed = 1;
+        *maxabs = 0;
+        return 0;
+    }
     if (nni_account(c->inf, x->count * 4, c->e) != 0)
         return -1;
     if (nnz_it_alloc(out, NNZ_DT_FLOAT, x->ndims, x->dims, c->e) != 0) {
@@ -186,6 +196,18 @@ static int matmul_float(nni_call *c, const nnz_itensor *A, const nnz_itensor *B,
     int64_t od[NNZ_MAX_DIMS], M, K, N;
     if (nni_matmul_shape(c, A, B, &nd, od, &M, &K, &N) != 0)
         return -1;
+    if (nni_is_sentinel(A->data) || nni_is_sentinel(B->data)) {
+        /* the shape plan: the product's shape only */
+        memset(Y, 0, sizeof *Y);
+        Y->dtype = NNZ_DT_FLOAT;
+        Y->ndims = nd;
+        memcpy(Y->dims, od, sizeof od);
+        Y->count = nni_shape_count(nd, od);
+        Y->bytes = Y->count * 4;
+        Y->data = nni_shaped_data;
+        Y->borrowed = 1;
+        return 0;
+    }
     if (nni_account(c->inf, nni_shape_count(nd, od) * 4, c->e) != 0)
         return -1;
     if (nnz_it_alloc(Y, NNZ_DT_FLOAT, nd, od, c->e) != 0) {
@@ -255,6 +277,8 @@ static int op_conv_integer(nni_call *c)
         c->out[0] = &fy;
         rc = nni_conv_float(c, &fx, &fw, NULL, 0);
         c->out[0] = saved;
+        if (rc != 0 && c->plan_stop && !c->e->code)
+            rc = c->plan_stop = 0; /* the plan: fy has its shape; now the output's */
     }
     if (rc == 0)
         rc = nni_out(c, 0, NNZ_DT_INT32, fy.ndims, fy.dims);
@@ -355,6 +379,8 @@ static int op_qlinear_conv(nni_call *c)
         c->out[0] = &fy;
         rc = nni_conv_float(c, &fx, &fw, bias, 0);
         c->out[0] = saved;
+        if (rc != 0 && c->plan_stop && !c->e->code)
+            rc = c->plan_stop = 0; /* the plan: fy has its shape; now the output's */
     }
     if (rc == 0 && sw->count != 1 && sw->count != (size_t)W->dims[0])
         rc = nni_fail(c, "w_scale has %zu values", sw->count);
@@ -372,9 +398,9 @@ static int op_qlinear_conv(nni_call *c)
 }
 
 const nni_op nni_ops_quant[] = {
-    { "QuantizeLinear", op_quantize, 2, 3 }, { "DequantizeLinear", op_dequantize, 2, 3 },
-    { "DynamicQuantizeLinear", op_dynamic_quantize, 1, 1 },
-    { "MatMulInteger", op_matmul_integer, 2, 4 }, { "ConvInteger", op_conv_integer, 2, 4 },
-    { "QLinearMatMul", op_qlinear_matmul, 8, 8 }, { "QLinearConv", op_qlinear_conv, 8, 9 },
-    { NULL, NULL, 0, 0 },
+    { "QuantizeLinear", op_quantize, 2, 3, 0 }, { "DequantizeLinear", op_dequantize, 2, 3, 0 },
+    { "DynamicQuantizeLinear", op_dynamic_quantize, 1, 1, 0 },
+    { "MatMulInteger", op_matmul_integer, 2, 4, 0 }, { "ConvInteger", op_conv_integer, 2, 4, 0 },
+    { "QLinearMatMul", op_qlinear_matmul, 8, 8, 0 }, { "QLinearConv", op_qlinear_conv, 8, 9, 0 },
+    { NULL, NULL, 0, 0, 0 },
 };

@@ -289,7 +289,9 @@ static int op_topk(nni_call *c)
     int64_t od[NNZ_MAX_DIMS];
     memcpy(od, X->dims, sizeof od);
     od[axis] = k;
-    if (nni_out(c, 0, X->dtype, X->ndims, od) != 0 || nni_out(c, 1, NNZ_DT_INT64, X->ndims, od) != 0)
+    c->plan_defer = 1;
+    if (nni_out(c, 0, X->dtype, X->ndims, od) != 0 || nni_out(c, 1, NNZ_DT_INT64, X->ndims, od) != 0 ||
+        nni_plan_done(c))
         return -1;
     size_t outer, n, inner;
     split3(X, axis, &outer, &n, &inner);
@@ -331,6 +333,7 @@ static int op_layernorm(nni_call *c)
         return nni_unsupported(c, "a scale of %zu values for a normalized size of %zu", S->count, n);
     if (B && B->count != n && B->count != 1)
         return nni_unsupported(c, "a bias of %zu values for a normalized size of %zu", B->count, n);
+    c->plan_defer = 1;
     if (nni_out(c, 0, X->dtype, X->ndims, X->dims) != 0)
         return -1;
     int64_t sd[NNZ_MAX_DIMS];
@@ -338,6 +341,8 @@ static int op_layernorm(nni_call *c)
     for (int i = axis; i < X->ndims; i++) sd[i] = 1;
     if (c->nout > 1 && nni_out(c, 1, NNZ_DT_FLOAT, X->ndims, sd) != 0) return -1;
     if (c->nout > 2 && nni_out(c, 2, NNZ_DT_FLOAT, X->ndims, sd) != 0) return -1;
+    if (nni_plan_done(c))
+        return -1;
     const float *x = X->data, *s = S->data, *b = B ? B->data : NULL;
     float *y = c->out[0]->data;
     for (size_t o = 0; o < outer; o++) {
@@ -549,16 +554,16 @@ static int op_mvn(nni_call *c)
 }
 
 const nni_op nni_ops_reduce[] = {
-    { "LRN", op_lrn, 1, 1 }, { "MeanVarianceNormalization", op_mvn, 1, 1 },
-    { "ReduceSum", op_reduce_sum, 1, 2 }, { "ReduceMean", op_reduce_mean, 1, 2 },
-    { "ReduceMax", op_reduce_max, 1, 2 }, { "ReduceMin", op_reduce_min, 1, 2 },
-    { "ReduceProd", op_reduce_prod, 1, 2 }, { "ReduceL1", op_reduce_l1, 1, 2 },
-    { "ReduceL2", op_reduce_l2, 1, 2 }, { "ReduceLogSumExp", op_reduce_lse, 1, 2 },
-    { "ReduceSumSquare", op_reduce_ssq, 1, 2 }, { "ReduceLogSum", op_reduce_logsum, 1, 2 },
-    { "ArgMax", op_argmax, 1, 1 }, { "ArgMin", op_argmin, 1, 1 },
-    { "Softmax", op_softmax, 1, 1 }, { "LogSoftmax", op_logsoftmax, 1, 1 },
-    { "Hardmax", op_hardmax, 1, 1 }, { "TopK", op_topk, 1, 2 },
-    { "LayerNormalization", op_layernorm, 2, 3 },
-    { "InstanceNormalization", op_instancenorm, 3, 3 }, { "CumSum", op_cumsum, 2, 2 },
-    { NULL, NULL, 0, 0 },
+    { "LRN", op_lrn, 1, 1, 0 }, { "MeanVarianceNormalization", op_mvn, 1, 1, 0 },
+    { "ReduceSum", op_reduce_sum, 1, 2, NNI_IN(1) }, { "ReduceMean", op_reduce_mean, 1, 2, NNI_IN(1) },
+    { "ReduceMax", op_reduce_max, 1, 2, NNI_IN(1) }, { "ReduceMin", op_reduce_min, 1, 2, NNI_IN(1) },
+    { "ReduceProd", op_reduce_prod, 1, 2, NNI_IN(1) }, { "ReduceL1", op_reduce_l1, 1, 2, NNI_IN(1) },
+    { "ReduceL2", op_reduce_l2, 1, 2, NNI_IN(1) }, { "ReduceLogSumExp", op_reduce_lse, 1, 2, NNI_IN(1) },
+    { "ReduceSumSquare", op_reduce_ssq, 1, 2, NNI_IN(1) }, { "ReduceLogSum", op_reduce_logsum, 1, 2, NNI_IN(1) },
+    { "ArgMax", op_argmax, 1, 1, 0 }, { "ArgMin", op_argmin, 1, 1, 0 },
+    { "Softmax", op_softmax, 1, 1, 0 }, { "LogSoftmax", op_logsoftmax, 1, 1, 0 },
+    { "Hardmax", op_hardmax, 1, 1, 0 }, { "TopK", op_topk, 1, 2, NNI_IN(1) },
+    { "LayerNormalization", op_layernorm, 2, 3, 0 },
+    { "InstanceNormalization", op_instancenorm, 3, 3, 0 }, { "CumSum", op_cumsum, 2, 2, NNI_IN(1) },
+    { NULL, NULL, 0, 0, 0 },
 };

@@ -138,8 +138,9 @@ static int rnn(nni_call *c, rnn_kind kind)
         yd[0] = T; yd[1] = dirs; yd[2] = N; yd[3] = Hn;
         hd[0] = dirs; hd[1] = N; hd[2] = Hn;
     }
+    c->plan_defer = 1;
     if (nni_out(c, 0, X->dtype, 4, yd) != 0 || (c->nout > 1 && nni_out(c, 1, X->dtype, 3, hd) != 0) ||
-        (kind == K_LSTM && c->nout > 2 && nni_out(c, 2, X->dtype, 3, hd) != 0))
+        (kind == K_LSTM && c->nout > 2 && nni_out(c, 2, X->dtype, 3, hd) != 0) || nni_plan_done(c))
         return -1;
     float *Y = c->out[0] ? c->out[0]->data : NULL;
     float *YH = c->nout > 1 && c->out[1] ? c->out[1]->data : NULL;
@@ -303,6 +304,6 @@ static int op_gru(nni_call *c) { return rnn(c, K_GRU); }
 static int op_rnn(nni_call *c) { return rnn(c, K_RNN); }
 
 const nni_op nni_ops_rnn[] = {
-    { "LSTM", op_lstm, 3, 8 }, { "GRU", op_gru, 3, 6 }, { "RNN", op_rnn, 3, 6 },
-    { NULL, NULL, 0, 0 },
+    { "LSTM", op_lstm, 3, 8, NNI_IN(4) }, { "GRU", op_gru, 3, 6, NNI_IN(4) }, { "RNN", op_rnn, 3, 6, NNI_IN(4) },
+    { NULL, NULL, 0, 0, 0 },
 };

@@ -355,12 +355,17 @@ static int op_split(nni_call *c)
     for (int i = axis + 1; i < x->ndims; i++)
         inner *= (size_t)x->dims[i];
     size_t pos = 0, irow = (size_t)total * inner;
+    c->plan_defer = 1;
     for (int k = 0; k < c->nout; k++) {
         int64_t d[NNZ_MAX_DIMS];
         memcpy(d, x->dims, sizeof d);
         d[axis] = sp[k];
         if (nni_out(c, k, x->dtype, x->ndims, d) != 0)
             return -1;
+    }
+    if (nni_plan_done(c))
+        return -1;
+    for (int k = 0; k < c->nout; k++) {
         size_t blk = (size_t)sp[k] * inner;
         for (size_t r = 0; r < outer; r++)
             memcpy((uint8_t *)c->out[k]->data + r * blk, (const uint8_t *)x->data + r * irow + pos, blk);
@@ -862,8 +867,11 @@ static int space_depth(nni_call *c, int to_space)
     int64_t td[6];
     for (int i = 0; i < 6; i++)
         td[i] = v.dims[perm[i]];
-    if (nni_out(c, 0, x->dtype, 6, td) != 0)
+    if (nni_out(c, 0, x->dtype, 4, od) != 0)
         return -1;
+    /* transposed as the 6-dim view, then given its 4 dims back */
+    c->out[0]->ndims = 6;
+    memcpy(c->out[0]->dims, td, sizeof td);
     nni_transpose(&v, c->out[0], perm);
     c->out[0]->ndims = 4;
     memcpy(c->out[0]->dims, od, sizeof od);
@@ -1092,18 +1100,18 @@ static int op_scatter_elements(nni_call *c)
 }
 
 const nni_op nni_ops_shape[] = {
-    { "Trilu", op_trilu, 1, 2 }, { "EyeLike", op_eyelike, 1, 1 }, { "OneHot", op_onehot, 3, 3 },
-    { "GatherND", op_gather_nd, 2, 2 }, { "ScatterND", op_scatter_nd, 3, 3 },
-    { "ScatterElements", op_scatter_elements, 3, 3 },
-    { "Shape", op_shape, 1, 1 }, { "Size", op_size, 1, 1 }, { "Reshape", op_reshape, 1, 2 },
-    { "Flatten", op_flatten, 1, 1 }, { "Squeeze", op_squeeze, 1, 2 },
-    { "Unsqueeze", op_unsqueeze, 1, 2 }, { "Transpose", op_transpose, 1, 1 },
-    { "Concat", op_concat, 1, NNI_MAX_IO }, { "Split", op_split, 1, 2 },
-    { "Slice", op_slice, 1, 5 }, { "Gather", op_gather, 2, 2 },
-    { "GatherElements", op_gather_elements, 2, 2 }, { "Expand", op_expand, 2, 2 },
-    { "Tile", op_tile, 2, 2 }, { "ConstantOfShape", op_constant_of_shape, 1, 1 },
-    { "Range", op_range, 3, 3 }, { "Pad", op_pad, 1, 4 }, { "Constant", op_constant, 0, 0 },
-    { "NonZero", op_nonzero, 1, 1 }, { "DepthToSpace", op_depth_to_space, 1, 1 },
-    { "SpaceToDepth", op_space_to_depth, 1, 1 },
-    { NULL, NULL, 0, 0 },
+    { "Trilu", op_trilu, 1, 2, NNI_IN(1) }, { "EyeLike", op_eyelike, 1, 1, 0 }, { "OneHot", op_onehot, 3, 3, NNI_IN(1) | NNI_IN(2) },
+    { "GatherND", op_gather_nd, 2, 2, NNI_IN(1) }, { "ScatterND", op_scatter_nd, 3, 3, NNI_IN(1) },
+    { "ScatterElements", op_scatter_elements, 3, 3, NNI_IN(1) },
+    { "Shape", op_shape, 1, 1, NNI_SHAPES_ONLY }, { "Size", op_size, 1, 1, NNI_SHAPES_ONLY }, { "Reshape", op_reshape, 1, 2, NNI_IN(1) },
+    { "Flatten", op_flatten, 1, 1, 0 }, { "Squeeze", op_squeeze, 1, 2, NNI_IN(1) },
+    { "Unsqueeze", op_unsqueeze, 1, 2, NNI_IN(1) }, { "Transpose", op_transpose, 1, 1, 0 },
+    { "Concat", op_concat, 1, NNI_MAX_IO, 0 }, { "Split", op_split, 1, 2, NNI_IN(1) },
+    { "Slice", op_slice, 1, 5, NNI_IN(1) | NNI_IN(2) | NNI_IN(3) | NNI_IN(4) }, { "Gather", op_gather, 2, 2, NNI_IN(1) },
+    { "GatherElements", op_gather_elements, 2, 2, NNI_IN(1) }, { "Expand", op_expand, 2, 2, NNI_IN(1) },
+    { "Tile", op_tile, 2, 2, NNI_IN(1) }, { "ConstantOfShape", op_constant_of_shape, 1, 1, NNI_IN(0) },
+    { "Range", op_range, 3, 3, NNI_IN(0) | NNI_IN(1) | NNI_IN(2) }, { "Pad", op_pad, 1, 4, NNI_IN(1) | NNI_IN(2) | NNI_IN(3) }, { "Constant", op_constant, 0, 0, 0 },
+    { "NonZero", op_nonzero, 1, 1, NNI_IN(0) }, { "DepthToSpace", op_depth_to_space, 1, 1, 0 },
+    { "SpaceToDepth", op_space_to_depth, 1, 1, 0 },
+    { NULL, NULL, 0, 0, 0 },
 };

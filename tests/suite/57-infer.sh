@@ -36,6 +36,87 @@ expect "an input no node produces: exit 3 naming node and value" 3 "node 'adder'
     $S run "$B/dangling.onnx"
 expect "shapes that do not broadcast: exit 3 naming the node" 3 "node 'bad_add' \(Add\): shapes do not broadcast: dim 1 is 4 and 3" \
     $S run "$B/shape_mismatch.onnx"
+expect "a shape mismatch is found by the shape plan, before anything runs" 3 "the shape plan: node 'bad_add' \(Add\): shapes do not broadcast" \
+    $S run "$B/shape_mismatch.onnx"
+# the plan refuses the impossible node before the 1 GB node before it exists:
+# under ulimit -v 800 MB an executor that allocated as it went would die of
+# out-of-memory (exit 5) at big_fill; the plan names 'explode' with exit 3
+expect "the shape plan refuses a late explosion before allocating anything (ulimit -v 800 MB)" 3 \
+    "the shape plan: node 'explode' \(Expand\): needs 40000000008 bytes.*over the limit" \
+    sh -c "ulimit -v 800000; exec $NNZIP run '$B/late_explosion.onnx'"
+expect "the memory plan sums live activations: two 4 MB values over a 6 MB limit" 3 \
+    "the shape plan: node 'fill_b' \(Expand\): needs 8000004 bytes.*limit of 6000000" \
+    $S run "$B/live_sum.onnx" --max-memory 6000000
+check "the same graph runs under a limit above its planned peak (8 MB: the product is computed in place)" \
+    $S -q run "$B/live_sum.onnx" --max-memory 8100000
+expect "run --plan with -o is a usage error" 2 "computes nothing" $S run "$FIX/digits_cnn.onnx" --plan -o "$W/x"
+check "run --plan lists every value's shape and the planned peak, computing nothing" sh -c \
+    "$S run '$FIX/digits_cnn.onnx' --plan --json | $PYTHON -c '
+import json, sys
+p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+v = {x[\"name\"]: x for x in p[\"values\"]}
+assert v[\"logits\"][\"shape\"] == [1, 10] and v[\"logits\"][\"dtype\"] == \"float\", v
+assert p[\"runtime_values\"] == 0 and p[\"shaped_values\"] == len(v) > 5 and p[\"peak_activation_bytes\"] > 0, p'"
+check "data-dependent shapes (NonZero of an activation) are marked as known only at run time" sh -c \
+    "$S run '$B/data_dependent.onnx' --plan --json | $PYTHON -c '
+import json, sys
+p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+v = {x[\"name\"]: x for x in p[\"values\"]}
+assert v[\"nz\"].get(\"runtime\") and v[\"y\"].get(\"runtime\"), v
+assert v[\"r\"][\"shape\"] == [64, 1024] and v[\"rs\"][\"shape\"] == [2], v'"
+check "...and the run computes them (the run-time checks are the second line)" sh -c \
+    "$S run '$B/data_dependent.onnx' --json | $PYTHON -c '
+import json, sys
+r = json.load(sys.stdin)[\"runs\"][0]
+assert r[\"plan\"][\"checked_values\"] == r[\"plan\"][\"shaped_values\"] == 2, r
+assert r[\"outputs\"][0][\"shape\"][1] == 2 and r[\"outputs\"][0][\"shape\"][0] > 1000, r'"
+# fused Conv chains: the fast path (residual of the same shape, Clip) and a
+# declined one (a broadcasting Add, then Relu), both against numpy
+mkdir -p "$W/chain_in"
+$PYTHON -c "import numpy as np; np.save('$W/chain_in/x.npy', np.random.default_rng(3).standard_normal((1, 2, 6, 5)).astype(np.float32) * 3)"
+check "fused Conv chains run (one taken whole, one declined)" sh -c \
+    "$S run '$B/conv_chains.onnx' --inputs '$W/chain_in' -o '$W/chain_out' --npy --json >'$W/chain.json'"
+check "...and agree with numpy (conv + residual then Clip; conv + broadcast bias then Relu)" $PYTHON -c "
+import json
+import numpy as np, onnx
+from onnx import numpy_helper
+m = onnx.load('$B/conv_chains.onnx'); w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+x = np.load('$W/chain_in/x.npy').astype(np.float64)
+def conv(x, W):
+    p = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    o = np.zeros((1, W.shape[0], x.shape[2], x.shape[3]))
+    for m_ in range(W.shape[0]):
+        for i in range(x.shape[2]):
+            for j in range(x.shape[3]):
+                o[0, m_, i, j] = (p[0, :, i:i + 3, j:j + 3] * W[m_]).sum()
+    return o
+c1 = conv(x, w['w1']) + w['b1'][None, :, None, None]
+y = np.clip(conv(x, w['w2']) + c1, 0, 6)
+z = np.maximum(conv(x, w['w1']) + w['cb'][None], 0)
+gy = np.load('$W/chain_out/output_0.npy'); gz = np.load('$W/chain_out/output_1.npy')
+assert np.abs(gy - y).max() < 1e-4 and np.abs(gz - z).max() < 1e-4, (np.abs(gy - y).max(), np.abs(gz - z).max())
+assert (y == 6).any() and (y == 0).any() and (z == 0).any()  # the clamps bite
+p = json.load(open('$W/chain.json'))['runs'][0]['plan']
+assert p['fused_values'] == 2, p   # conv2 -> residual -> relu6 in one: c2 and s never made
+"
+# the conv paths (batched small images, depthwise 3x3/5x5 at stride 1/2 on
+# small and large images, grouped, dilated, 1x1, fused residual + Relu/Clip)
+# against float64 numpy, under ASan + UBSan
+$PYTHON tests/tools/make_conv_cases.py "$W/conv" >/dev/null
+for d in "$W"/conv/*/; do
+    cn=$(basename "$d")
+    mkdir -p "$d/in" && cp "$d/x.npy" "$d/in/x.npy"
+    check "conv case $cn agrees with numpy (relative L2 <= 1e-6)" sh -c "
+        $S -q run '$d/model.onnx' --inputs '$d/in' -o '$d/out' --npy --json >'$d/run.json' &&
+        $PYTHON -c '
+import json, numpy as np
+y = np.load(\"$d/y.npy\"); g = np.load(\"$d/out/output_0.npy\")
+assert g.shape == y.shape and np.linalg.norm(g - y) <= 1e-6 * np.linalg.norm(y), np.linalg.norm(g - y) / np.linalg.norm(y)
+p = json.load(open(\"$d/run.json\"))[\"runs\"][0][\"plan\"]
+# the residual cases take the fused fast path: the conv and the sum never made
+residual = (\"batched_1x1\", \"dw3_s1_large\", \"dw3_s1_small\", \"plain_large\", \"pointwise_large\")
+assert \"$cn\" not in residual or p[\"fused_values\"] == 2, p'"
+done
 expect "a huge Expand: exit 3, nothing allocated" 3 "node 'blow_up' \(Expand\)" $S run "$B/huge_expand.onnx"
 expect "dims whose product overflows: exit 3" 3 "node 'zeros' \(ConstantOfShape\): output 0: the product of its dims overflows" \
     $S run "$B/overflow_dims.onnx"
@@ -132,7 +213,9 @@ else
     for d in "$TDN"/*/; do
         n=$(basename "$d")
         [ -d "$d/test_data_set_0" ] || continue
-        if $NNZIP -q run "$d/model.onnx" --inputs "$d/test_data_set_0" -o "$W/node/$n" 2>"$W/err"; then
+        # NNZIP_PLAN_SHAPES_ONLY: the plan computes no float value, so each
+        # kernel's shape path runs and the run checks every value against it
+        if NNZIP_PLAN_SHAPES_ONLY=1 $NNZIP -q run "$d/model.onnx" --inputs "$d/test_data_set_0" -o "$W/node/$n" 2>"$W/err"; then
             echo "$n $d/test_data_set_0 $W/node/$n" >>"$W/pairs"
         elif [ $? = 3 ] && grep -q "not supported" "$W/err"; then
             echo "$n: $(cat "$W/err")" >>"$W/unsup"
@@ -169,10 +252,18 @@ else
             fail "ONNX Runtime runs $n" "$(head -c 300 "$W/err")"
             continue
         fi
-        if ! $NNZIP -q run "$f" --inputs "$W/ort_$n/inputs" -o "$W/ort_$n/nnz" --npy 2>"$W/err"; then
+        if ! $NNZIP -q run "$f" --inputs "$W/ort_$n/inputs" -o "$W/ort_$n/nnz" --npy --json >"$W/ort_$n/run.json" 2>"$W/err"; then
             fail "nnzip runs $n" "$(head -c 300 "$W/err")"
             continue
         fi
+        # the run checks each value against the plan (exit 5 on a difference)
+        check "$n: the shape plan gave every value the shape the run produced" $PYTHON -c "
+import json; p = json.load(open('$W/ort_$n/run.json'))['runs'][0]['plan']
+assert p['checked_values'] + p['fused_values'] == p['shaped_values'] and p['checked_values'] > 0 and p['peak_activation_bytes'] > 0, p"
+        check "$n: the same with a plan that computes no float value" sh -c \
+            "NNZIP_PLAN_SHAPES_ONLY=1 $NNZIP -q run '$f' --inputs '$W/ort_$n/inputs' --json | $PYTHON -c '
+import json, sys; p = json.load(sys.stdin)[\"runs\"][0][\"plan\"]
+assert p[\"checked_values\"] + p[\"fused_values\"] == p[\"shaped_values\"] and p[\"checked_values\"] > 0, p'"
         # nnzip's own generator draws the oracle's inputs: the same outputs, bit for bit
         if [ -f "$FIX/$n.inputs.json" ]; then gen="--input-spec $FIX/$n.inputs.json"
         else gen="--input-spec ../shared/corpus/models.json --spec-model $n"; fi

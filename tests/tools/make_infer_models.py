@@ -75,3 +75,51 @@ A = helper.make_tensor_value_info('a', TensorProto.FLOAT, ['n', 3])
 B = helper.make_tensor_value_info('b', TensorProto.INT64, ['n', 3])
 save('two_inputs', [helper.make_node('Cast', ['b'], ['bf'], name='cast', to=1),
                     helper.make_node('Sub', ['a', 'bf'], ['y'], name='sub')], [A, B], [Y])
+# the shape plan: a 1 GB activation first (an executor that allocated as it
+# went would need it), an impossible one after; the plan refuses the second
+# before the first exists. Also a sum of live activations over a small
+# limit where each alone is under it.
+X1 = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1])
+save('late_explosion', [
+    helper.make_node('Expand', ['x', 'big_shape'], ['big'], name='big_fill'),
+    helper.make_node('ReduceSum', ['big'], ['s'], name='sum', keepdims=0),
+    helper.make_node('Expand', ['s', 'huge_shape'], ['y'], name='explode')], [X1], [Y],
+    [numpy_helper.from_array(np.array([250_000_000], np.int64), 'big_shape'),
+     numpy_helper.from_array(np.array([100_000, 100_000], np.int64), 'huge_shape')])
+save('live_sum', [
+    helper.make_node('Expand', ['x', 'n'], ['a'], name='fill_a'),
+    helper.make_node('Expand', ['x', 'n'], ['b'], name='fill_b'),
+    helper.make_node('Mul', ['a', 'b'], ['y'], name='product')], [X1], [Y],
+    [numpy_helper.from_array(np.array([1_000_000], np.int64), 'n')])
+# data-dependent shapes: NonZero of an activation; a Reshape to a computed
+# count (known only at run time), then ops after it
+XN = helper.make_tensor_value_info('x', TensorProto.FLOAT, [64, 1024])
+save('data_dependent', [
+    helper.make_node('Relu', ['x'], ['r'], name='relu'),
+    helper.make_node('NonZero', ['r'], ['nz'], name='where_positive'),
+    helper.make_node('Transpose', ['nz'], ['y'], name='pairs'),
+    helper.make_node('Shape', ['r'], ['rs'], name='shape_of_r')], [XN],
+    [helper.make_tensor_value_info('y', TensorProto.INT64, None),
+     helper.make_tensor_value_info('rs', TensorProto.INT64, None)])
+# fused Conv chains (infer.c fuse_graph): Conv -> Add(residual of the same
+# shape) -> Clip(0, 6), taken as one node; Conv -> Add(a [C,1,1] weight that
+# broadcasts) -> Relu, where the fast path must decline and the members run
+# one by one. Checked against numpy in 57-infer.sh.
+rng = np.random.default_rng(5)
+XC = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 2, 6, 5])
+save('conv_chains', [
+    helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], name='conv1', pads=[1, 1, 1, 1]),
+    helper.make_node('Conv', ['x', 'w2'], ['c2'], name='conv2', pads=[1, 1, 1, 1]),
+    helper.make_node('Add', ['c2', 'c1'], ['s'], name='residual'),
+    helper.make_node('Clip', ['s', 'lo', 'hi'], ['y'], name='relu6'),
+    helper.make_node('Conv', ['x', 'w1'], ['c3'], name='conv3', pads=[1, 1, 1, 1]),
+    helper.make_node('Add', ['c3', 'cb'], ['t'], name='bcast_add'),
+    helper.make_node('Relu', ['t'], ['z'], name='relu')], [XC],
+    [helper.make_tensor_value_info('y', TensorProto.FLOAT, None),
+     helper.make_tensor_value_info('z', TensorProto.FLOAT, None)],
+    [numpy_helper.from_array(rng.standard_normal((3, 2, 3, 3)).astype(np.float32), 'w1'),
+     numpy_helper.from_array(rng.standard_normal((3,)).astype(np.float32), 'b1'),
+     numpy_helper.from_array(rng.standard_normal((3, 2, 3, 3)).astype(np.float32), 'w2'),
+     numpy_helper.from_array(np.array(0, np.float32), 'lo'),
+     numpy_helper.from_array(np.array(6, np.float32), 'hi'),
+     numpy_helper.from_array(rng.standard_normal((3, 1, 1)).astype(np.float32), 'cb')])
