@@ -68,9 +68,10 @@ static double now(void)
 
 /* Quantize a copy of t's values as the pass will, with weight error r. */
 static int quantize_at(nnz_model *m, qb_tensor *q, const quant_opts *base, double r, int gran,
-                       nnz_state **out, double *werr, nnz_error *e)
+                       int rounding, nnz_state **out, double *werr, nnz_error *e)
 {
     quant_opts o = *base;
+    o.rounding = rounding;
     o.max_rel_error = r;
     o.bits = 16;
     o.granularity = gran;
@@ -122,7 +123,9 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
         for (int g = 0; g < ng; g++) {
             nnz_state *st;
             double we;
-            if (quantize_at(m, q, o, grid_r(k), grans[g], &st, &we, e) != 0)
+            /* the rates with nearest rounding: gptq keeps the grid and
+             * spends about the same bits, at many times the cost */
+            if (quantize_at(m, q, o, grid_r(k), grans[g], Q_NEAREST, &st, &we, e) != 0)
                 return -1;
             double b = state_bits(st);
             nnz_state_free(st);
@@ -146,7 +149,7 @@ static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_err
     } else {
         nnz_state *st;
         double we;
-        if (quantize_at(m, q, o, grid_r(k), q->gran[k], &st, &we, e) != 0)
+        if (quantize_at(m, q, o, grid_r(k), q->gran[k], o->rounding, &st, &we, e) != 0)
             return -1;
         memcpy(q->live, st->values, q->n * sizeof *q->live);
         nnz_state_free(st);
@@ -329,20 +332,11 @@ static int keep_result(quant_opts *o, const qb_tensor *qs, size_t nq, nnz_error 
     return 0;
 }
 
-int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
-                    nnz_error *e)
+int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
+                    cJSON *report, nnz_error *e)
 {
     const nnz_calib *cal = stage->calib;
-    if (!cal)
-        return nnz_fail(e, NNZ_EXIT_USAGE,
-                        "max-output-error=%g measures the model's outputs: give calibration "
-                        "inputs (compress --inputs DIR or --input-spec FILE)",
-                        o->max_output_error);
     double t0 = now();
-    nnz_calib_eval *ev;
-    if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
-        return nnz_wrap(e, "calibration: ");
-    ev->per_input = o->per_input;
     size_t nsel = 0;
     double total = 0;
     for (size_t i = 0; i < m->ntensors; i++)
@@ -509,6 +503,5 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
     (void)pred;
     if (qs)
         free_tensors(qs, nq);
-    nnz_calib_eval_free(ev);
     return rc;
 }
