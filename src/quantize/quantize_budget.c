@@ -57,6 +57,10 @@ typedef struct qb_tensor {
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
     int choice;                /* grid index, -1: float */
     int applied;               /* choice whose values the interpreter holds; -2: none yet */
+    int bias_of_corrected;     /* bias-correct: a corrected layer's bias, kept float */
+    float *bias_live;          /* bias-correct: this layer's bias in the interpreter */
+    float *bias_orig;
+    size_t nbias;
 } qb_tensor;
 
 static double now(void)
@@ -142,7 +146,7 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
 /* Put choice k's values (or the originals, k = -1) into the interpreter. */
 static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
 {
-    if (!q->live || q->applied == k)
+    if (!q->live || q->applied == k || q->bias_of_corrected)
         return 0;
     if (k < 0) {
         memcpy(q->live, q->orig, q->n * sizeof *q->live);
@@ -152,8 +156,21 @@ static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_err
         if (quantize_at(m, q, o, grid_r(k), q->gran[k], o->rounding, &st, &we, e) != 0)
             return -1;
         memcpy(q->live, st->values, q->n * sizeof *q->live);
+        if (q->bias_live) {
+            double *d = nnz_calloc(q->nbias + 1, sizeof *d, e);
+            if (!d) {
+                nnz_state_free(st);
+                return -1;
+            }
+            quantize_bias_delta(quant_layers_of(o), q->t->name, q->orig, st->values, d);
+            for (size_t c = 0; c < q->nbias; c++)
+                q->bias_live[c] = (float)((double)q->bias_orig[c] + d[c]);
+            free(d);
+        }
         nnz_state_free(st);
     }
+    if (k < 0 && q->bias_live)
+        memcpy(q->bias_live, q->bias_orig, q->nbias * sizeof *q->bias_live);
     q->applied = k;
     return 0;
 }
@@ -177,6 +194,11 @@ static double choose(qb_tensor *qs, size_t nq, double lambda, double *bits)
     double dsum = 0, b = 0;
     for (size_t i = 0; i < nq; i++) {
         qb_tensor *q = &qs[i];
+        if (q->bias_of_corrected) {
+            q->choice = -1;
+            b += q->float_bits;
+            continue;
+        }
         if (q->fixed) {
             q->choice = QB_SMALL_K;
             b += q->bits[QB_SMALL_K];
@@ -271,8 +293,10 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
 
 static void free_tensors(qb_tensor *qs, size_t nq)
 {
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < nq; i++) {
         free(qs[i].orig);
+        free(qs[i].bias_orig);
+    }
     free(qs);
 }
 
@@ -348,6 +372,17 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     double *per_out = nnz_calloc(ev->nout + 1, sizeof *per_out, e);
     size_t nq = 0;
     int rc = qs && per_out ? 0 : -1;
+    /* bias-correct: the biases of corrected layers follow their layer's
+     * choice (orig + its mean output change) and stay float */
+    nnz_strmap biases = { 0 };
+    if (rc == 0 && nnz_strmap_init(&biases, 64, e) != 0)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && o->bias_correct && i < m->ntensors; i++) {
+        const char *b = stage->selected[i] ? quantize_layer_bias(quant_layers_of(o),
+                                                                  m->tensors[i].name) : NULL;
+        if (b && nnz_strmap_put(&biases, b, 1, e) != 0)
+            rc = -1;
+    }
     /* rates and sensitivities, tensor by tensor */
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
@@ -374,12 +409,31 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         q->float_bits = 8.0 * (double)t->nbytes;
         nnz_calib_progress(cal, "quantize: sensitivity", nq, nsel);
         q->fixed = (double)q->n * QB_SMALL_SHARE < total;
+        if (o->bias_correct && nnz_strmap_get(&biases, t->name, &(size_t){ 0 })) {
+            q->bias_of_corrected = 1; /* its values follow its layer's choice */
+            q->fixed = 0;
+            q->choice = -1;
+            nnz_tensor_release(t);
+            continue;
+        }
+        const char *bname = o->bias_correct ? quantize_layer_bias(quant_layers_of(o), t->name) : NULL;
+        if (bname && rc == 0) {
+            size_t nb;
+            q->bias_live = nnz_infer_weight(ev->inf, bname, &nb);
+            nnz_tensor *bt = nnz_model_find(m, bname);
+            if (q->bias_live && bt && bt->count == nb &&
+                (q->bias_orig = nnz_tensor_floats(m, bt, e)) != NULL)
+                q->nbias = nb;
+            else
+                q->bias_live = NULL;
+        }
         if (rc == 0 && (rc = rate_table(m, q, o, e)) == 0 && !q->fixed)
             rc = sensitivity(m, ev, q, o, per_out, e);
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
+    nnz_strmap_free(&biases);
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all
      * of them, and when that misses, the search runs again aiming lower */
