@@ -263,7 +263,8 @@ static int prepare_stage(nnz_model *m, const nnz_stage *stage, cJSON *report, nn
     ev->per_input = o->per_input;
     int rc = 0;
     if (data) {
-        rc = quantize_layers_collect(m, stage->selected, ev, 1, &o->layers, report, e);
+        rc = quantize_layers_collect(m, stage->selected, ev, budget ? quantize_budget_unseen(ev) : 0,
+                                     1, &o->layers, report, e);
         for (size_t k = 0; rc == 0 && k < stage->nov; k++)
             if (stage->ov[k].opts)
                 ((quant_opts *)stage->ov[k].opts)->layers_shared = o->layers;

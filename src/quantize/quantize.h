@@ -101,7 +101,13 @@ int quantize_half(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON
  * and R; GRU's R only with linear_before_reset); with `gptq`, also factor
  * each layer's H for rounding. */
 int quantize_layers_collect(nnz_model *m, const uint8_t *selected, struct nnz_calib_eval *ev,
-                            int gptq, quant_layers **out, cJSON *report, nnz_error *e);
+                            size_t from, int gptq, quant_layers **out, cJSON *report,
+                            nnz_error *e);
+/* With an output budget, the statistics come from calibration inputs
+ * [quantize_budget_unseen(ev), ncal): the budget's sensitivities and search
+ * measure on the first ones, so rounding fitted to its inputs cannot look
+ * better than it is. */
+size_t quantize_budget_unseen(const struct nnz_calib_eval *ev);
 void quantize_layers_free(quant_layers *Q);
 /* GPTQ codes for tensor `name` on the given steps (element i in channel
  * (i / inner) % nchan; codes clamped to [mincode, maxcode]; with

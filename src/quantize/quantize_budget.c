@@ -38,6 +38,12 @@
 #define QB_SMALL_SHARE 500
 #define QB_SMALL_K 6           /* r = 1e-4 */
 
+size_t quantize_budget_unseen(const nnz_calib_eval *ev)
+{
+    size_t n = ev->ncal / 2;
+    return n < QB_CONFIRM_INPUTS ? n : QB_CONFIRM_INPUTS;
+}
+
 static double grid_r(int k)
 {
     return 1.25e-5 * pow(2.0, k / 2.0);

@@ -33,7 +33,9 @@
  * spread evenly over its positions: the cost of H is rows x cols^2. */
 #define QG_ROWS_PER_INPUT 512
 #define QG_BLOCK 128          /* rows per H update; columns per lazy GPTQ block */
-#define QG_DAMP 0.01          /* of the mean diagonal of H */
+#define QG_DAMP_DEFAULT 0.01  /* of the mean diagonal of H */
+static double qg_damp(void) { const char *s = getenv("QG_DAMP"); return s ? atof(s) : QG_DAMP_DEFAULT; }
+#define QG_DAMP qg_damp()
 
 enum { QL_CONV, QL_GEMM, QL_MATMUL, QL_RNN_W, QL_RNN_R };
 
@@ -478,7 +480,8 @@ void quantize_layers_free(quant_layers *Q)
 #define QG_MAX_FLOATS (256ull << 20)
 
 int quantize_layers_collect(nnz_model *m, const uint8_t *selected, nnz_calib_eval *ev,
-                            int gptq, quant_layers **out, cJSON *report, nnz_error *e)
+                            size_t from, int gptq, quant_layers **out, cJSON *report,
+                            nnz_error *e)
 {
     *out = NULL;
     quant_layers *Q = nnz_calloc(1, sizeof *Q, e);
@@ -522,7 +525,7 @@ int quantize_layers_collect(nnz_model *m, const uint8_t *selected, nnz_calib_eva
                                             sizeof *Q->rowbuf, e)))
         rc = -1;
     if (rc == 0 && Q->n)
-        rc = nnz_calib_eval_observe(ev, 0, ev->ncal, hook, Q, e);
+        rc = nnz_calib_eval_observe(ev, from, ev->ncal, hook, Q, e);
     free(Q->rowbuf);
     Q->rowbuf = NULL;
     if (rc == 0 && skipped)
