@@ -158,6 +158,15 @@ static void report_text(const cJSON *o)
                 cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
                 cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
     }
+    const cJSON *qc = cJSON_GetObjectItem(o, "quantize_calibration");
+    if (cJSON_IsObject(qc))
+        fprintf(stderr, "nnzip: quantize: input statistics of %.0f layers (%.0f for gptq) from "
+                "%.0f calibration inputs, %.1f s; %d biases corrected\n",
+                cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "layers")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "layers_factored")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "inputs")),
+                cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "seconds")),
+                cJSON_GetArraySize(cJSON_GetObjectItem(qc, "bias_correct")));
     if (cJSON_IsObject(cJSON_GetObjectItem(o, "quantize_budget")))
         budget_text(cJSON_GetObjectItem(o, "quantize_budget"));
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))

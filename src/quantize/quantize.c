@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "infer_calib.h"
 #include "metrics.h"
@@ -219,6 +220,13 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
     return 0;
 }
 
+static double nnz_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int wants_data(const quant_opts *o)
 {
     return o->rounding == Q_GPTQ || o->bias_correct;
@@ -263,8 +271,16 @@ static int prepare_stage(nnz_model *m, const nnz_stage *stage, cJSON *report, nn
     ev->per_input = o->per_input;
     int rc = 0;
     if (data) {
-        rc = quantize_layers_collect(m, stage->selected, ev, budget ? quantize_budget_unseen(ev) : 0,
-                                     1, &o->layers, report, e);
+        double t0 = nnz_seconds();
+        size_t from = budget ? quantize_budget_unseen(ev) : 0;
+        rc = quantize_layers_collect(m, stage->selected, ev, from, 1, &o->layers, report, e);
+        if (rc == 0) {
+            cJSON *c = cJSON_AddObjectToObject(report, "quantize_calibration");
+            cJSON_AddNumberToObject(c, "inputs", (double)(ev->ncal - from));
+            cJSON_AddNumberToObject(c, "layers", (double)quantize_layers_count(o->layers, 0));
+            cJSON_AddNumberToObject(c, "layers_factored", (double)quantize_layers_count(o->layers, 1));
+            cJSON_AddNumberToObject(c, "seconds", nnz_seconds() - t0);
+        }
         for (size_t k = 0; rc == 0 && k < stage->nov; k++)
             if (stage->ov[k].opts)
                 ((quant_opts *)stage->ov[k].opts)->layers_shared = o->layers;
@@ -420,7 +436,8 @@ static int correct_biases(nnz_model *m, const nnz_stage *stage, quant_opts *o, c
             return -1;
         o->corrected_init = 1;
     }
-    cJSON *arr = cJSON_AddArrayToObject(report, "quantize_bias_correct");
+    cJSON *cal = cJSON_GetObjectItem(report, "quantize_calibration");
+    cJSON *arr = cJSON_AddArrayToObject(cal ? cal : report, "bias_correct");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];

@@ -109,6 +109,8 @@ int quantize_layers_collect(nnz_model *m, const uint8_t *selected, struct nnz_ca
  * better than it is. */
 size_t quantize_budget_unseen(const struct nnz_calib_eval *ev);
 void quantize_layers_free(quant_layers *Q);
+/* Layers with statistics (factored: those gptq can round). */
+size_t quantize_layers_count(const quant_layers *Q, int factored);
 /* GPTQ codes for tensor `name` on the given steps (element i in channel
  * (i / inner) % nchan; codes clamped to [mincode, maxcode]; with
  * keep_zeros, exact zeros stay at the zero point). Returns 1 when done, 0

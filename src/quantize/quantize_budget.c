@@ -366,7 +366,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
                     cJSON *report, nnz_error *e)
 {
     const nnz_calib *cal = stage->calib;
-    double t0 = now();
+    double t0 = now(), t_rates = 0, t_sens = 0;
     size_t nsel = 0;
     double total = 0;
     for (size_t i = 0; i < m->ntensors; i++)
@@ -433,13 +433,20 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             else
                 q->bias_live = NULL;
         }
-        if (rc == 0 && (rc = rate_table(m, q, o, e)) == 0 && !q->fixed)
+        double ta = now();
+        if (rc == 0)
+            rc = rate_table(m, q, o, e);
+        double tb = now();
+        if (rc == 0 && !q->fixed)
             rc = sensitivity(m, ev, q, o, per_out, e);
+        t_rates += tb - ta;
+        t_sens += now() - tb;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
     nnz_strmap_free(&biases);
+    double t_search = now();
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all
      * of them, and when that misses, the search runs again aiming lower */
@@ -527,6 +534,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddBoolToObject(r, "met", meas <= o->max_output_error);
             cJSON_AddNumberToObject(r, "confirm_runs", confirms);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
+            cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
+            cJSON_AddNumberToObject(sp, "rates", t_rates);
+            cJSON_AddNumberToObject(sp, "sensitivities", t_sens);
+            cJSON_AddNumberToObject(sp, "confirmation", now() - t_search);
             cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
             cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
             for (size_t i = 0; i < nq; i++) {

@@ -634,3 +634,11 @@ int quantize_bias_delta(const quant_layers *Q, const char *name, const float *w,
     }
     return 1;
 }
+
+size_t quantize_layers_count(const quant_layers *Q, int factored)
+{
+    size_t n = 0;
+    for (size_t i = 0; Q && i < Q->n; i++)
+        n += factored ? Q->l[i].factored == 1 : Q->l[i].count[0] > 0;
+    return n;
+}

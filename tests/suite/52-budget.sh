@@ -180,7 +180,7 @@ ref = np.load(w + "/bc.ref/ort/output_0.npy")
 s = [float(np.abs((np.load(w + "/bc.%s/ort/output_0.npy" % v) - ref).mean(0)).mean()) for v in ("plain", "bc")]
 print("%.4f %.4f" % tuple(s))
 sys.exit(0 if s[1] < 0.8 * s[0] else 1)
-' "$W") && [ "$(jget "$W/bc.bc.json" 'len(d["quantize_bias_correct"])')" = 3 ]; then
+' "$W") && [ "$(jget "$W/bc.bc.json" 'len(d["quantize_calibration"]["bias_correct"])')" = 3 ]; then
     pass "bias-correct: mean output shift (plain, corrected) $shifts, 3 biases corrected"
 else
     fail "bias-correct: mean output shift (plain, corrected) '$shifts'" "$(head -c 300 "$W/err")"
