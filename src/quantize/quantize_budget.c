@@ -63,10 +63,12 @@ typedef struct qb_tensor {
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
     int choice;                /* grid index, -1: float */
     int applied;               /* choice whose values the interpreter holds; -2: none yet */
-    int bias_of_corrected;     /* bias-correct: a corrected layer's bias, kept float */
+    int bias_of_corrected;     /* bias-correct: a corrected layer's bias (a fine step on
+                                * its corrected values, which its layer's apply() sets) */
     float *bias_live;          /* bias-correct: this layer's bias in the interpreter */
     float *bias_orig;
     size_t nbias;
+    struct qb_tensor *bias_q;  /* the bias's own entry, when this stage quantizes it */
 } qb_tensor;
 
 static double now(void)
@@ -149,11 +151,55 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
     return 0;
 }
 
+/* bias-correct: the layer's bias in the interpreter, its values plus the
+ * mean output change `d` (NULL: none), on the bias's own fine step when
+ * this stage quantizes it (as run() will quantize the corrected values). */
+static int set_bias(nnz_model *m, qb_tensor *q, const quant_opts *o, const double *d, nnz_error *e)
+{
+    float *c = nnz_malloc((q->nbias ? q->nbias : 1) * sizeof *c, e);
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < q->nbias; i++)
+        c[i] = d ? (float)((double)q->bias_orig[i] + d[i]) : q->bias_orig[i];
+    qb_tensor *b = q->bias_q;
+    if (b && b->choice >= 0) {
+        quant_opts oo = *o;
+        oo.max_rel_error = grid_r(b->choice);
+        oo.bits = 16;
+        oo.granularity = b->gran[b->choice];
+        oo.granularity_given = 1;
+        oo.alloc = NULL;
+        oo.quiet_target = 1;
+        oo.rounding = Q_NEAREST;
+        nnz_state *st = nnz_state_new(m, b->t, e);
+        cJSON *scratch = cJSON_CreateObject();
+        nnz_err_stats es = { 0 };
+        int rc = st && scratch && st->n == q->nbias ? 0 : -1;
+        if (rc == 0) {
+            memcpy(st->orig, c, q->nbias * sizeof *c);
+            memcpy(st->values, c, q->nbias * sizeof *c);
+            rc = quantize_uniform(b->t, st, &oo, scratch, &es, e);
+        }
+        if (rc == 0)
+            memcpy(c, st->values, q->nbias * sizeof *c);
+        cJSON_Delete(scratch);
+        nnz_state_free(st);
+        if (rc != 0) {
+            free(c);
+            return rc < 0 && e->code ? -1 : nnz_fail(e, NNZ_EXIT_INTERNAL, "bias state");
+        }
+    }
+    memcpy(q->bias_live, c, q->nbias * sizeof *c);
+    free(c);
+    return 0;
+}
+
 /* Put choice k's values (or the originals, k = -1) into the interpreter. */
 static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
 {
     if (!q->live || q->applied == k || q->bias_of_corrected)
         return 0;
+    double *d = NULL;
     if (k < 0) {
         memcpy(q->live, q->orig, q->n * sizeof *q->live);
     } else {
@@ -162,21 +208,18 @@ static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_err
         if (quantize_at(m, q, o, grid_r(k), q->gran[k], o->rounding, &st, &we, e) != 0)
             return -1;
         memcpy(q->live, st->values, q->n * sizeof *q->live);
-        if (q->bias_live) {
-            double *d = nnz_calloc(q->nbias + 1, sizeof *d, e);
-            if (!d) {
-                nnz_state_free(st);
-                return -1;
-            }
-            quantize_bias_delta(quant_layers_of(o), q->t->name, q->orig, st->values, d);
-            for (size_t c = 0; c < q->nbias; c++)
-                q->bias_live[c] = (float)((double)q->bias_orig[c] + d[c]);
-            free(d);
+        if (q->bias_live && !(d = nnz_calloc(q->nbias + 1, sizeof *d, e))) {
+            nnz_state_free(st);
+            return -1;
         }
+        if (d)
+            quantize_bias_delta(quant_layers_of(o), q->t->name, q->orig, st->values, d);
         nnz_state_free(st);
     }
-    if (k < 0 && q->bias_live)
-        memcpy(q->bias_live, q->bias_orig, q->nbias * sizeof *q->bias_live);
+    int rc = q->bias_live ? set_bias(m, q, o, d, e) : 0;
+    free(d);
+    if (rc != 0)
+        return -1;
     q->applied = k;
     return 0;
 }
@@ -200,11 +243,6 @@ static double choose(qb_tensor *qs, size_t nq, double lambda, double *bits)
     double dsum = 0, b = 0;
     for (size_t i = 0; i < nq; i++) {
         qb_tensor *q = &qs[i];
-        if (q->bias_of_corrected) {
-            q->choice = -1;
-            b += q->float_bits;
-            continue;
-        }
         if (q->fixed) {
             q->choice = QB_SMALL_K;
             b += q->bits[QB_SMALL_K];
@@ -417,10 +455,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         q->fixed = (double)q->n * QB_SMALL_SHARE < total;
         if (o->bias_correct && nnz_strmap_get(&biases, t->name, &(size_t){ 0 })) {
             q->bias_of_corrected = 1; /* its values follow its layer's choice */
-            q->fixed = 0;
-            q->choice = -1;
-            nnz_tensor_release(t);
-            continue;
+            q->fixed = 1;             /* on the fine step */
+            q->choice = QB_SMALL_K;
         }
         const char *bname = o->bias_correct ? quantize_layer_bias(quant_layers_of(o), t->name) : NULL;
         if (bname && rc == 0) {
@@ -446,6 +482,15 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         nnz_tensor_release(t);
     }
     nnz_strmap_free(&biases);
+    /* each corrected layer finds its bias's entry */
+    for (size_t i = 0; rc == 0 && i < nq; i++) {
+        const char *bname = qs[i].bias_live ? quantize_layer_bias(quant_layers_of(o), qs[i].t->name) : NULL;
+        for (size_t j = 0; bname && j < nq; j++)
+            if (qs[j].bias_of_corrected && strcmp(qs[j].t->name, bname) == 0) {
+                qs[i].bias_q = &qs[j];
+                qs[i].applied = -2; /* its bias goes on its step from now on */
+            }
+    }
     double t_search = now();
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all

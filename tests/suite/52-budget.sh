@@ -97,6 +97,24 @@ else
     fail "compress/verify for the reported error did not run" "$(head -c 400 "$W/err")"
 fi
 
+# the same with gptq rounding and bias correction: the interpreter's values
+# during the search are the blob's, corrected and quantized biases included
+if $NNZIP -q compress "$m" -o "$W/one.g.nnz" --json -p 'quantize:max-output-error=0.03,rounding=gptq,bias-correct | huffman' \
+    --input-spec "$FIX/digits_cnn.inputs.json" --calib-sets 1 --holdout 0 >"$W/one.g.json" 2>"$W/err" &&
+    $NNZIP -q verify "$m" "$W/one.g.nnz" --max-output-error 0.5 --input-spec "$FIX/digits_cnn.inputs.json" \
+        --json >"$W/one.g.v.json" 2>>"$W/err"; then
+    rep=$(jget "$W/one.g.json" 'd["quantize_budget"]["output_error_calibration"]')
+    ver=$(jget "$W/one.g.v.json" 'd["output_error"]["worst_rel_l2"]')
+    nb=$(jget "$W/one.g.json" 'len(d["quantize_calibration"]["bias_correct"])')
+    if [ "$nb" -gt 0 ] && $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-6 * b + 1e-9 else 1)' "$rep" "$ver"; then
+        pass "gptq + bias-correct: the reported calibration error $rep is verify's on the blob ($ver), $nb biases corrected"
+    else
+        fail "gptq + bias-correct: reported error $rep differs from verify's $ver ($nb biases)"
+    fi
+else
+    fail "compress/verify with gptq + bias-correct did not run" "$(head -c 400 "$W/err")"
+fi
+
 # ---- the report lists every tensor's choice, text and JSON ------------------------
 if jget "$W/digits_cnn.json" 'all(k in t for t in d["quantize_budget"]["tensors"] for k in ("name", "choice", "bits_estimate", "sensitivity")) and len(d["quantize_budget"]["tensors"]) > 3' | grep -q True; then
     pass "--json: quantize_budget lists each tensor's choice, bits and sensitivity"
