@@ -33,9 +33,7 @@
  * spread evenly over its positions: the cost of H is rows x cols^2. */
 #define QG_ROWS_PER_INPUT 512
 #define QG_BLOCK 128          /* rows per H update; columns per lazy GPTQ block */
-#define QG_DAMP_DEFAULT 0.01  /* of the mean diagonal of H */
-static double qg_damp(void) { const char *s = getenv("QG_DAMP"); return s ? atof(s) : QG_DAMP_DEFAULT; }
-#define QG_DAMP qg_damp()
+#define QG_DAMP 0.01          /* of the mean diagonal of H, plus cols / rows (damping()) */
 
 enum { QL_CONV, QL_GEMM, QL_MATMUL, QL_RNN_W, QL_RNN_R };
 
@@ -140,6 +138,15 @@ void quantize_gptq_rows(const float *U, size_t cols, float *W, size_t rows, cons
                         (int)nb, -1.0f, err, QG_BLOCK, &U[i1 * cols + i2], (int)cols, 1.0f,
                         &W[i2], (int)cols);
     }
+}
+
+/* H from few input rows is a poor estimate (from fewer rows than columns,
+ * singular): rounding would trade errors along directions the calibration
+ * inputs never took, which other inputs do take. The damping grows as the
+ * rows per column fall: 1% of the mean diagonal plus cols / rows. */
+static double damping(size_t cols, double rows)
+{
+    return QG_DAMP + (rows > 0 ? (double)cols / rows : 1);
 }
 
 /* ---- layers and their statistics ----------------------------------------------- */
@@ -537,8 +544,9 @@ int quantize_layers_collect(nnz_model *m, const uint8_t *selected, nnz_calib_eva
         L->factored = 1;
         for (size_t g = 0; g < L->nh && L->factored == 1; g++) {
             if (L->count[g] == 0 ||
-                quantize_gptq_factor(&L->H[g * L->cols * L->cols], L->cols, QG_DAMP,
-                                     &L->perm[g * L->cols], e) != 0)
+                quantize_gptq_factor(&L->H[g * L->cols * L->cols], L->cols,
+                                     damping(L->cols, L->count[g]), &L->perm[g * L->cols],
+                                     e) != 0)
                 L->factored = -1;
         }
         if (L->factored != 1) {

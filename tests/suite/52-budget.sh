@@ -1,4 +1,5 @@
-# 52-budget.sh - compressing to an output-error budget (quantize:max-output-error):
+# 52-budget.sh - compressing to an output-error budget (quantize:max-output-error,
+# decompose:max-output-error), data-aware rounding (rounding=gptq, bias-correct):
 # the budget holds under ONNX Runtime on inputs the allocation never saw, the
 # digits keep their accuracy on unseen images, the reported error is the one
 # verify measures on the blob, the result is deterministic, bad options.
@@ -224,6 +225,40 @@ for m in mlp cnn; do
     fi
 done
 
+# ---- decompose:max-output-error: per-layer ranks by the same allocation -----------
+# Calibrated on real digits; ONNX Runtime on the unseen ones, and the
+# reported error against verify's on the factorised blob.
+n=digits_mlp
+if $NNZIP -q compress "$FIX/$n.onnx" -o "$W/dec.nnz" -f --onnx-out "$W/dec.onnx" --json \
+    -p 'decompose:max-output-error=0.05' --inputs "$W/cal_mlp" >"$W/dec.json" 2>"$W/err" &&
+    $ORACLE "$FIX/$n.onnx" "$W/dec.onnx" --dataset "$W/unseen.json" --json >"$W/dec.ort.json" 2>>"$W/err"; then
+    ort=$(jget "$W/dec.ort.json" 'd["worst_rel_l2"]')
+    pa=$(jget "$W/dec.json" '"%d/%d" % (d["decompose_budget"]["parameters_after"], d["decompose_budget"]["parameters_before"])')
+    nd=$(jget "$W/dec.json" 'sum(1 for x in d["decompose"] if x["decision"] == "decomposed")')
+    if le "$ort" 0.075 && [ "$nd" -ge 1 ] && $PYTHON -c 'import sys; a, b = map(int, sys.argv[1].split("/")); sys.exit(0 if a < b else 1)' "$pa"; then
+        pass "$n: decompose 5% budget: $nd layers factorised, parameters $pa, ORT error on unseen digits $ort <= 1.5x"
+    else
+        fail "$n: decompose 5% budget: $nd layers, parameters $pa, ORT error $ort"
+    fi
+else
+    fail "$n: decompose budget did not run" "$(head -c 400 "$W/err")"
+fi
+if $NNZIP -q compress "$FIX/$n.onnx" -o "$W/dec1.nnz" -f --json -p 'decompose:max-output-error=0.05' \
+    --input-spec "$FIX/$n.inputs.json" --calib-sets 1 --holdout 0 >"$W/dec1.json" 2>"$W/err" &&
+    $NNZIP -q verify "$FIX/$n.onnx" "$W/dec1.nnz" --max-output-error 0.5 --input-spec "$FIX/$n.inputs.json" \
+        --json >"$W/dec1.v.json" 2>>"$W/err"; then
+    rep=$(jget "$W/dec1.json" 'd["decompose_budget"]["output_error_calibration"]')
+    ver=$(jget "$W/dec1.v.json" 'd["output_error"]["worst_rel_l2"]')
+    # the factors multiply in another order than the measured product: float rounding apart
+    if $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-3 * b else 1)' "$rep" "$ver"; then
+        pass "decompose budget: the reported error $rep is verify's on the factorised blob ($ver)"
+    else
+        fail "decompose budget: reported error $rep, verify's $ver"
+    fi
+else
+    fail "decompose budget / verify did not run" "$(head -c 400 "$W/err")"
+fi
+
 # ---- bad options and bad inputs --------------------------------------------------
 S="$NNZIP compress $FIX/digits_cnn.onnx -o $W/bad.nnz -f"
 expect "max-output-error=0 is refused" 2 "max-output-error=0: expected a number in" \
@@ -246,6 +281,10 @@ expect "rounding=gptq with kmeans is refused" 2 "rounding=gptq rounds to uniform
     $S -p 'quantize:kmeans,rounding=gptq' --inputs "$W/cal_cnn"
 expect "prune before bias-correct is refused" 2 "put quantize first" \
     $S -p 'prune:sparsity=0.5 | quantize:bits=4,bias-correct' --inputs "$W/cal_cnn"
+expect "decompose: max-output-error with rank= is refused" 2 "choose one of rank=, energy=, max-rel-error=, max-output-error=" \
+    $S -p 'decompose:max-output-error=0.01,rank=4' --inputs "$W/cal_cnn"
+expect "decompose: max-output-error=0 is refused" 2 "max-output-error=0: expected a number in" \
+    $S -p 'decompose:max-output-error=0' --inputs "$W/cal_cnn"
 expect "--holdout 0.95 is refused" 2 "--holdout '0.95'" \
     $S -p 'quantize:max-output-error=0.01' --holdout 0.95
 expect "--calib-sets 0 is refused" 2 "--calib-sets wants" \
