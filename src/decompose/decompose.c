@@ -20,7 +20,7 @@
 
 static const char options[] =
     "rank=N|vbmf, energy=E (0 < E <= 1, default 0.95), max-rel-error=X (0 < X < 1), "
-    "vbmf-scale=F, min-in-channels=N, iters=N";
+    "max-output-error=X, vbmf-scale=F, min-in-channels=N, iters=N";
 
 extern const nnz_pass nnz_pass_decompose;
 
@@ -77,6 +77,11 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->rule = DEC_ERROR;
             rc = opt_open(k, 0, 1, 0, "the largest relative L2 error of a layer's weight",
                           &o->max_rel_error, e);
+        } else if (strcmp(k->key, "max-output-error") == 0) {
+            rules++;
+            o->rule = DEC_BUDGET;
+            rc = opt_open(k, 0, 1, 1, "the largest output relative L2 on the calibration inputs",
+                          &o->max_output_error, e);
         } else if (strcmp(k->key, "vbmf-scale") == 0) {
             scale_given = 1;
             rc = opt_open(k, 0, 100, 1, "the VBMF threshold is divided by it (> 1 keeps more)",
@@ -95,7 +100,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     }
     const char *bad = NULL;
     if (rules > 1)
-        bad = "choose one of rank=, energy=, max-rel-error=";
+        bad = "choose one of rank=, energy=, max-rel-error=, max-output-error=";
     else if (scale_given && o->rule != DEC_VBMF)
         bad = "vbmf-scale= scales the threshold of rank=vbmf; give rank=vbmf too";
     if (bad) {
@@ -181,6 +186,7 @@ static const char *rule_text(const dec_opts *o, char *buf, size_t n)
     case DEC_RANK: snprintf(buf, n, "rank=%ld", o->rank); break;
     case DEC_ERROR: snprintf(buf, n, "max-rel-error=%g", o->max_rel_error); break;
     case DEC_VBMF: snprintf(buf, n, "rank=vbmf,vbmf-scale=%g", o->vbmf_scale); break;
+    case DEC_BUDGET: snprintf(buf, n, "max-output-error=%g", o->max_output_error); break;
     default: snprintf(buf, n, "energy=%g", o->energy); break;
     }
     return buf;
@@ -571,10 +577,56 @@ done:
 
 /* ---- one Tucker-2 layer: Conv with a kh x kw (x ...) kernel ------------------------------- */
 
-static double tucker_params(size_t t, size_t s, size_t p, size_t ro, size_t ri)
+double dec_tucker_params(size_t t, size_t s, size_t p, size_t ro, size_t ri)
 {
     return (ri < s ? (double)s * (double)ri : 0) + (double)p * (double)ri * (double)ro +
            (ro < t ? (double)t * (double)ro : 0);
+}
+
+int dec_tucker_ranks_error(const double *so, size_t ko, const double *si, size_t ki, size_t T,
+                           size_t S, size_t P, int in_mode, double rel, size_t *ro_out,
+                           size_t *ri_out, nnz_error *e)
+{
+    /* the fewest parameters whose HOSVD error bound, the dropped energy of
+     * both unfoldings, stays within the budget; HOOI only improves on it */
+    double *to = nnz_malloc((ko + 1) * sizeof *to, e);
+    double *tin = nnz_malloc((ki + 1) * sizeof *tin, e);
+    if (!to || !tin) {
+        free(to);
+        free(tin);
+        return -1;
+    }
+    to[ko] = tin[ki] = 0;
+    for (size_t r = ko; r > 0; r--)
+        to[r - 1] = to[r] + so[r - 1] * so[r - 1];
+    for (size_t r = ki; r > 0; r--)
+        tin[r - 1] = tin[r] + si[r - 1] * si[r - 1];
+    double budget = rel * rel * to[0];
+    double best = INFINITY;
+    size_t ro = T, ri = S;
+    for (size_t r3 = in_mode ? 1 : S; r3 <= S; r3++) {
+        double ti = r3 >= ki ? 0 : tin[r3];
+        if (ti > budget)
+            continue;
+        size_t r4 = 1;
+        while (r4 < ko && to[r4] > budget - ti)
+            r4++;
+        if (r4 == ko && ko == T)
+            r4 = T;
+        double cost = dec_tucker_params(T, S, P, r4, r3);
+        if (cost < best) {
+            best = cost;
+            ro = r4;
+            ri = r3;
+        }
+        if (r3 >= ki && r3 < S)
+            r3 = S - 1; /* past the unfolding's rank nothing changes until "kept" */
+    }
+    free(to);
+    free(tin);
+    *ro_out = ro;
+    *ri_out = ri;
+    return 0;
 }
 
 static int tucker_layer(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, const dec_weight *w,
@@ -607,44 +659,9 @@ static int tucker_layer(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, const d
     int in_mode = S >= (size_t)c->o->min_in_channels;
     size_t ro, ri;
     if (c->o->rule == DEC_ERROR) {
-        /* the fewest parameters whose HOSVD error bound, the dropped energy of
-         * both unfoldings, stays within the budget; HOOI only improves on it */
-        double *to = nnz_malloc((ko + 1) * sizeof *to, e);
-        double *tin = nnz_malloc((ki + 1) * sizeof *tin, e);
-        if (!to || !tin) {
-            free(to);
-            free(tin);
+        if (dec_tucker_ranks_error(so, ko, si, ki, T, S, P, in_mode, c->o->max_rel_error, &ro,
+                                   &ri, e) != 0)
             goto done;
-        }
-        to[ko] = tin[ki] = 0;
-        for (size_t r = ko; r > 0; r--)
-            to[r - 1] = to[r] + so[r - 1] * so[r - 1];
-        for (size_t r = ki; r > 0; r--)
-            tin[r - 1] = tin[r] + si[r - 1] * si[r - 1];
-        double budget = c->o->max_rel_error * c->o->max_rel_error * to[0];
-        double best = INFINITY;
-        ro = T;
-        ri = S;
-        for (size_t r3 = in_mode ? 1 : S; r3 <= S; r3++) {
-            double ti = r3 >= ki ? 0 : tin[r3];
-            if (ti > budget)
-                continue;
-            size_t r4 = 1;
-            while (r4 < ko && to[r4] > budget - ti)
-                r4++;
-            if (r4 == ko && ko == T)
-                r4 = T;
-            double cost = tucker_params(T, S, P, r4, r3);
-            if (cost < best) {
-                best = cost;
-                ro = r4;
-                ri = r3;
-            }
-            if (r3 >= ki && r3 < S)
-                r3 = S - 1; /* past the unfolding's rank nothing changes until "kept" */
-        }
-        free(to);
-        free(tin);
     } else {
         size_t want = c->o->rule == DEC_RANK ? (size_t)c->o->rank : 0;
         if (want > T || (in_mode && want > S))
@@ -672,7 +689,7 @@ static int tucker_layer(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, const d
     add_num(rep, "rank_out", (double)ro);
     macs_info mi;
     conv_macs_info(sc, n, t->dims, d, &mi);
-    double pb = (double)N, pa = tucker_params(T, S, P, ro, ri);
+    double pb = (double)N, pa = dec_tucker_params(T, S, P, ro, ri);
     double mb = pb * mi.out_pix;
     double ma = (ri < S ? (double)S * (double)ri * mi.in_pix : 0) +
                 (double)P * (double)ri * (double)ro * mi.out_pix +
@@ -814,6 +831,16 @@ static int consider(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, Onnx__NodeP
     /* per-layer overrides (a config file's "layers"); NULL: turned off here */
     const dec_opts *lo = t ? nnz_stage_opts_for(c->st, t) : c->st->opts;
     c->o = lo ? lo : c->st->opts;
+    /* an output budget: this layer's chosen weight error, as max-rel-error */
+    dec_opts chosen;
+    const double *target = NULL;
+    if (c->o->rule == DEC_BUDGET && t) {
+        target = dec_budget_target(c->o->budget, t->name);
+        chosen = *c->o;
+        chosen.rule = DEC_ERROR;
+        chosen.max_rel_error = target && *target > 0 ? *target : 0;
+        c->o = &chosen;
+    }
 
     cJSON *rep = cJSON_CreateObject();
     cJSON_AddItemToArray(c->layers, rep);
@@ -839,6 +866,12 @@ static int consider(ctx *c, const dec_scope *sc, Onnx__NodeProto *n, Onnx__NodeP
     }
     if (!lo) {
         skip(rep, "a per-layer override turns decompose off for this weight");
+        return 0;
+    }
+    if (c->o == &chosen && !(target && *target > 0)) {
+        skip(rep, target ? "the output budget keeps it whole (its parameters are worth "
+                           "their error)"
+                         : "the output budget found no saving factorisation for it");
         return 0;
     }
     if (t->dtype != NNZ_DT_FLOAT && t->dtype != NNZ_DT_FLOAT16 && t->dtype != NNZ_DT_BFLOAT16) {
@@ -945,6 +978,15 @@ static int walk(ctx *c, const dec_scope *sc)
 
 static int prepare(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
 {
+    dec_opts *so = st->opts;
+    if (so->rule == DEC_BUDGET) {
+        if (st->nov > 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "max-output-error chooses every layer's rank itself; per-layer "
+                            "overrides do not combine with it (use only= or skip=)");
+        if (dec_budget_run(m, st, so, report, e) != 0)
+            return -1;
+    }
     ctx c = { .m = m, .st = st, .o = st->opts, .selected = st->selected,
               .nselected = m->ntensors, .e = e, .opset = nnz_model_opset(m) };
     c.layers = cJSON_AddArrayToObject(report, "decompose");
@@ -1013,6 +1055,14 @@ static void report_text(const cJSON *report, int verbose,
     line(arg, 0, buf);
 }
 
+static void free_opts(void *vo)
+{
+    dec_opts *o = vo;
+    if (o)
+        dec_budget_free(o->budget);
+    free(o);
+}
+
 const nnz_pass nnz_pass_decompose = {
     .name = "decompose",
     .help = "low-rank factorisation: SVD of Gemm/MatMul weights, Tucker-2 of Conv kernels; "
@@ -1025,8 +1075,8 @@ const nnz_pass nnz_pass_decompose = {
     .parse = parse,
     .selects = selects,
     .prepare = prepare,
-    .report_sections = (const char *const[]){ "decompose", NULL },
+    .report_sections = (const char *const[]){ "decompose", "decompose_budget", NULL },
     .report_text = report_text,
     .run = NULL,
-    .free_opts = free,
+    .free_opts = free_opts,
 };

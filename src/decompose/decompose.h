@@ -16,10 +16,19 @@
 #include "error.h"
 #include "model.h"
 #include "pass.h"
+#include "strmap.h"
 
 /* ---- options ------------------------------------------------------------------ */
 
-enum { DEC_ENERGY, DEC_RANK, DEC_ERROR, DEC_VBMF }; /* how ranks are chosen */
+enum { DEC_ENERGY, DEC_RANK, DEC_ERROR, DEC_VBMF, DEC_BUDGET }; /* how ranks are chosen */
+
+/* What an output budget chose: each layer's weight error target (-1: kept). */
+typedef struct dec_budget {
+    char **name;
+    double *target;
+    size_t n;
+    nnz_strmap map;
+} dec_budget;
 
 typedef struct dec_opts {
     int rule;               /* DEC_* */
@@ -29,6 +38,8 @@ typedef struct dec_opts {
     double vbmf_scale;      /* vbmf-scale=F divides the VBMF threshold */
     long min_in_channels;   /* below this S, a Conv keeps its input mode */
     long iters;             /* HOOI iteration cap */
+    double max_output_error; /* max-output-error=X (rule DEC_BUDGET) */
+    dec_budget *budget;     /* its result, filled in prepare */
 } dec_opts;
 
 #define DEC_DEFAULT_ENERGY 0.95
@@ -94,6 +105,25 @@ void dec_tucker_rebuild(const dec_tucker *d, double *k);
 /* Mode unfoldings of K (t x s x p): mode 1 is K itself as t x (s p); mode 2
  * is s x (t p). */
 void dec_unfold_in(const double *k, size_t t, size_t s, size_t p, double *out);
+
+/* Parameters of a Tucker-2 factorisation with ranks ro (output), ri (input). */
+double dec_tucker_params(size_t t, size_t s, size_t p, size_t ro, size_t ri);
+/* The ranks of max-rel-error=rel for a T x S x P kernel with unfolding
+ * spectra so (ko values) and si (ki): the fewest parameters whose HOSVD
+ * error bound is within rel (before clamping to the modes' sizes). */
+int dec_tucker_ranks_error(const double *so, size_t ko, const double *si, size_t ki, size_t T,
+                           size_t S, size_t P, int in_mode, double rel, size_t *ro, size_t *ri,
+                           nnz_error *e);
+
+/* ---- the output budget (decompose_budget.c) ---- */
+
+/* decompose:max-output-error=X: choose each selected layer's weight error
+ * target from calibration runs (st->calib) into o->budget; the measured
+ * errors go into report["decompose_budget"]. */
+int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report, nnz_error *e);
+void dec_budget_free(dec_budget *b);
+/* The target chosen for weight `name` (-1: kept), or NULL: not a candidate. */
+const double *dec_budget_target(const dec_budget *b, const char *name);
 
 /* ---- the pass (decompose.c) and the graph rewrite (decompose_graph.c) ---- */
 

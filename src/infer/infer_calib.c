@@ -1,6 +1,7 @@
 /* infer_calib.c - calibration inputs and the output error of weights
  * changed in the interpreter (infer_calib.h). */
 #include "infer_calib.h"
+#include "infer_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -198,4 +199,22 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
     *worst = broken ? INFINITY : sqrt(w);
     free(err2);
     return 0;
+}
+
+int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
+                           void *ctx, nnz_error *e)
+{
+    nnz_infer_hook old = ev->inf->o.hook;
+    void *old_ctx = ev->inf->o.hook_ctx;
+    ev->inf->o.hook = hook;
+    ev->inf->o.hook_ctx = ctx;
+    int rc = 0;
+    for (size_t f = from; rc == 0 && f < to && f < ev->nfeeds; f++) {
+        nnz_calib_progress(ev->calib, "calibration: activations", f - from + 1, to - from);
+        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 || nnz_infer_run(ev->inf, e) != 0)
+            rc = nnz_wrap(e, "calibration input %zu: ", f);
+    }
+    ev->inf->o.hook = old;
+    ev->inf->o.hook_ctx = old_ctx;
+    return rc;
 }

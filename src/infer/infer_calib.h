@@ -65,6 +65,12 @@ void nnz_calib_eval_free(nnz_calib_eval *ev);
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
                          double *per_out, nnz_error *e);
 
+/* Run feeds [from, to) with `hook` watching every node (as
+ * nnz_infer_opts.hook: it sees each node's inputs and outputs, e.g. to
+ * collect a layer's input activations); the outputs are not compared. */
+int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
+                           void *ctx, nnz_error *e);
+
 /* Report a step of a search (no-op without a progress callback). */
 void nnz_calib_progress(const nnz_calib *c, const char *what, size_t done, size_t total);
 

@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "infer_calib.h"
 #include "metrics.h"
 
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
-    "rounding=nearest|rate, rate-lambda=X, max-output-error=X, error=pooled|per-input, kmeans, iters=N, fp16, bf16";
+    "rounding=nearest|rate|gptq, rate-lambda=X, bias-correct, max-output-error=X, error=pooled|per-input, "
+    "kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
 
@@ -46,7 +49,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             rc = nnz_opt_choice("quantize", k, "pooled|per-input", &o->per_input, e);
             error_given = 1;
         } else if (strcmp(k->key, "rounding") == 0) {
-            rc = nnz_opt_choice("quantize", k, "nearest|rate", &o->rounding, e);
+            rc = nnz_opt_choice("quantize", k, "nearest|rate|gptq", &o->rounding, e);
+        } else if (!k->value && strcmp(k->key, "bias-correct") == 0) {
+            o->bias_correct = 1;
         } else if (strcmp(k->key, "rate-lambda") == 0) {
             rc = nnz_opt_double("quantize", k, 0, 10, &o->rate_lambda, e);
             rate_lambda_given = 1;
@@ -81,6 +86,12 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "max-rel-error chooses uniform steps; it does not combine with kmeans, fp16 or bf16";
     else if (o->mode != Q_UNIFORM && (o->rounding == Q_RATE || rate_lambda_given))
         bad = "rounding=rate is for uniform steps";
+    else if (o->mode != Q_UNIFORM && o->rounding == Q_GPTQ)
+        bad = "rounding=gptq rounds to uniform steps; it does not combine with kmeans, fp16 or "
+              "bf16";
+    else if (o->mode != Q_UNIFORM && o->bias_correct)
+        bad = "bias-correct corrects uniform steps; it does not combine with kmeans, fp16 or "
+              "bf16";
     else if (o->mode == Q_UNIFORM && rate_lambda_given && o->rounding != Q_RATE)
         bad = "rate-lambda= tunes rounding=rate; add rounding=rate";
     else if (o->mode != Q_KMEANS && o->kmeans_iters != 100)
@@ -96,8 +107,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "max-output-error chooses each tensor's step and bits; drop bits= and "
               "max-rel-error=";
     else if (o->max_output_error > 0 && (o->scheme == Q_ASYM || o->rounding == Q_RATE))
-        bad = "max-output-error chooses symmetric steps rounded to nearest; drop scheme=asym "
-              "and rounding=rate";
+        bad = "max-output-error chooses symmetric steps rounded to nearest or by gptq; drop "
+              "scheme=asym and rounding=rate";
     else if (o->mode == Q_KMEANS && o->bits > 12)
         bad = "kmeans takes bits=2..12 (at most 4096 centroids)";
     if (bad) {
@@ -209,28 +220,86 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
     return 0;
 }
 
+static double nnz_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int wants_data(const quant_opts *o)
+{
+    return o->rounding == Q_GPTQ || o->bias_correct;
+}
+
+static int correct_biases(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
+                          nnz_error *e);
+
 static int prepare_stage(nnz_model *m, const nnz_stage *stage, cJSON *report, nnz_error *e)
 {
     quant_opts *o = stage->opts;
     if (prepare(m, o, stage->selected, report, e) != 0)
         return -1;
-    if (!(o->max_output_error > 0))
+    int data = wants_data(o), budget = o->max_output_error > 0;
+    for (size_t k = 0; k < stage->nov; k++)
+        data |= stage->ov[k].opts && wants_data(stage->ov[k].opts);
+    if (!budget && !data)
         return 0;
-    if (stage->nov > 0)
+    if (budget && stage->nov > 0)
         return nnz_fail(e, NNZ_EXIT_USAGE,
                         "max-output-error chooses every tensor's step itself; per-layer "
                         "overrides do not combine with it (use only= or skip= to choose "
                         "tensors)");
+    const nnz_calib *cal = stage->calib;
+    if (budget && !cal)
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "max-output-error=%g measures the model's outputs: give calibration "
+                        "inputs (compress --inputs DIR or --input-spec FILE)",
+                        o->max_output_error);
+    if (data && (!cal || (!cal->inputs && !cal->spec)))
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "%s works from the layers' inputs: give calibration inputs (compress "
+                        "--inputs DIR or --input-spec FILE)",
+                        o->rounding == Q_GPTQ ? "rounding=gptq" : "bias-correct");
     quantize_alloc_free(o->alloc);
     o->alloc = NULL;
-    return quantize_budget(m, stage, o, report, e);
+    quantize_layers_free(o->layers);
+    o->layers = NULL;
+    nnz_calib_eval *ev;
+    if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
+        return nnz_wrap(e, "calibration: ");
+    ev->per_input = o->per_input;
+    int rc = 0;
+    if (data) {
+        double t0 = nnz_seconds();
+        size_t from = budget ? quantize_budget_unseen(ev) : 0;
+        rc = quantize_layers_collect(m, stage->selected, ev, from, 1, &o->layers, report, e);
+        if (rc == 0) {
+            cJSON *c = cJSON_AddObjectToObject(report, "quantize_calibration");
+            cJSON_AddNumberToObject(c, "inputs", (double)(ev->ncal - from));
+            cJSON_AddNumberToObject(c, "layers", (double)quantize_layers_count(o->layers, 0));
+            cJSON_AddNumberToObject(c, "layers_factored", (double)quantize_layers_count(o->layers, 1));
+            cJSON_AddNumberToObject(c, "seconds", nnz_seconds() - t0);
+        }
+        for (size_t k = 0; rc == 0 && k < stage->nov; k++)
+            if (stage->ov[k].opts)
+                ((quant_opts *)stage->ov[k].opts)->layers_shared = o->layers;
+    }
+    if (rc == 0 && budget)
+        rc = quantize_budget(m, stage, o, ev, report, e);
+    nnz_calib_eval_free(ev);
+    if (rc == 0 && data)
+        rc = correct_biases(m, stage, o, report, e);
+    return rc;
 }
 
 static void free_opts(void *vo)
 {
     quant_opts *o = vo;
-    if (o)
+    if (o) {
         quantize_alloc_free(o->alloc);
+        quantize_layers_free(o->layers);
+    }
     free(o);
 }
 
@@ -247,11 +316,12 @@ void quantize_round_to_dtype(const nnz_tensor *t, nnz_state *st)
                                             : nnz_bf16_to_float(nnz_float_to_bf16(out[i]));
 }
 
-static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
-               nnz_error *e)
+/* Quantize one tensor as the stage's options say (the budget's choice
+ * included). *kept_float: the budget left it float. */
+static int quantize_one(nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON *rep,
+                        int *kept_float, nnz_error *e)
 {
-    (void)m;
-    const quant_opts *o = vo;
+    *kept_float = 0;
     quant_opts budgeted;
     if (!nnz_dtype_is_float(t->dtype) || st->kind == NNZ_VAL_INT || st->kind == NNZ_VAL_AFFINE ||
         st->kind == NNZ_VAL_CODEBOOK)
@@ -277,6 +347,10 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
                             "an earlier stage changed them (prune or hashnet): put quantize "
                             "with max-output-error first, or use bits=/max-rel-error= after "
                             "them");
+        if (!c && o->corrected_init && nnz_strmap_get(&o->corrected, t->name, &(size_t){ 0 })) {
+            *kept_float = 1;
+            return 0; /* a corrected bias the budget kept float */
+        }
         if (!c)
             return nnz_fail(e, NNZ_EXIT_INTERNAL, "the output budget made no choice for it");
         cJSON *b = cJSON_AddObjectToObject(q, "budget");
@@ -286,8 +360,10 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         else
             cJSON_AddNullToObject(b, "sensitivity");
         cJSON_AddNumberToObject(b, "bits_estimate", c->bits_estimate);
-        if (c->keep_float)
+        if (c->keep_float) {
+            *kept_float = 1;
             return 0; /* its float values are stored as they are */
+        }
         budgeted = *o;
         budgeted.max_rel_error = c->rel_target;
         budgeted.bits = 16;
@@ -331,6 +407,87 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
     return 0;
 }
 
+static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON *rep,
+               nnz_error *e)
+{
+    (void)m;
+    const quant_opts *o = vo;
+    int kept;
+    if (o->bias_correct && (st->pruned || st->hashed) && quantize_layer_bias(quant_layers_of(o), t->name))
+        return nnz_fail(e, NNZ_EXIT_USAGE,
+                        "bias-correct corrects for the weights as loaded; an earlier stage "
+                        "changed them (prune or hashnet): put quantize first");
+    return quantize_one(t, st, o, rep, &kept, e);
+}
+
+/* bias-correct: each corrected layer's weights quantized as run() will
+ * quantize them, and its bias shifted by the mean output change on the
+ * calibration inputs. */
+static int correct_biases(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
+                          nnz_error *e)
+{
+    int any = o->bias_correct;
+    for (size_t k = 0; k < stage->nov; k++)
+        any |= stage->ov[k].opts && ((const quant_opts *)stage->ov[k].opts)->bias_correct;
+    if (!any)
+        return 0;
+    if (!o->corrected_init) {
+        if (nnz_strmap_init(&o->corrected, 64, e) != 0)
+            return -1;
+        o->corrected_init = 1;
+    }
+    cJSON *cal = cJSON_GetObjectItem(report, "quantize_calibration");
+    cJSON *arr = cJSON_AddArrayToObject(cal ? cal : report, "bias_correct");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
+        nnz_tensor *t = &m->tensors[i];
+        const quant_opts *to = stage->selected[i] ? nnz_stage_opts_for(stage, t) : NULL;
+        const char *bname = to && to->bias_correct ? quantize_layer_bias(o->layers, t->name) : NULL;
+        nnz_tensor *b = bname ? nnz_model_find(m, bname) : NULL;
+        if (!b)
+            continue;
+        nnz_state *st = nnz_state_new(m, t, e);
+        cJSON *scratch = cJSON_CreateObject();
+        float *bv = NULL;
+        double *delta = NULL;
+        int kept = 0;
+        if (!st || !scratch || quantize_one(t, st, to, scratch, &kept, e) != 0) {
+            rc = -1;
+        } else if (!kept) {
+            bv = nnz_tensor_floats(m, b, e);
+            delta = nnz_calloc(b->count + 1, sizeof *delta, e);
+            if (!bv || !delta || !quantize_bias_delta(o->layers, t->name, st->orig, st->values, delta)) {
+                rc = bv && delta ? nnz_fail(e, NNZ_EXIT_INTERNAL, "no statistics") : -1;
+            } else {
+                double shift = 0, ref = 0;
+                for (size_t c = 0; c < b->count; c++) {
+                    shift += fabs(delta[c]);
+                    ref += fabs((double)bv[c]);
+                    bv[c] = (float)((double)bv[c] + delta[c]);
+                }
+                nnz_tensor_set_data(b, (uint8_t *)bv, b->count * sizeof *bv);
+                bv = NULL;
+                rc = nnz_strmap_put(&o->corrected, bname, 1, e);
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddStringToObject(x, "weight", t->name);
+                cJSON_AddStringToObject(x, "bias", b->name);
+                cJSON_AddNumberToObject(x, "channels", (double)b->count);
+                cJSON_AddNumberToObject(x, "mean_abs_shift", shift / (double)(b->count ? b->count : 1));
+                cJSON_AddNumberToObject(x, "mean_abs_bias", ref / (double)(b->count ? b->count : 1));
+                cJSON_AddItemToArray(arr, x);
+            }
+        }
+        free(bv);
+        free(delta);
+        cJSON_Delete(scratch);
+        nnz_state_free(st);
+        nnz_tensor_release(t);
+        if (rc != 0)
+            nnz_wrap(e, "tensor '%s': ", t->name);
+    }
+    return rc;
+}
+
 /* ---- helpers the modes share -------------------------------------------------- */
 
 void quantize_code_stats(const uint32_t *codes, size_t n, uint32_t maxcode, size_t *levels,
@@ -363,8 +520,19 @@ static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
     const cJSON *b = cJSON_GetObjectItem(report, "quantize_budget");
+    const cJSON *qc = cJSON_GetObjectItem(report, "quantize_calibration");
     const cJSON *x;
     char buf[600];
+    if (cJSON_IsObject(qc)) { /* gptq's and bias-correct's input statistics */
+        snprintf(buf, sizeof buf, "quantize: input statistics of %.0f layers (%.0f for gptq) "
+                 "from %.0f calibration inputs, %.1f s; %d biases corrected",
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "layers")),
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "layers_factored")),
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "inputs")),
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(qc, "seconds")),
+                 cJSON_GetArraySize(cJSON_GetObjectItem(qc, "bias_correct")));
+        line(arg, 0, buf);
+    }
     if (!cJSON_IsObject(b))
         return;
     if (verbose)
@@ -410,7 +578,7 @@ const nnz_pass nnz_pass_quantize = {
     .produces = NNZ_DATA_CODES,
     .floor = floor_for,
     .prepare = prepare_stage,
-    .report_sections = (const char *const[]){ "quantize_budget", NULL },
+    .report_sections = (const char *const[]){ "quantize_budget", "quantize_calibration", NULL },
     .report_text = report_text,
     .target_options = (const char *const[]){
         "max-rel-error=%g", "bits=2", "bits=3", "bits=4", "bits=5", "bits=6", "bits=7",

@@ -15,7 +15,11 @@
 enum { Q_UNIFORM, Q_KMEANS, Q_FP16, Q_BF16 };
 enum { Q_SYM, Q_ASYM };
 enum { Q_CHANNEL, Q_TENSOR };
-enum { Q_NEAREST, Q_RATE };
+enum { Q_NEAREST, Q_RATE, Q_GPTQ };
+
+struct nnz_calib_eval;
+/* Layers' input statistics from the calibration inputs (quantize_gptq.c). */
+typedef struct quant_layers quant_layers;
 
 /* No floor by default: an INT8 deployment needs every weight of its
  * Conv/Gemm/MatMul/RNN ops in integers, small depthwise kernels too, and
@@ -57,13 +61,23 @@ typedef struct quant_opts {
     quant_alloc *alloc;      /* its result, filled in prepare */
     int per_input;           /* the budget holds for each input alone (error=per-input) */
     int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
+    int bias_correct;        /* bias-correct: shift biases by the mean output change */
+    quant_layers *layers;    /* rounding=gptq / bias-correct: filled in prepare (owned) */
+    const quant_layers *layers_shared; /* a per-layer override's: the stage's */
+    nnz_strmap corrected;    /* bias-correct: biases already corrected (name -> 1) */
+    int corrected_init;
 } quant_opts;
 
+static inline const quant_layers *quant_layers_of(const quant_opts *o)
+{
+    return o->layers ? o->layers : o->layers_shared;
+}
+
 /* quantize:max-output-error=X: choose every selected tensor's step from
- * calibration runs (stage->calib) and keep the choice in o->alloc; the
+ * calibration runs (on ev, opened on stage->calib) and keep the choice in o->alloc; the
  * measured errors go into report["quantize_budget"]. */
-int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
-                    nnz_error *e);
+int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o,
+                    struct nnz_calib_eval *ev, cJSON *report, nnz_error *e);
 const quant_choice *quantize_alloc_find(const quant_alloc *a, const char *name);
 void quantize_alloc_free(quant_alloc *a);
 /* A FLOAT16/BFLOAT16 tensor's quantized values rounded to its type, as the
@@ -79,6 +93,48 @@ int quantize_kmeans(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJS
                     nnz_err_stats *err, nnz_error *e);
 int quantize_half(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJSON *rep,
                   nnz_err_stats *err, nnz_error *e);
+
+/* ---- data-aware rounding and bias correction (quantize_gptq.c) ---- */
+
+/* Collect, on the calibration part of `ev`, the input statistics of the
+ * selected tensors' layers (Conv, Gemm and MatMul weights, LSTM/GRU/RNN W
+ * and R; GRU's R only with linear_before_reset); with `gptq`, also factor
+ * each layer's H for rounding. */
+int quantize_layers_collect(nnz_model *m, const uint8_t *selected, struct nnz_calib_eval *ev,
+                            size_t from, int gptq, quant_layers **out, cJSON *report,
+                            nnz_error *e);
+/* With an output budget, the statistics come from calibration inputs
+ * [quantize_budget_unseen(ev), ncal): the budget's sensitivities and search
+ * measure on the first ones, so rounding fitted to its inputs cannot look
+ * better than it is. */
+size_t quantize_budget_unseen(const struct nnz_calib_eval *ev);
+void quantize_layers_free(quant_layers *Q);
+/* Layers with statistics (factored: those gptq can round). */
+size_t quantize_layers_count(const quant_layers *Q, int factored);
+/* GPTQ codes for tensor `name` on the given steps (element i in channel
+ * (i / inner) % nchan; codes clamped to [mincode, maxcode]; with
+ * keep_zeros, exact zeros stay at the zero point). Returns 1 when done, 0
+ * when the layer has no statistics (round to nearest), -1 on error. */
+int quantize_gptq_tensor(const quant_layers *Q, const char *name, const float *v, size_t n,
+                         const float *scale, const uint32_t *zp, size_t nchan, size_t inner,
+                         uint32_t mincode, uint32_t maxcode, int keep_zeros, uint32_t *codes,
+                         nnz_error *e);
+/* The core, on one group of rows: H (cols x cols, row-major, upper half
+ * read) becomes the upper Cholesky factor U of its damped inverse, in the
+ * column order `perm` (decreasing diagonal); -1 when it is not positive
+ * definite even with 10^4 times the damping. */
+int quantize_gptq_factor(float *H, size_t cols, double damp, size_t *perm, nnz_error *e);
+/* Round W (rows x cols, row-major, columns in U's order; changed: it holds
+ * the compensated weights after) to codes, row r on step scale[r] and zero
+ * point zp[r]. `err` holds rows x 128 floats. */
+void quantize_gptq_rows(const float *U, size_t cols, float *W, size_t rows, const float *scale,
+                        const uint32_t *zp, uint32_t mincode, uint32_t maxcode,
+                        const uint8_t *keep_zero, uint32_t *codes, float *err);
+/* The bias tensor a layer's correction goes into (NULL: none), and the
+ * correction per output row for weights w quantized to wq. */
+const char *quantize_layer_bias(const quant_layers *Q, const char *name);
+int quantize_bias_delta(const quant_layers *Q, const char *name, const float *w, const float *wq,
+                        double *delta);
 
 /* Distinct codes in use, and their order-0 entropy in bits per code (codes
  * above maxcode are not counted). */

@@ -38,6 +38,12 @@
 #define QB_SMALL_SHARE 500
 #define QB_SMALL_K 6           /* r = 1e-4 */
 
+size_t quantize_budget_unseen(const nnz_calib_eval *ev)
+{
+    size_t n = ev->ncal / 2;
+    return n < QB_CONFIRM_INPUTS ? n : QB_CONFIRM_INPUTS;
+}
+
 static double grid_r(int k)
 {
     return 1.25e-5 * pow(2.0, k / 2.0);
@@ -57,6 +63,12 @@ typedef struct qb_tensor {
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
     int choice;                /* grid index, -1: float */
     int applied;               /* choice whose values the interpreter holds; -2: none yet */
+    int bias_of_corrected;     /* bias-correct: a corrected layer's bias (a fine step on
+                                * its corrected values, which its layer's apply() sets) */
+    float *bias_live;          /* bias-correct: this layer's bias in the interpreter */
+    float *bias_orig;
+    size_t nbias;
+    struct qb_tensor *bias_q;  /* the bias's own entry, when this stage quantizes it */
 } qb_tensor;
 
 static double now(void)
@@ -68,9 +80,10 @@ static double now(void)
 
 /* Quantize a copy of t's values as the pass will, with weight error r. */
 static int quantize_at(nnz_model *m, qb_tensor *q, const quant_opts *base, double r, int gran,
-                       nnz_state **out, double *werr, nnz_error *e)
+                       int rounding, nnz_state **out, double *werr, nnz_error *e)
 {
     quant_opts o = *base;
+    o.rounding = rounding;
     o.max_rel_error = r;
     o.bits = 16;
     o.granularity = gran;
@@ -122,7 +135,9 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
         for (int g = 0; g < ng; g++) {
             nnz_state *st;
             double we;
-            if (quantize_at(m, q, o, grid_r(k), grans[g], &st, &we, e) != 0)
+            /* the rates with nearest rounding: gptq keeps the grid and
+             * spends about the same bits, at many times the cost */
+            if (quantize_at(m, q, o, grid_r(k), grans[g], Q_NEAREST, &st, &we, e) != 0)
                 return -1;
             double b = state_bits(st);
             nnz_state_free(st);
@@ -136,21 +151,75 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
     return 0;
 }
 
+/* bias-correct: the layer's bias in the interpreter, its values plus the
+ * mean output change `d` (NULL: none), on the bias's own fine step when
+ * this stage quantizes it (as run() will quantize the corrected values). */
+static int set_bias(nnz_model *m, qb_tensor *q, const quant_opts *o, const double *d, nnz_error *e)
+{
+    float *c = nnz_malloc((q->nbias ? q->nbias : 1) * sizeof *c, e);
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < q->nbias; i++)
+        c[i] = d ? (float)((double)q->bias_orig[i] + d[i]) : q->bias_orig[i];
+    qb_tensor *b = q->bias_q;
+    if (b && b->choice >= 0) {
+        quant_opts oo = *o;
+        oo.max_rel_error = grid_r(b->choice);
+        oo.bits = 16;
+        oo.granularity = b->gran[b->choice];
+        oo.granularity_given = 1;
+        oo.alloc = NULL;
+        oo.quiet_target = 1;
+        oo.rounding = Q_NEAREST;
+        nnz_state *st = nnz_state_new(m, b->t, e);
+        cJSON *scratch = cJSON_CreateObject();
+        nnz_err_stats es = { 0 };
+        int rc = st && scratch && st->n == q->nbias ? 0 : -1;
+        if (rc == 0) {
+            memcpy(st->orig, c, q->nbias * sizeof *c);
+            memcpy(st->values, c, q->nbias * sizeof *c);
+            rc = quantize_uniform(b->t, st, &oo, scratch, &es, e);
+        }
+        if (rc == 0)
+            memcpy(c, st->values, q->nbias * sizeof *c);
+        cJSON_Delete(scratch);
+        nnz_state_free(st);
+        if (rc != 0) {
+            free(c);
+            return rc < 0 && e->code ? -1 : nnz_fail(e, NNZ_EXIT_INTERNAL, "bias state");
+        }
+    }
+    memcpy(q->bias_live, c, q->nbias * sizeof *c);
+    free(c);
+    return 0;
+}
+
 /* Put choice k's values (or the originals, k = -1) into the interpreter. */
 static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
 {
-    if (!q->live || q->applied == k)
+    if (!q->live || q->applied == k || q->bias_of_corrected)
         return 0;
+    double *d = NULL;
     if (k < 0) {
         memcpy(q->live, q->orig, q->n * sizeof *q->live);
     } else {
         nnz_state *st;
         double we;
-        if (quantize_at(m, q, o, grid_r(k), q->gran[k], &st, &we, e) != 0)
+        if (quantize_at(m, q, o, grid_r(k), q->gran[k], o->rounding, &st, &we, e) != 0)
             return -1;
         memcpy(q->live, st->values, q->n * sizeof *q->live);
+        if (q->bias_live && !(d = nnz_calloc(q->nbias + 1, sizeof *d, e))) {
+            nnz_state_free(st);
+            return -1;
+        }
+        if (d)
+            quantize_bias_delta(quant_layers_of(o), q->t->name, q->orig, st->values, d);
         nnz_state_free(st);
     }
+    int rc = q->bias_live ? set_bias(m, q, o, d, e) : 0;
+    free(d);
+    if (rc != 0)
+        return -1;
     q->applied = k;
     return 0;
 }
@@ -268,8 +337,10 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
 
 static void free_tensors(qb_tensor *qs, size_t nq)
 {
-    for (size_t i = 0; i < nq; i++)
+    for (size_t i = 0; i < nq; i++) {
         free(qs[i].orig);
+        free(qs[i].bias_orig);
+    }
     free(qs);
 }
 
@@ -329,20 +400,11 @@ static int keep_result(quant_opts *o, const qb_tensor *qs, size_t nq, nnz_error 
     return 0;
 }
 
-int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *report,
-                    nnz_error *e)
+int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
+                    cJSON *report, nnz_error *e)
 {
     const nnz_calib *cal = stage->calib;
-    if (!cal)
-        return nnz_fail(e, NNZ_EXIT_USAGE,
-                        "max-output-error=%g measures the model's outputs: give calibration "
-                        "inputs (compress --inputs DIR or --input-spec FILE)",
-                        o->max_output_error);
-    double t0 = now();
-    nnz_calib_eval *ev;
-    if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
-        return nnz_wrap(e, "calibration: ");
-    ev->per_input = o->per_input;
+    double t0 = now(), t_rates = 0, t_sens = 0;
     size_t nsel = 0;
     double total = 0;
     for (size_t i = 0; i < m->ntensors; i++)
@@ -354,6 +416,17 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
     double *per_out = nnz_calloc(ev->nout + 1, sizeof *per_out, e);
     size_t nq = 0;
     int rc = qs && per_out ? 0 : -1;
+    /* bias-correct: the biases of corrected layers follow their layer's
+     * choice (orig + its mean output change) and stay float */
+    nnz_strmap biases = { 0 };
+    if (rc == 0 && nnz_strmap_init(&biases, 64, e) != 0)
+        rc = -1;
+    for (size_t i = 0; rc == 0 && o->bias_correct && i < m->ntensors; i++) {
+        const char *b = stage->selected[i] ? quantize_layer_bias(quant_layers_of(o),
+                                                                  m->tensors[i].name) : NULL;
+        if (b && nnz_strmap_put(&biases, b, 1, e) != 0)
+            rc = -1;
+    }
     /* rates and sensitivities, tensor by tensor */
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
@@ -380,12 +453,45 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
         q->float_bits = 8.0 * (double)t->nbytes;
         nnz_calib_progress(cal, "quantize: sensitivity", nq, nsel);
         q->fixed = (double)q->n * QB_SMALL_SHARE < total;
-        if (rc == 0 && (rc = rate_table(m, q, o, e)) == 0 && !q->fixed)
+        if (o->bias_correct && nnz_strmap_get(&biases, t->name, &(size_t){ 0 })) {
+            q->bias_of_corrected = 1; /* its values follow its layer's choice */
+            q->fixed = 1;             /* on the fine step */
+            q->choice = QB_SMALL_K;
+        }
+        const char *bname = o->bias_correct ? quantize_layer_bias(quant_layers_of(o), t->name) : NULL;
+        if (bname && rc == 0) {
+            size_t nb;
+            q->bias_live = nnz_infer_weight(ev->inf, bname, &nb);
+            nnz_tensor *bt = nnz_model_find(m, bname);
+            if (q->bias_live && bt && bt->count == nb &&
+                (q->bias_orig = nnz_tensor_floats(m, bt, e)) != NULL)
+                q->nbias = nb;
+            else
+                q->bias_live = NULL;
+        }
+        double ta = now();
+        if (rc == 0)
+            rc = rate_table(m, q, o, e);
+        double tb = now();
+        if (rc == 0 && !q->fixed)
             rc = sensitivity(m, ev, q, o, per_out, e);
+        t_rates += tb - ta;
+        t_sens += now() - tb;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
+    nnz_strmap_free(&biases);
+    /* each corrected layer finds its bias's entry */
+    for (size_t i = 0; rc == 0 && i < nq; i++) {
+        const char *bname = qs[i].bias_live ? quantize_layer_bias(quant_layers_of(o), qs[i].t->name) : NULL;
+        for (size_t j = 0; bname && j < nq; j++)
+            if (qs[j].bias_of_corrected && strcmp(qs[j].t->name, bname) == 0) {
+                qs[i].bias_q = &qs[j];
+                qs[i].applied = -2; /* its bias goes on its step from now on */
+            }
+    }
+    double t_search = now();
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all
      * of them, and when that misses, the search runs again aiming lower */
@@ -473,6 +579,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
             cJSON_AddBoolToObject(r, "met", meas <= o->max_output_error);
             cJSON_AddNumberToObject(r, "confirm_runs", confirms);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
+            cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
+            cJSON_AddNumberToObject(sp, "rates", t_rates);
+            cJSON_AddNumberToObject(sp, "sensitivities", t_sens);
+            cJSON_AddNumberToObject(sp, "confirmation", now() - t_search);
             cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
             cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
             for (size_t i = 0; i < nq; i++) {
@@ -509,6 +619,5 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, cJSON *
     (void)pred;
     if (qs)
         free_tensors(qs, nq);
-    nnz_calib_eval_free(ev);
     return rc;
 }

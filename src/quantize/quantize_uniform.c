@@ -365,7 +365,22 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
     uint32_t maxcode = (1u << bits) - 1, mincode = scheme == Q_SYM ? 1 : 0;
     size_t clipped = 0, levels;
     double h_nearest = 0, entropy;
-    if (o->rounding == Q_RATE) {
+    int gptq = 0;
+    if (o->rounding == Q_GPTQ && !st->hashed) {
+        gptq = quantize_gptq_tensor(quant_layers_of(o), t->name, v, n, st->scale, st->zero_point,
+                                    L.nchan, L.inner, mincode, maxcode, st->pruned, st->codes, e);
+        if (gptq < 0) {
+            free(lo);
+            free(hi);
+            free(amax);
+            return -1;
+        }
+    }
+    if (gptq) {
+        assign(v, n, L, st->scale, st->zero_point, mincode, maxcode, 0, st->codes, err,
+               &clipped);
+        clipped = 0; /* gptq moves values past the nearest level on purpose */
+    } else if (o->rounding == Q_RATE) {
         nearest_codes(v, n, L, st->scale, st->zero_point, mincode, maxcode, st->codes);
         quantize_code_stats(st->codes, n, maxcode, &levels, &h_nearest);
         rate_aware(v, n, L, st->scale, st->zero_point, mincode, maxcode, o->rate_lambda,
@@ -405,6 +420,8 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
         cJSON_AddBoolToObject(rep, "target_met", target_met);
         cJSON_AddNumberToObject(rep, "search_evaluations", evals);
     }
+    if (o->rounding == Q_GPTQ)
+        cJSON_AddStringToObject(rep, "rounding", gptq ? "gptq" : "nearest (no input statistics)");
     if (o->rounding == Q_RATE) {
         cJSON_AddStringToObject(rep, "rounding", "rate");
         cJSON_AddNumberToObject(rep, "rate_lambda", o->rate_lambda);
