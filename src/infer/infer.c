@@ -946,10 +946,11 @@ static void release_after(nnz_infer *inf, nni_frame *f, const nni_node *n, size_
 
 /* May fused chain n take its fast path this run? When the plan shows the
  * Conv's output, the residual and the chain's result as float tensors of
- * one shape (else the members run one by one, broadcasting and all). */
+ * one shape (else the members run one by one, broadcasting and all), and
+ * no hook was set after the graph was built: a hook sees every member. */
 static int fused_fast(const nnz_infer *inf, const nni_graph *gr, const nni_node *n)
 {
-    if (gr != inf->main || !inf->planned || inf->planning)
+    if (gr != inf->main || !inf->planned || inf->planning || inf->o.hook)
         return 0;
     if (n->ew) {
         /* x and every member's output: float, one shape */
