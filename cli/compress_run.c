@@ -441,7 +441,8 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     free_candidates(&ctx);
     *report = finish_report(&ctx, in, outp, &st);
     cJSON_AddItemToObject(*report, "config", nnz_pipeline_to_json(p));
-    static const char *const model_wide[] = { "decompose", "fold", "prune", "quantize_budget" };
+    static const char *const model_wide[] = { "decompose", "fold", "prune", "prune_budget",
+                                              "quantize_budget" };
     for (size_t k = 0; k < sizeof model_wide / sizeof model_wide[0]; k++) {
         cJSON *x = cJSON_GetObjectItem(ctx.report, model_wide[k]);
         if (x)

@@ -17,6 +17,7 @@
 
 static const char options[] =
     "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
+    "max-output-error=X (calibration inputs; error=pooled|per-input, cost=params|macs), "
     "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2, group=every|sum (structured=channel)";
 
 extern const nnz_pass nnz_pass_prune;
@@ -45,6 +46,10 @@ static void free_opts(void *vo)
         free(o->plan[i].name);
     free(o->plan);
     nnz_strmap_free(&o->plans);
+    for (size_t i = 0; i < o->nchoice; i++)
+        free(o->choice[i].name);
+    free(o->choice);
+    nnz_strmap_free(&o->choices);
     free(o);
 }
 
@@ -58,7 +63,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     /* normalize= matters only with scope=global and norm= only with
      * structured=channel; both are accepted otherwise, so a per-layer override
      * (docs/config.md: the stage's keys plus its own) can switch the mode */
-    int has_sparsity = 0, has_threshold = 0, has_error = 0;
+    int has_sparsity = 0, has_threshold = 0, has_error = 0, has_budget = 0, error_given = 0,
+        cost_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         int rc = 0;
@@ -91,6 +97,15 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         } else if (strcmp(k->key, "max-rel-error") == 0) {
             has_error = 1;
             rc = nnz_opt_double("prune", k, 0, 1, &o->max_rel_error, e);
+        } else if (strcmp(k->key, "max-output-error") == 0) {
+            has_budget = 1;
+            rc = nnz_opt_double("prune", k, 1e-6, 1, &o->max_output_error, e);
+        } else if (strcmp(k->key, "error") == 0) {
+            error_given = 1;
+            rc = nnz_opt_choice("prune", k, "pooled|per-input", &o->per_input, e);
+        } else if (strcmp(k->key, "cost") == 0) {
+            cost_given = 1;
+            rc = nnz_opt_choice("prune", k, "params|macs", &o->cost, e);
         } else if (strcmp(k->key, "scope") == 0) {
             rc = nnz_opt_choice("prune", k, "layer|global", &o->scope, e);
         } else if (strcmp(k->key, "normalize") == 0) {
@@ -101,6 +116,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             rc = nnz_opt_choice("prune", k, "none|channel", &o->channel, e);
         } else if (strcmp(k->key, "group") == 0) {
             rc = nnz_opt_choice("prune", k, "every|sum", &o->group_sum, e);
+            o->group_given = 1;
         } else if (strcmp(k->key, "norm") == 0) {
             int c = 0;
             rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);
@@ -114,10 +130,26 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         }
     }
     const char *bad = NULL;
-    if (!has_sparsity && !has_threshold)
+    if (has_budget && (has_sparsity || has_threshold || has_error))
+        bad = "max-output-error=X chooses each layer's share itself; drop sparsity=, threshold= "
+              "and max-rel-error= (or drop max-output-error)";
+    else if (has_budget && o->scope == PR_GLOBAL)
+        bad = "max-output-error=X chooses a share per layer; it does not combine with "
+              "scope=global";
+    else if (has_budget && o->group_given)
+        bad = "max-output-error=X removes a count of channels per group, ranked by the group's "
+              "summed scores (as group=sum); drop group=";
+    else if (error_given && !has_budget)
+        bad = "error= says how max-output-error is measured; add max-output-error=X";
+    else if (cost_given && !(has_budget && o->channel))
+        bad = "cost= says what max-output-error saves in channels; it goes with "
+              "structured=channel,max-output-error=X";
+    else if (has_budget)
+        o->rule = PR_BUDGET;
+    else if (!has_sparsity && !has_threshold)
         bad = "say how much to prune: sparsity=S (the fraction of weights, e.g. 0.9), "
-              "threshold=K (|w| < K x the layer's standard deviation), or "
-              "sparsity=auto,max-rel-error=X";
+              "threshold=K (|w| < K x the layer's standard deviation), "
+              "sparsity=auto,max-rel-error=X, or max-output-error=X (with calibration inputs)";
     else if (has_sparsity && has_threshold)
         bad = "sparsity= and threshold= both say how much to prune; give one of them";
     else if (has_error && o->rule != PR_AUTO)
@@ -380,6 +412,15 @@ static int prepare_stage(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_e
     }
     if (prepare(m, st->opts, st->selected, report, e) != 0)
         return -1;
+    prune_opts *o = st->opts;
+    if (o->rule == PR_BUDGET) {
+        if (st->nov > 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "max-output-error chooses every layer's share itself; per-layer "
+                            "overrides do not combine with it (use only= or skip= to choose "
+                            "layers)");
+        return prune_budget(m, st, o, report, e);
+    }
     return channel ? prune_channels(m, st, report, e) : 0;
 }
 
@@ -419,6 +460,20 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         cJSON_AddStringToObject(r, "structure", "channel");
         cJSON_AddStringToObject(r, "rewrite", "removed channels are cut out of the graph; "
                                 "the tensor keeps the others as they were (see prune.layers)");
+        return 0;
+    }
+    if (o->rule == PR_BUDGET) {
+        /* the output budget pruned it in prepare, in the model's own weights */
+        const prune_choice *c = prune_choice_find(o, t->name);
+        cJSON *r = cJSON_AddObjectToObject(rep, "prune");
+        cJSON_AddStringToObject(r, "rule", "max-output-error");
+        cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
+        cJSON_AddStringToObject(r, "structure", "weight");
+        cJSON_AddNumberToObject(r, "elements", (double)n);
+        cJSON_AddNumberToObject(r, "pruned", c ? (double)c->units : 0);
+        cJSON_AddNumberToObject(r, "sparsity", c && n ? (double)c->units / (double)n : 0);
+        cJSON_AddNumberToObject(r, "rel_l2", c ? c->rel_l2 : 0);
+        cJSON_AddBoolToObject(r, "measured", c && c->measured);
         return 0;
     }
     if (check_finite(v, n, e) != 0)
