@@ -142,6 +142,45 @@ static void budget_text(const cJSON *b)
             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
 }
 
+/* prune:max-output-error: each group's (or tensor's) choice with -v, and
+ * the errors it measured. */
+static void prune_budget_text(const cJSON *b)
+{
+    const cJSON *x;
+    int chan = strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(b, "structure")), "channel") == 0;
+    if (g_cli.verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, chan ? "groups" : "tensors"))
+        {
+            if (chan)
+                fprintf(stderr, "  budget %-30s %4.0f -> %4.0f channels, %8.0f params %10.0f MACs "
+                        "saved, alone %.3g\n",
+                        cli_esc(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(x, "layers"), 0))),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "channels")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "kept")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_saved")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "macs_saved")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "output_error_alone")));
+            else
+                fprintf(stderr, "  budget %-38s sparsity %.3f  weight rel_l2 %.3g  alone %.3g\n",
+                        cli_esc(cJSON_GetStringValue(cJSON_GetObjectItem(x, "name"))),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "sparsity")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_l2")),
+                        cJSON_GetNumberValue(cJSON_GetObjectItem(x, "output_error_alone")));
+        }
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    fprintf(stderr, "nnzip: prune: output budget %g (%s): measured %.4g on the calibration "
+            "inputs (%.0f), %s; %.1f s\n",
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+            cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+            cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+}
+
 static void report_text(const cJSON *o)
 {
     const cJSON *w = cJSON_GetObjectItem(o, "weights"), *x;
@@ -158,6 +197,8 @@ static void report_text(const cJSON *o)
                 cJSON_GetArraySize(cJSON_GetObjectItem(fold, "batchnorms")),
                 cJSON_GetNumberValue(cJSON_GetObjectItem(fold, "identities_removed")));
     }
+    if (cJSON_IsObject(cJSON_GetObjectItem(o, "prune_budget")))
+        prune_budget_text(cJSON_GetObjectItem(o, "prune_budget"));
     if (cJSON_IsObject(cJSON_GetObjectItem(o, "quantize_budget")))
         budget_text(cJSON_GetObjectItem(o, "quantize_budget"));
     if (cJSON_IsArray(cJSON_GetObjectItem(o, "decompose")))
