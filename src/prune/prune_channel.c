@@ -1428,19 +1428,22 @@ const char *prune_chan_layer(const prune_chan *h, size_t g, size_t k)
 }
 
 /* Does space `s` carry group space `g`'s channels (itself, or a Concat made
- * of it, at any depth)? */
-static int carries(pc *c, int s, int g)
+ * of it, up to `depth` Concats deep: spaces merged through a residual Add
+ * may make the Concats a cycle)? */
+static int carries(pc *c, int s, int g, int depth)
 {
     s = find(c, s);
     if (s == g)
         return 1;
+    if (depth <= 0)
+        return 0;
     for (size_t i = 0; i < c->ncat; i++) {
         if (find(c, c->cat[i].space) != s)
             continue;
         const Onnx__NodeProto *n = c->cat[i].node;
         for (size_t k = 0; k < n->n_input; k++) {
             int q = present(n, k) ? cat_input(c, n, k) : -1;
-            if (q >= 0 && q != s && carries(c, q, g))
+            if (q >= 0 && q != s && carries(c, q, g, depth - 1))
                 return 1;
         }
     }
@@ -1456,7 +1459,7 @@ void prune_chan_costs(prune_chan *h, double (*node_macs)(void *ctx, const Onnx__
         G->params = G->macs = 0;
         for (size_t i = 0; i < c->nsl; i++) {
             const pc_slice *sl = &c->sl[i];
-            if (!sl->t || !carries(c, sl->space, G->space))
+            if (!sl->t || !carries(c, sl->space, G->space, 8))
                 continue;
             double len = (double)sl->t->dims[sl->axis], blk = sl->block ? (double)sl->block : 1;
             if (len <= 0)
