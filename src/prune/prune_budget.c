@@ -33,6 +33,11 @@
 #define PB_ROUNDS 3           /* searches, each aiming lower when the whole set missed */
 #define PB_MAX_OPTS 65        /* counts an item may take (a grid over 0..C-1) */
 #define PB_NPTS 4             /* sensitivity points per item */
+/* The least D any pruning is predicted to cost, in units of the budget
+ * squared: an error measured as 0 on the sensitivity inputs (channels dead
+ * on those) may not be 0 on the others, and a cost above zero lets the
+ * search back out of it when a confirmation misses. */
+#define PB_FLOOR 1e-6
 /* Tensors with under 1/PB_SMALL_SHARE of the selected weights are not
  * measured (their pruning saves little): they stay whole. */
 #define PB_SMALL_SHARE 500
@@ -248,12 +253,12 @@ static int report_errors(cJSON *r, nnz_calib_eval *ev, double x, double *cal, nn
     return 0;
 }
 
-static void report_curve(cJSON *x, const char *key, const pb_curve *c, double xscale)
+static void report_curve(cJSON *x, const char *key, const pb_curve *c)
 {
     cJSON *a = cJSON_AddArrayToObject(x, "sensitivity");
     for (int i = 0; i < c->n; i++) {
         cJSON *p = cJSON_CreateObject();
-        cJSON_AddNumberToObject(p, key, c->x[i] * xscale);
+        cJSON_AddNumberToObject(p, key, c->x[i]);
         if (isfinite(c->d[i]))
             cJSON_AddNumberToObject(p, "output_error", sqrt(c->d[i]));
         else
@@ -391,6 +396,7 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     if (rc == 0)
         prune_chan_costs(h, node_macs, &before);
     pb_chan ctx = { .h = h, .inf = ev ? ev->inf : NULL, .remove = remove };
+    double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     size_t ns = ev && ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
     /* sensitivities: each group alone at a few fractions of its channels */
     for (size_t g = 0; rc == 0 && g < ng; g++) {
@@ -420,7 +426,7 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
             size_t n = nopt == C ? k : (size_t)floor((double)k * (double)(C - 1) / (double)(nopt - 1) + 0.5);
             it[g].val[k] = n;
             it[g].cost[k] = -(double)n * per;
-            it[g].d[k] = curve_at(&cv[g], (double)n / (double)C);
+            it[g].d[k] = n ? fmax(curve_at(&cv[g], (double)n / (double)C), floor_d) : 0;
         }
     }
     if (rc == 0) {
@@ -453,7 +459,7 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
             cJSON_AddNumberToObject(x, "macs_saved", (double)gone * G->macs);
             double alone = curve_at(&cv[g], (double)gone / (double)G->channels);
             cJSON_AddNumberToObject(x, "output_error_alone", isfinite(alone) ? sqrt(alone) : -1);
-            report_curve(x, "fraction", &cv[g], 1);
+            report_curve(x, "fraction", &cv[g]);
             cJSON_AddItemToArray(gs, x);
             p_saved += (double)gone * G->params;
             m_saved += (double)gone * G->macs;
@@ -597,6 +603,7 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
     pb_weights w = { .pt = pt };
     pb_search s = { 0 };
     size_t ns = ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
+    double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     int rc = pt && it && cv ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
@@ -643,7 +650,8 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
             size_t u = prune_count_sparsity(q->n, weight_grid[k]);
             x->val[k] = u >= q->n ? q->n - 1 : u;
             x->cost[k] = (double)(q->n - x->val[k]);
-            x->d[k] = curve_at(c, prune_order_error(&q->ord, x->val[k]));
+            x->d[k] = x->val[k] ? fmax(curve_at(c, prune_order_error(&q->ord, x->val[k])), floor_d)
+                                : 0;
         }
     }
     if (rc == 0) {
@@ -670,7 +678,7 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
             cJSON_AddBoolToObject(x, "measured", q->measured);
             double alone = curve_at(&cv[i], prune_order_error(&q->ord, k));
             cJSON_AddNumberToObject(x, "output_error_alone", isfinite(alone) ? sqrt(alone) : -1);
-            report_curve(x, "rel_l2", &cv[i], 1);
+            report_curve(x, "rel_l2", &cv[i]);
             cJSON_AddItemToArray(ts, x);
             kept += (double)(q->n - k);
             all += (double)q->n;
