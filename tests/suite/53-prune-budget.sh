@@ -170,6 +170,13 @@ check "the ASan build runs both budgets in one pipeline cleanly (digits MLP)" \
     -p 'prune:max-output-error=0.02 | quantize:max-output-error=0.04 | huffman' \
     --input-spec "$FIX/digits_mlp.inputs.json" --calib-sets 6
 
+check "sweep runs channel-budget points on its inputs: two points, two different blobs" sh -c "
+$NNZIP -q sweep '$CNN' --grid 'prune:structured=channel,max-output-error=0.1,0.3' --inputs '$W/cal' -o '$W/s.csv' -j 1 &&
+$PYTHON -c '
+import csv, sys
+r = list(csv.DictReader(open(sys.argv[1])))
+assert len(r) == 2 and r[0][\"bytes\"] != r[1][\"bytes\"] and not r[0][\"error\"], r' '$W/s.csv'"
+
 # ---- deterministic -------------------------------------------------------------------
 check "the same budget and inputs give the same bytes" sh -c "
 $NNZIP -q compress '$CNN' -o '$W/d1.nnz' -f -p 'prune:structured=channel,max-output-error=0.3' $CAL &&
