@@ -10,7 +10,8 @@
 #           same number of nonzero parameters
 #   budget  prune:structured=channel,max-output-error=X at 1% and 5% (and a
 #           looser point on the digits CNN): parameters and MACs removed,
-#           measured, held-out and ONNX Runtime error, search time
+#           measured, held-out and ONNX Runtime error, search time (the
+#           models named in CHANNEL_BUDGET_MODELS, default all three)
 # Run by `make bench` (bench/bench.sh), or alone:
 #   sh bench/bench_channels.sh [speed] [curve] [budget]   (default: all)
 set -u
@@ -139,12 +140,13 @@ for k in range(12):
     os.makedirs(d, exist_ok=True)
     np.save(os.path.join(d, "input.npy"), x[16 * k:16 * k + 16].reshape(16, 1, 8, 8))
 PY
-    for spec in "digits_cnn:$FIX/digits_cnn.onnx:360,1,8,8:0.01 0.05 0.2" \
+    for spec in "digits_cnn:$FIX/digits_cnn.onnx:360,1,8,8:0.01 0.05 0.1 0.2" \
                 "ppocr_det_v4:$CORPUS/ppocr_det_v4.onnx:1,3,320,320:0.01 0.05" \
                 "mlsd_large320:$CORPUS/mlsd_large320.onnx:1,320,320,4:0.01 0.05"; do
         name=${spec%%:*} rest=${spec#*:}
         model=${rest%%:*} rest=${rest#*:}
         dims=${rest%%:*} budgets=${rest#*:}
+        case " ${CHANNEL_BUDGET_MODELS:-$name} " in *" $name "*) ;; *) continue ;; esac
         [ -f "$model" ] || { echo "| $name | (not found: make corpus) | | | | | | |"; continue; }
         if [ "$name" = digits_cnn ]; then
             cal="--inputs $P/cal" ort="--dataset $FIX/digits_test.json"
@@ -174,10 +176,38 @@ ort = "%.4f" % c["worst_rel_l2"] + ("; accuracy %.1f%% (from %.1f%%)" % (100 * a
 held = b["output_error_heldout"]
 g = b["groups"]
 gone = sum(x["removed"] for x in g)
-print("| %s | %s | %s -> %s (%.1f%% less) | %.3g M -> %.3g M (%.1f%% less) | %.4f / %s | %s | %d of %d in %d of %d groups | %.0f s |" % (
-    name, x, "{:,}".format(int(p0)), "{:,}".format(int(p1)), 100 * (p0 - p1) / p0, m0 / 1e6, m1 / 1e6,
+print("| %s | %s | %s -> %s (%.1f%% less) | %s M -> %s M (%.1f%% less) | %.4f / %s | %s | %d of %d in %d of %d groups | %.1f s |" % (
+    name, x, "{:,}".format(int(p0)), "{:,}".format(int(p1)), 100 * (p0 - p1) / p0,
+    "{:,.1f}".format(m0 / 1e6), "{:,.1f}".format(m1 / 1e6),
     100 * (m0 - m1) / m0, b["output_error_calibration"], "%.4f" % held if held is not None else "-", ort,
     gone, sum(x["channels"] for x in g), sum(1 for x in g if x["removed"]), len(g), b["seconds"]))
+PY
+        done
+    done
+    echo
+    echo "Beside it, one share for every layer (\`prune:sparsity=S,structured=channel,group=sum\`), the"
+    echo "same ONNX Runtime error:"
+    echo
+    echo "| model | S | params | ORT |"
+    echo "|---|---|---|---|"
+    for spec in "digits_cnn:$FIX/digits_cnn.onnx:0.05 0.1" "ppocr_det_v4:$CORPUS/ppocr_det_v4.onnx:0.02 0.05"; do
+        name=${spec%%:*} rest=${spec#*:}
+        model=${rest%%:*} shares=${rest#*:}
+        [ -f "$model" ] || continue
+        if [ "$name" = digits_cnn ]; then ort="--dataset $FIX/digits_test.json"; else ort="--corpus-model $name --seed 7 --batches 8"; fi
+        for u in $shares; do
+            $N -q compress -f "$model" -o "$P/u.nnz" -p "prune:sparsity=$u,structured=channel,group=sum" \
+                --onnx-out "$P/u.onnx" --json >"$P/u.json" || continue
+            # shellcheck disable=SC2086
+            $ORACLE "$model" "$P/u.onnx" $ort --json >"$P/cmp.json"
+            $PYTHON - "$P/u.json" "$P/cmp.json" "$name" "$u" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["prune"]
+c = json.load(open(sys.argv[2]))
+acc = c.get("accuracy")
+print("| %s | %s | %s -> %s (%.1f%% less) | %.4f%s |" % (sys.argv[3], sys.argv[4], "{:,}".format(int(p["params_before"])),
+      "{:,}".format(int(p["params_after"])), 100 * (1 - p["params_after"] / p["params_before"]), c["worst_rel_l2"],
+      "; accuracy %.1f%% (from %.1f%%)" % (100 * acc["test"], 100 * acc["ref"]) if acc else ""))
 PY
         done
     done
