@@ -18,7 +18,7 @@
 static const char options[] =
     "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
     "max-output-error=X (calibration inputs; error=pooled|per-input, cost=params|macs), "
-    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2, group=every|sum (structured=channel)";
+    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2|output, group=every|sum (structured=channel)";
 
 extern const nnz_pass nnz_pass_prune;
 
@@ -119,8 +119,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             o->group_given = 1;
         } else if (strcmp(k->key, "norm") == 0) {
             int c = 0;
-            rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);
-            o->norm = c == 0 ? PR_L1 : PR_L2;
+            rc = nnz_opt_choice("prune", k, "l1|l2|output", &c, e);
+            o->norm = c == 0 ? PR_L1 : c == 1 ? PR_L2 : PR_OUTPUT;
         } else {
             rc = nnz_opt_unknown(&nnz_pass_prune, k, e);
         }
@@ -144,6 +144,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     else if (cost_given && !(has_budget && o->channel))
         bad = "cost= says what max-output-error saves in channels; it goes with "
               "structured=channel,max-output-error=X";
+    else if (o->norm == PR_OUTPUT && !(has_budget && o->channel))
+        bad = "norm=output ranks each channel by the output error its removal measures on the "
+              "calibration inputs; it goes with structured=channel,max-output-error=X";
     else if (has_budget)
         o->rule = PR_BUDGET;
     else if (!has_sparsity && !has_threshold)

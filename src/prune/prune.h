@@ -26,7 +26,8 @@
 enum { PR_SPARSITY, PR_THRESHOLD, PR_AUTO, PR_BUDGET };  /* how the count is chosen */
 enum { PR_LAYER, PR_GLOBAL };                 /* scope= */
 enum { PR_NORMALIZE_NONE, PR_NORMALIZE_STD }; /* normalize= (scope=global) */
-enum { PR_L1, PR_L2 };                        /* norm= (structured=channel) */
+enum { PR_L1, PR_L2, PR_OUTPUT };             /* norm= (structured=channel); output: the
+                                               * measured output error (max-output-error) */
 enum { PR_COST_PARAMS, PR_COST_MACS };        /* cost= (max-output-error, structured=channel) */
 
 /* What max-output-error chose for one tensor (unstructured), by name. */
@@ -143,8 +144,11 @@ const char *prune_chan_layer(const prune_chan *h, size_t g, size_t k);
  * counted on the rewritten model. */
 void prune_chan_costs(prune_chan *h, double (*node_macs)(void *ctx, const Onnx__NodeProto *n),
                       void *ctx);
-/* Group g removes remove[g] channels, lowest summed score first (as
- * group=sum); fills each group's `kept`. */
+/* Group g's channels in the order they go, instead of the summed scores
+ * (order: its C channel indices; the first removed first). */
+int prune_chan_set_order(prune_chan *h, size_t g, const size_t *order, nnz_error *e);
+/* Group g removes remove[g] channels, in its order (prune_chan_set_order),
+ * else lowest summed score first (as group=sum); fills each group's `kept`. */
 int prune_chan_set(prune_chan *h, const size_t *remove);
 /* Put the interpreter's weights as the last prune_chan_set has them: the
  * input channels that read a removed channel are zero, the rest as

@@ -224,8 +224,10 @@ static cJSON *report_head(cJSON *report, const prune_opts *o, const nnz_calib_ev
     cJSON *r = cJSON_AddObjectToObject(report, "prune_budget");
     cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
     cJSON_AddStringToObject(r, "structure", o->channel ? "channel" : "weight");
-    if (o->channel)
+    if (o->channel) {
         cJSON_AddStringToObject(r, "cost", o->cost == PR_COST_MACS ? "macs" : "params");
+        cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : o->norm == PR_L2 ? "l2" : "output");
+    }
     cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
     cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
     cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
@@ -376,6 +378,61 @@ static int chan_apply(void *ctx, const pb_item *it, const size_t *choice, nnz_er
     return prune_chan_zero(pc->h, pc->inf, e);
 }
 
+typedef struct pb_rank {
+    double err;
+    size_t ch;
+} pb_rank;
+
+static int cmp_rank(const void *a, const void *b)
+{
+    const pb_rank *x = a, *y = b;
+    if (x->err != y->err)
+        return x->err < y->err ? -1 : 1;
+    return x->ch < y->ch ? -1 : x->ch > y->ch;
+}
+
+/* norm=output: each channel of each group removed alone, the output error
+ * measured on the sensitivity inputs; the group's channels then go in the
+ * order of those errors (ties: by index). One run per channel and input. */
+static int measure_channels(prune_chan *h, nnz_calib_eval *ev, const nnz_calib *cal, size_t ns,
+                            size_t *remove, double **chan_err, nnz_error *e)
+{
+    size_t ng = prune_chan_ngroups(h), done = 0, total = 0;
+    for (size_t g = 0; g < ng; g++)
+        total += prune_chan_group_at(h, g)->channels;
+    for (size_t g = 0; g < ng; g++) {
+        size_t C = prune_chan_group_at(h, g)->channels;
+        size_t *order = nnz_malloc(C * sizeof *order + 1, e);
+        pb_rank *rk = nnz_malloc(C * sizeof *rk + 1, e);
+        int rc = order && rk && (chan_err[g] = nnz_malloc(C * sizeof **chan_err + 1, e)) ? 0 : -1;
+        memset(remove, 0, ng * sizeof *remove);
+        remove[g] = 1;
+        for (size_t ch = 0; rc == 0 && ch < C; ch++) {
+            nnz_calib_progress(cal, "prune: channel importance", ++done, total);
+            for (size_t k = 0; k < C; k++) /* ch first, then the rest */
+                order[k] = k == 0 ? ch : k <= ch ? k - 1 : k;
+            double w;
+            if ((rc = prune_chan_set_order(h, g, order, e)) != 0 ||
+                (rc = prune_chan_set(h, remove)) != 0 || (rc = prune_chan_zero(h, ev->inf, e)) != 0 ||
+                (rc = nnz_calib_eval_error(ev, 0, ns, &w, NULL, e)) != 0)
+                break;
+            chan_err[g][ch] = w;
+            rk[ch] = (pb_rank){ .err = isnan(w) ? INFINITY : w, .ch = ch };
+        }
+        if (rc == 0) {
+            qsort(rk, C, sizeof *rk, cmp_rank);
+            for (size_t k = 0; k < C; k++)
+                order[k] = rk[k].ch;
+            rc = prune_chan_set_order(h, g, order, e);
+        }
+        free(order);
+        free(rk);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *cal,
                            prune_opts *o, cJSON *report, nnz_error *e)
 {
@@ -398,6 +455,11 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     pb_chan ctx = { .h = h, .inf = ev ? ev->inf : NULL, .remove = remove };
     double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     size_t ns = ev && ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
+    double **chan_err = nnz_calloc(ng + 1, sizeof *chan_err, e);
+    if (!chan_err)
+        rc = -1;
+    if (rc == 0 && o->norm == PR_OUTPUT)
+        rc = measure_channels(h, ev, cal, ns, remove, chan_err, e);
     /* sensitivities: each group alone at a few fractions of its channels */
     for (size_t g = 0; rc == 0 && g < ng; g++) {
         const prune_chan_group *G = prune_chan_group_at(h, g);
@@ -460,6 +522,11 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
             double alone = curve_at(&cv[g], (double)gone / (double)G->channels);
             cJSON_AddNumberToObject(x, "output_error_alone", isfinite(alone) ? sqrt(alone) : -1);
             report_curve(x, "fraction", &cv[g]);
+            if (chan_err[g]) {
+                cJSON *ce = cJSON_AddArrayToObject(x, "channel_output_errors");
+                for (size_t k = 0; k < G->channels; k++)
+                    cJSON_AddItemToArray(ce, cJSON_CreateNumber(chan_err[g][k]));
+            }
             cJSON_AddItemToArray(gs, x);
             p_saved += (double)gone * G->params;
             m_saved += (double)gone * G->macs;
@@ -497,6 +564,9 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     nnz_calib_eval_free(ev);
     macs_free(&before);
     macs_free(&after);
+    for (size_t g = 0; chan_err && g < ng; g++)
+        free(chan_err[g]);
+    free(chan_err);
     free(s.best);
     free(it);
     free(cv);

@@ -108,6 +108,7 @@ typedef struct pc {
     size_t ndropvi, capdropvi;
     int64_t opset;
     const size_t *force;     /* per space: channels to remove (the budget's); NULL: the rules */
+    size_t *const *order;    /* per space: the order its channels go (NULL: by score) */
 } pc;
 
 #define GROW(arr, n, cap, e)                                                               \
@@ -931,6 +932,12 @@ static int cmp_score(const void *a, const void *b)
  * budget's count). At least one channel stays. */
 static int group_sum(pc *c, int sp, pc_space *p, size_t n)
 {
+    if (c->order && c->order[sp]) { /* an order measured from outside */
+        memset(p->keep, 1, p->c);
+        for (size_t j = 0; j < n && j + 1 < p->c; j++)
+            p->keep[c->order[sp][j]] = 0;
+        return 0;
+    }
     chan_score *k = nnz_calloc(p->c, sizeof *k, c->e);
     if (!k)
         return -1;
@@ -1292,7 +1299,9 @@ static int report_layers(pc *c, cJSON *r, size_t *kept_whole)
         cJSON_AddStringToObject(o, "op", s->node->op_type);
         cJSON_AddStringToObject(o, "weight", s->w->name);
         cJSON_AddStringToObject(o, "rule", rule_name(s->o, rule, sizeof rule));
-        cJSON_AddStringToObject(o, "norm", s->o->norm == PR_L1 ? "l1" : "l2");
+        cJSON_AddStringToObject(o, "norm", s->o->norm == PR_L1   ? "l1"
+                                           : s->o->norm == PR_L2 ? "l2"
+                                                                 : "output");
         cJSON_AddBoolToObject(o, "bn_scaled", s->bn_scale != NULL && s->bn_var != NULL);
         cJSON_AddNumberToObject(o, "group", sp);
         cJSON_AddNumberToObject(o, "channels", (double)p->c);
@@ -1362,6 +1371,7 @@ struct prune_chan {
     prune_chan_group *grp;
     size_t ngrp;
     size_t *force;           /* per space: channels its group removes */
+    size_t **order;          /* per space: its channels' order, when set from outside */
     pc_sink *sink;
     size_t nsink;
     int decided;
@@ -1385,6 +1395,9 @@ int prune_chan_open(nnz_model *m, const nnz_stage *st, prune_chan **out, nnz_err
         rc = -1;
     if (rc == 0 && !(h->grp = nnz_calloc(c->nsp + 1, sizeof *h->grp, e)))
         rc = -1;
+    if (rc == 0 && !(h->order = nnz_calloc(c->nsp + 1, sizeof *h->order, e)))
+        rc = -1;
+    c->order = h->order;
     /* the groups: spaces with layers that make their channels, not kept whole */
     for (size_t i = 0; rc == 0 && i < c->nsp; i++) {
         pc_space *p = &c->sp[i];
@@ -1570,10 +1583,23 @@ int prune_chan_commit(prune_chan *h, cJSON *report, nnz_error *e)
     return rc;
 }
 
+int prune_chan_set_order(prune_chan *h, size_t g, const size_t *order, nnz_error *e)
+{
+    const prune_chan_group *G = &h->grp[g];
+    size_t **slot = &h->order[G->space];
+    if (!*slot && !(*slot = nnz_malloc(G->channels * sizeof **slot + 1, e)))
+        return -1;
+    memcpy(*slot, order, G->channels * sizeof *order);
+    return 0;
+}
+
 void prune_chan_free(prune_chan *h)
 {
     if (!h)
         return;
+    for (size_t i = 0; h->order && i < h->c.nsp; i++)
+        free(h->order[i]);
+    free(h->order);
     for (size_t i = 0; i < h->nsink; i++)
         free(h->sink[i].orig);
     free(h->sink);

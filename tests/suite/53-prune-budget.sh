@@ -92,6 +92,29 @@ expect "-v: a line per group and the measured errors" 0 "budget conv3 .*channels
 grep -q "prune: output budget 0.3 (pooled): measured" "$T/err" ||
     fail "-v: no 'prune: output budget' line" "$(head -c 300 "$T/err")"
 
+# ---- norm=output: channels ranked by their own measured output error ------------
+if $NNZIP -q compress "$CNN" -o "$W/o.nnz" -f --onnx-out "$W/o.onnx" --json \
+    -p "prune:structured=channel,max-output-error=0.2,norm=output" $CAL >"$W/o.json" 2>"$W/err"; then
+    check "norm=output: the budget holds, and each group loses its channels of least measured error" $PYTHON -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+b = d["prune_budget"]
+assert b["norm"] == "output" and b["output_error_calibration"] <= 0.2, b
+L = {l["layer"]: l for l in d["prune"]["layers"]}
+gone = 0
+for g in b["groups"]:
+    err = g["channel_output_errors"]
+    assert len(err) == g["channels"] and min(err) > 0, g
+    rm = set(L[g["layers"][0]]["removed_channels"])
+    order = sorted(range(len(err)), key=lambda k: (err[k], k))
+    assert rm == set(order[:len(rm)]), (g["layers"], rm, order[:len(rm)])
+    gone += len(rm)
+assert gone > 0' "$W/o.json"
+    check "  ... onnx.checker passes" checker "$W/o.onnx"
+else
+    fail "norm=output did not run" "$(head -c 400 "$W/err")"
+fi
+
 # ---- zeroing the removed channels in the search is the rewritten graph ------------
 # (residual group, depthwise, BN, Concat offsets, Flatten -> Gemm: the edge fixture)
 for m in edge_channels digits_cnn; do
@@ -197,6 +220,8 @@ expect "max-output-error=0 is refused" 2 "max-output-error=0" \
     $S -p 'prune:max-output-error=0'
 expect "error= without max-output-error is refused" 2 "add max-output-error" \
     $S -p 'prune:sparsity=0.5,error=per-input'
+expect "norm=output without a budget is refused" 2 "norm=output ranks each channel" \
+    $S -p 'prune:structured=channel,sparsity=0.3,norm=output'
 expect "cost= without structured=channel is refused" 2 "cost= says what" \
     $S -p 'prune:max-output-error=0.05,cost=macs'
 expect "a calibration folder that is not there is bad input" 3 "nope" \
