@@ -8,14 +8,18 @@
 #   curve   the digits CNN's test accuracy, no retraining, for 10-70% of the
 #           channels removed, beside unstructured pruning that keeps the
 #           same number of nonzero parameters
+#   budget  prune:structured=channel,max-output-error=X at 1% and 5% (and a
+#           looser point on the digits CNN): parameters and MACs removed,
+#           measured, held-out and ONNX Runtime error, search time (the
+#           models named in CHANNEL_BUDGET_MODELS, default all three)
 # Run by `make bench` (bench/bench.sh), or alone:
-#   sh bench/bench_channels.sh [speed] [curve]          (default: both)
+#   sh bench/bench_channels.sh [speed] [curve] [budget]   (default: all)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 . bench/lib.sh
 P=$BT/channels
 mkdir -p "$P"
-sections=${*:-speed curve}
+sections=${*:-speed curve budget}
 COST="$PYTHON bench/model_cost.py"
 
 # err JSON: "worst rel L2 / lowest cosine" of a compare.js --json document
@@ -107,6 +111,105 @@ print(n)' "$CNN")
              $PYTHON -c 'import json,sys; print("%.1f%%" % (100 * json.load(sys.stdin)["accuracy"]["test"]))')
         printf "| %s | %s (%.0f%%) | %.0f%% | %s | %.3f | %s |\n" "$s" "$1" \
             "$(echo "100 * $1 / $p0" | bc -l)" "$(echo "100 * $2 / $m0" | bc -l)" "$ac" "$u" "$au"
+    done
+    echo
+fi
+
+if want budget; then
+    echo "### Channel counts chosen by an output budget"
+    echo
+    echo "\`prune:structured=channel,max-output-error=X\` ([prune.md](passes/prune.md), \"Output budget\"):"
+    echo "each group's sensitivity measured in nnzip's interpreter, counts by equal slope of parameters"
+    echo "against output error, confirmed by whole-model runs; the error reported is measured on the"
+    echo "rewritten graph. Calibration: the digits CNN on 12 sets of 16 test images (the first 192; 9"
+    echo "calibrate, 3 held out), the corpus models on 32 inputs generated from the corpus spec (seed 1;"
+    echo "24 calibrate, 8 held out). *ORT*: the written model against the original in ONNX Runtime, on"
+    echo "the 360 test digits (accuracy beside) or on 8 draws of seed 7 that the search never saw."
+    echo "Parameters: every float initializer; MACs: Conv/ConvTranspose/Gemm/MatMul (\`bench/model_cost.py\`)."
+    echo "*Search*: seconds of the whole budget step on this shared 2-core machine. No retraining."
+    echo
+    echo "| model | X | params | MACs | error: calibration / held-out | ORT | channels removed (groups) | search |"
+    echo "|---|---|---|---|---|---|---|---|"
+    $PYTHON - "$FIX" "$P" <<'PY'
+import os, sys
+import numpy as np
+fix, w = sys.argv[1], sys.argv[2]
+x = np.fromfile(os.path.join(fix, "digits_test_x.f32"), dtype=np.float32).reshape(360, 64)
+for k in range(12):
+    d = os.path.join(w, "cal", "test_data_set_%d" % k)
+    os.makedirs(d, exist_ok=True)
+    np.save(os.path.join(d, "input.npy"), x[16 * k:16 * k + 16].reshape(16, 1, 8, 8))
+PY
+    for spec in "digits_cnn:$FIX/digits_cnn.onnx:360,1,8,8:0.01 0.05 0.1 0.2" \
+                "ppocr_det_v4:$CORPUS/ppocr_det_v4.onnx:1,3,320,320:0.01 0.05" \
+                "mlsd_large320:$CORPUS/mlsd_large320.onnx:1,320,320,4:0.01 0.05"; do
+        name=${spec%%:*} rest=${spec#*:}
+        model=${rest%%:*} rest=${rest#*:}
+        dims=${rest%%:*} budgets=${rest#*:}
+        case " ${CHANNEL_BUDGET_MODELS:-$name} " in *" $name "*) ;; *) continue ;; esac
+        [ -f "$model" ] || { echo "| $name | (not found: make corpus) | | | | | | |"; continue; }
+        if [ "$name" = digits_cnn ]; then
+            cal="--inputs $P/cal" ort="--dataset $FIX/digits_test.json"
+        else
+            cal="--input-spec ../shared/corpus/models.json --spec-model $name"
+            ort="--corpus-model $name --seed 7 --batches 8"
+        fi
+        set -- $($COST "$model" "$dims" | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d["params"], d["macs"])')
+        p0=$1 m0=$2
+        for x in $budgets; do
+            out=$P/$name.b$x.onnx
+            # shellcheck disable=SC2086
+            $N -q compress -f "$model" -o "$P/b.nnz" -p "prune:structured=channel,max-output-error=$x" \
+                $cal --onnx-out "$out" --json >"$P/b.json" 2>"$P/b.err" ||
+                { echo "| $name | $x | compress failed: $(head -c 120 "$P/b.err") | | | | | |"; continue; }
+            set -- $($COST "$out" "$dims" | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d["params"], d["macs"])')
+            # shellcheck disable=SC2086
+            $ORACLE "$model" "$out" $ort --json >"$P/cmp.json"
+            $PYTHON - "$P/b.json" "$P/cmp.json" "$name" "$x" "$p0" "$m0" "$1" "$2" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))["prune_budget"]
+c = json.load(open(sys.argv[2]))
+name, x = sys.argv[3], sys.argv[4]
+p0, m0, p1, m1 = map(float, sys.argv[5:9])
+acc = c.get("accuracy")
+ort = "%.4f" % c["worst_rel_l2"] + ("; accuracy %.1f%% (from %.1f%%)" % (100 * acc["test"], 100 * acc["ref"]) if acc else "")
+held = b["output_error_heldout"]
+g = b["groups"]
+gone = sum(x["removed"] for x in g)
+print("| %s | %s | %s -> %s (%.1f%% less) | %s M -> %s M (%.1f%% less) | %.4f / %s | %s | %d of %d in %d of %d groups | %.1f s |" % (
+    name, x, "{:,}".format(int(p0)), "{:,}".format(int(p1)), 100 * (p0 - p1) / p0,
+    "{:,.1f}".format(m0 / 1e6), "{:,.1f}".format(m1 / 1e6),
+    100 * (m0 - m1) / m0, b["output_error_calibration"], "%.4f" % held if held is not None else "-", ort,
+    gone, sum(x["channels"] for x in g), sum(1 for x in g if x["removed"]), len(g), b["seconds"]))
+PY
+        done
+    done
+    echo
+    echo "Beside it, one share for every layer (\`prune:sparsity=S,structured=channel,group=sum\`), the"
+    echo "same ONNX Runtime error:"
+    echo
+    echo "| model | S | params | ORT |"
+    echo "|---|---|---|---|"
+    for spec in "digits_cnn:$FIX/digits_cnn.onnx:0.05 0.1" "ppocr_det_v4:$CORPUS/ppocr_det_v4.onnx:0.02 0.05"; do
+        name=${spec%%:*} rest=${spec#*:}
+        model=${rest%%:*} shares=${rest#*:}
+        [ -f "$model" ] || continue
+        if [ "$name" = digits_cnn ]; then ort="--dataset $FIX/digits_test.json"; else ort="--corpus-model $name --seed 7 --batches 8"; fi
+        for u in $shares; do
+            $N -q compress -f "$model" -o "$P/u.nnz" -p "prune:sparsity=$u,structured=channel,group=sum" \
+                --onnx-out "$P/u.onnx" --json >"$P/u.json" || continue
+            # shellcheck disable=SC2086
+            $ORACLE "$model" "$P/u.onnx" $ort --json >"$P/cmp.json"
+            $PYTHON - "$P/u.json" "$P/cmp.json" "$name" "$u" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))["prune"]
+c = json.load(open(sys.argv[2]))
+acc = c.get("accuracy")
+print("| %s | %s | %s -> %s (%.1f%% less) | %.4f%s |" % (sys.argv[3], sys.argv[4], "{:,}".format(int(p["params_before"])),
+      "{:,}".format(int(p["params_after"])), 100 * (1 - p["params_after"] / p["params_before"]), c["worst_rel_l2"],
+      "; accuracy %.1f%% (from %.1f%%)" % (100 * acc["test"], 100 * acc["ref"]) if acc else ""))
+PY
+        done
     done
     echo
 fi

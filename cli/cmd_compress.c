@@ -220,6 +220,10 @@ int cmd_compress(int argc, char **argv)
     calib.opts.dims = ia.dims;
     calib.opts.ndims = ia.ndims;
     calib.progress = calib_progress;
+    /* every stage with a budget measures against the model as the first one
+     * received it: the budgets are cumulative (docs/pipelines.md) */
+    nnz_calib_ref calib_ref = { 0 };
+    calib.keep = &calib_ref;
     if (!pipeline)
         pipeline = "";
     if (!print_config && optind != argc - 1)
@@ -279,6 +283,7 @@ int cmd_compress(int argc, char **argv)
     }
     nnz_model_free(m);
     nnz_pipeline_free(&p);
+    nnz_calib_ref_free(&calib_ref);
     if (rc != 0) {
         cJSON_Delete(rep);
         return cli_report(&e);

@@ -72,6 +72,30 @@ int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, 
         return -1;
     }
     ev->nout = nnz_infer_noutputs(ev->inf);
+    nnz_calib_ref *keep = c->keep;
+    if (keep && keep->ref) {
+        /* the reference kept by an earlier evaluator on the same inputs */
+        if (keep->nfeeds != ev->nfeeds || keep->nout != ev->nout) {
+            size_t nf = ev->nfeeds, no = ev->nout;
+            nnz_calib_eval_free(ev);
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "the kept calibration reference has %zu "
+                            "inputs and %zu outputs, the model now %zu and %zu", keep->nfeeds,
+                            keep->nout, nf, no);
+        }
+        ev->ref = keep->ref;
+        ev->iref = keep->iref;
+        ev->ref_kept = 1;
+        nnz_infer_stats st;
+        if (ev->nfeeds && (nnz_feed_apply(ev->inf, &ev->feeds[0], e) != 0 ||
+                           nnz_infer_run(ev->inf, e) != 0)) {
+            nnz_calib_eval_free(ev);
+            return nnz_wrap(e, "calibration input 0: ");
+        }
+        nnz_infer_get_stats(ev->inf, &st);
+        ev->seconds_per_run = ev->nfeeds ? st.seconds : 0;
+        *out = ev;
+        return 0;
+    }
     ev->ref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->ref, e);
     ev->iref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->iref, e);
     if (!ev->ref || !ev->iref) {
@@ -109,21 +133,43 @@ int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, 
         }
     }
     ev->seconds_per_run = ev->nfeeds ? secs / (double)ev->nfeeds : 0;
+    if (keep) { /* the evaluators opened after this one measure against it */
+        keep->ref = ev->ref;
+        keep->iref = ev->iref;
+        keep->nfeeds = ev->nfeeds;
+        keep->nout = ev->nout;
+        keep->seconds_per_run = ev->seconds_per_run;
+        ev->ref_kept = 1;
+    }
     *out = ev;
     return 0;
+}
+
+static void free_refs(float **ref, nnz_itensor *iref, size_t n)
+{
+    for (size_t k = 0; ref && k < n; k++) {
+        free(ref[k]);
+        if (iref && iref[k].data)
+            nnz_it_free(&iref[k]);
+    }
+    free(ref);
+    free(iref);
+}
+
+void nnz_calib_ref_free(nnz_calib_ref *r)
+{
+    if (!r)
+        return;
+    free_refs(r->ref, r->iref, r->nfeeds * r->nout);
+    memset(r, 0, sizeof *r);
 }
 
 void nnz_calib_eval_free(nnz_calib_eval *ev)
 {
     if (!ev)
         return;
-    for (size_t k = 0; ev->ref && k < ev->nfeeds * ev->nout; k++) {
-        free(ev->ref[k]);
-        if (ev->iref && ev->iref[k].data)
-            nnz_it_free(&ev->iref[k]);
-    }
-    free(ev->ref);
-    free(ev->iref);
+    if (!ev->ref_kept)
+        free_refs(ev->ref, ev->iref, ev->nfeeds * ev->nout);
     for (size_t f = 0; f < ev->nfeeds; f++)
         nnz_feed_free(&ev->feeds[f]);
     free(ev->feeds);
@@ -217,4 +263,43 @@ int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer
     ev->inf->o.hook = old;
     ev->inf->o.hook_ctx = old_ctx;
     return rc;
+}
+
+/* The choices for multiplier lambda; returns the summed distortion. */
+static double alloc_choose(const nnz_alloc_item *it, size_t n, double lambda, size_t *choice,
+                           double *cost)
+{
+    double dsum = 0, c = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t best = 0;
+        double bc = INFINITY;
+        for (size_t k = 0; k < it[i].nopt; k++) {
+            double v = it[i].cost[k] + lambda * it[i].d[k];
+            if (v < bc) {
+                bc = v;
+                best = k;
+            }
+        }
+        choice[i] = best;
+        if (it[i].nopt) {
+            dsum += it[i].d[best];
+            c += it[i].cost[best];
+        }
+    }
+    *cost = c;
+    return dsum;
+}
+
+double nnz_alloc_equal_slope(const nnz_alloc_item *items, size_t n, double budget,
+                             size_t *choice, double *total_cost)
+{
+    double lo = -30, hi = 60; /* log10 lambda; the distortion falls as lambda grows */
+    for (int i = 0; i < 90; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (alloc_choose(items, n, pow(10, mid), choice, total_cost) <= budget)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return alloc_choose(items, n, pow(10, hi), choice, total_cost);
 }

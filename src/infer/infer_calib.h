@@ -21,6 +21,21 @@
 #define NNZ_CALIB_SETS 32        /* generated inputs when no folder is given */
 #define NNZ_CALIB_HOLDOUT 0.25   /* fraction of the sets held out */
 
+/* The reference outputs of the first evaluator opened with a given
+ * nnz_calib, kept for the evaluators opened after it: every stage of a
+ * pipeline, and a pass measuring the model it rewrote, compare with the
+ * model as the first stage with a budget received it (docs/pipelines.md,
+ * "Output budgets": the budgets are cumulative). */
+typedef struct nnz_calib_ref {
+    float **ref;                 /* as nnz_calib_eval's */
+    nnz_itensor *iref;
+    size_t nfeeds, nout;
+    double seconds_per_run;
+} nnz_calib_ref;
+
+/* Free what a nnz_calib_ref holds (the struct itself is the caller's). */
+void nnz_calib_ref_free(nnz_calib_ref *r);
+
 typedef struct nnz_calib {
     const char *inputs;          /* a folder, or a folder of test_data_set_N; NULL: generated */
     const char *spec;            /* --input-spec (NULL: the declared shapes) */
@@ -32,6 +47,10 @@ typedef struct nnz_calib {
     /* Progress of a long search ("quantize: sensitivity", k, n); NULL: none. */
     void (*progress)(void *ctx, const char *what, size_t done, size_t total);
     void *progress_ctx;
+    /* Where the first evaluator leaves its reference outputs and the later
+     * ones find them (zeroed by the caller, freed with nnz_calib_ref_free).
+     * NULL: each evaluator's reference is the model as it is when opened. */
+    nnz_calib_ref *keep;
 } nnz_calib;
 
 /* An interpreter on a model with the calibration inputs loaded and the
@@ -47,10 +66,12 @@ typedef struct nnz_calib_eval {
     const nnz_calib *calib;
     double seconds_per_run;      /* measured on the reference runs */
     int per_input;               /* the error of the worst single input, not pooled */
+    int ref_kept;                /* ref and iref belong to calib->keep */
 } nnz_calib_eval;
 
 /* Load the inputs, run the model on each and keep its outputs. The model's
- * weights as they are now are the reference. */
+ * weights as they are now are the reference, unless c->keep already holds
+ * one (then the model runs once, to time it). */
 int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, nnz_error *e);
 void nnz_calib_eval_free(nnz_calib_eval *ev);
 
@@ -70,6 +91,22 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
  * collect a layer's input activations); the outputs are not compared. */
 int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
                            void *ctx, nnz_error *e);
+
+/* Equal-slope allocation (a Lagrange multiplier for all): item i takes one
+ * of its nopt options, option k costing cost[k] (what it keeps: bits,
+ * parameters, MACs) with predicted distortion d[k] (the squared output
+ * relative L2 it causes alone; the items' distortions are taken to add).
+ * For a multiplier lambda each item takes the option minimising
+ * cost + lambda d (ties: the lower k); the smallest lambda whose summed d is
+ * within `budget` is found by bisection on log lambda. Fills choice[] and
+ * returns that sum of d; *total_cost gets the summed cost. */
+typedef struct nnz_alloc_item {
+    size_t nopt;
+    const double *cost;
+    const double *d;
+} nnz_alloc_item;
+double nnz_alloc_equal_slope(const nnz_alloc_item *items, size_t n, double budget,
+                             size_t *choice, double *total_cost);
 
 /* Report a step of a search (no-op without a progress callback). */
 void nnz_calib_progress(const nnz_calib *c, const char *what, size_t done, size_t total);

@@ -18,7 +18,8 @@
 
 static const char options[] =
     "sparsity=S (0 <= S < 1) | threshold=K (|w| < K x std) | sparsity=auto + max-rel-error=X, "
-    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2, group=every|sum (structured=channel)";
+    "max-output-error=X (calibration inputs; error=pooled|per-input, cost=params|macs), "
+    "scope=layer|global, normalize=std|none (scope=global), structured=channel, norm=l1|l2|output, group=every|sum (structured=channel)";
 
 extern const nnz_pass nnz_pass_prune;
 
@@ -46,6 +47,10 @@ static void free_opts(void *vo)
         free(o->plan[i].name);
     free(o->plan);
     nnz_strmap_free(&o->plans);
+    for (size_t i = 0; i < o->nchoice; i++)
+        free(o->choice[i].name);
+    free(o->choice);
+    nnz_strmap_free(&o->choices);
     free(o);
 }
 
@@ -59,7 +64,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     /* normalize= matters only with scope=global and norm= only with
      * structured=channel; both are accepted otherwise, so a per-layer override
      * (docs/config.md: the stage's keys plus its own) can switch the mode */
-    int has_sparsity = 0, has_threshold = 0, has_error = 0;
+    int has_sparsity = 0, has_threshold = 0, has_error = 0, has_budget = 0, error_given = 0,
+        cost_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         int rc = 0;
@@ -92,6 +98,15 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         } else if (strcmp(k->key, "max-rel-error") == 0) {
             has_error = 1;
             rc = nnz_opt_double("prune", k, 0, 1, &o->max_rel_error, e);
+        } else if (strcmp(k->key, "max-output-error") == 0) {
+            has_budget = 1;
+            rc = nnz_opt_double("prune", k, 1e-6, 1, &o->max_output_error, e);
+        } else if (strcmp(k->key, "error") == 0) {
+            error_given = 1;
+            rc = nnz_opt_choice("prune", k, "pooled|per-input", &o->per_input, e);
+        } else if (strcmp(k->key, "cost") == 0) {
+            cost_given = 1;
+            rc = nnz_opt_choice("prune", k, "params|macs", &o->cost, e);
         } else if (strcmp(k->key, "scope") == 0) {
             rc = nnz_opt_choice("prune", k, "layer|global", &o->scope, e);
         } else if (strcmp(k->key, "normalize") == 0) {
@@ -102,10 +117,11 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
             rc = nnz_opt_choice("prune", k, "none|channel", &o->channel, e);
         } else if (strcmp(k->key, "group") == 0) {
             rc = nnz_opt_choice("prune", k, "every|sum", &o->group_sum, e);
+            o->group_given = 1;
         } else if (strcmp(k->key, "norm") == 0) {
             int c = 0;
-            rc = nnz_opt_choice("prune", k, "l1|l2", &c, e);
-            o->norm = c == 0 ? PR_L1 : PR_L2;
+            rc = nnz_opt_choice("prune", k, "l1|l2|output", &c, e);
+            o->norm = c == 0 ? PR_L1 : c == 1 ? PR_L2 : PR_OUTPUT;
         } else {
             rc = nnz_opt_unknown(&nnz_pass_prune, k, e);
         }
@@ -115,10 +131,29 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         }
     }
     const char *bad = NULL;
-    if (!has_sparsity && !has_threshold)
+    if (has_budget && (has_sparsity || has_threshold || has_error))
+        bad = "max-output-error=X chooses each layer's share itself; drop sparsity=, threshold= "
+              "and max-rel-error= (or drop max-output-error)";
+    else if (has_budget && o->scope == PR_GLOBAL)
+        bad = "max-output-error=X chooses a share per layer; it does not combine with "
+              "scope=global";
+    else if (has_budget && o->group_given)
+        bad = "max-output-error=X removes a count of channels per group, ranked by the group's "
+              "summed scores (as group=sum); drop group=";
+    else if (error_given && !has_budget)
+        bad = "error= says how max-output-error is measured; add max-output-error=X";
+    else if (cost_given && !(has_budget && o->channel))
+        bad = "cost= says what max-output-error saves in channels; it goes with "
+              "structured=channel,max-output-error=X";
+    else if (o->norm == PR_OUTPUT && !(has_budget && o->channel))
+        bad = "norm=output ranks each channel by the output error its removal measures on the "
+              "calibration inputs; it goes with structured=channel,max-output-error=X";
+    else if (has_budget)
+        o->rule = PR_BUDGET;
+    else if (!has_sparsity && !has_threshold)
         bad = "say how much to prune: sparsity=S (the fraction of weights, e.g. 0.9), "
-              "threshold=K (|w| < K x the layer's standard deviation), or "
-              "sparsity=auto,max-rel-error=X";
+              "threshold=K (|w| < K x the layer's standard deviation), "
+              "sparsity=auto,max-rel-error=X, or max-output-error=X (with calibration inputs)";
     else if (has_sparsity && has_threshold)
         bad = "sparsity= and threshold= both say how much to prune; give one of them";
     else if (has_error && o->rule != PR_AUTO)
@@ -381,6 +416,15 @@ static int prepare_stage(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_e
     }
     if (prepare(m, st->opts, st->selected, report, e) != 0)
         return -1;
+    prune_opts *o = st->opts;
+    if (o->rule == PR_BUDGET) {
+        if (st->nov > 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "max-output-error chooses every layer's share itself; per-layer "
+                            "overrides do not combine with it (use only= or skip= to choose "
+                            "layers)");
+        return prune_budget(m, st, o, report, e);
+    }
     return channel ? prune_channels(m, st, report, e) : 0;
 }
 
@@ -420,6 +464,20 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
         cJSON_AddStringToObject(r, "structure", "channel");
         cJSON_AddStringToObject(r, "rewrite", "removed channels are cut out of the graph; "
                                 "the tensor keeps the others as they were (see prune.layers)");
+        return 0;
+    }
+    if (o->rule == PR_BUDGET) {
+        /* the output budget pruned it in prepare, in the model's own weights */
+        const prune_choice *c = prune_choice_find(o, t->name);
+        cJSON *r = cJSON_AddObjectToObject(rep, "prune");
+        cJSON_AddStringToObject(r, "rule", "max-output-error");
+        cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
+        cJSON_AddStringToObject(r, "structure", "weight");
+        cJSON_AddNumberToObject(r, "elements", (double)n);
+        cJSON_AddNumberToObject(r, "pruned", c ? (double)c->units : 0);
+        cJSON_AddNumberToObject(r, "sparsity", c && n ? (double)c->units / (double)n : 0);
+        cJSON_AddNumberToObject(r, "rel_l2", c ? c->rel_l2 : 0);
+        cJSON_AddBoolToObject(r, "measured", c && c->measured);
         return 0;
     }
     if (check_finite(v, n, e) != 0)
@@ -552,6 +610,52 @@ static int run(nnz_model *m, nnz_tensor *t, nnz_state *st, const void *vo, cJSON
 
 /* The report's summary of structured=channel: a line per layer with -v,
  * and the total. */
+/* prune:max-output-error: each group's (or tensor's) choice with -v, and
+ * the errors it measured. */
+static void budget_text(const cJSON *b, int verbose,
+                        void (*line)(void *arg, int detail, const char *text), void *arg)
+{
+    const cJSON *x;
+    char buf[600];
+    const char *structure = cJSON_GetStringValue(cJSON_GetObjectItem(b, "structure"));
+    int chan = structure && strcmp(structure, "channel") == 0;
+    if (verbose)
+        cJSON_ArrayForEach(x, cJSON_GetObjectItem(b, chan ? "groups" : "tensors"))
+        {
+            if (chan)
+                snprintf(buf, sizeof buf, "budget %-30s %4.0f -> %4.0f channels, %8.0f params "
+                         "%10.0f MACs saved, alone %.3g",
+                         cJSON_GetStringValue(
+                             cJSON_GetArrayItem(cJSON_GetObjectItem(x, "layers"), 0)),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "channels")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "kept")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_saved")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "macs_saved")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "output_error_alone")));
+            else
+                snprintf(buf, sizeof buf, "budget %-38s sparsity %.3f  weight rel_l2 %.3g  "
+                         "alone %.3g",
+                         cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "sparsity")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_l2")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "output_error_alone")));
+            line(arg, 1, buf);
+        }
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    snprintf(buf, sizeof buf, "prune: output budget %g (%s): measured %.4g on the calibration "
+             "inputs (%.0f), %s; %.1f s",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+             cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    line(arg, 0, buf);
+}
+
 static void report_text(const cJSON *report, int verbose,
                         void (*line)(void *arg, int detail, const char *text), void *arg)
 {
@@ -559,6 +663,8 @@ static void report_text(const cJSON *report, int verbose,
     const cJSON *x;
     char buf[600];
     int cut = 0, total = 0;
+    if (cJSON_IsObject(cJSON_GetObjectItem(report, "prune_budget")))
+        budget_text(cJSON_GetObjectItem(report, "prune_budget"), verbose, line, arg);
     if (!cJSON_IsArray(cJSON_GetObjectItem(pr, "layers")))
         return;
     cJSON_ArrayForEach(x, cJSON_GetObjectItem(pr, "layers"))
@@ -599,7 +705,7 @@ const nnz_pass nnz_pass_prune = {
     .rewrites_graph = NNZ_REWRITE_RESIZES,
     .rewrites_graph_with = rewrites_graph_with,
     .prepare = prepare_stage,
-    .report_sections = (const char *const[]){ "prune", NULL },
+    .report_sections = (const char *const[]){ "prune", "prune_budget", NULL },
     .report_text = report_text,
     .target_options = (const char *const[]){ "sparsity=auto,max-rel-error=%g", NULL },
     .run = run,

@@ -19,13 +19,25 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "infer.h"
 #include "pass.h"
 #include "strmap.h"
 
-enum { PR_SPARSITY, PR_THRESHOLD, PR_AUTO };  /* how the count is chosen */
+enum { PR_SPARSITY, PR_THRESHOLD, PR_AUTO, PR_BUDGET };  /* how the count is chosen */
 enum { PR_LAYER, PR_GLOBAL };                 /* scope= */
 enum { PR_NORMALIZE_NONE, PR_NORMALIZE_STD }; /* normalize= (scope=global) */
-enum { PR_L1, PR_L2 };                        /* norm= (structured=channel) */
+enum { PR_L1, PR_L2, PR_OUTPUT };             /* norm= (structured=channel); output: the
+                                               * measured output error (max-output-error) */
+enum { PR_COST_PARAMS, PR_COST_MACS };        /* cost= (max-output-error, structured=channel) */
+
+/* What max-output-error chose for one tensor (unstructured), by name. */
+typedef struct prune_choice {
+    char *name;            /* owned */
+    size_t units;          /* weights pruned */
+    double rel_l2;         /* their weight error */
+    double sensitivity;    /* output error at the measured points, see prune_budget.c */
+    int measured;          /* 0: too small to measure, left whole */
+} prune_choice;
 
 /* What prepare decided for one tensor under scope=global. */
 typedef struct prune_plan {
@@ -44,6 +56,15 @@ typedef struct prune_opts {
     int channel;           /* structured=channel */
     int norm;
     int group_sum;         /* group=sum (structured=channel) */
+    int group_given;
+    double max_output_error; /* PR_BUDGET */
+    int per_input;         /* error=per-input */
+    int cost;              /* PR_COST_* */
+
+    /* PR_BUDGET without structured=channel, filled by prepare: per tensor */
+    nnz_strmap choices;
+    prune_choice *choice;
+    size_t nchoice;
 
     /* scope=global, filled by prepare: per tensor name, its plan */
     nnz_strmap plans;
@@ -94,6 +115,57 @@ size_t prune_apply(float *v, uint32_t *codes, size_t n, const prune_layout *lay,
  * graph (and the matching input channels downstream), rescan the model, and
  * report per layer in report["prune"]["layers"] (prune_channel.c). */
 int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e);
+
+/* ---- structured=channel, the analysis kept open (prune_channel.c) ----------
+ * prune_budget.c chooses each group's count: it opens the analysis, tries
+ * counts by zeroing the removed channels' consumer weights in an
+ * interpreter (the arithmetic of the rewritten graph), then commits. */
+typedef struct prune_chan prune_chan;
+typedef struct prune_chan_group {
+    int space;             /* the group's id in the report (prune.layers[].group) */
+    size_t channels;
+    size_t kept;           /* after the last prune_chan_set */
+    const char *layer;     /* its first layer's name */
+    size_t nlayers;        /* the layers that make its channels */
+    double params, macs;   /* per channel removed (prune_chan_costs) */
+} prune_chan_group;
+
+/* Follow the channels of the stage's layers (nothing removed yet). */
+int prune_chan_open(nnz_model *m, const nnz_stage *st, prune_chan **out, nnz_error *e);
+void prune_chan_free(prune_chan *h);
+size_t prune_chan_ngroups(const prune_chan *h);
+prune_chan_group *prune_chan_group_at(prune_chan *h, size_t g);
+/* The name of group g's k-th layer (NULL past the last). */
+const char *prune_chan_layer(const prune_chan *h, size_t g, size_t k);
+/* Fill each group's parameters and MACs per channel: every constant that
+ * carries its channels, and the MACs of the layers they feed
+ * (node_macs(ctx, node) per layer; NULL: none). Channels removed from two
+ * axes of one tensor count twice: an estimate; the report's totals are
+ * counted on the rewritten model. */
+void prune_chan_costs(prune_chan *h, double (*node_macs)(void *ctx, const Onnx__NodeProto *n),
+                      void *ctx);
+/* Group g's channels in the order they go, instead of the summed scores
+ * (order: its C channel indices; the first removed first). */
+int prune_chan_set_order(prune_chan *h, size_t g, const size_t *order, nnz_error *e);
+/* Group g removes remove[g] channels, in its order (prune_chan_set_order),
+ * else lowest summed score first (as group=sum); fills each group's `kept`. */
+int prune_chan_set(prune_chan *h, const size_t *remove);
+/* Put the interpreter's weights as the last prune_chan_set has them: the
+ * input channels that read a removed channel are zero, the rest as
+ * loaded (the first call takes the originals from `inf`, which must be the
+ * same interpreter every time). */
+int prune_chan_zero(prune_chan *h, nnz_infer *inf, nnz_error *e);
+/* Rewrite the graph as the last prune_chan_set says (or by the layers'
+ * rules when it was never called) and report per layer in
+ * report["prune"]["layers"]. */
+int prune_chan_commit(prune_chan *h, cJSON *report, nnz_error *e);
+
+/* max-output-error=X (prune_budget.c): structured=channel chooses each
+ * group's count and commits the rewrite; otherwise each tensor's sparsity
+ * goes into o->choice and the pruned weights into the model (later stages
+ * see them as the weights). */
+int prune_budget(nnz_model *m, const nnz_stage *st, prune_opts *o, cJSON *report, nnz_error *e);
+const prune_choice *prune_choice_find(const prune_opts *o, const char *name);
 
 /* The sparsities of the sensitivity curve in every tensor report. */
 extern const double prune_curve_sparsity[];

@@ -46,6 +46,8 @@ typedef struct pc_slice {    /* a constant whose `axis` carries a space's channe
     int space;
     size_t block;            /* entries per channel along axis (a flatten: H*W), 0: 1 */
     int flatten;             /* block is the axis length / C, known once C is */
+    int sink;                /* the input channels of a layer that reads the space:
+                              * zeroing them is removing the channels (prune_chan_zero) */
 } pc_slice;
 
 typedef struct pc_src {
@@ -105,6 +107,8 @@ typedef struct pc {
     char **dropvi;           /* names whose value_info goes (borrowed) */
     size_t ndropvi, capdropvi;
     int64_t opset;
+    const size_t *force;     /* per space: channels to remove (the budget's); NULL: the rules */
+    size_t *const *order;    /* per space: the order its channels go (NULL: by score) */
 } pc;
 
 #define GROW(arr, n, cap, e)                                                               \
@@ -322,16 +326,18 @@ static int reach(pc *c, const char *name, int s, int rank, int ax)
     return 0;
 }
 
-static int add_slice(pc *c, nnz_tensor *t, int axis, int s, int flatten)
+static int add_slice(pc *c, nnz_tensor *t, int axis, int s, int flatten, int sink)
 {
     for (size_t i = 0; i < c->nsl; i++)
         if (c->sl[i].t == t && c->sl[i].axis == axis) {
             merge(c, c->sl[i].space, s);
+            c->sl[i].sink |= sink;
             return 0;
         }
     if (GROW(c->sl, c->nsl, c->capsl, c->e) != 0)
         return -1;
-    c->sl[c->nsl++] = (pc_slice){ .t = t, .axis = axis, .space = s, .flatten = flatten };
+    c->sl[c->nsl++] = (pc_slice){ .t = t, .axis = axis, .space = s, .flatten = flatten,
+                                  .sink = sink };
     return 0;
 }
 
@@ -367,7 +373,7 @@ static int broadcast_param(pc *c, int s, const Onnx__NodeProto *n, const char *n
     if (pos < 0 || t->dims[pos] == 1)
         return 0; /* broadcast along the channels: stays */
     t = own_constant(c, s, n, name);
-    return t ? add_slice(c, t, pos, s, 0) : 0;
+    return t ? add_slice(c, t, pos, s, 0, 0) : 0;
 }
 
 static const char *const unary_ops[] = {
@@ -460,7 +466,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
             }
             if (!own_constant(c, s, n, n->input[k]))
                 return 0;
-            if (add_slice(c, t, 0, s, 0) != 0)
+            if (add_slice(c, t, 0, s, 0, 0) != 0)
                 return -1;
         }
         return reach(c, out, s, v.rank, v.ax);
@@ -574,13 +580,13 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         if (is_depthwise(n, w)) { /* channel c in, channel c out */
             if (!own_constant(c, s, n, n->input[1]))
                 return 0;
-            if (add_slice(c, w, 0, s, 0) != 0)
+            if (add_slice(c, w, 0, s, 0, 0) != 0)
                 return -1;
             if (present(n, 2)) {
                 nnz_tensor *b = own_constant(c, s, n, n->input[2]);
                 if (!b)
                     return 0;
-                if (add_slice(c, b, 0, s, 0) != 0)
+                if (add_slice(c, b, 0, s, 0, 0) != 0)
                     return -1;
             }
             if (GROW(c->grp, c->ngrp, c->capgrp, c->e) != 0)
@@ -595,7 +601,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         }
         if (!own_constant(c, s, n, n->input[1]))
             return 0;
-        return add_slice(c, w, op_is(n, "Conv") ? 1 : 0, s, 0); /* its input channels */
+        return add_slice(c, w, op_is(n, "Conv") ? 1 : 0, s, 0, 1); /* its input channels */
     }
     if (op_is(n, "Gemm") || op_is(n, "MatMul")) {
         int gemm = op_is(n, "Gemm");
@@ -609,7 +615,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
         }
         if (!own_constant(c, s, n, n->input[1]))
             return 0;
-        return add_slice(c, w, gemm && nnz_node_int(n, "transB", 0) ? 1 : 0, s, 0);
+        return add_slice(c, w, gemm && nnz_node_int(n, "transB", 0) ? 1 : 0, s, 0, 1);
     }
     if (op_is(n, "Flatten") || op_is(n, "Reshape")) {
         /* a plain flatten (N, C, ...) -> (N, C*...) into Gemm/MatMul rows */
@@ -647,7 +653,7 @@ static int follow_consumer(pc *c, const pc_val *v0, Onnx__NodeProto *n, size_t s
                 }
                 if (!own_constant(c, s, u, u->input[1]))
                     return 0;
-                if (add_slice(c, w, gemm && nnz_node_int(u, "transB", 0) ? 1 : 0, s, 1) != 0)
+                if (add_slice(c, w, gemm && nnz_node_int(u, "transB", 0) ? 1 : 0, s, 1, 1) != 0)
                     return -1;
             }
         }
@@ -805,7 +811,7 @@ static int add_sources(pc *c)
                                                 "min-elements=)"
                          : !o ? "a per-layer override turns prune off for it"
                               : "a per-layer override prunes it without structured=channel";
-        if (add_slice(c, w, axis, s, 0) != 0)
+        if (add_slice(c, w, axis, s, 0, 0) != 0)
             return -1;
         if (present(n, 2)) { /* the bias */
             nnz_tensor *b = constant(c, n->input[2]);
@@ -816,7 +822,7 @@ static int add_sources(pc *c)
             } else if (!b || b->ndims != 1 || uses_in(c->g, n->input[2]) != 1) {
                 whole(c, s, "%s '%s': its bias is not a 1-D constant of its own", n->op_type,
                       label(n));
-            } else if (add_slice(c, b, 0, s, 0) != 0) {
+            } else if (add_slice(c, b, 0, s, 0, 0) != 0) {
                 return -1;
             }
         }
@@ -884,6 +890,8 @@ static int rank_source(pc *c, pc_src *s, size_t C)
         k = prune_count_sparsity(C, o->sparsity);
     else if (o->rule == PR_THRESHOLD)
         k = prune_count_below(&ord, o->k * prune_std(v, t->count));
+    else if (o->rule == PR_BUDGET)
+        k = 0; /* the budget gives each group its count (prune_chan_set) */
     else
         k = prune_count_error(&ord, o->max_rel_error);
     if (k >= C)
@@ -920,9 +928,16 @@ static int cmp_score(const void *a, const void *b)
 
 /* group=sum: the group ranks its channels by the sum of its layers' scores
  * (each divided by its layer's mean, so layers of any scale count alike)
- * and removes round(S C) of them, S the first layer's sparsity. */
-static int group_sum(pc *c, int sp, pc_space *p, const prune_opts *o)
+ * and removes n of them (round(S C), S the first layer's sparsity; the
+ * budget's count). At least one channel stays. */
+static int group_sum(pc *c, int sp, pc_space *p, size_t n)
 {
+    if (c->order && c->order[sp]) { /* an order measured from outside */
+        memset(p->keep, 1, p->c);
+        for (size_t j = 0; j < n && j + 1 < p->c; j++)
+            p->keep[c->order[sp][j]] = 0;
+        return 0;
+    }
     chan_score *k = nnz_calloc(p->c, sizeof *k, c->e);
     if (!k)
         return -1;
@@ -933,7 +948,6 @@ static int group_sum(pc *c, int sp, pc_space *p, const prune_opts *o)
             for (size_t ch = 0; ch < p->c; ch++)
                 k[ch].score += c->src[i].score[ch];
     qsort(k, p->c, sizeof *k, cmp_score);
-    size_t n = prune_count_sparsity(p->c, o->sparsity);
     if (n >= p->c)
         n = p->c - 1;
     memset(p->keep, 1, p->c);
@@ -995,7 +1009,9 @@ static void spread_keeps(pc *c)
     }
 }
 
-static int decide(pc *c)
+/* What does not depend on how many channels go: each space's channel count,
+ * what keeps it whole, its layers' channel scores. */
+static int decide_fixed(pc *c)
 {
     /* channel counts: from the sources, then through the Concats */
     for (size_t i = 0; i < c->nsrc; i++) {
@@ -1061,14 +1077,12 @@ static int decide(pc *c)
             }
         }
     }
-    /* keep: a channel stays where any layer of its space keeps it */
     for (size_t i = 0; i < c->nsp; i++) {
         pc_space *p = &c->sp[i];
         if (find(c, (int)i) != (int)i || !p->c)
             continue;
         if (!(p->keep = nnz_malloc(p->c, c->e)))
             return -1;
-        memset(p->keep, p->whole || p->has_src, p->c); /* a Concat's alone: from its inputs */
     }
     for (size_t i = 0; i < c->nsrc; i++) {
         pc_src *s = &c->src[i];
@@ -1077,6 +1091,19 @@ static int decide(pc *c)
             continue;
         if (rank_source(c, s, p->c) != 0)
             return -1;
+    }
+    return 0;
+}
+
+/* Which channels each space keeps, from its layers' rules (or, with
+ * c->force, the count each group removes); may run again with other counts. */
+static int decide_keep(pc *c)
+{
+    /* keep: a channel stays where any layer of its space keeps it */
+    for (size_t i = 0; i < c->nsp; i++) {
+        pc_space *p = &c->sp[i];
+        if (find(c, (int)i) == (int)i && p->c && p->keep)
+            memset(p->keep, p->whole || p->has_src, p->c); /* a Concat's alone: from its inputs */
     }
     for (size_t i = 0; i < c->nsp; i++) {
         pc_space *p = &c->sp[i];
@@ -1087,8 +1114,13 @@ static int decide(pc *c)
         for (size_t k = 0; k < c->nsrc; k++)
             if (find(c, c->src[k].space) == (int)i && nsrc++ == 0)
                 first = c->src[k].o;
+        if (c->force) {
+            if (group_sum(c, (int)i, p, c->force[i]) != 0)
+                return -1;
+            continue;
+        }
         if (nsrc > 1 && first->group_sum && first->rule == PR_SPARSITY) {
-            if (group_sum(c, (int)i, p, first) != 0)
+            if (group_sum(c, (int)i, p, prune_count_sparsity(p->c, first->sparsity)) != 0)
                 return -1;
             continue;
         }
@@ -1240,7 +1272,9 @@ static double removed_error(pc *c, pc_src *s, const uint8_t *keep, nnz_error *e)
 
 static const char *rule_name(const prune_opts *o, char *buf, size_t n)
 {
-    if (o->rule == PR_SPARSITY)
+    if (o->rule == PR_BUDGET)
+        snprintf(buf, n, "max-output-error=%g", o->max_output_error);
+    else if (o->rule == PR_SPARSITY)
         snprintf(buf, n, "sparsity=%g", o->sparsity);
     else if (o->rule == PR_THRESHOLD)
         snprintf(buf, n, "threshold=%g", o->k);
@@ -1265,7 +1299,9 @@ static int report_layers(pc *c, cJSON *r, size_t *kept_whole)
         cJSON_AddStringToObject(o, "op", s->node->op_type);
         cJSON_AddStringToObject(o, "weight", s->w->name);
         cJSON_AddStringToObject(o, "rule", rule_name(s->o, rule, sizeof rule));
-        cJSON_AddStringToObject(o, "norm", s->o->norm == PR_L1 ? "l1" : "l2");
+        cJSON_AddStringToObject(o, "norm", s->o->norm == PR_L1   ? "l1"
+                                           : s->o->norm == PR_L2 ? "l2"
+                                                                 : "output");
         cJSON_AddBoolToObject(o, "bn_scaled", s->bn_scale != NULL && s->bn_var != NULL);
         cJSON_AddNumberToObject(o, "group", sp);
         cJSON_AddNumberToObject(o, "channels", (double)p->c);
@@ -1320,32 +1356,218 @@ static void pc_free(pc *c)
     free(c->dropvi);
 }
 
-int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
+/* ---- the analysis kept open (prune_budget.c chooses the counts) ------------------------ */
+
+typedef struct pc_sink {     /* a sink slice's weights in an interpreter, and their originals */
+    const pc_slice *sl;
+    float *live;
+    float *orig;
+    size_t n, inner, len, blk;
+} pc_sink;
+
+struct prune_chan {
+    pc c;
+    uint64_t params_before;
+    prune_chan_group *grp;
+    size_t ngrp;
+    size_t *force;           /* per space: channels its group removes */
+    size_t **order;          /* per space: its channels' order, when set from outside */
+    pc_sink *sink;
+    size_t nsink;
+    int decided;
+};
+
+int prune_chan_open(nnz_model *m, const nnz_stage *st, prune_chan **out, nnz_error *e)
 {
-    pc c = { .m = m, .st = st, .g = m->proto->graph, .e = e, .opset = nnz_model_opset(m) };
-    uint64_t params_before = nnz_model_param_count(m);
-    int rc = add_sources(&c);
-    for (size_t q = 0; rc == 0 && q < c.nq; q++)
-        rc = follow(&c, c.queue[q]);
+    *out = NULL;
+    prune_chan *h = nnz_calloc(1, sizeof *h, e);
+    if (!h)
+        return -1;
+    h->c = (pc){ .m = m, .st = st, .g = m->proto->graph, .e = e, .opset = nnz_model_opset(m) };
+    h->params_before = nnz_model_param_count(m);
+    pc *c = &h->c;
+    int rc = add_sources(c);
+    for (size_t q = 0; rc == 0 && q < c->nq; q++)
+        rc = follow(c, c->queue[q]);
     if (rc == 0)
-        rc = decide(&c);
+        rc = decide_fixed(c);
+    if (rc == 0 && !(h->force = nnz_calloc(c->nsp + 1, sizeof *h->force, e)))
+        rc = -1;
+    if (rc == 0 && !(h->grp = nnz_calloc(c->nsp + 1, sizeof *h->grp, e)))
+        rc = -1;
+    if (rc == 0 && !(h->order = nnz_calloc(c->nsp + 1, sizeof *h->order, e)))
+        rc = -1;
+    c->order = h->order;
+    /* the groups: spaces with layers that make their channels, not kept whole */
+    for (size_t i = 0; rc == 0 && i < c->nsp; i++) {
+        pc_space *p = &c->sp[i];
+        if (find(c, (int)i) != (int)i || p->whole || !p->has_src || p->c < 2 || !p->keep)
+            continue;
+        prune_chan_group *g = &h->grp[h->ngrp++];
+        g->space = (int)i;
+        g->channels = p->c;
+        for (size_t k = 0; k < c->nsrc; k++)
+            if (find(c, c->src[k].space) == (int)i) {
+                if (!g->layer)
+                    g->layer = label(c->src[k].node);
+                g->nlayers++;
+            }
+    }
+    if (rc != 0) {
+        prune_chan_free(h);
+        return -1;
+    }
+    *out = h;
+    return 0;
+}
+
+size_t prune_chan_ngroups(const prune_chan *h)
+{
+    return h->ngrp;
+}
+
+prune_chan_group *prune_chan_group_at(prune_chan *h, size_t g)
+{
+    return &h->grp[g];
+}
+
+const char *prune_chan_layer(const prune_chan *h, size_t g, size_t k)
+{
+    const pc *c = &h->c;
+    for (size_t i = 0; i < c->nsrc; i++)
+        if (find((pc *)c, c->src[i].space) == h->grp[g].space && k-- == 0)
+            return label(c->src[i].node);
+    return NULL;
+}
+
+/* Does space `s` carry group space `g`'s channels (itself, or a Concat made
+ * of it, up to `depth` Concats deep: spaces merged through a residual Add
+ * may make the Concats a cycle)? */
+static int carries(pc *c, int s, int g, int depth)
+{
+    s = find(c, s);
+    if (s == g)
+        return 1;
+    if (depth <= 0)
+        return 0;
+    for (size_t i = 0; i < c->ncat; i++) {
+        if (find(c, c->cat[i].space) != s)
+            continue;
+        const Onnx__NodeProto *n = c->cat[i].node;
+        for (size_t k = 0; k < n->n_input; k++) {
+            int q = present(n, k) ? cat_input(c, n, k) : -1;
+            if (q >= 0 && q != s && carries(c, q, g, depth - 1))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+void prune_chan_costs(prune_chan *h, double (*node_macs)(void *ctx, const Onnx__NodeProto *n),
+                      void *ctx)
+{
+    pc *c = &h->c;
+    for (size_t g = 0; g < h->ngrp; g++) {
+        prune_chan_group *G = &h->grp[g];
+        G->params = G->macs = 0;
+        for (size_t i = 0; i < c->nsl; i++) {
+            const pc_slice *sl = &c->sl[i];
+            if (!sl->t || !carries(c, sl->space, G->space, 8))
+                continue;
+            double len = (double)sl->t->dims[sl->axis], blk = sl->block ? (double)sl->block : 1;
+            if (len <= 0)
+                continue;
+            G->params += (double)sl->t->count * blk / len;
+            if (node_macs && sl->t->consumer)
+                G->macs += node_macs(ctx, sl->t->consumer) * blk / len;
+        }
+    }
+}
+
+int prune_chan_set(prune_chan *h, const size_t *remove)
+{
+    pc *c = &h->c;
+    memset(h->force, 0, c->nsp * sizeof *h->force);
+    for (size_t g = 0; g < h->ngrp; g++)
+        h->force[h->grp[g].space] = remove[g];
+    for (size_t i = 0; i < c->nsrc; i++)
+        c->src[i].asked = h->force[find(c, c->src[i].space)];
+    c->force = h->force;
+    if (decide_keep(c) != 0)
+        return -1;
+    for (size_t g = 0; g < h->ngrp; g++)
+        h->grp[g].kept = c->sp[h->grp[g].space].kept;
+    h->decided = 1;
+    return 0;
+}
+
+int prune_chan_zero(prune_chan *h, nnz_infer *inf, nnz_error *e)
+{
+    pc *c = &h->c;
+    if (!h->sink) { /* first call: the sinks' weights in this interpreter */
+        if (!(h->sink = nnz_calloc(c->nsl + 1, sizeof *h->sink, e)))
+            return -1;
+        for (size_t i = 0; i < c->nsl; i++) {
+            const pc_slice *sl = &c->sl[i];
+            size_t n;
+            if (!sl->sink || !sl->t)
+                continue;
+            float *live = nnz_infer_weight(inf, sl->t->name, &n);
+            if (!live || n != sl->t->count)
+                return nnz_fail(e, NNZ_EXIT_INTERNAL, "the interpreter holds no float copy of "
+                                "'%s' to remove channels from", sl->t->name);
+            pc_sink *k = &h->sink[h->nsink++];
+            k->sl = sl;
+            k->live = live;
+            k->n = n;
+            k->len = (size_t)sl->t->dims[sl->axis];
+            k->blk = sl->block ? sl->block : 1;
+            k->inner = 1;
+            for (int d = sl->axis + 1; d < sl->t->ndims; d++)
+                k->inner *= (size_t)sl->t->dims[d];
+            if (!(k->orig = nnz_malloc(n * sizeof *k->orig + 1, e)))
+                return -1;
+            memcpy(k->orig, live, n * sizeof *live);
+        }
+    }
+    /* a removed channel's consumers read nothing from it: the same sums as
+     * the rewritten graph, whose layers never see it */
+    for (size_t i = 0; i < h->nsink; i++) {
+        pc_sink *k = &h->sink[i];
+        memcpy(k->live, k->orig, k->n * sizeof *k->live);
+        if (!h->decided || !changed(c, k->sl->space))
+            continue;
+        const uint8_t *keep = c->sp[find(c, k->sl->space)].keep;
+        for (size_t j = 0; j < k->n; j++)
+            if (!keep[((j / k->inner) % k->len) / k->blk])
+                k->live[j] = 0.0f;
+    }
+    return 0;
+}
+
+int prune_chan_commit(prune_chan *h, cJSON *report, nnz_error *e)
+{
+    pc *c = &h->c;
+    c->e = e;
+    nnz_model *m = c->m;
+    int rc = h->decided ? 0 : decide_keep(c);
     cJSON *r = cJSON_GetObjectItem(report, "prune");
     if (!r)
         r = cJSON_AddObjectToObject(report, "prune");
     size_t kept_whole = 0;
     if (rc == 0)
-        rc = report_layers(&c, r, &kept_whole);
+        rc = report_layers(c, r, &kept_whole);
     int any = 0;
-    for (size_t i = 0; rc == 0 && i < c.nsp; i++)
-        any |= find(&c, (int)i) == (int)i && changed(&c, (int)i);
+    for (size_t i = 0; rc == 0 && i < c->nsp; i++)
+        any |= find(c, (int)i) == (int)i && changed(c, (int)i);
     if (rc == 0 && any)
-        rc = rewrite(&c);
+        rc = rewrite(c);
     if (rc == 0 && any)
         rc = nnz_model_rescan(m, e);
     if (rc == 0) {
         cJSON_AddStringToObject(r, "structure", "channel");
         cJSON_AddBoolToObject(r, "graph_rewritten", any);
-        cJSON_AddNumberToObject(r, "params_before", (double)params_before);
+        cJSON_AddNumberToObject(r, "params_before", (double)h->params_before);
         cJSON_AddNumberToObject(r, "params_after", (double)nnz_model_param_count(m));
         if (kept_whole) {
             char buf[256];
@@ -1358,6 +1580,41 @@ int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *
             cJSON_AddItemToArray(w, cJSON_CreateString(buf));
         }
     }
-    pc_free(&c);
+    return rc;
+}
+
+int prune_chan_set_order(prune_chan *h, size_t g, const size_t *order, nnz_error *e)
+{
+    const prune_chan_group *G = &h->grp[g];
+    size_t **slot = &h->order[G->space];
+    if (!*slot && !(*slot = nnz_malloc(G->channels * sizeof **slot + 1, e)))
+        return -1;
+    memcpy(*slot, order, G->channels * sizeof *order);
+    return 0;
+}
+
+void prune_chan_free(prune_chan *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; h->order && i < h->c.nsp; i++)
+        free(h->order[i]);
+    free(h->order);
+    for (size_t i = 0; i < h->nsink; i++)
+        free(h->sink[i].orig);
+    free(h->sink);
+    free(h->grp);
+    free(h->force);
+    pc_free(&h->c);
+    free(h);
+}
+
+int prune_channels(nnz_model *m, const nnz_stage *st, cJSON *report, nnz_error *e)
+{
+    prune_chan *h;
+    if (prune_chan_open(m, st, &h, e) != 0)
+        return -1;
+    int rc = prune_chan_commit(h, report, e);
+    prune_chan_free(h);
     return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "blob.h"
 #include "encode.h"
+#include "infer_calib.h"
 #include "model.h"
 #include "nnz.h"
 #include "pass.h"
@@ -1449,6 +1450,58 @@ static void the_same_model_and_options_give_the_same_blob(void **state)
     }
 }
 
+/* ---- the equal-slope allocation (max-output-error) ------------------------------ */
+
+/* Small random instances against every combination: the choice fits the
+ * budget, and no combination whose summed distortion is at most the
+ * chosen one's costs less (the Lagrangian's guarantee); a larger budget
+ * never costs more. */
+static void equal_slope_allocation_is_never_beaten_at_its_own_distortion(void **state)
+{
+    (void)state;
+    enum { NI = 4, NO = 4 };
+    double cost[NI][NO], d[NI][NO];
+    uint32_t r = 12345;
+    for (int trial = 0; trial < 200; trial++) {
+        nnz_alloc_item it[NI];
+        for (int i = 0; i < NI; i++) {
+            double c = 100, dd = 0;
+            for (int k = 0; k < NO; k++) {
+                r = r * 1664525u + 1013904223u;
+                cost[i][k] = c;
+                d[i][k] = dd;
+                c -= 1 + (r >> 24) % 20;       /* pruning more keeps less */
+                dd += 1e-4 * (1 + (r >> 8) % 50); /* and costs more error */
+            }
+            it[i] = (nnz_alloc_item){ .nopt = NO, .cost = cost[i], .d = d[i] };
+        }
+        double budget = 1e-4 * (1 + trial % 60), total, prev = INFINITY;
+        size_t ch[NI];
+        double dsum = nnz_alloc_equal_slope(it, NI, budget, ch, &total);
+        double csum = 0, dchk = 0;
+        for (int i = 0; i < NI; i++) {
+            csum += cost[i][ch[i]];
+            dchk += d[i][ch[i]];
+        }
+        assert_true(dsum <= budget);
+        assert_true(fabs(dsum - dchk) < 1e-12 && fabs(total - csum) < 1e-9);
+        for (int combo = 0; combo < NO * NO * NO * NO; combo++) {
+            double cc = 0, dc = 0;
+            for (int i = 0, x = combo; i < NI; i++, x /= NO) {
+                cc += cost[i][x % NO];
+                dc += d[i][x % NO];
+            }
+            if (dc <= dsum + 1e-15)
+                assert_true(cc >= csum - 1e-9);
+        }
+        for (double b = budget; b < budget * 64; b *= 2) {
+            nnz_alloc_equal_slope(it, NI, b, ch, &total);
+            assert_true(total <= prev + 1e-9 || b == budget);
+            prev = total;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1486,6 +1539,7 @@ int main(void)
         cmocka_unit_test(half_float_weights_prune_to_half_zeros_through_the_blob),
         cmocka_unit_test(the_blob_shrinks_as_sparsity_grows),
         cmocka_unit_test(the_same_model_and_options_give_the_same_blob),
+        cmocka_unit_test(equal_slope_allocation_is_never_beaten_at_its_own_distortion),
     };
     return cmocka_run_group_tests_name("prune", tests, NULL, NULL);
 }
