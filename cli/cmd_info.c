@@ -337,8 +337,9 @@ static const char *encoding_name(int enc)
 
 static const char *value_map_name(int kind)
 {
-    static const char *names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
-    return kind >= 0 && kind <= NNZ_VAL_INT ? names[kind] : "none";
+    static const char *names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer",
+                                   "affine-log" };
+    return kind >= 0 && kind <= NNZ_VAL_AFFINE_LOG ? names[kind] : "none";
 }
 
 cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
@@ -383,7 +384,7 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         if (nnz_value_map_get(b, i, &vm) == NNZ_OK && vm.kind >= 0) {
             cJSON_AddStringToObject(x, "value_map", value_map_name(vm.kind));
             cJSON_AddNumberToObject(x, "symbol_bits", vm.width);
-            if (vm.kind == NNZ_VAL_AFFINE)
+            if (vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG)
                 cJSON_AddNumberToObject(x, "channels", (double)vm.nchan);
             if (vm.kind == NNZ_VAL_CODEBOOK)
                 cJSON_AddNumberToObject(x, "centroids", (double)vm.ncodebook);

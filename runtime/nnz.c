@@ -191,6 +191,24 @@ uint16_t nnz_float_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
+/* ---- log-grid scales (value map 6, format 1.2) ------------------------- */
+
+float nnz_log_scale(uint32_t code, int exp)
+{
+    /* 2^(j/16) for j = 0..15, each the nearest float32: the format's
+     * definition (docs/FORMAT.md), so every reader gets the same bits */
+    static const uint32_t frac[16] = {
+        0x3f800000u, 0x3f85aac3u, 0x3f8b95c2u, 0x3f91c3d3u, 0x3f9837f0u, 0x3f9ef532u,
+        0x3fa5fed7u, 0x3fad583fu, 0x3fb504f3u, 0x3fbd08a4u, 0x3fc5672au, 0x3fce248cu,
+        0x3fd744fdu, 0x3fe0ccdfu, 0x3feac0c7u, 0x3ff5257du
+    };
+    int e = exp + (int)(code >> 4 & 15);
+    if (exp < NNZ_LOG_SCALE_EXP_MIN || exp > NNZ_LOG_SCALE_EXP_MAX)
+        return 0;
+    /* 2^e is a normal float for e in -126..126: the product is exact */
+    return bits_f32(frac[code & 15]) * bits_f32((uint32_t)(e + 127) << 23);
+}
+
 /* ---- types ------------------------------------------------------------- */
 
 /* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
@@ -322,6 +340,8 @@ typedef struct coded {
     uint64_t nchan, inner;             /* affine */
     const uint8_t *scales, *zps;
     unsigned zp_stride;                /* 4, or 0: one zero point for all */
+    unsigned log_scales;               /* scales are log-grid bytes (value map 6) */
+    int scale_exp;                     /* their exponent base */
     uint64_t ncb;                      /* codebook */
     const uint8_t *cb;
     uint64_t offset;                   /* integer */
@@ -338,6 +358,14 @@ typedef struct coded {
 static int is_float_type(int dtype)
 {
     return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
+}
+
+/* Channel ch's scale (ch < nchan, inside the blob: parse_coded checked). */
+static float chan_scale(const coded *c, size_t ch)
+{
+    if (c->log_scales)
+        return nnz_log_scale(c->scales[ch], c->scale_exp);
+    return bits_f32(le32(c->scales + ch * 4));
 }
 
 /* Integer types the `integer` value map can write. */
@@ -550,11 +578,16 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
     c->block_log2 = rd_u8(r);
-    if (info->encoding_version > 2)
+    if (info->encoding_version > 3)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
-    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_INT || c->block_log2 > 31 ||
-        (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0))
-        return NNZ_E_CORRUPT;
+    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
+        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
+        (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
+        return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
+    if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
+        c->kind = NNZ_VAL_AFFINE;
+        c->log_scales = 1;
+    }
     if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
         return NNZ_E_CORRUPT;
     switch (c->kind) {
@@ -564,7 +597,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
             (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
             return NNZ_E_CORRUPT;
-        c->scales = rd_bytes(r, c->nchan * 4);
+        if (c->log_scales) {
+            c->scale_exp = (int)rd_u8(r) - 127;
+            if (c->scale_exp < NNZ_LOG_SCALE_EXP_MIN || c->scale_exp > NNZ_LOG_SCALE_EXP_MAX)
+                return NNZ_E_CORRUPT;
+        }
+        c->scales = rd_bytes(r, c->nchan * (c->log_scales ? 1 : 4));
         c->zp_stride = rd_u8(r) ? 0 : 4;
         c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
         break;
@@ -1440,7 +1478,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 m->ch = ch;
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
-                m->scale = bits_f32(le32(c->scales + ch * 4));
+                m->scale = chan_scale(c, ch);
                 m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
             }
             if (m->hi - i < run)
@@ -1693,7 +1731,8 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
         st = check_params(b, &info, &params, &c, 0);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
-    map->kind = (int)c.kind;
+    map->kind = c.log_scales ? NNZ_VAL_AFFINE_LOG : (int)c.kind;
+    map->scale_exp = c.scale_exp;
     map->width = c.st[c.nstreams - 1].width;
     map->nchan = c.nchan;
     map->inner = c.inner;
@@ -1704,6 +1743,17 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->codebook = c.cb;
     map->int_offset = c.offset;
     return NNZ_OK;
+}
+
+float nnz_value_map_scale(const nnz_value_map *map, uint64_t c)
+{
+    if (!map || !map->scales || c >= map->nchan)
+        return 0;
+    if (map->kind == NNZ_VAL_AFFINE_LOG)
+        return nnz_log_scale(map->scales[c], map->scale_exp);
+    if (map->kind != NNZ_VAL_AFFINE)
+        return 0;
+    return bits_f32(le32(map->scales + (size_t)c * 4));
 }
 
 /* What decoding a tensor needs once it is set up: the value map, each

@@ -29,7 +29,7 @@ extern "C" {
  * tensor with an encoding this runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
 #define NNZ_FORMAT_MAJOR 1
-#define NNZ_FORMAT_MINOR 1
+#define NNZ_FORMAT_MINOR 2
 
 #define NNZ_MAX_DIMS 32
 
@@ -150,7 +150,9 @@ enum {
     NNZ_VAL_BF16 = 2,        /* symbol = bfloat16 bits */
     NNZ_VAL_AFFINE = 3,      /* scale[c] * (symbol - zero_point[c]) */
     NNZ_VAL_CODEBOOK = 4,    /* codebook[symbol] */
-    NNZ_VAL_INT = 5          /* symbol - offset, an integer tensor */
+    NNZ_VAL_INT = 5,         /* symbol - offset, an integer tensor */
+    NNZ_VAL_AFFINE_LOG = 6   /* affine, each channel's scale one byte on a log grid
+                                (encoding version 3, format 1.2): nnz_log_scale */
 };
 
 /* Symbol stream codings. */
@@ -170,7 +172,9 @@ typedef struct nnz_value_map {
     int kind;                    /* NNZ_VAL_*, or -1 for a raw tensor */
     unsigned width;              /* bits of a symbol */
     uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
-    const uint8_t *scales;       /* affine: nchan float32 */
+    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan bytes
+                                    (nnz_value_map_scale gives either as a float) */
+    int scale_exp;               /* affine-log: the tensor's exponent base */
     const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
     unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
     uint64_t ncodebook;          /* codebook: entries */
@@ -267,6 +271,10 @@ nnz_status nnz_decode_block(const nnz_blob *blob, uint32_t index, uint64_t block
                             int out_type, void *out, size_t out_size, void *scratch,
                             size_t scratch_size);
 
+/* Channel c's scale (c < map->nchan) of an affine or affine-log map, as
+ * the decoder uses it; 0 for other maps. */
+float nnz_value_map_scale(const nnz_value_map *map, uint64_t c);
+
 #ifndef NNZ_NO_READER
 /* ---- decoding in pieces ------------------------------------------------ */
 
@@ -337,6 +345,14 @@ nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void
 
 /* CRC-32 (ISO-HDLC, as zlib): crc = nnz_crc32(0, p, n), chainable. */
 uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size);
+
+/* A log-grid scale (docs/FORMAT.md, value map 6): 2^(exp + code / 16),
+ * computed exactly as a table entry times a power of two; exp must be in
+ * NNZ_LOG_SCALE_EXP_MIN..NNZ_LOG_SCALE_EXP_MAX (every result is then a
+ * normal float). */
+#define NNZ_LOG_SCALE_EXP_MIN (-126)
+#define NNZ_LOG_SCALE_EXP_MAX 111
+float nnz_log_scale(uint32_t code, int exp);
 
 /* IEEE half and bfloat16 <-> float, round to nearest even; overflow goes
  * to infinity as IEEE says (the tool clamps before it calls these). */

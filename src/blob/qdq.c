@@ -424,7 +424,7 @@ static int to_affine(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value
     }
     int any_zp = 0;
     for (size_t c = 0; c < nch; c++) {
-        sc[c] = le_f32(vm->scales + 4 * c);
+        sc[c] = nnz_value_map_scale(vm, c);
         zp[c] = sym ? 0 : (uint8_t)zp_of(vm, c); /* when dq: it fits */
         zpf[c] = sym ? 0.0f : (float)zp_of(vm, c); /* exact: below 2^24 */
         any_zp |= zpf[c] != 0;
@@ -680,12 +680,12 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
                          : "the forms here give float32; kept as decoded");
         } else if (info.encoding == NNZ_ENC_HASHED) {
             snprintf(why, sizeof why, "hashed weights have no QDQ form; kept as float");
-        } else if (vm.kind == NNZ_VAL_AFFINE && vm.width > 8) {
+        } else if ((vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) && vm.width > 8) {
             snprintf(why, sizeof why, "%u-bit codes need INT16 DequantizeLinear (opset 21); "
                      "kept as float", vm.width);
         } else if (!(w = nnz_tensor_floats(m, t, e))) {
             return -1;
-        } else if (vm.kind == NNZ_VAL_AFFINE) {
+        } else if (vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) {
             rc = to_affine(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
         } else if (vm.kind == NNZ_VAL_CODEBOOK) {
             rc = to_gather(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "quantize.h"
+#include "scale_grid.h"
 
 /* Error-targeted steps: one per tensor unless granularity= says otherwise
  * (the measurement in docs/passes/quantize.md chose this). */
@@ -124,6 +125,7 @@ static void steps_for(double p, layout L, const float *amax, int relative, float
         double s = relative ? p * amax[c] : p;
         scale[c] = s > 0 && (float)s > 0 && isfinite((float)s) ? (float)s : 1.0f;
     }
+    nnz_scale_grid_snap(scale, L.nchan); /* the error is measured on the stored steps */
 }
 
 /* Error-targeted steps: the largest p in [p_min, ...) whose squared error
@@ -355,6 +357,15 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
             }
             if (!(st->scale[c] > 0) || !isfinite(st->scale[c]))
                 st->scale[c] = 1.0f; /* a range of denormals: steps of 1 make it 0 */
+        }
+        /* per-channel steps go up onto the log grid that stores them in a
+         * byte each (scale_grid.h): up, so no code clips; the affine zero
+         * points follow the steps they go with */
+        nnz_scale_grid_snap(st->scale, L.nchan);
+        for (size_t c = 0; c < L.nchan && scheme != Q_SYM && L.nchan > 1; c++) {
+            long zp = lroundf(-lo[c] / st->scale[c]);
+            st->zero_point[c] =
+                (uint32_t)(zp < 0 ? 0 : zp > (long)span_codes ? (long)span_codes : zp);
         }
     }
     st->kind = NNZ_VAL_AFFINE;
