@@ -163,6 +163,8 @@ def parse(path, all_coded):
         if coded:
             w['padding'] += po - prev
         prev = max(prev, po + pl)
+    if 5 in secs:  # names section (format 1.2): a u16 per entry
+        w['name'] += 2 * w['n']
     out['weights'] = w
     out['rest'] = rest
     own = (w['name'] + w['scales'] + w['zero_points'] + w['params_other'] + w['entry_other'] +

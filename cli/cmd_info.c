@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "cli.h"
 #include "model.h"
 #include "strmap.h"
@@ -372,7 +373,9 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         if (nnz_tensor_info_get(b, i, &ti) != NNZ_OK)
             continue;
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", ti.name);
+        char *name = nnz_blob_name(&ti, NULL);
+        cJSON_AddStringToObject(x, "name", name ? name : "");
+        free(name);
         cJSON_AddStringToObject(x, "dtype", nnz_dtype_name(ti.dtype));
         cJSON *dims = cJSON_AddArrayToObject(x, "dims");
         for (int d = 0; d < ti.ndims; d++)

@@ -355,6 +355,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(b, "padding_bytes", (double)st->padding_bytes);
     cJSON_AddNumberToObject(b, "directory_bytes", (double)st->directory_bytes);
     cJSON_AddNumberToObject(b, "metadata_bytes", (double)st->metadata_bytes);
+    cJSON_AddNumberToObject(b, "names_bytes", (double)st->names_bytes);
     cJSON_AddItemToObject(o, "tensors", ts);
     cJSON *warn = cJSON_CreateArray();
     const cJSON *x;

@@ -22,7 +22,7 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
  * is no larger than the tensors it holds plus alignment. */
 #define EXTERNAL_GAP 4096u
 
-enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
+enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
 
 /* ---- status messages --------------------------------------------------- */
 
@@ -227,6 +227,53 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
  * graph section (parse_entry points payload_offset at them). */
 static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
 
+static unsigned varint_size(uint64_t v)
+{
+    unsigned n = 1;
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Does `p` (at least n bytes) hold varint(v) in n = varint_size(v) bytes? */
+static int is_varint(const uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++, v >>= 7)
+        if (p[i] != (uint8_t)((v & 0x7f) | (i + 1 < n ? 0x80 : 0)))
+            return 0;
+    return 1;
+}
+
+/* Format 1.2's names section: a u16 per entry, the length of its name
+ * when the name is left in the graph only, as the TensorProto name field
+ * (tag 0x42, varint length) right before the raw_data header of its bytes
+ * (hole or in-graph tensor): the directory's copy is then empty. 0: the
+ * directory holds the name. */
+static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info *info)
+{
+    if (!b->names)
+        return NNZ_OK;
+    uint32_t len = le16(b->names + 2 * (size_t)index); /* the size was checked at open */
+    if (len == 0)
+        return NNZ_OK;
+    if (info->name_len != 0 || (info->location & NNZ_LOC_EXTERNAL))
+        return NNZ_E_CORRUPT;
+    /* the name field, then the raw_data header, end at graph_offset */
+    uint64_t hdr = 1 + varint_size(info->decoded_size), field = 1 + varint_size(len) + len;
+    if (info->graph_offset < hdr + field)
+        return NNZ_E_CORRUPT;
+    const uint8_t *f = b->graph + (size_t)(info->graph_offset - hdr - field);
+    const uint8_t *name = f + (field - len);
+    if (f[0] != 0x42 || !is_varint(f + 1, len, varint_size(len)) || memchr(name, 0, len))
+        return NNZ_E_CORRUPT;
+    info->name = "";
+    info->name_bytes = (const char *)name;
+    info->name_len = len;
+    return NNZ_OK;
+}
+
 /* Parse directory entry `index` into `info`; `params` gets its parameter
  * bytes. Everything is checked against the sections it points into. */
 static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
@@ -245,6 +292,8 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
     if (r.bad || rd_u8(&r) != 0 || r.bad || memchr(name, 0, (size_t)name_len))
         return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
     info->name = (const char *)name;
+    info->name_bytes = (const char *)name;
+    info->name_len = (size_t)name_len;
 
     info->dtype = (int)rd_u8(&r);
     unsigned es = dtype_size(info->dtype);
@@ -281,6 +330,9 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
+    nnz_status ns = graph_name(b, index, info);
+    if (ns != NNZ_OK)
+        return ns;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
         if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
             info->decoded_size > b->graph_size - info->graph_offset)
@@ -781,6 +833,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 return NNZ_E_CORRUPT;
             ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
         case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
+        case SEC_NAMES: ptr = &b->names; sz = &b->names_size; break;
         default: break; /* a section of a later minor version: skipped */
         }
         if (ptr) {
@@ -800,6 +853,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     uint32_t n = le32(b->dir);
     if ((b->dir_size - 4) / 4 < n)
         return NNZ_E_CORRUPT;
+    if (b->names && b->names_size != 2 * (size_t)n)
+        return NNZ_E_CORRUPT; /* a u16 per entry */
     b->ntensors = n;
     b->data = h;
     b->size = (size_t)file_size;
@@ -879,10 +934,12 @@ nnz_status nnz_find(const nnz_blob *b, const char *name, uint32_t *index)
 {
     if (!b || !name || !index || !b->data)
         return NNZ_E_ARGUMENT;
+    size_t len = strlen(name);
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
         rd params;
-        if (parse_entry(b, i, &info, &params) == NNZ_OK && strcmp(info.name, name) == 0) {
+        if (parse_entry(b, i, &info, &params) == NNZ_OK && info.name_len == len &&
+            memcmp(info.name_bytes, name, len) == 0) {
             *index = i;
             return NNZ_OK;
         }

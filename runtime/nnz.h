@@ -107,6 +107,8 @@ typedef struct nnz_blob {
     uint32_t payload_crc;   /* its CRC-32 as the table states it */
     const uint8_t *meta;    /* metadata section (may be NULL) */
     size_t meta_size;
+    const uint8_t *names;   /* names section (format 1.2; may be NULL) */
+    size_t names_size;
     /* after a failed nnz_open: where the check failed (NNZ_AT_*) and which
      * section (table index) or tensor (directory index) */
     uint32_t fail_at, fail_index;
@@ -116,7 +118,12 @@ typedef struct nnz_blob {
 enum { NNZ_AT_HEADER = 0, NNZ_AT_SECTION = 1, NNZ_AT_DIRECTORY = 2, NNZ_AT_TENSOR = 3 };
 
 typedef struct nnz_tensor_info {
-    const char *name;        /* NUL-terminated, inside the blob */
+    const char *name;        /* NUL-terminated, inside the blob: the directory's copy,
+                                or "" when the blob keeps the name in its graph
+                                only (format 1.2 names section): see name_bytes */
+    const char *name_bytes;  /* the name, name_len bytes (not NUL-terminated),
+                                wherever the blob keeps it */
+    size_t name_len;
     int dtype;               /* ONNX TensorProto.DataType of the decoded data */
     int ndims;
     uint64_t dims[NNZ_MAX_DIMS];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "edit.h"
 #include "strmap.h"
 
@@ -666,7 +667,11 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
             return nnz_fail(e, NNZ_EXIT_INPUT, "tensor %u: bad directory entry", i);
         if (vm.kind < 0 || vm.kind == NNZ_VAL_F32 || vm.kind == NNZ_VAL_INT)
             continue; /* stored as it was: nothing to keep */
-        nnz_tensor *t = nnz_model_find(m, info.name);
+        char *name = nnz_blob_name(&info, e);
+        if (!name)
+            return -1;
+        nnz_tensor *t = nnz_model_find(m, name);
+        free(name);
         if (!t || !t->proto)
             continue;
         char why[300] = "";
@@ -694,10 +699,10 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
         }
         free(w);
         if (rc < 0)
-            return nnz_wrap(e, "tensor '%s': ", info.name);
+            return nnz_wrap(e, "tensor '%s': ", t->name);
         if (report) {
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "name", info.name);
+            cJSON_AddStringToObject(x, "name", t->name);
             cJSON_AddStringToObject(x, "as", rc == 0 ? as : "float");
             if (why[0])
                 cJSON_AddStringToObject(x, "note", why);
