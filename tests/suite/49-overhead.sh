@@ -48,8 +48,12 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 q = [t for t in d["tensors"] if "quantize" in t]
 sys.exit(0 if q and all(t["encoding"]["value_map"] == "affine-log" for t in q if t["quantize"]["channels"] > 1) else 1)' "$W/dw.json"
-expect "edge_depthwise_small: the blob says format 1.2 and its names come from the graph" 0 \
-    '"format_version": "1.2".*"name": "[^"]' sh -c "$NNZIP info '$W/dw.nnz' --json | tr -d '\n'"
+check "edge_depthwise_small: the blob says format 1.2, and info names every tensor (names from the graph)" \
+    sh -c "$NNZIP info '$W/dw.nnz' --json | $PYTHON -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if d[\"format_version\"] == \"1.2\" and all(t[\"name\"] for t in d[\"tensors\"]) and
+         any(t[\"name\"] == \"dw1.weight\" for t in d[\"tensors\"]) else 1)'"
 expect "edge_depthwise_small: verify finds every tensor by name in a blob with a names section" 0 \
     "OK; " $NNZIP verify "$D" "$W/dw.nnz"
 
@@ -86,8 +90,8 @@ sys.exit(0 if os.path.getsize(sys.argv[2]) - os.path.getsize(sys.argv[1]) > 300 
 check "metadata: the payloads and directory are the same either way" sh -c \
     "test \"\$($PYTHON bench/blob_bytes.py --json '$W/min.nnz' | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d[\"weights\"], d[\"graph\"])')\" = \"\$($PYTHON bench/blob_bytes.py --json '$W/full.nnz' | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); print(d[\"weights\"], d[\"graph\"])')\""
 expect "metadata: verify passes on a minimal-metadata blob" 0 "OK; " $NNZIP verify "$M" "$W/min.nnz"
-expect "metadata: info shows the pipeline of a minimal-metadata blob" 0 "pipeline 'quantize:bits=8 | huffman'" \
-    $NNZIP info "$W/min.nnz"
+check "metadata: info shows the pipeline of a minimal-metadata blob" \
+    sh -c "$NNZIP info '$W/min.nnz' | grep -q \"pipeline 'quantize:bits=8 | huffman'\""
 expect "metadata: a bad --metadata value is a usage error naming the valid ones" 2 \
     "--metadata wants minimal or full, got 'some'" $NNZIP compress "$M" -o "$W/x.nnz" --metadata some
 check "metadata: the decompressed models of both blobs are byte-identical" sh -c \
@@ -113,3 +117,20 @@ for m in silero_vad_legacy ppocr_det_v4 oww_hey_jarvis oww_melspec mlsd_large320
     check "$m: quantize:bits=8 stores the weight set at $bits <= 8.25 bits a weight" \
         $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 8.25 else 1)' "$bits"
 done
+
+# ---- blobs of format 1.1 still read ------------------------------------------
+# tests/old-blobs: made by nnzip at format 1.1 (names in the directory,
+# float32 scales, the per-tensor report in the metadata) from the model
+# beside them.
+O=tests/old-blobs
+check "format 1.1: info opens a 1.1 blob and lists its tensors by name" \
+    sh -c "$NNZIP info '$O/depthwise.q8h.v1_1.nnz' | tr '\n' ' ' | grep -Eq 'format 1\.1.*dw1\.weight .*dense/affine '"
+expect "format 1.1: a quantized 1.1 blob verifies against its model" 0 "OK; 8 tensors, 6 changed" \
+    $NNZIP_SAN verify "$O/depthwise.onnx" "$O/depthwise.q8h.v1_1.nnz"
+expect "format 1.1: a lossless 1.1 blob verifies exactly" 0 "OK; 8 tensors, 0 changed" \
+    $NNZIP_SAN verify "$O/depthwise.onnx" "$O/depthwise.lossless.v1_1.nnz"
+check "format 1.1: the 1.1 blob and a 1.2 blob of the same model decompress to the same model" sh -c \
+    "$NNZIP -q decompress '$O/depthwise.q8h.v1_1.nnz' -o '$W/old.onnx' &&
+     $NNZIP -q compress '$O/depthwise.onnx' -o '$W/new.nnz' -p 'quantize:bits=8 | huffman' --metadata full &&
+     $NNZIP -q decompress '$W/new.nnz' -o '$W/new.onnx' && test \$(stat -c %s '$W/new.nnz') -lt \$(stat -c %s '$O/depthwise.q8h.v1_1.nnz') &&
+     $NNZIP -q decompress '$O/depthwise.lossless.v1_1.nnz' -o '$W/old.lossless.onnx' && cmp -s '$W/old.lossless.onnx' '$O/depthwise.onnx'"
