@@ -117,6 +117,22 @@ static double sq_error(const float *v, size_t n, layout L, const float *scale)
     return err;
 }
 
+/* Per-channel steps onto the log grid that stores them (scale_grid.h). An
+ * all-zero channel's step is any (its codes are all the zero point): it
+ * takes the smallest other step, so it does not stretch the grid's window
+ * over the channels that have values. */
+static void snap_steps(float *scale, const float *amax, size_t nchan)
+{
+    float low = 0;
+    for (size_t c = 0; c < nchan; c++)
+        if (amax[c] > 0 && (low == 0 || scale[c] < low))
+            low = scale[c];
+    for (size_t c = 0; c < nchan && low > 0; c++)
+        if (!(amax[c] > 0))
+            scale[c] = low;
+    nnz_scale_grid_snap(scale, nchan);
+}
+
 /* The steps for search parameter p: one step p, or p times each channel's
  * largest magnitude (1 for an all-zero channel: it stays 0 whatever the step). */
 static void steps_for(double p, layout L, const float *amax, int relative, float *scale)
@@ -125,7 +141,8 @@ static void steps_for(double p, layout L, const float *amax, int relative, float
         double s = relative ? p * amax[c] : p;
         scale[c] = s > 0 && (float)s > 0 && isfinite((float)s) ? (float)s : 1.0f;
     }
-    nnz_scale_grid_snap(scale, L.nchan); /* the error is measured on the stored steps */
+    if (relative)
+        snap_steps(scale, amax, L.nchan); /* the error is measured on the stored steps */
 }
 
 /* Error-targeted steps: the largest p in [p_min, ...) whose squared error
@@ -361,7 +378,8 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
         /* per-channel steps go up onto the log grid that stores them in a
          * byte each (scale_grid.h): up, so no code clips; the affine zero
          * points follow the steps they go with */
-        nnz_scale_grid_snap(st->scale, L.nchan);
+        if (L.nchan > 1)
+            snap_steps(st->scale, amax, L.nchan);
         for (size_t c = 0; c < L.nchan && scheme != Q_SYM && L.nchan > 1; c++) {
             long zp = lroundf(-lo[c] / st->scale[c]);
             st->zero_point[c] =

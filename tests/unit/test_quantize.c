@@ -441,6 +441,45 @@ static void the_channel_axis_follows_the_consuming_op(void **state)
     check_per_channel(&s, 2, 12, 1);
 }
 
+/* An all-zero channel (a dead filter) beside channels of small weights:
+ * its step must not set the log grid's window (a step of 1 would push the
+ * others' 2^-14 floor above their own steps). Every live channel keeps a
+ * step within 2^(1/16) of amax / 127, for the plain and the error-targeted
+ * steps, and the dead channel decodes to zeros. */
+static void a_dead_channel_does_not_coarsen_the_others(void **state)
+{
+    static const int64_t d[4] = { 4, 1, 3, 3 };
+    float w[36];
+    fill(w, 36, 21, 0);
+    for (int i = 0; i < 36; i++)
+        w[i] = i < 9 ? 0.0f : w[i] * 1e-3f; /* channel 0 dead, the rest ~1e-4 */
+    spec s = SPEC("Conv", d, w);
+    static const char *pipes[] = { "quantize:bits=8,min-elements=1",
+                                   "quantize:bits=8,scheme=asym,min-elements=1",
+                                   "quantize:max-rel-error=0.01,granularity=channel,min-elements=1" };
+    for (size_t k = 0; k < 3; k++) {
+        run r;
+        run_ok(&r, &s, pipes[k]);
+        int exp;
+        assert_int_equal(nnz_scale_grid_fits(r.st->scale, 4, &exp), 1);
+        for (size_t c = 1; c < 4; c++) {
+            float lo = 0, hi = 0;
+            for (int i = 0; i < 9; i++) {
+                lo = fminf(lo, w[9 * c + i]);
+                hi = fmaxf(hi, w[9 * c + i]);
+            }
+            float base = k == 1 ? (hi - lo) / 255.0f : fmaxf(-lo, hi) / 127.0f;
+            if (k < 2 && !(r.st->scale[c] >= base && r.st->scale[c] < base * 1.0442738f))
+                fail_msg("%s: channel %zu step %g for %g", pipes[k], c, r.st->scale[c], base);
+            if (k == 2 && !(r.st->scale[c] < 0.2f * base * 127.0f)) /* not the window floor */
+                fail_msg("%s: channel %zu step %g", pipes[k], c, r.st->scale[c]);
+        }
+        for (int i = 0; i < 9; i++)
+            assert_true(is_plus_zero(r.st->values[i]));
+        run_free(&r);
+    }
+}
+
 static void depthwise_convolutions_get_a_step_per_channel(void **state)
 {
     /* Conv with group = channels: weight (C, 1, 3, 3); ranges 1000x apart */
@@ -1079,6 +1118,7 @@ int main(void)
         cmocka_unit_test(a_constant_tensor_and_a_one_element_tensor_survive),
         cmocka_unit_test(the_channel_axis_follows_the_consuming_op),
         cmocka_unit_test(depthwise_convolutions_get_a_step_per_channel),
+        cmocka_unit_test(a_dead_channel_does_not_coarsen_the_others),
         cmocka_unit_test(an_error_target_is_met_with_the_largest_step),
         cmocka_unit_test(rate_aware_rounding_lowers_the_entropy_within_one_step),
         cmocka_unit_test(kmeans_gives_back_ties_exactly_when_there_are_k_distinct_values),
