@@ -202,11 +202,10 @@ float nnz_log_scale(uint32_t code, int exp)
         0x3fa5fed7u, 0x3fad583fu, 0x3fb504f3u, 0x3fbd08a4u, 0x3fc5672au, 0x3fce248cu,
         0x3fd744fdu, 0x3fe0ccdfu, 0x3feac0c7u, 0x3ff5257du
     };
-    int e = exp + (int)(code >> 4 & 15);
-    if (exp < NNZ_LOG_SCALE_EXP_MIN || exp > NNZ_LOG_SCALE_EXP_MAX)
-        return 0;
-    /* 2^e is a normal float for e in -126..126: the product is exact */
-    return bits_f32(frac[code & 15]) * bits_f32((uint32_t)(e + 127) << 23);
+    /* 2^e is a normal float for e in -126..126 (exp as nnz.h says): the
+     * product is exact. Outside, no undefined behaviour, a meaningless value. */
+    uint32_t e = (uint32_t)(exp + 127) + (code >> 4 & 15);
+    return bits_f32(frac[code & 15]) * bits_f32(e << 23);
 }
 
 /* ---- types ------------------------------------------------------------- */
@@ -227,23 +226,17 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
  * graph section (parse_entry points payload_offset at them). */
 static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
 
-static unsigned varint_size(uint64_t v)
+/* The head of a protobuf length-delimited field: its tag byte, then
+ * varint(v), into h (11 bytes); returns its length. */
+static unsigned field_head(uint8_t *h, unsigned tag, uint64_t v)
 {
-    unsigned n = 1;
-    while (v > 0x7f) {
+    unsigned n = 0;
+    h[n++] = (uint8_t)tag;
+    do {
+        h[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         v >>= 7;
-        n++;
-    }
+    } while (v);
     return n;
-}
-
-/* Does `p` (at least n bytes) hold varint(v) in n = varint_size(v) bytes? */
-static int is_varint(const uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++, v >>= 7)
-        if (p[i] != (uint8_t)((v & 0x7f) | (i + 1 < n ? 0x80 : 0)))
-            return 0;
-    return 1;
 }
 
 /* Format 1.2's names section: a u16 per entry, the length of its name
@@ -260,15 +253,16 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
         return NNZ_OK;
     if (info->name_len != 0 || (info->location & NNZ_LOC_EXTERNAL))
         return NNZ_E_CORRUPT;
-    /* the name field, then the raw_data header, end at graph_offset */
-    uint64_t hdr = 1 + varint_size(info->decoded_size), field = 1 + varint_size(len) + len;
-    if (info->graph_offset < hdr + field)
+    /* the name field (tag 0x42), then the raw_data header (0x4A), end at
+     * graph_offset */
+    uint8_t h[11];
+    unsigned raw = field_head(h, 0x4a, info->decoded_size), fh = field_head(h, 0x42, len);
+    if (info->graph_offset < (uint64_t)raw + len + fh)
         return NNZ_E_CORRUPT;
-    const uint8_t *f = b->graph + (size_t)(info->graph_offset - hdr - field);
-    const uint8_t *name = f + (field - len);
-    if (f[0] != 0x42 || !is_varint(f + 1, len, varint_size(len)) || memchr(name, 0, len))
+    const uint8_t *name = b->graph + (size_t)info->graph_offset - raw - len;
+    if (memcmp(name - fh, h, fh) != 0 || memchr(name, 0, len))
         return NNZ_E_CORRUPT;
-    info->name = "";
+    /* info->name stays the directory's empty name: "" */
     info->name_bytes = (const char *)name;
     info->name_len = len;
     return NNZ_OK;
@@ -359,13 +353,7 @@ static nnz_status parse_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info
 static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 {
     uint8_t head[11];
-    unsigned n = 0;
-    uint64_t v = info->decoded_size;
-    head[n++] = 0x4a;
-    do {
-        head[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
+    unsigned n = field_head(head, 0x4a, info->decoded_size);
     if (info->graph_offset < n ||
         memcmp(b->graph + (size_t)info->graph_offset - n, head, n) != 0)
         return NNZ_E_CORRUPT;
@@ -650,9 +638,11 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
-            c->scale_exp = (int)rd_u8(r) - 127;
-            if (c->scale_exp < NNZ_LOG_SCALE_EXP_MIN || c->scale_exp > NNZ_LOG_SCALE_EXP_MAX)
+            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 */
+            uint32_t eb = rd_u8(r);
+            if (eb - 1u > (uint32_t)(NNZ_LOG_SCALE_EXP_MAX - NNZ_LOG_SCALE_EXP_MIN))
                 return NNZ_E_CORRUPT;
+            c->scale_exp = (int)eb - 127;
         }
         c->scales = rd_bytes(r, c->nchan * (c->log_scales ? 1 : 4));
         c->zp_stride = rd_u8(r) ? 0 : 4;
@@ -934,12 +924,12 @@ nnz_status nnz_find(const nnz_blob *b, const char *name, uint32_t *index)
 {
     if (!b || !name || !index || !b->data)
         return NNZ_E_ARGUMENT;
-    size_t len = strlen(name);
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
         rd params;
-        if (parse_entry(b, i, &info, &params) == NNZ_OK && info.name_len == len &&
-            memcmp(info.name_bytes, name, len) == 0) {
+        /* name_bytes holds no NUL: equal up to name_len, and name ends there */
+        if (parse_entry(b, i, &info, &params) == NNZ_OK &&
+            strncmp(info.name_bytes, name, info.name_len) == 0 && name[info.name_len] == 0) {
             *index = i;
             return NNZ_OK;
         }
@@ -1788,7 +1778,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
         st = check_params(b, &info, &params, &c, 0);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
-    map->kind = c.log_scales ? NNZ_VAL_AFFINE_LOG : (int)c.kind;
+    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
     map->scale_exp = c.scale_exp;
     map->width = c.st[c.nstreams - 1].width;
     map->nchan = c.nchan;
@@ -1800,17 +1790,6 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->codebook = c.cb;
     map->int_offset = c.offset;
     return NNZ_OK;
-}
-
-float nnz_value_map_scale(const nnz_value_map *map, uint64_t c)
-{
-    if (!map || !map->scales || c >= map->nchan)
-        return 0;
-    if (map->kind == NNZ_VAL_AFFINE_LOG)
-        return nnz_log_scale(map->scales[c], map->scale_exp);
-    if (map->kind != NNZ_VAL_AFFINE)
-        return 0;
-    return bits_f32(le32(map->scales + (size_t)c * 4));
 }
 
 /* What decoding a tensor needs once it is set up: the value map, each

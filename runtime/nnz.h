@@ -179,8 +179,8 @@ typedef struct nnz_value_map {
     int kind;                    /* NNZ_VAL_*, or -1 for a raw tensor */
     unsigned width;              /* bits of a symbol */
     uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
-    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan bytes
-                                    (nnz_value_map_scale gives either as a float) */
+    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan bytes,
+                                    channel c's scale nnz_log_scale(scales[c], scale_exp) */
     int scale_exp;               /* affine-log: the tensor's exponent base */
     const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
     unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
@@ -278,10 +278,6 @@ nnz_status nnz_decode_block(const nnz_blob *blob, uint32_t index, uint64_t block
                             int out_type, void *out, size_t out_size, void *scratch,
                             size_t scratch_size);
 
-/* Channel c's scale (c < map->nchan) of an affine or affine-log map, as
- * the decoder uses it; 0 for other maps. */
-float nnz_value_map_scale(const nnz_value_map *map, uint64_t c);
-
 #ifndef NNZ_NO_READER
 /* ---- decoding in pieces ------------------------------------------------ */
 
@@ -354,9 +350,10 @@ nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void
 uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size);
 
 /* A log-grid scale (docs/FORMAT.md, value map 6): 2^(exp + code / 16),
- * computed exactly as a table entry times a power of two; exp must be in
- * NNZ_LOG_SCALE_EXP_MIN..NNZ_LOG_SCALE_EXP_MAX (every result is then a
- * normal float). */
+ * code 0..255, computed exactly as a table entry times a power of two;
+ * exp must be in NNZ_LOG_SCALE_EXP_MIN..NNZ_LOG_SCALE_EXP_MAX (as every
+ * opened blob's are; every result is then a normal float, and outside it
+ * the value means nothing). */
 #define NNZ_LOG_SCALE_EXP_MIN (-126)
 #define NNZ_LOG_SCALE_EXP_MAX 111
 float nnz_log_scale(uint32_t code, int exp);

@@ -64,6 +64,11 @@ typedef struct nnz_blob_stats {
 struct nnz_tensor_info;
 char *nnz_blob_name(const struct nnz_tensor_info *info, nnz_error *e);
 
+/* Channel c's scale (c < map->nchan) of an affine or affine-log value
+ * map, as the runtime decodes it; 0 for other maps. */
+struct nnz_value_map;
+float nnz_blob_map_scale(const struct nnz_value_map *map, uint64_t c);
+
 /* Write the blob of `m` to `f` (which must be seekable). */
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *stats,
                    nnz_error *e);

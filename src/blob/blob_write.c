@@ -35,6 +35,21 @@ char *nnz_blob_name(const nnz_tensor_info *info, nnz_error *e)
     return s;
 }
 
+float nnz_blob_map_scale(const nnz_value_map *map, uint64_t c)
+{
+    if (!map->scales || c >= map->nchan)
+        return 0;
+    if (map->kind == NNZ_VAL_AFFINE_LOG)
+        return nnz_log_scale(map->scales[c], map->scale_exp);
+    if (map->kind != NNZ_VAL_AFFINE)
+        return 0;
+    const uint8_t *p = map->scales + (size_t)c * 4;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 /* ---- a growing byte buffer --------------------------------------------- */
 
 typedef struct buf {

@@ -425,7 +425,7 @@ static int to_affine(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value
     }
     int any_zp = 0;
     for (size_t c = 0; c < nch; c++) {
-        sc[c] = nnz_value_map_scale(vm, c);
+        sc[c] = nnz_blob_map_scale(vm, c);
         zp[c] = sym ? 0 : (uint8_t)zp_of(vm, c); /* when dq: it fits */
         zpf[c] = sym ? 0.0f : (float)zp_of(vm, c); /* exact: below 2^24 */
         any_zp |= zpf[c] != 0;

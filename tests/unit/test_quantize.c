@@ -1044,10 +1044,10 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
             assert_int_equal(vm.kind, NNZ_VAL_AFFINE_LOG);
             assert_int_equal(info_version(&b, idx), 3);
             for (size_t ch = 0; ch < c.nchan; ch++)
-                assert_true(nnz_value_map_scale(&vm, ch) == c.scale[ch]);
+                assert_true(nnz_blob_map_scale(&vm, ch) == c.scale[ch]);
         } else if (c.scale) {
             assert_int_equal(vm.kind, NNZ_VAL_AFFINE);
-            assert_true(nnz_value_map_scale(&vm, 0) == c.scale[0]);
+            assert_true(nnz_blob_map_scale(&vm, 0) == c.scale[0]);
         }
         if ((vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) && vm.width <= 8) {
             assert_int_equal(i8st, NNZ_OK);
