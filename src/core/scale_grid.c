@@ -43,6 +43,11 @@ void nnz_scale_grid_snap(float *scale, size_t n)
     int exp = window_exp(scale, n, &max) + 1;
     if (exp < NNZ_LOG_SCALE_EXP_MIN || exp > NNZ_LOG_SCALE_EXP_MAX)
         return;
+    /* a channel below the window would get a coarser step than it asked
+     * for: then the tensor keeps its float32 steps (value map 3) */
+    for (size_t c = 0; c < n; c++)
+        if (ilogbf(scale[c]) < exp)
+            return;
     for (size_t c = 0; c < n; c++)
         scale[c] = nnz_log_scale(nnz_scale_grid_code(scale[c], exp), exp);
 }

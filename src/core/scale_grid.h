@@ -11,10 +11,11 @@
 
 /* Move every scale up to the nearest grid value (never down: a larger step
  * clips nothing) inside one 16-binade window set by the largest, so the
- * encoder can store them as bytes. Scales below the window go to its
- * bottom (channels 2^14 times smaller than the largest, or more). Scales
- * that are not positive finite floats are left alone; n < 2 does nothing
- * (one scale costs 4 bytes as float32). */
+ * encoder can store them as bytes. When a scale lies below the window (a
+ * channel 2^14 times smaller than the largest, or more), or one is not a
+ * positive finite float, nothing moves: the tensor keeps float32 scales
+ * rather than give that channel a coarser step. n < 2 does nothing (one
+ * scale costs 4 bytes as float32). */
 void nnz_scale_grid_snap(float *scale, size_t n);
 
 /* Do the n scales lie on the grid, in one window? Then *exp is the

@@ -118,17 +118,23 @@ static double sq_error(const float *v, size_t n, layout L, const float *scale)
 }
 
 /* Per-channel steps onto the log grid that stores them (scale_grid.h). An
- * all-zero channel's step is any (its codes are all the zero point): it
- * takes the smallest other step, so it does not stretch the grid's window
- * over the channels that have values. */
+ * all-zero channel's step is any (its codes are all the zero point), and
+ * so, nearly, is that of a channel whose largest magnitude is below 2^-24
+ * of the tensor's (under float32 rounding of the largest weights: it
+ * decodes to zeros): it takes the smallest other step, so it does not
+ * stretch the grid's window, which must hold every other channel's step
+ * or the tensor keeps float32 steps. */
 static void snap_steps(float *scale, const float *amax, size_t nchan)
 {
-    float low = 0;
+    float low = 0, top = 0;
     for (size_t c = 0; c < nchan; c++)
-        if (amax[c] > 0 && (low == 0 || scale[c] < low))
+        top = amax[c] > top ? amax[c] : top;
+    float live = top * 0x1p-24f;
+    for (size_t c = 0; c < nchan; c++)
+        if (amax[c] > live && (low == 0 || scale[c] < low))
             low = scale[c];
     for (size_t c = 0; c < nchan && low > 0; c++)
-        if (!(amax[c] > 0))
+        if (!(amax[c] > live))
             scale[c] = low;
     nnz_scale_grid_snap(scale, nchan);
 }

@@ -480,6 +480,24 @@ static void a_dead_channel_does_not_coarsen_the_others(void **state)
     }
 }
 
+/* A live channel 10^6 times smaller than the largest (past the grid's
+ * 2^14 window, above the 2^-24 of a dead one) would get a coarser step on
+ * the grid: the tensor keeps its float32 steps instead, each amax / 127. */
+static void a_channel_below_the_grid_window_keeps_float_steps(void **state)
+{
+    static const int64_t d[4] = { 2, 1, 1, 3 };
+    static const float w[6] = { 1.0f, -0.5f, 0.25f, 1e-6f, -3e-7f, 0.0f };
+    spec s = SPEC("Conv", d, w);
+    run r;
+    run_ok(&r, &s, "quantize:bits=8,min-elements=1");
+    assert_true(r.st->scale[0] == 1.0f / 127.0f);
+    assert_true(r.st->scale[1] == 1e-6f / 127.0f);
+    int exp;
+    assert_int_equal(nnz_scale_grid_fits(r.st->scale, 2, &exp), 0);
+    assert_true(fabsf(r.st->values[3] - 1e-6f) <= 1e-12f); /* its largest comes back */
+    run_free(&r);
+}
+
 static void depthwise_convolutions_get_a_step_per_channel(void **state)
 {
     /* Conv with group = channels: weight (C, 1, 3, 3); ranges 1000x apart */
@@ -1119,6 +1137,7 @@ int main(void)
         cmocka_unit_test(the_channel_axis_follows_the_consuming_op),
         cmocka_unit_test(depthwise_convolutions_get_a_step_per_channel),
         cmocka_unit_test(a_dead_channel_does_not_coarsen_the_others),
+        cmocka_unit_test(a_channel_below_the_grid_window_keeps_float_steps),
         cmocka_unit_test(an_error_target_is_met_with_the_largest_step),
         cmocka_unit_test(rate_aware_rounding_lowers_the_entropy_within_one_step),
         cmocka_unit_test(kmeans_gives_back_ties_exactly_when_there_are_k_distinct_values),
