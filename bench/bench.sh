@@ -60,3 +60,7 @@ sh bench/infer_bench.sh || echo "bench: bench/infer_bench.sh failed"
 # output budgets (quantize:max-output-error) beside the headline; their
 # section of docs/BENCHMARKS.md, also after benchmarks.sh
 sh bench/budget_bench.sh || echo "bench: bench/budget_bench.sh failed"
+
+# what a blob costs beyond its codes, per model; its section of
+# docs/BENCHMARKS.md, also after benchmarks.sh
+sh bench/overhead_bench.sh || echo "bench: bench/overhead_bench.sh failed"

@@ -57,10 +57,10 @@ int main(int argc, char **argv)
             rounds++;
         }
         double w = (double)info.count * (double)rounds;
-        printf("{\"tensor\":\"%s\",\"weights\":%llu,\"value_map\":%d,\"symbol_bits\":%u,"
+        printf("{\"tensor\":\"%.*s\",\"weights\":%llu,\"value_map\":%d,\"symbol_bits\":%u,"
                "\"scratch\":%zu,\"rounds\":%ld,\"decode_weights_per_s\":%.4g,"
                "\"memcpy_weights_per_s\":%.4g,\"decode_over_memcpy\":%.2f}\n",
-               info.name, (unsigned long long)info.count, vm.kind, vm.width, s, rounds,
+               (int)info.name_len, info.name_bytes, (unsigned long long)info.count, vm.kind, vm.width, s, rounds,
                w / t_dec, w / t_cpy, t_dec / t_cpy);
         free(out);
         free(src);

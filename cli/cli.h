@@ -119,11 +119,13 @@ void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq_report);
  * `external` (or a model past 2 GiB) the rebuilt model's large weights go
  * to an external data file. With target_rel_error > 0 (and an empty p),
  * each weight gets the smallest of a built-in set of pipelines that keeps
- * its relative L2 error within the target. */
+ * its relative L2 error within the target. `full_metadata` puts the
+ * per-tensor report (name, encoding, errors) in the blob's metadata; by
+ * default it holds only the pipeline, tool and source (docs/FORMAT.md). */
 struct nnz_pipeline;
 int cli_compress(struct nnz_model *m, struct nnz_pipeline *p, FILE *f, const char *in,
-                 const char *out, int external, double target_rel_error, cJSON **report,
-                 nnz_error *e);
+                 const char *out, int external, double target_rel_error, int full_metadata,
+                 cJSON **report, nnz_error *e);
 
 /* A placeholder of an --eval template: `key` ("{onnx}") becomes `value`,
  * shell-quoted unless `bare`; `env` (may be NULL) names an environment

@@ -409,8 +409,9 @@ int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e)
         if (nnz_tensor_info_get(b, i, &info) != NNZ_OK)
             continue; /* nnz_open checked every entry: not reached */
         if (info.decoded_size > NNZ_MAX_TENSOR_BYTES)
-            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' declares %llu decoded bytes, over "
-                            "the %llu-byte tensor limit", path, info.name,
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%.*s' declares %llu decoded bytes, "
+                            "over the %llu-byte tensor limit", path, (int)info.name_len,
+                            info.name_bytes,
                             (unsigned long long)info.decoded_size, NNZ_MAX_TENSOR_BYTES);
         total += info.decoded_size; /* no wrap: each is below 2^36, and there are < 2^32 */
         if (total > NNZ_MAX_DECODED_BYTES)
@@ -419,8 +420,9 @@ int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e)
         /* a tensor this runtime cannot decode fails later, with its status */
         if (nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch) == NNZ_OK &&
             scratch > NNZ_MAX_DECODE_WORK)
-            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%s' needs %zu bytes of work memory "
-                            "to decode, over the %llu-byte limit", path, info.name, scratch,
+            return nnz_fail(e, NNZ_EXIT_INPUT, "%s: tensor '%.*s' needs %zu bytes of work memory "
+                            "to decode, over the %llu-byte limit", path, (int)info.name_len,
+                            info.name_bytes, scratch,
                             NNZ_MAX_DECODE_WORK);
     }
     nnz_status st = nnz_rebuild_sizes(b, &model, &work);

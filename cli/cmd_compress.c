@@ -35,6 +35,9 @@ static const char compress_help[] =
     "                         external file (automatic past protobuf's 2 GiB limit)\n"
     "  --qdq                  with --onnx-out: quantized weights as INT8/UINT8\n"
     "                         initializers behind DequantizeLinear\n"
+    "  --metadata minimal|full  the blob's metadata: pipeline, tool and source\n"
+    "                         (minimal, the default), or also each changed tensor's\n"
+    "                         encoding and error (full; --json always has them)\n"
     "  --json                 a JSON report on stdout (fields: docs/cli.md)\n\n"
     "Calibration inputs, for the stages with an output budget (max-output-error=):\n"
     "  --inputs DIR           a folder of input_N.pb / NAME.npy, or of\n"
@@ -140,13 +143,14 @@ int cmd_compress(int argc, char **argv)
                                            { "calib-sets", required_argument, NULL, 'C' },
                                            { "holdout", required_argument, NULL, 'H' },
                                            { "json", no_argument, NULL, 'j' },
+                                           { "metadata", required_argument, NULL, 'A' },
                                            { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
                                            { 0, 0, 0, 0 } };
     const char *outp = NULL, *pipeline = NULL, *onnx_out = NULL, *config = NULL;
-    int json = 0, qdq = 0, print_config = 0, external = 0, c;
+    int json = 0, qdq = 0, print_config = 0, external = 0, full_metadata = 0, c;
     double target = 0;
     cli_infer_args ia = { .cmd = "compress", .seed = 1 };
     nnz_calib calib = { .sets = NNZ_CALIB_SETS, .holdout = NNZ_CALIB_HOLDOUT };
@@ -160,6 +164,11 @@ int cmd_compress(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'P': print_config = 1; break;
         case 'X': external = 1; break;
+        case 'A':
+            if (strcmp(optarg, "full") != 0 && strcmp(optarg, "minimal") != 0)
+                return cli_usage("compress", "--metadata wants minimal or full, got '%s'", optarg);
+            full_metadata = strcmp(optarg, "full") == 0;
+            break;
         case 'C': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -275,7 +284,7 @@ int cmd_compress(int argc, char **argv)
     int rc = onnx_out ? nnz_out_check(onnx_out, in, flags, &e) : 0;
     if (rc == 0)
         rc = nnz_out_open(&out, outp, in, flags, &e);
-    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, &rep, &e) != 0) {
+    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, full_metadata, &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;
     } else if (rc == 0 && nnz_out_commit(&out, &e) != 0) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "cli.h"
 #include "encode.h"
 #include "model.h"
@@ -349,7 +350,9 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         if (nnz_tensor_info_get(b, i, &ti) != NNZ_OK)
             continue;
         cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "name", ti.name);
+        char *name = nnz_blob_name(&ti, NULL);
+        cJSON_AddStringToObject(x, "name", name ? name : "");
+        free(name);
         cJSON_AddStringToObject(x, "dtype", nnz_dtype_name(ti.dtype));
         cJSON *dims = cJSON_AddArrayToObject(x, "dims");
         for (int d = 0; d < ti.ndims; d++)
@@ -359,14 +362,17 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
         cJSON_AddNumberToObject(x, "encoding_version", ti.encoding_version);
         if (ti.encoding == NNZ_ENC_ALIAS) { /* the values of an earlier tensor */
             nnz_tensor_info of;
-            if (nnz_tensor_info_get(b, ti.alias_of, &of) == NNZ_OK)
-                cJSON_AddStringToObject(x, "alias_of", of.name);
+            if (nnz_tensor_info_get(b, ti.alias_of, &of) == NNZ_OK) {
+                char *on = nnz_blob_name(&of, NULL);
+                cJSON_AddStringToObject(x, "alias_of", on ? on : "");
+                free(on);
+            }
         }
         nnz_value_map vm;
         if (nnz_value_map_get(b, i, &vm) == NNZ_OK && vm.kind >= 0) {
             cJSON_AddStringToObject(x, "value_map", nnz_value_map_name(vm.kind));
             cJSON_AddNumberToObject(x, "symbol_bits", vm.width);
-            if (vm.kind == NNZ_VAL_AFFINE)
+            if (vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG)
                 cJSON_AddNumberToObject(x, "channels", (double)vm.nchan);
             if (vm.kind == NNZ_VAL_CODEBOOK)
                 cJSON_AddNumberToObject(x, "centroids", (double)vm.ncodebook);

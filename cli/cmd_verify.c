@@ -49,17 +49,44 @@ static const char verify_help[] =
 /* Does the blob's graph section hold exactly the model's graph? Packed the
  * way compress packs it (the blob's tensors left out, external ones in
  * external form), the bytes and every hole must agree with the blob. */
+/* The blob's tensor names, NUL-terminated (a format 1.2 blob keeps many
+ * in its graph only, as bytes): one buffer, and each tensor's. */
+typedef struct blob_names {
+    char *buf;
+    char **of;
+} blob_names;
+
+static void blob_names_free(blob_names *bn)
+{
+    free(bn->buf);
+    free(bn->of);
+    memset(bn, 0, sizeof *bn);
+}
+
 /* The blob's tensors by name (nnz_find walks the directory: once per
- * tensor would be quadratic). Keys point into the mapped blob. */
-static int index_blob(const nnz_blob *b, nnz_strmap *ix, nnz_error *e)
+ * tensor would be quadratic). Keys point into bn. */
+static int index_blob(const nnz_blob *b, nnz_strmap *ix, blob_names *bn, nnz_error *e)
 {
     uint32_t n = nnz_tensor_count(b);
-    if (nnz_strmap_init(ix, n, e) != 0)
+    size_t total = 0;
+    nnz_tensor_info info;
+    for (uint32_t i = 0; i < n; i++)
+        if (nnz_tensor_info_get(b, i, &info) == NNZ_OK)
+            total += info.name_len + 1; /* no wrap: the names are inside the blob */
+    bn->buf = nnz_malloc(total ? total : 1, e);
+    bn->of = nnz_calloc(n ? n : 1, sizeof *bn->of, e);
+    if (!bn->buf || !bn->of || nnz_strmap_init(ix, n, e) != 0)
         return -1;
+    char *p = bn->buf;
     for (uint32_t i = 0; i < n; i++) {
-        nnz_tensor_info info;
-        if (nnz_tensor_info_get(b, i, &info) == NNZ_OK &&
-            nnz_strmap_put(ix, info.name, i, e) != 0)
+        bn->of[i] = "";
+        if (nnz_tensor_info_get(b, i, &info) != NNZ_OK)
+            continue;
+        memcpy(p, info.name_bytes, info.name_len);
+        p[info.name_len] = 0;
+        bn->of[i] = p;
+        p += info.name_len + 1;
+        if (nnz_strmap_put(ix, bn->of[i], i, e) != 0)
             return -1;
     }
     return 0;
@@ -236,8 +263,10 @@ int cmd_verify(int argc, char **argv)
     cJSON *meta = NULL;
     int opened = st == NNZ_OK;
     nnz_strmap ix = { 0 };
-    if (opened && index_blob(&b, &ix, &e) != 0) {
+    blob_names bn = { 0 };
+    if (opened && index_blob(&b, &ix, &bn, &e) != 0) {
         nnz_strmap_free(&ix);
+        blob_names_free(&bn);
         cJSON_Delete(doc);
         cJSON_Delete(ts);
         nnz_model_free(orig);
@@ -282,7 +311,7 @@ int cmd_verify(int argc, char **argv)
     for (uint32_t i = 0; opened && i < nnz_tensor_count(&b); i++) {
         nnz_tensor_info info;
         nnz_tensor_info_get(&b, i, &info);
-        nnz_tensor *t = nnz_model_find(orig, info.name);
+        nnz_tensor *t = nnz_model_find(orig, bn.of[i]);
         if (!t)
             continue; /* a tensor the pipeline made (decompose's factors) */
         if (info.count != t->count && rewritten) {
@@ -499,6 +528,7 @@ int cmd_verify(int argc, char **argv)
         cJSON_Delete(doc);
     cJSON_Delete(meta);
     nnz_strmap_free(&ix);
+    blob_names_free(&bn);
     nnz_model_free(orig);
     cli_file_close(&f);
     /* a blob that cannot be read is bad input (3), as for decompress and

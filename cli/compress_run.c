@@ -24,6 +24,7 @@ typedef struct compress_ctx {
     nnz_err_stats changed, all; /* error over the tensors changed, over every float one */
     size_t nchanged;
     const char *external; /* the rebuilt model's external data file, or NULL */
+    int full_metadata;    /* the per-tensor report in the metadata too */
     /* --target-rel-error: candidate pipelines tried per tensor */
     double target;
     /* the progress line (stderr a terminal, no --quiet) */
@@ -256,9 +257,11 @@ static char *make_metadata(void *vctx, nnz_error *e)
     cJSON_AddStringToObject(src, "sha256", c->m->sha256);
     if (c->external)
         cJSON_AddStringToObject(o, "external_data", c->external);
-    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
-    const cJSON *x;
-    cJSON_ArrayForEach(x, cJSON_GetObjectItem(c->report, "tensors"))
+    /* the per-tensor report is --json's; the blob keeps it on request only
+     * (a small model's report can cost more than its scales) */
+    cJSON *ts = c->full_metadata ? cJSON_AddArrayToObject(o, "tensors") : NULL;
+    const cJSON *x, *list = ts ? cJSON_GetObjectItem(c->report, "tensors") : NULL;
+    cJSON_ArrayForEach(x, list)
     {
         if (!cJSON_GetObjectItem(x, "rel_l2"))
             continue;
@@ -343,6 +346,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(b, "padding_bytes", (double)st->padding_bytes);
     cJSON_AddNumberToObject(b, "directory_bytes", (double)st->directory_bytes);
     cJSON_AddNumberToObject(b, "metadata_bytes", (double)st->metadata_bytes);
+    cJSON_AddNumberToObject(b, "names_bytes", (double)st->names_bytes);
     cJSON_AddItemToObject(o, "tensors", ts);
     cJSON *warn = cJSON_CreateArray();
     const cJSON *x;
@@ -436,7 +440,7 @@ static void free_candidates(compress_ctx *c)
 }
 
 int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const char *outp,
-                 int external, double target, cJSON **report, nnz_error *e)
+                 int external, double target, int full_metadata, cJSON **report, nnz_error *e)
 {
     /* A model past protobuf's 2 GiB limit can only be rebuilt with its
      * weights in an external file, named after the source model. */
@@ -447,6 +451,7 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
              strcmp(in, "-") == 0 ? "model.onnx" : base_name(in));
     compress_ctx ctx = { .m = m, .p = p, .report = cJSON_CreateObject(),
                          .external = external ? ext_name : NULL, .target = target,
+                         .full_metadata = full_metadata,
                          .progress = !g_cli.quiet && isatty(STDERR_FILENO), .start = now() };
     for (size_t i = 0; i < m->ntensors; i++)
         if (m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES) {

@@ -104,7 +104,8 @@ static int write_external(const nnz_blob *b, const cli_file *f, nnz_out *out, co
             if (fwrite(buf, es, got, out->f) != got)
                 rc = -1;
         if (rc == 0 && st != NNZ_OK)
-            rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%s': %s", info.name, cli_status_msg(st));
+            rc = nnz_fail(e, NNZ_EXIT_INPUT, "tensor '%.*s': %s", (int)info.name_len,
+                          info.name_bytes, cli_status_msg(st));
         at = info.graph_offset + info.decoded_size;
         cli_file_drop(f); /* this tensor's payload is done with */
     }

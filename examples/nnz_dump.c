@@ -59,8 +59,9 @@ int main(int argc, char **argv)
     for (i = 0; i < nnz_tensor_count(&blob); i++) {
         if (nnz_tensor_info_get(&blob, i, &info) != NNZ_OK)
             continue;
-        printf("  %-32s dtype %2d  %10lu elements  encoding %d  %8lu bytes\n", info.name,
-               info.dtype, (unsigned long)info.count, info.encoding,
+        /* name_bytes: a name may live in the blob's graph, not NUL-terminated */
+        printf("  %-32.*s dtype %2d  %10lu elements  encoding %d  %8lu bytes\n",
+               (int)info.name_len, info.name_bytes, info.dtype, (unsigned long)info.count, info.encoding,
                (unsigned long)info.payload_size);
         if (info.dtype == 1 && pick == 0)
             pick = i + 1; /* the first float tensor, 1-based */
@@ -87,7 +88,7 @@ int main(int argc, char **argv)
                 size_t k, n = out_size / sizeof(float);
                 double sum = 0;
                 nnz_tensor_info_get(&blob, i, &info);
-                printf("decoded %s:", info.name);
+                printf("decoded %.*s:", (int)info.name_len, info.name_bytes);
                 for (k = 0; k < n && k < 4; k++)
                     printf(" %g", (double)out[k]);
                 for (k = 0; k < n; k++)

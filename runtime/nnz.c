@@ -22,7 +22,7 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
  * is no larger than the tensors it holds plus alignment. */
 #define EXTERNAL_GAP 4096u
 
-enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
+enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
 
@@ -193,6 +193,23 @@ uint16_t nnz_float_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
+/* ---- log-grid scales (value map 6, format 1.2) ------------------------- */
+
+float nnz_log_scale(uint32_t code, int exp)
+{
+    /* 2^(j/16) for j = 0..15, each the nearest float32: the format's
+     * definition (docs/FORMAT.md), so every reader gets the same bits */
+    static const uint32_t frac[16] = {
+        0x3f800000u, 0x3f85aac3u, 0x3f8b95c2u, 0x3f91c3d3u, 0x3f9837f0u, 0x3f9ef532u,
+        0x3fa5fed7u, 0x3fad583fu, 0x3fb504f3u, 0x3fbd08a4u, 0x3fc5672au, 0x3fce248cu,
+        0x3fd744fdu, 0x3fe0ccdfu, 0x3feac0c7u, 0x3ff5257du
+    };
+    /* 2^e is a normal float for e in -126..126 (exp as nnz.h says): the
+     * product is exact. Outside, no undefined behaviour, a meaningless value. */
+    uint32_t e = (uint32_t)(exp + 127) + (code >> 4 & 15);
+    return bits_f32(frac[code & 15]) * bits_f32(e << 23);
+}
+
 /* ---- types ------------------------------------------------------------- */
 
 /* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
@@ -210,6 +227,48 @@ enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
 static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+
+/* The head of a protobuf length-delimited field: its tag byte, then
+ * varint(v), into h (11 bytes); returns its length. */
+static unsigned field_head(uint8_t *h, unsigned tag, uint64_t v)
+{
+    unsigned n = 0;
+    h[n++] = (uint8_t)tag;
+    do {
+        h[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+/* Format 1.2's names section: a u16 per entry, the length of its name
+ * when the name is left in the graph only, as the TensorProto name field
+ * (tag 0x42, varint length) right before the raw_data header of its bytes
+ * (hole or in-graph tensor): the directory's copy is then empty. 0: the
+ * directory holds the name. */
+static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info *info)
+{
+    if (!b->names)
+        return NNZ_OK;
+    uint32_t len = le16(b->names + 2 * (size_t)index); /* the size was checked at open */
+    if (len == 0)
+        return NNZ_OK;
+    if (info->name_len != 0 || (info->location & NNZ_LOC_EXTERNAL))
+        return NNZ_E_CORRUPT;
+    /* the name field (tag 0x42), then the raw_data header (0x4A), end at
+     * graph_offset */
+    uint8_t h[11];
+    unsigned raw = field_head(h, 0x4a, info->decoded_size), fh = field_head(h, 0x42, len);
+    if (info->graph_offset < (uint64_t)raw + len + fh)
+        return NNZ_E_CORRUPT;
+    const uint8_t *name = b->graph + (size_t)info->graph_offset - raw - len;
+    if (memcmp(name - fh, h, fh) != 0 || memchr(name, 0, len))
+        return NNZ_E_CORRUPT;
+    /* info->name stays the directory's empty name: "" */
+    info->name_bytes = (const char *)name;
+    info->name_len = len;
+    return NNZ_OK;
+}
 
 /* Read directory entry `index` into `info`; `params` gets its parameter
  * bytes. Everything is checked against the sections it points into. */
@@ -229,6 +288,8 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
     if (r.bad || rd_u8(&r) != 0 || r.bad || memchr(name, 0, (size_t)name_len))
         return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
     info->name = (const char *)name;
+    info->name_bytes = (const char *)name;
+    info->name_len = (size_t)name_len;
 
     info->dtype = (int)rd_u8(&r);
     unsigned es = dtype_size(info->dtype);
@@ -265,6 +326,9 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
+    nnz_status ns = graph_name(b, index, info);
+    if (ns != NNZ_OK)
+        return ns;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
         if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
             info->decoded_size > b->graph_size - info->graph_offset)
@@ -344,13 +408,7 @@ static nnz_status decodable_entry(const nnz_blob *b, uint32_t index, nnz_tensor_
 static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 {
     uint8_t head[11];
-    unsigned n = 0;
-    uint64_t v = info->decoded_size;
-    head[n++] = 0x4a;
-    do {
-        head[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
+    unsigned n = field_head(head, 0x4a, info->decoded_size);
     if (info->graph_offset < n ||
         memcmp(b->graph + (size_t)info->graph_offset - n, head, n) != 0)
         return NNZ_E_CORRUPT;
@@ -377,6 +435,8 @@ typedef struct coded {
     uint64_t nchan, inner;             /* affine */
     const uint8_t *scales, *zps;
     unsigned zp_stride;                /* 4, or 0: one zero point for all */
+    unsigned log_scales;               /* scales are log-grid bytes (value map 6) */
+    int scale_exp;                     /* their exponent base */
     uint64_t ncb;                      /* codebook */
     const uint8_t *cb;
     uint64_t offset;                   /* integer */
@@ -393,6 +453,14 @@ typedef struct coded {
 static int is_float_type(int dtype)
 {
     return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
+}
+
+/* Channel ch's scale (ch < nchan, inside the blob: parse_coded checked). */
+static float chan_scale(const coded *c, size_t ch)
+{
+    if (c->log_scales)
+        return nnz_log_scale(c->scales[ch], c->scale_exp);
+    return bits_f32(le32(c->scales + ch * 4));
 }
 
 /* Integer types the `integer` value map can write. */
@@ -605,11 +673,16 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
     c->block_log2 = rd_u8(r);
-    if (info->encoding_version > 2)
+    if (info->encoding_version > 3)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
-    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_INT || c->block_log2 > 31 ||
-        (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0))
-        return NNZ_E_CORRUPT;
+    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
+        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
+        (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
+        return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
+    if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
+        c->kind = NNZ_VAL_AFFINE;
+        c->log_scales = 1;
+    }
     if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
         return NNZ_E_CORRUPT;
     switch (c->kind) {
@@ -619,7 +692,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
             (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
             return NNZ_E_CORRUPT;
-        c->scales = rd_bytes(r, c->nchan * 4);
+        if (c->log_scales) {
+            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 */
+            uint32_t eb = rd_u8(r);
+            if (eb - 1u > (uint32_t)(NNZ_LOG_SCALE_EXP_MAX - NNZ_LOG_SCALE_EXP_MIN))
+                return NNZ_E_CORRUPT;
+            c->scale_exp = (int)eb - 127;
+        }
+        c->scales = rd_bytes(r, c->nchan * (c->log_scales ? 1 : 4));
         c->zp_stride = rd_u8(r) ? 0 : 4;
         c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
         break;
@@ -798,6 +878,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 return NNZ_E_CORRUPT;
             ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
         case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
+        case SEC_NAMES: ptr = &b->names; sz = &b->names_size; break;
         default: break; /* a section of a later minor version: skipped */
         }
         if (ptr) {
@@ -817,6 +898,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     uint32_t n = le32(b->dir);
     if ((b->dir_size - 4) / 4 < n)
         return NNZ_E_CORRUPT;
+    if (b->names && b->names_size != 2 * (size_t)n)
+        return NNZ_E_CORRUPT; /* a u16 per entry */
     b->ntensors = n;
     b->data = h;
     b->size = (size_t)file_size;
@@ -899,7 +982,9 @@ nnz_status nnz_find(const nnz_blob *b, const char *name, uint32_t *index)
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
         rd params;
-        if (parse_entry(b, i, &info, &params) == NNZ_OK && strcmp(info.name, name) == 0) {
+        /* name_bytes holds no NUL: equal up to name_len, and name ends there */
+        if (parse_entry(b, i, &info, &params) == NNZ_OK &&
+            strncmp(info.name_bytes, name, info.name_len) == 0 && name[info.name_len] == 0) {
             *index = i;
             return NNZ_OK;
         }
@@ -1533,7 +1618,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 m->ch = ch;
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
-                m->scale = bits_f32(le32(c->scales + ch * 4));
+                m->scale = chan_scale(c, ch);
                 m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
             }
             if (m->hi - i < run)
@@ -1792,7 +1877,8 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
         st = check_params(b, &info, &params, &c, 0);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
-    map->kind = (int)c.kind;
+    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
+    map->scale_exp = c.scale_exp;
     map->width = c.st[c.nstreams - 1].width;
     map->nchan = c.nchan;
     map->inner = c.inner;

@@ -111,6 +111,8 @@ typedef struct nnz_blob {
     uint32_t payload_crc;   /* its CRC-32 as the table states it */
     const uint8_t *meta;    /* metadata section (may be NULL) */
     size_t meta_size;
+    const uint8_t *names;   /* names section (format 1.2; may be NULL) */
+    size_t names_size;
     /* after a failed nnz_open: where the check failed (NNZ_AT_*) and which
      * section (table index) or tensor (directory index) */
     uint32_t fail_at, fail_index;
@@ -120,7 +122,12 @@ typedef struct nnz_blob {
 enum { NNZ_AT_HEADER = 0, NNZ_AT_SECTION = 1, NNZ_AT_DIRECTORY = 2, NNZ_AT_TENSOR = 3 };
 
 typedef struct nnz_tensor_info {
-    const char *name;        /* NUL-terminated, inside the blob */
+    const char *name;        /* NUL-terminated, inside the blob: the directory's copy,
+                                or "" when the blob keeps the name in its graph
+                                only (format 1.2 names section): see name_bytes */
+    const char *name_bytes;  /* the name, name_len bytes (not NUL-terminated),
+                                wherever the blob keeps it */
+    size_t name_len;
     int dtype;               /* ONNX TensorProto.DataType of the decoded data */
     int ndims;
     uint64_t dims[NNZ_MAX_DIMS];
@@ -157,7 +164,9 @@ enum {
     NNZ_VAL_BF16 = 2,        /* symbol = bfloat16 bits */
     NNZ_VAL_AFFINE = 3,      /* scale[c] * (symbol - zero_point[c]) */
     NNZ_VAL_CODEBOOK = 4,    /* codebook[symbol] */
-    NNZ_VAL_INT = 5          /* symbol - offset, an integer tensor */
+    NNZ_VAL_INT = 5,         /* symbol - offset, an integer tensor */
+    NNZ_VAL_AFFINE_LOG = 6   /* affine, each channel's scale one byte on a log grid
+                                (encoding version 3, format 1.2): nnz_log_scale */
 };
 
 /* Symbol stream codings. */
@@ -177,7 +186,9 @@ typedef struct nnz_value_map {
     int kind;                    /* NNZ_VAL_*, or -1 for a raw tensor */
     unsigned width;              /* bits of a symbol */
     uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
-    const uint8_t *scales;       /* affine: nchan float32 */
+    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan bytes,
+                                    channel c's scale nnz_log_scale(scales[c], scale_exp) */
+    int scale_exp;               /* affine-log: the tensor's exponent base */
     const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
     unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
     uint64_t ncodebook;          /* codebook: entries */
@@ -351,6 +362,15 @@ nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void
 
 /* CRC-32 (ISO-HDLC, as zlib): crc = nnz_crc32(0, p, n), chainable. */
 uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size);
+
+/* A log-grid scale (docs/FORMAT.md, value map 6): 2^(exp + code / 16),
+ * code 0..255, computed exactly as a table entry times a power of two;
+ * exp must be in NNZ_LOG_SCALE_EXP_MIN..NNZ_LOG_SCALE_EXP_MAX (as every
+ * opened blob's are; every result is then a normal float, and outside it
+ * the value means nothing). */
+#define NNZ_LOG_SCALE_EXP_MIN (-126)
+#define NNZ_LOG_SCALE_EXP_MAX 111
+float nnz_log_scale(uint32_t code, int exp);
 
 /* IEEE half and bfloat16 <-> float, round to nearest even; overflow goes
  * to infinity as IEEE says (the tool clamps before it calls these). */

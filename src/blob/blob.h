@@ -36,6 +36,10 @@ typedef struct nnz_blob_writer {
     /* Non-NULL: tensors of NNZ_EXTERNAL_MIN_BYTES or more are external
      * (docs/FORMAT.md): the rebuilt model refers to them in this file. */
     const char *external;
+    /* Every name in its directory entry, as format 1.1 wrote them; else a
+     * name the graph holds where a reader finds it stays there only (the
+     * names section, format 1.2). */
+    int names_in_directory;
     void *ctx;
 } nnz_blob_writer;
 
@@ -45,6 +49,7 @@ typedef struct nnz_blob_stats {
     uint64_t graph_bytes;
     uint64_t directory_bytes;
     uint64_t metadata_bytes;
+    uint64_t names_bytes;     /* the names section (format 1.2), 0 if none */
     uint64_t payload_bytes;   /* including alignment padding */
     uint64_t padding_bytes;
     size_t entries;
@@ -56,6 +61,17 @@ typedef struct nnz_blob_stats {
     size_t *alias_of;         /* m->ntensors, malloc'ed; caller frees */
     size_t aliases;           /* alias entries */
 } nnz_blob_stats;
+
+/* A tensor's name as a NUL-terminated malloc'ed string: the runtime gives
+ * name_bytes and name_len, since a format 1.2 blob keeps most names in its
+ * graph only. NULL when out of memory (e says so). */
+struct nnz_tensor_info;
+char *nnz_blob_name(const struct nnz_tensor_info *info, nnz_error *e);
+
+/* Channel c's scale (c < map->nchan) of an affine or affine-log value
+ * map, as the runtime decodes it; 0 for other maps. */
+struct nnz_value_map;
+float nnz_blob_map_scale(const struct nnz_value_map *map, uint64_t c);
 
 /* Write the blob of `m` to `f` (which must be seekable). */
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *stats,

@@ -17,13 +17,38 @@
 #define HEADER_SIZE 64u
 #define SECTION_ENTRY_SIZE 32u
 #define PAYLOAD_ALIGN 64u
-enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4 };
+enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
 
 void nnz_encoded_free(nnz_encoded *x)
 {
     free(x->params);
     free(x->payload);
     memset(x, 0, sizeof *x);
+}
+
+char *nnz_blob_name(const nnz_tensor_info *info, nnz_error *e)
+{
+    char *s = nnz_malloc(info->name_len + 1, e);
+    if (s) {
+        memcpy(s, info->name_bytes, info->name_len);
+        s[info->name_len] = 0;
+    }
+    return s;
+}
+
+float nnz_blob_map_scale(const nnz_value_map *map, uint64_t c)
+{
+    if (!map->scales || c >= map->nchan)
+        return 0;
+    if (map->kind == NNZ_VAL_AFFINE_LOG)
+        return nnz_log_scale(map->scales[c], map->scale_exp);
+    if (map->kind != NNZ_VAL_AFFINE)
+        return 0;
+    const uint8_t *p = map->scales + (size_t)c * 4;
+    uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }
 
 static void put_le(uint8_t *p, uint64_t v, size_t n)
@@ -218,13 +243,32 @@ static int by_hole(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Append tensor t's directory entry (docs/FORMAT.md, directory). */
-static void dir_entry(nnz_bytes *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
-                      uint64_t plen, const nnz_encoded *x)
+/* The length of t's name when the graph holds it as the name field right
+ * before the raw_data header at `hole` (docs/FORMAT.md, names section):
+ * the directory entry then leaves it out. 0 when it does not (a Constant
+ * node's tensor may have no name of its own), or when it is too long. */
+static size_t name_in_graph(const uint8_t *graph, const nnz_tensor *t, uint64_t hole)
 {
-    size_t name_len = strlen(t->name);
+    size_t len = strlen(t->name), vl = nnz_varint_len(len), hdr = 1 + nnz_varint_len(t->nbytes);
+    if (len == 0 || len > 0xffff || hole < hdr + 1 + vl + len)
+        return 0;
+    const uint8_t *f = graph + hole - hdr - len - vl - 1;
+    uint8_t want[10];
+    if (f[0] != 0x42 || nnz_varint_put(want, len) != vl || memcmp(f + 1, want, vl) != 0 ||
+        memcmp(f + 1 + vl, t->name, len) != 0)
+        return 0;
+    return len;
+}
+
+/* Append tensor t's directory entry (docs/FORMAT.md, directory); its name
+ * is left out when the names section points into the graph for it. */
+static void dir_entry(nnz_bytes *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
+                      uint64_t plen, const nnz_encoded *x, int named_in_graph)
+{
+    size_t name_len = named_in_graph ? 0 : strlen(t->name);
     nnz_bytes_varint(d, name_len);
-    nnz_bytes_put(d, t->name, name_len + 1);
+    nnz_bytes_put(d, t->name, name_len);
+    nnz_bytes_u8(d, 0);
     nnz_bytes_u8(d, (unsigned)t->dtype);
     nnz_bytes_u8(d, (unsigned)t->ndims);
     for (int k = 0; k < t->ndims; k++)
@@ -252,7 +296,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     size_t *starts = nnz_calloc(n, sizeof *starts, e);
     size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
     seen_set set = { 0 };
-    uint8_t *graph = NULL;
+    uint8_t *graph = NULL, *names = NULL;
     nnz_bytes entries = { 0 };
     char *meta = NULL;
     int rc = -1;
@@ -297,13 +341,28 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     if (!(set.s = nnz_calloc(nent ? nent : 1, sizeof *set.s, e)) ||
         !(set.slot = nnz_calloc(set.cap, sizeof *set.slot, e)))
         goto done;
+    /* names the graph holds where the runtime finds them: the names
+     * section says so and the directory leaves them out (format 1.2) */
+    names = nnz_calloc(nent ? nent : 1, 2, e);
+    if (!names)
+        goto done;
+    int any_name = 0;
+    for (size_t k = 0; k < nent; k++) {
+        size_t i = order[k];
+        size_t len = ext[i] || (w && w->names_in_directory)
+                         ? 0 : name_in_graph(graph, &m->tensors[i], holes[i]);
+        put_le(names + 2 * k, len, 2);
+        any_name |= len != 0;
+    }
 
-    enum { NSEC = 4 };
-    section sec[NSEC];
+    enum { MAXSEC = 5 };
+    unsigned nsec = any_name ? 5 : 4;
+    section sec[MAXSEC];
     out o = { .f = f, .e = e };
-    uint8_t head[HEADER_SIZE + NSEC * SECTION_ENTRY_SIZE];
+    uint8_t head[HEADER_SIZE + MAXSEC * SECTION_ENTRY_SIZE];
+    size_t head_len = HEADER_SIZE + nsec * SECTION_ENTRY_SIZE;
     memset(head, 0, sizeof head);
-    if (out_put(&o, head, sizeof head) != 0)
+    if (out_put(&o, head, head_len) != 0)
         goto done;
 
     o.crc = 0;
@@ -326,8 +385,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
                 goto done;
             starts[k] = entries.len;
             x.encoding = NNZ_ENC_GRAPH;
-            dir_entry(&entries, t, 0, holes[i], o.pos - sec[1].off, 0, &x);
-            tbytes[i] = entries.len - starts[k] + 4;
+            dir_entry(&entries, t, 0, holes[i], o.pos - sec[1].off, 0, &x, names[2 * k] | names[2 * k + 1]);
+            tbytes[i] = entries.len - starts[k] + 4 + (any_name ? 2 : 0);
             continue;
         }
         if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
@@ -365,7 +424,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             nnz_encoded a = { .encoding = NNZ_ENC_ALIAS, .version = 1, .params = pk,
                               .params_len = np };
             starts[k] = entries.len;
-            dir_entry(&entries, t, ext[i], holes[i], poff, 0, &a);
+            dir_entry(&entries, t, ext[i], holes[i], poff, 0, &a, names[2 * k] | names[2 * k + 1]);
             tbytes[i] = entries.len - starts[k] + 4;
             alias_of[i] = order[rep_entry];
             st->aliases++;
@@ -380,10 +439,10 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             goto done;
         }
         starts[k] = entries.len;
-        dir_entry(&entries, t, ext[i], holes[i], poff, plen, &x);
+        dir_entry(&entries, t, ext[i], holes[i], poff, plen, &x, names[2 * k] | names[2 * k + 1]);
         set.s[k].params_end = entries.len; /* its parameters end its entry */
         nnz_encoded_free(&x);
-        tbytes[i] = plen + (entries.len - starts[k]) + 4;
+        tbytes[i] = plen + (entries.len - starts[k]) + 4 + (any_name ? 2 : 0);
     }
     sec[1].len = o.pos - sec[1].off;
     sec[1].crc = o.crc;
@@ -418,10 +477,17 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     if (out_put(&o, meta, (size_t)sec[3].len) != 0)
         goto done;
     sec[3].crc = o.crc;
+    if (any_name) {
+        o.crc = 0;
+        sec[4] = (section){ SEC_NAMES, 0, o.pos, 2 * (uint64_t)nent };
+        if (out_put(&o, names, 2 * nent) != 0)
+            goto done;
+        sec[4].crc = o.crc;
+    }
 
     /* header and section table, at the front */
     uint8_t *tab = head + HEADER_SIZE;
-    for (unsigned s = 0; s < NSEC; s++) {
+    for (unsigned s = 0; s < nsec; s++) {
         uint8_t *p = tab + s * SECTION_ENTRY_SIZE;
         put_le(p, sec[s].type, 4);
         put_le(p + 8, sec[s].off, 8);
@@ -433,11 +499,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     put_le(head + 8, NNZ_FORMAT_MAJOR, 2);
     put_le(head + 10, NNZ_FORMAT_MINOR, 2);
     put_le(head + 16, o.pos, 8);
-    put_le(head + 24, NSEC, 4);
-    put_le(head + 28, nnz_crc32(0, tab, NSEC * SECTION_ENTRY_SIZE), 4);
+    put_le(head + 24, nsec, 4);
+    put_le(head + 28, nnz_crc32(0, tab, nsec * SECTION_ENTRY_SIZE), 4);
     put_le(head + 32, HEADER_SIZE, 8);
     put_le(head + 60, nnz_crc32(0, head, 60), 4);
-    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(head, 1, sizeof head, f) != sizeof head ||
+    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(head, 1, head_len, f) != head_len ||
         fseek(f, 0, SEEK_END) != 0) {
         nnz_fail(e, NNZ_EXIT_OUTPUT, "write failed: %s", strerror(errno));
         goto done;
@@ -445,6 +511,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     st->blob_bytes = o.pos;
     st->graph_bytes = graph_len;
     st->directory_bytes = sec[2].len;
+    st->names_bytes = any_name ? sec[4].len : 0;
     st->metadata_bytes = sec[3].len;
     st->payload_bytes = sec[1].len;
     st->entries = nent;
@@ -459,6 +526,7 @@ done:
     free(set.s);
     free(set.slot);
     free(alias_of);
+    free(names);
     free(meta);
     free(graph);
     free(order);

@@ -13,8 +13,9 @@ const char *nnz_layout_name(int enc)
 
 const char *nnz_value_map_name(int kind)
 {
-    static const char *const names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer" };
-    return kind >= 0 && kind <= NNZ_VAL_INT ? names[kind] : "none";
+    static const char *const names[] = { "f32", "f16", "bf16", "affine", "codebook", "integer",
+                                         "affine-log" };
+    return kind >= 0 && kind <= NNZ_VAL_AFFINE_LOG ? names[kind] : "none";
 }
 
 const char *nnz_coding_name(unsigned coding)

@@ -19,6 +19,7 @@
 #include "bitio.h"
 #include "huffman.h"
 #include "nnz.h"
+#include "scale_grid.h"
 
 /* Escape symbols a sparse gap stream may use are 2^k - 1, k = 1..16; the
  * histogram of gaps below this is an array, longer gaps a list. */
@@ -581,14 +582,33 @@ static uint64_t gap_freq(const gap_hist *gh, uint32_t E, uint64_t *freq)
 
 /* ---- value map parameters --------------------------------------------------- */
 
+/* The value map kind written: affine per-channel scales on the log grid
+ * take a byte each (value map 6, encoding version 3, docs/FORMAT.md);
+ * *exp gets the grid's window. */
+static int stored_kind(const nnz_state *st, int *exp)
+{
+    *exp = 0;
+    if (st->kind == NNZ_VAL_AFFINE && st->nchan > 1 &&
+        nnz_scale_grid_fits(st->scale, st->nchan, exp))
+        return NNZ_VAL_AFFINE_LOG;
+    return st->kind;
+}
+
 static void put_value_map(nnz_bitw *w, const nnz_state *st)
 {
+    int exp, kind = stored_kind(st, &exp);
     switch (st->kind) {
     case NNZ_VAL_AFFINE:
         put_varint(w, st->nchan);
         put_varint(w, st->inner);
-        for (size_t c = 0; c < st->nchan; c++)
-            put_le32(w, f32_bits(st->scale[c]));
+        if (kind == NNZ_VAL_AFFINE_LOG) {
+            put_u8(w, (unsigned)(exp + 127));
+            for (size_t c = 0; c < st->nchan; c++)
+                put_u8(w, nnz_scale_grid_code(st->scale[c], exp));
+        } else {
+            for (size_t c = 0; c < st->nchan; c++)
+                put_le32(w, f32_bits(st->scale[c]));
+        }
         {
             int shared = 1; /* symmetric steps share their zero point */
             for (size_t c = 1; c < st->nchan; c++)
@@ -660,11 +680,14 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
 {
     memset(c, 0, sizeof *c);
     c->enc = enc;
-    c->version = 1; /* version 2 adds coding 2 (docs/FORMAT.md) */
+    int exp, kind = stored_kind(st, &exp);
+    c->version = 1; /* version 2 adds coding 2, version 3 value map 6 (docs/FORMAT.md) */
     for (size_t k = 0; k < ns; k++)
         if (s[k].coding > NNZ_CODING_HUFFMAN)
             c->version = 2;
-    put_u8(&c->params, (unsigned)st->kind);
+    if (kind == NNZ_VAL_AFFINE_LOG)
+        c->version = 3;
+    put_u8(&c->params, (unsigned)kind);
     put_u8(&c->params, enc == NNZ_ENC_HASHED ? 0 : block_log2);
     put_value_map(&c->params, st);
     if (enc == NNZ_ENC_SPARSE) {
@@ -908,7 +931,8 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
         cJSON_AddStringToObject(info, "layout", nnz_layout_name(best.enc));
         cJSON_AddStringToObject(info, "coding",
                                 nnz_coding_name(any_huff ? NNZ_CODING_HUFFMAN : NNZ_CODING_PACKED));
-        cJSON_AddStringToObject(info, "value_map", nnz_value_map_name(st->kind));
+        int exp;
+        cJSON_AddStringToObject(info, "value_map", nnz_value_map_name(stored_kind(st, &exp)));
         cJSON_AddNumberToObject(info, "version", best.version);
         cJSON_AddNumberToObject(info, "block", (double)(st->hashed ? n : be));
         cJSON_AddNumberToObject(info, "params_bytes", (double)best.params.out.len);

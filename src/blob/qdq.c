@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob.h"
 #include "edit.h"
 #include "strmap.h"
 
@@ -424,7 +425,7 @@ static int to_affine(nnz_model *m, nnz_tensor *t, edit_batch *b, const nnz_value
     }
     int any_zp = 0;
     for (size_t c = 0; c < nch; c++) {
-        sc[c] = le_f32(vm->scales + 4 * c);
+        sc[c] = nnz_blob_map_scale(vm, c);
         zp[c] = sym ? 0 : (uint8_t)zp_of(vm, c); /* when dq: it fits */
         zpf[c] = sym ? 0.0f : (float)zp_of(vm, c); /* exact: below 2^24 */
         any_zp |= zpf[c] != 0;
@@ -666,7 +667,11 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
             return nnz_fail(e, NNZ_EXIT_INPUT, "tensor %u: bad directory entry", i);
         if (vm.kind < 0 || vm.kind == NNZ_VAL_F32 || vm.kind == NNZ_VAL_INT)
             continue; /* stored as it was: nothing to keep */
-        nnz_tensor *t = nnz_model_find(m, info.name);
+        char *name = nnz_blob_name(&info, e);
+        if (!name)
+            return -1;
+        nnz_tensor *t = nnz_model_find(m, name);
+        free(name);
         if (!t || !t->proto)
             continue;
         char why[300] = "";
@@ -680,12 +685,12 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
                          : "the forms here give float32; kept as decoded");
         } else if (info.encoding == NNZ_ENC_HASHED) {
             snprintf(why, sizeof why, "hashed weights have no QDQ form; kept as float");
-        } else if (vm.kind == NNZ_VAL_AFFINE && vm.width > 8) {
+        } else if ((vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) && vm.width > 8) {
             snprintf(why, sizeof why, "%u-bit codes need INT16 DequantizeLinear (opset 21); "
                      "kept as float", vm.width);
         } else if (!(w = nnz_tensor_floats(m, t, e))) {
             return -1;
-        } else if (vm.kind == NNZ_VAL_AFFINE) {
+        } else if (vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) {
             rc = to_affine(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
         } else if (vm.kind == NNZ_VAL_CODEBOOK) {
             rc = to_gather(m, t, batch, &vm, w, opset, &as, why, sizeof why, e);
@@ -694,10 +699,10 @@ static int rewrite_all(nnz_model *m, const nnz_blob *b, edit_batch *batch, cJSON
         }
         free(w);
         if (rc < 0)
-            return nnz_wrap(e, "tensor '%s': ", info.name);
+            return nnz_wrap(e, "tensor '%s': ", t->name);
         if (report) {
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "name", info.name);
+            cJSON_AddStringToObject(x, "name", t->name);
             cJSON_AddStringToObject(x, "as", rc == 0 ? as : "float");
             if (why[0])
                 cJSON_AddStringToObject(x, "note", why);

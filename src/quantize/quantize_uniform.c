@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "quantize.h"
+#include "scale_grid.h"
 
 /* Error-targeted steps: one per tensor unless granularity= says otherwise
  * (the measurement in docs/passes/quantize.md chose this). */
@@ -116,6 +117,28 @@ static double sq_error(const float *v, size_t n, layout L, const float *scale)
     return err;
 }
 
+/* Per-channel steps onto the log grid that stores them (scale_grid.h). An
+ * all-zero channel's step is any (its codes are all the zero point), and
+ * so, nearly, is that of a channel whose largest magnitude is below 2^-24
+ * of the tensor's (under float32 rounding of the largest weights: it
+ * decodes to zeros): it takes the smallest other step, so it does not
+ * stretch the grid's window, which must hold every other channel's step
+ * or the tensor keeps float32 steps. */
+static void snap_steps(float *scale, const float *amax, size_t nchan)
+{
+    float low = 0, top = 0;
+    for (size_t c = 0; c < nchan; c++)
+        top = amax[c] > top ? amax[c] : top;
+    float live = top * 0x1p-24f;
+    for (size_t c = 0; c < nchan; c++)
+        if (amax[c] > live && (low == 0 || scale[c] < low))
+            low = scale[c];
+    for (size_t c = 0; c < nchan && low > 0; c++)
+        if (!(amax[c] > live))
+            scale[c] = low;
+    nnz_scale_grid_snap(scale, nchan);
+}
+
 /* The steps for search parameter p: one step p, or p times each channel's
  * largest magnitude (1 for an all-zero channel: it stays 0 whatever the step). */
 static void steps_for(double p, layout L, const float *amax, int relative, float *scale)
@@ -124,6 +147,8 @@ static void steps_for(double p, layout L, const float *amax, int relative, float
         double s = relative ? p * amax[c] : p;
         scale[c] = s > 0 && (float)s > 0 && isfinite((float)s) ? (float)s : 1.0f;
     }
+    if (relative)
+        snap_steps(scale, amax, L.nchan); /* the error is measured on the stored steps */
 }
 
 /* Error-targeted steps: the largest p in [p_min, ...) whose squared error
@@ -355,6 +380,16 @@ int quantize_uniform(const nnz_tensor *t, nnz_state *st, const quant_opts *o, cJ
             }
             if (!(st->scale[c] > 0) || !isfinite(st->scale[c]))
                 st->scale[c] = 1.0f; /* a range of denormals: steps of 1 make it 0 */
+        }
+        /* per-channel steps go up onto the log grid that stores them in a
+         * byte each (scale_grid.h): up, so no code clips; the affine zero
+         * points follow the steps they go with */
+        if (L.nchan > 1)
+            snap_steps(st->scale, amax, L.nchan);
+        for (size_t c = 0; c < L.nchan && scheme != Q_SYM && L.nchan > 1; c++) {
+            long zp = lroundf(-lo[c] / st->scale[c]);
+            st->zero_point[c] =
+                (uint32_t)(zp < 0 ? 0 : zp > (long)span_codes ? (long)span_codes : zp);
         }
     }
     st->kind = NNZ_VAL_AFFINE;

@@ -10,10 +10,11 @@
 
 #include "nnz.h"
 
-static void line(const nnz_blob *b, uint32_t i, const char *name, uint64_t count, unsigned need,
+static void line(const nnz_blob *b, uint32_t i, const nnz_tensor_info *info, unsigned need,
                  int ot)
 {
     size_t out_size = 0, scratch_size = 0;
+    uint64_t count = info->count;
     (void)count; /* used by the reader check, when built */
     nnz_status st = nnz_decode_sizes(b, i, ot, &out_size, &scratch_size);
     uint32_t crc = 0;
@@ -40,7 +41,8 @@ static void line(const nnz_blob *b, uint32_t i, const char *name, uint64_t count
         free(out);
         free(scratch);
     }
-    printf("%s out%d features=%u status=%d crc=%08x\n", name, ot, need, (int)st, (unsigned)crc);
+    printf("%.*s out%d features=%u status=%d crc=%08x\n", (int)info->name_len, info->name_bytes,
+           ot, need, (int)st, (unsigned)crc);
 }
 
 int main(int argc, char **argv)
@@ -67,11 +69,11 @@ int main(int argc, char **argv)
         unsigned need = 0;
         if (nnz_tensor_info_get(&b, i, &info) != NNZ_OK || nnz_tensor_features(&b, i, &need) != NNZ_OK)
             return 1;
-        line(&b, i, info.name, info.count, need, NNZ_OUT_NATIVE);
+        line(&b, i, &info, need, NNZ_OUT_NATIVE);
         if (info.dtype == 1) {
-            line(&b, i, info.name, info.count, need, NNZ_OUT_F16);
-            line(&b, i, info.name, info.count, need, NNZ_OUT_I8);
-            line(&b, i, info.name, info.count, need, NNZ_OUT_I4);
+            line(&b, i, &info, need, NNZ_OUT_F16);
+            line(&b, i, &info, need, NNZ_OUT_I8);
+            line(&b, i, &info, need, NNZ_OUT_I4);
         }
     }
     return 0;

@@ -113,7 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (nnz_tensor_info_get(&b, i, &info) != NNZ_OK)
             continue;
         uint32_t found;
-        nnz_find(&b, info.name, &found);
+        char name[64];
+        size_t nl = info.name_len < sizeof name - 1 ? info.name_len : sizeof name - 1;
+        memcpy(name, info.name_bytes, nl);
+        name[nl] = 0;
+        nnz_find(&b, name, &found);
         nnz_value_map vm;
         nnz_value_map_get(&b, i, &vm);
         for (int type = NNZ_OUT_NATIVE; type <= NNZ_OUT_I4; type++) {

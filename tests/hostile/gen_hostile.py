@@ -176,7 +176,10 @@ def external_model(location, offset=0, length=None):
 
 MAGIC = b"NNZB\r\n\x1a\n"
 HEADER_SIZE, SECTION_SIZE, PAYLOAD_ALIGN = 64, 32, 64
-SEC_DIRECTORY, SEC_GRAPH, SEC_PAYLOAD, SEC_METADATA = 1, 2, 3, 4
+SEC_DIRECTORY, SEC_GRAPH, SEC_PAYLOAD, SEC_METADATA, SEC_NAMES = 1, 2, 3, 4, 5
+# element bytes of the ONNX dtypes a blob may hold (docs/FORMAT.md)
+ELEM_SIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
+             14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1}
 
 
 def crc32(data):
@@ -214,6 +217,26 @@ class Blob:
             assert sflags == 0 and res == 0 and crc32(body) == crc
             self.sections.append([typ, body])
         self.entries = self.parse_directory(self.section(SEC_DIRECTORY))
+        self.resolve_graph_names()
+
+    def resolve_graph_names(self):
+        """Format 1.2's names section: an entry whose name the graph holds
+        (right before its raw_data header) has an empty directory name; give
+        it its name, marked so the directory is written back as it was."""
+        names = next((b for t, b in self.sections if t == SEC_NAMES), None)
+        if names is None:
+            return
+        graph = self.section(SEC_GRAPH)
+        lens = struct.unpack_from("<%dH" % len(self.entries), names, 0)
+        for e, n in zip(self.entries, lens):
+            if not n:
+                continue
+            size = ELEM_SIZE[e["dtype"]]
+            for d in e["dims"]:
+                size *= d
+            end = e["graph_offset"] - 1 - len(varint(size))
+            e["name"] = graph[end - n:end]
+            e["name_in_graph"] = True
 
     def section(self, typ):
         return next(s[1] for s in self.sections if s[0] == typ)
@@ -250,7 +273,8 @@ class Blob:
 
     @staticmethod
     def entry_bytes(e):
-        out = varint(len(e["name"])) + e["name"] + b"\0"
+        name = b"" if e.get("name_in_graph") else e["name"]
+        out = varint(len(name)) + name + b"\0"
         out += bytes([e["dtype"], len(e["dims"])]) + b"".join(varint(d) for d in e["dims"])
         out += bytes([e["location"]])
         out += b"".join(varint(e[k]) for k in ("graph_offset", "payload_offset", "payload_length"))
@@ -271,6 +295,10 @@ class Blob:
         right after the previous one, the payload at a multiple of 64, plus
         `payload_shift` bytes), every CRC computed afresh."""
         self.set_section(SEC_DIRECTORY, self.directory_bytes())
+        if any(t == SEC_NAMES for t, _ in self.sections):  # a u16 per entry, as they are now
+            self.set_section(SEC_NAMES, b"".join(
+                struct.pack("<H", len(e["name"]) if e.get("name_in_graph") else 0)
+                for e in self.entries))
         nsec = len(self.sections)
         pos = HEADER_SIZE + nsec * SECTION_SIZE
         body, table = bytearray(), bytearray()

@@ -1,6 +1,6 @@
 # 51-qdq-values.sh - decompress and decompress --qdq give the same weights,
 # bit for bit, for every encoding x value map (raw; dense, sparse, hashed x
-# f32, f16, bf16, affine, codebook; dense integer), including blobs whose affine zero point
+# f32, f16, bf16, affine, affine-log, codebook; dense integer), including blobs whose affine zero point
 # DequantizeLinear cannot hold (a blob may hold any u32: 1000 went to UINT8
 # as 232 and gave -1.32 where decompress gave -9.0). --qdq may choose
 # another form or keep a tensor float, never change a value.
@@ -33,11 +33,11 @@ x = Blob(open(src, "rb").read())
 n = 0
 for e in x.entries:
     p = bytearray(e["params"])
-    if e["encoding"] not in (1, 2, 3) or p[0] != 3:
+    if e["encoding"] not in (1, 2, 3) or p[0] not in (3, 6):
         continue
     nchan, at = read_varint(p, 2)
     _, at = read_varint(p, at)
-    at += 4 * nchan
+    at += 4 * nchan if p[0] == 3 else 1 + nchan  # affine-log: exponent, a byte a channel
     shared = p[at]
     for c in range(1 if shared else nchan):
         p[at + 1 + 4 * c:at + 5 + 4 * c] = zp.to_bytes(4, "little")
@@ -94,6 +94,7 @@ cases="raw#
 dense-affine#quantize:bits=8,scheme=asym,min-elements=1
 dense-affine-sym#quantize:bits=4,min-elements=1
 sparse-affine#prune:sparsity=0.8 | quantize:bits=8,scheme=asym,min-elements=1
+sparse-affine-tensor#prune:sparsity=0.8 | quantize:bits=8,scheme=asym,granularity=tensor,min-elements=1
 hashed-affine#hashnet:ratio=4 | quantize:bits=8,scheme=asym,min-elements=1
 dense-codebook#quantize:kmeans,bits=4,min-elements=1
 sparse-codebook#prune:sparsity=0.8 | quantize:kmeans,bits=4,min-elements=1
@@ -144,7 +145,7 @@ done 3<<EOF2
 $cases
 EOF2
 # every encoding with every value map it can have was among the blobs
-for want in raw-none dense-affine sparse-affine hashed-affine dense-codebook sparse-codebook \
+for want in raw-none dense-affine dense-affine-log sparse-affine sparse-affine-log hashed-affine dense-codebook sparse-codebook \
     hashed-codebook dense-f16 sparse-f16 hashed-f16 dense-bf16 sparse-bf16 hashed-bf16 \
     dense-f32 sparse-f32 hashed-f32 dense-integer; do
     case " $seen " in

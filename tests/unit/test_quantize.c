@@ -20,6 +20,7 @@
 #include "pass.h"
 #include "quantize.h"
 #include "sort.h"
+#include "scale_grid.h"
 #include "state.h"
 #include "util_blob.h"
 
@@ -248,12 +249,15 @@ static void symmetric_int8_per_channel_scales_and_codes_are_hand_computed(void *
     assert_int_equal(r.st->kind, NNZ_VAL_AFFINE);
     assert_int_equal(r.st->nchan, 2);
     assert_int_equal(r.st->inner, 3);
-    assert_true(r.st->scale[0] == 1.0f / 127.0f);
-    assert_true(r.st->scale[1] == 100.0f / 127.0f);
+    /* per-channel steps are the smallest log-grid values 2^(k/16) (format
+     * 1.2) at or above amax / 127: 1/127 = 1.00787 * 2^-7 -> 2^(1/16) * 2^-7,
+     * 100/127 = 1.5748 * 2^-1 -> 2^(11/16) * 2^-1 (the table's float32s) */
+    assert_true(r.st->scale[0] == 0x1.0b5586p-7f);
+    assert_true(r.st->scale[1] == 0x1.9c4918p-1f);
     assert_int_equal(r.st->zero_point[0], 128);
     assert_int_equal(r.st->zero_point[1], 128);
-    /* 0.6 * 127 = 76.2, -127, 0.25 * 127 = 31.75; 127, -40 * 1.27 = -50.8, 0 */
-    static const uint32_t codes[6] = { 204, 1, 160, 255, 77, 128 };
+    /* 0.6 / s0 = 73.54, -122.57, 0.25 / s0 = 30.64; 100 / s1 = 124.19, -49.67, 0 */
+    static const uint32_t codes[6] = { 202, 5, 159, 252, 78, 128 };
     for (int i = 0; i < 6; i++)
         assert_int_equal(r.st->codes[i], codes[i]);
     assert_true(r.st->values[5] == 0.0f && is_plus_zero(r.st->values[5]));
@@ -261,9 +265,9 @@ static void symmetric_int8_per_channel_scales_and_codes_are_hand_computed(void *
     assert_int_equal((int)num(r.q, "axis"), 0);
     assert_int_equal((int)num(r.q, "levels"), 6);
     assert_int_equal((int)num(r.q, "clipped"), 0);
-    /* the largest magnitudes come back (within a float rounding) */
-    assert_true(fabsf(r.st->values[1] + 1.0f) <= 1.2e-7f);
-    assert_true(fabsf(r.st->values[3] - 100.0f) <= 1e-5f);
+    /* the largest magnitudes come back within half a step */
+    assert_true(fabsf(r.st->values[1] + 1.0f) <= 0.5f * r.st->scale[0]);
+    assert_true(fabsf(r.st->values[3] - 100.0f) <= 0.5f * r.st->scale[1]);
     run_free(&r);
 }
 
@@ -338,7 +342,9 @@ static void symmetric_codes_stay_within_plus_minus_qmax(void **state)
             assert_true(k >= -qmax && k <= qmax);
             top = abs(k) > top ? abs(k) : top;
         }
-        assert_int_equal(top, qmax); /* some channel's largest value uses the top code */
+        /* some channel's largest value uses a code within one grid step
+         * (2^(1/16)) of the top: the steps only go up onto the grid */
+        assert_true(top <= qmax && top >= (int32_t)floor(qmax / 1.0442738 + 0.5));
         run_free(&r);
     }
 }
@@ -356,8 +362,13 @@ static void a_constant_tensor_and_a_one_element_tensor_survive(void **state)
                                    "quantize:fp16,min-elements=1" };
     for (size_t k = 0; k < sizeof pipes / sizeof pipes[0]; k++) {
         spec s = SPEC("MatMul", d, w), s1 = SPEC("MatMul", d1, one);
-        /* exact but for float rounding; within the target when there is one */
-        float tol = strstr(pipes[k], "max-rel-error") ? 0.01f : 1.2e-7f;
+        /* within the target when there is one; else within half a step
+         * (per-channel steps are on the log grid: up to 2^(1/16) larger
+         * than amax / qmax), exact but for float rounding per tensor */
+        float tol = strstr(pipes[k], "max-rel-error") ? 0.01f
+                    : strstr(pipes[k], "granularity=tensor") || strstr(pipes[k], "fp16") ? 1.2e-7f
+                    : strstr(pipes[k], "bits=4") ? 0.5f * 1.0443f / 15
+                                                   : 0.5f * 1.0443f / 127;
         run r;
         run_ok(&r, &s, pipes[k]);
         for (int i = 0; i < 16; i++)
@@ -365,6 +376,7 @@ static void a_constant_tensor_and_a_one_element_tensor_survive(void **state)
                 fail_msg("%s: %.9g", pipes[k], r.st->values[i]);
         run_free(&r);
         run_ok(&r, &s1, pipes[k]);
+        tol = strstr(pipes[k], "max-rel-error") ? 0.01f : 1.2e-7f; /* one step: float32 */
         if (!(fabsf(r.st->values[0] + 3.5f) <= tol * 3.5f))
             fail_msg("%s: %.9g", pipes[k], r.st->values[0]);
         run_free(&r);
@@ -388,14 +400,19 @@ static void check_per_channel(const spec *s, int axis, size_t nchan, size_t inne
     if (r.st->axis != axis || r.st->nchan != nchan || r.st->inner != inner)
         fail_msg("%s: axis %d, %zu channels of %zu; expected %d, %zu of %zu", s->op, r.st->axis,
                  r.st->nchan, r.st->inner, axis, nchan, inner);
-    /* each channel's step is its own largest magnitude / 127 */
+    /* each channel's step is the smallest log-grid value at or above its
+     * own largest magnitude / 127 */
     size_t n = count_of(s);
+    int exp;
+    assert_int_equal(nnz_scale_grid_fits(r.st->scale, nchan, &exp), nchan > 1);
     for (size_t c = 0; c < nchan; c++) {
         float amax = 0;
         for (size_t i = 0; i < n; i++)
             if ((i / inner) % nchan == c)
                 amax = fmaxf(amax, fabsf(s->w[i]));
-        assert_true(r.st->scale[c] == amax / 127.0f);
+        float base = amax / 127.0f;
+        assert_true(r.st->scale[c] >= base && (nchan == 1 ? r.st->scale[c] == base
+                                                           : r.st->scale[c] < base * 1.0442738f));
     }
     run_free(&r);
 }
@@ -423,6 +440,63 @@ static void the_channel_axis_follows_the_consuming_op(void **state)
     check_per_channel(&s, 1, 12, 1);
     s = SPEC("MatMul", mm3, w);
     check_per_channel(&s, 2, 12, 1);
+}
+
+/* An all-zero channel (a dead filter) beside channels of small weights:
+ * its step must not set the log grid's window (a step of 1 would push the
+ * others' 2^-14 floor above their own steps). Every live channel keeps a
+ * step within 2^(1/16) of amax / 127, for the plain and the error-targeted
+ * steps, and the dead channel decodes to zeros. */
+static void a_dead_channel_does_not_coarsen_the_others(void **state)
+{
+    static const int64_t d[4] = { 4, 1, 3, 3 };
+    float w[36];
+    fill(w, 36, 21, 0);
+    for (int i = 0; i < 36; i++)
+        w[i] = i < 9 ? 0.0f : w[i] * 1e-3f; /* channel 0 dead, the rest ~1e-4 */
+    spec s = SPEC("Conv", d, w);
+    static const char *pipes[] = { "quantize:bits=8,min-elements=1",
+                                   "quantize:bits=8,scheme=asym,min-elements=1",
+                                   "quantize:max-rel-error=0.01,granularity=channel,min-elements=1" };
+    for (size_t k = 0; k < 3; k++) {
+        run r;
+        run_ok(&r, &s, pipes[k]);
+        int exp;
+        assert_int_equal(nnz_scale_grid_fits(r.st->scale, 4, &exp), 1);
+        for (size_t c = 1; c < 4; c++) {
+            float lo = 0, hi = 0;
+            for (int i = 0; i < 9; i++) {
+                lo = fminf(lo, w[9 * c + i]);
+                hi = fmaxf(hi, w[9 * c + i]);
+            }
+            float base = k == 1 ? (hi - lo) / 255.0f : fmaxf(-lo, hi) / 127.0f;
+            if (k < 2 && !(r.st->scale[c] >= base && r.st->scale[c] < base * 1.0442738f))
+                fail_msg("%s: channel %zu step %g for %g", pipes[k], c, r.st->scale[c], base);
+            if (k == 2 && !(r.st->scale[c] < 0.2f * base * 127.0f)) /* not the window floor */
+                fail_msg("%s: channel %zu step %g", pipes[k], c, r.st->scale[c]);
+        }
+        for (int i = 0; i < 9; i++)
+            assert_true(is_plus_zero(r.st->values[i]));
+        run_free(&r);
+    }
+}
+
+/* A live channel 10^6 times smaller than the largest (past the grid's
+ * 2^14 window, above the 2^-24 of a dead one) would get a coarser step on
+ * the grid: the tensor keeps its float32 steps instead, each amax / 127. */
+static void a_channel_below_the_grid_window_keeps_float_steps(void **state)
+{
+    static const int64_t d[4] = { 2, 1, 1, 3 };
+    static const float w[6] = { 1.0f, -0.5f, 0.25f, 1e-6f, -3e-7f, 0.0f };
+    spec s = SPEC("Conv", d, w);
+    run r;
+    run_ok(&r, &s, "quantize:bits=8,min-elements=1");
+    assert_true(r.st->scale[0] == 1.0f / 127.0f);
+    assert_true(r.st->scale[1] == 1e-6f / 127.0f);
+    int exp;
+    assert_int_equal(nnz_scale_grid_fits(r.st->scale, 2, &exp), 0);
+    assert_true(fabsf(r.st->values[3] - 1e-6f) <= 1e-12f); /* its largest comes back */
+    run_free(&r);
 }
 
 static void depthwise_convolutions_get_a_step_per_channel(void **state)
@@ -888,7 +962,17 @@ typedef struct capture {
     float *values;         /* its state's values */
     uint32_t *codes;
     size_t n;
+    float *scale;          /* affine: its nchan steps */
+    size_t nchan;
 } capture;
+
+/* The encoding version byte of tensor idx. */
+static int info_version(const nnz_blob *b, uint32_t idx)
+{
+    nnz_tensor_info info;
+    assert_int_equal(nnz_tensor_info_get(b, idx, &info), NNZ_OK);
+    return info.encoding_version;
+}
 
 static int encode_cb(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_error *e)
 {
@@ -905,6 +989,11 @@ static int encode_cb(void *vctx, nnz_model *m, size_t i, nnz_encoded *out, nnz_e
         if (st->codes) {
             c->codes = malloc(st->n * sizeof *c->codes);
             memcpy(c->codes, st->codes, st->n * sizeof *c->codes);
+        }
+        if (st->kind == NNZ_VAL_AFFINE) {
+            c->nchan = st->nchan;
+            c->scale = malloc(st->nchan * sizeof *c->scale);
+            memcpy(c->scale, st->scale, st->nchan * sizeof *c->scale);
         }
     }
     int rc = nnz_encode_tensor(&m->tensors[i], st, NULL, out, e);
@@ -930,6 +1019,7 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
         "quantize:bits=4,scheme=asym", "quantize:bits=3 | huffman",
         "quantize:bits=12",         "quantize:bits=16,scheme=asym",
         "quantize:max-rel-error=0.02 | huffman", "quantize:bits=5,rounding=rate",
+        "quantize:max-rel-error=0.02,granularity=channel | huffman",
         "quantize:kmeans,bits=5",   "quantize:kmeans,bits=3 | huffman",
         "quantize:fp16",            "quantize:bf16",
     };
@@ -967,7 +1057,18 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
         nnz_value_map vm;
         assert_int_equal(nnz_value_map_get(&b, idx, &vm), NNZ_OK);
         nnz_status i8st = nnz_decode(&b, idx, NNZ_OUT_I8, i8, sizeof i8, scratch, ssz);
-        if (vm.kind == NNZ_VAL_AFFINE && vm.width <= 8) {
+        /* per-channel steps are chosen on the log grid and stored a byte
+         * each (format 1.2); the scales the runtime reads are the pass's */
+        if (c.nchan > 1) {
+            assert_int_equal(vm.kind, NNZ_VAL_AFFINE_LOG);
+            assert_int_equal(info_version(&b, idx), 3);
+            for (size_t ch = 0; ch < c.nchan; ch++)
+                assert_true(nnz_blob_map_scale(&vm, ch) == c.scale[ch]);
+        } else if (c.scale) {
+            assert_int_equal(vm.kind, NNZ_VAL_AFFINE);
+            assert_true(nnz_blob_map_scale(&vm, 0) == c.scale[0]);
+        }
+        if ((vm.kind == NNZ_VAL_AFFINE || vm.kind == NNZ_VAL_AFFINE_LOG) && vm.width <= 8) {
             assert_int_equal(i8st, NNZ_OK);
             for (int i = 0; i < 288; i++) {
                 size_t ch = vm.nchan > 1 ? (size_t)(i / (int)vm.inner) % vm.nchan : 0;
@@ -981,6 +1082,7 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
         free(blob);
         free(c.values);
         free(c.codes);
+        free(c.scale);
         cJSON_Delete(c.report);
         nnz_pipeline_free(&p);
         nnz_model_free(m);
@@ -1126,6 +1228,8 @@ int main(void)
         cmocka_unit_test(a_constant_tensor_and_a_one_element_tensor_survive),
         cmocka_unit_test(the_channel_axis_follows_the_consuming_op),
         cmocka_unit_test(depthwise_convolutions_get_a_step_per_channel),
+        cmocka_unit_test(a_dead_channel_does_not_coarsen_the_others),
+        cmocka_unit_test(a_channel_below_the_grid_window_keeps_float_steps),
         cmocka_unit_test(an_error_target_is_met_with_the_largest_step),
         cmocka_unit_test(rate_aware_rounding_lowers_the_entropy_within_one_step),
         cmocka_unit_test(kmeans_gives_back_ties_exactly_when_there_are_k_distinct_values),

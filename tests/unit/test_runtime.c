@@ -108,7 +108,9 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     f->model = tu_model_bytes(3, 8, &f->model_len);
     f->m = tu_load(f->model, f->model_len);
-    f->blob = tu_blob(f->m, &f->blob_len);
+    /* names in the directory entries (format 1.1's layout, which the
+     * mutations below walk, and which this reader still opens) */
+    f->blob = tu_blob_dirnames(f->m, &f->blob_len);
     *state = f;
     return 0;
 }
@@ -135,6 +137,8 @@ static void a_lossless_blob_decodes_every_tensor_exactly(void **state)
         char want[8];
         snprintf(want, sizeof want, "w%u", i);
         assert_string_equal(info.name, want);
+        assert_int_equal(info.name_len, 2);
+        assert_memory_equal(info.name_bytes, want, 2);
         assert_int_equal(info.dtype, 1);
         assert_int_equal(info.ndims, 2);
         assert_int_equal(info.count, 64);
@@ -188,6 +192,87 @@ static void rebuilding_gives_the_bytes_the_tool_saves(void **state)
     assert_memory_equal(saved, out, saved_len);
     free(saved);
     free(out);
+}
+
+/* Format 1.2: a name the graph holds (the TensorProto name field right
+ * before the raw_data header of the tensor's bytes) is not stored again in
+ * the directory; the names section gives its length. */
+static void names_the_graph_holds_are_stored_once(void **state)
+{
+    fixture *f = *state;
+    size_t n;
+    uint8_t *blob = tu_blob(f->m, &n);
+    nnz_blob b, old;
+    assert_int_equal(nnz_open(&b, blob, n, 0), NNZ_OK);
+    assert_int_equal(nnz_open(&old, f->blob, f->blob_len, 0), NNZ_OK);
+    assert_non_null(b.names);
+    assert_int_equal(b.names_size, 2 * 3);
+    assert_null(old.names);
+    /* each entry two bytes smaller ("wN"), graph and payload the same */
+    assert_int_equal(b.dir_size + 3 * 2, old.dir_size);
+    assert_int_equal(b.graph_size, old.graph_size);
+    assert_memory_equal(b.graph, old.graph, b.graph_size);
+    for (uint32_t i = 0; i < 3; i++) {
+        nnz_tensor_info info;
+        char want[8];
+        uint32_t idx;
+        snprintf(want, sizeof want, "w%u", i);
+        assert_int_equal(nnz_tensor_info_get(&b, i, &info), NNZ_OK);
+        assert_string_equal(info.name, ""); /* no NUL-terminated copy: use name_bytes */
+        assert_int_equal(info.name_len, 2);
+        assert_memory_equal(info.name_bytes, want, 2);
+        assert_true((const uint8_t *)info.name_bytes > b.graph &&
+                    (const uint8_t *)info.name_bytes < b.graph + b.graph_size);
+        assert_int_equal(nnz_find(&b, want, &idx), NNZ_OK);
+        assert_int_equal(idx, i);
+    }
+    uint32_t idx;
+    assert_int_equal(nnz_find(&b, "w", &idx), NNZ_E_NOT_FOUND);
+    assert_int_equal(nnz_find(&b, "w00", &idx), NNZ_E_NOT_FOUND);
+    /* the rebuild is the same model */
+    uint64_t size, size_old;
+    size_t work;
+    assert_int_equal(nnz_rebuild_sizes(&b, &size, &work), NNZ_OK);
+    assert_int_equal(nnz_rebuild_sizes(&old, &size_old, &work), NNZ_OK);
+    assert_int_equal(size, size_old);
+    uint8_t *o1 = malloc((size_t)size), *o2 = malloc((size_t)size), *p1 = o1, *p2 = o2;
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &p1, NULL, 0), NNZ_OK);
+    assert_int_equal(nnz_rebuild(&old, to_buffer, &p2, NULL, 0), NNZ_OK);
+    assert_memory_equal(o1, o2, (size_t)size);
+    free(o1);
+    free(o2);
+
+    uint64_t off, len;
+    size_t t = tu_section(blob, 5, &off, &len);
+    uint8_t *copy = malloc(n);
+    /* a length that does not match the name field before the hole */
+    static const uint16_t bad_len[] = { 1, 3, 0xffff };
+    for (size_t k = 0; k < sizeof bad_len / sizeof bad_len[0]; k++) {
+        memcpy(copy, blob, n);
+        copy[off] = (uint8_t)bad_len[k];
+        copy[off + 1] = (uint8_t)(bad_len[k] >> 8);
+        tu_fix_crcs(copy, n);
+        assert_int_equal(nnz_open(&b, copy, n, 0), NNZ_E_CORRUPT);
+    }
+    /* a section that is not a u16 per entry */
+    memcpy(copy, blob, n);
+    tu_put64(copy + t + 16, len - 1);
+    tu_fix_crcs(copy, n);
+    assert_int_equal(nnz_open(&b, copy, n, 0), NNZ_E_CORRUPT);
+    /* a reader that knows no names section (1.1) skips it: the tensors
+     * open and decode, nameless */
+    memcpy(copy, blob, n);
+    tu_put32(copy + t, 77);
+    tu_fix_crcs(copy, n);
+    assert_int_equal(nnz_open(&b, copy, n, 0), NNZ_OK);
+    nnz_tensor_info info;
+    assert_int_equal(nnz_tensor_info_get(&b, 1, &info), NNZ_OK);
+    assert_int_equal(info.name_len, 0);
+    assert_int_equal(nnz_find(&b, "w1", &idx), NNZ_E_NOT_FOUND);
+    float out[64];
+    assert_int_equal(nnz_decode(&b, 1, NNZ_OUT_F32, out, sizeof out, NULL, 0), NNZ_OK);
+    free(copy);
+    free(blob);
 }
 
 /* Tensors under 64 bytes stay in the graph section, yet have an entry
@@ -969,6 +1054,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(every_malformed_blob_gets_its_status, setup, teardown),
         cmocka_unit_test_setup_teardown(a_tensor_with_an_unknown_encoding_fails_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_the_graph_holds_are_stored_once, setup, teardown),
     };
     return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }

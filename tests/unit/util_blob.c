@@ -275,6 +275,12 @@ uint8_t *tu_blob(nnz_model *m, size_t *len)
     return tu_blob_with(m, (nnz_blob_writer){ .metadata = test_metadata }, len);
 }
 
+uint8_t *tu_blob_dirnames(nnz_model *m, size_t *len)
+{
+    return tu_blob_with(m, (nnz_blob_writer){ .metadata = test_metadata, .names_in_directory = 1 },
+                        len);
+}
+
 uint8_t *tu_blob_states(nnz_model *m, nnz_state *const *states, cJSON **reports, size_t *len)
 {
     states_ctx c = { states, reports, NULL };

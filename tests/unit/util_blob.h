@@ -36,6 +36,8 @@ uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len);
 
 /* Write a lossless blob of the model; returns malloc'ed bytes. */
 uint8_t *tu_blob(nnz_model *m, size_t *len);
+/* The same with every name in its directory entry (format 1.1's layout). */
+uint8_t *tu_blob_dirnames(nnz_model *m, size_t *len);
 
 /* A model with one initializer "w" of ONNX type `dtype` and shape dims[0..ndims)
  * (its data all zero), read by an Identity node. */

@@ -1,0 +1,95 @@
+#!/bin/sh
+# overhead_bench.sh - what a blob costs beyond its codes, per model: every
+# corpus model and the fixtures, `quantize:bits=8` (codes packed at 8 bits,
+# so anything above 8 bits a weight is overhead) and `quantize:bits=8 |
+# huffman` against the codes' order-0 entropy plus the scales. Bytes are
+# split by bench/blob_bytes.py (it parses the blob). Writes the section
+# between the overhead markers of docs/BENCHMARKS.md (replaced, or added at
+# the end). Run by `make bench` after benchmarks.sh, or alone.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+. bench/lib.sh
+D=$BT/overhead
+mkdir -p "$D"
+[ -x "$N" ] || { echo "overhead_bench: $N is not built (make)"; exit 1; }
+echo "== per-tensor overhead (bits per weight over the weight set) -> docs/BENCHMARKS.md"
+: >"$D/rows"
+for m in "$CORPUS"/*.onnx "$FIX"/digits_mlp.onnx "$FIX"/digits_cnn.onnx \
+    "$FIX"/edge_depthwise_small.onnx; do
+    [ -f "$m" ] || continue
+    n=$(basename "$m" .onnx)
+    $N -q compress -f "$m" -o "$D/$n.q8.nnz" -p 'quantize:bits=8' || continue
+    $N -q compress -f "$m" -o "$D/$n.q8h.nnz" -p 'quantize:bits=8 | huffman' --json \
+        >"$D/$n.q8h.json" || continue
+    echo "$n $D/$n.q8.nnz $D/$n.q8h.nnz $D/$n.q8h.json" >>"$D/rows"
+done
+# an already-quantized model (int8/uint8 weights behind DequantizeLinear and
+# integer ops): `-p huffman` against xz -9e of the file
+Q=$FIX/edge_qdq_int8.onnx
+if [ -f "$Q" ] && $N -q compress -f "$Q" -o "$D/qdq.nnz" -p huffman; then
+    xz -9e -c "$Q" | wc -c >"$D/qdq.xz"
+fi
+$PYTHON - "$D/rows" "$D/qdq.nnz" "$D/qdq.xz" <<'PY'
+import json, os, subprocess, sys
+rows = [l.split() for l in open(sys.argv[1])]
+def parts(blob):
+    return json.loads(subprocess.run([sys.executable, "bench/blob_bytes.py", "--json", blob],
+                                     capture_output=True, check=True).stdout)
+out = ["<!-- overhead -->", "## Per-tensor overhead",
+       "",
+       "What a blob costs beyond its codes, over the weight set (the tensors a pass quantized: "
+       "the weights of compute ops; the graph section and what stays float are left out). "
+       "`quantize:bits=8` packs 8-bit codes, so every bit above 8 is overhead: the directory "
+       "entry, its 4-byte offset slot, the name (since format 1.2 a name the graph holds is not "
+       "stored again: an empty name and a u16 in the names section), the per-channel scales "
+       "(one byte a channel on the log grid of value map 6, one for the tensor's exponent), the "
+       "zero points and the other parameters. Metadata is the whole section (minimal by "
+       "default), shown apart. With `| huffman`, the weight set's bytes against the codes' "
+       "order-0 entropy (per tensor, as the encoder measures it) plus one byte a channel. "
+       "Bytes split by `bench/blob_bytes.py`, which parses the blob; `bench/overhead_bench.sh`.",
+       "",
+       "| model | weights | tensors | bits/weight | names B | scales B | zero points B | entry + params + slots B | metadata B | `\\| huffman` bits/weight | vs entropy + scales |",
+       "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+for n, q8, q8h, js in rows:
+    a, b = parts(q8), parts(q8h)
+    w = a["weights"]
+    rep = json.load(open(js))
+    ent = sc = 0.0
+    for t in rep["tensors"]:
+        e = t.get("encoding", {})
+        if e.get("layout") in (None, "raw") or "quantize" not in t:
+            continue
+        for k in ("values", "positions"):
+            if k in e:
+                ent += e[k].get("entropy_bits", 0) * e[k]["symbols"] / 8
+        ch = t["quantize"].get("channels", 1)
+        sc += ch + 1 if ch > 1 else 4
+    hb = sum(b["weights"][k] for k in ("name", "scales", "zero_points", "params_other",
+                                       "entry_other", "slot", "tables", "codes"))
+    out.append("| %s | %d | %d | %.3f | %d | %d | %d | %d | %d | %.3f | %+.1f%% |" % (
+        n, w["elements"], w["n"], a["bits_per_weight"], w["name"], w["scales"], w["zero_points"],
+        w["entry_other"] + w["params_other"] + w["slot"], a["metadata"], b["bits_per_weight"],
+        100 * (hb / (ent + sc) - 1) if ent + sc else 0))
+if os.path.exists(sys.argv[3]):
+    q = json.loads(subprocess.run([sys.executable, "bench/blob_bytes.py", "--json", "--all-coded",
+                                   sys.argv[2]], capture_output=True, check=True).stdout)
+    xz = int(open(sys.argv[3]).read())
+    w = q["weights"]
+    out += ["", "The int8 QDQ fixture (`edge_qdq_int8`, %d int8/uint8 weights in %d tensors), "
+            "`-p huffman`: %d bytes, %.2fx `xz -9e` of its file (%d bytes). Where they go: "
+            "header and table %d, graph %d, directory %d (of it the weights' entries %d and "
+            "names %d), metadata %d, Huffman tables %d, codes %d, padding %d." % (
+                w["elements"], w["n"], q["file"], q["file"] / xz, xz, q["head"], q["graph"],
+                q["directory"], w["entry_other"] + w["params_other"] + w["slot"], w["name"],
+                q["metadata"], w["tables"], w["codes"], w["padding"])]
+out += ["", "<!-- /overhead -->"]
+text = "\n".join(out) + "\n"
+doc = "docs/BENCHMARKS.md"
+s = open(doc).read()
+i, j = s.find("<!-- overhead -->"), s.find("<!-- /overhead -->")
+s = (s[:i] + text.rstrip("\n") + s[j + len("<!-- /overhead -->"):] if i >= 0 and j > i
+     else s.rstrip("\n") + "\n\n" + text)
+open(doc + ".tmp", "w").write(s)
+os.replace(doc + ".tmp", doc)
+print(text)
+PY
