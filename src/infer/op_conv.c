@@ -162,7 +162,32 @@ static inline __attribute__((always_inline)) void dw_fixed(const float *restrict
     if (a > OW) a = OW;
     if (b > OW) b = OW;
     if (b < a) b = a;
-    for (int64_t oh = 0; oh < OH; oh++) {
+    /* two output rows a pass when the interior is the whole row (the
+     * padded copy): they share K - S of their input rows, loaded once */
+    int64_t oh = 0;
+    if (a == 0 && b == OW)
+        for (; oh + 2 <= OH; oh += 2) {
+            const float *r[5 + 2];
+            for (int k = 0; k < K + S; k++) {
+                int64_t ih = oh * S - pt + k;
+                r[k] = ih >= 0 && ih < IH ? x + ih * IW : zeros;
+            }
+            float *restrict y0 = y + oh * OW, *restrict y1 = y0 + OW;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                const int64_t base = ow * S - pl;
+                float s0 = bias, s1 = bias;
+#pragma GCC unroll 5
+                for (int kh = 0; kh < K; kh++)
+#pragma GCC unroll 5
+                    for (int kw = 0; kw < K; kw++) {
+                        s0 += w[kh * K + kw] * r[kh][base + kw];
+                        s1 += w[kh * K + kw] * r[kh + S][base + kw];
+                    }
+                y0[ow] = s0;
+                y1[ow] = s1;
+            }
+        }
+    for (; oh < OH; oh++) {
         const float *r[5];
         for (int k = 0; k < K; k++) {
             int64_t ih = oh * S - pt + k;
@@ -213,30 +238,48 @@ NNI_HOT static void dw5s2(const float *x, const float *w, float b, const geom *g
     dw_fixed(x, w, b, g, y, z, 5, 2);
 }
 
-NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y)
+/* The fixed kernels above apply (3x3 or 5x5, stride 1 or 2 both ways, no
+ * dilation); dw_pad_size gives the floats of the zero-padded copy of one
+ * channel they then read (every column interior: one vectorized loop a
+ * row, no scalar border path and, for widths a multiple of 8, no scalar
+ * remainder), 0 when the kernel or the size does not fit. */
+static int64_t dw_pad_size(const geom *g, int64_t *ph, int64_t *pw)
+{
+    int64_t IH = g->in[1], IW = g->in[2], OH = g->out[1], OW = g->out[2], K = g->k[1], S = g->st[1];
+    if (g->sp > 2 || K != g->k[2] || (K != 3 && K != 5) || S != g->st[2] || (S != 1 && S != 2) ||
+        g->dil[1] != 1 || g->dil[2] != 1 || IW < K || IW > 4096 || OH < 1 || OW < 1)
+        return 0;
+    int64_t PH = (OH - 1) * S + K, PW = (OW - 1) * S + K;
+    if (PH < IH + g->pb[1]) PH = IH + g->pb[1];
+    if (PW < IW + g->pb[2]) PW = IW + g->pb[2];
+    if (PH * PW > ((int64_t)1 << 20)) /* over 4 MiB a channel: the checked kernel */
+        return 0;
+    *ph = PH;
+    *pw = PW;
+    return PH * PW;
+}
+
+/* One channel of a depthwise conv. `pad`, when the caller has one (zeroed,
+ * dw_pad_size floats; only its interior is written here, so the border
+ * stays zero from channel to channel), takes the padded copy. */
+NNI_HOT static void dw_conv(const float *x, const float *w, float bias, const geom *g, float *y,
+                            float *pad)
 {
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->k[1], KW = g->k[2];
-    int64_t S = g->st[1];
-    if (KH == KW && (KH == 3 || KH == 5) && S == g->st[2] && (S == 1 || S == 2) &&
-        g->dil[1] == 1 && g->dil[2] == 1 && IW >= KW && IW <= 4096) {
+    int64_t PH, PW;
+    if (dw_pad_size(g, &PH, &PW)) {
         static const float zeros[4096 + 8];
+        int64_t S = g->st[1];
         void (*fn)(const float *, const float *, float, const geom *, float *, const float *) =
             KH == 3 ? (S == 1 ? dw3s1 : dw3s2) : (S == 1 ? dw5s1 : dw5s2);
-        /* a small image goes through a zero-padded copy: every column is
-         * then interior, one vectorized loop a row and no border path */
-        int64_t PH = (OH - 1) * S + KH, PW = (OW - 1) * S + KW;
-        if (PH < IH + g->pb[1]) PH = IH + g->pb[1];
-        if (PW < IW + g->pb[2]) PW = IW + g->pb[2];
-        if (IW <= 32 && PH * PW <= 4096) {
-            float xp[4096];
-            memset(xp, 0, (size_t)(PH * PW) * sizeof xp[0]);
+        if (pad) {
             for (int64_t ih = 0; ih < IH; ih++)
-                memcpy(xp + (ih + g->pb[1]) * PW + g->pb[2], x + ih * IW, (size_t)IW * 4);
+                memcpy(pad + (ih + g->pb[1]) * PW + g->pb[2], x + ih * IW, (size_t)IW * 4);
             geom gp = *g;
             gp.in[1] = PH;
             gp.in[2] = PW;
             gp.pb[1] = gp.pb[2] = 0;
-            fn(xp, w, bias, &gp, y, zeros);
+            fn(pad, w, bias, &gp, y, zeros);
             return;
         }
         fn(x, w, bias, g, y, zeros);
@@ -506,12 +549,28 @@ int nni_conv_float(nni_call *c, const nnz_itensor *X, const nnz_itensor *W, cons
     if (!ovol || !N || !M)
         return 0;
     if (dw) {
+        /* one zero-padded channel, reused by every channel */
+        int64_t PH, PW;
+        size_t padb = (size_t)dw_pad_size(&g, &PH, &PW) * 4;
+        float *pad = NULL;
+        if (padb) {
+            if (nni_account(c->inf, padb, c->e) != 0)
+                return -1;
+            pad = calloc(padb / 4, 4);
+            if (!pad) {
+                c->inf->live -= padb;
+                return nnz_fail(c->e, NNZ_EXIT_INTERNAL, "out of memory");
+            }
+        }
         for (int64_t n = 0; n < N; n++)
             for (int64_t ch = 0; ch < M; ch++) {
                 size_t off = (size_t)((n * M + ch) * ovol);
-                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g, y + off);
+                dw_conv(x + (n * C + ch) * ivol, w + ch * kvol, bias ? bias[ch] : 0, &g, y + off,
+                        pad);
                 post_block(c, y + off, res ? res + off : NULL, NULL, 1, ovol, 0, ovol);
             }
+        free(pad);
+        c->inf->live -= padb;
         return 0;
     }
     int direct = kvol == 1 && g.st[0] == 1 && g.st[1] == 1 && g.st[2] == 1 && !g.pb[0] &&

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Conv cases for the interpreter's conv paths (tests/suite/57-infer.sh):
 batched small images (one product for the batch), depthwise 3x3 and 5x5 at
-stride 1 and 2 on small (padded copy) and large images, grouped convs, 1x1,
+stride 1 and 2 on small and large images (the padded copy, two rows a pass, odd
+heights, wide rows; the checked kernel past 4 MiB a channel), grouped convs, 1x1,
 dilation, asymmetric pads, with a residual Add and a Relu or Clip after
 some (fused chains). Writes DIR/<case>/model.onnx, x.npy and the expected
 y.npy, computed here in float64 numpy."""
@@ -48,6 +49,15 @@ cases = [
     ('dw3_s1_large', 1, 3, 20, 70, 3, 3, 1, (1, 1, 1, 1), 1, 3, True, 'residual_relu'),
     ('dw5_s2_large', 1, 2, 21, 67, 2, 5, 2, (2, 1, 2, 1), 1, 2, True, ''),
     ('dw3_nopad_large', 1, 2, 10, 40, 2, 3, 1, (0, 0, 0, 0), 1, 2, False, 'relu'),
+    # the padded copy of a large channel: a row of 128 (a multiple of 8: no
+    # scalar remainder), odd output heights (the last row outside the
+    # two-row passes), asymmetric and end-only pads
+    ('dw3_s1_w128_odd', 1, 4, 33, 128, 4, 3, 1, (1, 1, 1, 1), 1, 4, True, 'residual_relu'),
+    ('dw3_s2_wide_odd', 1, 3, 17, 129, 3, 3, 2, (1, 1, 1, 1), 1, 3, True, 'relu'),
+    ('dw3_s2_endpad', 1, 2, 32, 40, 2, 3, 2, (0, 0, 1, 1), 1, 2, True, ''),
+    ('dw5_s1_asym_odd', 1, 2, 16, 50, 2, 5, 1, (2, 1, 1, 2), 1, 2, False, 'clip'),
+    # over 4 MiB a channel: no padded copy, the kernel with border checks
+    ('dw3_s1_unpadded', 1, 1, 258, 4096, 1, 3, 1, (1, 1, 1, 1), 1, 1, True, ''),
     ('plain_large', 1, 3, 30, 40, 5, 3, 1, (1, 1, 1, 1), 1, 1, True, 'residual_clip'),
     ('pointwise_large', 1, 16, 40, 50, 24, 1, 1, (0, 0, 0, 0), 1, 1, True, 'residual_relu'),
 ]
