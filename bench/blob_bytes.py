@@ -122,10 +122,16 @@ def parse(path, all_coded):
         q = R(b, pstart + 2)
         sc = zp = 0
         if kind in (3, 6):  # affine: float32 scales; affine-log: u8 exp, a byte each
-            nch = q.var()
+            nch = q.var()  # (version 4: u8 base, u8 bits, nch codes of that many bits)
             q.var()
             at = q.p
-            q.take(4 * nch if kind == 3 else 1 + nch)
+            if kind == 3:
+                q.take(4 * nch)
+            elif ver >= 4:
+                q.u8(), q.u8(), q.u8()  # exp, base, bits
+                q.take((nch * q.b[q.p - 1] + 7) // 8)
+            else:
+                q.take(1 + nch)
             sc = q.p - at
             at = q.p
             shared = q.u8()

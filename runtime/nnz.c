@@ -195,6 +195,27 @@ uint16_t nnz_float_to_bf16(float f)
 
 /* ---- log-grid scales (value map 6, format 1.2) ------------------------- */
 
+/* Symbol `k` of a packed run of `bits`-bit symbols (0..8 bits, most
+ * significant bit first): value map 6's scale codes. */
+static uint32_t packed_code(const uint8_t *p, unsigned bits, uint64_t k)
+{
+    if (bits == 0)
+        return 0;
+    uint64_t at = k * bits;
+    /* the code lies within two bytes; the second exists unless it ends at a byte */
+    uint32_t two = (uint32_t)p[at >> 3] << 8;
+    if ((at & 7) + bits > 8)
+        two |= p[(at >> 3) + 1];
+    return (two >> (16 - (at & 7) - bits)) & ((1u << bits) - 1);
+}
+
+uint32_t nnz_scale_code(const nnz_value_map *map, uint64_t c)
+{
+    if (!map || map->kind != NNZ_VAL_AFFINE_LOG || c >= map->nchan)
+        return 0;
+    return map->scale_base + packed_code(map->scales, map->scale_bits, c);
+}
+
 float nnz_log_scale(uint32_t code, int exp)
 {
     /* 2^(j/16) for j = 0..15, each the nearest float32: the format's
@@ -435,8 +456,10 @@ typedef struct coded {
     uint64_t nchan, inner;             /* affine */
     const uint8_t *scales, *zps;
     unsigned zp_stride;                /* 4, or 0: one zero point for all */
-    unsigned log_scales;               /* scales are log-grid bytes (value map 6) */
+    unsigned log_scales;               /* scales are log-grid codes (value map 6) */
     int scale_exp;                     /* their exponent base */
+    unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
+    uint32_t scale_base;               /* added to each (0 before version 4) */
     uint64_t ncb;                      /* codebook */
     const uint8_t *cb;
     uint64_t offset;                   /* integer */
@@ -459,7 +482,8 @@ static int is_float_type(int dtype)
 static float chan_scale(const coded *c, size_t ch)
 {
     if (c->log_scales)
-        return nnz_log_scale(c->scales[ch], c->scale_exp);
+        return nnz_log_scale(c->scale_base + packed_code(c->scales, c->scale_bits, ch),
+                             c->scale_exp);
     return bits_f32(le32(c->scales + ch * 4));
 }
 
@@ -666,6 +690,25 @@ static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
     return le32(c->index + ((size_t)(b - 1) * c->index_stride + k) * 4);
 }
 
+/* Value map 6's scale codes: a byte each (version 3), or, since version 4,
+ * u8 base, u8 bits (0..8, base + 2^bits - 1 <= 255), then nchan codes of
+ * `bits` bits each, packed most significant bit first, padded to a byte:
+ * a tensor's codes span a few binades, 5 to 7 bits, not 8. */
+static nnz_status log_scale_codes(rd *r, int version, coded *c)
+{
+    c->scale_bits = 8;
+    c->scale_base = 0;
+    if (version >= 4) {
+        c->scale_base = rd_u8(r);
+        c->scale_bits = rd_u8(r);
+        if (r->bad || c->scale_bits > 8 || c->scale_base + (1u << c->scale_bits) - 1 > 255)
+            return NNZ_E_CORRUPT;
+    }
+    /* nchan <= 2^32 (checked), so the product fits */
+    c->scales = rd_bytes(r, (c->nchan * c->scale_bits + 7) / 8);
+    return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
 /* Parse and check a coded encoding's parameters into c (zeroed). */
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
                               int lists)
@@ -673,7 +716,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
     c->block_log2 = rd_u8(r);
-    if (info->encoding_version > 3)
+    if (info->encoding_version > 4)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
         c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
@@ -699,7 +742,13 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
                 return NNZ_E_CORRUPT;
             c->scale_exp = (int)eb - 127;
         }
-        c->scales = rd_bytes(r, c->nchan * (c->log_scales ? 1 : 4));
+        if (c->log_scales) {
+            nnz_status ls = log_scale_codes(r, info->encoding_version, c);
+            if (ls != NNZ_OK)
+                return ls;
+        } else {
+            c->scales = rd_bytes(r, c->nchan * 4);
+        }
         c->zp_stride = rd_u8(r) ? 0 : 4;
         c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
         break;
@@ -1879,6 +1928,8 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
         return st;
     map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
     map->scale_exp = c.scale_exp;
+    map->scale_bits = c.scale_bits;
+    map->scale_base = c.scale_base;
     map->width = c.st[c.nstreams - 1].width;
     map->nchan = c.nchan;
     map->inner = c.inner;

@@ -165,8 +165,9 @@ enum {
     NNZ_VAL_AFFINE = 3,      /* scale[c] * (symbol - zero_point[c]) */
     NNZ_VAL_CODEBOOK = 4,    /* codebook[symbol] */
     NNZ_VAL_INT = 5,         /* symbol - offset, an integer tensor */
-    NNZ_VAL_AFFINE_LOG = 6   /* affine, each channel's scale one byte on a log grid
-                                (encoding version 3, format 1.2): nnz_log_scale */
+    NNZ_VAL_AFFINE_LOG = 6   /* affine, each channel's scale a code on a log grid
+                                (encoding version 3: a byte each; 4: packed):
+                                nnz_scale_code, nnz_log_scale */
 };
 
 /* Symbol stream codings. */
@@ -186,14 +187,17 @@ typedef struct nnz_value_map {
     int kind;                    /* NNZ_VAL_*, or -1 for a raw tensor */
     unsigned width;              /* bits of a symbol */
     uint64_t nchan, inner;       /* affine: element i is in channel (i / inner) % nchan */
-    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan bytes,
-                                    channel c's scale nnz_log_scale(scales[c], scale_exp) */
+    const uint8_t *scales;       /* affine: nchan float32; affine-log: nchan codes of
+                                    scale_bits bits, channel c's scale
+                                    nnz_log_scale(nnz_scale_code(map, c), scale_exp) */
     int scale_exp;               /* affine-log: the tensor's exponent base */
     const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
     unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
     uint64_t ncodebook;          /* codebook: entries */
     const uint8_t *codebook;     /* codebook: ncodebook float32 */
     uint64_t int_offset;         /* integer: value = symbol - offset */
+    unsigned scale_bits;         /* affine-log: bits of a packed code (8: a byte each) */
+    uint32_t scale_base;         /* affine-log: added to every packed code */
 } nnz_value_map;
 
 /* Huffman decoding: codes of at most NNZ_HUFF_MAX_LEN bits; one lookup in
@@ -283,6 +287,10 @@ nnz_status nnz_decode(const nnz_blob *blob, uint32_t index, int out_type, void *
 
 /* The value map of tensor `index` (kind -1 for raw tensors). */
 nnz_status nnz_value_map_get(const nnz_blob *blob, uint32_t index, nnz_value_map *map);
+
+/* Channel c's scale code of an affine-log map (0 for any other map or c out
+ * of range): its scale is nnz_log_scale(code, map->scale_exp). */
+uint32_t nnz_scale_code(const nnz_value_map *map, uint64_t c);
 
 /* Decode block `block` (0 <= block < info.nblocks): elements
  * [block * block_elems, min(count, (block + 1) * block_elems)) into `out`,

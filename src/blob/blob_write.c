@@ -41,7 +41,7 @@ float nnz_blob_map_scale(const nnz_value_map *map, uint64_t c)
     if (!map->scales || c >= map->nchan)
         return 0;
     if (map->kind == NNZ_VAL_AFFINE_LOG)
-        return nnz_log_scale(map->scales[c], map->scale_exp);
+        return nnz_log_scale(nnz_scale_code(map, c), map->scale_exp);
     if (map->kind != NNZ_VAL_AFFINE)
         return 0;
     const uint8_t *p = map->scales + (size_t)c * 4;

@@ -594,17 +594,47 @@ static int stored_kind(const nnz_state *st, int *exp)
     return st->kind;
 }
 
+/* Value map 6's scale codes packed (encoding version 4): the codes less a
+ * base, in as many bits as their span needs. A tensor's channels span a
+ * few binades (5 to 7 bits of codes), so this takes 1 to 3 bits a channel
+ * off the byte each of version 3; it is used when it is smaller. Returns 1
+ * and the base and bits then, else 0. */
+static int packed_log_codes(const nnz_state *st, int exp, unsigned *base, unsigned *bits)
+{
+    unsigned lo = 255, hi = 0;
+    for (size_t c = 0; c < st->nchan; c++) {
+        unsigned k = nnz_scale_grid_code(st->scale[c], exp);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    *bits = bits_for(hi - lo);
+    if (hi == lo)
+        *bits = 0;
+    /* base + 2^bits - 1 must stay a code (<= 255) */
+    *base = lo < 256u - (1u << *bits) ? lo : 256u - (1u << *bits);
+    return 2 + (st->nchan * *bits + 7) / 8 < st->nchan;
+}
+
 static void put_value_map(nnz_bitw *w, const nnz_state *st)
 {
     int exp, kind = stored_kind(st, &exp);
+    unsigned base, bits;
     switch (st->kind) {
     case NNZ_VAL_AFFINE:
         put_varint(w, st->nchan);
         put_varint(w, st->inner);
         if (kind == NNZ_VAL_AFFINE_LOG) {
             put_u8(w, (unsigned)(exp + 127));
-            for (size_t c = 0; c < st->nchan; c++)
-                put_u8(w, nnz_scale_grid_code(st->scale[c], exp));
+            if (packed_log_codes(st, exp, &base, &bits)) {
+                put_u8(w, base);
+                put_u8(w, bits);
+                for (size_t c = 0; bits && c < st->nchan; c++)
+                    nnz_bitw_put(w, nnz_scale_grid_code(st->scale[c], exp) - base, bits);
+                nnz_bitw_align(w);
+            } else {
+                for (size_t c = 0; c < st->nchan; c++)
+                    put_u8(w, nnz_scale_grid_code(st->scale[c], exp));
+            }
         } else {
             for (size_t c = 0; c < st->nchan; c++)
                 put_le32(w, f32_bits(st->scale[c]));
@@ -681,12 +711,15 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
     memset(c, 0, sizeof *c);
     c->enc = enc;
     int exp, kind = stored_kind(st, &exp);
-    c->version = 1; /* version 2 adds coding 2, version 3 value map 6 (docs/FORMAT.md) */
+    /* version 2 adds coding 2, version 3 value map 6, version 4 its codes
+     * packed (docs/FORMAT.md) */
+    c->version = 1;
     for (size_t k = 0; k < ns; k++)
         if (s[k].coding > NNZ_CODING_HUFFMAN)
             c->version = 2;
+    unsigned base, bits;
     if (kind == NNZ_VAL_AFFINE_LOG)
-        c->version = 3;
+        c->version = packed_log_codes(st, exp, &base, &bits) ? 4 : 3;
     put_u8(&c->params, (unsigned)kind);
     put_u8(&c->params, enc == NNZ_ENC_HASHED ? 0 : block_log2);
     put_value_map(&c->params, st);

@@ -138,7 +138,7 @@ int main(int argc, char **argv)
         char label[600];
         nnz_tensor_info info;
         snprintf(label, sizeof label, "%s %s out %d", file, name, ot);
-        if (nnz_tensor_info_get(&b, index, &info) != NNZ_OK || strcmp(info.name, name) != 0) {
+        if (nnz_tensor_info_get(&b, index, &info) != NNZ_OK || (info.name_len != strlen(name) || memcmp(info.name_bytes, name, info.name_len) != 0)) {
             fprintf(stderr, "%s: not tensor %u\n", label, index);
             bad++;
             continue;

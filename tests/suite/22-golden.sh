@@ -23,7 +23,7 @@ done
 check "the manifest covers every layout, value map and stream coding" \
     sh -c 'm=$1/MANIFEST
            for w in " raw\$" " graph\$" " dense/" " sparse/" " hashed/" " alias\$" \
-                    "/f32 " "/f16 " "/bf16 " "/affine " "/codebook " "/integer " \
+                    "/f32 " "/f16 " "/bf16 " "/affine " "/affine-log " "/codebook " "/integer " \
                     "=packed" "=huffman-list-x1" "=huffman-gamma-x1" "=huffman-list-x4" "=huffman-gamma-x4" \
                     "dense/affine blocks=[2-9]" "sparse/affine blocks=[2-9]" "escape=255" \
                     "hashed/affine .*huffman" " 3 [0-9]* [0-9a-f]* " " 4 [0-9]* [0-9a-f]* "; do

@@ -39,8 +39,12 @@ chans=$($PYTHON -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(sum(t["quantize"]["channels"] + 1 for t in d["tensors"] if "quantize" in t and t["quantize"]["channels"] > 1))' "$W/dw.json")
-check "edge_depthwise_small: per-channel scales cost one byte a channel plus one a tensor ($chans B)" \
-    test "$(bb "$W/dw.nnz" 'd["weights"]["scales"]')" = "$chans"
+# Since encoding version 4 the codes are packed in the bits their span
+# needs (a tensor's channels span a few binades: 5 to 7 bits), so they cost
+# less than that byte a channel.
+sbytes=$(bb "$W/dw.nnz" 'd["weights"]["scales"]')
+check "edge_depthwise_small: per-channel scales cost less than a byte a channel plus one a tensor ($sbytes < $chans B)" \
+    test "$sbytes" -lt "$chans"
 check "edge_depthwise_small: each weight's name costs 4 bytes in the blob besides the graph's copy" \
     test "$(bb "$W/dw.nnz" 'd["weights"]["name"] == 4 * d["weights"]["n"]')" = True
 check "edge_depthwise_small: every quantized tensor's value map is affine-log (format 1.2)" $PYTHON -c '
@@ -117,6 +121,33 @@ for m in silero_vad_legacy ppocr_det_v4 oww_hey_jarvis oww_melspec mlsd_large320
     check "$m: quantize:bits=8 stores the weight set at $bits <= 8.25 bits a weight" \
         $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 8.25 else 1)' "$bits"
 done
+
+# blazeface_back256 (69 tensors, 3,304 channels, 1,536 of them of 9 weights)
+# is the one corpus model above 8.25: its 69 directory entries, slots and
+# names alone cost 0.17 bits a weight, and its scale codes span 6 to 7 bits
+# a tensor (docs/BENCHMARKS.md). Packed codes took it from 8.374 to 8.339;
+# this holds that.
+if [ -f "$CORPUS/blazeface_back256.onnx" ]; then
+    $NNZIP -q compress "$CORPUS/blazeface_back256.onnx" -o "$W/bf.nnz" -p 'quantize:bits=8' 2>/dev/null
+    bits=$(bb "$W/bf.nnz" '"%.3f" % d["bits_per_weight"]')
+    check "blazeface_back256: quantize:bits=8 stores the weight set at $bits <= 8.345 bits a weight (packed scale codes)" \
+        $PYTHON -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= 8.345 else 1)' "$bits"
+else
+    skip "blazeface_back256: bits per weight" "no corpus in $CORPUS"
+fi
+
+# ---- 1.2 blobs written before the packed scale codes still read -------------
+# (encoding version 3: a byte a code); they decompress to the model a blob of
+# today does (the same codes and scales, stored smaller)
+O=tests/old-blobs
+expect "format 1.2, version 3 scales: the blob verifies against its model" 0 "OK; 8 tensors, 6 changed" \
+    $NNZIP_SAN verify "$O/depthwise.onnx" "$O/depthwise.q8.v1_2_byte_scales.nnz"
+check "format 1.2, version 3 scales: it and today's blob (packed codes, smaller) decompress to the same model" sh -c \
+    "$NNZIP -q decompress '$O/depthwise.q8.v1_2_byte_scales.nnz' -o '$W/v3.onnx' &&
+     $NNZIP -q compress '$O/depthwise.onnx' -o '$W/v4.nnz' -p 'quantize:bits=8' &&
+     $NNZIP -q decompress '$W/v4.nnz' -o '$W/v4.onnx' &&
+     test \$(stat -c %s '$W/v4.nnz') -lt \$(stat -c %s '$O/depthwise.q8.v1_2_byte_scales.nnz') &&
+     cmp -s '$W/v3.onnx' '$W/v4.onnx'"
 
 # ---- blobs of format 1.1 still read ------------------------------------------
 # tests/old-blobs: made by nnzip at format 1.1 (names in the directory,

@@ -37,7 +37,12 @@ for e in x.entries:
         continue
     nchan, at = read_varint(p, 2)
     _, at = read_varint(p, at)
-    at += 4 * nchan if p[0] == 3 else 1 + nchan  # affine-log: exponent, a byte a channel
+    if p[0] == 3:
+        at += 4 * nchan
+    elif e["encoding_version"] >= 4:  # affine-log: exponent, base, bits, packed codes
+        at += 3 + (nchan * p[at + 2] + 7) // 8
+    else:  # affine-log, version 3: exponent, a byte a channel
+        at += 1 + nchan
     shared = p[at]
     for c in range(1 if shared else nchan):
         p[at + 1 + 4 * c:at + 5 + 4 * c] = zp.to_bytes(4, "little")

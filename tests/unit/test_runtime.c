@@ -1032,6 +1032,64 @@ static void integer_values_wrap_modulo_the_element_size(void **state)
     free(model);
 }
 
+/* Value map 6 with its scale codes packed (encoding version 4): 6 channels,
+ * base 200, 3 bits each (values 0 7 3 1 5 2: bits 000 111 011 001 101 010);
+ * and what is refused: more than 8 bits, base + 2^bits - 1 past 255, codes
+ * cut short, a later version. */
+static void packed_scale_codes_decode_and_bad_ones_are_refused(void **state)
+{
+    static const int64_t dims[1] = { 6 };
+    static const uint32_t v[6] = { 0, 7, 3, 1, 5, 2 };
+    static const uint8_t sym[6] = { 130, 120, 128, 255, 0, 129 };
+    uint8_t payload[6];
+    memcpy(payload, sym, 6);
+    for (int bad = 0; bad < 5; bad++) {
+        uint8_t params[] = { NNZ_VAL_AFFINE_LOG, 0, 6, 1, 127 - 5, 200, 3, 0x1d, 0x9a, 0x80,
+                             1, 128, 0, 0, 0, NNZ_CODING_PACKED, 8, 6 };
+        nnz_encoded x = { .encoding = NNZ_ENC_DENSE, .version = 4, .params = params,
+                          .params_len = sizeof params, .payload = payload,
+                          .payload_len = sizeof payload };
+        nnz_status want = NNZ_E_CORRUPT;
+        if (bad == 1)
+            params[6] = 9; /* bits past 8 */
+        if (bad == 2)
+            params[5] = 250; /* 250 + 7 > 255 */
+        if (bad == 3)
+            x.params_len = 9; /* the codes' third byte is missing */
+        if (bad == 4) {
+            x.version = 5;
+            want = NNZ_E_ENCODING;
+        }
+        size_t len;
+        nnz_model *m;
+        uint8_t *model, *blob = hand_blob(NNZ_DT_FLOAT, dims, 1, &x, &len, &m, &model);
+        nnz_blob b;
+        float out[6];
+        nnz_status st = nnz_open(&b, blob, len, 0);
+        if (st == NNZ_OK)
+            st = nnz_decode(&b, 0, NNZ_OUT_F32, out, sizeof out, NULL, 0);
+        if (bad) {
+            assert_int_equal(st, want);
+        } else {
+            assert_int_equal(st, NNZ_OK);
+            nnz_value_map map;
+            assert_int_equal(nnz_value_map_get(&b, 0, &map), NNZ_OK);
+            assert_int_equal(map.kind, NNZ_VAL_AFFINE_LOG);
+            assert_int_equal(map.scale_bits, 3);
+            assert_int_equal(map.scale_exp, -5);
+            for (int c = 0; c < 6; c++) {
+                assert_int_equal(nnz_scale_code(&map, (uint64_t)c), 200 + v[c]);
+                float want_v = nnz_log_scale(200 + v[c], -5) * (float)((int)sym[c] - 128);
+                assert_memory_equal(&out[c], &want_v, 4);
+            }
+            assert_int_equal(nnz_scale_code(&map, 6), 0); /* past the channels */
+        }
+        free(blob);
+        nnz_model_free(m);
+        free(model);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1049,6 +1107,7 @@ int main(void)
         cmocka_unit_test(only_codes_that_fit_int4_decode_to_it),
         cmocka_unit_test(a_gap_symbol_above_the_escape_is_a_gap),
         cmocka_unit_test(integer_values_wrap_modulo_the_element_size),
+        cmocka_unit_test(packed_scale_codes_decode_and_bad_ones_are_refused),
         cmocka_unit_test_setup_teardown(caller_mistakes_get_their_own_status, setup, teardown),
         cmocka_unit_test_setup_teardown(a_failing_write_callback_stops_the_rebuild, setup, teardown),
         cmocka_unit_test_setup_teardown(every_truncation_is_refused, setup, teardown),
