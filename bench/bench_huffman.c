@@ -153,8 +153,8 @@ static int run_codes(const char *model, const char *pipeline, const char *out_pa
             for (size_t i = 0; i < n; i++)
                 nnz_bitw_put(&bw, st->codes[i], w);
             nnz_bitw_align(&bw);
-            fwrite(bw.buf, 1, bw.len, out);
-            code_bytes += bw.len;
+            fwrite(bw.out.buf, 1, bw.out.len, out);
+            code_bytes += bw.out.len;
             nnz_bitw_free(&bw);
         }
         uint32_t alphabet = max + 1;

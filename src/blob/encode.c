@@ -85,6 +85,7 @@ typedef struct plan {
     uint64_t nsyms;
     double entropy;      /* order-0, bits per symbol (-1: not computed) */
     uint64_t table_bytes;
+    int lanes_close;     /* one lane, where four cost at most half a percent more */
 } plan;
 
 static void plan_free(plan *p) { nnz_huff_free(&p->h); }
@@ -152,12 +153,14 @@ static int plan_stream(const uint64_t *freq, uint32_t alphabet, uint64_t nsyms, 
                 (four <= one + one / 200 &&
                  (gaps || (double)four + LANES_SLACK(nblocks) <= 1.01 * entropy_bytes));
     unsigned coding = (lanes ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
+    int close = !lanes && four <= one + one / 200;
     uint64_t bytes = table + (lanes ? four : one);
     if (bytes < p->bytes) {
         p->coding = coding;
         p->width = h.width;
         p->bytes = bytes;
         p->table_bytes = table;
+        p->lanes_close = close;
         p->h = h;
     } else {
         nnz_huff_free(&h);
@@ -703,6 +706,32 @@ static void describe_stream(cJSON *o, const char *name, const coded_stream *s, c
         cJSON_AddNumberToObject(x, "entropy_bits", p->entropy);
 }
 
+/* A one-lane stream `cs` whose four-lane form plan_stream's estimate
+ * (with its slack for lane padding) put just over the size target: coded
+ * in four lanes, taken when the stream as coded keeps the target, within
+ * 1% of its entropy plus its table. Small tensors (BlazeFace's) decode
+ * 10-15% faster in four lanes (docs/passes/huffman.md). */
+static int try_four_lanes(const symbols *sy, plan *p, coded_stream *cs, nnz_error *e)
+{
+    plan four = *p; /* shares p->h: freed with p only */
+    coded_stream alt;
+    four.coding = p->coding + (NNZ_CODING_HUFFMAN_X4 - NNZ_CODING_HUFFMAN);
+    if (code_stream(sy, &four, &alt, e) != 0) {
+        stream_free(&alt);
+        return -1;
+    }
+    double target = 1.01 * p->entropy * (double)p->nsyms / 8 + (double)p->table_bytes;
+    if ((double)alt.data.out.len <= target) {
+        stream_free(cs);
+        *cs = alt;
+        p->coding = four.coding;
+        p->bytes = alt.data.out.len;
+    } else {
+        stream_free(&alt);
+    }
+    return 0;
+}
+
 /* Lay out params and payload from coded streams (1 or 2). */
 static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_log2, size_t nnz,
                     uint32_t escape, coded_stream *s, size_t ns, size_t nblocks,
@@ -934,6 +963,7 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
             goto done;
     } else {
         if (dense_symbols(st, be, &sy[0], e) != 0 || code_stream(&sy[0], &dense, &cs[0], e) != 0 ||
+            (dense.lanes_close && try_four_lanes(&sy[0], &dense, &cs[0], e) != 0) ||
             assemble(&best, st->hashed ? NNZ_ENC_HASHED : NNZ_ENC_DENSE, st, block_log2, 0, 0, cs,
                      1, nblocks, NULL, e) != 0)
             goto done;
