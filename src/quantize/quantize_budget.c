@@ -309,10 +309,15 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
     q->alpha = 2;
     if (!q->live)
         return 0; /* the graph never reads it: any step is free */
+    /* only what depends on this tensor (and the bias it corrects) runs again */
+    const char *changed[2] = { q->t->name, NULL };
+    size_t nchanged = 1;
+    if (q->bias_live && (changed[1] = quantize_layer_bias(quant_layers_of(o), q->t->name)))
+        nchanged = 2;
     for (int j = 0; j < 2; j++) {
         double w;
         if (apply(m, q, o, ks[j], e) != 0 ||
-            nnz_calib_eval_error(ev, 0, ns, &w, per_out, e) != 0)
+            nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
             return -1;
         d[j] = worst_of(per_out, ev->nout);
     }
@@ -427,7 +432,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         if (b && nnz_strmap_put(&biases, b, 1, e) != 0)
             rc = -1;
     }
-    /* rates and sensitivities, tensor by tensor */
+    /* rates and sensitivities, tensor by tensor; the float model's values
+     * kept on the inputs they run on */
+    if (rc == 0)
+        rc = nnz_calib_eval_keep(ev, QB_SENS_INPUTS, e);
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
         if (!stage->selected[i] || !nnz_dtype_is_float(t->dtype))
