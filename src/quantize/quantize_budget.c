@@ -434,8 +434,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     }
     /* rates and sensitivities, tensor by tensor; the float model's values
      * kept on the inputs they run on */
+    double tk = now();
     if (rc == 0)
         rc = nnz_calib_eval_keep(ev, QB_SENS_INPUTS, e);
+    t_sens += now() - tk;
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
         if (!stage->selected[i] || !nnz_dtype_is_float(t->dtype))
