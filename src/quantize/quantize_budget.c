@@ -510,6 +510,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
     int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
     int confirms = 0, have_best = 0;
+    /* best's error when it was measured on the whole calibration set (it
+     * then need not run again at the end) */
+    double best_meas = 0;
+    int best_all = 0;
     if (rc == 0 && !best)
         rc = -1;
     for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
@@ -526,6 +530,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
                 if (bits < best_bits) {
                     best_bits = bits;
                     best_pred = pred;
+                    best_meas = meas;
+                    best_all = nsub == ev->ncal;
                     have_best = 1;
                     for (size_t i = 0; i < nq; i++)
                         best[i] = qs[i].choice;
@@ -554,8 +560,11 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
             break;
         confirms++;
-        if (meas <= o->max_output_error)
+        if (meas <= o->max_output_error) {
+            best_meas = meas;
+            best_all = 1;
             break;
+        }
         aim *= 0.95 * o->max_output_error / meas;
         budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
         have_best = 0;
@@ -566,7 +575,9 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             qs[i].choice = have_best ? best[i] : -1;
         double held = 0;
         rc = apply_all(m, qs, nq, o, e);
-        if (rc == 0)
+        if (rc == 0 && have_best && best_all)
+            meas = best_meas; /* measured on these weights and inputs already */
+        else if (rc == 0)
             rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
         if (rc == 0 && ev->nfeeds > ev->ncal)
             rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
