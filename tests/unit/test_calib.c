@@ -74,6 +74,35 @@ static int compare_model(const char *name)
         memcpy(w, keep, n * sizeof *w);
         free(keep);
     }
+    /* two weights at once (a layer's weight and bias, a channel group's
+     * producer and consumer): each neighbouring pair of the model's tensors */
+    for (size_t i = 0; i + 1 < m->ntensors; i++) {
+        size_t n0, n1;
+        float *w0 = nnz_infer_weight(ev->inf, m->tensors[i].name, &n0);
+        float *w1 = w0 ? nnz_infer_weight(ev->inf, m->tensors[i + 1].name, &n1) : NULL;
+        if (!w0 || !w1 || !n0 || !n1 || n0 > 1 << 20)
+            continue;
+        float *k0 = malloc(n0 * sizeof *k0), *k1 = malloc(n1 * sizeof *k1);
+        memcpy(k0, w0, n0 * sizeof *w0);
+        memcpy(k1, w1, n1 * sizeof *w1);
+        w0[n0 / 2] += 0.5f;
+        w1[0] *= 0.5f;
+        const char *changed[2] = { m->tensors[i].name, m->tensors[i + 1].name };
+        double full, from;
+        nnz_error e2 = { 0 };
+        int rc_from = nnz_calib_eval_error_from(ev, changed, 2, 0, 2, &from, po1, &e);
+        int rc_full = nnz_calib_eval_error(ev, 0, 2, &full, po2, &e2);
+        assert_int_equal(rc_from, rc_full);
+        if (rc_from == 0 && (memcmp(&full, &from, sizeof full) != 0 ||
+                             memcmp(po1, po2, ev->nout * sizeof *po1) != 0))
+            fail_msg("%s, '%s' and '%s': resumed %.17g, full %.17g", name, changed[0],
+                     changed[1], from, full);
+        memset(&e, 0, sizeof e);
+        memcpy(w0, k0, n0 * sizeof *w0);
+        memcpy(w1, k1, n1 * sizeof *w1);
+        free(k0);
+        free(k1);
+    }
     /* and back at the reference: no error at all */
     double z;
     const char *none[1] = { m->tensors[0].name };
