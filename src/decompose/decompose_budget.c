@@ -370,7 +370,9 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", L->t->name);
     }
-    /* equal slope, confirmed */
+    /* equal slope, confirmed (the kept values served the sensitivities) */
+    if (rc == 0)
+        rc = nnz_calib_eval_keep(ev, 0, e);
     double x2 = o->max_output_error * o->max_output_error, budget = x2, aim = o->max_output_error;
     double meas = 0, params = 0, best_params = INFINITY, held = 0, before = 0;
     int have = 0, confirms = 0;

@@ -94,7 +94,7 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
 /* Keep every value of a run on feeds [0, to) with the weights as they are
  * now (the budgets' reference point, before their sensitivities), within
  * opts.max_memory (else NNZ_CALIB_KEEP_BYTES) for all: a feed over it is
- * not kept. */
+ * not kept. Values kept before are let go first (to = 0: only that). */
 int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e);
 
 /* nnz_calib_eval_error where only the weights named in `changed` differ

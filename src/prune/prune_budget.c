@@ -507,7 +507,9 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     if (rc == 0) {
         s = (pb_search){ .it = it, .n = ng, .ev = ev, .x = o->max_output_error,
                          .apply = chan_apply, .ctx = &ctx };
-        rc = search(&s, cal, e);
+        rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
+        if (rc == 0)
+            rc = search(&s, cal, e);
     }
     if (rc == 0) /* the choice, then the rewrite */
         rc = chan_apply(&ctx, it, s.best, e);
@@ -743,7 +745,9 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
     if (rc == 0) {
         s = (pb_search){ .it = it, .n = w.npt, .ev = ev, .x = o->max_output_error,
                          .apply = weights_apply, .ctx = &w };
-        rc = search(&s, cal, e);
+        rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
+        if (rc == 0)
+            rc = search(&s, cal, e);
     }
     if (rc == 0)
         rc = weights_apply(&w, it, s.best, e);

@@ -502,6 +502,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             }
     }
     double t_search = now();
+    if (rc == 0) /* the kept values served the sensitivities: let them go */
+        rc = nnz_calib_eval_keep(ev, 0, e);
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all
      * of them, and when that misses, the search runs again aiming lower */
