@@ -315,6 +315,8 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     for (size_t i = 0; i < m->ntensors; i++)
         nsel += st->selected[i];
     size_t ns = ev->ncal < DB_SENS_INPUTS ? ev->ncal : DB_SENS_INPUTS;
+    if (rc == 0) /* the model's own values on the sensitivities' inputs */
+        rc = nnz_calib_eval_keep(ev, ns, e);
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         if (!st->selected[i])
             continue;
@@ -349,8 +351,9 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
             if (ks[j] < 0)
                 continue;
             double w;
+            const char *changed[1] = { L->t->name };
             if ((rc = apply(L, ks[j], (int)o->iters, e)) == 0 &&
-                (rc = nnz_calib_eval_error(ev, 0, ns, &w, per_out, e)) == 0)
+                (rc = nnz_calib_eval_error_from(ev, changed, 1, 0, ns, &w, per_out, e)) == 0)
                 d[j] = worst_of(per_out, ev->nout);
         }
         if (rc == 0)
@@ -367,7 +370,9 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", L->t->name);
     }
-    /* equal slope, confirmed */
+    /* equal slope, confirmed (the kept values served the sensitivities) */
+    if (rc == 0)
+        rc = nnz_calib_eval_keep(ev, 0, e);
     double x2 = o->max_output_error * o->max_output_error, budget = x2, aim = o->max_output_error;
     double meas = 0, params = 0, best_params = INFINITY, held = 0, before = 0;
     int have = 0, confirms = 0;

@@ -1054,14 +1054,115 @@ static int run_fused(nnz_infer *inf, nni_frame *f, nni_node *n, nnz_error *e)
     return 0;
 }
 
+/* ---- re-running with a few weights changed (infer.h nnz_infer_run_from) ---- */
+
+struct nnz_infer_snap {
+    nnz_itensor *v;   /* per main-graph slot: a copy of its value, or empty */
+    size_t nslots;
+    uint64_t bytes, max;
+    int over;         /* more than max: given up */
+};
+
+void nnz_infer_snap_free(nnz_infer_snap *s)
+{
+    if (!s)
+        return;
+    for (size_t k = 0; s->v && k < s->nslots; k++)
+        nnz_it_free(&s->v[k]);
+    free(s->v);
+    free(s);
+}
+
+uint64_t nnz_infer_snap_bytes(const nnz_infer_snap *s)
+{
+    return s ? s->bytes : 0;
+}
+
+/* Does chain head n (or a member) read a value that depends on a changed
+ * weight? Members reading the head's outputs see them clean here, as they
+ * are when the head's own inputs are. */
+static int node_dirty(const nnz_infer *inf, const nni_node *n)
+{
+    for (int m = 0; m <= n->nchain; m++) {
+        const nni_node *x = m ? &n->chain[m - 1] : n;
+        for (int k = 0; k < x->nin; k++)
+            if (x->in[k] >= 0 && inf->dirty[x->in[k]])
+                return 1;
+        for (int s = 0; s < x->nsub; s++)
+            for (size_t k = 0; x->sub[s] && k < x->sub[s]->ncaps; k++)
+                if (inf->dirty[x->sub[s]->caps[k].outer_slot])
+                    return 1;
+    }
+    return 0;
+}
+
+/* Chain head n's outputs and its members': marked dirty, or taken from the
+ * snapshot (borrowed: the snapshot outlives the run), or copied into it. */
+static void mark_dirty(nnz_infer *inf, const nni_node *n)
+{
+    for (int m = 0; m <= n->nchain; m++) {
+        const nni_node *x = m ? &n->chain[m - 1] : n;
+        for (int k = 0; k < x->nout; k++)
+            inf->dirty[x->out[k]] = 1;
+    }
+}
+
+static void take_snap(const nnz_infer_snap *sn, nni_frame *f, const nni_node *n)
+{
+    for (int m = 0; m <= n->nchain; m++) {
+        const nni_node *x = m ? &n->chain[m - 1] : n;
+        for (int k = 0; k < x->nout; k++)
+            if (sn->v[x->out[k]].data)
+                view(&f->v[x->out[k]], &sn->v[x->out[k]]);
+    }
+}
+
+static void keep_snap(nnz_infer_snap *sn, const nni_frame *f, const nni_node *n)
+{
+    for (int m = 0; m <= n->nchain && !sn->over; m++) {
+        const nni_node *x = m ? &n->chain[m - 1] : n;
+        for (int k = 0; k < x->nout && !sn->over; k++) {
+            const nnz_itensor *t = &f->v[x->out[k]];
+            nnz_itensor *c = &sn->v[x->out[k]];
+            if (!t->data || nni_is_sentinel(t->data) || c->data)
+                continue;
+            if (sn->bytes + t->bytes > sn->max || !(c->data = malloc(t->bytes ? t->bytes : 1))) {
+                sn->over = 1;
+                break;
+            }
+            memcpy(c->data, t->data, t->bytes);
+            c->dtype = t->dtype;
+            c->ndims = t->ndims;
+            memcpy(c->dims, t->dims, sizeof c->dims);
+            c->count = t->count;
+            c->bytes = t->bytes;
+            c->borrowed = 0;
+            sn->bytes += t->bytes;
+        }
+    }
+}
+
 static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
 {
     nni_graph *gr = f->gr;
+    int main_run = gr == inf->main && !inf->planning;
+    const nnz_infer_snap *resume = main_run ? inf->resume : NULL;
+    nnz_infer_snap *keeping = main_run ? inf->keeping : NULL;
     for (size_t s = 0; s < gr->nslots; s++)
         if (gr->weights[s] && !f->v[s].data)
             view(&f->v[s], gr->weights[s]);
     for (size_t i = 0; i < gr->nnodes; i++) {
         nni_node *n = &gr->nodes[i];
+        if (resume) {
+            if (!node_dirty(inf, n)) {
+                take_snap(resume, f, n);
+                release_after(inf, f, n, i);
+                for (int m = 0; m < n->nchain; m++)
+                    release_after(inf, f, &n->chain[m], i);
+                continue;
+            }
+            mark_dirty(inf, n);
+        }
         if (n->nchain && fused_fast(inf, gr, n)) {
             if ((n->ew ? run_fused_ew(inf, f, n, i, e) : run_fused(inf, f, n, e)) != 0)
                 return -1;
@@ -1072,6 +1173,8 @@ static int exec_graph(nnz_infer *inf, nni_frame *f, nnz_error *e)
                 if (run_node(inf, f, &n->chain[m], i, n, m + 1, e) != 0)
                     return -1;
         }
+        if (keeping)
+            keep_snap(keeping, f, n);
         release_after(inf, f, n, i);
         for (int m = 0; m < n->nchain; m++)
             release_after(inf, f, &n->chain[m], i);
@@ -1241,6 +1344,7 @@ void nnz_infer_free(nnz_infer *inf)
     free(inf->real_inputs);
     free(inf->plan_in);
     free(inf->wlist);
+    free(inf->dirty);
     nnz_strmap_free(&inf->wnames);
     free(inf);
 }
@@ -1439,7 +1543,7 @@ int nnz_infer_plan_value(const nnz_infer *inf, size_t i, const char **name, int 
     return gr->pstate[i] == NNI_P_SHAPE ? 1 : 2;
 }
 
-int nnz_infer_run(nnz_infer *inf, nnz_error *e)
+static int run_main(nnz_infer *inf, nnz_error *e)
 {
     nni_frame *f = &inf->frame;
     frame_clear(inf, f, 1);
@@ -1493,6 +1597,58 @@ int nnz_infer_run(nnz_infer *inf, nnz_error *e)
         }
     inf->ran = 1;
     return 0;
+}
+
+int nnz_infer_run(nnz_infer *inf, nnz_error *e)
+{
+    return run_main(inf, e);
+}
+
+int nnz_infer_run_keep(nnz_infer *inf, nnz_infer_snap **snap, uint64_t max_bytes, nnz_error *e)
+{
+    *snap = NULL;
+    nnz_infer_snap *sn = nnz_calloc(1, sizeof *sn, e);
+    if (!sn || !(sn->v = nnz_calloc(inf->main->nslots + 1, sizeof *sn->v, e))) {
+        free(sn);
+        return -1;
+    }
+    sn->nslots = inf->main->nslots;
+    sn->max = max_bytes;
+    inf->keeping = sn;
+    int rc = run_main(inf, e);
+    inf->keeping = NULL;
+    if (rc != 0 || sn->over) {
+        nnz_infer_snap_free(sn);
+        return rc;
+    }
+    *snap = sn;
+    return 0;
+}
+
+int nnz_infer_run_from(nnz_infer *inf, const nnz_infer_snap *snap, const char *const *changed,
+                       size_t nchanged, nnz_error *e)
+{
+    nni_graph *gr = inf->main;
+    if (!snap || inf->o.hook || snap->nslots != gr->nslots)
+        return run_main(inf, e);
+    if (!inf->dirty && !(inf->dirty = nnz_calloc(gr->nslots + 1, 1, e)))
+        return -1;
+    memset(inf->dirty, 0, gr->nslots);
+    for (size_t c = 0; c < nchanged; c++) {
+        size_t w;
+        int found = 0;
+        if (!nnz_strmap_get(&inf->wnames, changed[c], &w))
+            return run_main(inf, e); /* not a weight it knows: run it all */
+        for (size_t s = 0; s < gr->nslots; s++)
+            if (gr->weights[s] == inf->wlist[w])
+                inf->dirty[s] = 1, found = 1;
+        if (!found)
+            return run_main(inf, e); /* read inside a subgraph only */
+    }
+    inf->resume = snap;
+    int rc = run_main(inf, e);
+    inf->resume = NULL;
+    return rc;
 }
 
 const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i)

@@ -127,6 +127,25 @@ const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i);
  * NULL when there is no such float tensor (or no memory for the copy). */
 float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 
+/* Re-running with a few weights changed. A run that changes one weight
+ * computes, before that weight's first reader, exactly what a run with the
+ * old weight computed; and after it, too, wherever the value does not
+ * depend on the weight. nnz_infer_run_keep runs as nnz_infer_run and keeps
+ * a copy of every value of the main graph (NULL in *snap when they would
+ * take more than max_bytes: the run is still done). nnz_infer_run_from
+ * then runs with the same inputs set and the weights as they were then,
+ * except those named in `changed`: only the nodes that depend on a changed
+ * weight run, the others' values are the snapshot's (which must outlive the
+ * outputs of the run). Its outputs are the bits nnz_infer_run gives. A
+ * changed weight read inside an If/Loop body, or a hook set, makes it a
+ * full run. */
+typedef struct nnz_infer_snap nnz_infer_snap;
+int nnz_infer_run_keep(nnz_infer *inf, nnz_infer_snap **snap, uint64_t max_bytes, nnz_error *e);
+int nnz_infer_run_from(nnz_infer *inf, const nnz_infer_snap *snap, const char *const *changed,
+                       size_t nchanged, nnz_error *e);
+uint64_t nnz_infer_snap_bytes(const nnz_infer_snap *s);
+void nnz_infer_snap_free(nnz_infer_snap *s);
+
 /* The shape plan. Before a run computes anything, the graph is run for
  * shapes: every value gets its dtype and shape from the inputs' shapes
  * (symbolic dims bound by them), small integer and float tensors (shape

@@ -173,12 +173,59 @@ void nnz_calib_eval_free(nnz_calib_eval *ev)
     for (size_t f = 0; f < ev->nfeeds; f++)
         nnz_feed_free(&ev->feeds[f]);
     free(ev->feeds);
-    nnz_infer_free(ev->inf);
+    nnz_infer_free(ev->inf); /* before the snapshots its outputs may borrow from */
+    for (size_t f = 0; f < ev->nsnap; f++)
+        nnz_infer_snap_free(ev->snap[f]);
+    free(ev->snap);
     free(ev);
 }
 
+int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e)
+{
+    if (to > ev->nfeeds)
+        to = ev->nfeeds;
+    if (to > ev->nsnap) {
+        nnz_infer_snap **ns = nnz_realloc(ev->snap, to * sizeof *ns, e);
+        if (!ns)
+            return -1;
+        memset(ns + ev->nsnap, 0, (to - ev->nsnap) * sizeof *ns);
+        ev->snap = ns;
+        ev->nsnap = to;
+    }
+    uint64_t limit = ev->calib->opts.max_memory ? ev->calib->opts.max_memory : NNZ_CALIB_KEEP_BYTES;
+    uint64_t used = 0;
+    for (size_t f = 0; f < ev->nsnap; f++) {
+        nnz_infer_snap_free(ev->snap[f]);
+        ev->snap[f] = NULL;
+    }
+    for (size_t f = 0; f < to; f++) {
+        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
+            nnz_infer_run_keep(ev->inf, &ev->snap[f], limit - used, e) != 0)
+            return nnz_wrap(e, "calibration input %zu: ", f);
+        used += nnz_infer_snap_bytes(ev->snap[f]);
+    }
+    return 0;
+}
+
+static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
+                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e);
+
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
                          double *per_out, nnz_error *e)
+{
+    return eval_error(ev, NULL, 0, from, to, worst, per_out, e);
+}
+
+int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
+                              size_t from, size_t to, double *worst, double *per_out,
+                              nnz_error *e)
+{
+    return eval_error(ev, changed, nchanged, from, to, worst, per_out, e);
+}
+
+/* changed: NULL for full runs. */
+static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
+                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e)
 {
     size_t nout = ev->nout;
     double *err2 = nnz_calloc(2 * nout + 1, sizeof *err2, e);
@@ -187,7 +234,10 @@ int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *wor
     double *ref2 = err2 + nout, worst_in = 0;
     int broken = 0; /* an integer output changed, or a value turned non-finite */
     for (size_t f = from; f < to && f < ev->nfeeds; f++) {
-        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 || nnz_infer_run(ev->inf, e) != 0) {
+        const nnz_infer_snap *sn = changed && f < ev->nsnap ? ev->snap[f] : NULL;
+        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
+            (sn ? nnz_infer_run_from(ev->inf, sn, changed, nchanged, e)
+                : nnz_infer_run(ev->inf, e)) != 0) {
             free(err2);
             return nnz_wrap(e, "calibration input %zu: ", f);
         }

@@ -67,7 +67,12 @@ typedef struct nnz_calib_eval {
     double seconds_per_run;      /* measured on the reference runs */
     int per_input;               /* the error of the worst single input, not pooled */
     int ref_kept;                /* ref and iref belong to calib->keep */
+    nnz_infer_snap **snap;       /* per feed: every value of a run (nnz_calib_eval_keep) */
+    size_t nsnap;
 } nnz_calib_eval;
+
+/* Bytes of kept values (all feeds) at most, when opts.max_memory is not set. */
+#define NNZ_CALIB_KEEP_BYTES (1ull << 30)
 
 /* Load the inputs, run the model on each and keep its outputs. The model's
  * weights as they are now are the reference, unless c->keep already holds
@@ -85,6 +90,19 @@ void nnz_calib_eval_free(nnz_calib_eval *ev);
  * L2. */
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
                          double *per_out, nnz_error *e);
+
+/* Keep every value of a run on feeds [0, to) with the weights as they are
+ * now (the budgets' reference point, before their sensitivities), within
+ * opts.max_memory (else NNZ_CALIB_KEEP_BYTES) for all: a feed over it is
+ * not kept. Values kept before are let go first (to = 0: only that). */
+int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e);
+
+/* nnz_calib_eval_error where only the weights named in `changed` differ
+ * from those nnz_calib_eval_keep saw: on a kept feed only the nodes that
+ * depend on them run (nnz_infer_run_from); the same error, bit for bit. */
+int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
+                              size_t from, size_t to, double *worst, double *per_out,
+                              nnz_error *e);
 
 /* Run feeds [from, to) with `hook` watching every node (as
  * nnz_infer_opts.hook: it sees each node's inputs and outputs, e.g. to

@@ -124,6 +124,13 @@ struct nnz_infer {
     int64_t (*plan_in)[NNZ_MAX_DIMS + 1]; /* per real input: ndims, dims */
     uint64_t plan_peak;
     size_t plan_values, plan_runtime, plan_checked, plan_fused;
+    /* re-running with a few weights changed (nnz_infer_run_from): the
+     * snapshot whose values stand in for the nodes that need not run, and
+     * which main-graph slots depend on a changed weight; or the snapshot a
+     * run is filling (nnz_infer_run_keep) */
+    const struct nnz_infer_snap *resume;
+    unsigned char *dirty;
+    struct nnz_infer_snap *keeping;
     /* weights by nnz_tensor name */
     nnz_strmap wnames;
     nnz_itensor **wlist;

@@ -155,6 +155,10 @@ int prune_chan_set(prune_chan *h, const size_t *remove);
  * loaded (the first call takes the originals from `inf`, which must be the
  * same interpreter every time). */
 int prune_chan_zero(prune_chan *h, nnz_infer *inf, nnz_error *e);
+/* The weights the last prune_chan_zero changed from the model's: their
+ * names into names[0, cap); returns how many there are (more than cap:
+ * only the first cap named). */
+size_t prune_chan_zeroed(prune_chan *h, const char **names, size_t cap);
 /* Rewrite the graph as the last prune_chan_set says (or by the layers'
  * rules when it was never called) and report per layer in
  * report["prune"]["layers"]. */

@@ -391,6 +391,17 @@ static int cmp_rank(const void *a, const void *b)
     return x->ch < y->ch ? -1 : x->ch > y->ch;
 }
 
+/* The error with the channels prune_chan_zero just removed: only what
+ * depends on the weights it changed runs again. */
+static int chan_error(prune_chan *h, nnz_calib_eval *ev, size_t ns, double *w, nnz_error *e)
+{
+    const char *names[64];
+    size_t n = prune_chan_zeroed(h, names, 64);
+    if (n > 64)
+        return nnz_calib_eval_error(ev, 0, ns, w, NULL, e);
+    return nnz_calib_eval_error_from(ev, names, n, 0, ns, w, NULL, e);
+}
+
 /* norm=output: each channel of each group removed alone, the output error
  * measured on the sensitivity inputs; the group's channels then go in the
  * order of those errors (ties: by index). One run per channel and input. */
@@ -414,7 +425,7 @@ static int measure_channels(prune_chan *h, nnz_calib_eval *ev, const nnz_calib *
             double w;
             if ((rc = prune_chan_set_order(h, g, order, e)) != 0 ||
                 (rc = prune_chan_set(h, remove)) != 0 || (rc = prune_chan_zero(h, ev->inf, e)) != 0 ||
-                (rc = nnz_calib_eval_error(ev, 0, ns, &w, NULL, e)) != 0)
+                (rc = chan_error(h, ev, ns, &w, e)) != 0)
                 break;
             chan_err[g][ch] = w;
             rk[ch] = (pb_rank){ .err = isnan(w) ? INFINITY : w, .ch = ch };
@@ -458,6 +469,8 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     double **chan_err = nnz_calloc(ng + 1, sizeof *chan_err, e);
     if (!chan_err)
         rc = -1;
+    if (rc == 0) /* the model's own values on the sensitivities' inputs */
+        rc = nnz_calib_eval_keep(ev, ns, e);
     if (rc == 0 && o->norm == PR_OUTPUT)
         rc = measure_channels(h, ev, cal, ns, remove, chan_err, e);
     /* sensitivities: each group alone at a few fractions of its channels */
@@ -473,7 +486,7 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
             remove[g] = k;
             double w;
             if ((rc = prune_chan_set(h, remove)) != 0 || (rc = prune_chan_zero(h, ev->inf, e)) != 0 ||
-                (rc = nnz_calib_eval_error(ev, 0, ns, &w, NULL, e)) != 0)
+                (rc = chan_error(h, ev, ns, &w, e)) != 0)
                 break;
             /* the channels really removed (a Concat's partner may keep some) */
             size_t got = G->channels - prune_chan_group_at(h, g)->kept;
@@ -494,7 +507,9 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     if (rc == 0) {
         s = (pb_search){ .it = it, .n = ng, .ev = ev, .x = o->max_output_error,
                          .apply = chan_apply, .ctx = &ctx };
-        rc = search(&s, cal, e);
+        rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
+        if (rc == 0)
+            rc = search(&s, cal, e);
     }
     if (rc == 0) /* the choice, then the rewrite */
         rc = chan_apply(&ctx, it, s.best, e);
@@ -675,6 +690,8 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
     size_t ns = ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
     double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     int rc = pt && it && cv ? 0 : -1;
+    if (rc == 0) /* the model's own values on the sensitivities' inputs */
+        rc = nnz_calib_eval_keep(ev, ns, e);
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
         if (!st->selected[i])
@@ -710,7 +727,8 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
             size_t k = prune_count_sparsity(q->n, weight_points[p]);
             double r = prune_order_error(&q->ord, k), err;
             weights_put(q, k);
-            if ((rc = nnz_calib_eval_error(ev, 0, ns, &err, NULL, e)) != 0)
+            const char *changed[1] = { t->name };
+            if ((rc = nnz_calib_eval_error_from(ev, changed, 1, 0, ns, &err, NULL, e)) != 0)
                 break;
             curve_add(c, r, err * err);
         }
@@ -727,7 +745,9 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
     if (rc == 0) {
         s = (pb_search){ .it = it, .n = w.npt, .ev = ev, .x = o->max_output_error,
                          .apply = weights_apply, .ctx = &w };
-        rc = search(&s, cal, e);
+        rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
+        if (rc == 0)
+            rc = search(&s, cal, e);
     }
     if (rc == 0)
         rc = weights_apply(&w, it, s.best, e);

@@ -1545,6 +1545,19 @@ int prune_chan_zero(prune_chan *h, nnz_infer *inf, nnz_error *e)
     return 0;
 }
 
+size_t prune_chan_zeroed(prune_chan *h, const char **names, size_t cap)
+{
+    pc *c = &h->c;
+    size_t n = 0;
+    for (size_t i = 0; h->decided && i < h->nsink; i++)
+        if (changed(c, h->sink[i].sl->space)) {
+            if (n < cap)
+                names[n] = h->sink[i].sl->t->name;
+            n++;
+        }
+    return n;
+}
+
 int prune_chan_commit(prune_chan *h, cJSON *report, nnz_error *e)
 {
     pc *c = &h->c;

@@ -309,10 +309,15 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
     q->alpha = 2;
     if (!q->live)
         return 0; /* the graph never reads it: any step is free */
+    /* only what depends on this tensor (and the bias it corrects) runs again */
+    const char *changed[2] = { q->t->name, NULL };
+    size_t nchanged = 1;
+    if (q->bias_live && (changed[1] = quantize_layer_bias(quant_layers_of(o), q->t->name)))
+        nchanged = 2;
     for (int j = 0; j < 2; j++) {
         double w;
         if (apply(m, q, o, ks[j], e) != 0 ||
-            nnz_calib_eval_error(ev, 0, ns, &w, per_out, e) != 0)
+            nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
             return -1;
         d[j] = worst_of(per_out, ev->nout);
     }
@@ -427,7 +432,12 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         if (b && nnz_strmap_put(&biases, b, 1, e) != 0)
             rc = -1;
     }
-    /* rates and sensitivities, tensor by tensor */
+    /* rates and sensitivities, tensor by tensor; the float model's values
+     * kept on the inputs they run on */
+    double tk = now();
+    if (rc == 0)
+        rc = nnz_calib_eval_keep(ev, QB_SENS_INPUTS, e);
+    t_sens += now() - tk;
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
         if (!stage->selected[i] || !nnz_dtype_is_float(t->dtype))
@@ -492,6 +502,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             }
     }
     double t_search = now();
+    if (rc == 0) /* the kept values served the sensitivities: let them go */
+        rc = nnz_calib_eval_keep(ev, 0, e);
     /* equal slope, confirmed by whole-model runs: the search measures on a
      * subset of the calibration inputs; its result is then measured on all
      * of them, and when that misses, the search runs again aiming lower */
@@ -500,6 +512,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
     int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
     int confirms = 0, have_best = 0;
+    /* best's error when it was measured on the whole calibration set (it
+     * then need not run again at the end) */
+    double best_meas = 0;
+    int best_all = 0;
     if (rc == 0 && !best)
         rc = -1;
     for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
@@ -516,6 +532,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
                 if (bits < best_bits) {
                     best_bits = bits;
                     best_pred = pred;
+                    best_meas = meas;
+                    best_all = nsub == ev->ncal;
                     have_best = 1;
                     for (size_t i = 0; i < nq; i++)
                         best[i] = qs[i].choice;
@@ -544,8 +562,11 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
             break;
         confirms++;
-        if (meas <= o->max_output_error)
+        if (meas <= o->max_output_error) {
+            best_meas = meas;
+            best_all = 1;
             break;
+        }
         aim *= 0.95 * o->max_output_error / meas;
         budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
         have_best = 0;
@@ -556,7 +577,9 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             qs[i].choice = have_best ? best[i] : -1;
         double held = 0;
         rc = apply_all(m, qs, nq, o, e);
-        if (rc == 0)
+        if (rc == 0 && have_best && best_all)
+            meas = best_meas; /* measured on these weights and inputs already */
+        else if (rc == 0)
             rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
         if (rc == 0 && ev->nfeeds > ev->ncal)
             rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
