@@ -446,14 +446,7 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     if (rc == 0) {
         cJSON *r = cJSON_AddObjectToObject(report, "decompose_budget");
         cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
-        cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
-        cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
-        cJSON_AddNumberToObject(r, "output_error_calibration", meas);
-        if (ev->nfeeds > ev->ncal)
-            cJSON_AddNumberToObject(r, "output_error_heldout", held);
-        else
-            cJSON_AddNullToObject(r, "output_error_heldout");
-        cJSON_AddBoolToObject(r, "met", meas <= o->max_output_error);
+        nnz_calib_report_errors(r, ev, o->max_output_error, meas, held);
         cJSON_AddNumberToObject(r, "parameters_before", before);
         cJSON_AddNumberToObject(r, "parameters_after", params);
         cJSON_AddNumberToObject(r, "confirm_runs", confirms);

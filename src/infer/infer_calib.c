@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 static int is_float_type(int dt)
 {
     return dt == NNZ_DT_FLOAT || dt == NNZ_DT_FLOAT16 || dt == NNZ_DT_BFLOAT16 ||
@@ -352,4 +354,32 @@ double nnz_alloc_equal_slope(const nnz_alloc_item *items, size_t n, double budge
             lo = mid;
     }
     return alloc_choose(items, n, pow(10, hi), choice, total_cost);
+}
+
+void nnz_calib_report_errors(cJSON *r, const nnz_calib_eval *ev, double x, double cal, double held)
+{
+    cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
+    cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
+    cJSON_AddNumberToObject(r, "output_error_calibration", cal);
+    if (ev->nfeeds > ev->ncal)
+        cJSON_AddNumberToObject(r, "output_error_heldout", held);
+    else
+        cJSON_AddNullToObject(r, "output_error_heldout");
+    cJSON_AddBoolToObject(r, "met", cal <= x);
+}
+
+void nnz_calib_budget_line(const cJSON *b, const char *pass, char *buf, size_t n)
+{
+    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
+    const char *how = cJSON_GetStringValue(cJSON_GetObjectItem(b, "error"));
+    char held[96] = "no inputs held out";
+    if (cJSON_IsNumber(h))
+        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
+                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
+    snprintf(buf, n, "%s: output budget %g (%s): measured %.4g on the calibration inputs (%.0f), "
+             "%s; %.1f s", pass, cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
+             how ? how : "pooled",
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
+             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
 }

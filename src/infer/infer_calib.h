@@ -126,6 +126,17 @@ typedef struct nnz_alloc_item {
 double nnz_alloc_equal_slope(const nnz_alloc_item *items, size_t n, double budget,
                              size_t *choice, double *total_cost);
 
+struct cJSON;
+/* A budget's measured errors in its report object r, in the one layout
+ * every budget uses (docs/cli.md): calibration_sets, heldout_sets,
+ * output_error_calibration (cal), output_error_heldout (held; null when no
+ * input is held out) and met (cal <= x). */
+void nnz_calib_report_errors(struct cJSON *r, const nnz_calib_eval *ev, double x, double cal,
+                             double held);
+/* The one-line summary of such a report: "PASS: output budget X (...):
+ * measured ..., held-out ...; N s", into buf. */
+void nnz_calib_budget_line(const struct cJSON *b, const char *pass, char *buf, size_t n);
+
 /* Report a step of a search (no-op without a progress callback). */
 void nnz_calib_progress(const nnz_calib *c, const char *what, size_t done, size_t total);
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infer_calib.h"
 #include "metrics.h"
 #include "prune.h"
 
@@ -641,18 +642,7 @@ static void budget_text(const cJSON *b, int verbose,
                          cJSON_GetNumberValue(cJSON_GetObjectItem(x, "output_error_alone")));
             line(arg, 1, buf);
         }
-    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
-    char held[96] = "no inputs held out";
-    if (cJSON_IsNumber(h))
-        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
-                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
-    snprintf(buf, sizeof buf, "prune: output budget %g (%s): measured %.4g on the calibration "
-             "inputs (%.0f), %s; %.1f s",
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
-             cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    nnz_calib_budget_line(b, "prune", buf, sizeof buf);
     line(arg, 0, buf);
 }
 

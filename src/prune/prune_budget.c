@@ -229,8 +229,6 @@ static cJSON *report_head(cJSON *report, const prune_opts *o, const nnz_calib_ev
         cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : o->norm == PR_L2 ? "l2" : "output");
     }
     cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
-    cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
-    cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
     cJSON_AddNumberToObject(r, "output_error_predicted", s->have_best ? sqrt(s->best_pred) : 0);
     cJSON_AddNumberToObject(r, "confirm_runs", s->confirms);
     cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
@@ -246,12 +244,7 @@ static int report_errors(cJSON *r, nnz_calib_eval *ev, double x, double *cal, nn
         return -1;
     if (ev->nfeeds > ev->ncal && nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e) != 0)
         return -1;
-    cJSON_AddNumberToObject(r, "output_error_calibration", *cal);
-    if (ev->nfeeds > ev->ncal)
-        cJSON_AddNumberToObject(r, "output_error_heldout", held);
-    else
-        cJSON_AddNullToObject(r, "output_error_heldout");
-    cJSON_AddBoolToObject(r, "met", *cal <= x);
+    nnz_calib_report_errors(r, ev, x, *cal, held);
     return 0;
 }
 

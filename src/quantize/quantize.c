@@ -549,18 +549,7 @@ static void report_text(const cJSON *report, int verbose,
                      cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
             line(arg, 1, buf);
         }
-    const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
-    char held[96] = "no inputs held out";
-    if (cJSON_IsNumber(h))
-        snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
-                 cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
-    snprintf(buf, sizeof buf, "quantize: output budget %g (%s): measured %.4g on the "
-             "calibration inputs (%.0f), %s; %.1f s",
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
-             cJSON_GetStringValue(cJSON_GetObjectItem(b, "error")),
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
-             cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));
+    nnz_calib_budget_line(b, "quantize", buf, sizeof buf);
     line(arg, 0, buf);
 }
 

@@ -590,16 +590,9 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON *r = cJSON_AddObjectToObject(report, "quantize_budget");
             cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
             cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
-            cJSON_AddNumberToObject(r, "calibration_sets", (double)ev->ncal);
-            cJSON_AddNumberToObject(r, "heldout_sets", (double)(ev->nfeeds - ev->ncal));
-            cJSON_AddNumberToObject(r, "output_error_calibration", meas);
-            if (ev->nfeeds > ev->ncal)
-                cJSON_AddNumberToObject(r, "output_error_heldout", held);
-            else
-                cJSON_AddNullToObject(r, "output_error_heldout");
+            nnz_calib_report_errors(r, ev, o->max_output_error, meas, held);
             cJSON_AddNumberToObject(r, "output_error_predicted",
                                     have_best ? sqrt(best_pred) : 0);
-            cJSON_AddBoolToObject(r, "met", meas <= o->max_output_error);
             cJSON_AddNumberToObject(r, "confirm_runs", confirms);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
             cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
