@@ -1039,11 +1039,19 @@ static void report_text(const cJSON *report, int verbose,
         before += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before"));
         after += cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after"));
         if (verbose) {
-            snprintf(buf, sizeof buf, "decompose %-30s %s rank %.0f: %.0f -> %.0f params, "
+            /* SVD has one rank; Tucker-2 an input and an output rank */
+            char rank[64];
+            const cJSON *r1 = cJSON_GetObjectItem(x, "rank");
+            if (cJSON_IsNumber(r1))
+                snprintf(rank, sizeof rank, "rank %.0f", r1->valuedouble);
+            else
+                snprintf(rank, sizeof rank, "ranks %.0f (in), %.0f (out)",
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank_in")),
+                         cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank_out")));
+            snprintf(buf, sizeof buf, "decompose %-30s %s %s: %.0f -> %.0f params, "
                      "weight rel_l2 %.3g",
                      cJSON_GetStringValue(cJSON_GetObjectItem(x, "weight")),
-                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")),
-                     cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rank")),
+                     cJSON_GetStringValue(cJSON_GetObjectItem(x, "method")), rank,
                      cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_before")),
                      cJSON_GetNumberValue(cJSON_GetObjectItem(x, "params_after")),
                      cJSON_GetNumberValue(cJSON_GetObjectItem(x, "rel_error")));

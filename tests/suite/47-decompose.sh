@@ -212,6 +212,13 @@ check "the first layer (3 input channels) keeps its input mode" $PYTHON -c '
 import json, sys
 d = [e for e in json.load(open(sys.argv[1]))["decompose"] if e["node"] == "rgb"][0]
 sys.exit(0 if d["modes"] == "out" and d["rank_in"] == 3 else 1)' "$W/convs.json"
+# -v: a line per layer, Tucker-2's two ranks by name (it printed "rank -nan")
+$NS compress -v -f "$W/convs.onnx" -o "$W/convs_v.nnz" -p "decompose:rank=3" 2>"$W/verbose" >/dev/null
+if grep -Eq "decompose +rgb.w +tucker2 ranks 3 \(in\), 3 \(out\)" "$W/verbose" && ! grep -qi "nan" "$W/verbose"; then
+    pass "compress -v names a Tucker layer's input and output ranks"
+else
+    fail "compress -v: no Tucker ranks line, or a nan" "$(grep -i "decompose" "$W/verbose" | head -n 4)"
+fi
 
 # ---- the trained fixtures: accuracy, and the full pipeline through the blob -----
 for m0 in digits_mlp digits_cnn; do
