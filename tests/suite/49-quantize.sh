@@ -80,71 +80,6 @@ done
 # nodes compute equal the float-decoded weights bit for bit (numpy), ORT runs
 # it with outputs close to the float-decoded model (bit-identical where ORT
 # folds the nodes into constants), decompress --qdq writes the same file.
-cat >"$W/qdq_weights.py" <<'PY'
-import sys, onnx, onnx.mapping, numpy as np
-from onnx import numpy_helper as nh
-
-def graphs(g, out):
-    out.append(g)
-    for n in g.node:
-        for a in n.attribute:
-            if a.g.ByteSize():
-                graphs(a.g, out)
-            for sg in a.graphs:
-                graphs(sg, out)
-    return out
-
-def consts(g):
-    v = {t.name: nh.to_array(t) for t in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant":
-            v[n.output[0]] = nh.to_array(n.attribute[0].t)
-    return v
-
-def attr(n, name, dflt):
-    for a in n.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return dflt
-
-ref, qdq = onnx.load(sys.argv[1]), onnx.load(sys.argv[2])
-want = {}
-for g in graphs(ref.graph, []):
-    want.update({(g.name, k): v for k, v in consts(g).items()})
-compared = bad = 0
-for g in graphs(qdq.graph, []):
-    v = consts(g)
-    for n in g.node:
-        if not all(i in v for i in n.input) or not n.input:
-            continue
-        x = [v[i] for i in n.input]
-        if n.op_type == "DequantizeLinear":
-            q, s, z = x
-            ax = attr(n, "axis", 1)
-            shape = [1] * q.ndim
-            if s.ndim == 1:
-                shape[ax] = -1
-            y = (q.astype(np.int32) - z.astype(np.int32).reshape(shape)).astype(np.float32) * s.reshape(shape)
-        elif n.op_type == "Cast":
-            y = x[0].astype(onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[attr(n, "to", 1)])
-        elif n.op_type in ("Sub", "Mul"):
-            y = (x[0] - x[1]) if n.op_type == "Sub" else (x[0] * x[1])
-            y = y.astype(np.float32)
-        elif n.op_type == "Gather":
-            y = x[0][x[1]]
-        else:
-            continue
-        v[n.output[0]] = y
-        key = (g.name, n.output[0])
-        if key in want:
-            compared += 1
-            w = want[key]
-            if y.dtype != w.dtype or y.shape != w.shape or y.tobytes() != w.tobytes():
-                bad += 1
-                print("differs:", n.output[0], y.dtype, w.dtype, y.shape, w.shape, file=sys.stderr)
-print(compared, bad)
-sys.exit(0 if compared > 0 and bad == 0 else 1)
-PY
 # model | pipeline | what the quantized tensors must become | ORT tolerance (bit = bit-identical)
 qdq_cases="
 $FIX/digits_cnn_folded.onnx|quantize:bits=8,min-elements=1|DequantizeLinear|dq
@@ -197,7 +132,7 @@ while IFS='|' read -r m pipe as tol <&3; do
 import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)' "$q"
     if [ "$as" != float ]; then
         check "$c: the QDQ nodes compute the float-decoded weights bit for bit" \
-            $PYTHON "$W/qdq_weights.py" "$f" "$q"
+            $PYTHON tests/tools/qdq_same_weights.py "$f" "$q"
     fi
     $ORACLE "$f" "$q" $inputs --json >"$W/q$k.ort.json" 2>"$W/q$k.ort.err"
     r_all=$(jget "$W/q$k.ort.json" 'd["worst_rel_l2"]' 2>/dev/null)
