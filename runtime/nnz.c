@@ -1,6 +1,15 @@
 /* nnz.c - the nnzip decoder runtime. See nnz.h for the contract and
  * docs/FORMAT.md for the bytes.
  *
+ * In the order a reader needs it: the build's choices, reading bytes and
+ * bits, Huffman tables and the symbols of a stream (sym_get is the
+ * reference; the speed paths after it, NNZ_FAST, decode the same symbols
+ * faster), the coded encodings' parameters, value maps, decoding each
+ * encoding, the blob's directory and its checks, and last the public
+ * functions (nnz.h), then decoding in pieces and rebuilding the model.
+ * Public helpers that are building blocks (CRC-32, half floats, hashing)
+ * sit with their kind.
+ *
  * Conventions of this file: the blob is read through `rd` cursors that
  * never move past their end (a read past it sets `bad` and yields zeros);
  * room is checked as remaining space, `(size_t)(end - p) < need`; integers
@@ -10,7 +19,7 @@
 
 #include <string.h>
 
-/* ---- layout constants (docs/FORMAT.md) ---------------------------------- */
+/* ---- build choices and layout constants (docs/FORMAT.md) ---------------- */
 
 static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 #define HEADER_SIZE 64u
@@ -26,25 +35,57 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
 
-/* ---- status messages --------------------------------------------------- */
+/* Features this build has (nnz.h, NNZ_NO_*): constants, so the code of a
+ * feature left out is dead and the compiler drops it; parse_coded refuses
+ * a tensor that needs it (NNZ_E_UNSUPPORTED) before any of it would run. */
+#define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
+#define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
+#define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
 
-const char *nnz_strerror(int status)
-{
-    /* the messages end to end, and their statuses: a switch would add a
-     * table of pointers, 4 bytes a status, on small cores */
-#define NNZ_X_MSG(name, value, msg) msg "\0"
-#define NNZ_X_VAL(name, value, msg) value,
-    static const char msgs[] = NNZ_STATUS_LIST(NNZ_X_MSG) "unknown status";
-    static const signed char vals[] = { NNZ_STATUS_LIST(NNZ_X_VAL) };
-#undef NNZ_X_MSG
-#undef NNZ_X_VAL
-    const char *m = msgs;
-    for (size_t i = 0; i < sizeof vals && vals[i] != status; i++)
-        m += strlen(m) + 1;
-    return m;
-}
+/* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
+ * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
+#ifndef NNZ_BITBUF_BITS
+#if UINTPTR_MAX > 0xffffffffu
+#define NNZ_BITBUF_BITS 64
+#else
+#define NNZ_BITBUF_BITS 32
+#endif
+#endif
+#if NNZ_BITBUF_BITS == 64
+typedef uint64_t bitbuf;
+#else
+typedef uint32_t bitbuf;
+#endif
+#define BB NNZ_BITBUF_BITS
 
-/* ---- byte reading ------------------------------------------------------- */
+/* The speed paths: four Huffman lanes decoded at once, and runs of affine
+ * symbols to float32 in a loop of their own. They pay on cores that run
+ * instructions out of order (the lanes overlap) and cost flash on a small
+ * in-order MCU, so they default to 64-bit buffers only. NNZ_FAST 0 or 1
+ * overrides; both ways decode the same values (tests/suite/48-huffman.sh). */
+#ifndef NNZ_FAST
+#define NNZ_FAST (NNZ_BITBUF_BITS == 64)
+#endif
+
+/* Symbols decoded at a time: a stack buffer of 4 * CHUNK bytes (two for a
+ * sparse tensor). Larger chunks amortize the lanes' setup; NNZ_CHUNK
+ * overrides (16..65536) for a thread with little stack. */
+#ifdef NNZ_CHUNK
+#if NNZ_CHUNK < 16 || NNZ_CHUNK > 65536
+#error "NNZ_CHUNK is 16..65536"
+#endif
+#define CHUNK NNZ_CHUNK
+#elif NNZ_FAST
+#define CHUNK 1024
+#else
+#define CHUNK 32
+#endif
+
+/* The symbols in flight: CHUNK, and as many gaps for a sparse tensor in the
+ * fast build. The outermost decoding call holds them on its stack, once. */
+#define CHUNK_BUF (NNZ_FAST ? 2 * CHUNK : CHUNK)
+
+/* ---- byte reading -------------------------------------------------------- */
 
 static uint32_t le16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t le32(const uint8_t *p)
@@ -104,7 +145,7 @@ static int host_is_little_endian(void)
     return *(const uint8_t *)&one == 1;
 }
 
-/* ---- CRC-32 ------------------------------------------------------------ */
+/* ---- numbers: CRC-32, half floats, log-grid scales, types ---------------- */
 
 uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size)
 {
@@ -123,8 +164,6 @@ uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size)
     }
     return ~crc;
 }
-
-/* ---- half floats ------------------------------------------------------- */
 
 static uint32_t f32_bits(float f)
 {
@@ -193,8 +232,6 @@ uint16_t nnz_float_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
-/* ---- log-grid scales (value map 6, format 1.2) ------------------------- */
-
 /* Symbol `k` of a packed run of `bits`-bit symbols (0..8 bits, most
  * significant bit first): value map 6's scale codes. */
 static uint32_t packed_code(const uint8_t *p, unsigned bits, uint64_t k)
@@ -207,13 +244,6 @@ static uint32_t packed_code(const uint8_t *p, unsigned bits, uint64_t k)
     if ((at & 7) + bits > 8)
         two |= p[(at >> 3) + 1];
     return (two >> (16 - (at & 7) - bits)) & ((1u << bits) - 1);
-}
-
-uint32_t nnz_scale_code(const nnz_value_map *map, uint64_t c)
-{
-    if (!map || map->kind != NNZ_VAL_AFFINE_LOG || c >= map->nchan)
-        return 0;
-    return map->scale_base + packed_code(map->scales, map->scale_bits, c);
 }
 
 float nnz_log_scale(uint32_t code, int exp)
@@ -231,8 +261,6 @@ float nnz_log_scale(uint32_t code, int exp)
     return bits_f32(frac[code & 15]) * bits_f32(e << 23);
 }
 
-/* ---- types ------------------------------------------------------------- */
-
 /* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
 static unsigned dtype_size(int dtype)
 {
@@ -243,11 +271,1168 @@ static unsigned dtype_size(int dtype)
 
 enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
 
-/* ---- opening ----------------------------------------------------------- */
+static int is_float_type(int dtype)
+{
+    return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
+}
+
+/* Integer types the `integer` value map can write. */
+static int is_small_int_type(int dtype)
+{
+    return dtype == 2 || dtype == 3 || dtype == 4 || dtype == 5 || dtype == 6 ||
+           dtype == 9 || dtype == 12;
+}
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
 static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+
+/* ---- the bit reader ------------------------------------------------------ */
+
+/* A bit reader over a range of bytes: most significant bit first; past the
+ * end it feeds zero bits and counts them (up to a sticky 128), so running
+ * over is seen afterwards (br_over). */
+typedef struct bitrd {
+    const uint8_t *p, *end;
+    bitbuf buf;    /* next bits, left-aligned; the bits after the n valid ones are */
+    unsigned n;    /* valid bits in buf      the stream's next bits or zero */
+    unsigned over; /* zero bits fed past the end */
+} bitrd;
+
+/* At least BB - 7 valid bits: BB / 8 bytes at once when there are. */
+static void br_fill(bitrd *r)
+{
+    if (r->end - r->p >= BB / 8) {
+        bitbuf v = 0;
+        for (unsigned i = 0; i < BB / 8; i++)
+            v = v << 8 | r->p[i];
+        r->buf |= v >> r->n;
+        r->p += (BB - 1 - r->n) >> 3;
+        r->n |= BB - 8;
+        return;
+    }
+    while (r->n <= BB - 8) {
+        bitbuf byte = 0;
+        if (r->p < r->end)
+            byte = *r->p++;
+        else if (r->over < 128)
+            r->over += 8;
+        r->buf |= byte << (BB - 8 - r->n);
+        r->n += 8;
+    }
+}
+
+/* The next w bits, w 1..32. */
+static uint32_t br_get(bitrd *r, unsigned w)
+{
+    if (w > BB - 8) { /* a 32-bit buffer holds 25 bits for sure: in two parts */
+        uint32_t hi = br_get(r, 16);
+        return hi << (w - 16) | br_get(r, w - 16);
+    }
+    if (r->n < w || !NNZ_FAST) /* the test only pays where calls cost more than bytes */
+        br_fill(r);
+    uint32_t v = (uint32_t)(r->buf >> (BB - w));
+    r->buf <<= w;
+    r->n -= w;
+    return v;
+}
+
+/* Did the reader consume bits that were not there? */
+static int br_over(const bitrd *r) { return r->over > r->n; }
+
+/* ---- Huffman tables ------------------------------------------------------ */
+
+/* One stream of symbols: where its bytes are and how they are coded. */
+typedef struct stream {
+    unsigned coding, width;
+    const uint8_t *data, *end; /* data: after the Huffman table */
+    const uint8_t *list;       /* Huffman: the symbol list, after the counts */
+    unsigned maxlen;           /* Huffman: longest code; 0 = one symbol */
+    uint32_t single;           /* the symbol when maxlen = 0 */
+    uint32_t nlong;            /* symbols whose codes are longer than the fast table's bits */
+    uint32_t count[NNZ_HUFF_MAX_LEN + 1];
+} stream;
+
+/* The next symbol of a Huffman table's list: `width` bits (codings 1, 3),
+ * or the previous symbol of this length plus an Elias-gamma gap (codings 2,
+ * 4; *prev is -1 at the start of each length). 2^16 or more when malformed. */
+static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
+{
+    unsigned z = 0;
+    if (s->coding & 1) /* codings 1 and 3 */
+        return br_get(r, s->width);
+    if (r->n < 17 || !NNZ_FAST)
+        br_fill(r);
+#if BB == 64 && defined(__GNUC__) /* the zeros counted at once */
+    if (r->buf >> (BB - 17) && r->n >= 33) {
+        z = (unsigned)__builtin_clzll(r->buf);
+        uint32_t g = (uint32_t)(r->buf >> (BB - 2 * z - 1));
+        r->buf <<= 2 * z + 1;
+        r->n -= 2 * z + 1;
+        return *prev += g;
+    }
+#endif
+    while (!(r->buf >> (BB - 1))) { /* gaps are at most 2^16: at most 16 zeros */
+        if (++z > 16)
+            return 1u << 16;
+        r->buf <<= 1;
+        r->n--;
+    }
+    return *prev += br_get(r, z + 1);
+}
+
+/* Bits of a Huffman stream's first-level table: NNZ_HUFF_FAST_BITS for a
+ * four-lane stream in the fast build (huff4 shifts by a constant), else no
+ * more than the longest code needs (less table to fill). */
+static unsigned fast_bits(const stream *s)
+{
+    return s->maxlen < NNZ_HUFF_FAST_BITS && (!NNZ_FAST || s->coding < NNZ_CODING_HUFFMAN_X4)
+               ? s->maxlen
+               : NNZ_HUFF_FAST_BITS;
+}
+
+/* A stream being read: the bit reader of each lane, and its tables. */
+typedef struct sym_rd {
+    const stream *s;
+    bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
+    unsigned lanes, lane;    /* how many, and the lane of the next symbol */
+    const uint32_t *tab;     /* 2^fb entries: symbol << 6 | code length (0: longer) */
+    const uint16_t *longs;   /* the symbols of longer codes, canonical order */
+    unsigned fb;
+    uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
+} sym_rd;
+
+/* Walk a Huffman stream's symbol list: every symbol inside the alphabet,
+ * and the data from the byte after the list's last bit. With `mem`, build
+ * d's tables there (huff_scratch bytes, aligned) on the way. */
+static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
+{
+    unsigned fb = fast_bits(s);
+    uint32_t code = 0, nl = 0, prev;
+    uint16_t *longs = mem ? (uint16_t *)(void *)(mem + ((size_t)1 << fb)) : NULL;
+    bitrd b = { s->list, s->end, 0, 0, 0 };
+    d->s = s;
+    d->tab = mem;
+    d->longs = longs;
+    d->fb = fb;
+    for (unsigned l = 1; l <= s->maxlen; l++) {
+        d->first[l] = code;
+        d->offset[l] = nl;
+        prev = (uint32_t)-1;
+        for (uint32_t j = 0; j < s->count[l]; j++, code++) {
+            uint32_t sym = list_next(&b, s, &prev);
+            if (sym >> s->width)
+                return NNZ_E_CORRUPT;
+            if (!mem)
+                continue;
+            if (l > fb) {
+                longs[nl++] = (uint16_t)sym;
+                continue;
+            }
+            uint32_t *t = mem + ((size_t)code << (fb - l)), e = sym << 6 | l, k = 0;
+            for (; NNZ_FAST && k + 4 <= (1u << (fb - l)); k += 4)
+                t[k] = t[k + 1] = t[k + 2] = t[k + 3] = e;
+            for (; k < (1u << (fb - l)); k++)
+                t[k] = e;
+        }
+        if (mem && l == fb) /* the rest starts longer codes: entry 0 sends them to huff_long */
+            memset(mem + code, 0, (((size_t)1 << fb) - code) * 4);
+        code <<= 1;
+    }
+    if (s->maxlen == 0)
+        s->single = br_get(&b, s->width);
+    if (br_over(&b))
+        return NNZ_E_CORRUPT;
+    s->data = b.p - (b.n - b.over) / 8;
+    return NNZ_OK;
+}
+
+/* Parse a stream's Huffman table (if any) from its bytes: the code lengths,
+ * and the symbol list when `lists` or in small builds; else walk_list
+ * reads it (and finds where the data starts) when the stream is decoded,
+ * after nnz_open checked it. */
+static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
+{
+    rd r = { p, p + (size_t)len, 0 };
+    if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
+        s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
+        return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
+    if (HAVE_HUFFMAN && s->coding != NNZ_CODING_PACKED) {
+        s->maxlen = rd_u8(&r);
+        if (r.bad || s->maxlen > NNZ_HUFF_MAX_LEN)
+            return NNZ_E_CORRUPT;
+        uint32_t n = 0, kraft = 0;
+        unsigned fb = fast_bits(s);
+        /* Kraft sum, scaled by 2^maxlen: exactly 1 for a complete code */
+        for (unsigned l = 1; l <= s->maxlen; l++) {
+            uint64_t c = rd_varint(&r);
+            if (c > (1u << l))
+                return NNZ_E_CORRUPT; /* over-subscribed at this length alone */
+            s->count[l] = (uint32_t)c;
+            n += (uint32_t)c;
+            kraft += (uint32_t)c << (s->maxlen - l);
+            if (l > fb)
+                s->nlong += (uint32_t)c;
+        }
+        if (r.bad || (s->maxlen && (kraft != (1u << s->maxlen) || n < 2)) || n > (1u << s->width))
+            return NNZ_E_CORRUPT; /* over-subscribed, incomplete, or more codes than symbols */
+        s->list = r.p;
+        s->end = r.end;
+        if (lists || s->maxlen == 0 || !NNZ_FAST) {
+            sym_rd d;
+            return walk_list(s, &d, NULL);
+        }
+        return NNZ_OK;
+    }
+    s->data = r.p;
+    s->end = r.end;
+    return NNZ_OK;
+}
+
+/* Scratch bytes of a stream's decoding tables: the first-level table, and
+ * the symbols whose codes are longer (two bytes each, rounded to four). */
+static size_t huff_scratch(const stream *s)
+{
+    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED || s->maxlen == 0)
+        return 0;
+    return ((size_t)4 << fast_bits(s)) + (((size_t)s->nlong * 2 + 3) & ~(size_t)3);
+}
+
+/* The table entry of a code longer than the table's bits, from the
+ * canonical code's first code and symbol of each length. */
+static uint32_t huff_long(const sym_rd *d, bitbuf buf)
+{
+    for (unsigned l = d->fb + 1; l <= d->s->maxlen; l++) {
+        uint32_t k = (uint32_t)(buf >> (BB - l)) - d->first[l];
+        if (k < d->s->count[l])
+            return (uint32_t)d->longs[d->offset[l] + k] << 6 | l;
+    }
+    return 1; /* not reached: parse_stream refused incomplete codes */
+}
+
+/* One Huffman symbol from reader r, which holds at least maxlen bits. */
+static uint32_t huff_next(const sym_rd *d, bitrd *r)
+{
+    uint32_t t = d->tab[r->buf >> (BB - d->fb)];
+    if (!t) /* a longer code: entries are never 0 */
+        t = huff_long(d, r->buf);
+    r->buf <<= t & 63;
+    r->n -= t & 63;
+    return t >> 6;
+}
+
+/* ---- symbols of a stream: sym_get, and the speed paths ------------------- */
+
+static uint32_t sym_get(sym_rd *d)
+{
+    const stream *s = d->s;
+    bitrd *r = &d->r[d->lane];
+    d->lane = (d->lane + 1) & (d->lanes - 1);
+    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED)
+        return br_get(r, s->width);
+    if (s->maxlen == 0)
+        return s->single;
+    br_fill(r);
+    return huff_next(d, r);
+}
+
+#if NNZ_FAST
+/* Bytes p[0..7] as a big-endian number: one load and a byte swap, as
+ * compilers see it. */
+static inline uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
+}
+
+/* br_fill for a reader known to have BB / 8 bytes left. */
+static inline void fast_fill(bitrd *r)
+{
+#if BB == 64
+    bitbuf v = be64(r->p);
+#else
+    const uint8_t *p = r->p;
+    bitbuf v = (bitbuf)p[0] << 24 | (bitbuf)p[1] << 16 | (bitbuf)p[2] << 8 | p[3];
+#endif
+    r->buf |= v >> r->n;
+    r->p += (BB - 1 - r->n) >> 3;
+    r->n |= BB - 8;
+}
+
+/* huff_next, inline, for the one-lane loop. */
+static inline uint32_t fast_huff(const sym_rd *d, const uint32_t *tab, unsigned sh, bitrd *r)
+{
+    uint32_t t = tab[r->buf >> sh];
+    if (!t) /* a longer code: entries are never 0 */
+        t = huff_long(d, r->buf);
+    r->buf <<= t & 63;
+    r->n -= t & 63;
+    return t >> 6;
+}
+
+#if BB == 64
+/* The zero bits under the lowest 1 of x (x > 0). */
+static inline unsigned ctz64(uint64_t x)
+{
+#if defined(__GNUC__)
+    return (unsigned)__builtin_ctzll(x);
+#else /* de Bruijn: the lowest 1 alone, times a sequence whose top 6 bits then say where */
+    static const uint8_t at[64] = { 0,  1,  48, 2,  57, 49, 28, 3,  61, 58, 50, 42, 38,
+                                    29, 17, 4,  62, 55, 59, 36, 53, 51, 43, 22, 45, 39,
+                                    33, 30, 24, 18, 12, 5,  63, 47, 56, 27, 60, 41, 37,
+                                    16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15,
+                                    34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6 };
+    return at[((x & (0 - x)) * 0x03f79d71b4cb0a89u) >> 58];
+#endif
+}
+
+/* Marks a function to be inlined at every call, so that each call with
+ * constant arguments becomes code of its own, the constants folded in
+ * (huff4_group's rounds). */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE static inline
+#endif
+
+/* A lane as huff4 reads it: its next byte q and the bit s in it, and x,
+ * the bits loaded from there. A refill is one big-endian load at q shifted
+ * to s, with a 1 put in the load's last bit; codes then shift x up,
+ * carrying the 1 along, so the zeros under it say where the lane got to:
+ * no count kept per code. */
+typedef struct lane {
+    const uint8_t *q;
+    unsigned s;
+    uint64_t x;
+} lane;
+
+/* The lane of reader r: its next bit is n bits before p. */
+ALWAYS_INLINE void lane_start(lane *l, const bitrd *r)
+{
+    l->q = r->p - ((r->n + 7) >> 3);
+    l->s = (0u - r->n) & 7;
+}
+
+/* Back to reader r: the bits of q's byte after s in buf, the rest at p. */
+ALWAYS_INLINE void lane_end(const lane *l, bitrd *r)
+{
+    r->p = l->q;
+    r->buf = 0;
+    r->n = 0;
+    if (l->s) {
+        r->buf = (bitbuf)*r->p++ << (56 + l->s);
+        r->n = 8 - l->s;
+    }
+}
+
+ALWAYS_INLINE void lane_load(lane *l) { l->x = (be64(l->q) | 1) << l->s; }
+
+/* The zeros under the 1: how far the lane got since its load. */
+ALWAYS_INLINE void lane_move(lane *l)
+{
+    unsigned z = ctz64(l->x);
+    l->q += z >> 3;
+    l->s = z & 7;
+}
+
+/* One code of a lane, as its table entry (symbol << 6 | length);
+ * `longer`: codes may be longer than the table's bits. */
+ALWAYS_INLINE uint32_t lane_code(const sym_rd *d, const uint32_t *tab, lane *l, int longer)
+{
+    uint32_t t = tab[l->x >> (64 - NNZ_HUFF_FAST_BITS)];
+    if (longer && !t) /* entries are never 0 */
+        t = huff_long(d, l->x);
+    l->x <<= t & 63;
+    return t;
+}
+
+/* A code of each lane in turn, into v[0..3]. */
+ALWAYS_INLINE void huff4_round(const sym_rd *d, const uint32_t *tab, uint32_t *v, lane *a,
+                               lane *b, lane *c, lane *e, int longer)
+{
+    v[0] = lane_code(d, tab, a, longer);
+    v[1] = lane_code(d, tab, b, longer);
+    v[2] = lane_code(d, tab, c, longer);
+    v[3] = lane_code(d, tab, e, longer);
+}
+
+/* A refill of the four lanes and `rounds` rounds of codes, 4 * rounds
+ * entries into v. rounds (1..5) and longer are constants at each call:
+ * the tests on them vanish, and the four lanes' chains of dependent
+ * shifts are straight code that overlaps. */
+ALWAYS_INLINE void huff4_group(const sym_rd *d, const uint32_t *tab, uint32_t *v, lane *a,
+                               lane *b, lane *c, lane *e, unsigned rounds, int longer)
+{
+    lane_load(a);
+    lane_load(b);
+    lane_load(c);
+    lane_load(e);
+    huff4_round(d, tab, v, a, b, c, e, longer);
+    if (rounds > 1)
+        huff4_round(d, tab, v + 4, a, b, c, e, longer);
+    if (rounds > 2)
+        huff4_round(d, tab, v + 8, a, b, c, e, longer);
+    if (rounds > 3)
+        huff4_round(d, tab, v + 12, a, b, c, e, longer);
+    if (rounds > 4)
+        huff4_round(d, tab, v + 16, a, b, c, e, longer);
+    lane_move(a);
+    lane_move(b);
+    lane_move(c);
+    lane_move(e);
+}
+
+/* Huffman codes from the four lanes of d together, in whole groups while
+ * every lane has eight bytes to load; returns how many went to v (at most
+ * m, a multiple of four), as their table entries: symbol << 6 | length.
+ * A load holds 56 bits for sure: five codes of up to 11 bits (all in the
+ * table: no test for longer ones), four of up to 14, or three of 15 or 16,
+ * per refill. */
+static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
+{
+    const uint32_t *tab = d->tab;
+    unsigned per = d->s->maxlen <= 14 ? 4 : 3, j;
+    if (d->s->maxlen <= NNZ_HUFF_FAST_BITS && NNZ_HUFF_FAST_BITS <= 11)
+        per = 5;
+    size_t k = 0, room = (size_t)-1, groups;
+    lane a, b, c, e;
+    for (j = 0; j < 4; j++) {
+        const bitrd *r = &d->r[j];
+        if (r->end - r->p < 8)
+            return 0; /* so no zero fed past the end is in buf: these bytes hold its bits */
+        size_t left = (size_t)(r->end - r->p) + ((r->n + 7) >> 3); /* from the lane's byte */
+        if (left < room)
+            room = left;
+    }
+    lane_start(&a, &d->r[0]);
+    lane_start(&b, &d->r[1]);
+    lane_start(&c, &d->r[2]);
+    lane_start(&e, &d->r[3]);
+    /* a group moves a lane at most 7 bytes: the lane with the fewest
+     * bytes left says how many groups are safe with no test */
+    groups = (room - 8) / 7 + 1;
+    if (groups > m / (4 * per))
+        groups = m / (4 * per);
+    if (per == 5)
+        for (; groups; groups--, k += 20)
+            huff4_group(d, tab, v + k, &a, &b, &c, &e, 5, 0);
+    else if (per == 4)
+        for (; groups; groups--, k += 16)
+            huff4_group(d, tab, v + k, &a, &b, &c, &e, 4, 1);
+    else
+        for (; groups; groups--, k += 12)
+            huff4_group(d, tab, v + k, &a, &b, &c, &e, 3, 1);
+    /* the rest a round at a time, each lane's bytes tested */
+    while (m - k >= 4 && d->r[0].end - a.q >= 8 && d->r[1].end - b.q >= 8 &&
+           d->r[2].end - c.q >= 8 && d->r[3].end - e.q >= 8) {
+        huff4_group(d, tab, v + k, &a, &b, &c, &e, 1, 1);
+        k += 4;
+    }
+    lane_end(&a, &d->r[0]);
+    lane_end(&b, &d->r[1]);
+    lane_end(&c, &d->r[2]);
+    lane_end(&e, &d->r[3]);
+    return k;
+}
+#endif /* BB == 64 */
+#endif /* NNZ_FAST */
+
+/* The next m symbols into v, each shifted left by sh (0, or 6 for
+ * sym_shift's streams, whose low 6 bits are then not 0). The fast paths
+ * refill once and then take as many symbols as BB - 8 bits surely hold,
+ * with no test between: 8-bit and other packed symbols, one-lane Huffman
+ * codes, and (64-bit buffers) the four lanes in turn (huff4: the lanes'
+ * chains of dependent shifts overlap); what huff4 leaves (a chunk's end,
+ * a lane's last bytes) goes a round at a time through br_fill. */
+static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
+{
+    size_t k = 0;
+#if NNZ_FAST
+    const stream *s = d->s;
+    unsigned j;
+    if (s->coding == NNZ_CODING_PACKED && s->width == 8) { /* bytes: widened, no shifts */
+        bitrd *r = &d->r[0];
+        for (; k < m && r->n >= 8; k++) /* the bytes the buffer holds first */
+            v[k] = (uint32_t)br_get(r, 8);
+        size_t c = m - k < (size_t)(r->end - r->p) ? m - k : (size_t)(r->end - r->p);
+        for (j = 0; j < c; j++)
+            v[k + j] = r->p[j];
+        r->p += c;
+        k += c;
+    } else if (s->coding == NNZ_CODING_PACKED && s->width <= BB - 8) {
+        unsigned w = s->width, per = (BB - 8) / w, n;
+        bitrd a = d->r[0];
+        while (m > k && a.end - a.p >= BB / 8) {
+            fast_fill(&a);
+            n = m - k < per ? (unsigned)(m - k) : per;
+            for (j = 0; j < n; j++, k++) {
+                v[k] = (uint32_t)(a.buf >> (BB - w));
+                a.buf <<= w;
+                a.n -= w;
+            }
+        }
+        d->r[0] = a;
+    } else if (HAVE_HUFFMAN && d->lanes == 1 && s->maxlen) {
+        const uint32_t *tab = d->tab;
+        unsigned per = (BB - 8) / s->maxlen, top = BB - d->fb, n;
+        bitrd a = d->r[0];
+        while (m > k && a.end - a.p >= BB / 8) {
+            fast_fill(&a);
+            n = m - k < per ? (unsigned)(m - k) : per;
+            for (j = 0; j < n; j++)
+                v[k++] = fast_huff(d, tab, top, &a);
+        }
+        d->r[0] = a;
+#if BB == 64
+    } else if (HAVE_HUFFMAN && d->lanes == 4 && s->maxlen) {
+        while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
+            v[k++] = sym_get(d) << sh;
+        size_t k0 = k;
+        k += huff4(d, v + k, m - k);
+        if (!sh) /* the entries to symbols, four at a time (SIMD) */
+            for (j = 0; k0 + j < k; j += 4) {
+                v[k0 + j] >>= 6;
+                v[k0 + j + 1] >>= 6;
+                v[k0 + j + 2] >>= 6;
+                v[k0 + j + 3] >>= 6;
+            }
+        while (m - k >= 4) { /* past huff4's rounds: a refill a round, byte-wise near the end */
+            for (j = 0; j < 4; j++)
+                br_fill(&d->r[j]);
+            for (j = 0; j < 4; j++)
+                v[k++] = huff_next(d, &d->r[j]) << sh;
+        }
+#endif
+    }
+#endif
+    for (; k < m; k++)
+        v[k] = sym_get(d) << sh;
+}
+
+/* The shift get_syms may leave on d's symbols: 6 where the four lanes'
+ * loop writes table entries (whose consumers shift them in their own SIMD
+ * loops, a shift per symbol less in the loop that bounds the speed). */
+static unsigned sym_shift(const sym_rd *d)
+{
+    return NNZ_FAST && BB == 64 && d->s->coding >= NNZ_CODING_HUFFMAN_X4 && d->s->maxlen ? 6 : 0;
+}
+
+/* ---- coded encodings: parameters ----------------------------------------- */
+
+/* A dense, sparse or hashed tensor's parameters, parsed and checked. */
+typedef struct coded {
+    unsigned enc, kind, block_log2, nstreams;
+    unsigned need;                     /* NNZ_FEAT_* */
+    uint64_t nchan, inner;             /* affine */
+    const uint8_t *scales, *zps;
+    unsigned zp_stride;                /* 4, or 0: one zero point for all */
+    unsigned log_scales;               /* scales are log-grid codes (value map 6) */
+    int scale_exp;                     /* their exponent base */
+    unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
+    uint32_t scale_base;               /* added to each (0 before version 4) */
+    uint64_t ncb;                      /* codebook */
+    const uint8_t *cb;
+    uint64_t offset;                   /* integer */
+    uint64_t nnz, escape;              /* sparse */
+    uint64_t k;                        /* hashed */
+    uint32_t seed;
+    unsigned sign;
+    uint64_t nblocks, block_elems;
+    const uint8_t *index;              /* block index */
+    unsigned index_stride;             /* u32 per index entry */
+    stream st[2];                      /* sparse: positions, values */
+} coded;
+
+/* Where block b starts, by entry k of the block index: 0 for the first
+ * block, `last` for the end of the last. */
+static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
+{
+    if (b == 0)
+        return 0;
+    if (b >= c->nblocks)
+        return last;
+    return le32(c->index + ((size_t)(b - 1) * c->index_stride + k) * 4);
+}
+
+/* Value map 6's scale codes: a byte each (version 3), or, since version 4,
+ * u8 base, u8 bits (0..8, base + 2^bits - 1 <= 255), then nchan codes of
+ * `bits` bits each, packed most significant bit first, padded to a byte:
+ * a tensor's codes span a few binades, 5 to 7 bits, not 8. */
+static nnz_status log_scale_codes(rd *r, int version, coded *c)
+{
+    c->scale_bits = 8;
+    c->scale_base = 0;
+    if (version >= 4) {
+        c->scale_base = rd_u8(r);
+        c->scale_bits = rd_u8(r);
+        if (r->bad || c->scale_bits > 8 || c->scale_base + (1u << c->scale_bits) - 1 > 255)
+            return NNZ_E_CORRUPT;
+    }
+    /* nchan <= 2^32 (checked), so the product fits */
+    c->scales = rd_bytes(r, (c->nchan * c->scale_bits + 7) / 8);
+    return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+/* Parse and check a coded encoding's parameters into c (zeroed). */
+static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
+                              int lists)
+{
+    c->enc = (unsigned)info->encoding;
+    c->kind = rd_u8(r);
+    c->block_log2 = rd_u8(r);
+    if (info->encoding_version > 4)
+        return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
+    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
+        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
+        (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
+        return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
+    if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
+        c->kind = NNZ_VAL_AFFINE;
+        c->log_scales = 1;
+    }
+    if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
+        return NNZ_E_CORRUPT;
+    switch (c->kind) {
+    case NNZ_VAL_AFFINE:
+        c->nchan = rd_varint(r);
+        c->inner = rd_varint(r);
+        if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
+            (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
+            return NNZ_E_CORRUPT;
+        if (c->log_scales) {
+            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 */
+            uint32_t eb = rd_u8(r);
+            if (eb - 1u > (uint32_t)(NNZ_LOG_SCALE_EXP_MAX - NNZ_LOG_SCALE_EXP_MIN))
+                return NNZ_E_CORRUPT;
+            c->scale_exp = (int)eb - 127;
+        }
+        if (c->log_scales) {
+            nnz_status ls = log_scale_codes(r, info->encoding_version, c);
+            if (ls != NNZ_OK)
+                return ls;
+        } else {
+            c->scales = rd_bytes(r, c->nchan * 4);
+        }
+        c->zp_stride = rd_u8(r) ? 0 : 4;
+        c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
+        break;
+    case NNZ_VAL_CODEBOOK:
+        c->ncb = rd_varint(r);
+        if (r->bad || c->ncb == 0 || c->ncb > 65536)
+            return NNZ_E_CORRUPT;
+        c->cb = rd_bytes(r, c->ncb * 4);
+        break;
+    case NNZ_VAL_INT:
+        c->offset = rd_varint(r);
+        break;
+    default:
+        break;
+    }
+    uint64_t nsym = info->count; /* symbols in the values stream */
+    c->nstreams = 1;
+    if (c->enc == NNZ_ENC_SPARSE) {
+        c->nnz = rd_varint(r);
+        c->escape = rd_varint(r);
+        if (c->nnz > info->count || c->escape == 0)
+            return NNZ_E_CORRUPT;
+        c->nstreams = 2;
+        nsym = c->nnz;
+    } else if (c->enc == NNZ_ENC_HASHED) {
+        c->k = rd_varint(r);
+        const uint8_t *seed = rd_bytes(r, 4);
+        c->sign = rd_u8(r);
+        if (r->bad || c->k == 0 || c->k > info->count || c->k > ((uint64_t)1 << 32) || c->sign > 1)
+            return NNZ_E_CORRUPT;
+        c->seed = le32(seed);
+        nsym = c->k;
+    }
+    uint64_t lens[2];
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        c->st[s].coding = rd_u8(r);
+        c->st[s].width = rd_u8(r);
+        lens[s] = rd_varint(r);
+        if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
+            return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
+    }
+    if (r->bad || r->p != r->end)
+        return NNZ_E_CORRUPT;
+    c->need = (c->enc == NNZ_ENC_SPARSE ? NNZ_FEAT_SPARSE : 0) |
+              (c->enc == NNZ_ENC_HASHED ? NNZ_FEAT_HASHED : 0) |
+              (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
+    for (unsigned s = 0; s < c->nstreams; s++)
+        if (c->st[s].coding > NNZ_CODING_PACKED && c->st[s].coding <= NNZ_CODING_HUFFMAN_GAMMA_X4)
+            c->need |= NNZ_FEAT_HUFFMAN;
+    if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
+        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
+    /* widths the value map needs */
+    unsigned vw = c->st[c->nstreams - 1].width;
+    if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
+        ((c->kind == NNZ_VAL_F16 || c->kind == NNZ_VAL_BF16) && vw != 16))
+        return NNZ_E_CORRUPT;
+
+    /* blocks and the payload's parts */
+    c->block_elems = c->block_log2 ? (uint64_t)1 << c->block_log2 : info->count;
+    c->nblocks = c->block_log2 && info->count ? ((info->count - 1) >> c->block_log2) + 1 : 1;
+    c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
+    uint64_t index_len = c->nblocks - 1;
+    if (index_len > info->payload_size / (4u * c->index_stride))
+        return NNZ_E_CORRUPT;
+    index_len *= 4u * c->index_stride;
+    rd p = { b->data + info->payload_offset,
+             b->data + info->payload_offset + (size_t)info->payload_size, 0 };
+    c->index = rd_bytes(&p, index_len);
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        const uint8_t *at = rd_bytes(&p, lens[s]);
+        if (p.bad)
+            return NNZ_E_CORRUPT;
+        nnz_status st = parse_stream(&c->st[s], at, lens[s], lists);
+        if (st != NNZ_OK)
+            return st;
+    }
+    if (p.bad || p.p != p.end)
+        return NNZ_E_CORRUPT;
+    /* the block index is checked block by block where it is used */
+    /* a hashed packed stream is read in place: all K symbols must be there */
+    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
+        (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
+        return NNZ_E_CORRUPT;
+    return NNZ_OK;
+}
+
+/* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
+ * the first three after their varint lengths). */
+static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
+{
+    const uint8_t *p = c->st[s].data, *to = c->st[s].end;
+    if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
+        uint64_t len = (uint64_t)(to - p), lo = index_at(c, blk, s, len),
+                 hi = index_at(c, blk + 1, s, len);
+        if (lo > hi || hi > len)
+            return NNZ_E_CORRUPT;
+        to = p + (size_t)hi;
+        p += (size_t)lo;
+    }
+    rd h = { p, to, 0 };
+    d->lane = 0;
+    d->lanes = c->st[s].coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
+    for (unsigned q = 0; q < d->lanes; q++) {
+        bitrd *r = &d->r[q];
+        uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
+        r->p = rd_bytes(&h, len);
+        r->end = h.p;
+        r->buf = 0;
+        r->n = r->over = 0;
+    }
+    return h.bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+/* Did any lane of d read past its end? */
+static int sym_over(const sym_rd *d)
+{
+    for (unsigned q = 0; q < d->lanes; q++)
+        if (br_over(&d->r[q]))
+            return 1;
+    return 0;
+}
+
+/* ---- value maps: symbols to output elements ------------------------------ */
+
+/* Output types once NNZ_OUT_NATIVE is resolved. */
+enum {
+    OT_F32 = NNZ_OUT_F32, OT_F16 = NNZ_OUT_F16, OT_I8 = NNZ_OUT_I8, OT_I4 = NNZ_OUT_I4,
+    OT_BF16 = 5, OT_INT = 6
+};
+
+/* The value map while decoding, with the channel it last looked up. */
+typedef struct vmap {
+    const coded *c;
+    unsigned kind;         /* NNZ_VAL_*: c->kind, or a raw float tensor's */
+    int ot;                /* OT_* */
+    unsigned es;           /* output bytes per element */
+    size_t inner, nchan;   /* affine: c's, at most SIZE_MAX (elements are fewer) */
+    size_t lo, hi;         /* affine: elements [lo, hi) are in the cached channel */
+    size_t q, ch;          /* affine: lo / inner, and the channel it is */
+    float scale;
+    int64_t zp;
+    int bad;               /* a codebook symbol past the codebook */
+    int f32;               /* affine symbols under 32 bits to float32 (NNZ_FAST) */
+    int copy;              /* raw: the bytes as stored (output in the tensor's own type) */
+} vmap;
+
+/* Output element size for a tensor of `dtype` decoded as `out_type` (1 for
+ * int4, which out_span halves). */
+static unsigned out_elem_size(int dtype, int out_type)
+{
+    if (out_type == NNZ_OUT_NATIVE)
+        return dtype_size(dtype);
+    if (out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4)
+        return 1;
+    if ((out_type != NNZ_OUT_F32 && out_type != NNZ_OUT_F16) || !is_float_type(dtype))
+        return 0;
+    return out_type == NNZ_OUT_F32 ? 4 : 2;
+}
+
+/* Bytes of n output elements of es bytes; int4 packs two to a byte. */
+static size_t out_span(int out_type, unsigned es, size_t n)
+{
+    return out_type == NNZ_OUT_I4 ? n / 2 + (n & 1) : n * es;
+}
+
+/* Channel ch's scale (ch < nchan, inside the blob: parse_coded checked). */
+static float chan_scale(const coded *c, size_t ch)
+{
+    if (c->log_scales)
+        return nnz_log_scale(c->scale_base + packed_code(c->scales, c->scale_bits, ch),
+                             c->scale_exp);
+    return bits_f32(le32(c->scales + ch * 4));
+}
+
+/* Store one element at o: symbol v mapped, negated for a hashed sign. */
+static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
+{
+    const coded *c = m->c;
+    float f;
+    if (m->ot == OT_I8) { /* fits_int checked it fits, but -(-128) saturates */
+        int64_t q = (int64_t)v - m->zp;
+        int8_t t = (int8_t)(neg ? (q == -128 ? 127 : -q) : q);
+        memcpy(o, &t, 1);
+        return;
+    }
+    if (m->ot == OT_INT) { /* v - offset, two's complement, truncated */
+        uint32_t x = v - (uint32_t)c->offset;
+        uint16_t t16 = (uint16_t)x;
+        uint8_t t8 = (uint8_t)x;
+        memcpy(o, m->es == 1 ? (void *)&t8 : m->es == 2 ? (void *)&t16 : (void *)&x, m->es);
+        return;
+    }
+    switch (m->kind) {
+    case NNZ_VAL_F32: f = bits_f32(v); break;
+    case NNZ_VAL_F16: f = nnz_half_to_float((uint16_t)v); break;
+    case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
+    case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
+    default: /* codebook */
+        if (!HAVE_CODEBOOK || v >= c->ncb) { /* never without: parse_coded refused it */
+            m->bad = 1;
+            v = 0;
+        }
+        f = bits_f32(le32(c->cb + (size_t)v * 4));
+    }
+    if (neg)
+        f = -f;
+    if (m->ot == OT_F32) {
+        memcpy(o, &f, 4);
+    } else {
+        uint16_t h = m->ot == OT_F16 ? nnz_float_to_half(f) : nnz_float_to_bf16(f);
+        memcpy(o, &h, 2);
+    }
+}
+
+#if NNZ_FAST
+/* Affine symbols to float32 and to int8 (fits_int: they fit), in loops that
+ * compilers turn into SIMD at -O2: GCC only loops of a known count (so
+ * blocks, through a small array for int8), clang any loop, and the blocks
+ * make clang's code 20% slower. */
+#if defined(__clang__)
+#define VEC_F32 1
+#define VEC_I8 1
+#else
+#define VEC_F32 8
+#define VEC_I8 16
+#endif
+static void put_f32(uint8_t *restrict o, const uint32_t *restrict v, size_t n, float scale,
+                    int32_t zp, unsigned sh)
+{
+    size_t k = 0;
+    for (; k + VEC_F32 <= n; k += VEC_F32)
+        for (unsigned j = 0; j < VEC_F32; j++) {
+            float f = scale * (float)((int32_t)(v[k + j] >> sh) - zp);
+            memcpy(o + 4 * (k + j), &f, 4);
+        }
+    for (; k < n; k++) {
+        float f = scale * (float)((int32_t)(v[k] >> sh) - zp);
+        memcpy(o + 4 * k, &f, 4);
+    }
+}
+
+static void put_i8(uint8_t *restrict o, const uint32_t *restrict v, size_t n, uint32_t zp,
+                   unsigned sh)
+{
+    size_t k = 0;
+    uint8_t t[VEC_I8];
+    for (; k + VEC_I8 <= n; k += VEC_I8) {
+        for (unsigned j = 0; j < VEC_I8; j++)
+            t[j] = (uint8_t)((v[k + j] >> sh) - zp);
+        memcpy(o + k, t, VEC_I8);
+    }
+    for (; k < n; k++)
+        o[k] = (uint8_t)((v[k] >> sh) - zp);
+}
+#endif
+
+/* NNZ_OUT_I4: q = symbol - zero point (fits_int: -8..7; a hashed sign's
+ * -(-8) saturates to 7) as element `at` of out: the low nibble of byte
+ * at / 2 when at is even, else its high nibble. Elements come in order (a
+ * sparse tensor's zeros are set first), so an even one sets its whole byte
+ * and an odd count leaves the last high nibble 0. */
+static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int32_t zp, int neg,
+                   unsigned sh)
+{
+    for (size_t k = 0; k < n; k++, at++) { /* fits_int: symbols and zero point are small */
+        int32_t q = (int32_t)(v[k] >> sh) - zp;
+        if (neg)
+            q = q == -8 ? 7 : -q;
+        uint8_t x = (uint8_t)(q & 15);
+        if (at & 1)
+            out[at >> 1] = (uint8_t)((out[at >> 1] & 15) | x << 4);
+        else
+            out[at >> 1] = x;
+    }
+}
+
+/* Store symbols v[0..n) as elements i, i + 1, ... at out + at * es. Runs of
+ * one affine channel get its scale and zero point once; affine to float32
+ * has its own loop. */
+static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n, size_t i,
+                     int neg, unsigned sh)
+{
+    const coded *c = m->c;
+    while (n) {
+        uint8_t *o = (uint8_t *)out + (m->ot == OT_I4 ? 0 : at * m->es);
+        size_t run = n, k;
+        if (m->kind == NNZ_VAL_AFFINE) {
+            if (i < m->lo || i >= m->hi) {
+                size_t q, ch; /* the next channel mostly: no division */
+                if (NNZ_FAST && i == m->hi && m->hi) {
+                    q = m->q + 1;
+                    ch = m->ch + 1 == m->nchan ? 0 : m->ch + 1;
+                } else {
+                    q = i / m->inner;
+                    ch = q % m->nchan;
+                }
+                m->q = q;
+                m->ch = ch;
+                m->lo = q * m->inner;
+                m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
+                m->scale = chan_scale(c, ch);
+                m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
+            }
+            if (m->hi - i < run)
+                run = m->hi - i;
+        }
+        if (m->ot == OT_I4) {
+            put_i4((uint8_t *)out, at, v, run, (int32_t)m->zp, neg, sh);
+        } else
+#if NNZ_FAST
+        if (m->f32 && !neg && m->zp <= INT32_MAX) { /* v - zp is exact in int32 */
+            put_f32(o, v, run, m->scale, (int32_t)m->zp, sh);
+        } else if (m->ot == OT_I8 && !neg) {
+            put_i8(o, v, run, (uint32_t)m->zp, sh);
+        } else
+#endif
+            for (k = 0; k < run; k++)
+                put_one(m, o + k * m->es, v[k] >> sh, neg);
+        v += run;
+        n -= run;
+        i += run;
+        at += run;
+    }
+}
+
+/* ---- decoding the encodings ---------------------------------------------- */
+
+static uint32_t *align4(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return (uint32_t *)(void *)((a + 3) & ~(uintptr_t)3);
+}
+
+#ifndef NNZ_NO_HASHED
+static uint32_t rotl32(uint32_t x, unsigned r) { return x << r | x >> (32 - r); }
+
+uint32_t nnz_hash_index(uint64_t index, uint32_t seed)
+{
+    const uint32_t p2 = 2246822519u, p3 = 3266489917u, p4 = 668265263u, p5 = 374761393u;
+    uint32_t h = seed + p5 + 8u;
+    h = rotl32(h + (uint32_t)index * p3, 17) * p4;
+    h = rotl32(h + (uint32_t)(index >> 32) * p3, 17) * p4;
+    h ^= h >> 15;
+    h *= p2;
+    h ^= h >> 13;
+    h *= p3;
+    h ^= h >> 16;
+    return h;
+}
+
+uint64_t nnz_hash_bucket(uint64_t index, uint32_t seed, uint64_t k)
+{
+    return ((uint64_t)nnz_hash_index(index, seed) * k) >> 32;
+}
+
+int nnz_hash_sign(uint64_t index, uint32_t seed)
+{
+    return (nnz_hash_index(index, seed + 0x9E3779B9u) >> 31) ? -1 : 1;
+}
+#endif
+
+static void swap_elems(uint8_t *o, size_t n, unsigned es)
+{
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < es / 2; k++) {
+            uint8_t t = o[i * es + k];
+            o[i * es + k] = o[i * es + es - 1 - k];
+            o[i * es + es - 1 - k] = t;
+        }
+}
+
+/* Raw tensors: elements [first, first + n), converted by put_one when the
+ * output type differs (prepare set m up). */
+static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, size_t first,
+                       size_t n, void *out)
+{
+    unsigned es = dtype_size(info->dtype);
+    const uint8_t *src = b->data + (size_t)info->payload_offset + first * es;
+    if (m->copy) { /* to its own type */
+        memcpy(out, src, n * es);
+        if (!host_is_little_endian() && es > 1)
+            swap_elems((uint8_t *)out, n, es);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
+}
+
+/* Dense: the next n symbols of d as elements first.. of the tensor, into
+ * out (element `first` at 0), through v (CHUNK). Resumable: d keeps its
+ * place. */
+static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n, uint32_t *v)
+{
+    unsigned sh = sym_shift(d);
+    for (size_t k = 0, j; k < n; k += j) {
+        j = n - k < CHUNK ? n - k : CHUNK;
+        get_syms(d, v, j, sh);
+        put_syms(m, out, k, v, j, first + k, 0, sh);
+    }
+}
+
+/* Hashed: elements [first, first + n) into out, any range at all (each
+ * element is its bucket's value); `buckets`: the K symbols of a Huffman
+ * stream, else each is read in place from the packed stream. */
+#ifndef NNZ_NO_HASHED
+static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t first, size_t n,
+                       void *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t i = first + k;
+        uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
+        uint32_t x;
+        if (buckets) {
+            x = buckets[bk];
+        } else { /* a packed bucket symbol, read in place */
+            uint64_t bit = bk * c->st[0].width;
+            bitrd r = { c->st[0].data + (size_t)(bit >> 3), c->st[0].end, 0, 0, 0 };
+            if (bit & 7)
+                br_get(&r, (unsigned)(bit & 7));
+            x = br_get(&r, c->st[0].width);
+        }
+        put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
+    }
+}
+#endif
+
+/* Decode block `blk` of a coded tensor into `out` (its first element at 0),
+ * with the streams' tables ready in d; `buckets`: a hashed Huffman
+ * tensor's K symbols; v: CHUNK_BUF symbols of room. */
+static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
+                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets,
+                                     uint32_t *v)
+{
+    /* every element index fits size_t: decode_blocks checked the output's size */
+    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count;
+    if (end - first > be)
+        end = first + be;
+    size_t n = end - first;
+    int bad = 0;
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        nnz_status st = sym_block(c, s, blk, &d[s]);
+        if (st != NNZ_OK)
+            return st;
+    }
+    if (c->enc == NNZ_ENC_DENSE) {
+        dense_run(&d[0], m, out, first, n, v);
+        bad = sym_over(&d[0]);
+    } else if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
+        uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
+                 hi = index_at(c, blk + 1, c->nstreams, c->nnz);
+        size_t cur = first, survivors;
+        if (lo > hi || hi > c->nnz)
+            return NNZ_E_CORRUPT;
+        survivors = (size_t)(hi - lo);
+        memset(out, 0, out_span(m->ot, m->es, n));
+#if NNZ_FAST /* the gaps, then their values, a chunk at a time */
+        uint32_t *gs = v + CHUNK;
+        size_t j, k;
+        unsigned sh = sym_shift(&d[1]);
+        while (survivors && !bad) {
+            size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
+            get_syms(&d[0], gs, ng, 0); /* no further than the block: each survivor has a gap */
+            for (j = 0; j < ng; j++)
+                nv += gs[j] != c->escape;
+            get_syms(&d[1], v, nv, sh);
+            for (j = 0, k = 0; j < ng && !bad; j++) {
+                size_t at = cur + gs[j], run = 1;
+                if (gs[j] == c->escape) {
+                    bad = at < cur || at > end;
+                    cur = at;
+                    continue;
+                }
+                while (j + run < ng && gs[j + run] == 0) /* next to each other: one call */
+                    run++;
+                if (at < cur || at >= end || end - at < run) {
+                    bad = 1;
+                    break;
+                }
+                if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
+                    float f = m->scale * (float)((int32_t)(v[k] >> sh) - (int32_t)m->zp); /* put_syms' */
+                    memcpy((uint8_t *)out + (at - first) * 4, &f, 4);
+                } else {
+                    put_syms(m, out, at - first, &v[k], run, at, 0, sh);
+                }
+                k += run;
+                j += run - 1;
+                cur = at + run;
+                survivors -= run;
+            }
+        }
+#endif
+        while (survivors && !bad) {
+            uint32_t g = sym_get(&d[0]);
+            size_t at = cur + g;
+            if (g == c->escape) { /* moves on `escape` elements */
+                bad = at < cur || at > end;
+                cur = at;
+                continue;
+            }
+            v[0] = sym_get(&d[1]);
+            if (at < cur || at >= end)
+                bad = 1;
+            else
+                put_syms(m, out, at - first, v, 1, at, 0, 0);
+            cur = at + 1;
+            survivors--;
+        }
+        bad |= sym_over(&d[0]) || sym_over(&d[1]);
+    } else {
+#ifndef NNZ_NO_HASHED
+        hashed_run(c, m, buckets, first, n, out);
+#else
+        (void)buckets; /* parse_coded refused the tensor */
+#endif
+    }
+    return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
+
+/* ---- the blob: directory entries and their checks ------------------------ */
 
 /* The head of a protobuf length-delimited field: its tag byte, then
  * varint(v), into h (11 bytes); returns its length. */
@@ -436,405 +1621,6 @@ static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
     return NNZ_OK;
 }
 
-/* ---- coded encodings: parameters --------------------------------------- */
-
-/* One stream of symbols: where its bytes are and how they are coded. */
-typedef struct stream {
-    unsigned coding, width;
-    const uint8_t *data, *end; /* data: after the Huffman table */
-    const uint8_t *list;       /* Huffman: the symbol list, after the counts */
-    unsigned maxlen;           /* Huffman: longest code; 0 = one symbol */
-    uint32_t single;           /* the symbol when maxlen = 0 */
-    uint32_t nlong;            /* symbols whose codes are longer than the fast table's bits */
-    uint32_t count[NNZ_HUFF_MAX_LEN + 1];
-} stream;
-
-/* A dense, sparse or hashed tensor's parameters, parsed and checked. */
-typedef struct coded {
-    unsigned enc, kind, block_log2, nstreams;
-    unsigned need;                     /* NNZ_FEAT_* */
-    uint64_t nchan, inner;             /* affine */
-    const uint8_t *scales, *zps;
-    unsigned zp_stride;                /* 4, or 0: one zero point for all */
-    unsigned log_scales;               /* scales are log-grid codes (value map 6) */
-    int scale_exp;                     /* their exponent base */
-    unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
-    uint32_t scale_base;               /* added to each (0 before version 4) */
-    uint64_t ncb;                      /* codebook */
-    const uint8_t *cb;
-    uint64_t offset;                   /* integer */
-    uint64_t nnz, escape;              /* sparse */
-    uint64_t k;                        /* hashed */
-    uint32_t seed;
-    unsigned sign;
-    uint64_t nblocks, block_elems;
-    const uint8_t *index;              /* block index */
-    unsigned index_stride;             /* u32 per index entry */
-    stream st[2];                      /* sparse: positions, values */
-} coded;
-
-static int is_float_type(int dtype)
-{
-    return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
-}
-
-/* Channel ch's scale (ch < nchan, inside the blob: parse_coded checked). */
-static float chan_scale(const coded *c, size_t ch)
-{
-    if (c->log_scales)
-        return nnz_log_scale(c->scale_base + packed_code(c->scales, c->scale_bits, ch),
-                             c->scale_exp);
-    return bits_f32(le32(c->scales + ch * 4));
-}
-
-/* Integer types the `integer` value map can write. */
-static int is_small_int_type(int dtype)
-{
-    return dtype == 2 || dtype == 3 || dtype == 4 || dtype == 5 || dtype == 6 ||
-           dtype == 9 || dtype == 12;
-}
-
-/* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
- * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
-#ifndef NNZ_BITBUF_BITS
-#if UINTPTR_MAX > 0xffffffffu
-#define NNZ_BITBUF_BITS 64
-#else
-#define NNZ_BITBUF_BITS 32
-#endif
-#endif
-#if NNZ_BITBUF_BITS == 64
-typedef uint64_t bitbuf;
-#else
-typedef uint32_t bitbuf;
-#endif
-#define BB NNZ_BITBUF_BITS
-
-/* The speed paths: four Huffman lanes decoded at once, and runs of affine
- * symbols to float32 in a loop of their own. They pay on cores that run
- * instructions out of order (the lanes overlap) and cost flash on a small
- * in-order MCU, so they default to 64-bit buffers only. NNZ_FAST 0 or 1
- * overrides; both ways decode the same values (tests/suite/48-huffman.sh). */
-#ifndef NNZ_FAST
-#define NNZ_FAST (NNZ_BITBUF_BITS == 64)
-#endif
-
-/* Features this build has (nnz.h, NNZ_NO_*): constants, so the code of a
- * feature left out is dead and the compiler drops it; parse_coded refuses
- * a tensor that needs it (NNZ_E_UNSUPPORTED) before any of it would run. */
-#define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
-#define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
-#define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
-
-/* A bit reader over a range of bytes: most significant bit first; past the
- * end it feeds zero bits and counts them (up to a sticky 128), so running
- * over is seen afterwards (br_over). */
-typedef struct bitrd {
-    const uint8_t *p, *end;
-    bitbuf buf;    /* next bits, left-aligned; the bits after the n valid ones are */
-    unsigned n;    /* valid bits in buf      the stream's next bits or zero */
-    unsigned over; /* zero bits fed past the end */
-} bitrd;
-
-/* At least BB - 7 valid bits: BB / 8 bytes at once when there are. */
-static void br_fill(bitrd *r)
-{
-    if (r->end - r->p >= BB / 8) {
-        bitbuf v = 0;
-        for (unsigned i = 0; i < BB / 8; i++)
-            v = v << 8 | r->p[i];
-        r->buf |= v >> r->n;
-        r->p += (BB - 1 - r->n) >> 3;
-        r->n |= BB - 8;
-        return;
-    }
-    while (r->n <= BB - 8) {
-        bitbuf byte = 0;
-        if (r->p < r->end)
-            byte = *r->p++;
-        else if (r->over < 128)
-            r->over += 8;
-        r->buf |= byte << (BB - 8 - r->n);
-        r->n += 8;
-    }
-}
-
-/* The next w bits, w 1..32. */
-static uint32_t br_get(bitrd *r, unsigned w)
-{
-    if (w > BB - 8) { /* a 32-bit buffer holds 25 bits for sure: in two parts */
-        uint32_t hi = br_get(r, 16);
-        return hi << (w - 16) | br_get(r, w - 16);
-    }
-    if (r->n < w || !NNZ_FAST) /* the test only pays where calls cost more than bytes */
-        br_fill(r);
-    uint32_t v = (uint32_t)(r->buf >> (BB - w));
-    r->buf <<= w;
-    r->n -= w;
-    return v;
-}
-
-/* Did the reader consume bits that were not there? */
-static int br_over(const bitrd *r) { return r->over > r->n; }
-
-/* The next symbol of a Huffman table's list: `width` bits (codings 1, 3),
- * or the previous symbol of this length plus an Elias-gamma gap (codings 2,
- * 4; *prev is -1 at the start of each length). 2^16 or more when malformed. */
-static uint32_t list_next(bitrd *r, const stream *s, uint32_t *prev)
-{
-    unsigned z = 0;
-    if (s->coding & 1) /* codings 1 and 3 */
-        return br_get(r, s->width);
-    if (r->n < 17 || !NNZ_FAST)
-        br_fill(r);
-#if BB == 64 && defined(__GNUC__) /* the zeros counted at once */
-    if (r->buf >> (BB - 17) && r->n >= 33) {
-        z = (unsigned)__builtin_clzll(r->buf);
-        uint32_t g = (uint32_t)(r->buf >> (BB - 2 * z - 1));
-        r->buf <<= 2 * z + 1;
-        r->n -= 2 * z + 1;
-        return *prev += g;
-    }
-#endif
-    while (!(r->buf >> (BB - 1))) { /* gaps are at most 2^16: at most 16 zeros */
-        if (++z > 16)
-            return 1u << 16;
-        r->buf <<= 1;
-        r->n--;
-    }
-    return *prev += br_get(r, z + 1);
-}
-
-/* Bits of a Huffman stream's first-level table: NNZ_HUFF_FAST_BITS for a
- * four-lane stream in the fast build (huff4 shifts by a constant), else no
- * more than the longest code needs (less table to fill). */
-static unsigned fast_bits(const stream *s)
-{
-    return s->maxlen < NNZ_HUFF_FAST_BITS && (!NNZ_FAST || s->coding < NNZ_CODING_HUFFMAN_X4)
-               ? s->maxlen
-               : NNZ_HUFF_FAST_BITS;
-}
-
-/* A stream being read: the bit reader of each lane, and its tables. */
-typedef struct sym_rd {
-    const stream *s;
-    bitrd r[4];              /* one per lane: four for codings 3 and 4, else one */
-    unsigned lanes, lane;    /* how many, and the lane of the next symbol */
-    const uint32_t *tab;     /* 2^fb entries: symbol << 6 | code length (0: longer) */
-    const uint16_t *longs;   /* the symbols of longer codes, canonical order */
-    unsigned fb;
-    uint32_t first[NNZ_HUFF_MAX_LEN + 1], offset[NNZ_HUFF_MAX_LEN + 1];
-} sym_rd;
-
-static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem);
-
-/* Parse a stream's Huffman table (if any) from its bytes: the code lengths,
- * and the symbol list when `lists` or in small builds; else walk_list
- * reads it (and finds where the data starts) when the stream is decoded,
- * after nnz_open checked it. */
-static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
-{
-    rd r = { p, p + (size_t)len, 0 };
-    if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
-        s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
-        return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
-    if (HAVE_HUFFMAN && s->coding != NNZ_CODING_PACKED) {
-        s->maxlen = rd_u8(&r);
-        if (r.bad || s->maxlen > NNZ_HUFF_MAX_LEN)
-            return NNZ_E_CORRUPT;
-        uint32_t n = 0, kraft = 0;
-        unsigned fb = fast_bits(s);
-        /* Kraft sum, scaled by 2^maxlen: exactly 1 for a complete code */
-        for (unsigned l = 1; l <= s->maxlen; l++) {
-            uint64_t c = rd_varint(&r);
-            if (c > (1u << l))
-                return NNZ_E_CORRUPT; /* over-subscribed at this length alone */
-            s->count[l] = (uint32_t)c;
-            n += (uint32_t)c;
-            kraft += (uint32_t)c << (s->maxlen - l);
-            if (l > fb)
-                s->nlong += (uint32_t)c;
-        }
-        if (r.bad || (s->maxlen && (kraft != (1u << s->maxlen) || n < 2)) || n > (1u << s->width))
-            return NNZ_E_CORRUPT; /* over-subscribed, incomplete, or more codes than symbols */
-        s->list = r.p;
-        s->end = r.end;
-        if (lists || s->maxlen == 0 || !NNZ_FAST) {
-            sym_rd d;
-            return walk_list(s, &d, NULL);
-        }
-        return NNZ_OK;
-    }
-    s->data = r.p;
-    s->end = r.end;
-    return NNZ_OK;
-}
-
-/* Scratch bytes of a stream's decoding tables: the first-level table, and
- * the symbols whose codes are longer (two bytes each, rounded to four). */
-static size_t huff_scratch(const stream *s)
-{
-    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED || s->maxlen == 0)
-        return 0;
-    return ((size_t)4 << fast_bits(s)) + (((size_t)s->nlong * 2 + 3) & ~(size_t)3);
-}
-
-/* Where block b starts, by entry k of the block index: 0 for the first
- * block, `last` for the end of the last. */
-static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
-{
-    if (b == 0)
-        return 0;
-    if (b >= c->nblocks)
-        return last;
-    return le32(c->index + ((size_t)(b - 1) * c->index_stride + k) * 4);
-}
-
-/* Value map 6's scale codes: a byte each (version 3), or, since version 4,
- * u8 base, u8 bits (0..8, base + 2^bits - 1 <= 255), then nchan codes of
- * `bits` bits each, packed most significant bit first, padded to a byte:
- * a tensor's codes span a few binades, 5 to 7 bits, not 8. */
-static nnz_status log_scale_codes(rd *r, int version, coded *c)
-{
-    c->scale_bits = 8;
-    c->scale_base = 0;
-    if (version >= 4) {
-        c->scale_base = rd_u8(r);
-        c->scale_bits = rd_u8(r);
-        if (r->bad || c->scale_bits > 8 || c->scale_base + (1u << c->scale_bits) - 1 > 255)
-            return NNZ_E_CORRUPT;
-    }
-    /* nchan <= 2^32 (checked), so the product fits */
-    c->scales = rd_bytes(r, (c->nchan * c->scale_bits + 7) / 8);
-    return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
-}
-
-/* Parse and check a coded encoding's parameters into c (zeroed). */
-static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
-                              int lists)
-{
-    c->enc = (unsigned)info->encoding;
-    c->kind = rd_u8(r);
-    c->block_log2 = rd_u8(r);
-    if (info->encoding_version > 4)
-        return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
-    if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
-        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
-        (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
-        return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
-    if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
-        c->kind = NNZ_VAL_AFFINE;
-        c->log_scales = 1;
-    }
-    if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
-        return NNZ_E_CORRUPT;
-    switch (c->kind) {
-    case NNZ_VAL_AFFINE:
-        c->nchan = rd_varint(r);
-        c->inner = rd_varint(r);
-        if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
-            (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
-            return NNZ_E_CORRUPT;
-        if (c->log_scales) {
-            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 */
-            uint32_t eb = rd_u8(r);
-            if (eb - 1u > (uint32_t)(NNZ_LOG_SCALE_EXP_MAX - NNZ_LOG_SCALE_EXP_MIN))
-                return NNZ_E_CORRUPT;
-            c->scale_exp = (int)eb - 127;
-        }
-        if (c->log_scales) {
-            nnz_status ls = log_scale_codes(r, info->encoding_version, c);
-            if (ls != NNZ_OK)
-                return ls;
-        } else {
-            c->scales = rd_bytes(r, c->nchan * 4);
-        }
-        c->zp_stride = rd_u8(r) ? 0 : 4;
-        c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
-        break;
-    case NNZ_VAL_CODEBOOK:
-        c->ncb = rd_varint(r);
-        if (r->bad || c->ncb == 0 || c->ncb > 65536)
-            return NNZ_E_CORRUPT;
-        c->cb = rd_bytes(r, c->ncb * 4);
-        break;
-    case NNZ_VAL_INT:
-        c->offset = rd_varint(r);
-        break;
-    default:
-        break;
-    }
-    uint64_t nsym = info->count; /* symbols in the values stream */
-    c->nstreams = 1;
-    if (c->enc == NNZ_ENC_SPARSE) {
-        c->nnz = rd_varint(r);
-        c->escape = rd_varint(r);
-        if (c->nnz > info->count || c->escape == 0)
-            return NNZ_E_CORRUPT;
-        c->nstreams = 2;
-        nsym = c->nnz;
-    } else if (c->enc == NNZ_ENC_HASHED) {
-        c->k = rd_varint(r);
-        const uint8_t *seed = rd_bytes(r, 4);
-        c->sign = rd_u8(r);
-        if (r->bad || c->k == 0 || c->k > info->count || c->k > ((uint64_t)1 << 32) || c->sign > 1)
-            return NNZ_E_CORRUPT;
-        c->seed = le32(seed);
-        nsym = c->k;
-    }
-    uint64_t lens[2];
-    for (unsigned s = 0; s < c->nstreams; s++) {
-        c->st[s].coding = rd_u8(r);
-        c->st[s].width = rd_u8(r);
-        lens[s] = rd_varint(r);
-        if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
-            return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
-    }
-    if (r->bad || r->p != r->end)
-        return NNZ_E_CORRUPT;
-    c->need = (c->enc == NNZ_ENC_SPARSE ? NNZ_FEAT_SPARSE : 0) |
-              (c->enc == NNZ_ENC_HASHED ? NNZ_FEAT_HASHED : 0) |
-              (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
-    for (unsigned s = 0; s < c->nstreams; s++)
-        if (c->st[s].coding > NNZ_CODING_PACKED && c->st[s].coding <= NNZ_CODING_HUFFMAN_GAMMA_X4)
-            c->need |= NNZ_FEAT_HUFFMAN;
-    if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
-        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
-    /* widths the value map needs */
-    unsigned vw = c->st[c->nstreams - 1].width;
-    if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
-        ((c->kind == NNZ_VAL_F16 || c->kind == NNZ_VAL_BF16) && vw != 16))
-        return NNZ_E_CORRUPT;
-
-    /* blocks and the payload's parts */
-    c->block_elems = c->block_log2 ? (uint64_t)1 << c->block_log2 : info->count;
-    c->nblocks = c->block_log2 && info->count ? ((info->count - 1) >> c->block_log2) + 1 : 1;
-    c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
-    uint64_t index_len = c->nblocks - 1;
-    if (index_len > info->payload_size / (4u * c->index_stride))
-        return NNZ_E_CORRUPT;
-    index_len *= 4u * c->index_stride;
-    rd p = { b->data + info->payload_offset,
-             b->data + info->payload_offset + (size_t)info->payload_size, 0 };
-    c->index = rd_bytes(&p, index_len);
-    for (unsigned s = 0; s < c->nstreams; s++) {
-        const uint8_t *at = rd_bytes(&p, lens[s]);
-        if (p.bad)
-            return NNZ_E_CORRUPT;
-        nnz_status st = parse_stream(&c->st[s], at, lens[s], lists);
-        if (st != NNZ_OK)
-            return st;
-    }
-    if (p.bad || p.p != p.end)
-        return NNZ_E_CORRUPT;
-    /* the block index is checked block by block where it is used */
-    /* a hashed packed stream is read in place: all K symbols must be there */
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
-        (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
-        return NNZ_E_CORRUPT;
-    return NNZ_OK;
-}
-
 /* Checks of an encoding's parameters that need no output buffer; a coded
  * encoding's parsed parameters go to `c`; `lists`: parse_stream's. */
 static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, const rd *params,
@@ -864,7 +1650,6 @@ static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info,
     coded c;
     return check_params(b, info, params, &c, 1);
 }
-
 
 static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsigned flags,
                                uint32_t *at, uint32_t *index)
@@ -999,77 +1784,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     return NNZ_OK;
 }
 
-nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
-{
-    uint32_t at = NNZ_AT_HEADER, index = 0;
-    if (!b || !data)
-        return NNZ_E_ARGUMENT;
-    memset(b, 0, sizeof *b);
-    nnz_status st = open_checked(b, data, size, flags, &at, &index);
-    if (st != NNZ_OK) {
-        memset(b, 0, sizeof *b);
-        b->fail_at = at;
-        b->fail_index = index;
-    }
-    return st;
-}
-
-uint32_t nnz_tensor_count(const nnz_blob *b) { return b ? b->ntensors : 0; }
-
-nnz_status nnz_tensor_info_get(const nnz_blob *b, uint32_t index, nnz_tensor_info *info)
-{
-    rd params;
-    if (!b || !info || !b->data)
-        return NNZ_E_ARGUMENT;
-    return parse_entry(b, index, info, &params);
-}
-
-nnz_status nnz_find(const nnz_blob *b, const char *name, uint32_t *index)
-{
-    if (!b || !name || !index || !b->data)
-        return NNZ_E_ARGUMENT;
-    for (uint32_t i = 0; i < b->ntensors; i++) {
-        nnz_tensor_info info;
-        rd params;
-        /* name_bytes holds no NUL: equal up to name_len, and name ends there */
-        if (parse_entry(b, i, &info, &params) == NNZ_OK &&
-            strncmp(info.name_bytes, name, info.name_len) == 0 && name[info.name_len] == 0) {
-            *index = i;
-            return NNZ_OK;
-        }
-    }
-    return NNZ_E_NOT_FOUND;
-}
-
-nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
-{
-    if (!b || !text || !size || !b->data)
-        return NNZ_E_ARGUMENT;
-    *text = b->meta ? (const char *)b->meta : "";
-    *size = b->meta ? b->meta_size : 0;
-    return NNZ_OK;
-}
-
-/* ---- decoding ---------------------------------------------------------- */
-
-/* Output element size for a tensor of `dtype` decoded as `out_type` (1 for
- * int4, which out_span halves). */
-static unsigned out_elem_size(int dtype, int out_type)
-{
-    if (out_type == NNZ_OUT_NATIVE)
-        return dtype_size(dtype);
-    if (out_type == NNZ_OUT_I8 || out_type == NNZ_OUT_I4)
-        return 1;
-    if ((out_type != NNZ_OUT_F32 && out_type != NNZ_OUT_F16) || !is_float_type(dtype))
-        return 0;
-    return out_type == NNZ_OUT_F32 ? 4 : 2;
-}
-
-/* Bytes of n output elements of es bytes; int4 packs two to a byte. */
-static size_t out_span(int out_type, unsigned es, size_t n)
-{
-    return out_type == NNZ_OUT_I4 ? n / 2 + (n & 1) : n * es;
-}
+/* ---- setting a decode up ------------------------------------------------- */
 
 /* NNZ_OUT_I8 and NNZ_OUT_I4 need an affine map whose symbols minus zero
  * points fit a signed integer of `bits` (8 or 4): at most 4-bit symbols with
@@ -1134,812 +1849,6 @@ static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_ten
     if (ints && !fits_int(c, out_type == NNZ_OUT_I8 ? 8 : 4))
         return NNZ_E_OUT_TYPE;
     return scratch_needed(c, scratch_size);
-}
-
-nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
-                            size_t *out_size, size_t *scratch_size)
-{
-    nnz_tensor_info info;
-    coded c;
-    if (!out_size || !scratch_size)
-        return NNZ_E_ARGUMENT;
-    return setup(b, index, out_type, &info, &c, out_size, scratch_size);
-}
-
-static void swap_elems(uint8_t *o, size_t n, unsigned es)
-{
-    for (size_t i = 0; i < n; i++)
-        for (unsigned k = 0; k < es / 2; k++) {
-            uint8_t t = o[i * es + k];
-            o[i * es + k] = o[i * es + es - 1 - k];
-            o[i * es + es - 1 - k] = t;
-        }
-}
-
-/* ---- coded encodings: decoding ------------------------------------------- */
-
-
-/* Walk a Huffman stream's symbol list: every symbol inside the alphabet,
- * and the data from the byte after the list's last bit. With `mem`, build
- * d's tables there (huff_scratch bytes, aligned) on the way. */
-static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
-{
-    unsigned fb = fast_bits(s);
-    uint32_t code = 0, nl = 0, prev;
-    uint16_t *longs = mem ? (uint16_t *)(void *)(mem + ((size_t)1 << fb)) : NULL;
-    bitrd b = { s->list, s->end, 0, 0, 0 };
-    d->s = s;
-    d->tab = mem;
-    d->longs = longs;
-    d->fb = fb;
-    for (unsigned l = 1; l <= s->maxlen; l++) {
-        d->first[l] = code;
-        d->offset[l] = nl;
-        prev = (uint32_t)-1;
-        for (uint32_t j = 0; j < s->count[l]; j++, code++) {
-            uint32_t sym = list_next(&b, s, &prev);
-            if (sym >> s->width)
-                return NNZ_E_CORRUPT;
-            if (!mem)
-                continue;
-            if (l > fb) {
-                longs[nl++] = (uint16_t)sym;
-                continue;
-            }
-            uint32_t *t = mem + ((size_t)code << (fb - l)), e = sym << 6 | l, k = 0;
-            for (; NNZ_FAST && k + 4 <= (1u << (fb - l)); k += 4)
-                t[k] = t[k + 1] = t[k + 2] = t[k + 3] = e;
-            for (; k < (1u << (fb - l)); k++)
-                t[k] = e;
-        }
-        if (mem && l == fb) /* the rest starts longer codes: entry 0 sends them to huff_long */
-            memset(mem + code, 0, (((size_t)1 << fb) - code) * 4);
-        code <<= 1;
-    }
-    if (s->maxlen == 0)
-        s->single = br_get(&b, s->width);
-    if (br_over(&b))
-        return NNZ_E_CORRUPT;
-    s->data = b.p - (b.n - b.over) / 8;
-    return NNZ_OK;
-}
-
-/* The table entry of a code longer than the table's bits, from the
- * canonical code's first code and symbol of each length. */
-static uint32_t huff_long(const sym_rd *d, bitbuf buf)
-{
-    for (unsigned l = d->fb + 1; l <= d->s->maxlen; l++) {
-        uint32_t k = (uint32_t)(buf >> (BB - l)) - d->first[l];
-        if (k < d->s->count[l])
-            return (uint32_t)d->longs[d->offset[l] + k] << 6 | l;
-    }
-    return 1; /* not reached: parse_stream refused incomplete codes */
-}
-
-/* One Huffman symbol from reader r, which holds at least maxlen bits. */
-static uint32_t huff_next(const sym_rd *d, bitrd *r)
-{
-    uint32_t t = d->tab[r->buf >> (BB - d->fb)];
-    if (!t) /* a longer code: entries are never 0 */
-        t = huff_long(d, r->buf);
-    r->buf <<= t & 63;
-    r->n -= t & 63;
-    return t >> 6;
-}
-
-static uint32_t sym_get(sym_rd *d)
-{
-    const stream *s = d->s;
-    bitrd *r = &d->r[d->lane];
-    d->lane = (d->lane + 1) & (d->lanes - 1);
-    if (!HAVE_HUFFMAN || s->coding == NNZ_CODING_PACKED)
-        return br_get(r, s->width);
-    if (s->maxlen == 0)
-        return s->single;
-    br_fill(r);
-    return huff_next(d, r);
-}
-
-#if NNZ_FAST
-/* Bytes p[0..7] as a big-endian number: one load and a byte swap, as
- * compilers see it. */
-static inline uint64_t be64(const uint8_t *p)
-{
-    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
-           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-           (uint64_t)p[6] << 8 | p[7];
-}
-
-/* br_fill for a reader known to have BB / 8 bytes left. */
-static inline void fast_fill(bitrd *r)
-{
-#if BB == 64
-    bitbuf v = be64(r->p);
-#else
-    const uint8_t *p = r->p;
-    bitbuf v = (bitbuf)p[0] << 24 | (bitbuf)p[1] << 16 | (bitbuf)p[2] << 8 | p[3];
-#endif
-    r->buf |= v >> r->n;
-    r->p += (BB - 1 - r->n) >> 3;
-    r->n |= BB - 8;
-}
-
-/* huff_next, inline, for the one-lane loop. */
-static inline uint32_t fast_huff(const sym_rd *d, const uint32_t *tab, unsigned sh, bitrd *r)
-{
-    uint32_t t = tab[r->buf >> sh];
-    if (!t) /* a longer code: entries are never 0 */
-        t = huff_long(d, r->buf);
-    r->buf <<= t & 63;
-    r->n -= t & 63;
-    return t >> 6;
-}
-
-#if BB == 64
-/* The zero bits under the lowest 1 of x (x > 0). */
-static inline unsigned ctz64(uint64_t x)
-{
-#if defined(__GNUC__)
-    return (unsigned)__builtin_ctzll(x);
-#else /* de Bruijn: the lowest 1 alone, times a sequence whose top 6 bits then say where */
-    static const uint8_t at[64] = { 0,  1,  48, 2,  57, 49, 28, 3,  61, 58, 50, 42, 38,
-                                    29, 17, 4,  62, 55, 59, 36, 53, 51, 43, 22, 45, 39,
-                                    33, 30, 24, 18, 12, 5,  63, 47, 56, 27, 60, 41, 37,
-                                    16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15,
-                                    34, 20, 31, 10, 25, 14, 19, 9,  13, 8,  7,  6 };
-    return at[((x & (0 - x)) * 0x03f79d71b4cb0a89u) >> 58];
-#endif
-}
-
-/* Huffman codes from the four lanes of d together, in whole rounds of
- * refills while every lane has eight bytes to load; returns how many went
- * to v (at most m, a multiple of four), as their table entries: symbol << 6
- * | length. A lane here is its next byte and the bit in it (q, s); a refill
- * is one big-endian load shifted to that bit, with a 1 put in the load's
- * last bit. Codes then shift the buffer up, carrying the 1 along, so the
- * zeros under it say where the lane got to: no count kept per code. A
- * load holds 56 bits for sure: five codes of up to 11 bits (all in the
- * table: no test for longer ones), four of up to 14, or three of 15 or 16,
- * per refill. */
-static size_t huff4(sym_rd *d, uint32_t *v, size_t m)
-{
-    const uint32_t *tab = d->tab;
-    const uint8_t *q[4];
-    unsigned s[4], per = d->s->maxlen <= 14 ? 4 : 3, j, z;
-    if (d->s->maxlen <= NNZ_HUFF_FAST_BITS && NNZ_HUFF_FAST_BITS <= 11)
-        per = 5;
-    size_t k = 0, room = (size_t)-1, groups;
-    uint32_t t;
-    for (j = 0; j < 4; j++) { /* the lane's next bit: n bits before p */
-        bitrd *r = &d->r[j];
-        if (r->end - r->p < 8)
-            return 0; /* so no zero fed past the end is in buf: these bytes hold its bits */
-        q[j] = r->p - ((r->n + 7) >> 3);
-        s[j] = (0u - r->n) & 7;
-        if ((size_t)(r->end - q[j]) < room)
-            room = (size_t)(r->end - q[j]);
-    }
-    /* a round moves a lane at most 7 bytes: the lane with the fewest
-     * bytes left says how many rounds are safe with no test */
-    groups = (room - 8) / 7 + 1;
-    if (groups > m / (4 * per))
-        groups = m / (4 * per);
-    const uint8_t *qa = q[0], *qb = q[1], *qc = q[2], *qe = q[3];
-    unsigned sa = s[0], sb = s[1], sc = s[2], se = s[3];
-    uint64_t a, b, c, e;
-#define NNZ_LOAD()                     \
-    a = (be64(qa) | 1) << sa;          \
-    b = (be64(qb) | 1) << sb;          \
-    c = (be64(qc) | 1) << sc;          \
-    e = (be64(qe) | 1) << se;
-#define NNZ_SYM(i, x, longer)                          \
-    t = tab[(x) >> (64 - NNZ_HUFF_FAST_BITS)];         \
-    if ((longer) && !t) /* entries are never 0 */      \
-        t = huff_long(d, (x));                         \
-    (x) <<= t & 63;                                    \
-    v[(i)] = t;
-#define NNZ_ROUND(i, longer)       \
-    NNZ_SYM(i, a, longer)          \
-    NNZ_SYM(i + 1, b, longer)      \
-    NNZ_SYM(i + 2, c, longer)      \
-    NNZ_SYM(i + 3, e, longer)
-#define NNZ_MOVE(x, q, s) \
-    z = ctz64(x);         \
-    q += z >> 3;          \
-    s = z & 7;
-#define NNZ_MOVE4()         \
-    NNZ_MOVE(a, qa, sa)     \
-    NNZ_MOVE(b, qb, sb)     \
-    NNZ_MOVE(c, qc, sc)     \
-    NNZ_MOVE(e, qe, se)
-#define NNZ_GROUPS(rounds, longer)                   \
-    for (; groups; groups--, k += 4 * (rounds)) {    \
-        NNZ_LOAD()                                   \
-        NNZ_ROUND(k, longer)                         \
-        NNZ_ROUND(k + 4, longer)                     \
-        NNZ_ROUND(k + 8, longer)                     \
-        if ((rounds) > 3) {                          \
-            NNZ_ROUND(k + 12, longer)                \
-        }                                            \
-        if ((rounds) > 4) {                          \
-            NNZ_ROUND(k + 16, longer)                \
-        }                                            \
-        NNZ_MOVE4()                                  \
-    }
-    if (per == 5)
-        NNZ_GROUPS(5, 0)
-    else if (per == 4)
-        NNZ_GROUPS(4, 1)
-    else
-        NNZ_GROUPS(3, 1)
-    /* the rest a round at a time, each lane's bytes tested */
-    while (m - k >= 4 && d->r[0].end - qa >= 8 && d->r[1].end - qb >= 8 &&
-           d->r[2].end - qc >= 8 && d->r[3].end - qe >= 8) {
-        NNZ_LOAD()
-        NNZ_ROUND(k, 1)
-        NNZ_MOVE4()
-        k += 4;
-    }
-#undef NNZ_GROUPS
-#undef NNZ_LOAD
-#undef NNZ_SYM
-#undef NNZ_ROUND
-#undef NNZ_MOVE
-#undef NNZ_MOVE4
-    q[0] = qa, q[1] = qb, q[2] = qc, q[3] = qe;
-    s[0] = sa, s[1] = sb, s[2] = sc, s[3] = se;
-    for (j = 0; j < 4; j++) { /* back to the reader: the bits left of q's byte in buf */
-        bitrd *r = &d->r[j];
-        r->p = q[j];
-        r->buf = 0;
-        r->n = 0;
-        if (s[j]) {
-            r->buf = (bitbuf)*r->p++ << (56 + s[j]);
-            r->n = 8 - s[j];
-        }
-    }
-    return k;
-}
-#endif /* BB == 64 */
-#endif /* NNZ_FAST */
-
-/* The next m symbols into v, each shifted left by sh (0, or 6 for
- * sym_shift's streams, whose low 6 bits are then not 0). The fast paths
- * refill once and then take as many symbols as BB - 8 bits surely hold,
- * with no test between: 8-bit and other packed symbols, one-lane Huffman
- * codes, and (64-bit buffers) the four lanes in turn (huff4: the lanes'
- * chains of dependent shifts overlap); what huff4 leaves (a chunk's end,
- * a lane's last bytes) goes a round at a time through br_fill. */
-static void get_syms(sym_rd *d, uint32_t *v, size_t m, unsigned sh)
-{
-    size_t k = 0;
-#if NNZ_FAST
-    const stream *s = d->s;
-    unsigned j;
-    if (s->coding == NNZ_CODING_PACKED && s->width == 8) { /* bytes: widened, no shifts */
-        bitrd *r = &d->r[0];
-        for (; k < m && r->n >= 8; k++) /* the bytes the buffer holds first */
-            v[k] = (uint32_t)br_get(r, 8);
-        size_t c = m - k < (size_t)(r->end - r->p) ? m - k : (size_t)(r->end - r->p);
-        for (j = 0; j < c; j++)
-            v[k + j] = r->p[j];
-        r->p += c;
-        k += c;
-    } else if (s->coding == NNZ_CODING_PACKED && s->width <= BB - 8) {
-        unsigned w = s->width, per = (BB - 8) / w, n;
-        bitrd a = d->r[0];
-        while (m > k && a.end - a.p >= BB / 8) {
-            fast_fill(&a);
-            n = m - k < per ? (unsigned)(m - k) : per;
-            for (j = 0; j < n; j++, k++) {
-                v[k] = (uint32_t)(a.buf >> (BB - w));
-                a.buf <<= w;
-                a.n -= w;
-            }
-        }
-        d->r[0] = a;
-    } else if (HAVE_HUFFMAN && d->lanes == 1 && s->maxlen) {
-        const uint32_t *tab = d->tab;
-        unsigned per = (BB - 8) / s->maxlen, top = BB - d->fb, n;
-        bitrd a = d->r[0];
-        while (m > k && a.end - a.p >= BB / 8) {
-            fast_fill(&a);
-            n = m - k < per ? (unsigned)(m - k) : per;
-            for (j = 0; j < n; j++)
-                v[k++] = fast_huff(d, tab, top, &a);
-        }
-        d->r[0] = a;
-#if BB == 64
-    } else if (HAVE_HUFFMAN && d->lanes == 4 && s->maxlen) {
-        while (k < m && d->lane != 0) /* to lane 0 first (a sparse stream's chunks) */
-            v[k++] = sym_get(d) << sh;
-        size_t k0 = k;
-        k += huff4(d, v + k, m - k);
-        if (!sh) /* the entries to symbols, four at a time (SIMD) */
-            for (j = 0; k0 + j < k; j += 4) {
-                v[k0 + j] >>= 6;
-                v[k0 + j + 1] >>= 6;
-                v[k0 + j + 2] >>= 6;
-                v[k0 + j + 3] >>= 6;
-            }
-        while (m - k >= 4) { /* past huff4's rounds: a refill a round, byte-wise near the end */
-            for (j = 0; j < 4; j++)
-                br_fill(&d->r[j]);
-            for (j = 0; j < 4; j++)
-                v[k++] = huff_next(d, &d->r[j]) << sh;
-        }
-#endif
-    }
-#endif
-    for (; k < m; k++)
-        v[k] = sym_get(d) << sh;
-}
-
-/* The shift get_syms may leave on d's symbols: 6 where the four lanes'
- * loop writes table entries (whose consumers shift them in their own SIMD
- * loops, a shift per symbol less in the loop that bounds the speed). */
-static unsigned sym_shift(const sym_rd *d)
-{
-    return NNZ_FAST && BB == 64 && d->s->coding >= NNZ_CODING_HUFFMAN_X4 && d->s->maxlen ? 6 : 0;
-}
-
-/* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
- * the first three after their varint lengths). */
-static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
-{
-    const uint8_t *p = c->st[s].data, *to = c->st[s].end;
-    if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
-        uint64_t len = (uint64_t)(to - p), lo = index_at(c, blk, s, len),
-                 hi = index_at(c, blk + 1, s, len);
-        if (lo > hi || hi > len)
-            return NNZ_E_CORRUPT;
-        to = p + (size_t)hi;
-        p += (size_t)lo;
-    }
-    rd h = { p, to, 0 };
-    d->lane = 0;
-    d->lanes = c->st[s].coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
-    for (unsigned q = 0; q < d->lanes; q++) {
-        bitrd *r = &d->r[q];
-        uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
-        r->p = rd_bytes(&h, len);
-        r->end = h.p;
-        r->buf = 0;
-        r->n = r->over = 0;
-    }
-    return h.bad ? NNZ_E_CORRUPT : NNZ_OK;
-}
-
-/* Did any lane of d read past its end? */
-static int sym_over(const sym_rd *d)
-{
-    for (unsigned q = 0; q < d->lanes; q++)
-        if (br_over(&d->r[q]))
-            return 1;
-    return 0;
-}
-
-/* Output types once NNZ_OUT_NATIVE is resolved. */
-enum {
-    OT_F32 = NNZ_OUT_F32, OT_F16 = NNZ_OUT_F16, OT_I8 = NNZ_OUT_I8, OT_I4 = NNZ_OUT_I4,
-    OT_BF16 = 5, OT_INT = 6
-};
-
-/* The value map while decoding, with the channel it last looked up. */
-typedef struct vmap {
-    const coded *c;
-    unsigned kind;         /* NNZ_VAL_*: c->kind, or a raw float tensor's */
-    int ot;                /* OT_* */
-    unsigned es;           /* output bytes per element */
-    size_t inner, nchan;   /* affine: c's, at most SIZE_MAX (elements are fewer) */
-    size_t lo, hi;         /* affine: elements [lo, hi) are in the cached channel */
-    size_t q, ch;          /* affine: lo / inner, and the channel it is */
-    float scale;
-    int64_t zp;
-    int bad;               /* a codebook symbol past the codebook */
-    int f32;               /* affine symbols under 32 bits to float32 (NNZ_FAST) */
-    int copy;              /* raw: the bytes as stored (output in the tensor's own type) */
-} vmap;
-
-/* Store one element at o: symbol v mapped, negated for a hashed sign. */
-static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
-{
-    const coded *c = m->c;
-    float f;
-    if (m->ot == OT_I8) { /* fits_int checked it fits, but -(-128) saturates */
-        int64_t q = (int64_t)v - m->zp;
-        int8_t t = (int8_t)(neg ? (q == -128 ? 127 : -q) : q);
-        memcpy(o, &t, 1);
-        return;
-    }
-    if (m->ot == OT_INT) { /* v - offset, two's complement, truncated */
-        uint32_t x = v - (uint32_t)c->offset;
-        uint16_t t16 = (uint16_t)x;
-        uint8_t t8 = (uint8_t)x;
-        memcpy(o, m->es == 1 ? (void *)&t8 : m->es == 2 ? (void *)&t16 : (void *)&x, m->es);
-        return;
-    }
-    switch (m->kind) {
-    case NNZ_VAL_F32: f = bits_f32(v); break;
-    case NNZ_VAL_F16: f = nnz_half_to_float((uint16_t)v); break;
-    case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
-    case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
-    default: /* codebook */
-        if (!HAVE_CODEBOOK || v >= c->ncb) { /* never without: parse_coded refused it */
-            m->bad = 1;
-            v = 0;
-        }
-        f = bits_f32(le32(c->cb + (size_t)v * 4));
-    }
-    if (neg)
-        f = -f;
-    if (m->ot == OT_F32) {
-        memcpy(o, &f, 4);
-    } else {
-        uint16_t h = m->ot == OT_F16 ? nnz_float_to_half(f) : nnz_float_to_bf16(f);
-        memcpy(o, &h, 2);
-    }
-}
-
-#if NNZ_FAST
-/* Affine symbols to float32 and to int8 (fits_int: they fit), in loops that
- * compilers turn into SIMD at -O2: GCC only loops of a known count (so
- * blocks, through a small array for int8), clang any loop, and the blocks
- * make clang's code 20% slower. */
-#if defined(__clang__)
-#define VEC_F32 1
-#define VEC_I8 1
-#else
-#define VEC_F32 8
-#define VEC_I8 16
-#endif
-static void put_f32(uint8_t *restrict o, const uint32_t *restrict v, size_t n, float scale,
-                    int32_t zp, unsigned sh)
-{
-    size_t k = 0;
-    for (; k + VEC_F32 <= n; k += VEC_F32)
-        for (unsigned j = 0; j < VEC_F32; j++) {
-            float f = scale * (float)((int32_t)(v[k + j] >> sh) - zp);
-            memcpy(o + 4 * (k + j), &f, 4);
-        }
-    for (; k < n; k++) {
-        float f = scale * (float)((int32_t)(v[k] >> sh) - zp);
-        memcpy(o + 4 * k, &f, 4);
-    }
-}
-
-static void put_i8(uint8_t *restrict o, const uint32_t *restrict v, size_t n, uint32_t zp,
-                   unsigned sh)
-{
-    size_t k = 0;
-    uint8_t t[VEC_I8];
-    for (; k + VEC_I8 <= n; k += VEC_I8) {
-        for (unsigned j = 0; j < VEC_I8; j++)
-            t[j] = (uint8_t)((v[k + j] >> sh) - zp);
-        memcpy(o + k, t, VEC_I8);
-    }
-    for (; k < n; k++)
-        o[k] = (uint8_t)((v[k] >> sh) - zp);
-}
-#endif
-
-/* NNZ_OUT_I4: q = symbol - zero point (fits_int: -8..7; a hashed sign's
- * -(-8) saturates to 7) as element `at` of out: the low nibble of byte
- * at / 2 when at is even, else its high nibble. Elements come in order (a
- * sparse tensor's zeros are set first), so an even one sets its whole byte
- * and an odd count leaves the last high nibble 0. */
-static void put_i4(uint8_t *out, size_t at, const uint32_t *v, size_t n, int32_t zp, int neg,
-                   unsigned sh)
-{
-    for (size_t k = 0; k < n; k++, at++) { /* fits_int: symbols and zero point are small */
-        int32_t q = (int32_t)(v[k] >> sh) - zp;
-        if (neg)
-            q = q == -8 ? 7 : -q;
-        uint8_t x = (uint8_t)(q & 15);
-        if (at & 1)
-            out[at >> 1] = (uint8_t)((out[at >> 1] & 15) | x << 4);
-        else
-            out[at >> 1] = x;
-    }
-}
-
-/* Store symbols v[0..n) as elements i, i + 1, ... at out + at * es. Runs of
- * one affine channel get its scale and zero point once; affine to float32
- * has its own loop. */
-static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n, size_t i,
-                     int neg, unsigned sh)
-{
-    const coded *c = m->c;
-    while (n) {
-        uint8_t *o = (uint8_t *)out + (m->ot == OT_I4 ? 0 : at * m->es);
-        size_t run = n, k;
-        if (m->kind == NNZ_VAL_AFFINE) {
-            if (i < m->lo || i >= m->hi) {
-                size_t q, ch; /* the next channel mostly: no division */
-                if (NNZ_FAST && i == m->hi && m->hi) {
-                    q = m->q + 1;
-                    ch = m->ch + 1 == m->nchan ? 0 : m->ch + 1;
-                } else {
-                    q = i / m->inner;
-                    ch = q % m->nchan;
-                }
-                m->q = q;
-                m->ch = ch;
-                m->lo = q * m->inner;
-                m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
-                m->scale = chan_scale(c, ch);
-                m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
-            }
-            if (m->hi - i < run)
-                run = m->hi - i;
-        }
-        if (m->ot == OT_I4) {
-            put_i4((uint8_t *)out, at, v, run, (int32_t)m->zp, neg, sh);
-        } else
-#if NNZ_FAST
-        if (m->f32 && !neg && m->zp <= INT32_MAX) { /* v - zp is exact in int32 */
-            put_f32(o, v, run, m->scale, (int32_t)m->zp, sh);
-        } else if (m->ot == OT_I8 && !neg) {
-            put_i8(o, v, run, (uint32_t)m->zp, sh);
-        } else
-#endif
-            for (k = 0; k < run; k++)
-                put_one(m, o + k * m->es, v[k] >> sh, neg);
-        v += run;
-        n -= run;
-        i += run;
-        at += run;
-    }
-}
-
-static uint32_t *align4(void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return (uint32_t *)(void *)((a + 3) & ~(uintptr_t)3);
-}
-
-#ifndef NNZ_NO_HASHED
-static uint32_t rotl32(uint32_t x, unsigned r) { return x << r | x >> (32 - r); }
-
-uint32_t nnz_hash_index(uint64_t index, uint32_t seed)
-{
-    const uint32_t p2 = 2246822519u, p3 = 3266489917u, p4 = 668265263u, p5 = 374761393u;
-    uint32_t h = seed + p5 + 8u;
-    h = rotl32(h + (uint32_t)index * p3, 17) * p4;
-    h = rotl32(h + (uint32_t)(index >> 32) * p3, 17) * p4;
-    h ^= h >> 15;
-    h *= p2;
-    h ^= h >> 13;
-    h *= p3;
-    h ^= h >> 16;
-    return h;
-}
-
-uint64_t nnz_hash_bucket(uint64_t index, uint32_t seed, uint64_t k)
-{
-    return ((uint64_t)nnz_hash_index(index, seed) * k) >> 32;
-}
-
-int nnz_hash_sign(uint64_t index, uint32_t seed)
-{
-    return (nnz_hash_index(index, seed + 0x9E3779B9u) >> 31) ? -1 : 1;
-}
-#endif
-
-/* Raw tensors: elements [first, first + n), converted by put_one when the
- * output type differs (prepare set m up). */
-static void decode_raw(const nnz_blob *b, const nnz_tensor_info *info, vmap *m, size_t first,
-                       size_t n, void *out)
-{
-    unsigned es = dtype_size(info->dtype);
-    const uint8_t *src = b->data + (size_t)info->payload_offset + first * es;
-    if (m->copy) { /* to its own type */
-        memcpy(out, src, n * es);
-        if (!host_is_little_endian() && es > 1)
-            swap_elems((uint8_t *)out, n, es);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        put_one(m, (uint8_t *)out + i * m->es, es == 4 ? le32(src + 4 * i) : le16(src + 2 * i), 0);
-}
-
-/* Symbols decoded at a time: a stack buffer of 4 * CHUNK bytes (two for a
- * sparse tensor). Larger chunks amortize the lanes' setup; NNZ_CHUNK
- * overrides (16..65536) for a thread with little stack. */
-#ifdef NNZ_CHUNK
-#if NNZ_CHUNK < 16 || NNZ_CHUNK > 65536
-#error "NNZ_CHUNK is 16..65536"
-#endif
-#define CHUNK NNZ_CHUNK
-#elif NNZ_FAST
-#define CHUNK 1024
-#else
-#define CHUNK 32
-#endif
-
-/* The symbols in flight: CHUNK, and as many gaps for a sparse tensor in the
- * fast build. The outermost decoding call holds them on its stack, once. */
-#define CHUNK_BUF (NNZ_FAST ? 2 * CHUNK : CHUNK)
-
-/* Dense: the next n symbols of d as elements first.. of the tensor, into
- * out (element `first` at 0), through v (CHUNK). Resumable: d keeps its
- * place. */
-static void dense_run(sym_rd *d, vmap *m, void *out, size_t first, size_t n, uint32_t *v)
-{
-    unsigned sh = sym_shift(d);
-    for (size_t k = 0, j; k < n; k += j) {
-        j = n - k < CHUNK ? n - k : CHUNK;
-        get_syms(d, v, j, sh);
-        put_syms(m, out, k, v, j, first + k, 0, sh);
-    }
-}
-
-/* Hashed: elements [first, first + n) into out, any range at all (each
- * element is its bucket's value); `buckets`: the K symbols of a Huffman
- * stream, else each is read in place from the packed stream. */
-#ifndef NNZ_NO_HASHED
-static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t first, size_t n,
-                       void *out)
-{
-    for (size_t k = 0; k < n; k++) {
-        size_t i = first + k;
-        uint64_t bk = nnz_hash_bucket(i, c->seed, c->k);
-        uint32_t x;
-        if (buckets) {
-            x = buckets[bk];
-        } else { /* a packed bucket symbol, read in place */
-            uint64_t bit = bk * c->st[0].width;
-            bitrd r = { c->st[0].data + (size_t)(bit >> 3), c->st[0].end, 0, 0, 0 };
-            if (bit & 7)
-                br_get(&r, (unsigned)(bit & 7));
-            x = br_get(&r, c->st[0].width);
-        }
-        put_syms(m, out, k, &x, 1, i, c->sign && nnz_hash_sign(i, c->seed) < 0, 0);
-    }
-}
-#endif
-
-/* Decode block `blk` of a coded tensor into `out` (its first element at 0),
- * with the streams' tables ready in d; `buckets`: a hashed Huffman
- * tensor's K symbols; v: CHUNK_BUF symbols of room. */
-static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
-                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets,
-                                     uint32_t *v)
-{
-    /* every element index fits size_t: decode_blocks checked the output's size */
-    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count;
-    if (end - first > be)
-        end = first + be;
-    size_t n = end - first;
-    int bad = 0;
-    for (unsigned s = 0; s < c->nstreams; s++) {
-        nnz_status st = sym_block(c, s, blk, &d[s]);
-        if (st != NNZ_OK)
-            return st;
-    }
-    if (c->enc == NNZ_ENC_DENSE) {
-        dense_run(&d[0], m, out, first, n, v);
-        bad = sym_over(&d[0]);
-    } else if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
-        uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
-                 hi = index_at(c, blk + 1, c->nstreams, c->nnz);
-        size_t cur = first, survivors;
-        if (lo > hi || hi > c->nnz)
-            return NNZ_E_CORRUPT;
-        survivors = (size_t)(hi - lo);
-        memset(out, 0, out_span(m->ot, m->es, n));
-#if NNZ_FAST /* the gaps, then their values, a chunk at a time */
-        uint32_t *gs = v + CHUNK;
-        size_t j, k;
-        unsigned sh = sym_shift(&d[1]);
-        while (survivors && !bad) {
-            size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
-            get_syms(&d[0], gs, ng, 0); /* no further than the block: each survivor has a gap */
-            for (j = 0; j < ng; j++)
-                nv += gs[j] != c->escape;
-            get_syms(&d[1], v, nv, sh);
-            for (j = 0, k = 0; j < ng && !bad; j++) {
-                size_t at = cur + gs[j], run = 1;
-                if (gs[j] == c->escape) {
-                    bad = at < cur || at > end;
-                    cur = at;
-                    continue;
-                }
-                while (j + run < ng && gs[j + run] == 0) /* next to each other: one call */
-                    run++;
-                if (at < cur || at >= end || end - at < run) {
-                    bad = 1;
-                    break;
-                }
-                if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
-                    float f = m->scale * (float)((int32_t)(v[k] >> sh) - (int32_t)m->zp); /* put_syms' */
-                    memcpy((uint8_t *)out + (at - first) * 4, &f, 4);
-                } else {
-                    put_syms(m, out, at - first, &v[k], run, at, 0, sh);
-                }
-                k += run;
-                j += run - 1;
-                cur = at + run;
-                survivors -= run;
-            }
-        }
-#endif
-        while (survivors && !bad) {
-            uint32_t g = sym_get(&d[0]);
-            size_t at = cur + g;
-            if (g == c->escape) { /* moves on `escape` elements */
-                bad = at < cur || at > end;
-                cur = at;
-                continue;
-            }
-            v[0] = sym_get(&d[1]);
-            if (at < cur || at >= end)
-                bad = 1;
-            else
-                put_syms(m, out, at - first, v, 1, at, 0, 0);
-            cur = at + 1;
-            survivors--;
-        }
-        bad |= sym_over(&d[0]) || sym_over(&d[1]);
-    } else {
-#ifndef NNZ_NO_HASHED
-        hashed_run(c, m, buckets, first, n, out);
-#else
-        (void)buckets; /* parse_coded refused the tensor */
-#endif
-    }
-    return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
-}
-
-nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *features)
-{
-    nnz_tensor_info info;
-    rd params;
-    coded c;
-    if (!b || !b->data || !features)
-        return NNZ_E_ARGUMENT;
-    unsigned need;
-    *features = 0;
-    c.need = 0;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
-    if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
-        *features = need | c.need;
-        st = NNZ_OK;
-    }
-    return st;
-}
-
-nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
-{
-    nnz_tensor_info info;
-    rd params;
-    coded c;
-    if (!b || !b->data || !map)
-        return NNZ_E_ARGUMENT;
-    unsigned need;
-    memset(map, 0, sizeof *map);
-    map->kind = -1;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
-    if (st != NNZ_OK || is_raw(info.encoding))
-        return st;
-    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
-    map->scale_exp = c.scale_exp;
-    map->scale_bits = c.scale_bits;
-    map->scale_base = c.scale_base;
-    map->width = c.st[c.nstreams - 1].width;
-    map->nchan = c.nchan;
-    map->inner = c.inner;
-    map->scales = c.scales;
-    map->zero_points = c.zps;
-    map->zero_point_stride = c.zp_stride;
-    map->ncodebook = c.ncb;
-    map->codebook = c.cb;
-    map->int_offset = c.offset;
-    return NNZ_OK;
 }
 
 /* What decoding a tensor needs once it is set up: the value map, each
@@ -2036,6 +1945,143 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     return st;
 }
 
+/* ---- the API ------------------------------------------------------------- */
+
+const char *nnz_strerror(int status)
+{
+    /* the messages end to end, and their statuses: a switch would add a
+     * table of pointers, 4 bytes a status, on small cores */
+#define NNZ_X_MSG(name, value, msg) msg "\0"
+#define NNZ_X_VAL(name, value, msg) value,
+    static const char msgs[] = NNZ_STATUS_LIST(NNZ_X_MSG) "unknown status";
+    static const signed char vals[] = { NNZ_STATUS_LIST(NNZ_X_VAL) };
+#undef NNZ_X_MSG
+#undef NNZ_X_VAL
+    const char *m = msgs;
+    for (size_t i = 0; i < sizeof vals && vals[i] != status; i++)
+        m += strlen(m) + 1;
+    return m;
+}
+
+nnz_status nnz_open(nnz_blob *b, const void *data, size_t size, unsigned flags)
+{
+    uint32_t at = NNZ_AT_HEADER, index = 0;
+    if (!b || !data)
+        return NNZ_E_ARGUMENT;
+    memset(b, 0, sizeof *b);
+    nnz_status st = open_checked(b, data, size, flags, &at, &index);
+    if (st != NNZ_OK) {
+        memset(b, 0, sizeof *b);
+        b->fail_at = at;
+        b->fail_index = index;
+    }
+    return st;
+}
+
+uint32_t nnz_tensor_count(const nnz_blob *b) { return b ? b->ntensors : 0; }
+
+nnz_status nnz_tensor_info_get(const nnz_blob *b, uint32_t index, nnz_tensor_info *info)
+{
+    rd params;
+    if (!b || !info || !b->data)
+        return NNZ_E_ARGUMENT;
+    return parse_entry(b, index, info, &params);
+}
+
+nnz_status nnz_find(const nnz_blob *b, const char *name, uint32_t *index)
+{
+    if (!b || !name || !index || !b->data)
+        return NNZ_E_ARGUMENT;
+    for (uint32_t i = 0; i < b->ntensors; i++) {
+        nnz_tensor_info info;
+        rd params;
+        /* name_bytes holds no NUL: equal up to name_len, and name ends there */
+        if (parse_entry(b, i, &info, &params) == NNZ_OK &&
+            strncmp(info.name_bytes, name, info.name_len) == 0 && name[info.name_len] == 0) {
+            *index = i;
+            return NNZ_OK;
+        }
+    }
+    return NNZ_E_NOT_FOUND;
+}
+
+nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
+{
+    if (!b || !text || !size || !b->data)
+        return NNZ_E_ARGUMENT;
+    *text = b->meta ? (const char *)b->meta : "";
+    *size = b->meta ? b->meta_size : 0;
+    return NNZ_OK;
+}
+
+nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *features)
+{
+    nnz_tensor_info info;
+    rd params;
+    coded c;
+    if (!b || !b->data || !features)
+        return NNZ_E_ARGUMENT;
+    unsigned need;
+    *features = 0;
+    c.need = 0;
+    nnz_status st = decodable_entry(b, index, &info, &params, &need);
+    if (st == NNZ_OK)
+        st = check_params(b, &info, &params, &c, 0);
+    if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
+        *features = need | c.need;
+        st = NNZ_OK;
+    }
+    return st;
+}
+
+nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
+{
+    nnz_tensor_info info;
+    rd params;
+    coded c;
+    if (!b || !b->data || !map)
+        return NNZ_E_ARGUMENT;
+    unsigned need;
+    memset(map, 0, sizeof *map);
+    map->kind = -1;
+    nnz_status st = decodable_entry(b, index, &info, &params, &need);
+    if (st == NNZ_OK)
+        st = check_params(b, &info, &params, &c, 0);
+    if (st != NNZ_OK || is_raw(info.encoding))
+        return st;
+    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
+    map->scale_exp = c.scale_exp;
+    map->scale_bits = c.scale_bits;
+    map->scale_base = c.scale_base;
+    map->width = c.st[c.nstreams - 1].width;
+    map->nchan = c.nchan;
+    map->inner = c.inner;
+    map->scales = c.scales;
+    map->zero_points = c.zps;
+    map->zero_point_stride = c.zp_stride;
+    map->ncodebook = c.ncb;
+    map->codebook = c.cb;
+    map->int_offset = c.offset;
+    return NNZ_OK;
+}
+
+uint32_t nnz_scale_code(const nnz_value_map *map, uint64_t c)
+{
+    if (!map || map->kind != NNZ_VAL_AFFINE_LOG || c >= map->nchan)
+        return 0;
+    return map->scale_base + packed_code(map->scales, map->scale_bits, c);
+}
+
+nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
+                            size_t *out_size, size_t *scratch_size)
+{
+    nnz_tensor_info info;
+    coded c;
+    if (!out_size || !scratch_size)
+        return NNZ_E_ARGUMENT;
+    return setup(b, index, out_type, &info, &c, out_size, scratch_size);
+}
+
 nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out,
                       size_t out_size, void *scratch, size_t scratch_size)
 {
@@ -2054,7 +2100,7 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
 }
 
 #ifndef NNZ_NO_READER
-/* ---- decoding in pieces ------------------------------------------------ */
+/* ---- decoding in pieces -------------------------------------------------- */
 
 /* A reader's state (nnz_reader is its opaque storage): the tensor set up
  * as decode_blocks sets it up, and where it has got to. Its pointers to
@@ -2079,7 +2125,6 @@ typedef struct reader {
 
 /* C99's static assertion: the state fits its public storage. */
 typedef char nnz_reader_fits[sizeof(reader) <= sizeof(nnz_reader) ? 1 : -1];
-
 
 /* Sparse: elements [r->pos, r->pos + n) of the block into out (zeros, and
  * the non-zero elements in that range); a non-zero element past it is kept
@@ -2230,7 +2275,7 @@ nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *go
 #endif /* NNZ_NO_READER */
 
 #ifndef NNZ_NO_REBUILD
-/* ---- rebuilding the model ---------------------------------------------- */
+/* ---- rebuilding the model ------------------------------------------------ */
 
 /* RAW tensors on a little-endian host go straight from the blob; the rest
  * are decoded through a reader, a piece of at most NNZ_REBUILD_PIECE bytes
