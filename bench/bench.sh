@@ -64,3 +64,5 @@ sh bench/budget_bench.sh || echo "bench: bench/budget_bench.sh failed"
 # what a blob costs beyond its codes, per model; its section of
 # docs/BENCHMARKS.md, also after benchmarks.sh
 sh bench/overhead_bench.sh || echo "bench: bench/overhead_bench.sh failed"
+# already-quantized models against xz -9e: the qdq section, also after benchmarks.sh
+sh bench/qdq_bench.sh || echo "bench: bench/qdq_bench.sh failed"

@@ -23,13 +23,7 @@ for m in "$CORPUS"/*.onnx "$FIX"/digits_mlp.onnx "$FIX"/digits_cnn.onnx \
         >"$D/$n.q8h.json" || continue
     echo "$n $D/$n.q8.nnz $D/$n.q8h.nnz $D/$n.q8h.json" >>"$D/rows"
 done
-# an already-quantized model (int8/uint8 weights behind DequantizeLinear and
-# integer ops): `-p huffman` against xz -9e of the file
-Q=$FIX/edge_qdq_int8.onnx
-if [ -f "$Q" ] && $N -q compress -f "$Q" -o "$D/qdq.nnz" -p huffman; then
-    xz -9e -c "$Q" | wc -c >"$D/qdq.xz"
-fi
-$PYTHON - "$D/rows" "$D/qdq.nnz" "$D/qdq.xz" <<'PY'
+$PYTHON - "$D/rows" <<'PY'
 import json, os, subprocess, sys
 rows = [l.split() for l in open(sys.argv[1])]
 def parts(blob):
@@ -72,18 +66,6 @@ for n, q8, q8h, js in rows:
         n, w["elements"], w["n"], a["bits_per_weight"], w["name"], w["scales"], w["zero_points"],
         w["entry_other"] + w["params_other"] + w["slot"], a["metadata"], b["bits_per_weight"],
         100 * (hb / (ent + sc) - 1) if ent + sc else 0))
-if os.path.exists(sys.argv[3]):
-    q = json.loads(subprocess.run([sys.executable, "bench/blob_bytes.py", "--json", "--all-coded",
-                                   sys.argv[2]], capture_output=True, check=True).stdout)
-    xz = int(open(sys.argv[3]).read())
-    w = q["weights"]
-    out += ["", "The int8 QDQ fixture (`edge_qdq_int8`, %d int8/uint8 weights in %d tensors), "
-            "`-p huffman`: %d bytes, %.2fx `xz -9e` of its file (%d bytes). Where they go: "
-            "header and table %d, graph %d, directory %d (of it the weights' entries %d and "
-            "names %d), metadata %d, Huffman tables %d, codes %d, padding %d." % (
-                w["elements"], w["n"], q["file"], q["file"] / xz, xz, q["head"], q["graph"],
-                q["directory"], w["entry_other"] + w["params_other"] + w["slot"], w["name"],
-                q["metadata"], w["tables"], w["codes"], w["padding"])]
 out += ["", "<!-- /overhead -->"]
 text = "\n".join(out) + "\n"
 doc = "docs/BENCHMARKS.md"

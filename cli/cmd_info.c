@@ -208,6 +208,15 @@ cJSON *info_model_json(const nnz_model *m)
         } else {
             cJSON_AddNullToObject(x, "weight_of");
         }
+        if (nnz_tensor_is_codes(t)) { /* quantized before nnzip saw it: DequantizeLinear... */
+            cJSON *w = cJSON_AddObjectToObject(x, "codes_of");
+            cJSON_AddStringToObject(w, "op", t->weight_op->op_type);
+            cJSON_AddNumberToObject(w, "slot", t->weight_slot);
+            cJSON_AddNumberToObject(w, "hops", t->weight_hops);
+            cJSON_AddNumberToObject(w, "axis", t->weight_axis);
+        } else {
+            cJSON_AddNullToObject(x, "codes_of");
+        }
         cJSON_AddItemToArray(ts, x);
         params += t->count;
         bytes += t->nbytes;

@@ -144,6 +144,9 @@ int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int6
  * inputs, QLinearConv's or QLinearMatMul's x and w, Gather's data (not a
  * zero point)? Lossless passes code these; quantize never requantizes them. */
 int nnz_tensor_is_codes(const nnz_tensor *t);
+/* Initializers of the main graph in a 4-bit type (int4, uint4): left in the
+ * graph as the model packs them (the blob has no 4-bit element type). */
+size_t nnz_model_count_int4(const nnz_model *m);
 /* The axis of t along which its compute op has its output channels, or -1
  * (docs/architecture.md: Conv 0, ConvTranspose 1, Gemm by transB, ...). */
 int nnz_tensor_channel_axis(const nnz_tensor *t);

@@ -537,7 +537,9 @@ static const char *coder_of(nnz_data from)
 static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report, nnz_error *e)
 {
     int coder = 0, quantizer = 0;
-    size_t loose = 0;
+    size_t loose = 0, codes = 0, int4 = nnz_model_count_int4(m);
+    for (size_t i = 0; i < m->ntensors; i++)
+        codes += nnz_tensor_is_codes(&m->tensors[i]);
     for (size_t s = 0; s < p->n; s++) {
         const nnz_stage *st = &p->stages[s];
         int codes_before = quantizer;
@@ -548,16 +550,27 @@ static int check_codes(const nnz_pipeline *p, const nnz_model *m, cJSON *report,
         size_t taken = 0;
         for (size_t i = 0; i < m->ntensors; i++)
             taken += st->selected[i];
+        if (!codes_before && taken == 0 && codes > 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "pipeline '%s': the model has %zu int8/uint8 weights quantized "
+                            "before nnzip saw it, and %s's only=/skip=/min-elements= leave "
+                            "none of them to code ('nnzip info MODEL' lists them)", p->text,
+                            codes, st->pass->name);
+        if (!codes_before && taken == 0 && int4 > 0)
+            return nnz_fail(e, NNZ_EXIT_USAGE,
+                            "pipeline '%s': the model's %zu int4/uint4 initializers are codes "
+                            "already, but the blob has no 4-bit element type: they stay as the "
+                            "model packs them, and %s has nothing to code (compress without "
+                            "-p keeps the model as it is)", p->text, int4, st->pass->name);
         if (!codes_before && taken == 0)
             return nnz_fail(e, NNZ_EXIT_USAGE,
                             "pipeline '%s': %s codes the integer codes a quantizer makes, and "
                             "nothing is quantized before it (nor has the model int8/uint8 "
-                            "weights behind DequantizeLinear or integer ops); use e.g. "
-                            "'%s | %s'", p->text, st->pass->name, coder_of(NNZ_DATA_FLOATS),
-                            st->pass->name);
+                            "weights: behind DequantizeLinear, an integer op, or Cast "
+                            "[-> Sub] -> Mul into a compute op); use e.g. '%s | %s'",
+                            p->text, st->pass->name, coder_of(NNZ_DATA_FLOATS), st->pass->name);
     }
-    for (size_t i = 0; !coder && i < m->ntensors; i++)
-        loose += nnz_tensor_is_codes(&m->tensors[i]);
+    loose = coder ? 0 : codes;
     if (loose) {
         char buf[300];
         const char *c = coder_of(NNZ_DATA_CODES);

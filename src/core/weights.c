@@ -9,7 +9,15 @@
  * back through those ops to the tensor's own dims; the rules are in
  * docs/architecture.md ("How weights are found"). Where an axis cannot be
  * mapped, or two compute ops disagree, the tensor has none (per tensor) and
- * `axis_note` says why. */
+ * `axis_note` says why.
+ *
+ * An int8/uint8 tensor is codes (a weight quantized before nnzip saw it)
+ * when an integer op reads it as weights (DequantizeLinear, ConvInteger,
+ * MatMulInteger, QLinearConv, QLinearMatMul, Gather's table), or when it
+ * reaches a compute op through the dequantizing ops exporters (and
+ * `decompress --qdq`) write in place of DequantizeLinear: Cast, then Sub
+ * (zero points) and Mul (scales), or Gather from a codebook by its
+ * indices, with data-movement ops anywhere on the way. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +204,18 @@ int nnz_op_channel_axis(const Onnx__NodeProto *n, int slot, int rank, const int6
     return -1;
 }
 
+/* The integer ops that read codes, and in which input slots; the channel
+ * axis of a weight slot is that of the float op they stand for. */
+static const struct {
+    const char *op, *as;
+    unsigned slots;
+    int weight_slot; /* the slot whose axis is the float op's weight axis */
+} codes_ops[] = {
+    { "DequantizeLinear", NULL, 1u << 0, -1 }, { "ConvInteger", "Conv", 3u, 1 },
+    { "MatMulInteger", "MatMul", 3u, 1 },      { "QLinearConv", "Conv", 1u | 1u << 3, 3 },
+    { "QLinearMatMul", "MatMul", 1u | 1u << 3, 3 },
+};
+
 /* ---- following a value through data-movement ops ------------------------------- */
 
 /* A value on the way: its shape (dims -1 when unknown) and, per axis, the
@@ -215,6 +235,7 @@ typedef struct found {
     int have_axis;
     const char *note;           /* why per tensor */
     int budget;
+    int codes;                  /* following integer codes (dequantizing ops too) */
 } found;
 
 /* a * b into *out, or 0 when it would not fit (hostile shapes) */
@@ -410,15 +431,54 @@ static int move(const idx *x, const Onnx__NodeProto *n, int slot, size_t oi, con
     return 0;
 }
 
-/* The tensor axis for a compute use of value `v`. */
-static void compute_use(found *f, const Onnx__NodeProto *n, int slot, const value *v, int hops)
+/* Does n read codes in input `slot` (*yes)? Returns the channel axis of
+ * value v there, -1 when it has none. */
+static int codes_axis(const Onnx__NodeProto *n, int slot, const value *v, int *yes)
+{
+    *yes = 0;
+    if (!n->op_type || slot < 0 || slot > 31)
+        return -1;
+    for (size_t i = 0; i < sizeof codes_ops / sizeof codes_ops[0]; i++) {
+        if (strcmp(n->op_type, codes_ops[i].op) != 0 || !(codes_ops[i].slots >> slot & 1))
+            continue;
+        *yes = 1;
+        if (slot != codes_ops[i].weight_slot || v->rank == 0)
+            return -1;
+        Onnx__NodeProto as = *n;
+        as.op_type = (char *)codes_ops[i].as;
+        return nnz_op_channel_axis(&as, 1, v->rank, v->dims);
+    }
+    return -1;
+}
+
+/* The ops between codes and the float weight they stand for: output `oi`
+ * of n from `in` in input `slot`, like move(). DequantizeLinear, Sub (of
+ * zero points) and Mul (by scales) keep the shape; Gather by indices from a
+ * 1-D codebook gives the indices' shape. */
+static int dequant_move(const Onnx__NodeProto *n, int slot, size_t oi, const value *in, value *out)
+{
+    const char *op = n->op_type;
+    *out = *in;
+    if (oi != 0)
+        return 0;
+    if ((strcmp(op, "DequantizeLinear") == 0 || strcmp(op, "Sub") == 0) && slot == 0)
+        return 1;
+    if (strcmp(op, "Mul") == 0 && (slot == 0 || slot == 1))
+        return 1;
+    if (strcmp(op, "Gather") == 0 && slot == 1)
+        return 1;
+    return 0;
+}
+
+/* A compute use of value `v`, whose channel axis there is `a` (-1: none). */
+static void compute_use(found *f, const Onnx__NodeProto *n, int slot, const value *v, int hops,
+                        int a)
 {
     if (!f->op) {
         f->op = n;
         f->slot = slot;
         f->hops = hops;
     }
-    int a = nnz_op_channel_axis(n, slot, v->rank, v->dims);
     if (a < 0)
         return; /* the op has no channel axis here (Gather) */
     int ta = v->map[a];
@@ -453,8 +513,14 @@ static void follow(const idx *x, const value *v, int hops, found *f)
             return;
         if (!in_scope(x, v->graph, us->graph))
             continue;
-        if (is_compute(us->node, us->slot)) {
-            compute_use(f, us->node, us->slot, v, hops);
+        int yes = 0, a = f->codes ? codes_axis(us->node, us->slot, v, &yes) : -1;
+        if (yes) {
+            compute_use(f, us->node, us->slot, v, hops, a);
+            if (strcmp(us->node->op_type, "DequantizeLinear") != 0)
+                continue; /* else its output may lead to the compute op with the axis */
+        } else if (is_compute(us->node, us->slot)) {
+            a = nnz_op_channel_axis(us->node, us->slot, v->rank, v->dims);
+            compute_use(f, us->node, us->slot, v, hops, a);
             continue;
         }
         if (hops >= MAX_HOPS || !us->node->op_type)
@@ -462,6 +528,8 @@ static void follow(const idx *x, const value *v, int hops, found *f)
         for (size_t o = 0; o < us->node->n_output; o++) {
             value out;
             int r = move(x, us->node, us->slot, o, v, &out);
+            if (r == 0 && f->codes)
+                r = dequant_move(us->node, us->slot, o, v, &out);
             if (r == 0)
                 break;
             if (!us->node->output[o] || !*us->node->output[o])
@@ -474,7 +542,7 @@ static void follow(const idx *x, const value *v, int hops, found *f)
             out.name = us->node->output[o];
             out.graph = us->graph;
             if (r < 0) {
-                found sub = { .budget = f->budget };
+                found sub = { .budget = f->budget, .codes = f->codes };
                 follow(x, &out, hops + 1, &sub);
                 f->budget = sub.budget;
                 if (sub.op) {
@@ -516,14 +584,15 @@ int nnz_model_find_weights(nnz_model *m, nnz_error *e)
         t->weight_axis = -1;
         t->weight_hops = 0;
         t->axis_note = NULL;
-        if (!t->onnx_name || !nnz_dtype_is_float(t->dtype))
+        int codes = t->dtype == NNZ_DT_INT8 || t->dtype == NNZ_DT_UINT8;
+        if (!t->onnx_name || !(nnz_dtype_is_float(t->dtype) || codes))
             continue;
         value v = { .name = t->onnx_name, .graph = graph_index(&x, t->graph), .rank = t->ndims };
         for (int k = 0; k < t->ndims; k++) {
             v.dims[k] = t->dims[k];
             v.map[k] = k;
         }
-        found f = { .budget = MAX_VALUES };
+        found f = { .budget = MAX_VALUES, .codes = codes };
         follow(&x, &v, 0, &f);
         if (!f.op)
             continue;
@@ -542,17 +611,17 @@ int nnz_model_find_weights(nnz_model *m, nnz_error *e)
 
 int nnz_tensor_is_codes(const nnz_tensor *t)
 {
-    static const struct { const char *op; unsigned slots; } codes[] = {
-        { "DequantizeLinear", 1u << 0 }, { "ConvInteger", 3u },  { "MatMulInteger", 3u },
-        { "QLinearConv", 1u | 1u << 3 }, { "QLinearMatMul", 1u | 1u << 3 }, { "Gather", 1u << 0 },
-    };
-    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
-        !t->consumer->op_type || t->consumer_slot < 0 || t->consumer_slot > 31)
-        return 0;
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        if (strcmp(t->consumer->op_type, codes[i].op) == 0)
-            return codes[i].slots >> t->consumer_slot & 1;
-    return 0;
+    return (t->dtype == NNZ_DT_INT8 || t->dtype == NNZ_DT_UINT8) && t->weight_op != NULL;
+}
+
+size_t nnz_model_count_int4(const nnz_model *m)
+{
+    const Onnx__GraphProto *g = m->proto ? m->proto->graph : NULL;
+    size_t n = 0;
+    for (size_t i = 0; g && i < g->n_initializer; i++)
+        n += g->initializer[i]->has_data_type &&
+             (g->initializer[i]->data_type == 21 || g->initializer[i]->data_type == 22);
+    return n;
 }
 
 int nnz_tensor_is_weight(const nnz_tensor *t)

@@ -180,28 +180,13 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
 
 /* ---- which tensors ----------------------------------------------------------- */
 
-/* An integer weight of a model that was quantized before nnzip saw it: the
- * pass selects it only to refuse it with a message that says what to do. */
-static int is_quantized_weight(const nnz_tensor *t)
-{
-    static const struct { const char *op; int slot; } ops[] = {
-        { "DequantizeLinear", 0 }, { "QLinearConv", 3 }, { "QLinearMatMul", 3 },
-        { "ConvInteger", 1 },      { "MatMulInteger", 1 },
-    };
-    if ((t->dtype != NNZ_DT_INT8 && t->dtype != NNZ_DT_UINT8) || !t->consumer ||
-        !t->consumer->op_type)
-        return 0;
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(t->consumer->op_type, ops[i].op) == 0 && t->consumer_slot == ops[i].slot)
-            return 1;
-    return 0;
-}
-
 /* An empty tensor has nothing to prune and is left as it is. */
 static int selects(const nnz_tensor *t, const void *opts)
 {
     (void)opts;
-    return t->count > 0 && (nnz_tensor_is_weight(t) || is_quantized_weight(t));
+    /* the integer weights of a model quantized before nnzip saw it are
+     * selected only to be refused with a message that says what to do */
+    return t->count > 0 && (nnz_tensor_is_weight(t) || nnz_tensor_is_codes(t));
 }
 
 static int refuse_not_float(const nnz_tensor *t, nnz_error *e)

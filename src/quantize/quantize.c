@@ -213,8 +213,8 @@ static int prepare(nnz_model *m, void *vo, const uint8_t *selected, cJSON *repor
         char buf[400];
         snprintf(buf, sizeof buf,
                  "quantize: the model is already quantized: %zu int8/uint8 weights behind "
-                 "DequantizeLinear or integer ops are kept as they are (never quantized "
-                 "twice)", already);
+                 "DequantizeLinear, integer ops or Cast+Mul are kept as they are (never "
+                 "quantized twice)", already);
         cJSON_AddItemToArray(cJSON_GetObjectItem(report, "warnings"), cJSON_CreateString(buf));
     }
     return 0;

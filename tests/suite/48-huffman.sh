@@ -177,6 +177,126 @@ expect "quantize | huffman on it: no advice to add what is there" 0 "the model i
 cp "$T/err" "$W/qqh.err"
 check "... and no 'add huffman' in it" sh -c "grep -q 'already quantized' '$W/qqh.err' && ! grep -q 'add.*huffman' '$W/qqh.err'"
 
+# ---- the other dequantizing forms: codes behind Cast (-> Sub) -> Mul, a
+# per-axis DequantizeLinear, codebook indices behind Cast -> Gather; and
+# trained models quantized by ONNX Runtime's static QDQ recipe
+for m in edge_qdq_forms digits_cnn_qdq_u8 digits_mlp_qdq_u8; do
+    Q=$FIX/$m.onnx
+    if ! $N compress "$Q" -o "$W/$m.nnz" -p huffman --json >"$W/$m.json" 2>"$W/$m.err"; then
+        fail "$m: huffman alone compresses it" "$(head -c 300 "$W/$m.err")"
+        continue
+    fi
+    check "$m: no advice to add the huffman that is there" sh -c "! grep -q 'add.*huffman' '$W/$m.err'"
+    check "$m: the decompressed model is the source file, byte for byte" sh -c "
+        $N -q decompress '$W/$m.nnz' -o '$W/$m.onnx' && cmp '$W/$m.onnx' '$Q'"
+    check "$m: decompress with the sanitized build gives the same bytes" sh -c "
+        $NNZIP_SAN -q decompress '$W/$m.nnz' -o '$W/$m.san.onnx' && cmp '$W/$m.san.onnx' '$Q'"
+    if $ORACLE "$Q" "$W/$m.onnx" --inputs "${Q%.onnx}.inputs.json" --json >"$W/$m.ort.json" 2>"$W/err" &&
+        grep -q '"all_bit_identical":true' "$W/$m.ort.json"; then
+        pass "$m: ONNX Runtime gives the huffman-coded model exactly the source's outputs"
+    else
+        fail "$m: ONNX Runtime outputs of the huffman-coded model" "$(head -c 300 "$W/$m.ort.json") $(head -c 300 "$W/err")"
+    fi
+done
+check "edge_qdq_forms: huffman codes the codes behind Cast+Mul, Cast+Sub+Mul, a per-axis DequantizeLinear and Cast+Gather, not the int8 tensor that reaches no compute op" \
+    $PYTHON - "$W/edge_qdq_forms.json" <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+coded = sorted(n for n, x in t.items() if "huffman" in x)
+assert coded == ["ax.wq", "cb.idx", "cm.wq", "csm.wq"], coded
+for n in coded:
+    assert "entropy_bits" in t[n]["huffman"] and t[n]["rel_l2"] == 0, t[n]
+PY
+check "info says what makes codes of each int8/uint8 tensor, and which channel axis" \
+    sh -c "$N info '$FIX/edge_qdq_forms.onnx' --json | $PYTHON -c '
+import json, sys
+t = {x[\"name\"]: x[\"codes_of\"] for x in json.load(sys.stdin)[\"tensors\"]}
+want = {\"cm.wq\": (\"Conv\", 0), \"csm.wq\": (\"MatMul\", 0), \"ax.wq\": (\"DequantizeLinear\", 1),
+        \"cb.idx\": (\"MatMul\", 1), \"mask.q\": None, \"ax.zp\": None}
+for n, w in want.items():
+    got = t[n] and (t[n][\"op\"], t[n][\"axis\"])
+    assert got == w, (n, t[n], w)
+'"
+check "digits_cnn_qdq_u8: every uint8 weight is Huffman-coded; the int32 biases are not" \
+    $PYTHON - "$W/digits_cnn_qdq_u8.json" <<'PY'
+import json, sys
+t = {x["name"]: x for x in json.load(open(sys.argv[1]))["tensors"]}
+coded = sorted(n for n, x in t.items() if "huffman" in x)
+assert coded == sorted(w + ".weight_quantized" for w in ("conv1", "dw", "pw", "conv3", "fc")), coded
+PY
+# an int8 tensor that is no weight: huffman alone has nothing to code, and says so
+$PYTHON - "$W/notcodes.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import TensorProto, helper, numpy_helper
+q = (np.arange(256) % 200 - 100).astype(np.int8).reshape(16, 16)
+g = helper.make_graph(
+    [helper.make_node("Cast", ["Q"], ["qf"], to=TensorProto.FLOAT),
+     helper.make_node("Add", ["X", "qf"], ["Y"])], "g",
+    [helper.make_tensor_value_info("X", TensorProto.FLOAT, [16, 16])],
+    [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [16, 16])],
+    [numpy_helper.from_array(q, "Q")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 7
+onnx.save(m, sys.argv[1])
+PY
+expect "huffman alone on a model whose int8 tensor reaches no compute op is refused, naming the forms it looks for" 2 \
+    "nor has the model int8/uint8 weights: behind DequantizeLinear, an integer op, or Cast .-> Sub. -> Mul into a compute op" \
+    $N compress "$W/notcodes.onnx" -o "$W/notcodes.nnz" -p huffman
+expect "huffman whose only= leaves none of the model's codes says that, not that the model has none" 2 \
+    "the model has 4 int8/uint8 weights quantized before nnzip saw it, and huffman's only=/skip=/min-elements= leave none of them" \
+    $N compress "$FIX/edge_qdq_forms.onnx" -o "$W/none.nnz" -p 'huffman:only=nothing*'
+$N -q compress "$FIX/edge_opset9.onnx" -o "$W/o9.nnz" -p 'quantize:bits=8' &&
+    $N -q decompress "$W/o9.nnz" -o "$W/o9.qdq.onnx" --qdq 2>/dev/null
+expect "quantize on nnzip's own --qdq model of opset 9 (codes behind Cast+Mul): the advice is to add huffman" 0 \
+    "2 int8/uint8 weights were quantized before nnzip saw them and are stored as they are; add a huffman stage" \
+    $N compress "$W/o9.qdq.onnx" -o "$W/o9.q.nnz" -p 'quantize:bits=8'
+expect "... and huffman alone codes those 2, with no advice" 0 "" \
+    $N compress "$W/o9.qdq.onnx" -o "$W/o9.h.nnz" -p huffman --json
+cp "$T/out" "$W/o9.h.json"
+cp "$T/err" "$W/o9.h.err"
+check "... which are the two Cast+Mul weights, and the model comes back byte for byte" sh -c "
+    ! grep -q 'add.*huffman' '$W/o9.h.err' &&
+    $PYTHON -c '
+import json, sys
+t = [x[\"name\"] for x in json.load(open(sys.argv[1]))[\"tensors\"] if \"huffman\" in x]
+assert sorted(t) == [\"fc1.weight_quantized\", \"fc2.weight_quantized\"], t
+' '$W/o9.h.json' && $N -q decompress '$W/o9.h.nnz' -o '$W/o9.back.onnx' && cmp '$W/o9.back.onnx' '$W/o9.qdq.onnx'"
+
+# int4 codes (opset 21): the blob has no 4-bit element type, so they stay in
+# the graph as the model packs them; huffman says so, lossless keeps them
+$PYTHON - "$W/int4.onnx" <<'PY'
+import sys, numpy as np, onnx
+from onnx import TensorProto, helper, numpy_helper
+r = np.random.default_rng(1)
+q = np.clip(np.round(r.normal(0, 2.5, (64, 32))), -8, 7).astype(np.int8)
+u = (q & 0xF).astype(np.uint8).ravel()
+t = onnx.TensorProto()  # onnx 1.12 has no INT4 helpers: the proto by hand
+t.name, t.data_type, t.raw_data = "w.q", 22, (u[0::2] | u[1::2] << 4).astype(np.uint8).tobytes()
+t.dims.extend([64, 32])
+g = helper.make_graph(
+    [helper.make_node("DequantizeLinear", ["w.q", "w.s"], ["w"]),
+     helper.make_node("MatMul", ["input", "w"], ["output"])], "g",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 64])],
+    [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 32])],
+    [t, numpy_helper.from_array(np.array(0.05, np.float32), "w.s")])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+m.ir_version = 10
+open(sys.argv[1], "wb").write(m.SerializeToString())
+PY
+echo '{"inputs": {"input": {"dims": [1, 64], "dtype": "float32"}}}' >"$W/int4.inputs.json"
+expect "huffman alone on an int4 model says its codes stay packed as they are, not that it has none" 2 \
+    "the model's 1 int4/uint4 initializers are codes already, but the blob has no 4-bit element type" \
+    $N compress "$W/int4.onnx" -o "$W/int4.h.nnz" -p huffman
+check "the int4 model compressed without -p comes back byte for byte" sh -c "
+    $N -q compress '$W/int4.onnx' -o '$W/int4.nnz' && $N -q decompress '$W/int4.nnz' -o '$W/int4.back.onnx' &&
+    cmp '$W/int4.onnx' '$W/int4.back.onnx'"
+if $ORACLE "$W/int4.onnx" "$W/int4.back.onnx" --inputs "$W/int4.inputs.json" --json >"$W/int4.ort.json" 2>"$W/err" &&
+    grep -q '"all_bit_identical":true' "$W/int4.ort.json"; then
+    pass "ONNX Runtime runs the int4 model and its round trip alike"
+else
+    fail "ONNX Runtime on the int4 model and its round trip" "$(head -c 300 "$W/int4.ort.json") $(head -c 300 "$W/err")"
+fi
+
 # ---- every build of the runtime decodes every blob alike
 RT_WARN=$(make -s --no-print-directory print-NNZ_RUNTIME_WARN)
 builds=""

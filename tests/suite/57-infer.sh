@@ -248,6 +248,11 @@ else
     for f in $models; do
         n=$(basename "$f" .onnx)
         if [ -f "$FIX/$n.inputs.json" ]; then spec="--inputs $FIX/$n.inputs.json"; else spec="--corpus-model $n"; fi
+        # ONNX Runtime's extended optimizations run a per-axis int8
+        # DequantizeLinear -> MatMul as a kernel that quantizes the activations
+        # too (relative L2 8.6e-4 off the graph's float result, measured with
+        # 1.30; 1e-7 at --opt-level basic): the graph's semantics are basic's
+        [ "$n" = edge_qdq_forms ] && spec="$spec --opt-level basic"
         if ! node tests/oracle/dump.js "$f" "$W/ort_$n" $spec >/dev/null 2>"$W/err"; then
             fail "ONNX Runtime runs $n" "$(head -c 300 "$W/err")"
             continue
