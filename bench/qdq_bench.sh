@@ -41,7 +41,7 @@ for m in "$FIX"/digits_mlp.onnx "$FIX"/digits_cnn_folded.onnx "$CORPUS"/blazefac
         $N -q decompress -f "$D/$n.q.nnz" -o "$D/${n}_$k.onnx" --qdq 2>/dev/null &&
         row "${n}_qdq_$k" "$D/${n}_$k.onnx" "$what"
 done
-$PYTHON - "$D/rows" <<'PY'
+$PYTHON - "$D/rows" "$N" <<'PY'
 import json, lzma, os, subprocess, sys
 import numpy as np
 import onnx
@@ -87,7 +87,7 @@ for line in open(sys.argv[1]):
                                    blob], capture_output=True, check=True).stdout)
     w = q["weights"]
     table = w["tables"] / max(w["n"], 1)
-    info = json.loads(subprocess.run([os.environ.get("N", "build/nnzip"), "info", model, "--json"],
+    info = json.loads(subprocess.run([sys.argv[2], "info", model, "--json"],
                                      capture_output=True, check=True).stdout)
     inits = {t.name: t for t in onnx.load(model).graph.initializer}
     coded = {t["name"] for t in json.load(open(js))["tensors"] if "entropy_bits" in t.get("huffman", {})}
