@@ -42,6 +42,15 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
 
+/* Out of line where GCC would copy a function into each of its callers:
+ * one copy is smaller on small cores (make size), and none of these is in
+ * a loop that bounds the speed. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
 /* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
  * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
 #ifndef NNZ_BITBUF_BITS
@@ -262,7 +271,7 @@ float nnz_log_scale(uint32_t code, int exp)
 }
 
 /* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
-static unsigned dtype_size(int dtype)
+static NOINLINE unsigned dtype_size(int dtype)
 {
     static const uint8_t size[21] = { 0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2,
                                       1, 1, 1, 1 };
@@ -451,7 +460,7 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
  * and the symbol list when `lists` or in small builds; else walk_list
  * reads it (and finds where the data starts) when the stream is decoded,
  * after nnz_open checked it. */
-static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
+static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
 {
     rd r = { p, p + (size_t)len, 0 };
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
@@ -1074,7 +1083,7 @@ static unsigned out_elem_size(int dtype, int out_type)
 }
 
 /* Bytes of n output elements of es bytes; int4 packs two to a byte. */
-static size_t out_span(int out_type, unsigned es, size_t n)
+static NOINLINE size_t out_span(int out_type, unsigned es, size_t n)
 {
     return out_type == NNZ_OUT_I4 ? n / 2 + (n & 1) : n * es;
 }
@@ -1351,7 +1360,7 @@ typedef struct sparse_pos {
 
 /* Streams d of block blk (elements [first, end)) from their start, and a
  * sparse block's survivors, from the block index. */
-static nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, uint64_t first,
+static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, uint64_t first,
                               uint64_t end, sparse_pos *p)
 {
     for (unsigned s = 0; s < c->nstreams; s++) {
