@@ -2023,8 +2023,8 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     return st;
 }
 
-/* Shared by nnz_decode (all blocks) and nnz_decode_block (one): nblocks is
- * 1, or every block from block 0; through a reader started at the first
+/* Shared by nnz_decode (nblocks 0: every block, from block 0) and
+ * nnz_decode_block (nblocks 1); through a reader started at the first
  * block, once every size is checked. */
 static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
                                 uint64_t nblocks, int out_type, void *out, size_t out_size,
@@ -2038,7 +2038,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     if (st != NNZ_OK)
         return st;
     if (block >= r.info.nblocks || nblocks > r.info.nblocks - block)
-        return NNZ_E_INDEX;
+        return NNZ_E_INDEX; /* nnz_decode_block's; nnz_decode's block 0 is there */
     /* element counts fit size_t from here: setup checked count * es does */
     unsigned es = out_elem_size(r.info.dtype, out_type);
     size_t be = (size_t)r.info.block_elems, first = (size_t)block * be;
@@ -2200,12 +2200,7 @@ nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
 nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out,
                       size_t out_size, void *scratch, size_t scratch_size)
 {
-    nnz_tensor_info info;
-    nnz_status st = nnz_tensor_info_get(b, index, &info);
-    if (st != NNZ_OK)
-        return st;
-    return decode_blocks(b, index, 0, info.nblocks, out_type, out, out_size, scratch,
-                         scratch_size);
+    return decode_blocks(b, index, 0, 0, out_type, out, out_size, scratch, scratch_size);
 }
 
 nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, int out_type,
