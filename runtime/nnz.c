@@ -5,8 +5,10 @@
  * bits, Huffman tables and the symbols of a stream (sym_get is the
  * reference; the speed paths after it, NNZ_FAST, decode the same symbols
  * faster), the coded encodings' parameters, value maps, decoding each
- * encoding, the blob's directory and its checks, and last the public
- * functions (nnz.h), then decoding in pieces and rebuilding the model.
+ * encoding, the blob's directory and its checks, setting a decode up and
+ * the reader that decodes (nnz_decode too reads its blocks through it),
+ * and last the public functions (nnz.h), then decoding in pieces
+ * (nnz_reader_*) and rebuilding the model.
  * Public helpers that are building blocks (CRC-32, half floats, hashing)
  * sit with their kind.
  *
@@ -1936,7 +1938,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     return NNZ_OK;
 }
 
-/* ---- decoding a tensor: the reader -------------------------------------- */
+/* ---- decoding a tensor: the reader --------------------------------------- */
 
 /* A tensor being decoded: set up (setup, prepare), and where it has got
  * to. nnz_decode reads a range of blocks through one; nnz_reader is its
