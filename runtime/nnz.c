@@ -1957,6 +1957,9 @@ typedef struct reader {
     nnz_status status;    /* sticky: the first error */
 } reader;
 
+/* The next elements of r's tensor into out, as many as out_size holds
+ * (*got says how many), starting each block as it comes to it; a block's
+ * streams are checked for reading past their end where the block ends. */
 static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got)
 {
     uint32_t v[CHUNK_BUF];
