@@ -184,21 +184,26 @@ fuzz: fuzz-seeds $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
 # ---- code size of the runtime on a Cortex-M4 ----------------------------------
 # The flags runtime/README.md gives embedders, for a Cortex-M4; the minimal
 # build is the README's too (raw, packed affine, dense Huffman, one tensor
-# at a time). Stack: the deepest function's frame by -fstack-usage.
+# at a time, Huffman tables of 2^8 entries: scratch within 2 KiB).
+# -fstack-usage and -fcallgraph-info only measure (the code is the same):
+# the largest frame, and the deepest stack of a call (scripts/stack-depth.py).
 SIZE_CFLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99
-SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER
+SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER -DNNZ_HUFF_FAST_BITS=8
 size:
 	$(Q)scripts/deps.sh size
 	@mkdir -p $(BUILD)/m4
 	$(Q)for b in full minimal; do \
 	    if [ $$b = full ]; then f=""; budget=10240; else f="$(SIZE_MINIMAL)"; budget=4096; fi; \
-	    arm-none-eabi-gcc $(SIZE_CFLAGS) $$f -fstack-usage -c $(NNZ_RUNTIME_SRCS) -o $(BUILD)/m4/nnz_$$b.o || exit 1; \
+	    arm-none-eabi-gcc $(SIZE_CFLAGS) $$f -fstack-usage -fcallgraph-info=su -c $(NNZ_RUNTIME_SRCS) \
+	        -o $(BUILD)/m4/nnz_$$b.o || exit 1; \
 	    echo "$$b runtime, arm-none-eabi-gcc $(SIZE_CFLAGS) $$f -c nnz.c (budget $$budget bytes):"; \
-	    arm-none-eabi-size -A $(BUILD)/m4/nnz_$$b.o | awk '$$1 ~ /^\.(text|rodata|data|bss)/ \
-	        { split($$1, a, "."); s[a[2]] += $$2 } END { printf "  .text+.rodata %d (code %d + rodata %d)  .data %d  .bss %d\n", \
-	        s["text"] + s["rodata"], s["text"], s["rodata"], s["data"], s["bss"] }'; \
+	    arm-none-eabi-size -A $(BUILD)/m4/nnz_$$b.o | awk -v budget=$$budget '$$1 ~ /^\.(text|rodata|data|bss)/ \
+	        { split($$1, a, "."); s[a[2]] += $$2 } END { t = s["text"] + s["rodata"]; \
+	        printf "  .text+.rodata %d (code %d + rodata %d)  .data %d  .bss %d  %s\n", \
+	        t, s["text"], s["rodata"], s["data"], s["bss"], t <= budget ? "within budget" : "OVER BUDGET by " t - budget }'; \
 	    sort -t'	' -k2 -n -r $(BUILD)/m4/nnz_$$b.su | head -1 | \
 	        awk -F'	' '{ printf "  largest stack frame %d bytes (%s)\n", $$2, $$1 }'; \
+	    $(PYTHON) scripts/stack-depth.py $(BUILD)/m4/nnz_$$b.ci || exit 1; \
 	done
 
 # ---- benchmarks ----------------------------------------------------------------

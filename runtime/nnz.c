@@ -5,8 +5,10 @@
  * bits, Huffman tables and the symbols of a stream (sym_get is the
  * reference; the speed paths after it, NNZ_FAST, decode the same symbols
  * faster), the coded encodings' parameters, value maps, decoding each
- * encoding, the blob's directory and its checks, and last the public
- * functions (nnz.h), then decoding in pieces and rebuilding the model.
+ * encoding, the blob's directory and its checks, setting a decode up and
+ * the reader that decodes (nnz_decode too reads its blocks through it),
+ * and last the public functions (nnz.h), then decoding in pieces
+ * (nnz_reader_*) and rebuilding the model.
  * Public helpers that are building blocks (CRC-32, half floats, hashing)
  * sit with their kind.
  *
@@ -41,6 +43,15 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
+
+/* Out of line where GCC would copy a function into each of its callers:
+ * one copy is smaller on small cores (make size), and none of these is in
+ * a loop that bounds the speed. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
 
 /* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
  * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
@@ -262,7 +273,7 @@ float nnz_log_scale(uint32_t code, int exp)
 }
 
 /* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
-static unsigned dtype_size(int dtype)
+static NOINLINE unsigned dtype_size(int dtype)
 {
     static const uint8_t size[21] = { 0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2,
                                       1, 1, 1, 1 };
@@ -451,7 +462,7 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
  * and the symbol list when `lists` or in small builds; else walk_list
  * reads it (and finds where the data starts) when the stream is decoded,
  * after nnz_open checked it. */
-static nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
+static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
 {
     rd r = { p, p + (size_t)len, 0 };
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
@@ -972,8 +983,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         return NNZ_E_CORRUPT;
 
     /* blocks and the payload's parts */
-    c->block_elems = c->block_log2 ? (uint64_t)1 << c->block_log2 : info->count;
-    c->nblocks = c->block_log2 && info->count ? ((info->count - 1) >> c->block_log2) + 1 : 1;
+    c->block_elems = info->block_elems; /* read_entry's, from this block_log2 */
+    c->nblocks = info->nblocks;
     c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
     uint64_t index_len = c->nblocks - 1;
     if (index_len > info->payload_size / (4u * c->index_stride))
@@ -1074,7 +1085,7 @@ static unsigned out_elem_size(int dtype, int out_type)
 }
 
 /* Bytes of n output elements of es bytes; int4 packs two to a byte. */
-static size_t out_span(int out_type, unsigned es, size_t n)
+static NOINLINE size_t out_span(int out_type, unsigned es, size_t n)
 {
     return out_type == NNZ_OUT_I4 ? n / 2 + (n & 1) : n * es;
 }
@@ -1340,97 +1351,121 @@ static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t 
 }
 #endif
 
-/* Decode block `blk` of a coded tensor into `out` (its first element at 0),
- * with the streams' tables ready in d; `buckets`: a hashed Huffman
- * tensor's K symbols; v: CHUNK_BUF symbols of room. */
-static nnz_status decode_coded_block(const nnz_tensor_info *info, const coded *c, sym_rd *d,
-                                     vmap *m, uint64_t blk, void *out, const uint32_t *buckets,
-                                     uint32_t *v)
+/* A sparse block being read: the element the next gap counts from, where
+ * the block ends, its survivors not read yet, and one read ahead of the
+ * elements being filled (have: its element `at` and symbol `sym`). */
+typedef struct sparse_pos {
+    uint64_t cur, end, left, at;
+    uint32_t sym;
+    int have;
+} sparse_pos;
+
+/* Streams d of block blk (elements [first, end)) from their start, and a
+ * sparse block's survivors, from the block index. */
+static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, uint64_t first,
+                              uint64_t end, sparse_pos *p)
 {
-    /* every element index fits size_t: decode_blocks checked the output's size */
-    size_t be = (size_t)c->block_elems, first = (size_t)blk * be, end = (size_t)info->count;
-    if (end - first > be)
-        end = first + be;
-    size_t n = end - first;
-    int bad = 0;
     for (unsigned s = 0; s < c->nstreams; s++) {
         nnz_status st = sym_block(c, s, blk, &d[s]);
         if (st != NNZ_OK)
             return st;
     }
-    if (c->enc == NNZ_ENC_DENSE) {
-        dense_run(&d[0], m, out, first, n, v);
-        bad = sym_over(&d[0]);
-    } else if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
+    if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
         uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
                  hi = index_at(c, blk + 1, c->nstreams, c->nnz);
-        size_t cur = first, survivors;
         if (lo > hi || hi > c->nnz)
             return NNZ_E_CORRUPT;
-        survivors = (size_t)(hi - lo);
-        memset(out, 0, out_span(m->ot, m->es, n));
-#if NNZ_FAST /* the gaps, then their values, a chunk at a time */
-        uint32_t *gs = v + CHUNK;
-        size_t j, k;
-        unsigned sh = sym_shift(&d[1]);
-        while (survivors && !bad) {
-            size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
-            get_syms(&d[0], gs, ng, 0); /* no further than the block: each survivor has a gap */
-            for (j = 0; j < ng; j++)
-                nv += gs[j] != c->escape;
-            get_syms(&d[1], v, nv, sh);
-            for (j = 0, k = 0; j < ng && !bad; j++) {
-                size_t at = cur + gs[j], run = 1;
-                if (gs[j] == c->escape) {
-                    bad = at < cur || at > end;
-                    cur = at;
-                    continue;
-                }
-                while (j + run < ng && gs[j + run] == 0) /* next to each other: one call */
-                    run++;
-                if (at < cur || at >= end || end - at < run) {
-                    bad = 1;
-                    break;
-                }
-                if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
-                    float f = m->scale * (float)((int32_t)(v[k] >> sh) - (int32_t)m->zp); /* put_syms' */
-                    memcpy((uint8_t *)out + (at - first) * 4, &f, 4);
-                } else {
-                    put_syms(m, out, at - first, &v[k], run, at, 0, sh);
-                }
-                k += run;
-                j += run - 1;
-                cur = at + run;
-                survivors -= run;
-            }
-        }
-#endif
-        while (survivors && !bad) {
+        p->left = hi - lo;
+        p->cur = first;
+        p->end = end;
+        p->have = 0;
+    }
+    return NNZ_OK;
+}
+
+/* Sparse: the survivors among elements [pos, pos + n) of the block into
+ * out (element pos at 0, its zeros set); a survivor past them is kept for
+ * the next call. Nonzero when the streams are bad. */
+static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
+                      uint64_t pos, size_t n)
+{
+    uint64_t hi = pos + n;
+    for (;;) {
+        if (!p->have) {
+            if (!p->left)
+                return 0;
             uint32_t g = sym_get(&d[0]);
-            size_t at = cur + g;
+            uint64_t at = p->cur + g;
             if (g == c->escape) { /* moves on `escape` elements */
+                if (at > p->end)
+                    return 1;
+                p->cur = at;
+                continue;
+            }
+            if (at >= p->end)
+                return 1;
+            p->sym = sym_get(&d[1]);
+            p->at = at;
+            p->have = 1;
+            p->left--;
+        }
+        if (p->at >= hi)
+            return 0;
+        put_syms(m, out, (size_t)(p->at - pos), &p->sym, 1, (size_t)p->at, 0, 0);
+        p->cur = p->at + 1;
+        p->have = 0;
+    }
+}
+
+#if NNZ_FAST
+/* Sparse, the speed path: every survivor left in the block, the rest of
+ * which is elements [pos, p->end), into out (element pos at 0, its zeros
+ * set): the gaps, then their values, a chunk at a time through v
+ * (CHUNK_BUF). Nonzero when the streams are bad. */
+static int sparse_chunks(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
+                         size_t pos, uint32_t *v)
+{
+    /* fit size_t: the caller's output holds these elements */
+    size_t cur = (size_t)p->cur, end = (size_t)p->end, survivors = (size_t)p->left, j, k;
+    uint32_t *gs = v + CHUNK;
+    unsigned sh = sym_shift(&d[1]);
+    int bad = 0;
+    while (survivors && !bad) {
+        size_t ng = survivors < CHUNK ? survivors : CHUNK, nv = 0;
+        get_syms(&d[0], gs, ng, 0); /* no further than the block: each survivor has a gap */
+        for (j = 0; j < ng; j++)
+            nv += gs[j] != c->escape;
+        get_syms(&d[1], v, nv, sh);
+        for (j = 0, k = 0; j < ng && !bad; j++) {
+            size_t at = cur + gs[j], run = 1;
+            if (gs[j] == c->escape) {
                 bad = at < cur || at > end;
                 cur = at;
                 continue;
             }
-            v[0] = sym_get(&d[1]);
-            if (at < cur || at >= end)
+            while (j + run < ng && gs[j + run] == 0) /* next to each other: one call */
+                run++;
+            if (at < cur || at >= end || end - at < run) {
                 bad = 1;
-            else
-                put_syms(m, out, at - first, v, 1, at, 0, 0);
-            cur = at + 1;
-            survivors--;
+                break;
+            }
+            if (run == 1 && m->f32 && at >= m->lo && at < m->hi && m->zp <= INT32_MAX) {
+                float f = m->scale * (float)((int32_t)(v[k] >> sh) - (int32_t)m->zp); /* put_syms' */
+                memcpy(out + (at - pos) * 4, &f, 4);
+            } else {
+                put_syms(m, out, at - pos, &v[k], run, at, 0, sh);
+            }
+            k += run;
+            j += run - 1;
+            cur = at + run;
+            survivors -= run;
         }
-        bad |= sym_over(&d[0]) || sym_over(&d[1]);
-    } else {
-#ifndef NNZ_NO_HASHED
-        hashed_run(c, m, buckets, first, n, out);
-#else
-        (void)buckets; /* parse_coded refused the tensor */
-#endif
     }
-    return bad || m->bad ? NNZ_E_CORRUPT : NNZ_OK;
+    p->cur = cur;
+    p->left = survivors;
+    return bad;
 }
+#endif
 
 /* ---- the blob: directory entries and their checks ------------------------ */
 
@@ -1544,10 +1579,12 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
     }
     /* blocks: coded encodings give their size in their second params byte */
     info->block_elems = count;
+    info->nblocks = 1;
     if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2 &&
-        pp[1] > 0 && pp[1] < 32 && ((uint64_t)1 << pp[1]) < count)
+        pp[1] > 0 && pp[1] < 32 && ((uint64_t)1 << pp[1]) < count) {
         info->block_elems = (uint64_t)1 << pp[1];
-    info->nblocks = info->block_elems ? (count + info->block_elems - 1) / info->block_elems : 1;
+        info->nblocks = ((count - 1) >> pp[1]) + 1;
+    }
     params->p = pp ? pp : r.p;
     params->end = params->p + (size_t)params_len;
     params->bad = 0;
@@ -1901,26 +1938,116 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     return NNZ_OK;
 }
 
-/* Shared by nnz_decode (all blocks) and nnz_decode_block (one): nblocks is
- * 1, or every block from block 0. */
+/* ---- decoding a tensor: the reader --------------------------------------- */
+
+/* A tensor being decoded: set up (setup, prepare), and where it has got
+ * to. nnz_decode reads a range of blocks through one; nnz_reader is its
+ * opaque storage. Its pointers to itself (m.c, d[].s) are set again at
+ * each read, so a copied reader works. */
+typedef struct reader {
+    const nnz_blob *b;
+    nnz_tensor_info info;
+    coded c;
+    sym_rd d[2];
+    vmap m;
+    const uint32_t *buckets;
+    uint64_t pos;         /* the next element */
+    uint64_t blk_end;     /* where the block being read ends; pos == blk_end: between blocks */
+    sparse_pos sp;        /* sparse: where the block's survivors have got to */
+    nnz_status status;    /* sticky: the first error */
+} reader;
+
+/* The next elements of r's tensor into out, as many as out_size holds
+ * (*got says how many), starting each block as it comes to it; a block's
+ * streams are checked for reading past their end where the block ends. */
+static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got)
+{
+    uint32_t v[CHUNK_BUF];
+    *got = 0;
+    if (!r->b)
+        return NNZ_E_ARGUMENT;
+    if (r->status != NNZ_OK)
+        return r->status;
+    const nnz_tensor_info *info = &r->info;
+    coded *c = &r->c;
+    r->m.c = c;
+    r->d[0].s = &c->st[0];
+    r->d[1].s = &c->st[1];
+    size_t es = r->m.es, done = 0, k;
+    size_t n = r->m.ot != OT_I4 ? out_size / es : out_size > SIZE_MAX / 2 ? SIZE_MAX : out_size * 2;
+    if (n > info->count - r->pos)
+        n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
+    if (n == 0 && r->pos < info->count)
+        return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
+    uint8_t *o = (uint8_t *)out;
+    nnz_status st = NNZ_OK;
+    for (; done < n && st == NNZ_OK;
+         done += k, r->pos += k, o += out_span(r->m.ot, (unsigned)es, k)) {
+        size_t pos = (size_t)r->pos;
+        k = n - done;
+        if (is_raw(info->encoding)) {
+            decode_raw(r->b, info, &r->m, pos, k, o);
+            continue;
+        }
+#ifndef NNZ_NO_HASHED
+        if (c->enc == NNZ_ENC_HASHED) {
+            hashed_run(c, &r->m, r->buckets, pos, k, o);
+            continue;
+        }
+#endif
+        if (r->pos == r->blk_end) { /* a block starts */
+            uint64_t blk = c->nblocks > 1 ? r->pos >> c->block_log2 : 0;
+            r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
+                                                                : info->count;
+            if ((st = block_start(c, r->d, blk, r->pos, r->blk_end, &r->sp)) != NNZ_OK)
+                break;
+        }
+        if (k > r->blk_end - r->pos)
+            k = (size_t)(r->blk_end - r->pos);
+        int bad = 0;
+        if (c->enc == NNZ_ENC_DENSE)
+            dense_run(&r->d[0], &r->m, o, pos, k, v);
+        else if (HAVE_SPARSE) {
+            memset(o, 0, out_span(r->m.ot, r->m.es, k));
+#if NNZ_FAST
+            if (r->pos + k == r->blk_end && !r->sp.have) /* the rest of the block */
+                bad = sparse_chunks(r->d, c, &r->m, &r->sp, o, pos, v);
+#endif
+            bad = bad || sparse_run(r->d, c, &r->m, &r->sp, o, r->pos, k);
+        }
+        if (!bad && r->pos + k == r->blk_end) /* the block's end: did it read past its bytes? */
+            bad = sym_over(&r->d[0]) || (c->nstreams > 1 && sym_over(&r->d[1]));
+        if (bad)
+            st = NNZ_E_CORRUPT;
+    }
+    if (st == NNZ_OK && r->m.bad)
+        st = NNZ_E_CORRUPT;
+    r->status = st;
+    if (st == NNZ_OK)
+        *got = n;
+    return st;
+}
+
+/* Shared by nnz_decode (nblocks 0: every block, from block 0) and
+ * nnz_decode_block (nblocks 1); through a reader started at the first
+ * block, once every size is checked. */
 static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
                                 uint64_t nblocks, int out_type, void *out, size_t out_size,
                                 void *scratch, size_t scratch_size)
 {
-    nnz_tensor_info info;
-    coded c;
-    size_t need_out, need_scratch;
+    reader r;
+    size_t need_out, need_scratch, got;
     if (!out && out_size)
         return NNZ_E_ARGUMENT;
-    nnz_status st = setup(b, index, out_type, &info, &c, &need_out, &need_scratch);
+    nnz_status st = setup(b, index, out_type, &r.info, &r.c, &need_out, &need_scratch);
     if (st != NNZ_OK)
         return st;
-    if (block >= info.nblocks || nblocks > info.nblocks - block)
-        return NNZ_E_INDEX;
+    if (block >= r.info.nblocks || nblocks > r.info.nblocks - block)
+        return NNZ_E_INDEX; /* nnz_decode_block's; nnz_decode's block 0 is there */
     /* element counts fit size_t from here: setup checked count * es does */
-    unsigned es = out_elem_size(info.dtype, out_type);
-    size_t be = (size_t)info.block_elems, first = (size_t)block * be;
-    size_t n = (size_t)info.count - first;
+    unsigned es = out_elem_size(r.info.dtype, out_type);
+    size_t be = (size_t)r.info.block_elems, first = (size_t)block * be;
+    size_t n = (size_t)r.info.count - first;
     if (nblocks == 1 && n > be)
         n = be;
     if (out_size < out_span(out_type, es, n))
@@ -1929,20 +2056,13 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
         return NNZ_E_SCRATCH_SMALL;
     if (n == 0)
         return NNZ_OK;
-    sym_rd d[2];
-    vmap m;
-    const uint32_t *buckets;
-    uint32_t v[CHUNK_BUF];
-    if ((st = prepare(&info, &c, out_type, &m, d, scratch, &buckets)) != NNZ_OK)
+    if ((st = prepare(&r.info, &r.c, out_type, &r.m, r.d, scratch, &r.buckets)) != NNZ_OK)
         return st;
-    if (is_raw(info.encoding)) {
-        decode_raw(b, &info, &m, first, n, out);
-        return NNZ_OK;
-    }
-    for (uint64_t k = 0; k < nblocks && st == NNZ_OK; k++)
-        st = decode_coded_block(&info, &c, d, &m, block + k,
-                                (uint8_t *)out + out_span(out_type, es, (size_t)k * be), buckets, v);
-    return st;
+    /* the rest of r is set where it is used (no memset: a call per tensor) */
+    r.b = b;
+    r.status = NNZ_OK;
+    r.pos = r.blk_end = first; /* a block starts there */
+    return reader_next(&r, out, out_span(out_type, es, n), &got);
 }
 
 /* ---- the API ------------------------------------------------------------- */
@@ -2085,12 +2205,7 @@ nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
 nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out,
                       size_t out_size, void *scratch, size_t scratch_size)
 {
-    nnz_tensor_info info;
-    nnz_status st = nnz_tensor_info_get(b, index, &info);
-    if (st != NNZ_OK)
-        return st;
-    return decode_blocks(b, index, 0, info.nblocks, out_type, out, out_size, scratch,
-                         scratch_size);
+    return decode_blocks(b, index, 0, 0, out_type, out, out_size, scratch, scratch_size);
 }
 
 nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, int out_type,
@@ -2102,65 +2217,10 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
 #ifndef NNZ_NO_READER
 /* ---- decoding in pieces -------------------------------------------------- */
 
-/* A reader's state (nnz_reader is its opaque storage): the tensor set up
- * as decode_blocks sets it up, and where it has got to. Its pointers to
- * itself (m.c, d[].s) are set again at each read, so a copied reader
- * works. */
-typedef struct reader {
-    const nnz_blob *b;
-    nnz_tensor_info info;
-    coded c;
-    sym_rd d[2];
-    vmap m;
-    const uint32_t *buckets;
-    uint64_t pos;         /* the next element */
-    uint64_t blk_end;     /* where the block being read ends; pos == blk_end: between blocks */
-    uint64_t cur;         /* sparse: the next element a gap counts from */
-    uint64_t left;        /* sparse: non-zero elements of the block not read yet */
-    uint64_t at;          /* sparse: a non-zero element read ahead (have), and its symbol */
-    uint32_t sym;
-    int have;
-    nnz_status status;    /* sticky: the first error */
-} reader;
-
 /* C99's static assertion: the state fits its public storage. */
 typedef char nnz_reader_fits[sizeof(reader) <= sizeof(nnz_reader) ? 1 : -1];
 
-/* Sparse: elements [r->pos, r->pos + n) of the block into out (zeros, and
- * the non-zero elements in that range); a non-zero element past it is kept
- * for the next piece. Nonzero when the stream is bad. */
-static int sparse_run(reader *r, uint8_t *out, size_t n)
-{
-    const coded *c = &r->c;
-    uint64_t hi = r->pos + n;
-    memset(out, 0, out_span(r->m.ot, r->m.es, n));
-    for (;;) {
-        if (!r->have) {
-            if (!r->left)
-                return 0;
-            uint32_t g = sym_get(&r->d[0]);
-            uint64_t at = r->cur + g;
-            if (g == c->escape) { /* moves on `escape` elements */
-                if (at > r->blk_end)
-                    return 1;
-                r->cur = at;
-                continue;
-            }
-            if (at >= r->blk_end)
-                return 1;
-            r->sym = sym_get(&r->d[1]);
-            r->at = at;
-            r->have = 1;
-            r->left--;
-        }
-        if (r->at >= hi)
-            return 0;
-        put_syms(&r->m, out, (size_t)(r->at - r->pos), &r->sym, 1, (size_t)r->at, 0, 0);
-        r->cur = r->at + 1;
-        r->have = 0;
-    }
-}
-
+/* Set r up to read tensor `index` from its start. */
 static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
                                void *scratch, size_t scratch_size)
 {
@@ -2173,86 +2233,6 @@ static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int
         st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
     r->b = b;
     r->status = st;
-    return st;
-}
-
-static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got)
-{
-    uint32_t v[CHUNK_BUF];
-    *got = 0;
-    if (!r->b)
-        return NNZ_E_ARGUMENT;
-    if (r->status != NNZ_OK)
-        return r->status;
-    const nnz_tensor_info *info = &r->info;
-    coded *c = &r->c;
-    r->m.c = c;
-    r->d[0].s = &c->st[0];
-    r->d[1].s = &c->st[1];
-    size_t es = r->m.es, done = 0, k;
-    size_t n = r->m.ot != OT_I4 ? out_size / es : out_size > SIZE_MAX / 2 ? SIZE_MAX : out_size * 2;
-    if (n > info->count - r->pos)
-        n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
-    if (n == 0 && r->pos < info->count)
-        return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
-    uint8_t *o = (uint8_t *)out;
-    nnz_status st = NNZ_OK;
-    for (; done < n && st == NNZ_OK;
-         done += k, r->pos += k, o += out_span(r->m.ot, (unsigned)es, k)) {
-        size_t pos = (size_t)r->pos;
-        k = n - done;
-        if (is_raw(info->encoding)) {
-            decode_raw(r->b, info, &r->m, pos, k, o);
-            continue;
-        }
-#ifndef NNZ_NO_HASHED
-        if (c->enc == NNZ_ENC_HASHED) {
-            hashed_run(c, &r->m, r->buckets, pos, k, o);
-            continue;
-        }
-#endif
-        if (r->pos == r->blk_end) { /* a block starts */
-            uint64_t blk = r->pos / c->block_elems;
-            r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
-                                                                : info->count;
-            if (k >= r->blk_end - r->pos) { /* all of it fits: as nnz_decode_block does */
-                k = (size_t)(r->blk_end - r->pos);
-                st = decode_coded_block(info, c, r->d, &r->m, blk, o, r->buckets, v);
-                continue;
-            }
-            for (unsigned s = 0; s < c->nstreams && st == NNZ_OK; s++)
-                st = sym_block(c, s, blk, &r->d[s]);
-            if (st != NNZ_OK)
-                break;
-            if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
-                uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
-                         hi = index_at(c, blk + 1, c->nstreams, c->nnz);
-                if (lo > hi || hi > c->nnz) {
-                    st = NNZ_E_CORRUPT;
-                    break;
-                }
-                r->left = hi - lo;
-                r->cur = r->pos;
-                r->have = 0;
-            }
-        }
-        if (k > r->blk_end - r->pos)
-            k = (size_t)(r->blk_end - r->pos);
-        int bad = 0;
-        if (!HAVE_SPARSE || c->enc == NNZ_ENC_DENSE)
-            dense_run(&r->d[0], &r->m, o, pos, k, v);
-        else
-            bad = sparse_run(r, o, k);
-        if (!bad && r->pos + k == r->blk_end) /* the block's end: did it read past its bytes? */
-            bad = sym_over(&r->d[0]) || (c->nstreams > 1 && sym_over(&r->d[1]));
-        if (bad)
-            st = NNZ_E_CORRUPT;
-    }
-    if (st == NNZ_OK && r->m.bad)
-        st = NNZ_E_CORRUPT;
-    r->status = st;
-    if (st == NNZ_OK)
-        *got = n;
     return st;
 }
 
