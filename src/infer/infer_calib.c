@@ -209,8 +209,121 @@ int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e)
     return 0;
 }
 
+int nnz_calib_sums_init(nnz_calib_sums *s, size_t nout, nnz_error *e)
+{
+    memset(s, 0, sizeof *s);
+    if (!(s->err2 = nnz_calloc(2 * nout + 1, sizeof *s->err2, e)))
+        return -1;
+    s->ref2 = s->err2 + nout;
+    s->nout = nout;
+    return 0;
+}
+
+void nnz_calib_sums_free(nnz_calib_sums *s)
+{
+    free(s->err2);
+    memset(s, 0, sizeof *s);
+}
+
+void nnz_calib_sums_copy(nnz_calib_sums *dst, const nnz_calib_sums *src)
+{
+    memcpy(dst->err2, src->err2, 2 * src->nout * sizeof *dst->err2);
+    dst->worst_in = src->worst_in;
+    dst->broken = src->broken;
+    dst->to = src->to;
+}
+
+/* Run feed f (resumed from its kept values when `changed` names the
+ * weights that differ) and add its errors to s. */
+static int add_feed(nnz_calib_eval *ev, const char *const *changed, size_t nchanged, size_t f,
+                    nnz_calib_sums *s, nnz_error *e)
+{
+    size_t nout = ev->nout;
+    const nnz_infer_snap *sn = changed && f < ev->nsnap ? ev->snap[f] : NULL;
+    if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
+        (sn ? nnz_infer_run_from(ev->inf, sn, changed, nchanged, e)
+            : nnz_infer_run(ev->inf, e)) != 0)
+        return nnz_wrap(e, "calibration input %zu: ", f);
+    for (size_t o = 0; o < nout; o++) {
+        const nnz_itensor *y = nnz_infer_output(ev->inf, o);
+        size_t k = f * nout + o;
+        if (!ev->ref[k]) {
+            const nnz_itensor *r = &ev->iref[k];
+            s->broken |= r->bytes != y->bytes || memcmp(r->data, y->data, r->bytes) != 0;
+            continue;
+        }
+        if (y->count != ev->iref[k].count) {
+            s->broken = 1;
+            continue;
+        }
+        const float *r = ev->ref[k];
+        double a = 0, b = 0;
+        for (size_t i = 0; i < y->count; i++) {
+            double x = r[i], v = nnz_it_get(y, i);
+            if (!isfinite(x) || !isfinite(v)) {
+                if (!(x == v || (isnan(x) && isnan(v))))
+                    s->broken = 1;
+                continue;
+            }
+            a += (x - v) * (x - v);
+            b += x * x;
+        }
+        if (ev->per_input) {
+            double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
+            s->worst_in = r2 > s->worst_in ? r2 : s->worst_in;
+            if (r2 > s->err2[o]) /* per output: its worst input */
+                s->err2[o] = r2;
+            continue;
+        }
+        s->err2[o] += a;
+        s->ref2[o] += b;
+    }
+    return 0;
+}
+
+int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_error *e)
+{
+    for (; s->to < to && s->to < ev->nfeeds; s->to++)
+        if (add_feed(ev, NULL, 0, s->to, s, e) != 0)
+            return -1;
+    return 0;
+}
+
+double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out)
+{
+    if (ev->per_input) {
+        for (size_t o = 0; o < s->nout; o++)
+            if (per_out)
+                per_out[o] = s->broken ? INFINITY : s->err2[o];
+        return s->broken ? INFINITY : sqrt(s->worst_in);
+    }
+    double w = 0;
+    for (size_t o = 0; o < s->nout; o++) {
+        double r2 = s->err2[o] == 0 ? 0 : s->ref2[o] > 0 ? s->err2[o] / s->ref2[o] : INFINITY;
+        if (per_out)
+            per_out[o] = s->broken ? INFINITY : r2;
+        if (r2 > w)
+            w = r2;
+    }
+    return s->broken ? INFINITY : sqrt(w);
+}
+
+/* changed: NULL for full runs. */
 static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
-                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e);
+                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e)
+{
+    nnz_calib_sums s;
+    if (nnz_calib_sums_init(&s, ev->nout, e) != 0)
+        return -1;
+    for (size_t f = from; f < to && f < ev->nfeeds; f++)
+        if (add_feed(ev, changed, nchanged, f, &s, e) != 0) {
+            nnz_calib_sums_free(&s);
+            return -1;
+        }
+    *worst = nnz_calib_sums_worst(ev, &s, per_out);
+    nnz_calib_sums_free(&s);
+    return 0;
+}
 
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
                          double *per_out, nnz_error *e)
@@ -223,80 +336,6 @@ int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, si
                               nnz_error *e)
 {
     return eval_error(ev, changed, nchanged, from, to, worst, per_out, e);
-}
-
-/* changed: NULL for full runs. */
-static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
-                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e)
-{
-    size_t nout = ev->nout;
-    double *err2 = nnz_calloc(2 * nout + 1, sizeof *err2, e);
-    if (!err2)
-        return -1;
-    double *ref2 = err2 + nout, worst_in = 0;
-    int broken = 0; /* an integer output changed, or a value turned non-finite */
-    for (size_t f = from; f < to && f < ev->nfeeds; f++) {
-        const nnz_infer_snap *sn = changed && f < ev->nsnap ? ev->snap[f] : NULL;
-        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
-            (sn ? nnz_infer_run_from(ev->inf, sn, changed, nchanged, e)
-                : nnz_infer_run(ev->inf, e)) != 0) {
-            free(err2);
-            return nnz_wrap(e, "calibration input %zu: ", f);
-        }
-        for (size_t o = 0; o < nout; o++) {
-            const nnz_itensor *y = nnz_infer_output(ev->inf, o);
-            size_t k = f * nout + o;
-            if (!ev->ref[k]) {
-                const nnz_itensor *r = &ev->iref[k];
-                broken |= r->bytes != y->bytes || memcmp(r->data, y->data, r->bytes) != 0;
-                continue;
-            }
-            if (y->count != ev->iref[k].count) {
-                broken = 1;
-                continue;
-            }
-            const float *r = ev->ref[k];
-            double a = 0, b = 0;
-            for (size_t i = 0; i < y->count; i++) {
-                double x = r[i], v = nnz_it_get(y, i);
-                if (!isfinite(x) || !isfinite(v)) {
-                    if (!(x == v || (isnan(x) && isnan(v))))
-                        broken = 1;
-                    continue;
-                }
-                a += (x - v) * (x - v);
-                b += x * x;
-            }
-            if (ev->per_input) {
-                double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
-                worst_in = r2 > worst_in ? r2 : worst_in;
-                if (per_out && r2 > err2[o]) /* per output: its worst input */
-                    err2[o] = r2;
-                continue;
-            }
-            err2[o] += a;
-            ref2[o] += b;
-        }
-    }
-    if (ev->per_input) {
-        for (size_t o = 0; o < nout; o++)
-            if (per_out)
-                per_out[o] = broken ? INFINITY : err2[o];
-        *worst = broken ? INFINITY : sqrt(worst_in);
-        free(err2);
-        return 0;
-    }
-    double w = 0;
-    for (size_t o = 0; o < nout; o++) {
-        double r2 = err2[o] == 0 ? 0 : ref2[o] > 0 ? err2[o] / ref2[o] : INFINITY;
-        if (per_out)
-            per_out[o] = broken ? INFINITY : r2;
-        if (r2 > w)
-            w = r2;
-    }
-    *worst = broken ? INFINITY : sqrt(w);
-    free(err2);
-    return 0;
 }
 
 int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,

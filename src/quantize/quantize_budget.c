@@ -405,6 +405,43 @@ static int keep_result(quant_opts *o, const qb_tensor *qs, size_t nq, nnz_error 
     return 0;
 }
 
+/* The budget search's view of the tensors (nnz_budget_search). */
+typedef struct qb_search {
+    nnz_model *m;
+    qb_tensor *qs;
+    size_t nq;
+    const quant_opts *o;
+    int *best;                 /* the best choice that held */
+} qb_search;
+
+static double search_allocate(void *ctx, double budget, double *bits)
+{
+    qb_search *c = ctx;
+    double pred;
+    allocate(c->qs, c->nq, budget, &pred, bits);
+    return pred;
+}
+
+static int search_apply(void *ctx, nnz_error *e)
+{
+    qb_search *c = ctx;
+    return apply_all(c->m, c->qs, c->nq, c->o, e);
+}
+
+static void search_keep(void *ctx)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        c->best[i] = c->qs[i].choice;
+}
+
+static void search_use(void *ctx, int best)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        c->qs[i].choice = best ? c->best[i] : -1; /* nothing: all float */
+}
+
 int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
                     cJSON *report, nnz_error *e)
 {
@@ -504,84 +541,21 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     double t_search = now();
     if (rc == 0) /* the kept values served the sensitivities: let them go */
         rc = nnz_calib_eval_keep(ev, 0, e);
-    /* equal slope, confirmed by whole-model runs: the search measures on a
-     * subset of the calibration inputs; its result is then measured on all
-     * of them, and when that misses, the search runs again aiming lower */
-    double x2 = o->max_output_error * o->max_output_error, budget = x2;
-    double aim = o->max_output_error, best_pred = 0, meas = 0, pred = 0, bits = 0;
-    size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
-    int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
-    int confirms = 0, have_best = 0;
-    /* best's error when it was measured on the whole calibration set (it
-     * then need not run again at the end) */
-    double best_meas = 0;
-    int best_all = 0;
-    if (rc == 0 && !best)
+    /* equal slope, confirmed by whole-model runs (nnz_budget_search) */
+    qb_search qc = { .m = m, .qs = qs, .nq = nq, .o = o };
+    nnz_budget_search s = { .ev = ev, .x = o->max_output_error, .what = "quantize: confirming",
+                            .rounds = nq ? QB_ROUNDS : 0, .runs = QB_CONFIRMS,
+                            .inputs = QB_CONFIRM_INPUTS, .close = 1.15, .step = 4,
+                            .lowest = 1e-6, .highest = INFINITY, .ctx = &qc,
+                            .allocate = search_allocate, .apply = search_apply,
+                            .keep = search_keep, .use = search_use };
+    if (rc == 0 && !(qc.best = nnz_calloc(nq + 1, sizeof *qc.best, e)))
         rc = -1;
-    for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
-        double ok_budget = 0, fail_budget = INFINITY, best_bits = INFINITY;
-        have_best = 0;
-        for (int it = 0; rc == 0 && it < QB_CONFIRMS; it++) {
-            nnz_calib_progress(cal, "quantize: confirming", (size_t)it + 1, QB_CONFIRMS);
-            allocate(qs, nq, budget, &pred, &bits);
-            if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
-                (rc = nnz_calib_eval_error(ev, 0, nsub, &meas, NULL, e)) != 0)
-                break;
-            confirms++;
-            if (meas <= aim) {
-                if (bits < best_bits) {
-                    best_bits = bits;
-                    best_pred = pred;
-                    best_meas = meas;
-                    best_all = nsub == ev->ncal;
-                    have_best = 1;
-                    for (size_t i = 0; i < nq; i++)
-                        best[i] = qs[i].choice;
-                }
-                ok_budget = fmax(ok_budget, budget);
-            } else {
-                fail_budget = fmin(fail_budget, budget);
-            }
-            if (fail_budget < INFINITY && ok_budget > 0 && fail_budget / ok_budget < 1.15)
-                break; /* bracketed closely enough */
-            if (ok_budget > 0 && fail_budget < INFINITY)
-                budget = sqrt(ok_budget * fail_budget);
-            else if (meas > 0 && isfinite(meas))
-                budget *= fmin(4, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
-            else
-                budget *= meas > 0 ? 0.05 : 4;
-            if (budget < x2 * 1e-6)
-                break;
-        }
-        if (rc != 0 || !have_best || nsub == ev->ncal)
-            break;
-        /* the whole calibration set */
-        for (size_t i = 0; i < nq; i++)
-            qs[i].choice = best[i];
-        if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
-            (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
-            break;
-        confirms++;
-        if (meas <= o->max_output_error) {
-            best_meas = meas;
-            best_all = 1;
-            break;
-        }
-        aim *= 0.95 * o->max_output_error / meas;
-        budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
-        have_best = 0;
-    }
+    if (rc == 0)
+        rc = nnz_budget_search_run(&s, e);
     if (rc == 0) {
-        /* the best that held (or all float, which always does) */
-        for (size_t i = 0; i < nq; i++)
-            qs[i].choice = have_best ? best[i] : -1;
         double held = 0;
-        rc = apply_all(m, qs, nq, o, e);
-        if (rc == 0 && have_best && best_all)
-            meas = best_meas; /* measured on these weights and inputs already */
-        else if (rc == 0)
-            rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
-        if (rc == 0 && ev->nfeeds > ev->ncal)
+        if (ev->nfeeds > ev->ncal)
             rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
         if (rc == 0)
             rc = keep_result(o, qs, nq, e);
@@ -590,10 +564,10 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON *r = cJSON_AddObjectToObject(report, "quantize_budget");
             cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
             cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
-            nnz_calib_report_errors(r, ev, o->max_output_error, meas, held);
+            nnz_calib_report_errors(r, ev, o->max_output_error, s.measured, held);
             cJSON_AddNumberToObject(r, "output_error_predicted",
-                                    have_best ? sqrt(best_pred) : 0);
-            cJSON_AddNumberToObject(r, "confirm_runs", confirms);
+                                    s.have_best ? sqrt(s.best_pred) : 0);
+            cJSON_AddNumberToObject(r, "confirm_runs", s.confirms);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
             cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
             cJSON_AddNumberToObject(sp, "rates", t_rates);
@@ -630,9 +604,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddNumberToObject(r, "bits_per_weight_estimate", n_el > 0 ? b_all / n_el : 0);
         }
     }
-    free(best);
+    free(qc.best);
     free(per_out);
-    (void)pred;
     if (qs)
         free_tensors(qs, nq);
     return rc;
