@@ -274,6 +274,7 @@ typedef struct db_search {
     size_t n;
     int iters;
     int *best;                    /* the best choice that held */
+    int *last;                    /* the choice applied last */
 } db_search;
 
 static double search_allocate(void *ctx, double budget, double *params)
@@ -285,7 +286,18 @@ static double search_allocate(void *ctx, double budget, double *params)
 static int search_apply(void *ctx, nnz_error *e)
 {
     db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        c->last[i] = c->ls[i].choice;
     return apply_all(c->ls, c->n, c->iters, e);
+}
+
+static int search_same(void *ctx)
+{
+    db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->last[i] != c->ls[i].choice)
+            return 0;
+    return 1;
 }
 
 static void search_keep(void *ctx)
@@ -344,8 +356,9 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     db_layer *ls = nnz_calloc(m->ntensors + 1, sizeof *ls, e);
     double *per_out = nnz_calloc(ev->nout + 1, sizeof *per_out, e);
     int *best = nnz_calloc(m->ntensors + 1, sizeof *best, e);
+    int *last = nnz_calloc(m->ntensors + 1, sizeof *last, e);
     size_t nl = 0;
-    int rc = ls && per_out && best ? 0 : -1;
+    int rc = ls && per_out && best && last ? 0 : -1;
     size_t nsel = 0;
     for (size_t i = 0; i < m->ntensors; i++)
         nsel += st->selected[i];
@@ -409,13 +422,13 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
      * kept values served the sensitivities) */
     if (rc == 0)
         rc = nnz_calib_eval_keep(ev, 0, e);
-    db_search dc = { .ls = ls, .n = nl, .iters = (int)o->iters, .best = best };
+    db_search dc = { .ls = ls, .n = nl, .iters = (int)o->iters, .best = best, .last = last };
     nnz_budget_search s = { .ev = ev, .x = o->max_output_error, .what = "decompose: confirming",
                             .rounds = nl ? DB_ROUNDS : 0, .runs = DB_CONFIRMS,
                             .inputs = DB_CONFIRM_INPUTS, .close = 1.15, .step = 4,
                             .lowest = 1e-6, .highest = INFINITY, .ctx = &dc,
                             .allocate = search_allocate, .apply = search_apply,
-                            .keep = search_keep, .use = search_use };
+                            .keep = search_keep, .use = search_use, .same = search_same };
     double params = 0, held = 0, before = 0;
     for (size_t i = 0; i < nl; i++)
         before += (double)ls[i].n;
@@ -473,6 +486,7 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     free(ls);
     free(per_out);
     free(best);
+    free(last);
     nnz_calib_eval_free(ev);
     return rc;
 }

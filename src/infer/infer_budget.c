@@ -8,10 +8,16 @@
 #include <stdlib.h>
 
 /* Apply the current choice and measure it on feeds [0, to) into `sums`
- * (emptied first). */
-static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, double *meas,
-                   nnz_error *e)
+ * (emptied first). A choice the interpreter holds already, measured into
+ * `sums` last (*held), is not run again: the same weights, the same error. */
+static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, int *held,
+                   double *meas, nnz_error *e)
 {
+    if (*held && sums->to == to && s->same && s->same(s->ctx)) {
+        *meas = nnz_calib_sums_worst(s->ev, sums, NULL);
+        return 0;
+    }
+    *held = 0;
     sums->to = 0;
     for (size_t o = 0; o < 2 * sums->nout; o++)
         sums->err2[o] = 0;
@@ -20,6 +26,8 @@ static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, double
     if (s->apply(s->ctx, e) != 0 || nnz_calib_eval_add(s->ev, to, sums, e) != 0)
         return -1;
     *meas = nnz_calib_sums_worst(s->ev, sums, NULL);
+    *held = 1;
+    s->confirms++;
     return 0;
 }
 
@@ -27,7 +35,7 @@ static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, double
  * budget that held and one that did not. Keeps the cheapest that held (its
  * sums in `best`); *budget is where the next search would start. */
 static int one_search(nnz_budget_search *s, double aim, double *budget, size_t nsub,
-                      nnz_calib_sums *cur, nnz_calib_sums *best, nnz_error *e)
+                      nnz_calib_sums *cur, int *held, nnz_calib_sums *best, nnz_error *e)
 {
     double x2 = s->x * s->x, ok = 0, bad = INFINITY, best_cost = INFINITY;
     s->have_best = 0;
@@ -35,9 +43,8 @@ static int one_search(nnz_budget_search *s, double aim, double *budget, size_t n
         nnz_calib_progress(s->ev->calib, s->what, (size_t)it + 1, (size_t)s->runs);
         double cost, meas;
         double pred = s->allocate(s->ctx, *budget, &cost);
-        if (measure(s, nsub, cur, &meas, e) != 0)
+        if (measure(s, nsub, cur, held, &meas, e) != 0)
             return -1;
-        s->confirms++;
         if (meas <= aim) {
             if (cost < best_cost) {
                 best_cost = cost;
@@ -70,6 +77,7 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
     size_t ncal = ev->ncal, nsub = ncal < s->inputs ? ncal : s->inputs;
     double aim = s->x, budget = s->x * s->x, meas = 0;
     nnz_calib_sums cur, best;
+    int held = 0; /* cur holds the measurement of the choice the interpreter holds */
     s->have_best = 0;
     s->confirms = 0;
     s->best_pred = 0;
@@ -81,11 +89,12 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
     }
     int rc = 0;
     for (int round = 0; rc == 0 && round < s->rounds; round++) {
-        if ((rc = one_search(s, aim, &budget, nsub, &cur, &best, e)) != 0 || !s->have_best ||
-            nsub == ncal)
+        if ((rc = one_search(s, aim, &budget, nsub, &cur, &held, &best, e)) != 0 ||
+            !s->have_best || nsub == ncal)
             break;
         /* the whole calibration set, from the subset's sums on */
         s->use(s->ctx, 1);
+        held = 0;
         if ((rc = s->apply(s->ctx, e)) != 0 || (rc = nnz_calib_eval_add(ev, ncal, &best, e)) != 0)
             break;
         s->confirms++;
@@ -103,7 +112,7 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
             rc = s->apply(s->ctx, e); /* measured on these weights and inputs already */
             s->measured = nnz_calib_sums_worst(ev, &best, NULL);
         } else {
-            rc = measure(s, ncal, &cur, &s->measured, e);
+            rc = measure(s, ncal, &cur, &held, &s->measured, e);
         }
     }
     nnz_calib_sums_free(&cur);

@@ -356,6 +356,78 @@ int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer
     return rc;
 }
 
+static int macs_hook(void *ctx, const Onnx__NodeProto *node, int depth,
+                     const nnz_itensor *const *in, size_t nin, const nnz_itensor *const *out,
+                     size_t nout, nnz_error *e)
+{
+    nnz_macs *pm = ctx;
+    const char *op = node->op_type ? node->op_type : "";
+    int conv = strcmp(op, "Conv") == 0, convt = strcmp(op, "ConvTranspose") == 0,
+        gemm = strcmp(op, "Gemm") == 0, mm = strcmp(op, "MatMul") == 0;
+    if (depth > 0 || !(conv || convt || gemm || mm) || nin < 2 || !in[0] || !in[1] || nout < 1 ||
+        !out[0] || in[1]->ndims < 1 || in[0]->ndims < 1)
+        return 0;
+    double m = 0;
+    const nnz_itensor *x = in[0], *w = in[1], *y = out[0];
+    if (conv && w->dims[0] > 0) /* each output: its group's input channels x the kernel */
+        m = (double)y->count * (double)w->count / (double)w->dims[0];
+    else if (convt && w->dims[0] > 0) /* each input: its group's output channels x the kernel */
+        m = (double)x->count * (double)w->count / (double)w->dims[0];
+    else if (gemm || mm) { /* each output: the inner dimension */
+        int ta = gemm && nnz_node_int(node, "transA", 0);
+        m = (double)y->count * (double)(ta ? x->dims[0] : x->dims[x->ndims - 1]);
+    }
+    if (pm->n == pm->cap) {
+        size_t nc = pm->cap ? 2 * pm->cap : 64;
+        const Onnx__NodeProto **nn = nnz_realloc(pm->node, nc * sizeof *nn, e);
+        if (!nn)
+            return -1;
+        pm->node = nn;
+        double *mm2 = nnz_realloc(pm->macs, nc * sizeof *mm2, e);
+        if (!mm2)
+            return -1;
+        pm->macs = mm2;
+        pm->cap = nc;
+    }
+    pm->node[pm->n] = node;
+    pm->macs[pm->n++] = m;
+    pm->total += m;
+    return 0;
+}
+
+double nnz_macs_node(void *ctx, const Onnx__NodeProto *n)
+{
+    const nnz_macs *pm = ctx;
+    for (size_t i = 0; i < pm->n; i++)
+        if (pm->node[i] == n)
+            return pm->macs[i];
+    return 0;
+}
+
+int nnz_macs_count(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, nnz_macs *pm,
+                   nnz_error *e)
+{
+    nnz_infer_opts io = cal->opts;
+    io.hook = macs_hook;
+    io.hook_ctx = pm;
+    nnz_infer *inf;
+    memset(pm, 0, sizeof *pm);
+    if (nnz_infer_open(m, &io, &inf, e) != 0)
+        return -1;
+    int rc = nnz_feed_apply(inf, feed, e);
+    if (rc == 0)
+        rc = nnz_infer_run(inf, e);
+    nnz_infer_free(inf);
+    return rc;
+}
+
+void nnz_macs_free(nnz_macs *pm)
+{
+    free(pm->node);
+    free(pm->macs);
+    memset(pm, 0, sizeof *pm);
+}
+
 /* The choices for multiplier lambda; returns the summed distortion. */
 static double alloc_choose(const nnz_alloc_item *it, size_t n, double lambda, size_t *choice,
                            double *cost)

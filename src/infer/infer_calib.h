@@ -128,6 +128,21 @@ double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, d
 int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
                            void *ctx, nnz_error *e);
 
+/* The multiply-accumulates of a model's Conv, ConvTranspose, Gemm and
+ * MatMul layers on one input (a run with a node hook, in an interpreter of
+ * its own): per layer and in all. */
+typedef struct nnz_macs {
+    const Onnx__NodeProto **node;
+    double *macs;
+    size_t n, cap;
+    double total;
+} nnz_macs;
+int nnz_macs_count(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, nnz_macs *pm,
+                   nnz_error *e);
+/* A layer's MACs in pm (a nnz_macs *; 0: not a counted layer). */
+double nnz_macs_node(void *pm, const Onnx__NodeProto *n);
+void nnz_macs_free(nnz_macs *pm);
+
 /* Equal-slope allocation (a Lagrange multiplier for all): item i takes one
  * of its nopt options, option k costing cost[k] (what it keeps: bits,
  * parameters, MACs) with predicted distortion d[k] (the squared output
@@ -174,11 +189,14 @@ typedef struct nnz_budget_search {
     int (*apply)(void *ctx, nnz_error *e); /* the current choice into the interpreter */
     void (*keep)(void *ctx);               /* the current choice becomes the best */
     void (*use)(void *ctx, int best);      /* the current choice: the best (1), or nothing (0) */
+    /* may be NULL: is the current choice the one applied last? (then its
+     * measurement stands, and the runs are saved) */
+    int (*same)(void *ctx);
     /* results */
     int have_best;               /* a choice held */
     double best_pred;            /* its predicted distortion */
     double measured;             /* the chosen's error on the calibration inputs */
-    int confirms;                /* allocations measured */
+    int confirms;                /* measurements run (a choice measured before is not run again) */
 } nnz_budget_search;
 int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e);
 

@@ -133,6 +133,7 @@ typedef struct pb_search {
     nnz_alloc_item *ai;        /* it[] as the equal-slope allocation reads it */
     size_t *choice;
     size_t *best;              /* the best that held (after the search: the chosen) */
+    size_t *last;              /* the choice applied last */
     /* put choice[i] (an option index per item) into the interpreter */
     int (*apply)(void *ctx, const pb_item *it, const size_t *choice, nnz_error *e);
     void *ctx;
@@ -148,7 +149,14 @@ static double search_allocate(void *ctx, double budget, double *cost)
 static int search_apply(void *ctx, nnz_error *e)
 {
     pb_search *s = ctx;
+    memcpy(s->last, s->choice, s->n * sizeof *s->choice);
     return s->apply(s->ctx, s->it, s->choice, e);
+}
+
+static int search_same(void *ctx)
+{
+    pb_search *s = ctx;
+    return memcmp(s->last, s->choice, s->n * sizeof *s->choice) == 0;
 }
 
 static void search_keep(void *ctx)
@@ -171,7 +179,8 @@ static int search(pb_search *s, nnz_calib_eval *ev, double x, nnz_error *e)
     s->ai = nnz_calloc(s->n + 1, sizeof *s->ai, e);
     s->choice = nnz_calloc(s->n + 1, sizeof *s->choice, e);
     s->best = nnz_calloc(s->n + 1, sizeof *s->best, e);
-    int rc = s->ai && s->choice && s->best ? 0 : -1;
+    s->last = nnz_calloc(s->n + 1, sizeof *s->last, e);
+    int rc = s->ai && s->choice && s->best && s->last ? 0 : -1;
     for (size_t i = 0; rc == 0 && i < s->n; i++)
         s->ai[i] = (nnz_alloc_item){ .nopt = s->it[i].nopt, .cost = s->it[i].cost,
                                      .d = s->it[i].d };
@@ -180,15 +189,17 @@ static int search(pb_search *s, nnz_calib_eval *ev, double x, nnz_error *e)
                                  .inputs = PB_CONFIRM_INPUTS, .close = 1.1, .step = 8,
                                  .lowest = 1e-8, .highest = 1e8, .ctx = s,
                                  .allocate = search_allocate, .apply = search_apply,
-                                 .keep = search_keep, .use = search_use };
+                                 .keep = search_keep, .use = search_use, .same = search_same };
     if (rc == 0)
         rc = nnz_budget_search_run(&s->bs, e);
     if (rc == 0)
         memcpy(s->best, s->choice, s->n * sizeof *s->choice);
     free(s->ai);
     free(s->choice);
+    free(s->last);
     s->ai = NULL;
     s->choice = NULL;
+    s->last = NULL;
     return rc;
 }
 
@@ -245,88 +256,6 @@ static int open_eval(const nnz_calib *cal, nnz_model *m, const prune_opts *o,
         return nnz_wrap(e, "calibration: ");
     (*ev)->per_input = o->per_input;
     return 0;
-}
-
-/* ---- MACs of the layers, from one run ------------------------------------------------ */
-
-typedef struct pb_macs {
-    const Onnx__NodeProto **node;
-    double *macs;
-    size_t n, cap;
-    double total;
-} pb_macs;
-
-static int macs_hook(void *ctx, const Onnx__NodeProto *node, int depth,
-                     const nnz_itensor *const *in, size_t nin, const nnz_itensor *const *out,
-                     size_t nout, nnz_error *e)
-{
-    pb_macs *pm = ctx;
-    const char *op = node->op_type ? node->op_type : "";
-    int conv = strcmp(op, "Conv") == 0, convt = strcmp(op, "ConvTranspose") == 0,
-        gemm = strcmp(op, "Gemm") == 0, mm = strcmp(op, "MatMul") == 0;
-    if (depth > 0 || !(conv || convt || gemm || mm) || nin < 2 || !in[0] || !in[1] || nout < 1 ||
-        !out[0] || in[1]->ndims < 1 || in[0]->ndims < 1)
-        return 0;
-    double m = 0;
-    const nnz_itensor *x = in[0], *w = in[1], *y = out[0];
-    if (conv && w->dims[0] > 0) /* each output: its group's input channels x the kernel */
-        m = (double)y->count * (double)w->count / (double)w->dims[0];
-    else if (convt && w->dims[0] > 0) /* each input: its group's output channels x the kernel */
-        m = (double)x->count * (double)w->count / (double)w->dims[0];
-    else if (gemm || mm) { /* each output: the inner dimension */
-        int ta = gemm && nnz_node_int(node, "transA", 0);
-        m = (double)y->count * (double)(ta ? x->dims[0] : x->dims[x->ndims - 1]);
-    }
-    if (pm->n == pm->cap) {
-        size_t nc = pm->cap ? 2 * pm->cap : 64;
-        const Onnx__NodeProto **nn = nnz_realloc(pm->node, nc * sizeof *nn, e);
-        if (!nn)
-            return -1;
-        pm->node = nn;
-        double *mm2 = nnz_realloc(pm->macs, nc * sizeof *mm2, e);
-        if (!mm2)
-            return -1;
-        pm->macs = mm2;
-        pm->cap = nc;
-    }
-    pm->node[pm->n] = node;
-    pm->macs[pm->n++] = m;
-    pm->total += m;
-    return 0;
-}
-
-static double node_macs(void *ctx, const Onnx__NodeProto *n)
-{
-    const pb_macs *pm = ctx;
-    for (size_t i = 0; i < pm->n; i++)
-        if (pm->node[i] == n)
-            return pm->macs[i];
-    return 0;
-}
-
-/* The MACs of model m's layers on the first calibration input. */
-static int count_macs(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, pb_macs *pm,
-                      nnz_error *e)
-{
-    nnz_infer_opts io = cal->opts;
-    io.hook = macs_hook;
-    io.hook_ctx = pm;
-    nnz_infer *inf;
-    memset(pm, 0, sizeof *pm);
-    if (nnz_infer_open(m, &io, &inf, e) != 0)
-        return -1;
-    int rc = nnz_feed_apply(inf, feed, e);
-    if (rc == 0)
-        rc = nnz_infer_run(inf, e);
-    nnz_infer_free(inf);
-    return rc;
-}
-
-static void macs_free(pb_macs *pm)
-{
-    free(pm->node);
-    free(pm->macs);
-    memset(pm, 0, sizeof *pm);
 }
 
 /* ---- structured=channel ----------------------------------------------------------------- */
@@ -425,13 +354,13 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     pb_item *it = nnz_calloc(ng + 1, sizeof *it, e);
     pb_curve *cv = nnz_calloc(ng + 1, sizeof *cv, e);
     size_t *remove = nnz_calloc(ng + 1, sizeof *remove, e);
-    pb_macs before = { 0 }, after = { 0 };
+    nnz_macs before = { 0 }, after = { 0 };
     pb_search s = { 0 };
     int rc = it && cv && remove ? open_eval(cal, m, o, &ev, e) : -1;
     if (rc == 0 && ev->nfeeds)
-        rc = count_macs(cal, m, &ev->feeds[0], &before, e);
+        rc = nnz_macs_count(cal, m, &ev->feeds[0], &before, e);
     if (rc == 0)
-        prune_chan_costs(h, node_macs, &before);
+        prune_chan_costs(h, nnz_macs_node, &before);
     pb_chan ctx = { .h = h, .inf = ev ? ev->inf : NULL, .remove = remove };
     double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     size_t ns = ev && ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
@@ -524,7 +453,7 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     double meas = 0;
     if (rc == 0 && (rc = open_eval(cal, m, o, &ev, e)) == 0)
         rc = report_errors(r, ev, o->max_output_error, 0, &meas, e);
-    if (rc == 0 && ev->nfeeds && (rc = count_macs(cal, m, &ev->feeds[0], &after, e)) == 0) {
+    if (rc == 0 && ev->nfeeds && (rc = nnz_macs_count(cal, m, &ev->feeds[0], &after, e)) == 0) {
         cJSON_AddNumberToObject(r, "macs_before", before.total);
         cJSON_AddNumberToObject(r, "macs_after", after.total);
     }
@@ -542,8 +471,8 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
                             meas, o->max_output_error, search_err);
     }
     nnz_calib_eval_free(ev);
-    macs_free(&before);
-    macs_free(&after);
+    nnz_macs_free(&before);
+    nnz_macs_free(&after);
     for (size_t g = 0; chan_err && g < ng; g++)
         free(chan_err[g]);
     free(chan_err);
