@@ -71,7 +71,8 @@ out = ["<!-- budget-time -->", "## Output budgets: search time per model", "",
        "`prune:max-output-error=X`, `decompose:max-output-error=X`), 32 calibration inputs generated from "
        "the corpus spec (seed 1; 24 calibrate, 8 held out), one run each on this shared 2-core machine "
        "(`bench/budget_time.sh`). *Search*: the budget's own seconds (its report's `seconds`: sensitivities, "
-       "allocation, confirmation, the held-out check); *compress*: the whole command, the 32 reference runs "
+       "allocation, confirmation, the held-out check; prune's and decompose's include the 32 reference runs, "
+       "quantize's come after them); *compress*: the whole command, the 32 reference runs "
        "of the calibration inputs included, wall clock and CPU (user + system; on a loaded machine wall is "
        "CPU times the contention, so CPU is the figure to compare); *load*: the load average when the run "
        "started; *s/run*: one inference in the interpreter, from the reference runs." % sys.argv[2], "",
