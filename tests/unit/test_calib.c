@@ -33,18 +33,30 @@ static nnz_model *fixture(const char *name, char *spec, size_t cap)
     return m;
 }
 
+/* Fixture `name` and an evaluator on it with calibration c (its spec set
+ * here; c and spec are the caller's: the evaluator points at them). */
+static nnz_calib_eval *open_fixture(const char *name, nnz_calib *c, char *spec, size_t cap,
+                                    nnz_model **m)
+{
+    *m = fixture(name, spec, cap);
+    c->spec = spec;
+    nnz_calib_eval *ev;
+    nnz_error e = { 0 };
+    if (nnz_calib_eval_open(c, *m, &ev, &e) != 0)
+        fail_msg("%s: %s", name, e.msg);
+    return ev;
+}
+
 /* Every float weight of `name`, scaled and shifted alone: the error from a
  * resumed run equals the full run's (the doubles' bits). Returns how many
  * weights moved the outputs. */
 static int compare_model(const char *name)
 {
     char spec[4096];
-    nnz_model *m = fixture(name, spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 7, .sets = 3, .holdout = 0 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 7, .sets = 3, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture(name, &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s: %s", name, e.msg);
     assert_int_equal(nnz_calib_eval_keep(ev, 2, &e), 0);
     double *po1 = calloc(ev->nout + 1, sizeof *po1), *po2 = calloc(ev->nout + 1, sizeof *po2);
     int moved = 0;
@@ -139,12 +151,10 @@ static void only_dependent_nodes_run(void **state)
 {
     (void)state;
     char spec[4096];
-    nnz_model *m = fixture("digits_mlp", spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 7, .sets = 1, .holdout = 0 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 7, .sets = 1, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture("digits_mlp", &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s", e.msg);
     assert_int_equal(nnz_calib_eval_keep(ev, 1, &e), 0);
     /* the first and the last weight the graph reads */
     const char *first = NULL, *last = NULL;
@@ -177,12 +187,10 @@ static void continued_sums_equal_one_measurement(void **state)
 {
     (void)state;
     char spec[4096];
-    nnz_model *m = fixture("digits_cnn", spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 3, .sets = 5, .holdout = 0 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 3, .sets = 5, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture("digits_cnn", &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s", e.msg);
     size_t n = 0;
     float *w = NULL;
     for (size_t i = 0; i < m->ntensors && !w; i++)
@@ -268,12 +276,10 @@ static void budget_search_holds_on_the_whole_set(void **state)
 {
     (void)state;
     char spec[4096];
-    nnz_model *m = fixture("digits_mlp", spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 5, .sets = 12, .holdout = 0.25 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 5, .sets = 12, .holdout = 0.25 };
+    nnz_calib_eval *ev = open_fixture("digits_mlp", &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s", e.msg);
     knob k = { 0 };
     for (size_t i = 0; i < m->ntensors && !k.w; i++)
         if (m->tensors[i].ndims == 2)
