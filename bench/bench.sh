@@ -60,6 +60,9 @@ sh bench/infer_bench.sh || echo "bench: bench/infer_bench.sh failed"
 # output budgets (quantize:max-output-error) beside the headline; their
 # section of docs/BENCHMARKS.md, also after benchmarks.sh
 sh bench/budget_bench.sh || echo "bench: bench/budget_bench.sh failed"
+# how long each budget's whole search takes per model (quantize, prune,
+# decompose); its section of docs/BENCHMARKS.md
+sh bench/budget_time.sh || echo "bench: bench/budget_time.sh failed"
 
 # what a blob costs beyond its codes, per model; its section of
 # docs/BENCHMARKS.md, also after benchmarks.sh

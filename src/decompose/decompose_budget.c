@@ -222,6 +222,7 @@ static double predicted_d(const db_layer *L, int k)
     return L->d_lo * pow(grid[k] / grid[L->k_lo], a);
 }
 
+/* Returns the predicted sum of D. */
 static double choose(db_layer *ls, size_t n, double lambda, double *params)
 {
     double d = 0, p = 0;
@@ -246,7 +247,7 @@ static double choose(db_layer *ls, size_t n, double lambda, double *params)
     return d;
 }
 
-static void allocate(db_layer *ls, size_t n, double budget, double *params)
+static double allocate(db_layer *ls, size_t n, double budget, double *params)
 {
     double lo = -20, hi = 60;
     for (int it = 0; it < 80; it++) {
@@ -256,7 +257,7 @@ static void allocate(db_layer *ls, size_t n, double budget, double *params)
         else
             lo = mid;
     }
-    choose(ls, n, pow(10, hi), params);
+    return choose(ls, n, pow(10, hi), params);
 }
 
 static int apply_all(db_layer *ls, size_t n, int iters, nnz_error *e)
@@ -265,6 +266,52 @@ static int apply_all(db_layer *ls, size_t n, int iters, nnz_error *e)
         if (apply(&ls[i], ls[i].choice, iters, e) != 0)
             return nnz_wrap(e, "tensor '%s': ", ls[i].t->name);
     return 0;
+}
+
+/* The budget search's view of the layers (nnz_budget_search). */
+typedef struct db_search {
+    db_layer *ls;
+    size_t n;
+    int iters;
+    int *best;                    /* the best choice that held */
+    int *last;                    /* the choice applied last */
+} db_search;
+
+static double search_allocate(void *ctx, double budget, double *params)
+{
+    db_search *c = ctx;
+    return allocate(c->ls, c->n, budget, params);
+}
+
+static int search_apply(void *ctx, nnz_error *e)
+{
+    db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        c->last[i] = c->ls[i].choice;
+    return apply_all(c->ls, c->n, c->iters, e);
+}
+
+static int search_same(void *ctx)
+{
+    db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->last[i] != c->ls[i].choice)
+            return 0;
+    return 1;
+}
+
+static void search_keep(void *ctx)
+{
+    db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        c->best[i] = c->ls[i].choice;
+}
+
+static void search_use(void *ctx, int best)
+{
+    db_search *c = ctx;
+    for (size_t i = 0; i < c->n; i++)
+        c->ls[i].choice = best ? c->best[i] : -1; /* nothing: every layer kept */
 }
 
 static double worst_of(const double *v, size_t n)
@@ -309,8 +356,9 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     db_layer *ls = nnz_calloc(m->ntensors + 1, sizeof *ls, e);
     double *per_out = nnz_calloc(ev->nout + 1, sizeof *per_out, e);
     int *best = nnz_calloc(m->ntensors + 1, sizeof *best, e);
+    int *last = nnz_calloc(m->ntensors + 1, sizeof *last, e);
     size_t nl = 0;
-    int rc = ls && per_out && best ? 0 : -1;
+    int rc = ls && per_out && best && last ? 0 : -1;
     size_t nsel = 0;
     for (size_t i = 0; i < m->ntensors; i++)
         nsel += st->selected[i];
@@ -370,87 +418,40 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", L->t->name);
     }
-    /* equal slope, confirmed (the kept values served the sensitivities) */
+    /* equal slope, confirmed by whole-model runs (nnz_budget_search; the
+     * kept values served the sensitivities) */
     if (rc == 0)
         rc = nnz_calib_eval_keep(ev, 0, e);
-    double x2 = o->max_output_error * o->max_output_error, budget = x2, aim = o->max_output_error;
-    double meas = 0, params = 0, best_params = INFINITY, held = 0, before = 0;
-    int have = 0, confirms = 0;
-    size_t nsub = ev->ncal < DB_CONFIRM_INPUTS ? ev->ncal : DB_CONFIRM_INPUTS;
+    db_search dc = { .ls = ls, .n = nl, .iters = (int)o->iters, .best = best, .last = last };
+    nnz_budget_search s = { .ev = ev, .x = o->max_output_error, .what = "decompose: confirming",
+                            .rounds = nl ? DB_ROUNDS : 0, .runs = DB_CONFIRMS,
+                            .inputs = DB_CONFIRM_INPUTS, .close = 1.15, .step = 4,
+                            .lowest = 1e-6, .highest = INFINITY, .ctx = &dc,
+                            .allocate = search_allocate, .apply = search_apply,
+                            .keep = search_keep, .use = search_use, .same = search_same };
+    double params = 0, held = 0, before = 0;
     for (size_t i = 0; i < nl; i++)
         before += (double)ls[i].n;
-    for (int round = 0; rc == 0 && nl && round < DB_ROUNDS; round++) {
-        double ok_b = 0, fail_b = INFINITY;
-        have = 0;
-        best_params = INFINITY;
-        for (int it = 0; rc == 0 && it < DB_CONFIRMS; it++) {
-            nnz_calib_progress(cal, "decompose: confirming", (size_t)it + 1, DB_CONFIRMS);
-            allocate(ls, nl, budget, &params);
-            if ((rc = apply_all(ls, nl, (int)o->iters, e)) != 0 ||
-                (rc = nnz_calib_eval_error(ev, 0, nsub, &meas, NULL, e)) != 0)
-                break;
-            confirms++;
-            if (meas <= aim) {
-                if (params < best_params) {
-                    best_params = params;
-                    have = 1;
-                    for (size_t i = 0; i < nl; i++)
-                        best[i] = ls[i].choice;
-                }
-                ok_b = fmax(ok_b, budget);
-            } else {
-                fail_b = fmin(fail_b, budget);
-            }
-            if (ok_b > 0 && fail_b < INFINITY && fail_b / ok_b < 1.15)
-                break;
-            if (ok_b > 0 && fail_b < INFINITY)
-                budget = sqrt(ok_b * fail_b);
-            else if (meas > 0 && isfinite(meas))
-                budget *= fmin(4, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
-            else
-                budget *= meas > 0 ? 0.05 : 4;
-            if (budget < x2 * 1e-6)
-                break;
-        }
-        if (rc != 0 || !have || nsub == ev->ncal)
-            break;
-        for (size_t i = 0; i < nl; i++)
-            ls[i].choice = best[i];
-        if ((rc = apply_all(ls, nl, (int)o->iters, e)) != 0 ||
-            (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
-            break;
-        confirms++;
-        if (meas <= o->max_output_error)
-            break;
-        aim *= 0.95 * o->max_output_error / meas;
-        budget = x2 * pow(0.95 * o->max_output_error / meas, 2);
-        have = 0;
-    }
+    if (rc == 0)
+        rc = nnz_budget_search_run(&s, e);
+    if (rc == 0 && ev->nfeeds > ev->ncal)
+        rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
     dec_budget *res = rc == 0 ? nnz_calloc(1, sizeof *res, e) : NULL;
     if (rc == 0 && (!res || nnz_strmap_init(&res->map, nl + 1, e) != 0 ||
                     !(res->name = nnz_calloc(nl + 1, sizeof *res->name, e)) ||
                     !(res->target = nnz_calloc(nl + 1, sizeof *res->target, e))))
         rc = -1;
-    if (rc == 0) {
-        for (size_t i = 0; i < nl; i++)
-            ls[i].choice = have ? best[i] : -1;
-        params = 0;
-        for (size_t i = 0; i < nl; i++)
-            params += ls[i].choice < 0 ? (double)ls[i].n : ls[i].params[ls[i].choice];
-        rc = apply_all(ls, nl, (int)o->iters, e);
-        if (rc == 0)
-            rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
-        if (rc == 0 && ev->nfeeds > ev->ncal)
-            rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
-    }
+    for (size_t i = 0; rc == 0 && i < nl; i++)
+        params += ls[i].choice < 0 ? (double)ls[i].n : ls[i].params[ls[i].choice];
     if (rc == 0) {
         cJSON *r = cJSON_AddObjectToObject(report, "decompose_budget");
         cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
-        nnz_calib_report_errors(r, ev, o->max_output_error, meas, held);
+        nnz_calib_report_errors(r, ev, o->max_output_error, s.measured, held);
         cJSON_AddNumberToObject(r, "parameters_before", before);
         cJSON_AddNumberToObject(r, "parameters_after", params);
-        cJSON_AddNumberToObject(r, "confirm_runs", confirms);
+        cJSON_AddNumberToObject(r, "confirm_runs", s.confirms);
         cJSON_AddNumberToObject(r, "seconds", now() - t0);
+        cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
         cJSON *arr = cJSON_AddArrayToObject(r, "layers");
         for (size_t i = 0; i < nl && rc == 0; i++) {
             const db_layer *L = &ls[i];
@@ -486,6 +487,7 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
     free(ls);
     free(per_out);
     free(best);
+    free(last);
     nnz_calib_eval_free(ev);
     return rc;
 }

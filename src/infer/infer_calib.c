@@ -209,8 +209,121 @@ int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e)
     return 0;
 }
 
+int nnz_calib_sums_init(nnz_calib_sums *s, size_t nout, nnz_error *e)
+{
+    memset(s, 0, sizeof *s);
+    if (!(s->err2 = nnz_calloc(2 * nout + 1, sizeof *s->err2, e)))
+        return -1;
+    s->ref2 = s->err2 + nout;
+    s->nout = nout;
+    return 0;
+}
+
+void nnz_calib_sums_free(nnz_calib_sums *s)
+{
+    free(s->err2);
+    memset(s, 0, sizeof *s);
+}
+
+void nnz_calib_sums_copy(nnz_calib_sums *dst, const nnz_calib_sums *src)
+{
+    memcpy(dst->err2, src->err2, 2 * src->nout * sizeof *dst->err2);
+    dst->worst_in = src->worst_in;
+    dst->broken = src->broken;
+    dst->to = src->to;
+}
+
+/* Run feed f (resumed from its kept values when `changed` names the
+ * weights that differ) and add its errors to s. */
+static int add_feed(nnz_calib_eval *ev, const char *const *changed, size_t nchanged, size_t f,
+                    nnz_calib_sums *s, nnz_error *e)
+{
+    size_t nout = ev->nout;
+    const nnz_infer_snap *sn = changed && f < ev->nsnap ? ev->snap[f] : NULL;
+    if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
+        (sn ? nnz_infer_run_from(ev->inf, sn, changed, nchanged, e)
+            : nnz_infer_run(ev->inf, e)) != 0)
+        return nnz_wrap(e, "calibration input %zu: ", f);
+    for (size_t o = 0; o < nout; o++) {
+        const nnz_itensor *y = nnz_infer_output(ev->inf, o);
+        size_t k = f * nout + o;
+        if (!ev->ref[k]) {
+            const nnz_itensor *r = &ev->iref[k];
+            s->broken |= r->bytes != y->bytes || memcmp(r->data, y->data, r->bytes) != 0;
+            continue;
+        }
+        if (y->count != ev->iref[k].count) {
+            s->broken = 1;
+            continue;
+        }
+        const float *r = ev->ref[k];
+        double a = 0, b = 0;
+        for (size_t i = 0; i < y->count; i++) {
+            double x = r[i], v = nnz_it_get(y, i);
+            if (!isfinite(x) || !isfinite(v)) {
+                if (!(x == v || (isnan(x) && isnan(v))))
+                    s->broken = 1;
+                continue;
+            }
+            a += (x - v) * (x - v);
+            b += x * x;
+        }
+        if (ev->per_input) {
+            double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
+            s->worst_in = r2 > s->worst_in ? r2 : s->worst_in;
+            if (r2 > s->err2[o]) /* per output: its worst input */
+                s->err2[o] = r2;
+            continue;
+        }
+        s->err2[o] += a;
+        s->ref2[o] += b;
+    }
+    return 0;
+}
+
+int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_error *e)
+{
+    for (; s->to < to && s->to < ev->nfeeds; s->to++)
+        if (add_feed(ev, NULL, 0, s->to, s, e) != 0)
+            return -1;
+    return 0;
+}
+
+double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out)
+{
+    if (ev->per_input) {
+        for (size_t o = 0; o < s->nout; o++)
+            if (per_out)
+                per_out[o] = s->broken ? INFINITY : s->err2[o];
+        return s->broken ? INFINITY : sqrt(s->worst_in);
+    }
+    double w = 0;
+    for (size_t o = 0; o < s->nout; o++) {
+        double r2 = s->err2[o] == 0 ? 0 : s->ref2[o] > 0 ? s->err2[o] / s->ref2[o] : INFINITY;
+        if (per_out)
+            per_out[o] = s->broken ? INFINITY : r2;
+        if (r2 > w)
+            w = r2;
+    }
+    return s->broken ? INFINITY : sqrt(w);
+}
+
+/* changed: NULL for full runs. */
 static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
-                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e);
+                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e)
+{
+    nnz_calib_sums s;
+    if (nnz_calib_sums_init(&s, ev->nout, e) != 0)
+        return -1;
+    for (size_t f = from; f < to && f < ev->nfeeds; f++)
+        if (add_feed(ev, changed, nchanged, f, &s, e) != 0) {
+            nnz_calib_sums_free(&s);
+            return -1;
+        }
+    *worst = nnz_calib_sums_worst(ev, &s, per_out);
+    nnz_calib_sums_free(&s);
+    return 0;
+}
 
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
                          double *per_out, nnz_error *e)
@@ -223,80 +336,6 @@ int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, si
                               nnz_error *e)
 {
     return eval_error(ev, changed, nchanged, from, to, worst, per_out, e);
-}
-
-/* changed: NULL for full runs. */
-static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nchanged,
-                      size_t from, size_t to, double *worst, double *per_out, nnz_error *e)
-{
-    size_t nout = ev->nout;
-    double *err2 = nnz_calloc(2 * nout + 1, sizeof *err2, e);
-    if (!err2)
-        return -1;
-    double *ref2 = err2 + nout, worst_in = 0;
-    int broken = 0; /* an integer output changed, or a value turned non-finite */
-    for (size_t f = from; f < to && f < ev->nfeeds; f++) {
-        const nnz_infer_snap *sn = changed && f < ev->nsnap ? ev->snap[f] : NULL;
-        if (nnz_feed_apply(ev->inf, &ev->feeds[f], e) != 0 ||
-            (sn ? nnz_infer_run_from(ev->inf, sn, changed, nchanged, e)
-                : nnz_infer_run(ev->inf, e)) != 0) {
-            free(err2);
-            return nnz_wrap(e, "calibration input %zu: ", f);
-        }
-        for (size_t o = 0; o < nout; o++) {
-            const nnz_itensor *y = nnz_infer_output(ev->inf, o);
-            size_t k = f * nout + o;
-            if (!ev->ref[k]) {
-                const nnz_itensor *r = &ev->iref[k];
-                broken |= r->bytes != y->bytes || memcmp(r->data, y->data, r->bytes) != 0;
-                continue;
-            }
-            if (y->count != ev->iref[k].count) {
-                broken = 1;
-                continue;
-            }
-            const float *r = ev->ref[k];
-            double a = 0, b = 0;
-            for (size_t i = 0; i < y->count; i++) {
-                double x = r[i], v = nnz_it_get(y, i);
-                if (!isfinite(x) || !isfinite(v)) {
-                    if (!(x == v || (isnan(x) && isnan(v))))
-                        broken = 1;
-                    continue;
-                }
-                a += (x - v) * (x - v);
-                b += x * x;
-            }
-            if (ev->per_input) {
-                double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
-                worst_in = r2 > worst_in ? r2 : worst_in;
-                if (per_out && r2 > err2[o]) /* per output: its worst input */
-                    err2[o] = r2;
-                continue;
-            }
-            err2[o] += a;
-            ref2[o] += b;
-        }
-    }
-    if (ev->per_input) {
-        for (size_t o = 0; o < nout; o++)
-            if (per_out)
-                per_out[o] = broken ? INFINITY : err2[o];
-        *worst = broken ? INFINITY : sqrt(worst_in);
-        free(err2);
-        return 0;
-    }
-    double w = 0;
-    for (size_t o = 0; o < nout; o++) {
-        double r2 = err2[o] == 0 ? 0 : ref2[o] > 0 ? err2[o] / ref2[o] : INFINITY;
-        if (per_out)
-            per_out[o] = broken ? INFINITY : r2;
-        if (r2 > w)
-            w = r2;
-    }
-    *worst = broken ? INFINITY : sqrt(w);
-    free(err2);
-    return 0;
 }
 
 int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
@@ -315,6 +354,78 @@ int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer
     ev->inf->o.hook = old;
     ev->inf->o.hook_ctx = old_ctx;
     return rc;
+}
+
+static int macs_hook(void *ctx, const Onnx__NodeProto *node, int depth,
+                     const nnz_itensor *const *in, size_t nin, const nnz_itensor *const *out,
+                     size_t nout, nnz_error *e)
+{
+    nnz_macs *pm = ctx;
+    const char *op = node->op_type ? node->op_type : "";
+    int conv = strcmp(op, "Conv") == 0, convt = strcmp(op, "ConvTranspose") == 0,
+        gemm = strcmp(op, "Gemm") == 0, mm = strcmp(op, "MatMul") == 0;
+    if (depth > 0 || !(conv || convt || gemm || mm) || nin < 2 || !in[0] || !in[1] || nout < 1 ||
+        !out[0] || in[1]->ndims < 1 || in[0]->ndims < 1)
+        return 0;
+    double m = 0;
+    const nnz_itensor *x = in[0], *w = in[1], *y = out[0];
+    if (conv && w->dims[0] > 0) /* each output: its group's input channels x the kernel */
+        m = (double)y->count * (double)w->count / (double)w->dims[0];
+    else if (convt && w->dims[0] > 0) /* each input: its group's output channels x the kernel */
+        m = (double)x->count * (double)w->count / (double)w->dims[0];
+    else if (gemm || mm) { /* each output: the inner dimension */
+        int ta = gemm && nnz_node_int(node, "transA", 0);
+        m = (double)y->count * (double)(ta ? x->dims[0] : x->dims[x->ndims - 1]);
+    }
+    if (pm->n == pm->cap) {
+        size_t nc = pm->cap ? 2 * pm->cap : 64;
+        const Onnx__NodeProto **nn = nnz_realloc(pm->node, nc * sizeof *nn, e);
+        if (!nn)
+            return -1;
+        pm->node = nn;
+        double *mm2 = nnz_realloc(pm->macs, nc * sizeof *mm2, e);
+        if (!mm2)
+            return -1;
+        pm->macs = mm2;
+        pm->cap = nc;
+    }
+    pm->node[pm->n] = node;
+    pm->macs[pm->n++] = m;
+    pm->total += m;
+    return 0;
+}
+
+double nnz_macs_node(void *ctx, const Onnx__NodeProto *n)
+{
+    const nnz_macs *pm = ctx;
+    for (size_t i = 0; i < pm->n; i++)
+        if (pm->node[i] == n)
+            return pm->macs[i];
+    return 0;
+}
+
+int nnz_macs_count(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, nnz_macs *pm,
+                   nnz_error *e)
+{
+    nnz_infer_opts io = cal->opts;
+    io.hook = macs_hook;
+    io.hook_ctx = pm;
+    nnz_infer *inf;
+    memset(pm, 0, sizeof *pm);
+    if (nnz_infer_open(m, &io, &inf, e) != 0)
+        return -1;
+    int rc = nnz_feed_apply(inf, feed, e);
+    if (rc == 0)
+        rc = nnz_infer_run(inf, e);
+    nnz_infer_free(inf);
+    return rc;
+}
+
+void nnz_macs_free(nnz_macs *pm)
+{
+    free(pm->node);
+    free(pm->macs);
+    memset(pm, 0, sizeof *pm);
 }
 
 /* The choices for multiplier lambda; returns the summed distortion. */

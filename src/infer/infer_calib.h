@@ -104,11 +104,44 @@ int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, si
                               size_t from, size_t to, double *worst, double *per_out,
                               nnz_error *e);
 
+/* The sums behind an output error (per output, over the feeds run so far),
+ * so that a measurement on more inputs goes on from one on fewer with the
+ * same weights: feeds [0, to) are in. nnz_calib_eval_error's arithmetic,
+ * in the same order, so the same doubles. */
+typedef struct nnz_calib_sums {
+    size_t nout, to;
+    double *err2, *ref2;         /* per output: squared error and reference (per-input: worst) */
+    double worst_in;
+    int broken;
+} nnz_calib_sums;
+int nnz_calib_sums_init(nnz_calib_sums *s, size_t nout, nnz_error *e);
+void nnz_calib_sums_free(nnz_calib_sums *s);
+void nnz_calib_sums_copy(nnz_calib_sums *dst, const nnz_calib_sums *src);
+/* Run feeds [s->to, to) (full runs) and add them. */
+int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_error *e);
+/* The worst output relative L2 of the sums (per_out as nnz_calib_eval_error's). */
+double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out);
+
 /* Run feeds [from, to) with `hook` watching every node (as
  * nnz_infer_opts.hook: it sees each node's inputs and outputs, e.g. to
  * collect a layer's input activations); the outputs are not compared. */
 int nnz_calib_eval_observe(nnz_calib_eval *ev, size_t from, size_t to, nnz_infer_hook hook,
                            void *ctx, nnz_error *e);
+
+/* The multiply-accumulates of a model's Conv, ConvTranspose, Gemm and
+ * MatMul layers on one input (a run with a node hook, in an interpreter of
+ * its own): per layer and in all. */
+typedef struct nnz_macs {
+    const Onnx__NodeProto **node;
+    double *macs;
+    size_t n, cap;
+    double total;
+} nnz_macs;
+int nnz_macs_count(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, nnz_macs *pm,
+                   nnz_error *e);
+/* A layer's MACs in pm (a nnz_macs *; 0: not a counted layer). */
+double nnz_macs_node(void *pm, const Onnx__NodeProto *n);
+void nnz_macs_free(nnz_macs *pm);
 
 /* Equal-slope allocation (a Lagrange multiplier for all): item i takes one
  * of its nopt options, option k costing cost[k] (what it keeps: bits,
@@ -125,6 +158,47 @@ typedef struct nnz_alloc_item {
 } nnz_alloc_item;
 double nnz_alloc_equal_slope(const nnz_alloc_item *items, size_t n, double budget,
                              size_t *choice, double *total_cost);
+
+/* The search every output budget runs (quantize, prune and decompose
+ * max-output-error=X; docs/architecture.md, "Calibration"): the pass
+ * predicts, the interpreter decides. The budget of predicted distortion
+ * handed to the pass's allocation is scaled until the error measured on a
+ * subset of the calibration inputs (`inputs`) holds, bracketing it between
+ * a budget that held and one that did not; the cheapest choice that held is
+ * then measured on the whole calibration set (going on from its subset's
+ * sums), and when that misses, the search runs again aiming lower. None
+ * holds: nothing changes. On return the chosen (the best, or nothing
+ * changed) is in the interpreter, `measured` its error on the whole
+ * calibration set. */
+typedef struct nnz_budget_search {
+    nnz_calib_eval *ev;
+    double x;                    /* the budget: worst output relative L2 */
+    const char *what;            /* its progress, "quantize: confirming" */
+    int rounds;                  /* searches, each aiming lower when the whole set missed */
+    int runs;                    /* allocations measured in one search, at most */
+    size_t inputs;               /* calibration inputs a search measures on */
+    double close;                /* a failing and a holding budget this close (ratio): done */
+    double step;                 /* one scaling of the budget: within [0.05, step] */
+    double lowest, highest;      /* a search ends past x^2 lowest .. x^2 highest */
+    /* the pass's side */
+    void *ctx;
+    /* choose for a budget of predicted distortion (the squared relative
+     * L2 summed over the items); returns the predicted sum, *cost what the
+     * choice keeps (bits, parameters) */
+    double (*allocate)(void *ctx, double budget, double *cost);
+    int (*apply)(void *ctx, nnz_error *e); /* the current choice into the interpreter */
+    void (*keep)(void *ctx);               /* the current choice becomes the best */
+    void (*use)(void *ctx, int best);      /* the current choice: the best (1), or nothing (0) */
+    /* may be NULL: is the current choice the one applied last? (then its
+     * measurement stands, and the runs are saved) */
+    int (*same)(void *ctx);
+    /* results */
+    int have_best;               /* a choice held */
+    double best_pred;            /* its predicted distortion */
+    double measured;             /* the chosen's error on the calibration inputs */
+    int confirms;                /* measurements run (a choice measured before is not run again) */
+} nnz_budget_search;
+int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e);
 
 struct cJSON;
 /* A budget's measured errors in its report object r, in the one layout

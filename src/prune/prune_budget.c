@@ -125,96 +125,81 @@ typedef struct pb_item {
     size_t val[PB_MAX_OPTS];   /* channels removed, or weights pruned */
 } pb_item;
 
+/* The budget search's view of the items (nnz_budget_search): the current
+ * choice is an option index per item. */
 typedef struct pb_search {
     pb_item *it;
     size_t n;
-    nnz_calib_eval *ev;
-    double x;
+    nnz_alloc_item *ai;        /* it[] as the equal-slope allocation reads it */
+    size_t *choice;
+    size_t *best;              /* the best that held (after the search: the chosen) */
+    size_t *last;              /* the choice applied last */
     /* put choice[i] (an option index per item) into the interpreter */
     int (*apply)(void *ctx, const pb_item *it, const size_t *choice, nnz_error *e);
     void *ctx;
-    /* results */
-    size_t *best;
-    double best_pred, measured;
-    int confirms, have_best;
+    nnz_budget_search bs;
 } pb_search;
 
-static int apply_measure(pb_search *s, const size_t *choice, size_t to, double *meas, nnz_error *e)
+static double search_allocate(void *ctx, double budget, double *cost)
 {
-    if (s->apply(s->ctx, s->it, choice, e) != 0)
-        return -1;
-    return nnz_calib_eval_error(s->ev, 0, to, meas, NULL, e);
+    pb_search *s = ctx;
+    return nnz_alloc_equal_slope(s->ai, s->n, budget, s->choice, cost);
 }
 
-/* Equal slope, confirmed by whole-model runs: the budget handed to the
- * allocation is scaled until the error measured on a subset of the
- * calibration inputs holds, bracketing it between a budget that held and
- * one that did not; the cheapest choice that held is then measured on all
- * of them, and when that misses, the search runs again aiming lower. None
- * holds: nothing is pruned. */
-static int search(pb_search *s, const nnz_calib *cal, nnz_error *e)
+static int search_apply(void *ctx, nnz_error *e)
 {
-    nnz_alloc_item *ai = nnz_calloc(s->n + 1, sizeof *ai, e);
-    size_t *choice = nnz_calloc(s->n + 1, sizeof *choice, e);
-    s->best = nnz_calloc(s->n + 1, sizeof *s->best, e);
-    if (!ai || !choice || !s->best) {
-        free(ai);
-        free(choice);
-        return -1;
-    }
+    pb_search *s = ctx;
+    memcpy(s->last, s->choice, s->n * sizeof *s->choice);
+    return s->apply(s->ctx, s->it, s->choice, e);
+}
+
+static int search_same(void *ctx)
+{
+    pb_search *s = ctx;
+    return memcmp(s->last, s->choice, s->n * sizeof *s->choice) == 0;
+}
+
+static void search_keep(void *ctx)
+{
+    pb_search *s = ctx;
+    memcpy(s->best, s->choice, s->n * sizeof *s->choice);
+}
+
+static void search_use(void *ctx, int best)
+{
+    pb_search *s = ctx;
     for (size_t i = 0; i < s->n; i++)
-        ai[i] = (nnz_alloc_item){ .nopt = s->it[i].nopt, .cost = s->it[i].cost, .d = s->it[i].d };
-    size_t ncal = s->ev->ncal, nsub = ncal < PB_CONFIRM_INPUTS ? ncal : PB_CONFIRM_INPUTS;
-    double x2 = s->x * s->x, budget = x2, aim = s->x;
-    int rc = 0;
-    for (int round = 0; rc == 0 && round < PB_ROUNDS; round++) {
-        double ok = 0, bad = INFINITY, best_cost = INFINITY, meas;
-        s->have_best = 0;
-        for (int it = 0; rc == 0 && it < PB_CONFIRMS; it++) {
-            nnz_calib_progress(cal, "prune: confirming", (size_t)it + 1, PB_CONFIRMS);
-            double cost;
-            double pred = nnz_alloc_equal_slope(ai, s->n, budget, choice, &cost);
-            if ((rc = apply_measure(s, choice, nsub, &meas, e)) != 0)
-                break;
-            s->confirms++;
-            if (meas <= aim) {
-                if (cost < best_cost) {
-                    best_cost = cost;
-                    s->best_pred = pred;
-                    s->have_best = 1;
-                    memcpy(s->best, choice, s->n * sizeof *choice);
-                }
-                ok = fmax(ok, budget);
-            } else {
-                bad = fmin(bad, budget);
-            }
-            if (ok > 0 && bad < INFINITY && bad / ok < 1.1)
-                break; /* bracketed closely enough */
-            if (ok > 0 && bad < INFINITY)
-                budget = sqrt(ok * bad);
-            else if (meas > 0 && isfinite(meas))
-                budget *= fmin(8, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
-            else
-                budget *= meas > 0 ? 0.05 : 8;
-            if (budget < x2 * 1e-8 || budget > x2 * 1e8)
-                break;
-        }
-        if (rc != 0 || !s->have_best || nsub == ncal)
-            break;
-        /* the whole calibration set */
-        if ((rc = apply_measure(s, s->best, ncal, &meas, e)) != 0)
-            break;
-        s->confirms++;
-        if (meas <= s->x)
-            break;
-        s->have_best = 0;
-        aim *= 0.95 * s->x / meas;
-        budget = s->best_pred * pow(0.95 * s->x / meas, 2);
-    }
-    if (rc == 0 && !s->have_best)
-        memset(s->best, 0, s->n * sizeof *s->best); /* option 0: nothing pruned */
-    free(ai);
-    free(choice);
+        s->choice[i] = best ? s->best[i] : 0; /* option 0: nothing pruned */
+}
+
+/* Equal slope, confirmed by whole-model runs (nnz_budget_search). After it
+ * s->best is the chosen, which the interpreter holds. */
+static int search(pb_search *s, nnz_calib_eval *ev, double x, nnz_error *e)
+{
+    s->ai = nnz_calloc(s->n + 1, sizeof *s->ai, e);
+    s->choice = nnz_calloc(s->n + 1, sizeof *s->choice, e);
+    s->best = nnz_calloc(s->n + 1, sizeof *s->best, e);
+    s->last = nnz_calloc(s->n + 1, sizeof *s->last, e);
+    int rc = s->ai && s->choice && s->best && s->last ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < s->n; i++)
+        s->ai[i] = (nnz_alloc_item){ .nopt = s->it[i].nopt, .cost = s->it[i].cost,
+                                     .d = s->it[i].d };
+    s->bs = (nnz_budget_search){ .ev = ev, .x = x, .what = "prune: confirming",
+                                 .rounds = s->n ? PB_ROUNDS : 0, .runs = PB_CONFIRMS,
+                                 .inputs = PB_CONFIRM_INPUTS, .close = 1.1, .step = 8,
+                                 .lowest = 1e-8, .highest = 1e8, .ctx = s,
+                                 .allocate = search_allocate, .apply = search_apply,
+                                 .keep = search_keep, .use = search_use, .same = search_same };
+    if (rc == 0)
+        rc = nnz_budget_search_run(&s->bs, e);
+    if (rc == 0)
+        memcpy(s->best, s->choice, s->n * sizeof *s->choice);
+    free(s->ai);
+    free(s->choice);
+    free(s->last);
+    s->ai = NULL;
+    s->choice = NULL;
+    s->last = NULL;
     return rc;
 }
 
@@ -229,18 +214,20 @@ static cJSON *report_head(cJSON *report, const prune_opts *o, const nnz_calib_ev
         cJSON_AddStringToObject(r, "norm", o->norm == PR_L1 ? "l1" : o->norm == PR_L2 ? "l2" : "output");
     }
     cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
-    cJSON_AddNumberToObject(r, "output_error_predicted", s->have_best ? sqrt(s->best_pred) : 0);
-    cJSON_AddNumberToObject(r, "confirm_runs", s->confirms);
+    cJSON_AddNumberToObject(r, "output_error_predicted",
+                            s->bs.have_best ? sqrt(s->bs.best_pred) : 0);
+    cJSON_AddNumberToObject(r, "confirm_runs", s->bs.confirms);
     cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
     return r;
 }
 
-/* The measured errors of what was chosen, on the calibration and the
- * held-out inputs. */
-static int report_errors(cJSON *r, nnz_calib_eval *ev, double x, double *cal, nnz_error *e)
+/* The measured errors of what was chosen, on the calibration (unless
+ * `have_cal`: *cal holds it already) and the held-out inputs. */
+static int report_errors(cJSON *r, nnz_calib_eval *ev, double x, int have_cal, double *cal,
+                         nnz_error *e)
 {
     double held = 0;
-    if (nnz_calib_eval_error(ev, 0, ev->ncal, cal, NULL, e) != 0)
+    if (!have_cal && nnz_calib_eval_error(ev, 0, ev->ncal, cal, NULL, e) != 0)
         return -1;
     if (ev->nfeeds > ev->ncal && nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e) != 0)
         return -1;
@@ -269,88 +256,6 @@ static int open_eval(const nnz_calib *cal, nnz_model *m, const prune_opts *o,
         return nnz_wrap(e, "calibration: ");
     (*ev)->per_input = o->per_input;
     return 0;
-}
-
-/* ---- MACs of the layers, from one run ------------------------------------------------ */
-
-typedef struct pb_macs {
-    const Onnx__NodeProto **node;
-    double *macs;
-    size_t n, cap;
-    double total;
-} pb_macs;
-
-static int macs_hook(void *ctx, const Onnx__NodeProto *node, int depth,
-                     const nnz_itensor *const *in, size_t nin, const nnz_itensor *const *out,
-                     size_t nout, nnz_error *e)
-{
-    pb_macs *pm = ctx;
-    const char *op = node->op_type ? node->op_type : "";
-    int conv = strcmp(op, "Conv") == 0, convt = strcmp(op, "ConvTranspose") == 0,
-        gemm = strcmp(op, "Gemm") == 0, mm = strcmp(op, "MatMul") == 0;
-    if (depth > 0 || !(conv || convt || gemm || mm) || nin < 2 || !in[0] || !in[1] || nout < 1 ||
-        !out[0] || in[1]->ndims < 1 || in[0]->ndims < 1)
-        return 0;
-    double m = 0;
-    const nnz_itensor *x = in[0], *w = in[1], *y = out[0];
-    if (conv && w->dims[0] > 0) /* each output: its group's input channels x the kernel */
-        m = (double)y->count * (double)w->count / (double)w->dims[0];
-    else if (convt && w->dims[0] > 0) /* each input: its group's output channels x the kernel */
-        m = (double)x->count * (double)w->count / (double)w->dims[0];
-    else if (gemm || mm) { /* each output: the inner dimension */
-        int ta = gemm && nnz_node_int(node, "transA", 0);
-        m = (double)y->count * (double)(ta ? x->dims[0] : x->dims[x->ndims - 1]);
-    }
-    if (pm->n == pm->cap) {
-        size_t nc = pm->cap ? 2 * pm->cap : 64;
-        const Onnx__NodeProto **nn = nnz_realloc(pm->node, nc * sizeof *nn, e);
-        if (!nn)
-            return -1;
-        pm->node = nn;
-        double *mm2 = nnz_realloc(pm->macs, nc * sizeof *mm2, e);
-        if (!mm2)
-            return -1;
-        pm->macs = mm2;
-        pm->cap = nc;
-    }
-    pm->node[pm->n] = node;
-    pm->macs[pm->n++] = m;
-    pm->total += m;
-    return 0;
-}
-
-static double node_macs(void *ctx, const Onnx__NodeProto *n)
-{
-    const pb_macs *pm = ctx;
-    for (size_t i = 0; i < pm->n; i++)
-        if (pm->node[i] == n)
-            return pm->macs[i];
-    return 0;
-}
-
-/* The MACs of model m's layers on the first calibration input. */
-static int count_macs(const nnz_calib *cal, nnz_model *m, const nnz_feed *feed, pb_macs *pm,
-                      nnz_error *e)
-{
-    nnz_infer_opts io = cal->opts;
-    io.hook = macs_hook;
-    io.hook_ctx = pm;
-    nnz_infer *inf;
-    memset(pm, 0, sizeof *pm);
-    if (nnz_infer_open(m, &io, &inf, e) != 0)
-        return -1;
-    int rc = nnz_feed_apply(inf, feed, e);
-    if (rc == 0)
-        rc = nnz_infer_run(inf, e);
-    nnz_infer_free(inf);
-    return rc;
-}
-
-static void macs_free(pb_macs *pm)
-{
-    free(pm->node);
-    free(pm->macs);
-    memset(pm, 0, sizeof *pm);
 }
 
 /* ---- structured=channel ----------------------------------------------------------------- */
@@ -449,13 +354,13 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
     pb_item *it = nnz_calloc(ng + 1, sizeof *it, e);
     pb_curve *cv = nnz_calloc(ng + 1, sizeof *cv, e);
     size_t *remove = nnz_calloc(ng + 1, sizeof *remove, e);
-    pb_macs before = { 0 }, after = { 0 };
+    nnz_macs before = { 0 }, after = { 0 };
     pb_search s = { 0 };
     int rc = it && cv && remove ? open_eval(cal, m, o, &ev, e) : -1;
     if (rc == 0 && ev->nfeeds)
-        rc = count_macs(cal, m, &ev->feeds[0], &before, e);
+        rc = nnz_macs_count(cal, m, &ev->feeds[0], &before, e);
     if (rc == 0)
-        prune_chan_costs(h, node_macs, &before);
+        prune_chan_costs(h, nnz_macs_node, &before);
     pb_chan ctx = { .h = h, .inf = ev ? ev->inf : NULL, .remove = remove };
     double floor_d = PB_FLOOR * o->max_output_error * o->max_output_error;
     size_t ns = ev && ev->ncal < PB_SENS_INPUTS ? ev->ncal : PB_SENS_INPUTS;
@@ -498,19 +403,15 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
         }
     }
     if (rc == 0) {
-        s = (pb_search){ .it = it, .n = ng, .ev = ev, .x = o->max_output_error,
-                         .apply = chan_apply, .ctx = &ctx };
+        s = (pb_search){ .it = it, .n = ng, .apply = chan_apply, .ctx = &ctx };
         rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
-        if (rc == 0)
-            rc = search(&s, cal, e);
+        if (rc == 0) /* the choice (in the interpreter), then the rewrite */
+            rc = search(&s, ev, o->max_output_error, e);
     }
-    if (rc == 0) /* the choice, then the rewrite */
-        rc = chan_apply(&ctx, it, s.best, e);
     cJSON *r = NULL, *gs = NULL;
-    double search_err = 0;
+    double search_err = s.bs.measured;
     if (rc == 0) {
         r = report_head(report, o, ev, &s);
-        rc = nnz_calib_eval_error(ev, 0, ev->ncal, &search_err, NULL, e);
         cJSON_AddNumberToObject(r, "output_error_search", search_err);
         gs = cJSON_AddArrayToObject(r, "groups");
         double p_saved = 0, m_saved = 0;
@@ -551,8 +452,8 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
         rc = prune_chan_commit(h, report, e);
     double meas = 0;
     if (rc == 0 && (rc = open_eval(cal, m, o, &ev, e)) == 0)
-        rc = report_errors(r, ev, o->max_output_error, &meas, e);
-    if (rc == 0 && ev->nfeeds && (rc = count_macs(cal, m, &ev->feeds[0], &after, e)) == 0) {
+        rc = report_errors(r, ev, o->max_output_error, 0, &meas, e);
+    if (rc == 0 && ev->nfeeds && (rc = nnz_macs_count(cal, m, &ev->feeds[0], &after, e)) == 0) {
         cJSON_AddNumberToObject(r, "macs_before", before.total);
         cJSON_AddNumberToObject(r, "macs_after", after.total);
     }
@@ -570,8 +471,8 @@ static int budget_channels(nnz_model *m, const nnz_stage *st, const nnz_calib *c
                             meas, o->max_output_error, search_err);
     }
     nnz_calib_eval_free(ev);
-    macs_free(&before);
-    macs_free(&after);
+    nnz_macs_free(&before);
+    nnz_macs_free(&after);
     for (size_t g = 0; chan_err && g < ng; g++)
         free(chan_err[g]);
     free(chan_err);
@@ -736,18 +637,15 @@ static int budget_weights(nnz_model *m, const nnz_stage *st, const nnz_calib *ca
         }
     }
     if (rc == 0) {
-        s = (pb_search){ .it = it, .n = w.npt, .ev = ev, .x = o->max_output_error,
-                         .apply = weights_apply, .ctx = &w };
+        s = (pb_search){ .it = it, .n = w.npt, .apply = weights_apply, .ctx = &w };
         rc = nnz_calib_eval_keep(ev, 0, e); /* the kept values served their turn */
-        if (rc == 0)
-            rc = search(&s, cal, e);
+        if (rc == 0) /* the choice, in the interpreter and measured */
+            rc = search(&s, ev, o->max_output_error, e);
     }
-    if (rc == 0)
-        rc = weights_apply(&w, it, s.best, e);
     if (rc == 0) {
-        double meas, kept = 0, all = 0;
+        double meas = s.bs.measured, kept = 0, all = 0;
         cJSON *r = report_head(report, o, ev, &s);
-        rc = report_errors(r, ev, o->max_output_error, &meas, e);
+        rc = report_errors(r, ev, o->max_output_error, 1, &meas, e);
         cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
         for (size_t i = 0; rc == 0 && i < w.npt; i++) {
             pb_tensor *q = &pt[i];

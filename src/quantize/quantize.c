@@ -14,7 +14,7 @@
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
     "rounding=nearest|rate|gptq, rate-lambda=X, bias-correct, max-output-error=X, error=pooled|per-input, "
-    "kmeans, iters=N, fp16, bf16";
+    "sens-work=MACS, kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
 
@@ -26,7 +26,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     o->bits = 8;
     o->rate_lambda = 0.1;
     o->kmeans_iters = 100;
-    int modes = 0, rate_lambda_given = 0, error_given = 0;
+    o->sens_work = QUANT_SENS_WORK;
+    int modes = 0, rate_lambda_given = 0, error_given = 0, work_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         long v;
@@ -48,6 +49,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         } else if (strcmp(k->key, "error") == 0) {
             rc = nnz_opt_choice("quantize", k, "pooled|per-input", &o->per_input, e);
             error_given = 1;
+        } else if (strcmp(k->key, "sens-work") == 0) {
+            rc = nnz_opt_double("quantize", k, 0, 1e18, &o->sens_work, e);
+            work_given = 1;
         } else if (strcmp(k->key, "rounding") == 0) {
             rc = nnz_opt_choice("quantize", k, "nearest|rate|gptq", &o->rounding, e);
         } else if (!k->value && strcmp(k->key, "bias-correct") == 0) {
@@ -100,6 +104,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "max-rel-error chooses symmetric steps; drop scheme=asym";
     else if (error_given && !(o->max_output_error > 0))
         bad = "error= says how max-output-error is measured; add max-output-error=X";
+    else if (work_given && !(o->max_output_error > 0))
+        bad = "sens-work= caps the work of max-output-error's sensitivities; add "
+              "max-output-error=X";
     else if (o->max_output_error > 0 && o->mode != Q_UNIFORM)
         bad = "max-output-error chooses uniform steps per tensor; it does not combine with "
               "kmeans, fp16 or bf16";

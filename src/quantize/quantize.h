@@ -26,6 +26,10 @@ typedef struct quant_layers quant_layers;
  * the measurement in docs/passes/quantize.md ("Which tensors") found no
  * floor no larger in bytes. min-elements= sets one. */
 #define QUANT_MIN_ELEMENTS 1
+/* sens-work= by default: the MACs an output budget's sensitivities may take
+ * (quantize_budget.c), counted as if each run re-ran the whole model: about
+ * 10-20 s on a 2-core machine of 2026. */
+#define QUANT_SENS_WORK 2e11
 
 /* What an output budget (max-output-error=) chose for one tensor. */
 typedef struct quant_choice {
@@ -60,6 +64,7 @@ typedef struct quant_opts {
     double max_output_error; /* > 0: an output budget (quantize_budget.c) */
     quant_alloc *alloc;      /* its result, filled in prepare */
     int per_input;           /* the budget holds for each input alone (error=per-input) */
+    double sens_work;        /* sens-work=: the sensitivities' work cap, MACs */
     int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
     int bias_correct;        /* bias-correct: shift biases by the mean output change */
     quant_layers *layers;    /* rounding=gptq / bias-correct: filled in prepare (owned) */

@@ -28,6 +28,12 @@
 #define QB_SENS_LO 18          /* the two points of the sensitivity: r = 0.0064 */
 #define QB_SENS_HI 22          /*                                  r = 0.0256 */
 #define QB_SENS_INPUTS 2       /* calibration inputs per sensitivity point */
+/* The sensitivities' work is capped (sens-work=, QUANT_SENS_WORK), counted
+ * as if each run re-ran the whole model. Within it each tensor is measured
+ * at both points on QB_SENS_INPUTS inputs; past it, at both points on one
+ * input; past that too, at the coarse point alone on one input, D below it
+ * following the small-noise law D ~ r^2 (mlsd_large320: 43 tensors, each
+ * run re-running its full-resolution decoder, 10 GMACs a run). */
 #define QB_CONFIRMS 10         /* whole-model runs of one search, at most */
 #define QB_CONFIRM_INPUTS 8    /* calibration inputs a search measures on */
 #define QB_ROUNDS 4            /* searches, each aiming lower when the whole set missed */
@@ -298,12 +304,30 @@ static double worst_of(const double *per_out, size_t n)
     return w;
 }
 
-/* The sensitivity of one tensor: D at the two grid points, the rest float. */
-static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const quant_opts *o,
-                       double *per_out, nnz_error *e)
+/* How much a sensitivity measures (sens-work=). */
+typedef struct qb_effort {
+    size_t inputs;             /* calibration inputs per point */
+    int points;                /* 2: QB_SENS_LO and QB_SENS_HI; 1: QB_SENS_HI alone */
+} qb_effort;
+
+static qb_effort sens_effort(double macs_per_run, size_t measured, size_t ncal, double cap)
 {
-    size_t ns = ev->ncal < QB_SENS_INPUTS ? ev->ncal : QB_SENS_INPUTS;
-    double d[2];
+    qb_effort f = { .inputs = ncal < QB_SENS_INPUTS ? ncal : QB_SENS_INPUTS, .points = 2 };
+    double work = macs_per_run * (double)measured;
+    if (work * 2 * (double)f.inputs > cap)
+        f.inputs = 1;
+    if (work * 2 > cap)
+        f.points = 1;
+    return f;
+}
+
+/* The sensitivity of one tensor: D at the two grid points (or the coarse
+ * one), the rest float. */
+static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const quant_opts *o,
+                       qb_effort eff, double *per_out, nnz_error *e)
+{
+    size_t ns = eff.inputs;
+    double d[2] = { 0, 0 };
     const int ks[2] = { QB_SENS_LO, QB_SENS_HI };
     q->d_lo = 0;
     q->alpha = 2;
@@ -314,7 +338,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
     size_t nchanged = 1;
     if (q->bias_live && (changed[1] = quantize_layer_bias(quant_layers_of(o), q->t->name)))
         nchanged = 2;
-    for (int j = 0; j < 2; j++) {
+    for (int j = 2 - eff.points; j < 2; j++) {
         double w;
         if (apply(m, q, o, ks[j], e) != 0 ||
             nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
@@ -324,6 +348,10 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const qua
     if (apply(m, q, o, -1, e) != 0)
         return -1;
     double r0 = q->werr[QB_SENS_LO], r1 = q->werr[QB_SENS_HI];
+    if (eff.points == 1) { /* the small-noise law through the coarse point */
+        q->d_lo = !isfinite(d[1]) ? INFINITY : r1 > 0 ? d[1] * pow(r0 / r1, 2) : d[1];
+        return 0;
+    }
     if (!isfinite(d[0])) {
         q->d_lo = INFINITY; /* breaks an output even at a fine step: stays float */
         return 0;
@@ -405,6 +433,55 @@ static int keep_result(quant_opts *o, const qb_tensor *qs, size_t nq, nnz_error 
     return 0;
 }
 
+/* The budget search's view of the tensors (nnz_budget_search). */
+typedef struct qb_search {
+    nnz_model *m;
+    qb_tensor *qs;
+    size_t nq;
+    const quant_opts *o;
+    int *best;                 /* the best choice that held */
+    int *last;                 /* the choice applied last */
+} qb_search;
+
+static double search_allocate(void *ctx, double budget, double *bits)
+{
+    qb_search *c = ctx;
+    double pred;
+    allocate(c->qs, c->nq, budget, &pred, bits);
+    return pred;
+}
+
+static int search_apply(void *ctx, nnz_error *e)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        c->last[i] = c->qs[i].choice;
+    return apply_all(c->m, c->qs, c->nq, c->o, e);
+}
+
+static int search_same(void *ctx)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        if (c->last[i] != c->qs[i].choice)
+            return 0;
+    return 1;
+}
+
+static void search_keep(void *ctx)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        c->best[i] = c->qs[i].choice;
+}
+
+static void search_use(void *ctx, int best)
+{
+    qb_search *c = ctx;
+    for (size_t i = 0; i < c->nq; i++)
+        c->qs[i].choice = best ? c->best[i] : -1; /* nothing: all float */
+}
+
 int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
                     cJSON *report, nnz_error *e)
 {
@@ -432,11 +509,23 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         if (b && nnz_strmap_put(&biases, b, 1, e) != 0)
             rc = -1;
     }
+    /* how much each sensitivity measures: the model's MACs on one input
+     * times the tensors to measure, against sens-work= */
+    double tk = now();
+    nnz_macs macs = { 0 };
+    size_t nmeas = 0;
+    for (size_t i = 0; i < m->ntensors; i++)
+        nmeas += stage->selected[i] && nnz_dtype_is_float(m->tensors[i].dtype) &&
+                 (double)m->tensors[i].count * QB_SMALL_SHARE >= total;
+    if (rc == 0 && ev->nfeeds)
+        rc = nnz_macs_count(cal, m, &ev->feeds[0], &macs, e);
+    double macs_total = macs.total;
+    qb_effort eff = sens_effort(macs_total, nmeas, ev->ncal, o->sens_work);
+    nnz_macs_free(&macs);
     /* rates and sensitivities, tensor by tensor; the float model's values
      * kept on the inputs they run on */
-    double tk = now();
     if (rc == 0)
-        rc = nnz_calib_eval_keep(ev, QB_SENS_INPUTS, e);
+        rc = nnz_calib_eval_keep(ev, eff.inputs, e);
     t_sens += now() - tk;
     for (size_t i = 0; rc == 0 && i < m->ntensors; i++) {
         nnz_tensor *t = &m->tensors[i];
@@ -484,7 +573,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             rc = rate_table(m, q, o, e);
         double tb = now();
         if (rc == 0 && !q->fixed)
-            rc = sensitivity(m, ev, q, o, per_out, e);
+            rc = sensitivity(m, ev, q, o, eff, per_out, e);
         t_rates += tb - ta;
         t_sens += now() - tb;
         if (rc != 0)
@@ -504,84 +593,22 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     double t_search = now();
     if (rc == 0) /* the kept values served the sensitivities: let them go */
         rc = nnz_calib_eval_keep(ev, 0, e);
-    /* equal slope, confirmed by whole-model runs: the search measures on a
-     * subset of the calibration inputs; its result is then measured on all
-     * of them, and when that misses, the search runs again aiming lower */
-    double x2 = o->max_output_error * o->max_output_error, budget = x2;
-    double aim = o->max_output_error, best_pred = 0, meas = 0, pred = 0, bits = 0;
-    size_t nsub = ev->ncal < QB_CONFIRM_INPUTS ? ev->ncal : QB_CONFIRM_INPUTS;
-    int *best = rc == 0 ? nnz_calloc(nq + 1, sizeof *best, e) : NULL;
-    int confirms = 0, have_best = 0;
-    /* best's error when it was measured on the whole calibration set (it
-     * then need not run again at the end) */
-    double best_meas = 0;
-    int best_all = 0;
-    if (rc == 0 && !best)
+    /* equal slope, confirmed by whole-model runs (nnz_budget_search) */
+    qb_search qc = { .m = m, .qs = qs, .nq = nq, .o = o };
+    nnz_budget_search s = { .ev = ev, .x = o->max_output_error, .what = "quantize: confirming",
+                            .rounds = nq ? QB_ROUNDS : 0, .runs = QB_CONFIRMS,
+                            .inputs = QB_CONFIRM_INPUTS, .close = 1.15, .step = 4,
+                            .lowest = 1e-6, .highest = INFINITY, .ctx = &qc,
+                            .allocate = search_allocate, .apply = search_apply,
+                            .keep = search_keep, .use = search_use, .same = search_same };
+    if (rc == 0 && (!(qc.best = nnz_calloc(nq + 1, sizeof *qc.best, e)) ||
+                    !(qc.last = nnz_calloc(nq + 1, sizeof *qc.last, e))))
         rc = -1;
-    for (int round = 0; rc == 0 && round < QB_ROUNDS; round++) {
-        double ok_budget = 0, fail_budget = INFINITY, best_bits = INFINITY;
-        have_best = 0;
-        for (int it = 0; rc == 0 && it < QB_CONFIRMS; it++) {
-            nnz_calib_progress(cal, "quantize: confirming", (size_t)it + 1, QB_CONFIRMS);
-            allocate(qs, nq, budget, &pred, &bits);
-            if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
-                (rc = nnz_calib_eval_error(ev, 0, nsub, &meas, NULL, e)) != 0)
-                break;
-            confirms++;
-            if (meas <= aim) {
-                if (bits < best_bits) {
-                    best_bits = bits;
-                    best_pred = pred;
-                    best_meas = meas;
-                    best_all = nsub == ev->ncal;
-                    have_best = 1;
-                    for (size_t i = 0; i < nq; i++)
-                        best[i] = qs[i].choice;
-                }
-                ok_budget = fmax(ok_budget, budget);
-            } else {
-                fail_budget = fmin(fail_budget, budget);
-            }
-            if (fail_budget < INFINITY && ok_budget > 0 && fail_budget / ok_budget < 1.15)
-                break; /* bracketed closely enough */
-            if (ok_budget > 0 && fail_budget < INFINITY)
-                budget = sqrt(ok_budget * fail_budget);
-            else if (meas > 0 && isfinite(meas))
-                budget *= fmin(4, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
-            else
-                budget *= meas > 0 ? 0.05 : 4;
-            if (budget < x2 * 1e-6)
-                break;
-        }
-        if (rc != 0 || !have_best || nsub == ev->ncal)
-            break;
-        /* the whole calibration set */
-        for (size_t i = 0; i < nq; i++)
-            qs[i].choice = best[i];
-        if ((rc = apply_all(m, qs, nq, o, e)) != 0 ||
-            (rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e)) != 0)
-            break;
-        confirms++;
-        if (meas <= o->max_output_error) {
-            best_meas = meas;
-            best_all = 1;
-            break;
-        }
-        aim *= 0.95 * o->max_output_error / meas;
-        budget = best_pred * pow(0.95 * o->max_output_error / meas, 2);
-        have_best = 0;
-    }
+    if (rc == 0)
+        rc = nnz_budget_search_run(&s, e);
     if (rc == 0) {
-        /* the best that held (or all float, which always does) */
-        for (size_t i = 0; i < nq; i++)
-            qs[i].choice = have_best ? best[i] : -1;
         double held = 0;
-        rc = apply_all(m, qs, nq, o, e);
-        if (rc == 0 && have_best && best_all)
-            meas = best_meas; /* measured on these weights and inputs already */
-        else if (rc == 0)
-            rc = nnz_calib_eval_error(ev, 0, ev->ncal, &meas, NULL, e);
-        if (rc == 0 && ev->nfeeds > ev->ncal)
+        if (ev->nfeeds > ev->ncal)
             rc = nnz_calib_eval_error(ev, ev->ncal, ev->nfeeds, &held, NULL, e);
         if (rc == 0)
             rc = keep_result(o, qs, nq, e);
@@ -590,16 +617,19 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON *r = cJSON_AddObjectToObject(report, "quantize_budget");
             cJSON_AddNumberToObject(r, "max_output_error", o->max_output_error);
             cJSON_AddStringToObject(r, "error", o->per_input ? "per-input" : "pooled");
-            nnz_calib_report_errors(r, ev, o->max_output_error, meas, held);
+            nnz_calib_report_errors(r, ev, o->max_output_error, s.measured, held);
             cJSON_AddNumberToObject(r, "output_error_predicted",
-                                    have_best ? sqrt(best_pred) : 0);
-            cJSON_AddNumberToObject(r, "confirm_runs", confirms);
+                                    s.have_best ? sqrt(s.best_pred) : 0);
+            cJSON_AddNumberToObject(r, "confirm_runs", s.confirms);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
             cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
             cJSON_AddNumberToObject(sp, "rates", t_rates);
             cJSON_AddNumberToObject(sp, "sensitivities", t_sens);
             cJSON_AddNumberToObject(sp, "confirmation", now() - t_search);
             cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
+            cJSON_AddNumberToObject(r, "macs_per_inference", macs_total);
+            cJSON_AddNumberToObject(r, "sensitivity_inputs", (double)eff.inputs);
+            cJSON_AddNumberToObject(r, "sensitivity_points", eff.points);
             cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
             for (size_t i = 0; i < nq; i++) {
                 const quant_choice *c = &o->alloc->t[i];
@@ -630,9 +660,9 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddNumberToObject(r, "bits_per_weight_estimate", n_el > 0 ? b_all / n_el : 0);
         }
     }
-    free(best);
+    free(qc.best);
+    free(qc.last);
     free(per_out);
-    (void)pred;
     if (qs)
         free_tensors(qs, nq);
     return rc;

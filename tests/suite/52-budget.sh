@@ -135,6 +135,60 @@ check "the same budget and inputs give the same bytes (2)" $NNZIP -q compress "$
     -o "$W/d2.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
 check "the two blobs are identical" cmp "$W/d1.nnz" "$W/d2.nnz"
 
+# ---- the sensitivities' work cap (sens-work=) ------------------------------------
+# Under the cap every tensor is measured at 2 points on 2 inputs; with a cap
+# of 0, at the coarse point on 1 input: the budget still holds on the
+# calibration inputs, and in ONNX Runtime on inputs it never saw (seed 5,
+# each input alone, within 1.5x the budget).
+for cap in "" ",sens-work=0"; do
+    if $NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/cap.nnz" -f --onnx-out "$W/cap.onnx" --json \
+        -p "quantize:max-output-error=0.01,error=per-input$cap | huffman" \
+        --input-spec "$FIX/digits_cnn.inputs.json" --calib-sets 16 >"$W/cap.json" 2>"$W/err" &&
+        $ORACLE "$FIX/digits_cnn.onnx" "$W/cap.onnx" --inputs "$FIX/digits_cnn.inputs.json" --seed 5 \
+            --batches 4 --json >"$W/cap.ort.json" 2>>"$W/err"; then
+        eff=$(jget "$W/cap.json" '"%d %d %d" % (d["quantize_budget"]["sensitivity_inputs"], d["quantize_budget"]["sensitivity_points"], d["quantize_budget"]["macs_per_inference"] > 0)')
+        cal=$(jget "$W/cap.json" 'd["quantize_budget"]["output_error_calibration"]')
+        held=$(jget "$W/cap.json" 'd["quantize_budget"]["output_error_heldout"]')
+        ort=$(jget "$W/cap.ort.json" 'd["worst_rel_l2"]')
+        want="2 2 1"
+        [ -n "$cap" ] && want="1 1 1"
+        if [ "$eff" = "$want" ] && le "$cal" 0.01 && le "$ort" 0.015 && le 0 "$held"; then
+            pass "quantize budget${cap:- (no cap)}: sensitivities on inputs/points/MACs counted '$eff'; calibration error $cal <= 0.01, held-out $held, ORT on unseen inputs $ort <= 0.015"
+        else
+            fail "quantize budget${cap:- (no cap)}: effort '$eff' (want '$want'), calibration $cal, held-out $held, ORT unseen $ort"
+        fi
+    else
+        fail "quantize budget${cap:- (no cap)}: compress or oracle did not run" "$(head -c 400 "$W/err")"
+    fi
+done
+
+# ---- progress: on a terminal only --------------------------------------------------
+# Each budget's search says where it is (sensitivities, confirming runs) on
+# stderr when that is a terminal (script(1) gives it one), never into a pipe.
+PIPE3='decompose:max-output-error=0.05 | prune:max-output-error=0.05 | quantize:max-output-error=0.02 | huffman'
+$NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/pr0.nnz" -f -p "$PIPE3" --inputs "$W/cal_cnn" 2>"$W/pr0.err" |
+    cat >/dev/null
+if [ -s "$W/pr0.nnz" ] && ! grep -q 'sensitivity [0-9]*/\|confirming [0-9]*/' "$W/pr0.err"; then
+    pass "no progress line when stderr is not a terminal"
+else
+    fail "a progress line went into a file, or compress failed" "$(head -c 300 "$W/pr0.err")"
+fi
+if command -v script >/dev/null 2>&1; then
+    script -qec "$NNZIP compress '$FIX/digits_cnn.onnx' -o '$W/pr1.nnz' -f -p '$PIPE3' --inputs '$W/cal_cnn'" \
+        /dev/null >"$W/pr1.out" 2>&1
+    for what in "decompose: sensitivity" "decompose: confirming" "prune: sensitivity" "prune: confirming" \
+        "quantize: sensitivity" "quantize: confirming"; do
+        if grep -q "nnzip: $what [0-9]*/[0-9]*" "$W/pr1.out"; then
+            pass "on a terminal, the progress line says '$what i/N'"
+        else
+            fail "on a terminal, no '$what i/N' progress line" "$(head -c 300 "$W/pr1.out")"
+        fi
+    done
+    check "the terminal run wrote the same blob as the piped one" cmp "$W/pr0.nnz" "$W/pr1.nnz"
+else
+    skip "progress on a terminal" "script(1) is not installed"
+fi
+
 # ---- a tighter budget never costs fewer bits ----------------------------------------
 $NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/t1.nnz" --json -p 'quantize:max-output-error=0.002 | huffman' \
     --inputs "$W/cal_cnn" >"$W/t1.json" 2>"$W/err"
@@ -269,6 +323,8 @@ expect "max-output-error with kmeans is refused" 2 "does not combine with kmeans
     $S -p 'quantize:kmeans,max-output-error=0.01'
 expect "error= without a budget is refused" 2 "add max-output-error" \
     $S -p 'quantize:error=per-input'
+expect "sens-work= without a budget is refused" 2 "sens-work= caps the work of max-output-error" \
+    $S -p 'quantize:sens-work=1e9'
 expect "error=worst is refused" 2 "error=worst" \
     $S -p 'quantize:max-output-error=0.01,error=worst'
 expect "rounding=foo is refused naming the choices" 2 "nearest.rate.gptq" \

@@ -2,7 +2,10 @@
  * changed (src/infer/infer_calib.h nnz_calib_eval_error_from, over the
  * interpreter's nnz_infer_run_from): on every fixture model, each float
  * weight changed alone gives the error a full run gives, bit for bit, and
- * only what depends on the changed weight runs again. */
+ * only what depends on the changed weight runs again; a measurement that
+ * goes on from one on fewer inputs equals one on all; the budgets' shared
+ * search (nnz_budget_search_run) leaves what it measured in the
+ * interpreter, within the budget. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "infer_calib.h"
 #include "model.h"
@@ -29,18 +33,30 @@ static nnz_model *fixture(const char *name, char *spec, size_t cap)
     return m;
 }
 
+/* Fixture `name` and an evaluator on it with calibration c (its spec set
+ * here; c and spec are the caller's: the evaluator points at them). */
+static nnz_calib_eval *open_fixture(const char *name, nnz_calib *c, char *spec, size_t cap,
+                                    nnz_model **m)
+{
+    *m = fixture(name, spec, cap);
+    c->spec = spec;
+    nnz_calib_eval *ev;
+    nnz_error e = { 0 };
+    if (nnz_calib_eval_open(c, *m, &ev, &e) != 0)
+        fail_msg("%s: %s", name, e.msg);
+    return ev;
+}
+
 /* Every float weight of `name`, scaled and shifted alone: the error from a
  * resumed run equals the full run's (the doubles' bits). Returns how many
  * weights moved the outputs. */
 static int compare_model(const char *name)
 {
     char spec[4096];
-    nnz_model *m = fixture(name, spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 7, .sets = 3, .holdout = 0 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 7, .sets = 3, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture(name, &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s: %s", name, e.msg);
     assert_int_equal(nnz_calib_eval_keep(ev, 2, &e), 0);
     double *po1 = calloc(ev->nout + 1, sizeof *po1), *po2 = calloc(ev->nout + 1, sizeof *po2);
     int moved = 0;
@@ -135,12 +151,10 @@ static void only_dependent_nodes_run(void **state)
 {
     (void)state;
     char spec[4096];
-    nnz_model *m = fixture("digits_mlp", spec, sizeof spec);
-    nnz_calib c = { .spec = spec, .seed = 7, .sets = 1, .holdout = 0 };
-    nnz_calib_eval *ev;
+    nnz_model *m;
+    nnz_calib c = { .seed = 7, .sets = 1, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture("digits_mlp", &c, spec, sizeof spec, &m);
     nnz_error e = { 0 };
-    if (nnz_calib_eval_open(&c, m, &ev, &e) != 0)
-        fail_msg("%s", e.msg);
     assert_int_equal(nnz_calib_eval_keep(ev, 1, &e), 0);
     /* the first and the last weight the graph reads */
     const char *first = NULL, *last = NULL;
@@ -166,11 +180,155 @@ static void only_dependent_nodes_run(void **state)
     nnz_model_free(m);
 }
 
+/* A measurement on more inputs that goes on from one on fewer
+ * (nnz_calib_sums) gives what one measurement on all of them gives, bit for
+ * bit: pooled and per input. */
+static void continued_sums_equal_one_measurement(void **state)
+{
+    (void)state;
+    char spec[4096];
+    nnz_model *m;
+    nnz_calib c = { .seed = 3, .sets = 5, .holdout = 0 };
+    nnz_calib_eval *ev = open_fixture("digits_cnn", &c, spec, sizeof spec, &m);
+    nnz_error e = { 0 };
+    size_t n = 0;
+    float *w = NULL;
+    for (size_t i = 0; i < m->ntensors && !w; i++)
+        if (m->tensors[i].ndims == 4)
+            w = nnz_infer_weight(ev->inf, m->tensors[i].name, &n);
+    assert_non_null(w);
+    for (size_t k = 0; k < n; k++)
+        w[k] *= k % 2 ? 1.05f : 0.97f;
+    for (int per_input = 0; per_input < 2; per_input++) {
+        ev->per_input = per_input;
+        nnz_calib_sums s;
+        double *po1 = calloc(ev->nout + 1, sizeof *po1), *po2 = calloc(ev->nout + 1, sizeof *po2);
+        double one, cont;
+        assert_int_equal(nnz_calib_sums_init(&s, ev->nout, &e), 0);
+        assert_int_equal(nnz_calib_eval_add(ev, 2, &s, &e), 0);
+        assert_int_equal((int)s.to, 2);
+        assert_int_equal(nnz_calib_eval_add(ev, 5, &s, &e), 0);
+        assert_int_equal((int)s.to, 5);
+        cont = nnz_calib_sums_worst(ev, &s, po1);
+        assert_int_equal(nnz_calib_eval_error(ev, 0, 5, &one, po2, &e), 0);
+        assert_true(one > 0);
+        if (memcmp(&one, &cont, sizeof one) != 0 || memcmp(po1, po2, ev->nout * sizeof *po1) != 0)
+            fail_msg("per_input %d: continued %.17g, one measurement %.17g", per_input, cont, one);
+        nnz_calib_sums_free(&s);
+        free(po1);
+        free(po2);
+    }
+    nnz_calib_eval_free(ev);
+    nnz_model_free(m);
+}
+
+/* A pass for the shared search: one knob, the noise added to every weight
+ * of one tensor (amplitude a, predicted D = a^2 * slope, a at most 0.5),
+ * cost falling as the noise grows. */
+typedef struct knob {
+    float *w, *orig;
+    size_t n;
+    double slope, a, best_a, last_a;
+    int applies;
+} knob;
+
+static double knob_allocate(void *ctx, double budget, double *cost)
+{
+    knob *k = ctx;
+    k->a = fmin(0.5, sqrt(budget / k->slope));
+    *cost = -k->a;
+    return k->a * k->a * k->slope;
+}
+
+static int knob_apply(void *ctx, nnz_error *e)
+{
+    (void)e;
+    knob *k = ctx;
+    for (size_t i = 0; i < k->n; i++)
+        k->w[i] = k->orig[i] * (float)(1 + (i % 2 ? k->a : -k->a));
+    k->applies++;
+    k->last_a = k->a;
+    return 0;
+}
+
+static int knob_same(void *ctx)
+{
+    knob *k = ctx;
+    return k->a == k->last_a;
+}
+
+static void knob_keep(void *ctx)
+{
+    knob *k = ctx;
+    k->best_a = k->a;
+}
+
+static void knob_use(void *ctx, int best)
+{
+    knob *k = ctx;
+    k->a = best ? k->best_a : 0;
+}
+
+/* nnz_budget_search_run: what it chose holds on the whole calibration set
+ * and is what the interpreter holds; a budget nothing meets leaves the
+ * weights as they were; a choice measured last is not run again. */
+static void budget_search_holds_on_the_whole_set(void **state)
+{
+    (void)state;
+    char spec[4096];
+    nnz_model *m;
+    nnz_calib c = { .seed = 5, .sets = 12, .holdout = 0.25 };
+    nnz_calib_eval *ev = open_fixture("digits_mlp", &c, spec, sizeof spec, &m);
+    nnz_error e = { 0 };
+    knob k = { 0 };
+    for (size_t i = 0; i < m->ntensors && !k.w; i++)
+        if (m->tensors[i].ndims == 2)
+            k.w = nnz_infer_weight(ev->inf, m->tensors[i].name, &k.n);
+    assert_non_null(k.w);
+    k.orig = malloc(k.n * sizeof *k.orig);
+    memcpy(k.orig, k.w, k.n * sizeof *k.w);
+    for (int miss = 0; miss < 2; miss++) {
+        /* miss: a prediction 1e9 times too optimistic: every allocation is
+         * the largest noise, which breaks the budget; measured once, the
+         * same choice is not run again as the budget falls; nothing holds
+         * above the search's floor, so nothing changes */
+        k.slope = miss ? 1e-9 : 1;
+        k.applies = 0;
+        k.last_a = -1;
+        nnz_budget_search s = { .ev = ev, .x = 0.02, .what = "test", .rounds = 3, .runs = 10,
+                                .inputs = 4, .close = 1.1, .step = 4, .lowest = 1e-6,
+                                .highest = 1e6, .ctx = &k, .allocate = knob_allocate,
+                                .apply = knob_apply, .keep = knob_keep, .use = knob_use,
+                                .same = knob_same };
+        assert_int_equal(nnz_budget_search_run(&s, &e), 0);
+        double again;
+        assert_int_equal(nnz_calib_eval_error(ev, 0, ev->ncal, &again, NULL, &e), 0);
+        assert_true(again == s.measured); /* the interpreter holds what was measured */
+        assert_true(s.measured <= 0.02);
+        assert_true(s.confirms > 0);
+        if (miss) {
+            assert_false(s.have_best);
+            assert_true(k.a == 0 && s.measured == 0);
+            /* a = 0.5 measured once (five budgets tried), then nothing */
+            assert_int_equal(s.confirms, 2);
+            assert_int_equal(k.applies, 2);
+        } else {
+            assert_true(s.have_best);
+            assert_true(k.a > 0 && s.measured > 0.005); /* it used the budget */
+        }
+    }
+    free(k.orig);
+    nnz_calib_eval_free(ev);
+    nnz_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resumed_errors_equal_full_runs),
         cmocka_unit_test(only_dependent_nodes_run),
+        cmocka_unit_test(continued_sums_equal_one_measurement),
+        cmocka_unit_test(budget_search_holds_on_the_whole_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,121 @@
+/* infer_budget.c - the search of every output budget (infer_calib.h
+ * nnz_budget_search): quantize, prune and decompose max-output-error=X each
+ * hand it their allocation; it scales the budget the allocation aims at
+ * until the error the interpreter measures holds. */
+#include "infer_calib.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Apply the current choice and measure it on feeds [0, to) into `sums`
+ * (emptied first). A choice the interpreter holds already, measured into
+ * `sums` last (*held), is not run again: the same weights, the same error. */
+static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, int *held,
+                   double *meas, nnz_error *e)
+{
+    if (*held && sums->to == to && s->same && s->same(s->ctx)) {
+        *meas = nnz_calib_sums_worst(s->ev, sums, NULL);
+        return 0;
+    }
+    *held = 0;
+    sums->to = 0;
+    for (size_t o = 0; o < 2 * sums->nout; o++)
+        sums->err2[o] = 0;
+    sums->worst_in = 0;
+    sums->broken = 0;
+    if (s->apply(s->ctx, e) != 0 || nnz_calib_eval_add(s->ev, to, sums, e) != 0)
+        return -1;
+    *meas = nnz_calib_sums_worst(s->ev, sums, NULL);
+    *held = 1;
+    s->confirms++;
+    return 0;
+}
+
+/* One search: the budget scaled until the subset's error holds, between a
+ * budget that held and one that did not. Keeps the cheapest that held (its
+ * sums in `best`); *budget is where the next search would start. */
+static int one_search(nnz_budget_search *s, double aim, double *budget, size_t nsub,
+                      nnz_calib_sums *cur, int *held, nnz_calib_sums *best, nnz_error *e)
+{
+    double x2 = s->x * s->x, ok = 0, bad = INFINITY, best_cost = INFINITY;
+    s->have_best = 0;
+    for (int it = 0; it < s->runs; it++) {
+        nnz_calib_progress(s->ev->calib, s->what, (size_t)it + 1, (size_t)s->runs);
+        double cost, meas;
+        double pred = s->allocate(s->ctx, *budget, &cost);
+        if (measure(s, nsub, cur, held, &meas, e) != 0)
+            return -1;
+        if (meas <= aim) {
+            if (cost < best_cost) {
+                best_cost = cost;
+                s->best_pred = pred;
+                s->have_best = 1;
+                s->keep(s->ctx);
+                nnz_calib_sums_copy(best, cur);
+            }
+            ok = fmax(ok, *budget);
+        } else {
+            bad = fmin(bad, *budget);
+        }
+        if (ok > 0 && bad < INFINITY && bad / ok < s->close)
+            break; /* bracketed closely enough */
+        if (ok > 0 && bad < INFINITY)
+            *budget = sqrt(ok * bad);
+        else if (meas > 0 && isfinite(meas))
+            *budget *= fmin(s->step, fmax(0.05, 0.95 * aim * aim / (meas * meas)));
+        else
+            *budget *= meas > 0 ? 0.05 : s->step;
+        if (*budget < x2 * s->lowest || *budget > x2 * s->highest)
+            break;
+    }
+    return 0;
+}
+
+int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
+{
+    nnz_calib_eval *ev = s->ev;
+    size_t ncal = ev->ncal, nsub = ncal < s->inputs ? ncal : s->inputs;
+    double aim = s->x, budget = s->x * s->x, meas = 0;
+    nnz_calib_sums cur, best;
+    int held = 0; /* cur holds the measurement of the choice the interpreter holds */
+    s->have_best = 0;
+    s->confirms = 0;
+    s->best_pred = 0;
+    if (nnz_calib_sums_init(&cur, ev->nout, e) != 0)
+        return -1;
+    if (nnz_calib_sums_init(&best, ev->nout, e) != 0) {
+        nnz_calib_sums_free(&cur);
+        return -1;
+    }
+    int rc = 0;
+    for (int round = 0; rc == 0 && round < s->rounds; round++) {
+        if ((rc = one_search(s, aim, &budget, nsub, &cur, &held, &best, e)) != 0 ||
+            !s->have_best || nsub == ncal)
+            break;
+        /* the whole calibration set, from the subset's sums on */
+        s->use(s->ctx, 1);
+        held = 0;
+        if ((rc = s->apply(s->ctx, e)) != 0 || (rc = nnz_calib_eval_add(ev, ncal, &best, e)) != 0)
+            break;
+        s->confirms++;
+        meas = nnz_calib_sums_worst(ev, &best, NULL);
+        if (meas <= s->x)
+            break;
+        s->have_best = 0;
+        aim *= 0.95 * s->x / meas;
+        budget = s->best_pred * pow(0.95 * s->x / meas, 2);
+    }
+    if (rc == 0) {
+        /* the best that held, or nothing changed (which always holds) */
+        s->use(s->ctx, s->have_best);
+        if (s->have_best && best.to >= ncal) {
+            rc = s->apply(s->ctx, e); /* measured on these weights and inputs already */
+            s->measured = nnz_calib_sums_worst(ev, &best, NULL);
+        } else {
+            rc = measure(s, ncal, &cur, &held, &s->measured, e);
+        }
+    }
+    nnz_calib_sums_free(&cur);
+    nnz_calib_sums_free(&best);
+    return rc;
+}
