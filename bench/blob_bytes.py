@@ -83,46 +83,85 @@ def parse(path, all_coded):
            'payload': secs[3][1], 'other_sections': sum(ln for t, (o, ln) in secs.items() if t > 4)}
     doff = secs[1][0]
     poff = secs[3][0]
+    goff = secs[2][0]
+    major = struct.unpack_from('<H', b, 8)[0]
     count = struct.unpack_from('<I', b, doff)[0]
-    offs = struct.unpack_from('<%dI' % count, b, doff + 4)
+    run = 1 if major == 1 else 16
+    nslot = (count + run - 1) // run
+    offs = struct.unpack_from('<%dI' % nslot, b, doff + 4)
     w = dict(n=0, elements=0, name=0, scales=0, zero_points=0, params_other=0, entry_other=0,
              slot=0, tables=0, codes=0, padding=0)
     rest = dict(entries=0, payload=0)
     ends = []
+    r = None
+    prev_go = prev_ext = prev_end = 0
     for k in range(count):
-        r = R(b, doff + offs[k])
-        nl = r.var()
-        r.take(nl + 1)
-        name_b = r.p - (doff + offs[k])
-        dtype = r.u8()
-        nd = r.u8()
-        cnt = 1
-        for _ in range(nd):
-            cnt *= r.var()
-        r.u8()
-        r.var()
-        po, pl = r.var(), r.var()
-        enc, ver = r.u8(), r.u8()
+        if k % run == 0:
+            r = R(b, doff + offs[k // run])
+        at = r.p
+        if major == 1:  # name, dtype, dims, location, offsets, encoding, version
+            nl = r.var()
+            r.take(nl + 1)
+            name_b = r.p - at
+            r.u8()
+            nd = r.u8()
+            cnt = 1
+            for _ in range(nd):
+                cnt *= r.var()
+            r.u8()
+            r.var()
+            po, pl = r.var(), r.var()
+            enc, ver = r.u8(), r.u8()
+        else:  # format 2: location, graph offset, described by the graph or named here, ...
+            loc = r.u8()
+            go = r.var()
+            ext = loc & 0x40
+            if k % run and not ext and not prev_ext:
+                go += prev_go
+            nat = r.p
+            if loc & 0x20:  # the TensorProto's dims, data_type and name before the bytes
+                back = r.var()
+                g = R(b, goff + go - back)
+                cnt = 1
+                while b[g.p] == 0x08:
+                    g.u8()
+                    cnt *= g.var()
+                name_b = r.p - nat
+            else:
+                nl = r.var()
+                r.take(nl + 1)
+                name_b = r.p - nat
+                r.u8()
+                nd = r.u8()
+                cnt = 1
+                for _ in range(nd):
+                    cnt *= r.var()
+            po = r.var() * 64 if k % run == 0 else (prev_end + 63) // 64 * 64
+            pl = r.var()
+            ev = r.u8()
+            enc, ver = ev & 15, ev >> 4
+            prev_go, prev_ext, prev_end = go, ext, po + pl
         prl = r.var()
         pstart = r.p
-        entry_b = pstart + prl - (doff + offs[k])
-        kind = b[pstart] if prl else -1
+        r.p += prl
+        entry_b = pstart + prl - at
+        kind = (b[pstart] & 7 if ver >= 5 else b[pstart]) if prl else -1
         coded = enc in (1, 2, 3) and (kind != 5 or all_coded)
         ends.append((po, pl, coded))
         if not coded:
-            rest['entries'] += entry_b + 4
+            rest['entries'] += entry_b + 4 // run
             rest['payload'] += pl
             continue
         w['n'] += 1
         w['elements'] += cnt
         w['name'] += name_b
-        w['slot'] += 4
+        w['slot'] += 4 / run
         w['entry_other'] += entry_b - name_b - prl
         # parameters: kind, block_log2, value map, layout, streams
-        q = R(b, pstart + 2)
+        q = R(b, pstart + (1 if ver >= 5 else 2))
         sc = zp = 0
-        if kind in (3, 6):  # affine: float32 scales; affine-log: u8 exp, a byte each
-            nch = q.var()  # (version 4: u8 base, u8 bits, nch codes of that many bits)
+        if kind in (3, 6):  # affine: float32 scales; affine-log: u8 exp, codes
+            nch = q.var()  # (version 4 and 5: u8 base, u8 bits, nch codes of that many bits)
             q.var()
             at = q.p
             if kind == 3:
@@ -134,8 +173,12 @@ def parse(path, all_coded):
                 q.take(1 + nch)
             sc = q.p - at
             at = q.p
-            shared = q.u8()
-            q.take(4 if shared else 4 * nch)
+            if ver >= 5:  # varint zp + 1, or 0 and a u32 each
+                z = q.var()
+                q.take(0 if z else 4 * nch)
+            else:
+                shared = q.u8()
+                q.take(4 if shared else 4 * nch)
             zp = q.p - at
         elif kind == 4:
             sc = q.var() * 4
@@ -147,15 +190,23 @@ def parse(path, all_coded):
         elif enc == 3:
             q.var(), q.take(5)
         nst = 2 if enc == 2 else 1
-        streams = [(q.u8(), q.u8(), q.var()) for _ in range(nst)]
+        streams = []
+        for j in range(nst):
+            if ver >= 5:
+                cw = q.u8()
+                streams.append([cw & 7, (cw >> 3) + 1, q.var() if j + 1 < nst else None])
+            else:
+                streams.append([q.u8(), q.u8(), q.var()])
         w['scales'] += sc
         w['zero_points'] += zp
         w['params_other'] += prl - sc - zp
         nblocks = 1
-        bl = b[pstart + 1]
+        bl = b[pstart] >> 3 if ver >= 5 else b[pstart + 1]
         if bl and cnt > (1 << bl):
             nblocks = (cnt + (1 << bl) - 1) >> bl
         idx = (nblocks - 1) * 4 * (nst + (enc == 2))
+        if streams[-1][2] is None:  # the last stream: the rest of the payload
+            streams[-1][2] = pl - idx - sum(x[2] for x in streams[:-1])
         at = poff + po + idx
         tb = 0
         for coding, width, ln in streams:
@@ -171,6 +222,7 @@ def parse(path, all_coded):
         prev = max(prev, po + pl)
     if 5 in secs:  # names section (format 1.2): a u16 per entry
         w['name'] += 2 * w['n']
+    w['slot'] = round(w['slot'])
     out['weights'] = w
     out['rest'] = rest
     own = (w['name'] + w['scales'] + w['zero_points'] + w['params_other'] + w['entry_other'] +

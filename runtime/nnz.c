@@ -36,6 +36,14 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
+/* Format 1's directory (an offset per entry, the names section): read
+ * unless the build leaves it out (NNZ_NO_FORMAT1; such blobs then give
+ * NNZ_E_UNSUPPORTED at open). */
+#ifdef NNZ_NO_FORMAT1
+#define HAVE_FORMAT1 0
+#else
+#define HAVE_FORMAT1 1
+#endif
 
 /* Features this build has (nnz.h, NNZ_NO_*): constants, so the code of a
  * feature left out is dead and the compiler drops it; parse_coded refuses
@@ -243,18 +251,17 @@ uint16_t nnz_float_to_bf16(float f)
     return (uint16_t)(u >> 16);
 }
 
-/* Symbol `k` of a packed run of `bits`-bit symbols (0..8 bits, most
+/* Symbol `k` of a packed run of `bits`-bit symbols (0..12 bits, most
  * significant bit first): value map 6's scale codes. */
 static uint32_t packed_code(const uint8_t *p, unsigned bits, uint64_t k)
 {
-    if (bits == 0)
-        return 0;
     uint64_t at = k * bits;
-    /* the code lies within two bytes; the second exists unless it ends at a byte */
-    uint32_t two = (uint32_t)p[at >> 3] << 8;
-    if ((at & 7) + bits > 8)
-        two |= p[(at >> 3) + 1];
-    return (two >> (16 - (at & 7) - bits)) & ((1u << bits) - 1);
+    /* the code lies within the bytes it touches: up to three */
+    unsigned n = (unsigned)((at & 7) + bits + 7) >> 3;
+    uint32_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = v << 8 | p[(at >> 3) + i];
+    return (v >> (8 * n - (at & 7) - bits)) & ((1u << bits) - 1);
 }
 
 float nnz_log_scale(uint32_t code, int exp)
@@ -268,7 +275,7 @@ float nnz_log_scale(uint32_t code, int exp)
     };
     /* 2^e is a normal float for e in -126..126 (exp as nnz.h says): the
      * product is exact. Outside, no undefined behaviour, a meaningless value. */
-    uint32_t e = (uint32_t)(exp + 127) + (code >> 4 & 15);
+    uint32_t e = (uint32_t)(exp + 127) + (code >> 4);
     return bits_f32(frac[code & 15]) * bits_f32(e << 23);
 }
 
@@ -836,8 +843,9 @@ typedef struct coded {
     unsigned enc, kind, block_log2, nstreams;
     unsigned need;                     /* NNZ_FEAT_* */
     uint64_t nchan, inner;             /* affine */
-    const uint8_t *scales, *zps;
-    unsigned zp_stride;                /* 4, or 0: one zero point for all */
+    const uint8_t *scales, *zps;       /* zps: a u32 per channel, or NULL */
+    unsigned zp_stride;                /* 4, or 0: one zero point for all, zp0 */
+    uint32_t zp0;
     unsigned log_scales;               /* scales are log-grid codes (value map 6) */
     int scale_exp;                     /* their exponent base */
     unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
@@ -867,9 +875,11 @@ static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
 }
 
 /* Value map 6's scale codes: a byte each (version 3), or, since version 4,
- * u8 base, u8 bits (0..8, base + 2^bits - 1 <= 255), then nchan codes of
- * `bits` bits each, packed most significant bit first, padded to a byte:
- * a tensor's codes span a few binades, 5 to 7 bits, not 8. */
+ * u8 base, u8 bits, then nchan codes of `bits` bits each, packed most
+ * significant bit first, padded to a byte: a tensor's codes span a few
+ * binades, 5 to 7 bits, not 8. Version 4 keeps codes below 256 (bits 0..8);
+ * version 5 takes up to 12 bits, as long as every code's scale stays
+ * below 2^(NNZ_LOG_SCALE_TOP + 1) (exp + code / 16 <= NNZ_LOG_SCALE_TOP). */
 static nnz_status log_scale_codes(rd *r, int version, coded *c)
 {
     c->scale_bits = 8;
@@ -877,7 +887,9 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
     if (version >= 4) {
         c->scale_base = rd_u8(r);
         c->scale_bits = rd_u8(r);
-        if (r->bad || c->scale_bits > 8 || c->scale_base + (1u << c->scale_bits) - 1 > 255)
+        uint32_t top = c->scale_base + (1u << (c->scale_bits & 15)) - 1;
+        if (r->bad || c->scale_bits > (version >= 5 ? 12u : 8u) ||
+            (version < 5 ? top > 255 : c->scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
             return NNZ_E_CORRUPT;
     }
     /* nchan <= 2^32 (checked), so the product fits */
@@ -889,10 +901,12 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
                               int lists)
 {
+    int v5 = info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
-    c->block_log2 = rd_u8(r);
-    if (info->encoding_version > 4)
+    c->block_log2 = v5 ? c->kind >> 3 : rd_u8(r); /* version 5: one byte for both */
+    c->kind &= v5 ? 7 : 255;
+    if (info->encoding_version > NNZ_ENC_VERSION_COMPACT)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
         c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
@@ -912,9 +926,11 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
-            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 */
+            /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 (version 5:
+             * up to NNZ_LOG_SCALE_TOP, as its codes' tops are checked) */
             uint32_t eb = rd_u8(r);
-            if (eb - 1u > (uint32_t)(NNZ_LOG_SCALE_EXP_MAX - NNZ_LOG_SCALE_EXP_MIN))
+            if (eb - 1u > (uint32_t)((v5 ? NNZ_LOG_SCALE_TOP : NNZ_LOG_SCALE_EXP_MAX) -
+                                     NNZ_LOG_SCALE_EXP_MIN))
                 return NNZ_E_CORRUPT;
             c->scale_exp = (int)eb - 127;
         }
@@ -925,8 +941,19 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         } else {
             c->scales = rd_bytes(r, c->nchan * 4);
         }
-        c->zp_stride = rd_u8(r) ? 0 : 4;
-        c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
+        if (v5) { /* varint zp + 1 for every channel, or 0 and a u32 each */
+            uint64_t z = rd_varint(r);
+            if (z > (uint64_t)UINT32_MAX + 1)
+                return NNZ_E_CORRUPT;
+            c->zp_stride = z ? 0 : 4;
+            c->zp0 = (uint32_t)(z - 1);
+            c->zps = z ? NULL : rd_bytes(r, c->nchan * 4);
+        } else {
+            c->zp_stride = rd_u8(r) ? 0 : 4;
+            c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
+            c->zp0 = c->zps && !c->zp_stride ? le32(c->zps) : 0;
+            c->zps = c->zp_stride ? c->zps : NULL;
+        }
         break;
     case NNZ_VAL_CODEBOOK:
         c->ncb = rd_varint(r);
@@ -958,11 +985,15 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->seed = le32(seed);
         nsym = c->k;
     }
-    uint64_t lens[2];
+    uint64_t lens[2] = { 0, 0 };
     for (unsigned s = 0; s < c->nstreams; s++) {
-        c->st[s].coding = rd_u8(r);
-        c->st[s].width = rd_u8(r);
-        lens[s] = rd_varint(r);
+        /* version 5: coding and width - 1 in one byte; the last stream's
+         * length is what the payload has left */
+        uint32_t cw = rd_u8(r);
+        c->st[s].coding = v5 ? cw & 7 : cw;
+        c->st[s].width = v5 ? (cw >> 3) + 1 : rd_u8(r);
+        if (!v5 || s + 1 < c->nstreams)
+            lens[s] = rd_varint(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
             return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
     }
@@ -994,6 +1025,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
              b->data + info->payload_offset + (size_t)info->payload_size, 0 };
     c->index = rd_bytes(&p, index_len);
     for (unsigned s = 0; s < c->nstreams; s++) {
+        if (v5 && s + 1 == c->nstreams)
+            lens[s] = (uint64_t)(p.end - p.p);
         const uint8_t *at = rd_bytes(&p, lens[s]);
         if (p.bad)
             return NNZ_E_CORRUPT;
@@ -1226,7 +1259,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
                 m->scale = chan_scale(c, ch);
-                m->zp = (int64_t)le32(c->zps + ch * c->zp_stride);
+                m->zp = (int64_t)(c->zps ? le32(c->zps + ch * 4) : c->zp0);
             }
             if (m->hi - i < run)
                 run = m->hi - i;
@@ -1511,36 +1544,125 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
     return NNZ_OK;
 }
 
-/* Read directory entry `index` into `info`; `params` gets its parameter
- * bytes. Everything is checked against the sections it points into. */
-static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
-                             rd *params)
-{
-    if (index >= b->ntensors)
-        return NNZ_E_INDEX;
-    uint32_t off = le32(b->dir + 4 + 4 * (size_t)index);
-    if (off > b->dir_size)
-        return NNZ_E_CORRUPT;
-    rd r = { b->dir + off, b->dir + b->dir_size, 0 };
-    memset(info, 0, sizeof *info);
+/* Format 2's directory comes in runs of RUN entries: the first of each has
+ * a u32 offset and stands alone; each other one follows the one before and
+ * takes its graph_offset (as a difference) and payload_offset from it. */
+#define RUN 16u
 
-    uint64_t name_len = rd_varint(&r);
-    const uint8_t *name = rd_bytes(&r, name_len);
-    if (r.bad || rd_u8(&r) != 0 || r.bad || memchr(name, 0, (size_t)name_len))
+/* What an entry of a run takes from the one before (format 2). */
+typedef struct run_state {
+    uint64_t graph_offset, payload_end;
+    int external;
+} run_state;
+
+/* A name (varint length, the bytes, a 0 byte: none inside), dtype and
+ * shape as a directory entry holds them. */
+static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
+{
+    uint64_t name_len = rd_varint(r);
+    const uint8_t *name = rd_bytes(r, name_len);
+    if (r->bad || rd_u8(r) != 0 || r->bad || memchr(name, 0, (size_t)name_len))
         return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
     info->name = (const char *)name;
     info->name_bytes = (const char *)name;
     info->name_len = (size_t)name_len;
+    info->dtype = (int)rd_u8(r);
+    info->ndims = (int)rd_u8(r);
+    if (r->bad || info->ndims > NNZ_MAX_DIMS)
+        return NNZ_E_CORRUPT;
+    for (int i = 0; i < info->ndims; i++)
+        info->dims[i] = rd_varint(r);
+    return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
+}
 
-    info->dtype = (int)rd_u8(&r);
+/* Format 2, an entry described by the graph: graph[graph_offset - back,
+ * graph_offset) is the TensorProto's dims (tag 0x08, a varint each),
+ * data_type (0x10), name (0x42) and raw_data header (0x4A varint(size),
+ * checked with the hole), and nothing else. *hdr gets the header's length. */
+static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_info *info,
+                                   size_t *hdr)
+{
+    uint64_t at = info->graph_offset;
+    if ((info->location & NNZ_LOC_EXTERNAL) || at > b->graph_size || back > at)
+        return NNZ_E_CORRUPT;
+    rd g = { b->graph + (size_t)(at - back), b->graph + (size_t)at, 0 };
+    while (g.p < g.end && *g.p == 0x08) {
+        g.p++;
+        if (info->ndims == NNZ_MAX_DIMS)
+            return NNZ_E_CORRUPT;
+        info->dims[info->ndims++] = rd_varint(&g);
+    }
+    uint64_t dtype = rd_u8(&g) == 0x10 ? rd_varint(&g) : 256;
+    uint64_t len = rd_u8(&g) == 0x42 ? rd_varint(&g) : 0;
+    const uint8_t *name = rd_bytes(&g, len);
+    if (g.bad || dtype > 255 || (len && memchr(name, 0, (size_t)len)))
+        return NNZ_E_CORRUPT;
+    info->dtype = (int)dtype;
+    info->name = "";
+    info->name_bytes = name ? (const char *)name : "";
+    info->name_len = (size_t)len;
+    *hdr = (size_t)(g.end - g.p);
+    return NNZ_OK;
+}
+
+/* Read the entry at r (directory index `index`) into `info`; `params` gets
+ * its parameter bytes. Everything is checked against the sections it
+ * points into. */
+static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *rs,
+                           nnz_tensor_info *info, rd *params)
+{
+    nnz_status st;
+    uint64_t poff, plen;
+    size_t hdr = SIZE_MAX; /* format 2 graph-described: the raw_data header's length */
+    memset(info, 0, sizeof *info);
+    if (HAVE_FORMAT1 && b->major == 1) {
+        st = entry_name_shape(r, info);
+        info->location = (int)rd_u8(r);
+        info->graph_offset = rd_varint(r);
+        poff = rd_varint(r);
+        plen = rd_varint(r);
+        info->encoding = (int)rd_u8(r);
+        info->encoding_version = (int)rd_u8(r);
+    } else {
+        info->location = (int)rd_u8(r);
+        uint64_t go = rd_varint(r);
+        int ext = (info->location & NNZ_LOC_EXTERNAL) != 0;
+        if (index % RUN && !ext && !rs->external) { /* a difference from the one before */
+            if (go > UINT64_MAX - rs->graph_offset)
+                return NNZ_E_CORRUPT;
+            go += rs->graph_offset;
+        }
+        info->graph_offset = go;
+        st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_varint(r), info, &hdr)
+                                                      : entry_name_shape(r, info);
+        /* the first of a run: payload_offset / 64; else where the one before ends, aligned */
+        poff = index % RUN ? rs->payload_end : rd_varint(r);
+        if (poff > UINT64_MAX / PAYLOAD_ALIGN)
+            return NNZ_E_CORRUPT;
+        poff = index % RUN ? (poff + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN
+                           : poff * PAYLOAD_ALIGN;
+        plen = rd_varint(r);
+        uint32_t ev = rd_u8(r);
+        info->encoding = (int)(ev & 15);
+        info->encoding_version = (int)(ev >> 4);
+        info->location &= ~NNZ_LOC_GRAPH_DESCRIBED;
+        rs->graph_offset = go;
+        rs->external = ext;
+        rs->payload_end = poff + plen; /* checked below against the payload section */
+    }
+    uint64_t params_len = rd_varint(r);
+    const uint8_t *pp = rd_bytes(r, params_len);
+    if (st != NNZ_OK)
+        return st;
+    if (r->bad)
+        return NNZ_E_CORRUPT;
+
     unsigned es = dtype_size(info->dtype);
-    info->ndims = (int)rd_u8(&r);
-    if (r.bad || es == 0 || info->ndims > NNZ_MAX_DIMS)
+    if (es == 0)
         return NNZ_E_CORRUPT;
     uint64_t count = 1;
     for (int i = 0; i < info->ndims; i++) {
-        uint64_t d = rd_varint(&r);
-        info->dims[i] = d;
+        uint64_t d = info->dims[i];
         if (d != 0 && count > UINT64_MAX / d)
             return NNZ_E_OVERFLOW;
         count *= d;
@@ -1549,17 +1671,13 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
         return NNZ_E_OVERFLOW;
     info->count = count;
     info->decoded_size = count * es;
+    if (hdr != SIZE_MAX) { /* the graph's fields end with the raw_data header */
+        uint8_t h[11];
+        if (hdr != field_head(h, 0x4a, info->decoded_size))
+            return NNZ_E_CORRUPT;
+    }
 
-    info->location = (int)rd_u8(&r);
     if ((info->location & 0x3f) > NNZ_LOC_CONSTANT)
-        return NNZ_E_CORRUPT;
-    info->graph_offset = rd_varint(&r);
-    uint64_t poff = rd_varint(&r), plen = rd_varint(&r);
-    info->encoding = (int)rd_u8(&r);
-    info->encoding_version = (int)rd_u8(&r);
-    uint64_t params_len = rd_varint(&r);
-    const uint8_t *pp = rd_bytes(&r, params_len);
-    if (r.bad)
         return NNZ_E_CORRUPT;
     if ((!(info->location & NNZ_LOC_EXTERNAL) && info->graph_offset > b->graph_size) ||
         poff % PAYLOAD_ALIGN != 0 ||
@@ -1567,9 +1685,9 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
-    nnz_status ns = graph_name(b, index, info);
-    if (ns != NNZ_OK)
-        return ns;
+    st = HAVE_FORMAT1 && b->major == 1 ? graph_name(b, index, info) : NNZ_OK;
+    if (st != NNZ_OK)
+        return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
         if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
             info->decoded_size > b->graph_size - info->graph_offset)
@@ -1577,18 +1695,42 @@ static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info 
         info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
         info->payload_size = info->decoded_size;
     }
-    /* blocks: coded encodings give their size in their second params byte */
+    /* blocks: coded encodings give their size in their params (version 5:
+     * the first byte's top five bits; before, the second byte) */
     info->block_elems = count;
     info->nblocks = 1;
-    if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2 &&
-        pp[1] > 0 && pp[1] < 32 && ((uint64_t)1 << pp[1]) < count) {
-        info->block_elems = (uint64_t)1 << pp[1];
-        info->nblocks = ((count - 1) >> pp[1]) + 1;
+    unsigned bl = 0;
+    if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2)
+        bl = info->encoding_version >= NNZ_ENC_VERSION_COMPACT ? pp[0] >> 3 : pp[1];
+    if (bl > 0 && bl < 32 && ((uint64_t)1 << bl) < count) {
+        info->block_elems = (uint64_t)1 << bl;
+        info->nblocks = ((count - 1) >> bl) + 1;
     }
-    params->p = pp ? pp : r.p;
+    params->p = pp ? pp : r->p;
     params->end = params->p + (size_t)params_len;
     params->bad = 0;
     return NNZ_OK;
+}
+
+/* Read directory entry `index`: format 1 has each entry's offset; format 2
+ * the offset of its run's first, and the entries up to it are read too. */
+static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                             rd *params)
+{
+    if (index >= b->ntensors)
+        return NNZ_E_INDEX;
+    int v1 = HAVE_FORMAT1 && b->major == 1;
+    uint32_t k = v1 ? index : index & ~(RUN - 1);
+    uint32_t off = le32(b->dir + 4 + 4 * (size_t)(v1 ? k : k / RUN));
+    if (off > b->dir_size)
+        return NNZ_E_CORRUPT;
+    rd r = { b->dir + off, b->dir + b->dir_size, 0 };
+    run_state rs = { 0, 0, 0 };
+    for (;; k++) {
+        nnz_status st = entry_at(b, &r, k, &rs, info, params);
+        if (st != NNZ_OK || k == index)
+            return st;
+    }
 }
 
 /* An alias entry (version 1) holds no payload; its parameters are the
@@ -1703,6 +1845,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_VERSION;
     if (major == 0)
         return NNZ_E_CORRUPT;
+    if (major == 1 && !HAVE_FORMAT1)
+        return NNZ_E_UNSUPPORTED;
     if (nnz_crc32(0, h, 60) != le32(h + 60))
         return NNZ_E_CHECKSUM;
     uint64_t file_size = le64(h + 16);
@@ -1749,7 +1893,12 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 return NNZ_E_CORRUPT;
             ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
         case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
-        case SEC_NAMES: ptr = &b->names; sz = &b->names_size; break;
+        case SEC_NAMES: /* format 1.2; format 2 has no such section */
+            if (major == 1) {
+                ptr = &b->names;
+                sz = &b->names_size;
+            }
+            break;
         default: break; /* a section of a later minor version: skipped */
         }
         if (ptr) {
@@ -1767,7 +1916,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     if (b->dir_size < 4)
         return NNZ_E_CORRUPT;
     uint32_t n = le32(b->dir);
-    if ((b->dir_size - 4) / 4 < n)
+    /* format 1: an offset per entry; format 2: per run of RUN entries */
+    if ((b->dir_size - 4) / 4 < (major == 1 ? n : n / RUN + (n % RUN != 0)))
         return NNZ_E_CORRUPT;
     if (b->names && b->names_size != 2 * (size_t)n)
         return NNZ_E_CORRUPT; /* a u16 per entry */
@@ -1834,7 +1984,7 @@ static int fits_int(const coded *c, unsigned bits)
     if (w > bits)
         return 0;
     for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
-        uint32_t zp = le32(c->zps + ch * c->zp_stride);
+        uint32_t zp = c->zps ? le32(c->zps + ch * 4) : c->zp0;
         if (zp > half || (1u << w) - 1 > zp + half - 1)
             return 0;
     }
@@ -2179,6 +2329,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     map->scales = c.scales;
     map->zero_points = c.zps;
     map->zero_point_stride = c.zp_stride;
+    map->zero_point = c.zp0;
     map->ncodebook = c.ncb;
     map->codebook = c.cb;
     map->int_offset = c.offset;

@@ -24,12 +24,14 @@ extern "C" {
 #endif
 
 /* This runtime's version, and the blob format it writes and reads. A blob
- * with a newer major format version is refused (NNZ_E_VERSION); minor
- * versions only add encodings and sections, so any minor is opened and a
- * tensor with an encoding this runtime lacks says NNZ_E_ENCODING. */
+ * with a newer major format version is refused (NNZ_E_VERSION); every
+ * older major (1: a 4-byte directory slot per entry, format 2: compact
+ * entries, docs/FORMAT.md) is read. Minor versions only add encodings and
+ * sections, so any minor is opened and a tensor with an encoding this
+ * runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
-#define NNZ_FORMAT_MAJOR 1
-#define NNZ_FORMAT_MINOR 2
+#define NNZ_FORMAT_MAJOR 2
+#define NNZ_FORMAT_MINOR 0
 
 #define NNZ_MAX_DIMS 32
 
@@ -85,7 +87,10 @@ enum {
     NNZ_LOC_CONSTANT = 1,
     NNZ_LOC_EXTERNAL = 0x40, /* flag: its bytes go to the model's external data file,
                                 at graph_offset there, not into the graph */
-    NNZ_LOC_SUBGRAPH = 0x80  /* flag: inside an If/Loop/Scan body */
+    NNZ_LOC_SUBGRAPH = 0x80, /* flag: inside an If/Loop/Scan body */
+    NNZ_LOC_GRAPH_DESCRIBED = 0x20 /* format 2 directory flag: name, type and shape are
+                                      the graph's TensorProto fields before the bytes
+                                      (never set in nnz_tensor_info.location) */
 };
 
 /* nnz_open flags. */
@@ -166,9 +171,13 @@ enum {
     NNZ_VAL_CODEBOOK = 4,    /* codebook[symbol] */
     NNZ_VAL_INT = 5,         /* symbol - offset, an integer tensor */
     NNZ_VAL_AFFINE_LOG = 6   /* affine, each channel's scale a code on a log grid
-                                (encoding version 3: a byte each; 4: packed):
+                                (encoding version 3: a byte each; 4 and 5: packed):
                                 nnz_scale_code, nnz_log_scale */
 };
+/* The encoding version of dense, sparse and hashed tensors that format 2's
+ * writer uses (docs/FORMAT.md): parameters in fewer bytes, scale codes of
+ * any span. */
+#define NNZ_ENC_VERSION_COMPACT 5
 
 /* Symbol stream codings. */
 enum {
@@ -191,12 +200,14 @@ typedef struct nnz_value_map {
                                     scale_bits bits, channel c's scale
                                     nnz_log_scale(nnz_scale_code(map, c), scale_exp) */
     int scale_exp;               /* affine-log: the tensor's exponent base */
-    const uint8_t *zero_points;  /* affine: channel c's uint32 at c * zero_point_stride */
-    unsigned zero_point_stride;  /* 4, or 0 when every channel shares one zero point */
+    const uint8_t *zero_points;  /* affine: channel c's uint32 at c * 4, or NULL when
+                                    every channel's is zero_point */
+    unsigned zero_point_stride;  /* 4, or 0 when every channel shares zero_point */
+    uint32_t zero_point;         /* affine: the zero point every channel shares */
     uint64_t ncodebook;          /* codebook: entries */
     const uint8_t *codebook;     /* codebook: ncodebook float32 */
     uint64_t int_offset;         /* integer: value = symbol - offset */
-    unsigned scale_bits;         /* affine-log: bits of a packed code (8: a byte each) */
+    unsigned scale_bits;         /* affine-log: bits of a packed code (0..12; 8: a byte each) */
     uint32_t scale_base;         /* affine-log: added to every packed code */
 } nnz_value_map;
 
@@ -372,12 +383,14 @@ nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void
 uint32_t nnz_crc32(uint32_t crc, const void *data, size_t size);
 
 /* A log-grid scale (docs/FORMAT.md, value map 6): 2^(exp + code / 16),
- * code 0..255, computed exactly as a table entry times a power of two;
- * exp must be in NNZ_LOG_SCALE_EXP_MIN..NNZ_LOG_SCALE_EXP_MAX (as every
- * opened blob's are; every result is then a normal float, and outside it
- * the value means nothing). */
+ * computed exactly as a table entry times a power of two; exp must be at
+ * least NNZ_LOG_SCALE_EXP_MIN and exp + code / 16 at most NNZ_LOG_SCALE_TOP
+ * (as every opened blob's are; every result is then a normal float, and
+ * outside it the value means nothing). Encoding versions 3 and 4 keep
+ * exp <= NNZ_LOG_SCALE_EXP_MAX and codes below 256. */
 #define NNZ_LOG_SCALE_EXP_MIN (-126)
 #define NNZ_LOG_SCALE_EXP_MAX 111
+#define NNZ_LOG_SCALE_TOP 127
 float nnz_log_scale(uint32_t code, int exp);
 
 /* IEEE half and bfloat16 <-> float, round to nearest even; overflow goes

@@ -36,10 +36,15 @@ typedef struct nnz_blob_writer {
     /* Non-NULL: tensors of NNZ_EXTERNAL_MIN_BYTES or more are external
      * (docs/FORMAT.md): the rebuilt model refers to them in this file. */
     const char *external;
-    /* Every name in its directory entry, as format 1.1 wrote them; else a
-     * name the graph holds where a reader finds it stays there only (the
-     * names section, format 1.2). */
+    /* Every name (and type and shape) in its directory entry, as format 1.1
+     * wrote them; else a tensor the graph describes where a reader finds it
+     * takes them from there (format 2; format 1.2: the name only, through
+     * the names section). */
     int names_in_directory;
+    /* 1: format 1.2's directory (a u32 offset and a names section entry per
+     * entry), which readers keep reading: for tests of that layout; 0:
+     * the current format (NNZ_FORMAT_MAJOR). */
+    int format_major;
     void *ctx;
 } nnz_blob_writer;
 

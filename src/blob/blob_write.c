@@ -260,8 +260,9 @@ static size_t name_in_graph(const uint8_t *graph, const nnz_tensor *t, uint64_t 
     return len;
 }
 
-/* Append tensor t's directory entry (docs/FORMAT.md, directory); its name
- * is left out when the names section points into the graph for it. */
+/* Append tensor t's directory entry in format 1's layout (docs/FORMAT.md,
+ * directory); its name is left out when the names section points into the
+ * graph for it. */
 static void dir_entry(nnz_bytes *d, const nnz_tensor *t, int ext, uint64_t hole, uint64_t poff,
                       uint64_t plen, const nnz_encoded *x, int named_in_graph)
 {
@@ -284,6 +285,103 @@ static void dir_entry(nnz_bytes *d, const nnz_tensor *t, int ext, uint64_t hole,
     nnz_bytes_put(d, x->params, x->params_len);
 }
 
+/* Format 2: the bytes of t's TensorProto fields before its data when they
+ * are exactly dims (field 1, one varint each), data_type (2), name (8) and
+ * the raw_data header (9) at `hole`, as protobuf writers emit them: the
+ * entry then takes its name, type and shape from there (docs/FORMAT.md,
+ * "described by the graph"). 0 when they are not. */
+static size_t proto_back(const uint8_t *graph, const nnz_tensor *t, uint64_t hole)
+{
+    uint8_t want[16 + 11 * NNZ_MAX_DIMS];
+    size_t n = 0, len = strlen(t->name);
+    if (t->ndims > NNZ_MAX_DIMS || len > 0xffff)
+        return 0;
+    for (int k = 0; k < t->ndims; k++) {
+        want[n++] = 0x08;
+        n += nnz_varint_put(want + n, (uint64_t)t->dims[k]);
+    }
+    want[n++] = 0x10;
+    n += nnz_varint_put(want + n, (uint64_t)t->dtype);
+    want[n++] = 0x42;
+    n += nnz_varint_put(want + n, len);
+    size_t name_at = n;
+    want[n++] = 0x4a; /* the name's bytes go between; compared apart */
+    n += nnz_varint_put(want + n, t->nbytes);
+    if (hole < n + len)
+        return 0;
+    const uint8_t *p = graph + hole - n - len;
+    if (memcmp(p, want, name_at) != 0 || memcmp(p + name_at, t->name, len) != 0 ||
+        memchr(p + name_at, 0, len) || memcmp(p + name_at + len, want + name_at, n - name_at) != 0)
+        return 0;
+    return n + len;
+}
+
+/* Entries of format 2's directory come in runs of this many: the first
+ * of each has a u32 offset and stands alone, the others follow the one
+ * before (docs/FORMAT.md). */
+#define RUN 16
+
+/* Append tensor t's directory entry in format 2's layout: entry k of the
+ * directory; prev_hole and prev_ext are those of entry k - 1. */
+static void dir_entry2(nnz_bytes *d, size_t k, const nnz_tensor *t, int ext, uint64_t hole,
+                       uint64_t prev_hole, int prev_ext, size_t back, uint64_t poff, uint64_t plen,
+                       const nnz_encoded *x)
+{
+    int first = k % RUN == 0;
+    nnz_bytes_u8(d, (unsigned)t->loc | (t->graph_depth > 0 ? NNZ_LOC_SUBGRAPH : 0) |
+                  (ext ? NNZ_LOC_EXTERNAL : 0) | (back ? NNZ_LOC_GRAPH_DESCRIBED : 0));
+    nnz_bytes_varint(d, first || ext || prev_ext ? hole : hole - prev_hole);
+    if (back) {
+        nnz_bytes_varint(d, back);
+    } else {
+        size_t name_len = strlen(t->name);
+        nnz_bytes_varint(d, name_len);
+        nnz_bytes_put(d, t->name, name_len);
+        nnz_bytes_u8(d, 0);
+        nnz_bytes_u8(d, (unsigned)t->dtype);
+        nnz_bytes_u8(d, (unsigned)t->ndims);
+        for (int j = 0; j < t->ndims; j++)
+            nnz_bytes_varint(d, (uint64_t)t->dims[j]);
+    }
+    if (first)
+        nnz_bytes_varint(d, poff / PAYLOAD_ALIGN);
+    nnz_bytes_varint(d, plen);
+    nnz_bytes_u8(d, (unsigned)x->encoding | (unsigned)x->version << 4);
+    nnz_bytes_varint(d, x->params_len);
+    nnz_bytes_put(d, x->params, x->params_len);
+}
+
+/* What the directory entries are written from. */
+typedef struct dir_build {
+    int v1, any_name;
+    const uint8_t *names;   /* format 1: the names section's u16 per entry */
+    const size_t *back;     /* format 2: proto_back per entry, 0 when not described */
+    const uint64_t *holes;
+    const uint8_t *ext;
+    const size_t *order;
+    size_t *starts;         /* where each entry starts in the entries */
+} dir_build;
+
+/* Append entry k (with payload_offset poff, payload_length plen and
+ * encoding x); returns the bytes it takes in the directory and the names
+ * section, with its share of the offsets. */
+static uint64_t add_entry(const dir_build *db, nnz_bytes *d, const nnz_model *m, size_t k,
+                          uint64_t poff, uint64_t plen, const nnz_encoded *x)
+{
+    size_t i = db->order[k], at = d->len;
+    const nnz_tensor *t = &m->tensors[i];
+    db->starts[k] = at;
+    if (db->v1) {
+        dir_entry(d, t, db->ext[i], db->holes[i], poff, plen, x,
+                  db->names[2 * k] | db->names[2 * k + 1]);
+        return d->len - at + 4 + (db->any_name ? 2 : 0);
+    }
+    size_t j = k ? db->order[k - 1] : i;
+    dir_entry2(d, k, t, db->ext[i], db->holes[i], k ? db->holes[j] : 0, k ? db->ext[j] : 0,
+               db->back[k], poff, plen, x);
+    return d->len - at + (k % RUN == 0 ? 4 : 0);
+}
+
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *st,
                    nnz_error *e)
 {
@@ -297,6 +395,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
     seen_set set = { 0 };
     uint8_t *graph = NULL, *names = NULL;
+    size_t *back = NULL;
     nnz_bytes entries = { 0 };
     char *meta = NULL;
     int rc = -1;
@@ -341,19 +440,28 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     if (!(set.s = nnz_calloc(nent ? nent : 1, sizeof *set.s, e)) ||
         !(set.slot = nnz_calloc(set.cap, sizeof *set.slot, e)))
         goto done;
-    /* names the graph holds where the runtime finds them: the names
-     * section says so and the directory leaves them out (format 1.2) */
+    /* format 1: names the graph holds where the runtime finds them: the
+     * names section says so and the directory leaves them out (1.2);
+     * format 2: entries whose name, type and shape the graph gives */
+    int v1 = w && w->format_major == 1, any_name = 0;
     names = nnz_calloc(nent ? nent : 1, 2, e);
-    if (!names)
+    back = nnz_calloc(nent ? nent : 1, sizeof *back, e);
+    if (!names || !back)
         goto done;
-    int any_name = 0;
     for (size_t k = 0; k < nent; k++) {
         size_t i = order[k];
-        size_t len = ext[i] || (w && w->names_in_directory)
-                         ? 0 : name_in_graph(graph, &m->tensors[i], holes[i]);
+        if (ext[i] || (w && w->names_in_directory))
+            continue;
+        if (!v1) {
+            back[k] = proto_back(graph, &m->tensors[i], holes[i]);
+            continue;
+        }
+        size_t len = name_in_graph(graph, &m->tensors[i], holes[i]);
         put_le(names + 2 * k, len, 2);
         any_name |= len != 0;
     }
+    dir_build db = { .v1 = v1, .any_name = any_name, .names = names, .back = back,
+                     .holes = holes, .ext = ext, .order = order, .starts = starts };
 
     enum { MAXSEC = 5 };
     unsigned nsec = any_name ? 5 : 4;
@@ -383,10 +491,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         if (hole_entry[i] == 2) { /* in-graph: no payload bytes, the next offset */
             if (out_pad(&o, PAYLOAD_ALIGN) != 0)
                 goto done;
-            starts[k] = entries.len;
             x.encoding = NNZ_ENC_GRAPH;
-            dir_entry(&entries, t, 0, holes[i], o.pos - sec[1].off, 0, &x, names[2 * k] | names[2 * k + 1]);
-            tbytes[i] = entries.len - starts[k] + 4 + (any_name ? 2 : 0);
+            tbytes[i] = add_entry(&db, &entries, m, k, o.pos - sec[1].off, 0, &x);
             continue;
         }
         if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
@@ -423,9 +529,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             size_t np = nnz_varint_put(pk, rep_entry);
             nnz_encoded a = { .encoding = NNZ_ENC_ALIAS, .version = 1, .params = pk,
                               .params_len = np };
-            starts[k] = entries.len;
-            dir_entry(&entries, t, ext[i], holes[i], poff, 0, &a, names[2 * k] | names[2 * k + 1]);
-            tbytes[i] = entries.len - starts[k] + 4;
+            tbytes[i] = add_entry(&db, &entries, m, k, poff, 0, &a);
             alias_of[i] = order[rep_entry];
             st->aliases++;
             nnz_encoded_free(&x);
@@ -438,22 +542,22 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             nnz_encoded_free(&x);
             goto done;
         }
-        starts[k] = entries.len;
-        dir_entry(&entries, t, ext[i], holes[i], poff, plen, &x, names[2 * k] | names[2 * k + 1]);
+        tbytes[i] = plen + add_entry(&db, &entries, m, k, poff, plen, &x);
         set.s[k].params_end = entries.len; /* its parameters end its entry */
         nnz_encoded_free(&x);
-        tbytes[i] = plen + (entries.len - starts[k]) + 4 + (any_name ? 2 : 0);
     }
     sec[1].len = o.pos - sec[1].off;
     sec[1].crc = o.crc;
 
-    /* directory: u32 count, u32 offset of each entry, the entries */
+    /* directory: u32 count, u32 offset of each entry (format 1) or of the
+     * first of each run of RUN entries (format 2), the entries */
     nnz_bytes dir = { 0 };
     uint8_t u32[4];
+    size_t step = v1 ? 1 : RUN, nslot = (nent + step - 1) / step;
     put_le(u32, nent, 4);
     nnz_bytes_put(&dir, u32, 4);
-    for (size_t k = 0; k < nent; k++) {
-        put_le(u32, 4 + 4 * nent + starts[k], 4);
+    for (size_t k = 0; k < nent; k += step) {
+        put_le(u32, 4 + 4 * nslot + starts[k], 4);
         nnz_bytes_put(&dir, u32, 4);
     }
     nnz_bytes_put(&dir, entries.buf, entries.len);
@@ -496,8 +600,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     }
     static const uint8_t magic[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
     memcpy(head, magic, 8);
-    put_le(head + 8, NNZ_FORMAT_MAJOR, 2);
-    put_le(head + 10, NNZ_FORMAT_MINOR, 2);
+    put_le(head + 8, v1 ? 1 : NNZ_FORMAT_MAJOR, 2);
+    put_le(head + 10, v1 ? 2 : NNZ_FORMAT_MINOR, 2);
     put_le(head + 16, o.pos, 8);
     put_le(head + 24, nsec, 4);
     put_le(head + 28, nnz_crc32(0, tab, nsec * SECTION_ENTRY_SIZE), 4);
@@ -527,6 +631,7 @@ done:
     free(set.slot);
     free(alias_of);
     free(names);
+    free(back);
     free(meta);
     free(graph);
     free(order);

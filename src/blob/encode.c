@@ -586,8 +586,7 @@ static uint64_t gap_freq(const gap_hist *gh, uint32_t E, uint64_t *freq)
 /* ---- value map parameters --------------------------------------------------- */
 
 /* The value map kind written: affine per-channel scales on the log grid
- * take a byte each (value map 6, encoding version 3, docs/FORMAT.md);
- * *exp gets the grid's window. */
+ * take a code each (value map 6, docs/FORMAT.md); *exp gets their frame. */
 static int stored_kind(const nnz_state *st, int *exp)
 {
     *exp = 0;
@@ -597,25 +596,20 @@ static int stored_kind(const nnz_state *st, int *exp)
     return st->kind;
 }
 
-/* Value map 6's scale codes packed (encoding version 4): the codes less a
- * base, in as many bits as their span needs. A tensor's channels span a
- * few binades (5 to 7 bits of codes), so this takes 1 to 3 bits a channel
- * off the byte each of version 3; it is used when it is smaller. Returns 1
- * and the base and bits then, else 0. */
-static int packed_log_codes(const nnz_state *st, int exp, unsigned *base, unsigned *bits)
+/* Value map 6's scale codes, packed (encoding version 5): the codes less
+ * a base, in as many bits as their span needs (a tensor's channels span a
+ * few binades: 5 to 7 bits; a near-dead channel far below the others
+ * widens it, up to 12 bits, rather than leave the tensor float32 steps). */
+static void log_codes_span(const nnz_state *st, int exp, unsigned *base, unsigned *bits)
 {
-    unsigned lo = 255, hi = 0;
+    uint32_t lo = UINT32_MAX, hi = 0;
     for (size_t c = 0; c < st->nchan; c++) {
-        unsigned k = nnz_scale_grid_code(st->scale[c], exp);
+        uint32_t k = nnz_scale_grid_code(st->scale[c], exp);
         lo = k < lo ? k : lo;
         hi = k > hi ? k : hi;
     }
-    *bits = bits_for(hi - lo);
-    if (hi == lo)
-        *bits = 0;
-    /* base + 2^bits - 1 must stay a code (<= 255) */
-    *base = lo < 256u - (1u << *bits) ? lo : 256u - (1u << *bits);
-    return 2 + (st->nchan * *bits + 7) / 8 < st->nchan;
+    *base = lo; /* < 16: the frame is the smallest scale's binade */
+    *bits = hi == lo ? 0 : bits_for(hi - lo);
 }
 
 static void put_value_map(nnz_bitw *w, const nnz_state *st)
@@ -627,27 +621,25 @@ static void put_value_map(nnz_bitw *w, const nnz_state *st)
         put_varint(w, st->nchan);
         put_varint(w, st->inner);
         if (kind == NNZ_VAL_AFFINE_LOG) {
+            log_codes_span(st, exp, &base, &bits);
             put_u8(w, (unsigned)(exp + 127));
-            if (packed_log_codes(st, exp, &base, &bits)) {
-                put_u8(w, base);
-                put_u8(w, bits);
-                for (size_t c = 0; bits && c < st->nchan; c++)
-                    nnz_bitw_put(w, nnz_scale_grid_code(st->scale[c], exp) - base, bits);
-                nnz_bitw_align(w);
-            } else {
-                for (size_t c = 0; c < st->nchan; c++)
-                    put_u8(w, nnz_scale_grid_code(st->scale[c], exp));
-            }
+            put_u8(w, base);
+            put_u8(w, bits);
+            for (size_t c = 0; bits && c < st->nchan; c++)
+                nnz_bitw_put(w, nnz_scale_grid_code(st->scale[c], exp) - base, bits);
+            nnz_bitw_align(w);
         } else {
             for (size_t c = 0; c < st->nchan; c++)
                 put_le32(w, f32_bits(st->scale[c]));
         }
         {
-            int shared = 1; /* symmetric steps share their zero point */
+            /* one zero point for every channel (symmetric steps): varint
+             * zp + 1; else 0, then a u32 each (version 5) */
+            int shared = 1;
             for (size_t c = 1; c < st->nchan; c++)
                 shared &= st->zero_point[c] == st->zero_point[0];
-            put_u8(w, (unsigned)shared);
-            for (size_t c = 0; c < (shared ? 1 : st->nchan); c++)
+            put_varint(w, shared ? (uint64_t)st->zero_point[0] + 1 : 0);
+            for (size_t c = 0; !shared && c < st->nchan; c++)
                 put_le32(w, st->zero_point[c]);
         }
         break;
@@ -740,17 +732,11 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
     memset(c, 0, sizeof *c);
     c->enc = enc;
     int exp, kind = stored_kind(st, &exp);
-    /* version 2 adds coding 2, version 3 value map 6, version 4 its codes
-     * packed (docs/FORMAT.md) */
-    c->version = 1;
-    for (size_t k = 0; k < ns; k++)
-        if (s[k].coding > NNZ_CODING_HUFFMAN)
-            c->version = 2;
-    unsigned base, bits;
-    if (kind == NNZ_VAL_AFFINE_LOG)
-        c->version = packed_log_codes(st, exp, &base, &bits) ? 4 : 3;
-    put_u8(&c->params, (unsigned)kind);
-    put_u8(&c->params, enc == NNZ_ENC_HASHED ? 0 : block_log2);
+    /* version 5 (docs/FORMAT.md): kind and block size in one byte, the
+     * zero point a varint, each stream's coding and width in one byte and
+     * the last stream's length left to the payload's */
+    c->version = NNZ_ENC_VERSION_COMPACT;
+    put_u8(&c->params, (unsigned)kind | (enc == NNZ_ENC_HASHED ? 0 : block_log2) << 3);
     put_value_map(&c->params, st);
     if (enc == NNZ_ENC_SPARSE) {
         put_varint(&c->params, nnz);
@@ -761,9 +747,9 @@ static int assemble(candidate *c, int enc, const nnz_state *st, unsigned block_l
         put_u8(&c->params, st->sign ? 1 : 0);
     }
     for (size_t k = 0; k < ns; k++) {
-        put_u8(&c->params, s[k].coding);
-        put_u8(&c->params, s[k].width);
-        put_varint(&c->params, s[k].data.out.len);
+        put_u8(&c->params, s[k].coding | (s[k].width - 1) << 3);
+        if (k + 1 < ns)
+            put_varint(&c->params, s[k].data.out.len);
     }
     if (enc == NNZ_ENC_SPARSE && nblocks > 1 && before[nblocks - 1] > UINT32_MAX)
         return nnz_fail(e, NNZ_EXIT_INPUT, "a sparse tensor has 2^32 or more non-zero "

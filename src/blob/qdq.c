@@ -361,7 +361,7 @@ static int channel_axis(const nnz_tensor *t, uint64_t nchan, uint64_t inner)
 
 static uint32_t zp_of(const nnz_value_map *vm, uint64_t c)
 {
-    return le_u32(vm->zero_points + (size_t)c * vm->zero_point_stride);
+    return vm->zero_points ? le_u32(vm->zero_points + (size_t)c * 4) : vm->zero_point;
 }
 
 static int same_bits(float a, float b)

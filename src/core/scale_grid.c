@@ -5,69 +5,62 @@
 
 #include "nnz.h"
 
-/* The window's base: the largest scale's binade less 15, so it takes a
- * code of 240..255 and the window reaches 2^15 times below it. */
-static int window_exp(const float *scale, size_t n, float *max)
-{
-    float m = 0;
-    for (size_t c = 0; c < n; c++)
-        m = scale[c] > m ? scale[c] : m;
-    *max = m;
-    return ilogbf(m) - 15;
-}
-
 static int usable(float s) { return s > 0 && isfinite(s); }
+
+/* The frame's base: the smallest scale's binade, so every code is
+ * 16 x (binade - exp) + j >= 0 and no channel is ever below it. */
+static int frame_exp(const float *scale, size_t n)
+{
+    float m = scale[0];
+    for (size_t c = 1; c < n; c++)
+        m = scale[c] < m ? scale[c] : m;
+    return ilogbf(m);
+}
 
 uint32_t nnz_scale_grid_code(float s, int exp)
 {
-    int b = ilogbf(s) - exp; /* binade inside the window */
+    int b = ilogbf(s) - exp; /* binade above the frame's base */
     if (b < 0)
         return 0;
-    if (b > 15)
-        return 256;
     uint32_t code = (uint32_t)b * 16;
-    while (code < 256 && nnz_log_scale(code, exp) < s)
+    while (nnz_log_scale(code, exp) < s) /* at most 16 steps: 2^(b+1) >= s */
         code++;
     return code;
 }
 
+/* Every scale usable, and the frame's codes inside float32's normal range:
+ * exp >= -126 and the largest rounded up (to 2^(binade+1) at most) <= 2^127. */
+static int frame_ok(const float *scale, size_t n, int *exp)
+{
+    if (n == 0)
+        return 0;
+    float top = 0;
+    for (size_t c = 0; c < n; c++) {
+        if (!usable(scale[c]))
+            return 0;
+        top = scale[c] > top ? scale[c] : top;
+    }
+    *exp = frame_exp(scale, n);
+    return *exp >= NNZ_LOG_SCALE_EXP_MIN && ilogbf(top) + 1 <= NNZ_LOG_SCALE_TOP;
+}
+
 void nnz_scale_grid_snap(float *scale, size_t n)
 {
-    if (n < 2)
+    int exp;
+    if (n < 2 || !frame_ok(scale, n, &exp))
         return;
-    for (size_t c = 0; c < n; c++)
-        if (!usable(scale[c]))
-            return;
-    float max;
-    /* one binade of headroom: the largest may round up into the next */
-    int exp = window_exp(scale, n, &max) + 1;
-    if (exp < NNZ_LOG_SCALE_EXP_MIN || exp > NNZ_LOG_SCALE_EXP_MAX)
-        return;
-    /* a channel below the window would get a coarser step than it asked
-     * for: then the tensor keeps its float32 steps (value map 3) */
-    for (size_t c = 0; c < n; c++)
-        if (ilogbf(scale[c]) < exp)
-            return;
     for (size_t c = 0; c < n; c++)
         scale[c] = nnz_log_scale(nnz_scale_grid_code(scale[c], exp), exp);
 }
 
 int nnz_scale_grid_fits(const float *scale, size_t n, int *exp)
 {
-    if (n == 0)
+    int x;
+    if (!frame_ok(scale, n, &x))
         return 0;
     for (size_t c = 0; c < n; c++)
-        if (!usable(scale[c]))
+        if (nnz_log_scale(nnz_scale_grid_code(scale[c], x), x) != scale[c])
             return 0;
-    float max;
-    int x = window_exp(scale, n, &max);
-    if (x < NNZ_LOG_SCALE_EXP_MIN || x > NNZ_LOG_SCALE_EXP_MAX)
-        return 0;
-    for (size_t c = 0; c < n; c++) {
-        uint32_t k = nnz_scale_grid_code(scale[c], x);
-        if (k > 255 || nnz_log_scale(k, x) != scale[c])
-            return 0;
-    }
     *exp = x;
     return 1;
 }

@@ -177,6 +177,7 @@ def external_model(location, offset=0, length=None):
 MAGIC = b"NNZB\r\n\x1a\n"
 HEADER_SIZE, SECTION_SIZE, PAYLOAD_ALIGN = 64, 32, 64
 SEC_DIRECTORY, SEC_GRAPH, SEC_PAYLOAD, SEC_METADATA, SEC_NAMES = 1, 2, 3, 4, 5
+RUN = 16  # format 2: entries per run, one u32 offset each
 # element bytes of the ONNX dtypes a blob may hold (docs/FORMAT.md)
 ELEM_SIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
              14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1}
@@ -216,8 +217,12 @@ class Blob:
             body = data[off:off + ln]
             assert sflags == 0 and res == 0 and crc32(body) == crc
             self.sections.append([typ, body])
-        self.entries = self.parse_directory(self.section(SEC_DIRECTORY))
-        self.resolve_graph_names()
+        if self.major == 1:
+            self.entries = self.parse_directory(self.section(SEC_DIRECTORY))
+            self.resolve_graph_names()
+        else:
+            self.entries = self.parse_directory2(self.section(SEC_DIRECTORY),
+                                                 self.section(SEC_GRAPH))
 
     def resolve_graph_names(self):
         """Format 1.2's names section: an entry whose name the graph holds
@@ -272,6 +277,67 @@ class Blob:
         return entries
 
     @staticmethod
+    def parse_directory2(d, graph):
+        """Format 2: runs of RUN entries, each run's first at its u32 offset,
+        the others after it (graph_offset as a difference, payload_offset
+        where the one before ends, aligned); an entry described by the graph
+        (location 0x20) takes name, type and shape from the TensorProto
+        fields before its bytes. Each entry keeps `described` (those three
+        as the graph gave them) so an edit of them writes them out."""
+        (count,) = struct.unpack_from("<I", d, 0)
+        nrun = (count + RUN - 1) // RUN
+        offsets = struct.unpack_from("<%dI" % nrun, d, 4)
+        entries = []
+        prev = None
+        for k in range(count):
+            p = offsets[k // RUN] if k % RUN == 0 else p
+            e = {}
+            loc = d[p]
+            e["location"] = loc & ~0x20
+            go, p = read_varint(d, p + 1)
+            if k % RUN and not loc & 0x40 and not prev["location"] & 0x40:
+                go += prev["graph_offset"]
+            e["graph_offset"] = go
+            if loc & 0x20:
+                back, p = read_varint(d, p)
+                g = go - back
+                dims = []
+                while graph[g] == 0x08:
+                    v, g = read_varint(graph, g + 1)
+                    dims.append(v)
+                assert graph[g] == 0x10
+                e["dtype"], g = read_varint(graph, g + 1)
+                assert graph[g] == 0x42
+                n, g = read_varint(graph, g + 1)
+                e["name"], e["dims"] = graph[g:g + n], dims
+                e["described"] = (e["name"], e["dtype"], list(dims))
+            else:
+                n, p = read_varint(d, p)
+                e["name"] = d[p:p + n]
+                assert d[p + n] == 0
+                p += n + 1
+                e["dtype"], ndims = d[p], d[p + 1]
+                p += 2
+                e["dims"] = []
+                for _ in range(ndims):
+                    v, p = read_varint(d, p)
+                    e["dims"].append(v)
+            if k % RUN == 0:
+                v, p = read_varint(d, p)
+                e["payload_offset"] = 64 * v
+            else:
+                end = prev["payload_offset"] + prev["payload_length"]
+                e["payload_offset"] = (end + 63) // 64 * 64
+            e["payload_length"], p = read_varint(d, p)
+            e["encoding"], e["encoding_version"] = d[p] & 15, d[p] >> 4
+            n, p = read_varint(d, p + 1)
+            e["params"] = d[p:p + n]
+            p += n
+            entries.append(e)
+            prev = e
+        return entries
+
+    @staticmethod
     def entry_bytes(e):
         name = b"" if e.get("name_in_graph") else e["name"]
         out = varint(len(name)) + name + b"\0"
@@ -281,7 +347,51 @@ class Blob:
         out += bytes([e["encoding"], e["encoding_version"]])
         return out + varint(len(e["params"])) + e["params"]
 
+    def entry_bytes2(self, k, e, prev):
+        """Format 2's entry k; an edit of what the graph described (name,
+        type, shape) or of a payload_offset the run cannot derive is
+        written as it stands: explicit fields, and the run's offset (only a
+        run's first entry has one: such an edit of another entry is
+        written as format 1.2, to_format1)."""
+        desc = e.get("described") == (e["name"], e["dtype"], list(e["dims"]))
+        out = bytes([e["location"] | (0x20 if desc else 0)])
+        go = e["graph_offset"]
+        if k % RUN and not e["location"] & 0x40 and not prev["location"] & 0x40:
+            go -= prev["graph_offset"]
+        assert go >= 0, "format 2 cannot hold a graph offset below the one before"
+        out += varint(go)
+        if desc:
+            size = ELEM_SIZE[e["dtype"]]
+            for dd in e["dims"]:
+                size *= dd
+            back = (sum(1 + len(varint(dd)) for dd in e["dims"]) + 1 + len(varint(e["dtype"])) +
+                    1 + len(varint(len(e["name"]))) + len(e["name"]) + 1 + len(varint(size)))
+            out += varint(back)
+        else:
+            out += varint(len(e["name"])) + e["name"] + b"\0"
+            out += bytes([e["dtype"], len(e["dims"])]) + b"".join(varint(dd) for dd in e["dims"])
+        if k % RUN == 0:
+            assert e["payload_offset"] % 64 == 0
+            out += varint(e["payload_offset"] // 64)
+        else:
+            end = prev["payload_offset"] + prev["payload_length"]
+            assert e["payload_offset"] == (end + 63) // 64 * 64, "use to_format1 for this edit"
+        out += varint(e["payload_length"])
+        out += bytes([(e["encoding"] & 15) | e["encoding_version"] << 4])
+        return out + varint(len(e["params"])) + e["params"]
+
     def directory_bytes(self):
+        if self.major != 1:
+            bodies = [self.entry_bytes2(k, e, self.entries[k - 1] if k else None)
+                      for k, e in enumerate(self.entries)]
+            n = len(bodies)
+            nrun = (n + RUN - 1) // RUN
+            offs, at = [], 4 + 4 * nrun
+            for k, b in enumerate(bodies):
+                if k % RUN == 0:
+                    offs.append(at)
+                at += len(b)
+            return struct.pack("<I%dI" % nrun, n, *offs) + b"".join(bodies)
         bodies = [self.entry_bytes(e) for e in self.entries]
         n = len(bodies)
         offs, at = [], 4 + 4 * n
@@ -289,6 +399,22 @@ class Blob:
             offs.append(at)
             at += len(b)
         return struct.pack("<I%dI" % n, n, *offs) + b"".join(bodies)
+
+    def to_format1(self):
+        """The same blob in format 1.2's layout (a u32 offset per entry, names
+        the graph holds in the names section), which runtimes keep reading:
+        for edits format 2 cannot express (a payload_offset a run derives)."""
+        if self.major == 1:
+            return self
+        self.major, self.minor = 1, 2
+        any_name = False
+        for e in self.entries:
+            if e.get("described"):
+                e["name_in_graph"] = True
+                any_name = True
+        if any_name and not any(t == SEC_NAMES for t, _ in self.sections):
+            self.sections.append([SEC_NAMES, b""])
+        return self
 
     def write(self, payload_shift=0):
         """The blob's bytes, laid out as nnzip lays them out (each section
@@ -661,7 +787,7 @@ def blob_cases(s, nnzip):
     # control: a consistent edit made by this script (W2's payload moved 64
     # bytes later, offsets and CRCs re-computed) is a valid blob, so what
     # fails below fails for the edit it is about, not for how it was made
-    x = fresh()
+    x = fresh().to_format1()
     e = x.entries[2]
     pay = x.section(SEC_PAYLOAD)
     x.set_section(SEC_PAYLOAD, pay[:e["payload_offset"]] + bytes(64) + pay[e["payload_offset"]:])
@@ -702,12 +828,12 @@ def blob_cases(s, nnzip):
 
     # a newer major version
     x = fresh()
-    x.major, x.minor = 2, 0
+    x.major, x.minor = 3, 0
     s.write("b_major2.nnz", x.write())
     decompress("b_major2", "b_major2.nnz", 3,
-               r"format version 2\.0 is newer than this nnzip reads \(1\.x and older\)",
-               "format_major 2 with a correct header CRC: refused, naming both versions")
-    s.info("b_major2_info", "b_major2.nnz", 3, r"format version 2\.0 is newer than this nnzip reads \(1\.x",
+               r"format version 3\.0 is newer than this nnzip reads \(2\.x and older\)",
+               "format_major 3 with a correct header CRC: refused, naming both versions")
+    s.info("b_major2_info", "b_major2.nnz", 3, r"format version 3\.0 is newer than this nnzip reads \(2\.x",
            "the same through info")
 
     # sections overlap: the graph section is stretched 16 bytes into the payload
@@ -742,7 +868,7 @@ def blob_cases(s, nnzip):
                "and rely on the alignment")
 
     # a tensor's payload not at a multiple of 64: its bytes really moved by 4
-    x = fresh()
+    x = fresh().to_format1()  # (format 2 derives W2's offset from W1's end)
     e = x.entries[2]
     pay = x.section(SEC_PAYLOAD)
     x.set_section(SEC_PAYLOAD, pay[:e["payload_offset"]] + bytes(4) + pay[e["payload_offset"]:])
@@ -752,7 +878,7 @@ def blob_cases(s, nnzip):
                "W2's payload_offset 4 bytes past a multiple of 64 (its bytes moved there)")
 
     # a tensor's payload past the end of the payload section
-    x = fresh()
+    x = fresh().to_format1()
     x.entries[2]["payload_offset"] += 64
     s.write("b_tensor_past_payload.nnz", x.write())
     decompress("b_tensor_past_payload", "b_tensor_past_payload.nnz", 3, r"blob is malformed.*in the directory entry of tensor [0-9]+",
@@ -808,7 +934,9 @@ def blob_cases(s, nnzip):
                "a directory count of 2^32-1 whose offsets cannot fit the section")
 
     # decompress publishes only a model that nnzip's own loader accepts
-    x = fresh()
+    # (format 1.2's layout: its entry keeps W1's dims; format 2 takes them
+    # from the graph, below)
+    x = fresh().to_format1()
     g = x.section(SEC_GRAPH)
     dims = b"\x08\x10\x08\x10\x10\x01\x42\x02W1"  # W1: dims 16, 16, float, name
     assert g.count(dims) == 1, "W1's TensorProto header not found in the graph section"
@@ -818,6 +946,14 @@ def blob_cases(s, nnzip):
                r"does not load back, so it was not published.*W1",
                "W1's dims in the graph edited to [16, 17] while the directory still decodes "
                "256 values: the runtime rebuilds it, nnzip's loader refuses it, nothing lands")
+    x = fresh()
+    x.set_section(SEC_GRAPH, g.replace(dims, b"\x08\x10\x08\x11" + dims[4:]))
+    s.write("b_graph_dims_edited2.nnz", x.write())
+    decompress("b_graph_dims_edited2", "b_graph_dims_edited2.nnz", 3,
+               r"blob is malformed.*in the directory entry of tensor 0",
+               "the same edit in format 2, whose entry takes W1's name, type and shape from "
+               "those graph fields: 16 x 17 floats disagree with the raw_data header's 1024 "
+               "bytes, refused at open")
     x = fresh()
     x.entries = []
     x.set_section(SEC_GRAPH, b"")
@@ -884,7 +1020,7 @@ def decode_limit_cases(s, nnzip, b0, decompress):
     # one-block dense tensor: 3 bytes of payload decode to any size
     one_symbol = bytes([0, 0x3c, 0x00])  # the half 1.0
     def lying(name, dims, encoding, params, payload=one_symbol):
-        x = copy.deepcopy(b0)
+        x = copy.deepcopy(b0).to_format1()  # (later payloads keep their offsets)
         e = x.entries[0]  # W1, float
         pay = x.section(SEC_PAYLOAD)
         x.set_section(SEC_PAYLOAD, pay[:e["payload_offset"]] + payload +
@@ -1015,6 +1151,16 @@ def verify_cases(s, nnzip):
            "graph edited: fails")
 
 
+def write_any(x):
+    """x's bytes in its own format, or in format 1.2's layout when format 2
+    cannot hold the edit (a graph offset below the one before, a payload
+    offset its run derives, a version past 15)."""
+    try:
+        return x.write()
+    except (AssertionError, ValueError):
+        return x.to_format1().write()
+
+
 def lying_field_cases(s, b0):
     """A generator of blobs with valid checksums and lying directory
     fields: every field of every entry of blob_base set to values at and
@@ -1045,7 +1191,7 @@ def lying_field_cases(s, b0):
                         continue
                 e[field] = v
                 name = "l_%s_%s_%d" % (e0["name"].decode(), field, k)
-                s.write(name + ".nnz", x.write())
+                s.write(name + ".nnz", write_any(x))
                 lines.append((name, "{nnzip} decompress {dir}/%s.nnz -o {dir}/%s.out.onnx" %
                               (name, name)))
         # the coded encodings' parameters: every value kind and block size

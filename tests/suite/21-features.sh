@@ -28,6 +28,7 @@ build() { # build OUT FLAGS...: the driver with the runtime under those macros
 check "the full build of the decoding driver builds" build "$W/full"
 for b in $BLOBS; do
     "$W/full" "$W/$b.nnz" >"$W/$b.full" 2>&1
+    tail -n +2 "$W/$b.full" >"$W/$b.full.t" # the lines after built=
 done
 check "the blobs need every feature between them (sparse, hashed, codebook, Huffman, alias)" \
     sh -c 'for f in 1 2 4 8 16; do
@@ -67,6 +68,19 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
         check "the runtime builds with $flags" false
     fi
 done; done; done; done
+# NNZ_NO_FORMAT1: a build that reads only format 2 blobs decodes them as the
+# full build does, and refuses a format 1 blob at open (NNZ_E_UNSUPPORTED)
+if build "$W/d_noformat1" -DNNZ_NO_FORMAT1 2>"$W/d_noformat1.err"; then
+    check "without FORMAT1: every current blob decodes as in the full build" \
+        sh -c 'for b in $3; do "$1" "$2/$b.nnz" | tail -n +2 | cmp -s - "$2/$b.full.t" || exit 1; done' \
+        _ "$W/d_noformat1" "$W" "$BLOBS"
+    check "without FORMAT1: a format 1.2 blob is refused at open, NNZ_E_UNSUPPORTED" \
+        sh -c '! "$1" "$2" >"$3" && grep -qx "open status=-8" "$3"' \
+        _ "$W/d_noformat1" tests/old-blobs/depthwise.q8.v1_2_byte_scales.nnz "$W/nof1.out"
+    check "the full build still reads that format 1.2 blob" "$W/full" tests/old-blobs/depthwise.q8.v1_2_byte_scales.nnz
+else
+    check "the runtime builds with -DNNZ_NO_FORMAT1" false
+fi
 # the reader and rebuild macros with every feature in, too
 for rr in "-DNNZ_NO_REBUILD" "-DNNZ_NO_REBUILD -DNNZ_NO_READER"; do
     check "the runtime builds with $rr ($NNZ_RUNTIME_WARN)" gcc $NNZ_RUNTIME_WARN -O2 $rr -c runtime/nnz.c -o "$W/rr.o"

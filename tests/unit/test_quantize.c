@@ -481,21 +481,28 @@ static void a_dead_channel_does_not_coarsen_the_others(void **state)
     }
 }
 
-/* A live channel 10^6 times smaller than the largest (past the grid's
- * 2^14 window, above the 2^-24 of a dead one) would get a coarser step on
- * the grid: the tensor keeps its float32 steps instead, each amax / 127. */
-static void a_channel_below_the_grid_window_keeps_float_steps(void **state)
+/* A live channel 10^6 times smaller than the largest (20 binades below,
+ * past the 16 of encoding versions 3 and 4) still gets its own step on the
+ * grid, within 2^(1/16) above amax / 127 like every channel (the codes'
+ * frame starts at its binade: version 5), not a coarser one and not
+ * float32 steps; and the blob stores exactly those steps. */
+static void a_channel_far_below_the_others_keeps_its_own_grid_step(void **state)
 {
     static const int64_t d[4] = { 2, 1, 1, 3 };
     static const float w[6] = { 1.0f, -0.5f, 0.25f, 1e-6f, -3e-7f, 0.0f };
     spec s = SPEC("Conv", d, w);
     run r;
     run_ok(&r, &s, "quantize:bits=8,min-elements=1");
-    assert_true(r.st->scale[0] == 1.0f / 127.0f);
-    assert_true(r.st->scale[1] == 1e-6f / 127.0f);
+    for (int c = 0; c < 2; c++) {
+        float base = (c ? 1e-6f : 1.0f) / 127.0f;
+        if (!(r.st->scale[c] >= base && r.st->scale[c] < base * 1.0442738f))
+            fail_msg("channel %d step %g for %g", c, r.st->scale[c], base);
+    }
     int exp;
-    assert_int_equal(nnz_scale_grid_fits(r.st->scale, 2, &exp), 0);
-    assert_true(fabsf(r.st->values[3] - 1e-6f) <= 1e-12f); /* its largest comes back */
+    assert_int_equal(nnz_scale_grid_fits(r.st->scale, 2, &exp), 1);
+    assert_int_equal(exp, ilogbf(r.st->scale[1]));
+    assert_true(nnz_scale_grid_code(r.st->scale[0], exp) > 255); /* past versions 3 and 4 */
+    assert_true(fabsf(r.st->values[3] - 1e-6f) <= 1e-6f / 127); /* its largest comes back */
     run_free(&r);
 }
 
@@ -1013,6 +1020,8 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
     static const int64_t d[4] = { 8, 4, 3, 3 };
     float w[288];
     fill(w, 288, 13, 0.1);
+    for (int i = 252; i < 288; i++) /* channel 7 is 2^20 times smaller: wide scale codes */
+        w[i] *= 1e-6f;
     spec s = SPEC("Conv", d, w);
     static const char *pipes[] = {
         "quantize:bits=8",          "quantize:bits=8,granularity=tensor",
@@ -1057,15 +1066,13 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
         nnz_value_map vm;
         assert_int_equal(nnz_value_map_get(&b, idx, &vm), NNZ_OK);
         nnz_status i8st = nnz_decode(&b, idx, NNZ_OUT_I8, i8, sizeof i8, scratch, ssz);
-        /* per-channel steps are chosen on the log grid and stored a byte
-         * each (format 1.2, encoding version 3) or packed in fewer bits
-         * (version 4); the scales the runtime reads are the pass's */
+        /* per-channel steps are chosen on the log grid and their codes
+         * packed in the bits their span needs (encoding version 5); the
+         * scales the runtime reads are the pass's */
         if (c.nchan > 1) {
             assert_int_equal(vm.kind, NNZ_VAL_AFFINE_LOG);
-            int ver = info_version(&b, idx);
-            assert_true(ver == 3 || (ver == 4 && vm.scale_bits < 8));
-            if (ver == 3)
-                assert_int_equal(vm.scale_bits, 8);
+            assert_int_equal(info_version(&b, idx), NNZ_ENC_VERSION_COMPACT);
+            assert_true(vm.scale_bits > 8 && vm.scale_bits <= 12 && vm.scale_base < 16);
             for (size_t ch = 0; ch < c.nchan; ch++)
                 assert_true(nnz_blob_map_scale(&vm, ch) == c.scale[ch]);
         } else if (c.scale) {
@@ -1076,7 +1083,7 @@ static void every_mode_decodes_through_the_runtime_as_the_pass_computed(void **s
             assert_int_equal(i8st, NNZ_OK);
             for (int i = 0; i < 288; i++) {
                 size_t ch = vm.nchan > 1 ? (size_t)(i / (int)vm.inner) % vm.nchan : 0;
-                uint32_t zp = tu_get32(vm.zero_points + ch * vm.zero_point_stride);
+                uint32_t zp = vm.zero_points ? tu_get32(vm.zero_points + ch * 4) : vm.zero_point;
                 assert_int_equal(i8[i], (int32_t)c.codes[i] - (int32_t)zp);
             }
         } else {
@@ -1233,7 +1240,7 @@ int main(void)
         cmocka_unit_test(the_channel_axis_follows_the_consuming_op),
         cmocka_unit_test(depthwise_convolutions_get_a_step_per_channel),
         cmocka_unit_test(a_dead_channel_does_not_coarsen_the_others),
-        cmocka_unit_test(a_channel_below_the_grid_window_keeps_float_steps),
+        cmocka_unit_test(a_channel_far_below_the_others_keeps_its_own_grid_step),
         cmocka_unit_test(an_error_target_is_met_with_the_largest_step),
         cmocka_unit_test(rate_aware_rounding_lowers_the_entropy_within_one_step),
         cmocka_unit_test(kmeans_gives_back_ties_exactly_when_there_are_k_distinct_values),

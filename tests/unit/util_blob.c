@@ -250,9 +250,13 @@ static int force_all(void *ctx, const nnz_model *m, size_t i)
     return 1;
 }
 
+int tu_format_major;
+
 uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len)
 {
     FILE *f = tmpfile();
+    if (!w.format_major)
+        w.format_major = tu_format_major;
     nnz_blob_stats st;
     nnz_error e = { 0 };
     assert_non_null(f);
@@ -310,16 +314,42 @@ uint64_t tu_entry_params_len(const uint8_t *blob, uint32_t index)
 {
     uint64_t off, len;
     tu_section(blob, 1, &off, &len);
-    const uint8_t *dir = blob + off, *p = dir + tu_get32(dir + 4 + 4 * (size_t)index);
-    p += varint_at(&p) + 1; /* name and its NUL */
-    p++;                    /* dtype */
-    unsigned ndims = *p++;
-    for (unsigned i = 0; i < ndims; i++)
-        varint_at(&p);
-    p++;                    /* location */
-    varint_at(&p);          /* graph_offset */
-    varint_at(&p);          /* payload_offset */
-    varint_at(&p);          /* payload_length */
-    p += 2;                 /* encoding, version */
-    return varint_at(&p);
+    const uint8_t *dir = blob + off, *p;
+    if (tu_get32(blob + 8) % 65536 == 1) { /* format 1: an offset per entry */
+        p = dir + tu_get32(dir + 4 + 4 * (size_t)index);
+        p += varint_at(&p) + 1; /* name and its NUL */
+        p++;                    /* dtype */
+        unsigned ndims = *p++;
+        for (unsigned i = 0; i < ndims; i++)
+            varint_at(&p);
+        p++;                    /* location */
+        varint_at(&p);          /* graph_offset */
+        varint_at(&p);          /* payload_offset */
+        varint_at(&p);          /* payload_length */
+        p += 2;                 /* encoding, version */
+        return varint_at(&p);
+    }
+    /* format 2: an offset per run of 16, entries one after another */
+    p = dir + tu_get32(dir + 4 + 4 * (size_t)(index / 16));
+    for (uint32_t k = index & ~15u;; k++) {
+        unsigned loc = *p++;
+        varint_at(&p);          /* graph_offset */
+        if (loc & 0x20) {
+            varint_at(&p);      /* back: name, type and shape in the graph */
+        } else {
+            p += varint_at(&p) + 1;
+            p++;
+            unsigned ndims = *p++;
+            for (unsigned i = 0; i < ndims; i++)
+                varint_at(&p);
+        }
+        if (k % 16 == 0)
+            varint_at(&p);      /* payload_offset / 64 */
+        varint_at(&p);          /* payload_length */
+        p++;                    /* encoding | version << 4 */
+        uint64_t n = varint_at(&p);
+        if (k == index)
+            return n;
+        p += n;
+    }
 }

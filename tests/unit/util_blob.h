@@ -30,6 +30,10 @@ uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
 /* Load `bytes` as a model (no external data). Fails the test on error. */
 nnz_model *tu_load(const uint8_t *bytes, size_t len);
 
+/* The directory layout tu_blob_with writes when the writer does not say:
+ * 0 the current format, 1 format 1.2's (tests that walk its entries). */
+extern int tu_format_major;
+
 /* Write a blob of the model with writer w into memory; returns malloc'ed
  * bytes. Fails the test when writing fails. */
 uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len);
