@@ -409,7 +409,10 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "decoded_bytes", (double)decoded);
     cJSON_AddNumberToObject(tot, "payload_bytes", (double)payload);
-    cJSON_AddItemToObject(o, "features", features_json(needs));
+    cJSON *feats = features_json(needs);
+    if (b->major == 1) /* format 1's directory: a runtime without NNZ_NO_FORMAT1 */
+        cJSON_AddItemToArray(feats, cJSON_CreateString("format1"));
+    cJSON_AddItemToObject(o, "features", feats);
     const char *meta;
     size_t mlen;
     nnz_metadata(b, &meta, &mlen);
@@ -472,6 +475,11 @@ static void info_blob_text(const cJSON *o)
             if (!needed)
                 printf(" -D%s", nnz_feature_names[k].macro);
         }
+    int format1 = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "features"))
+        format1 |= strcmp(f->valuestring, "format1") == 0;
+    if (!format1)
+        printf(" -DNNZ_NO_FORMAT1");
     printf("\n\n");
     printf("  %-40s %-8s %-18s %-16s %10s %10s %6s\n", "tensor", "dtype", "dims", "encoding",
            "payload", "decoded", "bits/w");

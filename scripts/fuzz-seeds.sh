@@ -40,9 +40,16 @@ hashedp|hashnet:ratio=8 | quantize:bits=6
 fp16|quantize:fp16 | huffman
 EOF
 # the golden blobs: every encoding x value map x layout, alias entries of
-# raw, blocked and sparse tensors (tests/golden)
+# raw, blocked and sparse tensors, format 2's directory forms and encoding
+# version 5 (tests/golden)
 for f in tests/golden/*.nnz; do
     cp "$f" "$S/golden_$(basename "$f")"
+done
+# blobs of format 1 (1.1 and 1.2: a u32 offset per entry, the names
+# section, encoding versions 1 to 4), which the runtime keeps reading beside
+# format 2's runs of entries described by the graph (tests/old-blobs)
+for f in tests/old-blobs/*.nnz; do
+    cp "$f" "$S/old_$(basename "$f")"
 done
 # external tensors (their bytes go to a data file, packed at graph offsets)
 "$N" -q compress "$B"/fixtures/digits_mlp.onnx -o "$S/digits_mlp.external.nnz" \

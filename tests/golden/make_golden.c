@@ -20,7 +20,7 @@
 #include "sha256.h"
 #include "state.h"
 
-#define MAXT 16
+#define MAXT 40
 
 static void die(const char *what)
 {
@@ -119,6 +119,7 @@ typedef struct golden {
     spec t[MAXT];
     nnz_state *st[MAXT];
     int n;
+    int dirnames; /* every name, type and shape in its directory entry */
 } golden;
 
 static spec *add(golden *g, const char *name, int dtype, int64_t d0, int64_t d1)
@@ -299,7 +300,8 @@ static int force_cb(void *vc, const nnz_model *m, size_t i)
 }
 
 /* layout/value map/codings of tensor i, as the writer chose them */
-static void describe(const ctx *c, int i, const nnz_tensor_info *ti, char *out, size_t size)
+static void describe(const ctx *c, int i, const nnz_blob *b, uint32_t j,
+                     const nnz_tensor_info *ti, char *out, size_t size)
 {
     static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
     const cJSON *enc = c->rep[i] ? cJSON_GetObjectItem(c->rep[i], "encoding") : NULL;
@@ -309,6 +311,12 @@ static void describe(const ctx *c, int i, const nnz_tensor_info *ti, char *out, 
         return;
     k += (size_t)snprintf(out + k, size - k, "/%s blocks=%llu", vm,
                           (unsigned long long)ti->nblocks);
+    nnz_value_map map; /* since encoding version 5: the version and scale code bits */
+    if (ti->encoding_version >= NNZ_ENC_VERSION_COMPACT && nnz_value_map_get(b, j, &map) == NNZ_OK) {
+        k += (size_t)snprintf(out + k, size - k, " v%d", ti->encoding_version);
+        if (map.kind == NNZ_VAL_AFFINE_LOG)
+            k += (size_t)snprintf(out + k, size - k, " scale_bits=%u", map.scale_bits);
+    }
     const cJSON *esc = cJSON_GetObjectItem(enc, "escape");
     if (esc)
         k += (size_t)snprintf(out + k, size - k, " escape=%d", (int)cJSON_GetNumberValue(esc));
@@ -341,7 +349,8 @@ static void write_golden(golden *g, const char *dir, FILE *manifest,
         die("model tensors differ");
     states(g, m);
     ctx c = { .g = g };
-    nnz_blob_writer w = { .encode = encode_cb, .force_entry = force_cb, .ctx = &c };
+    nnz_blob_writer w = { .encode = encode_cb, .force_entry = force_cb, .ctx = &c,
+                          .names_in_directory = g->dirnames };
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, g->file);
     FILE *f = tmpfile();
@@ -381,7 +390,7 @@ static void write_golden(golden *g, const char *dir, FILE *manifest,
                 ots[2] = NNZ_OUT_I4;
         }
         char what[200];
-        describe(&c, i, &ti, what, sizeof what);
+        describe(&c, i, &b, j, &ti, what, sizeof what);
         for (int k = 0; k < 3; k++) {
             if (ots[k] < 0)
                 continue;
@@ -669,6 +678,80 @@ static void logscale_blob(golden *g)
     add(g, "log_packed_huff", NNZ_DT_FLOAT, 16, 64);
 }
 
+/* format2: format 2's directory (two runs of 16 entries, entries described
+ * by the graph, an in-graph entry, an alias) and encoding version 5: scale
+ * codes of 9 bits (channels 25 binades apart), packed and under Huffman;
+ * zero points per channel (a u32 each) and shared (a varint); sparse (the
+ * positions' length stored, the values' implied); hashed; a per-tensor
+ * scale. format2_named: the same forms with every name, type and shape in
+ * its entry (not described by the graph). */
+static uint32_t wide_code(size_t c) { return (uint32_t)((c * 37) % 400); }
+static void wide(nnz_state *st, const spec *s, uint32_t (*code)(size_t k, int bits))
+{
+    affine(st, s, 8, 128, 0, 1, code);
+    for (size_t c = 0; c < st->nchan; c++)
+        st->scale[c] = nnz_log_scale(wide_code(c), -30);
+}
+static void format2_states(golden *g, nnz_model *m)
+{
+    uint64_t keep = rng_state;
+    for (int i = 0; i < g->n; i++) {
+        const char *n = g->t[i].name;
+        if (strstr(n, "raw") || strstr(n, "tiny"))
+            continue;
+        nnz_state *st = g->st[i] = state_of(m, i);
+        if (strstr(n, "wide")) {
+            rng_state = keep; /* f2_wide_again repeats f2_wide: an alias */
+            wide(st, &g->t[i], strstr(n, "huff") ? bell_code : uniform_code);
+            st->entropy = strstr(n, "huff") != NULL;
+        } else if (strstr(n, "asym")) {
+            affine(st, &g->t[i], 4, 3, 1, 1, uniform_code);
+        } else if (strstr(n, "sparse")) {
+            run_zp = 8;
+            affine(st, &g->t[i], 4, 8, 0, 1, sparse_code);
+            st->entropy = strstr(n, "huff") != NULL;
+            st->block_log2 = st->entropy ? 11 : 0;
+        } else if (strstr(n, "hashed")) {
+            st->hashed = 1;
+            st->seed = 77;
+            st->sign = 1;
+            st->nbuckets = 50;
+            st->buckets = malloc(50 * sizeof *st->buckets);
+            for (size_t j = 0; j < 50; j++)
+                st->buckets[j] = rndf();
+            affine(st, &g->t[i], 4, 8, 0, 0, uniform_code);
+        } else { /* per tensor */
+            affine(st, &g->t[i], 8, 128, 0, 0, bell_code);
+        }
+        nnz_state_reconstruct(st);
+    }
+}
+static void format2_blob(golden *g)
+{
+    add(g, "f2_wide", NNZ_DT_FLOAT, 24, 16);
+    add(g, "f2_wide_huff", NNZ_DT_FLOAT, 32, 64);
+    add(g, "f2_asym", NNZ_DT_FLOAT, 12, 30);
+    add(g, "f2_sparse", NNZ_DT_FLOAT, 64, 150);
+    add(g, "f2_sparse_huff", NNZ_DT_FLOAT, 64, 150);
+    add(g, "f2_hashed", NNZ_DT_FLOAT, 16, 20);
+    add(g, "f2_tensor", NNZ_DT_FLOAT, 30, 20);
+    static const char *raw[12] = { "f2_raw_0", "f2_raw_1", "f2_raw_2", "f2_raw_3",
+                                   "f2_raw_4", "f2_raw_5", "f2_raw_6", "f2_raw_7",
+                                   "f2_raw_8", "f2_raw_9", "f2_raw_10", "f2_raw_11" };
+    for (int k = 0; k < 12; k++)
+        fill_floats(add(g, raw[k], NNZ_DT_FLOAT, 4, 8 + k), noise);
+    fill_floats(add(g, "f2_tiny", NNZ_DT_FLOAT, 3, 0), noise);
+    add(g, "f2_wide_again", NNZ_DT_FLOAT, 24, 16);
+}
+static void format2_named_blob(golden *g)
+{
+    g->dirnames = 1;
+    add(g, "f2_wide", NNZ_DT_FLOAT, 24, 16);
+    add(g, "f2_sparse", NNZ_DT_FLOAT, 64, 150);
+    fill_floats(add(g, "f2_raw_0", NNZ_DT_FLOAT, 4, 8), noise);
+    fill_floats(add(g, "f2_tiny", NNZ_DT_FLOAT, 3, 0), noise);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 3) {
@@ -684,6 +767,8 @@ int main(int argc, char **argv)
         { "sparse.nnz", sparse_blob, sparse_states }, { "hashed.nnz", hashed_blob, hashed_states },
         { "maps.nnz", maps_blob, maps_states },    { "alias.nnz", alias_blob, alias_states },
         { "logscale.nnz", logscale_blob, logscale_states },
+        { "format2.nnz", format2_blob, format2_states },
+        { "format2_named.nnz", format2_named_blob, format2_states },
     };
     /* BLOB: write that one alone and add its lines to MANIFEST (a new
      * format feature's blob; the others are never regenerated) */

@@ -88,8 +88,9 @@ done
 expect "NNZ_NO_READER without NNZ_NO_REBUILD is refused at build time" 1 "NNZ_NO_READER needs NNZ_NO_REBUILD" \
     gcc $NNZ_RUNTIME_WARN -DNNZ_NO_READER -c runtime/nnz.c -o "$W/bad.o"
 check "info on a blob names the runtime features it needs and the macros that may go" \
-    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS$" &&
-           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS$" &&
-           $1 info "$2/repk.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN$" &&
+    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/repk.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_FORMAT1$" &&
+           $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS$" &&
            $1 info --json "$2/rep.nnz" | grep -q "\"encoding\":\"alias\",\"encoding_version\":1,\"alias_of\":\"else.weight\"" &&
            $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\"\]"' _ "$NNZIP" "$W"

@@ -7,7 +7,7 @@ W=$T/cli
 mkdir -p "$W"
 
 expect "nnzip --help exits 0 and lists the exit codes" 0 "" sh -c "$N --help | grep -q 'verify ran and a check failed'"
-expect "nnzip --version names the version" 0 "" sh -c "$N --version | grep -Eq '^nnzip [0-9]+\.[0-9]+\.[0-9]+ \(blob format 1\.2\)'"
+expect "nnzip --version names the version" 0 "" sh -c "$N --version | grep -Eq '^nnzip [0-9]+\.[0-9]+\.[0-9]+ \(blob format 2\.0\)'"
 expect "nnzip without a command is a usage error" 2 "Usage: nnzip" $N
 expect "an unknown command is a usage error" 2 "unknown command 'bogus'" $N bogus
 expect "an unknown global option is a usage error" 2 "unknown option '--bogus'" $N --bogus info x
@@ -112,11 +112,11 @@ expect "info of a corrupted blob is bad input" 3 "checksum mismatch" $N info "$W
 $PYTHON - "$W/m.nnz" "$W/future.nnz" <<'PY'
 import sys, struct, zlib
 b = bytearray(open(sys.argv[1], 'rb').read())
-b[8:12] = struct.pack('<HH', 2, 0)                   # a newer major version, 2.0
+b[8:12] = struct.pack('<HH', 3, 0)                   # a newer major version, 3.0
 b[60:64] = struct.pack('<I', zlib.crc32(bytes(b[:60])))
 open(sys.argv[2], 'wb').write(b)
 PY
-expect "a newer major version names both versions" 3 "format version 2\.0 is newer than this nnzip reads \(1\.x" $N decompress "$W/future.nnz" -o "$W/f.onnx"
+expect "a newer major version names both versions" 3 "format version 3\.0 is newer than this nnzip reads \(2\.x" $N decompress "$W/future.nnz" -o "$W/f.onnx"
 
 # configuration files
 cat >"$W/cfg.json" <<'JSON'

@@ -27,25 +27,35 @@ PY
 cat >"$W/set_zp.py" <<'PY'
 import sys
 sys.path.insert(0, "tests/hostile")
-from gen_hostile import Blob, read_varint
+from gen_hostile import Blob, read_varint, varint
 src, dst, zp = sys.argv[1], sys.argv[2], int(sys.argv[3])
 x = Blob(open(src, "rb").read())
 n = 0
 for e in x.entries:
     p = bytearray(e["params"])
-    if e["encoding"] not in (1, 2, 3) or p[0] not in (3, 6):
+    v5 = e["encoding_version"] >= 5  # kind and block in one byte; zero point a varint
+    kind = p[0] & 7 if v5 else p[0]
+    if e["encoding"] not in (1, 2, 3) or kind not in (3, 6):
         continue
-    nchan, at = read_varint(p, 2)
+    nchan, at = read_varint(p, 1 if v5 else 2)
     _, at = read_varint(p, at)
-    if p[0] == 3:
+    if kind == 3:
         at += 4 * nchan
     elif e["encoding_version"] >= 4:  # affine-log: exponent, base, bits, packed codes
         at += 3 + (nchan * p[at + 2] + 7) // 8
     else:  # affine-log, version 3: exponent, a byte a channel
         at += 1 + nchan
-    shared = p[at]
-    for c in range(1 if shared else nchan):
-        p[at + 1 + 4 * c:at + 5 + 4 * c] = zp.to_bytes(4, "little")
+    if v5:
+        z, end = read_varint(p, at)
+        if z:  # one zero point, as varint zp + 1
+            p[at:end] = varint(zp + 1)
+        else:  # 0, then a u32 each
+            for c in range(nchan):
+                p[end + 4 * c:end + 4 + 4 * c] = zp.to_bytes(4, "little")
+    else:
+        shared = p[at]
+        for c in range(1 if shared else nchan):
+            p[at + 1 + 4 * c:at + 5 + 4 * c] = zp.to_bytes(4, "little")
     e["params"] = bytes(p)
     n += 1
 assert n, "no affine tensor"
