@@ -30,6 +30,20 @@ check "the manifest covers every layout, value map and stream coding" \
                grep -q -- "$w" "$m" || { echo "missing: $w"; exit 1; }
            done
            grep -q "^alias.nnz [0-9]* blocks_[bc] .* alias\$" "$m"' _ $G
+# format 2 (a blob of more than 16 entries, entries described by the graph
+# and ones that hold their names) with encoding version 5's forms
+check "the manifest covers format 2's directory and encoding version 5" \
+    sh -c 'm=$1/MANIFEST
+           for w in "^format2.nnz 1[6-9] " "^format2.nnz 20 .* alias\$" "^format2_named.nnz 0 " \
+                    "dense/affine-log .* v5 scale_bits=9 values=packed" \
+                    "dense/affine-log .* v5 scale_bits=9 values=huffman" \
+                    "sparse/affine blocks=[2-9] v5 .*positions=huffman" "hashed/affine .* v5 " \
+                    "format2.nnz [0-9]* f2_asym .* v5 " "format2.nnz [0-9]* f2_tiny .* graph\$"; do
+               grep -q -- "$w" "$m" || { echo "missing: $w"; exit 1; }
+           done
+           for b in format2 format2_named; do
+               [ "$(od -An -tu2 -j8 -N2 "$1/$b.nnz" | tr -d " ")" = 2 ] || { echo "$b: not format 2"; exit 1; }
+           done' _ $G
 check "each golden blob is small (under 16 KiB)" \
     sh -c 'for f in "$1"/*.nnz; do [ $(wc -c <"$f") -lt 16384 ] || exit 1; done' _ $G
 # the checker fails when a tensor's bytes differ from the manifest
