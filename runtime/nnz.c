@@ -1578,9 +1578,9 @@ static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
 /* Format 2, an entry described by the graph: graph[graph_offset - back,
  * graph_offset) is the TensorProto's dims (tag 0x08, a varint each),
  * data_type (0x10), name (0x42) and raw_data header (0x4A varint(size),
- * checked with the hole), and nothing else. *hdr gets the header's length. */
+ * checked by the caller), and nothing else. *hdr gets where the header is. */
 static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_info *info,
-                                   size_t *hdr)
+                                   const uint8_t **hdr)
 {
     uint64_t at = info->graph_offset;
     if ((info->location & NNZ_LOC_EXTERNAL) || at > b->graph_size || back > at)
@@ -1592,16 +1592,18 @@ static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_
             return NNZ_E_CORRUPT;
         info->dims[info->ndims++] = rd_varint(&g);
     }
-    uint64_t dtype = rd_u8(&g) == 0x10 ? rd_varint(&g) : 256;
-    uint64_t len = rd_u8(&g) == 0x42 ? rd_varint(&g) : 0;
+    uint32_t tag = rd_u8(&g);
+    uint64_t dtype = rd_varint(&g);
+    tag |= rd_u8(&g) << 8;
+    uint64_t len = rd_varint(&g);
     const uint8_t *name = rd_bytes(&g, len);
-    if (g.bad || dtype > 255 || (len && memchr(name, 0, (size_t)len)))
+    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || memchr(name, 0, (size_t)len))
         return NNZ_E_CORRUPT;
     info->dtype = (int)dtype;
     info->name = "";
-    info->name_bytes = name ? (const char *)name : "";
+    info->name_bytes = (const char *)name;
     info->name_len = (size_t)len;
-    *hdr = (size_t)(g.end - g.p);
+    *hdr = g.p; /* the raw_data header: checked once the size is known */
     return NNZ_OK;
 }
 
@@ -1613,7 +1615,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
 {
     nnz_status st;
     uint64_t poff, plen;
-    size_t hdr = SIZE_MAX; /* format 2 graph-described: the raw_data header's length */
+    const uint8_t *hdr = NULL; /* format 2 graph-described: where the raw_data header is */
     memset(info, 0, sizeof *info);
     if (HAVE_FORMAT1 && b->major == 1) {
         st = entry_name_shape(r, info);
@@ -1671,9 +1673,10 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         return NNZ_E_OVERFLOW;
     info->count = count;
     info->decoded_size = count * es;
-    if (hdr != SIZE_MAX) { /* the graph's fields end with the raw_data header */
+    if (hdr) { /* the graph's fields end with the raw_data header, exactly */
         uint8_t h[11];
-        if (hdr != field_head(h, 0x4a, info->decoded_size))
+        unsigned n = field_head(h, 0x4a, info->decoded_size);
+        if (b->graph + info->graph_offset - hdr != n || memcmp(hdr, h, n) != 0)
             return NNZ_E_CORRUPT;
     }
 

@@ -274,6 +274,17 @@ static fields entry_fields(uint8_t *blob, uint32_t index)
     }
 }
 
+/* Entry e's graph_offset, from the first of its run (none is external here). */
+static uint64_t entry_go(uint8_t *blob, uint32_t e)
+{
+    uint64_t go = 0;
+    for (uint32_t k = e & ~15u; k <= e; k++) {
+        const uint8_t *q = entry_fields(blob, k).go;
+        go = (k % 16 ? go : 0) + varint_at(&q);
+    }
+    return go;
+}
+
 typedef struct mutation {
     const char *why;
     uint32_t entry;
@@ -345,6 +356,28 @@ static int run_payload_past_section(uint8_t *b, uint32_t e)
     tu_section(b, 3, &off, &len);
     return len < 0x7f * 64;
 }
+/* The graph's data-type tag (0x10) of entry e, after its dims, made 0x18. */
+static int graph_type_tag_bad(uint8_t *b, uint32_t e)
+{
+    fields f = entry_fields(b, e);
+    if (!f.back)
+        return 0;
+    const uint8_t *q = f.go, *bk = f.back;
+    uint64_t go = varint_at(&q), back = varint_at(&bk), off, len;
+    if (e % 16) /* a difference from the entry before */
+        go += entry_go(b, e - 1);
+    tu_section(b, 2, &off, &len);
+    uint8_t *p = b + off + go - back;
+    while (*p == 0x08) {
+        const uint8_t *v = p + 1;
+        varint_at(&v);
+        p = (uint8_t *)v;
+    }
+    if (*p != 0x10)
+        return 0;
+    *p = 0x18;
+    return 1;
+}
 static int later_version(uint8_t *b, uint32_t e)
 {
     *entry_fields(b, e).enc |= 0xf0;
@@ -367,6 +400,8 @@ static const mutation mutations[] = {
     { "graph fields that are not dims, type, name and header", 17, back_one_more, NNZ_E_CORRUPT,
       NNZ_OK },
     { "a location of 2", 17, location_bad, NNZ_E_CORRUPT, NNZ_OK },
+    { "graph fields with another field where the data type is", 17, graph_type_tag_bad,
+      NNZ_E_CORRUPT, NNZ_OK },
     { "a graph offset difference one too many", 17, graph_delta_off, NNZ_E_CORRUPT, NNZ_OK },
     { "a run's payload past the section", 16, run_payload_past_section, NNZ_E_CORRUPT, NNZ_OK },
     { "a later encoding version opens, that tensor alone fails", 18, later_version, NNZ_OK,
@@ -403,11 +438,96 @@ static void every_malformed_format_2_entry_gets_its_status(void **state)
     free_both(&x);
 }
 
+/* ---- encoding version 5, by hand -------------------------------------------------- */
+
+/* Six float elements, dense, value map 6: exp -5, base 3, 9-bit codes
+ * 0 511 300 17 256 1 (past version 4's 255), zero point 128 as varint 129,
+ * one packed 8-bit stream whose length is the payload's. Then what is
+ * refused: 13-bit codes, codes whose scale passes 2^127, a zero point of
+ * 2^32 or more, a version after 5; and per-channel zero points (0, then a
+ * u32 each) decode too. */
+static void encoding_version_5_decodes_and_bad_ones_are_refused(void **state)
+{
+    (void)state;
+    static const int64_t dims[1] = { 6 };
+    static const uint32_t v[6] = { 0, 511, 300, 17, 256, 1 };
+    static const uint8_t sym[6] = { 130, 120, 128, 255, 0, 129 };
+    size_t mlen;
+    uint8_t *mb = tu_model_tensor(NNZ_DT_FLOAT, dims, 1, &mlen);
+    nnz_model *m = tu_load(mb, mlen);
+    for (int bad = 0; bad < 6; bad++) {
+        uint8_t params[64];
+        size_t n = 0;
+        params[n++] = NNZ_VAL_AFFINE_LOG; /* | block_log2 0 << 3 */
+        params[n++] = 6;
+        params[n++] = 1;
+        params[n++] = bad == 2 ? 127 + 100 : 127 - 5;
+        params[n++] = 3;
+        params[n++] = bad == 1 ? 13 : 9;
+        uint64_t bits = 0; /* 54 bits of codes, most significant first, in 7 bytes */
+        for (int c = 0; c < 6; c++)
+            bits = bits << 9 | v[c];
+        bits <<= 2;
+        for (int k = 6; k >= 0; k--)
+            params[n++] = (uint8_t)(bits >> (8 * k));
+        if (bad == 3) { /* zero point 2^32: varint 2^32 + 1 */
+            static const uint8_t big[5] = { 0x81, 0x80, 0x80, 0x80, 0x10 };
+            memcpy(params + n, big, 5);
+            n += 5;
+        } else if (bad == 5) { /* 0, then six u32 zero points, 128 + c */
+            params[n++] = 0;
+            for (int c = 0; c < 6; c++) {
+                tu_put32(params + n, 128 + (uint32_t)c);
+                n += 4;
+            }
+        } else {
+            params[n++] = 0x81; /* 129: zero point 128 */
+            params[n++] = 0x01;
+        }
+        params[n++] = NNZ_CODING_PACKED | (8 - 1) << 3;
+        uint8_t payload[6];
+        memcpy(payload, sym, 6);
+        nnz_encoded x = { .encoding = NNZ_ENC_DENSE,
+                          .version = bad == 4 ? NNZ_ENC_VERSION_COMPACT + 1 : NNZ_ENC_VERSION_COMPACT,
+                          .params = params, .params_len = n, .payload = payload,
+                          .payload_len = sizeof payload };
+        size_t len;
+        uint8_t *blob = tu_blob_encoded(m, &x, &len);
+        nnz_blob b;
+        float out[6];
+        nnz_status st = nnz_open(&b, blob, len, 0);
+        if (st == NNZ_OK)
+            st = nnz_decode(&b, 0, NNZ_OUT_F32, out, sizeof out, NULL, 0);
+        if (bad >= 1 && bad <= 4) {
+            assert_int_equal(st, bad == 4 ? NNZ_E_ENCODING : NNZ_E_CORRUPT);
+        } else {
+            assert_int_equal(st, NNZ_OK);
+            nnz_value_map map;
+            assert_int_equal(nnz_value_map_get(&b, 0, &map), NNZ_OK);
+            assert_int_equal(map.kind, NNZ_VAL_AFFINE_LOG);
+            assert_int_equal(map.scale_bits, 9);
+            assert_int_equal(map.scale_exp, -5);
+            assert_int_equal(map.zero_points == NULL, bad == 0);
+            for (int c = 0; c < 6; c++) {
+                uint32_t zp = bad == 5 ? 128 + (uint32_t)c : 128;
+                assert_int_equal(nnz_scale_code(&map, (uint64_t)c), 3 + v[c]);
+                assert_int_equal(bad == 5 ? tu_get32(map.zero_points + 4 * c) : map.zero_point, zp);
+                float want = nnz_log_scale(3 + v[c], -5) * (float)((int)sym[c] - (int)zp);
+                assert_memory_equal(&out[c], &want, 4);
+            }
+        }
+        free(blob);
+    }
+    nnz_model_free(m);
+    free(mb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(format_2_reads_as_format_1),
         cmocka_unit_test(every_malformed_format_2_entry_gets_its_status),
+        cmocka_unit_test(encoding_version_5_decodes_and_bad_ones_are_refused),
     };
     return cmocka_run_group_tests_name("format2", tests, NULL, NULL);
 }
