@@ -506,7 +506,8 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
     /* D that grows slower than r between the two points is not weight
      * noise passing through smooth layers (D ~ r^2 below them) but a mask
      * or an argmax flipping (mlsd_large320's scores keep only the local
-     * maxima of a map): the finest point is measured too */
+     * maxima of a map; few large flips do not grow at all): the finest
+     * point is measured too */
     double df = -1;
     if (d[0] > 0 && isfinite(d[0]) && !(d[1] >= d[0] * grid_r(QB_SENS_HI) / grid_r(QB_SENS_LO))) {
         double w;

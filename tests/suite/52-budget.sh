@@ -188,6 +188,50 @@ else
     fail "the float-kept model did not compress or run" "$(head -c 400 "$W/err")"
 fi
 
+# ---- a mask output: flips, not noise -------------------------------------------------
+# peaks keeps only the values equal to their 3x3 max-pool (as mlsd's scores):
+# wm's error there grows slower than its step (flips), so the finest step is
+# measured for it too; ws feeds a smooth output and is not. One input,
+# nothing held out: the reported error is verify's on the blob.
+$PYTHON - "$W" <<'EOF2'
+import json, os, sys
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+w = sys.argv[1]
+rng = np.random.default_rng(4)
+inits = [nh.from_array(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32), "wm"),
+         nh.from_array(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32), "ws")]
+nodes = [h.make_node("Conv", ["x", "wm"], ["s"], pads=[1, 1, 1, 1]),
+         h.make_node("MaxPool", ["s"], ["mp"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
+         h.make_node("Equal", ["s", "mp"], ["eq"]), h.make_node("Cast", ["eq"], ["mask"], to=T.FLOAT),
+         h.make_node("Mul", ["s", "mask"], ["peaks"]),
+         h.make_node("Conv", ["x", "ws"], ["smooth"], pads=[1, 1, 1, 1])]
+g = h.make_graph(nodes, "peaks", [h.make_tensor_value_info("x", T.FLOAT, [2, 1, 16, 16])],
+                 [h.make_tensor_value_info("peaks", T.FLOAT, [2, 4, 16, 16]),
+                  h.make_tensor_value_info("smooth", T.FLOAT, [2, 4, 16, 16])], inits)
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, os.path.join(w, "pk.onnx"))
+json.dump({"inputs": {"x": {"dims": [2, 1, 16, 16], "dtype": "float32"}}}, open(os.path.join(w, "pk.inputs.json"), "w"))
+EOF2
+if $NNZIP -q compress "$W/pk.onnx" -o "$W/pk.nnz" -f --json -p 'quantize:max-output-error=0.01 | huffman' \
+    --input-spec "$W/pk.inputs.json" --calib-sets 1 --holdout 0 >"$W/pk.json" 2>"$W/err" &&
+    $NNZIP -q verify "$W/pk.onnx" "$W/pk.nnz" --max-output-error 0.5 --input-spec "$W/pk.inputs.json" \
+        --json >"$W/pk.v.json" 2>>"$W/err"; then
+    r=$(jget "$W/pk.json" '" ".join("%s:%s:%s" % (t["name"], t["choice"], "finest" if "output_error_finest" in t else "-") for t in d["quantize_budget"]["tensors"])')
+    rep=$(jget "$W/pk.json" 'd["quantize_budget"]["output_error_calibration"]')
+    ver=$(jget "$W/pk.v.json" 'd["output_error"]["worst_rel_l2"]')
+    if [ "$r" = "wm:quantized:finest ws:quantized:-" ] && le "$rep" 0.01 &&
+        $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-6 * b + 1e-9 else 1)' "$rep" "$ver"; then
+        pass "a max-pool mask: the finest step measured for its layer only ($r); error $rep <= 1%, verify's on the blob $ver"
+    else
+        fail "a max-pool mask: $r; reported $rep, verify $ver"
+    fi
+else
+    fail "the mask model did not compress or verify" "$(head -c 400 "$W/err")"
+fi
+
 # ---- deterministic --------------------------------------------------------------
 check "the same budget and inputs give the same bytes (1)" $NNZIP -q compress "$FIX/digits_cnn.onnx" \
     -o "$W/d1.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
