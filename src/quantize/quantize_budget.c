@@ -64,6 +64,7 @@ typedef struct qb_tensor {
     int gran[QB_NGRID];        /* Q_TENSOR or Q_CHANNEL, the cheaper */
     double d_lo, alpha;        /* D(r) = d_lo * (r / werr[QB_SENS_LO])^alpha */
     double d_fine;             /* D at the finest grid point (< 0: not measured) */
+    double d_hi;               /* D measured at the coarse point */
     double float_bits;
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
     int small;                 /* measured in a group of small tensors */
@@ -279,12 +280,14 @@ static double worst_of(const double *per_out, size_t n)
 
 static int kmax_of(const qb_tensor *q)
 {
-    /* a corrected bias stays within its measured points: it moves with its
-     * layer's correction, which its measurement (the layer float) does not
-     * see (on ppocr_det_v4 a squeeze-excitation layer before a saturated
-     * HardSigmoid, and its bias, each harmless alone at r = 0.8, broke the
-     * outputs together) */
-    return q->layer ? QB_SENS_HI : QB_NGRID - 1;
+    /* no step coarser than the measured ones for a tensor that did not
+     * move the outputs at the coarse point (nothing to extrapolate from),
+     * nor for a corrected bias, which moves with its layer's correction
+     * that its measurement (the layer float) does not see: on ppocr_det_v4
+     * a squeeze-excitation layer before a saturated HardSigmoid measured
+     * D = 0 at both points and broke the outputs at r = 0.8 (with its
+     * bias, each harmless alone, under bias-correct) */
+    return q->layer || (q->live && !(q->d_hi > 0)) ? QB_SENS_HI : QB_NGRID - 1;
 }
 
 /* The allocation's state: per output, its multiplier's weight and the
@@ -526,6 +529,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
         if (!q->live)
             continue;
         q->d_fine = df < 0 ? -1 : df / (double)ng;
+        q->d_hi = d[1] / (double)ng;
         if (have_share && !(q->share = nnz_malloc(ev->nout * sizeof *q->share, e)))
             goto fail;
         if (have_share)
