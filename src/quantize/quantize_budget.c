@@ -65,6 +65,7 @@ typedef struct qb_tensor {
     double d_lo, alpha;        /* D(r) = d_lo * (r / werr[QB_SENS_LO])^alpha */
     double d_fine;             /* D at the finest grid point (< 0: not measured) */
     double d_hi;               /* D measured at the coarse point */
+    double d_top;              /* D at the coarsest point, measured when d_hi is 0 (else -1) */
     double float_bits;
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
     int small;                 /* measured in a group of small tensors */
@@ -281,13 +282,16 @@ static double worst_of(const double *per_out, size_t n)
 static int kmax_of(const qb_tensor *q)
 {
     /* no step coarser than the measured ones for a tensor that did not
-     * move the outputs at the coarse point (nothing to extrapolate from),
-     * nor for a corrected bias, which moves with its layer's correction
-     * that its measurement (the layer float) does not see: on ppocr_det_v4
-     * a squeeze-excitation layer before a saturated HardSigmoid measured
-     * D = 0 at both points and broke the outputs at r = 0.8 (with its
-     * bias, each harmless alone, under bias-correct) */
-    return q->layer || (q->live && !(q->d_hi > 0)) ? QB_SENS_HI : QB_NGRID - 1;
+     * move the outputs at the coarse point but does at the coarsest one
+     * (nothing to extrapolate from: on ppocr_det_v4 a squeeze-excitation
+     * layer before a saturated HardSigmoid measured D = 0 at both points
+     * and broke the outputs at r = 0.8), nor for a corrected bias, which
+     * moves with its layer's correction that its measurement (the layer
+     * float) does not see. One that moves nothing even there (silero's
+     * branch for the other sample rate) takes any step. */
+    if (q->layer)
+        return QB_SENS_HI;
+    return q->live && !(q->d_hi > 0) && !(q->d_top == 0) ? QB_SENS_HI : QB_NGRID - 1;
 }
 
 /* The allocation's state: per output, its multiplier's weight and the
@@ -476,6 +480,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
         q->d_lo = 0;
         q->alpha = 2;
         q->d_fine = -1;
+        q->d_top = -1;
         q->nset = (int)ng;
         if (!q->live)
             continue; /* the graph never reads it: any step is free */
@@ -521,6 +526,17 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
             goto fail;
         df = worst_of(per_out, ev->nout);
     }
+    /* no output moved at the coarse point: does any at the coarsest? */
+    double dt = -1;
+    if (d[1] == 0) {
+        double w;
+        for (size_t i = 0; i < ng; i++)
+            if (put(m, g[i], o, QB_NGRID - 1, e) != 0)
+                goto fail;
+        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+            goto fail;
+        dt = worst_of(per_out, ev->nout);
+    }
     for (size_t i = 0; i < ng; i++)
         if (put(m, g[i], o, -1, e) != 0)
             goto fail;
@@ -528,6 +544,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
         qb_tensor *q = g[i];
         if (!q->live)
             continue;
+        q->d_top = dt;
         q->d_fine = df < 0 ? -1 : df / (double)ng;
         q->d_hi = d[1] / (double)ng;
         if (have_share && !(q->share = nnz_malloc(ev->nout * sizeof *q->share, e)))
