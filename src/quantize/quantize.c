@@ -547,13 +547,16 @@ static void report_text(const cJSON *report, int verbose,
         {
             const cJSON *sens = cJSON_GetObjectItem(x, "sensitivity");
             const char *ch = cJSON_GetStringValue(cJSON_GetObjectItem(x, "choice"));
+            const cJSON *mt = cJSON_GetObjectItem(x, "measured_together");
+            int set = cJSON_IsNumber(mt) ? mt->valueint : 1;
             snprintf(buf, sizeof buf, "budget %-38s %-9s weight rel_l2 %-9.3g %6.2f bits/w  "
-                     "sensitivity %.3g",
+                     "sensitivity %.3g%s",
                      cJSON_GetStringValue(cJSON_GetObjectItem(x, "name")), ch,
                      cJSON_GetNumberValue(cJSON_GetObjectItem(x, "weight_rel_l2_target")) *
                          (strcmp(ch, "float") != 0),
                      cJSON_GetNumberValue(cJSON_GetObjectItem(x, "bits_per_weight_estimate")),
-                     cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY);
+                     cJSON_IsNumber(sens) ? sens->valuedouble : INFINITY,
+                     set > 1 ? " (a group of small tensors: its share)" : "");
             line(arg, 1, buf);
         }
     nnz_calib_budget_line(b, "quantize", buf, sizeof buf);

@@ -29,20 +29,24 @@
 #define QB_SENS_HI 22          /*                                  r = 0.0256 */
 #define QB_SENS_INPUTS 2       /* calibration inputs per sensitivity point */
 /* The sensitivities' work is capped (sens-work=, QUANT_SENS_WORK), counted
- * as if each run re-ran the whole model. Within it each tensor is measured
+ * as if each run re-ran the whole model. Within it each set is measured
  * at both points on QB_SENS_INPUTS inputs; past it, at both points on one
  * input; past that too, at the coarse point alone on one input, D below it
  * following the small-noise law D ~ r^2 (mlsd_large320: 43 tensors, each
  * run re-running its full-resolution decoder, 10 GMACs a run). */
 #define QB_CONFIRMS 10         /* whole-model runs of one search, at most */
 #define QB_CONFIRM_INPUTS 8    /* calibration inputs a search measures on */
+#define QB_OUT_ITERS 24       /* reweightings of the per-output multipliers */
 #define QB_ROUNDS 4            /* searches, each aiming lower when the whole set missed */
-/* Tensors with under 1/QB_SMALL_SHARE of the selected elements are not
- * measured one by one (on ppocr_det_v4, 296 of 342 tensors hold 1% of the
- * weights, and measuring them took most of the search): they take the
- * fine step QB_SMALL_R, whose output error the whole-model runs include. */
+/* Tensors with under 1/QB_SMALL_SHARE of the selected elements are
+ * measured in runs of up to QB_GROUP, together (on ppocr_det_v4, 226 of 258
+ * tensors hold 1% of the weights; one by one they took 3/4 of the search).
+ * Left out of the measurement, at a fixed fine step, they cost blazeface
+ * 0.6 bits/weight. */
 #define QB_SMALL_SHARE 500
-#define QB_SMALL_K 6           /* r = 1e-4 */
+#define QB_GROUP 8
+#define QB_SMALL_K 6           /* r = 1e-4: a corrected bias no layer sets */
+
 
 size_t quantize_budget_unseen(const nnz_calib_eval *ev)
 {
@@ -65,8 +69,13 @@ typedef struct qb_tensor {
     double werr[QB_NGRID];     /* weight relative L2 it really gets */
     int gran[QB_NGRID];        /* Q_TENSOR or Q_CHANNEL, the cheaper */
     double d_lo, alpha;        /* D(r) = d_lo * (r / werr[QB_SENS_LO])^alpha */
+    double d_fine;             /* D at the finest grid point (< 0: not measured) */
+    double d_hi;               /* D measured at the coarse point */
+    double d_top;              /* D at the coarsest point, measured when d_hi is 0 (else -1) */
     double float_bits;
     int fixed;                 /* not measured: always grid point QB_SMALL_K */
+    int small;                 /* measured in a group of small tensors */
+    int nset;                  /* tensors measured together with it, itself included */
     int choice;                /* grid index, -1: float */
     int applied;               /* choice whose values the interpreter holds; -2: none yet */
     int bias_of_corrected;     /* bias-correct: a corrected layer's bias (a fine step on
@@ -75,6 +84,11 @@ typedef struct qb_tensor {
     float *bias_orig;
     size_t nbias;
     struct qb_tensor *bias_q;  /* the bias's own entry, when this stage quantizes it */
+    int bias_applied;          /* bias_q's choice the interpreter's bias holds */
+    struct qb_tensor *layer;   /* a corrected bias: the layer whose apply() sets it */
+    double pd[QB_NGRID];       /* predicted D at each grid point (worst output) */
+    double *share;             /* per output: its D over the worst output's (NULL: 1) */
+    int best_choice;           /* allocate()'s scratch */
 } qb_tensor;
 
 static double now(void)
@@ -147,7 +161,11 @@ static int rate_table(nnz_model *m, qb_tensor *q, const quant_opts *o, nnz_error
                 return -1;
             double b = state_bits(st);
             nnz_state_free(st);
-            if (b < q->bits[k]) {
+            /* the cheaper of those that reach r (per tensor, a tensor whose
+             * channels' ranges differ 700x stops far above a fine r at 16
+             * bits: blazeface's conv2d_32 at 3e-4 for any r below it) */
+            int meets = we <= grid_r(k) * 1.05, had = q->werr[k] <= grid_r(k) * 1.05;
+            if (g == 0 || (meets && !had) || (meets == had && (meets ? b < q->bits[k] : we < q->werr[k]))) {
                 q->bits[k] = b;
                 q->werr[k] = we;
                 q->gran[k] = grans[g];
@@ -203,7 +221,8 @@ static int set_bias(nnz_model *m, qb_tensor *q, const quant_opts *o, const doubl
 /* Put choice k's values (or the originals, k = -1) into the interpreter. */
 static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
 {
-    if (!q->live || q->applied == k || q->bias_of_corrected)
+    if (!q->live || q->bias_of_corrected ||
+        (q->applied == k && (!q->bias_q || q->bias_applied == q->bias_q->choice)))
         return 0;
     double *d = NULL;
     if (k < 0) {
@@ -227,6 +246,7 @@ static int apply(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_err
     if (rc != 0)
         return -1;
     q->applied = k;
+    q->bias_applied = q->bias_q ? q->bias_q->choice : 0;
     return 0;
 }
 
@@ -236,63 +256,24 @@ static double predicted_d(const qb_tensor *q, int k)
         return 0;
     double r0 = q->werr[QB_SENS_LO] > 0 ? q->werr[QB_SENS_LO] : grid_r(QB_SENS_LO);
     double r = q->werr[k];
+    if (r <= 0)
+        return 0;
+    if (r < r0 && q->d_fine >= 0) {
+        /* measured at the finest point too: between it and the fine point,
+         * the straight line in log-log (flat where flips of a mask or an
+         * argmax, not noise, make the error) */
+        double rf = q->werr[0] > 0 ? q->werr[0] : grid_r(0);
+        double df = q->d_fine > 0 ? q->d_fine : q->d_lo * pow(rf / r0, 2);
+        if (r <= rf || r0 <= rf)
+            return df * pow(r / rf, 2);
+        double t = log(r / rf) / log(r0 / rf);
+        return exp(log(df) + t * (log(q->d_lo) - log(df)));
+    }
     /* below the measured points the output moves linearly with small
      * weight noise (D ~ r^2); a shallower slope measured above is the
      * network's nonlinearity, which fades with the noise */
     double a = r < r0 ? 2 : q->alpha;
-    return r > 0 ? q->d_lo * pow(r / r0, a) : 0;
-}
-
-/* The choices for multiplier lambda; returns the predicted sum of D. */
-static double choose(qb_tensor *qs, size_t nq, double lambda, double *bits)
-{
-    double dsum = 0, b = 0;
-    for (size_t i = 0; i < nq; i++) {
-        qb_tensor *q = &qs[i];
-        if (q->fixed) {
-            q->choice = QB_SMALL_K;
-            b += q->bits[QB_SMALL_K];
-            continue;
-        }
-        int best = -1;
-        double bc = q->float_bits;
-        for (int k = 0; k < QB_NGRID; k++) {
-            double c = q->bits[k] + lambda * predicted_d(q, k);
-            if (c < bc) {
-                bc = c;
-                best = k;
-            }
-        }
-        q->choice = best;
-        dsum += predicted_d(q, best);
-        b += best < 0 ? q->float_bits : q->bits[best];
-    }
-    *bits = b;
-    return dsum;
-}
-
-/* The smallest lambda whose predicted D is within `budget` (bisection on
- * log lambda; D falls as lambda grows). */
-static double allocate(qb_tensor *qs, size_t nq, double budget, double *pred, double *bits)
-{
-    double lo = -20, hi = 60; /* log10 lambda */
-    for (int it = 0; it < 80; it++) {
-        double mid = 0.5 * (lo + hi);
-        if (choose(qs, nq, pow(10, mid), bits) <= budget)
-            hi = mid;
-        else
-            lo = mid;
-    }
-    *pred = choose(qs, nq, pow(10, hi), bits);
-    return hi;
-}
-
-static int apply_all(nnz_model *m, qb_tensor *qs, size_t nq, const quant_opts *o, nnz_error *e)
-{
-    for (size_t i = 0; i < nq; i++)
-        if (apply(m, &qs[i], o, qs[i].choice, e) != 0)
-            return nnz_wrap(e, "tensor '%s': ", qs[i].t->name);
-    return 0;
+    return q->d_lo * pow(r / r0, a);
 }
 
 static double worst_of(const double *per_out, size_t n)
@@ -302,6 +283,21 @@ static double worst_of(const double *per_out, size_t n)
         if (!(per_out[o] <= w))
             w = per_out[o];
     return w;
+}
+
+static int kmax_of(const qb_tensor *q)
+{
+    /* no step coarser than the measured ones for a tensor that did not
+     * move the outputs at the coarse point but does at the coarsest one
+     * (nothing to extrapolate from: on ppocr_det_v4 a squeeze-excitation
+     * layer before a saturated HardSigmoid measured D = 0 at both points
+     * and broke the outputs at r = 0.8), nor for a corrected bias, which
+     * moves with its layer's correction that its measurement (the layer
+     * float) does not see. One that moves nothing even there (silero's
+     * branch for the other sample rate) takes any step. */
+    if (q->layer)
+        return QB_SENS_HI;
+    return q->live && !(q->d_hi > 0) && !(q->d_top == 0) ? QB_SENS_HI : QB_NGRID - 1;
 }
 
 /* How much a sensitivity measures (sens-work=). */
@@ -321,51 +317,288 @@ static qb_effort sens_effort(double macs_per_run, size_t measured, size_t ncal, 
     return f;
 }
 
-/* The sensitivity of one tensor: D at the two grid points (or the coarse
- * one), the rest float. */
-static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor *q, const quant_opts *o,
-                       qb_effort eff, double *per_out, nnz_error *e)
+/* The allocation's state: per output, its multiplier's weight and the
+ * predicted D of the current choices. */
+typedef struct qb_alloc {
+    size_t nout;
+    double *lam;               /* nout weights of the per-output multipliers */
+    double *dout;              /* nout predicted D (sum over tensors) */
+} qb_alloc;
+
+/* The choices for multiplier lambda (output o's multiplier lambda *
+ * lam[o]); returns the largest predicted D of an output. */
+static double choose(qb_tensor *qs, size_t nq, const qb_alloc *al, double lambda, double *bits)
+{
+    double b = 0;
+    memset(al->dout, 0, al->nout * sizeof *al->dout);
+    for (size_t i = 0; i < nq; i++) {
+        qb_tensor *q = &qs[i];
+        if (q->fixed) {
+            q->choice = QB_SMALL_K;
+            b += q->bits[QB_SMALL_K];
+            continue;
+        }
+        /* its D weighs on each output by its share there */
+        double s = 0;
+        for (size_t o = 0; o < al->nout; o++)
+            s += al->lam[o] * (q->share ? q->share[o] : 1);
+        int best = -1;
+        double bc = q->float_bits;
+        int kmax = kmax_of(q);
+        for (int k = 0; k <= kmax; k++) {
+            double c = q->bits[k] + lambda * s * q->pd[k];
+            if (c < bc) {
+                bc = c;
+                best = k;
+            }
+        }
+        q->choice = best;
+        for (size_t o = 0; best >= 0 && o < al->nout; o++)
+            al->dout[o] += (q->share ? q->share[o] : 1) * q->pd[best];
+        b += best < 0 ? q->float_bits : q->bits[best];
+    }
+    *bits = b;
+    return worst_of(al->dout, al->nout);
+}
+
+/* The smallest lambda whose predicted D is within `budget` for the
+ * weights al->lam (bisection on log lambda; D falls as lambda grows). */
+static double fit_lambda(qb_tensor *qs, size_t nq, const qb_alloc *al, double budget,
+                         double *bits)
+{
+    double lo = -20, hi = 60; /* log10 lambda */
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (choose(qs, nq, al, pow(10, mid), bits) <= budget)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return choose(qs, nq, al, pow(10, hi), bits);
+}
+
+/* The Lagrangian choice only reaches allocations on the convex hull of
+ * bits against D: when one tensor's D jumps (float against a step whose
+ * error is flat), the smallest lambda that fits leaves much of the budget
+ * unused (blazeface, nearest, at 0.8%: D at 1/7 of the budget). Fill it:
+ * while some tensor can move one step coarser (or from float onto a step)
+ * within every output's budget, move the one saving the most bits per
+ * unit of D added. */
+static void fill(qb_tensor *qs, size_t nq, qb_alloc *al, double budget, double *bits)
+{
+    for (;;) {
+        qb_tensor *bq = NULL;
+        int bk = -1;
+        double bratio = 0;
+        for (size_t i = 0; i < nq; i++) {
+            qb_tensor *q = &qs[i];
+            if (q->fixed)
+                continue;
+            int c = q->choice, kmax = kmax_of(q);
+            double cur = c < 0 ? q->float_bits : q->bits[c], dcur = c < 0 ? 0 : q->pd[c];
+            int k0 = c < 0 ? 0 : c + 1, k1 = c < 0 ? kmax : (c + 2 < kmax ? c + 2 : kmax);
+            for (int k = k0; k <= k1; k++) {
+                double db = cur - q->bits[k], dd = q->pd[k] - dcur, worst = 0;
+                if (!(db > 0))
+                    continue;
+                int ok = 1;
+                for (size_t o = 0; ok && o < al->nout; o++) {
+                    double x = (q->share ? q->share[o] : 1) * dd;
+                    ok = al->dout[o] + x <= budget;
+                    worst = fmax(worst, x);
+                }
+                double ratio = db / fmax(worst, 1e-300);
+                if (ok && ratio > bratio) {
+                    bratio = ratio;
+                    bq = q;
+                    bk = k;
+                }
+            }
+        }
+        if (!bq)
+            return;
+        int c = bq->choice;
+        double dd = bq->pd[bk] - (c < 0 ? 0 : bq->pd[c]);
+        for (size_t o = 0; o < al->nout; o++)
+            al->dout[o] += (bq->share ? bq->share[o] : 1) * dd;
+        *bits -= (c < 0 ? bq->float_bits : bq->bits[c]) - bq->bits[bk];
+        bq->choice = bk;
+    }
+}
+
+/* Equal slope under one constraint per output: every output's predicted D
+ * within `budget` (the measure is the worst output). One multiplier per
+ * output: an output with room left weighs less, so the tensors that only
+ * it depends on take coarser steps, until it binds too or weighs nothing.
+ * The weights move by the square root of each output's D over the budget;
+ * the allocation with the fewest bits that meets every constraint is kept
+ * (with one output this is the plain equal-slope choice). Returns its
+ * largest predicted D. */
+static double allocate(qb_tensor *qs, size_t nq, qb_alloc *al, double budget, double *pred,
+                       double *bits)
+{
+    double best_bits = INFINITY;
+    *pred = 0;
+    for (size_t o = 0; o < al->nout; o++)
+        al->lam[o] = 1;
+    for (int it = 0; it < (al->nout > 1 ? QB_OUT_ITERS : 1); it++) {
+        double b;
+        fit_lambda(qs, nq, al, budget, &b);
+        /* the next weights, from the Lagrangian choice */
+        double top = 0;
+        for (size_t o = 0; o < al->nout; o++) {
+            al->lam[o] *= sqrt(fmax(al->dout[o], 1e-6 * budget) / budget);
+            top = fmax(top, al->lam[o]);
+        }
+        for (size_t o = 0; o < al->nout; o++)
+            al->lam[o] /= top;
+        fill(qs, nq, al, budget, &b);
+        if (b < best_bits) {
+            best_bits = b;
+            *pred = worst_of(al->dout, al->nout);
+            for (size_t i = 0; i < nq; i++)
+                qs[i].best_choice = qs[i].choice;
+        }
+    }
+    for (size_t i = 0; i < nq; i++)
+        qs[i].choice = qs[i].best_choice;
+    *bits = best_bits;
+    return *pred;
+}
+
+static int apply_all(nnz_model *m, qb_tensor *qs, size_t nq, const quant_opts *o, nnz_error *e)
+{
+    for (size_t i = 0; i < nq; i++)
+        if (apply(m, &qs[i], o, qs[i].choice, e) != 0)
+            return nnz_wrap(e, "tensor '%s': ", qs[i].t->name);
+    return 0;
+}
+
+/* Choice k for one tensor in the interpreter; a corrected bias goes in
+ * through its layer, which sets it (its layer's own choice kept). */
+static int put(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error *e)
+{
+    if (!q->layer)
+        return apply(m, q, o, k, e);
+    q->choice = k;
+    return apply(m, q->layer, o, q->layer->applied < -1 ? -1 : q->layer->applied, e);
+}
+
+/* The sensitivity of a set of tensors quantized together, the rest float:
+ * D at the two grid points. A set is one tensor, or a group of small ones
+ * (each measured alone would cost a model run as much as a large one; the
+ * group's D is shared equally among its members, and each still takes its
+ * own step). */
+static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t ng,
+                       const quant_opts *o, qb_effort eff, double *per_out, nnz_error *e)
 {
     size_t ns = eff.inputs;
     double d[2] = { 0, 0 };
     const int ks[2] = { QB_SENS_LO, QB_SENS_HI };
-    q->d_lo = 0;
-    q->alpha = 2;
-    if (!q->live)
-        return 0; /* the graph never reads it: any step is free */
-    /* only what depends on this tensor (and the bias it corrects) runs again */
-    const char *changed[2] = { q->t->name, NULL };
-    size_t nchanged = 1;
-    if (q->bias_live && (changed[1] = quantize_layer_bias(quant_layers_of(o), q->t->name)))
-        nchanged = 2;
+    /* only what depends on these tensors (and the biases they correct) runs again */
+    const char *changed[2 * QB_GROUP];
+    size_t nchanged = 0;
+    for (size_t i = 0; i < ng; i++) {
+        qb_tensor *q = g[i];
+        q->d_lo = 0;
+        q->alpha = 2;
+        q->d_fine = -1;
+        q->d_top = -1;
+        q->nset = (int)ng;
+        if (!q->live)
+            continue; /* the graph never reads it: any step is free */
+        changed[nchanged++] = q->t->name;
+        const char *b = q->bias_live ? quantize_layer_bias(quant_layers_of(o), q->t->name) : NULL;
+        if (b)
+            changed[nchanged++] = b;
+    }
+    if (nchanged == 0)
+        return 0;
+    double *share = nnz_calloc(ev->nout + 1, sizeof *share, e);
+    if (!share)
+        return -1;
+    int have_share = 0;
     for (int j = 2 - eff.points; j < 2; j++) {
         double w;
-        if (apply(m, q, o, ks[j], e) != 0 ||
-            nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
-            return -1;
+        for (size_t i = 0; i < ng; i++)
+            if (put(m, g[i], o, ks[j], e) != 0)
+                goto fail;
+        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+            goto fail;
         d[j] = worst_of(per_out, ev->nout);
+        /* each output's share, at the fine point (the coarse one when the
+         * fine one is below float noise) */
+        if (d[j] > 0 && isfinite(d[j]) && (j == 0 || d[0] == 0)) {
+            for (size_t k = 0; k < ev->nout; k++)
+                share[k] = isfinite(per_out[k]) ? per_out[k] / d[j] : 1;
+            have_share = 1;
+        }
     }
-    if (apply(m, q, o, -1, e) != 0)
-        return -1;
-    double r0 = q->werr[QB_SENS_LO], r1 = q->werr[QB_SENS_HI];
-    if (eff.points == 1) { /* the small-noise law through the coarse point */
-        q->d_lo = !isfinite(d[1]) ? INFINITY : r1 > 0 ? d[1] * pow(r0 / r1, 2) : d[1];
-        return 0;
+    /* D that grows slower than r between the two points is not weight
+     * noise passing through smooth layers (D ~ r^2 below them) but a mask
+     * or an argmax flipping (mlsd_large320's scores keep only the local
+     * maxima of a map; few large flips do not grow at all): the finest
+     * point is measured too */
+    double df = -1;
+    if (d[0] > 0 && isfinite(d[0]) && !(d[1] >= d[0] * grid_r(QB_SENS_HI) / grid_r(QB_SENS_LO))) {
+        double w;
+        for (size_t i = 0; i < ng; i++)
+            if (put(m, g[i], o, 0, e) != 0)
+                goto fail;
+        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+            goto fail;
+        df = worst_of(per_out, ev->nout);
     }
-    if (!isfinite(d[0])) {
-        q->d_lo = INFINITY; /* breaks an output even at a fine step: stays float */
-        return 0;
+    /* no output moved at the coarse point: does any at the coarsest? */
+    double dt = -1;
+    if (d[1] == 0) {
+        double w;
+        for (size_t i = 0; i < ng; i++)
+            if (put(m, g[i], o, QB_NGRID - 1, e) != 0)
+                goto fail;
+        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+            goto fail;
+        dt = worst_of(per_out, ev->nout);
     }
-    q->d_lo = d[0];
-    if (d[0] > 0 && isfinite(d[1]) && d[1] > 0 && r1 > r0 * 1.01) {
-        q->alpha = log(d[1] / d[0]) / log(r1 / r0);
-        q->alpha = q->alpha < 1 ? 1 : q->alpha > 3 ? 3 : q->alpha;
-    } else if (d[0] == 0 && isfinite(d[1]) && d[1] > 0) {
-        q->d_lo = d[1] * pow(r0 / r1, 2); /* below float noise at the fine point */
-    } else if (!isfinite(d[1])) {
-        q->alpha = 3; /* breaks at the coarse point: steep */
+    for (size_t i = 0; i < ng; i++)
+        if (put(m, g[i], o, -1, e) != 0)
+            goto fail;
+    for (size_t i = 0; i < ng; i++) {
+        qb_tensor *q = g[i];
+        if (!q->live)
+            continue;
+        q->d_top = dt;
+        q->d_fine = df < 0 ? -1 : df / (double)ng;
+        q->d_hi = d[1] / (double)ng;
+        if (have_share && !(q->share = nnz_malloc(ev->nout * sizeof *q->share, e)))
+            goto fail;
+        if (have_share)
+            memcpy(q->share, share, ev->nout * sizeof *share);
+        double r0 = q->werr[QB_SENS_LO], r1 = q->werr[QB_SENS_HI];
+        double d0 = d[0] / (double)ng, d1 = d[1] / (double)ng;
+        if (eff.points == 1) { /* the small-noise law through the coarse point */
+            q->d_lo = !isfinite(d1) ? INFINITY : r1 > 0 ? d1 * pow(r0 / r1, 2) : d1;
+            continue;
+        }
+        if (!isfinite(d0)) {
+            q->d_lo = INFINITY; /* breaks an output even at a fine step: stays float */
+            continue;
+        }
+        q->d_lo = d0;
+        if (d0 > 0 && isfinite(d1) && d1 > 0 && r1 > r0 * 1.01) {
+            q->alpha = log(d1 / d0) / log(r1 / r0);
+            q->alpha = q->alpha < 1 ? 1 : q->alpha > 3 ? 3 : q->alpha;
+        } else if (d0 == 0 && isfinite(d1) && d1 > 0) {
+            q->d_lo = d1 * pow(r0 / r1, 2); /* below float noise at the fine point */
+        } else if (!isfinite(d1)) {
+            q->alpha = 3; /* breaks at the coarse point: steep */
+        }
     }
+    free(share);
     return 0;
+fail:
+    free(share);
+    return -1;
 }
 
 static void free_tensors(qb_tensor *qs, size_t nq)
@@ -373,6 +606,7 @@ static void free_tensors(qb_tensor *qs, size_t nq)
     for (size_t i = 0; i < nq; i++) {
         free(qs[i].orig);
         free(qs[i].bias_orig);
+        free(qs[i].share);
     }
     free(qs);
 }
@@ -439,6 +673,7 @@ typedef struct qb_search {
     qb_tensor *qs;
     size_t nq;
     const quant_opts *o;
+    qb_alloc *al;              /* the allocation's state */
     int *best;                 /* the best choice that held */
     int *last;                 /* the choice applied last */
 } qb_search;
@@ -447,7 +682,7 @@ static double search_allocate(void *ctx, double budget, double *bits)
 {
     qb_search *c = ctx;
     double pred;
-    allocate(c->qs, c->nq, budget, &pred, bits);
+    allocate(c->qs, c->nq, c->al, budget, &pred, bits);
     return pred;
 }
 
@@ -510,17 +745,23 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             rc = -1;
     }
     /* how much each sensitivity measures: the model's MACs on one input
-     * times the tensors to measure, against sens-work= */
+     * times the sets to measure (a large tensor, or a run of QB_GROUP small
+     * ones), against sens-work= */
     double tk = now();
     nnz_macs macs = { 0 };
-    size_t nmeas = 0;
+    size_t nbig = 0, nsmall = 0;
     for (size_t i = 0; i < m->ntensors; i++)
-        nmeas += stage->selected[i] && nnz_dtype_is_float(m->tensors[i].dtype) &&
-                 (double)m->tensors[i].count * QB_SMALL_SHARE >= total;
+        if (stage->selected[i] && nnz_dtype_is_float(m->tensors[i].dtype)) {
+            if ((double)m->tensors[i].count * QB_SMALL_SHARE >= total)
+                nbig++;
+            else
+                nsmall++;
+        }
     if (rc == 0 && ev->nfeeds)
         rc = nnz_macs_count(cal, m, &ev->feeds[0], &macs, e);
     double macs_total = macs.total;
-    qb_effort eff = sens_effort(macs_total, nmeas, ev->ncal, o->sens_work);
+    qb_effort eff = sens_effort(macs_total, nbig + (nsmall + QB_GROUP - 1) / QB_GROUP, ev->ncal,
+                                o->sens_work);
     nnz_macs_free(&macs);
     /* rates and sensitivities, tensor by tensor; the float model's values
      * kept on the inputs they run on */
@@ -535,6 +776,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         q->index = i;
         q->t = t;
         q->applied = -2;
+        q->choice = -1;
+        q->d_fine = -1;
         q->orig = nnz_tensor_floats(m, t, e);
         if (!q->orig) {
             rc = -1;
@@ -550,13 +793,9 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         if (q->live && cnt != q->n)
             q->live = NULL;
         q->float_bits = 8.0 * (double)t->nbytes;
-        nnz_calib_progress(cal, "quantize: sensitivity", nq, nsel);
-        q->fixed = (double)q->n * QB_SMALL_SHARE < total;
-        if (o->bias_correct && nnz_strmap_get(&biases, t->name, &(size_t){ 0 })) {
-            q->bias_of_corrected = 1; /* its values follow its layer's choice */
-            q->fixed = 1;             /* on the fine step */
-            q->choice = QB_SMALL_K;
-        }
+        q->small = (double)q->n * QB_SMALL_SHARE < total;
+        /* a corrected layer's bias: its values follow its layer's choice */
+        q->bias_of_corrected = o->bias_correct && nnz_strmap_get(&biases, t->name, &(size_t){ 0 });
         const char *bname = o->bias_correct ? quantize_layer_bias(quant_layers_of(o), t->name) : NULL;
         if (bname && rc == 0) {
             size_t nb;
@@ -571,30 +810,65 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         double ta = now();
         if (rc == 0)
             rc = rate_table(m, q, o, e);
-        double tb = now();
-        if (rc == 0 && !q->fixed)
-            rc = sensitivity(m, ev, q, o, eff, per_out, e);
-        t_rates += tb - ta;
-        t_sens += now() - tb;
+        t_rates += now() - ta;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
     nnz_strmap_free(&biases);
-    /* each corrected layer finds its bias's entry */
+    /* each corrected layer finds its bias's entry, which is measured through
+     * the layer (the layer float: the bias alone on its step) */
     for (size_t i = 0; rc == 0 && i < nq; i++) {
-        const char *bname = qs[i].bias_live ? quantize_layer_bias(quant_layers_of(o), qs[i].t->name) : NULL;
+        const char *bname = qs[i].bias_live && qs[i].live
+                                ? quantize_layer_bias(quant_layers_of(o), qs[i].t->name) : NULL;
         for (size_t j = 0; bname && j < nq; j++)
             if (qs[j].bias_of_corrected && strcmp(qs[j].t->name, bname) == 0) {
                 qs[i].bias_q = &qs[j];
-                qs[i].applied = -2; /* its bias goes on its step from now on */
+                qs[j].layer = &qs[i];
             }
     }
+    for (size_t i = 0; rc == 0 && i < nq; i++)
+        if (qs[i].bias_of_corrected && !qs[i].layer) {
+            qs[i].fixed = 1; /* no layer sets it: the fine step */
+            qs[i].choice = QB_SMALL_K;
+        }
+    /* one tensor at a time, or a run of up to QB_GROUP small ones */
+    for (size_t i = 0; rc == 0 && i < nq;) {
+        qb_tensor *g[QB_GROUP];
+        size_t ng = 0, i0 = i;
+        while (i < nq && ng < QB_GROUP) {
+            qb_tensor *q = &qs[i];
+            if (!q->fixed && ng > 0 && (!q->small || !g[0]->small))
+                break;
+            i++;
+            if (!q->fixed)
+                g[ng++] = q;
+            if (!q->small && !q->fixed)
+                break;
+        }
+        nnz_calib_progress(cal, "quantize: sensitivity", i, nq);
+        double tb = now();
+        if (ng > 0)
+            rc = sensitivity(m, ev, g, ng, o, eff, per_out, e);
+        t_sens += now() - tb;
+        if (rc != 0)
+            nnz_wrap(e, "tensor '%s'%s: ", qs[i0].t->name, ng > 1 ? " and the small tensors after it" : "");
+        for (size_t k = 0; k < ng; k++)
+            nnz_tensor_release(g[k]->t);
+    }
+    /* the predicted D of each grid point, for the allocation's many passes */
+    for (size_t i = 0; rc == 0 && i < nq; i++)
+        for (int k = 0; k < QB_NGRID; k++)
+            qs[i].pd[k] = predicted_d(&qs[i], k);
+    qb_alloc al = { ev->nout ? ev->nout : 1, NULL, NULL };
+    if (rc == 0 && (!(al.lam = nnz_calloc(al.nout, sizeof *al.lam, e)) ||
+                    !(al.dout = nnz_calloc(al.nout, sizeof *al.dout, e))))
+        rc = -1;
     double t_search = now();
     if (rc == 0) /* the kept values served the sensitivities: let them go */
         rc = nnz_calib_eval_keep(ev, 0, e);
     /* equal slope, confirmed by whole-model runs (nnz_budget_search) */
-    qb_search qc = { .m = m, .qs = qs, .nq = nq, .o = o };
+    qb_search qc = { .m = m, .qs = qs, .nq = nq, .o = o, .al = &al };
     nnz_budget_search s = { .ev = ev, .x = o->max_output_error, .what = "quantize: confirming",
                             .rounds = nq ? QB_ROUNDS : 0, .runs = QB_CONFIRMS,
                             .inputs = QB_CONFIRM_INPUTS, .close = 1.15, .step = 4,
@@ -647,11 +921,14 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
                 cJSON_AddNumberToObject(x, "bits_per_weight_estimate",
                                         c->bits_estimate / (double)(q->n ? q->n : 1));
                 cJSON_AddBoolToObject(x, "measured", c->measured);
+                cJSON_AddNumberToObject(x, "measured_together", q->nset);
                 if (c->measured && isfinite(c->sensitivity))
                     cJSON_AddNumberToObject(x, "sensitivity", c->sensitivity);
                 else
                     cJSON_AddNullToObject(x, "sensitivity");
                 cJSON_AddNumberToObject(x, "output_error_exponent", c->alpha / 2);
+                if (q->d_fine >= 0) /* measured at the finest step too */
+                    cJSON_AddNumberToObject(x, "output_error_finest", sqrt(q->d_fine));
                 cJSON_AddNumberToObject(x, "output_error_alone", sqrt(predicted_d(q, q->choice)));
                 cJSON_AddItemToArray(ts, x);
                 n_el += (double)q->n;
@@ -662,6 +939,8 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     }
     free(qc.best);
     free(qc.last);
+    free(al.lam);
+    free(al.dout);
     free(per_out);
     if (qs)
         free_tensors(qs, nq);

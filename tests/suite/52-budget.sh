@@ -128,6 +128,110 @@ expect "-v lists the budget's choice per tensor and the measured errors" 0 \
     --inputs "$W/cal_cnn"
 grep -q "budget conv3.weight" "$T/err" || fail "-v: no line for conv3.weight"
 
+# ---- small tensors take part in the allocation -------------------------------------
+# digits_cnn's 16-element BatchNormalization parameters hold under 0.2% of
+# the weights each: they are measured in a group (not left on a fixed step),
+# and each still gets a step of its own from the allocation.
+if r=$(jget "$W/digits_cnn.json" '(lambda ts: "%d %d %d %d" % (sum(not t["measured"] for t in ts), sum(t["measured_together"] > 1 for t in ts), sum(t["measured_together"] > 1 and t["sensitivity"] is not None and (t["choice"] == "float" or t["weight_rel_l2_target"] > 0) for t in ts), len({t.get("weight_rel_l2_target") for t in ts if t["measured_together"] > 1})))(d["quantize_budget"]["tensors"])') &&
+    set -- $r && [ "$1" = 0 ] && [ "$2" -ge 2 ] && [ "$3" = "$2" ]; then
+    pass "digits_cnn: every tensor measured; $2 small ones measured in groups, each with its own sensitivity and choice ($4 distinct steps)"
+else
+    fail "digits_cnn: small tensors in the allocation: unmeasured, grouped, grouped with a choice, steps = '$r'"
+fi
+grep -q "(a group of small tensors" "$T/err" && pass "-v marks the tensors measured in a group" ||
+    fail "-v does not mark the tensors measured in a group"
+
+# ---- a tensor whose every step breaks an output stays float -------------------------
+# Two branches: a smooth one (y), and an int64 output (code) of x times
+# weights near 1e6, which any quantization step changes. The allocation
+# keeps the code's weights float, reports them so, quantizes the smooth
+# branch, and the budget holds in ONNX Runtime on inputs it never saw
+# (code exactly equal).
+$PYTHON - "$W" <<'EOF2'
+import json, os, sys
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+w = sys.argv[1]
+rng = np.random.default_rng(3)
+inits = [nh.from_array(rng.normal(0, 0.3, (16, 64)).astype(np.float32), "w1"),
+         nh.from_array(rng.normal(0, 0.2, (64, 8)).astype(np.float32), "w2"),
+         nh.from_array((1e6 * (1 + rng.random((16, 4)))).astype(np.float32), "wc")]
+nodes = [h.make_node("MatMul", ["x", "w1"], ["a"]), h.make_node("Relu", ["a"], ["r"]),
+         h.make_node("MatMul", ["r", "w2"], ["y"]), h.make_node("MatMul", ["x", "wc"], ["c"]),
+         h.make_node("Cast", ["c"], ["code"], to=T.INT64)]
+g = h.make_graph(nodes, "float_kept", [h.make_tensor_value_info("x", T.FLOAT, [4, 16])],
+                 [h.make_tensor_value_info("y", T.FLOAT, [4, 8]), h.make_tensor_value_info("code", T.INT64, [4, 4])], inits)
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, os.path.join(w, "fk.onnx"))
+json.dump({"inputs": {"x": {"dims": [4, 16], "dtype": "float32"}}}, open(os.path.join(w, "fk.inputs.json"), "w"))
+EOF2
+if $NNZIP -q compress "$W/fk.onnx" -o "$W/fk.nnz" -f --onnx-out "$W/fk.x.onnx" --json \
+    -p 'quantize:max-output-error=0.01 | huffman' --input-spec "$W/fk.inputs.json" >"$W/fk.json" 2>"$W/err" &&
+    $ORACLE "$W/fk.onnx" "$W/fk.x.onnx" --inputs "$W/fk.inputs.json" --seed 5 --batches 4 --json >"$W/fk.ort.json" 2>>"$W/err"; then
+    ch=$(jget "$W/fk.json" '" ".join("%s=%s" % (t["name"], t["choice"]) for t in d["quantize_budget"]["tensors"])')
+    cal=$(jget "$W/fk.json" 'd["quantize_budget"]["output_error_calibration"]')
+    ort=$(jget "$W/fk.ort.json" 'd["worst_rel_l2"]')
+    same=$(jget "$W/fk.ort.json" 'd["outputs"]["code"]["bit_identical"]')
+    case "$ch" in
+    *wc=float*) kept=1 ;;
+    *) kept=0 ;;
+    esac
+    if [ $kept = 1 ] && echo "$ch" | grep -q "w1=quantized" && echo "$ch" | grep -q "w2=quantized" &&
+        le "$cal" 0.01 && le "$ort" 0.015 && [ "$same" = True ]; then
+        pass "a tensor every step of which changes an int64 output stays float ($ch); calibration error $cal, ORT on unseen inputs $ort, code identical"
+    else
+        fail "float decision: $ch; calibration $cal, ORT $ort, code identical: $same"
+    fi
+else
+    fail "the float-kept model did not compress or run" "$(head -c 400 "$W/err")"
+fi
+
+# ---- a mask output: flips, not noise -------------------------------------------------
+# peaks keeps only the values equal to their 3x3 max-pool (as mlsd's scores):
+# wm's error there grows slower than its step (flips), so the finest step is
+# measured for it too; ws feeds a smooth output and is not. One input,
+# nothing held out: the reported error is verify's on the blob.
+$PYTHON - "$W" <<'EOF2'
+import json, os, sys
+import numpy as np
+import onnx
+from onnx import helper as h, numpy_helper as nh, TensorProto as T
+w = sys.argv[1]
+rng = np.random.default_rng(4)
+inits = [nh.from_array(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32), "wm"),
+         nh.from_array(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32), "ws")]
+nodes = [h.make_node("Conv", ["x", "wm"], ["s"], pads=[1, 1, 1, 1]),
+         h.make_node("MaxPool", ["s"], ["mp"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
+         h.make_node("Equal", ["s", "mp"], ["eq"]), h.make_node("Cast", ["eq"], ["mask"], to=T.FLOAT),
+         h.make_node("Mul", ["s", "mask"], ["peaks"]),
+         h.make_node("Conv", ["x", "ws"], ["smooth"], pads=[1, 1, 1, 1])]
+g = h.make_graph(nodes, "peaks", [h.make_tensor_value_info("x", T.FLOAT, [2, 1, 16, 16])],
+                 [h.make_tensor_value_info("peaks", T.FLOAT, [2, 4, 16, 16]),
+                  h.make_tensor_value_info("smooth", T.FLOAT, [2, 4, 16, 16])], inits)
+m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, os.path.join(w, "pk.onnx"))
+json.dump({"inputs": {"x": {"dims": [2, 1, 16, 16], "dtype": "float32"}}}, open(os.path.join(w, "pk.inputs.json"), "w"))
+EOF2
+if $NNZIP -q compress "$W/pk.onnx" -o "$W/pk.nnz" -f --json -p 'quantize:max-output-error=0.01 | huffman' \
+    --input-spec "$W/pk.inputs.json" --calib-sets 1 --holdout 0 >"$W/pk.json" 2>"$W/err" &&
+    $NNZIP -q verify "$W/pk.onnx" "$W/pk.nnz" --max-output-error 0.5 --input-spec "$W/pk.inputs.json" \
+        --json >"$W/pk.v.json" 2>>"$W/err"; then
+    r=$(jget "$W/pk.json" '" ".join("%s:%s:%s" % (t["name"], t["choice"], "finest" if "output_error_finest" in t else "-") for t in d["quantize_budget"]["tensors"])')
+    rep=$(jget "$W/pk.json" 'd["quantize_budget"]["output_error_calibration"]')
+    ver=$(jget "$W/pk.v.json" 'd["output_error"]["worst_rel_l2"]')
+    if [ "$r" = "wm:quantized:finest ws:quantized:-" ] && le "$rep" 0.01 &&
+        $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > 0 and abs(a - b) <= 1e-6 * b + 1e-9 else 1)' "$rep" "$ver"; then
+        pass "a max-pool mask: the finest step measured for its layer only ($r); error $rep <= 1%, verify's on the blob $ver"
+    else
+        fail "a max-pool mask: $r; reported $rep, verify $ver"
+    fi
+else
+    fail "the mask model did not compress or verify" "$(head -c 400 "$W/err")"
+fi
+
 # ---- deterministic --------------------------------------------------------------
 check "the same budget and inputs give the same bytes (1)" $NNZIP -q compress "$FIX/digits_cnn.onnx" \
     -o "$W/d1.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
