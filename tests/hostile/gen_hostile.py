@@ -250,22 +250,29 @@ class Blob:
         next(s for s in self.sections if s[0] == typ)[1] = body
 
     @staticmethod
+    def read_name_type_shape(d, p, e):
+        """An entry's own name (varint length, bytes, NUL), type and dims
+        into e; returns where the entry goes on."""
+        n, p = read_varint(d, p)
+        e["name"] = d[p:p + n]
+        assert d[p + n] == 0
+        p += n + 1
+        e["dtype"], ndims = d[p], d[p + 1]
+        p += 2
+        e["dims"] = []
+        for _ in range(ndims):
+            v, p = read_varint(d, p)
+            e["dims"].append(v)
+        return p
+
+    @staticmethod
     def parse_directory(d):
         (count,) = struct.unpack_from("<I", d, 0)
         offsets = struct.unpack_from("<%dI" % count, d, 4)
         entries = []
         for off in offsets:
             e = {}
-            n, p = read_varint(d, off)
-            e["name"] = d[p:p + n]
-            assert d[p + n] == 0
-            p += n + 1
-            e["dtype"], ndims = d[p], d[p + 1]
-            p += 2
-            e["dims"] = []
-            for _ in range(ndims):
-                v, p = read_varint(d, p)
-                e["dims"].append(v)
+            p = Blob.read_name_type_shape(d, off, e)
             e["location"] = d[p]
             p += 1
             for k in ("graph_offset", "payload_offset", "payload_length"):
@@ -312,16 +319,7 @@ class Blob:
                 e["name"], e["dims"] = graph[g:g + n], dims
                 e["described"] = (e["name"], e["dtype"], list(dims))
             else:
-                n, p = read_varint(d, p)
-                e["name"] = d[p:p + n]
-                assert d[p + n] == 0
-                p += n + 1
-                e["dtype"], ndims = d[p], d[p + 1]
-                p += 2
-                e["dims"] = []
-                for _ in range(ndims):
-                    v, p = read_varint(d, p)
-                    e["dims"].append(v)
+                p = Blob.read_name_type_shape(d, p, e)
             if k % RUN == 0:
                 v, p = read_varint(d, p)
                 e["payload_offset"] = 64 * v
