@@ -941,19 +941,18 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         } else {
             c->scales = rd_bytes(r, c->nchan * 4);
         }
-        if (v5) { /* varint zp + 1 for every channel, or 0 and a u32 each */
-            uint64_t z = rd_varint(r);
-            if (z > (uint64_t)UINT32_MAX + 1)
-                return NNZ_E_CORRUPT;
-            c->zp_stride = z ? 0 : 4;
-            c->zp0 = (uint32_t)(z - 1);
-            c->zps = z ? NULL : rd_bytes(r, c->nchan * 4);
-        } else {
-            c->zp_stride = rd_u8(r) ? 0 : 4;
-            c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
-            c->zp0 = c->zps && !c->zp_stride ? le32(c->zps) : 0;
-            c->zps = c->zp_stride ? c->zps : NULL;
-        }
+        /* zero points: version 5, varint zp + 1 for every channel, or 0
+         * and a u32 each; before, u8 1 and a u32 for every channel, or 0
+         * and a u32 each */
+        uint64_t z = v5 ? rd_varint(r) : rd_u8(r);
+        if (z > (uint64_t)UINT32_MAX + 1)
+            return NNZ_E_CORRUPT;
+        c->zp_stride = z ? 0 : 4;
+        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->nchan * 4);
+        c->zp0 = (uint32_t)(z - 1);
+        if (!v5 && z)
+            c->zp0 = zb ? le32(zb) : 0;
+        c->zps = z ? NULL : zb;
         break;
     case NNZ_VAL_CODEBOOK:
         c->ncb = rd_varint(r);
@@ -1515,6 +1514,19 @@ static unsigned field_head(uint8_t *h, unsigned tag, uint64_t v)
     return n;
 }
 
+/* Where the raw_data header the decoded bytes fill (tag 0x4A, then
+ * varint(decoded_size)) starts, if the graph holds it right before
+ * graph_offset (which is inside the graph); else NULL. */
+static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info *info)
+{
+    uint8_t h[11];
+    unsigned n = field_head(h, 0x4a, info->decoded_size);
+    if (info->graph_offset < n)
+        return NULL;
+    const uint8_t *at = b->graph + (size_t)info->graph_offset - n;
+    return memcmp(at, h, n) == 0 ? at : NULL;
+}
+
 /* Format 1.2's names section: a u16 per entry, the length of its name
  * when the name is left in the graph only, as the TensorProto name field
  * (tag 0x42, varint length) right before the raw_data header of its bytes
@@ -1673,12 +1685,8 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         return NNZ_E_OVERFLOW;
     info->count = count;
     info->decoded_size = count * es;
-    if (hdr) { /* the graph's fields end with the raw_data header, exactly */
-        uint8_t h[11];
-        unsigned n = field_head(h, 0x4a, info->decoded_size);
-        if (b->graph + info->graph_offset - hdr != n || memcmp(hdr, h, n) != 0)
-            return NNZ_E_CORRUPT;
-    }
+    if (hdr && raw_head(b, info) != hdr) /* the graph's fields end with it, exactly */
+        return NNZ_E_CORRUPT;
 
     if ((info->location & 0x3f) > NNZ_LOC_CONSTANT)
         return NNZ_E_CORRUPT;
@@ -1795,12 +1803,7 @@ static nnz_status decodable_entry(const nnz_blob *b, uint32_t index, nnz_tensor_
  * wrong size is refused. */
 static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 {
-    uint8_t head[11];
-    unsigned n = field_head(head, 0x4a, info->decoded_size);
-    if (info->graph_offset < n ||
-        memcmp(b->graph + (size_t)info->graph_offset - n, head, n) != 0)
-        return NNZ_E_CORRUPT;
-    return NNZ_OK;
+    return raw_head(b, info) ? NNZ_OK : NNZ_E_CORRUPT;
 }
 
 /* Checks of an encoding's parameters that need no output buffer; a coded
