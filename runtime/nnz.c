@@ -1629,20 +1629,18 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     uint64_t poff, plen;
     const uint8_t *hdr = NULL; /* format 2 graph-described: where the raw_data header is */
     memset(info, 0, sizeof *info);
-    if (HAVE_FORMAT1 && b->major == 1) {
+    int v1 = HAVE_FORMAT1 && b->major == 1;
+    if (v1) {
         st = entry_name_shape(r, info);
         info->location = (int)rd_u8(r);
         info->graph_offset = rd_varint(r);
         poff = rd_varint(r);
-        plen = rd_varint(r);
-        info->encoding = (int)rd_u8(r);
-        info->encoding_version = (int)rd_u8(r);
     } else {
         info->location = (int)rd_u8(r);
         uint64_t go = rd_varint(r);
         int ext = (info->location & NNZ_LOC_EXTERNAL) != 0;
         if (index % RUN && !ext && !rs->external) { /* a difference from the one before */
-            if (go > UINT64_MAX - rs->graph_offset)
+            if (go > b->graph_size) /* the one before is inside the graph (checked) */
                 return NNZ_E_CORRUPT;
             go += rs->graph_offset;
         }
@@ -1655,15 +1653,16 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
             return NNZ_E_CORRUPT;
         poff = index % RUN ? (poff + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN
                            : poff * PAYLOAD_ALIGN;
-        plen = rd_varint(r);
-        uint32_t ev = rd_u8(r);
-        info->encoding = (int)(ev & 15);
-        info->encoding_version = (int)(ev >> 4);
         info->location &= ~NNZ_LOC_GRAPH_DESCRIBED;
         rs->graph_offset = go;
         rs->external = ext;
-        rs->payload_end = poff + plen; /* checked below against the payload section */
     }
+    plen = rd_varint(r);
+    rs->payload_end = poff + plen; /* format 2; checked below against the payload section */
+    /* encoding and its version: a byte each (format 1), or 4 bits each */
+    uint32_t ev = rd_u8(r);
+    info->encoding = (int)(v1 ? ev : ev & 15);
+    info->encoding_version = (int)(v1 ? rd_u8(r) : ev >> 4);
     uint64_t params_len = rd_varint(r);
     const uint8_t *pp = rd_bytes(r, params_len);
     if (st != NNZ_OK)
@@ -1696,7 +1695,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
-    st = HAVE_FORMAT1 && b->major == 1 ? graph_name(b, index, info) : NNZ_OK;
+    st = v1 ? graph_name(b, index, info) : NNZ_OK;
     if (st != NNZ_OK)
         return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
