@@ -989,8 +989,13 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         /* version 5: coding and width - 1 in one byte; the last stream's
          * length is what the payload has left */
         uint32_t cw = rd_u8(r);
-        c->st[s].coding = v5 ? cw & 7 : cw;
-        c->st[s].width = v5 ? (cw >> 3) + 1 : rd_u8(r);
+        if (v5) {
+            c->st[s].coding = cw & 7;
+            c->st[s].width = (cw >> 3) + 1;
+        } else {
+            c->st[s].coding = cw;
+            c->st[s].width = rd_u8(r);
+        }
         if (!v5 || s + 1 < c->nstreams)
             lens[s] = rd_varint(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
@@ -1017,7 +1022,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->nblocks = info->nblocks;
     c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
     uint64_t index_len = c->nblocks - 1;
-    if (index_len > info->payload_size / (4u * c->index_stride))
+    /* (the payload lies in the blob: its size fits a size_t) */
+    if (index_len > (size_t)info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
     index_len *= 4u * c->index_stride;
     rd p = { b->data + info->payload_offset,
@@ -2432,8 +2438,8 @@ static int rebuild_direct(const nnz_tensor_info *info)
  * NNZ_REBUILD_PIECE bytes of whole elements when the block is larger. */
 static size_t rebuild_piece(const nnz_tensor_info *info)
 {
-    uint64_t es = dtype_size(info->dtype), per = NNZ_REBUILD_PIECE / es;
-    return (size_t)((info->block_elems < per ? info->block_elems : per) * es);
+    size_t es = dtype_size(info->dtype), per = (size_t)NNZ_REBUILD_PIECE / es; /* es 1..16 */
+    return (info->block_elems < per ? (size_t)info->block_elems : per) * es;
 }
 
 /* work = [reader][piece][scratch], each 8-byte aligned. */
