@@ -941,19 +941,18 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         } else {
             c->scales = rd_bytes(r, c->nchan * 4);
         }
-        if (v5) { /* varint zp + 1 for every channel, or 0 and a u32 each */
-            uint64_t z = rd_varint(r);
-            if (z > (uint64_t)UINT32_MAX + 1)
-                return NNZ_E_CORRUPT;
-            c->zp_stride = z ? 0 : 4;
-            c->zp0 = (uint32_t)(z - 1);
-            c->zps = z ? NULL : rd_bytes(r, c->nchan * 4);
-        } else {
-            c->zp_stride = rd_u8(r) ? 0 : 4;
-            c->zps = rd_bytes(r, c->zp_stride ? c->nchan * 4 : 4);
-            c->zp0 = c->zps && !c->zp_stride ? le32(c->zps) : 0;
-            c->zps = c->zp_stride ? c->zps : NULL;
-        }
+        /* zero points: version 5, varint zp + 1 for every channel, or 0
+         * and a u32 each; before, u8 1 and a u32 for every channel, or 0
+         * and a u32 each */
+        uint64_t z = v5 ? rd_varint(r) : rd_u8(r);
+        if (z > (uint64_t)UINT32_MAX + 1)
+            return NNZ_E_CORRUPT;
+        c->zp_stride = z ? 0 : 4;
+        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->nchan * 4);
+        c->zp0 = (uint32_t)(z - 1);
+        if (!v5 && z)
+            c->zp0 = zb ? le32(zb) : 0;
+        c->zps = z ? NULL : zb;
         break;
     case NNZ_VAL_CODEBOOK:
         c->ncb = rd_varint(r);
@@ -990,8 +989,13 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         /* version 5: coding and width - 1 in one byte; the last stream's
          * length is what the payload has left */
         uint32_t cw = rd_u8(r);
-        c->st[s].coding = v5 ? cw & 7 : cw;
-        c->st[s].width = v5 ? (cw >> 3) + 1 : rd_u8(r);
+        if (v5) {
+            c->st[s].coding = cw & 7;
+            c->st[s].width = (cw >> 3) + 1;
+        } else {
+            c->st[s].coding = cw;
+            c->st[s].width = rd_u8(r);
+        }
         if (!v5 || s + 1 < c->nstreams)
             lens[s] = rd_varint(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
@@ -1018,7 +1022,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->nblocks = info->nblocks;
     c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
     uint64_t index_len = c->nblocks - 1;
-    if (index_len > info->payload_size / (4u * c->index_stride))
+    /* (the payload lies in the blob: its size fits a size_t) */
+    if (index_len > (size_t)info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
     index_len *= 4u * c->index_stride;
     rd p = { b->data + info->payload_offset,
@@ -1515,6 +1520,19 @@ static unsigned field_head(uint8_t *h, unsigned tag, uint64_t v)
     return n;
 }
 
+/* Where the raw_data header the decoded bytes fill (tag 0x4A, then
+ * varint(decoded_size)) starts, if the graph holds it right before
+ * graph_offset (which is inside the graph); else NULL. */
+static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info *info)
+{
+    uint8_t h[11];
+    unsigned n = field_head(h, 0x4a, info->decoded_size);
+    if (info->graph_offset < n)
+        return NULL;
+    const uint8_t *at = b->graph + (size_t)info->graph_offset - n;
+    return memcmp(at, h, n) == 0 ? at : NULL;
+}
+
 /* Format 1.2's names section: a u16 per entry, the length of its name
  * when the name is left in the graph only, as the TensorProto name field
  * (tag 0x42, varint length) right before the raw_data header of its bytes
@@ -1617,20 +1635,18 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     uint64_t poff, plen;
     const uint8_t *hdr = NULL; /* format 2 graph-described: where the raw_data header is */
     memset(info, 0, sizeof *info);
-    if (HAVE_FORMAT1 && b->major == 1) {
+    int v1 = HAVE_FORMAT1 && b->major == 1;
+    if (v1) {
         st = entry_name_shape(r, info);
         info->location = (int)rd_u8(r);
         info->graph_offset = rd_varint(r);
         poff = rd_varint(r);
-        plen = rd_varint(r);
-        info->encoding = (int)rd_u8(r);
-        info->encoding_version = (int)rd_u8(r);
     } else {
         info->location = (int)rd_u8(r);
         uint64_t go = rd_varint(r);
         int ext = (info->location & NNZ_LOC_EXTERNAL) != 0;
         if (index % RUN && !ext && !rs->external) { /* a difference from the one before */
-            if (go > UINT64_MAX - rs->graph_offset)
+            if (go > b->graph_size) /* the one before is inside the graph (checked) */
                 return NNZ_E_CORRUPT;
             go += rs->graph_offset;
         }
@@ -1643,15 +1659,16 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
             return NNZ_E_CORRUPT;
         poff = index % RUN ? (poff + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN
                            : poff * PAYLOAD_ALIGN;
-        plen = rd_varint(r);
-        uint32_t ev = rd_u8(r);
-        info->encoding = (int)(ev & 15);
-        info->encoding_version = (int)(ev >> 4);
         info->location &= ~NNZ_LOC_GRAPH_DESCRIBED;
         rs->graph_offset = go;
         rs->external = ext;
-        rs->payload_end = poff + plen; /* checked below against the payload section */
     }
+    plen = rd_varint(r);
+    rs->payload_end = poff + plen; /* format 2; checked below against the payload section */
+    /* encoding and its version: a byte each (format 1), or 4 bits each */
+    uint32_t ev = rd_u8(r);
+    info->encoding = (int)(v1 ? ev : ev & 15);
+    info->encoding_version = (int)(v1 ? rd_u8(r) : ev >> 4);
     uint64_t params_len = rd_varint(r);
     const uint8_t *pp = rd_bytes(r, params_len);
     if (st != NNZ_OK)
@@ -1673,12 +1690,8 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         return NNZ_E_OVERFLOW;
     info->count = count;
     info->decoded_size = count * es;
-    if (hdr) { /* the graph's fields end with the raw_data header, exactly */
-        uint8_t h[11];
-        unsigned n = field_head(h, 0x4a, info->decoded_size);
-        if (b->graph + info->graph_offset - hdr != n || memcmp(hdr, h, n) != 0)
-            return NNZ_E_CORRUPT;
-    }
+    if (hdr && raw_head(b, info) != hdr) /* the graph's fields end with it, exactly */
+        return NNZ_E_CORRUPT;
 
     if ((info->location & 0x3f) > NNZ_LOC_CONSTANT)
         return NNZ_E_CORRUPT;
@@ -1688,7 +1701,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         return NNZ_E_CORRUPT;
     info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
-    st = HAVE_FORMAT1 && b->major == 1 ? graph_name(b, index, info) : NNZ_OK;
+    st = v1 ? graph_name(b, index, info) : NNZ_OK;
     if (st != NNZ_OK)
         return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
@@ -1795,12 +1808,7 @@ static nnz_status decodable_entry(const nnz_blob *b, uint32_t index, nnz_tensor_
  * wrong size is refused. */
 static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 {
-    uint8_t head[11];
-    unsigned n = field_head(head, 0x4a, info->decoded_size);
-    if (info->graph_offset < n ||
-        memcmp(b->graph + (size_t)info->graph_offset - n, head, n) != 0)
-        return NNZ_E_CORRUPT;
-    return NNZ_OK;
+    return raw_head(b, info) ? NNZ_OK : NNZ_E_CORRUPT;
 }
 
 /* Checks of an encoding's parameters that need no output buffer; a coded
@@ -2430,8 +2438,8 @@ static int rebuild_direct(const nnz_tensor_info *info)
  * NNZ_REBUILD_PIECE bytes of whole elements when the block is larger. */
 static size_t rebuild_piece(const nnz_tensor_info *info)
 {
-    uint64_t es = dtype_size(info->dtype), per = NNZ_REBUILD_PIECE / es;
-    return (size_t)((info->block_elems < per ? info->block_elems : per) * es);
+    size_t es = dtype_size(info->dtype), per = (size_t)NNZ_REBUILD_PIECE / es; /* es 1..16 */
+    return (info->block_elems < per ? (size_t)info->block_elems : per) * es;
 }
 
 /* work = [reader][piece][scratch], each 8-byte aligned. */
