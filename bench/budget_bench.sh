@@ -130,10 +130,9 @@ out += ["", "Every point: `budget_bench.sh` rows (budget, bits, ONNX Runtime err
 for r in sorted(rows, key=lambda r: (list(dict.fromkeys(x["model"] for x in rows)).index(r["model"]), r["rounding"] != "nearest", r["budget"])):
     out.append("| %s | %s | %g | %.2f | %s | %s | %s | %s | %.0f |" % (r["model"], r["rounding"], r["budget"], r["bits"], pct(r["ort"]), pct(r["ort_unseen"]), pct(r["cal"]), pct(r["held"]), r["search_s"]))
 out.append("<!-- /budget -->")
-sec = "\n".join(out) + "\n"
-a, b = doc.find("<!-- budget -->"), doc.find("<!-- /budget -->")
-doc = doc[:a] + sec + doc[b + len("<!-- /budget -->\n"):] if a >= 0 and b > a else doc.rstrip("\n") + "\n\n" + sec
-open("docs/BENCHMARKS.md", "w").write(doc)
+sys.path.insert(0, "bench")
+import doc_section
+doc_section.put("docs/BENCHMARKS.md", "\n".join(out))
 print("\n".join(out[5:5 + len(set(r['model'] for r in rows)) + 2]))
 print("  -> docs/BENCHMARKS.md")
 PY

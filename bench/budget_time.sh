@@ -65,7 +65,6 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 if not rows:
     sys.exit()
-doc = open("docs/BENCHMARKS.md").read()
 out = ["<!-- budget-time -->", "## Output budgets: search time per model", "",
        "Each budget at X = %s, alone in its pipeline (`quantize:max-output-error=X | huffman`, "
        "`prune:max-output-error=X`, `decompose:max-output-error=X`), 32 calibration inputs generated from "
@@ -84,9 +83,8 @@ for r in rows:
         "%.3f" % r["per_run"] if r.get("per_run") else "—", r["result"], r["cal"],
         r["runs"] if r["runs"] is not None else "—"))
 out.append("<!-- /budget-time -->")
-sec = "\n".join(out) + "\n"
-a, b = doc.find("<!-- budget-time -->"), doc.find("<!-- /budget-time -->")
-doc = doc[:a] + sec + doc[b + len("<!-- /budget-time -->\n"):] if a >= 0 and b > a else doc.rstrip("\n") + "\n\n" + sec
-open("docs/BENCHMARKS.md", "w").write(doc)
+sys.path.insert(0, "bench")
+import doc_section
+doc_section.put("docs/BENCHMARKS.md", "\n".join(out))
 print("  -> docs/BENCHMARKS.md")
 PY

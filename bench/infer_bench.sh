@@ -94,13 +94,10 @@ for n, ort, rss, base, size in rows:
 out += ["", "<!-- /infer -->"]
 text = "\n".join(out) + "\n"
 open(os.path.join(D, "section.md"), "w").write(text)
+sys.path.insert(0, "bench")
+import doc_section
 for doc in ("docs/BENCHMARKS.md", "docs/infer.md"):
-    if not os.path.exists(doc):
-        continue
-    s = open(doc).read()
-    a, b = s.find("<!-- infer -->"), s.find("<!-- /infer -->")
-    s = s[:a] + text.rstrip("\n") + s[b + len("<!-- /infer -->"):] if a >= 0 and b > a else s.rstrip("\n") + "\n\n" + text
-    open(doc + ".tmp", "w").write(s)
-    os.replace(doc + ".tmp", doc)
+    if os.path.exists(doc):
+        doc_section.put(doc, text)
 print("  -> docs/BENCHMARKS.md, docs/infer.md")
 PY

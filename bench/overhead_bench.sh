@@ -86,12 +86,8 @@ out += ["| %s | %s | %s | %s |" % r for r in (
     ("edge_depthwise_small", "9.649", "9.649", "+28.0%"))]
 out += ["", "<!-- /overhead -->"]
 text = "\n".join(out) + "\n"
-doc = "docs/BENCHMARKS.md"
-s = open(doc).read()
-i, j = s.find("<!-- overhead -->"), s.find("<!-- /overhead -->")
-s = (s[:i] + text.rstrip("\n") + s[j + len("<!-- /overhead -->"):] if i >= 0 and j > i
-     else s.rstrip("\n") + "\n\n" + text)
-open(doc + ".tmp", "w").write(s)
-os.replace(doc + ".tmp", doc)
+sys.path.insert(0, "bench")
+import doc_section
+doc_section.put("docs/BENCHMARKS.md", text)
 print(text)
 PY

@@ -119,12 +119,8 @@ for line in open(sys.argv[1]):
         xz(g), len(b) - codes - len(g), xz(rest), floor / X, reach / X))
 out += ["", "<!-- /qdq -->"]
 text = "\n".join(out) + "\n"
-doc = "docs/BENCHMARKS.md"
-s = open(doc).read()
-i, j = s.find("<!-- qdq -->"), s.find("<!-- /qdq -->")
-s = (s[:i] + text.rstrip("\n") + s[j + len("<!-- /qdq -->"):] if i >= 0 and j > i
-     else s.rstrip("\n") + "\n\n" + text)
-open(doc + ".tmp", "w").write(s)
-os.replace(doc + ".tmp", doc)
+sys.path.insert(0, "bench")
+import doc_section
+doc_section.put("docs/BENCHMARKS.md", text)
 print(text)
 PY
