@@ -95,19 +95,24 @@ def parse(path, all_coded):
     ends = []
     r = None
     prev_go = prev_ext = prev_end = 0
+
+    def own_name_shape(r):
+        """An entry's own name (bytes it takes) and element count."""
+        at = r.p
+        r.take(r.var() + 1)
+        name_b = r.p - at
+        r.u8()
+        cnt = 1
+        for _ in range(r.u8()):
+            cnt *= r.var()
+        return name_b, cnt
+
     for k in range(count):
         if k % run == 0:
             r = R(b, doff + offs[k // run])
         at = r.p
         if major == 1:  # name, dtype, dims, location, offsets, encoding, version
-            nl = r.var()
-            r.take(nl + 1)
-            name_b = r.p - at
-            r.u8()
-            nd = r.u8()
-            cnt = 1
-            for _ in range(nd):
-                cnt *= r.var()
+            name_b, cnt = own_name_shape(r)
             r.u8()
             r.var()
             po, pl = r.var(), r.var()
@@ -128,14 +133,7 @@ def parse(path, all_coded):
                     cnt *= g.var()
                 name_b = r.p - nat
             else:
-                nl = r.var()
-                r.take(nl + 1)
-                name_b = r.p - nat
-                r.u8()
-                nd = r.u8()
-                cnt = 1
-                for _ in range(nd):
-                    cnt *= r.var()
+                name_b, cnt = own_name_shape(r)
             po = r.var() * 64 if k % run == 0 else (prev_end + 63) // 64 * 64
             pl = r.var()
             ev = r.u8()
