@@ -127,6 +127,14 @@ const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i);
  * NULL when there is no such float tensor (or no memory for the copy). */
 float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 
+/* Another interpreter's weights, for running it beside that one on other
+ * inputs (calibration workers, infer_calib.c): every float weight of `dst`
+ * reads `src`'s values in place (what nnz_infer_weight changed there
+ * included), its own copies let go. Both must be open on the same model.
+ * Call it again after a nnz_infer_weight on `src` (which may move a
+ * weight), never while either runs; `src` must outlive `dst`'s runs. */
+int nnz_infer_share_weights(nnz_infer *dst, const nnz_infer *src, nnz_error *e);
+
 /* Re-running with a few weights changed. A run that changes one weight
  * computes, before that weight's first reader, exactly what a run with the
  * old weight computed; and after it, too, wherever the value does not

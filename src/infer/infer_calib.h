@@ -43,7 +43,13 @@ typedef struct nnz_calib {
     uint64_t seed;
     int sets;                    /* generated inputs: how many (batches 0..sets-1 of seed) */
     double holdout;              /* fraction held out, in [0, 0.9] */
-    nnz_infer_opts opts;         /* threads, memory limit, symbolic dims */
+    nnz_infer_opts opts;         /* memory limit, symbolic dims; threads: OpenBLAS's
+                                  * (forced to one when workers > 1) */
+    /* Interpreters running the inputs of one measurement side by side, one
+     * thread each (0 or 1: one, in the caller's thread). Each input's
+     * figures are added in input order, so the result is the same bits for
+     * any number (docs/cli.md, compress --threads). */
+    int workers;
     /* Progress of a long search ("quantize: sensitivity", k, n); NULL: none. */
     void (*progress)(void *ctx, const char *what, size_t done, size_t total);
     void *progress_ctx;
@@ -69,7 +75,15 @@ typedef struct nnz_calib_eval {
     int ref_kept;                /* ref and iref belong to calib->keep */
     nnz_infer_snap **snap;       /* per feed: every value of a run (nnz_calib_eval_keep) */
     size_t nsnap;
+    /* lane[0] is inf; lane[1..nlanes) run other inputs of the same
+     * measurement on worker threads, reading inf's weights (calib->workers) */
+    nnz_infer **lane;
+    size_t nlanes;
+    double *ref2;                /* ref2[f * nout + o]: squared L2 of the reference */
 } nnz_calib_eval;
+
+/* The most calibration workers (compress --threads). */
+#define NNZ_CALIB_MAX_WORKERS 64
 
 /* Bytes of kept values (all feeds) at most, when opts.max_memory is not set. */
 #define NNZ_CALIB_KEEP_BYTES (1ull << 30)
