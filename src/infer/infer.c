@@ -1680,6 +1680,30 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
     return t->data;
 }
 
+int nnz_infer_weight_use(nnz_infer *inf, const char *name, const float *data, size_t count,
+                         nnz_infer_wsave *save)
+{
+    size_t i;
+    if (!nnz_strmap_get(&inf->wnames, name, &i) || inf->wlist[i]->count != count ||
+        !nni_is_float(inf->wlist[i]->dtype))
+        return -1;
+    nnz_itensor *t = inf->wlist[i];
+    save->data = t->data;
+    save->borrowed = t->borrowed;
+    t->data = (void *)(uintptr_t)data; /* borrowed: runs only read weights */
+    t->borrowed = 1;
+    return 0;
+}
+
+void nnz_infer_weight_put_back(nnz_infer *inf, const char *name, const nnz_infer_wsave *save)
+{
+    size_t i;
+    if (!nnz_strmap_get(&inf->wnames, name, &i))
+        return;
+    inf->wlist[i]->data = save->data;
+    inf->wlist[i]->borrowed = save->borrowed;
+}
+
 int nnz_infer_share_weights(nnz_infer *dst, const nnz_infer *src, nnz_error *e)
 {
     if (dst->m != src->m || dst->nw != src->nw)

@@ -135,6 +135,19 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
  * weight), never while either runs; `src` must outlive `dst`'s runs. */
 int nnz_infer_share_weights(nnz_infer *dst, const nnz_infer *src, nnz_error *e);
 
+/* Run with the caller's `data` (count floats: read, never written or
+ * freed, outliving the runs) as float weight `name`, until
+ * nnz_infer_weight_put_back; other interpreters sharing this one's weights
+ * keep reading its own values. Returns 0 with *save filled (for putting
+ * them back), -1 when there is no float weight of that name and size. */
+typedef struct nnz_infer_wsave {
+    void *data;
+    int borrowed;
+} nnz_infer_wsave;
+int nnz_infer_weight_use(nnz_infer *inf, const char *name, const float *data, size_t count,
+                         nnz_infer_wsave *save);
+void nnz_infer_weight_put_back(nnz_infer *inf, const char *name, const nnz_infer_wsave *save);
+
 /* Re-running with a few weights changed. A run that changes one weight
  * computes, before that weight's first reader, exactly what a run with the
  * old weight computed; and after it, too, wherever the value does not

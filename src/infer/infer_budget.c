@@ -9,8 +9,10 @@
 
 /* Apply the current choice and measure it on feeds [0, to) into `sums`
  * (emptied first). A choice the interpreter holds already, measured into
- * `sums` last (*held), is not run again: the same weights, the same error. */
-static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, int *held,
+ * `sums` last (*held), is not run again: the same weights, the same error.
+ * With `stop` finite the runs end once the error is sure to be over it
+ * (*meas is then that bound, and the sums are not held: they miss inputs). */
+static int measure(nnz_budget_search *s, size_t to, double stop, nnz_calib_sums *sums, int *held,
                    double *meas, nnz_error *e)
 {
     if (*held && sums->to == to && s->same && s->same(s->ctx)) {
@@ -23,11 +25,14 @@ static int measure(nnz_budget_search *s, size_t to, nnz_calib_sums *sums, int *h
         sums->err2[o] = 0;
     sums->worst_in = 0;
     sums->broken = 0;
-    if (s->apply(s->ctx, e) != 0 || nnz_calib_eval_add(s->ev, to, sums, e) != 0)
+    int stopped;
+    if (s->apply(s->ctx, e) != 0 ||
+        (stopped = nnz_calib_eval_add_until(s->ev, to, stop, sums, e)) < 0)
         return -1;
     *meas = nnz_calib_sums_worst(s->ev, sums, NULL);
-    *held = 1;
+    *held = !stopped;
     s->confirms++;
+    s->inputs_run += sums->to;
     return 0;
 }
 
@@ -43,7 +48,13 @@ static int one_search(nnz_budget_search *s, double aim, double *budget, size_t n
         nnz_calib_progress(s->ev->calib, s->what, (size_t)it + 1, (size_t)s->runs);
         double cost, meas;
         double pred = s->allocate(s->ctx, *budget, &cost);
-        if (measure(s, nsub, cur, held, &meas, e) != 0)
+        /* how far over the aim a miss may be and still change the next
+         * step: with a choice that held, not at all (the next budget is
+         * between the two); without, up to where the step is at its
+         * smallest (0.05, below). Past that the runs stop: the search
+         * takes the same path as with all of them. */
+        double stop = ok > 0 ? aim : aim * sqrt(0.95 / 0.05);
+        if (measure(s, nsub, stop, cur, held, &meas, e) != 0)
             return -1;
         if (meas <= aim) {
             if (cost < best_cost) {
@@ -80,6 +91,7 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
     int held = 0; /* cur holds the measurement of the choice the interpreter holds */
     s->have_best = 0;
     s->confirms = 0;
+    s->inputs_run = 0;
     s->best_pred = 0;
     if (nnz_calib_sums_init(&cur, ev->nout, e) != 0)
         return -1;
@@ -95,9 +107,11 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
         /* the whole calibration set, from the subset's sums on */
         s->use(s->ctx, 1);
         held = 0;
+        size_t had = best.to;
         if ((rc = s->apply(s->ctx, e)) != 0 || (rc = nnz_calib_eval_add(ev, ncal, &best, e)) != 0)
             break;
         s->confirms++;
+        s->inputs_run += best.to - had;
         meas = nnz_calib_sums_worst(ev, &best, NULL);
         if (meas <= s->x)
             break;
@@ -112,7 +126,7 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
             rc = s->apply(s->ctx, e); /* measured on these weights and inputs already */
             s->measured = nnz_calib_sums_worst(ev, &best, NULL);
         } else {
-            rc = measure(s, ncal, &cur, &held, &s->measured, e);
+            rc = measure(s, ncal, INFINITY, &cur, &held, &s->measured, e);
         }
     }
     nnz_calib_sums_free(&cur);

@@ -77,12 +77,11 @@ static void *lane_main(void *p)
     }
 }
 
-/* fn on inputs [from, to), on up to ev->nlanes interpreters at once. */
-static int run_feeds(nnz_calib_eval *ev, size_t from, size_t to, feed_job fn, void *ctx,
+/* fn on inputs (or other items) [from, to), on up to ev->nlanes
+ * interpreters at once. */
+static int run_items(nnz_calib_eval *ev, size_t from, size_t to, feed_job fn, void *ctx,
                      nnz_error *e)
 {
-    if (to > ev->nfeeds)
-        to = ev->nfeeds;
     if (from >= to)
         return 0;
     size_t nl = ev->nlanes < to - from ? ev->nlanes : to - from;
@@ -263,7 +262,7 @@ int nnz_calib_eval_open(const nnz_calib *c, nnz_model *m, nnz_calib_eval **out, 
         ev->ref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->ref, e);
         ev->iref = nnz_calloc(ev->nfeeds * ev->nout + 1, sizeof *ev->iref, e);
         double *secs = nnz_calloc(ev->nfeeds + 1, sizeof *secs, e);
-        if (!ev->ref || !ev->iref || !secs || run_feeds(ev, 0, ev->nfeeds, ref_job, secs, e) != 0) {
+        if (!ev->ref || !ev->iref || !secs || run_items(ev, 0, ev->nfeeds, ref_job, secs, e) != 0) {
             free(secs);
             nnz_calib_eval_free(ev);
             return -1;
@@ -383,7 +382,7 @@ int nnz_calib_eval_keep(nnz_calib_eval *ev, size_t to, nnz_error *e)
                    .idle = ev->nlanes < to ? ev->nlanes : to };
     if (pthread_mutex_init(&k.mu, NULL) != 0)
         return nnz_fail(e, NNZ_EXIT_INTERNAL, "cannot make a mutex for the calibration workers");
-    int rc = run_feeds(ev, 0, to, keep_job, &k, e);
+    int rc = run_items(ev, 0, to, keep_job, &k, e);
     pthread_mutex_destroy(&k.mu);
     return rc;
 }
@@ -410,6 +409,24 @@ void nnz_calib_sums_copy(nnz_calib_sums *dst, const nnz_calib_sums *src)
     dst->worst_in = src->worst_in;
     dst->broken = src->broken;
     dst->to = src->to;
+}
+
+typedef struct map_ctx {
+    nnz_calib_job job;
+    void *ctx;
+} map_ctx;
+
+static int map_job(nnz_calib_eval *ev, nnz_infer *inf, size_t i, void *ctx, nnz_error *e)
+{
+    (void)ev;
+    map_ctx *m = ctx;
+    return m->job(m->ctx, inf, i, e);
+}
+
+int nnz_calib_eval_map(nnz_calib_eval *ev, size_t n, nnz_calib_job job, void *ctx, nnz_error *e)
+{
+    map_ctx m = { job, ctx };
+    return run_items(ev, 0, n, map_job, &m, e);
 }
 
 /* What one input adds to a measurement, per output: the squared error and
@@ -493,23 +510,58 @@ static void add_errs(const nnz_calib_eval *ev, const feed_err *fe, int broken, n
     }
 }
 
-/* Run feeds [s->to, to) and add them to s. */
+/* The least error the sums can end at once feeds [s->to, to) are added:
+ * each output's squared error so far over its reference so far plus the
+ * most the rest's reference can add (their finite values' squares). */
+static double sums_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to)
+{
+    if (s->broken)
+        return INFINITY;
+    if (ev->per_input) /* the worst input so far stays or grows */
+        return sqrt(s->worst_in);
+    double w = 0;
+    for (size_t o = 0; o < s->nout; o++) {
+        double rest = 0;
+        for (size_t f = s->to; f < to; f++)
+            rest += ev->ref2[f * ev->nout + o];
+        double den = s->ref2[o] + rest;
+        double r2 = s->err2[o] == 0 ? 0 : den > 0 ? s->err2[o] / den : INFINITY;
+        w = r2 > w ? r2 : w;
+    }
+    return sqrt(w);
+}
+
+/* Run feeds [s->to, to) and add them to s; with `stop` finite, a block of
+ * inputs at a time (one per lane), stopping when the error can no longer
+ * end at or below stop. */
 static int add_feeds(nnz_calib_eval *ev, const char *const *changed, size_t nchanged, size_t to,
-                     nnz_calib_sums *s, nnz_error *e)
+                     double stop, nnz_calib_sums *s, int *stopped, nnz_error *e)
 {
     if (to > ev->nfeeds)
         to = ev->nfeeds;
+    *stopped = 0;
     if (s->to >= to)
         return 0;
     size_t n = to - s->to;
-    err_ctx c = { .changed = changed, .nchanged = nchanged, .from = s->to };
+    err_ctx c = { .changed = changed, .nchanged = nchanged };
     c.fe = nnz_calloc(n * ev->nout + 1, sizeof *c.fe, e);
     c.broken = nnz_calloc(n + 1, 1, e);
-    int rc = c.fe && c.broken ? run_feeds(ev, s->to, to, err_job, &c, e) : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        add_errs(ev, c.fe + i * ev->nout, c.broken[i], s);
-    if (rc == 0)
-        s->to = to;
+    int rc = c.fe && c.broken ? 0 : -1;
+    size_t block = isfinite(stop) ? ev->nlanes : n;
+    while (rc == 0 && s->to < to) {
+        size_t end = to - s->to > block ? s->to + block : to;
+        c.from = s->to;
+        rc = run_items(ev, s->to, end, err_job, &c, e);
+        for (size_t i = 0; rc == 0 && i < end - c.from; i++)
+            add_errs(ev, c.fe + i * ev->nout, c.broken[i], s);
+        if (rc == 0)
+            s->to = end;
+        /* a margin for rounding: stopped means the whole would be over */
+        if (rc == 0 && s->to < to && sums_bound(ev, s, to) > stop * (1 + 1e-6)) {
+            *stopped = 1;
+            break;
+        }
+    }
     free(c.fe);
     free(c.broken);
     return rc;
@@ -517,7 +569,17 @@ static int add_feeds(nnz_calib_eval *ev, const char *const *changed, size_t ncha
 
 int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_error *e)
 {
-    return add_feeds(ev, NULL, 0, to, s, e);
+    int stopped;
+    return add_feeds(ev, NULL, 0, to, INFINITY, s, &stopped, e);
+}
+
+int nnz_calib_eval_add_until(nnz_calib_eval *ev, size_t to, double stop, nnz_calib_sums *s,
+                             nnz_error *e)
+{
+    int stopped;
+    if (add_feeds(ev, NULL, 0, to, stop, s, &stopped, e) != 0)
+        return -1;
+    return stopped;
 }
 
 double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out)
@@ -547,13 +609,40 @@ static int eval_error(nnz_calib_eval *ev, const char *const *changed, size_t nch
     if (nnz_calib_sums_init(&s, ev->nout, e) != 0)
         return -1;
     s.to = from;
-    if (add_feeds(ev, changed, nchanged, to, &s, e) != 0) {
+    int stopped;
+    if (add_feeds(ev, changed, nchanged, to, INFINITY, &s, &stopped, e) != 0) {
         nnz_calib_sums_free(&s);
         return -1;
     }
     *worst = nnz_calib_sums_worst(ev, &s, per_out);
     nnz_calib_sums_free(&s);
     return 0;
+}
+
+int nnz_calib_eval_error_on(nnz_calib_eval *ev, nnz_infer *inf, const char *const *changed,
+                            size_t nchanged, size_t from, size_t to, double *worst,
+                            double *per_out, nnz_error *e)
+{
+    if (to > ev->nfeeds)
+        to = ev->nfeeds;
+    size_t n = to > from ? to - from : 0;
+    nnz_calib_sums s;
+    if (nnz_calib_sums_init(&s, ev->nout, e) != 0)
+        return -1;
+    err_ctx c = { .changed = changed, .nchanged = nchanged, .from = from };
+    c.fe = nnz_calloc(n * ev->nout + 1, sizeof *c.fe, e);
+    c.broken = nnz_calloc(n + 1, 1, e);
+    int rc = c.fe && c.broken ? 0 : -1;
+    for (size_t f = from; rc == 0 && f < to; f++)
+        rc = err_job(ev, inf, f, &c, e);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        add_errs(ev, c.fe + i * ev->nout, c.broken[i], &s);
+    if (rc == 0)
+        *worst = nnz_calib_sums_worst(ev, &s, per_out);
+    free(c.fe);
+    free(c.broken);
+    nnz_calib_sums_free(&s);
+    return rc;
 }
 
 int nnz_calib_eval_error(nnz_calib_eval *ev, size_t from, size_t to, double *worst,
