@@ -513,7 +513,7 @@ static void add_errs(const nnz_calib_eval *ev, const feed_err *fe, int broken, n
 /* The least error the sums can end at once feeds [s->to, to) are added:
  * each output's squared error so far over its reference so far plus the
  * most the rest's reference can add (their finite values' squares). */
-static double sums_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to)
+double nnz_calib_eval_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to)
 {
     if (s->broken)
         return INFINITY;
@@ -557,7 +557,7 @@ static int add_feeds(nnz_calib_eval *ev, const char *const *changed, size_t ncha
         if (rc == 0)
             s->to = end;
         /* a margin for rounding: stopped means the whole would be over */
-        if (rc == 0 && s->to < to && sums_bound(ev, s, to) > stop * (1 + 1e-6)) {
+        if (rc == 0 && s->to < to && nnz_calib_eval_bound(ev, s, to) > stop * (1 + 1e-6)) {
             *stopped = 1;
             break;
         }

@@ -157,6 +157,9 @@ int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_err
  * -1 on error. */
 int nnz_calib_eval_add_until(nnz_calib_eval *ev, size_t to, double stop, nnz_calib_sums *s,
                              nnz_error *e);
+/* The least worst output relative L2 the sums can end at once feeds
+ * [s->to, to) are added (the bound nnz_calib_eval_add_until stops on). */
+double nnz_calib_eval_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to);
 /* The worst output relative L2 of the sums (per_out as nnz_calib_eval_error's). */
 double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out);
 
