@@ -730,6 +730,26 @@ static void search_use(void *ctx, int best)
         c->qs[i].choice = best ? c->best[i] : -1; /* nothing: all float */
 }
 
+/* bits(r) of tensor i (rate_table), on any thread: it reads only its own
+ * tensor. */
+typedef struct qb_rates {
+    nnz_model *m;
+    qb_tensor *qs;
+    const quant_opts *o;
+} qb_rates;
+
+static int rate_job(void *ctx, nnz_infer *lane, size_t i, nnz_error *e)
+{
+    (void)lane;
+    qb_rates *rt = ctx;
+    qb_tensor *q = &rt->qs[i];
+    int rc = rate_table(rt->m, q, rt->o, e);
+    if (rc != 0)
+        nnz_wrap(e, "tensor '%s': ", q->t->name);
+    nnz_tensor_release(q->t);
+    return rc;
+}
+
 /* The sensitivities' sets (one tensor, or a run of small ones), each
  * measured by sens_job: on a worker's interpreter (nnz_calib_eval_map), or
  * with `lane` NULL through the evaluator's own. */
@@ -857,15 +877,17 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             else
                 q->bias_live = NULL;
         }
-        double ta = now();
-        if (rc == 0)
-            rc = rate_table(m, q, o, e);
-        t_rates += now() - ta;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
     nnz_strmap_free(&biases);
+    /* the rates, tensors side by side on the calibration workers */
+    double ta = now();
+    qb_rates rt = { m, qs, o };
+    if (rc == 0)
+        rc = nnz_calib_eval_map(ev, nq, rate_job, &rt, e);
+    t_rates += now() - ta;
     /* each corrected layer finds its bias's entry, which is measured through
      * the layer (the layer float: the bias alone on its step) */
     for (size_t i = 0; rc == 0 && i < nq; i++) {
