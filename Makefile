@@ -32,7 +32,8 @@ endif
 CC ?= cc
 PKGS := libprotobuf-c zlib openblas lapacke libcjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+# -pthread: compress runs calibration inputs on worker threads (infer_calib.c)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 CMOCKA_CFLAGS = $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
@@ -45,7 +46,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 # a new pass folder needs no line here.
 SRC_DIRS := $(patsubst %/,%,$(sort $(dir $(wildcard src/*/*.c))))
 INCLUDES := -Iruntime $(addprefix -I,$(SRC_DIRS)) -Icli -I$(BUILD)/gen
-TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(INCLUDES) $(PKG_CFLAGS)
+TOOL_CFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(INCLUDES) $(PKG_CFLAGS)
 
 LIB_SRCS := $(wildcard src/*/*.c) \
             $(NNZ_RUNTIME_SRCS)

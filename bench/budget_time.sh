@@ -11,7 +11,8 @@
 # measured calibration error.
 # Writes its section of docs/BENCHMARKS.md (between the budget-time markers,
 # replaced or appended). Run by `make bench`, or alone:
-# sh bench/budget_time.sh [MODEL...]; BENCH_TIME_BUDGET sets X (0.01).
+# sh bench/budget_time.sh [MODEL...]; BENCH_TIME_BUDGET sets X (0.01),
+# BENCH_THREADS compress's --threads (default: its own, the online CPUs).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 . bench/lib.sh
@@ -19,6 +20,7 @@ D=$BT/budget_time
 mkdir -p "$D"
 X=${BENCH_TIME_BUDGET:-0.01}
 models=${*:-blazeface_back256 ppocr_det_v4 silero_vad_legacy mlsd_large320 digits_mlp digits_cnn}
+threads=${BENCH_THREADS:+--threads $BENCH_THREADS}
 echo "== output budgets: search time per model (X=$X, 32 calibration inputs)"
 : >"$D/rows"
 for n in $models; do
@@ -37,7 +39,7 @@ for n in $models; do
         t0=$(now)
         # shellcheck disable=SC2086
         /usr/bin/time -f "%U %S" -o "$D/time" $N -q compress "$f" -o "$D/o.nnz" -f --json -p "$p" \
-            $cal --calib-sets 32 >"$D/o.json" 2>"$D/err" ||
+            $cal --calib-sets 32 $threads >"$D/o.json" 2>"$D/err" ||
             { echo "  $n $pass: compress failed: $(head -c 200 "$D/err")"; continue; }
         t1=$(now)
         $PYTHON - "$D/o.json" "$n" "$pass" "$(echo "$t1 - $t0" | bc -l)" "$(cat "$D/time")" "$load" \
@@ -48,7 +50,8 @@ b = d[pass_ + "_budget"]
 u, s = map(float, sys.argv[5].split()[-2:])
 r = {"model": sys.argv[2], "pass": pass_, "search_s": b["seconds"], "wall_s": float(sys.argv[4]),
      "cpu_s": u + s, "load": float(sys.argv[6]), "cal": b["output_error_calibration"],
-     "runs": b.get("confirm_runs"), "per_run": b.get("seconds_per_inference")}
+     "runs": b.get("confirm_runs"), "inputs": b.get("confirm_inputs"), "threads": b.get("threads"),
+     "per_run": b.get("seconds_per_inference")}
 if pass_ == "quantize":
     r["result"] = "%.2f bits/weight" % d["weights"]["bits_per_weight"]
 elif pass_ == "prune":
@@ -74,14 +77,16 @@ out = ["<!-- budget-time -->", "## Output budgets: search time per model", "",
        "quantize's come after them); *compress*: the whole command, the 32 reference runs "
        "of the calibration inputs included, wall clock and CPU (user + system; on a loaded machine wall is "
        "CPU times the contention, so CPU is the figure to compare); *load*: the load average when the run "
-       "started; *s/run*: one inference in the interpreter, from the reference runs." % sys.argv[2], "",
-       "| model | budget | search s | compress s (wall) | compress s (CPU) | load | s/run | result | calibration error | measured runs |",
-       "|---|---|--:|--:|--:|--:|--:|---|--:|--:|"]
+       "started; *threads*: compress's calibration threads (`--threads`); *s/run*: one inference in the "
+       "interpreter, from the reference runs; *measured runs*: the search's confirming runs and the "
+       "inputs they ran (a run sure to miss stops early)." % sys.argv[2], "",
+       "| model | budget | threads | search s | compress s (wall) | compress s (CPU) | load | s/run | result | calibration error | measured runs (inputs) |",
+       "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|"]
 for r in rows:
-    out.append("| %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %.4f | %s |" % (
-        r["model"], r["pass"], r["search_s"], r["wall_s"], r["cpu_s"], r["load"],
+    out.append("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %.4f | %s |" % (
+        r["model"], r["pass"], r.get("threads") or "—", r["search_s"], r["wall_s"], r["cpu_s"], r["load"],
         "%.3f" % r["per_run"] if r.get("per_run") else "—", r["result"], r["cal"],
-        r["runs"] if r["runs"] is not None else "—"))
+        "%s (%s)" % (r["runs"], r["inputs"]) if r["runs"] is not None else "—"))
 out.append("<!-- /budget-time -->")
 sys.path.insert(0, "bench")
 import doc_section

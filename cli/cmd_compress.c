@@ -49,7 +49,10 @@ static const char compress_help[] =
     "  --calib-sets N         how many to generate (default 32)\n"
     "  --holdout F            the fraction held out: never used to choose, measured\n"
     "                         and reported apart (default 0.25)\n"
-    "  --dim NAME=V, --threads N, --max-memory BYTES   as for nnzip run\n\n"
+    "  --threads N            run the calibration inputs on N threads (default:\n"
+    "                         $NNZIP_THREADS, else the online CPUs, at most 8);\n"
+    "                         the output is the same bytes for any N\n"
+    "  --dim NAME=V, --max-memory BYTES   as for nnzip run\n\n"
     "  -f, --force            replace an existing output file (never the input)\n"
     "  -q, --quiet            no report on stderr\n"
     "  -v, --verbose          a line per tensor in the report\n"
@@ -121,6 +124,30 @@ static void calib_progress(void *ctx, const char *what, size_t done, size_t tota
     if (done >= total)
         fputs("\r\033[K", stderr);
     fflush(stderr);
+}
+
+/* The calibration workers: --threads N, else $NNZIP_THREADS, else the
+ * online CPUs (at most CALIB_DEFAULT_WORKERS: each holds its own
+ * activations). 0, or a usage exit code for a bad $NNZIP_THREADS. */
+#define CALIB_DEFAULT_WORKERS 8
+static int calib_workers(int given, int *out)
+{
+    if (given > 0) {
+        *out = given;
+        return 0;
+    }
+    const char *env = getenv("NNZIP_THREADS");
+    if (env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (!*env || *end || v < 1 || v > 256)
+            return cli_usage("compress", "NNZIP_THREADS wants 1..256, got '%s'", env);
+        *out = (int)v;
+        return 0;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    *out = n < 1 ? 1 : n > CALIB_DEFAULT_WORKERS ? CALIB_DEFAULT_WORKERS : (int)n;
+    return 0;
 }
 
 int cmd_compress(int argc, char **argv)
@@ -226,6 +253,10 @@ int cmd_compress(int argc, char **argv)
     calib.spec_model = ia.spec_model;
     calib.seed = ia.seed;
     calib.opts = ia.opts;
+    calib.opts.threads = 1; /* OpenBLAS's: the inputs run side by side instead */
+    int bad = calib_workers(ia.opts.threads, &calib.workers);
+    if (bad)
+        return bad;
     calib.opts.dims = ia.dims;
     calib.opts.ndims = ia.ndims;
     calib.progress = calib_progress;

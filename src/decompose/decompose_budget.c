@@ -450,6 +450,7 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
         cJSON_AddNumberToObject(r, "parameters_before", before);
         cJSON_AddNumberToObject(r, "parameters_after", params);
         cJSON_AddNumberToObject(r, "confirm_runs", s.confirms);
+        cJSON_AddNumberToObject(r, "confirm_inputs", (double)s.inputs_run);
         cJSON_AddNumberToObject(r, "seconds", now() - t0);
         cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
         cJSON *arr = cJSON_AddArrayToObject(r, "layers");

@@ -1680,6 +1680,54 @@ float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count)
     return t->data;
 }
 
+int nnz_infer_weight_use(nnz_infer *inf, const char *name, const float *data, size_t count,
+                         nnz_infer_wsave *save)
+{
+    size_t i;
+    if (!nnz_strmap_get(&inf->wnames, name, &i) || inf->wlist[i]->count != count ||
+        !nni_is_float(inf->wlist[i]->dtype))
+        return -1;
+    nnz_itensor *t = inf->wlist[i];
+    save->data = t->data;
+    save->borrowed = t->borrowed;
+    t->data = (void *)(uintptr_t)data; /* borrowed: runs only read weights */
+    t->borrowed = 1;
+    return 0;
+}
+
+void nnz_infer_weight_put_back(nnz_infer *inf, const char *name, const nnz_infer_wsave *save)
+{
+    size_t i;
+    if (!nnz_strmap_get(&inf->wnames, name, &i))
+        return;
+    inf->wlist[i]->data = save->data;
+    inf->wlist[i]->borrowed = save->borrowed;
+}
+
+int nnz_infer_share_weights(nnz_infer *dst, const nnz_infer *src, nnz_error *e)
+{
+    if (dst->m != src->m || dst->nw != src->nw)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "sharing weights between interpreters of "
+                        "different models");
+    for (size_t i = 0; i < dst->nw; i++) {
+        nnz_itensor *d = dst->wlist[i];
+        const nnz_itensor *s = src->wlist[i];
+        if (d->data == s->data)
+            continue;
+        if (d->count != s->count || d->dtype != s->dtype)
+            return nnz_fail(e, NNZ_EXIT_INTERNAL, "weight %zu differs between the "
+                            "interpreters sharing it", i);
+        if (!d->borrowed) {
+            free(d->data);
+            dst->copied_bytes -= d->bytes;
+        }
+        d->data = s->data;
+        d->borrowed = 1;
+        dst->planned = 0; /* as nnz_infer_weight: a weight may feed shape arithmetic */
+    }
+    return 0;
+}
+
 void nnz_infer_get_stats(const nnz_infer *inf, nnz_infer_stats *st)
 {
     st->seconds = inf->seconds;

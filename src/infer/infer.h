@@ -127,6 +127,27 @@ const nnz_itensor *nnz_infer_output(const nnz_infer *inf, size_t i);
  * NULL when there is no such float tensor (or no memory for the copy). */
 float *nnz_infer_weight(nnz_infer *inf, const char *name, size_t *count);
 
+/* Another interpreter's weights, for running it beside that one on other
+ * inputs (calibration workers, infer_calib.c): every float weight of `dst`
+ * reads `src`'s values in place (what nnz_infer_weight changed there
+ * included), its own copies let go. Both must be open on the same model.
+ * Call it again after a nnz_infer_weight on `src` (which may move a
+ * weight), never while either runs; `src` must outlive `dst`'s runs. */
+int nnz_infer_share_weights(nnz_infer *dst, const nnz_infer *src, nnz_error *e);
+
+/* Run with the caller's `data` (count floats: read, never written or
+ * freed, outliving the runs) as float weight `name`, until
+ * nnz_infer_weight_put_back; other interpreters sharing this one's weights
+ * keep reading its own values. Returns 0 with *save filled (for putting
+ * them back), -1 when there is no float weight of that name and size. */
+typedef struct nnz_infer_wsave {
+    void *data;
+    int borrowed;
+} nnz_infer_wsave;
+int nnz_infer_weight_use(nnz_infer *inf, const char *name, const float *data, size_t count,
+                         nnz_infer_wsave *save);
+void nnz_infer_weight_put_back(nnz_infer *inf, const char *name, const nnz_infer_wsave *save);
+
 /* Re-running with a few weights changed. A run that changes one weight
  * computes, before that weight's first reader, exactly what a run with the
  * old weight computed; and after it, too, wherever the value does not

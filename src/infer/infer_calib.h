@@ -43,7 +43,13 @@ typedef struct nnz_calib {
     uint64_t seed;
     int sets;                    /* generated inputs: how many (batches 0..sets-1 of seed) */
     double holdout;              /* fraction held out, in [0, 0.9] */
-    nnz_infer_opts opts;         /* threads, memory limit, symbolic dims */
+    nnz_infer_opts opts;         /* memory limit, symbolic dims; threads: OpenBLAS's
+                                  * (forced to one when workers > 1) */
+    /* Interpreters running the inputs of one measurement side by side, one
+     * thread each (0 or 1: one, in the caller's thread). Each input's
+     * figures are added in input order, so the result is the same bits for
+     * any number (docs/cli.md, compress --threads). */
+    int workers;
     /* Progress of a long search ("quantize: sensitivity", k, n); NULL: none. */
     void (*progress)(void *ctx, const char *what, size_t done, size_t total);
     void *progress_ctx;
@@ -69,7 +75,15 @@ typedef struct nnz_calib_eval {
     int ref_kept;                /* ref and iref belong to calib->keep */
     nnz_infer_snap **snap;       /* per feed: every value of a run (nnz_calib_eval_keep) */
     size_t nsnap;
+    /* lane[0] is inf; lane[1..nlanes) run other inputs of the same
+     * measurement on worker threads, reading inf's weights (calib->workers) */
+    nnz_infer **lane;
+    size_t nlanes;
+    double *ref2;                /* ref2[f * nout + o]: squared L2 of the reference */
 } nnz_calib_eval;
+
+/* The most calibration workers (compress --threads). */
+#define NNZ_CALIB_MAX_WORKERS 64
 
 /* Bytes of kept values (all feeds) at most, when opts.max_memory is not set. */
 #define NNZ_CALIB_KEEP_BYTES (1ull << 30)
@@ -104,6 +118,22 @@ int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, si
                               size_t from, size_t to, double *worst, double *per_out,
                               nnz_error *e);
 
+/* Items [0, n) side by side, one per interpreter of the evaluator at a
+ * time (calib->workers; handed out in order, the first on ev->inf in the
+ * caller's thread, the others on worker threads): e.g. a pass measuring
+ * several choices at once, each item changing weights on its own `inf`
+ * only (nnz_infer_weight_use, put back before it returns) and measuring
+ * there (nnz_calib_eval_error_on). Every interpreter reads ev->inf's
+ * weights as they are at the call; an item writes only what is its own.
+ * On failure, the lowest failing item's error. */
+typedef int (*nnz_calib_job)(void *ctx, nnz_infer *inf, size_t i, nnz_error *e);
+int nnz_calib_eval_map(nnz_calib_eval *ev, size_t n, nnz_calib_job job, void *ctx, nnz_error *e);
+/* nnz_calib_eval_error_from on one interpreter of ev (as a job gets it),
+ * its inputs one after another: the same doubles. */
+int nnz_calib_eval_error_on(nnz_calib_eval *ev, nnz_infer *inf, const char *const *changed,
+                            size_t nchanged, size_t from, size_t to, double *worst,
+                            double *per_out, nnz_error *e);
+
 /* The sums behind an output error (per output, over the feeds run so far),
  * so that a measurement on more inputs goes on from one on fewer with the
  * same weights: feeds [0, to) are in. nnz_calib_eval_error's arithmetic,
@@ -119,6 +149,17 @@ void nnz_calib_sums_free(nnz_calib_sums *s);
 void nnz_calib_sums_copy(nnz_calib_sums *dst, const nnz_calib_sums *src);
 /* Run feeds [s->to, to) (full runs) and add them. */
 int nnz_calib_eval_add(nnz_calib_eval *ev, size_t to, nnz_calib_sums *s, nnz_error *e);
+/* nnz_calib_eval_add that gives up once the error over feeds [0, to) is
+ * sure to come out above `stop` (what the feeds run so far add, against
+ * the most the reference of the rest can: a bound, never an estimate),
+ * checked after each block of as many inputs as there are workers. Returns
+ * 1 when it gave up (s->to < to: s holds the inputs run), 0 when all ran,
+ * -1 on error. */
+int nnz_calib_eval_add_until(nnz_calib_eval *ev, size_t to, double stop, nnz_calib_sums *s,
+                             nnz_error *e);
+/* The least worst output relative L2 the sums can end at once feeds
+ * [s->to, to) are added (the bound nnz_calib_eval_add_until stops on). */
+double nnz_calib_eval_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to);
 /* The worst output relative L2 of the sums (per_out as nnz_calib_eval_error's). */
 double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out);
 
@@ -197,6 +238,7 @@ typedef struct nnz_budget_search {
     double best_pred;            /* its predicted distortion */
     double measured;             /* the chosen's error on the calibration inputs */
     int confirms;                /* measurements run (a choice measured before is not run again) */
+    size_t inputs_run;           /* the inputs they ran (a sure miss stops early) */
 } nnz_budget_search;
 int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e);
 

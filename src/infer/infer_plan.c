@@ -7,6 +7,7 @@
  * infer.c) rather than a second table of per-op shape functions: each op's
  * shape rules live once, in its kernel, before the kernel's first write, so
  * the plan and the run cannot disagree on a rule. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,23 +19,30 @@ void *nni_shaped_data, *nni_runtime_data;
 
 #define SENTINEL_SPAN (64u << 10)
 
-int nni_shaped_init(nnz_error *e)
+static int shaped_failed;
+
+static void shaped_map(void)
 {
-    if (__atomic_load_n(&nni_shaped_data, __ATOMIC_ACQUIRE))
-        return 0;
     /* address space only: no page of it can be read or written, so a kernel
      * that reads a planned value's data faults at once */
     void *p = mmap(NULL, SENTINEL_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    if (p == MAP_FAILED)
-        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (address space for the shape plan)");
-    void *none = NULL;
-    if (!__atomic_compare_exchange_n(&nni_shaped_data, &none, p, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE)) {
-        munmap(p, SENTINEL_SPAN); /* another thread was first */
-        return 0;
+    if (p == MAP_FAILED) {
+        shaped_failed = 1;
+        return;
     }
-    __atomic_store_n(&nni_runtime_data, (char *)p + SENTINEL_SPAN / 2, __ATOMIC_RELEASE);
+    nni_shaped_data = p;
+    nni_runtime_data = (char *)p + SENTINEL_SPAN / 2;
+}
+
+int nni_shaped_init(nnz_error *e)
+{
+    /* once per process, whichever thread opens an interpreter first; both
+     * markers are set before any thread sees either */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, shaped_map);
+    if (shaped_failed)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory (address space for the shape plan)");
     return 0;
 }
 

@@ -44,8 +44,9 @@ const float *nni_attr_floats(const nni_call *c, const char *name, size_t *n)
 
 const char *nni_attr_s(const nni_call *c, const char *name, const char *def)
 {
-    static char buf[8][128];
-    static int next;
+    /* per thread: calibration workers run interpreters side by side */
+    static _Thread_local char buf[8][128];
+    static _Thread_local int next;
     const Onnx__AttributeProto *a = nni_attr(c, name);
     if (!a || !a->has_s)
         return def;

@@ -217,6 +217,7 @@ static cJSON *report_head(cJSON *report, const prune_opts *o, const nnz_calib_ev
     cJSON_AddNumberToObject(r, "output_error_predicted",
                             s->bs.have_best ? sqrt(s->bs.best_pred) : 0);
     cJSON_AddNumberToObject(r, "confirm_runs", s->bs.confirms);
+    cJSON_AddNumberToObject(r, "confirm_inputs", (double)s->bs.inputs_run);
     cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
     return r;
 }

@@ -475,13 +475,51 @@ static int put(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error
     return apply(m, q->layer, o, q->layer->applied < -1 ? -1 : q->layer->applied, e);
 }
 
+/* Output error of the set at grid point k, the rest float, into per_out.
+ * Without `lane`, the set's values go into the evaluator's interpreter
+ * (put(), left there); with one (a worker's, nnz_calib_eval_map), into that
+ * interpreter only, put back after: the same values, the same doubles. */
+static int sens_point(nnz_model *m, nnz_calib_eval *ev, nnz_infer *lane, qb_tensor **g,
+                      size_t ng, const quant_opts *o, int k, const char *const *changed,
+                      size_t nchanged, size_t ns, double *per_out, nnz_error *e)
+{
+    double w;
+    if (!lane) {
+        for (size_t i = 0; i < ng; i++)
+            if (put(m, g[i], o, k, e) != 0)
+                return -1;
+        return nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e);
+    }
+    nnz_state *st[QB_GROUP] = { 0 };
+    nnz_infer_wsave sv[QB_GROUP];
+    int used[QB_GROUP] = { 0 }, rc = 0;
+    for (size_t i = 0; rc == 0 && i < ng; i++) {
+        double we;
+        if (!g[i]->live)
+            continue;
+        rc = quantize_at(m, g[i], o, grid_r(k), g[i]->gran[k], o->rounding, &st[i], &we, e);
+        if (rc == 0 && nnz_infer_weight_use(lane, g[i]->t->name, st[i]->values, g[i]->n, &sv[i]) != 0)
+            rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "tensor '%s': not a weight of the worker's "
+                          "interpreter", g[i]->t->name);
+        used[i] = rc == 0;
+    }
+    if (rc == 0)
+        rc = nnz_calib_eval_error_on(ev, lane, changed, nchanged, 0, ns, &w, per_out, e);
+    for (size_t i = 0; i < ng; i++) {
+        if (used[i])
+            nnz_infer_weight_put_back(lane, g[i]->t->name, &sv[i]);
+        nnz_state_free(st[i]);
+    }
+    return rc;
+}
+
 /* The sensitivity of a set of tensors quantized together, the rest float:
  * D at the two grid points. A set is one tensor, or a group of small ones
  * (each measured alone would cost a model run as much as a large one; the
  * group's D is shared equally among its members, and each still takes its
  * own step). */
-static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t ng,
-                       const quant_opts *o, size_t ns, double *per_out, nnz_error *e)
+static int sensitivity(nnz_model *m, nnz_calib_eval *ev, nnz_infer *lane, qb_tensor **g,
+                       size_t ng, const quant_opts *o, size_t ns, double *per_out, nnz_error *e)
 {
     double d[2] = { 0, 0 };
     const int ks[2] = { QB_SENS_LO, QB_SENS_HI };
@@ -509,11 +547,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
         return -1;
     int have_share = 0;
     for (int j = 0; j < 2; j++) {
-        double w;
-        for (size_t i = 0; i < ng; i++)
-            if (put(m, g[i], o, ks[j], e) != 0)
-                goto fail;
-        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+        if (sens_point(m, ev, lane, g, ng, o, ks[j], changed, nchanged, ns, per_out, e) != 0)
             goto fail;
         d[j] = worst_of(per_out, ev->nout);
         /* each output's share, at the fine point (the coarse one when the
@@ -531,26 +565,19 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
      * point is measured too */
     double df = -1;
     if (d[0] > 0 && isfinite(d[0]) && !(d[1] >= d[0] * grid_r(QB_SENS_HI) / grid_r(QB_SENS_LO))) {
-        double w;
-        for (size_t i = 0; i < ng; i++)
-            if (put(m, g[i], o, 0, e) != 0)
-                goto fail;
-        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+        if (sens_point(m, ev, lane, g, ng, o, 0, changed, nchanged, ns, per_out, e) != 0)
             goto fail;
         df = worst_of(per_out, ev->nout);
     }
     /* no output moved at the coarse point: does any at the coarsest? */
     double dt = -1;
     if (d[1] == 0) {
-        double w;
-        for (size_t i = 0; i < ng; i++)
-            if (put(m, g[i], o, QB_NGRID - 1, e) != 0)
-                goto fail;
-        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
+        if (sens_point(m, ev, lane, g, ng, o, QB_NGRID - 1, changed, nchanged, ns, per_out,
+                       e) != 0)
             goto fail;
         dt = worst_of(per_out, ev->nout);
     }
-    for (size_t i = 0; i < ng; i++)
+    for (size_t i = 0; !lane && i < ng; i++)
         if (put(m, g[i], o, -1, e) != 0)
             goto fail;
     for (size_t i = 0; i < ng; i++) {
@@ -703,6 +730,63 @@ static void search_use(void *ctx, int best)
         c->qs[i].choice = best ? c->best[i] : -1; /* nothing: all float */
 }
 
+/* bits(r) of tensor i (rate_table), on any thread: it reads only its own
+ * tensor. */
+typedef struct qb_rates {
+    nnz_model *m;
+    qb_tensor *qs;
+    const quant_opts *o;
+} qb_rates;
+
+static int rate_job(void *ctx, nnz_infer *lane, size_t i, nnz_error *e)
+{
+    (void)lane;
+    qb_rates *rt = ctx;
+    qb_tensor *q = &rt->qs[i];
+    int rc = rate_table(rt->m, q, rt->o, e);
+    if (rc != 0)
+        nnz_wrap(e, "tensor '%s': ", q->t->name);
+    nnz_tensor_release(q->t);
+    return rc;
+}
+
+/* The sensitivities' sets (one tensor, or a run of small ones), each
+ * measured by sens_job: on a worker's interpreter (nnz_calib_eval_map), or
+ * with `lane` NULL through the evaluator's own. */
+typedef struct qb_set {
+    size_t first, end;         /* the tensors qs[first, end) it covers */
+    qb_tensor *g[QB_GROUP];    /* those measured */
+    size_t ng;
+} qb_set;
+
+typedef struct qb_sets {
+    nnz_model *m;
+    nnz_calib_eval *ev;
+    const quant_opts *o;
+    size_t ns, nq;             /* inputs per point; tensors in all */
+    qb_set *set;
+    size_t n;
+} qb_sets;
+
+static int sens_job(void *ctx, nnz_infer *lane, size_t k, nnz_error *e)
+{
+    qb_sets *ss = ctx;
+    qb_set *st = &ss->set[k];
+    if (!lane || lane == ss->ev->inf) /* the caller's thread */
+        nnz_calib_progress(ss->ev->calib, "quantize: sensitivity", st->end, ss->nq);
+    double *per_out = nnz_calloc(ss->ev->nout + 1, sizeof *per_out, e);
+    int rc = per_out ? 0 : -1;
+    if (rc == 0 && st->ng > 0)
+        rc = sensitivity(ss->m, ss->ev, lane, st->g, st->ng, ss->o, ss->ns, per_out, e);
+    if (rc != 0 && per_out)
+        nnz_wrap(e, "tensor '%s'%s: ", st->g[0]->t->name,
+                 st->ng > 1 ? " and the small tensors after it" : "");
+    for (size_t i = 0; i < st->ng; i++)
+        nnz_tensor_release(st->g[i]->t);
+    free(per_out);
+    return rc;
+}
+
 int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
                     cJSON *report, nnz_error *e)
 {
@@ -793,15 +877,17 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             else
                 q->bias_live = NULL;
         }
-        double ta = now();
-        if (rc == 0)
-            rc = rate_table(m, q, o, e);
-        t_rates += now() - ta;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s': ", t->name);
         nnz_tensor_release(t);
     }
     nnz_strmap_free(&biases);
+    /* the rates, tensors side by side on the calibration workers */
+    double ta = now();
+    qb_rates rt = { m, qs, o };
+    if (rc == 0)
+        rc = nnz_calib_eval_map(ev, nq, rate_job, &rt, e);
+    t_rates += now() - ta;
     /* each corrected layer finds its bias's entry, which is measured through
      * the layer (the layer float: the bias alone on its step) */
     for (size_t i = 0; rc == 0 && i < nq; i++) {
@@ -819,29 +905,38 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             qs[i].choice = QB_SMALL_K;
         }
     /* one tensor at a time, or a run of up to QB_GROUP small ones */
+    qb_sets ss = { .m = m, .ev = ev, .o = o, .ns = sens_in, .nq = nq };
+    if (rc == 0 && !(ss.set = nnz_calloc(nq + 1, sizeof *ss.set, e)))
+        rc = -1;
     for (size_t i = 0; rc == 0 && i < nq;) {
-        qb_tensor *g[QB_GROUP];
-        size_t ng = 0, i0 = i;
-        while (i < nq && ng < QB_GROUP) {
+        qb_set *st = &ss.set[ss.n++];
+        st->first = i;
+        while (i < nq && st->ng < QB_GROUP) {
             qb_tensor *q = &qs[i];
-            if (!q->fixed && ng > 0 && (!q->small || !g[0]->small))
+            if (!q->fixed && st->ng > 0 && (!q->small || !st->g[0]->small))
                 break;
             i++;
             if (!q->fixed)
-                g[ng++] = q;
+                st->g[st->ng++] = q;
             if (!q->small && !q->fixed)
                 break;
         }
-        nnz_calib_progress(cal, "quantize: sensitivity", i, nq);
-        double tb = now();
-        if (ng > 0)
-            rc = sensitivity(m, ev, g, ng, o, sens_in, per_out, e);
-        t_sens += now() - tb;
-        if (rc != 0)
-            nnz_wrap(e, "tensor '%s'%s: ", qs[i0].t->name, ng > 1 ? " and the small tensors after it" : "");
-        for (size_t k = 0; k < ng; k++)
-            nnz_tensor_release(g[k]->t);
+        st->end = i;
     }
+    if (rc == 0) {
+        double tb = now();
+        /* with nearest rounding and no bias correction, a set's values go
+         * into its worker's interpreter alone: the sets run side by side
+         * (a corrected bias follows its layer, which another set may be
+         * measuring; gptq's rounding reads the layer's inputs) */
+        int side = o->rounding == Q_NEAREST && !o->bias_correct;
+        if (side)
+            rc = nnz_calib_eval_map(ev, ss.n, sens_job, &ss, e);
+        for (size_t k = 0; rc == 0 && !side && k < ss.n; k++)
+            rc = sens_job(&ss, NULL, k, e);
+        t_sens += now() - tb;
+    }
+    free(ss.set);
     /* the predicted D of each grid point, for the allocation's many passes */
     for (size_t i = 0; rc == 0 && i < nq; i++)
         for (int k = 0; k < QB_NGRID; k++)
@@ -881,6 +976,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddNumberToObject(r, "output_error_predicted",
                                     s.have_best ? sqrt(s.best_pred) : 0);
             cJSON_AddNumberToObject(r, "confirm_runs", s.confirms);
+            cJSON_AddNumberToObject(r, "confirm_inputs", (double)s.inputs_run);
             cJSON_AddNumberToObject(r, "seconds", now() - t0);
             cJSON *sp = cJSON_AddObjectToObject(r, "seconds_by_step");
             cJSON_AddNumberToObject(sp, "rates", t_rates);

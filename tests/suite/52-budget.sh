@@ -239,6 +239,46 @@ check "the same budget and inputs give the same bytes (2)" $NNZIP -q compress "$
     -o "$W/d2.nnz" -p 'quantize:max-output-error=0.01 | huffman' --inputs "$W/cal_cnn"
 check "the two blobs are identical" cmp "$W/d1.nnz" "$W/d2.nnz"
 
+# ---- the same bytes for any number of calibration threads -------------------------
+# Each input's error is summed in input order whichever thread ran it: 1, 2
+# or 3 threads (--threads, or NNZIP_THREADS) give the same blob and the same
+# measured and predicted errors, for the three budgets in one pipeline.
+PIPET='decompose:max-output-error=0.05 | prune:max-output-error=0.03 | quantize:max-output-error=0.05 | huffman'
+errs='" ".join(repr(d[k].get(f)) for k in ("decompose_budget", "prune_budget", "quantize_budget") for f in ("output_error_calibration", "output_error_heldout", "output_error_predicted", "confirm_runs", "met"))'
+for t in 1 2 3 env2; do
+    if [ "$t" = env2 ]; then
+        NNZIP_THREADS=2 $NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/th$t.nnz" -f --json -p "$PIPET" \
+            --inputs "$W/cal_cnn" >"$W/th$t.json" 2>"$W/err"
+    else
+        $NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/th$t.nnz" -f --json -p "$PIPET" \
+            --inputs "$W/cal_cnn" --threads "$t" >"$W/th$t.json" 2>"$W/err"
+    fi || fail "--threads $t: compress failed" "$(head -c 300 "$W/err")"
+done
+e1=$(jget "$W/th1.json" "$errs" 2>/dev/null)
+n1=$(jget "$W/th1.json" 'd["quantize_budget"]["threads"]' 2>/dev/null)
+for t in 2 3 env2; do
+    et=$(jget "$W/th$t.json" "$errs" 2>/dev/null)
+    nt=$(jget "$W/th$t.json" 'd["quantize_budget"]["threads"]' 2>/dev/null)
+    if [ -n "$e1" ] && [ "$e1" = "$et" ] && cmp -s "$W/th1.nnz" "$W/th$t.nnz" && [ "$n1" = 1 ] &&
+        ! echo "$e1" | grep -q False &&
+        [ "$nt" = "${t#env}" ]; then
+        pass "$nt threads ($t) give the blob and the errors of 1 thread, bit for bit ($e1)"
+    else
+        fail "threads $t ($nt; 1: $n1): errors '$et' vs '$e1', or the blobs differ"
+    fi
+done
+expect "--threads 0 is refused" 2 "--threads wants 1\.\.256, got '0'" \
+    $NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/thbad.nnz" -f --threads 0
+expect "--threads 2x is refused" 2 "--threads wants 1\.\.256, got '2x'" \
+    $NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/thbad.nnz" -f --threads 2x
+expect "NNZIP_THREADS=many is refused" 2 "NNZIP_THREADS wants 1\.\.256, got 'many'" \
+    env NNZIP_THREADS=many $NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/thbad.nnz" -f
+expect "NNZIP_THREADS=0 is refused" 2 "NNZIP_THREADS wants 1\.\.256, got '0'" \
+    env NNZIP_THREADS=0 $NNZIP compress "$FIX/digits_cnn.onnx" -o "$W/thbad.nnz" -f
+check "the refused thread counts wrote nothing" test ! -e "$W/thbad.nnz"
+check "--threads overrides NNZIP_THREADS" env NNZIP_THREADS=many $NNZIP -q compress \
+    "$FIX/digits_cnn.onnx" -o "$W/thok.nnz" -f --threads 1
+
 # ---- the sensitivities' work cap (sens-work=) ------------------------------------
 # Under the cap every tensor is measured on 2 inputs; with a cap of 0, on
 # 1 input (both points either way): the budget still holds on the

@@ -5,7 +5,8 @@
  * only what depends on the changed weight runs again; a measurement that
  * goes on from one on fewer inputs equals one on all; the budgets' shared
  * search (nnz_budget_search_run) leaves what it measured in the
- * interpreter, within the budget. */
+ * interpreter, within the budget; the calibration workers give the bits
+ * one interpreter gives; a run stops early only on a sure miss. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -322,6 +323,195 @@ static void budget_search_holds_on_the_whole_set(void **state)
     nnz_model_free(m);
 }
 
+/* The same model and inputs measured on 1 and on 3 workers: the errors'
+ * doubles are the same bits (pooled and per input, full runs, resumed
+ * runs, the held-out part), and so are the references the workers ran. */
+static void workers_give_the_errors_of_one(void **state)
+{
+    (void)state;
+    static const char *names[] = { "digits_cnn", "digits_mlp", "edge_lstm_slice_if",
+                                   "edge_if_subgraph", "edge_fp16" };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char spec[2][4096];
+        nnz_model *m[2];
+        nnz_calib c[2] = { { .seed = 4, .sets = 7, .holdout = 0.3, .workers = 1 },
+                           { .seed = 4, .sets = 7, .holdout = 0.3, .workers = 3 } };
+        nnz_calib_eval *ev[2];
+        double err[2][2][3];
+        double *po[2];
+        nnz_error e = { 0 };
+        for (int w = 0; w < 2; w++) {
+            ev[w] = open_fixture(names[k], &c[w], spec[w], sizeof spec[w], &m[w]);
+            assert_int_equal((int)ev[w]->nlanes, w ? 3 : 1);
+            po[w] = calloc(3 * ev[w]->nout + 1, sizeof *po[w]);
+            assert_int_equal(nnz_calib_eval_keep(ev[w], 4, &e), 0);
+            /* the first float weight, scaled: the same change on both */
+            const char *name = NULL;
+            for (size_t i = 0; i < m[w]->ntensors && !name; i++) {
+                size_t n;
+                float *x = nnz_infer_weight(ev[w]->inf, m[w]->tensors[i].name, &n);
+                if (!x || n < 2)
+                    continue;
+                name = m[w]->tensors[i].name;
+                for (size_t j = 0; j < n; j++)
+                    x[j] *= j % 2 ? 1.1f : 0.93f;
+            }
+            assert_non_null(name);
+            const char *changed[1] = { name };
+            for (int per_input = 0; per_input < 2; per_input++) {
+                ev[w]->per_input = per_input;
+                double *p = po[w] + 0;
+                assert_int_equal(nnz_calib_eval_error(ev[w], 0, ev[w]->ncal, &err[w][per_input][0],
+                                                      p, &e), 0);
+                assert_int_equal(nnz_calib_eval_error_from(ev[w], changed, 1, 0, ev[w]->ncal,
+                                                           &err[w][per_input][1],
+                                                           po[w] + ev[w]->nout, &e), 0);
+                assert_int_equal(nnz_calib_eval_error(ev[w], ev[w]->ncal, ev[w]->nfeeds,
+                                                      &err[w][per_input][2],
+                                                      po[w] + 2 * ev[w]->nout, &e), 0);
+            }
+        }
+        assert_int_equal((int)ev[0]->nfeeds, (int)ev[1]->nfeeds);
+        for (size_t i = 0; i < ev[0]->nfeeds * ev[0]->nout; i++)
+            if (ev[0]->ref[i] && memcmp(ev[0]->ref[i], ev[1]->ref[i],
+                                        ev[0]->iref[i].count * sizeof(float)) != 0)
+                fail_msg("%s: reference %zu differs between 1 and 3 workers", names[k], i);
+        if (memcmp(err[0], err[1], sizeof err[0]) != 0 ||
+            memcmp(po[0], po[1], 3 * ev[0]->nout * sizeof *po[0]) != 0)
+            fail_msg("%s: 1 worker %.17g %.17g %.17g, 3 workers %.17g %.17g %.17g", names[k],
+                     err[0][0][0], err[0][0][1], err[0][0][2], err[1][0][0], err[1][0][1],
+                     err[1][0][2]);
+        assert_true(err[0][0][0] > 0);
+        for (int w = 0; w < 2; w++) {
+            free(po[w]);
+            nnz_calib_eval_free(ev[w]);
+            nnz_model_free(m[w]);
+        }
+    }
+}
+
+/* nnz_calib_eval_map: each item changes a weight on its own interpreter
+ * only (nnz_infer_weight_use) and measures there; every item's error is
+ * the one the caller's interpreter gives for the same change, and the
+ * evaluator's own weights are untouched after. */
+typedef struct map_test {
+    nnz_calib_eval *ev;
+    const char *name;
+    float *orig;
+    size_t n;
+    double err[6];
+} map_test;
+
+static int map_item(void *ctx, nnz_infer *inf, size_t i, nnz_error *e)
+{
+    map_test *t = ctx;
+    float *v = malloc(t->n * sizeof *v);
+    if (!v)
+        return nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory");
+    for (size_t j = 0; j < t->n; j++)
+        v[j] = t->orig[j] * (float)(1 + 0.05 * (double)(i + 1) * (j % 2 ? 1 : -1));
+    nnz_infer_wsave sv;
+    const char *changed[1] = { t->name };
+    int rc = nnz_infer_weight_use(inf, t->name, v, t->n, &sv);
+    if (rc == 0) {
+        rc = nnz_calib_eval_error_on(t->ev, inf, changed, 1, 0, t->ev->ncal, &t->err[i], NULL, e);
+        nnz_infer_weight_put_back(inf, t->name, &sv);
+    }
+    free(v);
+    return rc;
+}
+
+static void mapped_items_measure_alone(void **state)
+{
+    (void)state;
+    char spec[4096];
+    nnz_model *m;
+    nnz_calib c = { .seed = 9, .sets = 4, .holdout = 0, .workers = 2 };
+    nnz_calib_eval *ev = open_fixture("digits_cnn", &c, spec, sizeof spec, &m);
+    nnz_error e = { 0 };
+    map_test t = { .ev = ev };
+    for (size_t i = 0; i < m->ntensors && !t.name; i++)
+        if (m->tensors[i].ndims == 4) {
+            t.name = m->tensors[i].name;
+            t.orig = nnz_infer_weight(ev->inf, t.name, &t.n);
+        }
+    assert_non_null(t.orig);
+    float *keep = malloc(t.n * sizeof *keep);
+    memcpy(keep, t.orig, t.n * sizeof *keep);
+    assert_int_equal(nnz_calib_eval_keep(ev, 2, &e), 0);
+    assert_int_equal(nnz_calib_eval_map(ev, 6, map_item, &t, &e), 0);
+    assert_memory_equal(keep, t.orig, t.n * sizeof *keep); /* the evaluator's weights */
+    double none;
+    assert_int_equal(nnz_calib_eval_error(ev, 0, ev->ncal, &none, NULL, &e), 0);
+    assert_true(none == 0);
+    for (size_t i = 0; i < 6; i++) {
+        for (size_t j = 0; j < t.n; j++)
+            t.orig[j] = keep[j] * (float)(1 + 0.05 * (double)(i + 1) * (j % 2 ? 1 : -1));
+        double one;
+        assert_int_equal(nnz_calib_eval_error(ev, 0, ev->ncal, &one, NULL, &e), 0);
+        if (memcmp(&one, &t.err[i], sizeof one) != 0 || !(one > 0))
+            fail_msg("item %zu: mapped %.17g, in the evaluator %.17g", i, t.err[i], one);
+        if (i > 0)
+            assert_true(t.err[i] > t.err[0]); /* larger changes, larger errors */
+    }
+    memcpy(t.orig, keep, t.n * sizeof *keep);
+    free(keep);
+    nnz_calib_eval_free(ev);
+    nnz_model_free(m);
+}
+
+/* nnz_calib_eval_add_until stops only on a sure miss: for stops below,
+ * near and above the whole measurement's error, it gave up only where that
+ * error is over the stop, and where it ran everything the sums are the
+ * whole measurement's; the bound it stopped on is below the error. */
+static void a_stopped_run_was_a_sure_miss(void **state)
+{
+    (void)state;
+    char spec[4096];
+    nnz_model *m;
+    for (int workers = 1; workers <= 2; workers++) {
+        nnz_calib c = { .seed = 2, .sets = 9, .holdout = 0, .workers = workers };
+        nnz_calib_eval *ev = open_fixture("digits_mlp", &c, spec, sizeof spec, &m);
+        nnz_error e = { 0 };
+        size_t n = 0;
+        float *w = NULL;
+        for (size_t i = 0; i < m->ntensors && !w; i++)
+            if (m->tensors[i].ndims == 2)
+                w = nnz_infer_weight(ev->inf, m->tensors[i].name, &n);
+        assert_non_null(w);
+        for (size_t k = 0; k < n; k++)
+            w[k] *= k % 2 ? 1.08f : 0.95f;
+        for (int per_input = 0; per_input < 2; per_input++) {
+            ev->per_input = per_input;
+            double whole;
+            assert_int_equal(nnz_calib_eval_error(ev, 0, 9, &whole, NULL, &e), 0);
+            assert_true(whole > 0);
+            int stops = 0;
+            for (double f = 0.05; f < 2; f *= 1.25) {
+                nnz_calib_sums s;
+                assert_int_equal(nnz_calib_sums_init(&s, ev->nout, &e), 0);
+                int r = nnz_calib_eval_add_until(ev, 9, whole * f, &s, &e);
+                assert_true(r == 0 || r == 1);
+                if (r == 1) {
+                    stops++;
+                    assert_true(whole > whole * f);
+                    assert_true(s.to < 9);
+                    double b = nnz_calib_eval_bound(ev, &s, 9);
+                    assert_true(b > whole * f && b <= whole * (1 + 1e-9));
+                } else {
+                    double got = nnz_calib_sums_worst(ev, &s, NULL);
+                    assert_int_equal((int)s.to, 9);
+                    assert_memory_equal(&got, &whole, sizeof got);
+                }
+                nnz_calib_sums_free(&s);
+            }
+            assert_true(stops > 0); /* far below the error it does stop */
+        }
+        nnz_calib_eval_free(ev);
+        nnz_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +519,9 @@ int main(void)
         cmocka_unit_test(only_dependent_nodes_run),
         cmocka_unit_test(continued_sums_equal_one_measurement),
         cmocka_unit_test(budget_search_holds_on_the_whole_set),
+        cmocka_unit_test(workers_give_the_errors_of_one),
+        cmocka_unit_test(mapped_items_measure_alone),
+        cmocka_unit_test(a_stopped_run_was_a_sure_miss),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
