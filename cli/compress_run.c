@@ -343,6 +343,7 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON *b = cJSON_AddObjectToObject(o, "blob");
     cJSON_AddNumberToObject(b, "graph_bytes", (double)st->graph_bytes);
     cJSON_AddNumberToObject(b, "graph_raw_bytes", (double)st->graph_raw_bytes);
+    cJSON_AddNumberToObject(b, "graph_names_bytes", (double)st->graph_names_bytes);
     cJSON_AddStringToObject(b, "graph", st->graph_packed ? "compressed" : "raw");
     cJSON_AddNumberToObject(b, "payload_bytes", (double)st->payload_bytes);
     cJSON_AddNumberToObject(b, "padding_bytes", (double)st->padding_bytes);

@@ -2485,9 +2485,19 @@ static uint32_t zg_value(uint32_t c, bitrd *x)
     return ((2 | (c & 1)) << n) + br_get(x, n);
 }
 
+/* Bits of r not read yet (more than 7 when the output ends early, and
+ * also when r read past its end: zg_expand refuses both). */
+static uint64_t zg_unread(const bitrd *r)
+{
+    if (br_over(r))
+        return 8;
+    return (uint64_t)(r->end - r->p) * 8 + r->n - r->over;
+}
+
 /* Expand the graph into out (graph_size bytes), with the Huffman tables
  * in mem: every match within what is out so far and within graph_size,
- * the output exactly graph_size, no stream read past its end. */
+ * the output exactly graph_size, each stream read to its end and no
+ * further. */
 static nnz_status zg_expand(const nnz_blob *b, const zgraph *z, uint8_t *out, uint32_t *mem)
 {
     sym_rd d[2];
@@ -2527,7 +2537,10 @@ static nnz_status zg_expand(const nnz_blob *b, const zgraph *z, uint8_t *out, ui
         for (; len; len--, o++) /* byte by byte: the copy may overlap itself */
             out[o] = out[o - dist];
     }
-    return br_over(&x) || br_over(&d[0].r[0]) || br_over(&d[1].r[0]) ? NNZ_E_CORRUPT : NNZ_OK;
+    /* every stream read to its end: no bit past it, no byte left over */
+    return zg_unread(&x) > 7 || zg_unread(&d[0].r[0]) > 7 || zg_unread(&d[1].r[0]) > 7
+               ? NNZ_E_CORRUPT
+               : NNZ_OK;
 }
 
 nnz_status nnz_graph_sizes(const nnz_blob *b, size_t *work_size)

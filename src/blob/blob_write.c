@@ -392,6 +392,8 @@ typedef struct dir_build {
     const uint8_t *ext;
     const size_t *order;
     size_t *starts;         /* where each entry starts in the entries */
+    int gpack;              /* the graph is compressed: names counted as the graph's */
+    uint64_t *graph_names;  /* and summed here */
 } dir_build;
 
 /* Append entry k (with payload_offset poff, payload_length plen and
@@ -411,7 +413,15 @@ static uint64_t add_entry(const dir_build *db, nnz_bytes *d, const nnz_model *m,
     size_t j = k ? db->order[k - 1] : i;
     dir_entry2(d, k, t, db->ext[i], db->holes[i], k ? db->holes[j] : 0, k ? db->ext[j] : 0,
                db->back[k], poff, plen, x);
-    return d->len - at + (k % RUN == 0 ? 4 : 0);
+    uint64_t own = d->len - at + (k % RUN == 0 ? 4 : 0);
+    if (db->gpack && !db->ext[i]) {
+        /* the name, type and shape a stored graph would give (what a
+         * compressed graph moves into the entry) count with the graph */
+        size_t moved = name_shape_bytes(t) - 1;
+        *db->graph_names += moved;
+        own -= moved;
+    }
+    return own;
 }
 
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *st,
@@ -530,7 +540,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         st->graph_raw_bytes = graph_len;
     }
     dir_build db = { .v1 = v1, .any_name = any_name, .names = names, .back = back,
-                     .holes = holes, .ext = ext, .order = order, .starts = starts };
+                     .holes = holes, .ext = ext, .order = order, .starts = starts,
+                     .gpack = gpack, .graph_names = &st->graph_names_bytes };
 
     enum { MAXSEC = 5 };
     unsigned nsec = any_name ? 5 : 4;
