@@ -138,6 +138,8 @@ def parse(path, all_coded):
                 name_b = r.p - nat
             else:
                 name_b, cnt = own_name_shape(r)
+                if packed:  # with its type and shape, which the graph gives otherwise
+                    name_b = r.p - nat
             po = r.var() * 64 if k % run == 0 else (prev_end + 63) // 64 * 64
             pl = r.var()
             ev = r.u8()
@@ -160,6 +162,7 @@ def parse(path, all_coded):
             # a compressed graph's names, types and shapes are in the
             # entries (docs/FORMAT.md): beyond the byte a described entry
             # takes, they count with the graph, as compress reports them
+            # (graph_names_bytes)
             out['graph_names'] += name_b - 1
             entry_b -= name_b - 1
             name_b = 1

@@ -133,6 +133,9 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const nnz_strmap *ix,
     /* the blob's graph, expanded when it is compressed */
     size_t gwork = 0;
     const uint8_t *bg = NULL;
+    if (rc == 0 && b->graph_packed &&
+        b->graph_size > (uint64_t)b->graph_packed_size * NNZ_MAX_GRAPH_EXPANSION + 65536)
+        rc = -1; /* past the limit decompress refuses (docs/security.md): not expanded */
     if (rc == 0 && nnz_graph_sizes(b, &gwork) == NNZ_OK && gwork && !(gmem = nnz_malloc(gwork, e)))
         rc = -1;
     if (rc != 0 || nnz_graph_get(b, gmem, gwork, &bg) != NNZ_OK || len != b->graph_size ||

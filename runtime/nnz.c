@@ -1883,6 +1883,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_CHECKSUM;
 
     uint64_t prev_end = table_end;
+    uint32_t gsec = 0; /* the compressed graph's table index */
     *at = NNZ_AT_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
         *index = i;
@@ -1915,6 +1916,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             }
             break;
         case SEC_GRAPH_PACKED: /* format 2.1 */
+            gsec = i;
             if (major >= 2) {
                 ptr = &b->graph_packed;
                 sz = &b->graph_packed_size;
@@ -1932,6 +1934,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
     if (!b->dir || !b->graph == !b->graph_packed || !b->payload)
         return NNZ_E_CORRUPT; /* the graph once, stored or compressed */
     if (b->graph_packed) { /* its expanded size leads it; the rest is read when expanded */
+        *index = gsec;
         rd g = { b->graph_packed, b->graph_packed + b->graph_packed_size, 0 };
         uint64_t raw = rd_varint(&g);
         if (g.bad || raw == 0 || raw > GRAPH_PACKED_MAX)
