@@ -2497,30 +2497,36 @@ static uint64_t zg_unread(const bitrd *r)
     return (uint64_t)(r->end - r->p) * 8 + r->n - r->over;
 }
 
-/* Expand the graph into out (graph_size bytes), with the Huffman tables
- * in mem: every match within what is out so far and within graph_size,
- * the output exactly graph_size, each stream read to its end and no
- * further. */
-static nnz_status zg_expand(const nnz_blob *b, const zgraph *z, uint8_t *out, uint32_t *mem)
+/* Parse the compressed graph and give the work it needs (*need: the
+ * graph, 4-byte alignment, the two Huffman tables); with out, expand it
+ * there, the tables after the graph: every match within what is out so
+ * far and within graph_size, the output exactly graph_size, each stream
+ * read to its end and no further. */
+static nnz_status zg_run(const nnz_blob *b, uint8_t *out, size_t out_size, size_t *need)
 {
+    zgraph z;
     sym_rd d[2];
-    nnz_status st;
+    nnz_status st = zg_parse(b, &z);
+    size_t n = b->graph_size, o = 0, dist = 1;
+    *need = n + 3 + huff_scratch(&z.s[0]) + huff_scratch(&z.s[1]); /* tables under 10 KiB */
+    if (st != NNZ_OK || !out)
+        return st;
+    if (out_size < *need)
+        return NNZ_E_SCRATCH_SMALL;
+    uint32_t *mem = align4(out + n);
     for (unsigned k = 0; k < 2; k++) {
         memset(&d[k], 0, sizeof d[k]);
-        d[k].s = &z->s[k];
+        d[k].s = &z.s[k];
         d[k].lanes = 1;
-        d[k].r[0].p = z->s[k].data;
-        d[k].r[0].end = z->s[k].end;
-        if (huff_scratch(&z->s[k])) {
-            stream s = z->s[k]; /* walk_list finds data again */
-            if ((st = walk_list(&s, &d[k], mem)) != NNZ_OK)
+        d[k].r[0].p = z.s[k].data;
+        d[k].r[0].end = z.s[k].end;
+        if (huff_scratch(&z.s[k])) {
+            if ((st = walk_list(&z.s[k], &d[k], mem)) != NNZ_OK)
                 return st;
-            d[k].s = &z->s[k];
-            mem += huff_scratch(&z->s[k]) / 4;
+            mem += huff_scratch(&z.s[k]) / 4;
         }
     }
-    bitrd x = { z->extra, z->end, 0, 0, 0 };
-    size_t n = b->graph_size, o = 0, dist = 1;
+    bitrd x = { z.extra, z.end, 0, 0, 0 };
     while (o < n) {
         uint32_t c = sym_get(&d[0]);
         if (c < 256) {
@@ -2548,34 +2554,28 @@ static nnz_status zg_expand(const nnz_blob *b, const zgraph *z, uint8_t *out, ui
 
 nnz_status nnz_graph_sizes(const nnz_blob *b, size_t *work_size)
 {
-    zgraph z;
     if (!b || !b->data || !work_size)
         return NNZ_E_ARGUMENT;
     *work_size = 0;
     if (!b->graph_packed)
         return NNZ_OK;
-    if (!HAVE_GRAPH_CODEC)
-        return NNZ_E_UNSUPPORTED;
-    nnz_status st = zg_parse(b, &z);
-    if (st == NNZ_OK) /* the graph, 4-byte alignment, the tables (each under 10 KiB) */
-        *work_size = b->graph_size + 3 + huff_scratch(&z.s[0]) + huff_scratch(&z.s[1]);
-    return st;
+    return HAVE_GRAPH_CODEC ? zg_run(b, NULL, 0, work_size) : NNZ_E_UNSUPPORTED;
 }
 
 nnz_status nnz_graph_get(const nnz_blob *b, void *work, size_t work_size,
                          const uint8_t **graph)
 {
-    zgraph z;
     size_t need;
-    if (!graph)
+    if (!b || !b->data || !graph)
         return NNZ_E_ARGUMENT;
-    nnz_status st = nnz_graph_sizes(b, &need);
-    if (st != NNZ_OK || (*graph = b->graph) != NULL)
-        return st;
-    if (work_size < need || !work)
+    *graph = b->graph;
+    if (!b->graph_packed)
+        return NNZ_OK;
+    if (!HAVE_GRAPH_CODEC)
+        return NNZ_E_UNSUPPORTED;
+    if (!work)
         return NNZ_E_SCRATCH_SMALL;
-    zg_parse(b, &z); /* it parsed in nnz_graph_sizes */
-    st = zg_expand(b, &z, (uint8_t *)work, align4((uint8_t *)work + b->graph_size));
+    nnz_status st = zg_run(b, (uint8_t *)work, work_size, &need);
     *graph = st == NNZ_OK ? (const uint8_t *)work : NULL;
     return st;
 }
