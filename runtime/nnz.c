@@ -307,7 +307,10 @@ static int is_small_int_type(int dtype)
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
-static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+static int is_raw(int encoding)
+{
+    return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH || encoding == NNZ_ENC_INLINE;
+}
 
 /* ---- the bit reader ------------------------------------------------------ */
 
@@ -1715,6 +1718,12 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
         info->payload_size = info->decoded_size;
     }
+    if (info->encoding == NNZ_ENC_INLINE) { /* its bytes are its parameters */
+        if (plen != 0 || params_len != info->decoded_size)
+            return NNZ_E_CORRUPT;
+        info->payload_offset = (uint64_t)(pp - b->data);
+        info->payload_size = params_len;
+    }
     /* blocks: coded encodings give their size in their params (version 5:
      * the first byte's top five bits; before, the second byte) */
     info->block_elems = count;
@@ -1824,7 +1833,9 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     switch (info->encoding) {
     case NNZ_ENC_RAW:
     case NNZ_ENC_GRAPH:
-        if (info->encoding_version != 1 || params->p != params->end ||
+    case NNZ_ENC_INLINE: /* (its parameters are its bytes: entry_at checked their length) */
+        if (info->encoding_version != 1 ||
+            (info->encoding != NNZ_ENC_INLINE && params->p != params->end) ||
             info->payload_size != info->decoded_size)
             return NNZ_E_CORRUPT;
         return NNZ_OK;
@@ -1970,7 +1981,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS) {
+            if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS &&
+                info.encoding != NNZ_ENC_INLINE) {
                 if (poff < prev_payload_end)
                     st = NNZ_E_CORRUPT; /* payloads apart, in order */
                 prev_payload_end = poff + info.payload_size;
@@ -2587,7 +2599,8 @@ nnz_status nnz_graph_get(const nnz_blob *b, void *work, size_t work_size,
  * (a whole block when one fits) at a time, into `work`. */
 static int rebuild_direct(const nnz_tensor_info *info)
 {
-    return info->encoding == NNZ_ENC_RAW && host_is_little_endian();
+    return (info->encoding == NNZ_ENC_RAW || info->encoding == NNZ_ENC_INLINE) &&
+           host_is_little_endian();
 }
 
 #ifndef NNZ_REBUILD_PIECE

@@ -161,8 +161,11 @@ enum {
     NNZ_ENC_HASHED = 3,      /* K bucket symbols shared through a hash */
     NNZ_ENC_GRAPH = 4,       /* raw bytes left in the graph section, at graph_offset
                                 (a tensor too small for a payload of its own; format 1.1) */
-    NNZ_ENC_ALIAS = 5        /* the values of an earlier tensor (alias_of), decoded again
+    NNZ_ENC_ALIAS = 5,       /* the values of an earlier tensor (alias_of), decoded again
                                 from its payload: a repeated tensor stored once (1.2) */
+    NNZ_ENC_INLINE = 6       /* raw bytes held in the directory entry as its parameters
+                                (format 2.1: the small tensors of a blob whose graph is
+                                compressed) */
 };
 
 /* Value maps of the dense, sparse and hashed encodings. */

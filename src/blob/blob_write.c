@@ -329,9 +329,9 @@ static size_t name_shape_bytes(const nnz_tensor *t)
 
 /* Should the graph go compressed (docs/FORMAT.md, "Compressed graph
  * section")? Then every tensor it held (hole_entry 2, in the stored
- * graph) is cut out into a payload of its own, 64-byte aligned, and no
- * entry is described by the graph: the blob is smaller by the graph
- * bytes saved less those. The payload offsets' varints are left out of
+ * graph) is cut out, its bytes in its directory entry (encoding inline),
+ * and no entry is described by the graph: the blob is smaller by the
+ * graph bytes saved less those. The payload offsets' varints are left out of
  * the sum (a byte or so either way). */
 static int pack_pays(const nnz_model *m, const uint8_t *hole_entry, const size_t *back,
                      const size_t *order, size_t nent, size_t graph_len, size_t packed_len)
@@ -339,8 +339,8 @@ static int pack_pays(const nnz_model *m, const uint8_t *hole_entry, const size_t
     uint64_t cost = packed_len;
     for (size_t k = 0; k < nent; k++) {
         const nnz_tensor *t = &m->tensors[order[k]];
-        if (hole_entry[order[k]] == 2)
-            cost += (t->nbytes + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN;
+        if (hole_entry[order[k]] == 2) /* inline: its bytes in its entry */
+            cost += t->nbytes + nnz_varint_len(t->nbytes);
         if (back[k])
             cost += name_shape_bytes(t) - nnz_varint_len(back[k]);
     }
@@ -569,15 +569,19 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         size_t i = order[k];
         nnz_tensor *t = &m->tensors[i];
         nnz_encoded x = { .encoding = NNZ_ENC_RAW, .version = 1 };
-        if (hole_entry[i] == 2 && !gpack) { /* in-graph: no payload bytes, the next offset */
+        if (hole_entry[i] == 2) { /* in-graph: no payload bytes, the next offset */
             if (out_pad(&o, PAYLOAD_ALIGN) != 0)
                 goto done;
             x.encoding = NNZ_ENC_GRAPH;
+            if (gpack) { /* the graph is compressed: its bytes in the entry */
+                x.encoding = NNZ_ENC_INLINE;
+                x.params = t->proto->raw_data.data;
+                x.params_len = t->nbytes;
+            }
             tbytes[i] = add_entry(&db, &entries, m, k, o.pos - sec[1].off, 0, &x);
             continue;
         }
-        /* (a tensor the stored graph would hold stays as it is: RAW) */
-        if (hole_entry[i] != 2 && w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
+        if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
             nnz_encoded_free(&x);
             nnz_wrap(e, "tensor '%s': ", t->name);
             goto done;

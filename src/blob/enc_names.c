@@ -7,8 +7,9 @@
 
 const char *nnz_layout_name(int enc)
 {
-    static const char *const names[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
-    return enc >= 0 && enc <= NNZ_ENC_ALIAS ? names[enc] : "unknown";
+    static const char *const names[] = { "raw",   "dense", "sparse", "hashed",
+                                         "graph", "alias", "inline" };
+    return enc >= 0 && enc <= NNZ_ENC_INLINE ? names[enc] : "unknown";
 }
 
 const char *nnz_value_map_name(int kind)

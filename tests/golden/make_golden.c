@@ -304,7 +304,7 @@ static int force_cb(void *vc, const nnz_model *m, size_t i)
 static void describe(const ctx *c, int i, const nnz_blob *b, uint32_t j,
                      const nnz_tensor_info *ti, char *out, size_t size)
 {
-    static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
+    static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias", "inline" };
     const cJSON *enc = c->rep[i] ? cJSON_GetObjectItem(c->rep[i], "encoding") : NULL;
     const char *vm = enc ? cJSON_GetStringValue(cJSON_GetObjectItem(enc, "value_map")) : NULL;
     size_t k = (size_t)snprintf(out, size, "%s", encs[ti->encoding]);

@@ -1291,6 +1291,7 @@ def graph_codec_cases(s, nnzip):
     assert b0.minor == 1 and [t for t, _ in b0.sections].count(SEC_GRAPH_PACKED) == 1 and \
         SEC_GRAPH not in [t for t, _ in b0.sections], "nnzip did not compress gz_base's graph"
     assert all(not e.get("described") and e["encoding"] != 4 for e in b0.entries), b0.entries
+    assert any(e["encoding"] == 6 for e in b0.entries), "no inline tensor in gz_base"
     raw = run_nnzip(nnzip, s.dir, "gz_base.onnx", "gz_raw.nnz", ("--graph", "raw"))
     assert SEC_GRAPH in [t for t, _ in Blob(raw).sections]
 
@@ -1411,6 +1412,14 @@ def graph_codec_cases(s, nnzip):
     s.write("gz_hole_header.nnz", with_section(packed_literals(bytes(g2))))
     decompress("gz_hole_header", "gz_hole_header.nnz", 3, bad,
                "the expanded graph lacks the raw_data header before a hole")
+    # an inline tensor (encoding 6, its bytes in its entry) whose bytes are
+    # one short of its shape's size
+    x = copy.deepcopy(b0)
+    e = next(e for e in x.entries if e["encoding"] == 6)
+    e["params"] = e["params"][:-1]
+    s.write("gz_inline_short.nnz", x.write())
+    s.info("gz_inline_short", "gz_inline_short.nnz", 3, bad,
+           "an inline tensor with one byte fewer than its shape says")
     # an unknown version: the blob opens, the graph does not expand
     s.write("gz_version2.nnz", with_section(pack_tokens([("lit", c) for c in graph], n, 2)))
     s.info("gz_version2_info", "gz_version2.nnz", 0, "-",

@@ -47,10 +47,10 @@ check "the manifest covers format 2's directory and encoding version 5" \
 # format 2.1: a compressed graph section (type 6, no graph section), the
 # tensors the stored graph would hold as payloads, the expanded graph and
 # the rebuilt model (nnz_graph_get, nnz_rebuild) checked by their digests
-check "the manifest covers a compressed graph section: its graph, the rebuilt model, tiny tensors as payloads" \
+check "the manifest covers a compressed graph section: its graph, the rebuilt model, tiny tensors inline" \
     sh -c 'm=$1/MANIFEST
            for w in "^graph_packed.nnz 0 @graph 0 " "^graph_packed.nnz 0 @model 0 " \
-                    "^graph_packed.nnz 2[45] .* 0 (8|12) .* raw\$" "^graph_packed.nnz 26 .* alias\$"; do
+                    "^graph_packed.nnz 2[45] .* 0 (8|12) .* inline\$" "^graph_packed.nnz 26 .* alias\$"; do
                grep -Eq -- "$w" "$m" || { echo "missing: $w"; exit 1; }
            done
            b=$1/graph_packed.nnz
