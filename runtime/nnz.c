@@ -35,8 +35,8 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 
 enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5,
        SEC_GRAPH_PACKED = 6 };
-/* A compressed graph expands to at most this many bytes (a size_t even
- * on 16-bit hosts is not asked for: 32-bit ones hold it). */
+/* A compressed graph expands to at most this many bytes: the graph, its
+ * work and their sum fit a 32-bit size_t. */
 #define GRAPH_PACKED_MAX 0x7fffffffu
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
@@ -2501,7 +2501,7 @@ static uint32_t zg_value(uint32_t c, bitrd *x)
 }
 
 /* Bits of r not read yet (more than 7 when the output ends early, and
- * also when r read past its end: zg_expand refuses both). */
+ * also when r read past its end: zg_run refuses both). */
 static uint64_t zg_unread(const bitrd *r)
 {
     if (br_over(r))

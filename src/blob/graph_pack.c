@@ -1,5 +1,5 @@
 /* graph_pack.c - the compressed graph section's writer (docs/FORMAT.md,
- * "Compressed graph section"; the runtime's zg_expand is its reader).
+ * "Compressed graph section"; the runtime's zg_run is its reader).
  *
  * LZ77 over the graph bytes: a hash-chain match finder gives, at each
  * position, the longest match at each distance it reaches; a shortest-path
@@ -30,9 +30,9 @@
 #define HASH_BITS 16
 #define PASSES 3
 
-/* A length or distance value v (length - 3, distance - 1) as its code and
- * extra bits: 0..3 are codes of their own; else code 2 (n + 1) + bit n - 1
- * of v... i.e. v = (2 + c % 2) << n plus n extra bits, n = c / 2 - 1. */
+/* A length or distance value v (length - 3, distance - 1) as its code c
+ * and the number of extra bits: 0..3 are codes of their own; else v =
+ * (2 + c % 2) << n plus n extra bits (its low n bits), n = c / 2 - 1. */
 static unsigned value_code(uint32_t v, unsigned *nextra)
 {
     if (v < 4) {
@@ -171,7 +171,7 @@ static void shortest_parse(const uint8_t *g, size_t n, const prices *pr, parse *
     }
 }
 
-/* Symbol counts of the parse ending at n, walked back to front. */
+/* The parse's steps in order (traced back from the end). */
 typedef struct tokens {
     uint32_t *len, *dist; /* in order; len 1 and dist 0: a literal of g at its place */
     size_t count;
