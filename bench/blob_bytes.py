@@ -78,12 +78,16 @@ def parse(path, all_coded):
     for s in range(nsec):
         t, _, off, ln = struct.unpack_from('<IIQQ', b, 64 + 32 * s)
         secs[t] = (off, ln)
-    out = {'file': len(b), 'head': 64 + 32 * nsec, 'graph': secs[2][1],
-           'metadata': secs.get(4, (0, 0))[1], 'directory': secs[1][1],
-           'payload': secs[3][1], 'other_sections': sum(ln for t, (o, ln) in secs.items() if t > 4)}
+    # the graph: stored (type 2) or compressed (type 6, format 2.1)
+    packed = 6 in secs and 2 not in secs
+    gsec = secs[6] if packed else secs[2]
+    out = {'file': len(b), 'head': 64 + 32 * nsec, 'graph': gsec[1], 'graph_compressed': packed,
+           'graph_names': 0, 'metadata': secs.get(4, (0, 0))[1], 'directory': secs[1][1],
+           'payload': secs[3][1],
+           'other_sections': sum(ln for t, (o, ln) in secs.items() if t > 4 and t != 6)}
     doff = secs[1][0]
     poff = secs[3][0]
-    goff = secs[2][0]
+    goff = gsec[0]
     major = struct.unpack_from('<H', b, 8)[0]
     count = struct.unpack_from('<I', b, doff)[0]
     run = 1 if major == 1 else 16
@@ -134,6 +138,8 @@ def parse(path, all_coded):
                 name_b = r.p - nat
             else:
                 name_b, cnt = own_name_shape(r)
+                if packed:  # with its type and shape, which the graph gives otherwise
+                    name_b = r.p - nat
             po = r.var() * 64 if k % run == 0 else (prev_end + 63) // 64 * 64
             pl = r.var()
             ev = r.u8()
@@ -152,6 +158,14 @@ def parse(path, all_coded):
             continue
         w['n'] += 1
         w['elements'] += cnt
+        if packed and not ext:
+            # a compressed graph's names, types and shapes are in the
+            # entries (docs/FORMAT.md): beyond the byte a described entry
+            # takes, they count with the graph, as compress reports them
+            # (graph_names_bytes)
+            out['graph_names'] += name_b - 1
+            entry_b -= name_b - 1
+            name_b = 1
         w['name'] += name_b
         w['slot'] += 4 / run
         w['entry_other'] += entry_b - name_b - prl

@@ -17,12 +17,16 @@ cd "$(dirname "$0")/.." || exit 2
 D=$BT/qdq
 mkdir -p "$D"
 [ -x "$N" ] || { echo "qdq_bench: $N is not built (make)"; exit 1; }
+# the graph a blob holds, expanded when compressed (bench/bench_graph.c)
+cc -O2 -std=c99 -Iruntime bench/bench_graph.c runtime/nnz.c -llzma -o "$D/bench_graph" ||
+    { echo "qdq_bench: cannot build bench/bench_graph.c (liblzma-dev)"; exit 1; }
 echo "== already-quantized models, -p huffman against xz -9e -> docs/BENCHMARKS.md"
 : >"$D/rows"
 row() { # NAME MODEL WHAT
     $N -q compress -f "$2" -o "$D/$1.nnz" -p huffman --json >"$D/$1.json" || return
     $N -q decompress -f "$D/$1.nnz" -o "$D/$1.back.onnx" && cmp -s "$D/$1.back.onnx" "$2" ||
         { echo "qdq_bench: $1 does not come back byte for byte"; return; }
+    "$D/bench_graph" "$D/$1.nnz" 0 --dump "$D/$1.graph" >/dev/null || return
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$D/$1.nnz" "$D/$1.json" "$3" >>"$D/rows"
 }
 row edge_qdq_int8 "$FIX/edge_qdq_int8.onnx" "synthetic int8/uint8 codes (normal, sd 25), five integer ops"
@@ -47,7 +51,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 sys.path.insert(0, "tests/hostile")
-from gen_hostile import Blob, SEC_GRAPH, SEC_PAYLOAD  # noqa: E402
+from gen_hostile import Blob, SEC_GRAPH, SEC_GRAPH_PACKED, SEC_PAYLOAD  # noqa: E402
 def xz(b):
     return len(lzma.compress(bytes(b), preset=9 | lzma.PRESET_EXTREME))
 def ent_bytes(h):
@@ -71,7 +75,8 @@ out = ["<!-- qdq -->", "## Already-quantized models: `-p huffman` against `xz -9
        "its class (channels classed by their spread; every table at the size this blob's "
        "tables have, log2 of the classes a channel): what a table per channel group could "
        "reach; *graph* the graph section as stored (the ModelProto without the tensors' "
-       "bytes) and what xz makes of it alone; *rest* everything else (header and section "
+       "bytes; compressed, format 2.1, when that makes the blob smaller) and what xz makes "
+       "of the graph it holds alone; *rest* everything else (header and section "
        "table, directory, metadata, the tensors left as they are: biases, scales, zero "
        "points) and what xz makes of it. *floor* = entropy + xz(graph) + 64 (a header): "
        "below what per-tensor order-0 coding cannot go, with nothing else stored and the "
@@ -103,20 +108,22 @@ for line in open(sys.argv[1]):
         ent += e0
         cls += min([e0 + table] + [classes(c2, k, table) for k in (2, 4) if len(c2) >= k])
     x = Blob(b)
-    g = x.section(SEC_GRAPH)
+    stype = SEC_GRAPH_PACKED if any(t == SEC_GRAPH_PACKED for t, _ in x.sections) else SEC_GRAPH
+    gsec = len(x.section(stype))
+    g = open(blob[:-4] + ".graph", "rb").read()  # the graph it holds, expanded
     pay = x.section(SEC_PAYLOAD)
     keep = bytearray(pay)  # the payload without the coded tensors' bytes
     for e in sorted(x.entries, key=lambda e: -e["payload_offset"]):
         if e["encoding"] in (1, 2, 3):
             del keep[e["payload_offset"]:e["payload_offset"] + e["payload_length"]]
-    rest = b"".join(s for t, s in x.sections if t not in (SEC_GRAPH, SEC_PAYLOAD)) + bytes(keep)
+    rest = b"".join(s for t, s in x.sections if t not in (stype, SEC_PAYLOAD)) + bytes(keep)
     X = xz(raw)
     codes = w["codes"] + w["tables"]
     floor = ent + xz(g) + 64
     reach = min(ent, cls) + xz(g) + xz(rest)
     out.append("| %s | %s | %d | %d | %d | %d | %.3fx | %d | %.0f | %.0f | %d | %d | %d | %d | %.3fx | %.3fx |" % (
-        name, what, w["elements"], len(raw), X, len(b), len(b) / X, codes, ent, cls, len(g),
-        xz(g), len(b) - codes - len(g), xz(rest), floor / X, reach / X))
+        name, what, w["elements"], len(raw), X, len(b), len(b) / X, codes, ent, cls, gsec,
+        xz(g), len(b) - codes - gsec, xz(rest), floor / X, reach / X))
 out += ["", "<!-- /qdq -->"]
 text = "\n".join(out) + "\n"
 sys.path.insert(0, "bench")

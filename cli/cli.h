@@ -121,11 +121,12 @@ void cli_qdq_report_text(const char *onnx_path, const cJSON *qdq_report);
  * each weight gets the smallest of a built-in set of pipelines that keeps
  * its relative L2 error within the target. `full_metadata` puts the
  * per-tensor report (name, encoding, errors) in the blob's metadata; by
- * default it holds only the pipeline, tool and source (docs/FORMAT.md). */
+ * default it holds only the pipeline, tool and source (docs/FORMAT.md).
+ * `graph_raw` stores the graph section as it is, never compressed. */
 struct nnz_pipeline;
 int cli_compress(struct nnz_model *m, struct nnz_pipeline *p, FILE *f, const char *in,
                  const char *out, int external, double target_rel_error, int full_metadata,
-                 cJSON **report, nnz_error *e);
+                 int graph_raw, cJSON **report, nnz_error *e);
 
 /* A placeholder of an --eval template: `key` ("{onnx}") becomes `value`,
  * shell-quoted unless `bare`; `env` (may be NULL) names an environment

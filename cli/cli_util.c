@@ -403,6 +403,11 @@ int cli_blob_limits(const nnz_blob *b, const char *path, nnz_error *e)
 {
     uint64_t total = 0, model;
     size_t work;
+    if (b->graph_packed &&
+        b->graph_size > (uint64_t)b->graph_packed_size * NNZ_MAX_GRAPH_EXPANSION + 65536)
+        return nnz_fail(e, NNZ_EXIT_INPUT, "%s: the compressed graph declares %zu bytes from %zu, "
+                        "over the limit of %u bytes per byte plus 64 KiB", path, b->graph_size,
+                        b->graph_packed_size, NNZ_MAX_GRAPH_EXPANSION);
     for (uint32_t i = 0; i < nnz_tensor_count(b); i++) {
         nnz_tensor_info info;
         size_t out, scratch;

@@ -28,7 +28,8 @@ static const struct {
 } command_opts[] = {
     { "compress", "-o --output -p --pipeline --config --print-config --target-rel-error "
                   "--external-data --onnx-out --qdq --inputs --input-spec --spec-model --seed "
-                  "--calib-sets --holdout --dim --threads --max-memory --metadata --json -f --force -q "
+                  "--calib-sets --holdout --dim --threads --max-memory --metadata --graph --json -f "
+                  "--force -q "
                   "--quiet -v --verbose -h --help" },
     { "decompress", "-o --output --qdq --json -f --force -q --quiet -v --verbose -h --help" },
     { "info", "--json -q --quiet -v --verbose -h --help" },

@@ -38,6 +38,9 @@ static const char compress_help[] =
     "  --metadata minimal|full  the blob's metadata: pipeline, tool and source\n"
     "                         (minimal, the default), or also each changed tensor's\n"
     "                         encoding and error (full; --json always has them)\n"
+    "  --graph auto|raw       the graph section compressed when that makes the blob\n"
+    "                         smaller (auto, the default), or stored as it is (raw:\n"
+    "                         a blob format 2.0 readers open; docs/FORMAT.md)\n"
     "  --json                 a JSON report on stdout (fields: docs/cli.md)\n\n"
     "Calibration inputs, for the stages with an output budget (max-output-error=):\n"
     "  --inputs DIR           a folder of input_N.pb / NAME.npy, or of\n"
@@ -171,13 +174,14 @@ int cmd_compress(int argc, char **argv)
                                            { "holdout", required_argument, NULL, 'H' },
                                            { "json", no_argument, NULL, 'j' },
                                            { "metadata", required_argument, NULL, 'A' },
+                                           { "graph", required_argument, NULL, 'G' },
                                            { "force", no_argument, NULL, 'f' },
                                            { "help", no_argument, NULL, 'h' },
                                            { "quiet", no_argument, NULL, 'q' },
                                            { "verbose", no_argument, NULL, 'v' },
                                            { 0, 0, 0, 0 } };
     const char *outp = NULL, *pipeline = NULL, *onnx_out = NULL, *config = NULL;
-    int json = 0, qdq = 0, print_config = 0, external = 0, full_metadata = 0, c;
+    int json = 0, qdq = 0, print_config = 0, external = 0, full_metadata = 0, graph_raw = 0, c;
     double target = 0;
     cli_infer_args ia = { .cmd = "compress", .seed = 1 };
     nnz_calib calib = { .sets = NNZ_CALIB_SETS, .holdout = NNZ_CALIB_HOLDOUT };
@@ -195,6 +199,11 @@ int cmd_compress(int argc, char **argv)
             if (strcmp(optarg, "full") != 0 && strcmp(optarg, "minimal") != 0)
                 return cli_usage("compress", "--metadata wants minimal or full, got '%s'", optarg);
             full_metadata = strcmp(optarg, "full") == 0;
+            break;
+        case 'G':
+            if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "raw") != 0)
+                return cli_usage("compress", "--graph wants auto or raw, got '%s'", optarg);
+            graph_raw = strcmp(optarg, "raw") == 0;
             break;
         case 'C': {
             char *end;
@@ -315,7 +324,8 @@ int cmd_compress(int argc, char **argv)
     int rc = onnx_out ? nnz_out_check(onnx_out, in, flags, &e) : 0;
     if (rc == 0)
         rc = nnz_out_open(&out, outp, in, flags, &e);
-    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, full_metadata, &rep, &e) != 0) {
+    if (rc == 0 && cli_compress(m, &p, out.f, in, outp, external, target, full_metadata, graph_raw,
+                                &rep, &e) != 0) {
         nnz_out_abort(&out);
         rc = -1;
     } else if (rc == 0 && nnz_out_commit(&out, &e) != 0) {

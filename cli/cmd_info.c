@@ -339,16 +339,20 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     snprintf(ver, sizeof ver, "%u.%u", b->major, b->minor);
     cJSON_AddStringToObject(o, "format_version", ver);
     cJSON *secs = cJSON_AddArrayToObject(o, "sections");
-    struct { const char *name; const uint8_t *p; size_t n; } s[4] = {
-        { "graph", b->graph, b->graph_size }, { "payload", b->payload, b->payload_size },
+    struct { const char *name; const uint8_t *p; size_t n; } s[5] = {
+        { "graph", b->graph, b->graph_size },
+        { "graph_compressed", b->graph_packed, b->graph_packed_size },
+        { "payload", b->payload, b->payload_size },
         { "directory", b->dir, b->dir_size }, { "metadata", b->meta, b->meta_size } };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (!s[i].p)
             continue;
         cJSON *x = cJSON_CreateObject();
         cJSON_AddStringToObject(x, "name", s[i].name);
         cJSON_AddNumberToObject(x, "offset", (double)(s[i].p - b->data));
         cJSON_AddNumberToObject(x, "bytes", (double)s[i].n);
+        if (s[i].p == b->graph_packed) /* what it expands to */
+            cJSON_AddNumberToObject(x, "expanded_bytes", (double)b->graph_size);
         cJSON_AddItemToArray(secs, x);
     }
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
@@ -409,6 +413,8 @@ cJSON *info_blob_json(const char *path, const nnz_blob *b, size_t file_size)
     cJSON_AddNumberToObject(tot, "parameters", (double)params);
     cJSON_AddNumberToObject(tot, "decoded_bytes", (double)decoded);
     cJSON_AddNumberToObject(tot, "payload_bytes", (double)payload);
+    if (b->graph_packed) /* its streams are Huffman-coded */
+        needs |= NNZ_FEAT_GRAPH_CODEC | NNZ_FEAT_HUFFMAN;
     cJSON *feats = features_json(needs);
     if (b->major == 1) /* format 1's directory: a runtime without NNZ_NO_FORMAT1 */
         cJSON_AddItemToArray(feats, cJSON_CreateString("format1"));
@@ -466,6 +472,12 @@ static void info_blob_text(const cJSON *o)
         printf(" %s", f->valuestring);
         any = 1;
     }
+    const cJSON *gsec = NULL;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItem(o, "sections"))
+        if (strcmp(cJSON_GetObjectItem(f, "name")->valuestring, "graph_compressed") == 0)
+            gsec = f;
+    if (gsec) /* its tensors decode without them */
+        printf(" (graph_codec, and huffman for it, only to rebuild the model)");
     printf("%s; a runtime built without the others decodes it:", any ? "" : " none");
     for (unsigned k = 0; nnz_feature_names[k].bit; k++)
         {

@@ -510,7 +510,7 @@ static cJSON *run_point(sweep *s, size_t i)
         rc = nnz_out_open(&out, blob, s->in, cli_out_flags(NNZ_OUT_BINARY), &e);
     else if (rc == 0 && !(out.f = fopen(blob, "w+b")))
         rc = nnz_fail(&e, NNZ_EXIT_OUTPUT, "%s: cannot create: %s", blob, strerror(errno));
-    if (rc == 0 && cli_compress(s->m, &s->pipes[i], out.f, s->in, blob, 0, 0, 0, &rep, &e) != 0) {
+    if (rc == 0 && cli_compress(s->m, &s->pipes[i], out.f, s->in, blob, 0, 0, 0, 0, &rep, &e) != 0) {
         if (s->blobs)
             nnz_out_abort(&out);
         else

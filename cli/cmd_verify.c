@@ -109,7 +109,7 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const nnz_strmap *ix,
     uint64_t *holes = nnz_calloc(n ? n : 1, sizeof *holes, e);
     uint64_t *ext_off = nnz_calloc(n ? n : 1, sizeof *ext_off, e);
     uint32_t *index = nnz_calloc(n ? n : 1, sizeof *index, e);
-    uint8_t *graph = NULL;
+    uint8_t *graph = NULL, *gmem = NULL;
     size_t len = 0;
     int match = 0, any_ext = 0;
     if (!hole || !ext || !holes || !ext_off || !index)
@@ -130,7 +130,16 @@ static int graph_matches(nnz_model *m, const nnz_blob *b, const nnz_strmap *ix,
     int rc = nnz_model_skeleton(m, hole, &graph, &len, holes, e);
     if (any_ext)
         nnz_model_internalize(m, &plan);
-    if (rc != 0 || len != b->graph_size || memcmp(graph, b->graph, len) != 0)
+    /* the blob's graph, expanded when it is compressed */
+    size_t gwork = 0;
+    const uint8_t *bg = NULL;
+    if (rc == 0 && b->graph_packed &&
+        b->graph_size > (uint64_t)b->graph_packed_size * NNZ_MAX_GRAPH_EXPANSION + 65536)
+        rc = -1; /* past the limit decompress refuses (docs/security.md): not expanded */
+    if (rc == 0 && nnz_graph_sizes(b, &gwork) == NNZ_OK && gwork && !(gmem = nnz_malloc(gwork, e)))
+        rc = -1;
+    if (rc != 0 || nnz_graph_get(b, gmem, gwork, &bg) != NNZ_OK || len != b->graph_size ||
+        memcmp(graph, bg, len) != 0)
         goto done;
     match = 1;
     for (size_t i = 0; i < n && match; i++) {
@@ -147,6 +156,7 @@ done:
     free(ext_off);
     free(index);
     free(graph);
+    free(gmem);
     return match;
 }
 

@@ -342,6 +342,9 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
     cJSON_AddNumberToObject(w, "rel_l2_all", c->all.rel_l2);
     cJSON *b = cJSON_AddObjectToObject(o, "blob");
     cJSON_AddNumberToObject(b, "graph_bytes", (double)st->graph_bytes);
+    cJSON_AddNumberToObject(b, "graph_raw_bytes", (double)st->graph_raw_bytes);
+    cJSON_AddNumberToObject(b, "graph_names_bytes", (double)st->graph_names_bytes);
+    cJSON_AddStringToObject(b, "graph", st->graph_packed ? "compressed" : "raw");
     cJSON_AddNumberToObject(b, "payload_bytes", (double)st->payload_bytes);
     cJSON_AddNumberToObject(b, "padding_bytes", (double)st->padding_bytes);
     cJSON_AddNumberToObject(b, "directory_bytes", (double)st->directory_bytes);
@@ -440,7 +443,8 @@ static void free_candidates(compress_ctx *c)
 }
 
 int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const char *outp,
-                 int external, double target, int full_metadata, cJSON **report, nnz_error *e)
+                 int external, double target, int full_metadata, int graph_raw, cJSON **report,
+                 nnz_error *e)
 {
     /* A model past protobuf's 2 GiB limit can only be rebuilt with its
      * weights in an external file, named after the source model. */
@@ -459,7 +463,8 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
             ctx.bytes_total += m->tensors[i].nbytes;
         }
     nnz_blob_writer w = { .encode = encode, .metadata = make_metadata,
-                          .force_entry = force_entry, .external = ctx.external, .ctx = &ctx };
+                          .force_entry = force_entry, .external = ctx.external,
+                          .graph_raw = graph_raw, .ctx = &ctx };
     nnz_blob_stats st;
     *report = NULL;
     if (nnz_pipeline_prepare(p, m, ctx.report, e) != 0 ||

@@ -33,7 +33,11 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
  * is no larger than the tensors it holds plus alignment. */
 #define EXTERNAL_GAP 4096u
 
-enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
+enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5,
+       SEC_GRAPH_PACKED = 6 };
+/* A compressed graph expands to at most this many bytes: the graph, its
+ * work and their sum fit a 32-bit size_t. */
+#define GRAPH_PACKED_MAX 0x7fffffffu
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
 /* Format 1's directory (an offset per entry, the names section): read
@@ -303,7 +307,10 @@ static int is_small_int_type(int dtype)
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
-static int is_raw(int encoding) { return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH; }
+static int is_raw(int encoding)
+{
+    return encoding == NNZ_ENC_RAW || encoding == NNZ_ENC_GRAPH || encoding == NNZ_ENC_INLINE;
+}
 
 /* ---- the bit reader ------------------------------------------------------ */
 
@@ -1601,7 +1608,7 @@ static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_
                                    const uint8_t **hdr)
 {
     uint64_t at = info->graph_offset;
-    if ((info->location & NNZ_LOC_EXTERNAL) || at > b->graph_size || back > at)
+    if ((info->location & NNZ_LOC_EXTERNAL) || !b->graph || at > b->graph_size || back > at)
         return NNZ_E_CORRUPT;
     rd g = { b->graph + (size_t)(at - back), b->graph + (size_t)at, 0 };
     while (g.p < g.end && *g.p == 0x08) {
@@ -1705,11 +1712,17 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     if (st != NNZ_OK)
         return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
-        if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
+        if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) || !b->graph ||
             info->decoded_size > b->graph_size - info->graph_offset)
             return NNZ_E_CORRUPT;
         info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
         info->payload_size = info->decoded_size;
+    }
+    if (info->encoding == NNZ_ENC_INLINE) { /* its bytes are its parameters */
+        if (plen != 0 || params_len != info->decoded_size)
+            return NNZ_E_CORRUPT;
+        info->payload_offset = (uint64_t)(pp - b->data);
+        info->payload_size = params_len;
     }
     /* blocks: coded encodings give their size in their params (version 5:
      * the first byte's top five bits; before, the second byte) */
@@ -1820,7 +1833,9 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     switch (info->encoding) {
     case NNZ_ENC_RAW:
     case NNZ_ENC_GRAPH:
-        if (info->encoding_version != 1 || params->p != params->end ||
+    case NNZ_ENC_INLINE: /* (its parameters are its bytes: entry_at checked their length) */
+        if (info->encoding_version != 1 ||
+            (info->encoding != NNZ_ENC_INLINE && params->p != params->end) ||
             info->payload_size != info->decoded_size)
             return NNZ_E_CORRUPT;
         return NNZ_OK;
@@ -1879,6 +1894,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_CHECKSUM;
 
     uint64_t prev_end = table_end;
+    uint32_t gsec = 0; /* the compressed graph's table index */
     *at = NNZ_AT_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
         *index = i;
@@ -1910,6 +1926,13 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 sz = &b->names_size;
             }
             break;
+        case SEC_GRAPH_PACKED: /* format 2.1 */
+            gsec = i;
+            if (major >= 2) {
+                ptr = &b->graph_packed;
+                sz = &b->graph_packed_size;
+            }
+            break;
         default: break; /* a section of a later minor version: skipped */
         }
         if (ptr) {
@@ -1919,8 +1942,16 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             *sz = (size_t)len;
         }
     }
-    if (!b->dir || !b->graph || !b->payload)
-        return NNZ_E_CORRUPT;
+    if (!b->dir || !b->graph == !b->graph_packed || !b->payload)
+        return NNZ_E_CORRUPT; /* the graph once, stored or compressed */
+    if (b->graph_packed) { /* its expanded size leads it; the rest is read when expanded */
+        *index = gsec;
+        rd g = { b->graph_packed, b->graph_packed + b->graph_packed_size, 0 };
+        uint64_t raw = rd_varint(&g);
+        if (g.bad || raw == 0 || raw > GRAPH_PACKED_MAX)
+            return NNZ_E_CORRUPT;
+        b->graph_size = (size_t)raw;
+    }
 
     /* Directory: u32 count, u32 offset per entry, then the entries. */
     *at = NNZ_AT_DIRECTORY;
@@ -1950,7 +1981,8 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
             uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
-            if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS) {
+            if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS &&
+                info.encoding != NNZ_ENC_INLINE) {
                 if (poff < prev_payload_end)
                     st = NNZ_E_CORRUPT; /* payloads apart, in order */
                 prev_payload_end = poff + info.payload_size;
@@ -1967,7 +1999,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 prev_graph = info.graph_offset +
                              (info.encoding == NNZ_ENC_GRAPH ? info.decoded_size : 1);
                 any_hole = 1;
-                if (st == NNZ_OK)
+                if (st == NNZ_OK && b->graph) /* a compressed graph's: when expanded */
                     st = check_hole(b, &info);
             }
         }
@@ -2417,6 +2449,149 @@ nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *go
 #endif /* NNZ_NO_READER */
 
 #ifndef NNZ_NO_REBUILD
+/* ---- the compressed graph (docs/FORMAT.md, "Compressed graph section") --- */
+
+#define HAVE_GRAPH_CODEC ((NNZ_FEATURES_BUILT & NNZ_FEAT_GRAPH_CODEC) != 0)
+#define ZG_VERSION 1
+#define ZG_LIT_WIDTH 9  /* symbols 0..255 literal bytes, 256 + c a match of length code c */
+#define ZG_DIST_WIDTH 6 /* 0 the last distance again, 1 + c distance code c */
+#define ZG_MIN_MATCH 3
+#define ZG_MAX_CODE 59  /* length and distance codes: at most 28 extra bits */
+
+/* The two symbol streams and the extra bits of a compressed graph. */
+typedef struct zgraph {
+    stream s[2]; /* literal/length, distance */
+    const uint8_t *extra, *end;
+} zgraph;
+
+/* Parse the section after its expanded size: the version, each stream's
+ * coding byte, length and Huffman table; the extra bits are the rest. */
+static nnz_status zg_parse(const nnz_blob *b, zgraph *z)
+{
+    rd r = { b->graph_packed, b->graph_packed + b->graph_packed_size, 0 };
+    memset(z, 0, sizeof *z);
+    rd_varint(&r); /* the expanded size, checked at open */
+    if (rd_u8(&r) != ZG_VERSION)
+        return r.bad ? NNZ_E_CORRUPT : NNZ_E_ENCODING;
+    for (unsigned k = 0; k < 2; k++) {
+        stream *s = &z->s[k];
+        s->coding = rd_u8(&r);
+        s->width = k ? ZG_DIST_WIDTH : ZG_LIT_WIDTH;
+        uint64_t len = rd_varint(&r);
+        const uint8_t *p = rd_bytes(&r, len);
+        if (r.bad || s->coding > NNZ_CODING_HUFFMAN_GAMMA)
+            return NNZ_E_CORRUPT; /* one lane: packed or Huffman */
+        nnz_status st = parse_stream(s, p, len, 1);
+        if (st != NNZ_OK)
+            return st;
+    }
+    z->extra = r.p;
+    z->end = r.end;
+    return NNZ_OK;
+}
+
+/* A length or distance from its code c (at most ZG_MAX_CODE): 0..3 as
+ * they are, else (2 + c % 2) << n plus n extra bits, n = c / 2 - 1. */
+static uint32_t zg_value(uint32_t c, bitrd *x)
+{
+    if (c < 4)
+        return c;
+    unsigned n = c / 2 - 1;
+    return ((2 | (c & 1)) << n) + br_get(x, n);
+}
+
+/* Bits of r not read yet (more than 7 when the output ends early, and
+ * also when r read past its end: zg_run refuses both). */
+static uint64_t zg_unread(const bitrd *r)
+{
+    if (br_over(r))
+        return 8;
+    return (uint64_t)(r->end - r->p) * 8 + r->n - r->over;
+}
+
+/* Parse the compressed graph and give the work it needs (*need: the
+ * graph, 4-byte alignment, the two Huffman tables); with out, expand it
+ * there, the tables after the graph: every match within what is out so
+ * far and within graph_size, the output exactly graph_size, each stream
+ * read to its end and no further. */
+static nnz_status zg_run(const nnz_blob *b, uint8_t *out, size_t out_size, size_t *need)
+{
+    zgraph z;
+    sym_rd d[2];
+    nnz_status st = zg_parse(b, &z);
+    size_t n = b->graph_size, o = 0, dist = 1;
+    *need = n + 3 + huff_scratch(&z.s[0]) + huff_scratch(&z.s[1]); /* tables under 10 KiB */
+    if (st != NNZ_OK || !out)
+        return st;
+    if (out_size < *need)
+        return NNZ_E_SCRATCH_SMALL;
+    uint32_t *mem = align4(out + n);
+    for (unsigned k = 0; k < 2; k++) {
+        memset(&d[k], 0, sizeof d[k]);
+        d[k].s = &z.s[k];
+        d[k].lanes = 1;
+        d[k].r[0].p = z.s[k].data;
+        d[k].r[0].end = z.s[k].end;
+        if (huff_scratch(&z.s[k])) {
+            if ((st = walk_list(&z.s[k], &d[k], mem)) != NNZ_OK)
+                return st;
+            mem += huff_scratch(&z.s[k]) / 4;
+        }
+    }
+    bitrd x = { z.extra, z.end, 0, 0, 0 };
+    while (o < n) {
+        uint32_t c = sym_get(&d[0]);
+        if (c < 256) {
+            out[o++] = (uint8_t)c;
+            continue;
+        }
+        if (c - 256 > ZG_MAX_CODE)
+            return NNZ_E_CORRUPT;
+        size_t len = (size_t)zg_value(c - 256, &x) + ZG_MIN_MATCH;
+        uint32_t dc = sym_get(&d[1]);
+        if (dc > ZG_MAX_CODE + 1)
+            return NNZ_E_CORRUPT;
+        if (dc)
+            dist = (size_t)zg_value(dc - 1, &x) + 1;
+        if (dist > o || len > n - o)
+            return NNZ_E_CORRUPT;
+        for (; len; len--, o++) /* byte by byte: the copy may overlap itself */
+            out[o] = out[o - dist];
+    }
+    /* every stream read to its end: no bit past it, no byte left over */
+    return zg_unread(&x) > 7 || zg_unread(&d[0].r[0]) > 7 || zg_unread(&d[1].r[0]) > 7
+               ? NNZ_E_CORRUPT
+               : NNZ_OK;
+}
+
+nnz_status nnz_graph_sizes(const nnz_blob *b, size_t *work_size)
+{
+    if (!b || !b->data || !work_size)
+        return NNZ_E_ARGUMENT;
+    *work_size = 0;
+    if (!b->graph_packed)
+        return NNZ_OK;
+    return HAVE_GRAPH_CODEC ? zg_run(b, NULL, 0, work_size) : NNZ_E_UNSUPPORTED;
+}
+
+nnz_status nnz_graph_get(const nnz_blob *b, void *work, size_t work_size,
+                         const uint8_t **graph)
+{
+    size_t need;
+    if (!b || !b->data || !graph)
+        return NNZ_E_ARGUMENT;
+    *graph = b->graph;
+    if (!b->graph_packed)
+        return NNZ_OK;
+    if (!HAVE_GRAPH_CODEC)
+        return NNZ_E_UNSUPPORTED;
+    if (!work)
+        return NNZ_E_SCRATCH_SMALL;
+    nnz_status st = zg_run(b, (uint8_t *)work, work_size, &need);
+    *graph = st == NNZ_OK ? (const uint8_t *)work : NULL;
+    return st;
+}
+
 /* ---- rebuilding the model ------------------------------------------------ */
 
 /* RAW tensors on a little-endian host go straight from the blob; the rest
@@ -2424,7 +2599,8 @@ nnz_status nnz_reader_read(nnz_reader *r, void *out, size_t out_size, size_t *go
  * (a whole block when one fits) at a time, into `work`. */
 static int rebuild_direct(const nnz_tensor_info *info)
 {
-    return info->encoding == NNZ_ENC_RAW && host_is_little_endian();
+    return (info->encoding == NNZ_ENC_RAW || info->encoding == NNZ_ENC_INLINE) &&
+           host_is_little_endian();
 }
 
 #ifndef NNZ_REBUILD_PIECE
@@ -2472,6 +2648,16 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
                 work = fixed + scratch;
         }
     }
+    /* a compressed graph: expanded at the front of work, the rest after it */
+    size_t gw;
+    nnz_status st = nnz_graph_sizes(b, &gw);
+    if (st != NNZ_OK)
+        return st;
+    if (gw) {
+        if (work > SIZE_MAX - b->graph_size)
+            return NNZ_E_OVERFLOW;
+        work = gw > b->graph_size + work ? gw : b->graph_size + work;
+    }
     *model_size = total;
     *work_size = work;
     return NNZ_OK;
@@ -2489,6 +2675,16 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         return st;
     if (work_size < need || (need && !work))
         return NNZ_E_SCRATCH_SMALL;
+    /* g: b with its graph expanded at the front of work (a stored graph:
+     * b itself); the holes a compressed graph's were not checked at open */
+    nnz_blob g = *b;
+    if ((st = nnz_graph_get(b, work, work_size, &g.graph)) != NNZ_OK)
+        return st;
+    if (b->graph_packed) {
+        work = (uint8_t *)work + b->graph_size;
+        work_size -= b->graph_size;
+        b = &g;
+    }
     uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
     reader *r = (reader *)(void *)w;
     size_t pos = 0;
@@ -2499,6 +2695,8 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
             continue;
         size_t hole = (size_t)info.graph_offset;
+        if (b == &g && check_hole(b, &info) != NNZ_OK)
+            return NNZ_E_CORRUPT;
         if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
             return NNZ_E_WRITE;
         pos = hole;

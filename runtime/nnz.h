@@ -31,7 +31,7 @@ extern "C" {
  * runtime lacks says NNZ_E_ENCODING. */
 #define NNZ_RUNTIME_VERSION "0.1.0"
 #define NNZ_FORMAT_MAJOR 2
-#define NNZ_FORMAT_MINOR 0
+#define NNZ_FORMAT_MINOR 1
 
 #define NNZ_MAX_DIMS 32
 
@@ -109,8 +109,11 @@ typedef struct nnz_blob {
     uint32_t ntensors;
     const uint8_t *dir;     /* directory section */
     size_t dir_size;
-    const uint8_t *graph;   /* graph section */
-    size_t graph_size;
+    const uint8_t *graph;   /* graph section; NULL when it is compressed */
+    size_t graph_size;      /* its bytes (expanded, when compressed) */
+    const uint8_t *graph_packed; /* compressed graph section (format 2.1), or NULL:
+                                    nnz_graph_get expands it */
+    size_t graph_packed_size;
     const uint8_t *payload; /* payload section */
     size_t payload_size;
     uint32_t payload_crc;   /* its CRC-32 as the table states it */
@@ -158,8 +161,11 @@ enum {
     NNZ_ENC_HASHED = 3,      /* K bucket symbols shared through a hash */
     NNZ_ENC_GRAPH = 4,       /* raw bytes left in the graph section, at graph_offset
                                 (a tensor too small for a payload of its own; format 1.1) */
-    NNZ_ENC_ALIAS = 5        /* the values of an earlier tensor (alias_of), decoded again
+    NNZ_ENC_ALIAS = 5,       /* the values of an earlier tensor (alias_of), decoded again
                                 from its payload: a repeated tensor stored once (1.2) */
+    NNZ_ENC_INLINE = 6       /* raw bytes held in the directory entry as its parameters
+                                (format 2.1: the small tensors of a blob whose graph is
+                                compressed) */
 };
 
 /* Value maps of the dense, sparse and hashed encodings. */
@@ -228,14 +234,19 @@ typedef struct nnz_value_map {
  * NNZ_NO_HASHED, NNZ_NO_CODEBOOK, NNZ_NO_HUFFMAN or NNZ_NO_ALIAS for nnz.c and every file
  * that includes nnz.h. A tensor that needs a feature left out opens, and
  * decoding it returns NNZ_E_UNSUPPORTED; nnz_tensor_features says which.
- * NNZ_NO_REBUILD leaves out nnz_rebuild*, NNZ_NO_READER nnz_reader_* (and
- * needs NNZ_NO_REBUILD, which decodes through a reader). */
+ * NNZ_NO_REBUILD leaves out nnz_rebuild* and nnz_graph_*, NNZ_NO_READER
+ * nnz_reader_* (and needs NNZ_NO_REBUILD, which decodes through a reader).
+ * NNZ_NO_GRAPH_CODEC leaves out expanding a compressed graph section (a
+ * blob-wide feature, NNZ_FEAT_GRAPH_CODEC: such a blob opens and its
+ * tensors decode; nnz_rebuild and nnz_graph_get say NNZ_E_UNSUPPORTED);
+ * so do NNZ_NO_REBUILD and NNZ_NO_HUFFMAN (its streams are Huffman-coded). */
 enum {
     NNZ_FEAT_SPARSE = 1,   /* encoding sparse */
     NNZ_FEAT_HASHED = 2,   /* encoding hashed */
     NNZ_FEAT_CODEBOOK = 4, /* value map codebook */
     NNZ_FEAT_HUFFMAN = 8,  /* a Huffman-coded stream (codings 1..4) */
-    NNZ_FEAT_ALIAS = 16    /* encoding alias (then also what its tensor needs) */
+    NNZ_FEAT_ALIAS = 16,   /* encoding alias (then also what its tensor needs) */
+    NNZ_FEAT_GRAPH_CODEC = 32 /* a compressed graph section (the blob's, not a tensor's) */
 };
 #ifdef NNZ_NO_SPARSE
 #define NNZ_BUILT_SPARSE_ 0
@@ -262,10 +273,15 @@ enum {
 #else
 #define NNZ_BUILT_ALIAS_ NNZ_FEAT_ALIAS
 #endif
+#if defined(NNZ_NO_GRAPH_CODEC) || defined(NNZ_NO_REBUILD) || defined(NNZ_NO_HUFFMAN)
+#define NNZ_BUILT_GRAPH_CODEC_ 0
+#else
+#define NNZ_BUILT_GRAPH_CODEC_ NNZ_FEAT_GRAPH_CODEC
+#endif
 /* The NNZ_FEAT_* this build decodes. */
 #define NNZ_FEATURES_BUILT                                                           \
     (NNZ_BUILT_SPARSE_ | NNZ_BUILT_HASHED_ | NNZ_BUILT_CODEBOOK_ | NNZ_BUILT_HUFFMAN_ | \
-     NNZ_BUILT_ALIAS_)
+     NNZ_BUILT_ALIAS_ | NNZ_BUILT_GRAPH_CODEC_)
 #if defined(NNZ_NO_READER) && !defined(NNZ_NO_REBUILD)
 #error "NNZ_NO_READER needs NNZ_NO_REBUILD: nnz_rebuild decodes through a reader"
 #endif
@@ -375,6 +391,17 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *blob, uint64_t *model_size,
  * (docs/FORMAT.md); model_size counts the graph and inline tensors only. */
 nnz_status nnz_rebuild(const nnz_blob *blob, nnz_write_fn write, void *ctx, void *work,
                        size_t work_size);
+
+/* The graph section's bytes (docs/FORMAT.md), graph_size of them: the
+ * blob's own (zero-copy, work unused) when stored as they are; else the
+ * compressed graph section expanded into `work`, which needs the
+ * nnz_graph_sizes bytes (blob->graph_size plus its two Huffman tables,
+ * under 19 KiB). Every length and distance of the compressed stream is
+ * checked (NNZ_E_CORRUPT); NNZ_E_UNSUPPORTED in a build without
+ * NNZ_FEAT_GRAPH_CODEC. */
+nnz_status nnz_graph_sizes(const nnz_blob *blob, size_t *work_size);
+nnz_status nnz_graph_get(const nnz_blob *blob, void *work, size_t work_size,
+                         const uint8_t **graph);
 #endif
 
 /* ---- helpers the tool shares with the runtime -------------------------- */

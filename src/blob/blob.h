@@ -45,20 +45,30 @@ typedef struct nnz_blob_writer {
      * entry), which readers keep reading: for tests of that layout; 0:
      * the current format (NNZ_FORMAT_MAJOR). */
     int format_major;
+    /* 1: the graph section stored as it is (`--graph raw`); 0: compressed
+     * when that makes the blob smaller (docs/FORMAT.md, format 2 only). */
+    int graph_raw;
     void *ctx;
 } nnz_blob_writer;
 
 /* What the writer produced, for reports. */
 typedef struct nnz_blob_stats {
     uint64_t blob_bytes;
-    uint64_t graph_bytes;
+    uint64_t graph_bytes;     /* the graph section's bytes in the blob */
+    uint64_t graph_raw_bytes; /* the graph it holds (expanded, when compressed) */
+    int graph_packed;         /* the graph section is compressed */
+    /* with a compressed graph, the bytes of names, types and shapes its
+     * directory entries hold beyond the one byte a described entry takes
+     * (docs/FORMAT.md): counted with the graph, not in tensor_bytes */
+    uint64_t graph_names_bytes;
     uint64_t directory_bytes;
     uint64_t metadata_bytes;
     uint64_t names_bytes;     /* the names section (format 1.2), 0 if none */
     uint64_t payload_bytes;   /* including alignment padding */
     uint64_t padding_bytes;
     size_t entries;
-    /* per model tensor: bytes of its payload + directory entry, 0 if inline */
+    /* per model tensor: bytes of its payload + directory entry (less, with a
+     * compressed graph, its graph_names_bytes share), 0 if inline */
     uint64_t *tensor_bytes;   /* m->ntensors, malloc'ed; caller frees */
     uint8_t *is_entry;        /* m->ntensors, malloc'ed; caller frees */
     /* per model tensor: the tensor whose entry it repeats byte for byte

@@ -11,13 +11,15 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "graph_pack.h"
 #include "nnz.h"
 #include "save.h"
 
 #define HEADER_SIZE 64u
 #define SECTION_ENTRY_SIZE 32u
 #define PAYLOAD_ALIGN 64u
-enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
+enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5,
+       SEC_GRAPH_PACKED = 6 };
 
 void nnz_encoded_free(nnz_encoded *x)
 {
@@ -316,6 +318,36 @@ static size_t proto_back(const uint8_t *graph, const nnz_tensor *t, uint64_t hol
     return n + len;
 }
 
+/* Bytes of t's name, type and shape in a format 2 entry that holds them. */
+static size_t name_shape_bytes(const nnz_tensor *t)
+{
+    size_t len = strlen(t->name), n = nnz_varint_len(len) + len + 3;
+    for (int k = 0; k < t->ndims; k++)
+        n += nnz_varint_len((uint64_t)t->dims[k]);
+    return n;
+}
+
+/* Should the graph go compressed (docs/FORMAT.md, "Compressed graph
+ * section")? Then every tensor it held (hole_entry 2, in the stored
+ * graph) is cut out, its bytes in its directory entry (encoding inline),
+ * and no entry is described by the graph: the blob is smaller by the
+ * graph bytes saved less those. The payload offsets' varints are left out of
+ * the sum (a byte or so either way). */
+static int pack_pays(const nnz_model *m, const uint8_t *hole_entry, const size_t *back,
+                     const size_t *order, size_t nent, size_t graph_len, size_t packed_len)
+{
+    uint64_t cost = packed_len;
+    for (size_t k = 0; k < nent; k++) {
+        const nnz_tensor *t = &m->tensors[order[k]];
+        if (hole_entry[order[k]] == 2) /* inline: its bytes in its entry */
+            cost += t->nbytes + nnz_varint_len(t->nbytes);
+        if (back[k])
+            cost += name_shape_bytes(t) - nnz_varint_len(back[k]);
+    }
+    return cost < graph_len &&
+           graph_len <= (uint64_t)packed_len * NNZ_MAX_GRAPH_EXPANSION + 65536; /* the reader's limit */
+}
+
 /* Entries of format 2's directory come in runs of this many: the first
  * of each has a u32 offset and stands alone, the others follow the one
  * before (docs/FORMAT.md). */
@@ -360,6 +392,8 @@ typedef struct dir_build {
     const uint8_t *ext;
     const size_t *order;
     size_t *starts;         /* where each entry starts in the entries */
+    int gpack;              /* the graph is compressed: names counted as the graph's */
+    uint64_t *graph_names;  /* and summed here */
 } dir_build;
 
 /* Append entry k (with payload_offset poff, payload_length plen and
@@ -379,7 +413,15 @@ static uint64_t add_entry(const dir_build *db, nnz_bytes *d, const nnz_model *m,
     size_t j = k ? db->order[k - 1] : i;
     dir_entry2(d, k, t, db->ext[i], db->holes[i], k ? db->holes[j] : 0, k ? db->ext[j] : 0,
                db->back[k], poff, plen, x);
-    return d->len - at + (k % RUN == 0 ? 4 : 0);
+    uint64_t own = d->len - at + (k % RUN == 0 ? 4 : 0);
+    if (db->gpack && !db->ext[i]) {
+        /* the name, type and shape a stored graph would give (what a
+         * compressed graph moves into the entry) count with the graph */
+        size_t moved = name_shape_bytes(t) - 1;
+        *db->graph_names += moved;
+        own -= moved;
+    }
+    return own;
 }
 
 int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_stats *st,
@@ -394,8 +436,10 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     size_t *starts = nnz_calloc(n, sizeof *starts, e);
     size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
     seen_set set = { 0 };
-    uint8_t *graph = NULL, *names = NULL;
-    size_t *back = NULL;
+    uint8_t *graph = NULL, *names = NULL, *graph_c = NULL;
+    size_t *back = NULL, graph_c_len = 0;
+    uint64_t *holes_c = NULL;
+    nnz_bytes zgraph = { 0 };
     nnz_bytes entries = { 0 };
     char *meta = NULL;
     int rc = -1;
@@ -421,6 +465,19 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
                                   : 0;
     if (packed == 0)
         packed = nnz_model_skeleton(m, hole_entry, &graph, &graph_len, holes, e);
+    /* the graph the compressed section would hold: every tensor cut out */
+    int try_pack = packed == 0 && !(w && (w->graph_raw || w->format_major == 1)) &&
+                   graph_len > 0 && graph_len <= NNZ_GRAPH_PACK_MAX;
+    if (try_pack) {
+        uint8_t *cut = nnz_malloc(n ? n : 1, e);
+        if (!(holes_c = nnz_calloc(n ? n : 1, sizeof *holes_c, e)) || !cut)
+            packed = -1;
+        for (size_t i = 0; packed == 0 && i < n; i++)
+            cut[i] = hole_entry[i] ? 1 : 0;
+        if (packed == 0)
+            packed = nnz_model_skeleton(m, cut, &graph_c, &graph_c_len, holes_c, e);
+        free(cut);
+    }
     if (w && w->external)
         nnz_model_internalize(m, &plan);
     for (size_t i = 0; i < n; i++)
@@ -429,6 +486,13 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     free(ext_off);
     if (packed != 0)
         goto done;
+    if (try_pack) {
+        for (size_t i = 0; i < n; i++)
+            if (ext[i])
+                holes_c[i] = holes[i];
+        if (nnz_graph_pack(graph_c, graph_c_len, &zgraph, e) != 0)
+            goto done;
+    }
     for (size_t i = 0; i < n; i++)
         if (entry[i] || hole_entry[i] == 2)
             order[nent++] = i;
@@ -460,8 +524,24 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         put_le(names + 2 * k, len, 2);
         any_name |= len != 0;
     }
+    /* compressed: the cut graph and its holes, the directory self-contained */
+    int gpack = zgraph.buf && pack_pays(m, hole_entry, back, order, nent, graph_len, zgraph.len);
+    if (gpack) {
+        st->graph_raw_bytes = graph_c_len;
+        uint64_t *hswap = holes;
+        holes = holes_c;
+        holes_c = hswap;
+        free(graph);
+        graph = graph_c;
+        graph_c = NULL;
+        graph_len = graph_c_len;
+        memset(back, 0, nent * sizeof *back);
+    } else {
+        st->graph_raw_bytes = graph_len;
+    }
     dir_build db = { .v1 = v1, .any_name = any_name, .names = names, .back = back,
-                     .holes = holes, .ext = ext, .order = order, .starts = starts };
+                     .holes = holes, .ext = ext, .order = order, .starts = starts,
+                     .gpack = gpack, .graph_names = &st->graph_names_bytes };
 
     enum { MAXSEC = 5 };
     unsigned nsec = any_name ? 5 : 4;
@@ -474,8 +554,9 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         goto done;
 
     o.crc = 0;
-    sec[0] = (section){ SEC_GRAPH, 0, o.pos, graph_len };
-    if (out_put(&o, graph, graph_len) != 0)
+    sec[0] = gpack ? (section){ SEC_GRAPH_PACKED, 0, o.pos, zgraph.len }
+                   : (section){ SEC_GRAPH, 0, o.pos, graph_len };
+    if (out_put(&o, gpack ? zgraph.buf : graph, (size_t)sec[0].len) != 0)
         goto done;
     sec[0].crc = o.crc;
 
@@ -492,6 +573,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             if (out_pad(&o, PAYLOAD_ALIGN) != 0)
                 goto done;
             x.encoding = NNZ_ENC_GRAPH;
+            if (gpack) { /* the graph is compressed: its bytes in the entry */
+                x.encoding = NNZ_ENC_INLINE;
+                x.params = t->proto->raw_data.data;
+                x.params_len = t->nbytes;
+            }
             tbytes[i] = add_entry(&db, &entries, m, k, o.pos - sec[1].off, 0, &x);
             continue;
         }
@@ -613,7 +699,8 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         goto done;
     }
     st->blob_bytes = o.pos;
-    st->graph_bytes = graph_len;
+    st->graph_bytes = sec[0].len;
+    st->graph_packed = gpack;
     st->directory_bytes = sec[2].len;
     st->names_bytes = any_name ? sec[4].len : 0;
     st->metadata_bytes = sec[3].len;
@@ -634,6 +721,9 @@ done:
     free(back);
     free(meta);
     free(graph);
+    free(graph_c);
+    free(holes_c);
+    nnz_bytes_free(&zgraph);
     free(order);
     free(starts);
     free(holes);

@@ -7,8 +7,9 @@
 
 const char *nnz_layout_name(int enc)
 {
-    static const char *const names[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
-    return enc >= 0 && enc <= NNZ_ENC_ALIAS ? names[enc] : "unknown";
+    static const char *const names[] = { "raw",   "dense", "sparse", "hashed",
+                                         "graph", "alias", "inline" };
+    return enc >= 0 && enc <= NNZ_ENC_INLINE ? names[enc] : "unknown";
 }
 
 const char *nnz_value_map_name(int kind)
@@ -29,5 +30,6 @@ const nnz_feature_name nnz_feature_names[] = {
     { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
     { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
     { NNZ_FEAT_ALIAS, "alias", "NNZ_NO_ALIAS" },
+    { NNZ_FEAT_GRAPH_CODEC, "graph_codec", "NNZ_NO_GRAPH_CODEC" },
     { 0, NULL, NULL },
 };

@@ -14,6 +14,10 @@
  * Huffman tables, and the bucket symbols of a Huffman-coded hashed tensor
  * (4 bytes each), which a blob of a few bytes can declare by the billion. */
 #define NNZ_MAX_DECODE_WORK (1ull << 30)
+/* A compressed graph section (docs/FORMAT.md) may declare up to 2 GiB
+ * from a few bytes: the tool expands at most this many bytes per byte of
+ * it (real graphs: 5 to 40), plus 64 KiB. */
+#define NNZ_MAX_GRAPH_EXPANSION 1024u
 /* Memory the protobuf parser may allocate, beyond the file's own size:
  * generous for real models (a million nodes), far below what a file of
  * empty messages would make it allocate. */

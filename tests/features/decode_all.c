@@ -45,6 +45,35 @@ static void line(const nnz_blob *b, uint32_t i, const nnz_tensor_info *info, uns
            ot, need, (int)st, (unsigned)crc);
 }
 
+#ifndef NNZ_NO_REBUILD
+static int crc_write(void *ctx, const void *data, size_t size)
+{
+    uint32_t *crc = (uint32_t *)ctx;
+    *crc = nnz_crc32(*crc, data, size);
+    return 0;
+}
+
+/* A blob with a compressed graph: the rebuilt model's line (it needs the
+ * graph codec, Huffman for its streams, and what every tensor needs).
+ * Last, and only in builds with nnz_rebuild: other lines are compared
+ * line by line. */
+static void model_line(const nnz_blob *b, unsigned need)
+{
+    uint64_t size;
+    size_t work;
+    uint32_t crc = 0;
+    nnz_status st = nnz_rebuild_sizes(b, &size, &work);
+    if (st == NNZ_OK) {
+        void *mem = malloc(work + 1);
+        st = nnz_rebuild(b, crc_write, &crc, mem, work);
+        free(mem);
+    }
+    printf("(model) out0 features=%u status=%d crc=%08x\n",
+           need | NNZ_FEAT_GRAPH_CODEC | NNZ_FEAT_HUFFMAN, (int)st,
+           st == NNZ_OK ? (unsigned)crc : 0u);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -64,11 +93,13 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("built=%u\n", (unsigned)NNZ_FEATURES_BUILT);
+    unsigned all = 0;
     for (uint32_t i = 0; i < nnz_tensor_count(&b); i++) {
         nnz_tensor_info info;
         unsigned need = 0;
         if (nnz_tensor_info_get(&b, i, &info) != NNZ_OK || nnz_tensor_features(&b, i, &need) != NNZ_OK)
             return 1;
+        all |= need;
         line(&b, i, &info, need, NNZ_OUT_NATIVE);
         if (info.dtype == 1) {
             line(&b, i, &info, need, NNZ_OUT_F16);
@@ -76,5 +107,11 @@ int main(int argc, char **argv)
             line(&b, i, &info, need, NNZ_OUT_I4);
         }
     }
+#ifndef NNZ_NO_REBUILD
+    if (b.graph_packed)
+        model_line(&b, all);
+#else
+    (void)all;
+#endif
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "encode.h"
 #include "model.h"
 #include "nnz.h"
+#include "save.h"
 #include "sha256.h"
 #include "state.h"
 
@@ -303,7 +304,7 @@ static int force_cb(void *vc, const nnz_model *m, size_t i)
 static void describe(const ctx *c, int i, const nnz_blob *b, uint32_t j,
                      const nnz_tensor_info *ti, char *out, size_t size)
 {
-    static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias" };
+    static const char *encs[] = { "raw", "dense", "sparse", "hashed", "graph", "alias", "inline" };
     const cJSON *enc = c->rep[i] ? cJSON_GetObjectItem(c->rep[i], "encoding") : NULL;
     const char *vm = enc ? cJSON_GetStringValue(cJSON_GetObjectItem(enc, "value_map")) : NULL;
     size_t k = (size_t)snprintf(out, size, "%s", encs[ti->encoding]);
@@ -334,6 +335,57 @@ static void describe(const ctx *c, int i, const nnz_blob *b, uint32_t j,
                 cJSON_GetStringValue(cJSON_GetObjectItem(x, "table")),
                 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(x, "lanes")));
     }
+}
+
+static int sha_write(void *ctx, const void *data, size_t size)
+{
+    nnz_sha256_update((nnz_sha256 *)ctx, data, size);
+    return 0;
+}
+
+/* A blob with a compressed graph: MANIFEST lines for its graph (@graph:
+ * the model packed with every tensor's data cut out) and its rebuilt
+ * model (@model: the model packed whole; its tensors are all raw), after
+ * checking that today's runtime expands and rebuilds exactly those. */
+static void whole_lines(nnz_model *m, const nnz_blob *b, const char *file, FILE *manifest)
+{
+    uint8_t cut[MAXT], none[MAXT] = { 0 }, *graph, *model;
+    uint64_t holes[MAXT], model_size;
+    size_t glen, mlen, gwork, work;
+    nnz_error e = { 0 };
+    for (size_t i = 0; i < m->ntensors; i++)
+        cut[i] = m->tensors[i].nbytes > 0;
+    if (nnz_model_skeleton(m, cut, &graph, &glen, holes, &e) != 0 ||
+        nnz_model_skeleton(m, none, &model, &mlen, holes, &e) != 0)
+        die(e.msg);
+    const uint8_t *got;
+    uint8_t *gmem = malloc(1), *wmem;
+    if (nnz_graph_sizes(b, &gwork) != NNZ_OK || !(gmem = realloc(gmem, gwork)) ||
+        nnz_graph_get(b, gmem, gwork, &got) != NNZ_OK || b->graph_size != glen ||
+        memcmp(got, graph, glen) != 0)
+        die("the runtime does not expand the graph the packer made");
+    if (nnz_rebuild_sizes(b, &model_size, &work) != NNZ_OK || model_size != mlen ||
+        !(wmem = malloc(work + 1)))
+        die("rebuild sizes");
+    nnz_sha256 h;
+    uint8_t d[32];
+    char hex[65], want[65];
+    nnz_sha256_init(&h);
+    if (nnz_rebuild(b, sha_write, &h, wmem, work) != NNZ_OK)
+        die("rebuild");
+    nnz_sha256_final(&h, d);
+    for (int k = 0; k < 32; k++)
+        snprintf(hex + 2 * k, 3, "%02x", d[k]);
+    nnz_sha256_hex(model, mlen, want);
+    if (strcmp(hex, want) != 0)
+        die("the runtime does not rebuild the model the packer made");
+    nnz_sha256_hex(graph, glen, hex);
+    fprintf(manifest, "%s 0 @graph 0 %zu %s graph-compressed\n", file, glen, hex);
+    fprintf(manifest, "%s 0 @model 0 %zu %s rebuilt-model\n", file, mlen, want);
+    free(graph);
+    free(model);
+    free(gmem);
+    free(wmem);
 }
 
 static void write_golden(golden *g, const char *dir, FILE *manifest,
@@ -413,6 +465,8 @@ static void write_golden(golden *g, const char *dir, FILE *manifest,
             free(want);
         }
     }
+    if (b.graph_packed) /* the graph and the model, from the packer */
+        whole_lines(m, &b, g->file, manifest);
     FILE *o = fopen(path, "wb");
     if (!o || fwrite(blob, 1, (size_t)blen, o) != (size_t)blen || fclose(o) != 0)
         die("cannot write the blob");
@@ -752,6 +806,27 @@ static void format2_named_blob(golden *g)
     fill_floats(add(g, "f2_tiny", NNZ_DT_FLOAT, 3, 0), noise);
 }
 
+/* graph_packed: a compressed graph section (format 2.1): 24 raw tensors
+ * whose long names the graph repeats (initializer, node input, node
+ * output), two tiny ones the stored graph would hold (now payloads of
+ * their own) and a repeat of the first (an alias). Its lines in MANIFEST
+ * include the expanded graph (@graph) and the rebuilt model (@model),
+ * computed by the model packer, not by the runtime. */
+static void graph_packed_blob(golden *g)
+{
+    static char names[24][48];
+    for (int k = 0; k < 24; k++) {
+        snprintf(names[k], sizeof names[k], "encoder/layers.%d/self_attn/%s_proj/weight", k / 4,
+                 (const char *[]){ "q", "k", "v", "out" }[k % 4]);
+        fill_floats(add(g, names[k], NNZ_DT_FLOAT, 4, 8), noise);
+    }
+    fill_floats(add(g, "encoder/layers.0/self_attn/scale", NNZ_DT_FLOAT, 3, 0), noise);
+    fill_floats(add(g, "encoder/layers.1/self_attn/scale", NNZ_DT_FLOAT, 2, 0), noise);
+    spec *again = add(g, "encoder/layers.0/self_attn/q_proj/weight_again", NNZ_DT_FLOAT, 4, 8);
+    memcpy(again->raw, g->t[0].raw, again->nbytes);
+}
+static void no_states(golden *g, nnz_model *m) { (void)g; (void)m; }
+
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 3) {
@@ -769,6 +844,7 @@ int main(int argc, char **argv)
         { "logscale.nnz", logscale_blob, logscale_states },
         { "format2.nnz", format2_blob, format2_states },
         { "format2_named.nnz", format2_named_blob, format2_states },
+        { "graph_packed.nnz", graph_packed_blob, no_states },
     };
     /* BLOB: write that one alone and add its lines to MANIFEST (a new
      * format feature's blob; the others are never regenerated) */

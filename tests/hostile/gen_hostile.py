@@ -177,6 +177,7 @@ def external_model(location, offset=0, length=None):
 MAGIC = b"NNZB\r\n\x1a\n"
 HEADER_SIZE, SECTION_SIZE, PAYLOAD_ALIGN = 64, 32, 64
 SEC_DIRECTORY, SEC_GRAPH, SEC_PAYLOAD, SEC_METADATA, SEC_NAMES = 1, 2, 3, 4, 5
+SEC_GRAPH_PACKED = 6  # format 2.1: the graph, compressed
 RUN = 16  # format 2: entries per run, one u32 offset each
 # element bytes of the ONNX dtypes a blob may hold (docs/FORMAT.md)
 ELEM_SIZE = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8,
@@ -221,8 +222,9 @@ class Blob:
             self.entries = self.parse_directory(self.section(SEC_DIRECTORY))
             self.resolve_graph_names()
         else:
-            self.entries = self.parse_directory2(self.section(SEC_DIRECTORY),
-                                                 self.section(SEC_GRAPH))
+            # a compressed graph describes no entry: none is read from it
+            graph = next((b for t, b in self.sections if t == SEC_GRAPH), None)
+            self.entries = self.parse_directory2(self.section(SEC_DIRECTORY), graph)
 
     def resolve_graph_names(self):
         """Format 1.2's names section: an entry whose name the graph holds
@@ -963,7 +965,8 @@ def blob_cases(s, nnzip):
     # data file is always named after the output, so a blob cannot choose
     # a file to overwrite (here: victim_file_1.txt beside the output).
     s.write("ext_src.onnx", mlp_model().SerializeToString())
-    x = Blob(run_nnzip(nnzip, s.dir, "ext_src.onnx", "b_ext.nnz", ["--external-data"]))
+    # (the graph stored, so that its bytes can be edited here)
+    x = Blob(run_nnzip(nnzip, s.dir, "ext_src.onnx", "b_ext.nnz", ["--external-data", "--graph", "raw"]))
     assert any(e["location"] & 0x40 for e in x.entries), "no external tensor in b_ext.nnz"
     for typ in (SEC_GRAPH, SEC_METADATA):
         body = x.section(typ)
@@ -1130,7 +1133,10 @@ def verify_cases(s, nnzip):
             x.set_section(SEC_METADATA, json.dumps(meta, separators=(",", ":")).encode())
         return x.write()
 
-    base = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_base.nnz", ["-p", "quantize:bits=8"])
+    # (the graph stored, so that its bytes can be edited here; the same
+    # check of a compressed graph: gz_verify_tanh)
+    base = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_base.nnz",
+                     ["-p", "quantize:bits=8", "--graph", "raw"])
     assert json.loads(Blob(base).section(SEC_METADATA))["graph_rewritten"] is False
     verify("v_base", "v_base.nnz", 0, r"verify .*v_base\.nnz: OK",
            "control: the blob of this model verifies against it")
@@ -1142,7 +1148,7 @@ def verify_cases(s, nnzip):
            "the same with 'decompose' written into the metadata's pipeline text: still fails "
            "(it passed with exit 0 when verify searched the text for the word)")
     glob = run_nnzip(nnzip, s.dir, "v_relu.onnx", "v_glob.nnz",
-                     ["-p", "quantize:bits=8,skip=decompose*"])
+                     ["-p", "quantize:bits=8,skip=decompose*", "--graph", "raw"])
     s.write("v_tanh_glob.nnz", tanh(glob))
     verify("v_tanh_glob", "v_tanh_glob.nnz", 1, r"graph differs from the model's graph",
            "a real pipeline whose skip= glob holds the word (quantize:bits=8,skip=decompose*), "
@@ -1208,6 +1214,243 @@ def lying_field_cases(s, b0):
             f.write("\t".join(l) + "\n")
 
 
+# ---------------------------------------------------------------------------
+# The compressed graph section (docs/FORMAT.md, format 2.1)
+# ---------------------------------------------------------------------------
+
+def named_model():
+    """Twelve 16x8 weights with long exporter-style names, each read by a
+    MatMul whose node name and output repeat them, and a 3-element scale
+    (a tensor a stored graph would hold): a graph that compresses."""
+    inits, nodes, prev = [], [], "X"
+    for k in range(12):
+        stem = "model/encoder/layer_%d/attention/output/dense" % k
+        inits.append(numpy_helper.from_array(weights((8, 8), 0.1 * k), stem + "/kernel"))
+        nodes.append(helper.make_node("MatMul", [prev, stem + "/kernel"], [stem + "/MatMul:0"],
+                                      name=stem + "/MatMul"))
+        prev = stem + "/MatMul:0"
+    inits.append(numpy_helper.from_array(np.array([0.5, 0.25, 2.0], np.float32)[:1].repeat(8),
+                                         "model/encoder/final/scale"))
+    inits.append(numpy_helper.from_array(np.array([1.5, -2.0, 0.25], np.float32),
+                                         "model/encoder/final/tiny"))
+    nodes.append(helper.make_node("Mul", [prev, "model/encoder/final/scale"], ["Y"],
+                                  name="model/encoder/final/Mul"))
+    nodes.append(helper.make_node("Identity", ["model/encoder/final/tiny"], ["T"],
+                                  name="model/encoder/final/Identity"))
+    g = helper.make_graph(nodes, "named",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 8])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 8]),
+                           helper.make_tensor_value_info("T", TensorProto.FLOAT, [3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                          producer_name="gen_hostile")
+    m.ir_version = IR_VERSION
+    onnx.checker.check_model(m)
+    return m
+
+
+def packed_literals(graph, raw_size=None):
+    """A compressed graph section of this script's own making: every byte a
+    literal, both streams packed (9 and 6 bits a symbol), no extra bits."""
+    return pack_tokens([("lit", c) for c in graph], len(graph) if raw_size is None else raw_size)
+
+
+def pack_tokens(tokens, raw_size, version=1):
+    """The section for tokens ("lit", byte) or ("match", length symbol,
+    distance symbol, extra bits as a string of 0/1), both streams packed."""
+    lbits, dbits, xbits = [], [], []
+    for t in tokens:
+        if t[0] == "lit":
+            lbits.append(format(t[1], "09b"))
+        else:
+            lbits.append(format(256 + t[1], "09b"))
+            dbits.append(format(t[2], "06b"))
+            xbits.append(t[3])
+
+    def to_bytes(bits):
+        bits = "".join(bits)
+        bits += "0" * (-len(bits) % 8)
+        return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+    L, D, X = to_bytes(lbits), to_bytes(dbits), to_bytes(xbits)
+    return (varint(raw_size) + bytes([version]) + bytes([0]) + varint(len(L)) + L +
+            bytes([0]) + varint(len(D)) + D + X)
+
+
+def value_code(v):
+    """A length or distance value as its code and extra-bit count: 0..3 as
+    they are, else v = (2 + c % 2) << n plus n bits, n = c // 2 - 1."""
+    if v < 4:
+        return v, 0
+    n = v.bit_length() - 2
+    return 2 * (n + 1) + (v >> n & 1), n
+
+
+def graph_codec_cases(s, nnzip):
+    s.write("gz_base.onnx", named_model().SerializeToString())
+    base = run_nnzip(nnzip, s.dir, "gz_base.onnx", "gz_base.nnz")
+    b0 = Blob(base)
+    assert b0.minor == 1 and [t for t, _ in b0.sections].count(SEC_GRAPH_PACKED) == 1 and \
+        SEC_GRAPH not in [t for t, _ in b0.sections], "nnzip did not compress gz_base's graph"
+    assert all(not e.get("described") and e["encoding"] != 4 for e in b0.entries), b0.entries
+    assert any(e["encoding"] == 6 for e in b0.entries), "no inline tensor in gz_base"
+    raw = run_nnzip(nnzip, s.dir, "gz_base.onnx", "gz_raw.nnz", ("--graph", "raw"))
+    assert SEC_GRAPH in [t for t, _ in Blob(raw).sections]
+
+    def decompress(cid, name, code, regex, why):
+        s.case(cid, "{nnzip} decompress {dir}/%s -o {dir}/%s.out.onnx" % (name, name[:-4]),
+               code, regex, why)
+
+    def with_section(body, extra=None):
+        x = copy.deepcopy(b0)
+        x.set_section(SEC_GRAPH_PACKED, body)
+        if extra:
+            x.sections.insert(0, extra)
+        return x.write()
+
+    s.info("gz_base", "gz_base.nnz", 0, "-", "a blob whose graph nnzip compressed")
+    decompress("gz_base_decompress", "gz_base.nnz", 0, r"gz_base\.nnz -> ",
+               "it decompresses (so each failure below is its mutation's)")
+    s.case("gz_base_same_model",
+           "{nnzip} -q decompress {dir}/gz_base.nnz -o {dir}/gz_a.onnx && "
+           "{nnzip} -q decompress {dir}/gz_raw.nnz -o {dir}/gz_b.onnx && cmp {dir}/gz_a.onnx {dir}/gz_b.onnx",
+           0, "-", "the blob with the compressed graph and the one with it stored (--graph raw) "
+           "decompress to the same bytes")
+
+    # the expanded graph: the model nnzip rebuilds with each tensor's bytes
+    # cut out where the directory says (no entry is in-graph)
+    model = subprocess.run([os.path.abspath(nnzip), "-q", "decompress", "-f", "gz_base.nnz",
+                            "-o", "gz_model.onnx"], cwd=s.dir).returncode
+    assert model == 0
+    with open(s.path("gz_model.onnx"), "rb") as f:
+        full = f.read()
+    graph, holes = bytearray(), []
+    for e in sorted(b0.entries, key=lambda e: e["graph_offset"]):
+        size = ELEM_SIZE[e["dtype"]]
+        for d in e["dims"]:
+            size *= d
+        holes.append((e["graph_offset"], size))
+    pos = 0  # rebuild the cut graph: model bytes minus each tensor's bytes
+    shift = 0
+    for go, size in holes:
+        graph += full[pos:go + shift]
+        pos = go + shift + size
+        shift += size
+    graph += full[pos:]
+    graph = bytes(graph)
+    n = len(graph)
+
+    # an independent writer's section (literals only, packed) is read the same
+    s.write("gz_literals.nnz", with_section(packed_literals(graph)))
+    s.case("gz_literals", "{nnzip} -q decompress {dir}/gz_literals.nnz -o {dir}/gz_lit.onnx && "
+           "cmp {dir}/gz_lit.onnx {dir}/gz_model.onnx", 0, "-",
+           "this script's own compressed graph (every byte a literal, packed streams) rebuilds "
+           "the same model: the section is read as docs/FORMAT.md says")
+    # ... and so is one with a match: the first 3 bytes seen before, at a
+    # distance whose code has extra bits
+    i = next(i for i in range(3, n - 3) if graph.find(graph[i:i + 3]) + 8 < i)
+    d = i - graph.find(graph[i:i + 3])
+    c, nx = value_code(d - 1)
+    extra = format((d - 1) & ((1 << nx) - 1), "0%db" % nx) if nx else ""
+    toks = [("lit", ch) for ch in graph[:i]] + [("match", 0, 1 + c, extra)] + \
+        [("lit", ch) for ch in graph[i + 3:]]
+    s.write("gz_match.nnz", with_section(pack_tokens(toks, n)))
+    s.case("gz_match", "{nnzip} -q decompress {dir}/gz_match.nnz -o {dir}/gz_m.onnx && "
+           "cmp {dir}/gz_m.onnx {dir}/gz_model.onnx", 0, "-",
+           "this script's section with a match of distance %d (code %d, %d extra bits) "
+           "rebuilds the same model" % (d, c, nx))
+
+    bad = r"blob is malformed"
+    cases = [
+        ("gz_raw_size_zero", packed_literals(graph, 0), "open",
+         "an expanded size of 0 (1..2^31 - 1)"),
+        ("gz_raw_size_2g", packed_literals(graph, 1 << 31), "open",
+         "an expanded size of 2^31, past the format's bound"),
+        ("gz_raw_size_plus1", packed_literals(graph, n + 1), "expand",
+         "an expanded size one byte more than the streams give: the literal stream is read "
+         "past its end"),
+        ("gz_raw_size_minus1", packed_literals(graph, n - 1), "expand",
+         "an expanded size one byte less: the output ends with a literal left unread (the "
+         "model would lose its last byte)"),
+        ("gz_match_before_start", pack_tokens([("match", 0, 1, "")] +
+                                              [("lit", c) for c in graph[3:]], n), "expand",
+         "a match at the start, distance 1 with nothing out yet"),
+        ("gz_match_past_end", pack_tokens([("lit", c) for c in graph[:-2]] +
+                                          [("match", 0, 1, "")], n), "expand",
+         "a match of 3 bytes where 2 are left of the declared size"),
+        ("gz_length_code_60", pack_tokens([("lit", c) for c in graph[:10]] +
+                                          [("match", 60, 1, "")], n), "expand",
+         "length code 60 (at most 59)"),
+        ("gz_distance_code_61", pack_tokens([("lit", c) for c in graph[:10]] +
+                                            [("match", 0, 62, "")], n), "expand",
+         "distance symbol 62, code 61 (at most 60, code 59)"),
+        ("gz_stream_past_section", packed_literals(graph)[:-5], "expand",
+         "the literal stream's length says more bytes than the section has"),
+    ]
+    for cid, body, when, why in cases:
+        s.write(cid + ".nnz", with_section(body))
+        if when == "open":
+            s.info(cid, cid + ".nnz", 3, bad, why + ": refused at open")
+        else:
+            decompress(cid, cid + ".nnz", 3, bad, why + ": refused when the graph is expanded")
+    # verify compares the expanded graph with the model's
+    g2 = graph.replace(b"model/encoder/final/Mul", b"model/encoder/final/Div")
+    g2 = g2.replace(b"\x22\x03Mul", b"\x22\x03Div")
+    assert g2 != graph and len(g2) == n
+    s.write("gz_verify_div.nnz", with_section(packed_literals(g2)))
+    s.case("gz_verify_div", "{nnzip} verify {dir}/gz_base.onnx {dir}/gz_verify_div.nnz", 1,
+           r"graph differs from the model.s graph", "verify expands a compressed graph and finds that it differs from the "
+           "model's (Mul made Div)")
+    s.case("gz_verify_base", "{nnzip} verify {dir}/gz_base.onnx {dir}/gz_base.nnz", 0,
+           r"OK", "control: the unmodified blob verifies")
+    # a hole's raw_data header the graph does not have: the tie between the
+    # directory and the graph is checked after expanding
+    e = max(b0.entries, key=lambda e: e["graph_offset"])
+    size = ELEM_SIZE[e["dtype"]] * int(np.prod(e["dims"]))
+    hdr = e["graph_offset"] - 1 - len(varint(size))
+    assert graph[hdr] == 0x4A
+    g2 = bytearray(graph)
+    g2[hdr] = 0x4B
+    s.write("gz_hole_header.nnz", with_section(packed_literals(bytes(g2))))
+    decompress("gz_hole_header", "gz_hole_header.nnz", 3, bad,
+               "the expanded graph lacks the raw_data header before a hole")
+    # an inline tensor (encoding 6, its bytes in its entry) whose bytes are
+    # one short of its shape's size
+    x = copy.deepcopy(b0)
+    e = next(e for e in x.entries if e["encoding"] == 6)
+    e["params"] = e["params"][:-1]
+    s.write("gz_inline_short.nnz", x.write())
+    s.info("gz_inline_short", "gz_inline_short.nnz", 3, bad,
+           "an inline tensor with one byte fewer than its shape says")
+    # an unknown version: the blob opens, the graph does not expand
+    s.write("gz_version2.nnz", with_section(pack_tokens([("lit", c) for c in graph], n, 2)))
+    s.info("gz_version2_info", "gz_version2.nnz", 0, "-",
+           "a compressed graph of version 2: the blob opens (tensors decode without the graph)")
+    decompress("gz_version2", "gz_version2.nnz", 3, r"cannot rebuild the model: .*status -6",
+               "... but the graph does not expand: an unknown version")
+    # both a stored and a compressed graph
+    s.write("gz_both.nnz", with_section(packed_literals(graph), [SEC_GRAPH, graph]))
+    s.info("gz_both", "gz_both.nnz", 3, bad, "a graph section and a compressed one: one graph only")
+    # a graph-described entry (or an in-graph one) needs the stored graph
+    x = fresh_described(b0, graph)
+    s.write("gz_described.nnz", x)
+    s.info("gz_described", "gz_described.nnz", 3, bad,
+           "an entry described by the graph in a blob whose graph is compressed")
+    # a section expanding past the tool's limit (1,024 bytes a byte + 64 KiB)
+    big = (1 << 31) - 1
+    s.write("gz_expansion_limit.nnz", with_section(pack_tokens([("lit", c) for c in graph], big)))
+    decompress("gz_expansion_limit", "gz_expansion_limit.nnz", 3,
+               r"compressed graph declares 2147483647 bytes from [0-9]+, over the limit",
+               "a compressed graph that declares 2 GiB: refused before any memory is taken")
+
+
+def fresh_described(b0, graph):
+    """b0 with its first entry flagged described by the graph (its name,
+    type and shape as the stored graph gives them)."""
+    x = copy.deepcopy(b0)
+    e = x.entries[0]
+    e["described"] = (e["name"], e["dtype"], list(e["dims"]))
+    return x.write()
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_hostile.py OUTDIR")
@@ -1219,6 +1462,7 @@ def main():
     s = Suite(outdir)
     onnx_cases(s)
     blob_cases(s, nnzip)
+    graph_codec_cases(s, nnzip)
     verify_cases(s, nnzip)
     s.finish()
     print("gen_hostile: %d cases in %s" % (len(s.lines), os.path.join(outdir, "expected.tsv")))

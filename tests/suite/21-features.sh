@@ -49,8 +49,10 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
     case $((i % 3)) in 0) rr="" ;; 1) rr="-DNNZ_NO_REBUILD" ;; 2) rr="-DNNZ_NO_REBUILD -DNNZ_NO_READER" ;; esac
     # aliases in and out in turn (a pattern that meets every other macro both ways)
     case $((i / 2 % 2)) in 0) al="" ;; 1) al="-DNNZ_NO_ALIAS" ;; esac
+    # the graph codec out every fourth build (its blobs' rebuilt model: -8)
+    case $((i % 4)) in 3) gc="-DNNZ_NO_GRAPH_CODEC" ;; *) gc="" ;; esac
     i=$((i + 1))
-    flags="$sp $ha $cb $hu $al $rr"
+    flags="$sp $ha $cb $hu $al $rr $gc"
     name=$(echo "$flags" | tr -s ' ' | sed 's/^ //; s/ $//; s/-DNNZ_NO_//g; s/ /+/g')
     [ -n "$name" ] || name=full2
     if build "$W/d_$name" $flags 2>"$W/d_$name.err"; then
@@ -59,7 +61,7 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
             sh -c 'for b in $4; do "$1" "$2/$b.nnz" >"$2/$b.out" && awk -v built="$3" '"'"'NR == FNR { want[FNR] = $0; next }
                 FNR == 1 { next }
                 { split($3, f, "="); need = f[2] + 0; ok = 1
-                  for (bit = 1; bit <= 16; bit *= 2)
+                  for (bit = 1; bit <= 32; bit *= 2)
                       if (int(need / bit) % 2 == 1 && int(built / bit) % 2 == 0) ok = 0
                   if (ok && $0 != want[FNR]) { print "differs: " $0 " vs " want[FNR]; bad = 1 }
                   if (!ok && $4 != "status=-8") { print "not unsupported: " $0; bad = 1 } }
@@ -87,10 +89,17 @@ for rr in "-DNNZ_NO_REBUILD" "-DNNZ_NO_REBUILD -DNNZ_NO_READER"; do
 done
 expect "NNZ_NO_READER without NNZ_NO_REBUILD is refused at build time" 1 "NNZ_NO_READER needs NNZ_NO_REBUILD" \
     gcc $NNZ_RUNTIME_WARN -DNNZ_NO_READER -c runtime/nnz.c -o "$W/bad.o"
+$NNZIP -q compress "$M" -o "$W/rawg.nnz" --graph raw
+$NNZIP -q compress "$M" -o "$W/spg.nnz" -p "prune:sparsity=0.9|quantize:kmeans,bits=5|huffman" --graph raw
+$NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/repkg.nnz" -p "quantize:kmeans,bits=4|huffman" --graph raw
+check "the blobs with a compressed graph give a rebuilt model line (the graph codec's)" \
+    sh -c 'for b in raw sp repk; do grep -Eq "^\(model\) out0 features=[0-9]+ status=0 " "$1/$b.full" || exit 1; done' _ "$W"
 check "info on a blob names the runtime features it needs and the macros that may go" \
-    sh -c '$1 info "$2/sp.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/raw.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/repk.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_FORMAT1$" &&
-           $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS$" &&
+    sh -c '$1 info "$2/spg.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/rawg.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/repkg.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: huffman graph_codec (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+           $1 info --json "$2/raw.nnz" | grep -q "\"features\":\[\"huffman\",\"graph_codec\"\]" &&
+           $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC$" &&
            $1 info --json "$2/rep.nnz" | grep -q "\"encoding\":\"alias\",\"encoding_version\":1,\"alias_of\":\"else.weight\"" &&
-           $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\"\]"' _ "$NNZIP" "$W"
+           $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\",\"huffman\",\"graph_codec\"\]"' _ "$NNZIP" "$W"

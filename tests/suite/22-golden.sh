@@ -44,6 +44,20 @@ check "the manifest covers format 2's directory and encoding version 5" \
            for b in format2 format2_named; do
                [ "$(od -An -tu2 -j8 -N2 "$1/$b.nnz" | tr -d " ")" = 2 ] || { echo "$b: not format 2"; exit 1; }
            done' _ $G
+# format 2.1: a compressed graph section (type 6, no graph section), the
+# tensors the stored graph would hold as payloads, the expanded graph and
+# the rebuilt model (nnz_graph_get, nnz_rebuild) checked by their digests
+check "the manifest covers a compressed graph section: its graph, the rebuilt model, tiny tensors inline" \
+    sh -c 'm=$1/MANIFEST
+           for w in "^graph_packed.nnz 0 @graph 0 " "^graph_packed.nnz 0 @model 0 " \
+                    "^graph_packed.nnz 2[45] .* 0 (8|12) .* inline\$" "^graph_packed.nnz 26 .* alias\$"; do
+               grep -Eq -- "$w" "$m" || { echo "missing: $w"; exit 1; }
+           done
+           b=$1/graph_packed.nnz
+           [ "$(od -An -tu2 -j8 -N4 "$b" | tr -s " ")" = " 2 1" ] || { echo "not format 2.1"; exit 1; }
+           n=$(od -An -tu4 -j24 -N4 "$b" | tr -d " ")
+           types=$(for i in $(seq 0 $((n - 1))); do od -An -tu4 -j$((64 + 32 * i)) -N4 "$b"; done | tr -d " " | sort | tr "\n" " ")
+           [ "$types" = "1 3 4 6 " ] || { echo "sections: $types"; exit 1; }' _ $G
 check "each golden blob is small (under 16 KiB)" \
     sh -c 'for f in "$1"/*.nnz; do [ $(wc -c <"$f") -lt 16384 ] || exit 1; done' _ $G
 # the checker fails when a tensor's bytes differ from the manifest

@@ -7,7 +7,7 @@ W=$T/cli
 mkdir -p "$W"
 
 expect "nnzip --help exits 0 and lists the exit codes" 0 "" sh -c "$N --help | grep -q 'verify ran and a check failed'"
-expect "nnzip --version names the version" 0 "" sh -c "$N --version | grep -Eq '^nnzip [0-9]+\.[0-9]+\.[0-9]+ \(blob format 2\.0\)'"
+expect "nnzip --version names the version" 0 "" sh -c "$N --version | grep -Eq '^nnzip [0-9]+\.[0-9]+\.[0-9]+ \(blob format 2\.1\)'"
 expect "nnzip without a command is a usage error" 2 "Usage: nnzip" $N
 expect "an unknown command is a usage error" 2 "unknown command 'bogus'" $N bogus
 expect "an unknown global option is a usage error" 2 "unknown option '--bogus'" $N --bogus info x

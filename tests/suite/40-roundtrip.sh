@@ -56,7 +56,8 @@ if os.path.exists(data):
     model += os.path.getsize(data)
 w, nt = info["totals"]["payload_bytes"], info["totals"]["tensors"]
 sec = {s["name"]: s for s in info["sections"]}
-gap = sec["payload"]["offset"] - sec["graph"]["offset"] - sec["graph"]["bytes"]
+g = sec["graph"] if "graph" in sec else sec["graph_compressed"]  # stored or compressed (2.1)
+gap = sec["payload"]["offset"] - g["offset"] - g["bytes"]
 fixed = 64 + 32 * len(info["sections"]) + gap + 4 + sec.get("metadata", {"bytes": 0})["bytes"]
 over = blob - model - fixed
 print(f"overhead {over} B (+ {fixed} fixed) over {w} B of weights in {nt} tensors")

@@ -55,11 +55,11 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 q = [t for t in d["tensors"] if "quantize" in t]
 sys.exit(0 if q and all(t["encoding"]["value_map"] == "affine-log" for t in q if t["quantize"]["channels"] > 1) else 1)' "$W/dw.json"
-check "edge_depthwise_small: the blob says format 2.0, and info names every tensor (names from the graph)" \
+check "edge_depthwise_small: the blob says format 2.1, and info names every tensor" \
     sh -c "$NNZIP info '$W/dw.nnz' --json | $PYTHON -c '
 import json, sys
 d = json.load(sys.stdin)
-sys.exit(0 if d[\"format_version\"] == \"2.0\" and all(t[\"name\"] for t in d[\"tensors\"]) and
+sys.exit(0 if d[\"format_version\"] == \"2.1\" and all(t[\"name\"] for t in d[\"tensors\"]) and
          any(t[\"name\"] == \"dw1.weight\" for t in d[\"tensors\"]) else 1)'"
 expect "edge_depthwise_small: verify finds every tensor by name in a blob whose names are the graph's" 0 \
     "OK; " $NNZIP verify "$D" "$W/dw.nnz"

@@ -92,8 +92,10 @@ static void write_both(blobs *x, int dirnames)
             st[i] = t->name[0] == 'w' ? coded_state(t, atoi(t->name + 1)) : NULL;
         }
         tu_format_major = f ? 0 : 1;
+        /* the graph stored: these tests are about the entries it describes */
         b[f] = tu_blob_with(x->m, (nnz_blob_writer){ .encode = encode_some, .ctx = st,
-                                                     .names_in_directory = dirnames }, &l[f]);
+                                                     .names_in_directory = dirnames,
+                                                     .graph_raw = 1 }, &l[f]);
         for (size_t i = 0; i < x->m->ntensors; i++)
             nnz_state_free(st[i]);
     }

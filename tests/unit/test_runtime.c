@@ -194,6 +194,99 @@ static void rebuilding_gives_the_bytes_the_tool_saves(void **state)
     free(out);
 }
 
+/* Format 2.1: a compressed graph. The same model written with its graph
+ * stored and compressed: the compressed blob is smaller, holds no graph
+ * section, expands to the stored graph byte for byte, rebuilds the same
+ * model, finds and decodes every tensor without expanding anything, and
+ * says so when the work memory is short. */
+static void a_compressed_graph_expands_to_the_stored_one(void **state)
+{
+    (void)state;
+    size_t mlen, la, lb;
+    tu_long_node_names = 1; /* what makes the graph worth compressing */
+    uint8_t *mb = tu_model_bytes(40, 4, &mlen); /* 40 weights of 64 bytes, MatMul chain */
+    tu_long_node_names = 0;
+    nnz_model *m = tu_load(mb, mlen);
+    /* format 2 (this file's other tests write format 1.2) */
+    uint8_t *ba = tu_blob_with(m, (nnz_blob_writer){ .graph_raw = 1, .format_major = 2 }, &la);
+    uint8_t *bb = tu_blob_with(m, (nnz_blob_writer){ .format_major = 2 }, &lb);
+    nnz_blob a, b;
+    assert_int_equal(nnz_open(&a, ba, la, 0), NNZ_OK);
+    assert_int_equal(nnz_open(&b, bb, lb, 0), NNZ_OK);
+    assert_non_null(a.graph);
+    assert_null(a.graph_packed);
+    assert_null(b.graph);
+    assert_non_null(b.graph_packed);
+    assert_true(lb < la);
+    assert_true(b.graph_packed_size < a.graph_size / 2);
+    assert_int_equal(b.graph_size, a.graph_size);
+    assert_int_equal(b.minor, 1);
+
+    /* the graph: zero-copy when stored, expanded into work when compressed */
+    size_t wa, wb;
+    const uint8_t *ga, *gb;
+    assert_int_equal(nnz_graph_sizes(&a, &wa), NNZ_OK);
+    assert_int_equal(wa, 0);
+    assert_int_equal(nnz_graph_get(&a, NULL, 0, &ga), NNZ_OK);
+    assert_ptr_equal(ga, a.graph);
+    assert_int_equal(nnz_graph_sizes(&b, &wb), NNZ_OK);
+    assert_true(wb >= b.graph_size);
+    uint8_t *work = malloc(wb);
+    assert_int_equal(nnz_graph_get(&b, work, wb - 1, &gb), NNZ_E_SCRATCH_SMALL);
+    assert_null(gb);
+    assert_int_equal(nnz_graph_get(&b, NULL, wb, &gb), NNZ_E_SCRATCH_SMALL);
+    assert_int_equal(nnz_graph_get(&b, work, wb, &gb), NNZ_OK);
+    assert_ptr_equal(gb, work);
+    assert_memory_equal(gb, a.graph, a.graph_size);
+
+    /* every tensor: the same name, shape and bytes either way */
+    assert_int_equal(nnz_tensor_count(&b), nnz_tensor_count(&a));
+    for (uint32_t i = 0; i < nnz_tensor_count(&a); i++) {
+        nnz_tensor_info ia, ib;
+        uint32_t k;
+        assert_int_equal(nnz_tensor_info_get(&a, i, &ia), NNZ_OK);
+        char *name = nnz_blob_name(&ia, NULL);
+        assert_int_equal(nnz_find(&b, name, &k), NNZ_OK);
+        assert_int_equal(nnz_tensor_info_get(&b, k, &ib), NNZ_OK);
+        assert_int_equal(ib.graph_offset, ia.graph_offset);
+        assert_int_equal(ib.decoded_size, ia.decoded_size);
+        size_t out_size, scratch_size;
+        assert_int_equal(nnz_decode_sizes(&b, k, NNZ_OUT_NATIVE, &out_size, &scratch_size), NNZ_OK);
+        assert_int_equal(scratch_size, 0); /* no graph needed to decode */
+        uint8_t *x = malloc(out_size + 1), *y = malloc(out_size + 1);
+        assert_int_equal(nnz_decode(&a, i, NNZ_OUT_NATIVE, x, out_size, NULL, 0), NNZ_OK);
+        assert_int_equal(nnz_decode(&b, k, NNZ_OUT_NATIVE, y, out_size, NULL, 0), NNZ_OK);
+        assert_memory_equal(x, y, out_size);
+        free(x);
+        free(y);
+        free(name);
+    }
+
+    /* the rebuilt models are the same bytes; work counts the graph */
+    uint64_t sa, sb;
+    size_t ka, kb;
+    assert_int_equal(nnz_rebuild_sizes(&a, &sa, &ka), NNZ_OK);
+    assert_int_equal(nnz_rebuild_sizes(&b, &sb, &kb), NNZ_OK);
+    assert_int_equal(sa, sb);
+    assert_true(kb >= b.graph_size + ka);
+    uint8_t *oa = malloc((size_t)sa), *ob = malloc((size_t)sb), *pa = oa, *pb = ob;
+    uint8_t *wk = malloc(kb); /* (the pattern repeats weights: aliases, which need work) */
+    assert_int_equal(nnz_rebuild(&a, to_buffer, &pa, wk, ka), NNZ_OK);
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &pb, wk, kb - 1), NNZ_E_SCRATCH_SMALL);
+    assert_int_equal(nnz_rebuild(&b, to_buffer, &pb, wk, kb), NNZ_OK);
+    assert_int_equal(pb - ob, sb);
+    assert_memory_equal(oa, ob, (size_t)sa);
+
+    free(wk);
+    free(oa);
+    free(ob);
+    free(work);
+    free(ba);
+    free(bb);
+    nnz_model_free(m);
+    free(mb);
+}
+
 /* Format 1.2: a name the graph holds (the TensorProto name field right
  * before the raw_data header of the tensor's bytes) is not stored again in
  * the directory; the names section gives its length. */
@@ -1101,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_lossless_blob_decodes_every_tensor_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(rebuilding_gives_the_bytes_the_tool_saves, setup, teardown),
         cmocka_unit_test(small_tensors_left_in_the_graph_are_found_and_decoded),
+        cmocka_unit_test(a_compressed_graph_expands_to_the_stored_one),
         cmocka_unit_test(repeated_tensors_are_stored_once_and_decode_alike),
         cmocka_unit_test(a_bad_alias_is_refused),
         cmocka_unit_test(four_bit_codes_decode_to_packed_int4),

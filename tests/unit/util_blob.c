@@ -32,6 +32,8 @@ void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetId
     g->name = (char *)graph_name;
 }
 
+int tu_long_node_names;
+
 uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
                          float (*value)(void *ctx, int w, size_t j), void *ctx, size_t *len)
 {
@@ -43,6 +45,7 @@ uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
     Onnx__TensorProto *ts = calloc(nw, sizeof *ts), **tp = calloc(nw, sizeof *tp);
     Onnx__NodeProto *ns = calloc(nw, sizeof *ns), **np = calloc(nw, sizeof *np);
     char (*names)[3][16] = calloc(nw, sizeof *names);
+    char (*node_names)[64] = calloc(nw, sizeof *node_names);
     char **inputs = calloc(nw * 2, sizeof *inputs), **outputs = calloc(nw, sizeof *outputs);
     uint8_t **data = calloc(nw, sizeof *data);
     for (int i = 0; i < nweights; i++) {
@@ -68,6 +71,10 @@ uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
         tp[i] = &ts[i];
         onnx__node_proto__init(&ns[i]);
         ns[i].op_type = "MatMul";
+        if (tu_long_node_names) {
+            snprintf(node_names[i], 64, "StatefulPartitionedCall/model/layer_%d/dense/MatMul", i);
+            ns[i].name = node_names[i];
+        }
         inputs[2 * i] = names[i][1];
         inputs[2 * i + 1] = names[i][0];
         ns[i].n_input = 2;
@@ -87,6 +94,7 @@ uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
     for (size_t i = 0; i < nw; i++)
         free(data[i]);
     free(data); free(ts); free(tp); free(ns); free(np); free(names); free(inputs); free(outputs);
+    free(node_names);
     return out;
 }
 

@@ -24,6 +24,11 @@ void tu_model_init(Onnx__ModelProto *m, Onnx__GraphProto *g, Onnx__OperatorSetId
 uint8_t *tu_matmul_model(int nweights, const int64_t (*dims)[2], int fp16,
                          float (*value)(void *ctx, int w, size_t j), void *ctx, size_t *len);
 
+/* When set, tu_matmul_model names each node as an exporter would
+ * ("StatefulPartitionedCall/model/layer_<i>/dense/MatMul"): a graph that
+ * compresses (format 2.1). */
+extern int tu_long_node_names;
+
 /* tu_matmul_model of k x k weights, values from a fixed pattern. */
 uint8_t *tu_model_bytes(int nweights, int k, size_t *len);
 
