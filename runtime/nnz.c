@@ -111,7 +111,12 @@ static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+/* A u64 size or offset inside the blob, saturated to SIZE_MAX as rd_size's. */
+static size_t le64_size(const uint8_t *p)
+{
+    uint64_t v = (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+    return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
 
 typedef struct rd {
     const uint8_t *p, *end;
@@ -143,6 +148,16 @@ static uint64_t rd_varint(rd *r)
     }
     r->bad = 1;
     return 0;
+}
+
+/* A length or an offset that must lie inside the blob: a varint, as a
+ * size_t, saturated (a value past SIZE_MAX is past every blob, and fails
+ * the same bound check SIZE_MAX does). Checks on it then need no 64-bit
+ * arithmetic on 32-bit cores. */
+static NOINLINE size_t rd_size(rd *r)
+{
+    uint64_t v = rd_varint(r);
+    return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
 }
 
 /* Skip `n` bytes, returning where they start (NULL and bad if too few). */
@@ -469,9 +484,9 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
  * and the symbol list when `lists` or in small builds; else walk_list
  * reads it (and finds where the data starts) when the stream is decoded,
  * after nnz_open checked it. */
-static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
+static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, size_t len, int lists)
 {
-    rd r = { p, p + (size_t)len, 0 };
+    rd r = { p, p + len, 0 };
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
         s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
         return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
@@ -984,7 +999,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->seed = le32(seed);
         nsym = c->k;
     }
-    uint64_t lens[2] = { 0, 0 };
+    size_t lens[2] = { 0, 0 }; /* inside the payload, once checked */
     for (unsigned s = 0; s < c->nstreams; s++) {
         /* version 5: coding and width - 1 in one byte; the last stream's
          * length is what the payload has left */
@@ -997,7 +1012,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             c->st[s].width = rd_u8(r);
         }
         if (!v5 || s + 1 < c->nstreams)
-            lens[s] = rd_varint(r);
+            lens[s] = rd_size(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
             return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
     }
@@ -1031,7 +1046,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     c->index = rd_bytes(&p, index_len);
     for (unsigned s = 0; s < c->nstreams; s++) {
         if (v5 && s + 1 == c->nstreams)
-            lens[s] = (uint64_t)(p.end - p.p);
+            lens[s] = (size_t)(p.end - p.p);
         const uint8_t *at = rd_bytes(&p, lens[s]);
         if (p.bad)
             return NNZ_E_CORRUPT;
@@ -1527,9 +1542,10 @@ static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info
 {
     uint8_t h[11];
     unsigned n = field_head(h, 0x4a, info->decoded_size);
-    if (info->graph_offset < n)
+    size_t go = (size_t)info->graph_offset; /* <= graph_size: checked by the callers */
+    if (go < n)
         return NULL;
-    const uint8_t *at = b->graph + (size_t)info->graph_offset - n;
+    const uint8_t *at = b->graph + go - n;
     return memcmp(at, h, n) == 0 ? at : NULL;
 }
 
@@ -1551,9 +1567,10 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
      * graph_offset */
     uint8_t h[11];
     unsigned raw = field_head(h, 0x4a, info->decoded_size), fh = field_head(h, 0x42, len);
-    if (info->graph_offset < (uint64_t)raw + len + fh)
+    size_t go = (size_t)info->graph_offset; /* <= graph_size: checked before */
+    if (go < raw + len + fh)
         return NNZ_E_CORRUPT;
-    const uint8_t *name = b->graph + (size_t)info->graph_offset - raw - len;
+    const uint8_t *name = b->graph + go - raw - len;
     if (memcmp(name - fh, h, fh) != 0 || memchr(name, 0, len))
         return NNZ_E_CORRUPT;
     /* info->name stays the directory's empty name: "" */
@@ -1569,7 +1586,8 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
 
 /* What an entry of a run takes from the one before (format 2). */
 typedef struct run_state {
-    uint64_t graph_offset, payload_end;
+    uint64_t graph_offset;
+    size_t payload_end;
     int external;
 } run_state;
 
@@ -1577,13 +1595,13 @@ typedef struct run_state {
  * shape as a directory entry holds them. */
 static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
 {
-    uint64_t name_len = rd_varint(r);
+    size_t name_len = rd_size(r);
     const uint8_t *name = rd_bytes(r, name_len);
-    if (r->bad || rd_u8(r) != 0 || r->bad || memchr(name, 0, (size_t)name_len))
+    if (r->bad || rd_u8(r) != 0 || r->bad || memchr(name, 0, name_len))
         return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
     info->name = (const char *)name;
     info->name_bytes = (const char *)name;
-    info->name_len = (size_t)name_len;
+    info->name_len = name_len;
     info->dtype = (int)rd_u8(r);
     info->ndims = (int)rd_u8(r);
     if (r->bad || info->ndims > NNZ_MAX_DIMS)
@@ -1613,14 +1631,14 @@ static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_
     uint32_t tag = rd_u8(&g);
     uint64_t dtype = rd_varint(&g);
     tag |= rd_u8(&g) << 8;
-    uint64_t len = rd_varint(&g);
+    size_t len = rd_size(&g);
     const uint8_t *name = rd_bytes(&g, len);
-    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || memchr(name, 0, (size_t)len))
+    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || memchr(name, 0, len))
         return NNZ_E_CORRUPT;
     info->dtype = (int)dtype;
     info->name = "";
     info->name_bytes = (const char *)name;
-    info->name_len = (size_t)len;
+    info->name_len = len;
     *hdr = g.p; /* the raw_data header: checked once the size is known */
     return NNZ_OK;
 }
@@ -1632,7 +1650,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
                            nnz_tensor_info *info, rd *params)
 {
     nnz_status st;
-    uint64_t poff, plen;
+    size_t poff, plen; /* inside the payload section once checked */
     const uint8_t *hdr = NULL; /* format 2 graph-described: where the raw_data header is */
     memset(info, 0, sizeof *info);
     int v1 = HAVE_FORMAT1 && b->major == 1;
@@ -1640,7 +1658,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         st = entry_name_shape(r, info);
         info->location = (int)rd_u8(r);
         info->graph_offset = rd_varint(r);
-        poff = rd_varint(r);
+        poff = rd_size(r);
     } else {
         info->location = (int)rd_u8(r);
         uint64_t go = rd_varint(r);
@@ -1653,23 +1671,26 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         info->graph_offset = go;
         st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_varint(r), info, &hdr)
                                                       : entry_name_shape(r, info);
-        /* the first of a run: payload_offset / 64; else where the one before ends, aligned */
-        poff = index % RUN ? rs->payload_end : rd_varint(r);
-        if (poff > UINT64_MAX / PAYLOAD_ALIGN)
-            return NNZ_E_CORRUPT;
-        poff = index % RUN ? (poff + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN
-                           : poff * PAYLOAD_ALIGN;
+        /* the first of a run: payload_offset / 64 (past the payload: SIZE_MAX,
+         * refused below); else where the one before ends, aligned (it ends
+         * inside the payload, which lies after the header: no wrap) */
+        if (index % RUN) {
+            poff = rs->payload_end + ((0 - rs->payload_end) & (PAYLOAD_ALIGN - 1));
+        } else {
+            poff = rd_size(r);
+            poff = poff > b->payload_size / PAYLOAD_ALIGN ? SIZE_MAX : poff * PAYLOAD_ALIGN;
+        }
         info->location &= ~NNZ_LOC_GRAPH_DESCRIBED;
         rs->graph_offset = go;
         rs->external = ext;
     }
-    plen = rd_varint(r);
+    plen = rd_size(r);
     rs->payload_end = poff + plen; /* format 2; checked below against the payload section */
     /* encoding and its version: a byte each (format 1), or 4 bits each */
     uint32_t ev = rd_u8(r);
     info->encoding = (int)(v1 ? ev : ev & 15);
     info->encoding_version = (int)(v1 ? rd_u8(r) : ev >> 4);
-    uint64_t params_len = rd_varint(r);
+    size_t params_len = rd_size(r);
     const uint8_t *pp = rd_bytes(r, params_len);
     if (st != NNZ_OK)
         return st;
@@ -1699,7 +1720,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         poff % PAYLOAD_ALIGN != 0 ||
         poff > b->payload_size || plen > b->payload_size - poff)
         return NNZ_E_CORRUPT;
-    info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
+    info->payload_offset = (size_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
     st = v1 ? graph_name(b, index, info) : NNZ_OK;
     if (st != NNZ_OK)
@@ -1723,7 +1744,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         info->nblocks = ((count - 1) >> bl) + 1;
     }
     params->p = pp ? pp : r->p;
-    params->end = params->p + (size_t)params_len;
+    params->end = params->p + params_len;
     params->bad = 0;
     return NNZ_OK;
 }
@@ -1860,9 +1881,9 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_UNSUPPORTED;
     if (nnz_crc32(0, h, 60) != le32(h + 60))
         return NNZ_E_CHECKSUM;
-    uint64_t file_size = le64(h + 16);
+    size_t file_size = le64_size(h + 16);
     uint32_t nsec = le32(h + 24), table_crc = le32(h + 28);
-    uint64_t table_off = le64(h + 32);
+    size_t table_off = le64_size(h + 32);
     for (unsigned i = 40; i < 60; i++)
         if (h[i] != 0)
             return NNZ_E_CORRUPT; /* reserved */
@@ -1872,19 +1893,19 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_TRUNCATED;
     if (file_size < HEADER_SIZE || table_off != HEADER_SIZE || nsec == 0 || nsec > MAX_SECTIONS)
         return NNZ_E_CORRUPT;
-    uint64_t table_end = table_off + (uint64_t)nsec * SECTION_ENTRY_SIZE;
+    size_t table_end = table_off + (size_t)nsec * SECTION_ENTRY_SIZE; /* both small */
     if (table_end > file_size)
         return NNZ_E_TRUNCATED;
-    if (nnz_crc32(0, h + table_off, (size_t)(table_end - table_off)) != table_crc)
+    if (nnz_crc32(0, h + table_off, table_end - table_off) != table_crc)
         return NNZ_E_CHECKSUM;
 
-    uint64_t prev_end = table_end;
+    size_t prev_end = table_end;
     *at = NNZ_AT_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
         *index = i;
         const uint8_t *s = h + table_off + (size_t)i * SECTION_ENTRY_SIZE;
         uint32_t type = le32(s), sflags = le32(s + 4), crc = le32(s + 24);
-        uint64_t off = le64(s + 8), len = le64(s + 16);
+        size_t off = le64_size(s + 8), len = le64_size(s + 16);
         if (sflags != 0 || le32(s + 28) != 0)
             return NNZ_E_CORRUPT;
         /* sections in order, apart, inside the file */
@@ -1892,7 +1913,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             return off > file_size || len > file_size - off ? NNZ_E_TRUNCATED : NNZ_E_CORRUPT;
         prev_end = off + len;
         if (!(type == SEC_PAYLOAD && (flags & NNZ_OPEN_SKIP_PAYLOAD_CRC)) &&
-            nnz_crc32(0, h + off, (size_t)len) != crc)
+            nnz_crc32(0, h + off, len) != crc)
             return NNZ_E_CHECKSUM;
         const uint8_t **ptr = NULL;
         size_t *sz = NULL;
@@ -1916,7 +1937,7 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             if (*ptr)
                 return NNZ_E_CORRUPT; /* twice */
             *ptr = h + off;
-            *sz = (size_t)len;
+            *sz = len;
         }
     }
     if (!b->dir || !b->graph || !b->payload)
@@ -1934,13 +1955,15 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_CORRUPT; /* a u16 per entry */
     b->ntensors = n;
     b->data = h;
-    b->size = (size_t)file_size;
+    b->size = file_size;
     b->major = (uint16_t)major;
     b->minor = (uint16_t)minor;
 
     /* Every entry is checked now, so later calls fail only on what they add. */
-    /* graph holes, and external data, each in increasing order */
-    uint64_t prev_graph = 0, prev_payload_end = 0, ext_end = 0;
+    /* graph holes, and external data, each in increasing order (holes and
+     * payloads lie in the blob: size_t; external offsets need not) */
+    size_t prev_graph = 0, prev_payload_end = 0;
+    uint64_t ext_end = 0;
     int any_hole = 0;
     *at = NNZ_AT_TENSOR;
     for (uint32_t i = 0; i < n; i++) {
@@ -1949,11 +1972,11 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         rd params;
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
-            uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
+            size_t poff = (size_t)info.payload_offset - (size_t)(b->payload - b->data);
             if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS) {
                 if (poff < prev_payload_end)
                     st = NNZ_E_CORRUPT; /* payloads apart, in order */
-                prev_payload_end = poff + info.payload_size;
+                prev_payload_end = poff + (size_t)info.payload_size;
             }
             if (info.location & NNZ_LOC_EXTERNAL) {
                 if (info.graph_offset < ext_end || info.graph_offset - ext_end >= EXTERNAL_GAP ||
@@ -1962,10 +1985,10 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 ext_end = info.graph_offset + info.decoded_size;
             } else {
                 /* holes increase; in-graph bytes lie before what follows */
-                if (any_hole && info.graph_offset < prev_graph)
+                size_t go = (size_t)info.graph_offset;
+                if (any_hole && go < prev_graph)
                     st = NNZ_E_CORRUPT;
-                prev_graph = info.graph_offset +
-                             (info.encoding == NNZ_ENC_GRAPH ? info.decoded_size : 1);
+                prev_graph = go + (info.encoding == NNZ_ENC_GRAPH ? (size_t)info.decoded_size : 1);
                 any_hole = 1;
                 if (st == NNZ_OK)
                     st = check_hole(b, &info);
