@@ -294,27 +294,24 @@ float nnz_log_scale(uint32_t code, int exp)
     return bits_f32(frac[code & 15]) * bits_f32(e << 23);
 }
 
-/* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
-static NOINLINE unsigned dtype_size(int dtype)
+/* The ONNX types the format allows, one byte each: bytes per element (0:
+ * not allowed), and whether a float value map (F) or the integer one (I)
+ * may write it. One table, so no type is listed twice. */
+enum { DT_SIZE = 31, DT_F = 32, DT_I = 64 };
+static NOINLINE unsigned dtype_bits(int dtype)
 {
-    static const uint8_t size[21] = { 0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2,
-                                      1, 1, 1, 1 };
-    return dtype >= 0 && dtype < 21 ? size[dtype] : 0;
+    static const uint8_t bits[21] = {
+        0, 4 | DT_F, 1 | DT_I, 1 | DT_I, 2 | DT_I, 2 | DT_I, 4 | DT_I, 8, 0, 1 | DT_I,
+        2 | DT_F, 8, 4 | DT_I, 8, 8, 16, 2 | DT_F, 1, 1, 1, 1
+    };
+    return dtype >= 0 && dtype < 21 ? bits[dtype] : 0;
 }
+
+static unsigned dtype_size(int dtype) { return dtype_bits(dtype) & DT_SIZE; }
 
 enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
 
-static int is_float_type(int dtype)
-{
-    return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
-}
-
-/* Integer types the `integer` value map can write. */
-static int is_small_int_type(int dtype)
-{
-    return dtype == 2 || dtype == 3 || dtype == 4 || dtype == 5 || dtype == 6 ||
-           dtype == 9 || dtype == 12;
-}
+static int is_float_type(int dtype) { return (dtype_bits(dtype) & DT_F) != 0; }
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
@@ -855,19 +852,10 @@ static unsigned sym_shift(const sym_rd *d)
 
 /* A dense, sparse or hashed tensor's parameters, parsed and checked. */
 typedef struct coded {
-    unsigned enc, kind, block_log2, nstreams;
+    unsigned enc, kind, block_log2, nstreams; /* kind: NNZ_VAL_*, affine-log as affine */
     unsigned need;                     /* NNZ_FEAT_* */
-    uint64_t nchan, inner;             /* affine */
-    const uint8_t *scales, *zps;       /* zps: a u32 per channel, or NULL */
-    unsigned zp_stride;                /* 4, or 0: one zero point for all, zp0 */
-    uint32_t zp0;
     unsigned log_scales;               /* scales are log-grid codes (value map 6) */
-    int scale_exp;                     /* their exponent base */
-    unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
-    uint32_t scale_base;               /* added to each (0 before version 4) */
-    uint64_t ncb;                      /* codebook */
-    const uint8_t *cb;
-    uint64_t offset;                   /* integer */
+    nnz_value_map vm;                  /* the value map as nnz_value_map_get gives it */
     uint64_t nnz, escape;              /* sparse */
     uint64_t k;                        /* hashed */
     uint32_t seed;
@@ -897,18 +885,18 @@ static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
  * below 2^(NNZ_LOG_SCALE_TOP + 1) (exp + code / 16 <= NNZ_LOG_SCALE_TOP). */
 static nnz_status log_scale_codes(rd *r, int version, coded *c)
 {
-    c->scale_bits = 8;
-    c->scale_base = 0;
+    c->vm.scale_bits = 8;
+    c->vm.scale_base = 0;
     if (version >= 4) {
-        c->scale_base = rd_u8(r);
-        c->scale_bits = rd_u8(r);
-        uint32_t top = c->scale_base + (1u << (c->scale_bits & 15)) - 1;
-        if (r->bad || c->scale_bits > (version >= 5 ? 12u : 8u) ||
-            (version < 5 ? top > 255 : c->scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
+        c->vm.scale_base = rd_u8(r);
+        c->vm.scale_bits = rd_u8(r);
+        uint32_t top = c->vm.scale_base + (1u << (c->vm.scale_bits & 15)) - 1;
+        if (r->bad || c->vm.scale_bits > (version >= 5 ? 12u : 8u) ||
+            (version < 5 ? top > 255 : c->vm.scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
             return NNZ_E_CORRUPT;
     }
     /* nchan <= 2^32 (checked), so the product fits */
-    c->scales = rd_bytes(r, (c->nchan * c->scale_bits + 7) / 8);
+    c->vm.scales = rd_bytes(r, (c->vm.nchan * c->vm.scale_bits + 7) / 8);
     return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
 }
 
@@ -931,14 +919,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->kind = NNZ_VAL_AFFINE;
         c->log_scales = 1;
     }
-    if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
+    if (!(dtype_bits(info->dtype) & (c->kind == NNZ_VAL_INT ? DT_I : DT_F)))
         return NNZ_E_CORRUPT;
     switch (c->kind) {
     case NNZ_VAL_AFFINE:
-        c->nchan = rd_varint(r);
-        c->inner = rd_varint(r);
-        if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
-            (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
+        c->vm.nchan = rd_varint(r);
+        c->vm.inner = rd_varint(r);
+        if (r->bad || c->vm.nchan == 0 || c->vm.inner == 0 || c->vm.nchan > ((uint64_t)1 << 32) ||
+            (c->enc == NNZ_ENC_HASHED && c->vm.nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
             /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 (version 5:
@@ -947,14 +935,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             if (eb - 1u > (uint32_t)((v5 ? NNZ_LOG_SCALE_TOP : NNZ_LOG_SCALE_EXP_MAX) -
                                      NNZ_LOG_SCALE_EXP_MIN))
                 return NNZ_E_CORRUPT;
-            c->scale_exp = (int)eb - 127;
+            c->vm.scale_exp = (int)eb - 127;
         }
         if (c->log_scales) {
             nnz_status ls = log_scale_codes(r, info->encoding_version, c);
             if (ls != NNZ_OK)
                 return ls;
         } else {
-            c->scales = rd_bytes(r, c->nchan * 4);
+            c->vm.scales = rd_bytes(r, c->vm.nchan * 4);
         }
         /* zero points: version 5, varint zp + 1 for every channel, or 0
          * and a u32 each; before, u8 1 and a u32 for every channel, or 0
@@ -962,21 +950,21 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         uint64_t z = v5 ? rd_varint(r) : rd_u8(r);
         if (z > (uint64_t)UINT32_MAX + 1)
             return NNZ_E_CORRUPT;
-        c->zp_stride = z ? 0 : 4;
-        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->nchan * 4);
-        c->zp0 = (uint32_t)(z - 1);
+        c->vm.zero_point_stride = z ? 0 : 4;
+        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->vm.nchan * 4);
+        c->vm.zero_point = (uint32_t)(z - 1);
         if (!v5 && z)
-            c->zp0 = zb ? le32(zb) : 0;
-        c->zps = z ? NULL : zb;
+            c->vm.zero_point = zb ? le32(zb) : 0;
+        c->vm.zero_points = z ? NULL : zb;
         break;
     case NNZ_VAL_CODEBOOK:
-        c->ncb = rd_varint(r);
-        if (r->bad || c->ncb == 0 || c->ncb > 65536)
+        c->vm.ncodebook = rd_varint(r);
+        if (r->bad || c->vm.ncodebook == 0 || c->vm.ncodebook > 65536)
             return NNZ_E_CORRUPT;
-        c->cb = rd_bytes(r, c->ncb * 4);
+        c->vm.codebook = rd_bytes(r, c->vm.ncodebook * 4);
         break;
     case NNZ_VAL_INT:
-        c->offset = rd_varint(r);
+        c->vm.int_offset = rd_varint(r);
         break;
     default:
         break;
@@ -1018,16 +1006,17 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
-    c->need = (c->enc == NNZ_ENC_SPARSE ? NNZ_FEAT_SPARSE : 0) |
-              (c->enc == NNZ_ENC_HASHED ? NNZ_FEAT_HASHED : 0) |
-              (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
-    for (unsigned s = 0; s < c->nstreams; s++)
-        if (c->st[s].coding > NNZ_CODING_PACKED && c->st[s].coding <= NNZ_CODING_HUFFMAN_GAMMA_X4)
+    static const uint8_t enc_need[4] = { 0, 0, NNZ_FEAT_SPARSE, NNZ_FEAT_HASHED };
+    c->need = enc_need[c->enc] | (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
+    for (unsigned s = 0; s < c->nstreams; s++) /* codings 1..4 are Huffman */
+        if (c->st[s].coding - 1u < NNZ_CODING_HUFFMAN_GAMMA_X4)
             c->need |= NNZ_FEAT_HUFFMAN;
     if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
         return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
     /* widths the value map needs */
     unsigned vw = c->st[c->nstreams - 1].width;
+    c->vm.kind = (int)(c->log_scales ? NNZ_VAL_AFFINE_LOG : c->kind);
+    c->vm.width = vw;
     if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
         ((c->kind == NNZ_VAL_F16 || c->kind == NNZ_VAL_BF16) && vw != 16))
         return NNZ_E_CORRUPT;
@@ -1147,9 +1136,9 @@ static NOINLINE size_t out_span(int out_type, unsigned es, size_t n)
 static float chan_scale(const coded *c, size_t ch)
 {
     if (c->log_scales)
-        return nnz_log_scale(c->scale_base + packed_code(c->scales, c->scale_bits, ch),
-                             c->scale_exp);
-    return bits_f32(le32(c->scales + ch * 4));
+        return nnz_log_scale(c->vm.scale_base + packed_code(c->vm.scales, c->vm.scale_bits, ch),
+                             c->vm.scale_exp);
+    return bits_f32(le32(c->vm.scales + ch * 4));
 }
 
 /* Store one element at o: symbol v mapped, negated for a hashed sign. */
@@ -1164,7 +1153,7 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
         return;
     }
     if (m->ot == OT_INT) { /* v - offset, two's complement, truncated */
-        uint32_t x = v - (uint32_t)c->offset;
+        uint32_t x = v - (uint32_t)c->vm.int_offset;
         uint16_t t16 = (uint16_t)x;
         uint8_t t8 = (uint8_t)x;
         memcpy(o, m->es == 1 ? (void *)&t8 : m->es == 2 ? (void *)&t16 : (void *)&x, m->es);
@@ -1176,11 +1165,11 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
     case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
     case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
     default: /* codebook */
-        if (!HAVE_CODEBOOK || v >= c->ncb) { /* never without: parse_coded refused it */
+        if (!HAVE_CODEBOOK || v >= c->vm.ncodebook) { /* never without: parse_coded refused it */
             m->bad = 1;
             v = 0;
         }
-        f = bits_f32(le32(c->cb + (size_t)v * 4));
+        f = bits_f32(le32(c->vm.codebook + (size_t)v * 4));
     }
     if (neg)
         f = -f;
@@ -1279,7 +1268,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
                 m->scale = chan_scale(c, ch);
-                m->zp = (int64_t)(c->zps ? le32(c->zps + ch * 4) : c->zp0);
+                m->zp = (int64_t)(c->vm.zero_points ? le32(c->vm.zero_points + ch * 4) : c->vm.zero_point);
             }
             if (m->hi - i < run)
                 run = m->hi - i;
@@ -1856,6 +1845,23 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     }
 }
 
+/* The entry that decodes tensor `index` and its checked parameters: what
+ * every call on one tensor starts with. `need` gets NNZ_FEAT_ALIAS for an
+ * alias, and c->need what its encoding needs (also when the status is
+ * NNZ_E_UNSUPPORTED). */
+static nnz_status tensor_at(const nnz_blob *b, uint32_t index, nnz_tensor_info *info, coded *c,
+                            unsigned *need)
+{
+    rd params;
+    c->need = 0;
+    nnz_status st = decodable_entry(b, index, info, &params, need);
+    if (st == NNZ_OK && (*need & ~(unsigned)NNZ_FEATURES_BUILT))
+        st = NNZ_E_UNSUPPORTED;
+    if (st == NNZ_OK)
+        st = check_params(b, info, &params, c, 0);
+    return st;
+}
+
 static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
 {
     coded c;
@@ -2017,8 +2023,10 @@ static int fits_int(const coded *c, unsigned bits)
     unsigned w = c->st[c->nstreams - 1].width, half = 1u << (bits - 1);
     if (w > bits)
         return 0;
-    for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
-        uint32_t zp = c->zps ? le32(c->zps + ch * 4) : c->zp0;
+    /* a zero point each (nchan u32 in the blob: fits size_t), or one for all */
+    size_t n = c->vm.zero_points ? (size_t)c->vm.nchan : 1;
+    for (size_t ch = 0; ch < n; ch++) {
+        uint32_t zp = c->vm.zero_points ? le32(c->vm.zero_points + ch * 4) : c->vm.zero_point;
         if (zp > half || (1u << w) - 1 > zp + half - 1)
             return 0;
     }
@@ -2045,16 +2053,11 @@ static nnz_status scratch_needed(const coded *c, size_t *need)
 static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_tensor_info *info,
                         coded *c, size_t *out_size, size_t *scratch_size)
 {
-    rd params;
     unsigned need;
     if (!b || !b->data)
         return NNZ_E_ARGUMENT;
-    nnz_status st = decodable_entry(b, index, info, &params, &need);
+    nnz_status st = tensor_at(b, index, info, c, &need);
     if (st != NNZ_OK)
-        return st;
-    if (need & ~(unsigned)NNZ_FEATURES_BUILT)
-        return NNZ_E_UNSUPPORTED;
-    if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
     if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
@@ -2084,8 +2087,10 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     m->c = c;
     m->kind = c->kind;
     m->es = out_elem_size(info->dtype, out_type);
-    m->inner = c->inner > SIZE_MAX ? SIZE_MAX : (size_t)c->inner;
-    m->nchan = (size_t)c->nchan; /* fits: its nchan scales are inside the blob */
+    /* saturated: an element's index is below SIZE_MAX, so past it inner
+     * and nchan (up to 2^32, with scale codes of 0 bits) act the same */
+    m->inner = c->vm.inner > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.inner;
+    m->nchan = c->vm.nchan > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.nchan;
     int native = !is_float_type(info->dtype) ? OT_INT
                  : info->dtype == DT_FLOAT     ? OT_F32
                  : info->dtype == DT_FLOAT16   ? OT_F16
@@ -2212,41 +2217,47 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     return st;
 }
 
+/* Set r up to read tensor `index` from its start (nnz_decode too: a call
+ * per tensor, so no memset of r; the rest is set where it is used). */
+static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
+                               void *scratch, size_t scratch_size)
+{
+    size_t need_out, need_scratch;
+    r->pos = r->blk_end = 0; /* a block starts there */
+    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
+    if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
+        st = NNZ_E_SCRATCH_SMALL;
+    if (st == NNZ_OK)
+        st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
+    r->b = b;
+    r->status = st;
+    return st;
+}
+
 /* Shared by nnz_decode (nblocks 0: every block, from block 0) and
- * nnz_decode_block (nblocks 1); through a reader started at the first
- * block, once every size is checked. */
+ * nnz_decode_block (nblocks 1): a reader moved to the first block. */
 static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
                                 uint64_t nblocks, int out_type, void *out, size_t out_size,
                                 void *scratch, size_t scratch_size)
 {
     reader r;
-    size_t need_out, need_scratch, got;
+    size_t got;
     if (!out && out_size)
         return NNZ_E_ARGUMENT;
-    nnz_status st = setup(b, index, out_type, &r.info, &r.c, &need_out, &need_scratch);
+    nnz_status st = reader_start(&r, b, index, out_type, scratch, scratch_size);
     if (st != NNZ_OK)
         return st;
     if (block >= r.info.nblocks || nblocks > r.info.nblocks - block)
         return NNZ_E_INDEX; /* nnz_decode_block's; nnz_decode's block 0 is there */
     /* element counts fit size_t from here: setup checked count * es does */
-    unsigned es = out_elem_size(r.info.dtype, out_type);
     size_t be = (size_t)r.info.block_elems, first = (size_t)block * be;
     size_t n = (size_t)r.info.count - first;
     if (nblocks == 1 && n > be)
         n = be;
-    if (out_size < out_span(out_type, es, n))
+    if (out_size < out_span(out_type, r.m.es, n))
         return NNZ_E_OUTPUT_SMALL;
-    if (scratch_size < need_scratch || (need_scratch && !scratch))
-        return NNZ_E_SCRATCH_SMALL;
-    if (n == 0)
-        return NNZ_OK;
-    if ((st = prepare(&r.info, &r.c, out_type, &r.m, r.d, scratch, &r.buckets)) != NNZ_OK)
-        return st;
-    /* the rest of r is set where it is used (no memset: a call per tensor) */
-    r.b = b;
-    r.status = NNZ_OK;
     r.pos = r.blk_end = first; /* a block starts there */
-    return reader_next(&r, out, out_span(out_type, es, n), &got);
+    return reader_next(&r, out, out_span(out_type, r.m.es, n), &got);
 }
 
 /* ---- the API ------------------------------------------------------------- */
@@ -2321,16 +2332,12 @@ nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
 nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *features)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
     if (!b || !b->data || !features)
         return NNZ_E_ARGUMENT;
     unsigned need;
     *features = 0;
-    c.need = 0;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
+    nnz_status st = tensor_at(b, index, &info, &c, &need);
     if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
         *features = need | c.need;
         st = NNZ_OK;
@@ -2341,32 +2348,16 @@ nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *feat
 nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
     if (!b || !b->data || !map)
         return NNZ_E_ARGUMENT;
     unsigned need;
     memset(map, 0, sizeof *map);
     map->kind = -1;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
+    nnz_status st = tensor_at(b, index, &info, &c, &need);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
-    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
-    map->scale_exp = c.scale_exp;
-    map->scale_bits = c.scale_bits;
-    map->scale_base = c.scale_base;
-    map->width = c.st[c.nstreams - 1].width;
-    map->nchan = c.nchan;
-    map->inner = c.inner;
-    map->scales = c.scales;
-    map->zero_points = c.zps;
-    map->zero_point_stride = c.zp_stride;
-    map->zero_point = c.zp0;
-    map->ncodebook = c.ncb;
-    map->codebook = c.cb;
-    map->int_offset = c.offset;
+    *map = c.vm;
     return NNZ_OK;
 }
 
@@ -2404,22 +2395,6 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
 
 /* C99's static assertion: the state fits its public storage. */
 typedef char nnz_reader_fits[sizeof(reader) <= sizeof(nnz_reader) ? 1 : -1];
-
-/* Set r up to read tensor `index` from its start. */
-static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
-                               void *scratch, size_t scratch_size)
-{
-    size_t need_out, need_scratch;
-    memset(r, 0, sizeof *r);
-    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
-    if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
-        st = NNZ_E_SCRATCH_SMALL;
-    if (st == NNZ_OK)
-        st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
-    r->b = b;
-    r->status = st;
-    return st;
-}
 
 nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *b, uint32_t index, int out_type,
                            void *scratch, size_t scratch_size)
@@ -2468,15 +2443,17 @@ static size_t rebuild_piece(const nnz_tensor_info *info)
 /* work = [reader][piece][scratch], each 8-byte aligned. */
 #define WORK_ALIGN(n) (((n) + 7) & ~(size_t)7)
 
-nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
+/* The model's tensors in order, once to size (write NULL: the model's bytes
+ * and the work memory) and once to write them: one walk, so both agree. */
+static nnz_status rebuild_walk(const nnz_blob *b, nnz_write_fn write, void *ctx, void *work,
+                               size_t work_size, uint64_t *model_size, size_t *work_need)
 {
-    if (!b || !b->data || !model_size || !work_size)
-        return NNZ_E_ARGUMENT;
+    uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
     uint64_t total = b->graph_size;
-    size_t work = 0;
+    size_t need = 0, pos = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
-        size_t out, scratch;
+        size_t out, scratch, got;
         nnz_status st = nnz_tensor_info_get(b, i, &info);
         if (st == NNZ_OK)
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
@@ -2484,20 +2461,56 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             return st;
         if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
             continue; /* outside the model, or already in the graph bytes */
-        if (info.decoded_size > UINT64_MAX - total)
-            return NNZ_E_OVERFLOW;
-        total += info.decoded_size;
-        if (!rebuild_direct(&info)) {
-            size_t fixed = 8 + WORK_ALIGN(sizeof(reader)) + WORK_ALIGN(rebuild_piece(&info));
+        size_t piece = rebuild_piece(&info);
+        if (!write) {
+            if (info.decoded_size > UINT64_MAX - total)
+                return NNZ_E_OVERFLOW;
+            total += info.decoded_size;
+            size_t fixed = 8 + WORK_ALIGN(sizeof(reader)) + WORK_ALIGN(piece);
+            if (rebuild_direct(&info))
+                continue;
             if (scratch > SIZE_MAX - fixed)
                 return NNZ_E_OVERFLOW;
-            if (fixed + scratch > work)
-                work = fixed + scratch;
+            if (fixed + scratch > need)
+                need = fixed + scratch;
+            continue;
         }
+        size_t hole = (size_t)info.graph_offset;
+        if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
+            return NNZ_E_WRITE;
+        pos = hole;
+        if (info.decoded_size == 0)
+            continue;
+        if (rebuild_direct(&info)) {
+            if (write(ctx, b->data + info.payload_offset, (size_t)info.decoded_size) != 0)
+                return NNZ_E_WRITE;
+            continue;
+        }
+        reader *r = (reader *)(void *)w;
+        uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *sc = o + WORK_ALIGN(piece);
+        unsigned es = dtype_size(info.dtype);
+        st = reader_start(r, b, i, NNZ_OUT_NATIVE, sc, work_size - (size_t)(sc - (uint8_t *)work));
+        while (st == NNZ_OK && (st = reader_next(r, o, piece, &got)) == NNZ_OK && got) {
+            if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
+                swap_elems(o, got, es);
+            if (write(ctx, o, got * es) != 0)
+                return NNZ_E_WRITE;
+        }
+        if (st != NNZ_OK)
+            return st;
     }
+    if (write && b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
+        return NNZ_E_WRITE;
     *model_size = total;
-    *work_size = work;
+    *work_need = need;
     return NNZ_OK;
+}
+
+nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
+{
+    if (!b || !b->data || !model_size || !work_size)
+        return NNZ_E_ARGUMENT;
+    return rebuild_walk(b, NULL, NULL, NULL, 0, model_size, work_size);
 }
 
 nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *work,
@@ -2512,42 +2525,6 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
         return st;
     if (work_size < need || (need && !work))
         return NNZ_E_SCRATCH_SMALL;
-    uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
-    reader *r = (reader *)(void *)w;
-    size_t pos = 0;
-    for (uint32_t i = 0; i < b->ntensors; i++) {
-        nnz_tensor_info info;
-        if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
-            return st;
-        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
-            continue;
-        size_t hole = (size_t)info.graph_offset;
-        if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
-            return NNZ_E_WRITE;
-        pos = hole;
-        if (info.decoded_size == 0)
-            continue;
-        if (rebuild_direct(&info)) {
-            if (write(ctx, b->data + info.payload_offset, (size_t)info.decoded_size) != 0)
-                return NNZ_E_WRITE;
-            continue;
-        }
-        size_t piece = rebuild_piece(&info), got;
-        uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *scratch = o + WORK_ALIGN(piece);
-        unsigned es = dtype_size(info.dtype);
-        st = reader_start(r, b, i, NNZ_OUT_NATIVE, scratch,
-                          work_size - (size_t)(scratch - (uint8_t *)work));
-        while (st == NNZ_OK && (st = reader_next(r, o, piece, &got)) == NNZ_OK && got) {
-            if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
-                swap_elems(o, got, es);
-            if (write(ctx, o, got * es) != 0)
-                return NNZ_E_WRITE;
-        }
-        if (st != NNZ_OK)
-            return st;
-    }
-    if (b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
-        return NNZ_E_WRITE;
-    return NNZ_OK;
+    return rebuild_walk(b, write, ctx, work, work_size, &total, &need);
 }
 #endif /* NNZ_NO_REBUILD */
