@@ -868,7 +868,7 @@ typedef struct coded {
 
 /* Where block b starts, by entry k of the block index: 0 for the first
  * block, `last` for the end of the last. */
-static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
+static size_t index_at(const coded *c, uint64_t b, unsigned k, size_t last)
 {
     if (b == 0)
         return 0;
@@ -1059,19 +1059,19 @@ static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
 {
     const uint8_t *p = c->st[s].data, *to = c->st[s].end;
     if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
-        uint64_t len = (uint64_t)(to - p), lo = index_at(c, blk, s, len),
-                 hi = index_at(c, blk + 1, s, len);
+        size_t len = (size_t)(to - p), lo = index_at(c, blk, s, len),
+               hi = index_at(c, blk + 1, s, len);
         if (lo > hi || hi > len)
             return NNZ_E_CORRUPT;
-        to = p + (size_t)hi;
-        p += (size_t)lo;
+        to = p + hi;
+        p += lo;
     }
     rd h = { p, to, 0 };
     d->lane = 0;
     d->lanes = c->st[s].coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
     for (unsigned q = 0; q < d->lanes; q++) {
         bitrd *r = &d->r[q];
-        uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
+        size_t len = q + 1 < d->lanes ? rd_size(&h) : (size_t)(h.end - h.p);
         r->p = rd_bytes(&h, len);
         r->end = h.p;
         r->buf = 0;
@@ -1413,9 +1413,9 @@ static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, 
             return st;
     }
     if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
-        uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
-                 hi = index_at(c, blk + 1, c->nstreams, c->nnz);
-        if (lo > hi || hi > c->nnz)
+        size_t nnz = (size_t)c->nnz, /* <= count, which fits size_t (setup) */
+            lo = index_at(c, blk, c->nstreams, nnz), hi = index_at(c, blk + 1, c->nstreams, nnz);
+        if (lo > hi || hi > nnz)
             return NNZ_E_CORRUPT;
         p->left = hi - lo;
         p->cur = first;
@@ -1921,29 +1921,27 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         if (!(type == SEC_PAYLOAD && (flags & NNZ_OPEN_SKIP_PAYLOAD_CRC)) &&
             nnz_crc32(0, h + off, len) != crc)
             return NNZ_E_CHECKSUM;
-        const uint8_t **ptr = NULL;
-        size_t *sz = NULL;
-        switch (type) {
-        case SEC_DIRECTORY: ptr = &b->dir; sz = &b->dir_size; break;
-        case SEC_GRAPH: ptr = &b->graph; sz = &b->graph_size; break;
-        case SEC_PAYLOAD:
+        /* where each known section's bytes and size go in b (format 2 has
+         * no names section: skipped, as a later minor version's are) */
+        static const uint8_t at_ptr[6] = { 0, offsetof(nnz_blob, dir), offsetof(nnz_blob, graph),
+                                           offsetof(nnz_blob, payload), offsetof(nnz_blob, meta),
+                                           offsetof(nnz_blob, names) };
+        static const uint8_t at_size[6] = { 0, offsetof(nnz_blob, dir_size),
+                                            offsetof(nnz_blob, graph_size),
+                                            offsetof(nnz_blob, payload_size),
+                                            offsetof(nnz_blob, meta_size),
+                                            offsetof(nnz_blob, names_size) };
+        if (type == SEC_PAYLOAD) {
             if (off % PAYLOAD_ALIGN)
                 return NNZ_E_CORRUPT;
-            ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
-        case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
-        case SEC_NAMES: /* format 1.2; format 2 has no such section */
-            if (major == 1) {
-                ptr = &b->names;
-                sz = &b->names_size;
-            }
-            break;
-        default: break; /* a section of a later minor version: skipped */
+            b->payload_crc = crc;
         }
-        if (ptr) {
+        if (type - 1u < SEC_NAMES - (major != 1)) {
+            const uint8_t **ptr = (const uint8_t **)(void *)((uint8_t *)b + at_ptr[type]);
             if (*ptr)
                 return NNZ_E_CORRUPT; /* twice */
             *ptr = h + off;
-            *sz = len;
+            *(size_t *)(void *)((uint8_t *)b + at_size[type]) = len;
         }
     }
     if (!b->dir || !b->graph || !b->payload)
