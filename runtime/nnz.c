@@ -173,6 +173,12 @@ static const uint8_t *rd_bytes(rd *r, uint64_t n)
     return at;
 }
 
+static uint32_t rd_u32(rd *r)
+{
+    const uint8_t *p = rd_bytes(r, 4);
+    return p ? le32(p) : 0;
+}
+
 static int host_is_little_endian(void)
 {
     const uint16_t one = 1;
@@ -907,8 +913,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     int v5 = info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
-    c->block_log2 = v5 ? c->kind >> 3 : rd_u8(r); /* version 5: one byte for both */
-    c->kind &= v5 ? 7 : 255;
+    if (v5) { /* version 5: one byte for both */
+        c->block_log2 = c->kind >> 3;
+        c->kind &= 7;
+    } else {
+        c->block_log2 = rd_u8(r);
+    }
     if (info->encoding_version > NNZ_ENC_VERSION_COMPACT)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
@@ -925,7 +935,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     case NNZ_VAL_AFFINE:
         c->vm.nchan = rd_varint(r);
         c->vm.inner = rd_varint(r);
-        if (r->bad || c->vm.nchan == 0 || c->vm.inner == 0 || c->vm.nchan > ((uint64_t)1 << 32) ||
+        /* nchan in 1..2^32: nchan - 1 fits 32 bits */
+        if (r->bad || (c->vm.nchan - 1) >> 32 || c->vm.inner == 0 ||
             (c->enc == NNZ_ENC_HASHED && c->vm.nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
@@ -948,14 +959,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
          * and a u32 each; before, u8 1 and a u32 for every channel, or 0
          * and a u32 each */
         uint64_t z = v5 ? rd_varint(r) : rd_u8(r);
-        if (z > (uint64_t)UINT32_MAX + 1)
-            return NNZ_E_CORRUPT;
-        c->vm.zero_point_stride = z ? 0 : 4;
-        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->vm.nchan * 4);
-        c->vm.zero_point = (uint32_t)(z - 1);
-        if (!v5 && z)
-            c->vm.zero_point = zb ? le32(zb) : 0;
-        c->vm.zero_points = z ? NULL : zb;
+        if (z) { /* one for every channel: z - 1 (version 5), or the u32 after */
+            if (z > (uint64_t)UINT32_MAX + 1)
+                return NNZ_E_CORRUPT;
+            c->vm.zero_point = v5 ? (uint32_t)(z - 1) : rd_u32(r);
+        } else {
+            c->vm.zero_point_stride = 4;
+            c->vm.zero_points = rd_bytes(r, c->vm.nchan * 4);
+        }
         break;
     case NNZ_VAL_CODEBOOK:
         c->vm.ncodebook = rd_varint(r);
@@ -980,11 +991,11 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         nsym = c->nnz;
     } else if (c->enc == NNZ_ENC_HASHED) {
         c->k = rd_varint(r);
-        const uint8_t *seed = rd_bytes(r, 4);
+        c->seed = rd_u32(r);
         c->sign = rd_u8(r);
-        if (r->bad || c->k == 0 || c->k > info->count || c->k > ((uint64_t)1 << 32) || c->sign > 1)
+        /* K in 1..2^32 (K - 1 fits 32 bits) and no more than the elements */
+        if (r->bad || (c->k - 1) >> 32 || c->k > info->count || c->sign > 1)
             return NNZ_E_CORRUPT;
-        c->seed = le32(seed);
         nsym = c->k;
     }
     size_t lens[2] = { 0, 0 }; /* inside the payload, once checked */
@@ -1728,8 +1739,8 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     unsigned bl = 0;
     if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2)
         bl = info->encoding_version >= NNZ_ENC_VERSION_COMPACT ? pp[0] >> 3 : pp[1];
-    if (bl > 0 && bl < 32 && ((uint64_t)1 << bl) < count) {
-        info->block_elems = (uint64_t)1 << bl;
+    if (bl > 0 && bl < 32 && ((uint32_t)1 << bl) < count) {
+        info->block_elems = (uint32_t)1 << bl;
         info->nblocks = ((count - 1) >> bl) + 1;
     }
     params->p = pp ? pp : r->p;
