@@ -301,23 +301,26 @@ float nnz_log_scale(uint32_t code, int exp)
 }
 
 /* The ONNX types the format allows, one byte each: bytes per element (0:
- * not allowed), and whether a float value map (F) or the integer one (I)
- * may write it. One table, so no type is listed twice. */
-enum { DT_SIZE = 31, DT_F = 32, DT_I = 64 };
+ * not allowed); for float types, the value map of their bits plus one
+ * (DT_FK: float32 NNZ_VAL_F32 + 1, float16 NNZ_VAL_F16 + 1, bfloat16
+ * NNZ_VAL_BF16 + 1); and whether the integer value map may write it (DT_I).
+ * One table, so no type is listed twice. */
+enum { DT_SIZE = 31, DT_FK_SHIFT = 5, DT_FK = 3 << DT_FK_SHIFT, DT_I = 128 };
+#define DT_F32 ((NNZ_VAL_F32 + 1) << DT_FK_SHIFT)
+#define DT_F16 ((NNZ_VAL_F16 + 1) << DT_FK_SHIFT)
+#define DT_BF16 ((NNZ_VAL_BF16 + 1) << DT_FK_SHIFT)
 static NOINLINE unsigned dtype_bits(int dtype)
 {
     static const uint8_t bits[21] = {
-        0, 4 | DT_F, 1 | DT_I, 1 | DT_I, 2 | DT_I, 2 | DT_I, 4 | DT_I, 8, 0, 1 | DT_I,
-        2 | DT_F, 8, 4 | DT_I, 8, 8, 16, 2 | DT_F, 1, 1, 1, 1
+        0, 4 | DT_F32, 1 | DT_I, 1 | DT_I, 2 | DT_I, 2 | DT_I, 4 | DT_I, 8, 0, 1 | DT_I,
+        2 | DT_F16, 8, 4 | DT_I, 8, 8, 16, 2 | DT_BF16, 1, 1, 1, 1
     };
     return dtype >= 0 && dtype < 21 ? bits[dtype] : 0;
 }
 
 static unsigned dtype_size(int dtype) { return dtype_bits(dtype) & DT_SIZE; }
 
-enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
-
-static int is_float_type(int dtype) { return (dtype_bits(dtype) & DT_F) != 0; }
+static int is_float_type(int dtype) { return (dtype_bits(dtype) & DT_FK) != 0; }
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
@@ -866,7 +869,8 @@ typedef struct coded {
     uint64_t k;                        /* hashed */
     uint32_t seed;
     unsigned sign;
-    uint64_t nblocks, block_elems;
+    size_t nblocks;                    /* (its index is in the payload: fits) */
+    uint64_t block_elems;
     const uint8_t *index;              /* block index */
     unsigned index_stride;             /* u32 per index entry */
     stream st[2];                      /* sparse: positions, values */
@@ -874,7 +878,7 @@ typedef struct coded {
 
 /* Where block b starts, by entry k of the block index: 0 for the first
  * block, `last` for the end of the last. */
-static size_t index_at(const coded *c, uint64_t b, unsigned k, size_t last)
+static size_t index_at(const coded *c, size_t b, unsigned k, size_t last)
 {
     if (b == 0)
         return 0;
@@ -929,7 +933,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         c->kind = NNZ_VAL_AFFINE;
         c->log_scales = 1;
     }
-    if (!(dtype_bits(info->dtype) & (c->kind == NNZ_VAL_INT ? DT_I : DT_F)))
+    if (!(dtype_bits(info->dtype) & (c->kind == NNZ_VAL_INT ? DT_I : DT_FK)))
         return NNZ_E_CORRUPT;
     switch (c->kind) {
     case NNZ_VAL_AFFINE:
@@ -1034,13 +1038,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 
     /* blocks and the payload's parts */
     c->block_elems = info->block_elems; /* read_entry's, from this block_log2 */
-    c->nblocks = info->nblocks;
     c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
-    uint64_t index_len = c->nblocks - 1;
-    /* (the payload lies in the blob: its size fits a size_t) */
-    if (index_len > (size_t)info->payload_size / (4u * c->index_stride))
+    /* nblocks - 1 index entries in the payload (whose size fits a size_t) */
+    if (info->nblocks - 1 > (size_t)info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
-    index_len *= 4u * c->index_stride;
+    c->nblocks = (size_t)info->nblocks;
+    size_t index_len = (c->nblocks - 1) * 4u * c->index_stride;
     rd p = { b->data + info->payload_offset,
              b->data + info->payload_offset + (size_t)info->payload_size, 0 };
     c->index = rd_bytes(&p, index_len);
@@ -1066,7 +1069,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 
 /* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
  * the first three after their varint lengths). */
-static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
+static nnz_status sym_block(const coded *c, unsigned s, size_t blk, sym_rd *d)
 {
     const uint8_t *p = c->st[s].data, *to = c->st[s].end;
     if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
@@ -1415,7 +1418,7 @@ typedef struct sparse_pos {
 
 /* Streams d of block blk (elements [first, end)) from their start, and a
  * sparse block's survivors, from the block index. */
-static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, uint64_t first,
+static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, size_t blk, uint64_t first,
                               uint64_t end, sparse_pos *p)
 {
     for (unsigned s = 0; s < c->nstreams; s++) {
@@ -1549,6 +1552,17 @@ static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info
     return memcmp(at, h, n) == 0 ? at : NULL;
 }
 
+/* A tensor's name: len bytes at name (NULL: not there), none of them NUL;
+ * 0 if it is not one. */
+static NOINLINE int set_name(nnz_tensor_info *info, const uint8_t *name, size_t len)
+{
+    if (!name || memchr(name, 0, len))
+        return 0;
+    info->name_bytes = (const char *)name;
+    info->name_len = len;
+    return 1;
+}
+
 /* Format 1.2's names section: a u16 per entry, the length of its name
  * when the name is left in the graph only, as the TensorProto name field
  * (tag 0x42, varint length) right before the raw_data header of its bytes
@@ -1571,12 +1585,8 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
     if (go < raw + len + fh)
         return NNZ_E_CORRUPT;
     const uint8_t *name = b->graph + go - raw - len;
-    if (memcmp(name - fh, h, fh) != 0 || memchr(name, 0, len))
-        return NNZ_E_CORRUPT;
     /* info->name stays the directory's empty name: "" */
-    info->name_bytes = (const char *)name;
-    info->name_len = len;
-    return NNZ_OK;
+    return memcmp(name - fh, h, fh) == 0 && set_name(info, name, len) ? NNZ_OK : NNZ_E_CORRUPT;
 }
 
 /* Format 2's directory comes in runs of RUN entries: the first of each has
@@ -1597,11 +1607,9 @@ static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
 {
     size_t name_len = rd_size(r);
     const uint8_t *name = rd_bytes(r, name_len);
-    if (r->bad || rd_u8(r) != 0 || r->bad || memchr(name, 0, name_len))
-        return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
+    if (!set_name(info, name, name_len) || rd_u8(r) != 0 || r->bad)
+        return NNZ_E_CORRUPT; /* a name is followed by NUL */
     info->name = (const char *)name;
-    info->name_bytes = (const char *)name;
-    info->name_len = name_len;
     info->dtype = (int)rd_u8(r);
     info->ndims = (int)rd_u8(r);
     if (r->bad || info->ndims > NNZ_MAX_DIMS)
@@ -1615,13 +1623,15 @@ static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
  * graph_offset) is the TensorProto's dims (tag 0x08, a varint each),
  * data_type (0x10), name (0x42) and raw_data header (0x4A varint(size),
  * checked by the caller), and nothing else. *hdr gets where the header is. */
-static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_info *info,
+static nnz_status graph_name_shape(const nnz_blob *b, size_t back, nnz_tensor_info *info,
                                    const uint8_t **hdr)
 {
-    uint64_t at = info->graph_offset;
-    if ((info->location & NNZ_LOC_EXTERNAL) || at > b->graph_size || back > at)
+    if ((info->location & NNZ_LOC_EXTERNAL) || info->graph_offset > b->graph_size)
         return NNZ_E_CORRUPT;
-    rd g = { b->graph + (size_t)(at - back), b->graph + (size_t)at, 0 };
+    size_t at = (size_t)info->graph_offset;
+    if (back > at)
+        return NNZ_E_CORRUPT;
+    rd g = { b->graph + at - back, b->graph + at, 0 };
     while (g.p < g.end && *g.p == 0x08) {
         g.p++;
         if (info->ndims == NNZ_MAX_DIMS)
@@ -1632,13 +1642,10 @@ static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_
     uint64_t dtype = rd_varint(&g);
     tag |= rd_u8(&g) << 8;
     size_t len = rd_size(&g);
-    const uint8_t *name = rd_bytes(&g, len);
-    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || memchr(name, 0, len))
+    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || !set_name(info, rd_bytes(&g, len), len))
         return NNZ_E_CORRUPT;
     info->dtype = (int)dtype;
     info->name = "";
-    info->name_bytes = (const char *)name;
-    info->name_len = len;
     *hdr = g.p; /* the raw_data header: checked once the size is known */
     return NNZ_OK;
 }
@@ -1669,7 +1676,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
             go += rs->graph_offset;
         }
         info->graph_offset = go;
-        st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_varint(r), info, &hdr)
+        st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_size(r), info, &hdr)
                                                       : entry_name_shape(r, info);
         /* the first of a run: payload_offset / 64 (past the payload: SIZE_MAX,
          * refused below); else where the one before ends, aligned (it ends
@@ -2100,18 +2107,17 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
      * and nchan (up to 2^32, with scale codes of 0 bits) act the same */
     m->inner = c->vm.inner > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.inner;
     m->nchan = c->vm.nchan > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.nchan;
-    int native = !is_float_type(info->dtype) ? OT_INT
-                 : info->dtype == DT_FLOAT     ? OT_F32
-                 : info->dtype == DT_FLOAT16   ? OT_F16
-                                               : OT_BF16;
+    /* the output type of NNZ_OUT_NATIVE, by the type's float value map + 1 */
+    static const uint8_t native_ot[4] = { OT_INT, OT_F32, OT_F16, OT_BF16 };
+    unsigned fk = (dtype_bits(info->dtype) & DT_FK) >> DT_FK_SHIFT;
+    int native = native_ot[fk];
     m->ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
     m->f32 = NNZ_FAST && c->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 &&
              c->st[c->nstreams - 1].width < 32;
     *buckets = NULL;
     if (is_raw(info->encoding)) { /* copied as is, or converted from its float type */
         m->copy = m->ot == native;
-        m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
-                  : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
+        m->kind = fk - 1;
         return NNZ_OK;
     }
     /* the tables once for all blocks */
@@ -2149,8 +2155,8 @@ typedef struct reader {
     sym_rd d[2];
     vmap m;
     const uint32_t *buckets;
-    uint64_t pos;         /* the next element */
-    uint64_t blk_end;     /* where the block being read ends; pos == blk_end: between blocks */
+    size_t pos;           /* the next element (counts fit size_t: setup checked) */
+    size_t blk_end;       /* where the block being read ends; pos == blk_end: between blocks */
     sparse_pos sp;        /* sparse: where the block's survivors have got to */
     nnz_status status;    /* sticky: the first error */
 } reader;
@@ -2172,16 +2178,17 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     r->d[0].s = &c->st[0];
     r->d[1].s = &c->st[1];
     size_t es = r->m.es, done = 0, k;
+    size_t count = (size_t)info->count; /* fits: setup checked count * es fits size_t */
     size_t n = r->m.ot != OT_I4 ? out_size / es : out_size > SIZE_MAX / 2 ? SIZE_MAX : out_size * 2;
-    if (n > info->count - r->pos)
-        n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
-    if (n == 0 && r->pos < info->count)
+    if (n > count - r->pos)
+        n = count - r->pos;
+    if (n == 0 && r->pos < count)
         return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
     uint8_t *o = (uint8_t *)out;
     nnz_status st = NNZ_OK;
     for (; done < n && st == NNZ_OK;
          done += k, r->pos += k, o += out_span(r->m.ot, (unsigned)es, k)) {
-        size_t pos = (size_t)r->pos;
+        size_t pos = r->pos;
         k = n - done;
         if (is_raw(info->encoding)) {
             decode_raw(r->b, info, &r->m, pos, k, o);
@@ -2194,14 +2201,13 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
         }
 #endif
         if (r->pos == r->blk_end) { /* a block starts */
-            uint64_t blk = c->nblocks > 1 ? r->pos >> c->block_log2 : 0;
-            r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
-                                                                : info->count;
+            size_t blk = c->nblocks > 1 ? pos >> c->block_log2 : 0, be = (size_t)c->block_elems;
+            r->blk_end = count - pos > be ? pos + be : count;
             if ((st = block_start(c, r->d, blk, r->pos, r->blk_end, &r->sp)) != NNZ_OK)
                 break;
         }
-        if (k > r->blk_end - r->pos)
-            k = (size_t)(r->blk_end - r->pos);
+        if (k > r->blk_end - pos)
+            k = r->blk_end - pos;
         int bad = 0;
         if (c->enc == NNZ_ENC_DENSE)
             dense_run(&r->d[0], &r->m, o, pos, k, v);
