@@ -51,6 +51,7 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
+#define HAVE_HASHED ((NNZ_FEATURES_BUILT & NNZ_FEAT_HASHED) != 0)
 
 /* Out of line where GCC would copy a function into each of its callers:
  * one copy is smaller on small cores (make size), and none of these is in
@@ -876,6 +877,11 @@ typedef struct coded {
     stream st[2];                      /* sparse: positions, values */
 } coded;
 
+/* The layout of c: false where the build leaves the encoding out
+ * (parse_coded refused such tensors), so the code under it is dropped. */
+static int is_sparse(const coded *c) { return HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE; }
+static int is_hashed(const coded *c) { return HAVE_HASHED && c->enc == NNZ_ENC_HASHED; }
+
 /* Where block b starts, by entry k of the block index: 0 for the first
  * block, `last` for the end of the last. */
 static size_t index_at(const coded *c, size_t b, unsigned k, size_t last)
@@ -914,7 +920,12 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
                               int lists)
 {
-    int v5 = info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
+    /* format 2's writer writes version 5 only: a build without format 1
+     * (NNZ_NO_FORMAT1) reads no other layout */
+    int v5 = !HAVE_FORMAT1 || info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
+    if (!HAVE_FORMAT1 && info->encoding_version >= 1 &&
+        info->encoding_version < NNZ_ENC_VERSION_COMPACT)
+        return NNZ_E_UNSUPPORTED;
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
     if (v5) { /* version 5: one byte for both */
@@ -926,7 +937,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     if (info->encoding_version > NNZ_ENC_VERSION_COMPACT)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
-        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
+        c->block_log2 > 31 || (is_hashed(c) && c->block_log2 != 0) ||
         (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
         return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
     if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
@@ -935,13 +946,19 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (!(dtype_bits(info->dtype) & (c->kind == NNZ_VAL_INT ? DT_I : DT_FK)))
         return NNZ_E_CORRUPT;
+    /* what the encoding and value map need; a build without it checks no
+     * more (the tensor never decodes there), so that code is left out */
+    static const uint8_t enc_need[4] = { 0, 0, NNZ_FEAT_SPARSE, NNZ_FEAT_HASHED };
+    c->need = enc_need[c->enc] | (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
+    if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
+        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
     switch (c->kind) {
     case NNZ_VAL_AFFINE:
         c->vm.nchan = rd_varint(r);
         c->vm.inner = rd_varint(r);
         /* nchan in 1..2^32: nchan - 1 fits 32 bits */
         if (r->bad || (c->vm.nchan - 1) >> 32 || c->vm.inner == 0 ||
-            (c->enc == NNZ_ENC_HASHED && c->vm.nchan != 1))
+            (is_hashed(c) && c->vm.nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
             /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 (version 5:
@@ -973,6 +990,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         }
         break;
     case NNZ_VAL_CODEBOOK:
+        if (!HAVE_CODEBOOK)
+            break; /* not reached: refused above */
         c->vm.ncodebook = rd_varint(r);
         if (r->bad || c->vm.ncodebook == 0 || c->vm.ncodebook > 65536)
             return NNZ_E_CORRUPT;
@@ -986,14 +1005,14 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     uint64_t nsym = info->count; /* symbols in the values stream */
     c->nstreams = 1;
-    if (c->enc == NNZ_ENC_SPARSE) {
+    if (is_sparse(c)) {
         c->nnz = rd_varint(r);
         c->escape = rd_varint(r);
         if (c->nnz > info->count || c->escape == 0)
             return NNZ_E_CORRUPT;
         c->nstreams = 2;
         nsym = c->nnz;
-    } else if (c->enc == NNZ_ENC_HASHED) {
+    } else if (is_hashed(c)) {
         c->k = rd_varint(r);
         c->seed = rd_u32(r);
         c->sign = rd_u8(r);
@@ -1021,13 +1040,11 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
-    static const uint8_t enc_need[4] = { 0, 0, NNZ_FEAT_SPARSE, NNZ_FEAT_HASHED };
-    c->need = enc_need[c->enc] | (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
     for (unsigned s = 0; s < c->nstreams; s++) /* codings 1..4 are Huffman */
         if (c->st[s].coding - 1u < NNZ_CODING_HUFFMAN_GAMMA_X4)
             c->need |= NNZ_FEAT_HUFFMAN;
     if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
-        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
+        return NNZ_E_UNSUPPORTED;
     /* widths the value map needs */
     unsigned vw = c->st[c->nstreams - 1].width;
     c->vm.kind = (int)(c->log_scales ? NNZ_VAL_AFFINE_LOG : c->kind);
@@ -1038,7 +1055,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 
     /* blocks and the payload's parts */
     c->block_elems = info->block_elems; /* read_entry's, from this block_log2 */
-    c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
+    c->index_stride = c->nstreams + (is_sparse(c) ? 1u : 0u);
     /* nblocks - 1 index entries in the payload (whose size fits a size_t) */
     if (info->nblocks - 1 > (size_t)info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
@@ -1061,7 +1078,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         return NNZ_E_CORRUPT;
     /* the block index is checked block by block where it is used */
     /* a hashed packed stream is read in place: all K symbols must be there */
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
+    if (is_hashed(c) && c->st[0].coding == NNZ_CODING_PACKED &&
         (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
         return NNZ_E_CORRUPT;
     return NNZ_OK;
@@ -1072,7 +1089,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
 static nnz_status sym_block(const coded *c, unsigned s, size_t blk, sym_rd *d)
 {
     const uint8_t *p = c->st[s].data, *to = c->st[s].end;
-    if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
+    if (!is_hashed(c)) { /* hashed: one block */
         size_t len = (size_t)(to - p), lo = index_at(c, blk, s, len),
                hi = index_at(c, blk + 1, s, len);
         if (lo > hi || hi > len)
@@ -1411,22 +1428,22 @@ static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t 
  * the block ends, its survivors not read yet, and one read ahead of the
  * elements being filled (have: its element `at` and symbol `sym`). */
 typedef struct sparse_pos {
-    uint64_t cur, end, left, at;
+    size_t cur, end, left, at; /* (counts fit size_t: setup checked) */
     uint32_t sym;
     int have;
 } sparse_pos;
 
 /* Streams d of block blk (elements [first, end)) from their start, and a
  * sparse block's survivors, from the block index. */
-static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, size_t blk, uint64_t first,
-                              uint64_t end, sparse_pos *p)
+static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, size_t blk, size_t first,
+                                       size_t end, sparse_pos *p)
 {
     for (unsigned s = 0; s < c->nstreams; s++) {
         nnz_status st = sym_block(c, s, blk, &d[s]);
         if (st != NNZ_OK)
             return st;
     }
-    if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
+    if (is_sparse(c)) {
         size_t nnz = (size_t)c->nnz, /* <= count, which fits size_t (setup) */
             lo = index_at(c, blk, c->nstreams, nnz), hi = index_at(c, blk + 1, c->nstreams, nnz);
         if (lo > hi || hi > nnz)
@@ -1443,22 +1460,22 @@ static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, size_t blk, ui
  * out (element pos at 0, its zeros set); a survivor past them is kept for
  * the next call. Nonzero when the streams are bad. */
 static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
-                      uint64_t pos, size_t n)
+                      size_t pos, size_t n)
 {
-    uint64_t hi = pos + n;
+    size_t hi = pos + n;
     for (;;) {
         if (!p->have) {
             if (!p->left)
                 return 0;
             uint32_t g = sym_get(&d[0]);
-            uint64_t at = p->cur + g;
+            if (g > p->end - p->cur) /* past the block */
+                return 1;
+            size_t at = p->cur + g;
             if (g == c->escape) { /* moves on `escape` elements */
-                if (at > p->end)
-                    return 1;
                 p->cur = at;
                 continue;
             }
-            if (at >= p->end)
+            if (at == p->end) /* a survivor lies before the end */
                 return 1;
             p->sym = sym_get(&d[1]);
             p->at = at;
@@ -1467,7 +1484,7 @@ static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t
         }
         if (p->at >= hi)
             return 0;
-        put_syms(m, out, (size_t)(p->at - pos), &p->sym, 1, (size_t)p->at, 0, 0);
+        put_syms(m, out, p->at - pos, &p->sym, 1, p->at, 0, 0);
         p->cur = p->at + 1;
         p->have = 0;
     }
@@ -1481,8 +1498,7 @@ static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t
 static int sparse_chunks(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
                          size_t pos, uint32_t *v)
 {
-    /* fit size_t: the caller's output holds these elements */
-    size_t cur = (size_t)p->cur, end = (size_t)p->end, survivors = (size_t)p->left, j, k;
+    size_t cur = p->cur, end = p->end, survivors = p->left, j, k;
     uint32_t *gs = v + CHUNK;
     unsigned sh = sym_shift(&d[1]);
     int bad = 0;
@@ -1733,10 +1749,11 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     if (st != NNZ_OK)
         return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
+        size_t go = (size_t)info->graph_offset; /* in the graph unless external */
         if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) ||
-            info->decoded_size > b->graph_size - info->graph_offset)
+            info->decoded_size > b->graph_size - go)
             return NNZ_E_CORRUPT;
-        info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
+        info->payload_offset = (size_t)(b->graph - b->data) + go;
         info->payload_size = info->decoded_size;
     }
     /* blocks: coded encodings give their size in their params (version 5:
@@ -2055,7 +2072,7 @@ static int fits_int(const coded *c, unsigned bits)
 static nnz_status scratch_needed(const coded *c, size_t *need)
 {
     size_t n = huff_scratch(&c->st[0]) + huff_scratch(&c->st[1]);
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
+    if (is_hashed(c) && c->st[0].coding != NNZ_CODING_PACKED) {
         if (c->k > ((size_t)-1 - n - 64) / 4)
             return NNZ_E_OVERFLOW;
         n += (size_t)c->k * 4;
@@ -2130,7 +2147,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
         }
     }
 #ifndef NNZ_NO_HASHED
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
+    if (is_hashed(c) && c->st[0].coding != NNZ_CODING_PACKED) {
         *buckets = mem; /* the K bucket symbols, decoded once */
         if ((st = sym_block(c, 0, 0, &d[0])) != NNZ_OK)
             return st;
@@ -2195,7 +2212,7 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
             continue;
         }
 #ifndef NNZ_NO_HASHED
-        if (c->enc == NNZ_ENC_HASHED) {
+        if (is_hashed(c)) {
             hashed_run(c, &r->m, r->buckets, pos, k, o);
             continue;
         }
