@@ -907,7 +907,8 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
         c->vm.scale_base = rd_u8(r);
         c->vm.scale_bits = rd_u8(r);
         uint32_t top = c->vm.scale_base + (1u << (c->vm.scale_bits & 15)) - 1;
-        if (r->bad || c->vm.scale_bits > (version >= 5 ? 12u : 8u) ||
+        /* (version 4: a top of 255 at most leaves bits of 8 at most) */
+        if (r->bad || c->vm.scale_bits > 12 ||
             (version < 5 ? top > 255 : c->vm.scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
             return NNZ_E_CORRUPT;
     }
@@ -2003,7 +2004,6 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
      * payloads lie in the blob: size_t; external offsets need not) */
     size_t prev_graph = 0, prev_payload_end = 0;
     uint64_t ext_end = 0;
-    int any_hole = 0;
     *at = NNZ_AT_TENSOR;
     for (uint32_t i = 0; i < n; i++) {
         nnz_tensor_info info;
@@ -2025,10 +2025,9 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             } else {
                 /* holes increase; in-graph bytes lie before what follows */
                 size_t go = (size_t)info.graph_offset;
-                if (any_hole && go < prev_graph)
+                if (go < prev_graph)
                     st = NNZ_E_CORRUPT;
                 prev_graph = go + (info.encoding == NNZ_ENC_GRAPH ? (size_t)info.decoded_size : 1);
-                any_hole = 1;
                 if (st == NNZ_OK)
                     st = check_hole(b, &info);
             }
