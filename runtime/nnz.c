@@ -36,9 +36,10 @@ static const uint8_t MAGIC[8] = { 'N', 'N', 'Z', 'B', 0x0d, 0x0a, 0x1a, 0x0a };
 enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_NAMES = 5 };
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
-/* Format 1's directory (an offset per entry, the names section): read
- * unless the build leaves it out (NNZ_NO_FORMAT1; such blobs then give
- * NNZ_E_UNSUPPORTED at open). */
+/* Format 1: its directory (an offset per entry, the names section) and
+ * the parameter layouts of encoding versions 1 to 4, read unless the build
+ * leaves them out (NNZ_NO_FORMAT1; such blobs then give NNZ_E_UNSUPPORTED
+ * at open, and such tensors of a format 2 blob when decoded). */
 #ifdef NNZ_NO_FORMAT1
 #define HAVE_FORMAT1 0
 #else
@@ -1080,8 +1081,8 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     /* the block index is checked block by block where it is used */
     /* a hashed packed stream is read in place: all K symbols must be there */
     if (is_hashed(c) && c->st[0].coding == NNZ_CODING_PACKED &&
-        (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
-        return NNZ_E_CORRUPT;
+        ((uint64_t)(c->st[0].end - c->st[0].data) << 3) < nsym * c->st[0].width)
+        return NNZ_E_CORRUPT; /* (bytes << 3: the stream lies in the blob, far below 2^61) */
     return NNZ_OK;
 }
 
