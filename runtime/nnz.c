@@ -2480,7 +2480,6 @@ static size_t rebuild_piece(const nnz_tensor_info *info)
 static nnz_status rebuild_walk(const nnz_blob *b, nnz_write_fn write, void *ctx, void *work,
                                size_t work_size, uint64_t *model_size, size_t *work_need)
 {
-    uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
     uint64_t total = b->graph_size;
     size_t need = 0, pos = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
@@ -2518,6 +2517,7 @@ static nnz_status rebuild_walk(const nnz_blob *b, nnz_write_fn write, void *ctx,
                 return NNZ_E_WRITE;
             continue;
         }
+        uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8); /* work: not NULL here */
         reader *r = (reader *)(void *)w;
         uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *sc = o + WORK_ALIGN(piece);
         unsigned es = dtype_size(info.dtype);
