@@ -63,6 +63,15 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define NOINLINE
 #endif
 
+/* Out of line on cores with 32-bit pointers (one copy is smaller: make
+ * size), inline where pointers are 64-bit: these are in the directory
+ * walk, which bounds the speed of models of many small tensors. */
+#if UINTPTR_MAX > 0xffffffffu
+#define NOINLINE_SMALL
+#else
+#define NOINLINE_SMALL NOINLINE
+#endif
+
 /* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
  * and faster code on 32-bit cores). NNZ_BITBUF_BITS 32 or 64 overrides. */
 #ifndef NNZ_BITBUF_BITS
@@ -156,7 +165,7 @@ static uint64_t rd_varint(rd *r)
  * size_t, saturated (a value past SIZE_MAX is past every blob, and fails
  * the same bound check SIZE_MAX does). Checks on it then need no 64-bit
  * arithmetic on 32-bit cores. */
-static NOINLINE size_t rd_size(rd *r)
+static NOINLINE_SMALL size_t rd_size(rd *r)
 {
     uint64_t v = rd_varint(r);
     return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
@@ -311,7 +320,7 @@ enum { DT_SIZE = 31, DT_FK_SHIFT = 5, DT_FK = 3 << DT_FK_SHIFT, DT_I = 128 };
 #define DT_F32 ((NNZ_VAL_F32 + 1) << DT_FK_SHIFT)
 #define DT_F16 ((NNZ_VAL_F16 + 1) << DT_FK_SHIFT)
 #define DT_BF16 ((NNZ_VAL_BF16 + 1) << DT_FK_SHIFT)
-static NOINLINE unsigned dtype_bits(int dtype)
+static NOINLINE_SMALL unsigned dtype_bits(int dtype)
 {
     static const uint8_t bits[21] = {
         0, 4 | DT_F32, 1 | DT_I, 1 | DT_I, 2 | DT_I, 2 | DT_I, 4 | DT_I, 8, 0, 1 | DT_I,
@@ -1572,7 +1581,7 @@ static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info
 
 /* A tensor's name: len bytes at name (NULL: not there), none of them NUL;
  * 0 if it is not one. */
-static NOINLINE int set_name(nnz_tensor_info *info, const uint8_t *name, size_t len)
+static int set_name(nnz_tensor_info *info, const uint8_t *name, size_t len)
 {
     if (!name || memchr(name, 0, len))
         return 0;
