@@ -184,12 +184,12 @@ fuzz: fuzz-seeds $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
 
 # ---- code size of the runtime on a Cortex-M4 ----------------------------------
 # The flags runtime/README.md gives embedders, for a Cortex-M4; the minimal
-# build is the README's too (raw, packed affine, dense Huffman, one tensor
+# build is the README's too (raw, packed affine, dense Huffman, format 2 blobs, one tensor
 # at a time, Huffman tables of 2^8 entries: scratch within 2 KiB).
 # -fstack-usage and -fcallgraph-info only measure (the code is the same):
 # the largest frame, and the deepest stack of a call (scripts/stack-depth.py).
 SIZE_CFLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99
-SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER -DNNZ_HUFF_FAST_BITS=8
+SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER -DNNZ_NO_FORMAT1 -DNNZ_HUFF_FAST_BITS=8
 size:
 	$(Q)scripts/deps.sh size
 	@mkdir -p $(BUILD)/m4

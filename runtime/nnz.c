@@ -40,9 +40,10 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define GRAPH_PACKED_MAX 0x7fffffffu
 
 #define HAVE_ALIAS ((NNZ_FEATURES_BUILT & NNZ_FEAT_ALIAS) != 0)
-/* Format 1's directory (an offset per entry, the names section): read
- * unless the build leaves it out (NNZ_NO_FORMAT1; such blobs then give
- * NNZ_E_UNSUPPORTED at open). */
+/* Format 1: its directory (an offset per entry, the names section) and
+ * the parameter layouts of encoding versions 1 to 4, read unless the build
+ * leaves them out (NNZ_NO_FORMAT1; such blobs then give NNZ_E_UNSUPPORTED
+ * at open, and such tensors of a format 2 blob when decoded). */
 #ifdef NNZ_NO_FORMAT1
 #define HAVE_FORMAT1 0
 #else
@@ -55,6 +56,7 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define HAVE_SPARSE ((NNZ_FEATURES_BUILT & NNZ_FEAT_SPARSE) != 0)
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
+#define HAVE_HASHED ((NNZ_FEATURES_BUILT & NNZ_FEAT_HASHED) != 0)
 
 /* Out of line where GCC would copy a function into each of its callers:
  * one copy is smaller on small cores (make size), and none of these is in
@@ -63,6 +65,15 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define NOINLINE __attribute__((noinline))
 #else
 #define NOINLINE
+#endif
+
+/* Out of line on cores with 32-bit pointers (one copy is smaller: make
+ * size), inline where pointers are 64-bit: these are in the directory
+ * walk, which bounds the speed of models of many small tensors. */
+#if UINTPTR_MAX > 0xffffffffu
+#define NOINLINE_SMALL
+#else
+#define NOINLINE_SMALL NOINLINE
 #endif
 
 /* The bit reader's buffer: 64 bits where pointers are, else 32 (smaller
@@ -115,7 +126,12 @@ static uint32_t le32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
+/* A u64 size or offset inside the blob, saturated to SIZE_MAX as rd_size's. */
+static size_t le64_size(const uint8_t *p)
+{
+    uint64_t v = (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+    return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
 
 typedef struct rd {
     const uint8_t *p, *end;
@@ -149,6 +165,16 @@ static uint64_t rd_varint(rd *r)
     return 0;
 }
 
+/* A length or an offset that must lie inside the blob: a varint, as a
+ * size_t, saturated (a value past SIZE_MAX is past every blob, and fails
+ * the same bound check SIZE_MAX does). Checks on it then need no 64-bit
+ * arithmetic on 32-bit cores. */
+static NOINLINE_SMALL size_t rd_size(rd *r)
+{
+    uint64_t v = rd_varint(r);
+    return v > SIZE_MAX ? SIZE_MAX : (size_t)v;
+}
+
 /* Skip `n` bytes, returning where they start (NULL and bad if too few). */
 static const uint8_t *rd_bytes(rd *r, uint64_t n)
 {
@@ -160,6 +186,12 @@ static const uint8_t *rd_bytes(rd *r, uint64_t n)
     const uint8_t *at = r->p;
     r->p += (size_t)n;
     return at;
+}
+
+static uint32_t rd_u32(rd *r)
+{
+    const uint8_t *p = rd_bytes(r, 4);
+    return p ? le32(p) : 0;
 }
 
 static int host_is_little_endian(void)
@@ -283,27 +315,27 @@ float nnz_log_scale(uint32_t code, int exp)
     return bits_f32(frac[code & 15]) * bits_f32(e << 23);
 }
 
-/* Bytes per element of an ONNX type the format allows; 0 if not allowed. */
-static NOINLINE unsigned dtype_size(int dtype)
+/* The ONNX types the format allows, one byte each: bytes per element (0:
+ * not allowed); for float types, the value map of their bits plus one
+ * (DT_FK: float32 NNZ_VAL_F32 + 1, float16 NNZ_VAL_F16 + 1, bfloat16
+ * NNZ_VAL_BF16 + 1); and whether the integer value map may write it (DT_I).
+ * One table, so no type is listed twice. */
+enum { DT_SIZE = 31, DT_FK_SHIFT = 5, DT_FK = 3 << DT_FK_SHIFT, DT_I = 128 };
+#define DT_F32 ((NNZ_VAL_F32 + 1) << DT_FK_SHIFT)
+#define DT_F16 ((NNZ_VAL_F16 + 1) << DT_FK_SHIFT)
+#define DT_BF16 ((NNZ_VAL_BF16 + 1) << DT_FK_SHIFT)
+static NOINLINE_SMALL unsigned dtype_bits(int dtype)
 {
-    static const uint8_t size[21] = { 0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2,
-                                      1, 1, 1, 1 };
-    return dtype >= 0 && dtype < 21 ? size[dtype] : 0;
+    static const uint8_t bits[21] = {
+        0, 4 | DT_F32, 1 | DT_I, 1 | DT_I, 2 | DT_I, 2 | DT_I, 4 | DT_I, 8, 0, 1 | DT_I,
+        2 | DT_F16, 8, 4 | DT_I, 8, 8, 16, 2 | DT_BF16, 1, 1, 1, 1
+    };
+    return dtype >= 0 && dtype < 21 ? bits[dtype] : 0;
 }
 
-enum { DT_FLOAT = 1, DT_FLOAT16 = 10, DT_BFLOAT16 = 16 };
+static unsigned dtype_size(int dtype) { return dtype_bits(dtype) & DT_SIZE; }
 
-static int is_float_type(int dtype)
-{
-    return dtype == DT_FLOAT || dtype == DT_FLOAT16 || dtype == DT_BFLOAT16;
-}
-
-/* Integer types the `integer` value map can write. */
-static int is_small_int_type(int dtype)
-{
-    return dtype == 2 || dtype == 3 || dtype == 4 || dtype == 5 || dtype == 6 ||
-           dtype == 9 || dtype == 12;
-}
+static int is_float_type(int dtype) { return (dtype_bits(dtype) & DT_FK) != 0; }
 
 /* Raw and in-graph tensors are the stored bytes, from the payload or the
  * graph section (parse_entry points payload_offset at them). */
@@ -476,9 +508,9 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
  * and the symbol list when `lists` or in small builds; else walk_list
  * reads it (and finds where the data starts) when the stream is decoded,
  * after nnz_open checked it. */
-static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, uint64_t len, int lists)
+static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, size_t len, int lists)
 {
-    rd r = { p, p + (size_t)len, 0 };
+    rd r = { p, p + len, 0 };
     if (s->coding > NNZ_CODING_HUFFMAN_GAMMA_X4 ||
         s->width - 1 >= (s->coding ? NNZ_HUFF_MAX_LEN : 32u))
         return NNZ_E_CORRUPT; /* widths 1..32 packed, 1..16 Huffman */
@@ -847,32 +879,29 @@ static unsigned sym_shift(const sym_rd *d)
 
 /* A dense, sparse or hashed tensor's parameters, parsed and checked. */
 typedef struct coded {
-    unsigned enc, kind, block_log2, nstreams;
+    unsigned enc, kind, block_log2, nstreams; /* kind: NNZ_VAL_*, affine-log as affine */
     unsigned need;                     /* NNZ_FEAT_* */
-    uint64_t nchan, inner;             /* affine */
-    const uint8_t *scales, *zps;       /* zps: a u32 per channel, or NULL */
-    unsigned zp_stride;                /* 4, or 0: one zero point for all, zp0 */
-    uint32_t zp0;
     unsigned log_scales;               /* scales are log-grid codes (value map 6) */
-    int scale_exp;                     /* their exponent base */
-    unsigned scale_bits;               /* bits of a code, packed (8 before version 4) */
-    uint32_t scale_base;               /* added to each (0 before version 4) */
-    uint64_t ncb;                      /* codebook */
-    const uint8_t *cb;
-    uint64_t offset;                   /* integer */
+    nnz_value_map vm;                  /* the value map as nnz_value_map_get gives it */
     uint64_t nnz, escape;              /* sparse */
     uint64_t k;                        /* hashed */
     uint32_t seed;
     unsigned sign;
-    uint64_t nblocks, block_elems;
+    size_t nblocks;                    /* (its index is in the payload: fits) */
+    uint64_t block_elems;
     const uint8_t *index;              /* block index */
     unsigned index_stride;             /* u32 per index entry */
     stream st[2];                      /* sparse: positions, values */
 } coded;
 
+/* The layout of c: false where the build leaves the encoding out
+ * (parse_coded refused such tensors), so the code under it is dropped. */
+static int is_sparse(const coded *c) { return HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE; }
+static int is_hashed(const coded *c) { return HAVE_HASHED && c->enc == NNZ_ENC_HASHED; }
+
 /* Where block b starts, by entry k of the block index: 0 for the first
  * block, `last` for the end of the last. */
-static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
+static size_t index_at(const coded *c, size_t b, unsigned k, size_t last)
 {
     if (b == 0)
         return 0;
@@ -889,18 +918,19 @@ static uint64_t index_at(const coded *c, uint64_t b, unsigned k, uint64_t last)
  * below 2^(NNZ_LOG_SCALE_TOP + 1) (exp + code / 16 <= NNZ_LOG_SCALE_TOP). */
 static nnz_status log_scale_codes(rd *r, int version, coded *c)
 {
-    c->scale_bits = 8;
-    c->scale_base = 0;
+    c->vm.scale_bits = 8;
+    c->vm.scale_base = 0;
     if (version >= 4) {
-        c->scale_base = rd_u8(r);
-        c->scale_bits = rd_u8(r);
-        uint32_t top = c->scale_base + (1u << (c->scale_bits & 15)) - 1;
-        if (r->bad || c->scale_bits > (version >= 5 ? 12u : 8u) ||
-            (version < 5 ? top > 255 : c->scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
+        c->vm.scale_base = rd_u8(r);
+        c->vm.scale_bits = rd_u8(r);
+        uint32_t top = c->vm.scale_base + (1u << (c->vm.scale_bits & 15)) - 1;
+        /* (version 4: a top of 255 at most leaves bits of 8 at most) */
+        if (r->bad || c->vm.scale_bits > 12 ||
+            (version < 5 ? top > 255 : c->vm.scale_exp + (int)(top >> 4) > NNZ_LOG_SCALE_TOP))
             return NNZ_E_CORRUPT;
     }
     /* nchan <= 2^32 (checked), so the product fits */
-    c->scales = rd_bytes(r, (c->nchan * c->scale_bits + 7) / 8);
+    c->vm.scales = rd_bytes(r, (c->vm.nchan * c->vm.scale_bits + 7) / 8);
     return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
 }
 
@@ -908,29 +938,45 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
                               int lists)
 {
-    int v5 = info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
+    /* format 2's writer writes version 5 only: a build without format 1
+     * (NNZ_NO_FORMAT1) reads no other layout */
+    int v5 = !HAVE_FORMAT1 || info->encoding_version >= NNZ_ENC_VERSION_COMPACT;
+    if (!HAVE_FORMAT1 && info->encoding_version >= 1 &&
+        info->encoding_version < NNZ_ENC_VERSION_COMPACT)
+        return NNZ_E_UNSUPPORTED;
     c->enc = (unsigned)info->encoding;
     c->kind = rd_u8(r);
-    c->block_log2 = v5 ? c->kind >> 3 : rd_u8(r); /* version 5: one byte for both */
-    c->kind &= v5 ? 7 : 255;
+    if (v5) { /* version 5: one byte for both */
+        c->block_log2 = c->kind >> 3;
+        c->kind &= 7;
+    } else {
+        c->block_log2 = rd_u8(r);
+    }
     if (info->encoding_version > NNZ_ENC_VERSION_COMPACT)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
-        c->block_log2 > 31 || (c->enc == NNZ_ENC_HASHED && c->block_log2 != 0) ||
+        c->block_log2 > 31 || (is_hashed(c) && c->block_log2 != 0) ||
         (c->kind == NNZ_VAL_AFFINE_LOG && info->encoding_version < 3))
         return NNZ_E_CORRUPT; /* log-grid scales came with version 3 */
     if (c->kind == NNZ_VAL_AFFINE_LOG) { /* decodes as affine; only the scales differ */
         c->kind = NNZ_VAL_AFFINE;
         c->log_scales = 1;
     }
-    if (c->kind == NNZ_VAL_INT ? !is_small_int_type(info->dtype) : !is_float_type(info->dtype))
+    if (!(dtype_bits(info->dtype) & (c->kind == NNZ_VAL_INT ? DT_I : DT_FK)))
         return NNZ_E_CORRUPT;
+    /* what the encoding and value map need; a build without it checks no
+     * more (the tensor never decodes there), so that code is left out */
+    static const uint8_t enc_need[4] = { 0, 0, NNZ_FEAT_SPARSE, NNZ_FEAT_HASHED };
+    c->need = enc_need[c->enc] | (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
+    if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
+        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
     switch (c->kind) {
     case NNZ_VAL_AFFINE:
-        c->nchan = rd_varint(r);
-        c->inner = rd_varint(r);
-        if (r->bad || c->nchan == 0 || c->inner == 0 || c->nchan > ((uint64_t)1 << 32) ||
-            (c->enc == NNZ_ENC_HASHED && c->nchan != 1))
+        c->vm.nchan = rd_varint(r);
+        c->vm.inner = rd_varint(r);
+        /* nchan in 1..2^32: nchan - 1 fits 32 bits */
+        if (r->bad || (c->vm.nchan - 1) >> 32 || c->vm.inner == 0 ||
+            (is_hashed(c) && c->vm.nchan != 1))
             return NNZ_E_CORRUPT;
         if (c->log_scales) {
             /* exp_byte - 127 in NNZ_LOG_SCALE_EXP_MIN..MAX: 1..238 (version 5:
@@ -939,59 +985,61 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             if (eb - 1u > (uint32_t)((v5 ? NNZ_LOG_SCALE_TOP : NNZ_LOG_SCALE_EXP_MAX) -
                                      NNZ_LOG_SCALE_EXP_MIN))
                 return NNZ_E_CORRUPT;
-            c->scale_exp = (int)eb - 127;
+            c->vm.scale_exp = (int)eb - 127;
         }
         if (c->log_scales) {
             nnz_status ls = log_scale_codes(r, info->encoding_version, c);
             if (ls != NNZ_OK)
                 return ls;
         } else {
-            c->scales = rd_bytes(r, c->nchan * 4);
+            c->vm.scales = rd_bytes(r, c->vm.nchan * 4);
         }
         /* zero points: version 5, varint zp + 1 for every channel, or 0
          * and a u32 each; before, u8 1 and a u32 for every channel, or 0
          * and a u32 each */
         uint64_t z = v5 ? rd_varint(r) : rd_u8(r);
-        if (z > (uint64_t)UINT32_MAX + 1)
-            return NNZ_E_CORRUPT;
-        c->zp_stride = z ? 0 : 4;
-        const uint8_t *zb = rd_bytes(r, z ? (v5 ? 0 : 4) : c->nchan * 4);
-        c->zp0 = (uint32_t)(z - 1);
-        if (!v5 && z)
-            c->zp0 = zb ? le32(zb) : 0;
-        c->zps = z ? NULL : zb;
+        if (z) { /* one for every channel: z - 1 (version 5), or the u32 after */
+            if (z > (uint64_t)UINT32_MAX + 1)
+                return NNZ_E_CORRUPT;
+            c->vm.zero_point = v5 ? (uint32_t)(z - 1) : rd_u32(r);
+        } else {
+            c->vm.zero_point_stride = 4;
+            c->vm.zero_points = rd_bytes(r, c->vm.nchan * 4);
+        }
         break;
     case NNZ_VAL_CODEBOOK:
-        c->ncb = rd_varint(r);
-        if (r->bad || c->ncb == 0 || c->ncb > 65536)
+        if (!HAVE_CODEBOOK)
+            break; /* not reached: refused above */
+        c->vm.ncodebook = rd_varint(r);
+        if (r->bad || c->vm.ncodebook == 0 || c->vm.ncodebook > 65536)
             return NNZ_E_CORRUPT;
-        c->cb = rd_bytes(r, c->ncb * 4);
+        c->vm.codebook = rd_bytes(r, c->vm.ncodebook * 4);
         break;
     case NNZ_VAL_INT:
-        c->offset = rd_varint(r);
+        c->vm.int_offset = rd_varint(r);
         break;
     default:
         break;
     }
     uint64_t nsym = info->count; /* symbols in the values stream */
     c->nstreams = 1;
-    if (c->enc == NNZ_ENC_SPARSE) {
+    if (is_sparse(c)) {
         c->nnz = rd_varint(r);
         c->escape = rd_varint(r);
         if (c->nnz > info->count || c->escape == 0)
             return NNZ_E_CORRUPT;
         c->nstreams = 2;
         nsym = c->nnz;
-    } else if (c->enc == NNZ_ENC_HASHED) {
+    } else if (is_hashed(c)) {
         c->k = rd_varint(r);
-        const uint8_t *seed = rd_bytes(r, 4);
+        c->seed = rd_u32(r);
         c->sign = rd_u8(r);
-        if (r->bad || c->k == 0 || c->k > info->count || c->k > ((uint64_t)1 << 32) || c->sign > 1)
+        /* K in 1..2^32 (K - 1 fits 32 bits) and no more than the elements */
+        if (r->bad || (c->k - 1) >> 32 || c->k > info->count || c->sign > 1)
             return NNZ_E_CORRUPT;
-        c->seed = le32(seed);
         nsym = c->k;
     }
-    uint64_t lens[2] = { 0, 0 };
+    size_t lens[2] = { 0, 0 }; /* inside the payload, once checked */
     for (unsigned s = 0; s < c->nstreams; s++) {
         /* version 5: coding and width - 1 in one byte; the last stream's
          * length is what the payload has left */
@@ -1004,41 +1052,39 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             c->st[s].width = rd_u8(r);
         }
         if (!v5 || s + 1 < c->nstreams)
-            lens[s] = rd_varint(r);
+            lens[s] = rd_size(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
             return NNZ_E_CORRUPT; /* codings 2 to 4 came with version 2 */
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
-    c->need = (c->enc == NNZ_ENC_SPARSE ? NNZ_FEAT_SPARSE : 0) |
-              (c->enc == NNZ_ENC_HASHED ? NNZ_FEAT_HASHED : 0) |
-              (c->kind == NNZ_VAL_CODEBOOK ? NNZ_FEAT_CODEBOOK : 0);
-    for (unsigned s = 0; s < c->nstreams; s++)
-        if (c->st[s].coding > NNZ_CODING_PACKED && c->st[s].coding <= NNZ_CODING_HUFFMAN_GAMMA_X4)
+    for (unsigned s = 0; s < c->nstreams; s++) /* codings 1..4 are Huffman */
+        if (c->st[s].coding - 1u < NNZ_CODING_HUFFMAN_GAMMA_X4)
             c->need |= NNZ_FEAT_HUFFMAN;
     if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
-        return NNZ_E_UNSUPPORTED; /* this tensor alone will not decode here */
+        return NNZ_E_UNSUPPORTED;
     /* widths the value map needs */
     unsigned vw = c->st[c->nstreams - 1].width;
+    c->vm.kind = (int)(c->log_scales ? NNZ_VAL_AFFINE_LOG : c->kind);
+    c->vm.width = vw;
     if ((c->kind == NNZ_VAL_F32 && vw != 32) ||
         ((c->kind == NNZ_VAL_F16 || c->kind == NNZ_VAL_BF16) && vw != 16))
         return NNZ_E_CORRUPT;
 
     /* blocks and the payload's parts */
     c->block_elems = info->block_elems; /* read_entry's, from this block_log2 */
-    c->nblocks = info->nblocks;
-    c->index_stride = c->nstreams + (c->enc == NNZ_ENC_SPARSE);
-    uint64_t index_len = c->nblocks - 1;
-    /* (the payload lies in the blob: its size fits a size_t) */
-    if (index_len > (size_t)info->payload_size / (4u * c->index_stride))
+    c->index_stride = c->nstreams + (is_sparse(c) ? 1u : 0u);
+    /* nblocks - 1 index entries in the payload (whose size fits a size_t) */
+    if (info->nblocks - 1 > (size_t)info->payload_size / (4u * c->index_stride))
         return NNZ_E_CORRUPT;
-    index_len *= 4u * c->index_stride;
+    c->nblocks = (size_t)info->nblocks;
+    size_t index_len = (c->nblocks - 1) * 4u * c->index_stride;
     rd p = { b->data + info->payload_offset,
              b->data + info->payload_offset + (size_t)info->payload_size, 0 };
     c->index = rd_bytes(&p, index_len);
     for (unsigned s = 0; s < c->nstreams; s++) {
         if (v5 && s + 1 == c->nstreams)
-            lens[s] = (uint64_t)(p.end - p.p);
+            lens[s] = (size_t)(p.end - p.p);
         const uint8_t *at = rd_bytes(&p, lens[s]);
         if (p.bad)
             return NNZ_E_CORRUPT;
@@ -1050,31 +1096,31 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         return NNZ_E_CORRUPT;
     /* the block index is checked block by block where it is used */
     /* a hashed packed stream is read in place: all K symbols must be there */
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding == NNZ_CODING_PACKED &&
-        (uint64_t)(c->st[0].end - c->st[0].data) < (nsym * c->st[0].width + 7) / 8)
-        return NNZ_E_CORRUPT;
+    if (is_hashed(c) && c->st[0].coding == NNZ_CODING_PACKED &&
+        ((uint64_t)(c->st[0].end - c->st[0].data) << 3) < nsym * c->st[0].width)
+        return NNZ_E_CORRUPT; /* (bytes << 3: the stream lies in the blob, far below 2^61) */
     return NNZ_OK;
 }
 
 /* Point d at block blk of stream s (codings 3, 4: the block's four lanes,
  * the first three after their varint lengths). */
-static nnz_status sym_block(const coded *c, unsigned s, uint64_t blk, sym_rd *d)
+static nnz_status sym_block(const coded *c, unsigned s, size_t blk, sym_rd *d)
 {
     const uint8_t *p = c->st[s].data, *to = c->st[s].end;
-    if (c->enc != NNZ_ENC_HASHED) { /* hashed: one block */
-        uint64_t len = (uint64_t)(to - p), lo = index_at(c, blk, s, len),
-                 hi = index_at(c, blk + 1, s, len);
+    if (!is_hashed(c)) { /* hashed: one block */
+        size_t len = (size_t)(to - p), lo = index_at(c, blk, s, len),
+               hi = index_at(c, blk + 1, s, len);
         if (lo > hi || hi > len)
             return NNZ_E_CORRUPT;
-        to = p + (size_t)hi;
-        p += (size_t)lo;
+        to = p + hi;
+        p += lo;
     }
     rd h = { p, to, 0 };
     d->lane = 0;
     d->lanes = c->st[s].coding >= NNZ_CODING_HUFFMAN_X4 ? 4 : 1;
     for (unsigned q = 0; q < d->lanes; q++) {
         bitrd *r = &d->r[q];
-        uint64_t len = q + 1 < d->lanes ? rd_varint(&h) : (uint64_t)(h.end - h.p);
+        size_t len = q + 1 < d->lanes ? rd_size(&h) : (size_t)(h.end - h.p);
         r->p = rd_bytes(&h, len);
         r->end = h.p;
         r->buf = 0;
@@ -1139,9 +1185,9 @@ static NOINLINE size_t out_span(int out_type, unsigned es, size_t n)
 static float chan_scale(const coded *c, size_t ch)
 {
     if (c->log_scales)
-        return nnz_log_scale(c->scale_base + packed_code(c->scales, c->scale_bits, ch),
-                             c->scale_exp);
-    return bits_f32(le32(c->scales + ch * 4));
+        return nnz_log_scale(c->vm.scale_base + packed_code(c->vm.scales, c->vm.scale_bits, ch),
+                             c->vm.scale_exp);
+    return bits_f32(le32(c->vm.scales + ch * 4));
 }
 
 /* Store one element at o: symbol v mapped, negated for a hashed sign. */
@@ -1156,7 +1202,7 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
         return;
     }
     if (m->ot == OT_INT) { /* v - offset, two's complement, truncated */
-        uint32_t x = v - (uint32_t)c->offset;
+        uint32_t x = v - (uint32_t)c->vm.int_offset;
         uint16_t t16 = (uint16_t)x;
         uint8_t t8 = (uint8_t)x;
         memcpy(o, m->es == 1 ? (void *)&t8 : m->es == 2 ? (void *)&t16 : (void *)&x, m->es);
@@ -1168,11 +1214,11 @@ static void put_one(vmap *m, uint8_t *o, uint32_t v, int neg)
     case NNZ_VAL_BF16: f = nnz_bf16_to_float((uint16_t)v); break;
     case NNZ_VAL_AFFINE: f = m->scale * (float)((int64_t)v - m->zp); break;
     default: /* codebook */
-        if (!HAVE_CODEBOOK || v >= c->ncb) { /* never without: parse_coded refused it */
+        if (!HAVE_CODEBOOK || v >= c->vm.ncodebook) { /* never without: parse_coded refused it */
             m->bad = 1;
             v = 0;
         }
-        f = bits_f32(le32(c->cb + (size_t)v * 4));
+        f = bits_f32(le32(c->vm.codebook + (size_t)v * 4));
     }
     if (neg)
         f = -f;
@@ -1271,7 +1317,7 @@ static void put_syms(vmap *m, void *out, size_t at, const uint32_t *v, size_t n,
                 m->lo = q * m->inner;
                 m->hi = m->inner > SIZE_MAX - m->lo ? SIZE_MAX : m->lo + m->inner;
                 m->scale = chan_scale(c, ch);
-                m->zp = (int64_t)(c->zps ? le32(c->zps + ch * 4) : c->zp0);
+                m->zp = (int64_t)(c->vm.zero_points ? le32(c->vm.zero_points + ch * 4) : c->vm.zero_point);
             }
             if (m->hi - i < run)
                 run = m->hi - i;
@@ -1400,25 +1446,25 @@ static void hashed_run(const coded *c, vmap *m, const uint32_t *buckets, size_t 
  * the block ends, its survivors not read yet, and one read ahead of the
  * elements being filled (have: its element `at` and symbol `sym`). */
 typedef struct sparse_pos {
-    uint64_t cur, end, left, at;
+    size_t cur, end, left, at; /* (counts fit size_t: setup checked) */
     uint32_t sym;
     int have;
 } sparse_pos;
 
 /* Streams d of block blk (elements [first, end)) from their start, and a
  * sparse block's survivors, from the block index. */
-static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, uint64_t first,
-                              uint64_t end, sparse_pos *p)
+static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, size_t blk, size_t first,
+                                       size_t end, sparse_pos *p)
 {
     for (unsigned s = 0; s < c->nstreams; s++) {
         nnz_status st = sym_block(c, s, blk, &d[s]);
         if (st != NNZ_OK)
             return st;
     }
-    if (HAVE_SPARSE && c->enc == NNZ_ENC_SPARSE) {
-        uint64_t lo = index_at(c, blk, c->nstreams, c->nnz),
-                 hi = index_at(c, blk + 1, c->nstreams, c->nnz);
-        if (lo > hi || hi > c->nnz)
+    if (is_sparse(c)) {
+        size_t nnz = (size_t)c->nnz, /* <= count, which fits size_t (setup) */
+            lo = index_at(c, blk, c->nstreams, nnz), hi = index_at(c, blk + 1, c->nstreams, nnz);
+        if (lo > hi || hi > nnz)
             return NNZ_E_CORRUPT;
         p->left = hi - lo;
         p->cur = first;
@@ -1432,22 +1478,22 @@ static NOINLINE nnz_status block_start(const coded *c, sym_rd *d, uint64_t blk, 
  * out (element pos at 0, its zeros set); a survivor past them is kept for
  * the next call. Nonzero when the streams are bad. */
 static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
-                      uint64_t pos, size_t n)
+                      size_t pos, size_t n)
 {
-    uint64_t hi = pos + n;
+    size_t hi = pos + n;
     for (;;) {
         if (!p->have) {
             if (!p->left)
                 return 0;
             uint32_t g = sym_get(&d[0]);
-            uint64_t at = p->cur + g;
+            if (g > p->end - p->cur) /* past the block */
+                return 1;
+            size_t at = p->cur + g;
             if (g == c->escape) { /* moves on `escape` elements */
-                if (at > p->end)
-                    return 1;
                 p->cur = at;
                 continue;
             }
-            if (at >= p->end)
+            if (at == p->end) /* a survivor lies before the end */
                 return 1;
             p->sym = sym_get(&d[1]);
             p->at = at;
@@ -1456,7 +1502,7 @@ static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t
         }
         if (p->at >= hi)
             return 0;
-        put_syms(m, out, (size_t)(p->at - pos), &p->sym, 1, (size_t)p->at, 0, 0);
+        put_syms(m, out, p->at - pos, &p->sym, 1, p->at, 0, 0);
         p->cur = p->at + 1;
         p->have = 0;
     }
@@ -1470,8 +1516,7 @@ static int sparse_run(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t
 static int sparse_chunks(sym_rd *d, const coded *c, vmap *m, sparse_pos *p, uint8_t *out,
                          size_t pos, uint32_t *v)
 {
-    /* fit size_t: the caller's output holds these elements */
-    size_t cur = (size_t)p->cur, end = (size_t)p->end, survivors = (size_t)p->left, j, k;
+    size_t cur = p->cur, end = p->end, survivors = p->left, j, k;
     uint32_t *gs = v + CHUNK;
     unsigned sh = sym_shift(&d[1]);
     int bad = 0;
@@ -1534,10 +1579,22 @@ static NOINLINE const uint8_t *raw_head(const nnz_blob *b, const nnz_tensor_info
 {
     uint8_t h[11];
     unsigned n = field_head(h, 0x4a, info->decoded_size);
-    if (info->graph_offset < n)
+    size_t go = (size_t)info->graph_offset; /* <= graph_size: checked by the callers */
+    if (go < n)
         return NULL;
-    const uint8_t *at = b->graph + (size_t)info->graph_offset - n;
+    const uint8_t *at = b->graph + go - n;
     return memcmp(at, h, n) == 0 ? at : NULL;
+}
+
+/* A tensor's name: len bytes at name (NULL: not there), none of them NUL;
+ * 0 if it is not one. */
+static int set_name(nnz_tensor_info *info, const uint8_t *name, size_t len)
+{
+    if (!name || memchr(name, 0, len))
+        return 0;
+    info->name_bytes = (const char *)name;
+    info->name_len = len;
+    return 1;
 }
 
 /* Format 1.2's names section: a u16 per entry, the length of its name
@@ -1558,15 +1615,12 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
      * graph_offset */
     uint8_t h[11];
     unsigned raw = field_head(h, 0x4a, info->decoded_size), fh = field_head(h, 0x42, len);
-    if (info->graph_offset < (uint64_t)raw + len + fh)
+    size_t go = (size_t)info->graph_offset; /* <= graph_size: checked before */
+    if (go < raw + len + fh)
         return NNZ_E_CORRUPT;
-    const uint8_t *name = b->graph + (size_t)info->graph_offset - raw - len;
-    if (memcmp(name - fh, h, fh) != 0 || memchr(name, 0, len))
-        return NNZ_E_CORRUPT;
+    const uint8_t *name = b->graph + go - raw - len;
     /* info->name stays the directory's empty name: "" */
-    info->name_bytes = (const char *)name;
-    info->name_len = len;
-    return NNZ_OK;
+    return memcmp(name - fh, h, fh) == 0 && set_name(info, name, len) ? NNZ_OK : NNZ_E_CORRUPT;
 }
 
 /* Format 2's directory comes in runs of RUN entries: the first of each has
@@ -1576,7 +1630,8 @@ static nnz_status graph_name(const nnz_blob *b, uint32_t index, nnz_tensor_info 
 
 /* What an entry of a run takes from the one before (format 2). */
 typedef struct run_state {
-    uint64_t graph_offset, payload_end;
+    uint64_t graph_offset;
+    size_t payload_end;
     int external;
 } run_state;
 
@@ -1584,13 +1639,11 @@ typedef struct run_state {
  * shape as a directory entry holds them. */
 static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
 {
-    uint64_t name_len = rd_varint(r);
+    size_t name_len = rd_size(r);
     const uint8_t *name = rd_bytes(r, name_len);
-    if (r->bad || rd_u8(r) != 0 || r->bad || memchr(name, 0, (size_t)name_len))
-        return NNZ_E_CORRUPT; /* a name is followed by NUL and holds none */
+    if (!set_name(info, name, name_len) || rd_u8(r) != 0 || r->bad)
+        return NNZ_E_CORRUPT; /* a name is followed by NUL */
     info->name = (const char *)name;
-    info->name_bytes = (const char *)name;
-    info->name_len = (size_t)name_len;
     info->dtype = (int)rd_u8(r);
     info->ndims = (int)rd_u8(r);
     if (r->bad || info->ndims > NNZ_MAX_DIMS)
@@ -1604,13 +1657,15 @@ static nnz_status entry_name_shape(rd *r, nnz_tensor_info *info)
  * graph_offset) is the TensorProto's dims (tag 0x08, a varint each),
  * data_type (0x10), name (0x42) and raw_data header (0x4A varint(size),
  * checked by the caller), and nothing else. *hdr gets where the header is. */
-static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_info *info,
+static nnz_status graph_name_shape(const nnz_blob *b, size_t back, nnz_tensor_info *info,
                                    const uint8_t **hdr)
 {
-    uint64_t at = info->graph_offset;
-    if ((info->location & NNZ_LOC_EXTERNAL) || !b->graph || at > b->graph_size || back > at)
+    if ((info->location & NNZ_LOC_EXTERNAL) || !b->graph || info->graph_offset > b->graph_size)
         return NNZ_E_CORRUPT;
-    rd g = { b->graph + (size_t)(at - back), b->graph + (size_t)at, 0 };
+    size_t at = (size_t)info->graph_offset;
+    if (back > at)
+        return NNZ_E_CORRUPT;
+    rd g = { b->graph + at - back, b->graph + at, 0 };
     while (g.p < g.end && *g.p == 0x08) {
         g.p++;
         if (info->ndims == NNZ_MAX_DIMS)
@@ -1620,14 +1675,11 @@ static nnz_status graph_name_shape(const nnz_blob *b, uint64_t back, nnz_tensor_
     uint32_t tag = rd_u8(&g);
     uint64_t dtype = rd_varint(&g);
     tag |= rd_u8(&g) << 8;
-    uint64_t len = rd_varint(&g);
-    const uint8_t *name = rd_bytes(&g, len);
-    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || memchr(name, 0, (size_t)len))
+    size_t len = rd_size(&g);
+    if (g.bad || tag != (0x10 | 0x42 << 8) || dtype > 255 || !set_name(info, rd_bytes(&g, len), len))
         return NNZ_E_CORRUPT;
     info->dtype = (int)dtype;
     info->name = "";
-    info->name_bytes = (const char *)name;
-    info->name_len = (size_t)len;
     *hdr = g.p; /* the raw_data header: checked once the size is known */
     return NNZ_OK;
 }
@@ -1639,7 +1691,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
                            nnz_tensor_info *info, rd *params)
 {
     nnz_status st;
-    uint64_t poff, plen;
+    size_t poff, plen; /* inside the payload section once checked */
     const uint8_t *hdr = NULL; /* format 2 graph-described: where the raw_data header is */
     memset(info, 0, sizeof *info);
     int v1 = HAVE_FORMAT1 && b->major == 1;
@@ -1647,7 +1699,7 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         st = entry_name_shape(r, info);
         info->location = (int)rd_u8(r);
         info->graph_offset = rd_varint(r);
-        poff = rd_varint(r);
+        poff = rd_size(r);
     } else {
         info->location = (int)rd_u8(r);
         uint64_t go = rd_varint(r);
@@ -1658,25 +1710,28 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
             go += rs->graph_offset;
         }
         info->graph_offset = go;
-        st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_varint(r), info, &hdr)
+        st = info->location & NNZ_LOC_GRAPH_DESCRIBED ? graph_name_shape(b, rd_size(r), info, &hdr)
                                                       : entry_name_shape(r, info);
-        /* the first of a run: payload_offset / 64; else where the one before ends, aligned */
-        poff = index % RUN ? rs->payload_end : rd_varint(r);
-        if (poff > UINT64_MAX / PAYLOAD_ALIGN)
-            return NNZ_E_CORRUPT;
-        poff = index % RUN ? (poff + PAYLOAD_ALIGN - 1) / PAYLOAD_ALIGN * PAYLOAD_ALIGN
-                           : poff * PAYLOAD_ALIGN;
+        /* the first of a run: payload_offset / 64 (past the payload: SIZE_MAX,
+         * refused below); else where the one before ends, aligned (it ends
+         * inside the payload, which lies after the header: no wrap) */
+        if (index % RUN) {
+            poff = rs->payload_end + ((0 - rs->payload_end) & (PAYLOAD_ALIGN - 1));
+        } else {
+            poff = rd_size(r);
+            poff = poff > b->payload_size / PAYLOAD_ALIGN ? SIZE_MAX : poff * PAYLOAD_ALIGN;
+        }
         info->location &= ~NNZ_LOC_GRAPH_DESCRIBED;
         rs->graph_offset = go;
         rs->external = ext;
     }
-    plen = rd_varint(r);
+    plen = rd_size(r);
     rs->payload_end = poff + plen; /* format 2; checked below against the payload section */
     /* encoding and its version: a byte each (format 1), or 4 bits each */
     uint32_t ev = rd_u8(r);
     info->encoding = (int)(v1 ? ev : ev & 15);
     info->encoding_version = (int)(v1 ? rd_u8(r) : ev >> 4);
-    uint64_t params_len = rd_varint(r);
+    size_t params_len = rd_size(r);
     const uint8_t *pp = rd_bytes(r, params_len);
     if (st != NNZ_OK)
         return st;
@@ -1706,16 +1761,17 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
         poff % PAYLOAD_ALIGN != 0 ||
         poff > b->payload_size || plen > b->payload_size - poff)
         return NNZ_E_CORRUPT;
-    info->payload_offset = (uint64_t)(b->payload - b->data) + poff;
+    info->payload_offset = (size_t)(b->payload - b->data) + poff;
     info->payload_size = plen;
     st = v1 ? graph_name(b, index, info) : NNZ_OK;
     if (st != NNZ_OK)
         return st;
     if (info->encoding == NNZ_ENC_GRAPH) { /* its bytes are the graph's, where they stand */
+        size_t go = (size_t)info->graph_offset; /* in the graph unless external */
         if (plen != 0 || (info->location & NNZ_LOC_EXTERNAL) || !b->graph ||
-            info->decoded_size > b->graph_size - info->graph_offset)
+            info->decoded_size > b->graph_size - go)
             return NNZ_E_CORRUPT;
-        info->payload_offset = (uint64_t)(b->graph - b->data) + info->graph_offset;
+        info->payload_offset = (size_t)(b->graph - b->data) + go;
         info->payload_size = info->decoded_size;
     }
     if (info->encoding == NNZ_ENC_INLINE) { /* its bytes are its parameters */
@@ -1731,12 +1787,12 @@ static nnz_status entry_at(const nnz_blob *b, rd *r, uint32_t index, run_state *
     unsigned bl = 0;
     if (info->encoding >= NNZ_ENC_DENSE && info->encoding <= NNZ_ENC_HASHED && params_len >= 2)
         bl = info->encoding_version >= NNZ_ENC_VERSION_COMPACT ? pp[0] >> 3 : pp[1];
-    if (bl > 0 && bl < 32 && ((uint64_t)1 << bl) < count) {
-        info->block_elems = (uint64_t)1 << bl;
+    if (bl > 0 && bl < 32 && ((uint32_t)1 << bl) < count) {
+        info->block_elems = (uint32_t)1 << bl;
         info->nblocks = ((count - 1) >> bl) + 1;
     }
     params->p = pp ? pp : r->p;
-    params->end = params->p + (size_t)params_len;
+    params->end = params->p + params_len;
     params->bad = 0;
     return NNZ_OK;
 }
@@ -1850,6 +1906,23 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     }
 }
 
+/* The entry that decodes tensor `index` and its checked parameters: what
+ * every call on one tensor starts with. `need` gets NNZ_FEAT_ALIAS for an
+ * alias, and c->need what its encoding needs (also when the status is
+ * NNZ_E_UNSUPPORTED). */
+static nnz_status tensor_at(const nnz_blob *b, uint32_t index, nnz_tensor_info *info, coded *c,
+                            unsigned *need)
+{
+    rd params;
+    c->need = 0;
+    nnz_status st = decodable_entry(b, index, info, &params, need);
+    if (st == NNZ_OK && (*need & ~(unsigned)NNZ_FEATURES_BUILT))
+        st = NNZ_E_UNSUPPORTED;
+    if (st == NNZ_OK)
+        st = check_params(b, info, &params, c, 0);
+    return st;
+}
+
 static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
 {
     coded c;
@@ -1875,9 +1948,9 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_UNSUPPORTED;
     if (nnz_crc32(0, h, 60) != le32(h + 60))
         return NNZ_E_CHECKSUM;
-    uint64_t file_size = le64(h + 16);
+    size_t file_size = le64_size(h + 16);
     uint32_t nsec = le32(h + 24), table_crc = le32(h + 28);
-    uint64_t table_off = le64(h + 32);
+    size_t table_off = le64_size(h + 32);
     for (unsigned i = 40; i < 60; i++)
         if (h[i] != 0)
             return NNZ_E_CORRUPT; /* reserved */
@@ -1887,20 +1960,20 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_TRUNCATED;
     if (file_size < HEADER_SIZE || table_off != HEADER_SIZE || nsec == 0 || nsec > MAX_SECTIONS)
         return NNZ_E_CORRUPT;
-    uint64_t table_end = table_off + (uint64_t)nsec * SECTION_ENTRY_SIZE;
+    size_t table_end = table_off + (size_t)nsec * SECTION_ENTRY_SIZE; /* both small */
     if (table_end > file_size)
         return NNZ_E_TRUNCATED;
-    if (nnz_crc32(0, h + table_off, (size_t)(table_end - table_off)) != table_crc)
+    if (nnz_crc32(0, h + table_off, table_end - table_off) != table_crc)
         return NNZ_E_CHECKSUM;
 
-    uint64_t prev_end = table_end;
+    size_t prev_end = table_end;
     uint32_t gsec = 0; /* the compressed graph's table index */
     *at = NNZ_AT_SECTION;
     for (uint32_t i = 0; i < nsec; i++) {
         *index = i;
         const uint8_t *s = h + table_off + (size_t)i * SECTION_ENTRY_SIZE;
         uint32_t type = le32(s), sflags = le32(s + 4), crc = le32(s + 24);
-        uint64_t off = le64(s + 8), len = le64(s + 16);
+        size_t off = le64_size(s + 8), len = le64_size(s + 16);
         if (sflags != 0 || le32(s + 28) != 0)
             return NNZ_E_CORRUPT;
         /* sections in order, apart, inside the file */
@@ -1908,38 +1981,34 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
             return off > file_size || len > file_size - off ? NNZ_E_TRUNCATED : NNZ_E_CORRUPT;
         prev_end = off + len;
         if (!(type == SEC_PAYLOAD && (flags & NNZ_OPEN_SKIP_PAYLOAD_CRC)) &&
-            nnz_crc32(0, h + off, (size_t)len) != crc)
+            nnz_crc32(0, h + off, len) != crc)
             return NNZ_E_CHECKSUM;
-        const uint8_t **ptr = NULL;
-        size_t *sz = NULL;
-        switch (type) {
-        case SEC_DIRECTORY: ptr = &b->dir; sz = &b->dir_size; break;
-        case SEC_GRAPH: ptr = &b->graph; sz = &b->graph_size; break;
-        case SEC_PAYLOAD:
+        /* where each known section's bytes and size go in b: format 1 reads
+         * types 1-5; format 2 has no names section (skipped, as a later minor
+         * version's are) but may have a compressed graph (2.1) */
+        static const uint8_t at_ptr[7] = { 0, offsetof(nnz_blob, dir), offsetof(nnz_blob, graph),
+                                           offsetof(nnz_blob, payload), offsetof(nnz_blob, meta),
+                                           offsetof(nnz_blob, names),
+                                           offsetof(nnz_blob, graph_packed) };
+        static const uint8_t at_size[7] = { 0, offsetof(nnz_blob, dir_size),
+                                            offsetof(nnz_blob, graph_size),
+                                            offsetof(nnz_blob, payload_size),
+                                            offsetof(nnz_blob, meta_size),
+                                            offsetof(nnz_blob, names_size),
+                                            offsetof(nnz_blob, graph_packed_size) };
+        if (type == SEC_PAYLOAD) {
             if (off % PAYLOAD_ALIGN)
                 return NNZ_E_CORRUPT;
-            ptr = &b->payload; sz = &b->payload_size; b->payload_crc = crc; break;
-        case SEC_METADATA: ptr = &b->meta; sz = &b->meta_size; break;
-        case SEC_NAMES: /* format 1.2; format 2 has no such section */
-            if (major == 1) {
-                ptr = &b->names;
-                sz = &b->names_size;
-            }
-            break;
-        case SEC_GRAPH_PACKED: /* format 2.1 */
-            gsec = i;
-            if (major >= 2) {
-                ptr = &b->graph_packed;
-                sz = &b->graph_packed_size;
-            }
-            break;
-        default: break; /* a section of a later minor version: skipped */
+            b->payload_crc = crc;
         }
-        if (ptr) {
+        if (type == SEC_GRAPH_PACKED)
+            gsec = i;
+        if (major == 1 ? type - 1u < SEC_NAMES : type - 1u < SEC_METADATA || type == SEC_GRAPH_PACKED) {
+            const uint8_t **ptr = (const uint8_t **)(void *)((uint8_t *)b + at_ptr[type]);
             if (*ptr)
                 return NNZ_E_CORRUPT; /* twice */
             *ptr = h + off;
-            *sz = (size_t)len;
+            *(size_t *)(void *)((uint8_t *)b + at_size[type]) = len;
         }
     }
     if (!b->dir || !b->graph == !b->graph_packed || !b->payload)
@@ -1965,14 +2034,15 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         return NNZ_E_CORRUPT; /* a u16 per entry */
     b->ntensors = n;
     b->data = h;
-    b->size = (size_t)file_size;
+    b->size = file_size;
     b->major = (uint16_t)major;
     b->minor = (uint16_t)minor;
 
     /* Every entry is checked now, so later calls fail only on what they add. */
-    /* graph holes, and external data, each in increasing order */
-    uint64_t prev_graph = 0, prev_payload_end = 0, ext_end = 0;
-    int any_hole = 0;
+    /* graph holes, and external data, each in increasing order (holes and
+     * payloads lie in the blob: size_t; external offsets need not) */
+    size_t prev_graph = 0, prev_payload_end = 0;
+    uint64_t ext_end = 0;
     *at = NNZ_AT_TENSOR;
     for (uint32_t i = 0; i < n; i++) {
         nnz_tensor_info info;
@@ -1980,12 +2050,12 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
         rd params;
         nnz_status st = parse_entry(b, i, &info, &params);
         if (st == NNZ_OK) {
-            uint64_t poff = info.payload_offset - (uint64_t)(b->payload - b->data);
+            size_t poff = (size_t)info.payload_offset - (size_t)(b->payload - b->data);
             if (info.encoding != NNZ_ENC_GRAPH && info.encoding != NNZ_ENC_ALIAS &&
                 info.encoding != NNZ_ENC_INLINE) {
                 if (poff < prev_payload_end)
                     st = NNZ_E_CORRUPT; /* payloads apart, in order */
-                prev_payload_end = poff + info.payload_size;
+                prev_payload_end = poff + (size_t)info.payload_size;
             }
             if (info.location & NNZ_LOC_EXTERNAL) {
                 if (info.graph_offset < ext_end || info.graph_offset - ext_end >= EXTERNAL_GAP ||
@@ -1994,11 +2064,10 @@ static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsig
                 ext_end = info.graph_offset + info.decoded_size;
             } else {
                 /* holes increase; in-graph bytes lie before what follows */
-                if (any_hole && info.graph_offset < prev_graph)
+                size_t go = (size_t)info.graph_offset;
+                if (go < prev_graph)
                     st = NNZ_E_CORRUPT;
-                prev_graph = info.graph_offset +
-                             (info.encoding == NNZ_ENC_GRAPH ? info.decoded_size : 1);
-                any_hole = 1;
+                prev_graph = go + (info.encoding == NNZ_ENC_GRAPH ? (size_t)info.decoded_size : 1);
                 if (st == NNZ_OK && b->graph) /* a compressed graph's: when expanded */
                     st = check_hole(b, &info);
             }
@@ -2026,8 +2095,10 @@ static int fits_int(const coded *c, unsigned bits)
     unsigned w = c->st[c->nstreams - 1].width, half = 1u << (bits - 1);
     if (w > bits)
         return 0;
-    for (size_t ch = 0; ch < (size_t)c->nchan; ch++) { /* fits: its scales are in the blob */
-        uint32_t zp = c->zps ? le32(c->zps + ch * 4) : c->zp0;
+    /* a zero point each (nchan u32 in the blob: fits size_t), or one for all */
+    size_t n = c->vm.zero_points ? (size_t)c->vm.nchan : 1;
+    for (size_t ch = 0; ch < n; ch++) {
+        uint32_t zp = c->vm.zero_points ? le32(c->vm.zero_points + ch * 4) : c->vm.zero_point;
         if (zp > half || (1u << w) - 1 > zp + half - 1)
             return 0;
     }
@@ -2040,7 +2111,7 @@ static int fits_int(const coded *c, unsigned bits)
 static nnz_status scratch_needed(const coded *c, size_t *need)
 {
     size_t n = huff_scratch(&c->st[0]) + huff_scratch(&c->st[1]);
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
+    if (is_hashed(c) && c->st[0].coding != NNZ_CODING_PACKED) {
         if (c->k > ((size_t)-1 - n - 64) / 4)
             return NNZ_E_OVERFLOW;
         n += (size_t)c->k * 4;
@@ -2054,16 +2125,11 @@ static nnz_status scratch_needed(const coded *c, size_t *need)
 static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_tensor_info *info,
                         coded *c, size_t *out_size, size_t *scratch_size)
 {
-    rd params;
     unsigned need;
     if (!b || !b->data)
         return NNZ_E_ARGUMENT;
-    nnz_status st = decodable_entry(b, index, info, &params, &need);
+    nnz_status st = tensor_at(b, index, info, c, &need);
     if (st != NNZ_OK)
-        return st;
-    if (need & ~(unsigned)NNZ_FEATURES_BUILT)
-        return NNZ_E_UNSUPPORTED;
-    if ((st = check_params(b, info, &params, c, 0)) != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
     if (es == 0 || (!is_raw(info->encoding) && out_type != NNZ_OUT_NATIVE &&
@@ -2093,20 +2159,21 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
     m->c = c;
     m->kind = c->kind;
     m->es = out_elem_size(info->dtype, out_type);
-    m->inner = c->inner > SIZE_MAX ? SIZE_MAX : (size_t)c->inner;
-    m->nchan = (size_t)c->nchan; /* fits: its nchan scales are inside the blob */
-    int native = !is_float_type(info->dtype) ? OT_INT
-                 : info->dtype == DT_FLOAT     ? OT_F32
-                 : info->dtype == DT_FLOAT16   ? OT_F16
-                                               : OT_BF16;
+    /* saturated: an element's index is below SIZE_MAX, so past it inner
+     * and nchan (up to 2^32, with scale codes of 0 bits) act the same */
+    m->inner = c->vm.inner > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.inner;
+    m->nchan = c->vm.nchan > SIZE_MAX ? SIZE_MAX : (size_t)c->vm.nchan;
+    /* the output type of NNZ_OUT_NATIVE, by the type's float value map + 1 */
+    static const uint8_t native_ot[4] = { OT_INT, OT_F32, OT_F16, OT_BF16 };
+    unsigned fk = (dtype_bits(info->dtype) & DT_FK) >> DT_FK_SHIFT;
+    int native = native_ot[fk];
     m->ot = out_type != NNZ_OUT_NATIVE ? out_type : native;
     m->f32 = NNZ_FAST && c->kind == NNZ_VAL_AFFINE && m->ot == OT_F32 &&
              c->st[c->nstreams - 1].width < 32;
     *buckets = NULL;
     if (is_raw(info->encoding)) { /* copied as is, or converted from its float type */
         m->copy = m->ot == native;
-        m->kind = info->dtype == DT_FLOAT ? NNZ_VAL_F32
-                  : info->dtype == DT_FLOAT16 ? NNZ_VAL_F16 : NNZ_VAL_BF16;
+        m->kind = fk - 1;
         return NNZ_OK;
     }
     /* the tables once for all blocks */
@@ -2119,7 +2186,7 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
         }
     }
 #ifndef NNZ_NO_HASHED
-    if (c->enc == NNZ_ENC_HASHED && c->st[0].coding != NNZ_CODING_PACKED) {
+    if (is_hashed(c) && c->st[0].coding != NNZ_CODING_PACKED) {
         *buckets = mem; /* the K bucket symbols, decoded once */
         if ((st = sym_block(c, 0, 0, &d[0])) != NNZ_OK)
             return st;
@@ -2144,8 +2211,8 @@ typedef struct reader {
     sym_rd d[2];
     vmap m;
     const uint32_t *buckets;
-    uint64_t pos;         /* the next element */
-    uint64_t blk_end;     /* where the block being read ends; pos == blk_end: between blocks */
+    size_t pos;           /* the next element (counts fit size_t: setup checked) */
+    size_t blk_end;       /* where the block being read ends; pos == blk_end: between blocks */
     sparse_pos sp;        /* sparse: where the block's survivors have got to */
     nnz_status status;    /* sticky: the first error */
 } reader;
@@ -2167,36 +2234,36 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     r->d[0].s = &c->st[0];
     r->d[1].s = &c->st[1];
     size_t es = r->m.es, done = 0, k;
+    size_t count = (size_t)info->count; /* fits: setup checked count * es fits size_t */
     size_t n = r->m.ot != OT_I4 ? out_size / es : out_size > SIZE_MAX / 2 ? SIZE_MAX : out_size * 2;
-    if (n > info->count - r->pos)
-        n = (size_t)(info->count - r->pos); /* fits: setup checked count * es fits size_t */
-    if (n == 0 && r->pos < info->count)
+    if (n > count - r->pos)
+        n = count - r->pos;
+    if (n == 0 && r->pos < count)
         return NNZ_E_OUTPUT_SMALL; /* not one element's room: never mistaken for the end */
     uint8_t *o = (uint8_t *)out;
     nnz_status st = NNZ_OK;
     for (; done < n && st == NNZ_OK;
          done += k, r->pos += k, o += out_span(r->m.ot, (unsigned)es, k)) {
-        size_t pos = (size_t)r->pos;
+        size_t pos = r->pos;
         k = n - done;
         if (is_raw(info->encoding)) {
             decode_raw(r->b, info, &r->m, pos, k, o);
             continue;
         }
 #ifndef NNZ_NO_HASHED
-        if (c->enc == NNZ_ENC_HASHED) {
+        if (is_hashed(c)) {
             hashed_run(c, &r->m, r->buckets, pos, k, o);
             continue;
         }
 #endif
         if (r->pos == r->blk_end) { /* a block starts */
-            uint64_t blk = c->nblocks > 1 ? r->pos >> c->block_log2 : 0;
-            r->blk_end = info->count - r->pos > c->block_elems ? r->pos + c->block_elems
-                                                                : info->count;
+            size_t blk = c->nblocks > 1 ? pos >> c->block_log2 : 0, be = (size_t)c->block_elems;
+            r->blk_end = count - pos > be ? pos + be : count;
             if ((st = block_start(c, r->d, blk, r->pos, r->blk_end, &r->sp)) != NNZ_OK)
                 break;
         }
-        if (k > r->blk_end - r->pos)
-            k = (size_t)(r->blk_end - r->pos);
+        if (k > r->blk_end - pos)
+            k = r->blk_end - pos;
         int bad = 0;
         if (c->enc == NNZ_ENC_DENSE)
             dense_run(&r->d[0], &r->m, o, pos, k, v);
@@ -2221,41 +2288,47 @@ static nnz_status reader_next(reader *r, void *out, size_t out_size, size_t *got
     return st;
 }
 
+/* Set r up to read tensor `index` from its start (nnz_decode too: a call
+ * per tensor, so no memset of r; the rest is set where it is used). */
+static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
+                               void *scratch, size_t scratch_size)
+{
+    size_t need_out, need_scratch;
+    r->pos = r->blk_end = 0; /* a block starts there */
+    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
+    if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
+        st = NNZ_E_SCRATCH_SMALL;
+    if (st == NNZ_OK)
+        st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
+    r->b = b;
+    r->status = st;
+    return st;
+}
+
 /* Shared by nnz_decode (nblocks 0: every block, from block 0) and
- * nnz_decode_block (nblocks 1); through a reader started at the first
- * block, once every size is checked. */
+ * nnz_decode_block (nblocks 1): a reader moved to the first block. */
 static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t block,
                                 uint64_t nblocks, int out_type, void *out, size_t out_size,
                                 void *scratch, size_t scratch_size)
 {
     reader r;
-    size_t need_out, need_scratch, got;
+    size_t got;
     if (!out && out_size)
         return NNZ_E_ARGUMENT;
-    nnz_status st = setup(b, index, out_type, &r.info, &r.c, &need_out, &need_scratch);
+    nnz_status st = reader_start(&r, b, index, out_type, scratch, scratch_size);
     if (st != NNZ_OK)
         return st;
     if (block >= r.info.nblocks || nblocks > r.info.nblocks - block)
         return NNZ_E_INDEX; /* nnz_decode_block's; nnz_decode's block 0 is there */
     /* element counts fit size_t from here: setup checked count * es does */
-    unsigned es = out_elem_size(r.info.dtype, out_type);
     size_t be = (size_t)r.info.block_elems, first = (size_t)block * be;
     size_t n = (size_t)r.info.count - first;
     if (nblocks == 1 && n > be)
         n = be;
-    if (out_size < out_span(out_type, es, n))
+    if (out_size < out_span(out_type, r.m.es, n))
         return NNZ_E_OUTPUT_SMALL;
-    if (scratch_size < need_scratch || (need_scratch && !scratch))
-        return NNZ_E_SCRATCH_SMALL;
-    if (n == 0)
-        return NNZ_OK;
-    if ((st = prepare(&r.info, &r.c, out_type, &r.m, r.d, scratch, &r.buckets)) != NNZ_OK)
-        return st;
-    /* the rest of r is set where it is used (no memset: a call per tensor) */
-    r.b = b;
-    r.status = NNZ_OK;
     r.pos = r.blk_end = first; /* a block starts there */
-    return reader_next(&r, out, out_span(out_type, es, n), &got);
+    return reader_next(&r, out, out_span(out_type, r.m.es, n), &got);
 }
 
 /* ---- the API ------------------------------------------------------------- */
@@ -2330,16 +2403,12 @@ nnz_status nnz_metadata(const nnz_blob *b, const char **text, size_t *size)
 nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *features)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
     if (!b || !b->data || !features)
         return NNZ_E_ARGUMENT;
     unsigned need;
     *features = 0;
-    c.need = 0;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
+    nnz_status st = tensor_at(b, index, &info, &c, &need);
     if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
         *features = need | c.need;
         st = NNZ_OK;
@@ -2350,32 +2419,16 @@ nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *feat
 nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *map)
 {
     nnz_tensor_info info;
-    rd params;
     coded c;
     if (!b || !b->data || !map)
         return NNZ_E_ARGUMENT;
     unsigned need;
     memset(map, 0, sizeof *map);
     map->kind = -1;
-    nnz_status st = decodable_entry(b, index, &info, &params, &need);
-    if (st == NNZ_OK)
-        st = check_params(b, &info, &params, &c, 0);
+    nnz_status st = tensor_at(b, index, &info, &c, &need);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
-    map->kind = (int)c.kind + (int)c.log_scales * (NNZ_VAL_AFFINE_LOG - NNZ_VAL_AFFINE);
-    map->scale_exp = c.scale_exp;
-    map->scale_bits = c.scale_bits;
-    map->scale_base = c.scale_base;
-    map->width = c.st[c.nstreams - 1].width;
-    map->nchan = c.nchan;
-    map->inner = c.inner;
-    map->scales = c.scales;
-    map->zero_points = c.zps;
-    map->zero_point_stride = c.zp_stride;
-    map->zero_point = c.zp0;
-    map->ncodebook = c.ncb;
-    map->codebook = c.cb;
-    map->int_offset = c.offset;
+    *map = c.vm;
     return NNZ_OK;
 }
 
@@ -2413,22 +2466,6 @@ nnz_status nnz_decode_block(const nnz_blob *b, uint32_t index, uint64_t block, i
 
 /* C99's static assertion: the state fits its public storage. */
 typedef char nnz_reader_fits[sizeof(reader) <= sizeof(nnz_reader) ? 1 : -1];
-
-/* Set r up to read tensor `index` from its start. */
-static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int out_type,
-                               void *scratch, size_t scratch_size)
-{
-    size_t need_out, need_scratch;
-    memset(r, 0, sizeof *r);
-    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
-    if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
-        st = NNZ_E_SCRATCH_SMALL;
-    if (st == NNZ_OK)
-        st = prepare(&r->info, &r->c, out_type, &r->m, r->d, scratch, &r->buckets);
-    r->b = b;
-    r->status = st;
-    return st;
-}
 
 nnz_status nnz_reader_open(nnz_reader *r, const nnz_blob *b, uint32_t index, int out_type,
                            void *scratch, size_t scratch_size)
@@ -2621,15 +2658,16 @@ static size_t rebuild_piece(const nnz_tensor_info *info)
 /* work = [reader][piece][scratch], each 8-byte aligned. */
 #define WORK_ALIGN(n) (((n) + 7) & ~(size_t)7)
 
-nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
+/* The model's tensors in order, once to size (write NULL: the model's bytes
+ * and the work memory) and once to write them: one walk, so both agree. */
+static nnz_status rebuild_walk(const nnz_blob *b, nnz_write_fn write, void *ctx, void *work,
+                               size_t work_size, uint64_t *model_size, size_t *work_need)
 {
-    if (!b || !b->data || !model_size || !work_size)
-        return NNZ_E_ARGUMENT;
     uint64_t total = b->graph_size;
-    size_t work = 0;
+    size_t need = 0, pos = 0;
     for (uint32_t i = 0; i < b->ntensors; i++) {
         nnz_tensor_info info;
-        size_t out, scratch;
+        size_t out, scratch, got;
         nnz_status st = nnz_tensor_info_get(b, i, &info);
         if (st == NNZ_OK)
             st = nnz_decode_sizes(b, i, NNZ_OUT_NATIVE, &out, &scratch);
@@ -2637,30 +2675,66 @@ nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *wo
             return st;
         if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
             continue; /* outside the model, or already in the graph bytes */
-        if (info.decoded_size > UINT64_MAX - total)
-            return NNZ_E_OVERFLOW;
-        total += info.decoded_size;
-        if (!rebuild_direct(&info)) {
-            size_t fixed = 8 + WORK_ALIGN(sizeof(reader)) + WORK_ALIGN(rebuild_piece(&info));
+        size_t piece = rebuild_piece(&info);
+        if (!write) {
+            if (info.decoded_size > UINT64_MAX - total)
+                return NNZ_E_OVERFLOW;
+            total += info.decoded_size;
+            size_t fixed = 8 + WORK_ALIGN(sizeof(reader)) + WORK_ALIGN(piece);
+            if (rebuild_direct(&info))
+                continue;
             if (scratch > SIZE_MAX - fixed)
                 return NNZ_E_OVERFLOW;
-            if (fixed + scratch > work)
-                work = fixed + scratch;
+            if (fixed + scratch > need)
+                need = fixed + scratch;
+            continue;
         }
+        size_t hole = (size_t)info.graph_offset;
+        if (b->graph_packed && check_hole(b, &info) != NNZ_OK)
+            return NNZ_E_CORRUPT; /* a compressed graph's holes: not checked at open */
+        if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
+            return NNZ_E_WRITE;
+        pos = hole;
+        if (info.decoded_size == 0)
+            continue;
+        if (rebuild_direct(&info)) {
+            if (write(ctx, b->data + info.payload_offset, (size_t)info.decoded_size) != 0)
+                return NNZ_E_WRITE;
+            continue;
+        }
+        uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8); /* work: not NULL here */
+        reader *r = (reader *)(void *)w;
+        uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *sc = o + WORK_ALIGN(piece);
+        unsigned es = dtype_size(info.dtype);
+        st = reader_start(r, b, i, NNZ_OUT_NATIVE, sc, work_size - (size_t)(sc - (uint8_t *)work));
+        while (st == NNZ_OK && (st = reader_next(r, o, piece, &got)) == NNZ_OK && got) {
+            if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
+                swap_elems(o, got, es);
+            if (write(ctx, o, got * es) != 0)
+                return NNZ_E_WRITE;
+        }
+        if (st != NNZ_OK)
+            return st;
     }
-    /* a compressed graph: expanded at the front of work, the rest after it */
-    size_t gw;
-    nnz_status st = nnz_graph_sizes(b, &gw);
-    if (st != NNZ_OK)
-        return st;
-    if (gw) {
-        if (work > SIZE_MAX - b->graph_size)
-            return NNZ_E_OVERFLOW;
-        work = gw > b->graph_size + work ? gw : b->graph_size + work;
-    }
+    if (write && b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
+        return NNZ_E_WRITE;
     *model_size = total;
-    *work_size = work;
+    *work_need = need;
     return NNZ_OK;
+}
+
+nnz_status nnz_rebuild_sizes(const nnz_blob *b, uint64_t *model_size, size_t *work_size)
+{
+    if (!b || !b->data || !model_size || !work_size)
+        return NNZ_E_ARGUMENT;
+    nnz_status st = rebuild_walk(b, NULL, NULL, NULL, 0, model_size, work_size);
+    size_t gw; /* a compressed graph: expanded at the front of work, the rest after it */
+    if (st == NNZ_OK && (st = nnz_graph_sizes(b, &gw)) == NNZ_OK && gw) {
+        if (*work_size > SIZE_MAX - b->graph_size)
+            return NNZ_E_OVERFLOW;
+        *work_size = gw > b->graph_size + *work_size ? gw : b->graph_size + *work_size;
+    }
+    return st;
 }
 
 nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *work,
@@ -2676,53 +2750,14 @@ nnz_status nnz_rebuild(const nnz_blob *b, nnz_write_fn write, void *ctx, void *w
     if (work_size < need || (need && !work))
         return NNZ_E_SCRATCH_SMALL;
     /* g: b with its graph expanded at the front of work (a stored graph:
-     * b itself); the holes a compressed graph's were not checked at open */
+     * b itself), the rest of work after it */
     nnz_blob g = *b;
     if ((st = nnz_graph_get(b, work, work_size, &g.graph)) != NNZ_OK)
         return st;
     if (b->graph_packed) {
         work = (uint8_t *)work + b->graph_size;
         work_size -= b->graph_size;
-        b = &g;
     }
-    uint8_t *w = (uint8_t *)work + ((8 - (uintptr_t)work % 8) % 8);
-    reader *r = (reader *)(void *)w;
-    size_t pos = 0;
-    for (uint32_t i = 0; i < b->ntensors; i++) {
-        nnz_tensor_info info;
-        if ((st = nnz_tensor_info_get(b, i, &info)) != NNZ_OK)
-            return st;
-        if (info.location & NNZ_LOC_EXTERNAL || info.encoding == NNZ_ENC_GRAPH)
-            continue;
-        size_t hole = (size_t)info.graph_offset;
-        if (b == &g && check_hole(b, &info) != NNZ_OK)
-            return NNZ_E_CORRUPT;
-        if (hole > pos && write(ctx, b->graph + pos, hole - pos) != 0)
-            return NNZ_E_WRITE;
-        pos = hole;
-        if (info.decoded_size == 0)
-            continue;
-        if (rebuild_direct(&info)) {
-            if (write(ctx, b->data + info.payload_offset, (size_t)info.decoded_size) != 0)
-                return NNZ_E_WRITE;
-            continue;
-        }
-        size_t piece = rebuild_piece(&info), got;
-        uint8_t *o = w + WORK_ALIGN(sizeof(reader)), *scratch = o + WORK_ALIGN(piece);
-        unsigned es = dtype_size(info.dtype);
-        st = reader_start(r, b, i, NNZ_OUT_NATIVE, scratch,
-                          work_size - (size_t)(scratch - (uint8_t *)work));
-        while (st == NNZ_OK && (st = reader_next(r, o, piece, &got)) == NNZ_OK && got) {
-            if (!host_is_little_endian()) /* ONNX raw_data is little-endian */
-                swap_elems(o, got, es);
-            if (write(ctx, o, got * es) != 0)
-                return NNZ_E_WRITE;
-        }
-        if (st != NNZ_OK)
-            return st;
-    }
-    if (b->graph_size > pos && write(ctx, b->graph + pos, b->graph_size - pos) != 0)
-        return NNZ_E_WRITE;
-    return NNZ_OK;
+    return rebuild_walk(&g, write, ctx, work, work_size, &total, &need);
 }
 #endif /* NNZ_NO_REBUILD */

@@ -300,7 +300,9 @@ nnz_status nnz_tensor_info_get(const nnz_blob *blob, uint32_t index, nnz_tensor_
 nnz_status nnz_find(const nnz_blob *blob, const char *name, uint32_t *index);
 
 /* The NNZ_FEAT_* tensor `index` needs (0 for raw, packed dense affine,
- * integer and float-bits tensors), whether or not this build has them. */
+ * integer and float-bits tensors), whether or not this build has them; a
+ * build without the tensor's encoding or value map names that one and may
+ * leave out NNZ_FEAT_HUFFMAN (it reads no further: runtime/README.md). */
 nnz_status nnz_tensor_features(const nnz_blob *blob, uint32_t index, unsigned *features);
 
 /* Bytes of output for `out_type`, and of scratch, that decoding needs. */
