@@ -111,7 +111,7 @@ int nnz_calib_eval_error_from(nnz_calib_eval *ev, const char *const *changed, si
 typedef struct nnz_calib_sums {
     size_t nout, to;
     double *err2, *ref2;         /* per output: squared error and reference (per-input: worst) */
-    double worst_in;
+    double worst_in;             /* the worst single input's squared relative L2 (either mode) */
     int broken;
 } nnz_calib_sums;
 int nnz_calib_sums_init(nnz_calib_sums *s, size_t nout, nnz_error *e);
@@ -196,6 +196,7 @@ typedef struct nnz_budget_search {
     int have_best;               /* a choice held */
     double best_pred;            /* its predicted distortion */
     double measured;             /* the chosen's error on the calibration inputs */
+    double measured_input;       /* its worst single calibration input's (either mode) */
     int confirms;                /* measurements run (a choice measured before is not run again) */
 } nnz_budget_search;
 int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e);
