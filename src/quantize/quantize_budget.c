@@ -481,60 +481,13 @@ static int put(nnz_model *m, qb_tensor *q, const quant_opts *o, int k, nnz_error
     return apply(m, q->layer, o, q->layer->applied < -1 ? -1 : q->layer->applied, e);
 }
 
-/* The node of graph g that writes `name` (NULL: an input or initializer). */
-static const Onnx__NodeProto *producer(const Onnx__GraphProto *g, const char *name)
-{
-    for (size_t i = 0; name && i < g->n_node; i++)
-        for (size_t k = 0; k < g->node[i]->n_output; k++)
-            if (g->node[i]->output[k] && strcmp(g->node[i]->output[k], name) == 0)
-                return g->node[i];
-    return NULL;
-}
-
-/* An output that selects by comparing floats: Mul(v, mask), the mask an
- * Equal, Greater, Less, GreaterOrEqual or LessOrEqual, directly or through
- * Cast (mlsd_large320's scores: the values equal to their 3x3 max-pool).
- * Under weight noise its error is flips of the comparison, not noise:
- * a near-tie that any tensor upstream breaks moves a whole value, the same
- * flip for each of them, so its D does not add over tensors. */
-static int mask_output(const Onnx__GraphProto *g, const char *name)
-{
-    const Onnx__NodeProto *mul = producer(g, name);
-    if (!mul || !mul->op_type || strcmp(mul->op_type, "Mul") != 0 || mul->n_input != 2)
-        return 0;
-    for (size_t k = 0; k < 2; k++) {
-        const Onnx__NodeProto *p = producer(g, mul->input[k]);
-        if (p && p->op_type && strcmp(p->op_type, "Cast") == 0 && p->n_input == 1)
-            p = producer(g, p->input[0]);
-        const char *op = p && p->op_type ? p->op_type : "";
-        if (strcmp(op, "Equal") == 0 || strcmp(op, "Greater") == 0 || strcmp(op, "Less") == 0 ||
-            strcmp(op, "GreaterOrEqual") == 0 || strcmp(op, "LessOrEqual") == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Leave the mask outputs out of a set's measurement when another output
- * moved at either point (`smooth`): the smooth outputs guide the
- * allocation and the confirmation measures every output (on mlsd_large320
- * at 5%, 6 calibration inputs: held-out error 0.9% against 36% when one
- * input's flips set every decoder layer's sensitivity, at the same bits).
- * A set that only a mask output sees is measured there, flips and all. */
-static void unmask(const unsigned char *mask, int smooth, double *per_out, size_t nout)
-{
-    for (size_t k = 0; smooth && mask && k < nout; k++)
-        if (mask[k])
-            per_out[k] = 0;
-}
-
 /* The sensitivity of a set of tensors quantized together, the rest float:
  * D at the two grid points. A set is one tensor, or a group of small ones
  * (each measured alone would cost a model run as much as a large one; the
  * group's D is shared equally among its members, and each still takes its
  * own step). */
 static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t ng,
-                       const quant_opts *o, size_t ns, const unsigned char *mask,
-                       double *per_out, nnz_error *e)
+                       const quant_opts *o, size_t ns, double *per_out, nnz_error *e)
 {
     double d[2] = { 0, 0 };
     const int ks[2] = { QB_SENS_LO, QB_SENS_HI };
@@ -557,29 +510,23 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
     }
     if (nchanged == 0)
         return 0;
-    double *share = nnz_calloc(3 * ev->nout + 1, sizeof *share, e);
+    double *share = nnz_calloc(ev->nout + 1, sizeof *share, e);
     if (!share)
         return -1;
-    double *po[2] = { share + ev->nout, share + 2 * ev->nout }; /* per output, each point */
-    int have_share = 0, smooth = 0;
+    int have_share = 0;
     for (int j = 0; j < 2; j++) {
         double w;
         for (size_t i = 0; i < ng; i++)
             if (put(m, g[i], o, ks[j], e) != 0)
                 goto fail;
-        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, po[j], e) != 0)
+        if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
             goto fail;
-        for (size_t k = 0; mask && k < ev->nout; k++)
-            smooth |= !mask[k] && po[j][k] > 0;
-    }
-    for (int j = 0; j < 2; j++) {
-        unmask(mask, smooth, po[j], ev->nout);
-        d[j] = worst_of(po[j], ev->nout);
+        d[j] = worst_of(per_out, ev->nout);
         /* each output's share, at the fine point (the coarse one when the
          * fine one is below float noise) */
         if (d[j] > 0 && isfinite(d[j]) && (j == 0 || d[0] == 0)) {
             for (size_t k = 0; k < ev->nout; k++)
-                share[k] = isfinite(po[j][k]) ? po[j][k] / d[j] : 1;
+                share[k] = isfinite(per_out[k]) ? per_out[k] / d[j] : 1;
             have_share = 1;
         }
     }
@@ -596,7 +543,6 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
                 goto fail;
         if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
             goto fail;
-        unmask(mask, smooth, per_out, ev->nout);
         df = worst_of(per_out, ev->nout);
     }
     /* no output moved at the coarse point: does any at the coarsest? */
@@ -608,7 +554,6 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, qb_tensor **g, size_t n
                 goto fail;
         if (nnz_calib_eval_error_from(ev, changed, nchanged, 0, ns, &w, per_out, e) != 0)
             goto fail;
-        unmask(mask, smooth, per_out, ev->nout);
         dt = worst_of(per_out, ev->nout);
     }
     for (size_t i = 0; i < ng; i++)
@@ -879,22 +824,6 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             qs[i].fixed = 1; /* no layer sets it: the fine step */
             qs[i].choice = QB_SMALL_K;
         }
-    /* the outputs that select by a float comparison (mask_output), left
-     * out of the sensitivities where a smooth output sees the tensor; not
-     * when every float output is one (nothing else to guide by) */
-    unsigned char *mask = rc == 0 ? nnz_calloc(ev->nout + 1, 1, e) : NULL;
-    size_t nmask = 0, nfloat = 0;
-    if (rc == 0 && !mask)
-        rc = -1;
-    for (size_t k = 0; rc == 0 && k < ev->nout; k++) {
-        if (!ev->nfeeds || !ev->ref[k])
-            continue; /* an integer output: compared exactly */
-        nfloat++;
-        mask[k] = (unsigned char)mask_output(m->proto->graph, nnz_infer_output_name(ev->inf, k));
-        nmask += mask[k];
-    }
-    if (nmask == nfloat)
-        nmask = 0;
     /* one tensor at a time, or a run of up to QB_GROUP small ones */
     for (size_t i = 0; rc == 0 && i < nq;) {
         qb_tensor *g[QB_GROUP];
@@ -912,7 +841,7 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         nnz_calib_progress(cal, "quantize: sensitivity", i, nq);
         double tb = now();
         if (ng > 0)
-            rc = sensitivity(m, ev, g, ng, o, sens_in, nmask ? mask : NULL, per_out, e);
+            rc = sensitivity(m, ev, g, ng, o, sens_in, per_out, e);
         t_sens += now() - tb;
         if (rc != 0)
             nnz_wrap(e, "tensor '%s'%s: ", qs[i0].t->name, ng > 1 ? " and the small tensors after it" : "");
@@ -998,10 +927,6 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddNumberToObject(r, "seconds_per_inference", ev->seconds_per_run);
             cJSON_AddNumberToObject(r, "macs_per_inference", macs_total);
             cJSON_AddNumberToObject(r, "sensitivity_inputs", (double)sens_in);
-            cJSON *mo = cJSON_AddArrayToObject(r, "mask_outputs");
-            for (size_t k = 0; nmask && k < ev->nout; k++)
-                if (mask[k])
-                    cJSON_AddItemToArray(mo, cJSON_CreateString(nnz_infer_output_name(ev->inf, k)));
             cJSON *ts = cJSON_AddArrayToObject(r, "tensors");
             for (size_t i = 0; i < nq; i++) {
                 const quant_choice *c = &o->alloc->t[i];
@@ -1040,7 +965,6 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     free(al.lam);
     free(al.dout);
     free(per_out);
-    free(mask);
     if (qs)
         free_tensors(qs, nq);
     return rc;
