@@ -100,7 +100,7 @@ out = ["<!-- budget -->", "## Bits per weight at a given output error: an output
        "; each point rebuilt from its blob and run in ONNX Runtime like the headline above (the corpus spec's seed 1 "
        "input; the digits' 360 test images, which the calibration never saw). The figure is the fewest bits among "
        "the points within the error, beside the headline's best of 32 uniform settings. *Unseen*: the chosen "
-       "point's ONNX Runtime error on 8 draws of seed 7 (worst input), inputs the allocation never saw. *Search*: "
+       "point's ONNX Runtime error pooled over 8 draws of seed 7 (compare.js pools its batches: one input far off decides it), inputs the allocation never saw. *Search*: "
        "seconds of the whole allocation (sensitivities, allocation, confirmation; for gptq also the layers' "
        "statistics) on this shared 2-core machine.", "",
        "| model | ≤ 1%: uniform (headline) | ≤ 1%: nearest | ≤ 1%: gptq | gptq: X, ORT error | unseen | search s | ≤ 5%: uniform | ≤ 5%: nearest | ≤ 5%: gptq | unseen at 5% |",

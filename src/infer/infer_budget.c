@@ -143,8 +143,10 @@ int nnz_budget_search_run(nnz_budget_search *s, nnz_error *e)
         if (s->have_best && best.to >= ncal) {
             rc = s->apply(s->ctx, e); /* measured on these weights and inputs already */
             s->measured = nnz_calib_sums_worst(ev, &best, NULL);
+            s->measured_input = best.broken ? INFINITY : sqrt(best.worst_in);
         } else {
             rc = measure(s, ncal, INFINITY, &cur, &h, &s->measured, e);
+            s->measured_input = cur.broken ? INFINITY : sqrt(cur.worst_in);
         }
     }
     nnz_calib_sums_free(&cur);

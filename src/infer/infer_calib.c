@@ -498,9 +498,10 @@ static void add_errs(const nnz_calib_eval *ev, const feed_err *fe, int broken, n
         if (!fe[o].use)
             continue;
         double a = fe[o].a, b = fe[o].b;
+        /* the worst single input, in either mode (error=auto looks at it) */
+        double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
+        s->worst_in = r2 > s->worst_in ? r2 : s->worst_in;
         if (ev->per_input) {
-            double r2 = a == 0 ? 0 : b > 0 ? a / b : INFINITY;
-            s->worst_in = r2 > s->worst_in ? r2 : s->worst_in;
             if (r2 > s->err2[o]) /* per output: its worst input */
                 s->err2[o] = r2;
             continue;
@@ -804,13 +805,23 @@ void nnz_calib_budget_line(const cJSON *b, const char *pass, char *buf, size_t n
 {
     const cJSON *h = cJSON_GetObjectItem(b, "output_error_heldout");
     const char *how = cJSON_GetStringValue(cJSON_GetObjectItem(b, "error"));
+    const char *opt = cJSON_GetStringValue(cJSON_GetObjectItem(b, "error_option"));
+    const cJSON *pw = cJSON_GetObjectItem(b, "pooled_worst_input");
+    char hows[128];
+    /* error=auto says what it chose, and why when it bound each input */
+    if (opt && strcmp(opt, "auto") == 0 && cJSON_IsNumber(pw))
+        snprintf(hows, sizeof hows, "%s, auto: one input at %.4g when pooled", how ? how : "?",
+                 pw->valuedouble);
+    else
+        snprintf(hows, sizeof hows, "%s%s", how ? how : "pooled",
+                 opt && strcmp(opt, "auto") == 0 ? ", auto" : "");
     char held[96] = "no inputs held out";
     if (cJSON_IsNumber(h))
         snprintf(held, sizeof held, "held-out %.4g (%.0f inputs)", h->valuedouble,
                  cJSON_GetNumberValue(cJSON_GetObjectItem(b, "heldout_sets")));
     snprintf(buf, n, "%s: output budget %g (%s): measured %.4g on the calibration inputs (%.0f), "
              "%s; %.1f s", pass, cJSON_GetNumberValue(cJSON_GetObjectItem(b, "max_output_error")),
-             how ? how : "pooled",
+             hows,
              cJSON_GetNumberValue(cJSON_GetObjectItem(b, "output_error_calibration")),
              cJSON_GetNumberValue(cJSON_GetObjectItem(b, "calibration_sets")), held,
              cJSON_GetNumberValue(cJSON_GetObjectItem(b, "seconds")));

@@ -141,7 +141,7 @@ int nnz_calib_eval_error_on(nnz_calib_eval *ev, nnz_infer *inf, const char *cons
 typedef struct nnz_calib_sums {
     size_t nout, to;
     double *err2, *ref2;         /* per output: squared error and reference (per-input: worst) */
-    double worst_in;
+    double worst_in;             /* the worst single input's squared relative L2 (either mode) */
     int broken;
 } nnz_calib_sums;
 int nnz_calib_sums_init(nnz_calib_sums *s, size_t nout, nnz_error *e);
@@ -237,6 +237,7 @@ typedef struct nnz_budget_search {
     int have_best;               /* a choice held */
     double best_pred;            /* its predicted distortion */
     double measured;             /* the chosen's error on the calibration inputs */
+    double measured_input;       /* its worst single calibration input's (either mode) */
     int confirms;                /* measurements run (a choice measured before is not run again) */
     size_t inputs_run;           /* the inputs they ran (a sure miss stops early) */
 } nnz_budget_search;

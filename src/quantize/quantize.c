@@ -13,7 +13,7 @@
 
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
-    "rounding=nearest|rate|gptq, rate-lambda=X, bias-correct, max-output-error=X, error=pooled|per-input, "
+    "rounding=nearest|rate|gptq, rate-lambda=X, bias-correct, max-output-error=X, error=auto|pooled|per-input, "
     "sens-work=MACS, kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
@@ -47,7 +47,7 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         } else if (strcmp(k->key, "max-output-error") == 0) {
             rc = nnz_opt_double("quantize", k, 1e-6, 1, &o->max_output_error, e);
         } else if (strcmp(k->key, "error") == 0) {
-            rc = nnz_opt_choice("quantize", k, "pooled|per-input", &o->per_input, e);
+            rc = nnz_opt_choice("quantize", k, "auto|pooled|per-input", &o->error_mode, e);
             error_given = 1;
         } else if (strcmp(k->key, "sens-work") == 0) {
             rc = nnz_opt_double("quantize", k, 0, 1e18, &o->sens_work, e);
@@ -275,7 +275,7 @@ static int prepare_stage(nnz_model *m, const nnz_stage *stage, cJSON *report, nn
     nnz_calib_eval *ev;
     if (nnz_calib_eval_open(cal, m, &ev, e) != 0)
         return nnz_wrap(e, "calibration: ");
-    ev->per_input = o->per_input;
+    ev->per_input = o->error_mode == Q_ERR_PER_INPUT;
     int rc = 0;
     if (data) {
         double t0 = nnz_seconds();

@@ -16,6 +16,8 @@ enum { Q_UNIFORM, Q_KMEANS, Q_FP16, Q_BF16 };
 enum { Q_SYM, Q_ASYM };
 enum { Q_CHANNEL, Q_TENSOR };
 enum { Q_NEAREST, Q_RATE, Q_GPTQ };
+/* error=: how max-output-error is measured (docs/passes/quantize.md) */
+enum { Q_ERR_AUTO, Q_ERR_POOLED, Q_ERR_PER_INPUT };
 
 struct nnz_calib_eval;
 /* Layers' input statistics from the calibration inputs (quantize_gptq.c). */
@@ -63,7 +65,7 @@ typedef struct quant_opts {
     int kmeans_iters;
     double max_output_error; /* > 0: an output budget (quantize_budget.c) */
     quant_alloc *alloc;      /* its result, filled in prepare */
-    int per_input;           /* the budget holds for each input alone (error=per-input) */
+    int error_mode;          /* Q_ERR_*: error=auto (default), pooled or per-input */
     double sens_work;        /* sens-work=: the sensitivities' work cap, MACs */
     int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
     int bias_correct;        /* bias-correct: shift biases by the mean output change */
