@@ -14,7 +14,7 @@
 static const char options[] =
     "bits=2..16, scheme=sym|asym, granularity=channel|tensor, max-rel-error=X, "
     "rounding=nearest|rate|gptq, rate-lambda=X, bias-correct, max-output-error=X, error=auto|pooled|per-input, "
-    "sens-work=MACS, kmeans, iters=N, fp16, bf16";
+    "auto-cost=F, sens-work=MACS, kmeans, iters=N, fp16, bf16";
 
 extern const nnz_pass nnz_pass_quantize;
 
@@ -27,7 +27,8 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
     o->rate_lambda = 0.1;
     o->kmeans_iters = 100;
     o->sens_work = QUANT_SENS_WORK;
-    int modes = 0, rate_lambda_given = 0, error_given = 0, work_given = 0;
+    o->auto_cost = QUANT_AUTO_COST;
+    int modes = 0, rate_lambda_given = 0, error_given = 0, work_given = 0, cost_given = 0;
     for (size_t i = 0; i < n; i++) {
         const nnz_kv *k = &kv[i];
         long v;
@@ -49,6 +50,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         } else if (strcmp(k->key, "error") == 0) {
             rc = nnz_opt_choice("quantize", k, "auto|pooled|per-input", &o->error_mode, e);
             error_given = 1;
+        } else if (strcmp(k->key, "auto-cost") == 0) {
+            rc = nnz_opt_double("quantize", k, 1, 1e6, &o->auto_cost, e);
+            cost_given = 1;
         } else if (strcmp(k->key, "sens-work") == 0) {
             rc = nnz_opt_double("quantize", k, 0, 1e18, &o->sens_work, e);
             work_given = 1;
@@ -104,6 +108,9 @@ static int parse(const nnz_kv *kv, size_t n, void **out, nnz_error *e)
         bad = "max-rel-error chooses symmetric steps; drop scheme=asym";
     else if (error_given && !(o->max_output_error > 0))
         bad = "error= says how max-output-error is measured; add max-output-error=X";
+    else if (cost_given && (!(o->max_output_error > 0) || o->error_mode != Q_ERR_AUTO))
+        bad = "auto-cost= bounds what error=auto pays to bind each input; use it with "
+              "max-output-error=X and error=auto";
     else if (work_given && !(o->max_output_error > 0))
         bad = "sens-work= caps the work of max-output-error's sensitivities; add "
               "max-output-error=X";

@@ -32,6 +32,9 @@ typedef struct quant_layers quant_layers;
  * (quantize_budget.c), counted as if each run re-ran the whole model: about
  * 10-20 s on a 2-core machine of 2026. */
 #define QUANT_SENS_WORK 2e11
+/* error=auto binds each input only at up to this many times the pooled bits
+ * (auto-cost=; quantize_budget.c says why) */
+#define QUANT_AUTO_COST 1.5
 
 /* What an output budget (max-output-error=) chose for one tensor. */
 typedef struct quant_choice {
@@ -67,6 +70,8 @@ typedef struct quant_opts {
     quant_alloc *alloc;      /* its result, filled in prepare */
     int error_mode;          /* Q_ERR_*: error=auto (default), pooled or per-input */
     double sens_work;        /* sens-work=: the sensitivities' work cap, MACs */
+    double auto_cost;        /* auto-cost=: error=auto binds each input at most this
+                                times the pooled choice's bits */
     int quiet_target;        /* the budget chose a target past 16 bits on purpose: no warning */
     int bias_correct;        /* bias-correct: shift biases by the mean output change */
     quant_layers *layers;    /* rounding=gptq / bias-correct: filled in prepare (owned) */

@@ -45,6 +45,10 @@
  * outputs are a few numbers per input: one input at 2.0% under a pooled
  * 0.8%; the large maps of the other corpus models stay within 1.4x at 1%). */
 #define QB_AUTO_SPREAD 1.5
+/* ...unless binding each input costs over auto-cost= (QUANT_AUTO_COST)
+ * times the pooled choice's bits: then the pooled choice stands (mlsd_large320 at 1%: one
+ * input over 1.5%, and holding every input took 23.5 bits a weight where
+ * pooled took 13; silero's per-input choice costs 1.1x). */
 /* Tensors with under 1/QB_SMALL_SHARE of the selected elements are
  * measured in runs of up to QB_GROUP, together (on ppocr_det_v4, 226 of 258
  * tensors hold 1% of the weights; one by one they took 3/4 of the search).
@@ -793,6 +797,24 @@ static int sens_job(void *ctx, nnz_infer *lane, size_t k, nnz_error *e)
     return rc;
 }
 
+/* Elements of the tensors the budget allocates (at least 1). */
+static double qb_elements(const qb_tensor *qs, size_t nq)
+{
+    double n = 0;
+    for (size_t i = 0; i < nq; i++)
+        n += (double)qs[i].n;
+    return n > 0 ? n : 1;
+}
+
+/* Bits of the tensors' current choices (float where a tensor stays float). */
+static double choice_bits(const qb_tensor *qs, size_t nq)
+{
+    double b = 0;
+    for (size_t i = 0; i < nq; i++)
+        b += qs[i].choice < 0 ? qs[i].float_bits : qs[i].bits[qs[i].choice];
+    return b;
+}
+
 int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_calib_eval *ev,
                     cJSON *report, nnz_error *e)
 {
@@ -972,10 +994,12 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
     int confirms = s.confirms; /* both searches' */
     size_t inputs_run = s.inputs_run;
     double pooled_input = -1; /* the pooled choice's worst input, when auto looked past it */
+    double pooled_bits = 0, per_input_bits = -1; /* the two choices' bits, when auto tried both */
     if (rc == 0 && o->error_mode == Q_ERR_AUTO && s.have_best && isfinite(s.measured_input) &&
         s.measured_input > QB_AUTO_SPREAD * s.x) {
         int *pooled = nnz_calloc(nq + 1, sizeof *pooled, e);
         double pooled_meas = s.measured, pooled_pred = s.best_pred;
+        pooled_bits = choice_bits(qs, nq);
         pooled_input = s.measured_input;
         for (size_t i = 0; pooled && i < nq; i++)
             pooled[i] = qs[i].choice;
@@ -983,8 +1007,11 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
         rc = pooled ? nnz_budget_search_run(&s, e) : -1;
         confirms += s.confirms;
         inputs_run += s.inputs_run;
-        if (rc == 0 && !s.have_best) {
-            /* no choice holds for every input: the pooled one */
+        if (rc == 0 && s.have_best)
+            per_input_bits = choice_bits(qs, nq);
+        if (rc == 0 && (!s.have_best || per_input_bits > o->auto_cost * pooled_bits)) {
+            /* no choice holds for every input, or none at a price worth
+             * paying: the pooled one */
             ev->per_input = 0;
             for (size_t i = 0; i < nq; i++)
                 qs[i].choice = pooled[i];
@@ -1009,8 +1036,12 @@ int quantize_budget(nnz_model *m, const nnz_stage *stage, quant_opts *o, nnz_cal
             cJSON_AddStringToObject(r, "error", ev->per_input ? "per-input" : "pooled");
             cJSON_AddStringToObject(r, "error_option", o->error_mode == Q_ERR_AUTO ? "auto"
                                     : o->error_mode == Q_ERR_POOLED ? "pooled" : "per-input");
-            if (pooled_input >= 0) /* auto: why it bound each input */
+            if (pooled_input >= 0 && ev->per_input) /* auto: why it bound each input */
                 cJSON_AddNumberToObject(r, "pooled_worst_input", pooled_input);
+            if (pooled_input >= 0 && !ev->per_input && per_input_bits >= 0)
+                /* auto tried binding each input and kept pooled: its price */
+                cJSON_AddNumberToObject(r, "per_input_bits_per_weight_estimate",
+                                        per_input_bits / qb_elements(qs, nq));
             nnz_calib_report_errors(r, ev, o->max_output_error, s.measured, held);
             cJSON_AddNumberToObject(r, "output_error_calibration_worst_input", s.measured_input);
             cJSON_AddNumberToObject(r, "output_error_predicted",

@@ -128,6 +128,29 @@ expect "-v says error=auto bound each input, and why" 0 \
     "output budget 0.01 \(per-input, auto: one input at [0-9.]+ when pooled\)" \
     $NNZIP compress "$W/sp.onnx" -o "$W/sp.v.nnz" -f -v -p 'quantize:max-output-error=0.01' \
     --input-spec "$W/sp.inputs.json"
+# auto-cost=F: auto binds each input only at up to F times the pooled bits;
+# at 1 the spread model keeps the pooled choice (the same bits as
+# error=pooled) and the report gives the price it declined
+if $NNZIP -q compress "$W/sp.onnx" -o "$W/sp.c.nnz" -f --json \
+    -p 'quantize:max-output-error=0.01,auto-cost=1 | huffman' --input-spec "$W/sp.inputs.json" >"$W/sp.c.json" 2>"$W/err"; then
+    c=$(jget "$W/sp.c.json" '(lambda b: "%s %s %s %s" % (b["error"], "pooled_worst_input" in b, b.get("per_input_bits_per_weight_estimate", -1), b["bits_per_weight_estimate"]))(d["quantize_budget"])')
+    pb=$(jget "$W/sp.p.json" 'd["quantize_budget"]["bits_per_weight_estimate"]')
+    set -- $c
+    if [ "$1 $2" = "pooled False" ] && [ "$4" = "$pb" ] &&
+        $PYTHON -c 'import sys; a, b = map(float, sys.argv[1:]); sys.exit(0 if a > b else 1)' "$3" "$4"; then
+        pass "auto-cost=1 keeps the pooled choice ($4 bits/weight, as error=pooled) and reports the declined per-input price ($3)"
+    else
+        fail "auto-cost=1 on the spread model: $c; error=pooled: $pb bits/weight"
+    fi
+else
+    fail "the spread model did not compress with auto-cost=1" "$(head -c 400 "$W/err")"
+fi
+expect "auto-cost below 1 is refused" 2 "auto-cost=0.5: expected a number in" \
+    $NNZIP compress "$W/sp.onnx" -o "$W/bad.nnz" -f -p 'quantize:max-output-error=0.01,auto-cost=0.5' \
+    --input-spec "$W/sp.inputs.json"
+expect "auto-cost with error=pooled is refused" 2 "auto-cost= bounds what error=auto pays" \
+    $NNZIP compress "$W/sp.onnx" -o "$W/bad.nnz" -f -p 'quantize:max-output-error=0.01,error=pooled,auto-cost=2' \
+    --input-spec "$W/sp.inputs.json"
 # digits_cnn (10 numbers an input, like silero's few): its inputs' errors stay
 # within 1.5x the budget, so the default keeps the pooled measure
 if r=$(jget "$W/digits_cnn.json" '(lambda b: "%s %s %s %s" % (b["error"], b["error_option"], "pooled_worst_input" in b, b["output_error_calibration_worst_input"]))(d["quantize_budget"])'); then
