@@ -44,6 +44,13 @@ check "the manifest covers format 2's directory and encoding version 5" \
            for b in format2 format2_named; do
                [ "$(od -An -tu2 -j8 -N2 "$1/$b.nnz" | tr -d " ")" = 2 ] || { echo "$b: not format 2"; exit 1; }
            done' _ $G
+# shared Huffman tables (encoding version 6): tensors of two widths coded
+# with a table in another entry's stream, an alias of such a tensor
+check "the manifest covers shared Huffman tables (encoding version 6)" \
+    sh -c 'm=$1/MANIFEST
+           [ "$(grep -c "^shared.nnz [0-9]* sh_[a-z_]* 0 .* v6 values=huffman-shared-table\$" "$m")" -ge 3 ] &&
+           grep -q "^shared.nnz [0-9]* sh_narrow_b 4 .* v6 values=huffman-shared-table\$" "$m" &&
+           grep -q "^shared.nnz [0-9]* sh_b_again 0 .* alias\$" "$m"' _ $G
 check "each golden blob is small (under 16 KiB)" \
     sh -c 'for f in "$1"/*.nnz; do [ $(wc -c <"$f") -lt 16384 ] || exit 1; done' _ $G
 # the checker fails when a tensor's bytes differ from the manifest
