@@ -288,9 +288,9 @@ static char *make_metadata(void *vctx, nnz_error *e)
 static void shared_stream(cJSON *enc, unsigned coding, uint64_t payload)
 {
     cJSON *v = cJSON_GetObjectItem(enc, "values");
-    cJSON_ReplaceItemInObject(enc, "coding", cJSON_CreateString("huffman"));
+    cJSON_ReplaceItemInObject(enc, "coding", cJSON_CreateString(nnz_coding_name(coding)));
     cJSON_ReplaceItemInObject(enc, "payload_bytes", cJSON_CreateNumber((double)payload));
-    cJSON_ReplaceItemInObject(v, "coding", cJSON_CreateString("huffman"));
+    cJSON_ReplaceItemInObject(v, "coding", cJSON_CreateString(nnz_coding_name(coding)));
     cJSON_ReplaceItemInObject(v, "bytes", cJSON_CreateNumber((double)payload));
     cJSON_DeleteItemFromObject(v, "table");
     cJSON_DeleteItemFromObject(v, "lanes");
