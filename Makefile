@@ -189,7 +189,7 @@ fuzz: fuzz-seeds $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
 # -fstack-usage and -fcallgraph-info only measure (the code is the same):
 # the largest frame, and the deepest stack of a call (scripts/stack-depth.py).
 SIZE_CFLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99
-SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_REBUILD -DNNZ_NO_READER -DNNZ_NO_FORMAT1 -DNNZ_HUFF_FAST_BITS=8
+SIZE_MINIMAL := -DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_SHARED -DNNZ_NO_REBUILD -DNNZ_NO_READER -DNNZ_NO_FORMAT1 -DNNZ_HUFF_FAST_BITS=8
 size:
 	$(Q)scripts/deps.sh size
 	@mkdir -p $(BUILD)/m4

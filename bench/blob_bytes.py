@@ -42,7 +42,7 @@ class R:
 
 def table_bytes(pay, coding, width):
     """Bytes of a Huffman stream's table at the start of `pay`."""
-    if coding == 0:
+    if coding in (0, 5, 6):  # packed, or another tensor's table (codings 5, 6)
         return 0
     r = R(pay)
     maxlen = r.u8()
@@ -206,6 +206,8 @@ def parse(path, all_coded):
         for j in range(nst):
             if ver >= 5:
                 cw = q.u8()
+                if cw & 7 in (5, 6):  # a shared table: its owner's entry index (version 6)
+                    q.var()
                 streams.append([cw & 7, (cw >> 3) + 1, q.var() if j + 1 < nst else None])
             else:
                 streams.append([q.u8(), q.u8(), q.var()])

@@ -282,6 +282,28 @@ static char *make_metadata(void *vctx, nnz_error *e)
     return s;
 }
 
+/* A tensor whose stream the writer coded anew with a table shared between
+ * tensors (src/blob nnz_share_tables): its encoding as written, where the
+ * encoder's report said what it would be on its own. */
+static void shared_stream(cJSON *enc, unsigned coding, uint64_t payload)
+{
+    cJSON *v = cJSON_GetObjectItem(enc, "values");
+    cJSON_ReplaceItemInObject(enc, "coding", cJSON_CreateString(nnz_coding_name(coding)));
+    cJSON_ReplaceItemInObject(enc, "payload_bytes", cJSON_CreateNumber((double)payload));
+    cJSON_ReplaceItemInObject(v, "coding", cJSON_CreateString(nnz_coding_name(coding)));
+    cJSON_ReplaceItemInObject(v, "bytes", cJSON_CreateNumber((double)payload));
+    cJSON_DeleteItemFromObject(v, "table");
+    cJSON_DeleteItemFromObject(v, "lanes");
+    cJSON_AddStringToObject(v, "table", coding >= NNZ_CODING_SHARED ? "shared"
+                                        : coding & 1                 ? "list"
+                                                                     : "gamma");
+    cJSON_AddNumberToObject(v, "lanes", coding == NNZ_CODING_HUFFMAN_X4 ||
+                                                coding == NNZ_CODING_HUFFMAN_GAMMA_X4 ||
+                                                coding == NNZ_CODING_SHARED_X4
+                                            ? 4
+                                            : 1);
+}
+
 /* Fill the report with sizes, now that the blob is written. */
 static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
                             const nnz_blob_stats *st)
@@ -321,6 +343,12 @@ static cJSON *finish_report(compress_ctx *c, const char *in, const char *outp,
         if (st->alias_of[i] != SIZE_MAX) /* stored once: this entry only names it */
             cJSON_AddStringToObject(cJSON_GetObjectItem(x, "encoding"), "alias_of",
                                     m->tensors[st->alias_of[i]].name);
+        if (st->table_of[i] != SIZE_MAX) /* coded with that tensor's Huffman table */
+            cJSON_AddStringToObject(cJSON_GetObjectItem(x, "encoding"), "table_of",
+                                    m->tensors[st->table_of[i]].name);
+        if (st->shared_coding[i])
+            shared_stream(cJSON_GetObjectItem(x, "encoding"), st->shared_coding[i],
+                          st->payload_len[i]);
         cJSON_AddItemToArray(ts, x);
         before += t->nbytes;
         after += st->tensor_bytes[i];
@@ -464,7 +492,8 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
         }
     nnz_blob_writer w = { .encode = encode, .metadata = make_metadata,
                           .force_entry = force_entry, .external = ctx.external,
-                          .graph_raw = graph_raw, .ctx = &ctx };
+                          .graph_raw = graph_raw,
+                          .share_tables = 1, .ctx = &ctx };
     nnz_blob_stats st;
     *report = NULL;
     if (nnz_pipeline_prepare(p, m, ctx.report, e) != 0 ||
@@ -487,6 +516,9 @@ int cli_compress(nnz_model *m, nnz_pipeline *p, FILE *f, const char *in, const c
     free(st.tensor_bytes);
     free(st.is_entry);
     free(st.alias_of);
+    free(st.table_of);
+    free(st.shared_coding);
+    free(st.payload_len);
     cJSON_Delete(ctx.report);
     return 0;
 }

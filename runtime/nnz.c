@@ -57,6 +57,7 @@ enum { SEC_DIRECTORY = 1, SEC_GRAPH = 2, SEC_PAYLOAD = 3, SEC_METADATA = 4, SEC_
 #define HAVE_HUFFMAN ((NNZ_FEATURES_BUILT & NNZ_FEAT_HUFFMAN) != 0)
 #define HAVE_CODEBOOK ((NNZ_FEATURES_BUILT & NNZ_FEAT_CODEBOOK) != 0)
 #define HAVE_HASHED ((NNZ_FEATURES_BUILT & NNZ_FEAT_HASHED) != 0)
+#define HAVE_SHARED ((NNZ_FEATURES_BUILT & NNZ_FEAT_SHARED) != 0)
 
 /* Out of line where GCC would copy a function into each of its callers:
  * one copy is smaller on small cores (make size), and none of these is in
@@ -401,9 +402,13 @@ static int br_over(const bitrd *r) { return r->over > r->n; }
 
 /* One stream of symbols: where its bytes are and how they are coded. */
 typedef struct stream {
-    unsigned coding, width;
+    unsigned coding, width;    /* a shared table's stream: coding 1..4 as its lanes
+                                  and the table's list form say */
     const uint8_t *data, *end; /* data: after the Huffman table */
-    const uint8_t *list;       /* Huffman: the symbol list, after the counts */
+    const uint8_t *list, *lend; /* Huffman: the symbol list, after the counts, and
+                                   the end of the bytes it lies in */
+    uint32_t owner;            /* coding 5, 6: the entry whose table it is */
+    unsigned shared;
     unsigned maxlen;           /* Huffman: longest code; 0 = one symbol */
     uint32_t single;           /* the symbol when maxlen = 0 */
     uint32_t nlong;            /* symbols whose codes are longer than the fast table's bits */
@@ -460,14 +465,16 @@ typedef struct sym_rd {
 } sym_rd;
 
 /* Walk a Huffman stream's symbol list: every symbol inside the alphabet,
- * and the data from the byte after the list's last bit. With `mem`, build
- * d's tables there (huff_scratch bytes, aligned) on the way. */
-static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
+ * and the data from the byte after the list's last bit (a stream with a
+ * table of its own). With `mem`, build d's tables there (huff_scratch
+ * bytes, aligned) on the way; `built`: they are there already (a shared
+ * table kept from the call before), only d is set. */
+static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem, int built)
 {
     unsigned fb = fast_bits(s);
     uint32_t code = 0, nl = 0, prev;
     uint16_t *longs = mem ? (uint16_t *)(void *)(mem + ((size_t)1 << fb)) : NULL;
-    bitrd b = { s->list, s->end, 0, 0, 0 };
+    bitrd b = { s->list, s->lend, 0, 0, 0 };
     d->s = s;
     d->tab = mem;
     d->longs = longs;
@@ -476,6 +483,12 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
         d->first[l] = code;
         d->offset[l] = nl;
         prev = (uint32_t)-1;
+        if (HAVE_SHARED && built) {
+            code += s->count[l];
+            nl += l > fb ? s->count[l] : 0;
+            code <<= 1;
+            continue;
+        }
         for (uint32_t j = 0; j < s->count[l]; j++, code++) {
             uint32_t sym = list_next(&b, s, &prev);
             if (sym >> s->width)
@@ -496,11 +509,12 @@ static nnz_status walk_list(stream *s, sym_rd *d, uint32_t *mem)
             memset(mem + code, 0, (((size_t)1 << fb) - code) * 4);
         code <<= 1;
     }
-    if (s->maxlen == 0)
+    if (s->maxlen == 0 && !(HAVE_SHARED && s->shared))
         s->single = br_get(&b, s->width);
     if (br_over(&b))
         return NNZ_E_CORRUPT;
-    s->data = b.p - (b.n - b.over) / 8;
+    if (!(HAVE_SHARED && s->shared))
+        s->data = b.p - (b.n - b.over) / 8;
     return NNZ_OK;
 }
 
@@ -534,10 +548,10 @@ static NOINLINE nnz_status parse_stream(stream *s, const uint8_t *p, size_t len,
         if (r.bad || (s->maxlen && (kraft != (1u << s->maxlen) || n < 2)) || n > (1u << s->width))
             return NNZ_E_CORRUPT; /* over-subscribed, incomplete, or more codes than symbols */
         s->list = r.p;
-        s->end = r.end;
+        s->end = s->lend = r.end;
         if (lists || s->maxlen == 0 || !NNZ_FAST) {
             sym_rd d;
-            return walk_list(s, &d, NULL);
+            return walk_list(s, &d, NULL, 0);
         }
         return NNZ_OK;
     }
@@ -892,6 +906,7 @@ typedef struct coded {
     const uint8_t *index;              /* block index */
     unsigned index_stride;             /* u32 per index entry */
     stream st[2];                      /* sparse: positions, values */
+    int keep;                          /* NNZ_OUT_KEEP: scratch is the last call's */
 } coded;
 
 /* The layout of c: false where the build leaves the encoding out
@@ -934,9 +949,73 @@ static nnz_status log_scale_codes(rd *r, int version, coded *c)
     return r->bad ? NNZ_E_CORRUPT : NNZ_OK;
 }
 
-/* Parse and check a coded encoding's parameters into c (zeroed). */
+static nnz_status read_entry(const nnz_blob *b, uint32_t index, nnz_tensor_info *info,
+                             rd *params);
+
+/* A shared table built for stream 0 (the only one the reference writer
+ * shares) follows a tag in scratch: a magic word, the owner's index and
+ * the stream as parsed (its `list` points into the blob: which table;
+ * its coding: which lanes, so which first-level bits), for the next call
+ * with NNZ_OUT_KEEP, which then neither reads the owner's entry nor builds
+ * the table. The magic word has its top bit set, which no first word of
+ * a table (a code entry, below 2^22) has. */
+#define TAG_WORDS (2u + (unsigned)(sizeof(stream) + 3) / 4)
+#define TAG_MAGIC 0x8E5A7AB1u
+
+/* The stream a tag at `at` holds, when it is one of table `owner`. */
+static NOINLINE int tag_get(const uint32_t *at, uint32_t owner, stream *k)
+{
+    memcpy(k, at + 2, sizeof *k);
+    return at[0] == TAG_MAGIC && at[1] == owner;
+}
+
+/* A stream coded with another entry's Huffman table (codings 5, 6, a
+ * dense tensor's, version 6): the table at the start of the payload of
+ * entry `owner`, a dense entry of version 5 and one block (its stream's
+ * descriptor the last byte of its parameters) whose stream has a table of
+ * its own (coding 1 to 4: no chains, no cycles) over symbols of the same
+ * width; or, under NNZ_OUT_KEEP, that stream as the call before left it in
+ * scratch (`kept`). The stream then reads as coding 1 to 4 would, its
+ * lanes its own, its table the owner's. */
+static NOINLINE nnz_status shared_table(const nnz_blob *b, stream *s, const uint8_t *p,
+                                        uint64_t len, int lists, const uint32_t *kept)
+{
+    nnz_tensor_info oi;
+    rd op;
+    unsigned x4 = s->coding == NNZ_CODING_SHARED_X4, width = s->width;
+    uint32_t owner = s->owner;
+    stream k;
+    if (kept && tag_get(kept, owner, &k) && (uintptr_t)k.list - (uintptr_t)b->data < b->size) {
+        *s = k; /* (the list inside this blob: a tag of this blob's) */
+    } else {
+        nnz_status st = read_entry(b, owner, &oi, &op);
+        if (st != NNZ_OK || oi.encoding != NNZ_ENC_DENSE || oi.encoding_version != 5 ||
+            oi.nblocks != 1 || op.p == op.end || (op.end[-1] & 7) - 1u > 3u)
+            return NNZ_E_CORRUPT; /* no table of its own there */
+        s->coding = op.end[-1] & 7u;
+        s->width = (op.end[-1] >> 3) + 1u;
+        st = parse_stream(s, b->data + oi.payload_offset, oi.payload_size, lists);
+        if (st != NNZ_OK)
+            return st;
+    }
+    if (s->width != width)
+        return NNZ_E_CORRUPT; /* a table over another alphabet */
+    s->coding = (x4 ? 3u : 1u) + (~s->coding & 1); /* codings 2 and 4: gamma lists */
+    s->shared = 1;
+    s->owner = owner;
+    s->data = p;
+    s->end = p + (size_t)len;
+    s->nlong = 0; /* as fast_bits is for these lanes */
+    for (unsigned l = fast_bits(s) + 1; l <= s->maxlen; l++)
+        s->nlong += s->count[l];
+    return NNZ_OK;
+}
+
+/* Parse and check a coded encoding's parameters into c (zeroed); `lists`:
+ * parse_stream's; `kept`: the caller's scratch under NNZ_OUT_KEEP (where a
+ * shared table's tag would be), or NULL. */
 static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd *r, coded *c,
-                              int lists)
+                              int lists, const uint32_t *kept)
 {
     /* format 2's writer writes version 5 only: a build without format 1
      * (NNZ_NO_FORMAT1) reads no other layout */
@@ -952,7 +1031,7 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     } else {
         c->block_log2 = rd_u8(r);
     }
-    if (info->encoding_version > NNZ_ENC_VERSION_COMPACT)
+    if (info->encoding_version > NNZ_ENC_VERSION_SHARED)
         return NNZ_E_ENCODING; /* a later version: this tensor alone will not decode */
     if (r->bad || info->encoding_version < 1 || c->kind > NNZ_VAL_AFFINE_LOG ||
         c->block_log2 > 31 || (is_hashed(c) && c->block_log2 != 0) ||
@@ -1051,6 +1130,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
             c->st[s].coding = cw;
             c->st[s].width = rd_u8(r);
         }
+        if (c->st[s].coding - NNZ_CODING_SHARED <= 1u) { /* then the owner's index */
+            c->st[s].owner = (uint32_t)rd_varint(r);
+            c->st[s].shared = 1;
+            if (info->encoding_version < NNZ_ENC_VERSION_SHARED || c->enc != NNZ_ENC_DENSE)
+                return NNZ_E_CORRUPT; /* version 6's, a dense tensor's */
+        }
         if (!v5 || s + 1 < c->nstreams)
             lens[s] = rd_size(r);
         if (c->st[s].coding > NNZ_CODING_HUFFMAN && info->encoding_version < 2)
@@ -1058,9 +1143,12 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
     }
     if (r->bad || r->p != r->end)
         return NNZ_E_CORRUPT;
-    for (unsigned s = 0; s < c->nstreams; s++) /* codings 1..4 are Huffman */
-        if (c->st[s].coding - 1u < NNZ_CODING_HUFFMAN_GAMMA_X4)
+    for (unsigned s = 0; s < c->nstreams; s++) {
+        if (c->st[s].coding - 1u < NNZ_CODING_SHARED_X4) /* codings 1..6 are Huffman */
             c->need |= NNZ_FEAT_HUFFMAN;
+        if (c->st[s].shared)
+            c->need |= NNZ_FEAT_SHARED;
+    }
     if (c->need & ~(unsigned)NNZ_FEATURES_BUILT)
         return NNZ_E_UNSUPPORTED;
     /* widths the value map needs */
@@ -1088,7 +1176,9 @@ static nnz_status parse_coded(const nnz_blob *b, const nnz_tensor_info *info, rd
         const uint8_t *at = rd_bytes(&p, lens[s]);
         if (p.bad)
             return NNZ_E_CORRUPT;
-        nnz_status st = parse_stream(&c->st[s], at, lens[s], lists);
+        nnz_status st = HAVE_SHARED && c->st[s].shared
+                            ? shared_table(b, &c->st[s], at, lens[s], lists, kept)
+                            : parse_stream(&c->st[s], at, lens[s], lists);
         if (st != NNZ_OK)
             return st;
     }
@@ -1881,9 +1971,9 @@ static nnz_status check_hole(const nnz_blob *b, const nnz_tensor_info *info)
 }
 
 /* Checks of an encoding's parameters that need no output buffer; a coded
- * encoding's parsed parameters go to `c`; `lists`: parse_stream's. */
+ * encoding's parsed parameters go to `c`; `lists` and `kept`: parse_coded's. */
 static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, const rd *params,
-                               coded *c, int lists)
+                               coded *c, int lists, const uint32_t *kept)
 {
     memset(c, 0, sizeof *c);
     switch (info->encoding) {
@@ -1899,7 +1989,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
     case NNZ_ENC_SPARSE:
     case NNZ_ENC_HASHED: {
         rd r = *params;
-        return parse_coded(b, info, &r, c, lists);
+        return parse_coded(b, info, &r, c, lists, kept);
     }
     default:
         return NNZ_E_ENCODING;
@@ -1911,7 +2001,7 @@ static nnz_status check_params(const nnz_blob *b, const nnz_tensor_info *info, c
  * alias, and c->need what its encoding needs (also when the status is
  * NNZ_E_UNSUPPORTED). */
 static nnz_status tensor_at(const nnz_blob *b, uint32_t index, nnz_tensor_info *info, coded *c,
-                            unsigned *need)
+                            unsigned *need, const uint32_t *kept)
 {
     rd params;
     c->need = 0;
@@ -1919,14 +2009,14 @@ static nnz_status tensor_at(const nnz_blob *b, uint32_t index, nnz_tensor_info *
     if (st == NNZ_OK && (*need & ~(unsigned)NNZ_FEATURES_BUILT))
         st = NNZ_E_UNSUPPORTED;
     if (st == NNZ_OK)
-        st = check_params(b, info, &params, c, 0);
+        st = check_params(b, info, &params, c, 0, kept);
     return st;
 }
 
 static nnz_status check_encoding(const nnz_blob *b, const nnz_tensor_info *info, rd *params)
 {
     coded c;
-    return check_params(b, info, params, &c, 1);
+    return check_params(b, info, params, &c, 1, NULL);
 }
 
 static nnz_status open_checked(nnz_blob *b, const void *data, size_t size, unsigned flags,
@@ -2111,6 +2201,8 @@ static int fits_int(const coded *c, unsigned bits)
 static nnz_status scratch_needed(const coded *c, size_t *need)
 {
     size_t n = huff_scratch(&c->st[0]) + huff_scratch(&c->st[1]);
+    if (HAVE_SHARED && n && c->st[0].shared) /* the tag of a table kept for the next call */
+        n += TAG_WORDS * 4;
     if (is_hashed(c) && c->st[0].coding != NNZ_CODING_PACKED) {
         if (c->k > ((size_t)-1 - n - 64) / 4)
             return NNZ_E_OVERFLOW;
@@ -2123,12 +2215,19 @@ static nnz_status scratch_needed(const coded *c, size_t *need)
 /* Everything a decode call checks first: the entry, its encoding, the
  * output type, and the sizes it needs. */
 static nnz_status setup(const nnz_blob *b, uint32_t index, int out_type, nnz_tensor_info *info,
-                        coded *c, size_t *out_size, size_t *scratch_size)
+                        coded *c, size_t *out_size, size_t *scratch_size, void *scratch,
+                        size_t scratch_have)
 {
     unsigned need;
+    int keep = out_type & NNZ_OUT_KEEP;
+    out_type &= ~NNZ_OUT_KEEP;
     if (!b || !b->data)
         return NNZ_E_ARGUMENT;
-    nnz_status st = tensor_at(b, index, info, c, &need);
+    /* under NNZ_OUT_KEEP, where a kept table's tag would be, when scratch
+     * holds one (it is read before what the tensor needs is known) */
+    keep = HAVE_SHARED && keep && scratch && scratch_have >= TAG_WORDS * 4 + 3;
+    nnz_status st = tensor_at(b, index, info, c, &need, keep ? align4(scratch) : NULL);
+    c->keep = keep;
     if (st != NNZ_OK)
         return st;
     unsigned es = out_elem_size(info->dtype, out_type);
@@ -2176,13 +2275,28 @@ static nnz_status prepare(const nnz_tensor_info *info, coded *c, int out_type, v
         m->kind = fk - 1;
         return NNZ_OK;
     }
-    /* the tables once for all blocks */
+    /* the tables once for all blocks; stream 0's shared table after its
+     * tag, and not built again when the last call left it there */
     for (unsigned s = 0; s < c->nstreams; s++) {
-        d[s].s = &c->st[s];
-        if (HAVE_HUFFMAN && huff_scratch(&c->st[s])) {
-            if ((st = walk_list(&c->st[s], &d[s], mem)) != NNZ_OK)
+        stream *t = &c->st[s];
+        d[s].s = t;
+        if (HAVE_HUFFMAN && huff_scratch(t)) {
+            uint32_t *at = mem;
+            stream k;
+            int tagged = HAVE_SHARED && s == 0 && t->shared;
+            if (tagged)
+                mem += TAG_WORDS;
+            st = walk_list(t, &d[s], mem,
+                           tagged && c->keep && tag_get(at, t->owner, &k) && k.list == t->list &&
+                               k.coding == t->coding);
+            if (tagged) { /* a tag only over a table built whole */
+                at[0] = st == NNZ_OK ? TAG_MAGIC : 0;
+                at[1] = t->owner;
+                memcpy(at + 2, t, sizeof *t);
+            }
+            if (st != NNZ_OK)
                 return st;
-            mem += huff_scratch(&c->st[s]) / 4;
+            mem += huff_scratch(t) / 4;
         }
     }
 #ifndef NNZ_NO_HASHED
@@ -2295,7 +2409,9 @@ static nnz_status reader_start(reader *r, const nnz_blob *b, uint32_t index, int
 {
     size_t need_out, need_scratch;
     r->pos = r->blk_end = 0; /* a block starts there */
-    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch);
+    nnz_status st = setup(b, index, out_type, &r->info, &r->c, &need_out, &need_scratch, scratch,
+                          scratch_size);
+    out_type &= ~NNZ_OUT_KEEP;
     if (st == NNZ_OK && (scratch_size < need_scratch || (need_scratch && !scratch)))
         st = NNZ_E_SCRATCH_SMALL;
     if (st == NNZ_OK)
@@ -2316,6 +2432,7 @@ static nnz_status decode_blocks(const nnz_blob *b, uint32_t index, uint64_t bloc
     if (!out && out_size)
         return NNZ_E_ARGUMENT;
     nnz_status st = reader_start(&r, b, index, out_type, scratch, scratch_size);
+    out_type &= ~NNZ_OUT_KEEP;
     if (st != NNZ_OK)
         return st;
     if (block >= r.info.nblocks || nblocks > r.info.nblocks - block)
@@ -2408,7 +2525,7 @@ nnz_status nnz_tensor_features(const nnz_blob *b, uint32_t index, unsigned *feat
         return NNZ_E_ARGUMENT;
     unsigned need;
     *features = 0;
-    nnz_status st = tensor_at(b, index, &info, &c, &need);
+    nnz_status st = tensor_at(b, index, &info, &c, &need, NULL);
     if (st == NNZ_OK || st == NNZ_E_UNSUPPORTED) {
         *features = need | c.need;
         st = NNZ_OK;
@@ -2425,7 +2542,7 @@ nnz_status nnz_value_map_get(const nnz_blob *b, uint32_t index, nnz_value_map *m
     unsigned need;
     memset(map, 0, sizeof *map);
     map->kind = -1;
-    nnz_status st = tensor_at(b, index, &info, &c, &need);
+    nnz_status st = tensor_at(b, index, &info, &c, &need, NULL);
     if (st != NNZ_OK || is_raw(info.encoding))
         return st;
     *map = c.vm;
@@ -2446,7 +2563,7 @@ nnz_status nnz_decode_sizes(const nnz_blob *b, uint32_t index, int out_type,
     coded c;
     if (!out_size || !scratch_size)
         return NNZ_E_ARGUMENT;
-    return setup(b, index, out_type, &info, &c, out_size, scratch_size);
+    return setup(b, index, out_type, &info, &c, out_size, scratch_size, NULL, 0);
 }
 
 nnz_status nnz_decode(const nnz_blob *b, uint32_t index, int out_type, void *out,
@@ -2570,7 +2687,7 @@ static nnz_status zg_run(const nnz_blob *b, uint8_t *out, size_t out_size, size_
         d[k].r[0].p = z.s[k].data;
         d[k].r[0].end = z.s[k].end;
         if (huff_scratch(&z.s[k])) {
-            if ((st = walk_list(&z.s[k], &d[k], mem)) != NNZ_OK)
+            if ((st = walk_list(&z.s[k], &d[k], mem, 0)) != NNZ_OK)
                 return st;
             mem += huff_scratch(&z.s[k]) / 4;
         }

@@ -75,10 +75,16 @@ enum {
     NNZ_OUT_F16 = 2,     /* IEEE half, round to nearest even */
     NNZ_OUT_I8 = 3,      /* affine tensors of at most 8 bits: int8 symbol - zero point,
                             to multiply by the channel's scale (nnz_value_map_get) */
-    NNZ_OUT_I4 = 4       /* affine tensors whose symbol - zero point fits -8..7 (4-bit
+    NNZ_OUT_I4 = 4,      /* affine tensors whose symbol - zero point fits -8..7 (4-bit
                             symmetric: zero point 8): signed int4, two per byte, element
                             2i in the low nibble of byte i, 2i+1 in the high one (CMSIS-NN's
                             int4 layout); an odd count leaves the last high nibble 0 */
+    /* OR'ed into out_type of nnz_decode, nnz_decode_block or nnz_reader_open:
+     * `scratch` holds what the last such call with this blob left there,
+     * unchanged since (never pass it on the first call with a scratch). A
+     * Huffman table shared between tensors (NNZ_CODING_SHARED) that the
+     * last call built there is then used again, not built anew. */
+    NNZ_OUT_KEEP = 0x100
 };
 
 /* Where a tensor goes back in the model. */
@@ -184,6 +190,10 @@ enum {
  * writer uses (docs/FORMAT.md): parameters in fewer bytes, scale codes of
  * any span. */
 #define NNZ_ENC_VERSION_COMPACT 5
+/* The version that adds stream codings 5 and 6 (a Huffman table shared
+ * with an earlier tensor); the writer uses it only for tensors that use
+ * them (docs/FORMAT.md). */
+#define NNZ_ENC_VERSION_SHARED 6
 
 /* Symbol stream codings. */
 enum {
@@ -191,7 +201,10 @@ enum {
     NNZ_CODING_HUFFMAN = 1,          /* Huffman: list table, one lane */
     NNZ_CODING_HUFFMAN_GAMMA = 2,    /* gamma-coded table, one lane (encoding version 2) */
     NNZ_CODING_HUFFMAN_X4 = 3,       /* list table, four lanes per block (version 2) */
-    NNZ_CODING_HUFFMAN_GAMMA_X4 = 4  /* gamma-coded table, four lanes (version 2) */
+    NNZ_CODING_HUFFMAN_GAMMA_X4 = 4, /* gamma-coded table, four lanes (version 2) */
+    NNZ_CODING_SHARED = 5,           /* Huffman, the table of another tensor's stream,
+                                        one lane (version 6) */
+    NNZ_CODING_SHARED_X4 = 6         /* the same, four lanes (version 6) */
 };
 /* Huffman codings 2 and 4 have gamma tables; 3 and 4 have four lanes. */
 
@@ -231,7 +244,7 @@ typedef struct nnz_value_map {
 #endif
 
 /* Features a build may leave out (runtime/README.md): define NNZ_NO_SPARSE,
- * NNZ_NO_HASHED, NNZ_NO_CODEBOOK, NNZ_NO_HUFFMAN or NNZ_NO_ALIAS for nnz.c and every file
+ * NNZ_NO_HASHED, NNZ_NO_CODEBOOK, NNZ_NO_HUFFMAN, NNZ_NO_ALIAS or NNZ_NO_SHARED for nnz.c and every file
  * that includes nnz.h. A tensor that needs a feature left out opens, and
  * decoding it returns NNZ_E_UNSUPPORTED; nnz_tensor_features says which.
  * NNZ_NO_REBUILD leaves out nnz_rebuild* and nnz_graph_*, NNZ_NO_READER
@@ -246,7 +259,8 @@ enum {
     NNZ_FEAT_CODEBOOK = 4, /* value map codebook */
     NNZ_FEAT_HUFFMAN = 8,  /* a Huffman-coded stream (codings 1..4) */
     NNZ_FEAT_ALIAS = 16,   /* encoding alias (then also what its tensor needs) */
-    NNZ_FEAT_GRAPH_CODEC = 32 /* a compressed graph section (the blob's, not a tensor's) */
+    NNZ_FEAT_GRAPH_CODEC = 32, /* a compressed graph section (the blob's, not a tensor's) */
+    NNZ_FEAT_SHARED = 64   /* a stream coded with another tensor's Huffman table */
 };
 #ifdef NNZ_NO_SPARSE
 #define NNZ_BUILT_SPARSE_ 0
@@ -278,10 +292,15 @@ enum {
 #else
 #define NNZ_BUILT_GRAPH_CODEC_ NNZ_FEAT_GRAPH_CODEC
 #endif
+#if defined(NNZ_NO_SHARED) || defined(NNZ_NO_HUFFMAN)
+#define NNZ_BUILT_SHARED_ 0
+#else
+#define NNZ_BUILT_SHARED_ NNZ_FEAT_SHARED
+#endif
 /* The NNZ_FEAT_* this build decodes. */
 #define NNZ_FEATURES_BUILT                                                           \
     (NNZ_BUILT_SPARSE_ | NNZ_BUILT_HASHED_ | NNZ_BUILT_CODEBOOK_ | NNZ_BUILT_HUFFMAN_ | \
-     NNZ_BUILT_ALIAS_ | NNZ_BUILT_GRAPH_CODEC_)
+     NNZ_BUILT_ALIAS_ | NNZ_BUILT_GRAPH_CODEC_ | NNZ_BUILT_SHARED_)
 #if defined(NNZ_NO_READER) && !defined(NNZ_NO_REBUILD)
 #error "NNZ_NO_READER needs NNZ_NO_REBUILD: nnz_rebuild decodes through a reader"
 #endif

@@ -19,6 +19,16 @@ typedef struct nnz_encoded {
     size_t params_len;
     uint8_t *payload;      /* malloc'ed; NULL with encoding RAW: the tensor's data */
     size_t payload_len;
+    /* A dense tensor of one block whose symbols a Huffman table shared with
+     * other tensors may code (nnz_share_tables, encode.h): its symbols
+     * (malloc'ed), their width, and the code length limit it asked for;
+     * syms NULL for any other tensor. */
+    uint32_t *syms;
+    size_t nsyms;
+    unsigned width, max_len;
+    /* set by nnz_share_tables when it coded the stream anew: its coding
+     * (NNZ_CODING_*: 1..4 the table's owner, 5 or 6 a user of it); 0 when not */
+    uint8_t shared_coding;
 } nnz_encoded;
 
 void nnz_encoded_free(nnz_encoded *x);
@@ -48,6 +58,10 @@ typedef struct nnz_blob_writer {
     /* 1: the graph section stored as it is (`--graph raw`); 0: compressed
      * when that makes the blob smaller (docs/FORMAT.md, format 2 only). */
     int graph_raw;
+    /* 1: tensors whose symbol histograms are close share one Huffman table
+     * when that is smaller (nnz_share_tables); every tensor is encoded
+     * before the first payload is written. Not with `external`. */
+    int share_tables;
     void *ctx;
 } nnz_blob_writer;
 
@@ -75,6 +89,14 @@ typedef struct nnz_blob_stats {
      * (written as an alias entry, docs/FORMAT.md), else SIZE_MAX */
     size_t *alias_of;         /* m->ntensors, malloc'ed; caller frees */
     size_t aliases;           /* alias entries */
+    /* per model tensor: the tensor whose Huffman table it is coded with
+     * (a shared table, docs/FORMAT.md), else SIZE_MAX */
+    size_t *table_of;         /* m->ntensors, malloc'ed; caller frees */
+    size_t shared;            /* tensors coded with another's table */
+    /* per model tensor: the stream coding nnz_share_tables wrote for it (0:
+     * its own encoding as the encoder chose it), and its payload bytes */
+    uint8_t *shared_coding;   /* m->ntensors, malloc'ed; caller frees */
+    uint64_t *payload_len;    /* m->ntensors, malloc'ed; caller frees */
 } nnz_blob_stats;
 
 /* A tensor's name as a NUL-terminated malloc'ed string: the runtime gives

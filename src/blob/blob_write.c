@@ -12,6 +12,7 @@
 
 #include "bytes.h"
 #include "graph_pack.h"
+#include "encode.h"
 #include "nnz.h"
 #include "save.h"
 
@@ -25,6 +26,7 @@ void nnz_encoded_free(nnz_encoded *x)
 {
     free(x->params);
     free(x->payload);
+    free(x->syms);
     memset(x, 0, sizeof *x);
 }
 
@@ -435,6 +437,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     size_t *order = nnz_calloc(n, sizeof *order, e);
     size_t *starts = nnz_calloc(n, sizeof *starts, e);
     size_t *alias_of = nnz_malloc((n ? n : 1) * sizeof *alias_of, e);
+    size_t *table_of = nnz_malloc((n ? n : 1) * sizeof *table_of, e);
+    uint8_t *shared_coding = nnz_calloc(n ? n : 1, 1, e);
+    uint64_t *payload_len = nnz_calloc(n ? n : 1, sizeof *payload_len, e);
+    nnz_encoded *pre = NULL; /* every entry encoded first, to share tables */
+    size_t *owner_of = NULL;
     seen_set set = { 0 };
     uint8_t *graph = NULL, *names = NULL, *graph_c = NULL;
     size_t *back = NULL, graph_c_len = 0;
@@ -443,10 +450,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     nnz_bytes entries = { 0 };
     char *meta = NULL;
     int rc = -1;
-    if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts || !alias_of)
+    if (!entry || !ext || !hole_entry || !holes || !tbytes || !order || !starts || !alias_of ||
+        !table_of || !shared_coding || !payload_len)
         goto done;
     for (size_t i = 0; i < n; i++)
-        alias_of[i] = SIZE_MAX;
+        alias_of[i] = table_of[i] = SIZE_MAX;
     for (size_t i = 0; i < n; i++)
         entry[i] = m->tensors[i].nbytes >= NNZ_BLOB_MIN_ENTRY_BYTES ||
                    (m->tensors[i].nbytes > 0 && w && w->force_entry && w->force_entry(w->ctx, m, i));
@@ -543,6 +551,32 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
                      .holes = holes, .ext = ext, .order = order, .starts = starts,
                      .gpack = gpack, .graph_names = &st->graph_names_bytes };
 
+    /* shared Huffman tables: every tensor encoded before the first payload
+     * is written, then the tables chosen across them (nnz_share_tables) */
+    if (w && w->share_tables && w->encode && !w->external) {
+        pre = nnz_calloc(nent ? nent : 1, sizeof *pre, e);
+        owner_of = nnz_malloc((nent ? nent : 1) * sizeof *owner_of, e);
+        if (!pre || !owner_of)
+            goto done;
+        for (size_t k = 0; k < nent; k++) {
+            pre[k] = (nnz_encoded){ .encoding = NNZ_ENC_RAW, .version = 1 };
+            if (hole_entry[order[k]] != 2 && w->encode(w->ctx, m, order[k], &pre[k], e) != 0) {
+                nnz_wrap(e, "tensor '%s': ", m->tensors[order[k]].name);
+                goto done;
+            }
+        }
+        if (nnz_share_tables(pre, nent, owner_of, e) != 0)
+            goto done;
+        for (size_t k = 0; k < nent; k++) {
+            free(pre[k].syms);
+            pre[k].syms = NULL;
+            if (owner_of[k] != SIZE_MAX && owner_of[k] != k) {
+                table_of[order[k]] = order[owner_of[k]];
+                st->shared++;
+            }
+        }
+    }
+
     enum { MAXSEC = 5 };
     unsigned nsec = any_name ? 5 : 4;
     section sec[MAXSEC];
@@ -581,7 +615,10 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             tbytes[i] = add_entry(&db, &entries, m, k, o.pos - sec[1].off, 0, &x);
             continue;
         }
-        if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
+        if (pre) {
+            x = pre[k];
+            memset(&pre[k], 0, sizeof pre[k]);
+        } else if (w && w->encode && w->encode(w->ctx, m, i, &x, e) != 0) {
             nnz_encoded_free(&x);
             nnz_wrap(e, "tensor '%s': ", t->name);
             goto done;
@@ -596,7 +633,7 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
         uint64_t plen = x.payload ? x.payload_len : t->nbytes;
         /* a tensor whose entry would repeat an earlier one byte for byte
          * (dtype, shape, encoding, parameters, payload) is an alias of it */
-        uint64_t hash;
+        uint64_t hash = 0;
         uint32_t rep_entry;
         size_t slot = 0;
         if (entries.failed) { /* the earlier parameters are compared there */
@@ -610,6 +647,11 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             nnz_encoded_free(&x);
             goto done;
         }
+        /* a table others use is never an alias (it may be a target; when
+         * it repeats an earlier entry, that one stays the target) */
+        int owner_repeats = owner_of && owner_of[k] == k && rep_entry != UINT32_MAX;
+        if (owner_repeats)
+            rep_entry = UINT32_MAX;
         if (rep_entry != UINT32_MAX) {
             uint8_t pk[10];
             size_t np = nnz_varint_put(pk, rep_entry);
@@ -621,14 +663,18 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
             nnz_encoded_free(&x);
             continue;
         }
-        set.slot[slot] = (uint32_t)k + 1;
-        set.s[k] = (seen){ .hash = hash, .at = o.pos, .len = plen, .params_len = x.params_len,
-                           .encoding = x.encoding, .version = x.version };
+        if (!owner_repeats) { /* (its slot was not looked for) */
+            set.slot[slot] = (uint32_t)k + 1;
+            set.s[k] = (seen){ .hash = hash, .at = o.pos, .len = plen, .params_len = x.params_len,
+                               .encoding = x.encoding, .version = x.version };
+        }
         if ((x.payload ? out_put(&o, x.payload, x.payload_len) : out_tensor_data(&o, t)) != 0) {
             nnz_encoded_free(&x);
             goto done;
         }
         tbytes[i] = plen + add_entry(&db, &entries, m, k, poff, plen, &x);
+        payload_len[i] = plen;
+        shared_coding[i] = x.shared_coding;
         set.s[k].params_end = entries.len; /* its parameters end its entry */
         nnz_encoded_free(&x);
     }
@@ -709,11 +755,24 @@ int nnz_blob_write(nnz_model *m, const nnz_blob_writer *w, FILE *f, nnz_blob_sta
     st->tensor_bytes = tbytes;
     st->is_entry = entry;
     st->alias_of = alias_of;
+    st->table_of = table_of;
+    st->shared_coding = shared_coding;
+    st->payload_len = payload_len;
+    shared_coding = NULL;
+    payload_len = NULL;
     tbytes = NULL;
     entry = NULL;
     alias_of = NULL;
+    table_of = NULL;
     rc = 0;
 done:
+    for (size_t k = 0; pre && k < nent; k++)
+        nnz_encoded_free(&pre[k]);
+    free(pre);
+    free(owner_of);
+    free(table_of);
+    free(shared_coding);
+    free(payload_len);
     free(set.s);
     free(set.slot);
     free(alias_of);

@@ -21,6 +21,10 @@
 #include "nnz.h"
 #include "scale_grid.h"
 
+/* Tensors share Huffman tables only over alphabets this small: a group's
+ * cost is weighed symbol by symbol for each tensor it may take. */
+#define SHARE_ALPHABET 1024u
+
 /* Escape symbols a sparse gap stream may use are 2^k - 1, k = 1..16; the
  * histogram of gaps below this is an array, longer gaps a list. */
 #define GAP_SMALL 65536u
@@ -228,11 +232,11 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
         return -1;
     nnz_bitw *w = &out->data;
     size_t header = 0, most = 0;
-    if (p->coding != NNZ_CODING_PACKED) {
+    if (p->coding != NNZ_CODING_PACKED && p->coding <= NNZ_CODING_HUFFMAN_GAMMA_X4) {
         nnz_huff_write_table(&p->h, p->coding & 1 ? NNZ_HUFF_TABLE_LIST : NNZ_HUFF_TABLE_GAMMA,
                              w);
         header = w->out.len;
-    }
+    } /* codings 5 and 6: the table is another tensor's */
     /* code and length of each symbol in one word; the largest block's bytes */
     uint32_t *cl = NULL;
     unsigned bits = p->coding == NNZ_CODING_PACKED ? p->width : p->h.maxlen;
@@ -266,7 +270,7 @@ static int code_stream(const symbols *sy, const plan *p, coded_stream *out, nnz_
             for (i = 0; i < n; i++)
                 lw_put(&l, s[i], bits);
             nnz_bitw_bytes(w, buf, (size_t)(lw_end(&l) - buf));
-        } else if (p->coding < NNZ_CODING_HUFFMAN_X4) {
+        } else if (p->coding < NNZ_CODING_HUFFMAN_X4 || p->coding == NNZ_CODING_SHARED) {
             if (p->h.maxlen)
                 for (i = 0; i < n; i++)
                     lw_put(&l, cl[s[i]] >> 5, cl[s[i]] & 31);
@@ -995,6 +999,19 @@ int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_
             describe_stream(info, "values", &cs[0], &dense);
         }
     }
+    /* a dense tensor of one block: its symbols, for nnz_share_tables */
+    if (!use_sparse && !st->hashed && nblocks == 1 && huff && alphabet >= 2 &&
+        alphabet <= SHARE_ALPHABET && best.enc == NNZ_ENC_DENSE) {
+        out->syms = nnz_malloc(n * sizeof *out->syms, e);
+        if (!out->syms) {
+            nnz_encoded_free(out);
+            goto done;
+        }
+        memcpy(out->syms, sy[0].syms, n * sizeof *out->syms);
+        out->nsyms = n;
+        out->width = bits_for(max);
+        out->max_len = max_len;
+    }
     rc = 0;
 done:
     free(freq);
@@ -1006,5 +1023,317 @@ done:
     symbols_free(&sy[1]);
     stream_free(&cs[0]);
     stream_free(&cs[1]);
+    return rc;
+}
+
+/* ---- shared tables ------------------------------------------------------------ */
+
+/* Groups of tensors weighed at once: a tensor may join any of the last
+ * SHARE_OPEN groups, each of at most SHARE_MEMBERS tensors (the cost of a
+ * trial grows with both). */
+#define SHARE_OPEN 8
+#define SHARE_MEMBERS 64
+
+/* A candidate tensor: its symbol counts, its bytes as encoded on its own,
+ * and the most data bytes it may take under a shared table (the size
+ * target of an own table: 1% over its entropy, plus that table). */
+typedef struct share_cand {
+    uint64_t *freq;
+    uint64_t own;
+    double budget;
+    size_t dup_of;   /* an earlier candidate with the same bytes, or SIZE_MAX */
+} share_cand;
+
+typedef struct share_group {
+    size_t members[SHARE_MEMBERS]; /* entry indices, increasing: the first owns the table */
+    size_t n;
+    uint64_t *freq;
+    unsigned width, max_len;
+    uint64_t bytes;                /* as stored: shared, or (one member) its own bytes */
+} share_group;
+
+/* Tensor i into group g's members, which stay in entry order; and out. */
+static void group_add(share_group *g, size_t i)
+{
+    size_t k = g->n++;
+    for (; k > 0 && g->members[k - 1] > i; k--)
+        g->members[k] = g->members[k - 1];
+    g->members[k] = i;
+}
+
+static void group_remove(share_group *g, size_t i)
+{
+    size_t k = 0;
+    while (g->members[k] != i)
+        k++;
+    for (g->n--; k < g->n; k++)
+        g->members[k] = g->members[k + 1];
+}
+
+/* The code a group's counts get, as plan_stream builds a tensor's. */
+static int share_code(const uint64_t *freq, unsigned width, unsigned max_len, nnz_huff *h,
+                      nnz_error *e)
+{
+    uint32_t alphabet = 1u << width;
+    uint64_t used = 0, total = 0;
+    for (uint32_t s = 0; s < alphabet; s++) {
+        used += freq[s] != 0;
+        total += freq[s];
+    }
+    while (max_len < NNZ_HUFF_MAX_LEN && ((uint64_t)1 << max_len) < used)
+        max_len++;
+    unsigned pref = max_len < NNZ_HUFF_FAST_BITS ? max_len : NNZ_HUFF_FAST_BITS;
+    double cap = 1.01 * nnz_entropy(freq, alphabet) * (double)total;
+    return nnz_huff_build_pref(freq, alphabet, max_len, pref, NNZ_HUFF_FAST_COST, cap, h, e);
+}
+
+/* A member's data under code h: its bytes, and whether in four lanes
+ * (when they cost at most half a percent more: they decode faster). */
+static uint64_t share_data(const nnz_huff *h, const uint64_t *freq, int *four)
+{
+    uint64_t bits = nnz_huff_data_bits(h, freq), one = est_bytes(bits, 1, 1),
+             x4 = est_bytes(bits, 1, 4);
+    *four = x4 <= one + one / 200;
+    return *four ? x4 : one;
+}
+
+/* Bytes of group g's tensors coded with one table built from `freq` (g's
+ * counts, with any tensor being tried), the table in the first; UINT64_MAX
+ * when a member would pass its budget. */
+static int share_cost(const share_group *g, const uint64_t *freq, const nnz_encoded *x,
+                      const share_cand *c, uint64_t *bytes, nnz_error *e)
+{
+    nnz_huff h;
+    int four;
+    if (share_code(freq, g->width, g->max_len, &h, e) != 0)
+        return -1;
+    uint64_t tl = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST) / 8,
+             tg = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_GAMMA) / 8;
+    *bytes = tl < tg ? tl : tg;
+    for (size_t k = 0; k < g->n && *bytes != UINT64_MAX; k++) {
+        size_t i = g->members[k];
+        uint64_t d = share_data(&h, c[i].freq, &four);
+        *bytes = (double)d > c[i].budget ? UINT64_MAX
+                                         : *bytes + d + x[i].params_len +
+                                               (k ? nnz_varint_len(g->members[0]) : 0);
+    }
+    nnz_huff_free(&h);
+    return 0;
+}
+
+/* Code group g's tensors with its table: the first's stream with the
+ * table (codings 1 to 4), the others' without it (codings 5 and 6, encoding
+ * version 6, the first's entry index after the stream's descriptor). */
+static int share_write(const share_group *g, nnz_encoded *x, const share_cand *c, nnz_error *e)
+{
+    nnz_huff h;
+    if (share_code(g->freq, g->width, g->max_len, &h, e) != 0)
+        return -1;
+    int gamma = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_GAMMA) <
+                nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST),
+        rc = 0;
+    for (size_t k = 0; k < g->n && rc == 0; k++) {
+        nnz_encoded *t = &x[g->members[k]];
+        size_t start[2] = { 0, t->nsyms };
+        symbols sy = { .syms = t->syms, .n = t->nsyms, .start = start, .nblocks = 1 };
+        int four;
+        share_data(&h, c[g->members[k]].freq, &four);
+        plan p = { .width = g->width, .h = h };
+        p.coding = k ? (four ? NNZ_CODING_SHARED_X4 : NNZ_CODING_SHARED)
+                     : (four ? NNZ_CODING_HUFFMAN_X4 : NNZ_CODING_HUFFMAN) + (unsigned)gamma;
+        coded_stream cs;
+        nnz_bitw params = { 0 };
+        rc = code_stream(&sy, &p, &cs, e);
+        /* the parameters but their last byte, the stream's descriptor */
+        nnz_bitw_bytes(&params, t->params, t->params_len - 1);
+        put_u8(&params, p.coding | (g->width - 1) << 3);
+        if (k)
+            put_varint(&params, g->members[0]);
+        nnz_bitw_align(&params);
+        if (rc == 0 && (params.out.failed || cs.data.out.failed))
+            rc = nnz_fail(e, NNZ_EXIT_INTERNAL, "out of memory sharing a Huffman table");
+        if (rc == 0) {
+            free(t->params);
+            free(t->payload);
+            t->params = params.out.buf;
+            t->params_len = params.out.len;
+            t->payload = cs.data.out.buf;
+            t->payload_len = cs.data.out.len;
+            t->shared_coding = (uint8_t)p.coding;
+            if (k)
+                t->version = NNZ_ENC_VERSION_SHARED;
+            memset(&params, 0, sizeof params);
+            memset(&cs.data, 0, sizeof cs.data);
+        }
+        nnz_bitw_free(&params);
+        stream_free(&cs);
+    }
+    nnz_huff_free(&h);
+    return rc;
+}
+
+static int same_bytes(const nnz_encoded *a, const nnz_encoded *b)
+{
+    return a->encoding == b->encoding && a->version == b->version &&
+           a->params_len == b->params_len && a->payload_len == b->payload_len &&
+           a->width == b->width && memcmp(a->params, b->params, a->params_len) == 0 &&
+           memcmp(a->payload, b->payload, a->payload_len) == 0;
+}
+
+int nnz_share_tables(nnz_encoded *x, size_t n, size_t *owner_of, nnz_error *e)
+{
+    share_cand *c = nnz_calloc(n ? n : 1, sizeof *c, e);
+    share_group *g = NULL;
+    size_t ng = 0, cap = 0;
+    uint64_t *f = NULL;
+    int rc = -1;
+    if (!c)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        owner_of[i] = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        c[i].dup_of = SIZE_MAX;
+        if (!x[i].syms)
+            continue;
+        /* a repeat of an earlier tensor is coded as that one is (an alias after) */
+        for (size_t j = 0; j < i && c[i].dup_of == SIZE_MAX; j++)
+            if (x[j].syms && c[j].dup_of == SIZE_MAX && same_bytes(&x[i], &x[j]))
+                c[i].dup_of = j;
+        if (c[i].dup_of != SIZE_MAX)
+            continue;
+        uint32_t a = 1u << x[i].width;
+        nnz_huff h;
+        if (!(c[i].freq = nnz_calloc(a, sizeof *c[i].freq, e)))
+            goto done;
+        for (size_t k = 0; k < x[i].nsyms; k++)
+            c[i].freq[x[i].syms[k]]++;
+        if (share_code(c[i].freq, x[i].width, x[i].max_len, &h, e) != 0)
+            goto done;
+        uint64_t tl = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_LIST) / 8,
+                 tg = nnz_huff_table_bits(&h, NNZ_HUFF_TABLE_GAMMA) / 8;
+        nnz_huff_free(&h);
+        c[i].own = x[i].params_len + x[i].payload_len;
+        c[i].budget = 1.01 * nnz_entropy(c[i].freq, a) * (double)x[i].nsyms / 8 +
+                      (double)(tl < tg ? tl : tg);
+    }
+    /* each tensor in turn, the largest first (groups form around them; a
+     * small tensor pays for no table, but may join one), joins the open
+     * group it makes smallest, when that is smaller than keeping it
+     * apart; else it opens one */
+    size_t *ord = nnz_malloc((n ? n : 1) * sizeof *ord, e), no = 0;
+    if (!ord)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        if (!c[i].freq)
+            continue;
+        size_t k = no++;
+        for (; k > 0 && x[ord[k - 1]].nsyms < x[i].nsyms; k--)
+            ord[k] = ord[k - 1];
+        ord[k] = i;
+    }
+    for (size_t oi = 0; oi < no; oi++) {
+        size_t i = ord[oi];
+        uint32_t a = 1u << x[i].width;
+        size_t best = SIZE_MAX;
+        uint64_t best_bytes = 0, best_gain = 0;
+        free(f);
+        if (!(f = nnz_malloc(a * sizeof *f, e))) {
+            free(ord);
+            goto done;
+        }
+        for (size_t k = ng > SHARE_OPEN ? ng - SHARE_OPEN : 0; k < ng; k++) {
+            share_group *q = &g[k];
+            uint64_t bytes;
+            if (q->width != x[i].width || q->max_len != x[i].max_len || q->n == SHARE_MEMBERS)
+                continue;
+            for (uint32_t s = 0; s < a; s++)
+                f[s] = q->freq[s] + c[i].freq[s];
+            group_add(q, i);
+            int r = share_cost(q, f, x, c, &bytes, e);
+            group_remove(q, i);
+            if (r != 0) {
+                free(ord);
+                goto done;
+            }
+            if (bytes < q->bytes + c[i].own && q->bytes + c[i].own - bytes > best_gain) {
+                best = k;
+                best_bytes = bytes;
+                best_gain = q->bytes + c[i].own - bytes;
+            }
+        }
+        if (best != SIZE_MAX) {
+            share_group *q = &g[best];
+            group_add(q, i);
+            q->bytes = best_bytes;
+            for (uint32_t s = 0; s < a; s++)
+                q->freq[s] += c[i].freq[s];
+            continue;
+        }
+        if (ng == cap) {
+            share_group *ng2 = nnz_realloc(g, (cap = cap ? 2 * cap : 16) * sizeof *g, e);
+            if (!ng2) {
+                free(ord);
+                goto done;
+            }
+            g = ng2;
+        }
+        share_group *q = &g[ng];
+        memset(q, 0, sizeof *q);
+        if (!(q->freq = nnz_malloc(a * sizeof *q->freq, e))) {
+            free(ord);
+            goto done;
+        }
+        ng++;
+        memcpy(q->freq, c[i].freq, a * sizeof *q->freq);
+        q->members[q->n++] = i;
+        q->width = x[i].width;
+        q->max_len = x[i].max_len;
+        q->bytes = c[i].own;
+    }
+    free(ord);
+    free(f);
+    f = NULL;
+    for (size_t k = 0; k < ng; k++) {
+        if (g[k].n < 2)
+            continue;
+        if (share_write(&g[k], x, c, e) != 0)
+            goto done;
+        owner_of[g[k].members[0]] = g[k].members[0];
+        for (size_t j = 1; j < g[k].n; j++)
+            owner_of[g[k].members[j]] = g[k].members[0];
+    }
+    /* repeats: the bytes of the tensor they repeat */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = c[i].dup_of;
+        if (j == SIZE_MAX || owner_of[j] == SIZE_MAX)
+            continue;
+        uint8_t *pa = nnz_malloc(x[j].params_len, e), *pl = nnz_malloc(x[j].payload_len + 1, e);
+        if (!pa || !pl) {
+            free(pa);
+            free(pl);
+            goto done;
+        }
+        memcpy(pa, x[j].params, x[j].params_len);
+        memcpy(pl, x[j].payload, x[j].payload_len);
+        free(x[i].params);
+        free(x[i].payload);
+        x[i].params = pa;
+        x[i].payload = pl;
+        x[i].params_len = x[j].params_len;
+        x[i].payload_len = x[j].payload_len;
+        x[i].version = x[j].version;
+        x[i].shared_coding = x[j].shared_coding;
+        if (owner_of[j] != j)
+            owner_of[i] = owner_of[j];
+    }
+    rc = 0;
+done:
+    free(f);
+    for (size_t k = 0; k < ng; k++)
+        free(g[k].freq);
+    free(g);
+    for (size_t i = 0; i < n; i++)
+        free(c[i].freq);
+    free(c);
     return rc;
 }

@@ -21,6 +21,19 @@
 int nnz_encode_tensor(const nnz_tensor *t, const nnz_state *st, cJSON *rep, nnz_encoded *out,
                       nnz_error *e);
 
+/* Shared Huffman tables (docs/FORMAT.md, stream codings 5 and 6): x[0..n)
+ * are the directory's entries in order; those with symbols (x[i].syms,
+ * dense tensors of one block) may share. Each, in order, joins the group
+ * of tensors whose one table, built from their summed counts, makes them
+ * smallest in all, when that is smaller than the tensor on its own and
+ * keeps every member within its size target (1% over its entropy plus
+ * what a table of its own would cost); a group of two or more is coded
+ * with its table in the first tensor's stream, the others referring to
+ * that entry. A tensor whose bytes repeat an earlier one's is coded as
+ * that one is. owner_of[i] gets the entry whose table tensor i uses (i
+ * for an owner), SIZE_MAX for the rest. Deterministic. */
+int nnz_share_tables(nnz_encoded *x, size_t n, size_t *owner_of, nnz_error *e);
+
 /* The names of the encodings (enc_names.c, one table each): a layout
  * (nnz.h NNZ_ENC_*; "unknown" past them), a value map (NNZ_VAL_*; "none"
  * past them, as for a raw tensor's -1), a stream's coding (NNZ_CODING_*:

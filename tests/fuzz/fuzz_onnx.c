@@ -65,6 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(st.tensor_bytes);
             free(st.is_entry);
             free(st.alias_of);
+            free(st.table_of);
+            free(st.shared_coding);
+            free(st.payload_len);
         }
         fclose(f);
     }

@@ -146,6 +146,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(scratch);
         }
     }
+    /* the tensors in order with one scratch, NNZ_OUT_KEEP after the first
+     * call: a Huffman table shared between tensors that the call before
+     * left there decodes exactly what a table built anew does */
+    enum { KEEP_SCRATCH = 1 << 16, KEEP_OUT = 1 << 18 };
+    uint8_t *ks = malloc(KEEP_SCRATCH), *o1 = malloc(KEEP_OUT), *o2 = malloc(KEEP_OUT),
+            *fresh = malloc(KEEP_SCRATCH);
+    for (uint32_t i = 0, k = 0; ks && o1 && o2 && fresh && i < n && i < 64; i++) {
+        size_t out_size, scratch_size;
+        if (nnz_decode_sizes(&b, i, NNZ_OUT_F32, &out_size, &scratch_size) != NNZ_OK ||
+            out_size > KEEP_OUT || scratch_size > KEEP_SCRATCH)
+            continue;
+        nnz_status s1 = nnz_decode(&b, i, NNZ_OUT_F32, o1, out_size, fresh, scratch_size);
+        nnz_status s2 = nnz_decode(&b, i, NNZ_OUT_F32 | (k++ ? NNZ_OUT_KEEP : 0), o2, out_size,
+                                   ks, KEEP_SCRATCH);
+        if (s1 != s2 || (s1 == NNZ_OK && memcmp(o1, o2, out_size) != 0))
+            abort(); /* a kept table decoded otherwise than a built one */
+    }
+    free(ks);
+    free(o1);
+    free(o2);
+    free(fresh);
     uint64_t model_size;
     size_t work_size;
     if (nnz_rebuild_sizes(&b, &model_size, &work_size) == NNZ_OK && work_size < (64u << 20) &&

@@ -121,6 +121,7 @@ typedef struct golden {
     nnz_state *st[MAXT];
     int n;
     int dirnames; /* every name, type and shape in its directory entry */
+    int share;    /* Huffman tables shared between tensors (the writer's choice) */
 } golden;
 
 static spec *add(golden *g, const char *name, int dtype, int64_t d0, int64_t d1)
@@ -318,6 +319,11 @@ static void describe(const ctx *c, int i, const nnz_blob *b, uint32_t j,
         if (map.kind == NNZ_VAL_AFFINE_LOG)
             k += (size_t)snprintf(out + k, size - k, " scale_bits=%u", map.scale_bits);
     }
+    unsigned feat; /* since encoding version 6: a stream coded with another entry's table */
+    if (nnz_tensor_features(b, j, &feat) == NNZ_OK && (feat & NNZ_FEAT_SHARED)) {
+        k += (size_t)snprintf(out + k, size - k, " values=huffman-shared-table");
+        return;
+    }
     const cJSON *esc = cJSON_GetObjectItem(enc, "escape");
     if (esc)
         k += (size_t)snprintf(out + k, size - k, " escape=%d", (int)cJSON_GetNumberValue(esc));
@@ -402,7 +408,7 @@ static void write_golden(golden *g, const char *dir, FILE *manifest,
     states(g, m);
     ctx c = { .g = g };
     nnz_blob_writer w = { .encode = encode_cb, .force_entry = force_cb, .ctx = &c,
-                          .names_in_directory = g->dirnames };
+                          .names_in_directory = g->dirnames, .share_tables = g->share };
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, g->file);
     FILE *f = tmpfile();
@@ -412,6 +418,9 @@ static void write_golden(golden *g, const char *dir, FILE *manifest,
     free(bs.tensor_bytes);
     free(bs.is_entry);
     free(bs.alias_of);
+    free(bs.table_of);
+    free(bs.shared_coding);
+    free(bs.payload_len);
     long blen = ftell(f);
     uint8_t *blob = malloc((size_t)blen);
     rewind(f);
@@ -826,6 +835,36 @@ static void graph_packed_blob(golden *g)
     memcpy(again->raw, g->t[0].raw, again->nbytes);
 }
 static void no_states(golden *g, nnz_model *m) { (void)g; (void)m; }
+/* shared: Huffman tables shared between tensors (encoding version 6,
+ * stream codings 5 and 6): two 8-bit bell-shaped tensors and a small one
+ * of the same bell (one table, in the first's stream; the others one lane
+ * and four lanes without it), a repeat of a sharer (an alias of it), and
+ * two 4-bit tensors between them (another width: their own group or
+ * none), so a reader that keeps tables across calls meets a table change */
+static void shared_states(golden *g, nnz_model *m)
+{
+    uint64_t keep = rng_state;
+    for (int i = 0; i < g->n; i++) {
+        const char *n = g->t[i].name;
+        g->st[i] = state_of(m, i);
+        if (strstr(n, "b_again") || !strcmp(n, "sh_b"))
+            rng_state = keep ^ 0x5bd1e995u; /* sh_b_again repeats sh_b */
+        affine(g->st[i], &g->t[i], strstr(n, "narrow") ? 4 : 8, strstr(n, "narrow") ? 8 : 128, 0,
+               0, bell_code);
+        g->st[i]->entropy = 1;
+        nnz_state_reconstruct(g->st[i]);
+    }
+}
+static void shared_blob(golden *g)
+{
+    g->share = 1;
+    add(g, "sh_a", NNZ_DT_FLOAT, 64, 64);
+    add(g, "sh_narrow_a", NNZ_DT_FLOAT, 40, 40);
+    add(g, "sh_b", NNZ_DT_FLOAT, 48, 64);
+    add(g, "sh_narrow_b", NNZ_DT_FLOAT, 40, 40);
+    add(g, "sh_small", NNZ_DT_FLOAT, 12, 18);
+    add(g, "sh_b_again", NNZ_DT_FLOAT, 48, 64);
+}
 
 int main(int argc, char **argv)
 {
@@ -845,6 +884,7 @@ int main(int argc, char **argv)
         { "format2.nnz", format2_blob, format2_states },
         { "format2_named.nnz", format2_named_blob, format2_states },
         { "graph_packed.nnz", graph_packed_blob, no_states },
+        { "shared.nnz", shared_blob, shared_states },
     };
     /* BLOB: write that one alone and add its lines to MANIFEST (a new
      * format feature's blob; the others are never regenerated) */

@@ -984,7 +984,78 @@ def blob_cases(s, nnzip):
            "model it wrote loads")
 
     decode_limit_cases(s, nnzip, b0, decompress)
+    shared_table_cases(s, nnzip, decompress)
     lying_field_cases(s, b0)
+
+
+def shared_model():
+    """X[1,64] -> MatMul W1[64,64] -> Add B1[64] -> MatMul W2[64,64] -> Y:
+    two weights of one distribution, which `quantize:bits=8 | huffman`
+    codes with one Huffman table (W2 uses W1's: stream coding 5 or 6)."""
+    rng = np.random.RandomState(7)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.1, (64, 64)).astype(np.float32), "W1"),
+             numpy_helper.from_array(weights((64,), 0.2), "B1"),
+             numpy_helper.from_array(rng.normal(0, 0.1, (64, 64)).astype(np.float32), "W2")]
+    nodes = [helper.make_node("MatMul", ["X", "W1"], ["h"]),
+             helper.make_node("Add", ["h", "B1"], ["a"]),
+             helper.make_node("MatMul", ["a", "W2"], ["Y"])]
+    g = helper.make_graph(nodes, "shared",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 64])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 64])],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
+                          producer_name="gen_hostile")
+    m.ir_version = IR_VERSION
+    onnx.checker.check_model(m)
+    return m
+
+
+def shared_table_cases(s, nnzip, decompress):
+    """Shared Huffman tables (docs/FORMAT.md, codings 5 and 6): W2's stream
+    names the entry whose table it uses (the varint after its descriptor,
+    the last bytes of its parameters). Each edit below must be refused at
+    open: a reference to itself, to a raw entry, past the directory, a
+    table over another width, a chain (the owner sharing in turn), the
+    coding in a version before 6; a later version opens and fails alone."""
+    s.write("shared.onnx", shared_model().SerializeToString())
+    base = run_nnzip(nnzip, s.dir, "shared.onnx", "shared.nnz", ["-p", "quantize:bits=8|huffman"])
+    b0 = Blob(base)
+    assert bytes(b0.write()) == base, "gen_hostile's blob writer disagrees with nnzip's (shared)"
+    names = [e["name"] for e in b0.entries]
+    w1, b1, w2 = names.index(b"W1"), names.index(b"B1"), names.index(b"W2")
+    e2 = b0.entries[w2]
+    desc, owner = e2["params"][-2], e2["params"][-1]
+    assert e2["encoding_version"] == 6 and desc & 7 in (5, 6) and owner == w1, \
+        "W2 does not use W1's table: %r" % (e2,)
+    decompress("s_base", "shared.nnz", 0, r"shared\.nnz -> ",
+               "control: W2 coded with W1's table decompresses")
+
+    def edit(cid, why, changes, code=3,
+             regex=r"blob is malformed.*in the directory entry of tensor [0-9]+"):
+        x = copy.deepcopy(b0)
+        for (i, field), v in changes.items():
+            x.entries[i][field] = v
+        s.write(cid + ".nnz", x.write())
+        decompress(cid, cid + ".nnz", code, regex, why)
+
+    p2 = e2["params"][:-1]
+    edit("s_owner_self", "W2's table is its own entry's: an owner shares no table (no cycle)",
+         {(w2, "params"): p2 + bytes([w2])})
+    edit("s_owner_raw", "W2's table is B1's, a raw entry with no table",
+         {(w2, "params"): p2 + bytes([b1])})
+    edit("s_owner_missing", "W2's table is entry 100's, past the directory's 3",
+         {(w2, "params"): p2 + bytes([100])})
+    edit("s_width", "W2 says 7-bit symbols, W1's table is over 8: another alphabet",
+         {(w2, "params"): e2["params"][:-2] + bytes([(desc & 7) | 6 << 3, owner])})
+    e1 = b0.entries[w1]
+    edit("s_chain", "W1, whose table W2 uses, itself uses W2's: a chain and a cycle",
+         {(w1, "params"): e1["params"][:-1] + bytes([5 | (e1["params"][-1] & ~7), w2]),
+          (w1, "encoding_version"): 6})
+    edit("s_version_5", "codings 5 and 6 came with encoding version 6: in version 5 they are "
+         "malformed", {(w2, "encoding_version"): 5})
+    edit("s_version_7", "a version after 6 opens; only W2 fails, as a tensor of an encoding "
+         "this reader does not know", {(w2, "encoding_version"): 7},
+         regex=r"a tensor uses an encoding this nnzip does not know")
 
 
 def set_decoded_size(x, i, size):

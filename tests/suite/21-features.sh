@@ -19,7 +19,9 @@ $NNZIP -q compress "$M" -o "$W/hashh.nnz" -p "hashnet:ratio=4|quantize:bits=6|hu
 # repeated weights: alias entries, of raw and of codebook tensors
 $NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/rep.nnz"
 $NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/repk.nnz" -p "quantize:kmeans,bits=4|huffman"
-BLOBS="raw q8 q4h sp sp8 hash hashh rep repk"
+# a Huffman table one tensor's stream holds and another's uses (shared tables)
+$NNZIP -q compress "$FIX/digits_cnn.onnx" -o "$W/shared.nnz" -p "quantize:bits=8|huffman"
+BLOBS="raw q8 q4h sp sp8 hash hashh rep repk shared"
 
 build() { # build OUT FLAGS...: the driver with the runtime under those macros
     out=$1; shift
@@ -30,8 +32,8 @@ for b in $BLOBS; do
     "$W/full" "$W/$b.nnz" >"$W/$b.full" 2>&1
     tail -n +2 "$W/$b.full" >"$W/$b.full.t" # the lines after built=
 done
-check "the blobs need every feature between them (sparse, hashed, codebook, Huffman, alias)" \
-    sh -c 'for f in 1 2 4 8 16; do
+check "the blobs need every feature between them (sparse, hashed, codebook, Huffman, alias, shared tables)" \
+    sh -c 'for f in 1 2 4 8 16 32 64; do
              grep -ho "features=[0-9]*" "$@" | cut -d= -f2 | while read n; do [ $((n & f)) -ne 0 ] && echo y; done | grep -q y || exit 1
            done' _ "$W"/*.full
 # (int8 and int4 output only where the codes fit: NNZ_E_OUT_TYPE, -25, elsewhere)
@@ -51,8 +53,10 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
     case $((i / 2 % 2)) in 0) al="" ;; 1) al="-DNNZ_NO_ALIAS" ;; esac
     # the graph codec out every fourth build (its blobs' rebuilt model: -8)
     case $((i % 4)) in 3) gc="-DNNZ_NO_GRAPH_CODEC" ;; *) gc="" ;; esac
+    # shared tables in and out in turn, on another period than aliases
+    case $((i / 3 % 2)) in 0) sh="" ;; 1) sh="-DNNZ_NO_SHARED" ;; esac
     i=$((i + 1))
-    flags="$sp $ha $cb $hu $al $rr $gc"
+    flags="$sp $ha $cb $hu $al $sh $rr $gc"
     name=$(echo "$flags" | tr -s ' ' | sed 's/^ //; s/ $//; s/-DNNZ_NO_//g; s/ /+/g')
     [ -n "$name" ] || name=full2
     if build "$W/d_$name" $flags 2>"$W/d_$name.err"; then
@@ -61,7 +65,7 @@ for hu in "" -DNNZ_NO_HUFFMAN; do
             sh -c 'for b in $4; do "$1" "$2/$b.nnz" >"$2/$b.out" && awk -v built="$3" '"'"'NR == FNR { want[FNR] = $0; next }
                 FNR == 1 { next }
                 { split($3, f, "="); need = f[2] + 0; ok = 1
-                  for (bit = 1; bit <= 32; bit *= 2)
+                  for (bit = 1; bit <= 64; bit *= 2)
                       if (int(need / bit) % 2 == 1 && int(built / bit) % 2 == 0) ok = 0
                   if (ok && $0 != want[FNR]) { print "differs: " $0 " vs " want[FNR]; bad = 1 }
                   if (!ok && $4 != "status=-8") { print "not unsupported: " $0; bad = 1 } }
@@ -95,11 +99,12 @@ $NNZIP -q compress "$FIX/edge_repeated.onnx" -o "$W/repkg.nnz" -p "quantize:kmea
 check "the blobs with a compressed graph give a rebuilt model line (the graph codec's)" \
     sh -c 'for b in raw sp repk; do grep -Eq "^\(model\) out0 features=[0-9]+ status=0 " "$1/$b.full" || exit 1; done' _ "$W"
 check "info on a blob names the runtime features it needs and the macros that may go" \
-    sh -c '$1 info "$2/spg.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/rawg.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/repkg.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/raw.nnz" | grep -q "needs: huffman graph_codec (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+    sh -c '$1 info "$2/spg.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/rawg.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/repkg.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: huffman graph_codec (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
            $1 info --json "$2/raw.nnz" | grep -q "\"features\":\[\"huffman\",\"graph_codec\"\]" &&
-           $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC$" &&
+           $1 info "$2/shared.nnz" | grep -q "needs: huffman graph_codec shared-tables (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+           $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED$" &&
            $1 info --json "$2/rep.nnz" | grep -q "\"encoding\":\"alias\",\"encoding_version\":1,\"alias_of\":\"else.weight\"" &&
            $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\",\"huffman\",\"graph_codec\"\]"' _ "$NNZIP" "$W"

@@ -58,6 +58,13 @@ check "the manifest covers a compressed graph section: its graph, the rebuilt mo
            n=$(od -An -tu4 -j24 -N4 "$b" | tr -d " ")
            types=$(for i in $(seq 0 $((n - 1))); do od -An -tu4 -j$((64 + 32 * i)) -N4 "$b"; done | tr -d " " | sort | tr "\n" " ")
            [ "$types" = "1 3 4 6 " ] || { echo "sections: $types"; exit 1; }' _ $G
+# shared Huffman tables (encoding version 6): tensors of two widths coded
+# with a table in another entry's stream, an alias of such a tensor
+check "the manifest covers shared Huffman tables (encoding version 6)" \
+    sh -c 'm=$1/MANIFEST
+           [ "$(grep -c "^shared.nnz [0-9]* sh_[a-z_]* 0 .* v6 values=huffman-shared-table\$" "$m")" -ge 3 ] &&
+           grep -q "^shared.nnz [0-9]* sh_narrow_b 4 .* v6 values=huffman-shared-table\$" "$m" &&
+           grep -q "^shared.nnz [0-9]* sh_b_again 0 .* alias\$" "$m"' _ $G
 check "each golden blob is small (under 16 KiB)" \
     sh -c 'for f in "$1"/*.nnz; do [ $(wc -c <"$f") -lt 16384 ] || exit 1; done' _ $G
 # the checker fails when a tensor's bytes differ from the manifest

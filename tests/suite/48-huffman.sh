@@ -61,6 +61,12 @@ for m in $models; do
     done
 done
 
+# shared Huffman tables (docs/FORMAT.md, codings 5 and 6) are in those round
+# trips: digits_mlp's fc2 and fc3 use fc1's table
+check "digits_mlp: '| huffman' codes two tensors with another's table, and the rebuild above is exact" \
+    sh -c '$1 info "$2" | grep -q "runtime features it needs: huffman graph_codec shared-tables ("' \
+    _ "$NNZIP" "$W/digits_mlp.quantize_bits_8.h.nnz"
+
 # ---- the report is the blob, and the choice is in it
 M=$FIX/digits_mlp.onnx
 check "the report's payload bytes are the blob's, tensor by tensor" sh -c "
@@ -80,7 +86,9 @@ for name, t in rep.items():
     assert e[\"values\"][\"coding\"] == e[\"coding\"] or e[\"layout\"] == \"sparse\", e
     if e[\"coding\"] == \"huffman\":
         v = e[\"values\"]
-        assert v[\"table\"] in (\"list\", \"gamma\") and v[\"lanes\"] in (1, 4), v
+        # (shared: coded with the table of the tensor table_of names)
+        assert v[\"lanes\"] in (1, 4) and (v[\"table\"] in (\"list\", \"gamma\") or
+                                           v[\"table\"] == \"shared\" and \"table_of\" in e), v
         assert 0 <= v[\"max_code_len\"] <= 14, v
 assert coded == 3, coded
 ' '$W/r.json' '$W/ri.json'"

@@ -490,7 +490,7 @@ static void encoding_version_5_decodes_and_bad_ones_are_refused(void **state)
         uint8_t payload[6];
         memcpy(payload, sym, 6);
         nnz_encoded x = { .encoding = NNZ_ENC_DENSE,
-                          .version = bad == 4 ? NNZ_ENC_VERSION_COMPACT + 1 : NNZ_ENC_VERSION_COMPACT,
+                          .version = bad == 4 ? NNZ_ENC_VERSION_SHARED + 1 : NNZ_ENC_VERSION_COMPACT,
                           .params = params, .params_len = n, .payload = payload,
                           .payload_len = sizeof payload };
         size_t len;

@@ -442,6 +442,9 @@ static int compress(const uint8_t *model, size_t len, const char *pipeline, resu
         free(st.tensor_bytes);
         free(st.is_entry);
         free(st.alias_of);
+        free(st.table_of);
+        free(st.shared_coding);
+        free(st.payload_len);
         long n = ftell(f);
         r->blob = malloc((size_t)n);
         r->blob_len = (size_t)n;

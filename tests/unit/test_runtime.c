@@ -1128,7 +1128,7 @@ static void integer_values_wrap_modulo_the_element_size(void **state)
 /* Value map 6 with its scale codes packed (encoding version 4): 6 channels,
  * base 200, 3 bits each (values 0 7 3 1 5 2: bits 000 111 011 001 101 010);
  * and what is refused: more than 8 bits, base + 2^bits - 1 past 255, codes
- * cut short, a version after the last (NNZ_ENC_VERSION_COMPACT). */
+ * cut short, a version after the last (NNZ_ENC_VERSION_SHARED). */
 static void packed_scale_codes_decode_and_bad_ones_are_refused(void **state)
 {
     static const int64_t dims[1] = { 6 };
@@ -1150,7 +1150,7 @@ static void packed_scale_codes_decode_and_bad_ones_are_refused(void **state)
         if (bad == 3)
             x.params_len = 9; /* the codes' third byte is missing */
         if (bad == 4) {
-            x.version = NNZ_ENC_VERSION_COMPACT + 1;
+            x.version = NNZ_ENC_VERSION_SHARED + 1;
             want = NNZ_E_ENCODING;
         }
         size_t len;

@@ -273,6 +273,9 @@ uint8_t *tu_blob_with(nnz_model *m, nnz_blob_writer w, size_t *len)
     free(st.tensor_bytes);
     free(st.is_entry);
     free(st.alias_of);
+    free(st.table_of);
+    free(st.shared_coding);
+    free(st.payload_len);
     long n = ftell(f);
     uint8_t *b = malloc((size_t)n);
     rewind(f);
