@@ -477,7 +477,7 @@ static void info_blob_text(const cJSON *o)
         if (strcmp(cJSON_GetObjectItem(f, "name")->valuestring, "graph_compressed") == 0)
             gsec = f;
     if (gsec) /* its tensors decode without them */
-        printf(" (graph_codec, and huffman for it, only to rebuild the model)");
+        printf(" (graph-codec, and huffman for it, only to rebuild the model)");
     printf("%s; a runtime built without the others decodes it:", any ? "" : " none");
     for (unsigned k = 0; nnz_feature_names[k].bit; k++)
         {

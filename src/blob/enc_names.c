@@ -30,7 +30,7 @@ const nnz_feature_name nnz_feature_names[] = {
     { NNZ_FEAT_CODEBOOK, "codebook", "NNZ_NO_CODEBOOK" },
     { NNZ_FEAT_HUFFMAN, "huffman", "NNZ_NO_HUFFMAN" },
     { NNZ_FEAT_ALIAS, "alias", "NNZ_NO_ALIAS" },
-    { NNZ_FEAT_GRAPH_CODEC, "graph_codec", "NNZ_NO_GRAPH_CODEC" },
+    { NNZ_FEAT_GRAPH_CODEC, "graph-codec", "NNZ_NO_GRAPH_CODEC" },
     { NNZ_FEAT_SHARED, "shared-tables", "NNZ_NO_SHARED" },
     { 0, NULL, NULL },
 };

@@ -102,9 +102,9 @@ check "info on a blob names the runtime features it needs and the macros that ma
     sh -c '$1 info "$2/spg.nnz" | grep -q "runtime features it needs: sparse codebook huffman; .*: -DNNZ_NO_HASHED -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
            $1 info "$2/rawg.nnz" | grep -q "needs: none; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_HUFFMAN -DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
            $1 info "$2/repkg.nnz" | grep -q "needs: codebook alias; .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_HUFFMAN -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
-           $1 info "$2/raw.nnz" | grep -q "needs: huffman graph_codec (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
-           $1 info --json "$2/raw.nnz" | grep -q "\"features\":\[\"huffman\",\"graph_codec\"\]" &&
-           $1 info "$2/shared.nnz" | grep -q "needs: huffman graph_codec shared-tables (graph_codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
+           $1 info "$2/raw.nnz" | grep -q "needs: huffman graph-codec (graph-codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_SPARSE -DNNZ_NO_HASHED -DNNZ_NO_CODEBOOK -DNNZ_NO_ALIAS -DNNZ_NO_SHARED -DNNZ_NO_FORMAT1$" &&
+           $1 info --json "$2/raw.nnz" | grep -q "\"features\":\[\"huffman\",\"graph-codec\"\]" &&
+           $1 info "$2/shared.nnz" | grep -q "needs: huffman graph-codec shared-tables (graph-codec, and huffman for it, only to rebuild the model); .*-DNNZ_NO_ALIAS -DNNZ_NO_FORMAT1$" &&
            $1 info tests/old-blobs/depthwise.q8.v1_2.nnz | grep -q "needs: format1; .*-DNNZ_NO_ALIAS -DNNZ_NO_GRAPH_CODEC -DNNZ_NO_SHARED$" &&
            $1 info --json "$2/rep.nnz" | grep -q "\"encoding\":\"alias\",\"encoding_version\":1,\"alias_of\":\"else.weight\"" &&
-           $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\",\"huffman\",\"graph_codec\"\]"' _ "$NNZIP" "$W"
+           $1 info --json "$2/hash.nnz" | grep -q "\"features\":\[\"hashed\",\"huffman\",\"graph-codec\"\]"' _ "$NNZIP" "$W"

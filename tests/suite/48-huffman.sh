@@ -64,7 +64,7 @@ done
 # shared Huffman tables (docs/FORMAT.md, codings 5 and 6) are in those round
 # trips: digits_mlp's fc2 and fc3 use fc1's table
 check "digits_mlp: '| huffman' codes two tensors with another's table, and the rebuild above is exact" \
-    sh -c '$1 info "$2" | grep -q "runtime features it needs: huffman graph_codec shared-tables ("' \
+    sh -c '$1 info "$2" | grep -q "runtime features it needs: huffman graph-codec shared-tables ("' \
     _ "$NNZIP" "$W/digits_mlp.quantize_bits_8.h.nnz"
 
 # ---- the report is the blob, and the choice is in it
