@@ -314,15 +314,6 @@ static void search_use(void *ctx, int best)
         c->ls[i].choice = best ? c->best[i] : -1; /* nothing: every layer kept */
 }
 
-static double worst_of(const double *v, size_t n)
-{
-    double w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(v[i] <= w))
-            w = v[i];
-    return w;
-}
-
 void dec_budget_free(dec_budget *b)
 {
     if (!b)
@@ -402,7 +393,7 @@ int dec_budget_run(nnz_model *m, const nnz_stage *st, dec_opts *o, cJSON *report
             const char *changed[1] = { L->t->name };
             if ((rc = apply(L, ks[j], (int)o->iters, e)) == 0 &&
                 (rc = nnz_calib_eval_error_from(ev, changed, 1, 0, ns, &w, per_out, e)) == 0)
-                d[j] = worst_of(per_out, ev->nout);
+                d[j] = nnz_worst_of(per_out, ev->nout);
         }
         if (rc == 0)
             rc = apply(L, -1, (int)o->iters, e);

@@ -583,6 +583,15 @@ int nnz_calib_eval_add_until(nnz_calib_eval *ev, size_t to, double stop, nnz_cal
     return stopped;
 }
 
+double nnz_worst_of(const double *v, size_t n)
+{
+    double w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] <= w))
+            w = v[i];
+    return w;
+}
+
 double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out)
 {
     if (ev->per_input) {

@@ -162,6 +162,9 @@ int nnz_calib_eval_add_until(nnz_calib_eval *ev, size_t to, double stop, nnz_cal
 double nnz_calib_eval_bound(const nnz_calib_eval *ev, const nnz_calib_sums *s, size_t to);
 /* The worst output relative L2 of the sums (per_out as nnz_calib_eval_error's). */
 double nnz_calib_sums_worst(const nnz_calib_eval *ev, const nnz_calib_sums *s, double *per_out);
+/* The largest of v[0..n) (a broken output is INFINITY), 0 for none: the
+ * worst of a budget's per-output figures. */
+double nnz_worst_of(const double *v, size_t n);
 
 /* Run feeds [from, to) with `hook` watching every node (as
  * nnz_infer_opts.hook: it sees each node's inputs and outputs, e.g. to

@@ -287,15 +287,6 @@ static double predicted_d(const qb_tensor *q, int k)
     return q->d_lo * pow(r / r0, a);
 }
 
-static double worst_of(const double *per_out, size_t n)
-{
-    double w = 0;
-    for (size_t o = 0; o < n; o++)
-        if (!(per_out[o] <= w))
-            w = per_out[o];
-    return w;
-}
-
 static int kmax_of(const qb_tensor *q)
 {
     /* no step coarser than the measured ones for a tensor that did not
@@ -359,7 +350,7 @@ static double choose(qb_tensor *qs, size_t nq, const qb_alloc *al, double lambda
         b += best < 0 ? q->float_bits : q->bits[best];
     }
     *bits = b;
-    return worst_of(al->dout, al->nout);
+    return nnz_worst_of(al->dout, al->nout);
 }
 
 /* The smallest lambda whose predicted D is within `budget` for the
@@ -456,7 +447,7 @@ static double allocate(qb_tensor *qs, size_t nq, qb_alloc *al, double budget, do
         fill(qs, nq, al, budget, &b);
         if (b < best_bits) {
             best_bits = b;
-            *pred = worst_of(al->dout, al->nout);
+            *pred = nnz_worst_of(al->dout, al->nout);
             for (size_t i = 0; i < nq; i++)
                 qs[i].best_choice = qs[i].choice;
         }
@@ -559,7 +550,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, nnz_infer *lane, qb_ten
     for (int j = 0; j < 2; j++) {
         if (sens_point(m, ev, lane, g, ng, o, ks[j], changed, nchanged, ns, per_out, e) != 0)
             goto fail;
-        d[j] = worst_of(per_out, ev->nout);
+        d[j] = nnz_worst_of(per_out, ev->nout);
         /* each output's share, at the fine point (the coarse one when the
          * fine one is below float noise) */
         if (d[j] > 0 && isfinite(d[j]) && (j == 0 || d[0] == 0)) {
@@ -577,7 +568,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, nnz_infer *lane, qb_ten
     if (d[0] > 0 && isfinite(d[0]) && !(d[1] >= d[0] * grid_r(QB_SENS_HI) / grid_r(QB_SENS_LO))) {
         if (sens_point(m, ev, lane, g, ng, o, 0, changed, nchanged, ns, per_out, e) != 0)
             goto fail;
-        df = worst_of(per_out, ev->nout);
+        df = nnz_worst_of(per_out, ev->nout);
     }
     /* no output moved at the coarse point: does any at the coarsest? */
     double dt = -1;
@@ -585,7 +576,7 @@ static int sensitivity(nnz_model *m, nnz_calib_eval *ev, nnz_infer *lane, qb_ten
         if (sens_point(m, ev, lane, g, ng, o, QB_NGRID - 1, changed, nchanged, ns, per_out,
                        e) != 0)
             goto fail;
-        dt = worst_of(per_out, ev->nout);
+        dt = nnz_worst_of(per_out, ev->nout);
     }
     for (size_t i = 0; !lane && i < ng; i++)
         if (put(m, g[i], o, -1, e) != 0)

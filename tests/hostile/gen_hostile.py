@@ -113,15 +113,19 @@ def weights(shape, seed):
 def mlp_model():
     """X[1,16] -> MatMul W1[16,16] -> Add B1[16] -> MatMul W2[16,8] -> Y.
     Its three weights are >= 64 bytes, so all three go to a blob's directory."""
-    inits = [numpy_helper.from_array(weights((16, 16), 0.1), "W1"),
-             numpy_helper.from_array(weights((16,), 0.2), "B1"),
-             numpy_helper.from_array(weights((16, 8), 0.3), "W2")]
+    return mlp_of("mlp", weights((16, 16), 0.1), weights((16,), 0.2), weights((16, 8), 0.3))
+
+
+def mlp_of(name, w1, b1, w2):
+    """X -> MatMul W1 -> Add B1 -> MatMul W2 -> Y, shapes from the arrays."""
+    inits = [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(b1, "B1"),
+             numpy_helper.from_array(w2, "W2")]
     nodes = [helper.make_node("MatMul", ["X", "W1"], ["h"]),
              helper.make_node("Add", ["h", "B1"], ["a"]),
              helper.make_node("MatMul", ["a", "W2"], ["Y"])]
-    g = helper.make_graph(nodes, "mlp",
-                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 16])],
-                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 8])],
+    g = helper.make_graph(nodes, name,
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, w1.shape[0]])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, w2.shape[1]])],
                           inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
                           producer_name="gen_hostile")
@@ -993,21 +997,9 @@ def shared_model():
     two weights of one distribution, which `quantize:bits=8 | huffman`
     codes with one Huffman table (W2 uses W1's: stream coding 5 or 6)."""
     rng = np.random.RandomState(7)
-    inits = [numpy_helper.from_array(rng.normal(0, 0.1, (64, 64)).astype(np.float32), "W1"),
-             numpy_helper.from_array(weights((64,), 0.2), "B1"),
-             numpy_helper.from_array(rng.normal(0, 0.1, (64, 64)).astype(np.float32), "W2")]
-    nodes = [helper.make_node("MatMul", ["X", "W1"], ["h"]),
-             helper.make_node("Add", ["h", "B1"], ["a"]),
-             helper.make_node("MatMul", ["a", "W2"], ["Y"])]
-    g = helper.make_graph(nodes, "shared",
-                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 64])],
-                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 64])],
-                          inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
-                          producer_name="gen_hostile")
-    m.ir_version = IR_VERSION
-    onnx.checker.check_model(m)
-    return m
+    w1 = rng.normal(0, 0.1, (64, 64)).astype(np.float32)
+    b1 = weights((64,), 0.2)
+    return mlp_of("shared", w1, b1, rng.normal(0, 0.1, (64, 64)).astype(np.float32))
 
 
 def shared_table_cases(s, nnzip, decompress):
